@@ -1,0 +1,301 @@
+#include "common/config.h"
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <memory>
+
+extern char** environ;
+
+namespace pdv {
+namespace {
+
+bool ParseDouble(const std::string& text, double* out) {
+  if (text.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(text.c_str(), &end);
+  if (errno != 0 || end != text.c_str() + text.size() || !std::isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+
+bool ParseInt(const std::string& text, int64_t* out) {
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+bool ValidPort(std::string_view text) {
+  int port = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+  return ec == std::errc() && ptr == text.data() + text.size() && port > 0 && port < 65536;
+}
+
+// Returns an empty string when valid, else what is wrong.
+std::string Check(const ConfigKey& key, const std::string& v) {
+  switch (key.kind) {
+    case ConfigKind::kString:
+      return "";
+    case ConfigKind::kSecret:
+      if (v.size() < key.min_length) {
+        return fmt::format("expected at least {} characters, got {} (value hidden)",
+                           key.min_length, v.size());
+      }
+      return "";
+    case ConfigKind::kPostgresUrl: {
+      char* err = nullptr;
+      PQconninfoOption* opts = PQconninfoParse(v.c_str(), &err);
+      std::string what;
+      if (opts == nullptr) {
+        what = err ? err : "unparseable connection string";
+        while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();
+        what = fmt::format("not a valid PostgreSQL URL: {}", what);
+      }
+      if (err) PQfreemem(err);
+      if (opts) PQconninfoFree(opts);
+      return what;
+    }
+    case ConfigKind::kRedisUrl: {
+      std::string_view s = v;
+      if (s.rfind("redis://", 0) != 0) return "expected redis://host:port[/db]";
+      s.remove_prefix(8);
+      auto at = s.rfind('@');
+      if (at != std::string_view::npos) s.remove_prefix(at + 1);
+      auto slash = s.find('/');
+      std::string_view hostport = s.substr(0, slash);
+      if (slash != std::string_view::npos) {
+        int64_t db = 0;
+        std::string dbs(s.substr(slash + 1));
+        if (!dbs.empty() && (!ParseInt(dbs, &db) || db < 0)) return "database must be a number";
+      }
+      auto colon = hostport.rfind(':');
+      if (hostport.empty() || colon == 0) return "expected redis://host:port[/db]";
+      if (colon != std::string_view::npos && !ValidPort(hostport.substr(colon + 1))) {
+        return "port must be 1-65535";
+      }
+      return "";
+    }
+    case ConfigKind::kHostPort: {
+      auto colon = v.rfind(':');
+      if (colon == std::string::npos || colon == 0 ||
+          !ValidPort(std::string_view(v).substr(colon + 1))) {
+        return fmt::format("expected host:port, got '{}'", v);
+      }
+      return "";
+    }
+    case ConfigKind::kInt: {
+      int64_t n = 0;
+      if (!ParseInt(v, &n) || n < key.min || n > key.max) {
+        return fmt::format("expected an integer from {} to {}, got '{}'",
+                           static_cast<int64_t>(key.min), static_cast<int64_t>(key.max), v);
+      }
+      return "";
+    }
+    case ConfigKind::kDouble: {
+      double d = 0;
+      if (!ParseDouble(v, &d) || d < key.min || d > key.max) {
+        return fmt::format("expected a number from {} to {}, got '{}'", key.min, key.max, v);
+      }
+      return "";
+    }
+    case ConfigKind::kEnum:
+      if (std::find(key.choices.begin(), key.choices.end(), v) == key.choices.end()) {
+        return fmt::format("expected one of {}, got '{}'", fmt::join(key.choices, "|"), v);
+      }
+      return "";
+  }
+  return "";
+}
+
+const ConfigKey* FindKey(std::string_view name) {
+  for (const auto& k : AllConfigKeys()) {
+    if (k.name == name) return &k;
+  }
+  return nullptr;
+}
+
+Status Flatten(const YAML::Node& node, const std::string& prefix, const std::string& file,
+               std::map<std::string, std::pair<std::string, int>>* out) {
+  for (const auto& item : node) {
+    std::string key = item.first.as<std::string>();
+    std::string name = prefix.empty() ? key : prefix + "." + key;
+    int line = item.first.Mark().line + 1;
+    if (item.second.IsMap()) {
+      if (Status s = Flatten(item.second, name, file, out); !s.ok()) return s;
+      continue;
+    }
+    if (FindKey(name) == nullptr) {
+      return Status::Error(fmt::format("config: {}:{}: unknown key '{}'", file, line, name));
+    }
+    if (!item.second.IsScalar()) {
+      return Status::Error(
+          fmt::format("config: {}:{}: key '{}' must be a single value", file, line, name));
+    }
+    (*out)[name] = {item.second.Scalar(), line};
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+const std::vector<ConfigKey>& AllConfigKeys() {
+  static const std::vector<ConfigKey> kKeys = [] {
+    std::vector<ConfigKey> keys;
+    auto add = [&](ConfigKey k) { keys.push_back(std::move(k)); };
+    add({.name = "oltp_url", .kind = ConfigKind::kPostgresUrl,
+         .default_value = "postgresql://127.0.0.1:5432/source_db",
+         .help = "OLTP PostgreSQL (libpq URL)"});
+    add({.name = "warehouse_url", .kind = ConfigKind::kPostgresUrl,
+         .default_value = "postgresql://127.0.0.1:5432/warehouse",
+         .help = "warehouse PostgreSQL (libpq URL)"});
+    add({.name = "redis_url", .kind = ConfigKind::kRedisUrl,
+         .default_value = "redis://127.0.0.1:6379/0", .help = "Redis URL"});
+    add({.name = "cpf_key", .kind = ConfigKind::kSecret, .default_value = std::nullopt,
+         .help = "secret key of cpf_hash (HMAC-SHA256), at least 16 characters",
+         .min_length = 16});
+    add({.name = "listen", .kind = ConfigKind::kHostPort, .default_value = "127.0.0.1:8080",
+         .help = "API listen address"});
+    add({.name = "log_format", .kind = ConfigKind::kEnum, .default_value = "kv",
+         .help = "log lines as key=value (kv) or json", .choices = {"kv", "json"}});
+    add({.name = "log_level", .kind = ConfigKind::kEnum, .default_value = "info",
+         .help = "least severe level logged", .choices = {"debug", "info", "warn", "error"}});
+    add({.name = "generate.seed", .kind = ConfigKind::kInt, .default_value = "1",
+         .help = "random seed: the same seed gives the same customers",
+         .min = 0, .max = 9.2e18});
+    add({.name = "generate.initial", .kind = ConfigKind::kInt, .default_value = "0",
+         .help = "customers to bulk-load before the workload", .min = 0, .max = 1e9});
+    add({.name = "generate.rate", .kind = ConfigKind::kDouble, .default_value = "0",
+         .help = "workload operations per second (0: no workload)", .min = 0, .max = 1e6});
+    add({.name = "generate.duration", .kind = ConfigKind::kDouble, .default_value = "0",
+         .help = "seconds of workload (0: until SIGINT/SIGTERM)", .min = 0, .max = 1e9});
+    add({.name = "generate.delete_share", .kind = ConfigKind::kDouble, .default_value = "0.03",
+         .help = "share of workload operations that delete a customer", .min = 0, .max = 0.5});
+    add({.name = "generate.retry_timeout", .kind = ConfigKind::kDouble, .default_value = "60",
+         .help = "seconds to keep retrying a lost database before giving up",
+         .min = 0, .max = 1e9});
+    return keys;
+  }();
+  return kKeys;
+}
+
+std::string EnvVarFor(std::string_view key) {
+  std::string env = "PDV_";
+  for (char c : key) env += c == '.' ? '_' : static_cast<char>(::toupper(c));
+  return env;
+}
+
+std::map<std::string, std::string> ProcessEnvironment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view entry(*e);
+    if (entry.rfind("PDV_", 0) != 0) continue;
+    auto eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    env.emplace(entry.substr(0, eq), entry.substr(eq + 1));
+  }
+  return env;
+}
+
+Result<Config> Config::Load(const ConfigSources& sources) {
+  Config config;
+  for (const auto& k : AllConfigKeys()) {
+    if (k.default_value) config.values_[k.name] = {*k.default_value, "default"};
+  }
+
+  std::optional<std::string> path = sources.file;
+  bool explicit_file = path.has_value();
+  if (!path) {
+    if (auto it = sources.env.find("PDV_CONFIG"); it != sources.env.end() && !it->second.empty()) {
+      path = it->second;
+      explicit_file = true;
+    } else if (std::filesystem::exists("pdv.yaml")) {
+      path = "pdv.yaml";
+    }
+  }
+  if (path) {
+    if (explicit_file && !std::filesystem::exists(*path)) {
+      return Status::Error(fmt::format("config: file {} does not exist", *path));
+    }
+    YAML::Node root;
+    try {
+      root = YAML::LoadFile(*path);
+    } catch (const YAML::ParserException& e) {
+      return Status::Error(
+          fmt::format("config: {}:{}: {}", *path, e.mark.line + 1, e.msg));
+    } catch (const YAML::Exception& e) {
+      return Status::Error(fmt::format("config: {}: {}", *path, e.what()));
+    }
+    if (!root.IsNull()) {
+      if (!root.IsMap()) {
+        return Status::Error(fmt::format("config: {}:1: expected a map of keys", *path));
+      }
+      std::map<std::string, std::pair<std::string, int>> flat;
+      if (Status s = Flatten(root, "", *path, &flat); !s.ok()) return s;
+      for (auto& [name, v] : flat) {
+        config.values_[name] = {v.first, fmt::format("file {}:{}", *path, v.second)};
+      }
+    }
+    config.file_ = path;
+  }
+
+  for (const auto& k : AllConfigKeys()) {
+    std::string env = EnvVarFor(k.name);
+    if (auto it = sources.env.find(env); it != sources.env.end()) {
+      config.values_[k.name] = {it->second, "environment " + env};
+    }
+  }
+  for (const auto& [name, flag] : sources.flags) {
+    if (FindKey(name) == nullptr) {
+      return Status::Error(fmt::format("config: flag {} sets unknown key '{}'", flag.flag, name));
+    }
+    config.values_[name] = {flag.value, "flag " + flag.flag};
+  }
+
+  for (const auto& [name, v] : config.values_) {
+    const ConfigKey* key = FindKey(name);
+    if (std::string what = Check(*key, v.value); !what.empty()) {
+      return Status::Error(fmt::format("config: {} from {}: {}", name, v.source, what));
+    }
+  }
+  return config;
+}
+
+Result<std::string> Config::Require(std::string_view key) const {
+  if (auto v = Get(key)) return *v;
+  return Status::Error(fmt::format(
+      "config: {} is not set (set it in pdv.yaml, with {} or with its flag)", key,
+      EnvVarFor(key)));
+}
+
+std::optional<std::string> Config::Get(std::string_view key) const {
+  auto it = values_.find(key);
+  if (it == values_.end()) return std::nullopt;
+  return it->second.value;
+}
+
+int64_t Config::GetInt(std::string_view key) const {
+  int64_t n = 0;
+  auto v = Get(key);
+  if (v) ParseInt(*v, &n);
+  return n;
+}
+
+double Config::GetDouble(std::string_view key) const {
+  double d = 0;
+  auto v = Get(key);
+  if (v) ParseDouble(*v, &d);
+  return d;
+}
+
+std::string Config::SourceOf(std::string_view key) const {
+  auto it = values_.find(key);
+  return it == values_.end() ? "unset" : it->second.source;
+}
+
+}  // namespace pdv

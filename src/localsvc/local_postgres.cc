@@ -1,0 +1,235 @@
+#include "localsvc/local_postgres.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace pdv::localsvc {
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The newest /usr/lib/postgresql/<major>/bin, or $PDV_PG_BINDIR.
+Result<fs::path> PostgresBinDir() {
+  if (const char* env = std::getenv("PDV_PG_BINDIR"); env && *env) return fs::path(env);
+  fs::path best;
+  int best_major = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/usr/lib/postgresql", ec)) {
+    int major = std::atoi(e.path().filename().c_str());
+    if (major > best_major && fs::exists(e.path() / "bin" / "postgres")) {
+      best_major = major;
+      best = e.path() / "bin";
+    }
+  }
+  if (best.empty()) {
+    return Status::Error(
+        "PostgreSQL server binaries not found under /usr/lib/postgresql (apt-get install "
+        "postgresql, or set PDV_PG_BINDIR)");
+  }
+  return best;
+}
+
+std::string Tail(const fs::path& file, size_t bytes) {
+  std::ifstream in(file);
+  std::stringstream all;
+  all << in.rdbuf();
+  std::string s = all.str();
+  return s.size() > bytes ? s.substr(s.size() - bytes) : s;
+}
+
+// An initdb'd cluster shared by every instance of this user: copying it is much
+// faster than running initdb each time. Built once under a lock, then renamed into place.
+Result<fs::path> TemplateCluster(const fs::path& bindir, const std::optional<RunAs>& run_as) {
+  fs::path tmp = fs::temp_directory_path();
+  std::string name = fmt::format("pdv-pgtemplate-{}-{}", ::geteuid(),
+                                 bindir.parent_path().filename().string());
+  fs::path ready = tmp / name;
+  if (fs::exists(ready / "data" / "PG_VERSION")) return ready / "data";
+
+  std::string lock_path = (tmp / (name + ".lock")).string();
+  int lock = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock < 0 || ::flock(lock, LOCK_EX) != 0) {
+    if (lock >= 0) ::close(lock);
+    return Status::Error(fmt::format("cannot lock {}", lock_path));
+  }
+  struct Unlock {
+    int fd;
+    ~Unlock() { ::close(fd); }
+  } unlock{lock};
+  if (fs::exists(ready / "data" / "PG_VERSION")) return ready / "data";
+
+  fs::path building = tmp / (name + ".building." + std::to_string(::getpid()));
+  std::error_code ec;
+  fs::remove_all(building, ec);
+  fs::create_directories(building);
+  fs::permissions(building, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  if (Status s = GiveTo(building, run_as); !s.ok()) return s;
+  SpawnOptions initdb{
+      .argv = {(bindir / "initdb").string(), "-D", (building / "data").string(), "-U",
+               "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"},
+      .log_file = (building / "initdb.log").string()};
+  if (run_as) {
+    initdb.uid = run_as->uid;
+    initdb.gid = run_as->gid;
+  }
+  if (Status s = RunCommand(initdb, 120s); !s.ok()) {
+    fs::remove_all(building, ec);
+    return Status::Error("initdb failed: " + s.message());
+  }
+  fs::remove_all(ready, ec);
+  fs::rename(building, ready, ec);
+  if (ec) return Status::Error(fmt::format("cannot move {} into place: {}", ready.string(), ec.message()));
+  return ready / "data";
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LocalPostgres>> LocalPostgres::Start(LocalPostgresOptions options) {
+  auto bindir = PostgresBinDir();
+  if (!bindir.ok()) return bindir.status();
+  auto account = ServerAccount();
+  if (!account.ok()) return account.status();
+
+  std::unique_ptr<LocalPostgres> pg(new LocalPostgres());
+  pg->options_ = options;
+  pg->run_as_ = *account;
+  if (options.dir) {
+    pg->dir_ = *options.dir;
+    std::error_code ec;
+    fs::create_directories(pg->dir_, ec);
+    if (ec) {
+      return Status::Error(fmt::format("cannot create {}: {}", pg->dir_.string(), ec.message()));
+    }
+  } else {
+    auto scratch = ScratchDir::Create("pdv-pg");
+    if (!scratch.ok()) return scratch.status();
+    pg->dir_ = scratch->path();
+    pg->scratch_.emplace(std::move(*scratch));
+  }
+
+  if (!fs::exists(pg->dir_ / "data" / "PG_VERSION")) {
+    auto templ = TemplateCluster(*bindir, pg->run_as_);
+    if (!templ.ok()) return templ.status();
+    // cp -a keeps the owner and the 0700 mode PostgreSQL insists on.
+    Status copied = RunCommand({.argv = {"cp", "-a", templ->string(), (pg->dir_ / "data").string()},
+                                .log_file = (pg->dir_ / "cp.log").string()},
+                               60s);
+    if (!copied.ok()) return copied;
+  }
+  if (Status s = GiveTo(pg->dir_, pg->run_as_); !s.ok()) return s;
+
+  // Another process may take a free port between our probe and the server's bind.
+  Status launched;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    pg->port_ = options.port;
+    if (pg->port_ == 0) {
+      auto port = FreeLoopbackPort();
+      if (!port.ok()) return port.status();
+      pg->port_ = *port;
+    }
+    launched = pg->Launch();
+    if (launched.ok() || options.port != 0) break;
+  }
+  if (!launched.ok()) return launched;
+  return pg;
+}
+
+Status LocalPostgres::Launch() {
+  auto bindir = PostgresBinDir();
+  if (!bindir.ok()) return bindir.status();
+  fs::path log = dir_ / "server.log";
+  std::vector<std::string> argv = {
+      (*bindir / "postgres").string(),
+      "-D", (dir_ / "data").string(),
+      "-c", "listen_addresses=127.0.0.1",
+      "-c", fmt::format("port={}", port_),
+      "-c", "unix_socket_directories=" + dir_.string(),
+      "-c", "wal_level=logical",
+      "-c", "max_replication_slots=10",
+      "-c", "max_wal_senders=10",
+      "-c", "max_connections=200"};
+  if (!options_.durable) {
+    for (const char* s : {"fsync=off", "full_page_writes=off"}) {
+      argv.push_back("-c");
+      argv.push_back(s);
+    }
+  }
+  for (const auto& s : options_.settings) {
+    argv.push_back("-c");
+    argv.push_back(s);
+  }
+  SpawnOptions spawn{.argv = argv, .log_file = log.string(), .parent_death_signal = SIGQUIT};
+  if (run_as_) {
+    spawn.uid = run_as_->uid;
+    spawn.gid = run_as_->gid;
+  }
+  auto child = ChildProcess::Spawn(spawn);
+  if (!child.ok()) return child.status();
+  server_.emplace(std::move(*child));
+
+  std::string url = Url();
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (PQping(url.c_str()) == PQPING_OK) return Status::Ok();
+    if (!server_->Running()) {
+      return Status::Error(fmt::format("postgres on port {} exited during start-up: {}", port_,
+                                       Tail(log, 500)));
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  server_->Kill();
+  return Status::Error(fmt::format("postgres on port {} did not accept connections within 60 s: {}",
+                                   port_, Tail(log, 500)));
+}
+
+std::string LocalPostgres::Url(const std::string& database) const {
+  return fmt::format("postgresql://postgres@127.0.0.1:{}/{}", port_, database);
+}
+
+Status LocalPostgres::CreateDatabase(const std::string& name) {
+  std::string url = Url();
+  PGconn* conn = PQconnectdb(url.c_str());
+  std::string error;
+  if (PQstatus(conn) != CONNECTION_OK) {
+    error = PQerrorMessage(conn);
+  } else {
+    std::string sql = fmt::format("CREATE DATABASE \"{}\"", name);
+    PGresult* res = PQexec(conn, sql.c_str());
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) error = PQresultErrorMessage(res);
+    PQclear(res);
+  }
+  PQfinish(conn);
+  if (!error.empty()) return Status::Error(fmt::format("create database {}: {}", name, error));
+  return Status::Ok();
+}
+
+Status LocalPostgres::Stop() {
+  if (!server_ || !server_->Running()) return Status::Ok();
+  server_->Signal(SIGINT);  // fast shutdown
+  if (!server_->Wait(60s)) {
+    server_->Kill();
+    return Status::Error(fmt::format("postgres on port {} did not stop within 60 s", port_));
+  }
+  return Status::Ok();
+}
+
+Status LocalPostgres::Restart() {
+  if (Status s = Stop(); !s.ok()) return s;
+  return Launch();
+}
+
+LocalPostgres::~LocalPostgres() {
+  (void)Stop();
+}
+
+}  // namespace pdv::localsvc

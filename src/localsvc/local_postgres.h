@@ -1,0 +1,60 @@
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "localsvc/child_process.h"
+#include "localsvc/scratch_dir.h"
+
+namespace pdv::localsvc {
+
+struct LocalPostgresOptions {
+  // Where the cluster lives and stays (data in <dir>/data). Unset: a scratch directory
+  // under the temp dir, removed when the server stops (tests, benchmarks).
+  std::optional<std::filesystem::path> dir;
+  int port = 0;  // 0: a free loopback port
+  // fsync and full-page writes on (a cluster that must survive a machine crash).
+  bool durable = false;
+  // Extra "name=value" server settings.
+  std::vector<std::string> settings;
+};
+
+// A PostgreSQL server of our own on 127.0.0.1, with logical replication enabled
+// (wal_level=logical, replication slots and WAL senders). As root it runs as the
+// 'postgres' account. The server dies with the thread that started it (parent-death
+// signal), so a crashed test leaves nothing running. Not thread-safe.
+class LocalPostgres {
+ public:
+  // Creates the cluster if needed (from a cached initdb template, about a second the
+  // first time) and starts it; returns when it accepts connections.
+  static Result<std::unique_ptr<LocalPostgres>> Start(LocalPostgresOptions options);
+  ~LocalPostgres();
+
+  // libpq URL of `database` as the superuser "postgres".
+  std::string Url(const std::string& database = "postgres") const;
+  int port() const { return port_; }
+  const std::filesystem::path& dir() const { return dir_; }
+
+  Status CreateDatabase(const std::string& name);
+  // Fast shutdown (in-flight transactions are rolled back), waiting for it to finish.
+  Status Stop();
+  // Starts it again after Stop, on the same port.
+  Status Restart();
+
+ private:
+  LocalPostgres() = default;
+  Status Launch();
+
+  LocalPostgresOptions options_;
+  std::optional<ScratchDir> scratch_;
+  std::filesystem::path dir_;
+  std::optional<RunAs> run_as_;
+  std::optional<ChildProcess> server_;
+  int port_ = 0;
+};
+
+}  // namespace pdv::localsvc

@@ -1,0 +1,134 @@
+#include "pg/connection.h"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+
+#include "common/log.h"
+
+namespace pdv::pg {
+namespace {
+
+std::string Trimmed(const char* text) {
+  std::string s = text ? text : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+constexpr char kConnectionLost[] = "08006";
+
+}  // namespace
+
+int64_t Result::affected() const {
+  const char* n = PQcmdTuples(res_.get());
+  return (n && *n) ? std::strtoll(n, nullptr, 10) : 0;
+}
+
+pdv::Result<Connection> Connection::Connect(const std::string& url) {
+  PGconn* raw = PQconnectdb(url.c_str());
+  Connection conn(raw);
+  if (raw == nullptr) return Status::Error("postgres: out of memory", kConnectionLost);
+  if (PQstatus(raw) != CONNECTION_OK) {
+    return Status::Error(fmt::format("postgres: cannot connect to {}: {}", RedactUrl(url),
+                                     Trimmed(PQerrorMessage(raw))),
+                         kConnectionLost);
+  }
+  // Timestamps cross stage boundaries in UTC (ARCHITECTURE.md).
+  if (auto r = conn.Exec("SET TIME ZONE 'UTC'"); !r.ok()) return r.status();
+  return conn;
+}
+
+Status Connection::ErrorFrom(const PGresult* res, std::string_view what) {
+  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  std::string code = state ? state : "";
+  if (PQstatus(conn_.get()) != CONNECTION_OK) code = kConnectionLost;
+  std::string message = res ? Trimmed(PQresultErrorMessage(res)) : "";
+  if (message.empty()) message = Trimmed(PQerrorMessage(conn_.get()));
+  return Status::Error(fmt::format("postgres: {}: {}", what, message), code);
+}
+
+pdv::Result<Result> Connection::Exec(std::string_view sql) {
+  std::string text(sql);
+  Result res(PQexec(conn_.get(), text.c_str()));
+  auto st = PQresultStatus(res.raw());
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return res;
+  return ErrorFrom(res.raw(), text.substr(0, 80));
+}
+
+pdv::Result<Result> Connection::ExecParams(
+    std::string_view sql, const std::vector<std::optional<std::string>>& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  std::string text(sql);
+  Result res(PQexecParams(conn_.get(), text.c_str(), static_cast<int>(values.size()), nullptr,
+                          values.data(), nullptr, nullptr, 0));
+  auto st = PQresultStatus(res.raw());
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return res;
+  return ErrorFrom(res.raw(), text.substr(0, 80));
+}
+
+Status Connection::CopyBegin(std::string_view copy_sql) {
+  std::string text(copy_sql);
+  Result res(PQexec(conn_.get(), text.c_str()));
+  if (PQresultStatus(res.raw()) != PGRES_COPY_IN) return ErrorFrom(res.raw(), text.substr(0, 80));
+  return Status::Ok();
+}
+
+Status Connection::CopyPut(std::string_view data) {
+  if (PQputCopyData(conn_.get(), data.data(), static_cast<int>(data.size())) != 1) {
+    return ErrorFrom(nullptr, "COPY data");
+  }
+  return Status::Ok();
+}
+
+Status Connection::CopyEnd() {
+  if (PQputCopyEnd(conn_.get(), nullptr) != 1) return ErrorFrom(nullptr, "COPY end");
+  Status status;
+  while (PGresult* raw = PQgetResult(conn_.get())) {
+    Result res(raw);
+    if (PQresultStatus(raw) != PGRES_COMMAND_OK && status.ok()) status = ErrorFrom(raw, "COPY");
+  }
+  return status;
+}
+
+std::string Connection::Literal(std::string_view text) {
+  char* quoted = PQescapeLiteral(conn_.get(), text.data(), text.size());
+  if (quoted == nullptr) {
+    // Only on invalid encoding or no memory; never produce unescaped SQL.
+    std::string safe = "''";
+    return safe;
+  }
+  std::string out(quoted);
+  PQfreemem(quoted);
+  return out;
+}
+
+bool IsConnectionLost(const Status& status) {
+  const std::string& c = status.code();
+  // Class 08: connection exception; 57P01-57P03: admin/crash shutdown, cannot connect now.
+  return c.rfind("08", 0) == 0 || c == "57P01" || c == "57P02" || c == "57P03";
+}
+
+pdv::Result<Transaction> Transaction::Begin(Connection& conn, std::string_view begin_sql) {
+  if (auto r = conn.Exec(begin_sql); !r.ok()) return r.status();
+  return Transaction(&conn);
+}
+
+Transaction::~Transaction() {
+  if (conn_ != nullptr && !conn_->broken()) (void)conn_->Exec("ROLLBACK");
+}
+
+Status Transaction::Commit() {
+  Connection* conn = conn_;
+  conn_ = nullptr;
+  auto r = conn->Exec("COMMIT");
+  if (!r.ok()) return r.status();
+  // COMMIT of a transaction that already failed answers "ROLLBACK", not an error.
+  if (std::string_view(PQcmdStatus(r->raw())) == "ROLLBACK") {
+    return Status::Error("postgres: COMMIT: the transaction was rolled back");
+  }
+  return Status::Ok();
+}
+
+}  // namespace pdv::pg

@@ -1,0 +1,92 @@
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace pdv::pg {
+
+// Owns one PGresult (PQclear on destruction). Move-only.
+class Result {
+ public:
+  explicit Result(PGresult* res) : res_(res) {}
+  int rows() const { return PQntuples(res_.get()); }
+  int columns() const { return PQnfields(res_.get()); }
+  bool is_null(int row, int col) const { return PQgetisnull(res_.get(), row, col); }
+  // The text value; "" for NULL. Valid while this Result lives.
+  std::string_view get(int row, int col) const {
+    return {PQgetvalue(res_.get(), row, col),
+            static_cast<size_t>(PQgetlength(res_.get(), row, col))};
+  }
+  std::string str(int row, int col) const { return std::string(get(row, col)); }
+  // Rows affected by the command ("UPDATE 3" -> 3).
+  int64_t affected() const;
+  PGresult* raw() const { return res_.get(); }
+
+ private:
+  struct Clear {
+    void operator()(PGresult* r) const { PQclear(r); }
+  };
+  std::unique_ptr<PGresult, Clear> res_;
+};
+
+// Owns one libpq connection (PQfinish on destruction). Move-only, not thread-safe:
+// one thread uses a connection at a time. Errors carry the server's SQLSTATE as
+// Status::code(), or "08006" when the connection itself is gone.
+class Connection {
+ public:
+  // Connects with libpq; `url` is a libpq URL or key=value string. The error names the
+  // server (password masked) and libpq's reason.
+  static pdv::Result<Connection> Connect(const std::string& url);
+
+  pdv::Result<Result> Exec(std::string_view sql);
+  // Text parameters; std::nullopt is SQL NULL.
+  pdv::Result<Result> ExecParams(std::string_view sql,
+                                 const std::vector<std::optional<std::string>>& params);
+
+  // COPY ... FROM STDIN: Begin, Put as many chunks as wanted, End (or Abort).
+  Status CopyBegin(std::string_view copy_sql);
+  Status CopyPut(std::string_view data);
+  Status CopyEnd();
+
+  // A SQL string literal of `text` ('...'), escaped for this connection.
+  std::string Literal(std::string_view text);
+
+  int backend_pid() const { return PQbackendPID(conn_.get()); }
+  bool broken() const { return PQstatus(conn_.get()) != CONNECTION_OK; }
+  PGconn* raw() const { return conn_.get(); }
+
+ private:
+  struct Finish {
+    void operator()(PGconn* c) const { PQfinish(c); }
+  };
+  explicit Connection(PGconn* conn) : conn_(conn) {}
+  Status ErrorFrom(const PGresult* res, std::string_view what);
+  std::unique_ptr<PGconn, Finish> conn_;
+};
+
+// True when `status` means the connection was lost (server gone, backend terminated,
+// network cut): the caller should reconnect and retry, not give up.
+bool IsConnectionLost(const Status& status);
+
+// Rolls back on destruction unless Commit() succeeded.
+class Transaction {
+ public:
+  static pdv::Result<Transaction> Begin(Connection& conn, std::string_view begin_sql = "BEGIN");
+  Transaction(Transaction&& other) noexcept : conn_(other.conn_) { other.conn_ = nullptr; }
+  Transaction& operator=(Transaction&&) = delete;
+  ~Transaction();
+  Status Commit();
+
+ private:
+  explicit Transaction(Connection* conn) : conn_(conn) {}
+  Connection* conn_;
+};
+
+}  // namespace pdv::pg
