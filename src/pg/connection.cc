@@ -9,10 +9,28 @@
 namespace pdv::pg {
 namespace {
 
+// libpq's messages span lines ("...\n\tIs the server running..."): make them one line.
 std::string Trimmed(const char* text) {
-  std::string s = text ? text : "";
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
+  std::string out;
+  bool space = false;
+  for (const char* p = text ? text : ""; *p; ++p) {
+    bool ws = *p == '\n' || *p == '\t' || *p == ' ' || *p == '\r';
+    if (ws) {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += *p;
+  }
+  return out;
+}
+
+// A statement as named in errors: its start, on one line.
+std::string Brief(std::string_view sql) {
+  std::string s = Trimmed(std::string(sql.substr(0, 200)).c_str());
+  if (s.size() > 60) s = s.substr(0, 60) + "...";
+  return "\"" + s + "\"";
 }
 
 constexpr char kConnectionLost[] = "08006";
@@ -52,7 +70,7 @@ pdv::Result<Result> Connection::Exec(std::string_view sql) {
   Result res(PQexec(conn_.get(), text.c_str()));
   auto st = PQresultStatus(res.raw());
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return res;
-  return ErrorFrom(res.raw(), text.substr(0, 80));
+  return ErrorFrom(res.raw(), Brief(text));
 }
 
 pdv::Result<Result> Connection::ExecParams(
@@ -65,13 +83,13 @@ pdv::Result<Result> Connection::ExecParams(
                           values.data(), nullptr, nullptr, 0));
   auto st = PQresultStatus(res.raw());
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return res;
-  return ErrorFrom(res.raw(), text.substr(0, 80));
+  return ErrorFrom(res.raw(), Brief(text));
 }
 
 Status Connection::CopyBegin(std::string_view copy_sql) {
   std::string text(copy_sql);
   Result res(PQexec(conn_.get(), text.c_str()));
-  if (PQresultStatus(res.raw()) != PGRES_COPY_IN) return ErrorFrom(res.raw(), text.substr(0, 80));
+  if (PQresultStatus(res.raw()) != PGRES_COPY_IN) return ErrorFrom(res.raw(), Brief(text));
   return Status::Ok();
 }
 

@@ -1,0 +1,112 @@
+// The throw-away servers every integration test stands on.
+
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <signal.h>
+
+#include <chrono>
+#include <regex>
+#include <fstream>
+#include <thread>
+
+#include "localsvc/local_postgres.h"
+#include "localsvc/local_redis.h"
+#include "test_support.h"
+
+namespace pdv::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(HarnessTest, PostgresStartsQuicklyWithLogicalReplication) {
+  // The first start may build the shared initdb template; time the second.
+  { auto warm = localsvc::LocalPostgres::Start({}); ASSERT_TRUE(warm.ok()) << warm.message(); }
+  auto started = std::chrono::steady_clock::now();
+  auto pg = localsvc::LocalPostgres::Start({});
+  ASSERT_TRUE(pg.ok()) << pg.message();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  RecordProperty("start_seconds", std::to_string(secs));
+  EXPECT_LT(secs, 5.0);  // about a second here; generous for a loaded CI machine
+
+  auto conn = Connect((*pg)->Url());
+  EXPECT_EQ(Scalar(conn, "SHOW wal_level"), "logical");
+  EXPECT_GE(ScalarInt(conn, "SHOW max_replication_slots"), 10);
+  EXPECT_GE(ScalarInt(conn, "SHOW max_wal_senders"), 10);
+  EXPECT_EQ(Scalar(conn, "SHOW listen_addresses"), "127.0.0.1");
+  ASSERT_TRUE((*pg)->CreateDatabase("source_db").ok());
+  auto db = Connect((*pg)->Url("source_db"));
+  EXPECT_EQ(Scalar(db, "SELECT current_database()"), "source_db");
+
+  auto dir = (*pg)->dir();
+  EXPECT_TRUE(std::filesystem::exists(dir));
+  pg->reset();
+  EXPECT_FALSE(std::filesystem::exists(dir)) << "scratch dir left behind";
+}
+
+TEST(HarnessTest, PostgresRestartKeepsData) {
+  auto pg = localsvc::LocalPostgres::Start({});
+  ASSERT_TRUE(pg.ok()) << pg.message();
+  {
+    auto conn = Connect((*pg)->Url());
+    ASSERT_TRUE(conn.Exec("CREATE TABLE t AS SELECT 42 AS x").ok());
+  }
+  ASSERT_TRUE((*pg)->Restart().ok());
+  auto conn = Connect((*pg)->Url());
+  EXPECT_EQ(Scalar(conn, "SELECT x FROM t"), "42");
+}
+
+TEST(HarnessTest, RedisStartsAndRestarts) {
+  auto redis = localsvc::LocalRedis::Start({});
+  ASSERT_TRUE(redis.ok()) << redis.message();
+  EXPECT_EQ((*redis)->Url(), "redis://127.0.0.1:" + std::to_string((*redis)->port()) + "/0");
+  (*redis)->Kill();
+  ASSERT_TRUE((*redis)->Restart().ok());
+}
+
+TEST(HarnessTest, ServersDieWithTheProcessThatStartedThem) {
+  auto dir = localsvc::ScratchDir::Create("pdv-test-hold");
+  ASSERT_TRUE(dir.ok());
+  // Built beside this test binary.
+  std::string selfcheck =
+      (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "localsvc_selfcheck")
+          .string();
+  auto child = localsvc::ChildProcess::Spawn(
+      {.argv = {selfcheck, "--hold"}, .log_file = (dir->path() / "out").string()});
+  ASSERT_TRUE(child.ok()) << child.message();
+  std::smatch m;
+  std::string out;
+  std::regex ports(R"(pg_port=(\d+) pg_dir=(\S+) redis_port=(\d+))");
+  for (int i = 0; i < 300 && !std::regex_search(out, m, ports); ++i) {
+    std::this_thread::sleep_for(50ms);
+    std::ifstream in(dir->path() / "out");
+    out.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_TRUE(std::regex_search(out, m, ports)) << out;
+  std::string pg_url = "postgresql://postgres@127.0.0.1:" + m[1].str() + "/postgres";
+  std::filesystem::path pg_dir = m[2].str();
+  int redis_port = std::stoi(m[3].str());
+  ASSERT_EQ(PQping(pg_url.c_str()), PQPING_OK);
+
+  child->Signal(SIGKILL);
+  child->Wait(5s);
+  bool pg_gone = false;
+  for (int i = 0; i < 200 && !pg_gone; ++i) {
+    pg_gone = PQping(pg_url.c_str()) == PQPING_NO_RESPONSE;
+    if (!pg_gone) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(pg_gone) << "postgres outlived its owner";
+  bool redis_gone = false;
+  for (int i = 0; i < 100 && !redis_gone; ++i) {
+    redis_gone = !PortAccepts(redis_port);
+    if (!redis_gone) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(redis_gone) << "redis outlived its owner";
+  // The next harness start sweeps the dead owner's directory.
+  std::this_thread::sleep_for(200ms);
+  auto next = localsvc::ScratchDir::Create("pdv-pg");
+  ASSERT_TRUE(next.ok());
+  EXPECT_FALSE(std::filesystem::exists(pg_dir)) << pg_dir;
+}
+
+}  // namespace
+}  // namespace pdv::testing

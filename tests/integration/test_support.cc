@@ -1,0 +1,105 @@
+#include "test_support.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace pdv::testing {
+
+std::string PdvBinary() {
+  const char* bin = std::getenv("PDV_BINARY");
+  return bin ? bin : "pdv";
+}
+
+PdvProcess::PdvProcess(const std::vector<std::string>& args, const std::filesystem::path& log)
+    : log_(log) {
+  std::vector<std::string> argv = {PdvBinary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto child = localsvc::ChildProcess::Spawn({.argv = argv, .log_file = log.string()});
+  if (!child.ok()) {
+    ADD_FAILURE() << child.message();
+    return;
+  }
+  child_.emplace(std::move(*child));
+}
+
+int PdvProcess::Wait(std::chrono::seconds timeout) {
+  if (!child_) return -1;
+  auto code = child_->Wait(timeout);
+  if (!code) {
+    child_->Kill();
+    return -1;
+  }
+  return *code;
+}
+
+std::string PdvProcess::Output() const { return ReadFile(log_); }
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream all;
+  all << in.rdbuf();
+  return all.str();
+}
+
+CommandResult RunPdv(const std::vector<std::string>& args, std::chrono::seconds timeout) {
+  auto dir = localsvc::ScratchDir::Create("pdv-test-cmd");
+  if (!dir.ok()) {
+    ADD_FAILURE() << dir.message();
+    return {};
+  }
+  PdvProcess process(args, dir->path() / "output.log");
+  CommandResult result;
+  result.exit_code = process.Wait(timeout);
+  result.output = process.Output();
+  return result;
+}
+
+pg::Connection Connect(const std::string& url) {
+  auto conn = pg::Connection::Connect(url);
+  if (!conn.ok()) {
+    ADD_FAILURE() << conn.message();
+    std::abort();
+  }
+  return std::move(*conn);
+}
+
+std::string Scalar(pg::Connection& conn, const std::string& sql) {
+  auto r = conn.Exec(sql);
+  if (!r.ok()) {
+    ADD_FAILURE() << r.message();
+    return "";
+  }
+  if (r->rows() == 0 || r->columns() == 0) return "";
+  return r->str(0, 0);
+}
+
+int64_t ScalarInt(pg::Connection& conn, const std::string& sql) {
+  std::string v = Scalar(conn, sql);
+  return v.empty() ? -1 : std::stoll(v);
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+bool PortAccepts(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace pdv::testing

@@ -1,0 +1,57 @@
+#pragma once
+
+// Helpers shared by the integration tests: running the real `pdv` binary and talking to
+// the throw-away servers of localsvc.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "localsvc/child_process.h"
+#include "localsvc/scratch_dir.h"
+#include "pg/connection.h"
+
+namespace pdv::testing {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Path of the pdv binary under test ($PDV_BINARY, set by CTest).
+std::string PdvBinary();
+
+// A `pdv` process running in the background, its output going to a file.
+class PdvProcess {
+ public:
+  PdvProcess(const std::vector<std::string>& args, const std::filesystem::path& log);
+  // Waits for the exit; the exit code, or -1 after the timeout (then it is killed).
+  int Wait(std::chrono::seconds timeout);
+  void Signal(int sig) { child_->Signal(sig); }
+  std::string Output() const;
+  bool Running() { return child_->Running(); }
+
+ private:
+  std::filesystem::path log_;
+  std::optional<localsvc::ChildProcess> child_;
+};
+
+// Runs `pdv args...` to completion.
+CommandResult RunPdv(const std::vector<std::string>& args,
+                     std::chrono::seconds timeout = std::chrono::seconds(120));
+
+// Connects or fails the test.
+pg::Connection Connect(const std::string& url);
+// The first column of the first row of `sql`, as text.
+std::string Scalar(pg::Connection& conn, const std::string& sql);
+int64_t ScalarInt(pg::Connection& conn, const std::string& sql);
+
+std::vector<std::string> Lines(const std::string& text);
+std::string ReadFile(const std::filesystem::path& path);
+
+// Whether something accepts TCP connections on 127.0.0.1:port.
+bool PortAccepts(int port);
+
+}  // namespace pdv::testing
