@@ -11,6 +11,7 @@
 #include <string>
 
 #include "cli/signals.h"
+#include "cli/up.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "generate/generate.h"
@@ -112,6 +113,23 @@ int Main(int argc, char** argv) {
       "The cpf_hash key comes from cpf_key in pdv.yaml or PDV_CPF_KEY (never a flag: flags "
       "are visible to every user in the process list).");
 
+  // up
+  CLI::App* up = app.add_subcommand(
+      "up",
+      "Runs the platform locally with a demo workload: creates (first time) and starts its own "
+      "OLTP PostgreSQL under the data directory, loads customers, runs the sign-up workload "
+      "until Ctrl-C");
+  UpOptions up_options;
+  std::string data_dir = up_options.data_dir.string();
+  up->add_option("--data-dir", data_dir, "Where servers, data and pdv.yaml live")
+      ->capture_default_str();
+  up->add_option("--initial", up_options.initial, "Customers loaded when the table is empty")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  up->add_option("--rate", up_options.rate, "Workload operations per second")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -134,6 +152,17 @@ int Main(int argc, char** argv) {
   if (!config.ok()) {
     fmt::print(stderr, "pdv: {}\n", config.message());
     return kExitUsage;
+  }
+
+  if (up->parsed()) {
+    Logger log = MakeLogger(*config, "up");
+    up_options.data_dir = data_dir;
+    Status done = Up(up_options, log, signals.token());
+    if (!done.ok()) {
+      fmt::print(stderr, "pdv up: {}\n", done.message());
+      return kExitFailure;
+    }
+    return 0;
   }
 
   if (generate->parsed()) {

@@ -177,12 +177,15 @@ pdv::Result<BulkLoadResult> BulkLoad(pg::Connection& conn, const ReferenceData& 
   if (Status s = conn.CopyPut(CopyEncoder::Trailer()); !s.ok()) return s;
   if (Status s = conn.CopyEnd(); !s.ok()) return s;
 
+  auto keys_started = std::chrono::steady_clock::now();
   for (const auto& k : keys) {
     auto r = conn.Exec(fmt::format("ALTER TABLE public.clientes_clube ADD CONSTRAINT \"{}\" {}",
                                    k.name, k.definition));
     if (!r.ok()) return r.status();
   }
   if (Status s = txn->Commit(); !s.ok()) return s;
+  result.keys_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - keys_started).count();
   if (progress) progress->Finish(result.rows);
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

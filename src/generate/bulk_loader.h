@@ -23,6 +23,7 @@ struct BulkLoadOptions {
 struct BulkLoadResult {
   uint64_t rows = 0;
   double seconds = 0;
+  double keys_seconds = 0;       // of which rebuilding the keys
   bool rebuilt_indexes = false;  // the table was empty: keys rebuilt after the load
   std::string cpfs;              // the new customers' CPFs, one per line
 };

@@ -5,6 +5,7 @@
 #include <libpq-fe.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -92,6 +93,27 @@ Result<fs::path> TemplateCluster(const fs::path& bindir, const std::optional<Run
   return ready / "data";
 }
 
+// As root the server runs as 'postgres', which must be able to enter every directory
+// above its data (a checkout under /root, mode 0700, is not).
+Status CheckReachable(const fs::path& dir, const std::optional<RunAs>& run_as) {
+  if (!run_as) return Status::Ok();
+  for (fs::path p = fs::absolute(dir).parent_path(); !p.empty(); p = p.parent_path()) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) == 0) {
+      bool enterable = (st.st_mode & S_IXOTH) || (st.st_uid == run_as->uid && (st.st_mode & S_IXUSR)) ||
+                       (st.st_gid == run_as->gid && (st.st_mode & S_IXGRP));
+      if (!enterable) {
+        return Status::Error(fmt::format(
+            "{} is not reachable by the 'postgres' user the server runs as (as root): {} has "
+            "mode {:o}; choose a data directory elsewhere (e.g. under /var/lib or /srv)",
+            dir.string(), p.string(), st.st_mode & 07777));
+      }
+    }
+    if (p == p.root_path()) break;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<LocalPostgres>> LocalPostgres::Start(LocalPostgresOptions options) {
@@ -104,7 +126,8 @@ Result<std::unique_ptr<LocalPostgres>> LocalPostgres::Start(LocalPostgresOptions
   pg->options_ = options;
   pg->run_as_ = *account;
   if (options.dir) {
-    pg->dir_ = *options.dir;
+    pg->dir_ = fs::absolute(*options.dir);
+    if (Status s = CheckReachable(pg->dir_, pg->run_as_); !s.ok()) return s;
     std::error_code ec;
     fs::create_directories(pg->dir_, ec);
     if (ec) {
@@ -211,6 +234,21 @@ Status LocalPostgres::CreateDatabase(const std::string& name) {
   PQfinish(conn);
   if (!error.empty()) return Status::Error(fmt::format("create database {}: {}", name, error));
   return Status::Ok();
+}
+
+Status LocalPostgres::EnsureDatabase(const std::string& name) {
+  std::string url = Url();
+  PGconn* conn = PQconnectdb(url.c_str());
+  bool exists = false;
+  if (PQstatus(conn) == CONNECTION_OK) {
+    const char* params[] = {name.c_str()};
+    PGresult* res = PQexecParams(conn, "SELECT 1 FROM pg_database WHERE datname = $1", 1,
+                                 nullptr, params, nullptr, nullptr, 0);
+    exists = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    PQclear(res);
+  }
+  PQfinish(conn);
+  return exists ? Status::Ok() : CreateDatabase(name);
 }
 
 Status LocalPostgres::Stop() {

@@ -40,6 +40,8 @@ class LocalPostgres {
   const std::filesystem::path& dir() const { return dir_; }
 
   Status CreateDatabase(const std::string& name);
+  // Creates `name` unless it exists.
+  Status EnsureDatabase(const std::string& name);
   // Fast shutdown (in-flight transactions are rolled back), waiting for it to finish.
   Status Stop();
   // Starts it again after Stop, on the same port.

@@ -51,6 +51,9 @@ pdv::Result<Connection> Connection::Connect(const std::string& url) {
                                      Trimmed(PQerrorMessage(raw))),
                          kConnectionLost);
   }
+  // Server notices ("relation already exists, skipping") are not errors; libpq's default
+  // prints them raw on stderr, between our structured log lines.
+  PQsetNoticeProcessor(raw, [](void*, const char*) {}, nullptr);
   // Timestamps cross stage boundaries in UTC (ARCHITECTURE.md).
   if (auto r = conn.Exec("SET TIME ZONE 'UTC'"); !r.ok()) return r.status();
   return conn;
