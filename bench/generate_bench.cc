@@ -71,8 +71,8 @@ double InsertPerRow(pdv::pg::Connection& conn, const pdv::generate::ReferenceDat
         "origem_campanha) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)",
         {UuidText(c.cliente_id), c.cpf_hash, c.nome_completo, c.email, c.telefone,
          DateText(c.data_nascimento), c.sexo, c.cidade, c.estado, c.cep, c.canal_cadastro,
-         TimestampText(c.data_cadastro_us), TimestampText(c.ultima_atualizacao_us),
-         c.status_clube, c.opt_in_marketing ? "true" : "false", CentsText(c.ticket_medio_centavos),
+         TimestampText(c.data_cadastro_us), TimestampText(c.ultima_atualizacao_us), c.status_clube,
+         c.opt_in_marketing ? "true" : "false", CentsText(c.ticket_medio_centavos),
          c.origem_campanha});
     Must(r.status(), "insert");
   }
@@ -86,19 +86,24 @@ int main(int argc, char** argv) {
   uint64_t rows = 1'000'000, reference_rows = 20'000;
   int runs = 3;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--rows")) rows = std::stoull(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--reference-rows")) reference_rows = std::stoull(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--runs")) runs = std::stoi(argv[i + 1]);
-    else Die(fmt::format("unknown option {} (--rows N --reference-rows N --runs N)", argv[i]));
+    if (!std::strcmp(argv[i], "--rows"))
+      rows = std::stoull(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--reference-rows"))
+      reference_rows = std::stoull(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--runs"))
+      runs = std::stoi(argv[i + 1]);
+    else
+      Die(fmt::format("unknown option {} (--rows N --reference-rows N --runs N)", argv[i]));
   }
   auto data = Must(pdv::generate::ReferenceData::Load(), "reference data");
   auto pg = Must(pdv::localsvc::LocalPostgres::Start({}), "start postgres");
   int64_t as_of = std::chrono::duration_cast<std::chrono::microseconds>(
                       std::chrono::system_clock::now().time_since_epoch())
                       .count();
-  fmt::print("bench/generate: {} customers into a fresh clientes_clube (primary key + 2 unique "
-             "keys), {} runs, PostgreSQL on 127.0.0.1:{} (fsync off)\n",
-             rows, runs, pg->port());
+  fmt::print(
+      "bench/generate: {} customers into a fresh clientes_clube (primary key + 2 unique "
+      "keys), {} runs, PostgreSQL on 127.0.0.1:{} (fsync off)\n",
+      rows, runs, pg->port());
 
   std::vector<double> ours;
   for (int run = 0; run < runs; ++run) {
@@ -108,9 +113,10 @@ int main(int argc, char** argv) {
     auto result = Must(pdv::generate::BulkLoad(conn, data, options, std::stop_token()), "load");
     double rate = result.rows / result.seconds;
     ours.push_back(rate);
-    fmt::print("  run {}: pdv generate --initial: {} rows in {:.2f} s = {:.0f} rows/s "
-               "(keys rebuilt in {:.2f} s)\n",
-               run + 1, result.rows, result.seconds, rate, result.keys_seconds);
+    fmt::print(
+        "  run {}: pdv generate --initial: {} rows in {:.2f} s = {:.0f} rows/s "
+        "(keys rebuilt in {:.2f} s)\n",
+        run + 1, result.rows, result.seconds, rate, result.keys_seconds);
   }
 
   std::vector<double> reference;

@@ -54,8 +54,8 @@ class ConfigFlags {
 std::optional<int64_t> ParseUtc(const std::string& text) {
   std::tm tm{};
   char z = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon,
-                  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &z) != 7 ||
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &z) != 7 ||
       z != 'Z') {
     return std::nullopt;
   }
@@ -68,8 +68,8 @@ std::optional<int64_t> ParseUtc(const std::string& text) {
 Logger MakeLogger(const Config& config, const std::string& component) {
   return Logger(stderr, component,
                 config.Get("log_format") == "json" ? LogFormat::kJson : LogFormat::kKeyValue,
-                config.Get("log_level") == "debug"  ? LogLevel::kDebug
-                : config.Get("log_level") == "warn" ? LogLevel::kWarn
+                config.Get("log_level") == "debug"   ? LogLevel::kDebug
+                : config.Get("log_level") == "warn"  ? LogLevel::kWarn
                 : config.Get("log_level") == "error" ? LogLevel::kError
                                                      : LogLevel::kInfo);
 }
@@ -77,8 +77,9 @@ Logger MakeLogger(const Config& config, const std::string& component) {
 int Main(int argc, char** argv) {
   StopOnSignal signals;
 
-  CLI::App app{"pdv: loyalty-club validation for point-of-sale terminals, from OLTP sign-up "
-               "to a sub-millisecond API"};
+  CLI::App app{
+      "pdv: loyalty-club validation for point-of-sale terminals, from OLTP sign-up "
+      "to a sub-millisecond API"};
   app.name("pdv");
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every subcommand");

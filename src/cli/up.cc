@@ -31,7 +31,8 @@ Status WriteInitialConfig(const fs::path& file) {
       "cpf_key: {}\n",
       *port, *key);
   int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::Error(fmt::format("cannot create {}: {}", file.string(), std::strerror(errno)));
+  if (fd < 0)
+    return Status::Error(fmt::format("cannot create {}: {}", file.string(), std::strerror(errno)));
   bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ::close(fd);
   if (!ok) return Status::Error(fmt::format("cannot write {}", file.string()));
@@ -49,7 +50,9 @@ Status Up(const UpOptions& options, Logger& log, std::stop_token stop) {
   fs::path dir = fs::absolute(options.data_dir);
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) return Status::Error(fmt::format("cannot create data directory {}: {}", dir.string(), ec.message()));
+  if (ec)
+    return Status::Error(
+        fmt::format("cannot create data directory {}: {}", dir.string(), ec.message()));
   if (::access(dir.c_str(), W_OK) != 0) {
     return Status::Error(fmt::format("data directory {} is not writable", dir.string()));
   }

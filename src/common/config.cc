@@ -44,8 +44,8 @@ std::string Check(const ConfigKey& key, const std::string& v) {
       return "";
     case ConfigKind::kSecret:
       if (v.size() < key.min_length) {
-        return fmt::format("expected at least {} characters, got {} (value hidden)",
-                           key.min_length, v.size());
+        return fmt::format("expected at least {} characters, got {} (value hidden)", key.min_length,
+                           v.size());
       }
       return "";
     case ConfigKind::kPostgresUrl: {
@@ -148,37 +148,73 @@ const std::vector<ConfigKey>& AllConfigKeys() {
   static const std::vector<ConfigKey> kKeys = [] {
     std::vector<ConfigKey> keys;
     auto add = [&](ConfigKey k) { keys.push_back(std::move(k)); };
-    add({.name = "oltp_url", .kind = ConfigKind::kPostgresUrl,
+    add({.name = "oltp_url",
+         .kind = ConfigKind::kPostgresUrl,
          .default_value = "postgresql://127.0.0.1:5432/source_db",
          .help = "OLTP PostgreSQL (libpq URL)"});
-    add({.name = "warehouse_url", .kind = ConfigKind::kPostgresUrl,
+    add({.name = "warehouse_url",
+         .kind = ConfigKind::kPostgresUrl,
          .default_value = "postgresql://127.0.0.1:5432/warehouse",
          .help = "warehouse PostgreSQL (libpq URL)"});
-    add({.name = "redis_url", .kind = ConfigKind::kRedisUrl,
-         .default_value = "redis://127.0.0.1:6379/0", .help = "Redis URL"});
-    add({.name = "cpf_key", .kind = ConfigKind::kSecret, .default_value = std::nullopt,
+    add({.name = "redis_url",
+         .kind = ConfigKind::kRedisUrl,
+         .default_value = "redis://127.0.0.1:6379/0",
+         .help = "Redis URL"});
+    add({.name = "cpf_key",
+         .kind = ConfigKind::kSecret,
+         .default_value = std::nullopt,
          .help = "secret key of cpf_hash (HMAC-SHA256), at least 16 characters",
          .min_length = 16});
-    add({.name = "listen", .kind = ConfigKind::kHostPort, .default_value = "127.0.0.1:8080",
+    add({.name = "listen",
+         .kind = ConfigKind::kHostPort,
+         .default_value = "127.0.0.1:8080",
          .help = "API listen address"});
-    add({.name = "log_format", .kind = ConfigKind::kEnum, .default_value = "kv",
-         .help = "log lines as key=value (kv) or json", .choices = {"kv", "json"}});
-    add({.name = "log_level", .kind = ConfigKind::kEnum, .default_value = "info",
-         .help = "least severe level logged", .choices = {"debug", "info", "warn", "error"}});
-    add({.name = "generate.seed", .kind = ConfigKind::kInt, .default_value = "1",
+    add({.name = "log_format",
+         .kind = ConfigKind::kEnum,
+         .default_value = "kv",
+         .help = "log lines as key=value (kv) or json",
+         .choices = {"kv", "json"}});
+    add({.name = "log_level",
+         .kind = ConfigKind::kEnum,
+         .default_value = "info",
+         .help = "least severe level logged",
+         .choices = {"debug", "info", "warn", "error"}});
+    add({.name = "generate.seed",
+         .kind = ConfigKind::kInt,
+         .default_value = "1",
          .help = "random seed: the same seed gives the same customers",
-         .min = 0, .max = 9.2e18});
-    add({.name = "generate.initial", .kind = ConfigKind::kInt, .default_value = "0",
-         .help = "customers to bulk-load before the workload", .min = 0, .max = 1e9});
-    add({.name = "generate.rate", .kind = ConfigKind::kDouble, .default_value = "0",
-         .help = "workload operations per second (0: no workload)", .min = 0, .max = 1e6});
-    add({.name = "generate.duration", .kind = ConfigKind::kDouble, .default_value = "0",
-         .help = "seconds of workload (0: until SIGINT/SIGTERM)", .min = 0, .max = 1e9});
-    add({.name = "generate.delete_share", .kind = ConfigKind::kDouble, .default_value = "0.03",
-         .help = "share of workload operations that delete a customer", .min = 0, .max = 0.5});
-    add({.name = "generate.retry_timeout", .kind = ConfigKind::kDouble, .default_value = "60",
+         .min = 0,
+         .max = 9.2e18});
+    add({.name = "generate.initial",
+         .kind = ConfigKind::kInt,
+         .default_value = "0",
+         .help = "customers to bulk-load before the workload",
+         .min = 0,
+         .max = 1e9});
+    add({.name = "generate.rate",
+         .kind = ConfigKind::kDouble,
+         .default_value = "0",
+         .help = "workload operations per second (0: no workload)",
+         .min = 0,
+         .max = 1e6});
+    add({.name = "generate.duration",
+         .kind = ConfigKind::kDouble,
+         .default_value = "0",
+         .help = "seconds of workload (0: until SIGINT/SIGTERM)",
+         .min = 0,
+         .max = 1e9});
+    add({.name = "generate.delete_share",
+         .kind = ConfigKind::kDouble,
+         .default_value = "0.03",
+         .help = "share of workload operations that delete a customer",
+         .min = 0,
+         .max = 0.5});
+    add({.name = "generate.retry_timeout",
+         .kind = ConfigKind::kDouble,
+         .default_value = "60",
          .help = "seconds to keep retrying a lost database before giving up",
-         .min = 0, .max = 1e9});
+         .min = 0,
+         .max = 1e9});
     return keys;
   }();
   return kKeys;
@@ -226,8 +262,7 @@ Result<Config> Config::Load(const ConfigSources& sources) {
     try {
       root = YAML::LoadFile(*path);
     } catch (const YAML::ParserException& e) {
-      return Status::Error(
-          fmt::format("config: {}:{}: {}", *path, e.mark.line + 1, e.msg));
+      return Status::Error(fmt::format("config: {}:{}: {}", *path, e.mark.line + 1, e.msg));
     } catch (const YAML::Exception& e) {
       return Status::Error(fmt::format("config: {}: {}", *path, e.what()));
     }
@@ -269,8 +304,7 @@ Result<Config> Config::Load(const ConfigSources& sources) {
 Result<std::string> Config::Require(std::string_view key) const {
   if (auto v = Get(key)) return *v;
   return Status::Error(fmt::format(
-      "config: {} is not set (set it in pdv.yaml, with {} or with its flag)", key,
-      EnvVarFor(key)));
+      "config: {} is not set (set it in pdv.yaml, with {} or with its flag)", key, EnvVarFor(key)));
 }
 
 std::optional<std::string> Config::Get(std::string_view key) const {

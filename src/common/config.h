@@ -12,7 +12,16 @@
 namespace pdv {
 
 // How a configuration key's value is checked when it is loaded.
-enum class ConfigKind { kString, kSecret, kPostgresUrl, kRedisUrl, kHostPort, kInt, kDouble, kEnum };
+enum class ConfigKind {
+  kString,
+  kSecret,
+  kPostgresUrl,
+  kRedisUrl,
+  kHostPort,
+  kInt,
+  kDouble,
+  kEnum
+};
 
 // One key of pdv.yaml. Nested YAML maps name keys with dots ("generate.seed"); the
 // environment variable is PDV_ + the key upper-cased with dots as underscores
@@ -22,10 +31,10 @@ struct ConfigKey {
   ConfigKind kind;
   std::optional<std::string> default_value = {};
   std::string help = {};
-  double min = 0;          // kInt, kDouble
-  double max = 0;          // kInt, kDouble
+  double min = 0;                         // kInt, kDouble
+  double max = 0;                         // kInt, kDouble
   std::vector<std::string> choices = {};  // kEnum
-  std::size_t min_length = 0;        // kSecret
+  std::size_t min_length = 0;             // kSecret
 };
 
 // Every key any subcommand reads.

@@ -12,8 +12,8 @@ namespace {
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("pdv-config-test-" + std::to_string(::getpid()));
+    dir_ =
+        std::filesystem::temp_directory_path() / ("pdv-config-test-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
@@ -87,8 +87,7 @@ TEST_F(ConfigTest, FileProblemsNameFileAndLine) {
   ASSERT_FALSE(broken.ok());
   EXPECT_EQ(broken.message().rfind("config: " + *sources.file + ":", 0), 0u) << broken.message();
   sources.file = (dir_ / "missing.yaml").string();
-  EXPECT_EQ(Config::Load(sources).message(),
-            "config: file " + *sources.file + " does not exist");
+  EXPECT_EQ(Config::Load(sources).message(), "config: file " + *sources.file + " does not exist");
 }
 
 TEST_F(ConfigTest, RequireSaysHowToSetAMissingKey) {

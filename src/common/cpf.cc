@@ -44,9 +44,9 @@ Result<Cpf> Cpf::Parse(std::string_view text) {
       bool separator_position = i == 3 || i == 7 || i == 11;
       if (separator_position) {
         if (!IsFormattedSeparator(i, c)) {
-          return Status::Error(fmt::format(
-              "invalid CPF: character {} must be '{}' in the form 000.000.000-00", i + 1,
-              i == 11 ? '-' : '.'));
+          return Status::Error(
+              fmt::format("invalid CPF: character {} must be '{}' in the form 000.000.000-00",
+                          i + 1, i == 11 ? '-' : '.'));
         }
         continue;
       }

@@ -19,8 +19,8 @@ TEST(CpfTest, AcceptsKnownValidBareAndFormatted) {
 
 TEST(CpfTest, CheckDigitEdges) {
   // First check digit where 10*sum % 11 == 10 (becomes 0), == 0; same for the second.
-  for (const char* v : {"10000000108", "10000000604", "10000000280", "10000002810",
-                        "123.456.789-09"}) {
+  for (const char* v :
+       {"10000000108", "10000000604", "10000000280", "10000002810", "123.456.789-09"}) {
     EXPECT_TRUE(Cpf::Parse(v).ok()) << v;
   }
   // The same numbers with each check digit off by one.

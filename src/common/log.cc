@@ -86,8 +86,8 @@ std::string Logger::Format(LogLevel level, std::string_view event,
                            std::initializer_list<LogField> fields, bool with_time) const {
   std::string ts;
   if (with_time) {
-    auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(
-        std::chrono::system_clock::now());
+    auto now =
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
     ts = fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", now);
   }
   if (format_ == LogFormat::kJson) {
@@ -113,8 +113,8 @@ std::string Logger::Format(LogLevel level, std::string_view event,
     out += f.key();
     out += '=';
     if (f.is_text() && NeedsQuoting(f.value())) {
-      out += nlohmann::json(f.value()).dump(-1, ' ', false,
-                                            nlohmann::json::error_handler_t::replace);
+      out +=
+          nlohmann::json(f.value()).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     } else {
       out += f.value();
     }

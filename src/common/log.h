@@ -59,8 +59,8 @@ class Logger {
   }
 
   // The line Log would write, without the timestamp (for tests and golden files).
-  std::string Format(LogLevel level, std::string_view event,
-                     std::initializer_list<LogField> fields, bool with_time) const;
+  std::string Format(LogLevel level, std::string_view event, std::initializer_list<LogField> fields,
+                     bool with_time) const;
 
  private:
   std::FILE* out_;

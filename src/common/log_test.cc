@@ -9,16 +9,15 @@ namespace {
 
 TEST(LogTest, KeyValueLineWithQuotingAndRedaction) {
   Logger log(stderr, "generate");
-  std::string line = log.Format(
-      LogLevel::kInfo, "connected",
-      {{"url", "postgresql://pdv:hunter2@db:5432/source_db"},
-       {"cpf_key", "super-secret-value"},
-       {"cpf", "52998224725"},
-       {"cpf_hash", "ab12"},
-       {"note", "two words"},
-       {"rows", int64_t{42}},
-       {"ok", true}},
-      false);
+  std::string line = log.Format(LogLevel::kInfo, "connected",
+                                {{"url", "postgresql://pdv:hunter2@db:5432/source_db"},
+                                 {"cpf_key", "super-secret-value"},
+                                 {"cpf", "52998224725"},
+                                 {"cpf_hash", "ab12"},
+                                 {"note", "two words"},
+                                 {"rows", int64_t{42}},
+                                 {"ok", true}},
+                                false);
   EXPECT_EQ(line,
             "level=info component=generate event=connected "
             "url=postgresql://pdv:***@db:5432/source_db cpf_key=[redacted] cpf=[redacted] "

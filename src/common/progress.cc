@@ -38,11 +38,11 @@ void Progress::Update(uint64_t done) {
 void Progress::Finish(uint64_t done) { Draw(done, true); }
 
 void Progress::Draw(uint64_t done, bool final) {
-  double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   double rate = secs > 0 ? done / secs : 0;
   std::string eta = "";
-  if (!final && rate > 0 && done < total_) eta = fmt::format(" eta {:.0f}s", (total_ - done) / rate);
+  if (!final && rate > 0 && done < total_)
+    eta = fmt::format(" eta {:.0f}s", (total_ - done) / rate);
   if (tty_) {
     fmt::print(out_, "\r{} {} {}/{} {:.0f}/s{}\x1b[K{}", label_, Bar(done, total_, 30), done,
                total_, rate, eta, final ? "\n" : "");

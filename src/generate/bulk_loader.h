@@ -15,8 +15,8 @@ struct BulkLoadOptions {
   uint64_t count = 0;
   uint64_t seed = 1;
   std::string cpf_key;
-  int64_t as_of_us = 0;      // sign-ups are spread over the three years before
-  int threads = 2;           // generator threads feeding the one COPY stream
+  int64_t as_of_us = 0;           // sign-ups are spread over the three years before
+  int threads = 2;                // generator threads feeding the one COPY stream
   std::FILE* progress = nullptr;  // progress bar / lines, or none
 };
 

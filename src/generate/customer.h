@@ -11,7 +11,7 @@ namespace pdv::generate {
 // One row of clientes_clube, plus the plaintext CPF (never stored; only written to
 // --cpf-out for test clients). Times are microseconds since the Unix epoch, UTC.
 struct Customer {
-  uint64_t serial = 0;                  // the generator's number for this customer
+  uint64_t serial = 0;                   // the generator's number for this customer
   std::array<uint8_t, 16> cliente_id{};  // UUID v4
   Cpf cpf;
   std::string cpf_hash;

@@ -81,7 +81,8 @@ std::optional<Cpf> CustomerGenerator::CpfFor(uint64_t serial) {
 }
 
 const City& CustomerGenerator::PickCity(Rng& rng) const {
-  int pick = static_cast<int>(rng.Below(static_cast<uint64_t>(data_.city_cumulative_weight.back())));
+  int pick =
+      static_cast<int>(rng.Below(static_cast<uint64_t>(data_.city_cumulative_weight.back())));
   auto it = std::upper_bound(data_.city_cumulative_weight.begin(),
                              data_.city_cumulative_weight.end(), pick);
   return data_.cities[static_cast<size_t>(it - data_.city_cumulative_weight.begin())];
@@ -138,10 +139,13 @@ std::optional<Customer> CustomerGenerator::Make(uint64_t serial, int64_t as_of_u
   std::string_view style = Weighted(rng, {{".", 50}, {"", 20}, {"_", 15}, {"initial", 15}});
   std::string local = style == "initial" ? fmt::format("{}{}", first.substr(0, 1), family)
                                          : fmt::format("{}{}{}", first, style, family);
-  const char* domain =
-      Weighted(rng, {{"gmail.com", 45}, {"hotmail.com", 20}, {"outlook.com", 10},
-                     {"yahoo.com.br", 10}, {"uol.com.br", 5}, {"bol.com.br", 5},
-                     {"icloud.com", 5}});
+  const char* domain = Weighted(rng, {{"gmail.com", 45},
+                                      {"hotmail.com", 20},
+                                      {"outlook.com", 10},
+                                      {"yahoo.com.br", 10},
+                                      {"uol.com.br", 5},
+                                      {"bol.com.br", 5},
+                                      {"icloud.com", 5}});
   c.email = fmt::format("{}{}@{}", local, serial, domain);
 
   const City& city = PickCity(rng);
@@ -151,7 +155,8 @@ std::optional<Customer> CustomerGenerator::Make(uint64_t serial, int64_t as_of_u
   c.telefone = Phone(rng, city.ddd);
 
   int age = static_cast<int>(rng.Between(18, 80));
-  c.data_nascimento = YearsBefore(DaysOf(as_of_us), age) - static_cast<int32_t>(rng.Between(0, 364));
+  c.data_nascimento =
+      YearsBefore(DaysOf(as_of_us), age) - static_cast<int32_t>(rng.Between(0, 364));
 
   c.canal_cadastro = Weighted(rng, {{"loja", 50}, {"app", 35}, {"site", 15}});
 
@@ -172,10 +177,14 @@ std::optional<Customer> CustomerGenerator::Make(uint64_t serial, int64_t as_of_u
   c.status_clube = rng.Chance(0.85) ? "ATIVO" : "INATIVO";
   c.opt_in_marketing = rng.Chance(0.7);
   c.ticket_medio_centavos = TicketCents(rng);
-  c.origem_campanha =
-      Weighted(rng, {{"organico", 30}, {"black_friday", 15}, {"verao", 12}, {"natal", 12},
-                     {"dia_das_maes", 10}, {"inverno", 8}, {"dia_dos_pais", 7},
-                     {"volta_as_aulas", 6}});
+  c.origem_campanha = Weighted(rng, {{"organico", 30},
+                                     {"black_friday", 15},
+                                     {"verao", 12},
+                                     {"natal", 12},
+                                     {"dia_das_maes", 10},
+                                     {"inverno", 8},
+                                     {"dia_dos_pais", 7},
+                                     {"volta_as_aulas", 6}});
   return c;
 }
 

@@ -122,26 +122,26 @@ Status EnsureOltpSchema(pg::Connection& conn) {
     if (auto r = conn.Exec(sql); !r.ok()) return r.status();
   }
 
-  auto pub = conn.Exec(fmt::format(
-      "SELECT pubinsert AND pubupdate AND pubdelete AND pubtruncate, "
-      "EXISTS (SELECT 1 FROM pg_publication_tables t WHERE t.pubname = p.pubname "
-      "AND t.schemaname = 'public' AND t.tablename = 'clientes_clube') "
-      "FROM pg_publication p WHERE p.pubname = '{}'",
-      kPublication));
+  auto pub = conn.Exec(
+      fmt::format("SELECT pubinsert AND pubupdate AND pubdelete AND pubtruncate, "
+                  "EXISTS (SELECT 1 FROM pg_publication_tables t WHERE t.pubname = p.pubname "
+                  "AND t.schemaname = 'public' AND t.tablename = 'clientes_clube') "
+                  "FROM pg_publication p WHERE p.pubname = '{}'",
+                  kPublication));
   if (!pub.ok()) return pub.status();
   if (pub->rows() == 0) {
     auto created = conn.Exec(
         fmt::format("CREATE PUBLICATION {} FOR TABLE public.clientes_clube", kPublication));
     if (!created.ok()) return created.status();
   } else if (pub->get(0, 0) != "t" || pub->get(0, 1) != "t") {
-    return Status::Error(fmt::format(
-        "publication {} exists but {}: the CDC stage needs every change of "
-        "public.clientes_clube (ALTER PUBLICATION {} ADD TABLE public.clientes_clube; "
-        "SET (publish = 'insert, update, delete, truncate'))",
-        kPublication,
-        pub->get(0, 1) != "t" ? "does not include public.clientes_clube"
-                              : "does not publish every kind of change",
-        kPublication));
+    return Status::Error(
+        fmt::format("publication {} exists but {}: the CDC stage needs every change of "
+                    "public.clientes_clube (ALTER PUBLICATION {} ADD TABLE public.clientes_clube; "
+                    "SET (publish = 'insert, update, delete, truncate'))",
+                    kPublication,
+                    pub->get(0, 1) != "t" ? "does not include public.clientes_clube"
+                                          : "does not publish every kind of change",
+                    kPublication));
   }
   return txn->Commit();
 }

@@ -64,7 +64,8 @@ Result<ReferenceData> ReferenceData::Load() {
     auto f = Split(uf_lines[i]);
     int lo = 0, hi = 0;
     if (f.size() != 3 || !ToInt(f[1], &lo) || !ToInt(f[2], &hi) || lo > hi) {
-      return Status::Error(fmt::format("generate data ufs.csv:{}: expected uf,cep_min,cep_max", i + 1));
+      return Status::Error(
+          fmt::format("generate data ufs.csv:{}: expected uf,cep_min,cep_max", i + 1));
     }
     ceps[f[0]] = {lo, hi};
   }
@@ -82,7 +83,8 @@ Result<ReferenceData> ReferenceData::Load() {
     }
     auto range = ceps.find(f[1]);
     if (range == ceps.end()) {
-      return Status::Error(fmt::format("generate data cidades.csv:{}: UF {} not in ufs.csv", i + 1, f[1]));
+      return Status::Error(
+          fmt::format("generate data cidades.csv:{}: UF {} not in ufs.csv", i + 1, f[1]));
     }
     c.name = f[0];
     c.uf = f[1];

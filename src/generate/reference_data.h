@@ -10,9 +10,9 @@ namespace pdv::generate {
 struct City {
   std::string name;
   std::string uf;
-  int ddd;          // area code
-  int weight;       // relative share of customers
-  int cep_min;      // the UF's CEP range, as 8-digit numbers
+  int ddd;      // area code
+  int weight;   // relative share of customers
+  int cep_min;  // the UF's CEP range, as 8-digit numbers
   int cep_max;
 };
 

@@ -87,11 +87,12 @@ class Workload {
       if (!done.ok()) {
         if (pg::IsConnectionLost(done)) return done;  // retries exhausted or stopped
         ++stats_.failed_transactions;
-        log_.Error("transaction_failed", {{"error", done.message()}, {"operations", static_cast<uint64_t>(txn.size)}});
+        log_.Error("transaction_failed",
+                   {{"error", done.message()}, {"operations", static_cast<uint64_t>(txn.size)}});
         if (++consecutive_failures >= kMaxConsecutiveFailures) {
-          return Status::Error(fmt::format(
-              "workload: {} transactions in a row were rejected; last error: {}",
-              consecutive_failures, done.message()));
+          return Status::Error(
+              fmt::format("workload: {} transactions in a row were rejected; last error: {}",
+                          consecutive_failures, done.message()));
         }
         continue;
       }
@@ -236,7 +237,8 @@ class Workload {
       if (!pg::IsConnectionLost(error)) {
         if (in_doubt && error.code() == "23505") {
           // The first attempt committed before the connection dropped.
-          log_.Warn("transaction_in_doubt_committed", {{"operations", static_cast<uint64_t>(txn.size)}});
+          log_.Warn("transaction_in_doubt_committed",
+                    {{"operations", static_cast<uint64_t>(txn.size)}});
           return Status::Ok();
         }
         return error;

@@ -15,8 +15,8 @@ struct WorkloadOptions {
   std::string oltp_url;
   std::string cpf_key;
   uint64_t seed = 1;
-  double rate = 10;           // operations per second
-  double duration_s = 0;      // 0: until stopped
+  double rate = 10;       // operations per second
+  double duration_s = 0;  // 0: until stopped
   double delete_share = 0.03;
   double retry_timeout_s = 60;  // give up after this long without a working connection
   // Receives the CPFs (11 digits) of customers whose sign-up committed.

@@ -36,8 +36,8 @@ Result<ChildProcess> ChildProcess::Spawn(const SpawnOptions& options) {
   pid_t pid = ::fork();
   if (pid < 0) {
     if (log_fd >= 0) ::close(log_fd);
-    return Status::Error(fmt::format("spawn {}: fork failed: {}", options.argv[0],
-                                     std::strerror(errno)));
+    return Status::Error(
+        fmt::format("spawn {}: fork failed: {}", options.argv[0], std::strerror(errno)));
   }
   if (pid == 0) {
     ::setpgid(0, 0);  // its own group: a Ctrl-C meant for us is not delivered twice
@@ -126,8 +126,8 @@ Status RunCommand(const SpawnOptions& options, std::chrono::seconds timeout) {
   }
   std::string cmd = fmt::format("{}", fmt::join(options.argv, " "));
   if (!code) return Status::Error(fmt::format("{}: timed out after {}s", cmd, timeout.count()));
-  return Status::Error(fmt::format("{}: exit code {}{}{}", cmd, *code, tail.empty() ? "" : ": ",
-                                   tail));
+  return Status::Error(
+      fmt::format("{}: exit code {}{}{}", cmd, *code, tail.empty() ? "" : ": ", tail));
 }
 
 }  // namespace pdv::localsvc

@@ -52,8 +52,8 @@ std::string Tail(const fs::path& file, size_t bytes) {
 // faster than running initdb each time. Built once under a lock, then renamed into place.
 Result<fs::path> TemplateCluster(const fs::path& bindir, const std::optional<RunAs>& run_as) {
   fs::path tmp = fs::temp_directory_path();
-  std::string name = fmt::format("pdv-pgtemplate-{}-{}", ::geteuid(),
-                                 bindir.parent_path().filename().string());
+  std::string name =
+      fmt::format("pdv-pgtemplate-{}-{}", ::geteuid(), bindir.parent_path().filename().string());
   fs::path ready = tmp / name;
   if (fs::exists(ready / "data" / "PG_VERSION")) return ready / "data";
 
@@ -76,8 +76,8 @@ Result<fs::path> TemplateCluster(const fs::path& bindir, const std::optional<Run
   fs::permissions(building, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
   if (Status s = GiveTo(building, run_as); !s.ok()) return s;
   SpawnOptions initdb{
-      .argv = {(bindir / "initdb").string(), "-D", (building / "data").string(), "-U",
-               "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"},
+      .argv = {(bindir / "initdb").string(), "-D", (building / "data").string(), "-U", "postgres",
+               "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"},
       .log_file = (building / "initdb.log").string()};
   if (run_as) {
     initdb.uid = run_as->uid;
@@ -89,7 +89,9 @@ Result<fs::path> TemplateCluster(const fs::path& bindir, const std::optional<Run
   }
   fs::remove_all(ready, ec);
   fs::rename(building, ready, ec);
-  if (ec) return Status::Error(fmt::format("cannot move {} into place: {}", ready.string(), ec.message()));
+  if (ec)
+    return Status::Error(
+        fmt::format("cannot move {} into place: {}", ready.string(), ec.message()));
   return ready / "data";
 }
 
@@ -100,7 +102,8 @@ Status CheckReachable(const fs::path& dir, const std::optional<RunAs>& run_as) {
   for (fs::path p = fs::absolute(dir).parent_path(); !p.empty(); p = p.parent_path()) {
     struct stat st {};
     if (::stat(p.c_str(), &st) == 0) {
-      bool enterable = (st.st_mode & S_IXOTH) || (st.st_uid == run_as->uid && (st.st_mode & S_IXUSR)) ||
+      bool enterable = (st.st_mode & S_IXOTH) ||
+                       (st.st_uid == run_as->uid && (st.st_mode & S_IXUSR)) ||
                        (st.st_gid == run_as->gid && (st.st_mode & S_IXGRP));
       if (!enterable) {
         return Status::Error(fmt::format(
@@ -171,16 +174,23 @@ Status LocalPostgres::Launch() {
   auto bindir = PostgresBinDir();
   if (!bindir.ok()) return bindir.status();
   fs::path log = dir_ / "server.log";
-  std::vector<std::string> argv = {
-      (*bindir / "postgres").string(),
-      "-D", (dir_ / "data").string(),
-      "-c", "listen_addresses=127.0.0.1",
-      "-c", fmt::format("port={}", port_),
-      "-c", "unix_socket_directories=" + dir_.string(),
-      "-c", "wal_level=logical",
-      "-c", "max_replication_slots=10",
-      "-c", "max_wal_senders=10",
-      "-c", "max_connections=200"};
+  std::vector<std::string> argv = {(*bindir / "postgres").string(),
+                                   "-D",
+                                   (dir_ / "data").string(),
+                                   "-c",
+                                   "listen_addresses=127.0.0.1",
+                                   "-c",
+                                   fmt::format("port={}", port_),
+                                   "-c",
+                                   "unix_socket_directories=" + dir_.string(),
+                                   "-c",
+                                   "wal_level=logical",
+                                   "-c",
+                                   "max_replication_slots=10",
+                                   "-c",
+                                   "max_wal_senders=10",
+                                   "-c",
+                                   "max_connections=200"};
   if (!options_.durable) {
     for (const char* s : {"fsync=off", "full_page_writes=off"}) {
       argv.push_back("-c");
@@ -205,8 +215,8 @@ Status LocalPostgres::Launch() {
   while (std::chrono::steady_clock::now() < deadline) {
     if (PQping(url.c_str()) == PQPING_OK) return Status::Ok();
     if (!server_->Running()) {
-      return Status::Error(fmt::format("postgres on port {} exited during start-up: {}", port_,
-                                       Tail(log, 500)));
+      return Status::Error(
+          fmt::format("postgres on port {} exited during start-up: {}", port_, Tail(log, 500)));
     }
     std::this_thread::sleep_for(10ms);
   }
@@ -242,8 +252,8 @@ Status LocalPostgres::EnsureDatabase(const std::string& name) {
   bool exists = false;
   if (PQstatus(conn) == CONNECTION_OK) {
     const char* params[] = {name.c_str()};
-    PGresult* res = PQexecParams(conn, "SELECT 1 FROM pg_database WHERE datname = $1", 1,
-                                 nullptr, params, nullptr, nullptr, 0);
+    PGresult* res = PQexecParams(conn, "SELECT 1 FROM pg_database WHERE datname = $1", 1, nullptr,
+                                 params, nullptr, nullptr, 0);
     exists = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
     PQclear(res);
   }
@@ -266,8 +276,6 @@ Status LocalPostgres::Restart() {
   return Launch();
 }
 
-LocalPostgres::~LocalPostgres() {
-  (void)Stop();
-}
+LocalPostgres::~LocalPostgres() { (void)Stop(); }
 
 }  // namespace pdv::localsvc

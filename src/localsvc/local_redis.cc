@@ -48,7 +48,8 @@ Result<std::unique_ptr<LocalRedis>> LocalRedis::Start(LocalRedisOptions options)
     redis->dir_ = *options.dir;
     std::error_code ec;
     fs::create_directories(redis->dir_, ec);
-    if (ec) return Status::Error(fmt::format("cannot create {}: {}", redis->dir_.string(), ec.message()));
+    if (ec)
+      return Status::Error(fmt::format("cannot create {}: {}", redis->dir_.string(), ec.message()));
   } else {
     auto scratch = ScratchDir::Create("pdv-redis");
     if (!scratch.ok()) return scratch.status();
@@ -90,8 +91,10 @@ Status LocalRedis::Launch() {
       all << in.rdbuf();
       std::string tail = all.str();
       if (tail.size() > 400) tail = tail.substr(tail.size() - 400);
-      return Status::Error(fmt::format("redis-server on port {} exited during start-up "
-                                       "(is redis-server installed?): {}", port_, tail));
+      return Status::Error(
+          fmt::format("redis-server on port {} exited during start-up "
+                      "(is redis-server installed?): {}",
+                      port_, tail));
     }
     std::this_thread::sleep_for(5ms);
   }

@@ -15,7 +15,7 @@ struct LocalRedisOptions {
   // Where the server keeps its files (and, with `persistent`, its data). Unset: a
   // scratch directory removed when it stops.
   std::optional<std::filesystem::path> dir;
-  int port = 0;  // 0: a free loopback port
+  int port = 0;             // 0: a free loopback port
   bool persistent = false;  // append-only file on, else nothing written to disk
 };
 

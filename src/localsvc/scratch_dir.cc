@@ -79,9 +79,7 @@ Result<std::optional<RunAs>> ServerAccount() {
 
 Status GiveTo(const fs::path& path, const std::optional<RunAs>& who) {
   if (!who) return Status::Ok();
-  auto chown_one = [&](const fs::path& p) {
-    return ::lchown(p.c_str(), who->uid, who->gid) == 0;
-  };
+  auto chown_one = [&](const fs::path& p) { return ::lchown(p.c_str(), who->uid, who->gid) == 0; };
   if (!chown_one(path)) {
     return Status::Error(fmt::format("chown {}: {}", path.string(), std::strerror(errno)));
   }

@@ -53,7 +53,8 @@ pdv::Result<Connection> Connection::Connect(const std::string& url) {
   }
   // Server notices ("relation already exists, skipping") are not errors; libpq's default
   // prints them raw on stderr, between our structured log lines.
-  PQsetNoticeProcessor(raw, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      raw, [](void*, const char*) {}, nullptr);
   // Timestamps cross stage boundaries in UTC (ARCHITECTURE.md).
   if (auto r = conn.Exec("SET TIME ZONE 'UTC'"); !r.ok()) return r.status();
   return conn;
@@ -76,8 +77,8 @@ pdv::Result<Result> Connection::Exec(std::string_view sql) {
   return ErrorFrom(res.raw(), Brief(text));
 }
 
-pdv::Result<Result> Connection::ExecParams(
-    std::string_view sql, const std::vector<std::optional<std::string>>& params) {
+pdv::Result<Result> Connection::ExecParams(std::string_view sql,
+                                           const std::vector<std::optional<std::string>>& params) {
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);

@@ -30,9 +30,9 @@ pdv::Result<Connection> ConnectWithRetry(const std::string& url, Logger& log,
     bool retryable = conn.message().find("authentication") == std::string::npos &&
                      conn.message().find("does not exist") == std::string::npos;
     if (!retryable || std::chrono::steady_clock::now() + delay > deadline) {
-      return Status::Error(fmt::format("{} (after {} attempt{})", conn.message(), attempt,
-                                       attempt == 1 ? "" : "s"),
-                           conn.status().code());
+      return Status::Error(
+          fmt::format("{} (after {} attempt{})", conn.message(), attempt, attempt == 1 ? "" : "s"),
+          conn.status().code());
     }
     log.Warn("db_reconnect", {{"url", url},
                               {"attempt", attempt},

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <thread>
@@ -65,11 +66,13 @@ TEST_F(GenerateTest, CreatesTheContractSchemaIdempotently) {
   auto diffs = generate::OltpSchemaDifferences(conn);
   ASSERT_TRUE(diffs.ok()) << diffs.message();
   EXPECT_TRUE(diffs->empty());
-  EXPECT_EQ(ScalarInt(conn, "SELECT count(*) FROM information_schema.columns "
-                            "WHERE table_name = 'clientes_clube'"),
+  EXPECT_EQ(ScalarInt(conn,
+                      "SELECT count(*) FROM information_schema.columns "
+                      "WHERE table_name = 'clientes_clube'"),
             17);
-  EXPECT_EQ(Scalar(conn, "SELECT string_agg(tablename, ',') FROM pg_publication_tables "
-                         "WHERE pubname = 'pdv_pub'"),
+  EXPECT_EQ(Scalar(conn,
+                   "SELECT string_agg(tablename, ',') FROM pg_publication_tables "
+                   "WHERE pubname = 'pdv_pub'"),
             "clientes_clube");
   // The contract's enumerations are enforced by the table itself.
   auto bad = conn.Exec(
@@ -91,15 +94,16 @@ TEST_F(GenerateTest, ADifferentExistingSchemaIsReportedNeverAltered) {
   EXPECT_NE(r.output.find("column email is integer, the contract says text"), std::string::npos);
   EXPECT_NE(r.output.find("column nome_completo is missing"), std::string::npos);
   EXPECT_NE(r.output.find("email is not unique"), std::string::npos);
-  EXPECT_EQ(ScalarInt(conn, "SELECT count(*) FROM information_schema.columns "
-                            "WHERE table_name = 'clientes_clube'"),
+  EXPECT_EQ(ScalarInt(conn,
+                      "SELECT count(*) FROM information_schema.columns "
+                      "WHERE table_name = 'clientes_clube'"),
             4);
   EXPECT_EQ(ScalarInt(conn, "SELECT count(*) FROM pg_publication"), 0);
 }
 
 TEST_F(GenerateTest, InitialLoadIsValidConsistentAndWritesOnlyHashes) {
-  auto r = RunPdv(Generate({"--initial", "20000", "--seed", "5", "--cpf-out",
-                            File("cpfs.txt").string()}));
+  auto r = RunPdv(
+      Generate({"--initial", "20000", "--seed", "5", "--cpf-out", File("cpfs.txt").string()}));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("event=initial_load_done rows=20000"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("rebuilt_indexes=true"), std::string::npos);
@@ -130,34 +134,39 @@ TEST_F(GenerateTest, InitialLoadIsValidConsistentAndWritesOnlyHashes) {
             20000);
   // No plaintext CPF anywhere in the row (hex of the hash and the UUID aside, which can
   // hold runs of decimal digits).
-  EXPECT_EQ(ScalarInt(conn, "SELECT count(*) FROM clientes_clube c WHERE replace(replace("
-                            "c::text, cpf_hash, ''), cliente_id::text, '') ~ '\\d{11}'"),
+  EXPECT_EQ(ScalarInt(conn,
+                      "SELECT count(*) FROM clientes_clube c WHERE replace(replace("
+                      "c::text, cpf_hash, ''), cliente_id::text, '') ~ '\\d{11}'"),
             0);
 
   // Same-table consistency checks in SQL.
   EXPECT_EQ(ScalarInt(conn, "SELECT count(DISTINCT email) FROM clientes_clube"), 20000);
-  EXPECT_EQ(ScalarInt(conn, "SELECT count(*) FROM clientes_clube WHERE email <> lower(email) "
-                            "OR email !~ '^[a-z._]+[0-9]+@[a-z.]+$'"),
+  EXPECT_EQ(ScalarInt(conn,
+                      "SELECT count(*) FROM clientes_clube WHERE email <> lower(email) "
+                      "OR email !~ '^[a-z._]+[0-9]+@[a-z.]+$'"),
             0);
-  EXPECT_EQ(ScalarInt(conn, "SELECT count(*) FROM clientes_clube WHERE telefone !~ "
-                            "'^\\(\\d\\d\\) 9\\d{4}-\\d{4}$' OR cep !~ '^\\d{5}-\\d{3}$'"),
+  EXPECT_EQ(ScalarInt(conn,
+                      "SELECT count(*) FROM clientes_clube WHERE telefone !~ "
+                      "'^\\(\\d\\d\\) 9\\d{4}-\\d{4}$' OR cep !~ '^\\d{5}-\\d{3}$'"),
             0);
-  EXPECT_EQ(ScalarInt(conn, "SELECT count(*) FROM clientes_clube WHERE "
-                            "age(timezone('UTC', now())::date, data_nascimento) "
-                            "NOT BETWEEN interval '18 years' AND interval '81 years'"),
+  EXPECT_EQ(ScalarInt(conn,
+                      "SELECT count(*) FROM clientes_clube WHERE "
+                      "age(timezone('UTC', now())::date, data_nascimento) "
+                      "NOT BETWEEN interval '18 years' AND interval '81 years'"),
             0);
-  EXPECT_EQ(ScalarInt(conn, "SELECT count(*) FROM clientes_clube WHERE ticket_medio_estimado "
-                            "NOT BETWEEN 20 AND 300"),
+  EXPECT_EQ(ScalarInt(conn,
+                      "SELECT count(*) FROM clientes_clube WHERE ticket_medio_estimado "
+                      "NOT BETWEEN 20 AND 300"),
             0);
   // São Paulo (capital) customers: DDD 11, CEP in SP's range.
-  EXPECT_EQ(ScalarInt(conn, "SELECT count(*) FROM clientes_clube WHERE cidade = 'São Paulo' AND "
-                            "(estado <> 'SP' OR telefone NOT LIKE '(11)%' OR "
-                            "replace(cep, '-', '')::int NOT BETWEEN 1000000 AND 19999999)"),
+  EXPECT_EQ(ScalarInt(conn,
+                      "SELECT count(*) FROM clientes_clube WHERE cidade = 'São Paulo' AND "
+                      "(estado <> 'SP' OR telefone NOT LIKE '(11)%' OR "
+                      "replace(cep, '-', '')::int NOT BETWEEN 1000000 AND 19999999)"),
             0);
-  EXPECT_GT(ScalarInt(conn, "SELECT count(*) FROM clientes_clube WHERE cidade = 'São Paulo'"),
-            500);
-  double ativo = std::stod(Scalar(
-      conn, "SELECT avg((status_clube = 'ATIVO')::int) FROM clientes_clube"));
+  EXPECT_GT(ScalarInt(conn, "SELECT count(*) FROM clientes_clube WHERE cidade = 'São Paulo'"), 500);
+  double ativo =
+      std::stod(Scalar(conn, "SELECT avg((status_clube = 'ATIVO')::int) FROM clientes_clube"));
   EXPECT_NEAR(ativo, 0.85, 0.02);
 
   // A second load into the now non-empty table keeps the keys in place.
@@ -190,7 +199,8 @@ TEST_F(GenerateTest, WorkloadMixesInsertsUpdatesAndDeletes) {
                             "--cpf-out", File("new.txt").string()}));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::smatch m;
-  std::regex stop(R"(event=workload_stop transactions=(\d+) inserts=(\d+) updates=(\d+) deletes=(\d+))");
+  std::regex stop(
+      R"(event=workload_stop transactions=(\d+) inserts=(\d+) updates=(\d+) deletes=(\d+))");
   ASSERT_TRUE(std::regex_search(r.output, m, stop)) << r.output;
   int64_t txns = std::stoll(m[1]), inserts = std::stoll(m[2]), updates = std::stoll(m[3]),
           deletes = std::stoll(m[4]);
@@ -205,9 +215,10 @@ TEST_F(GenerateTest, WorkloadMixesInsertsUpdatesAndDeletes) {
   EXPECT_EQ(ScalarInt(conn, "SELECT count(*) FROM clientes_clube"), 2000 + inserts - deletes);
   EXPECT_EQ(static_cast<int64_t>(Lines(ReadFile(File("new.txt"))).size()), inserts);
   // Updates touched status, opt-in, ticket and city, and stamped ultima_atualizacao.
-  EXPECT_GT(ScalarInt(conn, "SELECT count(*) FROM clientes_clube WHERE ultima_atualizacao > "
-                            "timezone('UTC', now()) - interval '1 minute' AND "
-                            "data_cadastro < timezone('UTC', now()) - interval '1 minute'"),
+  EXPECT_GT(ScalarInt(conn,
+                      "SELECT count(*) FROM clientes_clube WHERE ultima_atualizacao > "
+                      "timezone('UTC', now()) - interval '1 minute' AND "
+                      "data_cadastro < timezone('UTC', now()) - interval '1 minute'"),
             updates / 3);
 }
 
@@ -222,8 +233,9 @@ TEST_F(GenerateTest, KilledConnectionIsRetriedAndTheRunGoesOn) {
                              "WHERE application_name = 'pdv-generate'");
   EXPECT_GE(killed, 1);
   std::this_thread::sleep_for(1500ms);
-  ScalarInt(conn, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                  "WHERE application_name = 'pdv-generate'");
+  ScalarInt(conn,
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = 'pdv-generate'");
   EXPECT_EQ(run.Wait(30s), 0) << run.Output();
   std::string out = run.Output();
   EXPECT_NE(out.find("event=db_connection_lost"), std::string::npos) << out;
@@ -256,6 +268,25 @@ TEST_F(GenerateTest, SigtermStopsCleanlyBetweenTransactions) {
   EXPECT_NE(run.Output().find("event=workload_stop"), std::string::npos) << run.Output();
 }
 
+TEST_F(GenerateTest, SecretsNeverReachTheLog) {
+  // Trust authentication ignores the password, so the URL can carry one.
+  std::string url = "postgresql://postgres:hunter2pw@127.0.0.1:" + std::to_string(pg_->port()) +
+                    "/" + db_;
+  auto r = RunPdv({"--log-format", "json", "generate", "--oltp-url", url, "--initial", "100",
+                   "--rate", "50", "--duration", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("hunter2pw"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find(kCpfKey), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("postgres:***@127.0.0.1"), std::string::npos) << r.output;
+  int json_lines = 0;
+  for (const auto& line : Lines(r.output)) {
+    if (line.rfind("{", 0) != 0) continue;
+    EXPECT_TRUE(nlohmann::json::accept(line)) << line;
+    ++json_lines;
+  }
+  EXPECT_GE(json_lines, 4) << r.output;
+}
+
 TEST_F(GenerateTest, UnreachableDatabaseIsRetriedThenReported) {
   auto port = localsvc::FreeLoopbackPort();
   ASSERT_TRUE(port.ok());
@@ -265,9 +296,9 @@ TEST_F(GenerateTest, UnreachableDatabaseIsRetriedThenReported) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("event=db_reconnect"), std::string::npos) << r.output;
   auto last = Lines(r.output).back();
-  EXPECT_EQ(last.rfind("pdv generate: postgres: cannot connect to postgresql://postgres@127.0.0.1:",
-                       0),
-            0u)
+  EXPECT_EQ(
+      last.rfind("pdv generate: postgres: cannot connect to postgresql://postgres@127.0.0.1:", 0),
+      0u)
       << last;
   EXPECT_NE(last.find("attempts)"), std::string::npos) << last;
 }

@@ -5,8 +5,8 @@
 #include <signal.h>
 
 #include <chrono>
-#include <regex>
 #include <fstream>
+#include <regex>
 #include <thread>
 
 #include "localsvc/local_postgres.h"
@@ -20,7 +20,10 @@ using namespace std::chrono_literals;
 
 TEST(HarnessTest, PostgresStartsQuicklyWithLogicalReplication) {
   // The first start may build the shared initdb template; time the second.
-  { auto warm = localsvc::LocalPostgres::Start({}); ASSERT_TRUE(warm.ok()) << warm.message(); }
+  {
+    auto warm = localsvc::LocalPostgres::Start({});
+    ASSERT_TRUE(warm.ok()) << warm.message();
+  }
   auto started = std::chrono::steady_clock::now();
   auto pg = localsvc::LocalPostgres::Start({});
   ASSERT_TRUE(pg.ok()) << pg.message();

@@ -26,8 +26,8 @@ int main(int argc, char** argv) {
   }
   PGconn* conn = PQconnectdb((*pg)->Url().c_str());
   PGresult* res = PQexec(conn, "SHOW wal_level");
-  bool logical = PQresultStatus(res) == PGRES_TUPLES_OK &&
-                 std::string(PQgetvalue(res, 0, 0)) == "logical";
+  bool logical =
+      PQresultStatus(res) == PGRES_TUPLES_OK && std::string(PQgetvalue(res, 0, 0)) == "logical";
   PQclear(res);
   PQfinish(conn);
   fmt::print("uid={} pg_port={} pg_dir={} redis_port={} wal_level_logical={}\n", ::geteuid(),
