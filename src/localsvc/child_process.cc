@@ -11,6 +11,8 @@
 #include <sstream>
 #include <thread>
 
+#include "localsvc/launch_support.h"
+
 namespace pdv::localsvc {
 
 Result<ChildProcess> ChildProcess::Spawn(const SpawnOptions& options) {
@@ -116,14 +118,7 @@ Status RunCommand(const SpawnOptions& options, std::chrono::seconds timeout) {
   if (!child.ok()) return child.status();
   auto code = child->Wait(timeout);
   if (code && *code == 0) return Status::Ok();
-  std::string tail;
-  if (!options.log_file.empty()) {
-    std::ifstream log(options.log_file);
-    std::stringstream all;
-    all << log.rdbuf();
-    tail = all.str();
-    if (tail.size() > 600) tail = tail.substr(tail.size() - 600);
-  }
+  std::string tail = options.log_file.empty() ? "" : FileTail(options.log_file, 600);
   std::string cmd = fmt::format("{}", fmt::join(options.argv, " "));
   if (!code) return Status::Error(fmt::format("{}: timed out after {}s", cmd, timeout.count()));
   return Status::Error(

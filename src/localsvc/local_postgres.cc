@@ -13,6 +13,8 @@
 #include <sstream>
 #include <thread>
 
+#include "localsvc/launch_support.h"
+
 namespace pdv::localsvc {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -38,14 +40,6 @@ Result<fs::path> PostgresBinDir() {
         "postgresql, or set PDV_PG_BINDIR)");
   }
   return best;
-}
-
-std::string Tail(const fs::path& file, size_t bytes) {
-  std::ifstream in(file);
-  std::stringstream all;
-  all << in.rdbuf();
-  std::string s = all.str();
-  return s.size() > bytes ? s.substr(s.size() - bytes) : s;
 }
 
 // An initdb'd cluster shared by every instance of this user: copying it is much
@@ -129,19 +123,11 @@ Result<std::unique_ptr<LocalPostgres>> LocalPostgres::Start(LocalPostgresOptions
   pg->options_ = options;
   pg->run_as_ = *account;
   if (options.dir) {
-    pg->dir_ = fs::absolute(*options.dir);
-    if (Status s = CheckReachable(pg->dir_, pg->run_as_); !s.ok()) return s;
-    std::error_code ec;
-    fs::create_directories(pg->dir_, ec);
-    if (ec) {
-      return Status::Error(fmt::format("cannot create {}: {}", pg->dir_.string(), ec.message()));
-    }
-  } else {
-    auto scratch = ScratchDir::Create("pdv-pg");
-    if (!scratch.ok()) return scratch.status();
-    pg->dir_ = scratch->path();
-    pg->scratch_.emplace(std::move(*scratch));
+    if (Status s = CheckReachable(fs::absolute(*options.dir), pg->run_as_); !s.ok()) return s;
   }
+  auto dir = OpenServerDir(options.dir, "pdv-pg", &pg->scratch_);
+  if (!dir.ok()) return dir.status();
+  pg->dir_ = *dir;
 
   if (!fs::exists(pg->dir_ / "data" / "PG_VERSION")) {
     auto templ = TemplateCluster(*bindir, pg->run_as_);
@@ -154,19 +140,11 @@ Result<std::unique_ptr<LocalPostgres>> LocalPostgres::Start(LocalPostgresOptions
   }
   if (Status s = GiveTo(pg->dir_, pg->run_as_); !s.ok()) return s;
 
-  // Another process may take a free port between our probe and the server's bind.
-  Status launched;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    pg->port_ = options.port;
-    if (pg->port_ == 0) {
-      auto port = FreeLoopbackPort();
-      if (!port.ok()) return port.status();
-      pg->port_ = *port;
-    }
-    launched = pg->Launch();
-    if (launched.ok() || options.port != 0) break;
-  }
-  if (!launched.ok()) return launched;
+  auto port = LaunchOnPort(options.port, [&](int p) {
+    pg->port_ = p;
+    return pg->Launch();
+  });
+  if (!port.ok()) return port.status();
   return pg;
 }
 
@@ -216,13 +194,13 @@ Status LocalPostgres::Launch() {
     if (PQping(url.c_str()) == PQPING_OK) return Status::Ok();
     if (!server_->Running()) {
       return Status::Error(
-          fmt::format("postgres on port {} exited during start-up: {}", port_, Tail(log, 500)));
+          fmt::format("postgres on port {} exited during start-up: {}", port_, FileTail(log, 500)));
     }
     std::this_thread::sleep_for(10ms);
   }
   server_->Kill();
   return Status::Error(fmt::format("postgres on port {} did not accept connections within 60 s: {}",
-                                   port_, Tail(log, 500)));
+                                   port_, FileTail(log, 500)));
 }
 
 std::string LocalPostgres::Url(const std::string& database) const {

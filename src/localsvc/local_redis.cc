@@ -12,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include "localsvc/launch_support.h"
+
 namespace pdv::localsvc {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -44,30 +46,14 @@ bool Pings(int port) {
 Result<std::unique_ptr<LocalRedis>> LocalRedis::Start(LocalRedisOptions options) {
   std::unique_ptr<LocalRedis> redis(new LocalRedis());
   redis->options_ = options;
-  if (options.dir) {
-    redis->dir_ = *options.dir;
-    std::error_code ec;
-    fs::create_directories(redis->dir_, ec);
-    if (ec)
-      return Status::Error(fmt::format("cannot create {}: {}", redis->dir_.string(), ec.message()));
-  } else {
-    auto scratch = ScratchDir::Create("pdv-redis");
-    if (!scratch.ok()) return scratch.status();
-    redis->dir_ = scratch->path();
-    redis->scratch_.emplace(std::move(*scratch));
-  }
-  Status launched;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    redis->port_ = options.port;
-    if (redis->port_ == 0) {
-      auto port = FreeLoopbackPort();
-      if (!port.ok()) return port.status();
-      redis->port_ = *port;
-    }
-    launched = redis->Launch();
-    if (launched.ok() || options.port != 0) break;
-  }
-  if (!launched.ok()) return launched;
+  auto dir = OpenServerDir(options.dir, "pdv-redis", &redis->scratch_);
+  if (!dir.ok()) return dir.status();
+  redis->dir_ = *dir;
+  auto port = LaunchOnPort(options.port, [&](int p) {
+    redis->port_ = p;
+    return redis->Launch();
+  });
+  if (!port.ok()) return port.status();
   return redis;
 }
 
@@ -86,15 +72,10 @@ Status LocalRedis::Launch() {
   while (std::chrono::steady_clock::now() < deadline) {
     if (Pings(port_)) return Status::Ok();
     if (!server_->Running()) {
-      std::ifstream in(log);
-      std::stringstream all;
-      all << in.rdbuf();
-      std::string tail = all.str();
-      if (tail.size() > 400) tail = tail.substr(tail.size() - 400);
       return Status::Error(
           fmt::format("redis-server on port {} exited during start-up "
                       "(is redis-server installed?): {}",
-                      port_, tail));
+                      port_, FileTail(log, 400)));
     }
     std::this_thread::sleep_for(5ms);
   }

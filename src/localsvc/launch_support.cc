@@ -1,0 +1,50 @@
+#include "localsvc/launch_support.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace pdv::localsvc {
+namespace fs = std::filesystem;
+
+Result<fs::path> OpenServerDir(const std::optional<fs::path>& wanted, const std::string& prefix,
+                               std::optional<ScratchDir>* scratch) {
+  if (wanted) {
+    fs::path dir = fs::absolute(*wanted);
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return Status::Error(fmt::format("cannot create {}: {}", dir.string(), ec.message()));
+    return dir;
+  }
+  auto made = ScratchDir::Create(prefix);
+  if (!made.ok()) return made.status();
+  fs::path dir = made->path();
+  scratch->emplace(std::move(*made));
+  return dir;
+}
+
+Result<int> LaunchOnPort(int port, const std::function<Status(int)>& launch) {
+  if (port != 0) {
+    if (Status s = launch(port); !s.ok()) return s;
+    return port;
+  }
+  Status launched;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto free_port = FreeLoopbackPort();
+    if (!free_port.ok()) return free_port.status();
+    launched = launch(*free_port);
+    if (launched.ok()) return *free_port;
+  }
+  return launched;
+}
+
+std::string FileTail(const fs::path& file, size_t bytes) {
+  std::ifstream in(file);
+  std::stringstream all;
+  all << in.rdbuf();
+  std::string s = all.str();
+  return s.size() > bytes ? s.substr(s.size() - bytes) : s;
+}
+
+}  // namespace pdv::localsvc

@@ -1,0 +1,29 @@
+#pragma once
+
+// What starting any local server needs: its directory, a port, its log's last lines.
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "common/status.h"
+#include "localsvc/scratch_dir.h"
+
+namespace pdv::localsvc {
+
+// `wanted` (created if missing), or else a new scratch directory "<prefix>-XXXXXX" that
+// `*scratch` then owns. Returns the absolute path.
+Result<std::filesystem::path> OpenServerDir(const std::optional<std::filesystem::path>& wanted,
+                                            const std::string& prefix,
+                                            std::optional<ScratchDir>* scratch);
+
+// Runs `launch(port)` on `port`, or, when it is 0, on a free loopback port, trying up to
+// three (another process may take a probed port before the server binds it). Returns
+// the port the server started on.
+Result<int> LaunchOnPort(int port, const std::function<Status(int)>& launch);
+
+// The last `bytes` of a file ("" if unreadable): for start-up errors.
+std::string FileTail(const std::filesystem::path& file, size_t bytes);
+
+}  // namespace pdv::localsvc
