@@ -10,6 +10,7 @@
 #include <map>
 #include <string>
 
+#include "cdc/cdc.h"
 #include "cli/signals.h"
 #include "cli/up.h"
 #include "common/config.h"
@@ -114,6 +115,28 @@ int Main(int argc, char** argv) {
       "The cpf_hash key comes from cpf_key in pdv.yaml or PDV_CPF_KEY (never a flag: flags "
       "are visible to every user in the process list).");
 
+  // cdc
+  CLI::App* cdc = app.add_subcommand(
+      "cdc",
+      "Log-based change data capture: streams clientes_clube's changes from the OLTP "
+      "PostgreSQL (logical replication, pgoutput) into warehouse.raw, exactly once");
+  ConfigFlags cdc_flags;
+  cdc_flags.Add(cdc, "--oltp-url", "oltp_url");
+  cdc_flags.Add(cdc, "--warehouse-url", "warehouse_url");
+  cdc_flags.Add(cdc, "--slot", "cdc.slot");
+  cdc_flags.Add(cdc, "--publication", "cdc.publication");
+  cdc_flags.Add(cdc, "--batch-rows", "cdc.batch_rows");
+  cdc_flags.Add(cdc, "--flush-idle-ms", "cdc.flush_idle_ms");
+  cdc_flags.Add(cdc, "--max-batch-age-ms", "cdc.max_batch_age_ms");
+  cdc_flags.Add(cdc, "--decoding-work-mem", "cdc.decoding_work_mem");
+  cdc_flags.Add(cdc, "--retry-timeout", "cdc.retry_timeout");
+  bool cdc_once = false, cdc_resync = false;
+  cdc->add_flag("--once", cdc_once,
+                "Stream until the source's WAL position at start is in RAW, then exit 0");
+  cdc->add_flag("--resync", cdc_resync,
+                "Drop the slot (if any) and take a new snapshot: after an operator dropped the "
+                "slot; keys missing from the new snapshot get deletion rows");
+
   // up
   CLI::App* up = app.add_subcommand(
       "up",
@@ -149,6 +172,7 @@ int Main(int argc, char** argv) {
   sources.env = ProcessEnvironment();
   sources.flags = global_flags.Given();
   for (auto& [k, v] : generate_flags.Given()) sources.flags[k] = v;
+  for (auto& [k, v] : cdc_flags.Given()) sources.flags[k] = v;
   auto config = Config::Load(sources);
   if (!config.ok()) {
     fmt::print(stderr, "pdv: {}\n", config.message());
@@ -161,6 +185,29 @@ int Main(int argc, char** argv) {
     Status done = Up(up_options, log, signals.token());
     if (!done.ok()) {
       fmt::print(stderr, "pdv up: {}\n", done.message());
+      return kExitFailure;
+    }
+    return 0;
+  }
+
+  if (cdc->parsed()) {
+    Logger log = MakeLogger(*config, "cdc");
+    cdc::CdcOptions options{
+        .oltp_url = *config->Get("oltp_url"),
+        .warehouse_url = *config->Get("warehouse_url"),
+        .slot = *config->Get("cdc.slot"),
+        .publication = *config->Get("cdc.publication"),
+        .once = cdc_once,
+        .resync = cdc_resync,
+        .batch_rows = static_cast<size_t>(config->GetInt("cdc.batch_rows")),
+        .flush_idle = std::chrono::milliseconds(config->GetInt("cdc.flush_idle_ms")),
+        .max_batch_age = std::chrono::milliseconds(config->GetInt("cdc.max_batch_age_ms")),
+        .decoding_work_mem = *config->Get("cdc.decoding_work_mem"),
+        .retry_timeout_s = config->GetDouble("cdc.retry_timeout"),
+        .progress = stderr};
+    Status done = cdc::Run(options, log, signals.token());
+    if (!done.ok()) {
+      fmt::print(stderr, "pdv cdc: {}\n", done.message());
       return kExitFailure;
     }
     return 0;

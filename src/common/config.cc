@@ -215,6 +215,42 @@ const std::vector<ConfigKey>& AllConfigKeys() {
          .help = "seconds to keep retrying a lost database before giving up",
          .min = 0,
          .max = 1e9});
+    add({.name = "cdc.slot",
+         .kind = ConfigKind::kString,
+         .default_value = "pdv_slot",
+         .help = "logical replication slot"});
+    add({.name = "cdc.publication",
+         .kind = ConfigKind::kString,
+         .default_value = "pdv_pub",
+         .help = "publication the slot streams"});
+    add({.name = "cdc.batch_rows",
+         .kind = ConfigKind::kInt,
+         .default_value = "20000",
+         .help = "a RAW batch closes at this many rows",
+         .min = 1,
+         .max = 1e7});
+    add({.name = "cdc.flush_idle_ms",
+         .kind = ConfigKind::kInt,
+         .default_value = "20",
+         .help = "a RAW batch closes after this many ms without a change",
+         .min = 0,
+         .max = 60000});
+    add({.name = "cdc.max_batch_age_ms",
+         .kind = ConfigKind::kInt,
+         .default_value = "100",
+         .help = "a RAW batch closes when its first change is this many ms old",
+         .min = 0,
+         .max = 60000});
+    add({.name = "cdc.decoding_work_mem",
+         .kind = ConfigKind::kString,
+         .default_value = "",
+         .help = "logical_decoding_work_mem of the walsender (e.g. 64MB; empty: server's)"});
+    add({.name = "cdc.retry_timeout",
+         .kind = ConfigKind::kDouble,
+         .default_value = "0",
+         .help = "seconds to keep retrying lost connections (0: forever)",
+         .min = 0,
+         .max = 1e9});
     return keys;
   }();
   return kKeys;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/cpf.h"
+#include "common/time_text.h"
 
 namespace pdv::generate {
 
@@ -37,9 +38,7 @@ struct Customer {
 std::string UuidText(const std::array<uint8_t, 16>& id);
 // "123.45".
 std::string CentsText(int64_t cents);
-// "2024-05-01 13:45:00.123456" (UTC).
-std::string TimestampText(int64_t us_since_epoch);
-// "1990-01-31".
-std::string DateText(int32_t days_since_epoch);
+using pdv::DateText;
+using pdv::TimestampText;
 
 }  // namespace pdv::generate

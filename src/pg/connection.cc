@@ -114,6 +114,27 @@ Status Connection::CopyEnd() {
   return status;
 }
 
+Status Connection::CopyOut(std::string_view copy_sql,
+                           const std::function<Status(std::string_view)>& row) {
+  std::string text(copy_sql);
+  Result res(PQexec(conn_.get(), text.c_str()));
+  if (PQresultStatus(res.raw()) != PGRES_COPY_OUT) return ErrorFrom(res.raw(), Brief(text));
+  Status status;
+  while (true) {
+    char* buf = nullptr;
+    int n = PQgetCopyData(conn_.get(), &buf, 0);
+    if (n < 0) break;
+    if (status.ok()) status = row(std::string_view(buf, static_cast<size_t>(n)));
+    PQfreemem(buf);
+  }
+  while (PGresult* raw = PQgetResult(conn_.get())) {
+    Result done(raw);
+    if (PQresultStatus(raw) != PGRES_COMMAND_OK && status.ok())
+      status = ErrorFrom(raw, Brief(text));
+  }
+  return status;
+}
+
 std::string Connection::Literal(std::string_view text) {
   char* quoted = PQescapeLiteral(conn_.get(), text.data(), text.size());
   if (quoted == nullptr) {
@@ -121,6 +142,14 @@ std::string Connection::Literal(std::string_view text) {
     std::string safe = "''";
     return safe;
   }
+  std::string out(quoted);
+  PQfreemem(quoted);
+  return out;
+}
+
+std::string Connection::Identifier(std::string_view name) {
+  char* quoted = PQescapeIdentifier(conn_.get(), name.data(), name.size());
+  if (quoted == nullptr) return "\"\"";
   std::string out(quoted);
   PQfreemem(quoted);
   return out;

@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,8 +56,14 @@ class Connection {
   Status CopyPut(std::string_view data);
   Status CopyEnd();
 
+  // COPY ... TO STDOUT: calls `row` with each row's data (text format: one line, with
+  // its newline). Stops at the first error `row` returns.
+  Status CopyOut(std::string_view copy_sql, const std::function<Status(std::string_view)>& row);
+
   // A SQL string literal of `text` ('...'), escaped for this connection.
   std::string Literal(std::string_view text);
+  // A quoted SQL identifier ("..."), escaped for this connection.
+  std::string Identifier(std::string_view name);
 
   int backend_pid() const { return PQbackendPID(conn_.get()); }
   bool broken() const { return PQstatus(conn_.get()) != CONNECTION_OK; }

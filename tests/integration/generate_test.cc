@@ -270,8 +270,8 @@ TEST_F(GenerateTest, SigtermStopsCleanlyBetweenTransactions) {
 
 TEST_F(GenerateTest, SecretsNeverReachTheLog) {
   // Trust authentication ignores the password, so the URL can carry one.
-  std::string url = "postgresql://postgres:hunter2pw@127.0.0.1:" + std::to_string(pg_->port()) +
-                    "/" + db_;
+  std::string url =
+      "postgresql://postgres:hunter2pw@127.0.0.1:" + std::to_string(pg_->port()) + "/" + db_;
   auto r = RunPdv({"--log-format", "json", "generate", "--oltp-url", url, "--initial", "100",
                    "--rate", "50", "--duration", "1"});
   ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -1,0 +1,45 @@
+#pragma once
+
+// Public interface of the cdc stage: log-based change data capture from the OLTP
+// PostgreSQL (logical replication, pgoutput) into the warehouse's RAW layer, exactly once.
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <stop_token>
+#include <string>
+
+#include "common/log.h"
+#include "common/status.h"
+
+namespace pdv::cdc {
+
+// NOTIFY channel told after each RAW commit (payload: the commit LSN).
+inline constexpr char kRawChannel[] = "pdv_raw";
+
+struct CdcOptions {
+  std::string oltp_url;
+  std::string warehouse_url;
+  std::string slot = "pdv_slot";
+  std::string publication = "pdv_pub";
+  std::string schema = "public";
+  std::string table = "clientes_clube";
+  // Stop once the source's WAL position at start is in RAW (scripts, tests).
+  bool once = false;
+  // Drop the slot (if any) and take a new snapshot; keys missing from it get deletions.
+  bool resync = false;
+  size_t batch_rows = 20'000;                    // a batch closes at this many rows,
+  std::chrono::milliseconds flush_idle{20};      // or after this long without a message,
+  std::chrono::milliseconds max_batch_age{100};  // or when its first row is this old
+  std::string decoding_work_mem;                 // walsender logical_decoding_work_mem
+  double retry_timeout_s = 0;                    // 0: retry lost connections forever
+  std::FILE* progress = nullptr;                 // snapshot progress bar
+};
+
+// Runs until `stop` (or, with `once`, until caught up). Lost connections to either
+// server are logged and retried with backoff, resuming from the warehouse checkpoint,
+// so nothing is lost or doubled. Fails on what a retry cannot fix: a dropped slot
+// (the message says to run --resync), a malformed message, a rejected RAW write.
+Status Run(const CdcOptions& options, Logger& log, std::stop_token stop);
+
+}  // namespace pdv::cdc

@@ -1,0 +1,622 @@
+// The cdc stage: snapshot, stream, batch, checkpoint. See cdc.h.
+
+#include <fmt/format.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "cdc/cdc.h"
+#include "cdc/pgoutput.h"
+#include "cdc/replication_connection.h"
+#include "common/progress.h"
+#include "common/time_text.h"
+#include "pg/connection.h"
+#include "pg/reconnect.h"
+#include "warehouse/warehouse.h"
+
+namespace pdv::cdc {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using warehouse::Checkpoint;
+using warehouse::RawChange;
+using warehouse::RawColumn;
+
+int64_t NowUnixUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// COPY text escaping of one field.
+void AppendCopyField(std::string* out, std::string_view v) {
+  for (char c : v) {
+    switch (c) {
+      case '\\':
+        *out += "\\\\";
+        break;
+      case '\t':
+        *out += "\\t";
+        break;
+      case '\n':
+        *out += "\\n";
+        break;
+      case '\r':
+        *out += "\\r";
+        break;
+      default:
+        *out += c;
+    }
+  }
+}
+
+struct Relation {
+  uint32_t id = 0;
+  std::string ns, name;
+  std::vector<RawColumn> columns;  // with SQL types resolved at the source
+  bool target = false;
+};
+
+struct Change {
+  char op = 'c';  // c u d t
+  std::shared_ptr<const Relation> relation;
+  Tuple tuple;  // new row (c, u), old key or row (d), none (t)
+  uint32_t subxid = 0;
+};
+
+struct Transaction {
+  std::vector<Change> changes;
+};
+
+// Errors a new session can get past: lost connections, and a slot still held by the
+// walsender of a killed predecessor.
+bool Retryable(const Status& s) { return pg::IsConnectionLost(s) || s.code() == "55006"; }
+
+class Session {
+ public:
+  Session(const CdcOptions& options, Logger& log, bool resync)
+      : options_(options), log_(log), resync_(resync) {}
+
+  // Ok when stopped or (once) caught up; otherwise why the session ended.
+  Status Run(std::stop_token stop) {
+    if (Status s = Connect(); !s.ok()) return s;
+    if (Status s = PrepareSlot(stop); !s.ok()) return s;
+    if (stop.stop_requested()) return Status::Ok();
+    if (options_.once) {
+      auto r = source_->Exec("SELECT pg_current_wal_lsn()");
+      if (!r.ok()) return r.status();
+      target_lsn_ = ParseLsn(r->get(0, 0)).value_or(0);
+    }
+    if (Status s = repl_->Start(options_.slot, checkpoint_.flush_lsn, options_.publication);
+        !s.ok()) {
+      return s;
+    }
+    started_ = true;
+    log_.Info("cdc_streaming", {{"slot", options_.slot},
+                                {"from_lsn", LsnText(checkpoint_.flush_lsn)},
+                                {"once_target_lsn", LsnText(target_lsn_)}});
+    return Stream(stop);
+  }
+
+  bool resynced() const { return resynced_; }
+  // Got as far as streaming: the servers were reachable.
+  bool started() const { return started_; }
+
+ private:
+  Status Connect() {
+    auto source = pg::Connection::Connect(options_.oltp_url);
+    if (!source.ok()) return source.status();
+    source_.emplace(std::move(*source));
+    auto wh = warehouse::ConnectPostgresWarehouse(options_.warehouse_url);
+    if (!wh.ok()) return wh.status();
+    wh_ = std::move(*wh);
+    std::string work_mem = options_.decoding_work_mem.empty()
+                               ? ""
+                               : "-c logical_decoding_work_mem=" + options_.decoding_work_mem;
+    auto repl = ReplicationConnection::Connect(options_.oltp_url, work_mem);
+    if (!repl.ok()) return repl.status();
+    repl_.emplace(std::move(*repl));
+    return Status::Ok();
+  }
+
+  // The publication first, then the slot: a change decoded between the two would
+  // break the slot (PLATFORM-NOTES.md).
+  Status EnsurePublication() {
+    auto pub = source_->Exec(fmt::format("SELECT 1 FROM pg_publication WHERE pubname = {}",
+                                         source_->Literal(options_.publication)));
+    if (!pub.ok()) return pub.status();
+    if (pub->rows() == 1) return Status::Ok();
+    auto created = source_->Exec(fmt::format(
+        "CREATE PUBLICATION {} FOR TABLE {}.{}", source_->Identifier(options_.publication),
+        source_->Identifier(options_.schema), source_->Identifier(options_.table)));
+    if (!created.ok()) return created.status();
+    log_.Info("cdc_publication_created", {{"publication", options_.publication}});
+    return Status::Ok();
+  }
+
+  Status DropSlot() {
+    auto r = source_->Exec(
+        fmt::format("SELECT pg_drop_replication_slot({})", source_->Literal(options_.slot)));
+    return r.status();
+  }
+
+  Status PrepareSlot(std::stop_token stop) {
+    if (Status s = EnsurePublication(); !s.ok()) return s;
+    auto checkpoint = wh_->ReadCheckpoint(options_.slot);
+    if (!checkpoint.ok()) return checkpoint.status();
+    auto slot = source_->Exec(fmt::format("SELECT 1 FROM pg_replication_slots WHERE slot_name = {}",
+                                          source_->Literal(options_.slot)));
+    if (!slot.ok()) return slot.status();
+    bool slot_exists = slot->rows() == 1;
+    bool with_deletions = false;
+
+    if (resync_) {
+      if (slot_exists) {
+        if (Status s = DropSlot(); !s.ok()) return s;
+      }
+      with_deletions = checkpoint->has_value();
+      log_.Warn("cdc_resync", {{"slot", options_.slot}, {"slot_existed", slot_exists}});
+    } else if (!slot_exists) {
+      if (checkpoint->has_value() && (*checkpoint)->snapshot_done) {
+        return Status::Error(fmt::format(
+            "replication slot {} no longer exists on the source (dropped by an operator?): changes "
+            "after LSN {} can no longer be streamed. Run `pdv cdc --resync` to take a new "
+            "snapshot (RAW then gets the current state of every row, deletions included)",
+            options_.slot, LsnText((*checkpoint)->flush_lsn)));
+      }
+    } else if (!checkpoint->has_value() || !(*checkpoint)->snapshot_done) {
+      // A snapshot was interrupted: its transaction rolled back, and its exported
+      // snapshot died with its connection. Start over.
+      log_.Warn("cdc_snapshot_restart", {{"slot", options_.slot}});
+      if (Status s = DropSlot(); !s.ok()) return s;
+    } else {
+      checkpoint_ = **checkpoint;
+      return Status::Ok();
+    }
+    return Snapshot(with_deletions, stop);
+  }
+
+  pdv::Result<std::string> SqlType(uint32_t oid, int32_t typmod) {
+    auto key = std::make_pair(oid, typmod);
+    if (auto it = types_.find(key); it != types_.end()) return it->second;
+    auto r = source_->Exec(fmt::format("SELECT format_type({}, {})", oid,
+                                       typmod < 0 ? "NULL" : std::to_string(typmod)));
+    if (!r.ok()) return r.status();
+    return types_[key] = r->str(0, 0);
+  }
+
+  Status Snapshot(bool with_deletions, std::stop_token stop) {
+    auto created = repl_->CreateSlot(options_.slot);
+    if (!created.ok()) return created.status();
+    log_.Info("cdc_slot_created",
+              {{"slot", options_.slot}, {"consistent_point", LsnText(created->consistent_point)}});
+    auto conn = pg::Connection::Connect(options_.oltp_url);
+    if (!conn.ok()) return conn.status();
+    // Reading in the exported snapshot takes no lock that blocks writers.
+    if (auto r = conn->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); !r.ok()) {
+      return r.status();
+    }
+    if (auto r = conn->Exec("SET TRANSACTION SNAPSHOT " + conn->Literal(created->snapshot_name));
+        !r.ok()) {
+      return r.status();
+    }
+    std::string qualified =
+        conn->Identifier(options_.schema) + "." + conn->Identifier(options_.table);
+    auto cols = conn->Exec(fmt::format(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
+        "coalesce(a.attnum = ANY (i.indkey), false) "
+        "FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary "
+        "WHERE a.attrelid = {}::regclass AND a.attnum > 0 AND NOT a.attisdropped "
+        "AND a.attgenerated = '' ORDER BY a.attnum",
+        conn->Literal(qualified)));
+    if (!cols.ok()) return cols.status();
+    raw_columns_.clear();
+    std::string select;
+    for (int i = 0; i < cols->rows(); ++i) {
+      raw_columns_.push_back({cols->str(i, 0), cols->str(i, 1), cols->get(i, 2) == "t"});
+      select += (i ? ", " : "") + conn->Identifier(cols->str(i, 0));
+    }
+    if (Status s = wh_->EnsureRawTable(options_.table, raw_columns_); !s.ok()) return s;
+    auto count = conn->Exec("SELECT count(*) FROM " + qualified);
+    if (!count.ok()) return count.status();
+    uint64_t total = std::stoull(count->str(0, 0));
+
+    auto batch = wh_->BeginBatch(options_.table, options_.slot, raw_columns_);
+    if (!batch.ok()) return batch.status();
+    std::optional<Progress> progress;
+    if (options_.progress) progress.emplace(options_.progress, "cdc_snapshot", total);
+    RawChange change{.lsn = created->consistent_point, .op = 'r', .committed_at_us = NowUnixUs()};
+    int64_t seq = 0;
+    Status copied =
+        conn->CopyOut(fmt::format("COPY (SELECT {} FROM {}) TO STDOUT", select, qualified),
+                      [&](std::string_view line) -> Status {
+                        if (stop.stop_requested())
+                          return Status::Error("stopped during the snapshot");
+                        if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+                        change.seq = seq++;
+                        if (progress && (seq & 1023) == 0)
+                          progress->Update(static_cast<uint64_t>(seq));
+                        return (*batch)->Add(line, change);
+                      });
+    if (!copied.ok()) return copied;
+    if (with_deletions) {
+      if (Status s = (*batch)->AddDeletionsOfMissingKeys({.lsn = created->consistent_point,
+                                                          .op = 'd',
+                                                          .committed_at_us = NowUnixUs(),
+                                                          .deleted = true});
+          !s.ok()) {
+        return s;
+      }
+    }
+    Checkpoint done{.commit_lsn = created->consistent_point,
+                    .flush_lsn = created->consistent_point,
+                    .snapshot_done = true};
+    uint64_t rows = (*batch)->rows();
+    if (Status s = (*batch)->Commit(done, kRawChannel); !s.ok()) return s;
+    if (progress) progress->Finish(static_cast<uint64_t>(seq));
+    (void)conn->Exec("COMMIT");
+    checkpoint_ = done;
+    resynced_ = true;
+    log_.Info("cdc_snapshot_done", {{"rows", rows},
+                                    {"deletions", rows - static_cast<uint64_t>(seq)},
+                                    {"lsn", LsnText(done.commit_lsn)}});
+    return Status::Ok();
+  }
+
+  // ---- streaming ----
+
+  Status Stream(std::stop_token stop) {
+    auto last_status = Clock::now();
+    auto last_report = Clock::now();
+    auto last_ping = Clock::time_point();
+    uint64_t reported_rows = 0;
+    while (true) {
+      bool idle = !batch_ && !current_ && streamed_.empty();
+      if (stop.stop_requested()) {
+        if (!current_ && streamed_.empty()) {
+          if (Status s = FlushBatch(); !s.ok()) return s;
+        }
+        return Status::Ok();
+      }
+      if (options_.once && idle && std::max(checkpoint_.flush_lsn, wal_end_seen_) >= target_lsn_) {
+        log_.Info("cdc_caught_up",
+                  {{"lsn", LsnText(checkpoint_.commit_lsn)}, {"rows", rows_written_}});
+        return Status::Ok();
+      }
+      milliseconds wait(1000);
+      auto now = Clock::now();
+      if (batch_) {
+        auto due =
+            std::min(last_message_ + options_.flush_idle, batch_started_ + options_.max_batch_age);
+        wait = std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(due - now));
+      } else if (options_.once) {
+        wait = milliseconds(50);
+      }
+      auto received = repl_->Receive(wait);
+      if (!received.ok()) return received.status();
+      now = Clock::now();
+      if (*received) {
+        last_message_ = now;
+        if (Status s = Handle(**received); !s.ok()) return s;
+      }
+      if (batch_ && (now - last_message_ >= options_.flush_idle ||
+                     now - batch_started_ >= options_.max_batch_age)) {
+        if (Status s = FlushBatch(); !s.ok()) return s;
+      }
+      idle = !batch_ && !current_ && streamed_.empty();
+      // Nothing is pending: everything the server has sent is applied or irrelevant,
+      // so the slot may release WAL up to its end.
+      if (idle && wal_end_seen_ > reported_flush_) {
+        if (Status s = SendStatus(wal_end_seen_, false); !s.ok()) return s;
+      }
+      if (now - last_status >= std::chrono::seconds(10) ||
+          (options_.once && idle && now - last_ping >= milliseconds(100))) {
+        // In --once mode, ask for a keepalive: it says where the server's WAL ends.
+        if (Status s = SendStatus(reported_flush_, options_.once); !s.ok()) return s;
+        last_status = now;
+        last_ping = now;
+      }
+      if (now - last_report >= std::chrono::seconds(10)) {
+        double secs = std::chrono::duration<double>(now - last_report).count();
+        log_.Info("cdc_progress", {{"lsn", LsnText(checkpoint_.commit_lsn)},
+                                   {"lag_bytes", wal_end_seen_ > checkpoint_.flush_lsn
+                                                     ? wal_end_seen_ - checkpoint_.flush_lsn
+                                                     : uint64_t{0}},
+                                   {"rows_per_s", (rows_written_ - reported_rows) / secs},
+                                   {"rows", rows_written_},
+                                   {"batches", batches_}});
+        last_report = now;
+        reported_rows = rows_written_;
+      }
+    }
+  }
+
+  Status SendStatus(Lsn flush, bool reply) {
+    reported_flush_ = std::max(reported_flush_, flush);
+    return repl_->SendStatus(std::max(wal_end_seen_, reported_flush_), reported_flush_, reply);
+  }
+
+  Status Handle(const std::string& data) {
+    auto envelope = DecodeCopyData(data);
+    if (!envelope.ok()) return envelope.status();
+    if (auto* k = std::get_if<PrimaryKeepalive>(&*envelope)) {
+      wal_end_seen_ = std::max(wal_end_seen_, k->wal_end);
+      if (k->reply_requested) return SendStatus(reported_flush_, false);
+      return Status::Ok();
+    }
+    const auto& x = std::get<XLogData>(*envelope);
+    auto message = decoder_.Decode(x.payload);
+    if (!message.ok()) {
+      return Status::Error(
+          fmt::format("{} (WAL position {})", message.message(), LsnText(x.wal_start)));
+    }
+    return std::visit([&](auto& m) { return On(m); }, *message);
+  }
+
+  std::vector<Change>* Changes(uint32_t xid) {
+    if (decoder_.in_stream()) return &streamed_[block_xid_].changes;
+    if (!current_) return nullptr;
+    (void)xid;
+    return &current_->changes;
+  }
+
+  Status On(const BeginMessage&) {
+    current_.emplace();
+    return Status::Ok();
+  }
+  Status On(const CommitMessage& m) {
+    if (!current_) return Status::Error("pgoutput: Commit without Begin");
+    Transaction txn = std::move(*current_);
+    current_.reset();
+    return Apply(txn, m.commit_lsn, m.end_lsn, m.commit_time_us);
+  }
+  Status On(const StreamStartMessage& m) {
+    block_xid_ = m.xid;
+    return Status::Ok();
+  }
+  Status On(const StreamStopMessage&) { return Status::Ok(); }
+  Status On(const StreamCommitMessage& m) {
+    Transaction txn = std::move(streamed_[m.xid]);
+    streamed_.erase(m.xid);
+    return Apply(txn, m.commit_lsn, m.end_lsn, m.commit_time_us);
+  }
+  Status On(const StreamAbortMessage& m) {
+    if (m.xid == m.subxid) {
+      streamed_.erase(m.xid);
+    } else if (auto it = streamed_.find(m.xid); it != streamed_.end()) {
+      std::erase_if(it->second.changes, [&](const Change& c) { return c.subxid == m.subxid; });
+    }
+    return Status::Ok();
+  }
+  Status On(const RelationMessage& m) {
+    auto rel = std::make_shared<Relation>();
+    rel->id = m.relation_id;
+    rel->ns = m.ns;
+    rel->name = m.name;
+    rel->target = m.ns == options_.schema && m.name == options_.table;
+    for (const auto& c : m.columns) {
+      auto type = SqlType(c.type_oid, c.type_modifier);
+      if (!type.ok()) return type.status();
+      rel->columns.push_back({c.name, *type, c.key});
+    }
+    relations_[m.relation_id] = std::move(rel);
+    return Status::Ok();
+  }
+  Status On(const TypeMessage&) { return Status::Ok(); }
+  Status On(const OriginMessage&) { return Status::Ok(); }
+  Status On(const LogicalMessage&) { return Status::Ok(); }
+
+  Status AddChange(uint32_t xid, uint32_t relation_id, char op, Tuple tuple) {
+    auto rel = relations_.find(relation_id);
+    if (rel == relations_.end()) {
+      return Status::Error(
+          fmt::format("pgoutput: change for relation {} before its Relation message", relation_id));
+    }
+    if (!rel->second->target) return Status::Ok();
+    auto* changes = Changes(xid);
+    if (!changes) return Status::Error("pgoutput: change outside a transaction");
+    changes->push_back({op, rel->second, std::move(tuple), xid});
+    return Status::Ok();
+  }
+  Status On(InsertMessage& m) {
+    return AddChange(m.xid, m.relation_id, 'c', std::move(m.new_tuple));
+  }
+  Status On(UpdateMessage& m) {
+    return AddChange(m.xid, m.relation_id, 'u', std::move(m.new_tuple));
+  }
+  Status On(DeleteMessage& m) {
+    return AddChange(m.xid, m.relation_id, 'd', std::move(m.old_tuple));
+  }
+  Status On(TruncateMessage& m) {
+    for (uint32_t id : m.relation_ids) {
+      if (Status s = AddChange(m.xid, id, 't', {}); !s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+  template <typename T>
+  Status On(const T&) = delete;
+
+  // ---- applying transactions ----
+
+  Status Apply(const Transaction& txn, Lsn commit_lsn, Lsn end_lsn, int64_t commit_time_pg_us) {
+    if (commit_lsn <= checkpoint_.commit_lsn) return Status::Ok();  // already in RAW
+    if (txn.changes.empty()) return Status::Ok();
+    // Columns added at the source join RAW before the rows that carry them.
+    bool grew = false;
+    for (const auto& c : txn.changes) {
+      for (const auto& col : c.relation->columns) {
+        if (std::none_of(raw_columns_.begin(), raw_columns_.end(),
+                         [&](const RawColumn& r) { return r.name == col.name; })) {
+          raw_columns_.push_back(col);
+          grew = true;
+        }
+      }
+    }
+    if (grew || !raw_ready_) {
+      if (Status s = FlushBatch(); !s.ok()) return s;
+      if (Status s = wh_->EnsureRawTable(options_.table, raw_columns_); !s.ok()) return s;
+      raw_ready_ = true;
+      if (grew)
+        log_.Info("cdc_raw_columns", {{"columns", static_cast<uint64_t>(raw_columns_.size())}});
+    }
+    if (!batch_) {
+      auto batch = wh_->BeginBatch(options_.table, options_.slot, raw_columns_);
+      if (!batch.ok()) return batch.status();
+      batch_ = std::move(*batch);
+      batch_started_ = Clock::now();
+    }
+    int64_t committed = commit_time_pg_us + kPostgresEpochUs;
+    int64_t seq = 0;
+    std::string fields;
+    for (const auto& c : txn.changes) {
+      fields.clear();
+      if (Status s = Fields(c, &fields); !s.ok()) return s;
+      RawChange change{.lsn = commit_lsn,
+                       .seq = seq++,
+                       .op = c.op,
+                       .committed_at_us = committed,
+                       .deleted = c.op == 'd' || c.op == 't'};
+      if (Status s = batch_->Add(fields, change); !s.ok()) return s;
+    }
+    rows_written_ += txn.changes.size();
+    batch_checkpoint_ = {.commit_lsn = commit_lsn, .flush_lsn = end_lsn, .snapshot_done = true};
+    if (batch_->rows() >= options_.batch_rows) return FlushBatch();
+    return Status::Ok();
+  }
+
+  // The row's values in RAW column order, as COPY text; remembers them so a later
+  // change in the same batch can carry unchanged TOASTed values forward.
+  Status Fields(const Change& c, std::string* out) {
+    const auto& cols = c.relation->columns;
+    std::string key;
+    for (size_t i = 0; i < cols.size() && i < c.tuple.size(); ++i) {
+      if (cols[i].key) key += c.tuple[i].data + '\x1f';
+    }
+    std::map<std::string, std::string>* remembered = nullptr;
+    if (c.op == 'c' || c.op == 'u') remembered = &batch_rows_[key];
+    for (size_t r = 0; r < raw_columns_.size(); ++r) {
+      if (r) *out += '\t';
+      const std::string& name = raw_columns_[r].name;
+      size_t i = 0;
+      while (i < cols.size() && cols[i].name != name) ++i;
+      if (c.op == 't' || i >= cols.size() || i >= c.tuple.size()) {
+        *out += "\\N";
+        continue;
+      }
+      const ColumnValue& v = c.tuple[i];
+      std::string field;
+      if (v.kind == ColumnValue::Kind::kNull) {
+        field = "\\N";
+      } else if (v.kind == ColumnValue::Kind::kUnchangedToast) {
+        auto carried = CarriedForward(c, key, name);
+        if (!carried.ok()) return carried.status();
+        field = *carried;
+      } else {
+        AppendCopyField(&field, v.data);
+      }
+      if (remembered) (*remembered)[name] = field;
+      *out += field;
+    }
+    return Status::Ok();
+  }
+
+  pdv::Result<std::string> CarriedForward(const Change& c, const std::string& key,
+                                          const std::string& column) {
+    if (auto row = batch_rows_.find(key); row != batch_rows_.end()) {
+      if (auto v = row->second.find(column); v != row->second.end()) return v->second;
+    }
+    std::vector<std::string> key_columns, key_values;
+    for (size_t i = 0; i < c.relation->columns.size(); ++i) {
+      if (!c.relation->columns[i].key) continue;
+      key_columns.push_back(c.relation->columns[i].name);
+      key_values.push_back(c.tuple[i].data);
+    }
+    auto latest = wh_->LatestValue(options_.table, key_columns, key_values, column);
+    if (!latest.ok()) return latest.status();
+    if (!*latest) {
+      return Status::Error(fmt::format(
+          "cdc: update of {} leaves column {} unchanged (TOAST) but RAW has no earlier value",
+          options_.table, column));
+    }
+    std::string field;
+    AppendCopyField(&field, **latest);
+    return field;
+  }
+
+  Status FlushBatch() {
+    if (!batch_) return Status::Ok();
+    uint64_t rows = batch_->rows();
+    if (Status s = batch_->Commit(batch_checkpoint_, kRawChannel); !s.ok()) return s;
+    batch_.reset();
+    batch_rows_.clear();
+    checkpoint_ = batch_checkpoint_;
+    ++batches_;
+    log_.Debug("cdc_batch", {{"rows", rows}, {"lsn", LsnText(checkpoint_.commit_lsn)}});
+    // Acknowledge only now that RAW has it.
+    return SendStatus(checkpoint_.flush_lsn, false);
+  }
+
+  const CdcOptions& options_;
+  Logger& log_;
+  bool resync_;
+  bool resynced_ = false;
+  bool started_ = false;
+  std::optional<pg::Connection> source_;
+  std::unique_ptr<warehouse::Warehouse> wh_;
+  std::optional<ReplicationConnection> repl_;
+  Checkpoint checkpoint_;
+  PgOutputDecoder decoder_;
+  std::map<std::pair<uint32_t, int32_t>, std::string> types_;
+  std::map<uint32_t, std::shared_ptr<const Relation>> relations_;
+  std::vector<RawColumn> raw_columns_;
+  bool raw_ready_ = false;
+  std::optional<Transaction> current_;
+  std::map<uint32_t, Transaction> streamed_;
+  uint32_t block_xid_ = 0;
+  std::unique_ptr<warehouse::RawBatch> batch_;
+  Checkpoint batch_checkpoint_;
+  std::map<std::string, std::map<std::string, std::string>> batch_rows_;
+  Clock::time_point batch_started_, last_message_;
+  Lsn wal_end_seen_ = 0, reported_flush_ = 0, target_lsn_ = 0;
+  uint64_t rows_written_ = 0, batches_ = 0;
+};
+
+}  // namespace
+
+Status Run(const CdcOptions& options, Logger& log, std::stop_token stop) {
+  bool resync = options.resync;
+  auto give_up = options.retry_timeout_s > 0
+                     ? milliseconds(static_cast<int64_t>(options.retry_timeout_s * 1000))
+                     : milliseconds::max();
+  milliseconds delay(100);
+  auto failing_since = Clock::time_point();
+  for (int attempt = 1;; ++attempt) {
+    Session session(options, log, resync);
+    Status s = session.Run(stop);
+    if (session.resynced()) resync = false;
+    if (s.ok()) return s;
+    if (stop.stop_requested()) return Status::Ok();
+    if (!Retryable(s)) return s;
+    auto now = Clock::now();
+    if (session.started()) {
+      delay = milliseconds(100);
+      failing_since = Clock::time_point();
+    }
+    if (failing_since == Clock::time_point()) failing_since = now;
+    if (give_up != milliseconds::max() && now - failing_since > give_up) {
+      return Status::Error(fmt::format("{} (gave up after {} attempts)", s.message(), attempt),
+                           s.code());
+    }
+    log.Warn("cdc_reconnect", {{"attempt", attempt},
+                               {"retry_in_ms", static_cast<int64_t>(delay.count())},
+                               {"error", s.message()}});
+    if (!pg::SleepFor(delay, stop)) return Status::Ok();
+    delay = std::min(delay * 2, milliseconds(5000));
+  }
+}
+
+}  // namespace pdv::cdc

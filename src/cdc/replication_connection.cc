@@ -1,0 +1,123 @@
+#include "cdc/replication_connection.h"
+
+#include <fmt/format.h>
+#include <poll.h>
+
+#include <chrono>
+
+#include "common/log.h"
+#include "common/time_text.h"
+
+namespace pdv::cdc {
+namespace {
+
+constexpr char kConnectionLost[] = "08006";
+
+std::string OneLine(const char* text) {
+  std::string out;
+  for (const char* p = text ? text : ""; *p; ++p) {
+    char c = (*p == '\n' || *p == '\t') ? ' ' : *p;
+    if (c == ' ' && (out.empty() || out.back() == ' ')) continue;
+    out += c;
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+struct ResultClear {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using ResultPtr = std::unique_ptr<PGresult, ResultClear>;
+
+}  // namespace
+
+pdv::Result<ReplicationConnection> ReplicationConnection::Connect(const std::string& url,
+                                                                  const std::string& options) {
+  const char* keys[] = {"dbname", "replication", "options", nullptr};
+  const char* values[] = {url.c_str(), "database", options.empty() ? nullptr : options.c_str(),
+                          nullptr};
+  if (options.empty()) keys[2] = nullptr;
+  ReplicationConnection conn(PQconnectdbParams(keys, values, /*expand_dbname=*/1));
+  if (PQstatus(conn.conn_.get()) != CONNECTION_OK) {
+    return Status::Error(fmt::format("replication: cannot connect to {}: {}", RedactUrl(url),
+                                     OneLine(PQerrorMessage(conn.conn_.get()))),
+                         kConnectionLost);
+  }
+  PQsetNoticeProcessor(
+      conn.conn_.get(), [](void*, const char*) {}, nullptr);
+  return conn;
+}
+
+Status ReplicationConnection::Error(std::string_view what, const PGresult* res) {
+  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  std::string code = state ? state : "";
+  if (PQstatus(conn_.get()) != CONNECTION_OK) code = kConnectionLost;
+  std::string message = OneLine(res ? PQresultErrorMessage(res) : "");
+  if (message.empty()) message = OneLine(PQerrorMessage(conn_.get()));
+  return Status::Error(fmt::format("replication: {}: {}", what, message), code);
+}
+
+pdv::Result<SlotCreated> ReplicationConnection::CreateSlot(const std::string& slot) {
+  std::string sql =
+      fmt::format("CREATE_REPLICATION_SLOT \"{}\" LOGICAL pgoutput (SNAPSHOT 'export')", slot);
+  ResultPtr res(PQexec(conn_.get(), sql.c_str()));
+  if (PQresultStatus(res.get()) != PGRES_TUPLES_OK || PQntuples(res.get()) != 1) {
+    return Error("CREATE_REPLICATION_SLOT", res.get());
+  }
+  auto lsn = ParseLsn(PQgetvalue(res.get(), 0, 1));
+  if (!lsn)
+    return Status::Error("replication: CREATE_REPLICATION_SLOT returned no consistent point");
+  return SlotCreated{*lsn, PQgetvalue(res.get(), 0, 2)};
+}
+
+Status ReplicationConnection::Start(const std::string& slot, Lsn start,
+                                    const std::string& publication) {
+  std::string sql = fmt::format(
+      "START_REPLICATION SLOT \"{}\" LOGICAL {} (proto_version '2', publication_names '\"{}\"', "
+      "streaming 'on')",
+      slot, LsnText(start), publication);
+  ResultPtr res(PQexec(conn_.get(), sql.c_str()));
+  if (PQresultStatus(res.get()) != PGRES_COPY_BOTH) return Error("START_REPLICATION", res.get());
+  return Status::Ok();
+}
+
+pdv::Result<std::optional<std::string>> ReplicationConnection::Receive(
+    std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    char* buf = nullptr;
+    int n = PQgetCopyData(conn_.get(), &buf, /*async=*/1);
+    if (n > 0) {
+      std::string data(buf, static_cast<size_t>(n));
+      PQfreemem(buf);
+      return std::optional<std::string>(std::move(data));
+    }
+    if (n == -1) {
+      ResultPtr res(PQgetResult(conn_.get()));
+      return Error("the server ended the replication stream", res.get());
+    }
+    if (n == -2) return Error("replication stream", nullptr);
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::optional<std::string>();
+    pollfd pfd{.fd = PQsocket(conn_.get()), .events = POLLIN, .revents = 0};
+    int ready = ::poll(&pfd, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno != EINTR) return Error("poll", nullptr);
+    if (ready > 0 && PQconsumeInput(conn_.get()) == 0) return Error("replication stream", nullptr);
+  }
+}
+
+Status ReplicationConnection::SendStatus(Lsn received, Lsn flush, bool reply_requested) {
+  int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count() -
+                   kPostgresEpochUs;
+  std::string msg = EncodeStandbyStatus(received, flush, flush, now_us, reply_requested);
+  if (PQputCopyData(conn_.get(), msg.data(), static_cast<int>(msg.size())) != 1 ||
+      PQflush(conn_.get()) != 0) {
+    return Error("standby status update", nullptr);
+  }
+  return Status::Ok();
+}
+
+}  // namespace pdv::cdc

@@ -1,0 +1,49 @@
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "cdc/pgoutput.h"
+#include "common/status.h"
+
+namespace pdv::cdc {
+
+struct SlotCreated {
+  Lsn consistent_point = 0;
+  std::string snapshot_name;  // valid while this connection stays open and idle
+};
+
+// A libpq connection in logical replication mode (replication=database): slot commands
+// and the streaming protocol. Move-only, not thread-safe. Errors carry SQLSTATE codes
+// like pg::Connection's ("08006" when the connection is gone).
+class ReplicationConnection {
+ public:
+  // `options` are extra server settings for the walsender ("-c logical_decoding_work_mem=64kB").
+  static pdv::Result<ReplicationConnection> Connect(const std::string& url,
+                                                    const std::string& options);
+
+  // CREATE_REPLICATION_SLOT ... LOGICAL pgoutput, exporting its snapshot.
+  pdv::Result<SlotCreated> CreateSlot(const std::string& slot);
+  // START_REPLICATION from `start` with pgoutput protocol 2 and streaming of large
+  // transactions.
+  Status Start(const std::string& slot, Lsn start, const std::string& publication);
+  // The next CopyData message, nullopt after `timeout` with nothing to read. An error when
+  // the stream ends or the connection fails.
+  pdv::Result<std::optional<std::string>> Receive(std::chrono::milliseconds timeout);
+  // Standby status update: everything up to `flush` is durable on our side.
+  Status SendStatus(Lsn received, Lsn flush, bool reply_requested);
+
+ private:
+  struct Finish {
+    void operator()(PGconn* c) const { PQfinish(c); }
+  };
+  explicit ReplicationConnection(PGconn* conn) : conn_(conn) {}
+  Status Error(std::string_view what, const PGresult* res);
+  std::unique_ptr<PGconn, Finish> conn_;
+};
+
+}  // namespace pdv::cdc

@@ -1,0 +1,249 @@
+// The PostgreSQL warehouse: RAW tables, the CDC checkpoint, batches written with COPY.
+
+#include <fmt/format.h>
+
+#include "common/time_text.h"
+#include "pg/connection.h"
+#include "warehouse/warehouse.h"
+
+namespace pdv::warehouse {
+namespace {
+
+constexpr size_t kCopyBufferBytes = 256 * 1024;
+// Rows a resync adds for deletions sort after the snapshot rows at the same LSN.
+constexpr int64_t kDeletionSeqBase = 1'000'000'000'000;
+
+std::string LsnText(uint64_t lsn) {
+  return fmt::format("{:X}/{:X}", static_cast<uint32_t>(lsn >> 32), static_cast<uint32_t>(lsn));
+}
+
+uint64_t ParseLsnText(std::string_view text) {
+  auto slash = text.find('/');
+  if (slash == std::string_view::npos) return 0;
+  uint64_t hi = std::stoull(std::string(text.substr(0, slash)), nullptr, 16);
+  uint64_t lo = std::stoull(std::string(text.substr(slash + 1)), nullptr, 16);
+  return (hi << 32) | lo;
+}
+
+std::string TimestampUs(int64_t us) { return TimestampText(us) + "+00"; }
+
+class PostgresBatch : public RawBatch {
+ public:
+  PostgresBatch(pg::Connection* conn, std::string table, std::string slot,
+                std::vector<RawColumn> columns)
+      : conn_(conn),
+        table_(std::move(table)),
+        slot_(std::move(slot)),
+        columns_(std::move(columns)) {}
+
+  ~PostgresBatch() override {
+    if (!done_ && !conn_->broken()) {
+      if (copying_) (void)conn_->CopyEnd();
+      (void)conn_->Exec("ROLLBACK");
+    }
+  }
+
+  Status Begin() { return conn_->Exec("BEGIN").status(); }
+
+  Status Add(std::string_view fields, const RawChange& change) override {
+    if (!copying_) {
+      if (Status s = StartCopy(); !s.ok()) return s;
+    }
+    buffer_.append(fields);
+    std::string committed = change.committed_at_us ? TimestampUs(*change.committed_at_us) : "\\N";
+    buffer_ += fmt::format("\t{}\t{}\t{}\t{}\t{}\n", LsnText(change.lsn), change.seq, change.op,
+                           committed, change.deleted ? committed : "\\N");
+    ++rows_;
+    if (buffer_.size() >= kCopyBufferBytes) return FlushBuffer();
+    return Status::Ok();
+  }
+
+  Status AddDeletionsOfMissingKeys(const RawChange& change) override {
+    if (Status s = EndCopy(); !s.ok()) return s;
+    std::string keys, on;
+    for (const auto& c : columns_) {
+      if (!c.key) continue;
+      std::string id = conn_->Identifier(c.name);
+      keys += (keys.empty() ? "" : ", ") + id;
+      on += fmt::format("{}s.{} = latest.{}", on.empty() ? "" : " AND ", id, id);
+    }
+    if (keys.empty()) return Status::Error("resync: the source table has no key columns");
+    std::string t = RawTable();
+    std::string lsn = conn_->Literal(LsnText(change.lsn));
+    std::string at =
+        change.committed_at_us ? conn_->Literal(TimestampUs(*change.committed_at_us)) : "now()";
+    auto r = conn_->Exec(fmt::format(
+        "INSERT INTO {t} ({keys}, _cdc_lsn, _cdc_seq, _cdc_op, _cdc_committed_at, _cdc_deleted_at) "
+        "SELECT {keys}, {lsn}, {base} + row_number() OVER (), 'd', {at}, {at} FROM ("
+        "  SELECT DISTINCT ON ({keys}) {keys}, _cdc_op, _cdc_lsn FROM {t}"
+        "  WHERE _cdc_lsn < {lsn} AND _cdc_op <> 't'"
+        "  ORDER BY {keys}, _cdc_lsn DESC, _cdc_seq DESC) latest "
+        "WHERE latest._cdc_op <> 'd' AND latest._cdc_lsn > coalesce((SELECT max(_cdc_lsn) FROM {t} "
+        "  WHERE _cdc_op = 't' AND _cdc_lsn < {lsn}), '0/0') "
+        "AND NOT EXISTS (SELECT 1 FROM {t} s WHERE s._cdc_lsn = {lsn} AND {on})",
+        fmt::arg("t", t), fmt::arg("keys", keys), fmt::arg("lsn", lsn),
+        fmt::arg("base", kDeletionSeqBase), fmt::arg("at", at), fmt::arg("on", on)));
+    if (!r.ok()) return r.status();
+    rows_ += static_cast<uint64_t>(r->affected());
+    return Status::Ok();
+  }
+
+  Status Commit(const Checkpoint& checkpoint, const std::string& channel) override {
+    if (Status s = EndCopy(); !s.ok()) return s;
+    auto r = conn_->Exec(fmt::format(
+        "INSERT INTO raw._cdc_checkpoint (slot, commit_lsn, flush_lsn, snapshot_done, updated_at) "
+        "VALUES ({}, {}, {}, {}, now()) ON CONFLICT (slot) DO UPDATE SET "
+        "commit_lsn = EXCLUDED.commit_lsn, flush_lsn = EXCLUDED.flush_lsn, "
+        "snapshot_done = EXCLUDED.snapshot_done, updated_at = now()",
+        conn_->Literal(slot_), conn_->Literal(LsnText(checkpoint.commit_lsn)),
+        conn_->Literal(LsnText(checkpoint.flush_lsn)),
+        checkpoint.snapshot_done ? "true" : "false"));
+    if (!r.ok()) return r.status();
+    if (!channel.empty()) {
+      auto n = conn_->Exec(fmt::format("SELECT pg_notify({}, {})", conn_->Literal(channel),
+                                       conn_->Literal(LsnText(checkpoint.commit_lsn))));
+      if (!n.ok()) return n.status();
+    }
+    auto c = conn_->Exec("COMMIT");
+    if (!c.ok()) return c.status();
+    done_ = true;
+    if (std::string_view(PQcmdStatus(c->raw())) == "ROLLBACK") {
+      return Status::Error("warehouse: COMMIT of a RAW batch was rolled back");
+    }
+    return Status::Ok();
+  }
+
+  uint64_t rows() const override { return rows_; }
+
+ private:
+  std::string RawTable() { return "raw." + conn_->Identifier(table_); }
+
+  Status StartCopy() {
+    std::string cols;
+    for (const auto& c : columns_) cols += conn_->Identifier(c.name) + ", ";
+    if (Status s = conn_->CopyBegin(fmt::format(
+            "COPY {} ({}_cdc_lsn, _cdc_seq, _cdc_op, _cdc_committed_at, _cdc_deleted_at) "
+            "FROM STDIN",
+            RawTable(), cols));
+        !s.ok()) {
+      return s;
+    }
+    copying_ = true;
+    return Status::Ok();
+  }
+  Status FlushBuffer() {
+    if (buffer_.empty()) return Status::Ok();
+    Status s = conn_->CopyPut(buffer_);
+    buffer_.clear();
+    return s;
+  }
+  Status EndCopy() {
+    if (!copying_) return Status::Ok();
+    if (Status s = FlushBuffer(); !s.ok()) return s;
+    copying_ = false;
+    return conn_->CopyEnd();
+  }
+
+  pg::Connection* conn_;
+  std::string table_, slot_;
+  std::vector<RawColumn> columns_;
+  std::string buffer_;
+  bool copying_ = false;
+  bool done_ = false;
+  uint64_t rows_ = 0;
+};
+
+class PostgresWarehouse : public Warehouse {
+ public:
+  explicit PostgresWarehouse(pg::Connection conn) : conn_(std::move(conn)) {}
+
+  Status Init() {
+    auto r = conn_.Exec(
+        "CREATE SCHEMA IF NOT EXISTS raw; CREATE SCHEMA IF NOT EXISTS staging; "
+        "CREATE SCHEMA IF NOT EXISTS marts; "
+        "CREATE TABLE IF NOT EXISTS raw._cdc_checkpoint (slot text PRIMARY KEY, "
+        "commit_lsn pg_lsn NOT NULL, flush_lsn pg_lsn NOT NULL, snapshot_done boolean NOT NULL, "
+        "updated_at timestamptz NOT NULL)");
+    return r.status();
+  }
+
+  Status EnsureRawTable(const std::string& table, const std::vector<RawColumn>& columns) override {
+    std::string t = "raw." + conn_.Identifier(table);
+    std::string cols, keys;
+    for (const auto& c : columns) {
+      cols += fmt::format("{} {}, ", conn_.Identifier(c.name), c.sql_type);
+      if (c.key) keys += conn_.Identifier(c.name) + ", ";
+    }
+    std::string sql = fmt::format(
+        "CREATE TABLE IF NOT EXISTS {t} ({cols}_cdc_lsn pg_lsn NOT NULL, _cdc_seq bigint NOT NULL, "
+        "_cdc_op char(1) NOT NULL CHECK (_cdc_op IN ('r', 'c', 'u', 'd', 't')), "
+        "_cdc_committed_at timestamptz, _cdc_deleted_at timestamptz, "
+        "_loaded_at timestamptz NOT NULL DEFAULT now(), "
+        "UNIQUE (_cdc_lsn, _cdc_seq));",
+        fmt::arg("t", t), fmt::arg("cols", cols));
+    for (const auto& c : columns) {
+      sql += fmt::format("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {};", t,
+                         conn_.Identifier(c.name), c.sql_type);
+    }
+    if (!keys.empty()) {
+      sql += fmt::format("CREATE INDEX IF NOT EXISTS {} ON {} ({}_cdc_lsn);",
+                         conn_.Identifier(table + "_key_lsn"), t, keys);
+    }
+    return conn_.Exec(sql).status();
+  }
+
+  pdv::Result<std::optional<Checkpoint>> ReadCheckpoint(const std::string& slot) override {
+    auto r = conn_.Exec(fmt::format(
+        "SELECT commit_lsn, flush_lsn, snapshot_done FROM raw._cdc_checkpoint WHERE slot = {}",
+        conn_.Literal(slot)));
+    if (!r.ok()) return r.status();
+    if (r->rows() == 0) return std::optional<Checkpoint>();
+    return std::optional<Checkpoint>(Checkpoint{.commit_lsn = ParseLsnText(r->get(0, 0)),
+                                                .flush_lsn = ParseLsnText(r->get(0, 1)),
+                                                .snapshot_done = r->get(0, 2) == "t"});
+  }
+
+  pdv::Result<std::unique_ptr<RawBatch>> BeginBatch(
+      const std::string& table, const std::string& slot,
+      const std::vector<RawColumn>& columns) override {
+    auto batch = std::make_unique<PostgresBatch>(&conn_, table, slot, columns);
+    if (Status s = batch->Begin(); !s.ok()) return s;
+    return std::unique_ptr<RawBatch>(std::move(batch));
+  }
+
+  pdv::Result<std::optional<std::string>> LatestValue(const std::string& table,
+                                                      const std::vector<std::string>& key_columns,
+                                                      const std::vector<std::string>& key,
+                                                      const std::string& column) override {
+    std::string where;
+    std::vector<std::optional<std::string>> params;
+    for (size_t i = 0; i < key_columns.size(); ++i) {
+      where += fmt::format("{}{}::text = ${}", i ? " AND " : "", conn_.Identifier(key_columns[i]),
+                           i + 1);
+      params.push_back(key[i]);
+    }
+    auto r = conn_.ExecParams(
+        fmt::format("SELECT {}::text FROM raw.{} WHERE {} AND _cdc_op IN ('r', 'c', 'u') "
+                    "ORDER BY _cdc_lsn DESC, _cdc_seq DESC LIMIT 1",
+                    conn_.Identifier(column), conn_.Identifier(table), where),
+        params);
+    if (!r.ok()) return r.status();
+    if (r->rows() == 0 || r->is_null(0, 0)) return std::optional<std::string>();
+    return std::optional<std::string>(r->str(0, 0));
+  }
+
+ private:
+  pg::Connection conn_;
+};
+
+}  // namespace
+
+pdv::Result<std::unique_ptr<Warehouse>> ConnectPostgresWarehouse(const std::string& url) {
+  auto conn = pg::Connection::Connect(url);
+  if (!conn.ok()) return conn.status();
+  auto wh = std::make_unique<PostgresWarehouse>(std::move(*conn));
+  if (Status s = wh->Init(); !s.ok()) return s;
+  return std::unique_ptr<Warehouse>(std::move(wh));
+}
+
+}  // namespace pdv::warehouse

@@ -1,0 +1,80 @@
+#pragma once
+
+// The warehouse as the stages see it: one small interface, so that another engine can be
+// added without touching them (ARCHITECTURE.md). PostgresWarehouse is the one we have.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace pdv::warehouse {
+
+// A source column as RAW keeps it: its name and SQL type ("text", "numeric(10,2)").
+struct RawColumn {
+  std::string name;
+  std::string sql_type;
+  bool key = false;
+};
+
+// What CDC has made durable: the last source transaction applied, by the LSN of its
+// commit record, and the end of that record (the position acknowledged to the source).
+struct Checkpoint {
+  uint64_t commit_lsn = 0;
+  uint64_t flush_lsn = 0;
+  bool snapshot_done = false;
+};
+
+// One RAW row's metadata (ARCHITECTURE.md): the source values come as COPY text fields.
+struct RawChange {
+  uint64_t lsn = 0;  // commit LSN of the change's transaction (snapshot: consistent point)
+  int64_t seq = 0;   // position within it
+  char op = 'c';     // r snapshot, c insert, u update, d delete, t truncate
+  std::optional<int64_t> committed_at_us;  // Unix µs, UTC
+  bool deleted = false;                    // d and t: _cdc_deleted_at = committed_at
+};
+
+// Rows appended to a RAW table in one warehouse transaction, made durable together with
+// the checkpoint by Commit. Destroyed without Commit: rolled back, nothing written.
+class RawBatch {
+ public:
+  virtual ~RawBatch() = default;
+  // `fields`: the source columns' values, in the order given to BeginBatch, as COPY text
+  // (tab-separated, \N for NULL, escaped), without a trailing newline.
+  virtual Status Add(std::string_view fields, const RawChange& change) = 0;
+  // Appends the key rows of a resync's deletions: every key whose latest RAW row is not a
+  // deletion and that is absent from the rows added so far gets a 'd' row at `change`.
+  virtual Status AddDeletionsOfMissingKeys(const RawChange& change) = 0;
+  // Commits rows and checkpoint in one transaction, with NOTIFY `channel` (payload: the
+  // commit LSN) delivered on commit. Returns once durable.
+  virtual Status Commit(const Checkpoint& checkpoint, const std::string& channel) = 0;
+  virtual uint64_t rows() const = 0;
+};
+
+class Warehouse {
+ public:
+  virtual ~Warehouse() = default;
+
+  // Makes sure raw.<table> exists with these source columns (adding any it lacks: a
+  // column added at the source appears in RAW) and the CDC metadata columns.
+  virtual Status EnsureRawTable(const std::string& table,
+                                const std::vector<RawColumn>& columns) = 0;
+  // The checkpoint of `slot`, or nullopt before the first snapshot committed.
+  virtual pdv::Result<std::optional<Checkpoint>> ReadCheckpoint(const std::string& slot) = 0;
+  virtual pdv::Result<std::unique_ptr<RawBatch>> BeginBatch(
+      const std::string& table, const std::string& slot, const std::vector<RawColumn>& columns) = 0;
+  // The latest non-null value of `column` for the row whose key columns equal `key`
+  // (text), from RAW: carries unchanged TOASTed values forward.
+  virtual pdv::Result<std::optional<std::string>> LatestValue(
+      const std::string& table, const std::vector<std::string>& key_columns,
+      const std::vector<std::string>& key, const std::string& column) = 0;
+};
+
+// Connects to a PostgreSQL warehouse (schemas raw, staging, marts are created if missing).
+pdv::Result<std::unique_ptr<Warehouse>> ConnectPostgresWarehouse(const std::string& url);
+
+}  // namespace pdv::warehouse
