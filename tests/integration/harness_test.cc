@@ -104,10 +104,13 @@ TEST(HarnessTest, ServersDieWithTheProcessThatStartedThem) {
     if (!redis_gone) std::this_thread::sleep_for(50ms);
   }
   EXPECT_TRUE(redis_gone) << "redis outlived its owner";
-  // The next harness start sweeps the dead owner's directory.
-  std::this_thread::sleep_for(200ms);
-  auto next = localsvc::ScratchDir::Create("pdv-pg");
-  ASSERT_TRUE(next.ok());
+  // The next harness start sweeps the dead owner's directory (once the server's last
+  // processes, which may still be exiting, stop writing into it).
+  for (int i = 0; i < 100 && std::filesystem::exists(pg_dir); ++i) {
+    auto next = localsvc::ScratchDir::Create("pdv-pg");
+    ASSERT_TRUE(next.ok());
+    if (std::filesystem::exists(pg_dir)) std::this_thread::sleep_for(50ms);
+  }
   EXPECT_FALSE(std::filesystem::exists(pg_dir)) << pg_dir;
 }
 
