@@ -103,11 +103,17 @@ class CdcTest : public ::testing::Test {
     for (const auto& [id, row] : rebuilt) {
       if (!source.count(id) && shown++ < 5) ADD_FAILURE() << "extra in RAW: " << row;
     }
-    // No change twice: a transaction's rows are unique by (LSN, position) (a constraint),
-    // and no customer is created twice (snapshot and stream never overlap).
+    // No change twice: a transaction's rows are unique by (LSN, position) (a constraint);
+    // no customer is created twice, nor streamed as created after a snapshot had it
+    // (snapshot and stream never overlap).
     EXPECT_EQ(ScalarInt(wh,
                         "SELECT count(*) FROM (SELECT cliente_id FROM raw.clientes_clube "
-                        "WHERE _cdc_op IN ('r', 'c') GROUP BY 1 HAVING count(*) > 1) d"),
+                        "WHERE _cdc_op = 'c' GROUP BY 1 HAVING count(*) > 1) d"),
+              0);
+    EXPECT_EQ(ScalarInt(wh,
+                        "SELECT count(*) FROM raw.clientes_clube c JOIN raw.clientes_clube r "
+                        "USING (cliente_id) WHERE c._cdc_op = 'c' AND r._cdc_op = 'r' AND "
+                        "c._cdc_lsn > r._cdc_lsn"),
               0);
   }
 
@@ -158,6 +164,180 @@ TEST_F(CdcTest, SnapshotThenStreamInsertsUpdatesDeletes) {
                              Scalar(wh, "SELECT flush_lsn FROM raw._cdc_checkpoint") +
                              "' FROM pg_replication_slots WHERE slot_name = '" + name_ + "_slot'"),
             "t");
+}
+
+// Waits until RAW's checkpoint has reached the source's current WAL position.
+bool WaitCaughtUp(pg::Connection& oltp, pg::Connection& wh, std::chrono::seconds timeout) {
+  std::string target = Scalar(oltp, "SELECT pg_current_wal_lsn()");
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (Scalar(wh, "SELECT to_regclass('raw._cdc_checkpoint') IS NOT NULL") != "t") {
+      std::this_thread::sleep_for(50ms);
+      continue;
+    }
+    std::string at = Scalar(wh, "SELECT coalesce(max(flush_lsn), '0/0') FROM raw._cdc_checkpoint");
+    if (Scalar(wh, "SELECT '" + at + "'::pg_lsn >= '" + target + "'::pg_lsn") == "t") return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+TEST_F(CdcTest, ToastCarriedForwardColumnAddedWhileRunningTruncateRecorded) {
+  Generate({"--initial", "200"});
+  auto wh = Connect(WhUrl());
+  ASSERT_TRUE(wh.Exec("LISTEN pdv_raw").ok());
+  PdvProcess cdc(Cdc(), dir_->path() / "cdc.log");
+  auto oltp = Connect(OltpUrl());
+  ASSERT_TRUE(WaitCaughtUp(oltp, wh, 30s)) << cdc.Output();
+  // The RAW commit was announced.
+  PQconsumeInput(wh.raw());
+  PGnotify* note = PQnotifies(wh.raw());
+  ASSERT_NE(note, nullptr);
+  EXPECT_STREQ(note->relname, "pdv_raw");
+  PQfreemem(note);
+
+  // A column added at the source, while cdc runs, with a value big enough to be TOASTed.
+  std::string id =
+      Scalar(oltp, "SELECT cliente_id FROM clientes_clube ORDER BY cliente_id LIMIT 1");
+  ASSERT_TRUE(oltp.Exec("ALTER TABLE clientes_clube ADD COLUMN observacoes text").ok());
+  ASSERT_TRUE(
+      oltp.Exec("UPDATE clientes_clube SET observacoes = (SELECT string_agg(md5(g::text || "
+                "random()::text), '') FROM generate_series(1, 400) g) WHERE cliente_id = '" +
+                id + "'")
+          .ok());
+  ASSERT_TRUE(WaitCaughtUp(oltp, wh, 30s)) << cdc.Output();
+  // Updates that leave it alone: one in a later batch (carried from RAW), two in one
+  // transaction (the second carried from the same batch).
+  ASSERT_TRUE(oltp.Exec("UPDATE clientes_clube SET status_clube = 'INATIVO' WHERE cliente_id = '" +
+                        id + "'")
+                  .ok());
+  ASSERT_TRUE(WaitCaughtUp(oltp, wh, 30s)) << cdc.Output();
+  ASSERT_TRUE(oltp.Exec("BEGIN; UPDATE clientes_clube SET opt_in_marketing = NOT opt_in_marketing "
+                        "WHERE cliente_id = '" +
+                        id +
+                        "'; UPDATE clientes_clube SET ticket_medio_estimado = 42 "
+                        "WHERE cliente_id = '" +
+                        id + "'; COMMIT")
+                  .ok());
+  ASSERT_TRUE(WaitCaughtUp(oltp, wh, 30s)) << cdc.Output();
+  EXPECT_EQ(ScalarInt(oltp, "SELECT length(observacoes) FROM clientes_clube WHERE cliente_id = '" +
+                                id + "'"),
+            12800);
+  EXPECT_EQ(Scalar(wh,
+                   "SELECT string_agg(length(observacoes)::text, ',' ORDER BY _cdc_lsn, _cdc_seq) "
+                   "FROM raw.clientes_clube WHERE cliente_id = '" +
+                       id + "' AND _cdc_op = 'u'"),
+            "12800,12800,12800,12800");
+  EXPECT_EQ(
+      Scalar(wh, "SELECT count(DISTINCT observacoes) FROM raw.clientes_clube WHERE cliente_id = '" +
+                     id + "' AND _cdc_op = 'u'"),
+      "1");
+  ExpectRawEqualsOltp();
+  EXPECT_EQ(ScalarInt(wh,
+                      "SELECT count(*) FROM raw.clientes_clube WHERE observacoes IS NULL AND "
+                      "cliente_id = '" +
+                          id + "' AND _cdc_op = 'u'"),
+            0);
+
+  ASSERT_TRUE(oltp.Exec("TRUNCATE clientes_clube").ok());
+  ASSERT_TRUE(WaitCaughtUp(oltp, wh, 30s)) << cdc.Output();
+  EXPECT_EQ(ScalarInt(wh,
+                      "SELECT count(*) FROM raw.clientes_clube WHERE _cdc_op = 't' AND "
+                      "_cdc_deleted_at IS NOT NULL AND cliente_id IS NULL"),
+            1);
+  Generate({"--rate", "100", "--duration", "1"});
+  ASSERT_TRUE(WaitCaughtUp(oltp, wh, 30s)) << cdc.Output();
+  ExpectRawEqualsOltp();
+  cdc.Signal(SIGTERM);
+  EXPECT_EQ(cdc.Wait(10s), 0) << cdc.Output();
+}
+
+TEST_F(CdcTest, TransactionBiggerThanDecodingMemoryIsStreamedAndAppliedOnce) {
+  Generate({"--initial", "100"});
+  ASSERT_EQ(CdcOnce({"--decoding-work-mem", "64kB"}).exit_code, 0);
+  auto oltp = Connect(OltpUrl());
+  // ~5000 changes (about 2 MB of decoded data) in one transaction, a rolled-back
+  // savepoint inside it, and an aborted big transaction.
+  ASSERT_TRUE(
+      oltp.Exec(
+              "BEGIN;"
+              "UPDATE clientes_clube SET ticket_medio_estimado = ticket_medio_estimado + 1;"
+              "INSERT INTO clientes_clube SELECT gen_random_uuid(), md5(g::text), 'Big ' || g, "
+              "  'big' || g || '@example.com', NULL, NULL, 'F', 'Natal', 'RN', '59000-000', 'app', "
+              "  timezone('UTC', now()), timezone('UTC', now()), 'ATIVO', true, 50, 'natal' "
+              "  FROM generate_series(1, 5000) g;"
+              "SAVEPOINT sp;"
+              "DELETE FROM clientes_clube WHERE nome_completo LIKE 'Big 1%';"
+              "ROLLBACK TO SAVEPOINT sp;"
+              "DELETE FROM clientes_clube WHERE nome_completo = 'Big 2';"
+              "COMMIT")
+          .ok());
+  ASSERT_TRUE(
+      oltp.Exec("BEGIN; INSERT INTO clientes_clube SELECT gen_random_uuid(), md5('gone' || g), "
+                "'Gone ' || g, 'gone' || g || '@example.com', NULL, NULL, 'F', 'Natal', 'RN', "
+                "'59000-000', 'app', now(), now(), 'ATIVO', true, 50, 'natal' FROM "
+                "generate_series(1, 3000) g; ROLLBACK")
+          .ok());
+  auto r = CdcOnce({"--decoding-work-mem", "64kB"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto wh = Connect(WhUrl());
+  EXPECT_EQ(ScalarInt(wh, "SELECT count(*) FROM raw.clientes_clube WHERE _cdc_op = 'c'"), 5000);
+  EXPECT_EQ(ScalarInt(wh, "SELECT count(*) FROM raw.clientes_clube WHERE _cdc_op = 'd'"), 1);
+  EXPECT_EQ(
+      ScalarInt(wh, "SELECT count(*) FROM raw.clientes_clube WHERE nome_completo LIKE 'Gone%'"), 0);
+  EXPECT_EQ(
+      ScalarInt(wh, "SELECT count(DISTINCT _cdc_lsn) FROM raw.clientes_clube WHERE _cdc_op <> 'r'"),
+      1);
+  ExpectRawEqualsOltp();
+}
+
+TEST_F(CdcTest, DroppedSlotIsAClearErrorAndResyncRecovers) {
+  Generate({"--initial", "500"});
+  ASSERT_EQ(CdcOnce().exit_code, 0);
+  auto oltp = Connect(OltpUrl());
+  ASSERT_TRUE(oltp.Exec("SELECT pg_drop_replication_slot('" + name_ + "_slot')").ok());
+  // Changes made while no slot exists: lost to streaming, recovered by the resync.
+  ASSERT_TRUE(oltp.Exec("DELETE FROM clientes_clube WHERE cliente_id IN (SELECT cliente_id FROM "
+                        "clientes_clube ORDER BY cliente_id LIMIT 7)")
+                  .ok());
+  ASSERT_TRUE(oltp.Exec("UPDATE clientes_clube SET status_clube = 'INATIVO'").ok());
+  auto r = CdcOnce();
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  auto last = Lines(r.output).back();
+  EXPECT_NE(last.find("replication slot " + name_ + "_slot no longer exists"), std::string::npos)
+      << last;
+  EXPECT_NE(last.find("pdv cdc --resync"), std::string::npos) << last;
+
+  auto resync = CdcOnce({"--resync"});
+  ASSERT_EQ(resync.exit_code, 0) << resync.output;
+  EXPECT_NE(resync.output.find("event=cdc_snapshot_done rows=500 deletions=7"), std::string::npos)
+      << resync.output;
+  ExpectRawEqualsOltp();
+  Generate({"--rate", "200", "--duration", "1"});
+  ASSERT_EQ(CdcOnce().exit_code, 0);
+  ExpectRawEqualsOltp();
+}
+
+TEST_F(CdcTest, BadConfigurationAndUnreachableServers) {
+  auto bad = RunPdv({"cdc", "--warehouse-url", "postgresql://h:5432/db?bogus=1", "--once"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(Lines(bad.output).size(), 1u) << bad.output;
+  EXPECT_NE(bad.output.find("config: warehouse_url from flag --warehouse-url"), std::string::npos)
+      << bad.output;
+  auto batch = RunPdv({"cdc", "--batch-rows", "0"});
+  EXPECT_EQ(batch.exit_code, 2) << batch.output;
+  EXPECT_NE(batch.output.find("cdc.batch_rows from flag --batch-rows"), std::string::npos);
+
+  auto port = localsvc::FreeLoopbackPort();
+  ASSERT_TRUE(port.ok());
+  auto down = RunPdv({"cdc", "--oltp-url", OltpUrl(), "--warehouse-url",
+                      "postgresql://postgres@127.0.0.1:" + std::to_string(*port) + "/w",
+                      "--retry-timeout", "1", "--once"});
+  EXPECT_EQ(down.exit_code, 1) << down.output;
+  EXPECT_NE(down.output.find("event=cdc_reconnect"), std::string::npos) << down.output;
+  EXPECT_NE(Lines(down.output).back().find("pdv cdc: postgres: cannot connect to"),
+            std::string::npos)
+      << down.output;
 }
 
 }  // namespace
