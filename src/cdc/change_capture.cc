@@ -447,6 +447,7 @@ class Session {
     if (txn.changes.empty()) return Status::Ok();
     // Columns added at the source join RAW before the rows that carry them.
     bool grew = false;
+    size_t known = raw_columns_.size();
     for (const auto& c : txn.changes) {
       for (const auto& col : c.relation->columns) {
         if (std::none_of(raw_columns_.begin(), raw_columns_.end(),
@@ -460,8 +461,11 @@ class Session {
       if (Status s = FlushBatch(); !s.ok()) return s;
       if (Status s = wh_->EnsureRawTable(options_.table, raw_columns_); !s.ok()) return s;
       raw_ready_ = true;
-      if (grew)
-        log_.Info("cdc_raw_columns", {{"columns", static_cast<uint64_t>(raw_columns_.size())}});
+      if (grew && known > 0) {
+        log_.Info("cdc_raw_columns_added",
+                  {{"columns", static_cast<uint64_t>(raw_columns_.size())},
+                   {"added", static_cast<uint64_t>(raw_columns_.size() - known)}});
+      }
     }
     if (!batch_) {
       auto batch = wh_->BeginBatch(options_.table, options_.slot, raw_columns_);

@@ -93,8 +93,11 @@ pdv::Result<std::optional<std::string>> ReplicationConnection::Receive(
       return std::optional<std::string>(std::move(data));
     }
     if (n == -1) {
+      // The server ends the stream when it shuts down or its walsender is terminated:
+      // reconnecting is the answer either way.
       ResultPtr res(PQgetResult(conn_.get()));
-      return Error("the server ended the replication stream", res.get());
+      Status ended = Error("the server ended the replication stream", res.get());
+      return Status::Error(ended.message(), kConnectionLost);
     }
     if (n == -2) return Error("replication stream", nullptr);
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

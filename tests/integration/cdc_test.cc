@@ -340,5 +340,89 @@ TEST_F(CdcTest, BadConfigurationAndUnreachableServers) {
       << down.output;
 }
 
+// The test that matters: the generator's mixed workload runs while `pdv cdc` is killed
+// with SIGKILL at random moments, during the initial snapshot too, and restarted; at the
+// end RAW's latest state per customer equals the OLTP table and no change appears twice.
+TEST_F(CdcTest, SigkilledAtRandomMomentsLosesAndDoublesNothing) {
+  Generate({"--initial", "60000", "--seed", "3"});
+  unsigned seed = static_cast<unsigned>(std::random_device{}());
+  RecordProperty("random_seed", std::to_string(seed));
+  std::mt19937 rng(seed);
+  PdvProcess workload({"generate", "--oltp-url", OltpUrl(), "--rate", "600", "--seed", "4"},
+                      dir_->path() / "workload.log");
+  int kills = 0, kills_in_snapshot = 0;
+  for (int attempt = 0; attempt < 8 && kills_in_snapshot == 0; ++attempt) {
+    auto log = dir_->path() / ("snapshot" + std::to_string(attempt) + ".log");
+    PdvProcess cdc(Cdc(), log);
+    std::this_thread::sleep_for(std::chrono::milliseconds(
+        std::uniform_int_distribution<int>(30, 150 + 100 * attempt)(rng)));
+    cdc.Signal(SIGKILL);
+    cdc.Wait(10s);
+    ++kills;
+    std::string out = cdc.Output();
+    if (out.find("cdc_slot_created") != std::string::npos &&
+        out.find("cdc_snapshot_done") == std::string::npos) {
+      ++kills_in_snapshot;
+    }
+    if (out.find("cdc_snapshot_done") != std::string::npos) break;  // too late: go on
+  }
+  for (int i = 0; i < 10; ++i) {
+    PdvProcess cdc(Cdc(), dir_->path() / ("run" + std::to_string(i) + ".log"));
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(200, 1200)(rng)));
+    ASSERT_TRUE(cdc.Running()) << cdc.Output();
+    cdc.Signal(SIGKILL);
+    cdc.Wait(10s);
+    ++kills;
+  }
+  ASSERT_TRUE(workload.Running()) << workload.Output();
+  workload.Signal(SIGTERM);
+  ASSERT_EQ(workload.Wait(30s), 0) << workload.Output();
+  auto final_run = CdcOnce();
+  ASSERT_EQ(final_run.exit_code, 0) << final_run.output;
+  EXPECT_GE(kills, 11);
+  EXPECT_GE(kills_in_snapshot, 1) << "no kill landed inside the snapshot";
+  auto wh = Connect(WhUrl());
+  EXPECT_GT(ScalarInt(wh, "SELECT count(*) FROM raw.clientes_clube WHERE _cdc_op IN ('c','u','d')"),
+            3000);
+  ExpectRawEqualsOltp();
+}
+
+TEST_F(CdcTest, ServerRestartsAndKilledConnectionsAreRidden) {
+  Generate({"--initial", "2000"});
+  auto with_app = [](const std::string& url) { return url + "?application_name=pdv-cdc"; };
+  PdvProcess cdc({"cdc", "--oltp-url", with_app(OltpUrl()), "--warehouse-url", with_app(WhUrl()),
+                  "--slot", name_ + "_slot"},
+                 dir_->path() / "cdc.log");
+  PdvProcess workload({"generate", "--oltp-url", OltpUrl(), "--rate", "200", "--duration", "7"},
+                      dir_->path() / "workload.log");
+  std::this_thread::sleep_for(1500ms);
+  ASSERT_TRUE(wh_->Restart().ok());
+  std::this_thread::sleep_for(1000ms);
+  ASSERT_TRUE(oltp_->Restart().ok());
+  std::this_thread::sleep_for(1500ms);
+  for (auto* server : {oltp_, wh_}) {
+    auto conn = Connect(server->Url(name_));
+    EXPECT_GE(ScalarInt(conn,
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE application_name = 'pdv-cdc'"),
+              1);
+  }
+  ASSERT_EQ(workload.Wait(60s), 0) << workload.Output();
+  auto oltp = Connect(OltpUrl());
+  auto wh = Connect(WhUrl());
+  ASSERT_TRUE(WaitCaughtUp(oltp, wh, 60s)) << cdc.Output();
+  ExpectRawEqualsOltp();
+  ASSERT_TRUE(cdc.Running()) << cdc.Output();
+  cdc.Signal(SIGTERM);
+  EXPECT_EQ(cdc.Wait(10s), 0) << cdc.Output();
+  std::string out = cdc.Output();
+  EXPECT_GE(Lines(out).size(), 3u);
+  int reconnects = 0;
+  for (const auto& line : Lines(out))
+    reconnects += line.find("event=cdc_reconnect") != std::string::npos;
+  EXPECT_GE(reconnects, 3) << out;
+}
+
 }  // namespace
 }  // namespace pdv::testing
