@@ -34,6 +34,8 @@ struct CdcOptions {
   std::string decoding_work_mem;                 // walsender logical_decoding_work_mem
   double retry_timeout_s = 0;                    // 0: retry lost connections forever
   std::FILE* progress = nullptr;                 // snapshot progress bar
+  // Prometheus metrics at http://<metrics_listen>/metrics ("": none; port 0: any).
+  std::string metrics_listen = "127.0.0.1:9187";
 };
 
 // Runs until `stop` (or, with `once`, until caught up). Lost connections to either

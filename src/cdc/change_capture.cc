@@ -13,6 +13,8 @@
 #include "cdc/replication_connection.h"
 #include "common/progress.h"
 #include "common/time_text.h"
+#include "metrics/http_exporter.h"
+#include "metrics/registry.h"
 #include "pg/connection.h"
 #include "pg/reconnect.h"
 #include "warehouse/warehouse.h"
@@ -54,6 +56,30 @@ void AppendCopyField(std::string* out, std::string_view v) {
   }
 }
 
+// What `pdv cdc` exposes on its metrics port.
+struct Metrics {
+  explicit Metrics(metrics::Registry& r)
+      : checkpoint_lsn(r.AddGauge("pdv_cdc_checkpoint_lsn",
+                                  "WAL position of the last source commit made durable in RAW")),
+        wal_end_lsn(r.AddGauge("pdv_cdc_source_wal_end_lsn",
+                               "the source's end of WAL, as last reported by it")),
+        lag_bytes(r.AddGauge("pdv_cdc_lag_bytes", "source WAL not yet acknowledged, in bytes")),
+        lag_seconds(r.AddGauge("pdv_cdc_lag_seconds",
+                               "age of the oldest source commit received but not yet in RAW")),
+        rows_per_second(r.AddGauge("pdv_cdc_rows_per_second", "RAW rows per second, last 10 s")),
+        rows(r.AddCounter("pdv_cdc_rows_total", "rows appended to RAW")),
+        batches(r.AddCounter("pdv_cdc_batches_total", "RAW batches committed")),
+        reconnects(r.AddCounter("pdv_cdc_reconnects_total", "sessions restarted after a failure")),
+        batch_rows(r.AddHistogram("pdv_cdc_batch_rows", "rows per RAW batch",
+                                  {1, 10, 100, 1000, 10000, 100000})),
+        commit_to_raw(r.AddHistogram("pdv_cdc_commit_to_raw_seconds",
+                                     "from the source commit to its RAW commit",
+                                     {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})) {}
+  metrics::Gauge *checkpoint_lsn, *wal_end_lsn, *lag_bytes, *lag_seconds, *rows_per_second, *rows,
+      *batches, *reconnects;
+  metrics::Histogram *batch_rows, *commit_to_raw;
+};
+
 struct Relation {
   uint32_t id = 0;
   std::string ns, name;
@@ -78,8 +104,8 @@ bool Retryable(const Status& s) { return pg::IsConnectionLost(s) || s.code() == 
 
 class Session {
  public:
-  Session(const CdcOptions& options, Logger& log, bool resync)
-      : options_(options), log_(log), resync_(resync) {}
+  Session(const CdcOptions& options, Logger& log, Metrics& metrics, bool resync)
+      : options_(options), log_(log), metrics_(metrics), resync_(resync) {}
 
   // Ok when stopped or (once) caught up; otherwise why the session ended.
   Status Run(std::stop_token stop) {
@@ -322,17 +348,33 @@ class Session {
       }
       if (now - last_report >= std::chrono::seconds(10)) {
         double secs = std::chrono::duration<double>(now - last_report).count();
-        log_.Info("cdc_progress", {{"lsn", LsnText(checkpoint_.commit_lsn)},
-                                   {"lag_bytes", wal_end_seen_ > checkpoint_.flush_lsn
-                                                     ? wal_end_seen_ - checkpoint_.flush_lsn
-                                                     : uint64_t{0}},
-                                   {"rows_per_s", (rows_written_ - reported_rows) / secs},
-                                   {"rows", rows_written_},
-                                   {"batches", batches_}});
+        UpdateLagMetrics();
+        metrics_.rows_per_second->Set((rows_written_ - reported_rows) / secs);
+        log_.Info(
+            "cdc_progress",
+            {{"lsn", LsnText(checkpoint_.commit_lsn)},
+             {"lag_bytes", metrics_.lag_bytes->Get()},
+             {"lag_s", metrics_.lag_seconds->Get()},
+             {"rows_per_s", metrics_.rows_per_second->Get()},
+             {"rows", rows_written_},
+             {"batches", batches_},
+             {"avg_batch_rows", batches_ ? static_cast<double>(rows_written_) / batches_ : 0.0}});
         last_report = now;
         reported_rows = rows_written_;
       }
     }
+  }
+
+  void UpdateLagMetrics() {
+    metrics_.checkpoint_lsn->Set(static_cast<double>(checkpoint_.commit_lsn));
+    metrics_.wal_end_lsn->Set(static_cast<double>(wal_end_seen_));
+    Lsn acknowledged = std::max(checkpoint_.flush_lsn, reported_flush_);
+    metrics_.lag_bytes->Set(
+        wal_end_seen_ > acknowledged ? static_cast<double>(wal_end_seen_ - acknowledged) : 0.0);
+    metrics_.lag_seconds->Set(batch_commit_times_.empty()
+                                  ? 0.0
+                                  : static_cast<double>(NowUnixUs() - batch_commit_times_.front()) /
+                                        1e6);
   }
 
   Status SendStatus(Lsn flush, bool reply) {
@@ -474,6 +516,7 @@ class Session {
       batch_started_ = Clock::now();
     }
     int64_t committed = commit_time_pg_us + kPostgresEpochUs;
+    batch_commit_times_.push_back(committed);
     int64_t seq = 0;
     std::string fields;
     for (const auto& c : txn.changes) {
@@ -559,6 +602,15 @@ class Session {
     batch_rows_.clear();
     checkpoint_ = batch_checkpoint_;
     ++batches_;
+    int64_t now = NowUnixUs();
+    for (int64_t committed : batch_commit_times_) {
+      metrics_.commit_to_raw->Observe(static_cast<double>(now - committed) / 1e6);
+    }
+    batch_commit_times_.clear();
+    metrics_.batch_rows->Observe(static_cast<double>(rows));
+    metrics_.batches->Add(1);
+    metrics_.rows->Add(static_cast<double>(rows));
+    UpdateLagMetrics();
     log_.Debug("cdc_batch", {{"rows", rows}, {"lsn", LsnText(checkpoint_.commit_lsn)}});
     // Acknowledge only now that RAW has it.
     return SendStatus(checkpoint_.flush_lsn, false);
@@ -566,6 +618,7 @@ class Session {
 
   const CdcOptions& options_;
   Logger& log_;
+  Metrics& metrics_;
   bool resync_;
   bool resynced_ = false;
   bool started_ = false;
@@ -584,6 +637,7 @@ class Session {
   std::unique_ptr<warehouse::RawBatch> batch_;
   Checkpoint batch_checkpoint_;
   std::map<std::string, std::map<std::string, std::string>> batch_rows_;
+  std::vector<int64_t> batch_commit_times_;  // source commit times (Unix µs) in the batch
   Clock::time_point batch_started_, last_message_;
   Lsn wal_end_seen_ = 0, reported_flush_ = 0, target_lsn_ = 0;
   uint64_t rows_written_ = 0, batches_ = 0;
@@ -592,6 +646,19 @@ class Session {
 }  // namespace
 
 Status Run(const CdcOptions& options, Logger& log, std::stop_token stop) {
+  metrics::Registry registry;
+  Metrics metrics(registry);
+  std::unique_ptr<metrics::HttpExporter> exporter;
+  if (!options.metrics_listen.empty()) {
+    auto started = metrics::HttpExporter::Start(options.metrics_listen, registry);
+    if (!started.ok()) return started.status();
+    exporter = std::move(*started);
+    log.Info(
+        "cdc_metrics_listening",
+        {{"url", fmt::format("http://{}:{}/metrics",
+                             options.metrics_listen.substr(0, options.metrics_listen.rfind(':')),
+                             exporter->port())}});
+  }
   bool resync = options.resync;
   auto give_up = options.retry_timeout_s > 0
                      ? milliseconds(static_cast<int64_t>(options.retry_timeout_s * 1000))
@@ -599,7 +666,7 @@ Status Run(const CdcOptions& options, Logger& log, std::stop_token stop) {
   milliseconds delay(100);
   auto failing_since = Clock::time_point();
   for (int attempt = 1;; ++attempt) {
-    Session session(options, log, resync);
+    Session session(options, log, metrics, resync);
     Status s = session.Run(stop);
     if (session.resynced()) resync = false;
     if (s.ok()) return s;
@@ -615,6 +682,7 @@ Status Run(const CdcOptions& options, Logger& log, std::stop_token stop) {
       return Status::Error(fmt::format("{} (gave up after {} attempts)", s.message(), attempt),
                            s.code());
     }
+    metrics.reconnects->Add(1);
     log.Warn("cdc_reconnect", {{"attempt", attempt},
                                {"retry_in_ms", static_cast<int64_t>(delay.count())},
                                {"error", s.message()}});

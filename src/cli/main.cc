@@ -130,6 +130,7 @@ int Main(int argc, char** argv) {
   cdc_flags.Add(cdc, "--max-batch-age-ms", "cdc.max_batch_age_ms");
   cdc_flags.Add(cdc, "--decoding-work-mem", "cdc.decoding_work_mem");
   cdc_flags.Add(cdc, "--retry-timeout", "cdc.retry_timeout");
+  cdc_flags.Add(cdc, "--metrics-listen", "cdc.metrics_listen");
   bool cdc_once = false, cdc_resync = false;
   cdc->add_flag("--once", cdc_once,
                 "Stream until the source's WAL position at start is in RAW, then exit 0");
@@ -204,7 +205,8 @@ int Main(int argc, char** argv) {
         .max_batch_age = std::chrono::milliseconds(config->GetInt("cdc.max_batch_age_ms")),
         .decoding_work_mem = *config->Get("cdc.decoding_work_mem"),
         .retry_timeout_s = config->GetDouble("cdc.retry_timeout"),
-        .progress = stderr};
+        .progress = stderr,
+        .metrics_listen = *config->Get("cdc.metrics_listen")};
     Status done = cdc::Run(options, log, signals.token());
     if (!done.ok()) {
       fmt::print(stderr, "pdv cdc: {}\n", done.message());

@@ -245,6 +245,10 @@ const std::vector<ConfigKey>& AllConfigKeys() {
          .kind = ConfigKind::kString,
          .default_value = "",
          .help = "logical_decoding_work_mem of the walsender (e.g. 64MB; empty: server's)"});
+    add({.name = "cdc.metrics_listen",
+         .kind = ConfigKind::kString,
+         .default_value = "127.0.0.1:9187",
+         .help = "host:port of the Prometheus metrics endpoint (port 0: any free; empty: off)"});
     add({.name = "cdc.retry_timeout",
          .kind = ConfigKind::kDouble,
          .default_value = "0",

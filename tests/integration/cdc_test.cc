@@ -46,8 +46,9 @@ class CdcTest : public ::testing::Test {
   std::string OltpUrl() const { return oltp_->Url(name_); }
   std::string WhUrl() const { return wh_->Url(name_); }
   std::vector<std::string> Cdc(std::vector<std::string> extra = {}) const {
-    std::vector<std::string> args = {"cdc",   "--oltp-url", OltpUrl(),      "--warehouse-url",
-                                     WhUrl(), "--slot",     name_ + "_slot"};
+    std::vector<std::string> args = {
+        "cdc",    "--oltp-url",    OltpUrl(),          "--warehouse-url", WhUrl(),
+        "--slot", name_ + "_slot", "--metrics-listen", "127.0.0.1:0"};
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
@@ -332,7 +333,7 @@ TEST_F(CdcTest, BadConfigurationAndUnreachableServers) {
   ASSERT_TRUE(port.ok());
   auto down = RunPdv({"cdc", "--oltp-url", OltpUrl(), "--warehouse-url",
                       "postgresql://postgres@127.0.0.1:" + std::to_string(*port) + "/w",
-                      "--retry-timeout", "1", "--once"});
+                      "--retry-timeout", "1", "--once", "--metrics-listen", ""});
   EXPECT_EQ(down.exit_code, 1) << down.output;
   EXPECT_NE(down.output.find("event=cdc_reconnect"), std::string::npos) << down.output;
   EXPECT_NE(Lines(down.output).back().find("pdv cdc: postgres: cannot connect to"),
@@ -392,7 +393,7 @@ TEST_F(CdcTest, ServerRestartsAndKilledConnectionsAreRidden) {
   Generate({"--initial", "2000"});
   auto with_app = [](const std::string& url) { return url + "?application_name=pdv-cdc"; };
   PdvProcess cdc({"cdc", "--oltp-url", with_app(OltpUrl()), "--warehouse-url", with_app(WhUrl()),
-                  "--slot", name_ + "_slot"},
+                  "--slot", name_ + "_slot", "--metrics-listen", "127.0.0.1:0"},
                  dir_->path() / "cdc.log");
   PdvProcess workload({"generate", "--oltp-url", OltpUrl(), "--rate", "200", "--duration", "7"},
                       dir_->path() / "workload.log");
@@ -414,6 +415,21 @@ TEST_F(CdcTest, ServerRestartsAndKilledConnectionsAreRidden) {
   ASSERT_TRUE(WaitCaughtUp(oltp, wh, 60s)) << cdc.Output();
   ExpectRawEqualsOltp();
   ASSERT_TRUE(cdc.Running()) << cdc.Output();
+  // Position, lag, rate and batch sizes on the metrics port.
+  std::smatch port;
+  std::string log = cdc.Output();
+  ASSERT_TRUE(std::regex_search(log, port, std::regex(R"(url=http://127.0.0.1:(\d+)/metrics)")))
+      << log;
+  std::string metrics = HttpGet(std::stoi(port[1]), "/metrics");
+  for (const char* name : {"pdv_cdc_checkpoint_lsn ", "pdv_cdc_lag_bytes ", "pdv_cdc_lag_seconds ",
+                           "pdv_cdc_rows_per_second ", "pdv_cdc_batch_rows_bucket",
+                           "pdv_cdc_commit_to_raw_seconds_bucket", "pdv_cdc_reconnects_total "}) {
+    EXPECT_NE(metrics.find(name), std::string::npos) << name << "\n" << metrics;
+  }
+  std::smatch rows;
+  ASSERT_TRUE(std::regex_search(metrics, rows, std::regex(R"(pdv_cdc_rows_total (\d+))")));
+  EXPECT_GT(std::stol(rows[1]), 500);
+  EXPECT_EQ(HttpGet(std::stoi(port[1]), "/nope").rfind("HTTP/1.1 404", 0), 0u);
   cdc.Signal(SIGTERM);
   EXPECT_EQ(cdc.Wait(10s), 0) << cdc.Output();
   std::string out = cdc.Output();

@@ -51,6 +51,10 @@ int64_t ScalarInt(pg::Connection& conn, const std::string& sql);
 std::vector<std::string> Lines(const std::string& text);
 std::string ReadFile(const std::filesystem::path& path);
 
+// GET http://127.0.0.1:port<path> with Connection: close: the whole response, headers
+// included ("" if nothing answers).
+std::string HttpGet(int port, const std::string& path);
+
 // Whether something accepts TCP connections on 127.0.0.1:port.
 bool PortAccepts(int port);
 

@@ -1,0 +1,99 @@
+// Kept in its own file: Beast is expensive to compile.
+
+#include "metrics/http_exporter.h"
+
+#include <fmt/format.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <thread>
+#include <utility>  // before Asio under C++20 (PLATFORM-NOTES.md)
+
+namespace pdv::metrics {
+namespace {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+class BeastExporter : public HttpExporter {
+ public:
+  BeastExporter(const Registry& registry) : registry_(registry), acceptor_(io_) {}
+  ~BeastExporter() override {
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  Status Listen(const std::string& listen) {
+    auto colon = listen.rfind(':');
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(listen.substr(0, colon), ec);
+    if (ec)
+      return Status::Error(fmt::format("metrics: bad listen address {}: {}", listen, ec.message()));
+    tcp::endpoint endpoint(address, static_cast<uint16_t>(std::stoi(listen.substr(colon + 1))));
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+      return Status::Error(fmt::format("metrics: cannot listen on {}: {}", listen, ec.message()));
+    Accept();
+    thread_ = std::thread([this] { io_.run(); });
+    return Status::Ok();
+  }
+
+  int port() const override { return acceptor_.local_endpoint().port(); }
+
+ private:
+  struct Session {
+    tcp::socket socket;
+    boost::beast::flat_buffer buffer;
+    http::request<http::string_body> request;
+    http::response<http::string_body> response;
+  };
+
+  void Accept() {
+    acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+      if (ec) return;
+      auto session = std::make_shared<Session>(Session{std::move(socket), {}, {}, {}});
+      Read(session);
+      Accept();
+    });
+  }
+
+  void Read(std::shared_ptr<Session> s) {
+    s->request = {};
+    http::async_read(
+        s->socket, s->buffer, s->request, [this, s](boost::system::error_code ec, size_t) {
+          if (ec) return;
+          bool found = s->request.target() == "/metrics";
+          s->response = {found ? http::status::ok : http::status::not_found, s->request.version()};
+          s->response.set(http::field::content_type,
+                          found ? "text/plain; version=0.0.4" : "text/plain");
+          s->response.body() = found ? registry_.Expose() : "not found\n";
+          s->response.keep_alive(s->request.keep_alive());
+          s->response.prepare_payload();
+          http::async_write(s->socket, s->response,
+                            [this, s](boost::system::error_code wec, size_t) {
+                              if (!wec && s->response.keep_alive()) Read(s);
+                            });
+        });
+  }
+
+  const Registry& registry_;
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+pdv::Result<std::unique_ptr<HttpExporter>> HttpExporter::Start(const std::string& listen,
+                                                               const Registry& registry) {
+  auto exporter = std::make_unique<BeastExporter>(registry);
+  if (Status s = exporter->Listen(listen); !s.ok()) return s;
+  return std::unique_ptr<HttpExporter>(std::move(exporter));
+}
+
+}  // namespace pdv::metrics

@@ -1,0 +1,22 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "metrics/registry.h"
+
+namespace pdv::metrics {
+
+// Serves GET /metrics (the registry's exposition) over HTTP/1.1 on `listen`
+// ("127.0.0.1:9187"), from a thread of its own, until destroyed. The registry must
+// outlive it.
+class HttpExporter {
+ public:
+  static pdv::Result<std::unique_ptr<HttpExporter>> Start(const std::string& listen,
+                                                          const Registry& registry);
+  virtual ~HttpExporter() = default;
+  virtual int port() const = 0;
+};
+
+}  // namespace pdv::metrics
