@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <unordered_map>
 #include <vector>
 
 #include "cdc/cdc.h"
@@ -85,6 +86,7 @@ struct Relation {
   std::string ns, name;
   std::vector<RawColumn> columns;  // with SQL types resolved at the source
   bool target = false;
+  mutable std::vector<int> raw_index;  // see Session::RawIndex
 };
 
 struct Change {
@@ -535,46 +537,60 @@ class Session {
     return Status::Ok();
   }
 
+  // For each RAW column, the index of the same column in `rel` (-1: absent), cached on
+  // the relation until RAW gains columns.
+  const std::vector<int>& RawIndex(const Relation& rel) {
+    if (rel.raw_index.size() != raw_columns_.size()) {
+      rel.raw_index.assign(raw_columns_.size(), -1);
+      for (size_t r = 0; r < raw_columns_.size(); ++r) {
+        for (size_t i = 0; i < rel.columns.size(); ++i) {
+          if (rel.columns[i].name == raw_columns_[r].name) rel.raw_index[r] = static_cast<int>(i);
+        }
+      }
+    }
+    return rel.raw_index;
+  }
+
   // The row's values in RAW column order, as COPY text; remembers them so a later
   // change in the same batch can carry unchanged TOASTed values forward.
   Status Fields(const Change& c, std::string* out) {
     const auto& cols = c.relation->columns;
     std::string key;
     for (size_t i = 0; i < cols.size() && i < c.tuple.size(); ++i) {
-      if (cols[i].key) key += c.tuple[i].data + '\x1f';
+      if (!cols[i].key) continue;
+      key += c.tuple[i].data;
+      key += '\x1f';
     }
-    std::map<std::string, std::string>* remembered = nullptr;
-    if (c.op == 'c' || c.op == 'u') remembered = &batch_rows_[key];
+    const std::vector<int>& index = RawIndex(*c.relation);
     for (size_t r = 0; r < raw_columns_.size(); ++r) {
       if (r) *out += '\t';
-      const std::string& name = raw_columns_[r].name;
-      size_t i = 0;
-      while (i < cols.size() && cols[i].name != name) ++i;
-      if (c.op == 't' || i >= cols.size() || i >= c.tuple.size()) {
+      int i = index[r];
+      if (c.op == 't' || i < 0 || static_cast<size_t>(i) >= c.tuple.size()) {
         *out += "\\N";
         continue;
       }
-      const ColumnValue& v = c.tuple[i];
-      std::string field;
+      const ColumnValue& v = c.tuple[static_cast<size_t>(i)];
       if (v.kind == ColumnValue::Kind::kNull) {
-        field = "\\N";
+        *out += "\\N";
       } else if (v.kind == ColumnValue::Kind::kUnchangedToast) {
-        auto carried = CarriedForward(c, key, name);
+        auto carried = CarriedForward(c, key, r);
         if (!carried.ok()) return carried.status();
-        field = *carried;
+        *out += *carried;
       } else {
-        AppendCopyField(&field, v.data);
+        AppendCopyField(out, v.data);
       }
-      if (remembered) (*remembered)[name] = field;
-      *out += field;
     }
+    if (c.op == 'c' || c.op == 'u') batch_rows_[key] = *out;
     return Status::Ok();
   }
 
-  pdv::Result<std::string> CarriedForward(const Change& c, const std::string& key,
-                                          const std::string& column) {
+  // The value of RAW column `r` for the row with `key` before this change: from an
+  // earlier change in this batch, else from RAW.
+  pdv::Result<std::string> CarriedForward(const Change& c, const std::string& key, size_t r) {
     if (auto row = batch_rows_.find(key); row != batch_rows_.end()) {
-      if (auto v = row->second.find(column); v != row->second.end()) return v->second;
+      std::string_view fields = row->second;
+      for (size_t skip = 0; skip < r; ++skip) fields.remove_prefix(fields.find('\t') + 1);
+      return std::string(fields.substr(0, fields.find('\t')));
     }
     std::vector<std::string> key_columns, key_values;
     for (size_t i = 0; i < c.relation->columns.size(); ++i) {
@@ -582,6 +598,7 @@ class Session {
       key_columns.push_back(c.relation->columns[i].name);
       key_values.push_back(c.tuple[i].data);
     }
+    const std::string& column = raw_columns_[r].name;
     auto latest = wh_->LatestValue(options_.table, key_columns, key_values, column);
     if (!latest.ok()) return latest.status();
     if (!*latest) {
@@ -603,6 +620,11 @@ class Session {
     checkpoint_ = batch_checkpoint_;
     ++batches_;
     int64_t now = NowUnixUs();
+    log_.Debug("cdc_batch",
+               {{"rows", rows},
+                {"lsn", LsnText(checkpoint_.commit_lsn)},
+                {"oldest_commit_ms",
+                 batch_commit_times_.empty() ? 0.0 : (now - batch_commit_times_.front()) / 1e3}});
     for (int64_t committed : batch_commit_times_) {
       metrics_.commit_to_raw->Observe(static_cast<double>(now - committed) / 1e6);
     }
@@ -611,7 +633,6 @@ class Session {
     metrics_.batches->Add(1);
     metrics_.rows->Add(static_cast<double>(rows));
     UpdateLagMetrics();
-    log_.Debug("cdc_batch", {{"rows", rows}, {"lsn", LsnText(checkpoint_.commit_lsn)}});
     // Acknowledge only now that RAW has it.
     return SendStatus(checkpoint_.flush_lsn, false);
   }
@@ -636,7 +657,7 @@ class Session {
   uint32_t block_xid_ = 0;
   std::unique_ptr<warehouse::RawBatch> batch_;
   Checkpoint batch_checkpoint_;
-  std::map<std::string, std::map<std::string, std::string>> batch_rows_;
+  std::unordered_map<std::string, std::string> batch_rows_;  // key -> fields, this batch
   std::vector<int64_t> batch_commit_times_;  // source commit times (Unix µs) in the batch
   Clock::time_point batch_started_, last_message_;
   Lsn wal_end_seen_ = 0, reported_flush_ = 0, target_lsn_ = 0;

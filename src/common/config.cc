@@ -237,7 +237,7 @@ const std::vector<ConfigKey>& AllConfigKeys() {
          .max = 60000});
     add({.name = "cdc.max_batch_age_ms",
          .kind = ConfigKind::kInt,
-         .default_value = "100",
+         .default_value = "25",
          .help = "a RAW batch closes when its first change is this many ms old",
          .min = 0,
          .max = 60000});
