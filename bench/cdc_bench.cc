@@ -149,7 +149,15 @@ int main(int argc, char** argv) {
   std::jthread cdc([&] { Must(pdv::cdc::Run(options, log, stop.get_token()), "cdc"); });
   auto listener = Must(pdv::pg::Connection::Connect(wh->Url("warehouse")), "listen");
   Must(listener.Exec("LISTEN pdv_raw").status(), "listen");
-  std::this_thread::sleep_for(1s);
+  // Measure from the moment cdc streams live: a restarted walsender first re-reads the
+  // WAL of the bulk phase from the slot's restart point.
+  Must(source.Exec(InsertRows(1, changes + 10'000'000)).status(), "marker");
+  auto warm_deadline = Clock::now() + 120s;
+  while (Scalar(warehouse, "SELECT count(*) FROM raw.clientes_clube WHERE _cdc_op = 'c'") !=
+         std::to_string(changes + 1)) {
+    if (Clock::now() > warm_deadline) Die("cdc did not catch up with the marker row");
+    std::this_thread::sleep_for(20ms);
+  }
   std::string since = Scalar(warehouse, "SELECT max(_cdc_lsn) FROM raw.clientes_clube");
   std::atomic<bool> writing{true};
   std::jthread writer([&] {
