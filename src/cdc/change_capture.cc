@@ -341,12 +341,16 @@ class Session {
       if (idle && wal_end_seen_ > reported_flush_) {
         if (Status s = SendStatus(wal_end_seen_, false); !s.ok()) return s;
       }
-      if (now - last_status >= std::chrono::seconds(10) ||
-          (options_.once && idle && now - last_ping >= milliseconds(100))) {
-        // In --once mode, ask for a keepalive: it says where the server's WAL ends.
-        if (Status s = SendStatus(reported_flush_, options_.once); !s.ok()) return s;
+      // When idle, ask for a keepalive (every 100 ms with --once, every second otherwise):
+      // it says where the server's WAL ends, so the slot follows it even when the WAL
+      // holds nothing we publish. Busy, a plain status every 10 s keeps the walsender's
+      // timeout away.
+      auto ping_every = options_.once ? milliseconds(100) : milliseconds(1000);
+      if ((idle && now - last_ping >= ping_every) ||
+          now - last_status >= std::chrono::seconds(10)) {
+        if (Status s = SendStatus(reported_flush_, idle); !s.ok()) return s;
         last_status = now;
-        last_ping = now;
+        if (idle) last_ping = now;
       }
       if (now - last_report >= std::chrono::seconds(10)) {
         double secs = std::chrono::duration<double>(now - last_report).count();

@@ -440,5 +440,63 @@ TEST_F(CdcTest, ServerRestartsAndKilledConnectionsAreRidden) {
   EXPECT_GE(reconnects, 3) << out;
 }
 
+TEST_F(CdcTest, SnapshotHoldsNoLockThatBlocksWriters) {
+  Generate({"--initial", "150000"});
+  PdvProcess cdc(Cdc({"--once"}), dir_->path() / "cdc.log");
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (cdc.Output().find("cdc_slot_created") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  auto oltp = Connect(OltpUrl());
+  ASSERT_TRUE(oltp.Exec("SET lock_timeout = '300ms'").ok());
+  for (int i = 0; i < 5; ++i) {
+    auto r = oltp.Exec(
+        "UPDATE clientes_clube SET status_clube = 'INATIVO' WHERE cliente_id IN "
+        "(SELECT cliente_id FROM clientes_clube ORDER BY random() LIMIT 10)");
+    EXPECT_TRUE(r.ok()) << r.message();
+  }
+  ASSERT_TRUE(oltp.Exec("DELETE FROM clientes_clube WHERE cliente_id IN "
+                        "(SELECT cliente_id FROM clientes_clube LIMIT 3)")
+                  .ok());
+  bool during_snapshot = cdc.Output().find("cdc_snapshot_done") == std::string::npos;
+  EXPECT_TRUE(during_snapshot) << "the writes should have run while the snapshot was copied";
+  EXPECT_EQ(cdc.Wait(120s), 0) << cdc.Output();
+  EXPECT_NE(cdc.Output().find("progress=cdc_snapshot done=150000 total=150000 pct=100"),
+            std::string::npos)
+      << cdc.Output();
+  // The writes made during the snapshot arrive through the stream, once.
+  ASSERT_EQ(CdcOnce().exit_code, 0);
+  ExpectRawEqualsOltp();
+}
+
+TEST_F(CdcTest, IdleSlotFollowsTheSourceWal) {
+  Generate({"--initial", "100"});
+  PdvProcess cdc(Cdc(), dir_->path() / "cdc.log");
+  auto oltp = Connect(OltpUrl());
+  auto wh = Connect(WhUrl());
+  ASSERT_TRUE(WaitCaughtUp(oltp, wh, 30s)) << cdc.Output();
+  // WAL that holds nothing published: the slot must not keep it.
+  ASSERT_TRUE(oltp.Exec("CREATE TABLE unrelated AS SELECT g, md5(g::text) FROM "
+                        "generate_series(1, 50000) g")
+                  .ok());
+  std::string target = Scalar(oltp, "SELECT pg_current_wal_lsn()");
+  std::string slot = name_ + "_slot";
+  bool followed = false;
+  for (int i = 0; i < 100 && !followed; ++i) {
+    followed =
+        Scalar(oltp, "SELECT confirmed_flush_lsn >= '" + target +
+                         "' FROM pg_replication_slots WHERE slot_name = '" + slot + "'") == "t";
+    if (!followed) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(followed) << Scalar(oltp,
+                                  "SELECT confirmed_flush_lsn FROM pg_replication_slots "
+                                  "WHERE slot_name = '" +
+                                      slot + "'")
+                        << " < " << target;
+  cdc.Signal(SIGTERM);
+  EXPECT_EQ(cdc.Wait(10s), 0) << cdc.Output();
+}
+
 }  // namespace
 }  // namespace pdv::testing
