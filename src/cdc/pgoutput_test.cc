@@ -229,6 +229,36 @@ TEST(PgOutputErrorTest, EveryTruncationIsAnErrorNamingMessageAndOffset) {
   EXPECT_NE(decoder.Decode(trailing).message().find("trailing bytes"), std::string::npos);
 }
 
+TEST(PgOutputHandmadeTest, BinaryNullAndUnchangedValues) {
+  PgOutputDecoder decoder;
+  // Insert into relation 7: three columns, binary int4 42, NULL, unchanged TOAST.
+  std::string insert(
+      "I\0\0\0\x07N\0\x03"
+      "b\0\0\0\x04\0\0\0\x2a"
+      "n"
+      "u",
+      19);
+  auto m = decoder.Decode(insert);
+  ASSERT_TRUE(m.ok()) << m.message();
+  const auto& tuple = std::get<InsertMessage>(*m).new_tuple;
+  ASSERT_EQ(tuple.size(), 3u);
+  EXPECT_EQ(tuple[0].kind, ColumnValue::Kind::kBinary);
+  EXPECT_EQ(tuple[0].data, std::string("\0\0\0\x2a", 4));
+  EXPECT_EQ(tuple[1].kind, ColumnValue::Kind::kNull);
+  EXPECT_EQ(tuple[2].kind, ColumnValue::Kind::kUnchangedToast);
+  // Inside a streamed block the same message starts with a transaction id.
+  ASSERT_TRUE(decoder.Decode(std::string("S\0\0\x01\0\x01", 6)).ok());
+  EXPECT_TRUE(decoder.in_stream());
+  std::string streamed = std::string("I\0\0\x01\0", 5) + insert.substr(1);
+  auto s = decoder.Decode(streamed);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(std::get<InsertMessage>(*s).xid, 0x100u);
+  EXPECT_EQ(std::get<InsertMessage>(*s).relation_id, 7u);
+  EXPECT_FALSE(decoder.Decode(std::string("S\0\0\x01\0\x01", 6)).ok()) << "nested Stream Start";
+  ASSERT_TRUE(decoder.Decode("E").ok());
+  EXPECT_FALSE(decoder.in_stream());
+}
+
 TEST(ReplicationEnvelopeTest, XLogDataKeepaliveAndStatus) {
   std::string w(
       "w\0\0\0\0\0\0\0\x10\0\0\0\0\0\0\0\x20\0\0\0\0\0\0\0\x30"
