@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "cdc/cdc.h"
 #include "common/log.h"
 #include "generate/oltp_schema.h"
@@ -25,21 +26,13 @@
 
 namespace {
 
+using pdv::bench::Die;
+using pdv::bench::Must;
+using pdv::bench::Percentile;
+
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-[[noreturn]] void Die(const std::string& what) {
-  fmt::print(stderr, "bench/cdc: {}\n", what);
-  std::exit(1);
-}
-template <typename T>
-T Must(pdv::Result<T> r, const char* what) {
-  if (!r.ok()) Die(fmt::format("{}: {}", what, r.message()));
-  return std::move(*r);
-}
-void Must(pdv::Status s, const char* what) {
-  if (!s.ok()) Die(fmt::format("{}: {}", what, s.message()));
-}
 std::string Scalar(pdv::pg::Connection& c, const std::string& sql) {
   return Must(c.Exec(sql), sql.c_str()).str(0, 0);
 }
@@ -52,12 +45,6 @@ std::string InsertRows(int n, int64_t offset) {
       "'1990-01-01', 'F', 'São Paulo', 'SP', '01310-100', 'app', timezone('UTC', now()), "
       "timezone('UTC', now()), 'ATIVO', true, 123.45, 'verao' FROM generate_series(1, {1}) g",
       offset, n);
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(p * (v.size() - 1))];
 }
 
 pdv::cdc::CdcOptions Options(pdv::localsvc::LocalPostgres& oltp, pdv::localsvc::LocalPostgres& wh) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "generate/bulk_loader.h"
 #include "generate/customer_generator.h"
 #include "generate/oltp_schema.h"
@@ -21,28 +22,12 @@
 
 namespace {
 
+using pdv::bench::Die;
+using pdv::bench::Must;
+using pdv::bench::Percentile;
+
 using Clock = std::chrono::steady_clock;
 constexpr char kKey[] = "benchmark-cpf-key-0123";
-
-[[noreturn]] void Die(const std::string& what) {
-  fmt::print(stderr, "bench/generate: {}\n", what);
-  std::exit(1);
-}
-
-template <typename T>
-T Must(pdv::Result<T> r, const char* what) {
-  if (!r.ok()) Die(fmt::format("{}: {}", what, r.message()));
-  return std::move(*r);
-}
-
-void Must(pdv::Status s, const char* what) {
-  if (!s.ok()) Die(fmt::format("{}: {}", what, s.message()));
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 pdv::pg::Connection FreshDatabase(pdv::localsvc::LocalPostgres& pg, const std::string& name) {
   Must(pg.CreateDatabase(name), "create database");
@@ -128,7 +113,7 @@ int main(int argc, char** argv) {
                run + 1, reference_rows, rate);
   }
 
-  double ours_median = Median(ours), reference_median = Median(reference);
+  double ours_median = Percentile(ours, 0.5), reference_median = Percentile(reference, 0.5);
   fmt::print("pdv generate --initial        median {:>9.0f} rows/s  (target >= 100000)\n",
              ours_median);
   fmt::print("one INSERT per row, 1 txn     median {:>9.0f} rows/s\n", reference_median);

@@ -117,6 +117,15 @@ Tuple ReadTuple(Reader& r) {
   return tuple;
 }
 
+// Commit and Stream Commit end alike: flags, commit LSN, end LSN, commit time.
+template <typename M>
+void ReadCommitFields(Reader& r, M* m) {
+  m->flags = r.U8();
+  m->commit_lsn = r.U64();
+  m->end_lsn = r.U64();
+  m->commit_time_us = r.I64();
+}
+
 }  // namespace
 
 std::string LsnText(Lsn lsn) {
@@ -200,10 +209,7 @@ pdv::Result<Message> PgOutputDecoder::Decode(std::string_view data) {
     }
     case 'C': {
       CommitMessage m;
-      m.flags = r.U8();
-      m.commit_lsn = r.U64();
-      m.end_lsn = r.U64();
-      m.commit_time_us = r.I64();
+      ReadCommitFields(r, &m);
       out = m;
       break;
     }
@@ -319,10 +325,7 @@ pdv::Result<Message> PgOutputDecoder::Decode(std::string_view data) {
     case 'c': {
       StreamCommitMessage m;
       m.xid = r.U32();
-      m.flags = r.U8();
-      m.commit_lsn = r.U64();
-      m.end_lsn = r.U64();
-      m.commit_time_us = r.I64();
+      ReadCommitFields(r, &m);
       out = m;
       break;
     }

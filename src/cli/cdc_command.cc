@@ -1,0 +1,66 @@
+#include <fmt/format.h>
+
+#include "cdc/cdc.h"
+#include "cli/command.h"
+
+namespace pdv::cli {
+namespace {
+
+class CdcCommand : public Command {
+ public:
+  CLI::App* Register(CLI::App& app) override {
+    CLI::App* cmd = app.add_subcommand(
+        "cdc",
+        "Log-based change data capture: streams clientes_clube's changes from the OLTP "
+        "PostgreSQL (logical replication, pgoutput) into warehouse.raw, exactly once");
+    flags_.Add(cmd, "--oltp-url", "oltp_url");
+    flags_.Add(cmd, "--warehouse-url", "warehouse_url");
+    flags_.Add(cmd, "--slot", "cdc.slot");
+    flags_.Add(cmd, "--publication", "cdc.publication");
+    flags_.Add(cmd, "--batch-rows", "cdc.batch_rows");
+    flags_.Add(cmd, "--flush-idle-ms", "cdc.flush_idle_ms");
+    flags_.Add(cmd, "--max-batch-age-ms", "cdc.max_batch_age_ms");
+    flags_.Add(cmd, "--decoding-work-mem", "cdc.decoding_work_mem");
+    flags_.Add(cmd, "--retry-timeout", "cdc.retry_timeout");
+    flags_.Add(cmd, "--metrics-listen", "cdc.metrics_listen");
+    cmd->add_flag("--once", once_,
+                  "Stream until the source's WAL position at start is in RAW, then exit 0");
+    cmd->add_flag("--resync", resync_,
+                  "Drop the slot (if any) and take a new snapshot: after an operator dropped "
+                  "the slot; keys missing from the new snapshot get deletion rows");
+    return cmd;
+  }
+
+  int Run(const Config& config, std::stop_token stop) override {
+    Logger log = MakeLogger(config, "cdc");
+    cdc::CdcOptions options{
+        .oltp_url = *config.Get("oltp_url"),
+        .warehouse_url = *config.Get("warehouse_url"),
+        .slot = *config.Get("cdc.slot"),
+        .publication = *config.Get("cdc.publication"),
+        .once = once_,
+        .resync = resync_,
+        .batch_rows = static_cast<size_t>(config.GetInt("cdc.batch_rows")),
+        .flush_idle = std::chrono::milliseconds(config.GetInt("cdc.flush_idle_ms")),
+        .max_batch_age = std::chrono::milliseconds(config.GetInt("cdc.max_batch_age_ms")),
+        .decoding_work_mem = *config.Get("cdc.decoding_work_mem"),
+        .retry_timeout_s = config.GetDouble("cdc.retry_timeout"),
+        .progress = stderr,
+        .metrics_listen = *config.Get("cdc.metrics_listen")};
+    Status done = cdc::Run(options, log, stop);
+    if (!done.ok()) {
+      fmt::print(stderr, "pdv cdc: {}\n", done.message());
+      return kExitFailure;
+    }
+    return kExitOk;
+  }
+
+ private:
+  bool once_ = false, resync_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> MakeCdcCommand() { return std::make_unique<CdcCommand>(); }
+
+}  // namespace pdv::cli
