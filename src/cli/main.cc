@@ -33,6 +33,7 @@ int Main(int argc, char** argv) {
   std::vector<std::unique_ptr<Command>> commands;
   commands.push_back(MakeGenerateCommand());
   commands.push_back(MakeCdcCommand());
+  commands.push_back(MakeCacheCommand());
   commands.push_back(MakeUpCommand());
   std::vector<CLI::App*> subcommands;
   for (auto& c : commands) subcommands.push_back(c->Register(app));

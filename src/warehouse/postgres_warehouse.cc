@@ -211,6 +211,48 @@ class PostgresWarehouse : public Warehouse {
     return std::unique_ptr<RawBatch>(std::move(batch));
   }
 
+  Status ReadDimension(uint64_t after_lsn, bool live_only, size_t limit,
+                       const std::function<Status(const DimensionRow&)>& row,
+                       uint64_t* max_lsn) override {
+    auto txn = pg::Transaction::Begin(conn_, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (!txn.ok()) return txn.status();
+    if (max_lsn) {
+      auto m = conn_.Exec("SELECT coalesce(max(_lsn), '0/0') FROM marts.dim_clientes_clube");
+      if (!m.ok()) return m.status();
+      *max_lsn = ParseLsnText(m->get(0, 0));
+    }
+    std::string sql = fmt::format(
+        "SELECT cliente_id::text, cpf_hash, primeiro_nome, status_clube, opt_in_marketing, "
+        "round(ticket_medio_estimado * 100)::bigint, origem_campanha, "
+        "extract(epoch FROM elegivel_a_partir_de)::bigint, "
+        "extract(epoch FROM atualizado_em)::bigint, _lsn, _deleted "
+        "FROM marts.dim_clientes_clube WHERE _lsn > {} {} ORDER BY _lsn{}",
+        conn_.Literal(LsnText(after_lsn)), live_only ? "AND NOT _deleted" : "",
+        limit ? fmt::format(" LIMIT {}", limit) : "");
+    if (auto r = conn_.Exec("DECLARE dim NO SCROLL CURSOR FOR " + sql); !r.ok()) return r.status();
+    while (true) {
+      auto batch = conn_.Exec("FETCH 5000 FROM dim");
+      if (!batch.ok()) return batch.status();
+      if (batch->rows() == 0) break;
+      for (int i = 0; i < batch->rows(); ++i) {
+        DimensionRow d;
+        d.cliente_id = batch->str(i, 0);
+        d.cpf_hash = batch->str(i, 1);
+        d.primeiro_nome = batch->str(i, 2);
+        d.status_clube = batch->str(i, 3);
+        d.opt_in_marketing = batch->get(i, 4) == "t";
+        d.ticket_centavos = batch->is_null(i, 5) ? 0 : std::stoll(batch->str(i, 5));
+        d.origem_campanha = batch->str(i, 6);
+        if (!batch->is_null(i, 7)) d.elegivel_a_partir_de = std::stoll(batch->str(i, 7));
+        d.atualizado_em = batch->is_null(i, 8) ? 0 : std::stoll(batch->str(i, 8));
+        d.lsn = ParseLsnText(batch->get(i, 9));
+        d.deleted = batch->get(i, 10) == "t";
+        if (Status s = row(d); !s.ok()) return s;
+      }
+    }
+    return txn->Commit();
+  }
+
   pdv::Result<std::optional<std::string>> LatestValue(const std::string& table,
                                                       const std::vector<std::string>& key_columns,
                                                       const std::vector<std::string>& key,

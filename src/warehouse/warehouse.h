@@ -4,6 +4,7 @@
 // added without touching them (ARCHITECTURE.md). PostgresWarehouse is the one we have.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,6 +56,21 @@ class RawBatch {
   virtual uint64_t rows() const = 0;
 };
 
+// One customer of marts.dim_clientes_clube, as the cache stage reads it.
+struct DimensionRow {
+  std::string cliente_id;  // UUID text
+  std::string cpf_hash;    // 64 hex
+  std::string primeiro_nome;
+  std::string status_clube;
+  bool opt_in_marketing = false;
+  int64_t ticket_centavos = 0;
+  std::string origem_campanha;
+  std::optional<int64_t> elegivel_a_partir_de;  // Unix seconds
+  int64_t atualizado_em = 0;                    // Unix seconds
+  uint64_t lsn = 0;                             // _lsn: RAW position of this state
+  bool deleted = false;                         // _deleted: a tombstone
+};
+
 class Warehouse {
  public:
   virtual ~Warehouse() = default;
@@ -67,6 +83,13 @@ class Warehouse {
   virtual pdv::Result<std::optional<Checkpoint>> ReadCheckpoint(const std::string& slot) = 0;
   virtual pdv::Result<std::unique_ptr<RawBatch>> BeginBatch(
       const std::string& table, const std::string& slot, const std::vector<RawColumn>& columns) = 0;
+  // Reads the POS dimension in _lsn order: rows with _lsn > `after_lsn`, at most `limit`
+  // (0: all), tombstones included unless `live_only`. With `live_only` the whole read is
+  // one consistent snapshot and `*max_lsn` gets the dimension's highest _lsn in it.
+  virtual Status ReadDimension(uint64_t after_lsn, bool live_only, size_t limit,
+                               const std::function<Status(const DimensionRow&)>& row,
+                               uint64_t* max_lsn) = 0;
+
   // The latest non-null value of `column` for the row whose key columns equal `key`
   // (text), from RAW: carries unchanged TOASTed values forward.
   virtual pdv::Result<std::optional<std::string>> LatestValue(

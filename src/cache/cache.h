@@ -1,0 +1,52 @@
+#pragma once
+
+// Public interface of the cache stage: loads the POS dimension
+// (marts.dim_clientes_clube) into Redis in the layout of record.h.
+
+#include <chrono>
+#include <cstdio>
+#include <stop_token>
+#include <string>
+
+#include "common/log.h"
+#include "common/status.h"
+
+namespace pdv::cache {
+
+// NOTIFY channel the transform stage signals after the dimension changed.
+inline constexpr char kDimensionChannel[] = "pdv_dim";
+
+struct CacheOptions {
+  std::string warehouse_url;
+  std::string redis_url;
+  size_t batch = 2000;  // commands per pipeline round trip
+  // How long the previous version stays after a full load switched away from it, for
+  // readers that looked the version up just before the switch.
+  std::chrono::milliseconds old_version_grace{2000};
+  std::FILE* progress = nullptr;
+};
+
+struct SyncResult {
+  uint64_t version = 0;
+  uint64_t applied = 0;           // rows written or removed
+  uint64_t lsn = 0;               // the position reached
+  double bytes_per_customer = 0;  // Redis memory of the version's keys / customers (full)
+};
+
+// Writes the whole dimension as a new version beside the current one, switches
+// pdv:meta to it in one step (and publishes the switch), then removes the old version.
+// Readers never see a customer missing or half-written. Serialised with other syncs by
+// a lock in Redis.
+pdv::Result<SyncResult> SyncFull(const CacheOptions& options, Logger& log, std::stop_token stop);
+
+// Applies the dimension's changes since the stored position, in _lsn order; an older
+// state never overwrites a newer one (the check runs inside Redis), tombstones remove
+// the customer. The position advances only after the writes it covers are acknowledged,
+// so a restart re-applies at most a batch, harmlessly. Without a version: a full load.
+pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log,
+                                        std::stop_token stop);
+
+// Incremental syncs on every NOTIFY pdv_dim (bursts coalesced), until stopped.
+Status Watch(const CacheOptions& options, Logger& log, std::stop_token stop);
+
+}  // namespace pdv::cache

@@ -1,0 +1,164 @@
+#include "cache/record.h"
+
+#include <fmt/format.h>
+
+namespace pdv::cache {
+namespace {
+
+void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+bool GetVarint(std::string_view* in, uint64_t* v) {
+  *v = 0;
+  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
+    auto b = static_cast<uint8_t>(in->front());
+    in->remove_prefix(1);
+    *v |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) return true;
+  }
+  return false;
+}
+
+uint64_t ZigZag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
+
+bool PutShort(std::string* out, const std::string& s) {
+  if (s.size() > 255) return false;
+  out->push_back(static_cast<char>(s.size()));
+  out->append(s);
+  return true;
+}
+
+bool GetShort(std::string_view* in, std::string* s) {
+  if (in->empty()) return false;
+  size_t n = static_cast<uint8_t>(in->front());
+  in->remove_prefix(1);
+  if (in->size() < n) return false;
+  s->assign(in->substr(0, n));
+  in->remove_prefix(n);
+  return true;
+}
+
+int Hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+template <size_t N>
+pdv::Result<std::array<uint8_t, N>> FromHex(std::string_view hex, const char* what) {
+  std::array<uint8_t, N> out{};
+  if (hex.size() != 2 * N)
+    return Status::Error(fmt::format("{}: expected {} hex digits", what, 2 * N));
+  for (size_t i = 0; i < N; ++i) {
+    int hi = Hex(hex[2 * i]), lo = Hex(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return Status::Error(fmt::format("{}: not hexadecimal", what));
+    out[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return out;
+}
+
+constexpr uint8_t kAtivo = 1, kOptIn = 2, kHasElegivel = 4;
+
+}  // namespace
+
+std::string Encode(const CustomerRecord& r) {
+  std::string out;
+  out.reserve(64);
+  for (int s = 56; s >= 0; s -= 8) out.push_back(static_cast<char>(r.lsn >> s));
+  out.append(reinterpret_cast<const char*>(r.cliente_id.data()), 16);
+  out.push_back(static_cast<char>((r.ativo ? kAtivo : 0) | (r.opt_in_marketing ? kOptIn : 0) |
+                                  (r.elegivel_a_partir_de ? kHasElegivel : 0)));
+  PutVarint(&out, ZigZag(r.atualizado_em));
+  if (r.elegivel_a_partir_de) PutVarint(&out, ZigZag(*r.elegivel_a_partir_de));
+  PutVarint(&out, ZigZag(r.ticket_centavos));
+  // Longer strings are cut: these are display fields of a few bytes.
+  PutShort(&out, r.origem_campanha.substr(0, 255));
+  PutShort(&out, r.primeiro_nome.substr(0, 255));
+  return out;
+}
+
+pdv::Result<CustomerRecord> Decode(std::string_view in) {
+  CustomerRecord r;
+  if (in.size() < 25) return Status::Error("cache record: too short");
+  for (int i = 0; i < 8; ++i)
+    r.lsn = (r.lsn << 8) | static_cast<uint8_t>(in[static_cast<size_t>(i)]);
+  std::copy(in.begin() + 8, in.begin() + 24, r.cliente_id.begin());
+  auto flags = static_cast<uint8_t>(in[24]);
+  in.remove_prefix(25);
+  r.ativo = flags & kAtivo;
+  r.opt_in_marketing = flags & kOptIn;
+  uint64_t v = 0;
+  if (!GetVarint(&in, &v)) return Status::Error("cache record: bad atualizado_em");
+  r.atualizado_em = UnZigZag(v);
+  if (flags & kHasElegivel) {
+    if (!GetVarint(&in, &v)) return Status::Error("cache record: bad elegivel_a_partir_de");
+    r.elegivel_a_partir_de = UnZigZag(v);
+  }
+  if (!GetVarint(&in, &v)) return Status::Error("cache record: bad ticket");
+  r.ticket_centavos = UnZigZag(v);
+  if (!GetShort(&in, &r.origem_campanha) || !GetShort(&in, &r.primeiro_nome) || !in.empty()) {
+    return Status::Error("cache record: bad strings");
+  }
+  return r;
+}
+
+pdv::Result<std::array<uint8_t, 32>> HashBytes(std::string_view hex) {
+  return FromHex<32>(hex, "cpf_hash");
+}
+
+pdv::Result<std::array<uint8_t, 16>> UuidBytes(std::string_view text) {
+  std::string hex;
+  for (char c : text) {
+    if (c != '-') hex.push_back(c);
+  }
+  if (text.size() != 36) return Status::Error("cliente_id: expected a UUID");
+  return FromHex<16>(hex, "cliente_id");
+}
+
+std::string UuidText(const std::array<uint8_t, 16>& id) {
+  std::string hex = fmt::format("{:02x}", fmt::join(id, ""));
+  return fmt::format("{}-{}-{}-{}-{}", hex.substr(0, 8), hex.substr(8, 4), hex.substr(12, 4),
+                     hex.substr(16, 4), hex.substr(20));
+}
+
+uint32_t Layout::Bucket(const uint8_t* b) const {
+  uint32_t first = static_cast<uint32_t>(b[0]) << 24 | static_cast<uint32_t>(b[1]) << 16 |
+                   static_cast<uint32_t>(b[2]) << 8 | b[3];
+  return bits == 0 ? 0 : first >> (32 - bits);
+}
+
+std::string Layout::CpfBucketKey(uint32_t bucket) const {
+  return fmt::format("pdv:c:v{}:{{{:x}}}", version, bucket);
+}
+std::string Layout::IdBucketKey(uint32_t bucket) const {
+  return fmt::format("pdv:i:v{}:{{{:x}}}", version, bucket);
+}
+std::string Layout::CpfKey(const std::array<uint8_t, 32>& hash) const {
+  return CpfBucketKey(Bucket(hash.data()));
+}
+std::string Layout::CpfField(const std::array<uint8_t, 32>& hash) {
+  return std::string(reinterpret_cast<const char*>(hash.data()), 12);
+}
+std::string Layout::IdKey(const std::array<uint8_t, 16>& id) const {
+  return IdBucketKey(Bucket(id.data()));
+}
+std::string Layout::IdField(const std::array<uint8_t, 16>& id) {
+  return std::string(reinterpret_cast<const char*>(id.data()), 8);
+}
+
+int BucketBitsFor(uint64_t customers) {
+  int bits = 4;
+  while (bits < 24 && (uint64_t{1} << bits) * 64 < customers) ++bits;
+  return bits;
+}
+
+}  // namespace pdv::cache

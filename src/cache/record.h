@@ -1,0 +1,73 @@
+#pragma once
+
+// The cache's data layout in Redis, shared by the cache stage (writer) and the API
+// (reader). One customer is one field of a small hash ("bucket"), so a lookup is one
+// HGET and thousands of customers share a key's overhead (listpack encoding).
+//
+//   pdv:meta                      hash: version, bits, lsn (incremental position)
+//   pdv:c:v<version>:{<bucket>}   by cpf_hash: field = cpf_hash bytes 0..12 (binary),
+//                                 value = Encode(CustomerRecord)
+//   pdv:i:v<version>:{<bucket>}   by cliente_id: field = cliente_id bytes 0..8,
+//                                 value = the customer's cpf_hash bytes 0..12
+//
+// <bucket> is the top `bits` bits of the first 4 bytes of the hashed id, in hex; the
+// braces make it the Redis Cluster hash tag. A full load writes version N+1 beside N and
+// switches pdv:meta in one HSET.
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace pdv::cache {
+
+inline constexpr char kMetaKey[] = "pdv:meta";
+inline constexpr char kLockKey[] = "pdv:lock";
+// Published (payload: the version) when a full load switches versions.
+inline constexpr char kVersionChannel[] = "pdv:cache:version";
+
+struct CustomerRecord {
+  uint64_t lsn = 0;  // RAW LSN of the change this state comes from: newer wins
+  std::array<uint8_t, 16> cliente_id{};
+  bool ativo = false;  // status_clube = 'ATIVO'
+  bool opt_in_marketing = false;
+  std::optional<int64_t> elegivel_a_partir_de;  // Unix seconds
+  int64_t atualizado_em = 0;                    // Unix seconds
+  int64_t ticket_centavos = 0;
+  std::string origem_campanha;
+  std::string primeiro_nome;
+
+  friend bool operator==(const CustomerRecord&, const CustomerRecord&) = default;
+};
+
+// Compact binary form: LSN (8 bytes big-endian first, so byte order is LSN order), id,
+// flags, varints, short strings. Pure.
+std::string Encode(const CustomerRecord& r);
+pdv::Result<CustomerRecord> Decode(std::string_view bytes);
+
+// 32 bytes from 64 hex characters (cpf_hash), 16 from a UUID's text.
+pdv::Result<std::array<uint8_t, 32>> HashBytes(std::string_view hex);
+pdv::Result<std::array<uint8_t, 16>> UuidBytes(std::string_view text);
+std::string UuidText(const std::array<uint8_t, 16>& id);
+
+struct Layout {
+  uint64_t version = 0;
+  int bits = 8;  // buckets = 2^bits
+
+  std::string CpfKey(const std::array<uint8_t, 32>& hash) const;
+  static std::string CpfField(const std::array<uint8_t, 32>& hash);
+  std::string IdKey(const std::array<uint8_t, 16>& id) const;
+  static std::string IdField(const std::array<uint8_t, 16>& id);
+  // Every bucket key of this version (for removal).
+  std::string CpfBucketKey(uint32_t bucket) const;
+  std::string IdBucketKey(uint32_t bucket) const;
+  uint32_t Bucket(const uint8_t* first4) const;
+};
+
+// Bucket bits for `customers`: about 64 customers per bucket, at least 2^4 buckets.
+int BucketBitsFor(uint64_t customers);
+
+}  // namespace pdv::cache

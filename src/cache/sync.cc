@@ -1,0 +1,411 @@
+#include <fmt/format.h>
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <optional>
+#include <thread>
+
+#include "cache/cache.h"
+#include "cache/record.h"
+#include "common/progress.h"
+#include "common/random_secret.h"
+#include "pg/connection.h"
+#include "pg/reconnect.h"
+#include "redis/client.h"
+#include "warehouse/warehouse.h"
+
+namespace pdv::cache {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Upsert unless the stored state is newer (values start with their 8-byte big-endian
+// LSN, so byte order is LSN order).
+constexpr char kUpsertScript[] = R"lua(
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur and string.sub(cur, 1, 8) > string.sub(ARGV[2], 1, 8) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1)lua";
+
+// Remove unless the stored state is newer than the tombstone, or belongs to another
+// customer (ARGV[3]: the cliente_id bytes).
+constexpr char kDeleteScript[] = R"lua(
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then return 0 end
+if string.sub(cur, 1, 8) > ARGV[2] then return 0 end
+if string.sub(cur, 9, 24) ~= ARGV[3] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1)lua";
+
+// Point the id index at a new cpf field (or remove it): returns the old pointer.
+constexpr char kSwapScript[] = R"lua(
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ARGV[1])
+else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return old or '')lua";
+
+std::string Lsn8(uint64_t lsn) {
+  std::string out;
+  for (int s = 56; s >= 0; s -= 8) out.push_back(static_cast<char>(lsn >> s));
+  return out;
+}
+
+struct Meta {
+  Layout layout;
+  uint64_t lsn = 0;
+  bool exists = false;
+};
+
+pdv::Result<Meta> ReadMeta(redis::Client& redis) {
+  auto r = redis.Command({"HGETALL", kMetaKey});
+  if (!r.ok()) return r.status();
+  Meta meta;
+  for (size_t i = 0; i + 1 < r->elements(); i += 2) {
+    std::string_view k(r->element(i)->str, r->element(i)->len);
+    std::string v(r->element(i + 1)->str, r->element(i + 1)->len);
+    if (k == "version") meta.layout.version = std::stoull(v), meta.exists = true;
+    if (k == "bits") meta.layout.bits = std::stoi(v);
+    if (k == "lsn") meta.lsn = std::stoull(v);
+  }
+  return meta;
+}
+
+// A lock in Redis serialising syncs (SET NX with a TTL refreshed while working, so a
+// killed holder frees it within the TTL).
+class SyncLock {
+ public:
+  static constexpr milliseconds kTtl{5000};
+  static pdv::Result<SyncLock> Acquire(redis::Client& redis, Logger& log, std::stop_token stop) {
+    auto token = RandomSecretHex(16);
+    if (!token.ok()) return token.status();
+    for (int attempt = 0;; ++attempt) {
+      auto r = redis.Command({"SET", kLockKey, *token, "NX", "PX", std::to_string(kTtl.count())});
+      if (!r.ok()) return r.status();
+      if (!r->is_nil()) return SyncLock(redis, *token);
+      if (attempt % 20 == 0) log.Info("cache_waiting_for_lock", {{"attempt", attempt}});
+      if (!pg::SleepFor(milliseconds(100), stop)) return Status::Error("stopped");
+    }
+  }
+  Status Refresh() {
+    auto r = redis_->Command({"SET", kLockKey, token_, "XX", "PX", std::to_string(kTtl.count())});
+    return r.ok() ? Status::Ok() : r.status();
+  }
+  ~SyncLock() {
+    if (redis_) {
+      (void)redis_->Command({"EVAL",
+                             "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                             "return redis.call('DEL', KEYS[1]) end return 0",
+                             "1", kLockKey, token_});
+    }
+  }
+  SyncLock(SyncLock&& o) noexcept : redis_(o.redis_), token_(std::move(o.token_)) {
+    o.redis_ = nullptr;
+  }
+  SyncLock& operator=(SyncLock&&) = delete;
+
+ private:
+  SyncLock(redis::Client& r, std::string t) : redis_(&r), token_(std::move(t)) {}
+  redis::Client* redis_;
+  std::string token_;
+};
+
+pdv::Result<CustomerRecord> ToRecord(const warehouse::DimensionRow& d) {
+  auto id = UuidBytes(d.cliente_id);
+  if (!id.ok()) return id.status();
+  if (d.status_clube != "ATIVO" && d.status_clube != "INATIVO") {
+    return Status::Error(
+        fmt::format("dimension: cliente {} has status_clube '{}'", d.cliente_id, d.status_clube));
+  }
+  return CustomerRecord{.lsn = d.lsn,
+                        .cliente_id = *id,
+                        .ativo = d.status_clube == "ATIVO",
+                        .opt_in_marketing = d.opt_in_marketing,
+                        .elegivel_a_partir_de = d.elegivel_a_partir_de,
+                        .atualizado_em = d.atualizado_em,
+                        .ticket_centavos = d.ticket_centavos,
+                        .origem_campanha = d.origem_campanha,
+                        .primeiro_nome = d.primeiro_nome};
+}
+
+// Sends queued pipelined commands' replies; fails on the first error.
+class Pipeline {
+ public:
+  explicit Pipeline(redis::Client& r) : redis_(r) {}
+  void Add(const std::vector<std::string_view>& args) {
+    redis_.Append(args);
+    ++pending_;
+  }
+  size_t pending() const { return pending_; }
+  // Collects every pending reply; `each` sees them in order.
+  Status Drain(const std::function<Status(redis::Reply&)>& each = {}) {
+    Status first;
+    for (; pending_ > 0; --pending_) {
+      auto r = redis_.GetReply();
+      if (!r.ok()) {
+        if (first.ok()) first = r.status();
+        if (redis::IsConnectionError(r.status())) return first;
+        continue;
+      }
+      if (each && first.ok()) first = each(*r);
+    }
+    return first;
+  }
+
+ private:
+  redis::Client& redis_;
+  size_t pending_ = 0;
+};
+
+pdv::Result<std::string> LoadScript(redis::Client& redis, const char* script) {
+  auto r = redis.Command({"SCRIPT", "LOAD", script});
+  if (!r.ok()) return r.status();
+  return std::string(r->str());
+}
+
+Status RemoveVersion(redis::Client& redis, const Layout& layout) {
+  Pipeline p(redis);
+  uint32_t buckets = 1u << layout.bits;
+  std::vector<std::string> keys;
+  for (uint32_t b = 0; b < buckets; ++b) {
+    keys.push_back(layout.CpfBucketKey(b));
+    keys.push_back(layout.IdBucketKey(b));
+    if (keys.size() >= 1000 || b + 1 == buckets) {
+      std::vector<std::string_view> args = {"UNLINK"};
+      for (const auto& k : keys) args.push_back(k);
+      p.Add(args);
+      keys.clear();
+    }
+  }
+  return p.Drain();
+}
+
+double MemoryPerCustomer(redis::Client& redis, const Layout& layout, uint64_t customers) {
+  if (customers == 0) return 0;
+  Pipeline p(redis);
+  uint32_t buckets = 1u << layout.bits;
+  std::vector<std::string> keys;
+  for (uint32_t b = 0; b < buckets; ++b) {
+    keys.push_back(layout.CpfBucketKey(b));
+    keys.push_back(layout.IdBucketKey(b));
+  }
+  for (const auto& k : keys) p.Add({"MEMORY", "USAGE", k, "SAMPLES", "0"});
+  double total = 0;
+  (void)p.Drain([&](redis::Reply& r) {
+    if (!r.is_nil()) total += static_cast<double>(r.integer());
+    return Status::Ok();
+  });
+  return total / static_cast<double>(customers);
+}
+
+}  // namespace
+
+pdv::Result<SyncResult> SyncFull(const CacheOptions& options, Logger& log, std::stop_token stop) {
+  auto redis = redis::Client::Connect(options.redis_url);
+  if (!redis.ok()) return redis.status();
+  auto wh = warehouse::ConnectPostgresWarehouse(options.warehouse_url);
+  if (!wh.ok()) return wh.status();
+  auto lock = SyncLock::Acquire(*redis, log, stop);
+  if (!lock.ok()) return lock.status();
+  auto meta = ReadMeta(*redis);
+  if (!meta.ok()) return meta.status();
+
+  // Size the buckets for the data (about 64 customers each): count first.
+  uint64_t count = 0, max_lsn = 0;
+  if (Status s = (*wh)->ReadDimension(
+          0, true, 0,
+          [&](const warehouse::DimensionRow&) {
+            ++count;
+            return Status::Ok();
+          },
+          nullptr);
+      !s.ok()) {
+    return s;
+  }
+  Layout next{.version = meta->layout.version + 1, .bits = BucketBitsFor(count)};
+  // A full load killed before its switch left part of this version behind.
+  if (Status s = RemoveVersion(*redis, next); !s.ok()) return s;
+
+  std::optional<Progress> progress;
+  if (options.progress) progress.emplace(options.progress, "cache_full_load", count);
+  Pipeline pipeline(*redis);
+  uint64_t written = 0;
+  Status read = (*wh)->ReadDimension(
+      0, true, 0,
+      [&](const warehouse::DimensionRow& d) -> Status {
+        if (stop.stop_requested()) return Status::Error("stopped during a full load");
+        auto record = ToRecord(d);
+        if (!record.ok()) return record.status();
+        auto hash = HashBytes(d.cpf_hash);
+        if (!hash.ok())
+          return Status::Error(
+              fmt::format("dimension: cliente {}: {}", d.cliente_id, hash.message()));
+        std::string value = Encode(*record);
+        std::string cpf_key = next.CpfKey(*hash), cpf_field = Layout::CpfField(*hash);
+        std::string id_key = next.IdKey(record->cliente_id),
+                    id_field = Layout::IdField(record->cliente_id);
+        pipeline.Add({"HSET", cpf_key, cpf_field, value});
+        pipeline.Add({"HSET", id_key, id_field, cpf_field});
+        ++written;
+        if (pipeline.pending() >= options.batch) {
+          if (Status s = pipeline.Drain(); !s.ok()) return s;
+          if (progress) progress->Update(written);
+          if ((written / options.batch) % 50 == 0) return lock->Refresh();
+        }
+        return Status::Ok();
+      },
+      &max_lsn);
+  if (!read.ok()) return read;
+  if (Status s = pipeline.Drain(); !s.ok()) return s;
+  if (progress) progress->Finish(written);
+
+  // The switch: one HSET, then the announcement.
+  auto switched = redis->Command({"HSET", kMetaKey, "version", std::to_string(next.version), "bits",
+                                  std::to_string(next.bits), "lsn", std::to_string(max_lsn)});
+  if (!switched.ok()) return switched.status();
+  (void)redis->Command({"PUBLISH", kVersionChannel, std::to_string(next.version)});
+  double per_customer = MemoryPerCustomer(*redis, next, written);
+  log.Info("cache_full_load_done", {{"version", next.version},
+                                    {"customers", written},
+                                    {"bucket_bits", next.bits},
+                                    {"lsn", max_lsn},
+                                    {"redis_bytes_per_customer", per_customer}});
+  if (meta->exists) {
+    pg::SleepFor(options.old_version_grace, stop);
+    if (Status s = RemoveVersion(*redis, meta->layout); !s.ok()) return s;
+  }
+  return SyncResult{next.version, written, max_lsn, per_customer};
+}
+
+pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log,
+                                        std::stop_token stop) {
+  auto redis = redis::Client::Connect(options.redis_url);
+  if (!redis.ok()) return redis.status();
+  {
+    auto meta = ReadMeta(*redis);
+    if (!meta.ok()) return meta.status();
+    if (!meta->exists) return SyncFull(options, log, stop);
+  }
+  auto wh = warehouse::ConnectPostgresWarehouse(options.warehouse_url);
+  if (!wh.ok()) return wh.status();
+  auto lock = SyncLock::Acquire(*redis, log, stop);
+  if (!lock.ok()) return lock.status();
+  auto meta = ReadMeta(*redis);  // again, under the lock
+  if (!meta.ok()) return meta.status();
+  auto upsert = LoadScript(*redis, kUpsertScript);
+  auto remove = LoadScript(*redis, kDeleteScript);
+  auto swap = LoadScript(*redis, kSwapScript);
+  if (!upsert.ok()) return upsert.status();
+  if (!remove.ok()) return remove.status();
+  if (!swap.ok()) return swap.status();
+  const Layout& layout = meta->layout;
+
+  SyncResult result{layout.version, 0, meta->lsn, 0};
+  while (!stop.stop_requested()) {
+    struct Pending {
+      std::array<uint8_t, 32> hash;
+      std::array<uint8_t, 16> id;
+      uint64_t lsn;
+    };
+    std::vector<Pending> rows;
+    Pipeline pipeline(*redis);
+    uint64_t batch_lsn = result.lsn;
+    Status read = (*wh)->ReadDimension(
+        result.lsn, false, options.batch,
+        [&](const warehouse::DimensionRow& d) -> Status {
+          auto hash = HashBytes(d.cpf_hash);
+          auto id = UuidBytes(d.cliente_id);
+          if (!hash.ok()) return hash.status();
+          if (!id.ok()) return id.status();
+          std::string cpf_key = layout.CpfKey(*hash), cpf_field = Layout::CpfField(*hash);
+          std::string id_key = layout.IdKey(*id), id_field = Layout::IdField(*id);
+          std::string id_bytes(reinterpret_cast<const char*>(id->data()), 16);
+          if (d.deleted) {
+            pipeline.Add({"EVALSHA", *remove, "1", cpf_key, cpf_field, Lsn8(d.lsn), id_bytes});
+            pipeline.Add({"EVALSHA", *swap, "1", id_key, id_field, ""});
+          } else {
+            auto record = ToRecord(d);
+            if (!record.ok()) return record.status();
+            pipeline.Add({"EVALSHA", *upsert, "1", cpf_key, cpf_field, Encode(*record)});
+            pipeline.Add({"EVALSHA", *swap, "1", id_key, id_field, cpf_field});
+          }
+          rows.push_back({*hash, *id, d.lsn});
+          batch_lsn = d.lsn;
+          return Status::Ok();
+        },
+        nullptr);
+    if (!read.ok()) return read;
+    if (rows.empty()) break;
+    // A customer whose cpf_hash changed: remove the entry under the old one.
+    std::vector<std::string> moved_from(rows.size());
+    size_t i = 0;
+    Status applied = pipeline.Drain([&](redis::Reply& r) {
+      if (i % 2 == 1 && r.type() == REDIS_REPLY_STRING) moved_from[i / 2] = std::string(r.str());
+      ++i;
+      return Status::Ok();
+    });
+    if (!applied.ok()) return applied;
+    for (size_t k = 0; k < rows.size(); ++k) {
+      const std::string& old = moved_from[k];
+      if (old.empty() || old == Layout::CpfField(rows[k].hash)) continue;
+      std::array<uint8_t, 32> old_hash{};
+      std::copy(old.begin(), old.end(), old_hash.begin());
+      pipeline.Add({"EVALSHA", *remove, "1", layout.CpfKey(old_hash), old, Lsn8(rows[k].lsn),
+                    std::string(reinterpret_cast<const char*>(rows[k].id.data()), 16)});
+    }
+    if (Status s = pipeline.Drain(); !s.ok()) return s;
+    // Only now, with every write acknowledged, move the position.
+    auto pos = redis->Command({"HSET", kMetaKey, "lsn", std::to_string(batch_lsn)});
+    if (!pos.ok()) return pos.status();
+    if (Status s = lock->Refresh(); !s.ok()) return s;
+    result.lsn = batch_lsn;
+    result.applied += rows.size();
+  }
+  if (result.applied > 0) {
+    log.Info("cache_sync_done",
+             {{"version", result.version}, {"applied", result.applied}, {"lsn", result.lsn}});
+  }
+  return result;
+}
+
+Status Watch(const CacheOptions& options, Logger& log, std::stop_token stop) {
+  milliseconds delay(100);
+  while (!stop.stop_requested()) {
+    auto listener = pg::Connection::Connect(options.warehouse_url);
+    Status failed;
+    if (!listener.ok()) {
+      failed = listener.status();
+    } else if (auto l = listener->Exec(std::string("LISTEN ") + kDimensionChannel); !l.ok()) {
+      failed = l.status();
+    }
+    // Catch up once, then on every notification; a burst becomes one sync.
+    while (failed.ok() && !stop.stop_requested()) {
+      auto synced = SyncIncremental(options, log, stop);
+      if (!synced.ok()) {
+        failed = synced.status();
+        break;
+      }
+      delay = milliseconds(100);
+      bool notified = false;
+      while (!notified && !stop.stop_requested()) {
+        pollfd pfd{.fd = PQsocket(listener->raw()), .events = POLLIN, .revents = 0};
+        ::poll(&pfd, 1, 200);
+        if (PQconsumeInput(listener->raw()) == 0) {
+          failed = Status::Error("warehouse: the LISTEN connection was lost", "08006");
+          break;
+        }
+        while (PGnotify* n = PQnotifies(listener->raw())) {
+          notified = true;
+          PQfreemem(n);
+        }
+      }
+    }
+    if (stop.stop_requested()) break;
+    log.Warn("cache_watch_retry",
+             {{"error", failed.message()}, {"retry_in_ms", static_cast<int64_t>(delay.count())}});
+    if (!pg::SleepFor(delay, stop)) break;
+    delay = std::min(delay * 2, milliseconds(5000));
+  }
+  return Status::Ok();
+}
+
+}  // namespace pdv::cache

@@ -1,0 +1,94 @@
+#include "redis/client.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+
+namespace pdv::redis {
+namespace {
+
+constexpr char kConnection[] = "connection";
+constexpr char kReplyError[] = "reply";
+
+}  // namespace
+
+pdv::Result<Endpoint> ParseRedisUrl(std::string_view url) {
+  Endpoint e;
+  if (url.rfind("redis://", 0) != 0)
+    return Status::Error(fmt::format("not a redis:// URL: {}", url));
+  url.remove_prefix(8);
+  if (auto at = url.rfind('@'); at != std::string_view::npos) {
+    std::string_view auth = url.substr(0, at);
+    auto colon = auth.find(':');
+    e.password = std::string(colon == std::string_view::npos ? auth : auth.substr(colon + 1));
+    url.remove_prefix(at + 1);
+  }
+  if (auto slash = url.find('/'); slash != std::string_view::npos) {
+    std::string_view db = url.substr(slash + 1);
+    if (!db.empty()) std::from_chars(db.data(), db.data() + db.size(), e.db);
+    url = url.substr(0, slash);
+  }
+  if (auto colon = url.rfind(':'); colon != std::string_view::npos) {
+    std::string_view port = url.substr(colon + 1);
+    std::from_chars(port.data(), port.data() + port.size(), e.port);
+    url = url.substr(0, colon);
+  }
+  if (!url.empty()) e.host = std::string(url);
+  return e;
+}
+
+pdv::Result<Client> Client::Connect(const std::string& url, std::chrono::milliseconds timeout) {
+  auto endpoint = ParseRedisUrl(url);
+  if (!endpoint.ok()) return endpoint.status();
+  timeval tv{.tv_sec = timeout.count() / 1000, .tv_usec = (timeout.count() % 1000) * 1000};
+  Client client(redisConnectWithTimeout(endpoint->host.c_str(), endpoint->port, tv));
+  if (!client.ctx_ || client.ctx_->err) {
+    return Status::Error(
+        fmt::format("redis: cannot connect to {}:{}: {}", endpoint->host, endpoint->port,
+                    client.ctx_ ? client.ctx_->errstr : "no memory"),
+        kConnection);
+  }
+  redisSetTimeout(client.ctx_.get(), tv);
+  if (!endpoint->password.empty()) {
+    auto r = client.Command({"AUTH", endpoint->password});
+    if (!r.ok()) return r.status();
+  }
+  if (endpoint->db != 0) {
+    auto r = client.Command({"SELECT", std::to_string(endpoint->db)});
+    if (!r.ok()) return r.status();
+  }
+  return client;
+}
+
+Status Client::ContextError(std::string_view what) {
+  return Status::Error(fmt::format("redis: {}: {}", what, ctx_->errstr), kConnection);
+}
+
+void Client::Append(const std::vector<std::string_view>& args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (auto a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  redisAppendCommandArgv(ctx_.get(), static_cast<int>(args.size()), argv.data(), lens.data());
+}
+
+pdv::Result<Reply> Client::GetReply() {
+  void* raw = nullptr;
+  if (redisGetReply(ctx_.get(), &raw) != REDIS_OK || raw == nullptr) return ContextError("reply");
+  Reply reply(static_cast<redisReply*>(raw));
+  if (reply.type() == REDIS_REPLY_ERROR) {
+    return Status::Error(fmt::format("redis: {}", reply.str()), kReplyError);
+  }
+  return reply;
+}
+
+pdv::Result<Reply> Client::Command(const std::vector<std::string_view>& args) {
+  Append(args);
+  return GetReply();
+}
+
+bool IsConnectionError(const Status& s) { return s.code() == kConnection; }
+
+}  // namespace pdv::redis

@@ -1,0 +1,69 @@
+#pragma once
+
+// A synchronous Redis client: RAII over hiredis's redisContext and redisReply.
+
+#include <hiredis/hiredis.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace pdv::redis {
+
+// One reply (freeReplyObject on destruction). Move-only.
+class Reply {
+ public:
+  explicit Reply(redisReply* r) : r_(r) {}
+  int type() const { return r_->type; }
+  bool is_nil() const { return r_->type == REDIS_REPLY_NIL; }
+  long long integer() const { return r_->integer; }
+  std::string_view str() const { return {r_->str, r_->len}; }
+  size_t elements() const { return r_->elements; }
+  // Borrowed view of element i (valid while this Reply lives).
+  const redisReply* element(size_t i) const { return r_->element[i]; }
+
+ private:
+  struct Free {
+    void operator()(redisReply* r) const { freeReplyObject(r); }
+  };
+  std::unique_ptr<redisReply, Free> r_;
+};
+
+struct Endpoint {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  int db = 0;
+  std::string password;
+};
+// redis://[[user]:password@]host[:port][/db]
+pdv::Result<Endpoint> ParseRedisUrl(std::string_view url);
+
+// One connection. Not thread-safe. Errors carry code "connection" when the connection is
+// gone (reconnect and retry) and "reply" for an error reply from the server.
+class Client {
+ public:
+  static pdv::Result<Client> Connect(const std::string& url,
+                                     std::chrono::milliseconds timeout = std::chrono::seconds(2));
+
+  // Runs one command (binary-safe arguments).
+  pdv::Result<Reply> Command(const std::vector<std::string_view>& args);
+  // Pipelining: Append any number of commands, then GetReply once for each, in order.
+  void Append(const std::vector<std::string_view>& args);
+  pdv::Result<Reply> GetReply();
+
+ private:
+  struct Free {
+    void operator()(redisContext* c) const { redisFree(c); }
+  };
+  explicit Client(redisContext* c) : ctx_(c) {}
+  Status ContextError(std::string_view what);
+  std::unique_ptr<redisContext, Free> ctx_;
+};
+
+bool IsConnectionError(const Status& s);
+
+}  // namespace pdv::redis

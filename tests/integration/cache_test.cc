@@ -1,0 +1,304 @@
+// `pdv cache` between a real PostgreSQL (the dimension) and a real Redis.
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <random>
+#include <regex>
+#include <thread>
+
+#include "cache/record.h"
+#include "localsvc/local_postgres.h"
+#include "localsvc/local_redis.h"
+#include "redis/client.h"
+#include "test_support.h"
+
+namespace pdv::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class CacheTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto pg = localsvc::LocalPostgres::Start({});
+    ASSERT_TRUE(pg.ok()) << pg.message();
+    pg_ = pg->release();
+    auto redis = localsvc::LocalRedis::Start({});
+    ASSERT_TRUE(redis.ok()) << redis.message();
+    redis_ = redis->release();
+  }
+  static void TearDownTestSuite() {
+    delete pg_;
+    delete redis_;
+  }
+  void SetUp() override {
+    static std::atomic<int> counter{0};
+    db_ = "cache_" + std::to_string(counter++);
+    ASSERT_TRUE(pg_->CreateDatabase(db_).ok());
+    auto r = redis::Client::Connect(redis_->Url());
+    ASSERT_TRUE(r.ok()) << r.message();
+    ASSERT_TRUE(r->Command({"FLUSHALL"}).ok());
+    auto conn = Connect(Url());
+    // The dimension as the transform stage builds it, with what the cache needs: the
+    // RAW position of each customer's state and tombstones for deleted customers.
+    ASSERT_TRUE(
+        conn.Exec("CREATE SCHEMA marts; CREATE TABLE marts.dim_clientes_clube ("
+                  "cliente_id uuid PRIMARY KEY, cpf_hash text NOT NULL, primeiro_nome text, "
+                  "status_clube text, opt_in_marketing boolean, "
+                  "ticket_medio_estimado numeric(10,2), origem_campanha text, "
+                  "elegivel_a_partir_de timestamptz, atualizado_em timestamptz, "
+                  "_lsn pg_lsn NOT NULL, _deleted boolean NOT NULL DEFAULT false)")
+            .ok());
+    auto dir = localsvc::ScratchDir::Create("pdv-test-cache");
+    ASSERT_TRUE(dir.ok());
+    dir_.emplace(std::move(*dir));
+  }
+
+  std::string Url() const { return pg_->Url(db_); }
+  std::vector<std::string> Cache(std::vector<std::string> args) const {
+    std::vector<std::string> out = {"cache"};
+    out.insert(out.end(), args.begin(), args.end());
+    out.insert(out.end(), {"--warehouse-url", Url(), "--redis-url", redis_->Url()});
+    return out;
+  }
+  // Customers 1..n (ids derived from g, so tests can address them), _lsn 0/1000+g.
+  void Insert(pg::Connection& conn, int from, int to) {
+    auto r = conn.Exec(fmt::format(
+        "INSERT INTO marts.dim_clientes_clube SELECT md5('id' || g)::uuid, "
+        "encode(sha256(('cpf' || g)::bytea), 'hex'), 'Nome' || g, "
+        "CASE WHEN g % 5 = 0 THEN 'INATIVO' ELSE 'ATIVO' END, g % 3 <> 0, 20 + g % 280 + 0.5, "
+        "'verao', CASE WHEN g % 5 <> 0 AND g % 3 <> 0 THEN timestamptz '2025-01-01' + g * "
+        "interval '1 minute' END, timestamptz '2025-06-01' + g * interval '1 second', "
+        "('0/' || to_hex(100000 + g))::pg_lsn, false FROM generate_series({}, {}) g",
+        from, to));
+    ASSERT_TRUE(r.ok()) << r.message();
+  }
+
+  // The customer as a reader finds it: meta first, then one HGET.
+  static std::optional<cache::CustomerRecord> Lookup(redis::Client& redis,
+                                                     const std::string& cpf_hash) {
+    auto meta = redis.Command({"HMGET", cache::kMetaKey, "version", "bits"});
+    if (!meta.ok() || meta->element(0)->type == REDIS_REPLY_NIL) return std::nullopt;
+    cache::Layout layout{.version = std::stoull(meta->element(0)->str),
+                         .bits = std::stoi(meta->element(1)->str)};
+    auto hash = cache::HashBytes(cpf_hash);
+    auto r = redis.Command({"HGET", layout.CpfKey(*hash), cache::Layout::CpfField(*hash)});
+    if (!r.ok() || r->is_nil()) return std::nullopt;
+    auto rec = cache::Decode(r->str());
+    if (!rec.ok()) return std::nullopt;
+    return *rec;
+  }
+
+  // Every live dimension row is in Redis with its fields; every tombstone is absent.
+  void ExpectRedisEqualsDimension() {
+    auto conn = Connect(Url());
+    auto rows = conn.Exec(
+        "SELECT cliente_id::text, cpf_hash, primeiro_nome, status_clube = 'ATIVO', "
+        "opt_in_marketing, round(ticket_medio_estimado * 100)::bigint, "
+        "coalesce(extract(epoch FROM elegivel_a_partir_de)::bigint, -1), _lsn, _deleted, "
+        "(_lsn - '0/0')::bigint FROM marts.dim_clientes_clube");
+    ASSERT_TRUE(rows.ok()) << rows.message();
+    auto redis = redis::Client::Connect(redis_->Url());
+    ASSERT_TRUE(redis.ok());
+    int bad = 0;
+    for (int i = 0; i < rows->rows() && bad < 5; ++i) {
+      auto rec = Lookup(*redis, rows->str(i, 1));
+      if (rows->get(i, 8) == "t") {
+        if (rec) ++bad, ADD_FAILURE() << "deleted but cached: " << rows->str(i, 0);
+        continue;
+      }
+      if (!rec) {
+        ++bad;
+        ADD_FAILURE() << "missing: " << rows->str(i, 0);
+        continue;
+      }
+      EXPECT_EQ(cache::UuidText(rec->cliente_id), rows->str(i, 0));
+      EXPECT_EQ(rec->primeiro_nome, rows->str(i, 2));
+      EXPECT_EQ(rec->ativo, rows->get(i, 3) == "t");
+      EXPECT_EQ(rec->opt_in_marketing, rows->get(i, 4) == "t");
+      EXPECT_EQ(rec->ticket_centavos, std::stoll(rows->str(i, 5)));
+      EXPECT_EQ(rec->elegivel_a_partir_de.value_or(-1), std::stoll(rows->str(i, 6)));
+      EXPECT_EQ(rec->lsn, std::stoull(rows->str(i, 9)));
+    }
+  }
+
+  static localsvc::LocalPostgres* pg_;
+  static localsvc::LocalRedis* redis_;
+  std::string db_;
+  std::optional<localsvc::ScratchDir> dir_;
+};
+localsvc::LocalPostgres* CacheTest::pg_ = nullptr;
+localsvc::LocalRedis* CacheTest::redis_ = nullptr;
+
+TEST_F(CacheTest, FullLoadThenIncrementalUpdatesAndDeletes) {
+  auto conn = Connect(Url());
+  Insert(conn, 1, 5000);
+  auto full = RunPdv(Cache({"sync", "--full"}));
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      full.output, m,
+      std::regex(R"(customers=5000 bucket_bits=(\d+) .*redis_bytes_per_customer=([\d.]+))")))
+      << full.output;
+  double bytes = std::stod(m[2]);
+  RecordProperty("redis_bytes_per_customer", std::to_string(bytes));
+  EXPECT_LT(bytes, 130.0) << "compact values in listpack buckets";
+  ExpectRedisEqualsDimension();
+
+  // Changes: updates, tombstones, sign-ups, a customer whose cpf_hash changed.
+  ASSERT_TRUE(conn.Exec("UPDATE marts.dim_clientes_clube SET status_clube = 'INATIVO', "
+                        "elegivel_a_partir_de = NULL, _lsn = _lsn + 1000000 WHERE primeiro_nome "
+                        "IN (SELECT 'Nome' || g FROM generate_series(1, 100) g)")
+                  .ok());
+  ASSERT_TRUE(conn.Exec("UPDATE marts.dim_clientes_clube SET _deleted = true, _lsn = _lsn + "
+                        "2000000 WHERE primeiro_nome IN (SELECT 'Nome' || g FROM "
+                        "generate_series(101, 150) g)")
+                  .ok());
+  ASSERT_TRUE(
+      conn.Exec("UPDATE marts.dim_clientes_clube SET cpf_hash = encode(sha256('moved'::bytea), "
+                "'hex'), _lsn = _lsn + 3000000 WHERE primeiro_nome = 'Nome200'")
+          .ok());
+  std::string old_hash = Scalar(conn, "SELECT encode(sha256('cpf200'::bytea), 'hex')");
+  Insert(conn, 5001, 5020);
+  ASSERT_TRUE(conn.Exec("UPDATE marts.dim_clientes_clube SET _lsn = _lsn + 4000000 WHERE "
+                        "primeiro_nome LIKE 'Nome50__' AND primeiro_nome > 'Nome5000'")
+                  .ok());
+  auto inc = RunPdv(Cache({"sync"}));
+  ASSERT_EQ(inc.exit_code, 0) << inc.output;
+  EXPECT_NE(inc.output.find("event=cache_sync_done version=1 applied=171"), std::string::npos)
+      << inc.output;
+  ExpectRedisEqualsDimension();
+  auto redis = redis::Client::Connect(redis_->Url());
+  ASSERT_TRUE(redis.ok());
+  EXPECT_FALSE(Lookup(*redis, old_hash).has_value()) << "the old cpf_hash entry is gone";
+  // Nothing new: nothing applied.
+  auto again = RunPdv(Cache({"sync"}));
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(again.output.find("cache_sync_done"), std::string::npos) << again.output;
+}
+
+TEST_F(CacheTest, AnOlderStateNeverOverwritesANewerOne) {
+  auto conn = Connect(Url());
+  Insert(conn, 1, 100);
+  ASSERT_EQ(RunPdv(Cache({"sync", "--full"})).exit_code, 0);
+  auto redis = redis::Client::Connect(redis_->Url());
+  ASSERT_TRUE(redis.ok());
+  std::string hash = Scalar(conn, "SELECT encode(sha256('cpf7'::bytea), 'hex')");
+  auto rec = Lookup(*redis, hash);
+  ASSERT_TRUE(rec);
+  // A newer state written by another writer (a racing sync) ...
+  cache::CustomerRecord newer = *rec;
+  newer.lsn = 0xFFFFFFFFull;
+  newer.primeiro_nome = "Newer";
+  auto meta = redis->Command({"HMGET", cache::kMetaKey, "version", "bits"});
+  cache::Layout layout{.version = std::stoull(meta->element(0)->str),
+                       .bits = std::stoi(meta->element(1)->str)};
+  auto bytes = *cache::HashBytes(hash);
+  ASSERT_TRUE(redis
+                  ->Command({"HSET", layout.CpfKey(bytes), cache::Layout::CpfField(bytes),
+                             cache::Encode(newer)})
+                  .ok());
+  // ... then the dimension offers an older one: it must not win.
+  ASSERT_TRUE(conn.Exec("UPDATE marts.dim_clientes_clube SET primeiro_nome = 'Older', _lsn = "
+                        "'0/FFFFFF00' WHERE primeiro_nome = 'Nome7'")
+                  .ok());
+  ASSERT_EQ(RunPdv(Cache({"sync"})).exit_code, 0);
+  EXPECT_EQ(Lookup(*redis, hash)->primeiro_nome, "Newer");
+
+  // Two syncs racing over many changes end in the dimension's state.
+  ASSERT_TRUE(conn.Exec("UPDATE marts.dim_clientes_clube SET primeiro_nome = primeiro_nome || "
+                        "'x', _lsn = '1/0'::pg_lsn + (random() * 100000)::bigint WHERE "
+                        "primeiro_nome <> 'Older'")
+                  .ok());
+  PdvProcess a(Cache({"sync"}), dir_->path() / "a.log"), b(Cache({"sync"}), dir_->path() / "b.log");
+  EXPECT_EQ(a.Wait(60s), 0) << a.Output();
+  EXPECT_EQ(b.Wait(60s), 0) << b.Output();
+  ASSERT_TRUE(conn.Exec("DELETE FROM marts.dim_clientes_clube WHERE primeiro_nome = 'Older'").ok());
+  ExpectRedisEqualsDimension();
+}
+
+TEST_F(CacheTest, ReadersNeverMissDuringAFullReload) {
+  auto conn = Connect(Url());
+  Insert(conn, 1, 30000);
+  ASSERT_EQ(RunPdv(Cache({"sync", "--full"})).exit_code, 0);
+  std::vector<std::string> hashes;
+  auto rows =
+      conn.Exec("SELECT cpf_hash FROM marts.dim_clientes_clube ORDER BY random() LIMIT 300");
+  for (int i = 0; i < rows->rows(); ++i) hashes.push_back(rows->str(i, 0));
+  std::atomic<bool> done{false};
+  std::atomic<int> lookups{0}, misses{0};
+  std::thread reader([&] {
+    auto redis = redis::Client::Connect(redis_->Url());
+    ASSERT_TRUE(redis.ok());
+    for (size_t i = 0; !done; ++i) {
+      if (!Lookup(*redis, hashes[i % hashes.size()])) ++misses;
+      ++lookups;
+    }
+  });
+  auto reload = RunPdv(Cache({"sync", "--full"}));
+  done = true;
+  reader.join();
+  ASSERT_EQ(reload.exit_code, 0) << reload.output;
+  EXPECT_NE(reload.output.find("event=cache_full_load_done version=2"), std::string::npos);
+  EXPECT_GT(lookups.load(), 1000);
+  EXPECT_EQ(misses.load(), 0);
+  // The old version is gone afterwards.
+  auto redis = redis::Client::Connect(redis_->Url());
+  auto keys = redis->Command({"KEYS", "pdv:c:v1:*"});
+  EXPECT_EQ(keys->elements(), 0u);
+  ExpectRedisEqualsDimension();
+}
+
+TEST_F(CacheTest, KilledSyncsResumeWithoutSkippingOrReapplyingWrongly) {
+  auto conn = Connect(Url());
+  Insert(conn, 1, 40000);
+  // Killed during a full load: the next full load cleans up and completes.
+  PdvProcess full(Cache({"sync", "--full"}), dir_->path() / "full.log");
+  std::this_thread::sleep_for(150ms);
+  full.Signal(SIGKILL);
+  full.Wait(10s);
+  ASSERT_EQ(RunPdv(Cache({"sync", "--full"})).exit_code, 0);
+  ExpectRedisEqualsDimension();
+  std::mt19937 rng(7);
+  for (int round = 0; round < 5; ++round) {
+    ASSERT_TRUE(conn.Exec(fmt::format("UPDATE marts.dim_clientes_clube SET ticket_medio_estimado = "
+                                      "ticket_medio_estimado + 1, "
+                                      "_deleted = (random() < 0.05), _lsn = '{}/0'::pg_lsn + "
+                                      "(random() * 1000000)::bigint "
+                                      "WHERE random() < 0.3",
+                                      round + 2))
+                    .ok());
+    PdvProcess sync(Cache({"sync"}), dir_->path() / ("sync" + std::to_string(round) + ".log"));
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(20, 200)(rng)));
+    sync.Signal(SIGKILL);
+    sync.Wait(10s);
+  }
+  // The lock of a killed sync expires; the next one finishes the job.
+  auto last = RunPdv(Cache({"sync"}));
+  ASSERT_EQ(last.exit_code, 0) << last.output;
+  ExpectRedisEqualsDimension();
+}
+
+TEST_F(CacheTest, RedisOrWarehouseDownIsAClearError) {
+  auto port = localsvc::FreeLoopbackPort();
+  ASSERT_TRUE(port.ok());
+  auto r = RunPdv({"cache", "sync", "--warehouse-url", Url(), "--redis-url",
+                   "redis://127.0.0.1:" + std::to_string(*port) + "/0"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(Lines(r.output).back().find("pdv cache: redis: cannot connect to 127.0.0.1:"),
+            std::string::npos)
+      << r.output;
+  auto w = RunPdv({"cache", "sync", "--full", "--warehouse-url",
+                   "postgresql://postgres@127.0.0.1:" + std::to_string(*port) + "/x", "--redis-url",
+                   redis_->Url()});
+  EXPECT_EQ(w.exit_code, 1);
+  EXPECT_NE(Lines(w.output).back().find("pdv cache: postgres: cannot connect"), std::string::npos)
+      << w.output;
+}
+
+}  // namespace
+}  // namespace pdv::testing
