@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <iterator>
+
 namespace pdv::cache {
 namespace {
 
@@ -68,6 +71,13 @@ pdv::Result<std::array<uint8_t, N>> FromHex(std::string_view hex, const char* wh
 
 constexpr uint8_t kAtivo = 1, kOptIn = 2, kHasElegivel = 4;
 
+// Campaigns stored as one byte (the index; the order is part of the format: append
+// only). Others are stored as text after the byte kLiteralCampaign.
+constexpr std::string_view kCampaigns[] = {"organico",     "verao",         "inverno",
+                                           "black_friday", "dia_das_maes",  "natal",
+                                           "dia_dos_pais", "volta_as_aulas"};
+constexpr uint8_t kLiteralCampaign = 0xFF;
+
 }  // namespace
 
 std::string Encode(const CustomerRecord& r) {
@@ -81,7 +91,13 @@ std::string Encode(const CustomerRecord& r) {
   if (r.elegivel_a_partir_de) PutVarint(&out, ZigZag(*r.elegivel_a_partir_de));
   PutVarint(&out, ZigZag(r.ticket_centavos));
   // Longer strings are cut: these are display fields of a few bytes.
-  PutShort(&out, r.origem_campanha.substr(0, 255));
+  auto known = std::find(std::begin(kCampaigns), std::end(kCampaigns), r.origem_campanha);
+  if (known != std::end(kCampaigns)) {
+    out.push_back(static_cast<char>(known - std::begin(kCampaigns)));
+  } else {
+    out.push_back(static_cast<char>(kLiteralCampaign));
+    PutShort(&out, r.origem_campanha.substr(0, 255));
+  }
   PutShort(&out, r.primeiro_nome.substr(0, 255));
   return out;
 }
@@ -105,7 +121,15 @@ pdv::Result<CustomerRecord> Decode(std::string_view in) {
   }
   if (!GetVarint(&in, &v)) return Status::Error("cache record: bad ticket");
   r.ticket_centavos = UnZigZag(v);
-  if (!GetShort(&in, &r.origem_campanha) || !GetShort(&in, &r.primeiro_nome) || !in.empty()) {
+  if (in.empty()) return Status::Error("cache record: bad campaign");
+  auto campaign = static_cast<uint8_t>(in.front());
+  in.remove_prefix(1);
+  if (campaign < std::size(kCampaigns)) {
+    r.origem_campanha = kCampaigns[campaign];
+  } else if (campaign != kLiteralCampaign || !GetShort(&in, &r.origem_campanha)) {
+    return Status::Error("cache record: bad campaign");
+  }
+  if (!GetShort(&in, &r.primeiro_nome) || !in.empty()) {
     return Status::Error("cache record: bad strings");
   }
   return r;
@@ -157,7 +181,7 @@ std::string Layout::IdField(const std::array<uint8_t, 16>& id) {
 
 int BucketBitsFor(uint64_t customers) {
   int bits = 4;
-  while (bits < 24 && (uint64_t{1} << bits) * 64 < customers) ++bits;
+  while (bits < 24 && (uint64_t{1} << bits) * 128 < customers) ++bits;
   return bits;
 }
 

@@ -44,7 +44,7 @@ struct CustomerRecord {
 };
 
 // Compact binary form: LSN (8 bytes big-endian first, so byte order is LSN order), id,
-// flags, varints, short strings. Pure.
+// flags, varints, the campaign as one byte when it is a known one, the first name. Pure.
 std::string Encode(const CustomerRecord& r);
 pdv::Result<CustomerRecord> Decode(std::string_view bytes);
 
@@ -67,7 +67,9 @@ struct Layout {
   uint32_t Bucket(const uint8_t* first4) const;
 };
 
-// Bucket bits for `customers`: about 64 customers per bucket, at least 2^4 buckets.
+// Bucket bits for `customers`: about 128 customers per bucket (the full load raises
+// hash-max-listpack-entries to 1024 if lower, so buckets keep the compact encoding), at
+// least 2^4 buckets.
 int BucketBitsFor(uint64_t customers);
 
 }  // namespace pdv::cache

@@ -222,6 +222,15 @@ pdv::Result<SyncResult> SyncFull(const CacheOptions& options, Logger& log, std::
     return s;
   }
   Layout next{.version = meta->layout.version + 1, .bits = BucketBitsFor(count)};
+  // Buckets of ~128 customers (up to ~200) must stay listpacks, the compact encoding.
+  if (auto limit = redis->Command({"CONFIG", "GET", "hash-max-listpack-entries"});
+      limit.ok() && limit->elements() == 2 && std::stoll(limit->element(1)->str) < 1024) {
+    if (auto set = redis->Command({"CONFIG", "SET", "hash-max-listpack-entries", "1024"});
+        !set.ok()) {
+      log.Warn("cache_redis_config", {{"error", set.message()},
+                                      {"hint", "set hash-max-listpack-entries to 1024 or more"}});
+    }
+  }
   // A full load killed before its switch left part of this version behind.
   if (Status s = RemoveVersion(*redis, next); !s.ok()) return s;
 
