@@ -46,6 +46,8 @@ class Command {
 std::unique_ptr<Command> MakeGenerateCommand();
 std::unique_ptr<Command> MakeCdcCommand();
 std::unique_ptr<Command> MakeCacheCommand();
+std::unique_ptr<Command> MakeServeCommand();
+std::unique_ptr<Command> MakeApiKeyCommand();
 std::unique_ptr<Command> MakeUpCommand();
 
 // The structured logger the configuration asks for (log_format, log_level), on stderr.

@@ -34,6 +34,8 @@ int Main(int argc, char** argv) {
   commands.push_back(MakeGenerateCommand());
   commands.push_back(MakeCdcCommand());
   commands.push_back(MakeCacheCommand());
+  commands.push_back(MakeServeCommand());
+  commands.push_back(MakeApiKeyCommand());
   commands.push_back(MakeUpCommand());
   std::vector<CLI::App*> subcommands;
   for (auto& c : commands) subcommands.push_back(c->Register(app));

@@ -255,6 +255,30 @@ const std::vector<ConfigKey>& AllConfigKeys() {
          .help = "seconds to keep retrying lost connections (0: forever)",
          .min = 0,
          .max = 1e9});
+    add({.name = "api.threads",
+         .kind = ConfigKind::kInt,
+         .default_value = "0",
+         .help = "API event loops (0: one per core)",
+         .min = 0,
+         .max = 256});
+    add({.name = "api.max_connections",
+         .kind = ConfigKind::kInt,
+         .default_value = "10000",
+         .help = "open client connections at most",
+         .min = 1,
+         .max = 1e6});
+    add({.name = "api.rate_per_key",
+         .kind = ConfigKind::kDouble,
+         .default_value = "5000",
+         .help = "requests per second per API key and replica (0: no limit)",
+         .min = 0,
+         .max = 1e9});
+    add({.name = "api.redis_timeout_ms",
+         .kind = ConfigKind::kInt,
+         .default_value = "40",
+         .help = "a Redis reply later than this is a 503",
+         .min = 1,
+         .max = 60000});
     return keys;
   }();
   return kKeys;

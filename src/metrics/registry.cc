@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 
 namespace pdv::metrics {
 
@@ -48,19 +49,40 @@ Histogram* Registry::AddHistogram(const std::string& name, const std::string& he
 
 std::string Registry::Expose() const {
   std::lock_guard lock(mu_);
-  std::string out;
+  // Metrics of one family (the name before its {labels}) share one HELP and TYPE,
+  // printed where the family first appears.
+  std::vector<const Entry*> order;
+  std::map<std::string, std::vector<const Entry*>> families;
   for (const auto& e : entries_) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", e.name, e.help, e.name, e.type);
-    if (e.gauge) {
-      out += fmt::format("{} {}\n", e.name, e.gauge->Get());
-      continue;
+    std::string family = e.name.substr(0, e.name.find('{'));
+    auto& members = families[family];
+    if (members.empty()) order.push_back(&e);
+    members.push_back(&e);
+  }
+  std::string out;
+  for (const Entry* first : order) {
+    std::string family = first->name.substr(0, first->name.find('{'));
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", family, first->help, family, first->type);
+    for (const Entry* e : families[family]) {
+      std::string labels;
+      if (auto brace = e->name.find('{'); brace != std::string::npos) {
+        labels = e->name.substr(brace + 1, e->name.size() - brace - 2);
+      }
+      if (e->gauge) {
+        out += fmt::format("{} {}\n", e->name, e->gauge->Get());
+        continue;
+      }
+      auto s = e->histogram->Read();
+      std::string sep = labels.empty() ? "" : ",";
+      std::string plain = labels.empty() ? "" : "{" + labels + "}";
+      for (size_t i = 0; i < s.bounds.size(); ++i) {
+        out += fmt::format("{}_bucket{{{}{}le=\"{}\"}} {}\n", family, labels, sep, s.bounds[i],
+                           s.cumulative[i]);
+      }
+      out += fmt::format("{}_bucket{{{}{}le=\"+Inf\"}} {}\n{}_sum{} {}\n{}_count{} {}\n", family,
+                         labels, sep, s.cumulative.back(), family, plain, s.sum, family, plain,
+                         s.count);
     }
-    auto s = e.histogram->Read();
-    for (size_t i = 0; i < s.bounds.size(); ++i) {
-      out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", e.name, s.bounds[i], s.cumulative[i]);
-    }
-    out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n{}_sum {}\n{}_count {}\n", e.name,
-                       s.cumulative.back(), e.name, s.sum, e.name, s.count);
   }
   return out;
 }

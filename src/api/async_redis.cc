@@ -1,0 +1,193 @@
+#include "api/async_redis.h"
+
+#include <fmt/format.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/read.h>
+
+namespace pdv::api {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+AsyncRedis::AsyncRedis(asio::io_context& io, redis::Endpoint endpoint,
+                       std::chrono::milliseconds timeout)
+    : io_(io), endpoint_(std::move(endpoint)), timeout_(timeout), socket_(io), timer_(io) {}
+
+AsyncRedis::~AsyncRedis() {
+  if (reader_) redisReaderFree(reader_);
+}
+
+void AsyncRedis::Command(const std::vector<std::string_view>& args, Callback done) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (auto a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  char* cmd = nullptr;
+  long long n =
+      redisFormatCommandArgv(&cmd, static_cast<int>(args.size()), argv.data(), lens.data());
+  if (n < 0) {
+    done(Status::Error("redis: cannot format command"), nullptr);
+    return;
+  }
+  std::string formatted(cmd, static_cast<size_t>(n));
+  redisFreeCommand(cmd);
+
+  if (closed_ || (state_ == State::kDisconnected && Clock::now() < retry_after_)) {
+    ++errors_;
+    done(Status::Error("redis: unavailable (reconnecting)", "connection"), nullptr);
+    return;
+  }
+  pending_.push_back({std::move(done), Clock::now() + timeout_});
+  if (state_ == State::kConnected) {
+    out_ += formatted;
+    Flush();
+  } else {
+    queued_.push_back(std::move(formatted));
+    if (state_ == State::kDisconnected) Connect();
+  }
+  ArmTimer();
+}
+
+void AsyncRedis::Connect() {
+  state_ = State::kConnecting;
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(endpoint_.host, ec);
+  if (ec) {
+    // A host name: resolve it synchronously once (start-up or reconnect only).
+    asio::ip::tcp::resolver resolver(io_);
+    auto results = resolver.resolve(endpoint_.host, std::to_string(endpoint_.port), ec);
+    if (ec || results.empty()) {
+      Fail(Status::Error(fmt::format("redis: cannot resolve {}", endpoint_.host), "connection"));
+      return;
+    }
+    address = results.begin()->endpoint().address();
+  }
+  socket_ = asio::ip::tcp::socket(io_);
+  auto self = shared_from_this();
+  socket_.async_connect(
+      {address, static_cast<uint16_t>(endpoint_.port)},
+      [this, self](boost::system::error_code cec) {
+        if (state_ != State::kConnecting) return;
+        if (cec) {
+          Fail(Status::Error(fmt::format("redis: connect: {}", cec.message()), "connection"));
+          return;
+        }
+        socket_.set_option(asio::ip::tcp::no_delay(true));
+        if (reader_) redisReaderFree(reader_);
+        reader_ = redisReaderCreate();
+        state_ = State::kConnected;
+        std::string prefix;
+        // AUTH and SELECT replies are consumed by placeholders.
+        auto preamble = [&](std::vector<std::string_view> args) {
+          std::vector<const char*> argv;
+          std::vector<size_t> lens;
+          for (auto a : args) {
+            argv.push_back(a.data());
+            lens.push_back(a.size());
+          }
+          char* c = nullptr;
+          long long n =
+              redisFormatCommandArgv(&c, static_cast<int>(args.size()), argv.data(), lens.data());
+          prefix.append(c, static_cast<size_t>(n));
+          redisFreeCommand(c);
+          pending_.push_front({[](const Status&, redisReply*) {}, Clock::now() + timeout_});
+        };
+        std::string db = std::to_string(endpoint_.db);
+        if (!endpoint_.password.empty()) preamble({"AUTH", endpoint_.password});
+        if (endpoint_.db != 0) preamble({"SELECT", db});
+        out_ = prefix;
+        for (auto& q : queued_) out_ += q;
+        queued_.clear();
+        Flush();
+        Read();
+      });
+}
+
+void AsyncRedis::Flush() {
+  if (write_in_flight_ || out_.empty() || state_ != State::kConnected) return;
+  writing_.swap(out_);
+  out_.clear();
+  write_in_flight_ = true;
+  auto self = shared_from_this();
+  asio::async_write(
+      socket_, asio::buffer(writing_), [this, self](boost::system::error_code ec, size_t) {
+        write_in_flight_ = false;
+        writing_.clear();
+        if (ec) {
+          Fail(Status::Error(fmt::format("redis: write: {}", ec.message()), "connection"));
+          return;
+        }
+        Flush();
+      });
+}
+
+void AsyncRedis::Read() {
+  auto self = shared_from_this();
+  socket_.async_read_some(asio::buffer(in_), [this, self](boost::system::error_code ec, size_t n) {
+    if (state_ != State::kConnected) return;
+    if (ec) {
+      Fail(Status::Error(fmt::format("redis: read: {}", ec.message()), "connection"));
+      return;
+    }
+    redisReaderFeed(reader_, in_.data(), n);
+    while (true) {
+      void* reply = nullptr;
+      if (redisReaderGetReply(reader_, &reply) != REDIS_OK) {
+        Fail(Status::Error("redis: protocol error", "connection"));
+        return;
+      }
+      if (reply == nullptr) break;
+      auto* r = static_cast<redisReply*>(reply);
+      if (!pending_.empty()) {
+        Pending p = std::move(pending_.front());
+        pending_.pop_front();
+        if (r->type == REDIS_REPLY_ERROR) {
+          p.done(Status::Error(fmt::format("redis: {}", std::string_view(r->str, r->len)), "reply"),
+                 r);
+        } else {
+          p.done(Status::Ok(), r);
+        }
+      }
+      freeReplyObject(r);
+    }
+    Read();
+  });
+}
+
+void AsyncRedis::Fail(const Status& why) {
+  ++errors_;
+  state_ = State::kDisconnected;
+  retry_after_ = Clock::now() + std::chrono::milliseconds(100);
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  out_.clear();
+  queued_.clear();
+  auto failed = std::move(pending_);
+  pending_.clear();
+  for (auto& p : failed) p.done(why, nullptr);
+}
+
+void AsyncRedis::Close() {
+  closed_ = true;
+  timer_.cancel();
+  Fail(Status::Error("redis: closed", "connection"));
+}
+
+void AsyncRedis::ArmTimer() {
+  if (pending_.empty()) return;
+  timer_.expires_at(pending_.front().deadline);
+  auto self = shared_from_this();
+  timer_.async_wait([this, self](boost::system::error_code ec) {
+    if (ec || pending_.empty()) return;
+    if (Clock::now() >= pending_.front().deadline) {
+      // Replies arrive in order: the oldest is late, so the connection is stuck.
+      Fail(Status::Error("redis: no reply within the deadline", "connection"));
+      return;
+    }
+    ArmTimer();
+  });
+}
+
+}  // namespace pdv::api

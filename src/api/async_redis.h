@@ -1,0 +1,68 @@
+#pragma once
+
+#include <boost/asio.hpp>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>  // before Asio under C++20 (PLATFORM-NOTES.md)
+#include <vector>
+
+#include "common/status.h"
+#include "redis/client.h"
+
+struct redisReader;
+
+namespace pdv::api {
+
+// One Redis connection driven by an Asio io_context: commands from concurrent requests
+// are written back to back (pipelined) and their replies, parsed by hiredis's reader,
+// handed to callbacks in order. Lives on one io_context thread; not thread-safe.
+// A command not answered within its deadline, or any connection failure, fails every
+// pending command with a Status, and the next command reconnects (with a short backoff).
+class AsyncRedis : public std::enable_shared_from_this<AsyncRedis> {
+ public:
+  // Reply view: type, integer, string (valid during the callback), elements.
+  using Callback = std::function<void(const pdv::Status&, struct redisReply*)>;
+
+  AsyncRedis(boost::asio::io_context& io, redis::Endpoint endpoint,
+             std::chrono::milliseconds timeout);
+  ~AsyncRedis();
+
+  void Command(const std::vector<std::string_view>& args, Callback done);
+  bool connected() const { return state_ == State::kConnected; }
+  // Closes the connection for good (shutdown): pending commands fail.
+  void Close();
+  uint64_t errors() const { return errors_; }
+
+ private:
+  enum class State { kDisconnected, kConnecting, kConnected };
+  void Connect();
+  void Flush();
+  void Read();
+  void Fail(const pdv::Status& why);
+  void ArmTimer();
+
+  boost::asio::io_context& io_;
+  redis::Endpoint endpoint_;
+  std::chrono::milliseconds timeout_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer timer_;
+  State state_ = State::kDisconnected;
+  std::chrono::steady_clock::time_point retry_after_{};
+  redisReader* reader_ = nullptr;
+  std::string out_, writing_;
+  bool write_in_flight_ = false;
+  std::array<char, 16384> in_{};
+  struct Pending {
+    Callback done;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  std::deque<Pending> pending_;     // sent or queued, in order
+  std::deque<std::string> queued_;  // formatted commands waiting for the connection
+  uint64_t errors_ = 0;
+  bool closed_ = false;
+};
+
+}  // namespace pdv::api

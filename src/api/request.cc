@@ -1,0 +1,112 @@
+#include "api/request.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+namespace pdv::api {
+
+Routed RouteRequest(std::string_view method, std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  auto only_get = [&](Route r, std::string_view arg = {}) {
+    return method == "GET" ? Routed{r, arg} : Routed{Route::kMethodNotAllowed, {}};
+  };
+  if (path == "/health") return only_get(Route::kHealth);
+  if (path == "/ready") return only_get(Route::kReady);
+  if (path == "/metrics") return only_get(Route::kMetrics);
+  if (path == "/openapi.json") return only_get(Route::kOpenApi);
+  if (path == "/status") return only_get(Route::kStatusPage);
+  constexpr std::string_view kCustomer = "/v1/clientes/";
+  if (path.rfind(kCustomer, 0) == 0 && path.size() > kCustomer.size() &&
+      path.find('/', kCustomer.size()) == std::string_view::npos) {
+    return only_get(Route::kCustomer, path.substr(kCustomer.size()));
+  }
+  constexpr std::string_view kLegacy = "/cliente/", kLegacyEnd = "/status";
+  if (path.rfind(kLegacy, 0) == 0 && path.size() > kLegacy.size() + kLegacyEnd.size() &&
+      path.substr(path.size() - kLegacyEnd.size()) == kLegacyEnd) {
+    std::string_view id =
+        path.substr(kLegacy.size(), path.size() - kLegacy.size() - kLegacyEnd.size());
+    if (id.find('/') == std::string_view::npos) return only_get(Route::kLegacyStatus, id);
+  }
+  return {Route::kNotFound, {}};
+}
+
+const char* RouteName(Route r) {
+  switch (r) {
+    case Route::kCustomer:
+      return "customer";
+    case Route::kLegacyStatus:
+      return "legacy_status";
+    case Route::kHealth:
+      return "health";
+    case Route::kReady:
+      return "ready";
+    case Route::kMetrics:
+      return "metrics";
+    case Route::kOpenApi:
+      return "openapi";
+    case Route::kStatusPage:
+      return "status_page";
+    case Route::kNotFound:
+      return "not_found";
+    case Route::kMethodNotAllowed:
+      return "method_not_allowed";
+  }
+  return "unknown";
+}
+
+Eligibility Evaluate(const cache::CustomerRecord& r, int64_t now) {
+  if (!r.ativo) return {false, "INATIVO"};
+  if (!r.opt_in_marketing) return {false, "SEM_OPT_IN"};
+  if (!r.elegivel_a_partir_de || *r.elegivel_a_partir_de > now) return {false, "EM_CARENCIA"};
+  return {true, std::nullopt};
+}
+
+std::string Rfc3339(int64_t s) {
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", std::chrono::sys_seconds(std::chrono::seconds(s)));
+}
+
+std::string CustomerJson(const cache::CustomerRecord& r, int64_t now) {
+  Eligibility e = Evaluate(r, now);
+  nlohmann::ordered_json j;
+  j["cliente_id"] = cache::UuidText(r.cliente_id);
+  j["elegivel_promocao"] = e.eligible;
+  j["motivo"] = e.motivo ? nlohmann::json(*e.motivo) : nlohmann::json(nullptr);
+  j["elegivel_a_partir_de"] = r.elegivel_a_partir_de
+                                  ? nlohmann::json(Rfc3339(*r.elegivel_a_partir_de))
+                                  : nlohmann::json(nullptr);
+  j["status_clube"] = r.ativo ? "ATIVO" : "INATIVO";
+  j["opt_in_marketing"] = r.opt_in_marketing;
+  j["primeiro_nome"] = r.primeiro_nome;
+  j["ticket_medio_estimado"] = static_cast<double>(r.ticket_centavos) / 100.0;
+  j["origem_campanha"] = r.origem_campanha;
+  j["atualizado_em"] = Rfc3339(r.atualizado_em);
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string LegacyJson(std::string_view cliente_id, const cache::CustomerRecord* r, int64_t now,
+                       double latency_ms) {
+  nlohmann::ordered_json j;
+  j["cliente_id"] = cliente_id;
+  if (r == nullptr) {
+    j["status"] = "CADASTRO INEXISTENTE";
+  } else {
+    j["status_clube"] = r->ativo ? "ATIVO" : "INATIVO";
+    j["origem_campanha"] = r->origem_campanha;
+    j["cliente_elegivel_promocao"] = Evaluate(*r, now).eligible;
+  }
+  j["fonte"] = "redis";
+  j["latencia_ms"] = latency_ms;
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string ErrorJson(std::string_view erro, std::string_view mensagem) {
+  nlohmann::ordered_json j;
+  j["erro"] = erro;
+  j["mensagem"] = mensagem;
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace pdv::api

@@ -1,0 +1,55 @@
+#pragma once
+
+// The pure part of the API: routing, eligibility and response bodies. No I/O; the
+// fuzz target and unit tests drive it directly.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "cache/record.h"
+
+namespace pdv::api {
+
+enum class Route {
+  kCustomer,      // GET /v1/clientes/{cpf}
+  kLegacyStatus,  // GET /cliente/{cliente_id}/status
+  kHealth,
+  kReady,
+  kMetrics,
+  kOpenApi,
+  kStatusPage,
+  kNotFound,
+  kMethodNotAllowed,
+};
+
+struct Routed {
+  Route route = Route::kNotFound;
+  std::string_view arg;  // the path parameter (points into the target)
+};
+
+// `target` is the request target (path and query); the query is ignored.
+Routed RouteRequest(std::string_view method, std::string_view target);
+// "customer", "legacy_status", ... for metrics labels.
+const char* RouteName(Route r);
+
+struct Eligibility {
+  bool eligible = false;
+  std::optional<std::string_view> motivo;  // INATIVO | SEM_OPT_IN | EM_CARENCIA
+};
+// The business rule at `now` (Unix seconds): ATIVO, opted in, and past the grace period.
+Eligibility Evaluate(const cache::CustomerRecord& r, int64_t now);
+
+// "2025-01-31T12:00:00Z".
+std::string Rfc3339(int64_t unix_seconds);
+
+// The /v1/clientes/{cpf} body.
+std::string CustomerJson(const cache::CustomerRecord& r, int64_t now);
+// The original platform's /cliente/{id}/status body (found or not).
+std::string LegacyJson(std::string_view cliente_id, const cache::CustomerRecord* r, int64_t now,
+                       double latency_ms);
+// {"erro": ..., "mensagem": ...}
+std::string ErrorJson(std::string_view erro, std::string_view mensagem);
+
+}  // namespace pdv::api

@@ -1,0 +1,564 @@
+// The POS API on Boost.Beast: one event loop per core, each with its own acceptor
+// (SO_REUSEPORT) and its own pipelined Redis connection. Kept in few files: Beast is
+// expensive to compile.
+
+#include <fmt/format.h>
+#include <hiredis/hiredis.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <list>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <utility>  // before Asio under C++20 (PLATFORM-NOTES.md)
+
+#include "api/apikeys.h"
+#include "api/async_redis.h"
+#include "api/request.h"
+#include "api/serve.h"
+#include "cache/record.h"
+#include "common/cpf.h"
+#include "common/cpf_hasher.h"
+#include "metrics/registry.h"
+
+namespace pdv::api {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using Response = http::response<http::string_body>;
+
+constexpr size_t kHeaderLimit = 8 * 1024;
+constexpr size_t kBodyLimit = 1024;
+
+int64_t NowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string OpenApi();
+
+// State shared by every event loop (thread-safe).
+struct Shared {
+  const ServeOptions& options;
+  Logger& log;
+  metrics::Registry registry;
+  std::atomic<size_t> connections{0};
+  std::atomic<bool> stopping{false};
+  std::mutex metrics_mu;
+  std::map<std::string, metrics::Gauge*> counters;
+  std::map<std::string, metrics::Histogram*> latencies;
+  metrics::Gauge* redis_errors;
+  metrics::Gauge* open_connections;
+
+  Shared(const ServeOptions& o, Logger& l) : options(o), log(l) {
+    redis_errors = registry.AddCounter("pdv_api_redis_errors_total", "Redis commands that failed");
+    open_connections = registry.AddGauge("pdv_api_connections", "open client connections");
+  }
+  metrics::Gauge* Counter(const char* route, unsigned status) {
+    std::string key =
+        fmt::format("pdv_api_requests_total{{route=\"{}\",status=\"{}\"}}", route, status);
+    std::lock_guard lock(metrics_mu);
+    auto& c = counters[key];
+    if (!c) c = registry.AddCounter(key, "requests by route and status");
+    return c;
+  }
+  metrics::Histogram* Latency(const char* route) {
+    std::string key = fmt::format("pdv_api_request_seconds{{route=\"{}\"}}", route);
+    std::lock_guard lock(metrics_mu);
+    auto& h = latencies[key];
+    if (!h) {
+      h = registry.AddHistogram(
+          key, "request latency by route",
+          {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1});
+    }
+    return h;
+  }
+};
+
+class Session;
+
+// One event loop: acceptor, Redis connection, per-key state, open sessions.
+class Worker {
+ public:
+  Worker(Shared& shared, const redis::Endpoint& endpoint)
+      : shared_(shared),
+        acceptor_(io_),
+        redis_(std::make_shared<AsyncRedis>(io_, endpoint, shared.options.redis_timeout)),
+        hasher_(shared.options.cpf_key) {}
+
+  Status Listen(const tcp::endpoint& endpoint) {
+    boost::system::error_code ec;
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) {
+      int one = 1;
+      ::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+      acceptor_.bind(endpoint, ec);
+    }
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return Status::Error(fmt::format("serve: cannot listen on {}:{}: {}",
+                                       endpoint.address().to_string(), endpoint.port(),
+                                       ec.message()));
+    }
+    return Status::Ok();
+  }
+  int port() const { return acceptor_.local_endpoint().port(); }
+  void Start() {
+    Accept();
+    RefreshLayout();
+  }
+  void Run() { io_.run(); }
+  // From any thread: stop accepting; idle sessions close, busy ones after their reply;
+  // then the Redis connection closes and Run returns.
+  void Stop();
+  asio::io_context& io() { return io_; }
+  Shared& shared() { return shared_; }
+  AsyncRedis& redis() { return *redis_; }
+  const CpfHasher& hasher() const { return hasher_; }
+  std::list<std::weak_ptr<Session>>& sessions() { return sessions_; }
+
+  // The cache layout in use (version and bucket bits), refreshed every second.
+  const std::optional<cache::Layout>& layout() const { return layout_; }
+  void RefreshLayout(std::function<void()> then = {});
+
+  enum class KeyState { kValid, kRevoked, kUnknown };
+  void CheckKey(const std::string& key, std::function<void(Status, KeyState)> done);
+  // Token bucket per key: 0 when allowed, else seconds to wait.
+  int RateLimited(const std::string& key_hash);
+
+ private:
+  void Accept();
+  void DrainThenClose(Clock::time_point deadline);
+
+  Shared& shared_;
+  asio::io_context io_{1};
+  tcp::acceptor acceptor_;
+  std::shared_ptr<AsyncRedis> redis_;
+  CpfHasher hasher_;
+  std::optional<cache::Layout> layout_;
+  Clock::time_point layout_at_{};
+  bool layout_refreshing_ = false;
+  struct KeyEntry {
+    KeyState state;
+    Clock::time_point until;
+  };
+  std::unordered_map<std::string, KeyEntry> keys_;
+  struct Bucket {
+    double tokens;
+    Clock::time_point at;
+  };
+  std::unordered_map<std::string, Bucket> buckets_;
+  std::list<std::weak_ptr<Session>> sessions_;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Worker& w, tcp::socket socket) : w_(w), stream_(std::move(socket)) {
+    w_.shared().open_connections->Add(1);
+  }
+  ~Session() {
+    w_.shared().connections--;
+    w_.shared().open_connections->Add(-1);
+  }
+  void Start() { Read(); }
+  // Called on shutdown: close now if idle, else after the reply in flight.
+  void Shutdown() {
+    closing_ = true;
+    if (!busy_) {
+      beast::error_code ec;
+      stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+      stream_.close();
+    }
+  }
+
+ private:
+  void Read() {
+    parser_.emplace();
+    parser_->header_limit(kHeaderLimit);
+    parser_->body_limit(kBodyLimit);
+    // The first byte may wait for the idle timeout; the rest must follow promptly.
+    stream_.expires_after(w_.shared().options.idle_timeout);
+    auto self = shared_from_this();
+    http::async_read_header(stream_, buffer_, *parser_, [this, self](beast::error_code ec, size_t) {
+      if (ec) return OnReadError(ec);
+      busy_ = true;
+      stream_.expires_after(w_.shared().options.read_timeout);
+      http::async_read(stream_, buffer_, *parser_, [this, self](beast::error_code ec2, size_t) {
+        if (ec2) return OnReadError(ec2);
+        started_ = Clock::now();
+        Handle(parser_->get());
+      });
+    });
+  }
+
+  void OnReadError(beast::error_code ec) {
+    if (ec == http::error::header_limit) {
+      return Reply(http::status::request_header_fields_too_large,
+                   ErrorJson("CABECALHO_GRANDE", "request headers over 8 KiB"), true);
+    }
+    if (ec == http::error::body_limit) {
+      return Reply(http::status::payload_too_large,
+                   ErrorJson("CORPO_GRANDE", "request body over 1 KiB"), true);
+    }
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset || !busy_) {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      return;
+    }
+    Reply(http::status::bad_request, ErrorJson("REQUISICAO_INVALIDA", "malformed HTTP request"),
+          true);
+  }
+
+  void Handle(const http::request<http::string_body>& req) {
+    keep_alive_ = req.keep_alive();
+    Routed routed = RouteRequest(req.method_string(), req.target());
+    route_ = routed.route;
+    switch (routed.route) {
+      case Route::kHealth:
+        return Reply(http::status::ok, R"({"status":"ok"})");
+      case Route::kReady:
+        w_.RefreshLayout();
+        if (w_.redis().connected() && w_.layout())
+          return Reply(http::status::ok, R"({"status":"ready"})");
+        return Reply(
+            http::status::service_unavailable,
+            ErrorJson("NAO_PRONTO", w_.layout() ? "Redis unreachable" : "no data loaded yet"));
+      case Route::kMetrics:
+        return Reply(http::status::ok, w_.shared().registry.Expose(), false,
+                     "text/plain; version=0.0.4");
+      case Route::kOpenApi:
+        return Reply(http::status::ok, OpenApi());
+      case Route::kStatusPage:
+      case Route::kNotFound:
+        return Reply(http::status::not_found, ErrorJson("NAO_ENCONTRADO", "no such route"));
+      case Route::kMethodNotAllowed:
+        return Reply(http::status::method_not_allowed,
+                     ErrorJson("METODO_NAO_PERMITIDO", "only GET"));
+      case Route::kCustomer:
+      case Route::kLegacyStatus:
+        break;
+    }
+    // Data routes need a key.
+    std::string key;
+    if (auto auth = req[http::field::authorization]; auth.rfind("Bearer ", 0) == 0) {
+      key = std::string(auth.substr(7));
+    } else if (auto header = req["X-API-Key"]; !header.empty()) {
+      key = std::string(header);
+    }
+    if (key.empty()) {
+      return Reply(http::status::unauthorized,
+                   ErrorJson("NAO_AUTENTICADO",
+                             "an API key is required (Authorization: Bearer or X-API-Key)"));
+    }
+    arg_ = std::string(routed.arg);
+    auto self = shared_from_this();
+    w_.CheckKey(key, [this, self, key](Status s, Worker::KeyState state) {
+      if (!s.ok()) return Unavailable();
+      if (state == Worker::KeyState::kUnknown) {
+        return Reply(http::status::unauthorized, ErrorJson("CHAVE_INVALIDA", "unknown API key"));
+      }
+      if (state == Worker::KeyState::kRevoked) {
+        return Reply(http::status::forbidden,
+                     ErrorJson("CHAVE_REVOGADA", "this API key was revoked"));
+      }
+      if (int wait = w_.RateLimited(ApiKeyHash(key)); wait > 0) {
+        retry_after_ = wait;
+        return Reply(http::status::too_many_requests,
+                     ErrorJson("LIMITE_EXCEDIDO", "too many requests for this API key"));
+      }
+      if (route_ == Route::kCustomer) return LookupCustomer();
+      return LookupLegacy();
+    });
+  }
+
+  void LookupCustomer() {
+    auto cpf = Cpf::Parse(arg_);
+    if (!cpf.ok())
+      return Reply(http::status::bad_request, ErrorJson("CPF_INVALIDO", cpf.message()));
+    auto hash = cache::HashBytes(w_.hasher().Hash(*cpf));
+    FetchByHash(*hash, /*retried=*/false, [this](const cache::CustomerRecord* r) {
+      if (!r)
+        return Reply(http::status::not_found,
+                     ErrorJson("NAO_ENCONTRADO", "no club member with this CPF"));
+      Reply(http::status::ok, CustomerJson(*r, NowSeconds()));
+    });
+  }
+
+  void LookupLegacy() {
+    auto id = cache::UuidBytes(arg_);
+    if (!id.ok()) {
+      return Reply(http::status::ok, LegacyJson(arg_, nullptr, NowSeconds(), Elapsed()));
+    }
+    if (!w_.layout()) return NotLoaded();
+    const cache::Layout layout = *w_.layout();
+    auto self = shared_from_this();
+    std::string key = layout.IdKey(*id), field = cache::Layout::IdField(*id);
+    w_.redis().Command({"HGET", key, field}, [this, self, id = *id](const Status& s,
+                                                                    redisReply* r) {
+      if (!s.ok()) return Unavailable();
+      if (r->type != REDIS_REPLY_STRING || r->len != 12) {
+        return Reply(http::status::ok, LegacyJson(arg_, nullptr, NowSeconds(), Elapsed()));
+      }
+      std::array<uint8_t, 32> hash{};
+      std::copy(r->str, r->str + 12, hash.begin());
+      FetchByHash(hash, false, [this, id](const cache::CustomerRecord* rec) {
+        bool match = rec && rec->cliente_id == id;
+        Reply(http::status::ok, LegacyJson(arg_, match ? rec : nullptr, NowSeconds(), Elapsed()));
+      });
+    });
+  }
+
+  // One HGET. On a miss, the layout is re-read once (a full load may just have
+  // switched versions) before the miss is believed.
+  void FetchByHash(const std::array<uint8_t, 32>& hash, bool retried,
+                   std::function<void(const cache::CustomerRecord*)> done) {
+    if (!w_.layout()) return NotLoaded();
+    const cache::Layout layout = *w_.layout();
+    auto self = shared_from_this();
+    w_.redis().Command({"HGET", layout.CpfKey(hash), cache::Layout::CpfField(hash)},
+                       [this, self, hash, retried, done, version = layout.version](const Status& s,
+                                                                                   redisReply* r) {
+                         if (!s.ok()) return Unavailable();
+                         if (r->type == REDIS_REPLY_STRING) {
+                           auto rec = cache::Decode(std::string_view(r->str, r->len));
+                           if (!rec.ok()) return Unavailable();
+                           return done(&*rec);
+                         }
+                         if (retried) return done(nullptr);
+                         w_.RefreshLayout([this, self, hash, done, version] {
+                           if (!w_.layout() || w_.layout()->version == version)
+                             return done(nullptr);
+                           FetchByHash(hash, true, done);
+                         });
+                       });
+  }
+
+  void Unavailable() {
+    w_.shared().redis_errors->Add(1);
+    Reply(http::status::service_unavailable,
+          ErrorJson("INDISPONIVEL", "the customer store is unavailable"));
+  }
+  void NotLoaded() {
+    Reply(http::status::service_unavailable,
+          ErrorJson("INDISPONIVEL", "no customer data loaded yet"));
+  }
+  double Elapsed() const {
+    return std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
+  }
+
+  void Reply(http::status status, std::string body, bool close = false,
+             const char* type = "application/json; charset=utf-8") {
+    response_ = Response(status, 11);
+    response_.set(http::field::server, "pdv");
+    response_.set(http::field::content_type, type);
+    if (retry_after_ > 0) response_.set(http::field::retry_after, std::to_string(retry_after_));
+    response_.body() = std::move(body);
+    close = close || closing_ || !keep_alive_;
+    response_.keep_alive(!close);
+    response_.prepare_payload();
+    const char* route = RouteName(route_);
+    w_.shared().Counter(route, static_cast<unsigned>(status))->Add(1);
+    if (started_ != Clock::time_point()) {
+      w_.shared().Latency(route)->Observe(
+          std::chrono::duration<double>(Clock::now() - started_).count());
+    }
+    auto self = shared_from_this();
+    http::async_write(stream_, response_, [this, self, close](beast::error_code ec, size_t) {
+      busy_ = false;
+      retry_after_ = 0;
+      started_ = {};
+      route_ = Route::kNotFound;
+      if (ec || close || closing_) {
+        beast::error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        return;
+      }
+      Read();
+    });
+  }
+
+  Worker& w_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  Response response_;
+  Route route_ = Route::kNotFound;
+  std::string arg_;
+  bool keep_alive_ = true, busy_ = false, closing_ = false;
+  int retry_after_ = 0;
+  Clock::time_point started_{};
+};
+
+void Worker::Accept() {
+  acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
+    if (ec) return;  // closed on shutdown
+    if (++shared_.connections > shared_.options.max_connections) {
+      shared_.connections--;
+      beast::error_code ignored;
+      socket.close(ignored);
+    } else {
+      socket.set_option(tcp::no_delay(true));
+      auto session = std::make_shared<Session>(*this, std::move(socket));
+      sessions_.remove_if([](const std::weak_ptr<Session>& s) { return s.expired(); });
+      sessions_.push_back(session);
+      session->Start();
+    }
+    Accept();
+  });
+}
+
+void Worker::Stop() {
+  asio::post(io_, [this] {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+    for (auto& weak : sessions_) {
+      if (auto s = weak.lock()) s->Shutdown();
+    }
+    DrainThenClose(Clock::now() + std::chrono::seconds(10));
+  });
+}
+
+void Worker::DrainThenClose(Clock::time_point deadline) {
+  sessions_.remove_if([](const std::weak_ptr<Session>& s) { return s.expired(); });
+  if (sessions_.empty() || Clock::now() >= deadline) {
+    // Requests in flight are answered: the Redis connection can go, and with it the
+    // loop's last work.
+    redis_->Close();
+    return;
+  }
+  auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(10));
+  timer->async_wait([this, timer, deadline](beast::error_code) { DrainThenClose(deadline); });
+}
+
+void Worker::RefreshLayout(std::function<void()> then) {
+  if (layout_ && Clock::now() - layout_at_ < std::chrono::seconds(1) && !then) return;
+  if (layout_refreshing_ && !then) return;
+  layout_refreshing_ = true;
+  redis_->Command({"HMGET", cache::kMetaKey, "version", "bits"}, [this, then](const Status& s,
+                                                                              redisReply* r) {
+    layout_refreshing_ = false;
+    if (s.ok() && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING) {
+      layout_ = cache::Layout{.version = std::stoull(r->element[0]->str),
+                              .bits = std::stoi(r->element[1]->str)};
+      layout_at_ = Clock::now();
+    }
+    if (then) then();
+  });
+  if (!then) {
+    // Keep it fresh while serving.
+    auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(1));
+    timer->async_wait([this, timer](beast::error_code ec) {
+      if (!ec && !shared_.stopping) RefreshLayout();
+    });
+  }
+}
+
+void Worker::CheckKey(const std::string& key, std::function<void(Status, KeyState)> done) {
+  std::string hash = ApiKeyHash(key);
+  auto now = Clock::now();
+  if (auto it = keys_.find(hash); it != keys_.end() && it->second.until > now) {
+    return done(Status::Ok(), it->second.state);
+  }
+  redis_->Command({"HGET", ApiKeyRedisKey(hash), "revoked"},
+                  [this, hash, done](const Status& s, redisReply* r) {
+                    if (!s.ok()) return done(s, KeyState::kUnknown);
+                    KeyState state = r->type != REDIS_REPLY_STRING             ? KeyState::kUnknown
+                                     : std::string_view(r->str, r->len) == "1" ? KeyState::kRevoked
+                                                                               : KeyState::kValid;
+                    // Remembered for a second: a revocation reaches every replica within that.
+                    if (keys_.size() > 100'000) keys_.clear();
+                    keys_[hash] = {state, Clock::now() + std::chrono::seconds(1)};
+                    done(Status::Ok(), state);
+                  });
+}
+
+int Worker::RateLimited(const std::string& key_hash) {
+  double rate = shared_.options.rate_per_key;
+  if (rate <= 0) return 0;
+  auto now = Clock::now();
+  auto [it, fresh] = buckets_.try_emplace(key_hash, Bucket{rate, now});
+  Bucket& b = it->second;
+  b.tokens = std::min(rate, b.tokens + rate * std::chrono::duration<double>(now - b.at).count());
+  b.at = now;
+  if (b.tokens >= 1.0) {
+    b.tokens -= 1.0;
+    return 0;
+  }
+  return std::max(1, static_cast<int>(std::ceil((1.0 - b.tokens) / rate)));
+}
+
+std::string OpenApi() {
+  return R"json({"openapi":"3.0.3","info":{"title":"pdv","version":"1"},
+"components":{"securitySchemes":{"bearer":{"type":"http","scheme":"bearer"},"apiKey":{"type":"apiKey","in":"header","name":"X-API-Key"}},
+"schemas":{"Erro":{"type":"object","properties":{"erro":{"type":"string"},"mensagem":{"type":"string"}}},
+"Cliente":{"type":"object","properties":{"cliente_id":{"type":"string","format":"uuid"},"elegivel_promocao":{"type":"boolean"},
+"motivo":{"type":"string","nullable":true,"enum":["INATIVO","SEM_OPT_IN","EM_CARENCIA"]},
+"elegivel_a_partir_de":{"type":"string","format":"date-time","nullable":true},"status_clube":{"type":"string","enum":["ATIVO","INATIVO"]},
+"opt_in_marketing":{"type":"boolean"},"primeiro_nome":{"type":"string"},"ticket_medio_estimado":{"type":"number"},
+"origem_campanha":{"type":"string"},"atualizado_em":{"type":"string","format":"date-time"}}}}},
+"security":[{"bearer":[]},{"apiKey":[]}],
+"paths":{
+"/v1/clientes/{cpf}":{"get":{"summary":"Club membership and eligibility by CPF","parameters":[{"name":"cpf","in":"path","required":true,"schema":{"type":"string","example":"123.456.789-09"}}],
+"responses":{"200":{"description":"found","content":{"application/json":{"schema":{"$ref":"#/components/schemas/Cliente"}}}},
+"400":{"description":"invalid CPF"},"401":{"description":"no or unknown API key"},"403":{"description":"revoked API key"},
+"404":{"description":"unknown customer"},"429":{"description":"rate limited (Retry-After)"},"503":{"description":"store unavailable"}}}},
+"/cliente/{cliente_id}/status":{"get":{"summary":"The original platform's route","parameters":[{"name":"cliente_id","in":"path","required":true,"schema":{"type":"string"}}],
+"responses":{"200":{"description":"status, or status CADASTRO INEXISTENTE"},"401":{"description":"no API key"},"403":{"description":"revoked"},"429":{"description":"rate limited"},"503":{"description":"unavailable"}}}},
+"/health":{"get":{"security":[],"responses":{"200":{"description":"alive"}}}},
+"/ready":{"get":{"security":[],"responses":{"200":{"description":"Redis reachable and data loaded"},"503":{"description":"not ready"}}}},
+"/metrics":{"get":{"security":[],"responses":{"200":{"description":"Prometheus text"}}}},
+"/openapi.json":{"get":{"security":[],"responses":{"200":{"description":"this document"}}}}}})json";
+}
+
+}  // namespace
+
+Status Serve(const ServeOptions& options, Logger& log, std::stop_token stop) {
+  if (options.cpf_key.size() < 16) return Status::Error("serve: cpf_key is not set");
+  auto endpoint = redis::ParseRedisUrl(options.redis_url);
+  if (!endpoint.ok()) return endpoint.status();
+  auto colon = options.listen.rfind(':');
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(options.listen.substr(0, colon), ec);
+  if (ec) return Status::Error(fmt::format("serve: bad listen address {}", options.listen));
+  tcp::endpoint listen(address, static_cast<uint16_t>(std::stoi(options.listen.substr(colon + 1))));
+
+  Shared shared(options, log);
+  int threads =
+      options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int i = 0; i < threads; ++i) {
+    workers.push_back(std::make_unique<Worker>(shared, *endpoint));
+    if (Status s = workers.back()->Listen(listen); !s.ok()) return s;
+    // Port 0: the first loop gets a free port, the others share it (SO_REUSEPORT).
+    if (listen.port() == 0) listen.port(static_cast<uint16_t>(workers.back()->port()));
+  }
+  for (auto& w : workers) w->Start();
+  std::vector<std::thread> running;
+  for (auto& w : workers) running.emplace_back([&w] { w->Run(); });
+  log.Info("serve_listening", {{"address", listen.address().to_string()},
+                               {"port", static_cast<int>(listen.port())},
+                               {"threads", threads}});
+  std::stop_callback on_stop(stop, [&] {
+    shared.stopping = true;
+    for (auto& w : workers) w->Stop();
+  });
+  for (auto& t : running) t.join();
+  log.Info("serve_stopped", {});
+  return Status::Ok();
+}
+
+}  // namespace pdv::api

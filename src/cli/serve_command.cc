@@ -1,0 +1,97 @@
+#include <fmt/format.h>
+
+#include "api/apikeys.h"
+#include "api/serve.h"
+#include "cli/command.h"
+
+namespace pdv::cli {
+namespace {
+
+class ServeCommand : public Command {
+ public:
+  CLI::App* Register(CLI::App& app) override {
+    CLI::App* cmd = app.add_subcommand(
+        "serve", "The HTTP API for the POS: customer eligibility by CPF, from Redis only");
+    flags_.Add(cmd, "--listen", "listen");
+    flags_.Add(cmd, "--redis-url", "redis_url");
+    flags_.Add(cmd, "--threads", "api.threads");
+    flags_.Add(cmd, "--max-connections", "api.max_connections");
+    flags_.Add(cmd, "--rate-per-key", "api.rate_per_key");
+    flags_.Add(cmd, "--redis-timeout-ms", "api.redis_timeout_ms");
+    return cmd;
+  }
+
+  int Run(const Config& config, std::stop_token stop) override {
+    Logger log = MakeLogger(config, "serve");
+    auto key = config.Require("cpf_key");
+    if (!key.ok()) {
+      fmt::print(stderr, "pdv serve: {}\n", key.message());
+      return kExitUsage;
+    }
+    api::ServeOptions options{
+        .listen = *config.Get("listen"),
+        .redis_url = *config.Get("redis_url"),
+        .cpf_key = *key,
+        .threads = static_cast<int>(config.GetInt("api.threads")),
+        .max_connections = static_cast<size_t>(config.GetInt("api.max_connections")),
+        .rate_per_key = config.GetDouble("api.rate_per_key"),
+        .redis_timeout = std::chrono::milliseconds(config.GetInt("api.redis_timeout_ms"))};
+    Status done = api::Serve(options, log, stop);
+    if (!done.ok()) {
+      fmt::print(stderr, "pdv serve: {}\n", done.message());
+      return kExitFailure;
+    }
+    return kExitOk;
+  }
+};
+
+class ApiKeyCommand : public Command {
+ public:
+  CLI::App* Register(CLI::App& app) override {
+    CLI::App* cmd =
+        app.add_subcommand("apikey", "API keys of the POS API (stored hashed in Redis)");
+    cmd->require_subcommand(1);
+    create_ = cmd->add_subcommand("create", "Creates a key and prints it, alone, once");
+    revoke_ = cmd->add_subcommand("revoke", "Revokes the key with this name");
+    list_ = cmd->add_subcommand("list", "Lists key names, creation times and revocations");
+    for (CLI::App* sub : {create_, revoke_}) sub->add_option("NAME", name_, "Key name")->required();
+    for (CLI::App* sub : {create_, revoke_, list_}) flags_.Add(sub, "--redis-url", "redis_url");
+    return cmd;
+  }
+
+  int Run(const Config& config, std::stop_token) override {
+    std::string url = *config.Get("redis_url");
+    Status done;
+    if (create_->parsed()) {
+      auto key = api::CreateApiKey(url, name_);
+      if (key.ok()) fmt::print("{}\n", *key);
+      done = key.status();
+    } else if (revoke_->parsed()) {
+      done = api::RevokeApiKey(url, name_);
+    } else {
+      auto keys = api::ListApiKeys(url);
+      if (keys.ok()) {
+        for (const auto& k : *keys) {
+          fmt::print("{}\t{}\t{}\n", k.name, k.created_at, k.revoked ? "revoked" : "active");
+        }
+      }
+      done = keys.status();
+    }
+    if (!done.ok()) {
+      fmt::print(stderr, "pdv apikey: {}\n", done.message());
+      return kExitFailure;
+    }
+    return kExitOk;
+  }
+
+ private:
+  CLI::App *create_ = nullptr, *revoke_ = nullptr, *list_ = nullptr;
+  std::string name_;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> MakeServeCommand() { return std::make_unique<ServeCommand>(); }
+std::unique_ptr<Command> MakeApiKeyCommand() { return std::make_unique<ApiKeyCommand>(); }
+
+}  // namespace pdv::cli
