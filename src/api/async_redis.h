@@ -1,12 +1,15 @@
 #pragma once
 
+// clang-format off
+#include <utility>  // before any Asio header under C++20 (PLATFORM-NOTES.md)
+// clang-format on
+
 #include <boost/asio.hpp>
 #include <chrono>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <string>
-#include <utility>  // before Asio under C++20 (PLATFORM-NOTES.md)
 #include <vector>
 
 #include "common/status.h"

@@ -2,6 +2,10 @@
 // (SO_REUSEPORT) and its own pipelined Redis connection. Kept in few files: Beast is
 // expensive to compile.
 
+// clang-format off
+#include <utility>  // before any Asio header under C++20 (PLATFORM-NOTES.md)
+// clang-format on
+
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
 #include <sys/socket.h>
@@ -16,7 +20,6 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
-#include <utility>  // before Asio under C++20 (PLATFORM-NOTES.md)
 
 #include "api/apikeys.h"
 #include "api/async_redis.h"

@@ -1,5 +1,9 @@
 // Kept in its own file: Beast is expensive to compile.
 
+// clang-format off
+#include <utility>  // before any Asio header under C++20 (PLATFORM-NOTES.md)
+// clang-format on
+
 #include "metrics/http_exporter.h"
 
 #include <fmt/format.h>
@@ -8,7 +12,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <thread>
-#include <utility>  // before Asio under C++20 (PLATFORM-NOTES.md)
 
 namespace pdv::metrics {
 namespace {
