@@ -215,8 +215,10 @@ class Session : public std::enable_shared_from_this<Session> {
       return Reply(http::status::payload_too_large,
                    ErrorJson("CORPO_GRANDE", "request body over 1 KiB"), true);
     }
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::operation_aborted || ec == asio::error::connection_reset || !busy_) {
+    bool malformed = ec.category() == http::make_error_code(http::error::bad_method).category() &&
+                     ec != http::error::end_of_stream && ec != http::error::partial_message;
+    if (!malformed) {
+      // Closed, timed out (a slow or idle client) or reset: nothing to answer.
       beast::error_code ignored;
       stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
       return;

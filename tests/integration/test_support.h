@@ -51,6 +51,15 @@ int64_t ScalarInt(pg::Connection& conn, const std::string& sql);
 std::vector<std::string> Lines(const std::string& text);
 std::string ReadFile(const std::filesystem::path& path);
 
+// Sends `raw` (a whole HTTP request) to 127.0.0.1:port and returns everything read
+// until the server closes or `timeout` passes.
+std::string HttpRaw(int port, const std::string& raw,
+                    std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+// The status code of a raw HTTP response (0 if none).
+int HttpStatus(const std::string& response);
+// The body of a raw HTTP response.
+std::string HttpBody(const std::string& response);
+
 // GET http://127.0.0.1:port<path> with Connection: close: the whole response, headers
 // included ("" if nothing answers).
 std::string HttpGet(int port, const std::string& path);

@@ -1,0 +1,315 @@
+// `pdv serve` over real HTTP on loopback, reading a real Redis filled by `pdv cache`.
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/cpf.h"
+#include "common/cpf_hasher.h"
+#include "localsvc/local_postgres.h"
+#include "localsvc/local_redis.h"
+#include "test_support.h"
+
+namespace pdv::testing {
+namespace {
+
+using namespace std::chrono_literals;
+constexpr char kCpfKey[] = "serve-test-cpf-key-0123";
+
+class ServeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::setenv("PDV_CPF_KEY", kCpfKey, 1);
+    auto pg = localsvc::LocalPostgres::Start({});
+    ASSERT_TRUE(pg.ok()) << pg.message();
+    pg_ = std::move(*pg);
+    auto redis = localsvc::LocalRedis::Start({});
+    ASSERT_TRUE(redis.ok()) << redis.message();
+    redis_ = std::move(*redis);
+    auto dir = localsvc::ScratchDir::Create("pdv-test-serve");
+    ASSERT_TRUE(dir.ok());
+    dir_.emplace(std::move(*dir));
+    auto conn = Connect(pg_->Url());
+    ASSERT_TRUE(
+        conn.Exec("CREATE SCHEMA marts; CREATE TABLE marts.dim_clientes_clube ("
+                  "cliente_id uuid PRIMARY KEY, cpf_hash text NOT NULL, primeiro_nome text, "
+                  "status_clube text, opt_in_marketing boolean, "
+                  "ticket_medio_estimado numeric(10,2), origem_campanha text, "
+                  "elegivel_a_partir_de timestamptz, atualizado_em timestamptz, "
+                  "_lsn pg_lsn NOT NULL, _deleted boolean NOT NULL DEFAULT false)")
+            .ok());
+    // Eligible, INATIVO, no opt-in, and in the grace period for a few seconds more.
+    AddCustomer(conn, "52998224725", "11111111-1111-4111-8111-111111111111", "Ana", "ATIVO", true,
+                "now() - interval '1 day'");
+    AddCustomer(conn, "11144477735", "22222222-2222-4222-8222-222222222222", "Bruno", "INATIVO",
+                true, "NULL");
+    AddCustomer(conn, "12345678909", "33333333-3333-4333-8333-333333333333", "Carla", "ATIVO",
+                false, "NULL");
+    AddCustomer(conn, "10000000108", "44444444-4444-4444-8444-444444444444", "Davi", "ATIVO", true,
+                "date_trunc('second', now()) + interval '3 seconds'");
+    ASSERT_EQ(RunPdv({"cache", "sync", "--full", "--warehouse-url", pg_->Url(), "--redis-url",
+                      redis_->Url()})
+                  .exit_code,
+              0);
+    auto key = RunPdv({"apikey", "create", "caixa-01", "--redis-url", redis_->Url()});
+    ASSERT_EQ(key.exit_code, 0) << key.output;
+    ASSERT_EQ(Lines(key.output).size(), 1u) << "the key alone on stdout";
+    key_ = Lines(key.output)[0];
+  }
+  void TearDown() override {
+    if (serve_) {
+      serve_->Signal(SIGTERM);
+      serve_->Wait(10s);
+    }
+  }
+
+  static void AddCustomer(pg::Connection& conn, const std::string& cpf, const std::string& id,
+                          const std::string& name, const std::string& status, bool opt_in,
+                          const std::string& eligible_sql) {
+    std::string hash = CpfHasher(kCpfKey).Hash(*Cpf::Parse(cpf));
+    auto r = conn.Exec(fmt::format(
+        "INSERT INTO marts.dim_clientes_clube VALUES ('{}', '{}', '{}', '{}', {}, 87.50, 'verao', "
+        "{}, timestamptz '2025-06-01 12:00:00+00', '0/{:X}', false)",
+        id, hash, name, status, opt_in, eligible_sql,
+        0x1000 + std::hash<std::string>{}(id) % 1000));
+    ASSERT_TRUE(r.ok()) << r.message();
+  }
+
+  void StartServe(std::vector<std::string> extra = {}) {
+    auto port = localsvc::FreeLoopbackPort();
+    ASSERT_TRUE(port.ok());
+    port_ = *port;
+    std::vector<std::string> args = {"serve", "--listen", "127.0.0.1:" + std::to_string(port_),
+                                     "--redis-url", redis_->Url()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    serve_.emplace(args, dir_->path() / "serve.log");
+    for (int i = 0; i < 200 && HttpStatus(HttpGet(port_, "/health")) != 200; ++i) {
+      std::this_thread::sleep_for(20ms);
+    }
+    ASSERT_EQ(HttpStatus(HttpGet(port_, "/health")), 200) << serve_->Output();
+  }
+
+  std::string Get(const std::string& path, const std::string& headers = "") {
+    return HttpRaw(
+        port_, "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + headers + "\r\n");
+  }
+  std::string Authed(const std::string& path) { return Get(path, "X-API-Key: " + key_ + "\r\n"); }
+
+  std::unique_ptr<localsvc::LocalPostgres> pg_;
+  std::unique_ptr<localsvc::LocalRedis> redis_;
+  std::optional<localsvc::ScratchDir> dir_;
+  std::optional<PdvProcess> serve_;
+  std::string key_;
+  int port_ = 0;
+};
+
+TEST_F(ServeTest, CustomerRouteAnswersTheContractAndNothingMore) {
+  StartServe();
+  for (const char* cpf : {"529.982.247-25", "52998224725"}) {
+    auto r = Authed(std::string("/v1/clientes/") + cpf);
+    ASSERT_EQ(HttpStatus(r), 200) << r;
+    EXPECT_NE(r.find("Content-Type: application/json"), std::string::npos) << r;
+    auto j = nlohmann::json::parse(HttpBody(r));
+    EXPECT_EQ(j["cliente_id"], "11111111-1111-4111-8111-111111111111");
+    EXPECT_EQ(j["elegivel_promocao"], true);
+    EXPECT_TRUE(j["motivo"].is_null());
+    EXPECT_EQ(j["status_clube"], "ATIVO");
+    EXPECT_EQ(j["opt_in_marketing"], true);
+    EXPECT_EQ(j["primeiro_nome"], "Ana");
+    EXPECT_EQ(j["ticket_medio_estimado"], 87.5);
+    EXPECT_EQ(j["origem_campanha"], "verao");
+    EXPECT_EQ(j["atualizado_em"], "2025-06-01T12:00:00Z");
+    EXPECT_TRUE(j["elegivel_a_partir_de"].get<std::string>().ends_with("Z"));
+    // Exactly the contract's fields: no full name, e-mail, phone, birth date or CPF.
+    EXPECT_EQ(j.size(), 10u) << j.dump();
+    EXPECT_EQ(r.find("52998224725"), std::string::npos);
+  }
+  auto inativo = nlohmann::json::parse(HttpBody(Authed("/v1/clientes/11144477735")));
+  EXPECT_EQ(inativo["elegivel_promocao"], false);
+  EXPECT_EQ(inativo["motivo"], "INATIVO");
+  auto sem_opt_in = nlohmann::json::parse(HttpBody(Authed("/v1/clientes/12345678909")));
+  EXPECT_EQ(sem_opt_in["motivo"], "SEM_OPT_IN");
+  // The original platform's route, found and not.
+  auto legacy = nlohmann::json::parse(
+      HttpBody(Authed("/cliente/22222222-2222-4222-8222-222222222222/status")));
+  EXPECT_EQ(legacy["status_clube"], "INATIVO");
+  EXPECT_EQ(legacy["cliente_elegivel_promocao"], false);
+  EXPECT_EQ(legacy["fonte"], "redis");
+  EXPECT_TRUE(legacy["latencia_ms"].is_number());
+  auto unknown = nlohmann::json::parse(
+      HttpBody(Authed("/cliente/99999999-2222-4222-8222-222222222222/status")));
+  EXPECT_EQ(unknown["status"], "CADASTRO INEXISTENTE");
+  // The log holds no CPF either.
+  EXPECT_EQ(serve_->Output().find("52998224725"), std::string::npos);
+}
+
+TEST_F(ServeTest, BadInputAuthAndRoutes) {
+  StartServe();
+  struct Case {
+    std::string path;
+    int status;
+    std::string message;
+  };
+  for (const auto& c :
+       std::vector<Case>{{"/v1/clientes/5299822472", 400, "got 10 characters"},
+                         {"/v1/clientes/5299822472x", 400, "character 11 is not a digit"},
+                         {"/v1/clientes/52998224726", 400, "second check digit is wrong"},
+                         {"/v1/clientes/11111111111", 400, "all digits are the same"},
+                         {"/v1/clientes/93541134780", 404, "no club member"},
+                         {"/v2/nothing", 404, "no such route"}}) {
+    auto r = Authed(c.path);
+    EXPECT_EQ(HttpStatus(r), c.status) << c.path << "\n" << r;
+    auto j = nlohmann::json::parse(HttpBody(r), nullptr, false);
+    ASSERT_TRUE(j.is_object()) << r;
+    EXPECT_TRUE(j.contains("erro"));
+    EXPECT_NE(j["mensagem"].get<std::string>().find(c.message), std::string::npos) << r;
+  }
+  EXPECT_EQ(HttpStatus(Get("/v1/clientes/52998224725")), 401);
+  EXPECT_EQ(HttpStatus(Get("/v1/clientes/52998224725", "X-API-Key: pdv_wrong\r\n")), 401);
+  EXPECT_EQ(HttpStatus(Get("/v1/clientes/52998224725", "Authorization: Bearer " + key_ + "\r\n")),
+            200);
+  EXPECT_EQ(HttpStatus(HttpRaw(port_,
+                               "POST /v1/clientes/52998224725 HTTP/1.1\r\nHost: x\r\n"
+                               "Connection: close\r\nContent-Length: 0\r\n\r\n")),
+            405);
+  for (const char* open : {"/health", "/ready", "/metrics", "/openapi.json"}) {
+    EXPECT_EQ(HttpStatus(Get(open)), 200) << open;
+  }
+  auto openapi = nlohmann::json::parse(HttpBody(Get("/openapi.json")));
+  EXPECT_EQ(openapi["openapi"], "3.0.3");
+  EXPECT_TRUE(openapi["paths"].contains("/v1/clientes/{cpf}"));
+  std::string metrics = HttpBody(Get("/metrics"));
+  EXPECT_NE(metrics.find("pdv_api_requests_total{route=\"customer\",status=\"400\"} 4"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("pdv_api_request_seconds_bucket{route=\"customer\",le="),
+            std::string::npos);
+
+  // Revoked: 403 on every replica within a second.
+  ASSERT_EQ(RunPdv({"apikey", "revoke", "caixa-01", "--redis-url", redis_->Url()}).exit_code, 0);
+  std::this_thread::sleep_for(1100ms);
+  EXPECT_EQ(HttpStatus(Authed("/v1/clientes/52998224725")), 403);
+  auto list = RunPdv({"apikey", "list", "--redis-url", redis_->Url()});
+  EXPECT_NE(list.output.find("caixa-01"), std::string::npos);
+  EXPECT_NE(list.output.find("revoked"), std::string::npos);
+  EXPECT_EQ(list.output.find(key_), std::string::npos) << "keys are never shown again";
+}
+
+TEST_F(ServeTest, EligibilityBoundaryIsEvaluatedAtRequestTime) {
+  StartServe();
+  auto conn = Connect(pg_->Url());
+  int64_t starts = std::stoll(Scalar(conn,
+                                     "SELECT extract(epoch FROM elegivel_a_partir_de)::bigint "
+                                     "FROM marts.dim_clientes_clube WHERE primeiro_nome = 'Davi'"));
+  auto now = [] {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  // One second before: in the grace period. One second after: eligible. No reload.
+  while (now() < starts - 1) std::this_thread::sleep_for(20ms);
+  auto before = nlohmann::json::parse(HttpBody(Authed("/v1/clientes/10000000108")));
+  EXPECT_EQ(before["elegivel_promocao"], false);
+  EXPECT_EQ(before["motivo"], "EM_CARENCIA");
+  while (now() < starts + 1) std::this_thread::sleep_for(20ms);
+  auto after = nlohmann::json::parse(HttpBody(Authed("/v1/clientes/10000000108")));
+  EXPECT_EQ(after["elegivel_promocao"], true);
+  EXPECT_TRUE(after["motivo"].is_null());
+}
+
+TEST_F(ServeTest, OversizedAndMalformedRequestsAreRefusedAndTheServerGoesOn) {
+  StartServe();
+  auto big_headers = HttpRaw(
+      port_, "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(9000, 'a') + "\r\n\r\n");
+  EXPECT_EQ(HttpStatus(big_headers), 431) << big_headers.substr(0, 200);
+  EXPECT_NE(big_headers.find("Connection: close"), std::string::npos);
+  auto big_body = HttpRaw(port_, "GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" +
+                                     std::string(5000, 'b'));
+  EXPECT_EQ(HttpStatus(big_body), 413);
+  auto garbage = HttpRaw(port_, "HELLO THERE\r\n\r\n");
+  EXPECT_EQ(HttpStatus(garbage), 400) << garbage;
+  // A slow client that never finishes its request does not hold a worker.
+  std::thread slow([&] { HttpRaw(port_, "GET /health HTTP/1.1\r\nHost: x\r\n", 2000ms); });
+  EXPECT_EQ(HttpStatus(Authed("/v1/clientes/52998224725")), 200);
+  slow.join();
+  // Keep-alive: several requests on one connection.
+  std::string two = HttpRaw(port_,
+                            "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                            "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  size_t first = two.find("HTTP/1.1 200"), second = two.find("HTTP/1.1 200", first + 1);
+  EXPECT_NE(second, std::string::npos) << two;
+}
+
+TEST_F(ServeTest, PerKeyRateLimitAnswers429WithRetryAfter) {
+  StartServe({"--rate-per-key", "5", "--threads", "1"});
+  int ok = 0, limited = 0;
+  std::string last;
+  for (int i = 0; i < 20; ++i) {
+    auto r = Authed("/v1/clientes/52998224725");
+    if (HttpStatus(r) == 200) ++ok;
+    if (HttpStatus(r) == 429) {
+      ++limited;
+      last = r;
+    }
+  }
+  EXPECT_LE(ok, 7);
+  EXPECT_GE(limited, 13);
+  EXPECT_NE(last.find("Retry-After: 1"), std::string::npos) << last;
+}
+
+TEST_F(ServeTest, RedisDownIsA503WithinFiftyMillisecondsAndServiceResumes) {
+  StartServe();
+  ASSERT_EQ(HttpStatus(Authed("/v1/clientes/52998224725")), 200);
+  redis_->Kill();
+  for (int i = 0; i < 5; ++i) {
+    auto started = std::chrono::steady_clock::now();
+    auto r = Authed("/v1/clientes/52998224725");
+    auto took = std::chrono::steady_clock::now() - started;
+    EXPECT_EQ(HttpStatus(r), 503) << r;
+    EXPECT_LT(took, 50ms);
+  }
+  EXPECT_EQ(HttpStatus(Get("/ready")), 503);
+  ASSERT_TRUE(redis_->Restart().ok());
+  // A Redis that lost its data is refilled by the cache stage; the API recovers alone.
+  ASSERT_EQ(RunPdv({"cache", "sync", "--full", "--warehouse-url", pg_->Url(), "--redis-url",
+                    redis_->Url()})
+                .exit_code,
+            0);
+  ASSERT_EQ(RunPdv({"apikey", "create", "caixa-02", "--redis-url", redis_->Url()}).exit_code, 0);
+  int status = 0;
+  for (int i = 0; i < 100 && status != 401; ++i) {
+    status = HttpStatus(Authed("/v1/clientes/52998224725"));  // old key: gone with the data
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(status, 401);
+  EXPECT_EQ(HttpStatus(Get("/ready")), 200);
+  std::string metrics = HttpBody(Get("/metrics"));
+  EXPECT_EQ(metrics.find("pdv_api_redis_errors_total 0\n"), std::string::npos) << "errors counted";
+}
+
+TEST_F(ServeTest, ChangesAreSeenByTheNextRequestAndSigtermStopsCleanly) {
+  StartServe();
+  EXPECT_EQ(nlohmann::json::parse(HttpBody(Authed("/v1/clientes/52998224725")))["status_clube"],
+            "ATIVO");
+  auto conn = Connect(pg_->Url());
+  ASSERT_TRUE(conn.Exec("UPDATE marts.dim_clientes_clube SET status_clube = 'INATIVO', _lsn = "
+                        "'1/0' WHERE primeiro_nome = 'Ana'")
+                  .ok());
+  ASSERT_EQ(RunPdv({"cache", "sync", "--warehouse-url", pg_->Url(), "--redis-url", redis_->Url()})
+                .exit_code,
+            0);
+  auto after = nlohmann::json::parse(HttpBody(Authed("/v1/clientes/52998224725")));
+  EXPECT_EQ(after["status_clube"], "INATIVO");
+  EXPECT_EQ(after["motivo"], "INATIVO");
+  serve_->Signal(SIGTERM);
+  EXPECT_EQ(serve_->Wait(10s), 0) << serve_->Output();
+  EXPECT_NE(serve_->Output().find("event=serve_stopped"), std::string::npos);
+  serve_.reset();
+}
+
+}  // namespace
+}  // namespace pdv::testing
