@@ -125,8 +125,10 @@ void AsyncRedis::Flush() {
 
 void AsyncRedis::Read() {
   auto self = shared_from_this();
-  socket_.async_read_some(asio::buffer(in_), [this, self](boost::system::error_code ec, size_t n) {
-    if (state_ != State::kConnected) return;
+  uint64_t generation = generation_;
+  socket_.async_read_some(asio::buffer(in_), [this, self, generation](boost::system::error_code ec,
+                                                                      size_t n) {
+    if (generation != generation_ || state_ != State::kConnected) return;
     if (ec) {
       Fail(Status::Error(fmt::format("redis: read: {}", ec.message()), "connection"));
       return;
@@ -158,6 +160,9 @@ void AsyncRedis::Read() {
 
 void AsyncRedis::Fail(const Status& why) {
   ++errors_;
+  ++generation_;
+  write_in_flight_ = false;
+  writing_.clear();
   state_ = State::kDisconnected;
   retry_after_ = Clock::now() + std::chrono::milliseconds(100);
   boost::system::error_code ignored;

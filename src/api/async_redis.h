@@ -66,6 +66,8 @@ class AsyncRedis : public std::enable_shared_from_this<AsyncRedis> {
   std::deque<std::string> queued_;  // formatted commands waiting for the connection
   uint64_t errors_ = 0;
   bool closed_ = false;
+  // Incremented per connection: completions of a closed socket's operations are ignored.
+  uint64_t generation_ = 0;
 };
 
 }  // namespace pdv::api

@@ -76,8 +76,9 @@ struct Shared {
     if (!c) c = registry.AddCounter(key, "requests by route and status");
     return c;
   }
-  metrics::Histogram* Latency(const char* route) {
-    std::string key = fmt::format("pdv_api_request_seconds{{route=\"{}\"}}", route);
+  metrics::Histogram* Latency(const char* route, unsigned status) {
+    std::string key =
+        fmt::format("pdv_api_request_seconds{{route=\"{}\",status=\"{}\"}}", route, status);
     std::lock_guard lock(metrics_mu);
     auto& h = latencies[key];
     if (!h) {
@@ -120,7 +121,7 @@ class Worker {
   int port() const { return acceptor_.local_endpoint().port(); }
   void Start() {
     Accept();
-    RefreshLayout();
+    KeepLayoutFresh();
   }
   void Run() { io_.run(); }
   // From any thread: stop accepting; idle sessions close, busy ones after their reply;
@@ -138,12 +139,21 @@ class Worker {
 
   enum class KeyState { kValid, kRevoked, kUnknown };
   void CheckKey(const std::string& key, std::function<void(Status, KeyState)> done);
+  // At most one log line a second per loop: a Redis outage fails every request.
+  void LogRedisError(const Status& why) {
+    auto now = Clock::now();
+    if (now - last_error_log_ < std::chrono::seconds(1)) return;
+    last_error_log_ = now;
+    shared_.log.Warn("serve_redis_error", {{"error", why.message()}});
+  }
   // Token bucket per key: 0 when allowed, else seconds to wait.
   int RateLimited(const std::string& key_hash);
 
  private:
   void Accept();
   void DrainThenClose(Clock::time_point deadline);
+  // Re-reads the layout every second, so a version switch is seen within a second.
+  void KeepLayoutFresh();
 
   Shared& shared_;
   asio::io_context io_{1};
@@ -164,6 +174,7 @@ class Worker {
   };
   std::unordered_map<std::string, Bucket> buckets_;
   std::list<std::weak_ptr<Session>> sessions_;
+  Clock::time_point last_error_log_{};
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -271,7 +282,7 @@ class Session : public std::enable_shared_from_this<Session> {
     arg_ = std::string(routed.arg);
     auto self = shared_from_this();
     w_.CheckKey(key, [this, self, key](Status s, Worker::KeyState state) {
-      if (!s.ok()) return Unavailable();
+      if (!s.ok()) return Unavailable(s);
       if (state == Worker::KeyState::kUnknown) {
         return Reply(http::status::unauthorized, ErrorJson("CHAVE_INVALIDA", "unknown API key"));
       }
@@ -313,7 +324,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string key = layout.IdKey(*id), field = cache::Layout::IdField(*id);
     w_.redis().Command({"HGET", key, field}, [this, self, id = *id](const Status& s,
                                                                     redisReply* r) {
-      if (!s.ok()) return Unavailable();
+      if (!s.ok()) return Unavailable(s);
       if (r->type != REDIS_REPLY_STRING || r->len != 12) {
         return Reply(http::status::ok, LegacyJson(arg_, nullptr, NowSeconds(), Elapsed()));
       }
@@ -336,7 +347,7 @@ class Session : public std::enable_shared_from_this<Session> {
     w_.redis().Command({"HGET", layout.CpfKey(hash), cache::Layout::CpfField(hash)},
                        [this, self, hash, retried, done, version = layout.version](const Status& s,
                                                                                    redisReply* r) {
-                         if (!s.ok()) return Unavailable();
+                         if (!s.ok()) return Unavailable(s);
                          if (r->type == REDIS_REPLY_STRING) {
                            auto rec = cache::Decode(std::string_view(r->str, r->len));
                            if (!rec.ok()) return Unavailable();
@@ -351,8 +362,9 @@ class Session : public std::enable_shared_from_this<Session> {
                        });
   }
 
-  void Unavailable() {
+  void Unavailable(const Status& why = Status::Error("undecodable record")) {
     w_.shared().redis_errors->Add(1);
+    w_.LogRedisError(why);
     Reply(http::status::service_unavailable,
           ErrorJson("INDISPONIVEL", "the customer store is unavailable"));
   }
@@ -377,8 +389,9 @@ class Session : public std::enable_shared_from_this<Session> {
     const char* route = RouteName(route_);
     w_.shared().Counter(route, static_cast<unsigned>(status))->Add(1);
     if (started_ != Clock::time_point()) {
-      w_.shared().Latency(route)->Observe(
-          std::chrono::duration<double>(Clock::now() - started_).count());
+      w_.shared()
+          .Latency(route, static_cast<unsigned>(status))
+          ->Observe(std::chrono::duration<double>(Clock::now() - started_).count());
     }
     auto self = shared_from_this();
     http::async_write(stream_, response_, [this, self, close](beast::error_code ec, size_t) {
@@ -449,8 +462,10 @@ void Worker::DrainThenClose(Clock::time_point deadline) {
 }
 
 void Worker::RefreshLayout(std::function<void()> then) {
-  if (layout_ && Clock::now() - layout_at_ < std::chrono::seconds(1) && !then) return;
-  if (layout_refreshing_ && !then) return;
+  if (!then &&
+      (layout_refreshing_ || (layout_ && Clock::now() - layout_at_ < std::chrono::seconds(1)))) {
+    return;
+  }
   layout_refreshing_ = true;
   redis_->Command({"HMGET", cache::kMetaKey, "version", "bits"}, [this, then](const Status& s,
                                                                               redisReply* r) {
@@ -463,13 +478,14 @@ void Worker::RefreshLayout(std::function<void()> then) {
     }
     if (then) then();
   });
-  if (!then) {
-    // Keep it fresh while serving.
-    auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(1));
-    timer->async_wait([this, timer](beast::error_code ec) {
-      if (!ec && !shared_.stopping) RefreshLayout();
-    });
-  }
+}
+
+void Worker::KeepLayoutFresh() {
+  RefreshLayout();
+  auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(1));
+  timer->async_wait([this, timer](beast::error_code ec) {
+    if (!ec && !shared_.stopping) KeepLayoutFresh();
+  });
 }
 
 void Worker::CheckKey(const std::string& key, std::function<void(Status, KeyState)> done) {

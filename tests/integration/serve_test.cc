@@ -186,7 +186,7 @@ TEST_F(ServeTest, BadInputAuthAndRoutes) {
   EXPECT_NE(metrics.find("pdv_api_requests_total{route=\"customer\",status=\"400\"} 4"),
             std::string::npos)
       << metrics;
-  EXPECT_NE(metrics.find("pdv_api_request_seconds_bucket{route=\"customer\",le="),
+  EXPECT_NE(metrics.find("pdv_api_request_seconds_bucket{route=\"customer\",status=\"200\",le="),
             std::string::npos);
 
   // Revoked: 403 on every replica within a second.
@@ -289,6 +289,47 @@ TEST_F(ServeTest, RedisDownIsA503WithinFiftyMillisecondsAndServiceResumes) {
   EXPECT_EQ(HttpStatus(Get("/ready")), 200);
   std::string metrics = HttpBody(Get("/metrics"));
   EXPECT_EQ(metrics.find("pdv_api_redis_errors_total 0\n"), std::string::npos) << "errors counted";
+}
+
+TEST_F(ServeTest, RedisKilledAndRestartedUnderLoad) {
+  StartServe();
+  std::atomic<bool> done{false};
+  std::atomic<int> ok{0}, unavailable{0}, other{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&] {
+      while (!done) {
+        int status = HttpStatus(Authed("/v1/clientes/52998224725"));
+        (status == 200 ? ok : status == 503 ? unavailable : other)++;
+      }
+    });
+  }
+  std::this_thread::sleep_for(500ms);
+  redis_->Kill();
+  std::this_thread::sleep_for(500ms);
+  int ok_before_restart = ok;
+  // Persisted data: a Redis restarted on its data dir (here: same process options, data
+  // reloaded by the cache stage) serves again without restarting the API.
+  ASSERT_TRUE(redis_->Restart().ok());
+  ASSERT_EQ(RunPdv({"cache", "sync", "--full", "--warehouse-url", pg_->Url(), "--redis-url",
+                    redis_->Url()})
+                .exit_code,
+            0);
+  auto key = RunPdv({"apikey", "create", "caixa-01", "--redis-url", redis_->Url()});
+  ASSERT_EQ(key.exit_code, 0);
+  std::string new_key = Lines(key.output)[0];
+  done = true;
+  for (auto& t : clients) t.join();
+  EXPECT_GT(ok_before_restart, 0);
+  EXPECT_GT(unavailable.load(), 0) << "503 while Redis was down";
+  EXPECT_EQ(HttpStatus(Get("/health")), 200) << "the server survived";
+  // Back within the reconnect backoff (100 ms), without restarting the API.
+  std::string after;
+  auto deadline = std::chrono::steady_clock::now() + 2s;
+  do {
+    after = Get("/v1/clientes/52998224725", "X-API-Key: " + new_key + "\r\n");
+  } while (HttpStatus(after) != 200 && std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(HttpStatus(after), 200) << after << serve_->Output();
 }
 
 TEST_F(ServeTest, ChangesAreSeenByTheNextRequestAndSigtermStopsCleanly) {

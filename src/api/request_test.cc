@@ -1,0 +1,57 @@
+#include "api/request.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace pdv::api {
+namespace {
+
+TEST(RouteTest, RoutesAndMethods) {
+  EXPECT_EQ(RouteRequest("GET", "/v1/clientes/52998224725").route, Route::kCustomer);
+  EXPECT_EQ(RouteRequest("GET", "/v1/clientes/52998224725").arg, "52998224725");
+  EXPECT_EQ(RouteRequest("GET", "/v1/clientes/529.982.247-25?x=1").arg, "529.982.247-25");
+  EXPECT_EQ(RouteRequest("POST", "/v1/clientes/52998224725").route, Route::kMethodNotAllowed);
+  EXPECT_EQ(RouteRequest("GET", "/v1/clientes/").route, Route::kNotFound);
+  EXPECT_EQ(RouteRequest("GET", "/v1/clientes/1/2").route, Route::kNotFound);
+  auto legacy = RouteRequest("GET", "/cliente/abc/status");
+  EXPECT_EQ(legacy.route, Route::kLegacyStatus);
+  EXPECT_EQ(legacy.arg, "abc");
+  EXPECT_EQ(RouteRequest("GET", "/cliente//status").route, Route::kNotFound);
+  EXPECT_EQ(RouteRequest("GET", "/health").route, Route::kHealth);
+  EXPECT_EQ(RouteRequest("DELETE", "/metrics").route, Route::kMethodNotAllowed);
+  EXPECT_EQ(RouteRequest("GET", "/").route, Route::kNotFound);
+}
+
+TEST(EligibilityTest, RuleAndMotivo) {
+  cache::CustomerRecord r{.ativo = true, .opt_in_marketing = true, .elegivel_a_partir_de = 1000};
+  EXPECT_TRUE(Evaluate(r, 1000).eligible);
+  EXPECT_EQ(Evaluate(r, 999).motivo, "EM_CARENCIA");
+  r.opt_in_marketing = false;
+  EXPECT_EQ(Evaluate(r, 2000).motivo, "SEM_OPT_IN");
+  r.ativo = false;
+  EXPECT_EQ(Evaluate(r, 2000).motivo, "INATIVO");
+  r = {.ativo = true, .opt_in_marketing = true};
+  EXPECT_EQ(Evaluate(r, 2000).motivo, "EM_CARENCIA") << "no eligibility start: not eligible";
+}
+
+TEST(JsonTest, ShapesAndRfc3339) {
+  EXPECT_EQ(Rfc3339(0), "1970-01-01T00:00:00Z");
+  cache::CustomerRecord r{.ativo = true,
+                          .opt_in_marketing = true,
+                          .elegivel_a_partir_de = 10,
+                          .atualizado_em = 5,
+                          .ticket_centavos = 1050,
+                          .origem_campanha = "verao",
+                          .primeiro_nome = "Zoë \"Z\""};
+  auto j = nlohmann::json::parse(CustomerJson(r, 20));
+  EXPECT_EQ(j["primeiro_nome"], "Zoë \"Z\"");
+  EXPECT_EQ(j["ticket_medio_estimado"], 10.5);
+  EXPECT_EQ(j["elegivel_a_partir_de"], "1970-01-01T00:00:10Z");
+  auto missing = nlohmann::json::parse(LegacyJson("x", nullptr, 0, 0.1));
+  EXPECT_EQ(missing["status"], "CADASTRO INEXISTENTE");
+  EXPECT_EQ(nlohmann::json::parse(ErrorJson("A", "b"))["erro"], "A");
+}
+
+}  // namespace
+}  // namespace pdv::api
