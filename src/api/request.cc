@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 namespace pdv::api {
@@ -68,22 +69,58 @@ std::string Rfc3339(int64_t s) {
   return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", std::chrono::sys_seconds(std::chrono::seconds(s)));
 }
 
+namespace {
+
+// A JSON string literal: the hot path builds its answer with fmt, not a DOM.
+void AppendJsonString(std::string* out, std::string_view s) {
+  out->push_back('"');
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(c);
+    } else if (u < 0x20) {
+      fmt::format_to(std::back_inserter(*out), "\\u{:04x}", u);
+    } else {
+      out->push_back(c);
+    }
+  }
+  out->push_back('"');
+}
+
+}  // namespace
+
 std::string CustomerJson(const cache::CustomerRecord& r, int64_t now) {
   Eligibility e = Evaluate(r, now);
-  nlohmann::ordered_json j;
-  j["cliente_id"] = cache::UuidText(r.cliente_id);
-  j["elegivel_promocao"] = e.eligible;
-  j["motivo"] = e.motivo ? nlohmann::json(*e.motivo) : nlohmann::json(nullptr);
-  j["elegivel_a_partir_de"] = r.elegivel_a_partir_de
-                                  ? nlohmann::json(Rfc3339(*r.elegivel_a_partir_de))
-                                  : nlohmann::json(nullptr);
-  j["status_clube"] = r.ativo ? "ATIVO" : "INATIVO";
-  j["opt_in_marketing"] = r.opt_in_marketing;
-  j["primeiro_nome"] = r.primeiro_nome;
-  j["ticket_medio_estimado"] = static_cast<double>(r.ticket_centavos) / 100.0;
-  j["origem_campanha"] = r.origem_campanha;
-  j["atualizado_em"] = Rfc3339(r.atualizado_em);
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string out;
+  out.reserve(320);
+  out += "{\"cliente_id\":\"";
+  out += cache::UuidText(r.cliente_id);
+  out += e.eligible ? "\",\"elegivel_promocao\":true,\"motivo\":"
+                    : "\",\"elegivel_promocao\":false,\"motivo\":";
+  if (e.motivo) {
+    AppendJsonString(&out, *e.motivo);
+  } else {
+    out += "null";
+  }
+  out += ",\"elegivel_a_partir_de\":";
+  if (r.elegivel_a_partir_de) {
+    AppendJsonString(&out, Rfc3339(*r.elegivel_a_partir_de));
+  } else {
+    out += "null";
+  }
+  out += r.ativo ? ",\"status_clube\":\"ATIVO\"" : ",\"status_clube\":\"INATIVO\"";
+  out += r.opt_in_marketing ? ",\"opt_in_marketing\":true" : ",\"opt_in_marketing\":false";
+  out += ",\"primeiro_nome\":";
+  AppendJsonString(&out, r.primeiro_nome);
+  fmt::format_to(std::back_inserter(out), ",\"ticket_medio_estimado\":{}",
+                 static_cast<double>(r.ticket_centavos) / 100.0);
+  out += ",\"origem_campanha\":";
+  AppendJsonString(&out, r.origem_campanha);
+  out += ",\"atualizado_em\":";
+  AppendJsonString(&out, Rfc3339(r.atualizado_em));
+  out += '}';
+  return out;
 }
 
 std::string LegacyJson(std::string_view cliente_id, const cache::CustomerRecord* r, int64_t now,

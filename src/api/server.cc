@@ -68,6 +68,7 @@ struct Shared {
     redis_errors = registry.AddCounter("pdv_api_redis_errors_total", "Redis commands that failed");
     open_connections = registry.AddGauge("pdv_api_connections", "open client connections");
   }
+  // Registered once per (route, status); loops keep the pointers (see Worker::Count).
   metrics::Gauge* Counter(const char* route, unsigned status) {
     std::string key =
         fmt::format("pdv_api_requests_total{{route=\"{}\",status=\"{}\"}}", route, status);
@@ -139,6 +140,15 @@ class Worker {
 
   enum class KeyState { kValid, kRevoked, kUnknown };
   void CheckKey(const std::string& key, std::function<void(Status, KeyState)> done);
+  // The request counter and latency histogram of (route, status), looked up in the
+  // shared registry only the first time on this loop.
+  std::pair<metrics::Gauge*, metrics::Histogram*> Count(Route route, unsigned status) {
+    auto& slot = counted_[static_cast<size_t>(route) * 1000 + status];
+    if (!slot.first) {
+      slot = {shared_.Counter(RouteName(route), status), shared_.Latency(RouteName(route), status)};
+    }
+    return slot;
+  }
   // At most one log line a second per loop: a Redis outage fails every request.
   void LogRedisError(const Status& why) {
     auto now = Clock::now();
@@ -175,6 +185,7 @@ class Worker {
   std::unordered_map<std::string, Bucket> buckets_;
   std::list<std::weak_ptr<Session>> sessions_;
   Clock::time_point last_error_log_{};
+  std::unordered_map<size_t, std::pair<metrics::Gauge*, metrics::Histogram*>> counted_;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -245,13 +256,18 @@ class Session : public std::enable_shared_from_this<Session> {
     switch (routed.route) {
       case Route::kHealth:
         return Reply(http::status::ok, R"({"status":"ok"})");
-      case Route::kReady:
-        w_.RefreshLayout();
-        if (w_.redis().connected() && w_.layout())
-          return Reply(http::status::ok, R"({"status":"ready"})");
-        return Reply(
-            http::status::service_unavailable,
-            ErrorJson("NAO_PRONTO", w_.layout() ? "Redis unreachable" : "no data loaded yet"));
+      case Route::kReady: {
+        // Asks Redis now (re-reading the layout): ready means reachable and loaded.
+        auto self = shared_from_this();
+        w_.RefreshLayout([this, self] {
+          if (w_.redis().connected() && w_.layout()) {
+            return Reply(http::status::ok, R"({"status":"ready"})");
+          }
+          Reply(http::status::service_unavailable,
+                ErrorJson("NAO_PRONTO", w_.layout() ? "Redis unreachable" : "no data loaded yet"));
+        });
+        return;
+      }
       case Route::kMetrics:
         return Reply(http::status::ok, w_.shared().registry.Expose(), false,
                      "text/plain; version=0.0.4");
@@ -386,12 +402,10 @@ class Session : public std::enable_shared_from_this<Session> {
     close = close || closing_ || !keep_alive_;
     response_.keep_alive(!close);
     response_.prepare_payload();
-    const char* route = RouteName(route_);
-    w_.shared().Counter(route, static_cast<unsigned>(status))->Add(1);
+    auto [counter, latency] = w_.Count(route_, static_cast<unsigned>(status));
+    counter->Add(1);
     if (started_ != Clock::time_point()) {
-      w_.shared()
-          .Latency(route, static_cast<unsigned>(status))
-          ->Observe(std::chrono::duration<double>(Clock::now() - started_).count());
+      latency->Observe(std::chrono::duration<double>(Clock::now() - started_).count());
     }
     auto self = shared_from_this();
     http::async_write(stream_, response_, [this, self, close](beast::error_code ec, size_t) {

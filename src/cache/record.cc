@@ -155,9 +155,13 @@ std::string UuidText(const std::array<uint8_t, 16>& id) {
 }
 
 uint32_t Layout::Bucket(const uint8_t* b) const {
-  uint32_t first = static_cast<uint32_t>(b[0]) << 24 | static_cast<uint32_t>(b[1]) << 16 |
-                   static_cast<uint32_t>(b[2]) << 8 | b[3];
-  return bits == 0 ? 0 : first >> (32 - bits);
+  // Mixed first: ids need not be random (sequential UUIDs would share one bucket).
+  uint64_t x = 0;
+  for (int i = 0; i < 8; ++i) x = (x << 8) | b[i];
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  return bits == 0 ? 0 : static_cast<uint32_t>(x >> (64 - bits));
 }
 
 std::string Layout::CpfBucketKey(uint32_t bucket) const {

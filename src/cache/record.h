@@ -10,7 +10,7 @@
 //   pdv:i:v<version>:{<bucket>}   by cliente_id: field = cliente_id bytes 0..8,
 //                                 value = the customer's cpf_hash bytes 0..12
 //
-// <bucket> is the top `bits` bits of the first 4 bytes of the hashed id, in hex; the
+// <bucket> is the top `bits` bits of a mix of the id's first 8 bytes, in hex; the
 // braces make it the Redis Cluster hash tag. A full load writes version N+1 beside N and
 // switches pdv:meta in one HSET.
 
@@ -64,7 +64,7 @@ struct Layout {
   // Every bucket key of this version (for removal).
   std::string CpfBucketKey(uint32_t bucket) const;
   std::string IdBucketKey(uint32_t bucket) const;
-  uint32_t Bucket(const uint8_t* first4) const;
+  uint32_t Bucket(const uint8_t* first8) const;
 };
 
 // Bucket bits for `customers`: about 128 customers per bucket (the full load raises

@@ -1,6 +1,9 @@
 #include "cache/record.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <set>
 
 namespace pdv::cache {
 namespace {
@@ -45,10 +48,18 @@ TEST(RecordTest, CorruptBytesAreErrors) {
 TEST(LayoutTest, KeysCarryHashTagsAndBucketsFollowBits) {
   auto hash = *HashBytes(std::string(64, 'f'));
   Layout layout{.version = 3, .bits = 8};
-  EXPECT_EQ(layout.CpfKey(hash), "pdv:c:v3:{ff}");
+  EXPECT_EQ(layout.CpfKey(hash).rfind("pdv:c:v3:{", 0), 0u);
+  EXPECT_EQ(layout.CpfKey(hash).back(), '}');
   EXPECT_EQ(Layout::CpfField(hash).size(), 12u);
   auto id = *UuidBytes("00000000-0000-4000-8000-000000000000");
-  EXPECT_EQ(layout.IdKey(id), "pdv:i:v3:{0}");
+  EXPECT_EQ(layout.IdKey(id).rfind("pdv:i:v3:{", 0), 0u);
+  // Sequential ids spread over the buckets.
+  std::set<std::string> buckets;
+  for (int i = 0; i < 1000; ++i) {
+    auto seq = *UuidBytes(fmt::format("{:08x}-0000-4000-8000-000000000000", i));
+    buckets.insert(layout.IdKey(seq));
+  }
+  EXPECT_GT(buckets.size(), 200u);
   EXPECT_EQ(BucketBitsFor(0), 4);
   EXPECT_EQ(BucketBitsFor(100'000), 10);  // about 128 customers a bucket
   EXPECT_EQ(BucketBitsFor(1'000'000), 13);

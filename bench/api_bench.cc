@@ -1,0 +1,316 @@
+// bench/api: `pdv serve` under wrk (32 connections, random CPFs over 100,000 customers),
+// beside the original platform's API (FastAPI/uvicorn/redis-py, re-created in
+// bench/reference/original_api.py) and nginx serving a static JSON of our answer's size,
+// in one run; then our p99 at half our maximum rate (open-loop, fixed schedule), and Redis
+// memory per customer.
+//
+// usage: api_bench PDV_BINARY REFERENCE_DIR [--seconds S] [--customers N]
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "api/apikeys.h"
+#include "bench/bench_support.h"
+#include "cache/cache.h"
+#include "common/cpf.h"
+#include "common/cpf_hasher.h"
+#include "common/log.h"
+#include "localsvc/child_process.h"
+#include "localsvc/local_postgres.h"
+#include "localsvc/local_redis.h"
+#include "localsvc/scratch_dir.h"
+#include "pg/connection.h"
+#include "redis/client.h"
+
+namespace {
+
+using pdv::bench::Die;
+using pdv::bench::Must;
+using pdv::bench::Percentile;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+constexpr char kKey[] = "bench-api-cpf-key-0123";
+
+struct WrkResult {
+  double rps = 0, p50_ms = 0, p99_ms = 0;
+  std::string errors;
+};
+
+double ToMs(const std::string& v, const std::string& unit) {
+  double x = std::stod(v);
+  if (unit == "us") return x / 1000;
+  if (unit == "s") return x * 1000;
+  return x;
+}
+
+WrkResult Wrk(const std::string& url, const fs::path& script, int seconds, const fs::path& dir,
+              const std::string& name) {
+  fs::path out = dir / (name + ".wrk");
+  auto s = pdv::localsvc::RunCommand({.argv = {"wrk", "-t1", "-c32", fmt::format("-d{}s", seconds),
+                                               "--latency", "-s", script.string(), url},
+                                      .log_file = out.string()},
+                                     std::chrono::seconds(seconds + 30));
+  Must(s, "wrk");
+  std::ifstream in(out);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  WrkResult r;
+  std::smatch m;
+  if (std::regex_search(text, m, std::regex(R"(Requests/sec:\s+([\d.]+))")))
+    r.rps = std::stod(m[1]);
+  if (std::regex_search(text, m, std::regex(R"(50%\s+([\d.]+)(us|ms|s))")))
+    r.p50_ms = ToMs(m[1], m[2]);
+  if (std::regex_search(text, m, std::regex(R"(99%\s+([\d.]+)(us|ms|s))")))
+    r.p99_ms = ToMs(m[1], m[2]);
+  if (std::regex_search(text, m, std::regex(R"(Non-2xx or 3xx responses: (\d+))"))) r.errors = m[1];
+  return r;
+}
+
+void WaitHttp(int port) {
+  for (int i = 0; i < 300; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{.sin_family = AF_INET,
+                  .sin_port = htons(static_cast<uint16_t>(port)),
+                  .sin_addr = {htonl(INADDR_LOOPBACK)}};
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+    ::close(fd);
+    if (ok) return;
+    std::this_thread::sleep_for(50ms);
+  }
+  Die(fmt::format("nothing listens on port {}", port));
+}
+
+// Open loop: each connection sends on a fixed schedule; latency counts from the
+// scheduled instant (no coordinated omission).
+std::vector<double> FixedRate(int port, const std::vector<std::string>& requests, double rate,
+                              int connections, int seconds) {
+  std::vector<std::vector<double>> per(static_cast<size_t>(connections));
+  std::vector<std::thread> threads;
+  auto start = Clock::now() + 200ms;
+  auto interval = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(connections / rate));
+  for (int c = 0; c < connections; ++c) {
+    threads.emplace_back([&, c] {
+      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+      sockaddr_in a{.sin_family = AF_INET,
+                    .sin_port = htons(static_cast<uint16_t>(port)),
+                    .sin_addr = {htonl(INADDR_LOOPBACK)}};
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) return;
+      auto next = start + interval * c / connections;
+      auto end = start + std::chrono::seconds(seconds);
+      char buf[8192];
+      for (size_t i = static_cast<size_t>(c); next < end;
+           i += static_cast<size_t>(connections), next += interval) {
+        std::this_thread::sleep_until(next);
+        const std::string& req = requests[i % requests.size()];
+        if (::send(fd, req.data(), req.size(), 0) < 0) break;
+        std::string got;
+        size_t need = 0;
+        while (true) {
+          ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+          if (n <= 0) break;
+          got.append(buf, static_cast<size_t>(n));
+          auto head = got.find("\r\n\r\n");
+          if (head != std::string::npos && need == 0) {
+            auto cl = got.find("Content-Length: ");
+            need = head + 4 + std::stoul(got.substr(cl + 16));
+          }
+          if (need && got.size() >= need) break;
+        }
+        per[static_cast<size_t>(c)].push_back(
+            std::chrono::duration<double, std::milli>(Clock::now() - next).count());
+      }
+      ::close(fd);
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<double> all;
+  for (auto& v : per) all.insert(all.end(), v.begin(), v.end());
+  return all;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) Die("usage: api_bench PDV_BINARY REFERENCE_DIR [--seconds S] [--customers N]");
+  std::string pdv = argv[1];
+  fs::path reference = argv[2];
+  int seconds = 10;
+  int customers = 100'000;
+  for (int i = 3; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--seconds"))
+      seconds = std::stoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--customers"))
+      customers = std::stoi(argv[i + 1]);
+  }
+  auto dir = Must(pdv::localsvc::ScratchDir::Create("pdv-bench-api"), "scratch dir");
+  auto pg = Must(pdv::localsvc::LocalPostgres::Start({}), "postgres");
+  auto redis_server = Must(pdv::localsvc::LocalRedis::Start({}), "redis");
+  auto conn = Must(pdv::pg::Connection::Connect(pg->Url()), "connect");
+  Must(conn.Exec("CREATE SCHEMA marts; CREATE TABLE marts.dim_clientes_clube (cliente_id uuid "
+                 "PRIMARY KEY, cpf_hash text NOT NULL, primeiro_nome text, status_clube text, "
+                 "opt_in_marketing boolean, ticket_medio_estimado numeric(10,2), origem_campanha "
+                 "text, elegivel_a_partir_de timestamptz, atualizado_em timestamptz, _lsn pg_lsn "
+                 "NOT NULL, _deleted boolean NOT NULL DEFAULT false)")
+           .status(),
+       "dimension");
+
+  // Customers: real CPFs (their HMAC in the dimension), the same UUIDs for the original.
+  pdv::CpfHasher hasher(kKey);
+  std::vector<std::string> cpfs, ids;
+  std::string copy;
+  for (uint32_t s = 1; static_cast<int>(cpfs.size()) < customers; ++s) {
+    auto cpf =
+        pdv::Cpf::FromBase(static_cast<uint32_t>((uint64_t{s} * 387'420'489 + 7) % 1'000'000'000));
+    if (!cpf.ok()) continue;
+    std::string id = fmt::format("{:08x}-0000-4000-8000-{:012x}", s, s);
+    cpfs.push_back(cpf->digits());
+    ids.push_back(id);
+    copy += fmt::format(
+        "{}\t{}\tMaria\t{}\t{}\t87.50\tblack_friday\t2025-01-01 00:00:00+00\t"
+        "2025-06-01 00:00:00+00\t0/{:X}\tf\n",
+        id, hasher.Hash(*cpf), s % 7 ? "ATIVO" : "INATIVO", s % 5 ? "t" : "f", 0x1000 + s);
+  }
+  Must(conn.CopyBegin("COPY marts.dim_clientes_clube FROM STDIN"), "copy");
+  Must(conn.CopyPut(copy), "copy");
+  Must(conn.CopyEnd(), "copy");
+
+  pdv::Logger log(stderr, "bench", pdv::LogFormat::kKeyValue, pdv::LogLevel::kWarn);
+  pdv::cache::CacheOptions cache{.warehouse_url = pg->Url(), .redis_url = redis_server->Url()};
+  auto synced = Must(pdv::cache::SyncFull(cache, log, {}), "cache sync");
+
+  // The original layout: one hash per customer, keyed by UUID.
+  auto redis = Must(pdv::redis::Client::Connect(redis_server->Url()), "redis");
+  auto before = Must(redis.Command({"INFO", "memory"}), "info");
+  auto used = [](std::string_view info) {
+    auto at = info.find("used_memory:");
+    return std::stod(std::string(info.substr(at + 12, info.find('\r', at) - at - 12)));
+  };
+  double used_before = used(before.str());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    redis.Append({"HSET", "cliente:" + ids[i], "cliente_id", ids[i], "status_clube",
+                  i % 7 ? "ATIVO" : "INATIVO", "origem_campanha", "black_friday",
+                  "opt_in_marketing", "true", "ticket_medio_estimado", "87.50"});
+    if (i % 1000 == 999 || i + 1 == ids.size()) {
+      for (size_t k = i - i % 1000; k <= i; ++k) Must(redis.GetReply(), "hset");
+    }
+  }
+  double original_per_customer =
+      (used(Must(redis.Command({"INFO", "memory"}), "info").str()) - used_before) / ids.size();
+  std::string key = Must(pdv::api::CreateApiKey(redis_server->Url(), "bench"), "api key");
+
+  // Servers: ours, the original's, nginx.
+  int ours = Must(pdv::localsvc::FreeLoopbackPort(), "port");
+  int theirs = Must(pdv::localsvc::FreeLoopbackPort(), "port");
+  int static_port = Must(pdv::localsvc::FreeLoopbackPort(), "port");
+  ::setenv("PDV_CPF_KEY", kKey, 1);
+  auto serve = Must(
+      pdv::localsvc::ChildProcess::Spawn({.argv = {pdv, "--log-level", "warn", "serve", "--listen",
+                                                   fmt::format("127.0.0.1:{}", ours), "--redis-url",
+                                                   redis_server->Url(), "--rate-per-key", "0"},
+                                          .log_file = (dir.path() / "serve.log").string(),
+                                          .parent_death_signal = SIGKILL}),
+      "pdv serve");
+  ::setenv("REDIS_PORT", std::to_string(redis_server->port()).c_str(), 1);
+  auto uvicorn = Must(pdv::localsvc::ChildProcess::Spawn(
+                          {.argv = {"/usr/bin/python3", "-m", "uvicorn", "--app-dir",
+                                    reference.string(), "original_api:app", "--host", "127.0.0.1",
+                                    "--port", std::to_string(theirs), "--loop", "uvloop", "--http",
+                                    "httptools", "--log-level", "warning", "--no-access-log"},
+                           .log_file = (dir.path() / "uvicorn.log").string(),
+                           .parent_death_signal = SIGKILL}),
+                      "uvicorn");
+  WaitHttp(ours);
+  WaitHttp(theirs);
+  // Our answer, served statically by nginx at the same size.
+  std::string probe =
+      fmt::format("GET /v1/clientes/{} HTTP/1.1\r\nHost: b\r\nX-API-Key: {}\r\n\r\n", cpfs[1], key);
+  auto sample = FixedRate(ours, {probe}, 10, 1, 1);
+  fs::create_directories(dir.path() / "www");
+  {
+    std::ofstream(dir.path() / "www" / "answer.json")
+        << R"({"cliente_id":"00000002-0000-4000-8000-000000000002","elegivel_promocao":true,"motivo":null,"elegivel_a_partir_de":"2025-01-01T00:00:00Z","status_clube":"ATIVO","opt_in_marketing":true,"primeiro_nome":"Maria","ticket_medio_estimado":87.5,"origem_campanha":"black_friday","atualizado_em":"2025-06-01T00:00:00Z"})";
+    std::ofstream(dir.path() / "nginx.conf") << fmt::format(
+        "worker_processes 2; pid {0}/nginx.pid; error_log {0}/nginx-error.log; daemon off;\n"
+        "events {{ worker_connections 1024; }}\n"
+        "http {{ access_log off; client_body_temp_path {0}; proxy_temp_path {0}; "
+        "fastcgi_temp_path {0}; uwsgi_temp_path {0}; scgi_temp_path {0}; "
+        "server {{ listen 127.0.0.1:{1}; location / {{ root {0}/www; default_type "
+        "application/json; }} }} }}\n",
+        dir.path().string(), static_port);
+  }
+  auto nginx = Must(
+      pdv::localsvc::ChildProcess::Spawn(
+          {.argv = {"nginx", "-c", (dir.path() / "nginx.conf").string(), "-p", dir.path().string()},
+           .log_file = (dir.path() / "nginx.log").string(),
+           .parent_death_signal = SIGKILL}),
+      "nginx");
+  WaitHttp(static_port);
+
+  // wrk scripts: random keys over all customers.
+  {
+    std::ofstream cpf_file(dir.path() / "cpfs.txt"), id_file(dir.path() / "ids.txt");
+    for (const auto& c : cpfs) cpf_file << c << "\n";
+    for (const auto& i : ids) id_file << i << "\n";
+    auto script = [&](const std::string& name, const std::string& list, const std::string& path,
+                      const std::string& header) {
+      std::ofstream(dir.path() / name) << fmt::format(
+          "local keys = {{}}\nfor line in io.lines(\"{}\") do keys[#keys + 1] = line end\n"
+          "request = function()\n  return wrk.format(\"GET\", \"{}\" .. keys[math.random(#keys)] "
+          ".. \"{}\", {})\nend\n",
+          (dir.path() / list).string(), path, name == "original.lua" ? "/status" : "", header);
+    };
+    script("ours.lua", "cpfs.txt", "/v1/clientes/",
+           fmt::format("{{[\"X-API-Key\"] = \"{}\"}}", key));
+    script("original.lua", "ids.txt", "/cliente/", "nil");
+    std::ofstream(dir.path() / "static.lua")
+        << "request = function() return wrk.format(\"GET\", \"/answer.json\") end\n";
+  }
+  fmt::print("bench/api: {} customers, wrk -t1 -c32 -d{}s, random keys, all on this machine\n",
+             customers, seconds);
+  auto o = Wrk(fmt::format("http://127.0.0.1:{}", ours), dir.path() / "ours.lua", seconds,
+               dir.path(), "ours");
+  auto f = Wrk(fmt::format("http://127.0.0.1:{}", theirs), dir.path() / "original.lua", seconds,
+               dir.path(), "original");
+  auto n = Wrk(fmt::format("http://127.0.0.1:{}", static_port), dir.path() / "static.lua", seconds,
+               dir.path(), "static");
+  auto row = [](const char* what, const WrkResult& r) {
+    fmt::print("  {:<46} {:>9.0f} req/s  p50 {:>7.3f} ms  p99 {:>7.3f} ms{}\n", what, r.rps,
+               r.p50_ms, r.p99_ms, r.errors.empty() ? "" : "  non-2xx " + r.errors);
+  };
+  row("pdv serve  GET /v1/clientes/{cpf}", o);
+  row("original (FastAPI+uvicorn+redis-py) /status", f);
+  row("nginx, static JSON of the same size", n);
+  fmt::print("  pdv / nginx static: {:.2f}x (target >= 1.0x)   pdv / original: {:.1f}x\n",
+             o.rps / n.rps, o.rps / f.rps);
+
+  std::vector<std::string> requests;
+  for (size_t i = 0; i < 20000; ++i) {
+    requests.push_back(
+        fmt::format("GET /v1/clientes/{} HTTP/1.1\r\nHost: b\r\nX-API-Key: {}\r\n\r\n",
+                    cpfs[(i * 7919) % cpfs.size()], key));
+  }
+  double half = o.rps / 2;
+  auto lat = FixedRate(ours, requests, half, 32, seconds);
+  fmt::print(
+      "  pdv serve at half its maximum ({:.0f} req/s, fixed schedule, 32 connections): p50 {:.3f} "
+      "ms, p99 {:.3f} ms (target p99 < 1 ms)\n",
+      half, Percentile(lat, 0.5), Percentile(lat, 0.99));
+  fmt::print("  Redis memory per customer: pdv {:.1f} B (target < 100), original layout {:.1f} B\n",
+             synced.bytes_per_customer, original_per_customer);
+  (void)sample;
+  return 0;
+}
