@@ -195,4 +195,132 @@ void AsyncRedis::ArmTimer() {
   });
 }
 
+// ---- InvalidationLink ----
+
+InvalidationLink::InvalidationLink(asio::io_context& io, redis::Endpoint endpoint,
+                                   std::function<void(std::string_view)> on_key,
+                                   std::function<void()> on_flush)
+    : io_(io),
+      endpoint_(std::move(endpoint)),
+      on_key_(std::move(on_key)),
+      on_flush_(std::move(on_flush)),
+      socket_(io),
+      retry_(io) {}
+
+InvalidationLink::~InvalidationLink() {
+  if (reader_) redisReaderFree(reader_);
+}
+
+void InvalidationLink::Start() { Connect(); }
+
+void InvalidationLink::Stop() {
+  stopped_ = true;
+  ++generation_;
+  retry_.cancel();
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+}
+
+void InvalidationLink::Connect() {
+  if (stopped_) return;
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(endpoint_.host, ec);
+  if (ec) {
+    asio::ip::tcp::resolver resolver(io_);
+    auto results = resolver.resolve(endpoint_.host, std::to_string(endpoint_.port), ec);
+    if (ec || results.empty()) return Fail();
+    address = results.begin()->endpoint().address();
+  }
+  socket_ = asio::ip::tcp::socket(io_);
+  uint64_t generation = ++generation_;
+  auto self = shared_from_this();
+  socket_.async_connect({address, static_cast<uint16_t>(endpoint_.port)},
+                        [this, self, generation](boost::system::error_code cec) {
+                          if (generation != generation_) return;
+                          if (cec) return Fail();
+                          socket_.non_blocking(true);
+                          if (reader_) redisReaderFree(reader_);
+                          reader_ = redisReaderCreate();
+                          replies_ = 0;
+                          std::string hello;
+                          if (!endpoint_.password.empty()) {
+                            hello += fmt::format("*2\r\n$4\r\nAUTH\r\n${}\r\n{}\r\n",
+                                                 endpoint_.password.size(), endpoint_.password);
+                            replies_ = -1;
+                          }
+                          hello +=
+                              "*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n"
+                              "*2\r\n$9\r\nSUBSCRIBE\r\n$20\r\n__redis__:invalidate\r\n";
+                          boost::system::error_code wec;
+                          asio::write(socket_, asio::buffer(hello), wec);
+                          if (wec) return Fail();
+                          Wait();
+                        });
+}
+
+void InvalidationLink::Wait() {
+  uint64_t generation = generation_;
+  auto self = shared_from_this();
+  socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                     [this, self, generation](boost::system::error_code ec) {
+                       if (generation != generation_) return;
+                       if (ec) return Fail();
+                       Drain();
+                       if (generation == generation_) Wait();
+                     });
+}
+
+void InvalidationLink::Drain() {
+  if (!reader_ || !socket_.is_open()) return;
+  char buf[8192];
+  while (true) {
+    boost::system::error_code ec;
+    size_t n = socket_.read_some(asio::buffer(buf), ec);
+    if (ec == asio::error::would_block) break;
+    if (ec || n == 0) return Fail();
+    redisReaderFeed(reader_, buf, n);
+    while (true) {
+      void* raw = nullptr;
+      if (redisReaderGetReply(reader_, &raw) != REDIS_OK) return Fail();
+      if (!raw) break;
+      auto* r = static_cast<redisReply*>(raw);
+      if (replies_ < 0) {
+        ++replies_;  // AUTH
+      } else if (replies_ == 0) {
+        client_id_ = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+        ++replies_;
+      } else if (replies_ == 1) {
+        ++replies_;  // subscribed
+        up_ = true;
+        ++epoch_;
+      } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+        redisReply* payload = r->element[2];
+        if (payload->type == REDIS_REPLY_ARRAY) {
+          for (size_t i = 0; i < payload->elements; ++i) {
+            on_key_(std::string_view(payload->element[i]->str, payload->element[i]->len));
+          }
+        } else {
+          on_flush_();  // FLUSHALL/FLUSHDB: a null payload
+        }
+      }
+      freeReplyObject(r);
+    }
+  }
+}
+
+void InvalidationLink::Fail() {
+  bool was_up = up_;
+  up_ = false;
+  ++generation_;
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  if (was_up) on_flush_();
+  if (stopped_) return;
+  retry_.expires_after(std::chrono::milliseconds(200));
+  auto self = shared_from_this();
+  retry_.async_wait([this, self](boost::system::error_code ec) {
+    if (!ec) Connect();
+  });
+}
+
 }  // namespace pdv::api

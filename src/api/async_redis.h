@@ -37,6 +37,9 @@ class AsyncRedis : public std::enable_shared_from_this<AsyncRedis> {
   bool connected() const { return state_ == State::kConnected; }
   // Closes the connection for good (shutdown): pending commands fail.
   void Close();
+  // Called on the loop each time a connection is established, before queued commands
+  // run (commands it issues go first).
+  void set_on_connect(std::function<void()> f) { on_connect_ = std::move(f); }
   uint64_t errors() const { return errors_; }
 
  private:
@@ -67,6 +70,46 @@ class AsyncRedis : public std::enable_shared_from_this<AsyncRedis> {
   uint64_t errors_ = 0;
   bool closed_ = false;
   // Incremented per connection: completions of a closed socket's operations are ignored.
+  uint64_t generation_ = 0;
+  std::function<void()> on_connect_;
+};
+
+// A connection subscribed to Redis's invalidation channel (client-side caching with
+// REDIRECT, as RESP2 has no push replies). Reports invalidated keys and full flushes;
+// when it drops, reports a flush (nothing cached can be trusted) and reconnects.
+// Lives on one io_context thread.
+class InvalidationLink : public std::enable_shared_from_this<InvalidationLink> {
+ public:
+  InvalidationLink(boost::asio::io_context& io, redis::Endpoint endpoint,
+                   std::function<void(std::string_view key)> on_key,
+                   std::function<void()> on_flush);
+  ~InvalidationLink();
+  void Start();
+  void Stop();
+  // Processes the invalidations already received, without waiting: called before a
+  // cached answer is served, so a write Redis acknowledged is never answered stale.
+  void Drain();
+  bool up() const { return up_; }
+  long long client_id() const { return client_id_; }
+  // Changes each time the link comes up (a new client id to redirect to).
+  uint64_t epoch() const { return epoch_; }
+
+ private:
+  void Connect();
+  void Wait();
+  void Fail();
+
+  boost::asio::io_context& io_;
+  redis::Endpoint endpoint_;
+  std::function<void(std::string_view)> on_key_;
+  std::function<void()> on_flush_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer retry_;
+  redisReader* reader_ = nullptr;
+  bool up_ = false, stopped_ = false;
+  int replies_ = 0;  // CLIENT ID, then the SUBSCRIBE confirmation
+  long long client_id_ = 0;
+  uint64_t epoch_ = 0;
   uint64_t generation_ = 0;
 };
 

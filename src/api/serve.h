@@ -19,6 +19,9 @@ struct ServeOptions {
   size_t max_connections = 10'000;  // more are closed at once
   double rate_per_key = 5'000;      // requests/s per API key (each replica)
   std::chrono::milliseconds redis_timeout{40};
+  // Keep customers in process, coherent through Redis client-side caching (tracking
+  // with redirection); flushed whenever the invalidation link drops.
+  bool near_cache = true;
   std::chrono::seconds read_timeout{10};  // a request must arrive whole within this
   std::chrono::seconds idle_timeout{30};  // keep-alive connections idle longer are closed
 };

@@ -23,6 +23,7 @@
 
 #include "api/apikeys.h"
 #include "api/async_redis.h"
+#include "api/near_cache.h"
 #include "api/request.h"
 #include "api/serve.h"
 #include "cache/record.h"
@@ -63,10 +64,15 @@ struct Shared {
   std::map<std::string, metrics::Histogram*> latencies;
   metrics::Gauge* redis_errors;
   metrics::Gauge* open_connections;
+  metrics::Gauge* near_hits;
+  metrics::Gauge* near_misses;
 
   Shared(const ServeOptions& o, Logger& l) : options(o), log(l) {
     redis_errors = registry.AddCounter("pdv_api_redis_errors_total", "Redis commands that failed");
     open_connections = registry.AddGauge("pdv_api_connections", "open client connections");
+    near_hits = registry.AddCounter("pdv_api_near_cache_hits_total", "lookups answered in process");
+    near_misses =
+        registry.AddCounter("pdv_api_near_cache_misses_total", "lookups that went to Redis");
   }
   // Registered once per (route, status); loops keep the pointers (see Worker::Count).
   metrics::Gauge* Counter(const char* route, unsigned status) {
@@ -100,7 +106,19 @@ class Worker {
       : shared_(shared),
         acceptor_(io_),
         redis_(std::make_shared<AsyncRedis>(io_, endpoint, shared.options.redis_timeout)),
-        hasher_(shared.options.cpf_key) {}
+        hasher_(shared.options.cpf_key) {
+    if (shared.options.near_cache) {
+      link_ = std::make_shared<InvalidationLink>(
+          io_, endpoint, [this](std::string_view key) { near_.Invalidate(key); },
+          [this] { near_.Clear(); });
+      // Every new data connection is a new client: nothing it read before is tracked.
+      redis_->set_on_connect([this] {
+        near_.Clear();
+        tracking_ready_ = false;
+        EnableTracking();
+      });
+    }
+  }
 
   Status Listen(const tcp::endpoint& endpoint) {
     boost::system::error_code ec;
@@ -123,6 +141,47 @@ class Worker {
   void Start() {
     Accept();
     KeepLayoutFresh();
+    if (link_) link_->Start();
+  }
+
+  // The near-cache serves only while the invalidation link is up and the data
+  // connection's reads are tracked with redirection to it.
+  bool NearCacheOn() const {
+    return link_ && link_->up() && tracking_ready_ && tracking_epoch_ == link_->epoch();
+  }
+  NearCache& near() { return near_; }
+  InvalidationLink* link() { return link_.get(); }
+
+  // Asks Redis to track this connection's reads, invalidations going to the link.
+  void EnableTracking() {
+    if (!link_ || !link_->up()) return;
+    uint64_t epoch = link_->epoch();
+    std::string id = std::to_string(link_->client_id());
+    redis_->Command({"CLIENT", "TRACKING", "on", "REDIRECT", id},
+                    [this, epoch](const Status& s, redisReply*) {
+                      if (s.ok() && link_ && link_->epoch() == epoch) {
+                        tracking_ready_ = true;
+                        tracking_epoch_ = epoch;
+                      }
+                    });
+  }
+  // Called often: re-enables tracking when the link came back with a new id.
+  void CheckTracking() {
+    if (link_ && link_->up() && tracking_epoch_ != link_->epoch() && !tracking_pending_) {
+      tracking_pending_ = true;
+      tracking_ready_ = false;
+      near_.Clear();
+      uint64_t epoch = link_->epoch();
+      std::string id = std::to_string(link_->client_id());
+      redis_->Command({"CLIENT", "TRACKING", "on", "REDIRECT", id},
+                      [this, epoch](const Status& s, redisReply*) {
+                        tracking_pending_ = false;
+                        if (s.ok() && link_ && link_->epoch() == epoch) {
+                          tracking_ready_ = true;
+                          tracking_epoch_ = epoch;
+                        }
+                      });
+    }
   }
   void Run() { io_.run(); }
   // From any thread: stop accepting; idle sessions close, busy ones after their reply;
@@ -186,6 +245,10 @@ class Worker {
   std::list<std::weak_ptr<Session>> sessions_;
   Clock::time_point last_error_log_{};
   std::unordered_map<size_t, std::pair<metrics::Gauge*, metrics::Histogram*>> counted_;
+  std::shared_ptr<InvalidationLink> link_;
+  NearCache near_;
+  bool tracking_ready_ = false, tracking_pending_ = false;
+  uint64_t tracking_epoch_ = 0;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -359,14 +422,33 @@ class Session : public std::enable_shared_from_this<Session> {
                    std::function<void(const cache::CustomerRecord*)> done) {
     if (!w_.layout()) return NotLoaded();
     const cache::Layout layout = *w_.layout();
+    std::string key = layout.CpfKey(hash), field = cache::Layout::CpfField(hash);
+    w_.CheckTracking();
+    bool cacheable = w_.NearCacheOn();
+    NearCache::Ticket ticket;
+    if (cacheable) {
+      // Invalidations Redis sent before this request arrived are applied first.
+      w_.link()->Drain();
+      cacheable = w_.NearCacheOn();
+    }
+    if (cacheable) {
+      if (const cache::CustomerRecord* hit = w_.near().Get(key, field)) {
+        w_.shared().near_hits->Add(1);
+        return done(hit);
+      }
+      w_.shared().near_misses->Add(1);
+      ticket = w_.near().Take(key);
+    }
     auto self = shared_from_this();
-    w_.redis().Command({"HGET", layout.CpfKey(hash), cache::Layout::CpfField(hash)},
-                       [this, self, hash, retried, done, version = layout.version](const Status& s,
-                                                                                   redisReply* r) {
+    w_.redis().Command({"HGET", key, field},
+                       [this, self, hash, retried, done, key, field, cacheable, ticket,
+                        version = layout.version](const Status& s, redisReply* r) {
                          if (!s.ok()) return Unavailable(s);
                          if (r->type == REDIS_REPLY_STRING) {
                            auto rec = cache::Decode(std::string_view(r->str, r->len));
                            if (!rec.ok()) return Unavailable();
+                           if (cacheable && w_.NearCacheOn())
+                             w_.near().Put(key, field, *rec, ticket);
                            return done(&*rec);
                          }
                          if (retried) return done(nullptr);
@@ -466,8 +548,9 @@ void Worker::Stop() {
 void Worker::DrainThenClose(Clock::time_point deadline) {
   sessions_.remove_if([](const std::weak_ptr<Session>& s) { return s.expired(); });
   if (sessions_.empty() || Clock::now() >= deadline) {
-    // Requests in flight are answered: the Redis connection can go, and with it the
+    // Requests in flight are answered: the Redis connections can go, and with them the
     // loop's last work.
+    if (link_) link_->Stop();
     redis_->Close();
     return;
   }

@@ -18,6 +18,7 @@ class ServeCommand : public Command {
     flags_.Add(cmd, "--max-connections", "api.max_connections");
     flags_.Add(cmd, "--rate-per-key", "api.rate_per_key");
     flags_.Add(cmd, "--redis-timeout-ms", "api.redis_timeout_ms");
+    flags_.Add(cmd, "--near-cache", "api.near_cache");
     return cmd;
   }
 
@@ -35,7 +36,8 @@ class ServeCommand : public Command {
         .threads = static_cast<int>(config.GetInt("api.threads")),
         .max_connections = static_cast<size_t>(config.GetInt("api.max_connections")),
         .rate_per_key = config.GetDouble("api.rate_per_key"),
-        .redis_timeout = std::chrono::milliseconds(config.GetInt("api.redis_timeout_ms"))};
+        .redis_timeout = std::chrono::milliseconds(config.GetInt("api.redis_timeout_ms")),
+        .near_cache = config.Get("api.near_cache") == "on"};
     Status done = api::Serve(options, log, stop);
     if (!done.ok()) {
       fmt::print(stderr, "pdv serve: {}\n", done.message());

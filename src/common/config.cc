@@ -279,6 +279,11 @@ const std::vector<ConfigKey>& AllConfigKeys() {
          .help = "a Redis reply later than this is a 503",
          .min = 1,
          .max = 60000});
+    add({.name = "api.near_cache",
+         .kind = ConfigKind::kEnum,
+         .default_value = "on",
+         .help = "in-process near-cache kept coherent by Redis tracking",
+         .choices = {"on", "off"}});
     return keys;
   }();
   return kKeys;

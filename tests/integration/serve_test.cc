@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <thread>
 
 #include "common/cpf.h"
@@ -338,9 +339,18 @@ TEST_F(ServeTest, RedisKilledAndRestartedUnderLoad) {
 }
 
 TEST_F(ServeTest, ChangesAreSeenByTheNextRequestAndSigtermStopsCleanly) {
-  StartServe();
-  EXPECT_EQ(nlohmann::json::parse(HttpBody(Authed("/v1/clientes/52998224725")))["status_clube"],
-            "ATIVO");
+  StartServe({"--threads", "1"});
+  // Warm the near-cache: later reads of Ana are answered in process.
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(nlohmann::json::parse(HttpBody(Authed("/v1/clientes/52998224725")))["status_clube"],
+              "ATIVO");
+  }
+  std::string metrics = HttpBody(Get("/metrics"));
+  std::smatch hits;
+  ASSERT_TRUE(
+      std::regex_search(metrics, hits, std::regex(R"(pdv_api_near_cache_hits_total (\d+))")))
+      << metrics;
+  EXPECT_GE(std::stoi(hits[1]), 3) << metrics;
   auto conn = Connect(pg_->Url());
   ASSERT_TRUE(conn.Exec("UPDATE marts.dim_clientes_clube SET status_clube = 'INATIVO', _lsn = "
                         "'1/0' WHERE primeiro_nome = 'Ana'")
@@ -351,6 +361,20 @@ TEST_F(ServeTest, ChangesAreSeenByTheNextRequestAndSigtermStopsCleanly) {
   auto after = nlohmann::json::parse(HttpBody(Authed("/v1/clientes/52998224725")));
   EXPECT_EQ(after["status_clube"], "INATIVO");
   EXPECT_EQ(after["motivo"], "INATIVO");
+  // Any writer: the next request after Redis has the new value never sees the old one.
+  for (int round = 0; round < 20; ++round) {
+    bool active = round % 2 == 0;
+    ASSERT_TRUE(conn.Exec(fmt::format("UPDATE marts.dim_clientes_clube SET status_clube = '{}', "
+                                      "_lsn = '{}/0' WHERE primeiro_nome = 'Ana'",
+                                      active ? "ATIVO" : "INATIVO", round + 2))
+                    .ok());
+    ASSERT_EQ(RunPdv({"cache", "sync", "--warehouse-url", pg_->Url(), "--redis-url", redis_->Url()})
+                  .exit_code,
+              0);
+    auto seen = nlohmann::json::parse(HttpBody(Authed("/v1/clientes/52998224725")));
+    EXPECT_EQ(seen["status_clube"], active ? "ATIVO" : "INATIVO") << "round " << round;
+    Authed("/v1/clientes/52998224725");  // cached again
+  }
   serve_->Signal(SIGTERM);
   EXPECT_EQ(serve_->Wait(10s), 0) << serve_->Output();
   EXPECT_NE(serve_->Output().find("event=serve_stopped"), std::string::npos);
