@@ -216,7 +216,7 @@ class Worker {
     shared_.log.Warn("serve_redis_error", {{"error", why.message()}});
   }
   // Token bucket per key: 0 when allowed, else seconds to wait.
-  int RateLimited(const std::string& key_hash);
+  int RateLimited(const std::string& key);
 
  private:
   void Accept();
@@ -369,7 +369,7 @@ class Session : public std::enable_shared_from_this<Session> {
         return Reply(http::status::forbidden,
                      ErrorJson("CHAVE_REVOGADA", "this API key was revoked"));
       }
-      if (int wait = w_.RateLimited(ApiKeyHash(key)); wait > 0) {
+      if (int wait = w_.RateLimited(key); wait > 0) {
         retry_after_ = wait;
         return Reply(http::status::too_many_requests,
                      ErrorJson("LIMITE_EXCEDIDO", "too many requests for this API key"));
@@ -586,29 +586,30 @@ void Worker::KeepLayoutFresh() {
 }
 
 void Worker::CheckKey(const std::string& key, std::function<void(Status, KeyState)> done) {
-  std::string hash = ApiKeyHash(key);
+  // Remembered by the key as sent (process memory only), so a known key costs no hash.
   auto now = Clock::now();
-  if (auto it = keys_.find(hash); it != keys_.end() && it->second.until > now) {
+  if (auto it = keys_.find(key); it != keys_.end() && it->second.until > now) {
     return done(Status::Ok(), it->second.state);
   }
-  redis_->Command({"HGET", ApiKeyRedisKey(hash), "revoked"},
-                  [this, hash, done](const Status& s, redisReply* r) {
+  redis_->Command({"HGET", ApiKeyRedisKey(ApiKeyHash(key)), "revoked"},
+                  [this, key, done](const Status& s, redisReply* r) {
                     if (!s.ok()) return done(s, KeyState::kUnknown);
                     KeyState state = r->type != REDIS_REPLY_STRING             ? KeyState::kUnknown
                                      : std::string_view(r->str, r->len) == "1" ? KeyState::kRevoked
                                                                                : KeyState::kValid;
                     // Remembered for a second: a revocation reaches every replica within that.
                     if (keys_.size() > 100'000) keys_.clear();
-                    keys_[hash] = {state, Clock::now() + std::chrono::seconds(1)};
+                    keys_[key] = {state, Clock::now() + std::chrono::seconds(1)};
                     done(Status::Ok(), state);
                   });
 }
 
-int Worker::RateLimited(const std::string& key_hash) {
+int Worker::RateLimited(const std::string& key) {
   double rate = shared_.options.rate_per_key;
   if (rate <= 0) return 0;
   auto now = Clock::now();
-  auto [it, fresh] = buckets_.try_emplace(key_hash, Bucket{rate, now});
+  if (buckets_.size() > 100'000) buckets_.clear();
+  auto [it, fresh] = buckets_.try_emplace(key, Bucket{rate, now});
   Bucket& b = it->second;
   b.tokens = std::min(rate, b.tokens + rate * std::chrono::duration<double>(now - b.at).count());
   b.at = now;

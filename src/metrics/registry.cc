@@ -8,22 +8,25 @@
 namespace pdv::metrics {
 
 Histogram::Histogram(std::vector<double> bounds)
-    : bounds_(std::move(bounds)), counts_(bounds_.size() + 1, 0) {}
+    : bounds_(std::move(bounds)), counts_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
+  for (size_t i = 0; i <= bounds_.size(); ++i) counts_[i] = 0;
+}
 
 void Histogram::Observe(double v) {
   size_t i =
       static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
-  std::lock_guard lock(mu_);
-  ++counts_[i];
-  sum_ += v;
-  ++count_;
+  counts_[i].fetch_add(1, std::memory_order_relaxed);
+  double cur = sum_.load(std::memory_order_relaxed);
+  while (!sum_.compare_exchange_weak(cur, cur + v, std::memory_order_relaxed)) {
+  }
+  count_.fetch_add(1, std::memory_order_relaxed);
 }
 
 Histogram::Snapshot Histogram::Read() const {
-  std::lock_guard lock(mu_);
-  Snapshot s{bounds_, {}, sum_, count_};
+  Snapshot s{bounds_, {}, sum_.load(), 0};
   uint64_t running = 0;
-  for (uint64_t c : counts_) s.cumulative.push_back(running += c);
+  for (size_t i = 0; i <= bounds_.size(); ++i) s.cumulative.push_back(running += counts_[i].load());
+  s.count = running;
   return s;
 }
 

@@ -41,10 +41,10 @@ class Histogram {
 
  private:
   std::vector<double> bounds_;
-  mutable std::mutex mu_;
-  std::vector<uint64_t> counts_;
-  double sum_ = 0;
-  uint64_t count_ = 0;
+  // Lock-free: observed from every event loop on the request path.
+  std::unique_ptr<std::atomic<uint64_t>[]> counts_;
+  std::atomic<double> sum_{0};
+  std::atomic<uint64_t> count_{0};
 };
 
 // Owns the metrics it hands out (pointers stay valid for its lifetime). Thread-safe.
