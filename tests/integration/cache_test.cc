@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <functional>
 #include <random>
 #include <regex>
 #include <thread>
@@ -281,6 +282,37 @@ TEST_F(CacheTest, KilledSyncsResumeWithoutSkippingOrReapplyingWrongly) {
   auto last = RunPdv(Cache({"sync"}));
   ASSERT_EQ(last.exit_code, 0) << last.output;
   ExpectRedisEqualsDimension();
+}
+
+TEST_F(CacheTest, WatchAppliesEachNotifiedChange) {
+  auto conn = Connect(Url());
+  Insert(conn, 1, 500);
+  PdvProcess watch(Cache({"watch"}), dir_->path() / "watch.log");
+  auto redis = redis::Client::Connect(redis_->Url());
+  ASSERT_TRUE(redis.ok());
+  std::string hash = Scalar(conn, "SELECT encode(sha256('cpf9'::bytea), 'hex')");
+  auto wait_for = [&](const std::function<bool()>& ok) {
+    for (int i = 0; i < 200; ++i) {
+      if (ok()) return true;
+      std::this_thread::sleep_for(25ms);
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_for([&] { return Lookup(*redis, hash).has_value(); })) << watch.Output();
+  // A burst of notified changes: applied, no fixed sleep involved.
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(conn.Exec(fmt::format("UPDATE marts.dim_clientes_clube SET primeiro_nome = 'V{}', "
+                                      "_lsn = '{}/0' WHERE primeiro_nome LIKE 'Nome9' OR "
+                                      "primeiro_nome LIKE 'V_'; NOTIFY pdv_dim",
+                                      i, i + 1))
+                    .ok());
+  }
+  EXPECT_TRUE(wait_for([&] {
+    auto r = Lookup(*redis, hash);
+    return r && r->primeiro_nome == "V4";
+  })) << watch.Output();
+  watch.Signal(SIGTERM);
+  EXPECT_EQ(watch.Wait(10s), 0) << watch.Output();
 }
 
 TEST_F(CacheTest, RedisOrWarehouseDownIsAClearError) {
