@@ -42,7 +42,16 @@ void AsyncRedis::Command(const std::vector<std::string_view>& args, Callback don
   pending_.push_back({std::move(done), Clock::now() + timeout_});
   if (state_ == State::kConnected) {
     out_ += formatted;
-    Flush();
+    // Commands issued in the same turn of the loop (concurrent requests) leave in one
+    // write.
+    if (!flush_posted_) {
+      flush_posted_ = true;
+      auto self = shared_from_this();
+      asio::post(io_, [this, self] {
+        flush_posted_ = false;
+        Flush();
+      });
+    }
   } else {
     queued_.push_back(std::move(formatted));
     if (state_ == State::kDisconnected) Connect();

@@ -60,6 +60,7 @@ class AsyncRedis : public std::enable_shared_from_this<AsyncRedis> {
   redisReader* reader_ = nullptr;
   std::string out_, writing_;
   bool write_in_flight_ = false;
+  bool flush_posted_ = false;
   std::array<char, 16384> in_{};
   struct Pending {
     Callback done;
