@@ -183,6 +183,15 @@ std::string Layout::IdField(const std::array<uint8_t, 16>& id) {
   return std::string(reinterpret_cast<const char*>(id.data()), 8);
 }
 
+std::vector<std::string> Layout::AllBucketKeys() const {
+  std::vector<std::string> keys;
+  for (uint32_t b = 0; b < (1u << bits); ++b) {
+    keys.push_back(CpfBucketKey(b));
+    keys.push_back(IdBucketKey(b));
+  }
+  return keys;
+}
+
 int BucketBitsFor(uint64_t customers) {
   int bits = 4;
   while (bits < 24 && (uint64_t{1} << bits) * 128 < customers) ++bits;

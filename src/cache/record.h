@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -61,10 +62,11 @@ struct Layout {
   static std::string CpfField(const std::array<uint8_t, 32>& hash);
   std::string IdKey(const std::array<uint8_t, 16>& id) const;
   static std::string IdField(const std::array<uint8_t, 16>& id);
-  // Every bucket key of this version (for removal).
   std::string CpfBucketKey(uint32_t bucket) const;
   std::string IdBucketKey(uint32_t bucket) const;
   uint32_t Bucket(const uint8_t* first8) const;
+  // Every bucket key of this version, both indexes (to remove or measure a version).
+  std::vector<std::string> AllBucketKeys() const;
 };
 
 // Bucket bits for `customers`: about 128 customers per bucket (the full load raises

@@ -164,17 +164,11 @@ pdv::Result<std::string> LoadScript(redis::Client& redis, const char* script) {
 
 Status RemoveVersion(redis::Client& redis, const Layout& layout) {
   Pipeline p(redis);
-  uint32_t buckets = 1u << layout.bits;
-  std::vector<std::string> keys;
-  for (uint32_t b = 0; b < buckets; ++b) {
-    keys.push_back(layout.CpfBucketKey(b));
-    keys.push_back(layout.IdBucketKey(b));
-    if (keys.size() >= 1000 || b + 1 == buckets) {
-      std::vector<std::string_view> args = {"UNLINK"};
-      for (const auto& k : keys) args.push_back(k);
-      p.Add(args);
-      keys.clear();
-    }
+  std::vector<std::string> keys = layout.AllBucketKeys();
+  for (size_t from = 0; from < keys.size(); from += 1000) {
+    std::vector<std::string_view> args = {"UNLINK"};
+    for (size_t i = from; i < std::min(keys.size(), from + 1000); ++i) args.push_back(keys[i]);
+    p.Add(args);
   }
   return p.Drain();
 }
@@ -182,13 +176,7 @@ Status RemoveVersion(redis::Client& redis, const Layout& layout) {
 double MemoryPerCustomer(redis::Client& redis, const Layout& layout, uint64_t customers) {
   if (customers == 0) return 0;
   Pipeline p(redis);
-  uint32_t buckets = 1u << layout.bits;
-  std::vector<std::string> keys;
-  for (uint32_t b = 0; b < buckets; ++b) {
-    keys.push_back(layout.CpfBucketKey(b));
-    keys.push_back(layout.IdBucketKey(b));
-  }
-  for (const auto& k : keys) p.Add({"MEMORY", "USAGE", k, "SAMPLES", "0"});
+  for (const auto& k : layout.AllBucketKeys()) p.Add({"MEMORY", "USAGE", k, "SAMPLES", "0"});
   double total = 0;
   (void)p.Drain([&](redis::Reply& r) {
     if (!r.is_nil()) total += static_cast<double>(r.integer());

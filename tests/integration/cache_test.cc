@@ -43,16 +43,7 @@ class CacheTest : public ::testing::Test {
     ASSERT_TRUE(r.ok()) << r.message();
     ASSERT_TRUE(r->Command({"FLUSHALL"}).ok());
     auto conn = Connect(Url());
-    // The dimension as the transform stage builds it, with what the cache needs: the
-    // RAW position of each customer's state and tombstones for deleted customers.
-    ASSERT_TRUE(
-        conn.Exec("CREATE SCHEMA marts; CREATE TABLE marts.dim_clientes_clube ("
-                  "cliente_id uuid PRIMARY KEY, cpf_hash text NOT NULL, primeiro_nome text, "
-                  "status_clube text, opt_in_marketing boolean, "
-                  "ticket_medio_estimado numeric(10,2), origem_campanha text, "
-                  "elegivel_a_partir_de timestamptz, atualizado_em timestamptz, "
-                  "_lsn pg_lsn NOT NULL, _deleted boolean NOT NULL DEFAULT false)")
-            .ok());
+    CreateDimensionTable(conn);
     auto dir = localsvc::ScratchDir::Create("pdv-test-cache");
     ASSERT_TRUE(dir.ok());
     dir_.emplace(std::move(*dir));

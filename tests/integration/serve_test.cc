@@ -35,14 +35,7 @@ class ServeTest : public ::testing::Test {
     ASSERT_TRUE(dir.ok());
     dir_.emplace(std::move(*dir));
     auto conn = Connect(pg_->Url());
-    ASSERT_TRUE(
-        conn.Exec("CREATE SCHEMA marts; CREATE TABLE marts.dim_clientes_clube ("
-                  "cliente_id uuid PRIMARY KEY, cpf_hash text NOT NULL, primeiro_nome text, "
-                  "status_clube text, opt_in_marketing boolean, "
-                  "ticket_medio_estimado numeric(10,2), origem_campanha text, "
-                  "elegivel_a_partir_de timestamptz, atualizado_em timestamptz, "
-                  "_lsn pg_lsn NOT NULL, _deleted boolean NOT NULL DEFAULT false)")
-            .ok());
+    CreateDimensionTable(conn);
     // Eligible, INATIVO, no opt-in, and in the grace period for a few seconds more.
     AddCustomer(conn, "52998224725", "11111111-1111-4111-8111-111111111111", "Ana", "ATIVO", true,
                 "now() - interval '1 day'");

@@ -120,25 +120,7 @@ std::string HttpBody(const std::string& response) {
 }
 
 std::string HttpGet(int port, const std::string& path) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  std::string response;
-  timeval tv{.tv_sec = 5, .tv_usec = 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    std::string request =
-        "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-        static_cast<ssize_t>(request.size())) {
-      char buf[4096];
-      for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) response.append(buf, n);
-    }
-  }
-  ::close(fd);
-  return response;
+  return HttpRaw(port, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
 }
 
 bool PortAccepts(int port) {
@@ -150,6 +132,16 @@ bool PortAccepts(int port) {
   bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   ::close(fd);
   return ok;
+}
+
+void CreateDimensionTable(pg::Connection& conn) {
+  auto r = conn.Exec(
+      "CREATE SCHEMA IF NOT EXISTS marts; CREATE TABLE marts.dim_clientes_clube ("
+      "cliente_id uuid PRIMARY KEY, cpf_hash text NOT NULL, primeiro_nome text, "
+      "status_clube text, opt_in_marketing boolean, ticket_medio_estimado numeric(10,2), "
+      "origem_campanha text, elegivel_a_partir_de timestamptz, atualizado_em timestamptz, "
+      "_lsn pg_lsn NOT NULL, _deleted boolean NOT NULL DEFAULT false)");
+  ASSERT_TRUE(r.ok()) << r.message();
 }
 
 }  // namespace pdv::testing

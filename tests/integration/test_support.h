@@ -64,6 +64,11 @@ std::string HttpBody(const std::string& response);
 // included ("" if nothing answers).
 std::string HttpGet(int port, const std::string& path);
 
+// marts.dim_clientes_clube as the cache stage reads it (the transform stage's output):
+// the contract's fields, plus the RAW position of each customer's state (_lsn) and
+// tombstones for deleted customers (_deleted).
+void CreateDimensionTable(pg::Connection& conn);
+
 // Whether something accepts TCP connections on 127.0.0.1:port.
 bool PortAccepts(int port);
 
