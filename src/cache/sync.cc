@@ -53,6 +53,7 @@ std::string Lsn8(uint64_t lsn) {
 struct Meta {
   Layout layout;
   uint64_t lsn = 0;
+  std::string lsn_id;  // the last cliente_id applied at `lsn` ("": all of them)
   bool exists = false;
 };
 
@@ -66,6 +67,7 @@ pdv::Result<Meta> ReadMeta(redis::Client& redis) {
     if (k == "version") meta.layout.version = std::stoull(v), meta.exists = true;
     if (k == "bits") meta.layout.bits = std::stoi(v);
     if (k == "lsn") meta.lsn = std::stoull(v);
+    if (k == "lsn_id") meta.lsn_id = v;
   }
   return meta;
 }
@@ -200,7 +202,7 @@ pdv::Result<SyncResult> SyncFull(const CacheOptions& options, Logger& log, std::
   // Size the buckets for the data (about 64 customers each): count first.
   uint64_t count = 0, max_lsn = 0;
   if (Status s = (*wh)->ReadDimension(
-          0, true, 0,
+          0, "", true, 0,
           [&](const warehouse::DimensionRow&) {
             ++count;
             return Status::Ok();
@@ -227,7 +229,7 @@ pdv::Result<SyncResult> SyncFull(const CacheOptions& options, Logger& log, std::
   Pipeline pipeline(*redis);
   uint64_t written = 0;
   Status read = (*wh)->ReadDimension(
-      0, true, 0,
+      0, "", true, 0,
       [&](const warehouse::DimensionRow& d) -> Status {
         if (stop.stop_requested()) return Status::Error("stopped during a full load");
         auto record = ToRecord(d);
@@ -256,8 +258,9 @@ pdv::Result<SyncResult> SyncFull(const CacheOptions& options, Logger& log, std::
   if (progress) progress->Finish(written);
 
   // The switch: one HSET, then the announcement.
-  auto switched = redis->Command({"HSET", kMetaKey, "version", std::to_string(next.version), "bits",
-                                  std::to_string(next.bits), "lsn", std::to_string(max_lsn)});
+  auto switched =
+      redis->Command({"HSET", kMetaKey, "version", std::to_string(next.version), "bits",
+                      std::to_string(next.bits), "lsn", std::to_string(max_lsn), "lsn_id", ""});
   if (!switched.ok()) return switched.status();
   (void)redis->Command({"PUBLISH", kVersionChannel, std::to_string(next.version)});
   double per_customer = MemoryPerCustomer(*redis, next, written);
@@ -297,6 +300,7 @@ pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log
   const Layout& layout = meta->layout;
 
   SyncResult result{layout.version, 0, meta->lsn, 0};
+  std::string position_id = meta->lsn_id;
   while (!stop.stop_requested()) {
     struct Pending {
       std::array<uint8_t, 32> hash;
@@ -306,8 +310,9 @@ pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log
     std::vector<Pending> rows;
     Pipeline pipeline(*redis);
     uint64_t batch_lsn = result.lsn;
+    std::string batch_id = position_id;
     Status read = (*wh)->ReadDimension(
-        result.lsn, false, options.batch,
+        result.lsn, position_id, false, options.batch,
         [&](const warehouse::DimensionRow& d) -> Status {
           auto hash = HashBytes(d.cpf_hash);
           auto id = UuidBytes(d.cliente_id);
@@ -327,6 +332,7 @@ pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log
           }
           rows.push_back({*hash, *id, d.lsn});
           batch_lsn = d.lsn;
+          batch_id = d.cliente_id;
           return Status::Ok();
         },
         nullptr);
@@ -351,10 +357,12 @@ pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log
     }
     if (Status s = pipeline.Drain(); !s.ok()) return s;
     // Only now, with every write acknowledged, move the position.
-    auto pos = redis->Command({"HSET", kMetaKey, "lsn", std::to_string(batch_lsn)});
+    auto pos =
+        redis->Command({"HSET", kMetaKey, "lsn", std::to_string(batch_lsn), "lsn_id", batch_id});
     if (!pos.ok()) return pos.status();
     if (Status s = lock->Refresh(); !s.ok()) return s;
     result.lsn = batch_lsn;
+    position_id = batch_id;
     result.applied += rows.size();
   }
   if (result.applied > 0) {

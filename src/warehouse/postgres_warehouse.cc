@@ -211,8 +211,8 @@ class PostgresWarehouse : public Warehouse {
     return std::unique_ptr<RawBatch>(std::move(batch));
   }
 
-  Status ReadDimension(uint64_t after_lsn, bool live_only, size_t limit,
-                       const std::function<Status(const DimensionRow&)>& row,
+  Status ReadDimension(uint64_t after_lsn, const std::string& after_id, bool live_only,
+                       size_t limit, const std::function<Status(const DimensionRow&)>& row,
                        uint64_t* max_lsn) override {
     auto txn = pg::Transaction::Begin(conn_, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     if (!txn.ok()) return txn.status();
@@ -226,9 +226,12 @@ class PostgresWarehouse : public Warehouse {
         "round(ticket_medio_estimado * 100)::bigint, origem_campanha, "
         "extract(epoch FROM elegivel_a_partir_de)::bigint, "
         "extract(epoch FROM atualizado_em)::bigint, _lsn, _deleted "
-        "FROM marts.dim_clientes_clube WHERE _lsn > {} {} ORDER BY _lsn{}",
-        conn_.Literal(LsnText(after_lsn)), live_only ? "AND NOT _deleted" : "",
-        limit ? fmt::format(" LIMIT {}", limit) : "");
+        "FROM marts.dim_clientes_clube WHERE (_lsn, cliente_id) > ({}, {}::uuid) {} "
+        "ORDER BY _lsn, cliente_id{}",
+        conn_.Literal(LsnText(after_lsn)),
+        // No id: past every customer at after_lsn.
+        conn_.Literal(after_id.empty() ? "ffffffff-ffff-ffff-ffff-ffffffffffff" : after_id),
+        live_only ? "AND NOT _deleted" : "", limit ? fmt::format(" LIMIT {}", limit) : "");
     if (auto r = conn_.Exec("DECLARE dim NO SCROLL CURSOR FOR " + sql); !r.ok()) return r.status();
     while (true) {
       auto batch = conn_.Exec("FETCH 5000 FROM dim");

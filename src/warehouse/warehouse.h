@@ -83,11 +83,13 @@ class Warehouse {
   virtual pdv::Result<std::optional<Checkpoint>> ReadCheckpoint(const std::string& slot) = 0;
   virtual pdv::Result<std::unique_ptr<RawBatch>> BeginBatch(
       const std::string& table, const std::string& slot, const std::vector<RawColumn>& columns) = 0;
-  // Reads the POS dimension in _lsn order: rows with _lsn > `after_lsn`, at most `limit`
-  // (0: all), tombstones included unless `live_only`. With `live_only` the whole read is
-  // one consistent snapshot and `*max_lsn` gets the dimension's highest _lsn in it.
-  virtual Status ReadDimension(uint64_t after_lsn, bool live_only, size_t limit,
-                               const std::function<Status(const DimensionRow&)>& row,
+  // Reads the POS dimension in (_lsn, cliente_id) order: rows after the position
+  // (`after_lsn`, `after_id`; "": past every id at after_lsn), at most `limit` (0: all), tombstones
+  // included unless `live_only`. Customers changed in one transaction share an _lsn, so
+  // the position includes the id: a batch may end inside such a group. With `max_lsn`,
+  // the dimension's highest _lsn in the same snapshot.
+  virtual Status ReadDimension(uint64_t after_lsn, const std::string& after_id, bool live_only,
+                               size_t limit, const std::function<Status(const DimensionRow&)>& row,
                                uint64_t* max_lsn) = 0;
 
   // The latest non-null value of `column` for the row whose key columns equal `key`

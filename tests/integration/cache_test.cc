@@ -275,6 +275,21 @@ TEST_F(CacheTest, KilledSyncsResumeWithoutSkippingOrReapplyingWrongly) {
   ExpectRedisEqualsDimension();
 }
 
+TEST_F(CacheTest, CustomersSharingAnLsnAcrossBatchesAreAllApplied) {
+  auto conn = Connect(Url());
+  Insert(conn, 1, 6000);
+  ASSERT_EQ(RunPdv(Cache({"sync", "--full"})).exit_code, 0);
+  // One source transaction changed 5,000 customers: one _lsn, more than a batch.
+  ASSERT_TRUE(conn.Exec("UPDATE marts.dim_clientes_clube SET status_clube = 'INATIVO', "
+                        "elegivel_a_partir_de = NULL, _lsn = '5/0' WHERE primeiro_nome IN "
+                        "(SELECT 'Nome' || g FROM generate_series(1, 5000) g)")
+                  .ok());
+  auto r = RunPdv(Cache({"sync"}));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("applied=5000"), std::string::npos) << r.output;
+  ExpectRedisEqualsDimension();
+}
+
 TEST_F(CacheTest, WatchAppliesEachNotifiedChange) {
   auto conn = Connect(Url());
   Insert(conn, 1, 500);
