@@ -24,6 +24,8 @@ struct CacheOptions {
   // readers that looked the version up just before the switch.
   std::chrono::milliseconds old_version_grace{2000};
   std::FILE* progress = nullptr;
+  // Seconds to keep retrying (with backoff) while Redis or the warehouse is unreachable.
+  double retry_timeout_s = 30;
 };
 
 struct SyncResult {
@@ -45,6 +47,11 @@ pdv::Result<SyncResult> SyncFull(const CacheOptions& options, Logger& log, std::
 // so a restart re-applies at most a batch, harmlessly. Without a version: a full load.
 pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log,
                                         std::stop_token stop);
+
+// SyncFull or SyncIncremental, retried with backoff (100 ms doubling to 5 s, each retry
+// logged) while the failure is an unreachable server, for up to retry_timeout_s.
+pdv::Result<SyncResult> SyncWithRetry(bool full, const CacheOptions& options, Logger& log,
+                                      std::stop_token stop);
 
 // Incremental syncs on every NOTIFY pdv_dim (bursts coalesced), until stopped.
 Status Watch(const CacheOptions& options, Logger& log, std::stop_token stop);

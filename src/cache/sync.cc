@@ -372,6 +372,27 @@ pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log
   return result;
 }
 
+pdv::Result<SyncResult> SyncWithRetry(bool full, const CacheOptions& options, Logger& log,
+                                      std::stop_token stop) {
+  auto give_up = std::chrono::steady_clock::now() +
+                 milliseconds(static_cast<int64_t>(options.retry_timeout_s * 1000));
+  milliseconds delay(100);
+  for (int attempt = 1;; ++attempt) {
+    auto r = full ? SyncFull(options, log, stop) : SyncIncremental(options, log, stop);
+    if (r.ok() || stop.stop_requested()) return r;
+    bool unreachable = redis::IsConnectionError(r.status()) || pg::IsConnectionLost(r.status());
+    if (!unreachable || std::chrono::steady_clock::now() + delay > give_up) {
+      if (attempt == 1) return r;
+      return Status::Error(fmt::format("{} (after {} attempts)", r.message(), attempt));
+    }
+    log.Warn("cache_retry", {{"attempt", attempt},
+                             {"retry_in_ms", static_cast<int64_t>(delay.count())},
+                             {"error", r.message()}});
+    if (!pg::SleepFor(delay, stop)) return r;
+    delay = std::min(delay * 2, milliseconds(5000));
+  }
+}
+
 Status Watch(const CacheOptions& options, Logger& log, std::stop_token stop) {
   milliseconds delay(100);
   while (!stop.stop_requested()) {

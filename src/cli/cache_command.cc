@@ -22,6 +22,7 @@ class CacheCommand : public Command {
       flags_.Add(sub, "--warehouse-url", "warehouse_url");
       flags_.Add(sub, "--redis-url", "redis_url");
     }
+    flags_.Add(sync_, "--retry-timeout", "cache.retry_timeout");
     return cmd;
   }
 
@@ -29,13 +30,13 @@ class CacheCommand : public Command {
     Logger log = MakeLogger(config, "cache");
     cache::CacheOptions options{.warehouse_url = *config.Get("warehouse_url"),
                                 .redis_url = *config.Get("redis_url"),
-                                .progress = stderr};
+                                .progress = stderr,
+                                .retry_timeout_s = config.GetDouble("cache.retry_timeout")};
     Status done;
     if (watch_->parsed()) {
       done = cache::Watch(options, log, stop);
     } else {
-      auto r =
-          full_ ? cache::SyncFull(options, log, stop) : cache::SyncIncremental(options, log, stop);
+      auto r = cache::SyncWithRetry(full_, options, log, stop);
       done = r.status();
     }
     if (!done.ok()) {

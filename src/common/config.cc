@@ -255,6 +255,12 @@ const std::vector<ConfigKey>& AllConfigKeys() {
          .help = "seconds to keep retrying lost connections (0: forever)",
          .min = 0,
          .max = 1e9});
+    add({.name = "cache.retry_timeout",
+         .kind = ConfigKind::kDouble,
+         .default_value = "30",
+         .help = "seconds `pdv cache sync` retries an unreachable Redis or warehouse",
+         .min = 0,
+         .max = 1e9});
     add({.name = "api.threads",
          .kind = ConfigKind::kInt,
          .default_value = "0",

@@ -325,15 +325,17 @@ TEST_F(CacheTest, RedisOrWarehouseDownIsAClearError) {
   auto port = localsvc::FreeLoopbackPort();
   ASSERT_TRUE(port.ok());
   auto r = RunPdv({"cache", "sync", "--warehouse-url", Url(), "--redis-url",
-                   "redis://127.0.0.1:" + std::to_string(*port) + "/0"});
+                   "redis://127.0.0.1:" + std::to_string(*port) + "/0", "--retry-timeout", "1"});
   EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("event=cache_retry attempt=1"), std::string::npos) << r.output;
   EXPECT_NE(Lines(r.output).back().find("pdv cache: redis: cannot connect to 127.0.0.1:"),
             std::string::npos)
       << r.output;
   auto w = RunPdv({"cache", "sync", "--full", "--warehouse-url",
                    "postgresql://postgres@127.0.0.1:" + std::to_string(*port) + "/x", "--redis-url",
-                   redis_->Url()});
+                   redis_->Url(), "--retry-timeout", "0.5"});
   EXPECT_EQ(w.exit_code, 1);
+  EXPECT_NE(w.output.find("event=cache_retry"), std::string::npos) << w.output;
   EXPECT_NE(Lines(w.output).back().find("pdv cache: postgres: cannot connect"), std::string::npos)
       << w.output;
 }
