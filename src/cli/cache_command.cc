@@ -39,11 +39,7 @@ class CacheCommand : public Command {
       auto r = cache::SyncWithRetry(full_, options, log, stop);
       done = r.status();
     }
-    if (!done.ok()) {
-      fmt::print(stderr, "pdv cache: {}\n", done.message());
-      return kExitFailure;
-    }
-    return kExitOk;
+    return Finish("pdv cache", done);
   }
 
  private:

@@ -48,11 +48,7 @@ class CdcCommand : public Command {
         .progress = stderr,
         .metrics_listen = *config.Get("cdc.metrics_listen")};
     Status done = cdc::Run(options, log, stop);
-    if (!done.ok()) {
-      fmt::print(stderr, "pdv cdc: {}\n", done.message());
-      return kExitFailure;
-    }
-    return kExitOk;
+    return Finish("pdv cdc", done);
   }
 
  private:

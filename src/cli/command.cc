@@ -25,6 +25,12 @@ std::map<std::string, ConfigSources::Flag> ConfigFlags::Given() const {
   return out;
 }
 
+int Finish(std::string_view command, const Status& done) {
+  if (done.ok()) return kExitOk;
+  fmt::print(stderr, "{}: {}\n", command, done.message());
+  return kExitFailure;
+}
+
 Logger MakeLogger(const Config& config, const std::string& component) {
   auto level = config.Get("log_level");
   return Logger(stderr, component,

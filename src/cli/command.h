@@ -50,6 +50,10 @@ std::unique_ptr<Command> MakeServeCommand();
 std::unique_ptr<Command> MakeApiKeyCommand();
 std::unique_ptr<Command> MakeUpCommand();
 
+// The exit status of a command that ended with `done`: 0, or 1 after one line on stderr
+// ("pdv cache: redis: cannot connect ...").
+int Finish(std::string_view command, const Status& done);
+
 // The structured logger the configuration asks for (log_format, log_level), on stderr.
 Logger MakeLogger(const Config& config, const std::string& component);
 

@@ -79,11 +79,7 @@ class GenerateCommand : public Command {
       log.Info("nothing_to_do", {{"hint", "give --initial N and/or --rate R"}});
     }
     Status done = generate::Run(options, log, stop);
-    if (!done.ok()) {
-      fmt::print(stderr, "pdv generate: {}\n", done.message());
-      return kExitFailure;
-    }
-    return kExitOk;
+    return Finish("pdv generate", done);
   }
 
  private:

@@ -39,11 +39,7 @@ class ServeCommand : public Command {
         .redis_timeout = std::chrono::milliseconds(config.GetInt("api.redis_timeout_ms")),
         .near_cache = config.Get("api.near_cache") == "on"};
     Status done = api::Serve(options, log, stop);
-    if (!done.ok()) {
-      fmt::print(stderr, "pdv serve: {}\n", done.message());
-      return kExitFailure;
-    }
-    return kExitOk;
+    return Finish("pdv serve", done);
   }
 };
 
@@ -79,11 +75,7 @@ class ApiKeyCommand : public Command {
       }
       done = keys.status();
     }
-    if (!done.ok()) {
-      fmt::print(stderr, "pdv apikey: {}\n", done.message());
-      return kExitFailure;
-    }
-    return kExitOk;
+    return Finish("pdv apikey", done);
   }
 
  private:

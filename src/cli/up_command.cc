@@ -30,11 +30,7 @@ class UpCommand : public Command {
     Logger log = MakeLogger(config, "up");
     options_.data_dir = data_dir_;
     Status done = Up(options_, log, stop);
-    if (!done.ok()) {
-      fmt::print(stderr, "pdv up: {}\n", done.message());
-      return kExitFailure;
-    }
-    return kExitOk;
+    return Finish("pdv up", done);
   }
 
  private:
