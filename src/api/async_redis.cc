@@ -75,10 +75,11 @@ void AsyncRedis::Connect() {
   }
   socket_ = asio::ip::tcp::socket(io_);
   auto self = shared_from_this();
+  uint64_t generation = ++generation_;
   socket_.async_connect(
       {address, static_cast<uint16_t>(endpoint_.port)},
-      [this, self](boost::system::error_code cec) {
-        if (state_ != State::kConnecting) return;
+      [this, self, generation](boost::system::error_code cec) {
+        if (generation != generation_ || state_ != State::kConnecting) return;
         if (cec) {
           Fail(Status::Error(fmt::format("redis: connect: {}", cec.message()), "connection"));
           return;
@@ -86,7 +87,6 @@ void AsyncRedis::Connect() {
         socket_.set_option(asio::ip::tcp::no_delay(true));
         if (reader_) redisReaderFree(reader_);
         reader_ = redisReaderCreate();
-        state_ = State::kConnected;
         std::string prefix;
         // AUTH and SELECT replies are consumed by placeholders.
         auto preamble = [&](std::vector<std::string_view> args) {
@@ -106,7 +106,14 @@ void AsyncRedis::Connect() {
         std::string db = std::to_string(endpoint_.db);
         if (!endpoint_.password.empty()) preamble({"AUTH", endpoint_.password});
         if (endpoint_.db != 0) preamble({"SELECT", db});
+        // The hook's commands (CLIENT TRACKING) go after those queued before it: wire
+        // order must be the order of pending_.
+        auto queued = std::move(queued_);
+        queued_.clear();
+        if (on_connect_) on_connect_();
+        state_ = State::kConnected;
         out_ = prefix;
+        for (auto& q : queued) out_ += q;
         for (auto& q : queued_) out_ += q;
         queued_.clear();
         Flush();
@@ -120,8 +127,11 @@ void AsyncRedis::Flush() {
   out_.clear();
   write_in_flight_ = true;
   auto self = shared_from_this();
+  uint64_t generation = generation_;
   asio::async_write(
-      socket_, asio::buffer(writing_), [this, self](boost::system::error_code ec, size_t) {
+      socket_, asio::buffer(writing_),
+      [this, self, generation](boost::system::error_code ec, size_t) {
+        if (generation != generation_) return;  // a closed connection's write
         write_in_flight_ = false;
         writing_.clear();
         if (ec) {
