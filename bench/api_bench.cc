@@ -150,6 +150,7 @@ int main(int argc, char** argv) {
   fs::path reference = argv[2];
   int seconds = 10;
   int customers = 100'000;
+  std::string serve_threads = "0";
   for (int i = 3; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seconds"))
       seconds = std::stoi(argv[i + 1]);
@@ -217,13 +218,14 @@ int main(int argc, char** argv) {
   int theirs = Must(pdv::localsvc::FreeLoopbackPort(), "port");
   int static_port = Must(pdv::localsvc::FreeLoopbackPort(), "port");
   ::setenv("PDV_CPF_KEY", kKey, 1);
-  auto serve = Must(
-      pdv::localsvc::ChildProcess::Spawn({.argv = {pdv, "--log-level", "warn", "serve", "--listen",
-                                                   fmt::format("127.0.0.1:{}", ours), "--redis-url",
-                                                   redis_server->Url(), "--rate-per-key", "0"},
-                                          .log_file = (dir.path() / "serve.log").string(),
-                                          .parent_death_signal = SIGKILL}),
-      "pdv serve");
+  auto serve =
+      Must(pdv::localsvc::ChildProcess::Spawn(
+               {.argv = {pdv, "--log-level", "warn", "serve", "--listen",
+                         fmt::format("127.0.0.1:{}", ours), "--redis-url", redis_server->Url(),
+                         "--rate-per-key", "0", "--threads", serve_threads},
+                .log_file = (dir.path() / "serve.log").string(),
+                .parent_death_signal = SIGKILL}),
+           "pdv serve");
   ::setenv("REDIS_PORT", std::to_string(redis_server->port()).c_str(), 1);
   auto uvicorn = Must(pdv::localsvc::ChildProcess::Spawn(
                           {.argv = {"/usr/bin/python3", "-m", "uvicorn", "--app-dir",
@@ -296,6 +298,30 @@ int main(int argc, char** argv) {
   row("nginx, static JSON of the same size", n);
   fmt::print("  pdv / nginx static: {:.2f}x (target >= 1.0x)   pdv / original: {:.1f}x\n",
              o.rps / n.rps, o.rps / f.rps);
+
+  // How much the near-cache answered during the run.
+  {
+    std::string metrics_req = "GET /metrics HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n";
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{.sin_family = AF_INET,
+                  .sin_port = htons(static_cast<uint16_t>(ours)),
+                  .sin_addr = {htonl(INADDR_LOOPBACK)}};
+    std::string text;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+      ::send(fd, metrics_req.data(), metrics_req.size(), 0);
+      char buf[8192];
+      for (ssize_t k; (k = ::recv(fd, buf, sizeof(buf), 0)) > 0;)
+        text.append(buf, static_cast<size_t>(k));
+    }
+    ::close(fd);
+    std::smatch hits, misses;
+    if (std::regex_search(text, hits, std::regex(R"(pdv_api_near_cache_hits_total (\d+))")) &&
+        std::regex_search(text, misses, std::regex(R"(pdv_api_near_cache_misses_total (\d+))"))) {
+      double h = std::stod(hits[1]), m = std::stod(misses[1]);
+      fmt::print("  near-cache: {:.0f} hits, {:.0f} misses ({:.0f}% answered in process)\n", h, m,
+                 h + m > 0 ? 100 * h / (h + m) : 0.0);
+    }
+  }
 
   std::vector<std::string> requests;
   for (size_t i = 0; i < 20000; ++i) {
