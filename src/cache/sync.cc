@@ -199,18 +199,10 @@ pdv::Result<SyncResult> SyncFull(const CacheOptions& options, Logger& log, std::
   auto meta = ReadMeta(*redis);
   if (!meta.ok()) return meta.status();
 
-  // Size the buckets for the data (about 64 customers each): count first.
-  uint64_t count = 0, max_lsn = 0;
-  if (Status s = (*wh)->ReadDimension(
-          0, "", true, 0,
-          [&](const warehouse::DimensionRow&) {
-            ++count;
-            return Status::Ok();
-          },
-          nullptr);
-      !s.ok()) {
-    return s;
-  }
+  // Size the buckets for the data (about 128 customers each): count first.
+  auto counted = (*wh)->CountDimension();
+  if (!counted.ok()) return counted.status();
+  uint64_t count = *counted, max_lsn = 0;
   Layout next{.version = meta->layout.version + 1, .bits = BucketBitsFor(count)};
   // Buckets of ~128 customers (up to ~200) must stay listpacks, the compact encoding.
   if (auto limit = redis->Command({"CONFIG", "GET", "hash-max-listpack-entries"});

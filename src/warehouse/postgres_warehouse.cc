@@ -211,6 +211,12 @@ class PostgresWarehouse : public Warehouse {
     return std::unique_ptr<RawBatch>(std::move(batch));
   }
 
+  pdv::Result<uint64_t> CountDimension() override {
+    auto r = conn_.Exec("SELECT count(*) FROM marts.dim_clientes_clube WHERE NOT _deleted");
+    if (!r.ok()) return r.status();
+    return static_cast<uint64_t>(std::stoull(r->str(0, 0)));
+  }
+
   Status ReadDimension(uint64_t after_lsn, const std::string& after_id, bool live_only,
                        size_t limit, const std::function<Status(const DimensionRow&)>& row,
                        uint64_t* max_lsn) override {

@@ -83,6 +83,9 @@ class Warehouse {
   virtual pdv::Result<std::optional<Checkpoint>> ReadCheckpoint(const std::string& slot) = 0;
   virtual pdv::Result<std::unique_ptr<RawBatch>> BeginBatch(
       const std::string& table, const std::string& slot, const std::vector<RawColumn>& columns) = 0;
+  // Customers in the POS dimension (tombstones excluded).
+  virtual pdv::Result<uint64_t> CountDimension() = 0;
+
   // Reads the POS dimension in (_lsn, cliente_id) order: rows after the position
   // (`after_lsn`, `after_id`; "": past every id at after_lsn), at most `limit` (0: all), tombstones
   // included unless `live_only`. Customers changed in one transaction share an _lsn, so
