@@ -383,13 +383,13 @@ class Session : public std::enable_shared_from_this<Session> {
     auto cpf = Cpf::Parse(arg_);
     if (!cpf.ok())
       return Reply(http::status::bad_request, ErrorJson("CPF_INVALIDO", cpf.message()));
-    auto hash = cache::HashBytes(w_.hasher().Hash(*cpf));
-    FetchByHash(*hash, /*retried=*/false, [this](const cache::CustomerRecord* r) {
-      if (!r)
-        return Reply(http::status::not_found,
-                     ErrorJson("NAO_ENCONTRADO", "no club member with this CPF"));
-      Reply(http::status::ok, CustomerJson(*r, NowSeconds()));
-    });
+    FetchByHash(w_.hasher().RawHash(*cpf), /*retried=*/false,
+                [this](const cache::CustomerRecord* r) {
+                  if (!r)
+                    return Reply(http::status::not_found,
+                                 ErrorJson("NAO_ENCONTRADO", "no club member with this CPF"));
+                  Reply(http::status::ok, CustomerJson(*r, NowSeconds()));
+                });
   }
 
   void LookupLegacy() {

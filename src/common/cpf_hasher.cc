@@ -54,17 +54,27 @@ CpfHasher::~CpfHasher() = default;
 
 std::string CpfHasher::Hash(const Cpf& cpf) const { return HashDigits(cpf.digits()); }
 
-std::string CpfHasher::HashDigits(std::string_view eleven_digits) const {
+void CpfHasher::Mac(std::string_view data, uint8_t* out) const {
   std::unique_ptr<EVP_MAC_CTX, MacCtxFree> ctx(EVP_MAC_CTX_dup(keyed_.get()));
-  unsigned char out[EVP_MAX_MD_SIZE];
   size_t len = 0;
   if (!ctx ||
-      !EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(eleven_digits.data()),
-                      eleven_digits.size()) ||
-      !EVP_MAC_final(ctx.get(), out, &len, sizeof(out))) {
+      !EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(data.data()),
+                      data.size()) ||
+      !EVP_MAC_final(ctx.get(), out, &len, 32) || len != 32) {
     throw std::runtime_error("OpenSSL HMAC-SHA256 failed");
   }
-  return ToHex(std::string_view(reinterpret_cast<char*>(out), len));
+}
+
+std::string CpfHasher::HashDigits(std::string_view eleven_digits) const {
+  uint8_t out[32];
+  Mac(eleven_digits, out);
+  return ToHex(std::string_view(reinterpret_cast<char*>(out), sizeof(out)));
+}
+
+std::array<uint8_t, 32> CpfHasher::RawHash(const Cpf& cpf) const {
+  std::array<uint8_t, 32> out{};
+  Mac(cpf.digits(), out.data());
+  return out;
 }
 
 }  // namespace pdv

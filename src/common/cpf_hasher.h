@@ -1,5 +1,7 @@
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,8 +30,12 @@ class CpfHasher {
 
   std::string Hash(const Cpf& cpf) const;
   std::string HashDigits(std::string_view eleven_digits) const;
+  // The same HMAC as 32 raw bytes (what the cache's keys are made of).
+  std::array<uint8_t, 32> RawHash(const Cpf& cpf) const;
 
  private:
+  // The 32-byte HMAC of `data` into `out`.
+  void Mac(std::string_view data, uint8_t* out) const;
   struct MacCtxFree {
     void operator()(EVP_MAC_CTX* ctx) const;
   };

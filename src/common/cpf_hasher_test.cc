@@ -53,6 +53,8 @@ TEST(CpfHasherTest, IsHmacOfTheElevenDigitsInLowercaseHex) {
   EXPECT_EQ(hash.size(), 64u);
   EXPECT_EQ(hash.find_first_not_of("0123456789abcdef"), std::string::npos);
   // Formatted and bare input give the same hash; a copy of the hasher agrees.
+  auto raw = hasher.RawHash(*cpf);
+  EXPECT_EQ(ToHex(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size())), hash);
   CpfHasher copy(hasher);
   EXPECT_EQ(copy.Hash(*Cpf::Parse("52998224725")), hash);
   // Another key, another hash: never a bare SHA-256 of the CPF.
