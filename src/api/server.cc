@@ -655,6 +655,21 @@ Status Serve(const ServeOptions& options, Logger& log, std::stop_token stop) {
   if (ec) return Status::Error(fmt::format("serve: bad listen address {}", options.listen));
   tcp::endpoint listen(address, static_cast<uint16_t>(std::stoi(options.listen.substr(colon + 1))));
 
+  // The loops share the port through SO_REUSEPORT, which would also let a second server
+  // of the same user share it silently: first make sure nobody holds it.
+  if (listen.port() != 0) {
+    asio::io_context probe_io;
+    tcp::acceptor probe(probe_io);
+    boost::system::error_code pec;
+    probe.open(listen.protocol(), pec);
+    if (!pec) probe.set_option(asio::socket_base::reuse_address(true), pec);
+    if (!pec) probe.bind(listen, pec);
+    if (pec) {
+      return Status::Error(
+          fmt::format("serve: cannot listen on {}: {}", options.listen, pec.message()));
+    }
+  }
+
   Shared shared(options, log);
   int threads =
       options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());

@@ -193,6 +193,33 @@ TEST_F(ServeTest, BadInputAuthAndRoutes) {
   EXPECT_EQ(list.output.find(key_), std::string::npos) << "keys are never shown again";
 }
 
+TEST_F(ServeTest, StartupAndKeyErrorsAreClear) {
+  StartServe();
+  // The port is taken: one line, non-zero.
+  auto taken = RunPdv(
+      {"serve", "--listen", "127.0.0.1:" + std::to_string(port_), "--redis-url", redis_->Url()});
+  EXPECT_EQ(taken.exit_code, 1);
+  EXPECT_NE(Lines(taken.output).back().find("pdv serve: serve: cannot listen on 127.0.0.1:"),
+            std::string::npos)
+      << taken.output;
+  auto bad_listen = RunPdv({"serve", "--listen", "localhost"});
+  EXPECT_EQ(bad_listen.exit_code, 2);
+  EXPECT_NE(bad_listen.output.find("config: listen from flag --listen"), std::string::npos);
+  ::unsetenv("PDV_CPF_KEY");
+  auto no_key = RunPdv({"serve", "--redis-url", redis_->Url()});
+  ::setenv("PDV_CPF_KEY", kCpfKey, 1);
+  EXPECT_EQ(no_key.exit_code, 2);
+  EXPECT_NE(no_key.output.find("cpf_key is not set"), std::string::npos) << no_key.output;
+  // A second active key with the same name is refused; unknown names are named.
+  auto twice = RunPdv({"apikey", "create", "caixa-01", "--redis-url", redis_->Url()});
+  EXPECT_EQ(twice.exit_code, 1);
+  EXPECT_NE(twice.output.find("a key named 'caixa-01' exists"), std::string::npos) << twice.output;
+  auto unknown = RunPdv({"apikey", "revoke", "nope", "--redis-url", redis_->Url()});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.output.find("no key named 'nope'"), std::string::npos);
+  EXPECT_EQ(RunPdv({"apikey", "create"}).exit_code, 2) << "NAME is required";
+}
+
 TEST_F(ServeTest, EligibilityBoundaryIsEvaluatedAtRequestTime) {
   StartServe();
   auto conn = Connect(pg_->Url());
