@@ -176,6 +176,17 @@ TEST_F(GenerateTest, InitialLoadIsValidConsistentAndWritesOnlyHashes) {
   EXPECT_EQ(ScalarInt(conn, "SELECT count(*) FROM clientes_clube"), 21000);
 }
 
+TEST_F(GenerateTest, ProgressBarOnATerminal) {
+  // `script` gives the command a pseudo-terminal: the bar is redrawn in place.
+  std::string cmd =
+      PdvBinary() + " generate --oltp-url '" + Url("pdv-generate") + "' --initial 50000 2>&1";
+  auto r = RunCommandOutput({"script", "-qec", cmd, "/dev/null"});
+  EXPECT_NE(r.find("\r"), std::string::npos) << r;
+  EXPECT_NE(r.find("initial_load ["), std::string::npos) << r;
+  EXPECT_NE(r.find("] 100% 50000/50000"), std::string::npos) << r;
+  EXPECT_EQ(r.find("progress=initial_load"), std::string::npos) << "no plain lines on a terminal";
+}
+
 TEST_F(GenerateTest, SameSeedSameData) {
   std::string fingerprint_sql =
       "SELECT md5(string_agg(c::text, '|' ORDER BY cliente_id)) FROM clientes_clube c";

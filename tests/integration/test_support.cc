@@ -60,6 +60,14 @@ CommandResult RunPdv(const std::vector<std::string>& args, std::chrono::seconds 
   return result;
 }
 
+std::string RunCommandOutput(const std::vector<std::string>& argv) {
+  auto dir = localsvc::ScratchDir::Create("pdv-test-cmd");
+  if (!dir.ok()) return "";
+  auto log = dir->path() / "output.log";
+  (void)localsvc::RunCommand({.argv = argv, .log_file = log.string()}, std::chrono::seconds(60));
+  return ReadFile(log);
+}
+
 pg::Connection Connect(const std::string& url) {
   auto conn = pg::Connection::Connect(url);
   if (!conn.ok()) {

@@ -42,6 +42,9 @@ class PdvProcess {
 CommandResult RunPdv(const std::vector<std::string>& args,
                      std::chrono::seconds timeout = std::chrono::seconds(120));
 
+// Runs any command to completion (60 s at most); its stdout and stderr.
+std::string RunCommandOutput(const std::vector<std::string>& argv);
+
 // Connects or fails the test.
 pg::Connection Connect(const std::string& url);
 // The first column of the first row of `sql`, as text.
