@@ -7,6 +7,7 @@
 
 #include "cache/cache.h"
 #include "cache/record.h"
+#include "common/backoff.h"
 #include "common/progress.h"
 #include "common/random_secret.h"
 #include "pg/connection.h"
@@ -368,25 +369,25 @@ pdv::Result<SyncResult> SyncWithRetry(bool full, const CacheOptions& options, Lo
                                       std::stop_token stop) {
   auto give_up = std::chrono::steady_clock::now() +
                  milliseconds(static_cast<int64_t>(options.retry_timeout_s * 1000));
-  milliseconds delay(100);
+  Backoff backoff;
   for (int attempt = 1;; ++attempt) {
     auto r = full ? SyncFull(options, log, stop) : SyncIncremental(options, log, stop);
     if (r.ok() || stop.stop_requested()) return r;
     bool unreachable = redis::IsConnectionError(r.status()) || pg::IsConnectionLost(r.status());
-    if (!unreachable || std::chrono::steady_clock::now() + delay > give_up) {
+    if (!unreachable || std::chrono::steady_clock::now() + backoff.delay() > give_up) {
       if (attempt == 1) return r;
       return Status::Error(fmt::format("{} (after {} attempts)", r.message(), attempt));
     }
     log.Warn("cache_retry", {{"attempt", attempt},
-                             {"retry_in_ms", static_cast<int64_t>(delay.count())},
+                             {"retry_in_ms", static_cast<int64_t>(backoff.delay().count())},
                              {"error", r.message()}});
-    if (!pg::SleepFor(delay, stop)) return r;
-    delay = std::min(delay * 2, milliseconds(5000));
+    if (!pg::SleepFor(backoff.delay(), stop)) return r;
+    backoff.Grow();
   }
 }
 
 Status Watch(const CacheOptions& options, Logger& log, std::stop_token stop) {
-  milliseconds delay(100);
+  Backoff backoff;
   while (!stop.stop_requested()) {
     auto listener = pg::Connection::Connect(options.warehouse_url);
     Status failed;
@@ -402,7 +403,7 @@ Status Watch(const CacheOptions& options, Logger& log, std::stop_token stop) {
         failed = synced.status();
         break;
       }
-      delay = milliseconds(100);
+      backoff.Reset();
       bool notified = false;
       while (!notified && !stop.stop_requested()) {
         pollfd pfd{.fd = PQsocket(listener->raw()), .events = POLLIN, .revents = 0};
@@ -418,10 +419,10 @@ Status Watch(const CacheOptions& options, Logger& log, std::stop_token stop) {
       }
     }
     if (stop.stop_requested()) break;
-    log.Warn("cache_watch_retry",
-             {{"error", failed.message()}, {"retry_in_ms", static_cast<int64_t>(delay.count())}});
-    if (!pg::SleepFor(delay, stop)) break;
-    delay = std::min(delay * 2, milliseconds(5000));
+    log.Warn("cache_watch_retry", {{"error", failed.message()},
+                                   {"retry_in_ms", static_cast<int64_t>(backoff.delay().count())}});
+    if (!pg::SleepFor(backoff.delay(), stop)) break;
+    backoff.Grow();
   }
   return Status::Ok();
 }

@@ -28,12 +28,12 @@ struct CdcOptions {
   bool once = false;
   // Drop the slot (if any) and take a new snapshot; keys missing from it get deletions.
   bool resync = false;
-  size_t batch_rows = 20'000;                    // a batch closes at this many rows,
-  std::chrono::milliseconds flush_idle{20};      // or after this long without a message,
-  std::chrono::milliseconds max_batch_age{25};   // or when its first row is this old
-  std::string decoding_work_mem;                 // walsender logical_decoding_work_mem
-  double retry_timeout_s = 0;                    // 0: retry lost connections forever
-  std::FILE* progress = nullptr;                 // snapshot progress bar
+  size_t batch_rows = 20'000;                   // a batch closes at this many rows,
+  std::chrono::milliseconds flush_idle{20};     // or after this long without a message,
+  std::chrono::milliseconds max_batch_age{25};  // or when its first row is this old
+  std::string decoding_work_mem;                // walsender logical_decoding_work_mem
+  double retry_timeout_s = 0;                   // 0: retry lost connections forever
+  std::FILE* progress = nullptr;                // snapshot progress bar
   // Prometheus metrics at http://<metrics_listen>/metrics ("": none; port 0: any).
   std::string metrics_listen = "127.0.0.1:9187";
 };

@@ -12,6 +12,7 @@
 #include "cdc/cdc.h"
 #include "cdc/pgoutput.h"
 #include "cdc/replication_connection.h"
+#include "common/backoff.h"
 #include "common/progress.h"
 #include "common/time_text.h"
 #include "metrics/http_exporter.h"
@@ -688,7 +689,7 @@ Status Run(const CdcOptions& options, Logger& log, std::stop_token stop) {
   auto give_up = options.retry_timeout_s > 0
                      ? milliseconds(static_cast<int64_t>(options.retry_timeout_s * 1000))
                      : milliseconds::max();
-  milliseconds delay(100);
+  Backoff backoff;
   auto failing_since = Clock::time_point();
   for (int attempt = 1;; ++attempt) {
     Session session(options, log, metrics, resync);
@@ -699,7 +700,7 @@ Status Run(const CdcOptions& options, Logger& log, std::stop_token stop) {
     if (!Retryable(s)) return s;
     auto now = Clock::now();
     if (session.started()) {
-      delay = milliseconds(100);
+      backoff.Reset();
       failing_since = Clock::time_point();
     }
     if (failing_since == Clock::time_point()) failing_since = now;
@@ -709,10 +710,10 @@ Status Run(const CdcOptions& options, Logger& log, std::stop_token stop) {
     }
     metrics.reconnects->Add(1);
     log.Warn("cdc_reconnect", {{"attempt", attempt},
-                               {"retry_in_ms", static_cast<int64_t>(delay.count())},
+                               {"retry_in_ms", static_cast<int64_t>(backoff.delay().count())},
                                {"error", s.message()}});
-    if (!pg::SleepFor(delay, stop)) return Status::Ok();
-    delay = std::min(delay * 2, milliseconds(5000));
+    if (!pg::SleepFor(backoff.delay(), stop)) return Status::Ok();
+    backoff.Grow();
   }
 }
 

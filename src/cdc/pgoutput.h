@@ -12,15 +12,15 @@
 #include <variant>
 #include <vector>
 
+#include "common/lsn.h"
 #include "common/status.h"
 
 namespace pdv::cdc {
 
 using Lsn = uint64_t;
 
-// "16/B374D848" <-> 0x16B374D848.
-std::string LsnText(Lsn lsn);
-std::optional<Lsn> ParseLsn(std::string_view text);
+using pdv::LsnText;
+using pdv::ParseLsn;
 
 // One column value of a tuple.
 struct ColumnValue {

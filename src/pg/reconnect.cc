@@ -5,6 +5,8 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "common/backoff.h"
+
 namespace pdv::pg {
 
 bool SleepFor(std::chrono::milliseconds d, std::stop_token stop) {
@@ -19,7 +21,7 @@ pdv::Result<Connection> ConnectWithRetry(const std::string& url, Logger& log,
                                          std::chrono::milliseconds give_up_after,
                                          std::stop_token stop) {
   auto deadline = std::chrono::steady_clock::now() + give_up_after;
-  std::chrono::milliseconds delay(100);
+  Backoff backoff;
   for (int attempt = 1;; ++attempt) {
     auto conn = Connection::Connect(url);
     if (conn.ok()) {
@@ -29,17 +31,18 @@ pdv::Result<Connection> ConnectWithRetry(const std::string& url, Logger& log,
     // A refused or dropped connection may come back; bad credentials will not.
     bool retryable = conn.message().find("authentication") == std::string::npos &&
                      conn.message().find("does not exist") == std::string::npos;
-    if (!retryable || std::chrono::steady_clock::now() + delay > deadline) {
+    if (!retryable || std::chrono::steady_clock::now() + backoff.delay() > deadline) {
       return Status::Error(
           fmt::format("{} (after {} attempt{})", conn.message(), attempt, attempt == 1 ? "" : "s"),
           conn.status().code());
     }
     log.Warn("db_reconnect", {{"url", url},
                               {"attempt", attempt},
-                              {"retry_in_ms", static_cast<int64_t>(delay.count())},
+                              {"retry_in_ms", static_cast<int64_t>(backoff.delay().count())},
                               {"error", conn.message()}});
-    if (!SleepFor(delay, stop)) return Status::Error("stopped while reconnecting", "08006");
-    delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+    if (!SleepFor(backoff.delay(), stop))
+      return Status::Error("stopped while reconnecting", "08006");
+    backoff.Grow();
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "common/lsn.h"
 #include "common/time_text.h"
 #include "pg/connection.h"
 #include "warehouse/warehouse.h"
@@ -13,17 +14,8 @@ constexpr size_t kCopyBufferBytes = 256 * 1024;
 // Rows a resync adds for deletions sort after the snapshot rows at the same LSN.
 constexpr int64_t kDeletionSeqBase = 1'000'000'000'000;
 
-std::string LsnText(uint64_t lsn) {
-  return fmt::format("{:X}/{:X}", static_cast<uint32_t>(lsn >> 32), static_cast<uint32_t>(lsn));
-}
-
-uint64_t ParseLsnText(std::string_view text) {
-  auto slash = text.find('/');
-  if (slash == std::string_view::npos) return 0;
-  uint64_t hi = std::stoull(std::string(text.substr(0, slash)), nullptr, 16);
-  uint64_t lo = std::stoull(std::string(text.substr(slash + 1)), nullptr, 16);
-  return (hi << 32) | lo;
-}
+// The position as stored: "X/Y" from a pg_lsn column.
+uint64_t ParseLsnText(std::string_view text) { return ParseLsn(text).value_or(0); }
 
 std::string TimestampUs(int64_t us) { return TimestampText(us) + "+00"; }
 
