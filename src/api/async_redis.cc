@@ -13,11 +13,10 @@ AsyncRedis::AsyncRedis(asio::io_context& io, redis::Endpoint endpoint,
                        std::chrono::milliseconds timeout)
     : io_(io), endpoint_(std::move(endpoint)), timeout_(timeout), socket_(io), timer_(io) {}
 
-AsyncRedis::~AsyncRedis() {
-  if (reader_) redisReaderFree(reader_);
-}
+namespace {
 
-void AsyncRedis::Command(const std::vector<std::string_view>& args, Callback done) {
+// RESP encoding of one command (hiredis's formatter); "" only when out of memory.
+std::string FormatCommand(const std::vector<std::string_view>& args) {
   std::vector<const char*> argv;
   std::vector<size_t> lens;
   for (auto a : args) {
@@ -27,12 +26,24 @@ void AsyncRedis::Command(const std::vector<std::string_view>& args, Callback don
   char* cmd = nullptr;
   long long n =
       redisFormatCommandArgv(&cmd, static_cast<int>(args.size()), argv.data(), lens.data());
-  if (n < 0) {
+  if (n < 0) return {};
+  std::string formatted(cmd, static_cast<size_t>(n));
+  redisFreeCommand(cmd);
+  return formatted;
+}
+
+}  // namespace
+
+AsyncRedis::~AsyncRedis() {
+  if (reader_) redisReaderFree(reader_);
+}
+
+void AsyncRedis::Command(const std::vector<std::string_view>& args, Callback done) {
+  std::string formatted = FormatCommand(args);
+  if (formatted.empty()) {
     done(Status::Error("redis: cannot format command"), nullptr);
     return;
   }
-  std::string formatted(cmd, static_cast<size_t>(n));
-  redisFreeCommand(cmd);
 
   if (closed_ || (state_ == State::kDisconnected && Clock::now() < retry_after_)) {
     ++errors_;
@@ -90,17 +101,7 @@ void AsyncRedis::Connect() {
         std::string prefix;
         // AUTH and SELECT replies are consumed by placeholders.
         auto preamble = [&](std::vector<std::string_view> args) {
-          std::vector<const char*> argv;
-          std::vector<size_t> lens;
-          for (auto a : args) {
-            argv.push_back(a.data());
-            lens.push_back(a.size());
-          }
-          char* c = nullptr;
-          long long n =
-              redisFormatCommandArgv(&c, static_cast<int>(args.size()), argv.data(), lens.data());
-          prefix.append(c, static_cast<size_t>(n));
-          redisFreeCommand(c);
+          prefix += FormatCommand(args);
           pending_.push_front({[](const Status&, redisReply*) {}, Clock::now() + timeout_});
         };
         std::string db = std::to_string(endpoint_.db);
@@ -263,13 +264,11 @@ void InvalidationLink::Connect() {
                           replies_ = 0;
                           std::string hello;
                           if (!endpoint_.password.empty()) {
-                            hello += fmt::format("*2\r\n$4\r\nAUTH\r\n${}\r\n{}\r\n",
-                                                 endpoint_.password.size(), endpoint_.password);
+                            hello += FormatCommand({"AUTH", endpoint_.password});
                             replies_ = -1;
                           }
-                          hello +=
-                              "*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n"
-                              "*2\r\n$9\r\nSUBSCRIBE\r\n$20\r\n__redis__:invalidate\r\n";
+                          hello += FormatCommand({"CLIENT", "ID"});
+                          hello += FormatCommand({"SUBSCRIBE", "__redis__:invalidate"});
                           boost::system::error_code wec;
                           asio::write(socket_, asio::buffer(hello), wec);
                           if (wec) return Fail();
