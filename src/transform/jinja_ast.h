@@ -1,0 +1,63 @@
+#pragma once
+
+// The parsed form of a template: statements (Node) holding expressions (Expr).
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "transform/jinja_value.h"
+
+namespace pdv::transform::jinja {
+
+struct Expr {
+  enum class Kind {
+    kLiteral,   // literal
+    kName,      // text
+    kAttr,      // args[0].text
+    kIndex,     // args[0][args[1]]
+    kCall,      // args[0](args[1..]); names[i] is the keyword of args[i+1] ("" positional)
+    kFilter,    // args[0] | text(args[1..]) with names as for kCall
+    kTest,      // args[0] is [not] text(args[1..]); negate
+    kUnary,     // text ("-", "not") args[0]
+    kBinary,    // args[0] text args[1]: arithmetic, comparison, in, and, or, ~
+    kCondition, // args[0] if args[1] else args[2] (args[2] may be absent)
+    kList,      // [args...]
+    kDict,      // {args[0]: args[1], ...}
+  };
+  Kind kind;
+  int line = 0;
+  std::string text;
+  Value literal;
+  bool negate = false;
+  std::vector<std::unique_ptr<Expr>> args;
+  std::vector<std::string> names;
+};
+
+struct Node;
+using NodeList = std::vector<std::unique_ptr<Node>>;
+
+struct Node {
+  enum class Kind {
+    kText,      // text
+    kOutput,    // {{ expr }}
+    kIf,        // branches: (condition, body); else branch has a null condition
+    kFor,       // for targets in expr: body, else_body
+    kSet,       // set targets = expr
+    kSetBlock,  // set targets[0] %}body{% endset
+    kMacro,     // macro text(params = defaults): body
+    kDo,        // do expr
+  };
+  Kind kind;
+  int line = 0;
+  std::string text;
+  std::unique_ptr<Expr> expr;
+  std::vector<std::string> targets;
+  std::vector<std::pair<std::unique_ptr<Expr>, NodeList>> branches;
+  NodeList body;
+  NodeList else_body;
+  std::vector<std::string> params;
+  std::vector<std::unique_ptr<Expr>> defaults;  // per param, null when none
+};
+
+}  // namespace pdv::transform::jinja

@@ -1,0 +1,807 @@
+// Environment::Render: evaluates a parsed template. Scopes follow Jinja: a for loop and a
+// macro call open a scope, `set` writes to the innermost one, if/else do not open one.
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
+#include "transform/jinja.h"
+#include "transform/jinja_ast.h"
+
+namespace pdv::transform::jinja {
+namespace {
+
+// Thrown by return(value) inside a macro; caught by the macro call.
+struct ReturnSignal {
+  Value value;
+};
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+std::string Upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+std::string Strip(const std::string& s, bool left, bool right, const std::string& chars = " \t\n\r") {
+  size_t b = 0, e = s.size();
+  if (left) {
+    while (b < e && chars.find(s[b]) != std::string::npos) ++b;
+  }
+  if (right) {
+    while (e > b && chars.find(s[e - 1]) != std::string::npos) --e;
+  }
+  return s.substr(b, e - b);
+}
+std::string ReplaceAll(std::string s, const std::string& from, const std::string& to) {
+  if (from.empty()) return s;
+  size_t pos = 0;
+  while ((pos = s.find(from, pos)) != std::string::npos) {
+    s.replace(pos, from.size(), to);
+    pos += to.size();
+  }
+  return s;
+}
+
+nlohmann::json ToJson(const Value& v) {
+  if (v.is_none() || v.is_undefined()) return nullptr;
+  if (v.is_bool()) return v.as_bool();
+  if (v.is_int()) return v.as_int();
+  if (v.is_double()) return v.as_number();
+  if (v.is_string()) return v.as_string();
+  if (v.is_list()) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& e : v.list()) a.push_back(ToJson(e));
+    return a;
+  }
+  if (v.is_dict()) {
+    nlohmann::json o = nlohmann::json::object();
+    for (const auto& [k, e] : v.dict().items) o[k] = ToJson(e);
+    return o;
+  }
+  return v.Str();
+}
+
+int Compare(const Value& a, const Value& b, int line) {
+  if (a.is_number() && b.is_number()) {
+    double x = a.as_number(), y = b.as_number();
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  if (a.is_string() && b.is_string()) return a.as_string().compare(b.as_string());
+  if (a.is_bool() && b.is_bool()) return int(a.as_bool()) - int(b.as_bool());
+  throw TemplateError(line, fmt::format("cannot compare {} with {}", a.TypeName(), b.TypeName()));
+}
+
+}  // namespace
+
+class Renderer {
+ public:
+  Renderer(const Environment& env, const ValueDict& globals, const std::string& file)
+      : env_(env), globals_(globals), file_(file) {
+    scopes_.emplace_back();
+  }
+
+  void RenderNodes(const NodeList& nodes, std::string& out) {
+    for (const auto& n : nodes) RenderNode(*n, out);
+  }
+
+  Value CallMacro(const Environment::MacroDef& def, const Arguments& args) {
+    const Node& m = *def.node;
+    ValueDict scope;
+    size_t used_positional = 0;
+    for (size_t i = 0; i < m.params.size(); ++i) {
+      const Value* given = nullptr;
+      if (i < args.positional.size()) {
+        given = &args.positional[i];
+        ++used_positional;
+      } else {
+        for (const auto& [k, v] : args.named) {
+          if (k == m.params[i]) given = &v;
+        }
+      }
+      if (given) {
+        scope.Set(m.params[i], *given);
+      } else if (m.defaults[i]) {
+        scope.Set(m.params[i], Eval(*m.defaults[i]));
+      } else {
+        scope.Set(m.params[i], Value::MakeUndefined(m.params[i]));
+      }
+    }
+    ValueList varargs(args.positional.begin() + static_cast<long>(used_positional),
+                      args.positional.end());
+    ValueDict kwargs;
+    for (const auto& [k, v] : args.named) {
+      if (std::find(m.params.begin(), m.params.end(), k) == m.params.end()) kwargs.Set(k, v);
+    }
+    scope.Set("varargs", Value(std::move(varargs)));
+    scope.Set("kwargs", Value(std::move(kwargs)));
+    // The macro sees the globals and its own arguments, not the caller's locals.
+    std::vector<ValueDict> saved = std::move(scopes_);
+    std::string saved_file = file_;
+    scopes_.clear();
+    scopes_.push_back(std::move(scope));
+    file_ = def.tmpl->name();
+    std::string out;
+    Value result;
+    try {
+      RenderNodes(m.body, out);
+      result = Value(std::move(out));
+    } catch (ReturnSignal& r) {
+      result = std::move(r.value);
+    } catch (...) {
+      scopes_ = std::move(saved);
+      throw;
+    }
+    scopes_ = std::move(saved);
+    file_ = std::move(saved_file);
+    return result;
+  }
+
+  // The file a TemplateError arose in (a macro's file while inside it).
+  const std::string& file() const { return file_; }
+
+ private:
+  void RenderNode(const Node& n, std::string& out) {
+    switch (n.kind) {
+      case Node::Kind::kText:
+        out += n.text;
+        return;
+      case Node::Kind::kOutput: {
+        Value v = Eval(*n.expr);
+        out += v.Str();
+        return;
+      }
+      case Node::Kind::kIf:
+        for (const auto& [cond, body] : n.branches) {
+          if (!cond || Eval(*cond).Truthy()) {
+            RenderNodes(body, out);
+            return;
+          }
+        }
+        return;
+      case Node::Kind::kFor:
+        RenderFor(n, out);
+        return;
+      case Node::Kind::kSet: {
+        Value v = Eval(*n.expr);
+        Assign(n.targets, v, n.line);
+        return;
+      }
+      case Node::Kind::kSetBlock: {
+        std::string body;
+        RenderNodes(n.body, body);
+        scopes_.back().Set(n.targets[0], Value(std::move(body)));
+        return;
+      }
+      case Node::Kind::kMacro: {
+        // A macro defined inside a template: callable from the rest of it.
+        const Node* node = &n;
+        scopes_.back().Set(n.text, Value(Function([this, node](const Arguments& a) {
+                             Environment::MacroDef def{current_tmpl_, node};
+                             return CallMacro(def, a);
+                           })));
+        return;
+      }
+      case Node::Kind::kDo:
+        Eval(*n.expr);
+        return;
+    }
+  }
+
+  void Assign(const std::vector<std::string>& targets, const Value& v, int line) {
+    if (targets.size() == 1) {
+      scopes_.back().Set(targets[0], v);
+      return;
+    }
+    if (!v.is_list() || v.list().size() != targets.size()) {
+      throw TemplateError(line, fmt::format("cannot unpack {} into {} names", v.TypeName(),
+                                            targets.size()));
+    }
+    for (size_t i = 0; i < targets.size(); ++i) scopes_.back().Set(targets[i], v.list()[i]);
+  }
+
+  void RenderFor(const Node& n, std::string& out) {
+    Value seq = Eval(*n.expr);
+    ValueList items;
+    if (seq.is_list()) {
+      items = seq.list();
+    } else if (seq.is_dict()) {
+      for (const auto& [k, v] : seq.dict().items) items.emplace_back(k);
+    } else if (seq.is_string()) {
+      for (char c : seq.as_string()) items.emplace_back(std::string(1, c));
+    } else if (!seq.is_none() && !seq.is_undefined()) {
+      throw TemplateError(n.line, fmt::format("cannot loop over {}", seq.TypeName()));
+    } else if (seq.is_undefined()) {
+      throw TemplateError(n.line, fmt::format("'{}' is undefined", seq.undefined_name()));
+    }
+    if (items.empty()) {
+      RenderNodes(n.else_body, out);
+      return;
+    }
+    scopes_.emplace_back();
+    const int64_t length = static_cast<int64_t>(items.size());
+    for (int64_t i = 0; i < length; ++i) {
+      ValueDict loop;
+      loop.Set("index", Value(i + 1));
+      loop.Set("index0", Value(i));
+      loop.Set("revindex", Value(length - i));
+      loop.Set("revindex0", Value(length - i - 1));
+      loop.Set("first", Value(i == 0));
+      loop.Set("last", Value(i == length - 1));
+      loop.Set("length", Value(length));
+      scopes_.back().Set("loop", Value(std::move(loop)));
+      Assign(n.targets, items[static_cast<size_t>(i)], n.line);
+      RenderNodes(n.body, out);
+    }
+    scopes_.pop_back();
+  }
+
+  Value Lookup(const std::string& name) const {
+    for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it) {
+      if (const Value* v = it->Find(name)) return *v;
+    }
+    if (const Value* v = globals_.Find(name)) return *v;
+    auto m = env_.macros_.find(name);
+    if (m != env_.macros_.end()) {
+      Environment::MacroDef def = m->second;
+      auto* self = const_cast<Renderer*>(this);
+      return Value(Function([self, def](const Arguments& a) { return self->CallMacro(def, a); }));
+    }
+    if (name == "return") {
+      return Value(Function([](const Arguments& a) -> Value {
+        throw ReturnSignal{a.positional.empty() ? Value() : a.positional[0]};
+      }));
+    }
+    if (name == "range") return Value(Function(Range));
+    if (name == "namespace" || name == "dict") {
+      return Value(Function([](const Arguments& a) {
+        ValueDict d;
+        for (const auto& [k, v] : a.named) d.Set(k, v);
+        return Value(std::move(d));
+      }));
+    }
+    return Value::MakeUndefined(name);
+  }
+
+  static Value Range(const Arguments& a) {
+    auto arg = [&](size_t i) {
+      if (!a.positional[i].is_int()) throw TemplateError(a.line, "range() takes integers");
+      return a.positional[i].as_int();
+    };
+    int64_t start = 0, stop = 0, step = 1;
+    if (a.positional.size() == 1) {
+      stop = arg(0);
+    } else if (a.positional.size() >= 2) {
+      start = arg(0);
+      stop = arg(1);
+      if (a.positional.size() == 3) step = arg(2);
+    } else {
+      throw TemplateError(a.line, "range() takes 1 to 3 arguments");
+    }
+    if (step == 0) throw TemplateError(a.line, "range() step must not be zero");
+    ValueList out;
+    for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) out.emplace_back(i);
+    return Value(std::move(out));
+  }
+
+  Arguments EvalArgs(const Expr& e, size_t first) {
+    Arguments a;
+    a.line = e.line;
+    for (size_t i = first; i < e.args.size(); ++i) {
+      Value v = Eval(*e.args[i]);
+      const std::string& name = e.names[i - first];
+      if (name.empty()) {
+        a.positional.push_back(std::move(v));
+      } else {
+        a.named.emplace_back(name, std::move(v));
+      }
+    }
+    return a;
+  }
+
+  [[noreturn]] static void Undefined(const Value& v, int line) {
+    throw TemplateError(line, fmt::format("'{}' is undefined", v.undefined_name()));
+  }
+
+  Value Eval(const Expr& e) {
+    switch (e.kind) {
+      case Expr::Kind::kLiteral:
+        return e.literal;
+      case Expr::Kind::kName:
+        return Lookup(e.text);
+      case Expr::Kind::kAttr:
+        return Attribute(Eval(*e.args[0]), e.text, e.line);
+      case Expr::Kind::kIndex: {
+        Value obj = Eval(*e.args[0]);
+        Value key = Eval(*e.args[1]);
+        if (obj.is_undefined()) Undefined(obj, e.line);
+        if (obj.is_dict()) {
+          const Value* v = obj.dict().Find(key.Str());
+          return v ? *v : Value::MakeUndefined(key.Str());
+        }
+        if ((obj.is_list() || obj.is_string()) && key.is_int()) {
+          int64_t n = obj.is_list() ? static_cast<int64_t>(obj.list().size())
+                                    : static_cast<int64_t>(obj.as_string().size());
+          int64_t i = key.as_int() < 0 ? key.as_int() + n : key.as_int();
+          if (i < 0 || i >= n) throw TemplateError(e.line, "index out of range");
+          if (obj.is_list()) return obj.list()[static_cast<size_t>(i)];
+          return Value(std::string(1, obj.as_string()[static_cast<size_t>(i)]));
+        }
+        throw TemplateError(e.line, fmt::format("cannot index {} with {}", obj.TypeName(),
+                                                key.TypeName()));
+      }
+      case Expr::Kind::kCall: {
+        Value fn = Eval(*e.args[0]);
+        if (fn.is_undefined()) {
+          throw TemplateError(e.line, fmt::format("'{}' is undefined (unknown function or macro)",
+                                                  fn.undefined_name()));
+        }
+        if (!fn.is_callable()) {
+          throw TemplateError(e.line, fmt::format("{} is not callable", fn.TypeName()));
+        }
+        Arguments a = EvalArgs(e, 1);
+        return fn.function()(a);
+      }
+      case Expr::Kind::kFilter:
+        return ApplyFilter(e.text, Eval(*e.args[0]), EvalArgs(e, 1), e.line);
+      case Expr::Kind::kTest: {
+        bool r = ApplyTest(e.text, Eval(*e.args[0]), EvalArgs(e, 1), e.line);
+        return Value(e.negate ? !r : r);
+      }
+      case Expr::Kind::kUnary: {
+        Value v = Eval(*e.args[0]);
+        if (e.text == "not") return Value(!v.Truthy());
+        if (v.is_int()) return Value(-v.as_int());
+        if (v.is_double()) return Value(-v.as_number());
+        throw TemplateError(e.line, fmt::format("cannot negate {}", v.TypeName()));
+      }
+      case Expr::Kind::kBinary:
+        return EvalBinary(e);
+      case Expr::Kind::kCondition:
+        if (Eval(*e.args[1]).Truthy()) return Eval(*e.args[0]);
+        return e.args.size() > 2 ? Eval(*e.args[2]) : Value::MakeUndefined("else");
+      case Expr::Kind::kList: {
+        ValueList list;
+        for (const auto& a : e.args) list.push_back(Eval(*a));
+        return Value(std::move(list));
+      }
+      case Expr::Kind::kDict: {
+        ValueDict d;
+        for (size_t i = 0; i + 1 < e.args.size(); i += 2) {
+          d.Set(Eval(*e.args[i]).Str(), Eval(*e.args[i + 1]));
+        }
+        return Value(std::move(d));
+      }
+    }
+    return Value();
+  }
+
+  Value EvalBinary(const Expr& e) {
+    const std::string& op = e.text;
+    if (op == "and") {
+      Value a = Eval(*e.args[0]);
+      return a.Truthy() ? Eval(*e.args[1]) : a;
+    }
+    if (op == "or") {
+      Value a = Eval(*e.args[0]);
+      return a.Truthy() ? a : Eval(*e.args[1]);
+    }
+    Value a = Eval(*e.args[0]);
+    Value b = Eval(*e.args[1]);
+    if (op == "~") return Value(a.Str() + b.Str());
+    if (op == "==") return Value(a == b);
+    if (op == "!=") return Value(!(a == b));
+    if (op == "<") return Value(Compare(a, b, e.line) < 0);
+    if (op == ">") return Value(Compare(a, b, e.line) > 0);
+    if (op == "<=") return Value(Compare(a, b, e.line) <= 0);
+    if (op == ">=") return Value(Compare(a, b, e.line) >= 0);
+    if (op == "in") {
+      if (b.is_string() && a.is_string()) return Value(b.as_string().find(a.as_string()) != std::string::npos);
+      if (b.is_list()) {
+        for (const auto& x : b.list()) {
+          if (x == a) return Value(true);
+        }
+        return Value(false);
+      }
+      if (b.is_dict()) return Value(b.dict().Find(a.Str()) != nullptr);
+      if (b.is_undefined()) Undefined(b, e.line);
+      throw TemplateError(e.line, fmt::format("'in' needs a str, list or dict, not {}", b.TypeName()));
+    }
+    if (a.is_undefined()) Undefined(a, e.line);
+    if (b.is_undefined()) Undefined(b, e.line);
+    if (op == "+") {
+      if (a.is_string() && b.is_string()) return Value(a.as_string() + b.as_string());
+      if (a.is_list() && b.is_list()) {
+        ValueList l = a.list();
+        l.insert(l.end(), b.list().begin(), b.list().end());
+        return Value(std::move(l));
+      }
+    }
+    if (op == "*" && a.is_string() && b.is_int()) {
+      std::string s;
+      for (int64_t i = 0; i < b.as_int(); ++i) s += a.as_string();
+      return Value(std::move(s));
+    }
+    if (!a.is_number() || !b.is_number()) {
+      throw TemplateError(e.line, fmt::format("unsupported operand types for {}: {} and {}", op,
+                                              a.TypeName(), b.TypeName()));
+    }
+    bool ints = a.is_int() && b.is_int();
+    if (op == "+") return ints ? Value(a.as_int() + b.as_int()) : Value(a.as_number() + b.as_number());
+    if (op == "-") return ints ? Value(a.as_int() - b.as_int()) : Value(a.as_number() - b.as_number());
+    if (op == "*") return ints ? Value(a.as_int() * b.as_int()) : Value(a.as_number() * b.as_number());
+    if (b.as_number() == 0) throw TemplateError(e.line, "division by zero");
+    if (op == "/") return Value(a.as_number() / b.as_number());
+    if (op == "//") {
+      if (ints) {
+        int64_t q = a.as_int() / b.as_int();
+        if ((a.as_int() % b.as_int() != 0) && ((a.as_int() < 0) != (b.as_int() < 0))) --q;
+        return Value(q);
+      }
+      return Value(std::floor(a.as_number() / b.as_number()));
+    }
+    if (op == "%") {
+      if (ints) {
+        int64_t r = a.as_int() % b.as_int();
+        if (r != 0 && ((r < 0) != (b.as_int() < 0))) r += b.as_int();
+        return Value(r);
+      }
+      return Value(std::fmod(a.as_number(), b.as_number()));
+    }
+    throw TemplateError(e.line, fmt::format("unsupported operator {}", op));
+  }
+
+  // obj.name: a dict entry, or a method of str/list/dict bound to obj.
+  Value Attribute(const Value& obj, const std::string& name, int line) {
+    if (obj.is_undefined()) Undefined(obj, line);
+    if (obj.is_dict()) {
+      if (const Value* v = obj.dict().Find(name)) return *v;
+      if (name == "get") {
+        return Value(Function([obj](const Arguments& a) {
+          const Value* key = a.Get(0, "key");
+          if (!key) throw TemplateError(a.line, "get() needs a key");
+          const Value* v = obj.dict().Find(key->Str());
+          if (v) return *v;
+          const Value* d = a.Get(1, "default");
+          return d ? *d : Value();
+        }));
+      }
+      if (name == "items" || name == "keys" || name == "values") {
+        return Value(Function([obj, name](const Arguments&) {
+          ValueList out;
+          for (const auto& [k, v] : obj.dict().items) {
+            if (name == "items") out.emplace_back(ValueList{Value(k), v});
+            if (name == "keys") out.emplace_back(k);
+            if (name == "values") out.push_back(v);
+          }
+          return Value(std::move(out));
+        }));
+      }
+      if (name == "update") {
+        return Value(Function([obj](const Arguments& a) {
+          if (!a.positional.empty() && a.positional[0].is_dict()) {
+            for (const auto& [k, v] : a.positional[0].dict().items) obj.dict().Set(k, v);
+          }
+          for (const auto& [k, v] : a.named) obj.dict().Set(k, v);
+          return Value();
+        }));
+      }
+      return Value::MakeUndefined(name);
+    }
+    if (obj.is_string()) {
+      const std::string s = obj.as_string();
+      auto str_arg = [](const Arguments& a, size_t i) -> std::string {
+        if (i >= a.positional.size() || !a.positional[i].is_string()) {
+          throw TemplateError(a.line, "expected a string argument");
+        }
+        return a.positional[i].as_string();
+      };
+      if (name == "lower") return Value(Function([s](const Arguments&) { return Value(Lower(s)); }));
+      if (name == "upper") return Value(Function([s](const Arguments&) { return Value(Upper(s)); }));
+      if (name == "strip" || name == "lstrip" || name == "rstrip") {
+        return Value(Function([s, name](const Arguments& a) {
+          std::string chars = a.positional.empty() ? " \t\n\r" : a.positional[0].Str();
+          return Value(Strip(s, name != "rstrip", name != "lstrip", chars));
+        }));
+      }
+      if (name == "replace") {
+        return Value(Function([s, str_arg](const Arguments& a) {
+          return Value(ReplaceAll(s, str_arg(a, 0), str_arg(a, 1)));
+        }));
+      }
+      if (name == "startswith" || name == "endswith") {
+        return Value(Function([s, name, str_arg](const Arguments& a) {
+          std::string p = str_arg(a, 0);
+          if (p.size() > s.size()) return Value(false);
+          return Value(name == "startswith" ? s.compare(0, p.size(), p) == 0
+                                            : s.compare(s.size() - p.size(), p.size(), p) == 0);
+        }));
+      }
+      if (name == "split") {
+        return Value(Function([s](const Arguments& a) {
+          ValueList out;
+          if (a.positional.empty()) {
+            std::string cur;
+            for (char c : s) {
+              if (c == ' ' || c == '\t' || c == '\n') {
+                if (!cur.empty()) out.emplace_back(cur);
+                cur.clear();
+              } else {
+                cur += c;
+              }
+            }
+            if (!cur.empty()) out.emplace_back(cur);
+            return Value(std::move(out));
+          }
+          std::string sep = a.positional[0].Str();
+          if (sep.empty()) throw TemplateError(a.line, "empty separator");
+          size_t pos = 0, next;
+          while ((next = s.find(sep, pos)) != std::string::npos) {
+            out.emplace_back(s.substr(pos, next - pos));
+            pos = next + sep.size();
+          }
+          out.emplace_back(s.substr(pos));
+          return Value(std::move(out));
+        }));
+      }
+      if (name == "join") {
+        return Value(Function([s](const Arguments& a) {
+          if (a.positional.empty() || !a.positional[0].is_list()) {
+            throw TemplateError(a.line, "join() takes a list");
+          }
+          std::string out;
+          for (size_t i = 0; i < a.positional[0].list().size(); ++i) {
+            out += (i ? s : "") + a.positional[0].list()[i].Str();
+          }
+          return Value(std::move(out));
+        }));
+      }
+    }
+    if (obj.is_list()) {
+      if (name == "append") {
+        return Value(Function([obj](const Arguments& a) {
+          for (const auto& v : a.positional) obj.list().push_back(v);
+          return Value();
+        }));
+      }
+      if (name == "extend") {
+        return Value(Function([obj](const Arguments& a) {
+          if (!a.positional.empty() && a.positional[0].is_list()) {
+            ValueList add = a.positional[0].list();
+            obj.list().insert(obj.list().end(), add.begin(), add.end());
+          }
+          return Value();
+        }));
+      }
+    }
+    throw TemplateError(line, fmt::format("{} has no attribute '{}'", obj.TypeName(), name));
+  }
+
+  Value ApplyFilter(const std::string& name, const Value& v, const Arguments& a, int line) {
+    auto need_string = [&]() -> std::string {
+      if (v.is_undefined()) Undefined(v, line);
+      return v.Str();
+    };
+    auto need_list = [&]() -> ValueList {
+      if (v.is_list()) return v.list();
+      if (v.is_dict()) {
+        ValueList keys;
+        for (const auto& [k, x] : v.dict().items) keys.emplace_back(k);
+        return keys;
+      }
+      if (v.is_string()) {
+        ValueList chars;
+        for (char c : v.as_string()) chars.emplace_back(std::string(1, c));
+        return chars;
+      }
+      if (v.is_undefined()) Undefined(v, line);
+      throw TemplateError(line, fmt::format("filter '{}' needs a sequence, not {}", name, v.TypeName()));
+    };
+    if (name == "default" || name == "d") {
+      const Value* fallback = a.Get(0, "default_value");
+      const Value* boolean = a.Get(1, "boolean");
+      bool use = v.is_undefined() || (boolean && boolean->Truthy() && !v.Truthy());
+      return use ? (fallback ? *fallback : Value("")) : v;
+    }
+    if (name == "lower") return Value(Lower(need_string()));
+    if (name == "upper") return Value(Upper(need_string()));
+    if (name == "trim") return Value(Strip(need_string(), true, true));
+    if (name == "string") return Value(v.Str());
+    if (name == "capitalize") {
+      std::string s = Lower(need_string());
+      if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
+      return Value(s);
+    }
+    if (name == "title") {
+      std::string s = Lower(need_string());
+      bool start = true;
+      for (char& c : s) {
+        if (start && std::isalpha(static_cast<unsigned char>(c))) {
+          c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        }
+        start = !std::isalnum(static_cast<unsigned char>(c));
+      }
+      return Value(s);
+    }
+    if (name == "replace") {
+      if (a.positional.size() < 2) throw TemplateError(line, "replace needs two arguments");
+      return Value(ReplaceAll(need_string(), a.positional[0].Str(), a.positional[1].Str()));
+    }
+    if (name == "length" || name == "count") {
+      if (v.is_string()) return Value(static_cast<int64_t>(v.as_string().size()));
+      if (v.is_dict()) return Value(static_cast<int64_t>(v.dict().items.size()));
+      return Value(static_cast<int64_t>(need_list().size()));
+    }
+    if (name == "join") {
+      const Value* sep = a.Get(0, "d");
+      const Value* attr = a.Get(1, "attribute");
+      std::string out;
+      ValueList items = need_list();
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (i && sep) out += sep->Str();
+        out += attr ? Attribute(items[i], attr->Str(), line).Str() : items[i].Str();
+      }
+      return Value(std::move(out));
+    }
+    if (name == "first" || name == "last") {
+      ValueList items = need_list();
+      if (items.empty()) return Value::MakeUndefined(name);
+      return name == "first" ? items.front() : items.back();
+    }
+    if (name == "list") return Value(need_list());
+    if (name == "reverse") {
+      if (v.is_string()) return Value(std::string(v.as_string().rbegin(), v.as_string().rend()));
+      ValueList items = need_list();
+      std::reverse(items.begin(), items.end());
+      return Value(std::move(items));
+    }
+    if (name == "sort") {
+      ValueList items = need_list();
+      const Value* rev = a.Get(0, "reverse");
+      std::stable_sort(items.begin(), items.end(),
+                       [&](const Value& x, const Value& y) { return Compare(x, y, line) < 0; });
+      if (rev && rev->Truthy()) std::reverse(items.begin(), items.end());
+      return Value(std::move(items));
+    }
+    if (name == "unique") {
+      ValueList out;
+      for (const auto& x : need_list()) {
+        if (std::find(out.begin(), out.end(), x) == out.end()) out.push_back(x);
+      }
+      return Value(std::move(out));
+    }
+    if (name == "map") {
+      const Value* attr = a.Get(99, "attribute");
+      ValueList out;
+      for (const auto& x : need_list()) {
+        if (attr) {
+          out.push_back(Attribute(x, attr->Str(), line));
+        } else if (!a.positional.empty()) {
+          out.push_back(ApplyFilter(a.positional[0].Str(), x, Arguments{.line = line}, line));
+        } else {
+          throw TemplateError(line, "map needs a filter name or attribute=");
+        }
+      }
+      return Value(std::move(out));
+    }
+    if (name == "int") {
+      if (v.is_int()) return v;
+      if (v.is_double()) return Value(static_cast<int64_t>(v.as_number()));
+      if (v.is_bool()) return Value(static_cast<int64_t>(v.as_bool()));
+      try {
+        return Value(static_cast<int64_t>(std::stoll(Strip(v.Str(), true, true))));
+      } catch (const std::exception&) {
+        const Value* d = a.Get(0, "default");
+        return d ? *d : Value(int64_t{0});
+      }
+    }
+    if (name == "float") {
+      if (v.is_number()) return Value(v.as_number());
+      try {
+        return Value(std::stod(Strip(v.Str(), true, true)));
+      } catch (const std::exception&) {
+        const Value* d = a.Get(0, "default");
+        return d ? *d : Value(0.0);
+      }
+    }
+    if (name == "abs") {
+      if (v.is_int()) return Value(v.as_int() < 0 ? -v.as_int() : v.as_int());
+      if (v.is_double()) return Value(std::fabs(v.as_number()));
+    }
+    if (name == "round") {
+      if (!v.is_number()) throw TemplateError(line, "round needs a number");
+      const Value* p = a.Get(0, "precision");
+      double scale = std::pow(10.0, p && p->is_int() ? static_cast<double>(p->as_int()) : 0.0);
+      return Value(std::round(v.as_number() * scale) / scale);
+    }
+    if (name == "tojson") return Value(ToJson(v).dump());
+    if (name == "indent") {
+      const Value* w = a.Get(0, "width");
+      std::string pad(w && w->is_int() ? static_cast<size_t>(w->as_int()) : 4, ' ');
+      return Value(ReplaceAll(need_string(), "\n", "\n" + pad));
+    }
+    throw TemplateError(line, fmt::format("unsupported filter '{}'", name));
+  }
+
+  bool ApplyTest(const std::string& name, const Value& v, const Arguments& a, int line) {
+    if (name == "defined") return !v.is_undefined();
+    if (name == "undefined") return v.is_undefined();
+    if (name == "none") return v.is_none();
+    if (name == "string") return v.is_string();
+    if (name == "number") return v.is_number();
+    if (name == "integer") return v.is_int();
+    if (name == "float") return v.is_double();
+    if (name == "boolean") return v.is_bool();
+    if (name == "true") return v.is_bool() && v.as_bool();
+    if (name == "false") return v.is_bool() && !v.as_bool();
+    if (name == "mapping") return v.is_dict();
+    if (name == "sequence" || name == "iterable") return v.is_list() || v.is_string() || v.is_dict();
+    if (name == "callable") return v.is_callable();
+    if (name == "even" || name == "odd") {
+      if (!v.is_int()) throw TemplateError(line, fmt::format("'{}' test needs an integer", name));
+      return (v.as_int() % 2 == 0) == (name == "even");
+    }
+    if (name == "eq" || name == "equalto" || name == "==") {
+      return !a.positional.empty() && v == a.positional[0];
+    }
+    if (name == "in") {
+      if (a.positional.empty() || !a.positional[0].is_list()) return false;
+      const auto& l = a.positional[0].list();
+      return std::find(l.begin(), l.end(), v) != l.end();
+    }
+    throw TemplateError(line, fmt::format("unsupported test 'is {}'", name));
+  }
+
+ public:
+  std::shared_ptr<const Template> current_tmpl_;
+
+ private:
+  const Environment& env_;
+  const ValueDict& globals_;
+  std::string file_;
+  std::vector<ValueDict> scopes_;
+};
+
+std::vector<std::string> Environment::AddMacros(const std::shared_ptr<const Template>& tmpl) {
+  std::vector<std::string> names;
+  for (const auto& n : tmpl->nodes()) {
+    if (n->kind == Node::Kind::kMacro) {
+      macros_[n->text] = MacroDef{tmpl, n.get()};
+      names.push_back(n->text);
+    }
+  }
+  return names;
+}
+
+Result<std::string> Environment::Render(const Template& tmpl, const ValueDict& globals) const {
+  Renderer r(*this, globals, tmpl.name());
+  // Inline macros keep the template alive only for the render; a non-owning alias is enough.
+  r.current_tmpl_ = std::shared_ptr<const Template>(std::shared_ptr<const Template>(), &tmpl);
+  std::string out;
+  try {
+    r.RenderNodes(tmpl.nodes(), out);
+  } catch (const TemplateError& e) {
+    return Status::Error(fmt::format("{}:{}: {}", r.file(), e.line(), e.what()));
+  } catch (const ReturnSignal&) {
+    return Status::Error(fmt::format("{}: return() outside a macro", tmpl.name()));
+  }
+  return out;
+}
+
+Result<Value> Environment::CallMacro(const std::string& name, const Arguments& args,
+                                     const ValueDict& globals) const {
+  auto it = macros_.find(name);
+  if (it == macros_.end()) return Status::Error(fmt::format("no macro named '{}'", name));
+  Renderer r(*this, globals, it->second.tmpl->name());
+  try {
+    return r.CallMacro(it->second, args);
+  } catch (const TemplateError& e) {
+    return Status::Error(fmt::format("{}:{}: {}", r.file(), e.line(), e.what()));
+  }
+}
+
+}  // namespace pdv::transform::jinja

@@ -1,0 +1,127 @@
+#include "transform/jinja_value.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+namespace pdv::transform::jinja {
+
+const Value* ValueDict::Find(const std::string& key) const {
+  for (const auto& [k, v] : items) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
+
+void ValueDict::Set(const std::string& key, Value value) {
+  for (auto& [k, v] : items) {
+    if (k == key) {
+      v = std::move(value);
+      return;
+    }
+  }
+  items.emplace_back(key, std::move(value));
+}
+
+const Value* Arguments::Get(size_t index, const std::string& name) const {
+  if (index < positional.size()) return &positional[index];
+  for (const auto& [k, v] : named) {
+    if (k == name) return &v;
+  }
+  return nullptr;
+}
+
+bool Value::Truthy() const {
+  if (is_none() || is_undefined()) return false;
+  if (is_bool()) return as_bool();
+  if (is_int()) return as_int() != 0;
+  if (is_double()) return as_number() != 0;
+  if (is_string()) return !as_string().empty();
+  if (is_list()) return !list().empty();
+  if (is_dict()) return !dict().items.empty();
+  return true;
+}
+
+namespace {
+
+std::string DoubleText(double d) {
+  if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 1e16) {
+    return fmt::format("{:.1f}", d);
+  }
+  return fmt::format("{}", d);
+}
+
+}  // namespace
+
+std::string Value::Str() const {
+  if (is_undefined()) return "";
+  if (is_none()) return "None";
+  if (is_bool()) return as_bool() ? "True" : "False";
+  if (is_int()) return std::to_string(as_int());
+  if (is_double()) return DoubleText(as_number());
+  if (is_string()) return as_string();
+  if (is_dict() && dict().text) return *dict().text;
+  if (is_callable()) return "<function>";
+  return Repr();
+}
+
+std::string Value::Repr() const {
+  if (is_string()) {
+    std::string out = "'";
+    for (char c : as_string()) {
+      if (c == '\'' || c == '\\') out += '\\';
+      out += c;
+    }
+    return out + "'";
+  }
+  if (is_list()) {
+    std::string out = "[";
+    for (size_t i = 0; i < list().size(); ++i) out += (i ? ", " : "") + list()[i].Repr();
+    return out + "]";
+  }
+  if (is_dict()) {
+    if (dict().text) return *dict().text;
+    std::string out = "{";
+    bool first = true;
+    for (const auto& [k, v] : dict().items) {
+      out += (first ? "'" : ", '") + k + "': " + v.Repr();
+      first = false;
+    }
+    return out + "}";
+  }
+  return Str();
+}
+
+std::string Value::TypeName() const {
+  if (is_undefined()) return "undefined";
+  if (is_none()) return "none";
+  if (is_bool()) return "bool";
+  if (is_int()) return "int";
+  if (is_double()) return "float";
+  if (is_string()) return "str";
+  if (is_list()) return "list";
+  if (is_dict()) return "dict";
+  return "function";
+}
+
+bool operator==(const Value& a, const Value& b) {
+  if (a.is_number() && b.is_number()) {
+    if (a.is_int() && b.is_int()) return a.as_int() == b.as_int();
+    return a.as_number() == b.as_number();
+  }
+  if (a.is_bool() && b.is_bool()) return a.as_bool() == b.as_bool();
+  if (a.is_none() && b.is_none()) return true;
+  if (a.is_string() && b.is_string()) return a.as_string() == b.as_string();
+  if (a.is_list() && b.is_list()) return a.list() == b.list();
+  if (a.is_dict() && b.is_dict()) {
+    if (a.dict().items.size() != b.dict().items.size()) return false;
+    for (const auto& [k, v] : a.dict().items) {
+      const Value* other = b.dict().Find(k);
+      if (!other || !(*other == v)) return false;
+    }
+    return true;
+  }
+  return false;
+}
+
+}  // namespace pdv::transform::jinja

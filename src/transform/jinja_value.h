@@ -1,0 +1,115 @@
+#pragma once
+
+// The values a template computes with: Python's None, bool, int, float, str, list and
+// dict, plus callables (macros, dbt's context functions) and Undefined (an unknown name:
+// renders as nothing, fails when used further, as in Jinja).
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace pdv::transform::jinja {
+
+// A template error at a line; the renderer adds the file name.
+class TemplateError : public std::runtime_error {
+ public:
+  TemplateError(int line, const std::string& message)
+      : std::runtime_error(message), line_(line) {}
+  int line() const { return line_; }
+
+ private:
+  int line_;
+};
+
+class Value;
+using ValueList = std::vector<Value>;
+
+// An insertion-ordered dict. `text`, when set, is what the dict renders as: dbt's
+// relations (`this`, `ref()`) are dicts of their parts that render as "schema"."name".
+struct ValueDict {
+  std::vector<std::pair<std::string, Value>> items;
+  std::optional<std::string> text;
+
+  const Value* Find(const std::string& key) const;
+  void Set(const std::string& key, Value value);
+};
+
+struct Arguments {
+  std::vector<Value> positional;
+  std::vector<std::pair<std::string, Value>> named;
+  int line = 0;
+
+  // The argument at `index` or named `name`, or nullptr.
+  const Value* Get(size_t index, const std::string& name) const;
+};
+
+// Throws TemplateError on misuse.
+using Function = std::function<Value(const Arguments&)>;
+
+class Value {
+ public:
+  struct Undefined {
+    std::string name;
+  };
+  using Data = std::variant<std::monostate, Undefined, bool, int64_t, double, std::string,
+                            std::shared_ptr<ValueList>, std::shared_ptr<ValueDict>,
+                            std::shared_ptr<Function>>;
+
+  Value() = default;  // None
+  Value(bool b) : data_(b) {}
+  Value(int v) : data_(int64_t{v}) {}
+  Value(int64_t v) : data_(v) {}
+  Value(double v) : data_(v) {}
+  Value(std::string s) : data_(std::move(s)) {}
+  Value(const char* s) : data_(std::string(s)) {}
+  Value(ValueList list) : data_(std::make_shared<ValueList>(std::move(list))) {}
+  Value(ValueDict dict) : data_(std::make_shared<ValueDict>(std::move(dict))) {}
+  Value(Function fn) : data_(std::make_shared<Function>(std::move(fn))) {}
+  static Value MakeUndefined(std::string name) {
+    Value v;
+    v.data_ = Undefined{std::move(name)};
+    return v;
+  }
+
+  bool is_none() const { return std::holds_alternative<std::monostate>(data_); }
+  bool is_undefined() const { return std::holds_alternative<Undefined>(data_); }
+  bool is_bool() const { return std::holds_alternative<bool>(data_); }
+  bool is_int() const { return std::holds_alternative<int64_t>(data_); }
+  bool is_double() const { return std::holds_alternative<double>(data_); }
+  bool is_number() const { return is_int() || is_double(); }
+  bool is_string() const { return std::holds_alternative<std::string>(data_); }
+  bool is_list() const { return std::holds_alternative<std::shared_ptr<ValueList>>(data_); }
+  bool is_dict() const { return std::holds_alternative<std::shared_ptr<ValueDict>>(data_); }
+  bool is_callable() const { return std::holds_alternative<std::shared_ptr<Function>>(data_); }
+
+  bool as_bool() const { return std::get<bool>(data_); }
+  int64_t as_int() const { return std::get<int64_t>(data_); }
+  double as_number() const { return is_int() ? static_cast<double>(as_int()) : std::get<double>(data_); }
+  const std::string& as_string() const { return std::get<std::string>(data_); }
+  ValueList& list() const { return *std::get<std::shared_ptr<ValueList>>(data_); }
+  ValueDict& dict() const { return *std::get<std::shared_ptr<ValueDict>>(data_); }
+  const Function& function() const { return *std::get<std::shared_ptr<Function>>(data_); }
+  const std::string& undefined_name() const { return std::get<Undefined>(data_).name; }
+
+  // Python truthiness.
+  bool Truthy() const;
+  // What `{{ value }}` prints: str() in Python, "" for Undefined.
+  std::string Str() const;
+  // Python's repr(): strings quoted (used inside lists and dicts).
+  std::string Repr() const;
+  // Type name for error messages.
+  std::string TypeName() const;
+
+  friend bool operator==(const Value& a, const Value& b);
+
+ private:
+  Data data_;
+};
+
+}  // namespace pdv::transform::jinja
