@@ -45,6 +45,7 @@ class Command {
 
 std::unique_ptr<Command> MakeGenerateCommand();
 std::unique_ptr<Command> MakeCdcCommand();
+std::unique_ptr<Command> MakeTransformCommand();
 std::unique_ptr<Command> MakeCacheCommand();
 std::unique_ptr<Command> MakeServeCommand();
 std::unique_ptr<Command> MakeApiKeyCommand();

@@ -33,6 +33,7 @@ int Main(int argc, char** argv) {
   std::vector<std::unique_ptr<Command>> commands;
   commands.push_back(MakeGenerateCommand());
   commands.push_back(MakeCdcCommand());
+  commands.push_back(MakeTransformCommand());
   commands.push_back(MakeCacheCommand());
   commands.push_back(MakeServeCommand());
   commands.push_back(MakeApiKeyCommand());

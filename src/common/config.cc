@@ -255,6 +255,11 @@ const std::vector<ConfigKey>& AllConfigKeys() {
          .help = "seconds to keep retrying lost connections (0: forever)",
          .min = 0,
          .max = 1e9});
+    add({.name = "transform.project_dir",
+         .kind = ConfigKind::kString,
+         .default_value = "",
+         .help = "the platform's dbt-style project (empty: the transform/ folder installed "
+                 "with pdv)"});
     add({.name = "cache.retry_timeout",
          .kind = ConfigKind::kDouble,
          .default_value = "30",

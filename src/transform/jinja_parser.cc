@@ -62,7 +62,25 @@ std::vector<Segment> Split(const std::string& src) {
     line = tag_line;
     std::string close = kind == '{' ? "}}" : kind == '%' ? "%}" : "#}";
     size_t body_start = open + 2 + (strip_before ? 1 : 0);
-    size_t end = src.find(close, body_start);
+    // The tag ends at the first closing delimiter outside a string literal: a string may
+    // hold "{{ this }}" (hooks in config()).
+    size_t end = std::string::npos;
+    char quote = 0;
+    for (size_t i = body_start; i + 1 < src.size(); ++i) {
+      char ch = src[i];
+      if (kind != '#' && quote) {
+        if (ch == '\\') {
+          ++i;
+        } else if (ch == quote) {
+          quote = 0;
+        }
+      } else if (kind != '#' && (ch == '\'' || ch == '"')) {
+        quote = ch;
+      } else if (ch == close[0] && src[i + 1] == close[1]) {
+        end = i;
+        break;
+      }
+    }
     if (end == std::string::npos) {
       throw TemplateError(tag_line, fmt::format("'{{{}' is never closed with '{}'", kind, close));
     }

@@ -1,0 +1,102 @@
+// pdv transform: the dbt-style runner (seed, run, test, build, compile, ls) and watch.
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "cli/command.h"
+#include "transform/transform.h"
+
+namespace pdv::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The platform's own project: the configured folder, else the one installed beside the
+// binary (share/pdv/transform), else the source tree's.
+std::string PlatformProjectDir(const Config& config) {
+  std::string configured = config.Get("transform.project_dir").value_or("");
+  if (!configured.empty()) return configured;
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    fs::path installed = exe.parent_path().parent_path() / "share" / "pdv" / "transform";
+    if (fs::exists(installed / "dbt_project.yml")) return installed.string();
+  }
+  return std::string(PDV_SOURCE_DIR) + "/transform";
+}
+
+class TransformCommand : public Command {
+ public:
+  CLI::App* Register(CLI::App& app) override {
+    CLI::App* cmd = app.add_subcommand(
+        "transform",
+        "Runs a dbt-style project (default: the platform's transform/ against the warehouse)");
+    cmd->require_subcommand(1);
+    struct Sub {
+      const char* name;
+      const char* help;
+    };
+    for (Sub s : {Sub{"seed", "Loads the seeds/ CSV files"},
+                  Sub{"run", "Builds the selected models"},
+                  Sub{"test", "Runs the data tests"},
+                  Sub{"build", "Seeds, models and tests in DAG order"},
+                  Sub{"compile", "Writes (and with --select prints) the compiled SQL"},
+                  Sub{"ls", "Lists the selected nodes"},
+                  Sub{"watch", "Runs the models on every CDC commit (NOTIFY pdv_raw), then "
+                               "notifies the cache stage"}}) {
+      CLI::App* sub = cmd->add_subcommand(s.name, s.help);
+      subs_.push_back(sub);
+      sub->add_option("--project-dir", options_.project_dir,
+                      "dbt project folder (default: the current folder if it has a "
+                      "dbt_project.yml, else the platform's project)");
+      sub->add_option("--profiles-dir", options_.profiles_dir,
+                      "folder of profiles.yml (default: the project folder, then ~/.dbt)");
+      sub->add_option("--target,-t", options_.target, "profiles.yml target");
+      sub->add_option("--select,-s,--models,-m", options_.select, "node selection (dbt syntax)")
+          ->expected(1, -1);
+      sub->add_option("--exclude", options_.exclude, "nodes to leave out (dbt syntax)")
+          ->expected(1, -1);
+      sub->add_option("--vars", options_.vars, "YAML mapping of project variables");
+      sub->add_flag("--full-refresh", options_.full_refresh,
+                    "rebuild incremental models from scratch");
+      flags_.Add(sub, "--warehouse-url", "warehouse_url");
+    }
+    return cmd;
+  }
+
+  int Run(const Config& config, std::stop_token stop) override {
+    for (CLI::App* sub : subs_) {
+      if (sub->parsed()) options_.command = sub->get_name();
+    }
+    bool explicit_project = !options_.project_dir.empty();
+    if (!explicit_project && fs::exists("dbt_project.yml")) {
+      options_.project_dir = ".";
+    } else if (!explicit_project) {
+      options_.project_dir = PlatformProjectDir(config);
+      options_.warehouse_url = *config.Get("warehouse_url");
+    }
+    if (options_.command == "watch") {
+      Logger log = MakeLogger(config, "transform");
+      options_.command = "run";
+      log.Info("transform_watch_start", {{"project", options_.project_dir},
+                                         {"channel", transform::kRawChannel}});
+      return Finish("pdv transform watch",
+                    transform::Watch(options_, transform::kRawChannel, log, stop));
+    }
+    auto r = transform::RunCommand(options_);
+    if (!r.ok()) return Finish("pdv transform " + options_.command, r.status());
+    return r->ok() ? kExitOk : kExitFailure;
+  }
+
+ private:
+  transform::TransformOptions options_;
+  std::vector<CLI::App*> subs_;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> MakeTransformCommand() { return std::make_unique<TransformCommand>(); }
+
+}  // namespace pdv::cli

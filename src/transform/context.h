@@ -1,0 +1,39 @@
+#pragma once
+
+// dbt's Jinja context for one node: ref(), source(), config(), this, is_incremental(),
+// var(), env_var(), target, log(), exceptions. In parse mode ref/source/config calls are
+// recorded (and refs to unknown nodes allowed, reported later by the graph); in execute
+// mode refs resolve to relations, ephemeral models to their CTE names.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "transform/project.h"
+
+namespace pdv::transform {
+
+struct ContextCapture {
+  std::vector<std::pair<std::vector<std::string>, int>> refs;     // args, line
+  std::vector<std::pair<std::vector<std::string>, int>> sources;  // args, line
+  nlohmann::json config = nlohmann::json::object();
+  std::vector<std::string> ephemerals;  // unique ids of ephemeral models referenced
+};
+
+struct ContextOptions {
+  bool parse = false;
+  bool full_refresh = false;
+  // Execute mode: whether the node's relation exists (for is_incremental()).
+  std::function<bool()> relation_exists;
+};
+
+// Builds the globals for rendering `node`. `capture` must outlive the renders.
+jinja::ValueDict MakeContext(const Project& project, const Node& node,
+                             const ContextOptions& options, ContextCapture* capture);
+
+// Merges config `add` into `into` with dbt's rules: tags and hooks accumulate, other keys
+// replace; "pre-hook"/"post-hook" are spelled pre_hook/post_hook.
+void MergeConfig(nlohmann::json& into, const nlohmann::json& add);
+
+}  // namespace pdv::transform

@@ -1,0 +1,770 @@
+// LoadProject: reads a dbt project folder into nodes with resolved configs and relations.
+
+#include "transform/project.h"
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
+#include <openssl/evp.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "transform/builtin_macros.h"
+#include "transform/context.h"
+
+namespace pdv::transform {
+
+namespace fs = std::filesystem;
+using jinja::Value;
+using jinja::ValueDict;
+using jinja::ValueList;
+
+std::vector<std::string> Node::tags() const {
+  std::vector<std::string> out;
+  if (config.contains("tags")) {
+    for (const auto& t : config["tags"]) {
+      if (t.is_string() && std::find(out.begin(), out.end(), t.get<std::string>()) == out.end())
+        out.push_back(t.get<std::string>());
+    }
+  }
+  return out;
+}
+
+std::string QuoteIdentifier(const std::string& name) {
+  std::string out = "\"";
+  for (char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string Node::RelationName() const {
+  return QuoteIdentifier(schema) + "." + QuoteIdentifier(alias);
+}
+
+Value RelationValue(const std::string& database, const std::string& schema,
+                    const std::string& identifier) {
+  ValueDict d;
+  d.text = schema.empty() ? QuoteIdentifier(identifier)
+                          : QuoteIdentifier(schema) + "." + QuoteIdentifier(identifier);
+  d.Set("database", Value(database));
+  d.Set("schema", Value(schema));
+  d.Set("name", Value(identifier));
+  d.Set("identifier", Value(identifier));
+  return Value(std::move(d));
+}
+
+Value JsonToValue(const nlohmann::json& j) {
+  if (j.is_null()) return Value();
+  if (j.is_boolean()) return Value(j.get<bool>());
+  if (j.is_number_integer()) return Value(j.get<int64_t>());
+  if (j.is_number()) return Value(j.get<double>());
+  if (j.is_string()) return Value(j.get<std::string>());
+  if (j.is_array()) {
+    ValueList l;
+    for (const auto& e : j) l.push_back(JsonToValue(e));
+    return Value(std::move(l));
+  }
+  ValueDict d;
+  for (const auto& [k, v] : j.items()) d.Set(k, JsonToValue(v));
+  return Value(std::move(d));
+}
+
+nlohmann::json ValueToJson(const Value& v) {
+  if (v.is_bool()) return v.as_bool();
+  if (v.is_int()) return v.as_int();
+  if (v.is_double()) return v.as_number();
+  if (v.is_string()) return v.as_string();
+  if (v.is_list()) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& e : v.list()) a.push_back(ValueToJson(e));
+    return a;
+  }
+  if (v.is_dict()) {
+    if (v.dict().text) return *v.dict().text;
+    nlohmann::json o = nlohmann::json::object();
+    for (const auto& [k, e] : v.dict().items) o[k] = ValueToJson(e);
+    return o;
+  }
+  return nullptr;
+}
+
+const Node* Project::FindModelOrSeed(const std::string& name) const {
+  for (const char* type : {"model", "seed"}) {
+    auto it = nodes.find(fmt::format("{}.{}.{}", type, this->name, name));
+    if (it != nodes.end()) return &it->second;
+  }
+  return nullptr;
+}
+
+const Node* Project::FindSource(const std::string& source, const std::string& table) const {
+  auto it = nodes.find(fmt::format("source.{}.{}.{}", name, source, table));
+  return it == nodes.end() ? nullptr : &it->second;
+}
+
+namespace {
+
+// A load error carrying its message; thrown inside the loader only.
+struct LoadError {
+  std::string message;
+};
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw LoadError{fmt::format("{}: cannot read", p.string())};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+nlohmann::json YamlToJson(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      return nullptr;
+    case YAML::NodeType::Scalar: {
+      const std::string& s = n.Scalar();
+      if (n.Tag() == "!") return s;  // quoted
+      if (s == "true" || s == "True" || s == "TRUE") return true;
+      if (s == "false" || s == "False" || s == "FALSE") return false;
+      if (s == "null" || s == "~" || s == "None") return nullptr;
+      static const std::regex kInt("[-+]?[0-9]+");
+      static const std::regex kFloat("[-+]?([0-9]+\\.[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?");
+      if (std::regex_match(s, kInt)) {
+        try {
+          return std::stoll(s);
+        } catch (const std::exception&) {
+          return s;
+        }
+      }
+      if (std::regex_match(s, kFloat)) return std::stod(s);
+      return s;
+    }
+    case YAML::NodeType::Sequence: {
+      nlohmann::json a = nlohmann::json::array();
+      for (const auto& e : n) a.push_back(YamlToJson(e));
+      return a;
+    }
+    case YAML::NodeType::Map: {
+      nlohmann::json o = nlohmann::json::object();
+      for (const auto& kv : n) o[kv.first.as<std::string>()] = YamlToJson(kv.second);
+      return o;
+    }
+  }
+  return nullptr;
+}
+
+YAML::Node LoadYaml(const std::string& text, const std::string& file) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw LoadError{fmt::format("{}:{}: invalid YAML: {}", file, e.mark.line + 1, e.msg)};
+  }
+}
+
+std::string Rel(const fs::path& p, const fs::path& base) {
+  return fs::relative(p, base).generic_string();
+}
+
+std::vector<std::string> PathList(const YAML::Node& project, const char* key, const char* fallback) {
+  std::vector<std::string> out;
+  if (project[key]) {
+    for (const auto& e : project[key]) out.push_back(e.as<std::string>());
+  } else {
+    out.push_back(fallback);
+  }
+  return out;
+}
+
+std::vector<fs::path> FilesUnder(const fs::path& dir, const std::string& ext) {
+  std::vector<fs::path> out;
+  if (!fs::is_directory(dir)) return out;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file() && e.path().extension() == ext) out.push_back(e.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// n[key], or an undefined node when n is not a map (never throws).
+YAML::Node Child(const YAML::Node& n, const std::string& key) {
+  if (!n || !n.IsMap() || !n[key]) return YAML::Node(YAML::NodeType::Undefined);
+  return n[key];
+}
+
+// dbt's config keys: anything else under `models:` that is not a `+key` is a folder name.
+bool IsConfigKey(const std::string& key) {
+  static const std::set<std::string> kKeys = {
+      "materialized", "schema",   "alias",         "tags",       "unique_key",
+      "incremental_strategy", "enabled", "pre-hook", "post-hook", "pre_hook", "post_hook",
+      "on_schema_change", "full_refresh", "database", "persist_docs", "severity", "meta",
+      "docs", "grants", "indexes", "contract", "column_types", "quote_columns", "delimiter",
+      "store_failures", "warn_if", "error_if", "where", "limit", "bind", "sql_header"};
+  return kKeys.count(key) > 0;
+}
+
+// The configs that dbt_project.yml's `<resource>:` tree gives a node at `fqn` (project
+// name, folders, name), outermost first.
+nlohmann::json TreeConfig(const YAML::Node& tree, const std::vector<std::string>& fqn) {
+  nlohmann::json config = nlohmann::json::object();
+  YAML::Node level = tree;
+  for (size_t depth = 0; level && level.IsMap(); ++depth) {
+    nlohmann::json here = nlohmann::json::object();
+    for (const auto& kv : level) {
+      std::string key = kv.first.as<std::string>();
+      if (key.starts_with("+") || (IsConfigKey(key) && !kv.second.IsMap())) {
+        here[key] = YamlToJson(kv.second);
+      }
+    }
+    MergeConfig(config, here);
+    if (depth >= fqn.size()) break;
+    level.reset(Child(level, fqn[depth]));  // reset rebinds; operator= would overwrite the tree
+  }
+  return config;
+}
+
+std::string ShortHash(const std::string& text) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(text.data(), text.size(), md, &len, EVP_md5(), nullptr);
+  std::string hex;
+  for (unsigned int i = 0; i < 5; ++i) hex += fmt::format("{:02x}", md[i]);
+  return hex;
+}
+
+class Loader {
+ public:
+  explicit Loader(const LoadOptions& options) : options_(options) {}
+
+  Project Load() {
+    dir_ = fs::absolute(options_.project_dir.empty() ? "." : options_.project_dir).lexically_normal();
+    fs::path project_file = dir_ / "dbt_project.yml";
+    if (!fs::exists(project_file)) {
+      throw LoadError{fmt::format("{}: no dbt_project.yml (not a dbt project folder)", dir_.string())};
+    }
+    YAML::Node yml = LoadYaml(ReadFile(project_file), "dbt_project.yml");
+    if (!yml.IsMap() || !yml["name"]) throw LoadError{"dbt_project.yml: 'name' is required"};
+    p_.name = yml["name"].as<std::string>();
+    p_.profile = yml["profile"] ? yml["profile"].as<std::string>() : p_.name;
+    p_.dir = dir_.string();
+    p_.target_path = (dir_ / (yml["target-path"] ? yml["target-path"].as<std::string>() : "target")).string();
+    LoadVars(yml);
+    LoadTarget();
+    p_.env = std::make_shared<jinja::Environment>();
+    AddMacroText(kBuiltinMacros, "<builtin macros>");
+    for (const auto& dir : PathList(yml, "macro-paths", "macros")) {
+      for (const auto& f : FilesUnder(dir_ / dir, ".sql")) AddMacroFile(f);
+    }
+    test_paths_ = PathList(yml, "test-paths", "tests");
+    for (const auto& dir : test_paths_) {
+      for (const auto& f : FilesUnder(dir_ / dir / "generic", ".sql")) AddMacroFile(f);
+    }
+    for (const auto& dir : PathList(yml, "model-paths", "models")) {
+      for (const auto& f : FilesUnder(dir_ / dir, ".sql")) AddModel(f, dir_ / dir, yml["models"]);
+    }
+    std::vector<std::string> seed_dirs = PathList(yml, "seed-paths", "seeds");
+    for (const auto& dir : seed_dirs) {
+      for (const auto& f : FilesUnder(dir_ / dir, ".csv")) AddSeed(f, dir_ / dir, yml["seeds"]);
+    }
+    for (const auto& dir : PathList(yml, "model-paths", "models")) {
+      for (const auto& f : FilesUnder(dir_ / dir, ".yml")) LoadSchemaFile(f);
+      for (const auto& f : FilesUnder(dir_ / dir, ".yaml")) LoadSchemaFile(f);
+    }
+    for (const auto& dir : seed_dirs) {
+      for (const auto& f : FilesUnder(dir_ / dir, ".yml")) LoadSchemaFile(f);
+    }
+    ParseModels();
+    for (const auto& dir : test_paths_) AddSingularTests(dir_ / dir, yml);
+    for (auto& spec : pending_tests_) AddGenericTest(spec);
+    ResolveDependencies();
+    return std::move(p_);
+  }
+
+ private:
+  void LoadVars(const YAML::Node& yml) {
+    if (yml["vars"]) {
+      nlohmann::json vars = YamlToJson(yml["vars"]);
+      for (const auto& [k, v] : vars.items()) {
+        if (k == p_.name && v.is_object()) {
+          for (const auto& [k2, v2] : v.items()) p_.vars[k2] = v2;
+        } else {
+          p_.vars[k] = v;
+        }
+      }
+    }
+    if (!options_.vars_yaml.empty()) {
+      nlohmann::json cli = YamlToJson(LoadYaml(options_.vars_yaml, "--vars"));
+      if (!cli.is_object()) throw LoadError{"--vars: expected a YAML mapping such as '{key: value}'"};
+      for (const auto& [k, v] : cli.items()) p_.vars[k] = v;
+    }
+  }
+
+  void LoadTarget() {
+    Target& t = p_.target;
+    if (options_.platform_warehouse_url) {
+      t.name = "pdv";
+      t.type = "postgres";
+      t.conninfo = *options_.platform_warehouse_url;
+      t.schema = "public";
+      char* err = nullptr;
+      PQconninfoOption* opts = PQconninfoParse(t.conninfo.c_str(), &err);
+      if (!opts) {
+        std::string msg = err ? err : "invalid";
+        PQfreemem(err);
+        throw LoadError{"warehouse_url: " + msg};
+      }
+      for (PQconninfoOption* o = opts; o->keyword; ++o) {
+        if (!o->val) continue;
+        std::string k = o->keyword;
+        if (k == "dbname") t.database = o->val;
+        if (k == "host") t.host = o->val;
+        if (k == "user") t.user = o->val;
+        if (k == "port") t.port = std::atoi(o->val);
+      }
+      PQconninfoFree(opts);
+      return;
+    }
+    std::vector<fs::path> candidates;
+    if (!options_.profiles_dir.empty()) {
+      candidates.push_back(fs::path(options_.profiles_dir) / "profiles.yml");
+    } else {
+      if (const char* env = std::getenv("DBT_PROFILES_DIR")) candidates.push_back(fs::path(env) / "profiles.yml");
+      candidates.push_back(dir_ / "profiles.yml");
+      if (const char* home = std::getenv("HOME")) candidates.push_back(fs::path(home) / ".dbt" / "profiles.yml");
+    }
+    fs::path file;
+    for (const auto& c : candidates) {
+      if (fs::exists(c)) {
+        file = c;
+        break;
+      }
+    }
+    if (file.empty()) {
+      throw LoadError{fmt::format("no profiles.yml found (looked in {}); pass --profiles-dir",
+                                  candidates.front().parent_path().string())};
+    }
+    // profiles.yml is rendered first, for env_var().
+    auto tmpl = jinja::Template::Parse(ReadFile(file), file.string());
+    if (!tmpl.ok()) throw LoadError{tmpl.message()};
+    jinja::Environment env;
+    Node none;
+    ContextCapture capture;
+    ValueDict ctx = MakeContext(p_, none, {.parse = true}, &capture);
+    auto text = env.Render(**tmpl, ctx);
+    if (!text.ok()) throw LoadError{text.message()};
+    YAML::Node profiles = LoadYaml(*text, file.string());
+    YAML::Node profile = profiles[p_.profile];
+    if (!profile) throw LoadError{fmt::format("{}: no profile named '{}'", file.string(), p_.profile)};
+    std::string target_name = !options_.target.empty() ? options_.target
+                              : profile["target"]     ? profile["target"].as<std::string>()
+                                                      : "dev";
+    YAML::Node out = profile["outputs"][target_name];
+    if (!out) {
+      throw LoadError{fmt::format("{}: profile '{}' has no target '{}'", file.string(), p_.profile,
+                                  target_name)};
+    }
+    t.name = target_name;
+    t.type = out["type"] ? out["type"].as<std::string>() : "";
+    if (t.type != "postgres") {
+      throw LoadError{fmt::format("{}: target '{}' has type '{}': only postgres is supported",
+                                  file.string(), target_name, t.type)};
+    }
+    auto get = [&](const char* a, const char* b = nullptr) -> std::string {
+      if (out[a]) return out[a].as<std::string>();
+      if (b && out[b]) return out[b].as<std::string>();
+      return "";
+    };
+    t.host = get("host");
+    t.user = get("user");
+    t.database = get("dbname", "database");
+    t.schema = get("schema");
+    if (t.schema.empty()) throw LoadError{fmt::format("{}: target '{}' needs a schema", file.string(), target_name)};
+    std::string port = get("port");
+    t.port = port.empty() ? 5432 : std::atoi(port.c_str());
+    std::string threads = get("threads");
+    t.threads = threads.empty() ? 1 : std::atoi(threads.c_str());
+    auto kv = [](const std::string& k, const std::string& v) {
+      std::string q;
+      for (char c : v) q += (c == '\'' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+      return fmt::format("{}='{}' ", k, q);
+    };
+    t.conninfo = kv("host", t.host) + kv("port", std::to_string(t.port)) + kv("user", t.user) +
+                 kv("dbname", t.database);
+    std::string password = get("password", "pass");
+    if (!password.empty()) t.conninfo += kv("password", password);
+    std::string sslmode = get("sslmode");
+    if (!sslmode.empty()) t.conninfo += kv("sslmode", sslmode);
+  }
+
+  void AddMacroText(const std::string& text, const std::string& name) {
+    auto tmpl = jinja::Template::Parse(text, name);
+    if (!tmpl.ok()) throw LoadError{tmpl.message()};
+    p_.env->AddMacros(*tmpl);
+  }
+  void AddMacroFile(const fs::path& f) {
+    AddMacroText(ReadFile(f), Rel(f, dir_));
+    p_.macro_files.push_back(Rel(f, dir_));
+  }
+
+  void AddModel(const fs::path& f, const fs::path& root, const YAML::Node& tree) {
+    Node n;
+    n.resource_type = "model";
+    n.name = f.stem().string();
+    n.unique_id = fmt::format("model.{}.{}", p_.name, n.name);
+    if (p_.nodes.count(n.unique_id)) {
+      throw LoadError{fmt::format("{}: a second model named '{}' (model names must be unique)",
+                                  Rel(f, dir_), n.name)};
+    }
+    n.original_file_path = Rel(f, dir_);
+    n.path = Rel(f, root);
+    n.fqn.push_back(p_.name);
+    for (const auto& part : fs::path(n.path).parent_path()) n.fqn.push_back(part.string());
+    n.fqn.push_back(n.name);
+    n.raw_code = ReadFile(f);
+    auto tmpl = jinja::Template::Parse(n.raw_code, n.original_file_path);
+    if (!tmpl.ok()) throw LoadError{tmpl.message()};
+    n.tmpl = *tmpl;
+    n.config = TreeConfig(Child(tree, p_.name), std::vector<std::string>(n.fqn.begin() + 1, n.fqn.end()));
+    if (!n.config.contains("materialized")) n.config["materialized"] = "view";
+    p_.nodes[n.unique_id] = std::move(n);
+  }
+
+  void AddSeed(const fs::path& f, const fs::path& root, const YAML::Node& tree) {
+    Node n;
+    n.resource_type = "seed";
+    n.name = f.stem().string();
+    n.unique_id = fmt::format("seed.{}.{}", p_.name, n.name);
+    n.original_file_path = Rel(f, dir_);
+    n.path = Rel(f, root);
+    n.fqn.push_back(p_.name);
+    for (const auto& part : fs::path(n.path).parent_path()) n.fqn.push_back(part.string());
+    n.fqn.push_back(n.name);
+    n.config = TreeConfig(Child(tree, p_.name), std::vector<std::string>(n.fqn.begin() + 1, n.fqn.end()));
+    n.config["materialized"] = "seed";
+    p_.nodes[n.unique_id] = std::move(n);
+  }
+
+  struct TestSpec {
+    std::string test;          // not_null ...
+    nlohmann::json kwargs;     // arguments besides model/column_name
+    nlohmann::json config;     // severity ...
+    std::string attached;      // unique id
+    std::string attached_name;
+    std::string column;
+    std::string file;
+    int line = 0;
+  };
+
+  void CollectTests(const YAML::Node& tests, const std::string& attached, const std::string& name,
+                    const std::string& column, const std::string& file) {
+    if (!tests) return;
+    if (!tests.IsSequence()) {
+      throw LoadError{fmt::format("{}:{}: tests must be a list", file, tests.Mark().line + 1)};
+    }
+    for (const auto& t : tests) {
+      TestSpec spec{.attached = attached, .attached_name = name, .column = column, .file = file,
+                    .line = t.Mark().line + 1};
+      if (t.IsScalar()) {
+        spec.test = t.Scalar();
+        spec.kwargs = nlohmann::json::object();
+      } else if (t.IsMap() && t.size() == 1) {
+        spec.test = t.begin()->first.as<std::string>();
+        nlohmann::json args = YamlToJson(t.begin()->second);
+        if (!args.is_object()) args = nlohmann::json::object();
+        if (args.contains("arguments") && args["arguments"].is_object()) {
+          nlohmann::json inner = args["arguments"];
+          args.erase("arguments");
+          args.update(inner);
+        }
+        if (args.contains("config")) {
+          spec.config = args["config"];
+          args.erase("config");
+        }
+        for (const char* k : {"severity", "tags", "where", "name"}) {
+          if (args.contains(k)) {
+            spec.config[k] = args[k];
+            args.erase(k);
+          }
+        }
+        spec.kwargs = args;
+      } else {
+        throw LoadError{fmt::format("{}:{}: a test is a name or a one-key mapping", file, spec.line)};
+      }
+      size_t dot = spec.test.find('.');
+      if (dot != std::string::npos) spec.test = spec.test.substr(dot + 1);  // dbt.not_null
+      pending_tests_.push_back(std::move(spec));
+    }
+  }
+
+  void LoadSchemaFile(const fs::path& f) {
+    std::string file = Rel(f, dir_);
+    YAML::Node y = LoadYaml(ReadFile(f), file);
+    if (!y.IsMap()) return;
+    for (const auto& src : y["sources"]) {
+      if (!src["name"]) throw LoadError{fmt::format("{}:{}: a source needs a name", file, src.Mark().line + 1)};
+      std::string sname = src["name"].as<std::string>();
+      std::string schema = src["schema"] ? src["schema"].as<std::string>() : sname;
+      for (const auto& tbl : src["tables"]) {
+        Node n;
+        n.resource_type = "source";
+        n.source_name = sname;
+        n.name = tbl["name"].as<std::string>();
+        n.identifier = tbl["identifier"] ? tbl["identifier"].as<std::string>() : n.name;
+        n.schema = schema;
+        n.alias = n.identifier;
+        n.database = src["database"] ? src["database"].as<std::string>() : p_.target.database;
+        n.unique_id = fmt::format("source.{}.{}.{}", p_.name, sname, n.name);
+        n.original_file_path = file;
+        n.path = file;
+        n.fqn = {p_.name, sname, n.name};
+        if (tbl["description"]) n.description = tbl["description"].as<std::string>();
+        for (const auto& col : tbl["columns"]) {
+          std::string cname = col["name"].as<std::string>();
+          n.columns[cname] = {{"name", cname},
+                              {"description", col["description"] ? col["description"].as<std::string>() : ""}};
+          CollectTests(col["tests"] ? col["tests"] : col["data_tests"], n.unique_id,
+                       sname + "_" + n.name, cname, file);
+        }
+        CollectTests(tbl["tests"] ? tbl["tests"] : tbl["data_tests"], n.unique_id,
+                     sname + "_" + n.name, "", file);
+        p_.nodes[n.unique_id] = std::move(n);
+      }
+    }
+    for (const char* kind : {"models", "seeds"}) {
+      for (const auto& m : y[kind]) {
+        if (!m["name"]) throw LoadError{fmt::format("{}:{}: an entry needs a name", file, m.Mark().line + 1)};
+        std::string name = m["name"].as<std::string>();
+        std::string id = fmt::format("{}.{}.{}", kind == std::string("models") ? "model" : "seed", p_.name, name);
+        auto it = p_.nodes.find(id);
+        if (it == p_.nodes.end()) {
+          std::cerr << fmt::format("warning: {}:{}: {} '{}' is described but has no file\n", file,
+                                   m.Mark().line + 1, kind, name);
+          continue;
+        }
+        Node& n = it->second;
+        if (m["description"]) n.description = m["description"].as<std::string>();
+        if (m["config"]) MergeConfig(n.config, YamlToJson(m["config"]));
+        for (const auto& col : m["columns"]) {
+          std::string cname = col["name"].as<std::string>();
+          n.columns[cname] = {{"name", cname},
+                              {"description", col["description"] ? col["description"].as<std::string>() : ""}};
+          CollectTests(col["tests"] ? col["tests"] : col["data_tests"], id, name, cname, file);
+        }
+        CollectTests(m["tests"] ? m["tests"] : m["data_tests"], id, name, "", file);
+      }
+    }
+  }
+
+  // Renders each model in parse mode: records refs, sources and in-file config().
+  void ParseModels() {
+    for (auto& [id, n] : p_.nodes) {
+      if (n.resource_type != "model") continue;
+      ResolveRelation(n);  // from project/schema configs, so `this` works while parsing
+      ContextCapture capture;
+      ValueDict ctx = MakeContext(p_, n, {.parse = true}, &capture);
+      auto r = p_.env->Render(*n.tmpl, ctx);
+      if (!r.ok()) throw LoadError{r.message()};
+      MergeConfig(n.config, capture.config);
+      RecordDependencies(n, capture);
+    }
+    for (auto it = p_.nodes.begin(); it != p_.nodes.end();) {
+      if (!it->second.enabled()) {
+        it = p_.nodes.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto& [id, n] : p_.nodes) {
+      if (n.resource_type == "model" || n.resource_type == "seed") ResolveRelation(n);
+    }
+  }
+
+  void RecordDependencies(Node& n, const ContextCapture& capture) {
+    for (const auto& [args, line] : capture.refs) {
+      n.refs.push_back(args);
+      ref_lines_[n.unique_id].push_back(line);
+    }
+    for (const auto& [args, line] : capture.sources) {
+      n.sources.push_back(args);
+      source_lines_[n.unique_id].push_back(line);
+    }
+  }
+
+  void ResolveRelation(Node& n) {
+    ValueDict globals = MakeContext(p_, n, {.parse = true}, &scratch_);
+    ValueDict node_value;
+    node_value.Set("name", Value(n.name));
+    node_value.Set("resource_type", Value(n.resource_type));
+    node_value.Set("unique_id", Value(n.unique_id));
+    node_value.Set("fqn", JsonToValue(n.fqn));
+    node_value.Set("config", JsonToValue(n.config));
+    auto call = [&](const char* macro, const char* key) {
+      jinja::Arguments args;
+      args.positional.push_back(n.config.contains(key) && n.config[key].is_string()
+                                    ? Value(n.config[key].get<std::string>())
+                                    : Value());
+      args.positional.push_back(Value(node_value));
+      auto r = p_.env->CallMacro(macro, args, globals);
+      if (!r.ok()) throw LoadError{r.message()};
+      std::string s = r->Str();
+      s.erase(0, s.find_first_not_of(" \t\r\n"));
+      s.erase(s.find_last_not_of(" \t\r\n") + 1);
+      return s;
+    };
+    n.schema = call("generate_schema_name", "schema");
+    n.alias = call("generate_alias_name", "alias");
+    n.database = p_.target.database;
+  }
+
+  void AddSingularTests(const fs::path& dir, const YAML::Node& yml) {
+    for (const auto& f : FilesUnder(dir, ".sql")) {
+      std::string rel = Rel(f, dir);
+      if (rel.starts_with("generic/")) continue;
+      Node n;
+      n.resource_type = "test";
+      n.name = f.stem().string();
+      n.unique_id = fmt::format("test.{}.{}", p_.name, n.name);
+      n.original_file_path = Rel(f, dir_);
+      n.path = rel;
+      n.fqn = {p_.name, n.name};
+      n.raw_code = ReadFile(f);
+      auto tmpl = jinja::Template::Parse(n.raw_code, n.original_file_path);
+      if (!tmpl.ok()) throw LoadError{tmpl.message()};
+      n.tmpl = *tmpl;
+      YAML::Node tree = yml["data_tests"] ? yml["data_tests"] : yml["tests"];
+      n.config = TreeConfig(Child(tree, p_.name), {n.name});
+      n.config["materialized"] = "test";
+      n.schema = p_.target.schema;
+      n.alias = n.name;
+      ContextCapture capture;
+      ValueDict ctx = MakeContext(p_, n, {.parse = true}, &capture);
+      auto r = p_.env->Render(*n.tmpl, ctx);
+      if (!r.ok()) throw LoadError{r.message()};
+      MergeConfig(n.config, capture.config);
+      RecordDependencies(n, capture);
+      p_.nodes[n.unique_id] = std::move(n);
+    }
+  }
+
+  void AddGenericTest(TestSpec& spec) {
+    if (!p_.env->HasMacro("test_" + spec.test)) {
+      throw LoadError{fmt::format("{}:{}: unknown data test '{}' (no built-in or "
+                                  "{{% test {}(...) %}} definition)",
+                                  spec.file, spec.line, spec.test, spec.test)};
+    }
+    auto node_it = p_.nodes.find(spec.attached);
+    if (node_it == p_.nodes.end()) return;  // attached to a disabled node
+    Node n;
+    n.resource_type = "test";
+    std::string name = spec.test + "_" + spec.attached_name + (spec.column.empty() ? "" : "_" + spec.column);
+    for (const auto& [k, v] : spec.kwargs.items()) {
+      if (v.is_array()) {
+        for (const auto& e : v) name += "__" + (e.is_string() ? e.get<std::string>() : e.dump());
+      } else if (v.is_string()) {
+        std::string s = v.get<std::string>();
+        std::string clean;
+        for (char c : s) clean += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+        name += "__" + clean;
+      } else {
+        name += "__" + v.dump();
+      }
+    }
+    if (spec.config.contains("name") && spec.config["name"].is_string()) {
+      name = spec.config["name"].get<std::string>();
+      spec.config.erase("name");
+    }
+    if (name.size() > 63) name = name.substr(0, 40) + "_" + ShortHash(name);
+    n.name = name;
+    n.unique_id = fmt::format("test.{}.{}.{}", p_.name, name,
+                              ShortHash(spec.attached + spec.column + spec.test + spec.kwargs.dump()));
+    n.original_file_path = spec.file;
+    n.path = spec.file;
+    n.defined_at = fmt::format("{}:{}", spec.file, spec.line);
+    n.fqn = {p_.name, name};
+    n.test_macro = "test_" + spec.test;
+    n.attached_node = spec.attached;
+    n.column_name = spec.column;
+    n.schema = p_.target.schema;
+    n.alias = name;
+    n.config = nlohmann::json::object();
+    n.config["materialized"] = "test";
+    n.config["severity"] = "ERROR";
+    MergeConfig(n.config, spec.config);
+    n.depends_on.push_back(spec.attached);
+    for (const auto& [k, v] : spec.kwargs.items()) {
+      n.test_kwargs.Set(k, JsonToValue(v));
+      if (v.is_string()) {
+        std::string s = v.get<std::string>();
+        if (s.starts_with("ref(") || s.starts_with("source(")) {
+          auto tmpl = jinja::Template::Parse("{{ " + s + " }}", n.defined_at);
+          if (!tmpl.ok()) throw LoadError{tmpl.message()};
+          ContextCapture capture;
+          ValueDict ctx = MakeContext(p_, n, {.parse = true}, &capture);
+          auto r = p_.env->Render(**tmpl, ctx);
+          if (!r.ok()) throw LoadError{r.message()};
+          RecordDependencies(n, capture);
+          for (auto& line : ref_lines_[n.unique_id]) line = spec.line;
+          for (auto& line : source_lines_[n.unique_id]) line = spec.line;
+        }
+      }
+    }
+    p_.nodes[n.unique_id] = std::move(n);
+  }
+
+  void ResolveDependencies() {
+    for (auto& [id, n] : p_.nodes) {
+      for (size_t i = 0; i < n.refs.size(); ++i) {
+        const Node* target = p_.FindModelOrSeed(n.refs[i].back());
+        if (!target) {
+          int line = i < ref_lines_[id].size() ? ref_lines_[id][i] : 0;
+          std::string where = n.defined_at.empty() ? fmt::format("{}:{}", n.original_file_path, line)
+                                                   : n.defined_at;
+          throw LoadError{fmt::format("{}: {} '{}' depends on ref('{}'), which is not a model or "
+                                      "seed of this project",
+                                      where, n.resource_type, n.name, n.refs[i].back())};
+        }
+        if (std::find(n.depends_on.begin(), n.depends_on.end(), target->unique_id) == n.depends_on.end())
+          n.depends_on.push_back(target->unique_id);
+      }
+      for (size_t i = 0; i < n.sources.size(); ++i) {
+        const Node* s = p_.FindSource(n.sources[i][0], n.sources[i][1]);
+        if (!s) {
+          int line = i < source_lines_[id].size() ? source_lines_[id][i] : 0;
+          throw LoadError{fmt::format("{}:{}: source('{}', '{}') is not defined in any schema.yml",
+                                      n.original_file_path, line, n.sources[i][0], n.sources[i][1])};
+        }
+        if (std::find(n.depends_on.begin(), n.depends_on.end(), s->unique_id) == n.depends_on.end())
+          n.depends_on.push_back(s->unique_id);
+      }
+    }
+  }
+
+  LoadOptions options_;
+  fs::path dir_;
+  Project p_;
+  std::vector<std::string> test_paths_;
+  std::vector<TestSpec> pending_tests_;
+  std::map<std::string, std::vector<int>> ref_lines_, source_lines_;
+  ContextCapture scratch_;
+};
+
+}  // namespace
+
+Result<Project> LoadProject(const LoadOptions& options) {
+  try {
+    return Loader(options).Load();
+  } catch (const LoadError& e) {
+    return Status::Error(e.message);
+  } catch (const YAML::Exception& e) {
+    return Status::Error(fmt::format("invalid project YAML at line {}: {}", e.mark.line + 1, e.msg));
+  } catch (const fs::filesystem_error& e) {
+    return Status::Error(e.what());
+  }
+}
+
+}  // namespace pdv::transform

@@ -1,0 +1,99 @@
+#pragma once
+
+// A dbt project as read from disk: dbt_project.yml, profiles.yml, models, seeds, singular
+// tests, macros and schema.yml files (sources, model/column docs and data tests). Loading
+// parses every template once with dbt's "parse" context, which records ref(), source()
+// and config() calls, as dbt does; the DAG and resolved configs come from that.
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "transform/jinja.h"
+
+namespace pdv::transform {
+
+// Where and how to connect: a profiles.yml output, or the platform's warehouse URL.
+struct Target {
+  std::string name;          // "dev"
+  std::string type;          // "postgres"
+  std::string conninfo;      // libpq connection string or URL
+  std::string schema;        // default schema for models without a custom one
+  std::string database;      // dbname
+  std::string host, user;
+  int port = 5432;
+  int threads = 1;
+};
+
+struct Node {
+  std::string unique_id;      // model.<project>.<name>, seed..., test..., source.<p>.<s>.<t>
+  std::string resource_type;  // model, seed, test, source
+  std::string name;
+  std::string original_file_path;  // relative to the project folder
+  std::string path;                // relative to its resource folder (models/, seeds/...)
+  std::vector<std::string> fqn;
+  std::string raw_code;
+  std::shared_ptr<const jinja::Template> tmpl;
+  nlohmann::json config = nlohmann::json::object();
+  std::string description;
+  nlohmann::json columns = nlohmann::json::object();
+  std::string schema, alias, database;  // resolved relation
+  std::vector<std::string> depends_on;  // unique ids
+  std::vector<std::vector<std::string>> refs;
+  std::vector<std::vector<std::string>> sources;
+  // Data tests.
+  std::string test_macro;  // test_not_null ...; empty for a singular test
+  jinja::ValueDict test_kwargs;
+  std::string attached_node;  // the node a generic test checks
+  std::string column_name;
+  std::string defined_at;     // file:line of a generic test's definition
+  // Sources.
+  std::string source_name, identifier;
+
+  std::string materialized() const { return config.value("materialized", "view"); }
+  bool enabled() const { return config.value("enabled", true); }
+  std::vector<std::string> tags() const;
+  // "schema"."alias" (quoted as dbt-postgres quotes).
+  std::string RelationName() const;
+};
+
+struct LoadOptions {
+  std::string project_dir;
+  std::string profiles_dir;        // "": the project folder, then ~/.dbt
+  std::string target;              // "": the profile's default
+  std::string vars_yaml;           // --vars
+  std::optional<std::string> platform_warehouse_url;  // set: no profiles.yml, this target
+};
+
+struct Project {
+  std::string name;
+  std::string profile;
+  std::string dir;
+  std::string target_path;  // absolute
+  nlohmann::json vars = nlohmann::json::object();
+  Target target;
+  std::map<std::string, Node> nodes;  // by unique id (models, seeds, tests, sources)
+  std::shared_ptr<jinja::Environment> env;
+  std::vector<std::string> macro_files;
+
+  const Node* FindModelOrSeed(const std::string& name) const;
+  const Node* FindSource(const std::string& source, const std::string& table) const;
+};
+
+Result<Project> LoadProject(const LoadOptions& options);
+
+// The Jinja value of a relation: renders as "schema"."name", with .schema, .name,
+// .identifier, .database.
+jinja::Value RelationValue(const std::string& database, const std::string& schema,
+                           const std::string& identifier);
+// dbt-postgres identifier quoting.
+std::string QuoteIdentifier(const std::string& name);
+// JSON (from YAML) to a template value and back.
+jinja::Value JsonToValue(const nlohmann::json& j);
+nlohmann::json ValueToJson(const jinja::Value& v);
+
+}  // namespace pdv::transform

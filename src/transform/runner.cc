@@ -1,0 +1,696 @@
+#include "transform/runner.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <cmath>
+#include <sstream>
+
+#include "common/random_secret.h"
+#include "transform/context.h"
+#include "transform/materialization.h"
+#include "transform/seed_file.h"
+
+namespace pdv::transform {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int kLineWidth = 80;
+
+std::string Now() {
+  auto t = std::chrono::system_clock::now();
+  return fmt::format("{:%H:%M:%S}", std::chrono::floor<std::chrono::seconds>(t));
+}
+
+std::string IsoNow() {
+  auto t = std::chrono::system_clock::now();
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", std::chrono::floor<std::chrono::microseconds>(t));
+}
+
+// One statement's outcome, with what dbt shows of it.
+struct StatementResult {
+  bool ok = true;
+  std::string command_status;  // "SELECT 10", "INSERT 0 3"
+  std::string error;           // the server's primary message (+ detail/hint)
+  int position = 0;            // 1-based character position of the error, 0 if none
+  std::string sqlstate;
+  int64_t rows = -1;
+  std::string first_value;     // first row, first column (tests)
+  bool has_rows = false;
+};
+
+StatementResult RunStatement(pg::Connection& conn, const std::string& sql) {
+  StatementResult r;
+  PGresult* res = PQexec(conn.raw(), sql.c_str());
+  auto st = PQresultStatus(res);
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+    r.command_status = PQcmdStatus(res);
+    const char* tuples = PQcmdTuples(res);
+    if (tuples && *tuples) r.rows = std::atoll(tuples);
+    if (st == PGRES_TUPLES_OK && PQntuples(res) > 0) {
+      r.has_rows = true;
+      r.first_value = PQgetvalue(res, 0, 0);
+    }
+  } else {
+    r.ok = false;
+    const char* primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+    r.error = primary ? primary : PQerrorMessage(conn.raw());
+    while (!r.error.empty() && (r.error.back() == '\n' || r.error.back() == ' ')) r.error.pop_back();
+    if (const char* d = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : nullptr) {
+      r.error += fmt::format(" ({})", d);
+    }
+    if (const char* p = res ? PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION) : nullptr) {
+      r.position = std::atoi(p);
+    }
+    if (const char* s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr) r.sqlstate = s;
+    if (PQstatus(conn.raw()) != CONNECTION_OK) r.sqlstate = "08006";
+  }
+  PQclear(res);
+  return r;
+}
+
+std::string Dots(const std::string& left, const std::string& right) {
+  int fill = kLineWidth - static_cast<int>(left.size()) - static_cast<int>(right.size()) - 2;
+  return left + " " + std::string(static_cast<size_t>(std::max(fill, 3)), '.') + " " + right;
+}
+
+std::string Plural(int n, const std::string& word) {
+  return fmt::format("{} {}{}", n, word, n == 1 ? "" : "s");
+}
+
+std::string Describe(const Node& n) {
+  if (n.resource_type == "seed") return "seed file " + n.schema + "." + n.alias;
+  if (n.resource_type == "test") return "test " + n.name;
+  return fmt::format("sql {} model {}.{}", n.materialized(), n.schema, n.alias);
+}
+
+}  // namespace
+
+Runner::Runner(const Project& project, const Graph& graph, pg::Connection* conn,
+               const TransformOptions& options)
+    : project_(project), graph_(graph), conn_(conn), options_(options) {
+  auto id = RandomSecretHex(16);
+  invocation_id_ = id.ok() ? *id : "00000000000000000000000000000000";
+  generated_at_ = IsoNow();
+}
+
+void Runner::Print(const std::string& line) const {
+  if (options_.quiet) return;
+  fmt::print(options_.out, "{}  {}\n", Now(), line);
+  std::fflush(options_.out);
+}
+
+RelationKind Runner::ExistingKind(const std::string& schema, const std::string& name) {
+  if (!conn_) return RelationKind::kNone;
+  auto r = conn_->ExecParams(
+      "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+      "where n.nspname = $1 and c.relname = $2",
+      {schema, name});
+  if (!r.ok() || r->rows() == 0) return RelationKind::kNone;
+  return r->get(0, 0) == "v" ? RelationKind::kView : RelationKind::kTable;
+}
+
+Result<std::string> Runner::CompileWithCtes(const Node& node, std::vector<std::string>* seen) {
+  ContextCapture capture;
+  ContextOptions opts{.parse = false, .full_refresh = options_.full_refresh};
+  opts.relation_exists = [this, &node]() { return ExistingKind(node.schema, node.alias) != RelationKind::kNone; };
+  jinja::ValueDict ctx = MakeContext(project_, node, opts, &capture);
+  std::string sql;
+  if (!node.test_macro.empty()) {
+    jinja::Arguments args;
+    const Node& attached = project_.nodes.at(node.attached_node);
+    args.named.emplace_back("model", RelationValue(attached.database, attached.schema, attached.alias));
+    if (!node.column_name.empty()) args.named.emplace_back("column_name", jinja::Value(node.column_name));
+    for (const auto& [k, v] : node.test_kwargs.items) {
+      jinja::Value value = v;
+      if (v.is_string() && (v.as_string().starts_with("ref(") || v.as_string().starts_with("source("))) {
+        auto tmpl = jinja::Template::Parse("{{ " + v.as_string() + " }}", node.defined_at);
+        if (!tmpl.ok()) return tmpl.status();
+        auto rendered = project_.env->Render(**tmpl, ctx);
+        if (!rendered.ok()) return rendered.status();
+        value = jinja::Value(*rendered);
+      }
+      args.named.emplace_back(k, value);
+    }
+    auto r = project_.env->CallMacro(node.test_macro, args, ctx);
+    if (!r.ok()) return Status::Error(fmt::format("{} (test defined at {})", r.message(), node.defined_at));
+    sql = r->Str();
+  } else {
+    auto r = project_.env->Render(*node.tmpl, ctx);
+    if (!r.ok()) return r.status();
+    sql = *r;
+  }
+  // Ephemeral models referenced (directly or through other ephemerals) become CTEs,
+  // innermost first, each once.
+  std::vector<std::pair<std::string, std::string>> ctes;
+  for (const auto& id : capture.ephemerals) {
+    if (std::find(seen->begin(), seen->end(), id) != seen->end()) continue;
+    seen->push_back(id);
+    const Node& eph = project_.nodes.at(id);
+    std::vector<std::string> inner_seen = *seen;
+    auto inner = CompileWithCtes(eph, &inner_seen);
+    if (!inner.ok()) return inner;
+    // The inner model's own CTEs were injected into its SQL; hoist nothing further.
+    ctes.emplace_back("__dbt__cte__" + eph.name, *inner);
+  }
+  return InjectCtes(sql, ctes);
+}
+
+Result<std::string> Runner::Compile(const Node& node) {
+  std::vector<std::string> seen;
+  auto r = CompileWithCtes(node, &seen);
+  if (r.ok()) compiled_[node.unique_id] = *r;
+  return r;
+}
+
+Result<std::vector<std::string>> Runner::RenderHooks(const Node& node, const char* key) {
+  std::vector<std::string> out;
+  if (!node.config.contains(key)) return out;
+  ContextCapture capture;
+  ContextOptions opts{.parse = false, .full_refresh = options_.full_refresh};
+  opts.relation_exists = [this, &node]() { return ExistingKind(node.schema, node.alias) != RelationKind::kNone; };
+  jinja::ValueDict ctx = MakeContext(project_, node, opts, &capture);
+  for (const auto& hook : node.config[key]) {
+    std::string text = hook.is_string() ? hook.get<std::string>()
+                       : hook.is_object() ? hook.value("sql", "")
+                                          : "";
+    auto tmpl = jinja::Template::Parse(text, fmt::format("{} ({})", node.original_file_path, key));
+    if (!tmpl.ok()) return tmpl.status();
+    auto r = project_.env->Render(**tmpl, ctx);
+    if (!r.ok()) return r.status();
+    if (r->find_first_not_of(" \t\r\n") != std::string::npos) out.push_back(*r);
+  }
+  return out;
+}
+
+void Runner::WriteCompiled(const Node& node, const std::string& sql) const {
+  std::error_code ec;
+  fs::path p = fs::path(project_.target_path) / "compiled" / project_.name / node.original_file_path;
+  if (node.resource_type == "test" && !node.test_macro.empty()) {
+    p = fs::path(project_.target_path) / "compiled" / project_.name / node.original_file_path /
+        (node.name + ".sql");
+  }
+  fs::create_directories(p.parent_path(), ec);
+  std::ofstream(p) << sql;
+}
+
+// The source line of a SQL error: the line of the compiled SQL that holds `position`,
+// found verbatim in the model file when it is there, else the compiled file's line.
+std::string Runner::WhereInSource(const Node& node, const std::string& statement,
+                                  int position) const {
+  auto it = compiled_.find(node.unique_id);
+  if (position <= 0 || it == compiled_.end()) return node.original_file_path;
+  size_t at = statement.find(it->second);
+  if (at == std::string::npos || static_cast<size_t>(position - 1) < at) return node.original_file_path;
+  size_t offset = static_cast<size_t>(position - 1) - at;
+  const std::string& compiled = it->second;
+  int line = 1 + static_cast<int>(std::count(compiled.begin(), compiled.begin() +
+                                             static_cast<long>(std::min(offset, compiled.size())), '\n'));
+  size_t start = 0;
+  for (int l = 1; l < line; ++l) start = compiled.find('\n', start) + 1;
+  std::string text = compiled.substr(start, compiled.find('\n', start) - start);
+  auto trim = [](std::string s) {
+    s.erase(0, s.find_first_not_of(" \t\r"));
+    s.erase(s.find_last_not_of(" \t\r") + 1);
+    return s;
+  };
+  text = trim(text);
+  if (!text.empty() && !node.raw_code.empty()) {
+    std::istringstream raw(node.raw_code);
+    std::string l;
+    int n = 0, found = 0, matches = 0;
+    while (std::getline(raw, l)) {
+      ++n;
+      if (trim(l) == text) {
+        found = n;
+        ++matches;
+      }
+    }
+    if (matches == 1) return fmt::format("{}:{}", node.original_file_path, found);
+  }
+  return fmt::format("{} (at {}/compiled/{}/{}:{})", node.original_file_path,
+                     fs::path(project_.target_path).filename().string(), project_.name,
+                     node.original_file_path, line);
+}
+
+Runner::NodeResult Runner::ExecuteModel(const Node& node, const std::string& compiled) {
+  NodeResult res{.unique_id = node.unique_id};
+  RelationRef rel{node.schema, node.alias};
+  std::string mat = node.materialized();
+  auto pre = RenderHooks(node, "pre_hook");
+  auto post = RenderHooks(node, "post_hook");
+  if (!pre.ok() || !post.ok()) {
+    res.status = "error";
+    res.message = !pre.ok() ? pre.message() : post.message();
+    return res;
+  }
+  RelationKind existing = ExistingKind(node.schema, node.alias);
+  bool incremental = false;
+  std::vector<std::string> body;
+  size_t main_statement = 0;
+  if (mat == "view" || mat == "table" ||
+      (mat == "incremental" && (existing == RelationKind::kNone || options_.full_refresh ||
+                                node.config.value("full_refresh", false)))) {
+    RelationKind build = mat == "view" ? RelationKind::kView : RelationKind::kTable;
+    body = ReplaceRelationSql(rel, compiled, build, existing,
+                              node.config.contains("indexes") ? node.config["indexes"] : nlohmann::json());
+    main_statement = 1;
+  } else if (mat == "incremental") {
+    if (existing == RelationKind::kView) {
+      res.status = "error";
+      res.message = fmt::format("{} is a view; run with --full-refresh to rebuild it as a table",
+                                rel.Quoted());
+      return res;
+    }
+    auto cols = conn_->ExecParams(
+        "select a.attname from pg_attribute a join pg_class c on c.oid = a.attrelid "
+        "join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = $2 "
+        "and a.attnum > 0 and not a.attisdropped order by a.attnum",
+        {node.schema, node.alias});
+    if (!cols.ok()) {
+      res.status = "error";
+      res.message = cols.message();
+      return res;
+    }
+    incremental = true;
+    std::vector<std::string> columns;
+    for (int i = 0; i < cols->rows(); ++i) columns.push_back(cols->str(i, 0));
+    std::string error;
+    body = IncrementalSql(rel, compiled, node.config.value("incremental_strategy", ""),
+                          UniqueKeyColumns(node.config.value("unique_key", nlohmann::json())),
+                          columns, &error);
+    if (!error.empty()) {
+      res.status = "error";
+      res.message = fmt::format("{}: {}", node.original_file_path, error);
+      return res;
+    }
+  } else {
+    res.status = "error";
+    res.message = fmt::format("{}: unknown materialization '{}' (view, table, incremental, ephemeral)",
+                              node.original_file_path, mat);
+    return res;
+  }
+  std::vector<std::string> statements{"begin"};
+  statements.insert(statements.end(), pre->begin(), pre->end());
+  size_t main_index = statements.size() + main_statement;
+  size_t last_body = statements.size() + body.size() - 1;
+  statements.insert(statements.end(), body.begin(), body.end());
+  statements.insert(statements.end(), post->begin(), post->end());
+  statements.push_back("commit");
+  for (size_t i = 0; i < statements.size(); ++i) {
+    StatementResult r = RunStatement(*conn_, statements[i]);
+    if (!r.ok) {
+      RunStatement(*conn_, "rollback");
+      res.status = "error";
+      std::string where = i == main_index ? WhereInSource(node, statements[i], r.position)
+                                          : node.original_file_path;
+      res.message = fmt::format("{}: {}", where, r.error);
+      if (r.sqlstate == "08006") res.message += " [connection lost]";
+      return res;
+    }
+    if (i == (incremental ? last_body : main_index)) {
+      res.adapter_message = r.command_status;
+      res.rows_affected = r.rows;
+    }
+  }
+  res.status = "success";
+  return res;
+}
+
+Runner::NodeResult Runner::ExecuteSeed(const Node& node) {
+  NodeResult res{.unique_id = node.unique_id};
+  std::ifstream in(fs::path(project_.dir) / node.original_file_path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::map<std::string, std::string> column_types;
+  if (node.config.contains("column_types") && node.config["column_types"].is_object()) {
+    for (const auto& [k, v] : node.config["column_types"].items()) column_types[k] = v.get<std::string>();
+  }
+  auto seed = SeedFile::Parse(ss.str(), node.original_file_path, column_types);
+  if (!seed.ok()) {
+    res.status = "error";
+    res.message = seed.message();
+    return res;
+  }
+  RelationRef rel{node.schema, node.alias};
+  RelationRef tmp{node.schema, node.alias + "__dbt_tmp"};
+  std::string cols, defs;
+  for (size_t i = 0; i < seed->columns.size(); ++i) {
+    cols += (i ? ", " : "") + QuoteIdentifier(seed->columns[i]);
+    defs += fmt::format("{}{} {}", i ? ", " : "", QuoteIdentifier(seed->columns[i]), seed->types[i]);
+  }
+  RelationKind existing = ExistingKind(node.schema, node.alias);
+  auto fail = [&](const std::string& what) {
+    RunStatement(*conn_, "rollback");
+    res.status = "error";
+    res.message = fmt::format("{}: {}", node.original_file_path, what);
+    return res;
+  };
+  for (const std::string& sql :
+       {std::string("begin"), fmt::format("create schema if not exists {}", QuoteIdentifier(node.schema)),
+        fmt::format("create table {} ({})", tmp.Quoted(), defs)}) {
+    StatementResult r = RunStatement(*conn_, sql);
+    if (!r.ok) return fail(r.error);
+  }
+  Status copy = conn_->CopyBegin(fmt::format("copy {} ({}) from stdin with (format csv)", tmp.Quoted(), cols));
+  if (copy.ok()) copy = conn_->CopyPut(seed->CopyData());
+  if (copy.ok()) copy = conn_->CopyEnd();
+  if (!copy.ok()) return fail(copy.message());
+  std::vector<std::string> swap;
+  if (existing != RelationKind::kNone) {
+    swap.push_back(fmt::format("alter {} {} rename to {}", existing == RelationKind::kView ? "view" : "table",
+                               rel.Quoted(), QuoteIdentifier(node.alias + "__dbt_backup")));
+  }
+  swap.push_back(fmt::format("alter table {} rename to {}", tmp.Quoted(), QuoteIdentifier(node.alias)));
+  if (existing != RelationKind::kNone) {
+    swap.push_back(fmt::format("drop {} {} cascade", existing == RelationKind::kView ? "view" : "table",
+                               rel.QuotedWithSuffix("__dbt_backup")));
+  }
+  swap.push_back("commit");
+  for (const auto& sql : swap) {
+    StatementResult r = RunStatement(*conn_, sql);
+    if (!r.ok) return fail(r.error);
+  }
+  res.status = "success";
+  res.rows_affected = static_cast<int64_t>(seed->rows.size());
+  res.adapter_message = fmt::format("INSERT {}", seed->rows.size());
+  return res;
+}
+
+Runner::NodeResult Runner::ExecuteTest(const Node& node, const std::string& compiled) {
+  NodeResult res{.unique_id = node.unique_id};
+  StatementResult r = RunStatement(*conn_, TestQuerySql(compiled));
+  if (!r.ok) {
+    res.status = "error";
+    res.message = fmt::format("{}: {}", node.defined_at.empty() ? node.original_file_path : node.defined_at,
+                              r.error);
+    return res;
+  }
+  res.failures = r.has_rows ? std::atoll(r.first_value.c_str()) : 0;
+  std::string severity = node.config.value("severity", "ERROR");
+  for (char& c : severity) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (res.failures == 0) {
+    res.status = "pass";
+  } else {
+    res.status = severity == "WARN" ? "warn" : "fail";
+    res.message = fmt::format("Got {} result{}, configured to {} if != 0", res.failures,
+                              res.failures == 1 ? "" : "s", severity == "WARN" ? "warn" : "fail");
+  }
+  return res;
+}
+
+Runner::NodeResult Runner::Execute(const Node& node) {
+  auto start = Clock::now();
+  NodeResult res{.unique_id = node.unique_id};
+  if (node.resource_type == "seed") {
+    res = ExecuteSeed(node);
+  } else {
+    auto compiled = Compile(node);
+    if (!compiled.ok()) {
+      res.status = "error";
+      res.message = compiled.message();
+    } else {
+      WriteCompiled(node, *compiled);
+      res = node.resource_type == "test" ? ExecuteTest(node, *compiled) : ExecuteModel(node, *compiled);
+      res.compiled = *compiled;
+    }
+  }
+  res.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return res;
+}
+
+// Dependencies first; among the nodes ready to run, tests before models (so that a failing
+// test stops its model's dependants in `build`), then by unique id.
+std::vector<std::string> Runner::ExecutionOrder(const std::set<std::string>& selected) const {
+  // Ordered over the whole graph (a selected model may depend on an unselected one through
+  // an ephemeral), then filtered to the selection.
+  std::map<std::string, int> pending;
+  for (const auto& [id, n] : project_.nodes) pending[id] = static_cast<int>(graph_.parents(id).size());
+  auto rank = [&](const std::string& id) {
+    return std::make_pair(project_.nodes.at(id).resource_type == "test" ? 0 : 1, id);
+  };
+  std::set<std::pair<int, std::string>> ready;
+  for (const auto& [id, n] : pending) {
+    if (n == 0) ready.insert(rank(id));
+  }
+  std::vector<std::string> order;
+  while (!ready.empty()) {
+    std::string id = ready.begin()->second;
+    ready.erase(ready.begin());
+    if (selected.count(id)) order.push_back(id);
+    for (const auto& c : graph_.children(id)) {
+      if (--pending[c] == 0) ready.insert(rank(c));
+    }
+  }
+  return order;
+}
+
+RunSummary Runner::Run(const std::string& command, const std::set<std::string>& selected) {
+  auto started = Clock::now();
+  std::map<std::string, int> counts;
+  for (const auto& [id, n] : project_.nodes) counts[n.resource_type]++;
+  Print("Running with pdv transform (dbt-compatible runner)");
+  std::vector<std::string> found;
+  int models = 0, seeds = 0, tests = 0, sources = 0;
+  for (const auto& [id, n] : project_.nodes) {
+    models += n.resource_type == "model";
+    seeds += n.resource_type == "seed";
+    tests += n.resource_type == "test";
+    sources += n.resource_type == "source";
+  }
+  Print(fmt::format("Found {}, {}, {}, {}, {}", Plural(models, "model"), Plural(seeds, "seed"),
+                    Plural(tests, "data test"), Plural(sources, "source"),
+                    Plural(static_cast<int>(project_.macro_files.size()), "macro file")));
+  Print("");
+  Print(fmt::format("Concurrency: 1 threads (target='{}')", project_.target.name));
+  Print("");
+  std::vector<std::string> order = ExecutionOrder(selected);
+  RunSummary summary;
+  summary.total = static_cast<int>(order.size());
+  std::vector<NodeResult> results;
+  std::set<std::string> skip;
+  std::map<std::string, int> kinds;  // "table model" -> n
+  std::vector<std::pair<const Node*, NodeResult>> problems;
+  int index = 0;
+  for (const auto& id : order) {
+    ++index;
+    const Node& node = project_.nodes.at(id);
+    std::string n_of = fmt::format("{} of {}", index, order.size());
+    std::string kind = node.resource_type == "test"   ? "data test"
+                       : node.resource_type == "seed" ? "seed"
+                                                      : node.materialized() + " model";
+    kinds[kind]++;
+    if (skip.count(id)) {
+      NodeResult r{.unique_id = id, .status = "skipped", .message = "an upstream node failed"};
+      Print(Dots(node.resource_type == "test"
+                     ? fmt::format("{} SKIP test {}", n_of, node.name)
+                     : fmt::format("{} SKIP relation {}.{}", n_of, node.schema, node.alias),
+                 "[SKIP]"));
+      summary.skip++;
+      results.push_back(r);
+      continue;
+    }
+    Print(Dots(fmt::format("{} START {}", n_of, Describe(node)), "[RUN]"));
+    NodeResult r = Execute(node);
+    std::string timing = fmt::format("in {:.2f}s", r.seconds);
+    bool failed = false;
+    if (r.status == "success") {
+      summary.pass++;
+      std::string verb = node.resource_type == "seed" ? "OK loaded" : "OK created";
+      Print(Dots(fmt::format("{} {} {}", n_of, verb, Describe(node)),
+                 fmt::format("[{} {}]", r.adapter_message.empty() ? "OK" : r.adapter_message, timing)));
+    } else if (r.status == "pass") {
+      summary.pass++;
+      Print(Dots(fmt::format("{} PASS {}", n_of, node.name), fmt::format("[PASS {}]", timing)));
+    } else if (r.status == "warn") {
+      summary.warn++;
+      Print(Dots(fmt::format("{} WARN {} {}", n_of, r.failures, node.name),
+                 fmt::format("[WARN {} {}]", r.failures, timing)));
+      problems.emplace_back(&node, r);
+    } else if (r.status == "fail") {
+      summary.error++;
+      failed = true;
+      Print(Dots(fmt::format("{} FAIL {} {}", n_of, r.failures, node.name),
+                 fmt::format("[FAIL {} {}]", r.failures, timing)));
+      problems.emplace_back(&node, r);
+    } else {
+      summary.error++;
+      failed = true;
+      Print(Dots(fmt::format("{} ERROR {}", n_of,
+                             node.resource_type == "test" ? node.name : "creating " + Describe(node)),
+                 fmt::format("[ERROR {}]", timing)));
+      problems.emplace_back(&node, r);
+    }
+    if (failed) {
+      // A failed model's dependants are skipped; a failed test's model's dependants too.
+      std::set<std::string> roots{id};
+      if (node.resource_type == "test") roots = graph_.parents(id);
+      for (const auto& root : roots) {
+        for (const auto& d : graph_.Descendants(root)) {
+          if (d != id && project_.nodes.at(d).resource_type != "test") skip.insert(d);
+          if (d != id && project_.nodes.at(d).resource_type == "test" && root == id) skip.insert(d);
+        }
+      }
+      // Tests of a failed model are skipped too (their parents failed).
+      if (node.resource_type != "test") {
+        for (const auto& c : graph_.children(id)) skip.insert(c);
+      }
+    }
+    results.push_back(std::move(r));
+  }
+  double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
+  std::string ran;
+  for (const auto& [k, n] : kinds) ran += (ran.empty() ? "" : ", ") + Plural(n, k);
+  Print("");
+  Print(fmt::format("Finished running {} in {} hours {} minutes and {:.2f} seconds ({:.2f}s).",
+                    ran.empty() ? "nothing" : ran, static_cast<int>(elapsed) / 3600,
+                    static_cast<int>(elapsed) % 3600 / 60, std::fmod(elapsed, 60.0), elapsed));
+  Print("");
+  if (summary.error == 0 && summary.warn == 0) {
+    Print("Completed successfully");
+  } else {
+    Print(fmt::format("Completed with {} and {}:", Plural(summary.error, "error"),
+                      Plural(summary.warn, "warning")));
+    for (const auto& [node, r] : problems) {
+      Print("");
+      std::string kind = r.status == "fail"   ? "Failure in test"
+                         : r.status == "warn" ? "Warning in test"
+                         : node->resource_type == "test" ? "Database Error in test"
+                                                         : "Error in " + node->resource_type;
+      Print(fmt::format("{} {} ({})", kind, node->name,
+                        node->defined_at.empty() ? node->original_file_path : node->defined_at));
+      Print("  " + r.message);
+    }
+  }
+  Print("");
+  Print(fmt::format("Done. PASS={} WARN={} ERROR={} SKIP={} TOTAL={}", summary.pass, summary.warn,
+                    summary.error, summary.skip, summary.total));
+  if (Status s = WriteRunResults(results, elapsed, command); !s.ok()) {
+    fmt::print(stderr, "warning: {}\n", s.message());
+  }
+  if (Status s = WriteManifest(); !s.ok()) fmt::print(stderr, "warning: {}\n", s.message());
+  return summary;
+}
+
+Status Runner::WriteManifest() const {
+  nlohmann::json m;
+  m["metadata"] = {{"dbt_schema_version", "https://schemas.getdbt.com/dbt/manifest/v12.json"},
+                   {"dbt_version", "1.8.0"},
+                   {"generated_at", generated_at_},
+                   {"invocation_id", invocation_id_},
+                   {"adapter_type", "postgres"},
+                   {"project_name", project_.name},
+                   {"env", nlohmann::json::object()}};
+  m["nodes"] = nlohmann::json::object();
+  m["sources"] = nlohmann::json::object();
+  m["macros"] = nlohmann::json::object();
+  m["parent_map"] = nlohmann::json::object();
+  m["child_map"] = nlohmann::json::object();
+  for (const auto& [id, n] : project_.nodes) {
+    nlohmann::json j;
+    j["unique_id"] = id;
+    j["name"] = n.name;
+    j["resource_type"] = n.resource_type;
+    j["package_name"] = project_.name;
+    j["path"] = n.path;
+    j["original_file_path"] = n.original_file_path;
+    j["fqn"] = n.fqn;
+    j["database"] = n.database;
+    j["schema"] = n.schema;
+    j["description"] = n.description;
+    j["columns"] = n.columns;
+    j["tags"] = n.tags();
+    nlohmann::json config = n.config;
+    if (!config.contains("tags")) config["tags"] = nlohmann::json::array();
+    j["config"] = config;
+    std::vector<std::string> node_deps, macro_deps;
+    for (const auto& d : n.depends_on) node_deps.push_back(d);
+    if (!n.test_macro.empty()) macro_deps.push_back("macro." + project_.name + "." + n.test_macro);
+    j["depends_on"] = {{"nodes", node_deps}, {"macros", macro_deps}};
+    m["parent_map"][id] = node_deps;
+    m["child_map"][id] = std::vector<std::string>(graph_.children(id).begin(), graph_.children(id).end());
+    if (n.resource_type == "source") {
+      j["source_name"] = n.source_name;
+      j["identifier"] = n.identifier;
+      j["relation_name"] = n.RelationName();
+      m["sources"][id] = j;
+      continue;
+    }
+    j["alias"] = n.alias;
+    j["raw_code"] = n.raw_code;
+    j["language"] = "sql";
+    nlohmann::json refs = nlohmann::json::array();
+    for (const auto& r : n.refs) refs.push_back({{"name", r.back()}, {"package", nullptr}, {"version", nullptr}});
+    j["refs"] = refs;
+    j["sources"] = n.sources;
+    if (n.resource_type != "test") j["relation_name"] = n.RelationName();
+    auto c = compiled_.find(id);
+    j["compiled"] = c != compiled_.end();
+    if (c != compiled_.end()) j["compiled_code"] = c->second;
+    if (!n.test_macro.empty()) {
+      j["test_metadata"] = {{"name", n.test_macro.substr(5)},
+                            {"kwargs", ValueToJson(jinja::Value(n.test_kwargs))},
+                            {"namespace", nullptr}};
+      j["column_name"] = n.column_name.empty() ? nlohmann::json(nullptr) : nlohmann::json(n.column_name);
+      j["attached_node"] = n.attached_node;
+    }
+    m["nodes"][id] = j;
+  }
+  std::error_code ec;
+  fs::create_directories(project_.target_path, ec);
+  std::ofstream out(fs::path(project_.target_path) / "manifest.json");
+  out << m.dump(2);
+  if (!out) return Status::Error(fmt::format("{}/manifest.json: cannot write", project_.target_path));
+  return Status::Ok();
+}
+
+Status Runner::WriteRunResults(const std::vector<NodeResult>& results, double elapsed,
+                               const std::string& command) const {
+  nlohmann::json j;
+  j["metadata"] = {{"dbt_schema_version", "https://schemas.getdbt.com/dbt/run-results/v6.json"},
+                   {"dbt_version", "1.8.0"},
+                   {"generated_at", IsoNow()},
+                   {"invocation_id", invocation_id_},
+                   {"env", nlohmann::json::object()}};
+  j["results"] = nlohmann::json::array();
+  for (const auto& r : results) {
+    nlohmann::json e;
+    e["unique_id"] = r.unique_id;
+    e["status"] = r.status;
+    e["execution_time"] = r.seconds;
+    e["thread_id"] = "Thread-1";
+    e["timing"] = nlohmann::json::array();
+    e["message"] = r.message.empty() ? nlohmann::json(r.adapter_message) : nlohmann::json(r.message);
+    e["failures"] = r.failures >= 0 ? nlohmann::json(r.failures) : nlohmann::json(nullptr);
+    e["adapter_response"] = r.adapter_message.empty()
+                                ? nlohmann::json::object()
+                                : nlohmann::json{{"_message", r.adapter_message},
+                                                 {"code", r.adapter_message.substr(0, r.adapter_message.find(' '))},
+                                                 {"rows_affected", r.rows_affected}};
+    e["compiled"] = !r.compiled.empty();
+    e["compiled_code"] = r.compiled.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.compiled);
+    const Node& n = project_.nodes.at(r.unique_id);
+    e["relation_name"] = n.resource_type == "test" ? nlohmann::json(nullptr) : nlohmann::json(n.RelationName());
+    j["results"].push_back(e);
+  }
+  j["elapsed_time"] = elapsed;
+  j["args"] = {{"which", command},
+               {"select", options_.select},
+               {"exclude", options_.exclude},
+               {"full_refresh", options_.full_refresh}};
+  std::error_code ec;
+  fs::create_directories(project_.target_path, ec);
+  std::ofstream out(fs::path(project_.target_path) / "run_results.json");
+  out << j.dump(2);
+  if (!out) return Status::Error(fmt::format("{}/run_results.json: cannot write", project_.target_path));
+  return Status::Ok();
+}
+
+}  // namespace pdv::transform

@@ -1,0 +1,70 @@
+#pragma once
+
+// Executes selected nodes of a loaded project against PostgreSQL: compiles each node with
+// dbt's execute context, runs its materialization in one transaction with its hooks,
+// prints dbt-shaped progress lines and writes target/manifest.json and run_results.json.
+
+#include <cstdio>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "pg/connection.h"
+#include "transform/graph.h"
+#include "transform/materialization.h"
+#include "transform/project.h"
+#include "transform/transform.h"
+
+namespace pdv::transform {
+
+class Runner {
+ public:
+  Runner(const Project& project, const Graph& graph, pg::Connection* conn,
+         const TransformOptions& options);
+
+  // Runs `command` over `selected` (already filtered to the command's resource types).
+  RunSummary Run(const std::string& command, const std::set<std::string>& selected);
+  // Compiles `id` (execute context) into its SQL, ephemeral CTEs injected; for a test, the
+  // test query itself. `conn` may be null (compile without a database: is_incremental()
+  // is then false).
+  Result<std::string> Compile(const Node& node);
+
+  // Writes target/manifest.json (every node, with compiled code where compiled).
+  Status WriteManifest() const;
+
+ private:
+  struct NodeResult {
+    std::string unique_id;
+    std::string status;  // success, error, skipped, pass, fail, warn
+    std::string message;
+    double seconds = 0;
+    int64_t failures = -1;
+    std::string compiled;
+    std::string adapter_message;
+    int64_t rows_affected = -1;
+  };
+
+  NodeResult Execute(const Node& node);
+  NodeResult ExecuteModel(const Node& node, const std::string& compiled);
+  NodeResult ExecuteSeed(const Node& node);
+  NodeResult ExecuteTest(const Node& node, const std::string& compiled);
+  std::vector<std::string> ExecutionOrder(const std::set<std::string>& selected) const;
+  Result<std::string> CompileWithCtes(const Node& node, std::vector<std::string>* seen);
+  Result<std::vector<std::string>> RenderHooks(const Node& node, const char* key);
+  RelationKind ExistingKind(const std::string& schema, const std::string& name);
+  std::string WhereInSource(const Node& node, const std::string& compiled, int position) const;
+  void Print(const std::string& line) const;
+  void WriteCompiled(const Node& node, const std::string& sql) const;
+  Status WriteRunResults(const std::vector<NodeResult>& results, double elapsed,
+                         const std::string& command) const;
+
+  const Project& project_;
+  const Graph& graph_;
+  pg::Connection* conn_;
+  TransformOptions options_;
+  std::map<std::string, std::string> compiled_;
+  std::string invocation_id_;
+  std::string generated_at_;
+};
+
+}  // namespace pdv::transform

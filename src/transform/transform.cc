@@ -1,0 +1,174 @@
+// RunCommand and Watch: load the project, select nodes, run them.
+
+#include "transform/transform.h"
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <chrono>
+
+#include "common/backoff.h"
+#include "pg/connection.h"
+#include "pg/reconnect.h"
+#include "transform/graph.h"
+#include "transform/project.h"
+#include "transform/runner.h"
+
+namespace pdv::transform {
+namespace {
+
+LoadOptions ToLoadOptions(const TransformOptions& o) {
+  return LoadOptions{.project_dir = o.project_dir,
+                     .profiles_dir = o.profiles_dir,
+                     .target = o.target,
+                     .vars_yaml = o.vars,
+                     .platform_warehouse_url = o.warehouse_url};
+}
+
+// The nodes a command acts on, from the selection.
+std::set<std::string> ForCommand(const Project& project, const std::string& command,
+                                 const std::set<std::string>& selected) {
+  std::set<std::string> out;
+  for (const auto& id : selected) {
+    const Node& n = project.nodes.at(id);
+    bool runnable_model = n.resource_type == "model" && n.materialized() != "ephemeral";
+    bool take = (command == "seed" && n.resource_type == "seed") ||
+                (command == "run" && runnable_model) ||
+                (command == "test" && n.resource_type == "test") ||
+                (command == "build" && (runnable_model || n.resource_type == "seed" ||
+                                        n.resource_type == "test")) ||
+                (command == "compile" && (n.resource_type == "model" || n.resource_type == "test")) ||
+                command == "ls";
+    if (take) out.insert(id);
+  }
+  return out;
+}
+
+std::string ListName(const Node& n) {
+  std::string fqn;
+  for (const auto& part : n.fqn) fqn += (fqn.empty() ? "" : ".") + part;
+  if (n.resource_type == "source") return "source:" + fqn;
+  return fqn;
+}
+
+Result<RunSummary> RunLoaded(const Project& project, const Graph& graph, pg::Connection* conn,
+                             const TransformOptions& options) {
+  bool with_tests = options.command == "test" || options.command == "build" || options.command == "ls";
+  auto selected = graph.Select(options.select, options.exclude, with_tests);
+  if (!selected.ok()) return selected.status();
+  std::set<std::string> nodes = ForCommand(project, options.command, *selected);
+  RunSummary summary;
+  if (options.command == "ls") {
+    for (const auto& id : graph.order()) {
+      if (nodes.count(id)) fmt::print(options.out, "{}\n", ListName(project.nodes.at(id)));
+    }
+    summary.total = static_cast<int>(nodes.size());
+    summary.pass = summary.total;
+    return summary;
+  }
+  Runner runner(project, graph, conn, options);
+  if (options.command == "compile") {
+    for (const auto& id : graph.order()) {
+      if (!nodes.count(id)) continue;
+      const Node& n = project.nodes.at(id);
+      auto sql = runner.Compile(n);
+      summary.total++;
+      if (!sql.ok()) {
+        fmt::print(stderr, "Compilation Error in {} {}: {}\n", n.resource_type, n.name, sql.message());
+        summary.error++;
+        continue;
+      }
+      summary.pass++;
+      if (nodes.size() == 1 || !options.select.empty()) {
+        fmt::print(options.out, "-- {} ({})\n{}\n", n.unique_id, n.original_file_path, *sql);
+      }
+    }
+    if (Status s = runner.WriteManifest(); !s.ok()) return s;
+    return summary;
+  }
+  return runner.Run(options.command, nodes);
+}
+
+}  // namespace
+
+Result<RunSummary> RunCommand(const TransformOptions& options) {
+  static const std::set<std::string> kCommands = {"seed", "run", "test", "build", "compile", "ls"};
+  if (!kCommands.count(options.command)) {
+    return Status::Error(fmt::format("unknown transform command '{}'", options.command));
+  }
+  auto project = LoadProject(ToLoadOptions(options));
+  if (!project.ok()) return project.status();
+  auto graph = Graph::Build(*project);
+  if (!graph.ok()) return graph.status();
+  if (options.command == "ls") return RunLoaded(*project, *graph, nullptr, options);
+  auto conn = pg::Connection::Connect(project->target.conninfo);
+  if (!conn.ok()) return Status::Error(fmt::format("target '{}': {}", project->target.name, conn.message()));
+  return RunLoaded(*project, *graph, &*conn, options);
+}
+
+Status Watch(const TransformOptions& options, const std::string& channel, Logger& log,
+             std::stop_token stop) {
+  auto project = LoadProject(ToLoadOptions(options));
+  if (!project.ok()) return project.status();
+  auto graph = Graph::Build(*project);
+  if (!graph.ok()) return graph.status();
+  TransformOptions run_options = options;
+  run_options.quiet = true;
+  Backoff backoff;
+  while (!stop.stop_requested()) {
+    Status failed;
+    auto listener = pg::Connection::Connect(project->target.conninfo);
+    auto conn = pg::Connection::Connect(project->target.conninfo);
+    if (!listener.ok()) {
+      failed = listener.status();
+    } else if (!conn.ok()) {
+      failed = conn.status();
+    } else if (auto l = listener->Exec("LISTEN " + listener->Identifier(channel)); !l.ok()) {
+      failed = l.status();
+    }
+    // Run once to catch up, then after every notification; what arrives during a run
+    // (a burst) is drained into one more run.
+    while (failed.ok() && !stop.stop_requested()) {
+      auto started = std::chrono::steady_clock::now();
+      auto r = RunLoaded(*project, *graph, &*conn, run_options);
+      int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - started)
+                       .count();
+      if (!r.ok()) return r.status();
+      if (conn->broken()) {
+        failed = Status::Error("warehouse: connection lost during a run", "08006");
+        break;
+      }
+      if (r->ok()) {
+        log.Debug("transform_run", {{"nodes", r->total}, {"ms", ms}});
+      } else {
+        log.Error("transform_run_failed", {{"errors", r->error}, {"pass", r->pass},
+                                           {"skipped", r->skip}, {"ms", ms},
+                                           {"hint", "see target/run_results.json"}});
+      }
+      backoff.Reset();
+      bool notified = false;
+      while (!notified && !stop.stop_requested()) {
+        pollfd pfd{.fd = PQsocket(listener->raw()), .events = POLLIN, .revents = 0};
+        ::poll(&pfd, 1, 200);
+        if (PQconsumeInput(listener->raw()) == 0) {
+          failed = Status::Error("warehouse: the LISTEN connection was lost", "08006");
+          break;
+        }
+        while (PGnotify* n = PQnotifies(listener->raw())) {
+          notified = true;
+          PQfreemem(n);
+        }
+      }
+    }
+    if (stop.stop_requested()) break;
+    log.Warn("transform_watch_retry", {{"error", failed.message()},
+                                       {"retry_in_ms", static_cast<int64_t>(backoff.delay().count())}});
+    if (!pg::SleepFor(backoff.delay(), stop)) break;
+    backoff.Grow();
+  }
+  return Status::Ok();
+}
+
+}  // namespace pdv::transform

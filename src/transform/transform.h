@@ -1,0 +1,50 @@
+#pragma once
+
+// The transform stage: a native runner for dbt-style projects (`pdv transform seed | run |
+// test | build | compile | ls`) and `watch`, which runs the project's models on every
+// commit the CDC stage notifies.
+
+#include <cstdio>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "common/log.h"
+#include "common/status.h"
+
+namespace pdv::transform {
+
+inline constexpr char kRawChannel[] = "pdv_raw";
+
+struct TransformOptions {
+  std::string command;  // seed, run, test, build, compile, ls
+  std::string project_dir;
+  std::string profiles_dir;
+  std::string target;
+  std::string vars;  // YAML mapping
+  std::vector<std::string> select;
+  std::vector<std::string> exclude;
+  bool full_refresh = false;
+  // Set: the platform's project against this warehouse, no profiles.yml.
+  std::optional<std::string> warehouse_url;
+  std::FILE* out = stdout;
+  bool quiet = false;  // no per-node lines (watch)
+};
+
+struct RunSummary {
+  int pass = 0, warn = 0, error = 0, skip = 0, total = 0;
+  bool ok() const { return error == 0; }
+};
+
+// Runs one command. A project that cannot be loaded (bad YAML, unknown ref, cycle, template
+// error) is an error Status; node failures are counted in the summary (and printed).
+Result<RunSummary> RunCommand(const TransformOptions& options);
+
+// Runs `options` (normally `run` of the platform's project) now and after every NOTIFY on
+// `channel` from the warehouse (bursts coalesced into one run), until stopped. Lost
+// connections are retried with backoff.
+Status Watch(const TransformOptions& options, const std::string& channel, Logger& log,
+             std::stop_token stop);
+
+}  // namespace pdv::transform

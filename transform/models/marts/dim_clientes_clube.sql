@@ -1,0 +1,83 @@
+{#- The POS-ready dimension: the minimal fields the register needs, the instant
+    eligibility starts, the RAW position of each state (_lsn) so the cache applies changes
+    in order, and tombstones (_deleted) for customers gone, so the cache removes them.
+    The post-hook notifies the cache stage in the same transaction (delivered on commit). -#}
+{{ config(
+    materialized='incremental',
+    unique_key='cliente_id',
+    incremental_strategy='delete+insert',
+    indexes=[{'columns': ['cliente_id'], 'unique': True}, {'columns': ['_lsn', 'cliente_id']}],
+    post_hook="select pg_notify('pdv_dim', coalesce((select max(_lsn)::text from {{ this }}), '0/0'))"
+) }}
+
+with staging as (
+    select * from {{ ref('stg_clientes_clube') }}
+),
+
+{% if is_incremental() -%}
+watermark as (
+    select coalesce(max(_lsn), '0/0'::pg_lsn) as lsn from {{ this }}
+),
+
+-- Customers removed from staging since the last run (deleted, or truncated away), at the
+-- position of their removal.
+removed as (
+    select distinct on (cliente_id) cliente_id, lsn
+    from (
+        select cliente_id, _cdc_lsn as lsn
+        from {{ source('raw', 'clientes_clube') }}
+        where _cdc_op = 'd' and _cdc_lsn > (select lsn from watermark)
+        union all
+        select dim.cliente_id, truncation.lsn
+        from {{ this }} dim
+        cross join (
+            select max(_cdc_lsn) as lsn
+            from {{ source('raw', 'clientes_clube') }}
+            where _cdc_op = 't' and _cdc_lsn > (select lsn from watermark)
+        ) truncation
+        where truncation.lsn is not null and not dim._deleted
+    ) removals
+    order by cliente_id, lsn desc
+),
+{%- endif %}
+
+changed as (
+    select *
+    from staging
+    {% if is_incremental() -%}
+    where _lsn > (select lsn from watermark)
+    {%- endif %}
+)
+
+select
+    cliente_id,
+    cpf_hash,
+    split_part(nome_completo, ' ', 1) as primeiro_nome,
+    status_clube,
+    opt_in_marketing,
+    ticket_medio_estimado,
+    origem_campanha,
+    {{ elegivel_a_partir_de('status_clube', 'opt_in_marketing', 'data_cadastro') }} as elegivel_a_partir_de,
+    ultima_atualizacao as atualizado_em,
+    _lsn,
+    false as _deleted
+from changed
+{% if is_incremental() %}
+union all
+select
+    dim.cliente_id,
+    dim.cpf_hash,
+    null as primeiro_nome,
+    null as status_clube,
+    null as opt_in_marketing,
+    null as ticket_medio_estimado,
+    null as origem_campanha,
+    null as elegivel_a_partir_de,
+    null as atualizado_em,
+    removed.lsn as _lsn,
+    true as _deleted
+from {{ this }} dim
+join removed on removed.cliente_id = dim.cliente_id
+where not dim._deleted
+  and not exists (select 1 from staging where staging.cliente_id = dim.cliente_id)
+{% endif %}

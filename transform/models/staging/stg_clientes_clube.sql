@@ -1,0 +1,68 @@
+{#- The current state of each customer: the latest RAW change per cliente_id by LSN,
+    deleted customers gone, text cleaned. Incremental on the RAW LSN: a run reads only the
+    changes after the newest state it holds (the pre-hook first removes customers deleted
+    or truncated away since then). -#}
+{{ config(
+    materialized='incremental',
+    unique_key='cliente_id',
+    incremental_strategy='delete+insert',
+    indexes=[{'columns': ['cliente_id'], 'unique': True}, {'columns': ['_lsn']}],
+    pre_hook="
+      {%- if is_incremental() -%}
+      delete from {{ this }} s
+      using {{ source('raw', 'clientes_clube') }} r
+      where r._cdc_op = 'd'
+        and r._cdc_lsn > (select coalesce(max(_lsn), '0/0'::pg_lsn) from {{ this }})
+        and s.cliente_id = r.cliente_id;
+      delete from {{ this }}
+      where _lsn < (select max(_cdc_lsn) from {{ source('raw', 'clientes_clube') }}
+                    where _cdc_op = 't'
+                      and _cdc_lsn > (select coalesce(max(_lsn), '0/0'::pg_lsn) from {{ this }}))
+      {%- endif -%}"
+) }}
+
+with changes as (
+    select *
+    from {{ source('raw', 'clientes_clube') }}
+    {% if is_incremental() -%}
+    where _cdc_lsn > (select coalesce(max(_lsn), '0/0'::pg_lsn) from {{ this }})
+    {%- endif %}
+),
+
+last_truncate as (
+    select max(_cdc_lsn) as lsn
+    from changes
+    where _cdc_op = 't'
+),
+
+latest as (
+    select distinct on (cliente_id) *
+    from changes
+    where _cdc_op <> 't'
+    order by cliente_id, _cdc_lsn desc, _cdc_seq desc
+)
+
+select
+    latest.cliente_id,
+    latest.cpf_hash,
+    trim(latest.nome_completo) as nome_completo,
+    lower(trim(latest.email)) as email,
+    trim(latest.telefone) as telefone,
+    latest.data_nascimento,
+    latest.sexo,
+    trim(latest.cidade) as cidade,
+    upper(trim(latest.estado)) as estado,
+    latest.cep,
+    latest.canal_cadastro,
+    latest.data_cadastro at time zone 'UTC' as data_cadastro,
+    latest.ultima_atualizacao at time zone 'UTC' as ultima_atualizacao,
+    upper(trim(latest.status_clube)) as status_clube,
+    coalesce(latest.opt_in_marketing, false) as opt_in_marketing,
+    latest.ticket_medio_estimado::numeric(10, 2) as ticket_medio_estimado,
+    trim(latest.origem_campanha) as origem_campanha,
+    latest._cdc_lsn as _lsn,
+    latest._cdc_committed_at as _committed_at
+from latest
+cross join last_truncate
+where latest._cdc_op <> 'd'
+  and (last_truncate.lsn is null or latest._cdc_lsn > last_truncate.lsn)
