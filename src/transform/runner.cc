@@ -475,7 +475,7 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
   RunSummary summary;
   summary.total = static_cast<int>(order.size());
   std::vector<NodeResult> results;
-  std::set<std::string> skip;
+  std::set<std::string> skip, failed_nodes;
   std::map<std::string, int> kinds;  // "table model" -> n
   std::vector<std::pair<const Node*, NodeResult>> problems;
   int index = 0;
@@ -487,7 +487,11 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
                        : node.resource_type == "seed" ? "seed"
                                                       : node.materialized() + " model";
     kinds[kind]++;
-    if (skip.count(id)) {
+    bool parent_failed = false;
+    if (node.resource_type == "test") {
+      for (const auto& p : graph_.parents(id)) parent_failed |= skip.count(p) > 0 || failed_nodes.count(p) > 0;
+    }
+    if (skip.count(id) || parent_failed) {
       NodeResult r{.unique_id = id, .status = "skipped", .message = "an upstream node failed"};
       Print(Dots(node.resource_type == "test"
                      ? fmt::format("{} SKIP test {}", n_of, node.name)
@@ -529,18 +533,15 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
       problems.emplace_back(&node, r);
     }
     if (failed) {
-      // A failed model's dependants are skipped; a failed test's model's dependants too.
+      // The dependants of a failed model, or of the model a failed test checks, are
+      // skipped (their tests too, above); other tests of the same model still run.
+      failed_nodes.insert(id);
       std::set<std::string> roots{id};
       if (node.resource_type == "test") roots = graph_.parents(id);
       for (const auto& root : roots) {
         for (const auto& d : graph_.Descendants(root)) {
-          if (d != id && project_.nodes.at(d).resource_type != "test") skip.insert(d);
-          if (d != id && project_.nodes.at(d).resource_type == "test" && root == id) skip.insert(d);
+          if (project_.nodes.at(d).resource_type != "test") skip.insert(d);
         }
-      }
-      // Tests of a failed model are skipped too (their parents failed).
-      if (node.resource_type != "test") {
-        for (const auto& c : graph_.children(id)) skip.insert(c);
       }
     }
     results.push_back(std::move(r));

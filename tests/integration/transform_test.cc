@@ -1,0 +1,380 @@
+// `pdv transform` against a real PostgreSQL: a small dbt project (tests/fixtures/dbt_shop)
+// with seeds, macros, ephemeral and incremental models and every test kind; failures in
+// the middle of a DAG; and the platform's own models over RAW written by `pdv cdc`.
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "localsvc/local_postgres.h"
+#include "test_support.h"
+
+namespace pdv::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr char kCpfKey[] = "transform-test-cpf-key";
+
+class TransformTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto pg = localsvc::LocalPostgres::Start({});
+    ASSERT_TRUE(pg.ok()) << pg.message();
+    pg_ = pg->release();
+    ::setenv("PDV_CPF_KEY", kCpfKey, 1);
+    ::setenv("PDV_CDC_METRICS_LISTEN", "", 1);
+  }
+  static void TearDownTestSuite() { delete pg_; }
+
+  void SetUp() override {
+    static std::atomic<int> counter{0};
+    db_ = "shop_" + std::to_string(counter++);
+    ASSERT_TRUE(pg_->CreateDatabase(db_).ok());
+    auto dir = localsvc::ScratchDir::Create("pdv-test-transform");
+    ASSERT_TRUE(dir.ok()) << dir.message();
+    dir_.emplace(std::move(*dir));
+    project_ = dir_->path() / "shop";
+    fs::copy(fs::path(PDV_SOURCE_DIR) / "tests/fixtures/dbt_shop", project_, fs::copy_options::recursive);
+    ::setenv("SHOP_PG_HOST", "127.0.0.1", 1);
+    ::setenv("SHOP_PG_PORT", std::to_string(pg_->port()).c_str(), 1);
+    ::setenv("SHOP_PG_DB", db_.c_str(), 1);
+  }
+
+  CommandResult Dbt(std::vector<std::string> args) {
+    std::vector<std::string> full = {"transform"};
+    full.insert(full.end(), args.begin(), args.end());
+    full.insert(full.end(), {"--project-dir", project_.string()});
+    return RunPdv(full);
+  }
+  void Write(const std::string& rel, const std::string& text) {
+    fs::create_directories((project_ / rel).parent_path());
+    std::ofstream(project_ / rel) << text;
+  }
+  std::string Url() const { return pg_->Url(db_); }
+
+  static localsvc::LocalPostgres* pg_;
+  std::string db_;
+  std::optional<localsvc::ScratchDir> dir_;
+  fs::path project_;
+};
+
+localsvc::LocalPostgres* TransformTest::pg_ = nullptr;
+
+TEST_F(TransformTest, BuildsSeedsModelsAndTestsWithArtifacts) {
+  auto r = Dbt({"build"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("Done. PASS=15 WARN=1 ERROR=0 SKIP=0 TOTAL=16"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("OK loaded seed file analytics_raw.raw_orders"), std::string::npos);
+  EXPECT_NE(r.output.find("OK created sql table model analytics_marts.customer_totals"), std::string::npos);
+  EXPECT_NE(r.output.find("WARN 1 accepted_values_stg_customers_status__active"), std::string::npos);
+  EXPECT_NE(r.output.find(" of 16 START sql view model analytics_staging.stg_customers"), std::string::npos);
+
+  auto conn = Connect(Url());
+  // The macro, the ephemeral model inlined as a CTE and vars all took effect.
+  EXPECT_EQ(Scalar(conn, "select string_agg(format('%s:%s:%s:%s', id, orders, total_cents, vip), ' ' "
+                         "order by id) from analytics_marts.customer_totals"),
+            "1:2:13025:t 2:0:0:f 3:1:500:f 4:0:0:f");
+  EXPECT_EQ(ScalarInt(conn, "select count(*) from pg_class where relname = 'stg_orders'"), 0);
+  // Seed types: inferred, and column_types honoured.
+  EXPECT_EQ(Scalar(conn, "select string_agg(column_name || ' ' || data_type, ', ' order by ordinal_position) "
+                         "from information_schema.columns where table_name = 'raw_orders'"),
+            "order_id integer, customer_id integer, amount numeric, paid boolean, "
+            "ordered_at timestamp without time zone");
+  EXPECT_EQ(Scalar(conn, "select numeric_precision || ',' || numeric_scale from information_schema.columns "
+                         "where table_name = 'raw_orders' and column_name = 'amount'"),
+            "10,2");
+  EXPECT_EQ(Scalar(conn, "select name from analytics_raw.raw_customers where id = 1"), "Ana, da Silva");
+  EXPECT_EQ(ScalarInt(conn, "select count(*) from analytics_raw.raw_customers where status is null"), 1);
+  // The table's configured index exists.
+  EXPECT_EQ(ScalarInt(conn, "select count(*) from pg_indexes where tablename = 'customer_totals'"), 1);
+
+  auto manifest = nlohmann::json::parse(ReadFile(project_ / "target/manifest.json"));
+  const auto& node = manifest["nodes"]["model.shop.customer_totals"];
+  EXPECT_EQ(node["resource_type"], "model");
+  EXPECT_EQ(node["schema"], "analytics_marts");
+  EXPECT_EQ(node["config"]["materialized"], "table");
+  EXPECT_EQ(node["depends_on"]["nodes"].size(), 2u);
+  EXPECT_EQ(manifest["sources"].size(), 0u);
+  EXPECT_NE(node["compiled_code"].get<std::string>().find("with __dbt__cte__stg_orders as ("),
+            std::string::npos);
+  EXPECT_EQ(manifest["parent_map"]["model.shop.customer_totals"].size(), 2u);
+  auto results = nlohmann::json::parse(ReadFile(project_ / "target/run_results.json"));
+  EXPECT_EQ(results["results"].size(), 16u);
+  int warned = 0;
+  for (const auto& res : results["results"]) {
+    if (res["status"] == "warn") {
+      ++warned;
+      EXPECT_EQ(res["failures"], 1);
+    }
+  }
+  EXPECT_EQ(warned, 1);
+  EXPECT_TRUE(fs::exists(project_ / "target/compiled/shop/models/marts/customer_totals.sql"));
+}
+
+TEST_F(TransformTest, IncrementalStrategiesAndFullRefresh) {
+  ASSERT_EQ(Dbt({"build"}).exit_code, 0);
+  // A new order arrives and an existing one changes.
+  Write("seeds/raw_orders.csv",
+        "order_id,customer_id,amount,paid,ordered_at\n"
+        "10,1,50.25,true,2024-05-01 10:00:00\n11,1,80.00,true,2024-05-02 11:30:00\n"
+        "12,2,20.50,false,2024-05-03 09:15:00\n13,3,7.00,true,2024-05-04 18:45:00\n"
+        "14,2,99.99,true,2024-05-05 08:00:00\n");
+  auto r = Dbt({"build", "--select", "raw_orders+"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto conn = Connect(Url());
+  // append: only the new row is added.
+  EXPECT_EQ(Scalar(conn, "select string_agg(order_id || '=' || amount, ' ' order by order_id) "
+                         "from analytics_marts.orders_appended"),
+            "10=50.25 11=80.00 12=20.50 13=5.00 14=99.99");
+  // merge: 13 updated in place (its loaded_at moves), 14 inserted, nothing doubled.
+  EXPECT_EQ(Scalar(conn, "select string_agg(order_id || '=' || amount, ' ' order by order_id) "
+                         "from analytics_marts.orders_merged"),
+            "10=50.25 11=80.00 12=20.50 13=7.00 14=99.99");
+  // delete+insert by the key.
+  EXPECT_EQ(ScalarInt(conn, "select count(*) from analytics_marts.orders_replaced"), 5);
+  EXPECT_EQ(Scalar(conn, "select doubled from analytics_marts.orders_replaced where order_id = 13"), "14.00");
+  EXPECT_NE(r.output.find("OK created sql incremental model analytics_marts.orders_appended"),
+            std::string::npos);
+  EXPECT_NE(r.output.find("[INSERT 0 1 in"), std::string::npos) << r.output;
+
+  r = Dbt({"run", "--select", "orders_appended", "--full-refresh"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("[SELECT 5 in"), std::string::npos) << r.output;
+  EXPECT_EQ(Scalar(conn, "select amount from analytics_marts.orders_appended where order_id = 13"), "7.00");
+}
+
+TEST_F(TransformTest, ErrorsMidDagSkipDependantsOnly) {
+  Write("models/marts/broken.sql", "select id\nfrom {{ ref('stg_customers') }}\njoin no_such_table using (id)\n");
+  Write("models/marts/after_broken.sql", "select * from {{ ref('broken') }}\n");
+  Write("tests/assert_never.sql", "select order_id from {{ ref('orders_replaced') }} where order_id < 12\n");
+  auto r = Dbt({"build"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("ERROR creating sql table model analytics_marts.broken"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("models/marts/broken.sql:3: relation \"no_such_table\" does not exist"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("SKIP relation analytics_marts.after_broken"), std::string::npos);
+  EXPECT_NE(r.output.find("FAIL 2 assert_never"), std::string::npos);
+  EXPECT_NE(r.output.find("Got 2 results, configured to fail if != 0"), std::string::npos);
+  // Models independent of the failures still run.
+  EXPECT_NE(r.output.find("OK created sql table model analytics_marts.customer_totals"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("OK created sql incremental model analytics_marts.orders_merged"), std::string::npos);
+  EXPECT_NE(r.output.find("ERROR=2 SKIP="), std::string::npos);
+  auto conn = Connect(Url());
+  EXPECT_EQ(ScalarInt(conn, "select count(*) from pg_class where relname in ('broken', 'after_broken')"), 0);
+}
+
+TEST_F(TransformTest, ProjectErrorsAreOneClearLine) {
+  Write("models/loop_a.sql", "select * from {{ ref('loop_b') }}");
+  Write("models/loop_b.sql", "select * from {{ ref('loop_a') }}");
+  auto r = Dbt({"run"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.output, "pdv transform run: found a cycle: model.shop.loop_a --> model.shop.loop_b --> "
+                      "model.shop.loop_a\n");
+  fs::remove(project_ / "models/loop_a.sql");
+  fs::remove(project_ / "models/loop_b.sql");
+
+  Write("models/orphan.sql", "-- needs a model that does not exist\nselect * from {{ ref('ghost') }}");
+  r = Dbt({"run"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.output, "pdv transform run: models/orphan.sql:2: model 'orphan' depends on ref('ghost'), "
+                      "which is not a model or seed of this project\n");
+  fs::remove(project_ / "models/orphan.sql");
+
+  Write("dbt_project.yml", "name: shop\nprofile: shop\nmodels:\n  shop:\n  +materialized: [\n");
+  r = Dbt({"run"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("pdv transform run: dbt_project.yml:6: invalid YAML"), std::string::npos) << r.output;
+}
+
+TEST_F(TransformTest, TableReadersNeverSeeItMissing) {
+  ASSERT_EQ(Dbt({"build"}).exit_code, 0);
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0}, failures{0};
+  std::string first_error;
+  std::thread reader([&] {
+    auto conn = Connect(Url());
+    while (!done) {
+      auto r = conn.Exec("select count(*) from analytics_marts.customer_totals");
+      if (!r.ok() || r->get(0, 0) != "4") {
+        if (failures++ == 0) first_error = r.ok() ? std::string(r->get(0, 0)) : r.message();
+      }
+      ++reads;
+    }
+  });
+  for (int i = 0; i < 10; ++i) {
+    auto r = Dbt({"run", "-s", "customer_totals"});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  done = true;
+  reader.join();
+  EXPECT_GT(reads.load(), 10);
+  EXPECT_EQ(failures.load(), 0) << first_error;
+}
+
+TEST_F(TransformTest, CompileAndListMatchGolden) {
+  auto r = Dbt({"compile", "--select", "customer_totals"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::string golden = ReadFile(fs::path(PDV_SOURCE_DIR) / "tests/golden/transform/customer_totals.sql");
+  EXPECT_EQ(r.output, golden);
+  r = Dbt({"ls", "--select", "tag:marts", "--exclude", "orders_replaced"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // As dbt ls: the selected models, and the tests attached to them (indirect selection).
+  EXPECT_EQ(r.output,
+            "shop.marts.customer_totals\nshop.marts.orders_appended\nshop.marts.orders_merged\n"
+            "shop.assert_vip_has_orders\nshop.is_positive_orders_merged_amount\n"
+            "shop.not_null_customer_totals_total_cents\n"
+            "shop.relationships_customer_totals_id__id__ref__stg_customers__\n"
+            "shop.unique_orders_merged_order_id\n");
+}
+
+// The platform's models over RAW from `pdv cdc`, compared with the eligibility rule
+// recomputed by an independent query over the OLTP table.
+class PlatformModelsTest : public TransformTest {
+ protected:
+  void SetUp() override {
+    TransformTest::SetUp();
+    oltp_ = pg_->Url(db_);
+    warehouse_db_ = db_ + "_wh";
+    ASSERT_TRUE(pg_->CreateDatabase(warehouse_db_).ok());
+    warehouse_ = pg_->Url(warehouse_db_);
+    slot_ = "slot_" + db_;
+  }
+  void Generate(std::vector<std::string> args) {
+    std::vector<std::string> full = {"generate", "--oltp-url", oltp_};
+    full.insert(full.end(), args.begin(), args.end());
+    auto r = RunPdv(full);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  void CdcOnce() {
+    auto r = RunPdv({"cdc", "--once", "--oltp-url", oltp_, "--warehouse-url", warehouse_, "--slot", slot_});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  CommandResult Transform(std::string command) {
+    return RunPdv({"transform", command, "--warehouse-url", warehouse_});
+  }
+  // cliente_id -> the dimension's fields, for live customers.
+  std::map<std::string, std::string> Dimension() {
+    auto conn = Connect(warehouse_);
+    auto r = conn.Exec(
+        "select cliente_id::text, concat_ws('|', cpf_hash, primeiro_nome, status_clube, opt_in_marketing, "
+        "ticket_medio_estimado, origem_campanha, elegivel_a_partir_de, atualizado_em) "
+        "from marts.dim_clientes_clube where not _deleted");  // fails (empty) before the first run
+    std::map<std::string, std::string> out;
+    for (int i = 0; r.ok() && i < r->rows(); ++i) out[r->str(i, 0)] = r->str(i, 1);
+    return out;
+  }
+  std::map<std::string, std::string> Expected() {
+    auto conn = Connect(oltp_);
+    auto r = conn.Exec(
+        "set timezone = 'UTC'; select cliente_id::text, concat_ws('|', cpf_hash, "
+        "split_part(trim(nome_completo), ' ', 1), status_clube, opt_in_marketing, "
+        "round(ticket_medio_estimado, 2), origem_campanha, "
+        "case when status_clube = 'ATIVO' and opt_in_marketing "
+        "  then (data_cadastro + interval '5 minutes') at time zone 'UTC' end, "
+        "ultima_atualizacao at time zone 'UTC') from clientes_clube");
+    EXPECT_TRUE(r.ok()) << r.message();
+    std::map<std::string, std::string> out;
+    for (int i = 0; r.ok() && i < r->rows(); ++i) out[r->str(i, 0)] = r->str(i, 1);
+    return out;
+  }
+  void ExpectDimensionMatchesOltp() {
+    auto dim = Dimension();
+    auto expected = Expected();
+    ASSERT_EQ(dim.size(), expected.size());
+    int shown = 0;
+    for (const auto& [id, fields] : expected) {
+      auto it = dim.find(id);
+      if (it == dim.end() || it->second != fields) {
+        if (shown++ < 3) ADD_FAILURE() << id << " expected " << fields << " got " << (it == dim.end() ? "(missing)" : it->second);
+      }
+    }
+    EXPECT_EQ(shown, 0);
+  }
+  std::string oltp_, warehouse_db_, warehouse_, slot_;
+};
+
+TEST_F(PlatformModelsTest, DimensionEqualsTheRuleOverOltpAfterMixedWorkload) {
+  Generate({"--initial", "3000", "--seed", "7"});
+  CdcOnce();
+  auto r = Transform("run");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("OK created sql incremental model marts.dim_clientes_clube ... [SELECT 3000"),
+            std::string::npos)
+      << r.output;
+  ExpectDimensionMatchesOltp();
+
+  // Inserts, updates and deletes; the incremental run reads only what is new.
+  Generate({"--rate", "400", "--duration", "2", "--delete-share", "0.2"});
+  CdcOnce();
+  r = Transform("build");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("ERROR=0 SKIP=0"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("[SELECT"), std::string::npos) << "an incremental run rebuilt a model:\n" << r.output;
+  ExpectDimensionMatchesOltp();
+  auto wh = Connect(warehouse_);
+  int64_t tombstones = ScalarInt(wh, "select count(*) from marts.dim_clientes_clube where _deleted");
+  EXPECT_GT(tombstones, 0);
+  EXPECT_EQ(ScalarInt(wh, "select count(*) from marts.dim_clientes_clube where _deleted and cpf_hash is null"), 0);
+  // Staging holds exactly the live customers.
+  EXPECT_EQ(ScalarInt(wh, "select count(*) from staging.stg_clientes_clube"),
+            static_cast<int64_t>(Expected().size()));
+
+  // A truncate, then new sign-ups: everyone before it becomes a tombstone.
+  auto oltp = Connect(oltp_);
+  ASSERT_TRUE(oltp.Exec("truncate clientes_clube").ok());
+  Generate({"--rate", "200", "--duration", "1", "--delete-share", "0"});
+  CdcOnce();
+  r = Transform("run");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ExpectDimensionMatchesOltp();
+  EXPECT_GT(ScalarInt(wh, "select count(*) from marts.dim_clientes_clube where _deleted"), 2000);
+
+  // A full refresh gives the same live dimension.
+  auto before = Dimension();
+  r = RunPdv({"transform", "run", "--full-refresh", "--warehouse-url", warehouse_});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Dimension(), before);
+}
+
+TEST_F(PlatformModelsTest, WatchFollowsCdcAndNotifiesTheCache) {
+  Generate({"--initial", "500"});
+  CdcOnce();
+  auto listener = Connect(warehouse_);
+  PdvProcess watch({"transform", "watch", "--warehouse-url", warehouse_}, dir_->path() / "watch.log");
+  // The first catch-up run creates the dimension.
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline && Dimension().size() != 500) std::this_thread::sleep_for(100ms);
+  ASSERT_EQ(Dimension().size(), 500u) << watch.Output();
+  ASSERT_TRUE(listener.Exec("LISTEN pdv_dim").ok());
+  PdvProcess cdc({"cdc", "--oltp-url", oltp_, "--warehouse-url", warehouse_, "--slot", slot_},
+                 dir_->path() / "cdc.log");
+  Generate({"--rate", "300", "--duration", "2", "--delete-share", "0.1"});
+  deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline && Dimension() != Expected()) {
+    std::this_thread::sleep_for(100ms);
+  }
+  ExpectDimensionMatchesOltp();
+  // The cache stage was notified.
+  ASSERT_GE(PQconsumeInput(listener.raw()), 1);
+  PGnotify* n = PQnotifies(listener.raw());
+  ASSERT_NE(n, nullptr);
+  PQfreemem(n);
+  cdc.Signal(SIGTERM);
+  EXPECT_EQ(cdc.Wait(30s), 0);
+  watch.Signal(SIGTERM);
+  EXPECT_EQ(watch.Wait(30s), 0) << watch.Output();
+}
+
+}  // namespace
+}  // namespace pdv::testing
