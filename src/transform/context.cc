@@ -117,6 +117,17 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
           return Value(incremental);
         })));
   g.Set("this", RelationValue(node.database, node.schema, node.alias));
+  g.Set("execute", Value(!parse));
+  auto run_query = options.run_query;
+  g.Set("run_query", Value(Function([run_query, parse](const Arguments& a) -> Value {
+          // Parsing never touches the database; dbt returns None there too.
+          if (parse || !run_query) return Value();
+          const Value* sql = a.Get(0, "sql");
+          if (!sql) throw TemplateError(a.line, "run_query() needs a SQL string");
+          auto r = run_query(sql->Str());
+          if (!r.ok()) throw TemplateError(a.line, "run_query: " + r.message());
+          return *r;
+        })));
   g.Set("var", Value(Function([p](const Arguments& a) -> Value {
           const Value* name = a.Get(0, "name");
           if (!name || !name->is_string()) throw TemplateError(a.line, "var() needs a name");

@@ -26,6 +26,9 @@ struct ContextOptions {
   bool full_refresh = false;
   // Execute mode: whether the node's relation exists (for is_incremental()).
   std::function<bool()> relation_exists;
+  // Execute mode: runs a query for run_query() (dbt's agate table: .rows, .columns[i]
+  // with .name and .values()); errors are template errors.
+  std::function<Result<jinja::Value>(const std::string& sql)> run_query;
 };
 
 // Builds the globals for rendering `node`. `capture` must outlive the renders.

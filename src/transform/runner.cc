@@ -48,7 +48,16 @@ struct StatementResult {
 
 StatementResult RunStatement(pg::Connection& conn, const std::string& sql) {
   StatementResult r;
+  // PDV_TRANSFORM_TRACE=1: each statement's duration on stderr (profiling a project).
+  static const bool trace = std::getenv("PDV_TRANSFORM_TRACE") != nullptr;
+  auto started = Clock::now();
   PGresult* res = PQexec(conn.raw(), sql.c_str());
+  if (trace) {
+    std::string brief = sql.substr(0, 120);
+    std::replace(brief.begin(), brief.end(), '\n', ' ');
+    fmt::print(stderr, "trace: {:8.2f} ms  {}\n",
+               std::chrono::duration<double, std::milli>(Clock::now() - started).count(), brief);
+  }
   auto st = PQresultStatus(res);
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
     r.command_status = PQcmdStatus(res);
@@ -117,10 +126,58 @@ RelationKind Runner::ExistingKind(const std::string& schema, const std::string& 
   return r->get(0, 0) == "v" ? RelationKind::kView : RelationKind::kTable;
 }
 
+ContextOptions Runner::ExecuteOptions(const Node& node) {
+  ContextOptions opts{.parse = false, .full_refresh = options_.full_refresh};
+  opts.relation_exists = [this, &node]() {
+    return ExistingKind(node.schema, node.alias) != RelationKind::kNone;
+  };
+  opts.run_query = [this](const std::string& sql) { return RunQuery(sql); };
+  return opts;
+}
+
+// run_query(): the result as dbt's agate table, reduced to what templates use: .rows (a
+// list of lists) and .columns (each with .name and .values()); ints, floats and booleans
+// typed, the rest text, NULL as none.
+Result<jinja::Value> Runner::RunQuery(const std::string& sql) {
+  if (!conn_) return Status::Error("no database connection");
+  auto r = conn_->Exec(sql);
+  if (!r.ok()) return r.status();
+  PGresult* res = r->raw();
+  auto cell = [&](int row, int col) -> jinja::Value {
+    if (PQgetisnull(res, row, col)) return jinja::Value();
+    std::string text = PQgetvalue(res, row, col);
+    switch (PQftype(res, col)) {
+      case 20: case 21: case 23: return jinja::Value(static_cast<int64_t>(std::stoll(text)));
+      case 700: case 701: case 1700: return jinja::Value(std::stod(text));
+      case 16: return jinja::Value(text == "t");
+      default: return jinja::Value(text);
+    }
+  };
+  jinja::ValueList rows;
+  for (int i = 0; i < PQntuples(res); ++i) {
+    jinja::ValueList row;
+    for (int c = 0; c < PQnfields(res); ++c) row.push_back(cell(i, c));
+    rows.emplace_back(std::move(row));
+  }
+  jinja::ValueList columns;
+  for (int c = 0; c < PQnfields(res); ++c) {
+    jinja::ValueList values;
+    for (int i = 0; i < PQntuples(res); ++i) values.push_back(cell(i, c));
+    jinja::ValueDict column;
+    column.Set("name", jinja::Value(PQfname(res, c)));
+    column.Set("values", jinja::Value(jinja::Function(
+                             [values](const jinja::Arguments&) { return jinja::Value(values); })));
+    columns.emplace_back(std::move(column));
+  }
+  jinja::ValueDict table;
+  table.Set("rows", jinja::Value(std::move(rows)));
+  table.Set("columns", jinja::Value(std::move(columns)));
+  return jinja::Value(std::move(table));
+}
+
 Result<std::string> Runner::CompileWithCtes(const Node& node, std::vector<std::string>* seen) {
   ContextCapture capture;
-  ContextOptions opts{.parse = false, .full_refresh = options_.full_refresh};
-  opts.relation_exists = [this, &node]() { return ExistingKind(node.schema, node.alias) != RelationKind::kNone; };
+  ContextOptions opts = ExecuteOptions(node);
   jinja::ValueDict ctx = MakeContext(project_, node, opts, &capture);
   std::string sql;
   if (!node.test_macro.empty()) {
@@ -174,9 +231,7 @@ Result<std::vector<std::string>> Runner::RenderHooks(const Node& node, const cha
   std::vector<std::string> out;
   if (!node.config.contains(key)) return out;
   ContextCapture capture;
-  ContextOptions opts{.parse = false, .full_refresh = options_.full_refresh};
-  opts.relation_exists = [this, &node]() { return ExistingKind(node.schema, node.alias) != RelationKind::kNone; };
-  jinja::ValueDict ctx = MakeContext(project_, node, opts, &capture);
+  jinja::ValueDict ctx = MakeContext(project_, node, ExecuteOptions(node), &capture);
   for (const auto& hook : node.config[key]) {
     std::string text = hook.is_string() ? hook.get<std::string>()
                        : hook.is_object() ? hook.value("sql", "")

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pg/connection.h"
+#include "transform/context.h"
 #include "transform/graph.h"
 #include "transform/materialization.h"
 #include "transform/project.h"
@@ -49,6 +50,8 @@ class Runner {
   NodeResult ExecuteSeed(const Node& node);
   NodeResult ExecuteTest(const Node& node, const std::string& compiled);
   std::vector<std::string> ExecutionOrder(const std::set<std::string>& selected) const;
+  ContextOptions ExecuteOptions(const Node& node);
+  Result<jinja::Value> RunQuery(const std::string& sql);
   Result<std::string> CompileWithCtes(const Node& node, std::vector<std::string>* seen);
   Result<std::vector<std::string>> RenderHooks(const Node& node, const char* key);
   RelationKind ExistingKind(const std::string& schema, const std::string& name);

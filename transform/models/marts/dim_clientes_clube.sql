@@ -7,48 +7,37 @@
     unique_key='cliente_id',
     incremental_strategy='delete+insert',
     indexes=[{'columns': ['cliente_id'], 'unique': True}, {'columns': ['_lsn', 'cliente_id']}],
-    post_hook="select pg_notify('pdv_dim', coalesce((select max(_lsn)::text from {{ this }}), '0/0'))"
+    pre_hook="{% if is_incremental() %}set local jit = off{% endif %}",
+    post_hook=[
+      "{% if not is_incremental() %}analyze {{ this }}{% endif %}",
+      "select pg_notify('pdv_dim', coalesce((select max(_lsn)::text from {{ this }}), '0/0'))"
+    ]
 ) }}
 
-with staging as (
-    select * from {{ ref('stg_clientes_clube') }}
-),
-
 {% if is_incremental() -%}
-watermark as (
-    select coalesce(max(_lsn), '0/0'::pg_lsn) as lsn from {{ this }}
-),
-
--- Customers removed from staging since the last run (deleted, or truncated away), at the
--- position of their removal.
-removed as (
+{%- set watermark = lsn_watermark(this) -%}
+with removed as (
+    -- Customers removed from staging since the last run (deleted, or truncated away), at
+    -- the position of their removal.
     select distinct on (cliente_id) cliente_id, lsn
     from (
         select cliente_id, _cdc_lsn as lsn
         from {{ source('raw', 'clientes_clube') }}
-        where _cdc_op = 'd' and _cdc_lsn > (select lsn from watermark)
+        where _cdc_lsn > {{ watermark }} and _cdc_op = 'd'
         union all
         select dim.cliente_id, truncation.lsn
         from {{ this }} dim
         cross join (
             select max(_cdc_lsn) as lsn
             from {{ source('raw', 'clientes_clube') }}
-            where _cdc_op = 't' and _cdc_lsn > (select lsn from watermark)
+            where _cdc_lsn > {{ watermark }} and _cdc_op = 't'
         ) truncation
         where truncation.lsn is not null and not dim._deleted
     ) removals
     order by cliente_id, lsn desc
-),
-{%- endif %}
-
-changed as (
-    select *
-    from staging
-    {% if is_incremental() -%}
-    where _lsn > (select lsn from watermark)
-    {%- endif %}
 )
 
+{% endif -%}
 select
     cliente_id,
     cpf_hash,
@@ -61,9 +50,12 @@ select
     ultima_atualizacao as atualizado_em,
     _lsn,
     false as _deleted
-from changed
-{% if is_incremental() %}
+from {{ ref('stg_clientes_clube') }}
+{% if is_incremental() -%}
+where _lsn > {{ watermark }}
+
 union all
+
 select
     dim.cliente_id,
     dim.cpf_hash,
@@ -79,5 +71,7 @@ select
 from {{ this }} dim
 join removed on removed.cliente_id = dim.cliente_id
 where not dim._deleted
-  and not exists (select 1 from staging where staging.cliente_id = dim.cliente_id)
-{% endif %}
+  and not exists (
+      select 1 from {{ ref('stg_clientes_clube') }} live where live.cliente_id = dim.cliente_id
+  )
+{%- endif %}
