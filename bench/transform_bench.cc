@@ -46,8 +46,8 @@ int main(int argc, char** argv) {
   Must(pg->CreateDatabase("source_db"), "create source_db");
   Must(pg->CreateDatabase("warehouse"), "create warehouse");
   const std::string key = "bench-transform-cpf-key";
-  pdv::generate::GenerateOptions gen{.oltp_url = pg->Url("source_db"), .cpf_key = key,
-                                     .initial = customers};
+  pdv::generate::GenerateOptions gen{
+      .oltp_url = pg->Url("source_db"), .cpf_key = key, .initial = customers};
   auto t0 = Clock::now();
   Must(pdv::generate::Run(gen, log, {}), "initial load");
   pdv::cdc::CdcOptions cdc{.oltp_url = pg->Url("source_db"),
@@ -55,9 +55,10 @@ int main(int argc, char** argv) {
                            .metrics_listen = ""};
   cdc.once = true;
   Must(pdv::cdc::Run(cdc, log, {}), "cdc snapshot");
-  fmt::print("bench/transform: {} customers in RAW in {:.1f} s (generate + cdc snapshot), "
-             "PostgreSQL 127.0.0.1:{} (fsync off)\n",
-             customers, Seconds(t0), pg->port());
+  fmt::print(
+      "bench/transform: {} customers in RAW in {:.1f} s (generate + cdc snapshot), "
+      "PostgreSQL 127.0.0.1:{} (fsync off)\n",
+      customers, Seconds(t0), pg->port());
 
   pdv::transform::TransformOptions run{.command = "run",
                                        .project_dir = std::string(PDV_SOURCE_DIR) + "/transform",
@@ -72,16 +73,20 @@ int main(int argc, char** argv) {
     full.push_back(Seconds(start));
     if (!r.ok()) Die("full build failed");
   }
-  fmt::print("  full build (--full-refresh, both models):   median {:>8.1f} ms  (runs: {:.0f} {:.0f} {:.0f})\n",
-             Percentile(full, 0.5) * 1000, full[0] * 1000, full[1] * 1000, full[2] * 1000);
+  fmt::print(
+      "  full build (--full-refresh, both models):   median {:>8.1f} ms  (runs: {:.0f} {:.0f} "
+      "{:.0f})\n",
+      Percentile(full, 0.5) * 1000, full[0] * 1000, full[1] * 1000, full[2] * 1000);
 
   // 1,000 changes per round: the generator's mixed workload (inserts, updates, deletes).
   std::vector<double> incremental;
   auto wh = Must(pdv::pg::Connection::Connect(pg->Url("warehouse")), "connect");
   for (int i = 0; i < rounds; ++i) {
     auto before = Must(wh.Exec("SELECT count(*) FROM raw.clientes_clube"), "count").str(0, 0);
-    pdv::generate::GenerateOptions changes{.oltp_url = pg->Url("source_db"), .cpf_key = key,
-                                           .seed = static_cast<uint64_t>(100 + i), .rate = 1000,
+    pdv::generate::GenerateOptions changes{.oltp_url = pg->Url("source_db"),
+                                           .cpf_key = key,
+                                           .seed = static_cast<uint64_t>(100 + i),
+                                           .rate = 1000,
                                            .duration_s = 1};
     Must(pdv::generate::Run(changes, log, {}), "workload");
     Must(pdv::cdc::Run(cdc, log, {}), "cdc");
@@ -91,15 +96,19 @@ int main(int argc, char** argv) {
     incremental.push_back(Seconds(start));
     if (!r.ok()) Die("incremental run failed");
     if (i == 0) {
-      fmt::print("  each round: {} new RAW changes, then `pdv transform run` (load project, connect, "
-                 "both models, their hooks)\n",
-                 std::stoll(after) - std::stoll(before));
+      fmt::print(
+          "  each round: {} new RAW changes, then `pdv transform run` (load project, connect, "
+          "both models, their hooks)\n",
+          std::stoll(after) - std::stoll(before));
     }
   }
   double inc = Percentile(incremental, 0.5);
-  fmt::print("  incremental run after ~1,000 changes:       median {:>8.1f} ms  (p90 {:.1f} ms, {} rounds)\n",
-             inc * 1000, Percentile(incremental, 0.9) * 1000, rounds);
-  fmt::print("  ratio full / incremental                    {:>8.0f}x    (targets: < 100 ms, >= 100x)\n",
-             Percentile(full, 0.5) / inc);
+  fmt::print(
+      "  incremental run after ~1,000 changes:       median {:>8.1f} ms  (p90 {:.1f} ms, {} "
+      "rounds)\n",
+      inc * 1000, Percentile(incremental, 0.9) * 1000, rounds);
+  fmt::print(
+      "  ratio full / incremental                    {:>8.0f}x    (targets: < 100 ms, >= 100x)\n",
+      Percentile(full, 0.5) / inc);
   return 0;
 }

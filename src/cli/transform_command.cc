@@ -38,14 +38,14 @@ class TransformCommand : public Command {
       const char* name;
       const char* help;
     };
-    for (Sub s : {Sub{"seed", "Loads the seeds/ CSV files"},
-                  Sub{"run", "Builds the selected models"},
-                  Sub{"test", "Runs the data tests"},
-                  Sub{"build", "Seeds, models and tests in DAG order"},
-                  Sub{"compile", "Writes (and with --select prints) the compiled SQL"},
-                  Sub{"ls", "Lists the selected nodes"},
-                  Sub{"watch", "Runs the models on every CDC commit (NOTIFY pdv_raw), then "
-                               "notifies the cache stage"}}) {
+    for (Sub s :
+         {Sub{"seed", "Loads the seeds/ CSV files"}, Sub{"run", "Builds the selected models"},
+          Sub{"test", "Runs the data tests"}, Sub{"build", "Seeds, models and tests in DAG order"},
+          Sub{"compile", "Writes (and with --select prints) the compiled SQL"},
+          Sub{"ls", "Lists the selected nodes"},
+          Sub{"watch",
+              "Runs the models on every CDC commit (NOTIFY pdv_raw), then "
+              "notifies the cache stage"}}) {
       CLI::App* sub = cmd->add_subcommand(s.name, s.help);
       subs_.push_back(sub);
       sub->add_option("--project-dir", options_.project_dir,
@@ -80,8 +80,8 @@ class TransformCommand : public Command {
     if (options_.command == "watch") {
       Logger log = MakeLogger(config, "transform");
       options_.command = "run";
-      log.Info("transform_watch_start", {{"project", options_.project_dir},
-                                         {"channel", transform::kRawChannel}});
+      log.Info("transform_watch_start",
+               {{"project", options_.project_dir}, {"channel", transform::kRawChannel}});
       return Finish("pdv transform watch",
                     transform::Watch(options_, transform::kRawChannel, log, stop));
     }

@@ -74,8 +74,8 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
           const Node* target = p->FindModelOrSeed(args.back());
           if (!target || !target->enabled()) {
             if (parse) return RelationValue("", "", args.back());
-            throw TemplateError(a.line, fmt::format("ref('{}') does not name a model or seed",
-                                                    args.back()));
+            throw TemplateError(
+                a.line, fmt::format("ref('{}') does not name a model or seed", args.back()));
           }
           if (target->materialized() == "ephemeral" && target->resource_type == "model") {
             capture->ephemerals.push_back(target->unique_id);
@@ -89,13 +89,15 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
         })));
   g.Set("source", Value(Function([p, capture, parse](const Arguments& a) -> Value {
           std::vector<std::string> args = StringArgs(a, "source");
-          if (args.size() != 2) throw TemplateError(a.line, "source() takes (source_name, table_name)");
+          if (args.size() != 2)
+            throw TemplateError(a.line, "source() takes (source_name, table_name)");
           capture->sources.emplace_back(args, a.line);
           const Node* s = p->FindSource(args[0], args[1]);
           if (!s) {
             if (parse) return RelationValue("", args[0], args[1]);
             throw TemplateError(a.line, fmt::format("source('{}', '{}') is not defined in a "
-                                                    "schema.yml", args[0], args[1]));
+                                                    "schema.yml",
+                                                    args[0], args[1]));
           }
           return RelationValue(s->database, s->schema, s->identifier);
         })));
@@ -113,9 +115,8 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
     bool node_full_refresh = node.config.value("full_refresh", false);
     incremental = !options.full_refresh && !node_full_refresh && options.relation_exists();
   }
-  g.Set("is_incremental", Value(Function([incremental](const Arguments&) {
-          return Value(incremental);
-        })));
+  g.Set("is_incremental",
+        Value(Function([incremental](const Arguments&) { return Value(incremental); })));
   g.Set("this", RelationValue(node.database, node.schema, node.alias));
   g.Set("execute", Value(!parse));
   auto run_query = options.run_query;
@@ -142,8 +143,8 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
           if (!name || !name->is_string()) throw TemplateError(a.line, "env_var() needs a name");
           if (const char* v = std::getenv(name->as_string().c_str())) return Value(std::string(v));
           if (const Value* d = a.Get(1, "default")) return *d;
-          throw TemplateError(a.line, fmt::format("env var required but not provided: '{}'",
-                                                  name->as_string()));
+          throw TemplateError(
+              a.line, fmt::format("env var required but not provided: '{}'", name->as_string()));
         })));
   g.Set("target", TargetValue(project.target));
   g.Set("project_name", Value(project.name));
@@ -165,17 +166,19 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
         })));
   ValueDict exceptions;
   exceptions.Set("raise_compiler_error", Value(Function([](const Arguments& a) -> Value {
-                   throw TemplateError(a.line, a.positional.empty() ? "compiler error"
-                                                                    : a.positional[0].Str());
+                   throw TemplateError(
+                       a.line, a.positional.empty() ? "compiler error" : a.positional[0].Str());
                  })));
   exceptions.Set("warn", Value(Function([](const Arguments& a) -> Value {
-                   if (!a.positional.empty()) std::cerr << "warning: " << a.positional[0].Str() << "\n";
+                   if (!a.positional.empty())
+                     std::cerr << "warning: " << a.positional[0].Str() << "\n";
                    return Value("");
                  })));
   g.Set("exceptions", Value(std::move(exceptions)));
   ValueDict adapter;
   adapter.Set("quote", Value(Function([](const Arguments& a) -> Value {
-                if (a.positional.empty()) throw TemplateError(a.line, "adapter.quote() needs a name");
+                if (a.positional.empty())
+                  throw TemplateError(a.line, "adapter.quote() needs a name");
                 return Value(QuoteIdentifier(a.positional[0].Str()));
               })));
   g.Set("adapter", Value(std::move(adapter)));

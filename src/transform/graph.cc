@@ -119,7 +119,8 @@ Result<std::set<std::string>> Graph::Method(const std::string& method,
     bool match = false;
     if (method == "tag") {
       auto tags = n.tags();
-      match = std::any_of(tags.begin(), tags.end(), [&](const std::string& t) { return Glob(value, t); });
+      match = std::any_of(tags.begin(), tags.end(),
+                          [&](const std::string& t) { return Glob(value, t); });
     } else if (method == "path") {
       std::string v = value;
       while (v.size() > 1 && v.back() == '/') v.pop_back();
@@ -150,7 +151,8 @@ Result<std::set<std::string>> Graph::Method(const std::string& method,
       std::string key = method.substr(7);
       if (n.config.contains(key)) {
         const auto& v = n.config[key];
-        if (v.is_string()) match = Glob(value, v.get<std::string>());
+        if (v.is_string())
+          match = Glob(value, v.get<std::string>());
         else if (v.is_array()) {
           for (const auto& e : v) match |= e.is_string() && e.get<std::string>() == value;
         } else {
@@ -158,9 +160,10 @@ Result<std::set<std::string>> Graph::Method(const std::string& method,
         }
       }
     } else {
-      return Status::Error(fmt::format("unknown selection method '{}:' (known: tag, path, source, "
-                                       "fqn, resource_type, config.<key>)",
-                                       method));
+      return Status::Error(
+          fmt::format("unknown selection method '{}:' (known: tag, path, source, "
+                      "fqn, resource_type, config.<key>)",
+                      method));
     }
     if (match) out.insert(id);
   }

@@ -12,18 +12,18 @@ namespace pdv::transform::jinja {
 
 struct Expr {
   enum class Kind {
-    kLiteral,   // literal
-    kName,      // text
-    kAttr,      // args[0].text
-    kIndex,     // args[0][args[1]]
-    kCall,      // args[0](args[1..]); names[i] is the keyword of args[i+1] ("" positional)
-    kFilter,    // args[0] | text(args[1..]) with names as for kCall
-    kTest,      // args[0] is [not] text(args[1..]); negate
-    kUnary,     // text ("-", "not") args[0]
-    kBinary,    // args[0] text args[1]: arithmetic, comparison, in, and, or, ~
-    kCondition, // args[0] if args[1] else args[2] (args[2] may be absent)
-    kList,      // [args...]
-    kDict,      // {args[0]: args[1], ...}
+    kLiteral,    // literal
+    kName,       // text
+    kAttr,       // args[0].text
+    kIndex,      // args[0][args[1]]
+    kCall,       // args[0](args[1..]); names[i] is the keyword of args[i+1] ("" positional)
+    kFilter,     // args[0] | text(args[1..]) with names as for kCall
+    kTest,       // args[0] is [not] text(args[1..]); negate
+    kUnary,      // text ("-", "not") args[0]
+    kBinary,     // args[0] text args[1]: arithmetic, comparison, in, and, or, ~
+    kCondition,  // args[0] if args[1] else args[2] (args[2] may be absent)
+    kList,       // [args...]
+    kDict,       // {args[0]: args[1], ...}
   };
   Kind kind;
   int line = 0;

@@ -180,9 +180,9 @@ std::vector<Token> Tokenize(const std::string& s, int line) {
       out.push_back({Token::Kind::kString, text});
       i = j + 1;
     } else {
-      static const char* kOps[] = {"==", "!=", "<=", ">=", "//", "**", "<", ">", "+", "-",
-                                   "*",  "/",  "%",  "~",  "(",  ")",  "[", "]", "{", "}",
-                                   ",",  ".",  ":",  "|",  "="};
+      static const char* kOps[] = {"==", "!=", "<=", ">=", "//", "**", "<", ">", "+",
+                                   "-",  "*",  "/",  "%",  "~",  "(",  ")", "[", "]",
+                                   "{",  "}",  ",",  ".",  ":",  "|",  "="};
       bool found = false;
       for (const char* op : kOps) {
         size_t n = std::char_traits<char>::length(op);
@@ -327,8 +327,8 @@ class ExprParser {
         if (PeekOp("(")) {
           ++pos_;
           ParseArgs(t.get());
-        } else if (!AtEnd() && tokens_[pos_].kind != Token::Kind::kOp &&
-                   !PeekName("and") && !PeekName("or") && !PeekName("if") && !PeekName("else")) {
+        } else if (!AtEnd() && tokens_[pos_].kind != Token::Kind::kOp && !PeekName("and") &&
+                   !PeekName("or") && !PeekName("if") && !PeekName("else")) {
           t->args.push_back(ParsePrimary());
           t->names.push_back("");
         }
@@ -548,8 +548,8 @@ class StatementParser {
       for (const auto& t : terminators) {
         if (t.rfind("end", 0) == 0) expected = t;
       }
-      throw TemplateError(open_line_, fmt::format("block is never closed (expected {{% {} %}})",
-                                                  expected));
+      throw TemplateError(open_line_,
+                          fmt::format("block is never closed (expected {{% {} %}})", expected));
     }
     return nodes;
   }

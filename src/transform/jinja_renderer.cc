@@ -2,11 +2,11 @@
 // macro call open a scope, `set` writes to the innermost one, if/else do not open one.
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "transform/jinja.h"
 #include "transform/jinja_ast.h"
@@ -27,7 +27,8 @@ std::string Upper(std::string s) {
   for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return s;
 }
-std::string Strip(const std::string& s, bool left, bool right, const std::string& chars = " \t\n\r") {
+std::string Strip(const std::string& s, bool left, bool right,
+                  const std::string& chars = " \t\n\r") {
   size_t b = 0, e = s.size();
   if (left) {
     while (b < e && chars.find(s[b]) != std::string::npos) ++b;
@@ -198,8 +199,8 @@ class Renderer {
       return;
     }
     if (!v.is_list() || v.list().size() != targets.size()) {
-      throw TemplateError(line, fmt::format("cannot unpack {} into {} names", v.TypeName(),
-                                            targets.size()));
+      throw TemplateError(
+          line, fmt::format("cannot unpack {} into {} names", v.TypeName(), targets.size()));
     }
     for (size_t i = 0; i < targets.size(); ++i) scopes_.back().Set(targets[i], v.list()[i]);
   }
@@ -331,8 +332,8 @@ class Renderer {
           if (obj.is_list()) return obj.list()[static_cast<size_t>(i)];
           return Value(std::string(1, obj.as_string()[static_cast<size_t>(i)]));
         }
-        throw TemplateError(e.line, fmt::format("cannot index {} with {}", obj.TypeName(),
-                                                key.TypeName()));
+        throw TemplateError(e.line,
+                            fmt::format("cannot index {} with {}", obj.TypeName(), key.TypeName()));
       }
       case Expr::Kind::kCall: {
         Value fn = Eval(*e.args[0]);
@@ -400,7 +401,8 @@ class Renderer {
     if (op == "<=") return Value(Compare(a, b, e.line) <= 0);
     if (op == ">=") return Value(Compare(a, b, e.line) >= 0);
     if (op == "in") {
-      if (b.is_string() && a.is_string()) return Value(b.as_string().find(a.as_string()) != std::string::npos);
+      if (b.is_string() && a.is_string())
+        return Value(b.as_string().find(a.as_string()) != std::string::npos);
       if (b.is_list()) {
         for (const auto& x : b.list()) {
           if (x == a) return Value(true);
@@ -409,7 +411,8 @@ class Renderer {
       }
       if (b.is_dict()) return Value(b.dict().Find(a.Str()) != nullptr);
       if (b.is_undefined()) Undefined(b, e.line);
-      throw TemplateError(e.line, fmt::format("'in' needs a str, list or dict, not {}", b.TypeName()));
+      throw TemplateError(e.line,
+                          fmt::format("'in' needs a str, list or dict, not {}", b.TypeName()));
     }
     if (a.is_undefined()) Undefined(a, e.line);
     if (b.is_undefined()) Undefined(b, e.line);
@@ -431,9 +434,12 @@ class Renderer {
                                               a.TypeName(), b.TypeName()));
     }
     bool ints = a.is_int() && b.is_int();
-    if (op == "+") return ints ? Value(a.as_int() + b.as_int()) : Value(a.as_number() + b.as_number());
-    if (op == "-") return ints ? Value(a.as_int() - b.as_int()) : Value(a.as_number() - b.as_number());
-    if (op == "*") return ints ? Value(a.as_int() * b.as_int()) : Value(a.as_number() * b.as_number());
+    if (op == "+")
+      return ints ? Value(a.as_int() + b.as_int()) : Value(a.as_number() + b.as_number());
+    if (op == "-")
+      return ints ? Value(a.as_int() - b.as_int()) : Value(a.as_number() - b.as_number());
+    if (op == "*")
+      return ints ? Value(a.as_int() * b.as_int()) : Value(a.as_number() * b.as_number());
     if (b.as_number() == 0) throw TemplateError(e.line, "division by zero");
     if (op == "/") return Value(a.as_number() / b.as_number());
     if (op == "//") {
@@ -500,8 +506,10 @@ class Renderer {
         }
         return a.positional[i].as_string();
       };
-      if (name == "lower") return Value(Function([s](const Arguments&) { return Value(Lower(s)); }));
-      if (name == "upper") return Value(Function([s](const Arguments&) { return Value(Upper(s)); }));
+      if (name == "lower")
+        return Value(Function([s](const Arguments&) { return Value(Lower(s)); }));
+      if (name == "upper")
+        return Value(Function([s](const Arguments&) { return Value(Upper(s)); }));
       if (name == "strip" || name == "lstrip" || name == "rstrip") {
         return Value(Function([s, name](const Arguments& a) {
           std::string chars = a.positional.empty() ? " \t\n\r" : a.positional[0].Str();
@@ -599,7 +607,8 @@ class Renderer {
         return chars;
       }
       if (v.is_undefined()) Undefined(v, line);
-      throw TemplateError(line, fmt::format("filter '{}' needs a sequence, not {}", name, v.TypeName()));
+      throw TemplateError(line,
+                          fmt::format("filter '{}' needs a sequence, not {}", name, v.TypeName()));
     };
     if (name == "default" || name == "d") {
       const Value* fallback = a.Get(0, "default_value");
@@ -739,7 +748,8 @@ class Renderer {
     if (name == "true") return v.is_bool() && v.as_bool();
     if (name == "false") return v.is_bool() && !v.as_bool();
     if (name == "mapping") return v.is_dict();
-    if (name == "sequence" || name == "iterable") return v.is_list() || v.is_string() || v.is_dict();
+    if (name == "sequence" || name == "iterable")
+      return v.is_list() || v.is_string() || v.is_dict();
     if (name == "callable") return v.is_callable();
     if (name == "even" || name == "odd") {
       if (!v.is_int()) throw TemplateError(line, fmt::format("'{}' test needs an integer", name));

@@ -31,10 +31,13 @@ TEST(Jinja, TextAndExpressions) {
 TEST(Jinja, StatementsAndWhitespaceControl) {
   EXPECT_EQ(Render("{% set x = 3 %}{% if x > 2 %}big{% elif x > 1 %}mid{% else %}small{% endif %}"),
             "big");
-  EXPECT_EQ(Render("{% for c in ['a','b','c'] %}{{ c }}{% if not loop.last %}, {% endif %}{% endfor %}"),
-            "a, b, c");
-  EXPECT_EQ(Render("{% for k, v in {'a': 1, 'b': 2}.items() %}{{ loop.index }}{{ k }}={{ v }};{% endfor %}"),
-            "1a=1;2b=2;");
+  EXPECT_EQ(
+      Render("{% for c in ['a','b','c'] %}{{ c }}{% if not loop.last %}, {% endif %}{% endfor %}"),
+      "a, b, c");
+  EXPECT_EQ(
+      Render(
+          "{% for k, v in {'a': 1, 'b': 2}.items() %}{{ loop.index }}{{ k }}={{ v }};{% endfor %}"),
+      "1a=1;2b=2;");
   EXPECT_EQ(Render("{% for x in [] %}x{% else %}empty{% endfor %}"), "empty");
   EXPECT_EQ(Render("a  {%- set y = 1 -%}  \n b{# note #}c {#- x -#} d"), "abcd");
   EXPECT_EQ(Render("{% set x = 1 %}{% for i in [1] %}{% set x = 2 %}{% endfor %}{{ x }}"), "1");
@@ -44,13 +47,17 @@ TEST(Jinja, StatementsAndWhitespaceControl) {
 }
 
 TEST(Jinja, FiltersAndTests) {
-  EXPECT_EQ(Render("{{ ' Ab ' | trim | lower }}|{{ 'ab' | upper }}|{{ ['b','a'] | sort | join(',') }}"),
-            "ab|AB|a,b");
-  EXPECT_EQ(Render("{{ missing | default('d') }} {{ '' | default('e', true) }} {{ [1,2,2] | unique | list }}"),
+  EXPECT_EQ(
+      Render("{{ ' Ab ' | trim | lower }}|{{ 'ab' | upper }}|{{ ['b','a'] | sort | join(',') }}"),
+      "ab|AB|a,b");
+  EXPECT_EQ(Render("{{ missing | default('d') }} {{ '' | default('e', true) }} {{ [1,2,2] | unique "
+                   "| list }}"),
             "d e [1, 2]");
-  EXPECT_EQ(Render("{{ '12' | int + 1 }} {{ 'a-b' | replace('-', '_') }} {{ [3,4] | first }}{{ [3,4] | last }}"),
+  EXPECT_EQ(Render("{{ '12' | int + 1 }} {{ 'a-b' | replace('-', '_') }} {{ [3,4] | first }}{{ "
+                   "[3,4] | last }}"),
             "13 a_b 34");
-  EXPECT_EQ(Render("{{ x is defined }} {{ none is none }} {{ 'a' is string }} {{ 4 is even }} {{ y is not defined }}",
+  EXPECT_EQ(Render("{{ x is defined }} {{ none is none }} {{ 'a' is string }} {{ 4 is even }} {{ y "
+                   "is not defined }}",
                    {{{"x", Value(1)}}}),
             "True True True True True");
   EXPECT_EQ(Render("{{ {'a': [1]} | tojson }}"), "{\"a\":[1]}");
@@ -62,7 +69,8 @@ TEST(Jinja, Macros) {
   auto lib = Template::Parse(
       "{% macro cents(col, scale=100) -%}({{ col }} * {{ scale }})::bigint{%- endmacro %}"
       "{% macro pick(x) %}{{ return(x * 2) }}{% endmacro %}"
-      "{% test positive(model, column_name) %}select * from {{ model }} where {{ column_name }} <= 0{% endtest %}",
+      "{% test positive(model, column_name) %}select * from {{ model }} where {{ column_name }} <= "
+      "0{% endtest %}",
       "macros/m.sql");
   ASSERT_TRUE(lib.ok()) << lib.message();
   auto names = env.AddMacros(*lib);
@@ -70,18 +78,21 @@ TEST(Jinja, Macros) {
   EXPECT_EQ(Render("{{ cents('v') }} {{ cents('v', scale=10) }} {{ pick(4) + 1 }}", {}, &env),
             "(v * 100)::bigint (v * 10)::bigint 9");
   EXPECT_EQ(Render("{% macro twice(s) %}{{ s }}{{ s }}{% endmacro %}{{ twice('ab') }}"), "abab");
-  auto called = env.CallMacro("test_positive",
-                              Arguments{.named = {{"model", Value("t")}, {"column_name", Value("c")}}},
-                              {});
+  auto called =
+      env.CallMacro("test_positive",
+                    Arguments{.named = {{"model", Value("t")}, {"column_name", Value("c")}}}, {});
   ASSERT_TRUE(called.ok()) << called.message();
   EXPECT_EQ(called->Str(), "select * from t where c <= 0");
 }
 
 TEST(Jinja, ErrorsNameFileLineAndConstruct) {
-  EXPECT_EQ(Render("a\n{% if x %}\nb"), "PARSE ERROR t.sql:2: block is never closed (expected {% endif %})");
-  EXPECT_EQ(Render("a\n\n{% include 'x' %}"), "PARSE ERROR t.sql:3: unsupported construct {% include %}");
+  EXPECT_EQ(Render("a\n{% if x %}\nb"),
+            "PARSE ERROR t.sql:2: block is never closed (expected {% endif %})");
+  EXPECT_EQ(Render("a\n\n{% include 'x' %}"),
+            "PARSE ERROR t.sql:3: unsupported construct {% include %}");
   EXPECT_EQ(Render("{{ x | frobnicate }}"), "ERROR t.sql:1: unsupported filter 'frobnicate'");
-  EXPECT_EQ(Render("\n{{ nope() }}"), "ERROR t.sql:2: 'nope' is undefined (unknown function or macro)");
+  EXPECT_EQ(Render("\n{{ nope() }}"),
+            "ERROR t.sql:2: 'nope' is undefined (unknown function or macro)");
   EXPECT_EQ(Render("{{ 1 +  }}"), "PARSE ERROR t.sql:1: expected an expression at 'end of tag'");
   EXPECT_EQ(Render("{{ x.y }}"), "ERROR t.sql:1: 'x' is undefined");
   EXPECT_EQ(Render("{{ 'a' "), "PARSE ERROR t.sql:1: '{{' is never closed with '}}'");

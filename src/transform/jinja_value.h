@@ -19,8 +19,7 @@ namespace pdv::transform::jinja {
 // A template error at a line; the renderer adds the file name.
 class TemplateError : public std::runtime_error {
  public:
-  TemplateError(int line, const std::string& message)
-      : std::runtime_error(message), line_(line) {}
+  TemplateError(int line, const std::string& message) : std::runtime_error(message), line_(line) {}
   int line() const { return line_; }
 
  private:
@@ -90,7 +89,9 @@ class Value {
 
   bool as_bool() const { return std::get<bool>(data_); }
   int64_t as_int() const { return std::get<int64_t>(data_); }
-  double as_number() const { return is_int() ? static_cast<double>(as_int()) : std::get<double>(data_); }
+  double as_number() const {
+    return is_int() ? static_cast<double>(as_int()) : std::get<double>(data_);
+  }
   const std::string& as_string() const { return std::get<std::string>(data_); }
   ValueList& list() const { return *std::get<std::shared_ptr<ValueList>>(data_); }
   ValueDict& dict() const { return *std::get<std::shared_ptr<ValueDict>>(data_); }

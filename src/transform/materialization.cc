@@ -60,8 +60,8 @@ std::vector<std::string> ReplaceRelationSql(const RelationRef& rel, const std::s
                               existing == RelationKind::kView ? "view" : "table", rel.Quoted(),
                               QuoteIdentifier(rel.identifier + "__dbt_backup")));
   }
-  out.push_back(fmt::format("alter {} {} rename to {}", kind, tmp.Quoted(),
-                            QuoteIdentifier(rel.identifier)));
+  out.push_back(
+      fmt::format("alter {} {} rename to {}", kind, tmp.Quoted(), QuoteIdentifier(rel.identifier)));
   if (existing != RelationKind::kNone) {
     out.push_back(fmt::format("drop {} if exists {} cascade",
                               existing == RelationKind::kView ? "view" : "table",
@@ -82,16 +82,18 @@ std::vector<std::string> IncrementalSql(const RelationRef& rel, const std::strin
   std::string effective = strategy;
   if (effective.empty()) effective = unique_key.empty() ? "append" : "delete+insert";
   if (effective == "append") {
-    out.push_back(fmt::format("insert into {} ({})\n(select {} from {})", rel.Quoted(), cols, cols, tmp));
+    out.push_back(
+        fmt::format("insert into {} ({})\n(select {} from {})", rel.Quoted(), cols, cols, tmp));
   } else if (effective == "delete+insert") {
     if (unique_key.empty()) {
       *error = "incremental_strategy 'delete+insert' needs a unique_key";
       return {};
     }
     std::string keys = Join(Quoted(unique_key), ", ");
-    out.push_back(fmt::format("delete from {} where ({}) in (\n  select {} from {}\n)", rel.Quoted(),
-                              keys, keys, tmp));
-    out.push_back(fmt::format("insert into {} ({})\n(select {} from {})", rel.Quoted(), cols, cols, tmp));
+    out.push_back(fmt::format("delete from {} where ({}) in (\n  select {} from {}\n)",
+                              rel.Quoted(), keys, keys, tmp));
+    out.push_back(
+        fmt::format("insert into {} ({})\n(select {} from {})", rel.Quoted(), cols, cols, tmp));
   } else if (effective == "merge") {
     if (unique_key.empty()) {
       *error = "incremental_strategy 'merge' needs a unique_key";
@@ -99,17 +101,20 @@ std::vector<std::string> IncrementalSql(const RelationRef& rel, const std::strin
     }
     std::vector<std::string> on, set;
     for (const auto& k : unique_key) {
-      on.push_back(fmt::format("DBT_INTERNAL_SOURCE.{0} = DBT_INTERNAL_DEST.{0}", QuoteIdentifier(k)));
+      on.push_back(
+          fmt::format("DBT_INTERNAL_SOURCE.{0} = DBT_INTERNAL_DEST.{0}", QuoteIdentifier(k)));
     }
-    for (const auto& c : columns) set.push_back(fmt::format("{0} = DBT_INTERNAL_SOURCE.{0}", QuoteIdentifier(c)));
-    out.push_back(fmt::format(
-        "merge into {} as DBT_INTERNAL_DEST\nusing {} as DBT_INTERNAL_SOURCE\non ({})\n"
-        "when matched then update set\n  {}\nwhen not matched then insert\n  ({})\n"
-        "values\n  ({})",
-        rel.Quoted(), tmp, Join(on, " and "), Join(set, ", "), cols,
-        Join(Quoted(columns), ", ", "DBT_INTERNAL_SOURCE.")));
+    for (const auto& c : columns)
+      set.push_back(fmt::format("{0} = DBT_INTERNAL_SOURCE.{0}", QuoteIdentifier(c)));
+    out.push_back(
+        fmt::format("merge into {} as DBT_INTERNAL_DEST\nusing {} as DBT_INTERNAL_SOURCE\non ({})\n"
+                    "when matched then update set\n  {}\nwhen not matched then insert\n  ({})\n"
+                    "values\n  ({})",
+                    rel.Quoted(), tmp, Join(on, " and "), Join(set, ", "), cols,
+                    Join(Quoted(columns), ", ", "DBT_INTERNAL_SOURCE.")));
   } else {
-    *error = fmt::format("unknown incremental_strategy '{}' (append, delete+insert, merge)", strategy);
+    *error =
+        fmt::format("unknown incremental_strategy '{}' (append, delete+insert, merge)", strategy);
     return {};
   }
   return out;
@@ -149,7 +154,8 @@ std::string InjectCtes(const std::string& sql,
     for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
   };
-  if (lower(i, 4) == "with" && i + 4 < sql.size() && std::isspace(static_cast<unsigned char>(sql[i + 4]))) {
+  if (lower(i, 4) == "with" && i + 4 < sql.size() &&
+      std::isspace(static_cast<unsigned char>(sql[i + 4]))) {
     std::string rest = sql.substr(i + 4);
     size_t j = 0;
     while (j < rest.size() && std::isspace(static_cast<unsigned char>(rest[j]))) ++j;

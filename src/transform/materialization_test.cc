@@ -40,13 +40,18 @@ TEST(Materialization, IncrementalStrategies) {
   ASSERT_TRUE(error.empty());
   std::vector<std::string> expected_append = {
       "create temporary table \"dim__dbt_tmp\" on commit drop as (\nselect 1 as id, 2 as v\n)",
-      "insert into \"marts\".\"dim\" (\"id\", \"v\")\n(select \"id\", \"v\" from \"dim__dbt_tmp\")"};
+      "insert into \"marts\".\"dim\" (\"id\", \"v\")\n(select \"id\", \"v\" from "
+      "\"dim__dbt_tmp\")"};
   EXPECT_EQ(append, expected_append);
 
   auto del = IncrementalSql(kRel, "q", "", {"id"}, {"id", "v"}, &error);  // default with a key
   ASSERT_EQ(del.size(), 3u);
-  EXPECT_EQ(del[1], "delete from \"marts\".\"dim\" where (\"id\") in (\n  select \"id\" from \"dim__dbt_tmp\"\n)");
-  EXPECT_EQ(del[2], "insert into \"marts\".\"dim\" (\"id\", \"v\")\n(select \"id\", \"v\" from \"dim__dbt_tmp\")");
+  EXPECT_EQ(del[1],
+            "delete from \"marts\".\"dim\" where (\"id\") in (\n  select \"id\" from "
+            "\"dim__dbt_tmp\"\n)");
+  EXPECT_EQ(del[2],
+            "insert into \"marts\".\"dim\" (\"id\", \"v\")\n(select \"id\", \"v\" from "
+            "\"dim__dbt_tmp\")");
 
   auto merge = IncrementalSql(kRel, "q", "merge", {"id"}, {"id", "v"}, &error);
   ASSERT_EQ(merge.size(), 2u);
@@ -63,7 +68,8 @@ TEST(Materialization, IncrementalStrategies) {
   EXPECT_EQ(error, "incremental_strategy 'merge' needs a unique_key");
   error.clear();
   EXPECT_TRUE(IncrementalSql(kRel, "q", "insert_overwrite", {"id"}, {"id"}, &error).empty());
-  EXPECT_EQ(error, "unknown incremental_strategy 'insert_overwrite' (append, delete+insert, merge)");
+  EXPECT_EQ(error,
+            "unknown incremental_strategy 'insert_overwrite' (append, delete+insert, merge)");
 }
 
 TEST(Materialization, EphemeralCtes) {
@@ -71,14 +77,16 @@ TEST(Materialization, EphemeralCtes) {
   EXPECT_EQ(InjectCtes("select * from __dbt__cte__a", ctes),
             "with __dbt__cte__a as (\nselect 1\n)\nselect * from __dbt__cte__a");
   EXPECT_EQ(InjectCtes("-- note\nWITH x as (select 2) select * from x, __dbt__cte__a", ctes),
-            "-- note\nWITH __dbt__cte__a as (\nselect 1\n), x as (select 2) select * from x, __dbt__cte__a");
+            "-- note\nWITH __dbt__cte__a as (\nselect 1\n), x as (select 2) select * from x, "
+            "__dbt__cte__a");
   EXPECT_EQ(InjectCtes("select 1", {}), "select 1");
 }
 
 TEST(Materialization, TestQueryCountsFailingRows) {
-  EXPECT_EQ(TestQuerySql("select id from t where id is null"),
-            "select count(*) as failures, count(*) <> 0 as should_warn, count(*) <> 0 as should_error\n"
-            "from (\nselect id from t where id is null\n) dbt_internal_test");
+  EXPECT_EQ(
+      TestQuerySql("select id from t where id is null"),
+      "select count(*) as failures, count(*) <> 0 as should_warn, count(*) <> 0 as should_error\n"
+      "from (\nselect id from t where id is null\n) dbt_internal_test");
 }
 
 }  // namespace

@@ -171,7 +171,8 @@ std::string Rel(const fs::path& p, const fs::path& base) {
   return fs::relative(p, base).generic_string();
 }
 
-std::vector<std::string> PathList(const YAML::Node& project, const char* key, const char* fallback) {
+std::vector<std::string> PathList(const YAML::Node& project, const char* key,
+                                  const char* fallback) {
   std::vector<std::string> out;
   if (project[key]) {
     for (const auto& e : project[key]) out.push_back(e.as<std::string>());
@@ -200,11 +201,17 @@ YAML::Node Child(const YAML::Node& n, const std::string& key) {
 // dbt's config keys: anything else under `models:` that is not a `+key` is a folder name.
 bool IsConfigKey(const std::string& key) {
   static const std::set<std::string> kKeys = {
-      "materialized", "schema",   "alias",         "tags",       "unique_key",
-      "incremental_strategy", "enabled", "pre-hook", "post-hook", "pre_hook", "post_hook",
-      "on_schema_change", "full_refresh", "database", "persist_docs", "severity", "meta",
-      "docs", "grants", "indexes", "contract", "column_types", "quote_columns", "delimiter",
-      "store_failures", "warn_if", "error_if", "where", "limit", "bind", "sql_header"};
+      "materialized",   "schema",        "alias",
+      "tags",           "unique_key",    "incremental_strategy",
+      "enabled",        "pre-hook",      "post-hook",
+      "pre_hook",       "post_hook",     "on_schema_change",
+      "full_refresh",   "database",      "persist_docs",
+      "severity",       "meta",          "docs",
+      "grants",         "indexes",       "contract",
+      "column_types",   "quote_columns", "delimiter",
+      "store_failures", "warn_if",       "error_if",
+      "where",          "limit",         "bind",
+      "sql_header"};
   return kKeys.count(key) > 0;
 }
 
@@ -242,17 +249,20 @@ class Loader {
   explicit Loader(const LoadOptions& options) : options_(options) {}
 
   Project Load() {
-    dir_ = fs::absolute(options_.project_dir.empty() ? "." : options_.project_dir).lexically_normal();
+    dir_ =
+        fs::absolute(options_.project_dir.empty() ? "." : options_.project_dir).lexically_normal();
     fs::path project_file = dir_ / "dbt_project.yml";
     if (!fs::exists(project_file)) {
-      throw LoadError{fmt::format("{}: no dbt_project.yml (not a dbt project folder)", dir_.string())};
+      throw LoadError{
+          fmt::format("{}: no dbt_project.yml (not a dbt project folder)", dir_.string())};
     }
     YAML::Node yml = LoadYaml(ReadFile(project_file), "dbt_project.yml");
     if (!yml.IsMap() || !yml["name"]) throw LoadError{"dbt_project.yml: 'name' is required"};
     p_.name = yml["name"].as<std::string>();
     p_.profile = yml["profile"] ? yml["profile"].as<std::string>() : p_.name;
     p_.dir = dir_.string();
-    p_.target_path = (dir_ / (yml["target-path"] ? yml["target-path"].as<std::string>() : "target")).string();
+    p_.target_path =
+        (dir_ / (yml["target-path"] ? yml["target-path"].as<std::string>() : "target")).string();
     LoadVars(yml);
     LoadTarget();
     p_.env = std::make_shared<jinja::Environment>();
@@ -299,7 +309,8 @@ class Loader {
     }
     if (!options_.vars_yaml.empty()) {
       nlohmann::json cli = YamlToJson(LoadYaml(options_.vars_yaml, "--vars"));
-      if (!cli.is_object()) throw LoadError{"--vars: expected a YAML mapping such as '{key: value}'"};
+      if (!cli.is_object())
+        throw LoadError{"--vars: expected a YAML mapping such as '{key: value}'"};
       for (const auto& [k, v] : cli.items()) p_.vars[k] = v;
     }
   }
@@ -333,9 +344,11 @@ class Loader {
     if (!options_.profiles_dir.empty()) {
       candidates.push_back(fs::path(options_.profiles_dir) / "profiles.yml");
     } else {
-      if (const char* env = std::getenv("DBT_PROFILES_DIR")) candidates.push_back(fs::path(env) / "profiles.yml");
+      if (const char* env = std::getenv("DBT_PROFILES_DIR"))
+        candidates.push_back(fs::path(env) / "profiles.yml");
       candidates.push_back(dir_ / "profiles.yml");
-      if (const char* home = std::getenv("HOME")) candidates.push_back(fs::path(home) / ".dbt" / "profiles.yml");
+      if (const char* home = std::getenv("HOME"))
+        candidates.push_back(fs::path(home) / ".dbt" / "profiles.yml");
     }
     fs::path file;
     for (const auto& c : candidates) {
@@ -359,10 +372,11 @@ class Loader {
     if (!text.ok()) throw LoadError{text.message()};
     YAML::Node profiles = LoadYaml(*text, file.string());
     YAML::Node profile = profiles[p_.profile];
-    if (!profile) throw LoadError{fmt::format("{}: no profile named '{}'", file.string(), p_.profile)};
+    if (!profile)
+      throw LoadError{fmt::format("{}: no profile named '{}'", file.string(), p_.profile)};
     std::string target_name = !options_.target.empty() ? options_.target
-                              : profile["target"]     ? profile["target"].as<std::string>()
-                                                      : "dev";
+                              : profile["target"]      ? profile["target"].as<std::string>()
+                                                       : "dev";
     YAML::Node out = profile["outputs"][target_name];
     if (!out) {
       throw LoadError{fmt::format("{}: profile '{}' has no target '{}'", file.string(), p_.profile,
@@ -383,7 +397,8 @@ class Loader {
     t.user = get("user");
     t.database = get("dbname", "database");
     t.schema = get("schema");
-    if (t.schema.empty()) throw LoadError{fmt::format("{}: target '{}' needs a schema", file.string(), target_name)};
+    if (t.schema.empty())
+      throw LoadError{fmt::format("{}: target '{}' needs a schema", file.string(), target_name)};
     std::string port = get("port");
     t.port = port.empty() ? 5432 : std::atoi(port.c_str());
     std::string threads = get("threads");
@@ -429,7 +444,8 @@ class Loader {
     auto tmpl = jinja::Template::Parse(n.raw_code, n.original_file_path);
     if (!tmpl.ok()) throw LoadError{tmpl.message()};
     n.tmpl = *tmpl;
-    n.config = TreeConfig(Child(tree, p_.name), std::vector<std::string>(n.fqn.begin() + 1, n.fqn.end()));
+    n.config =
+        TreeConfig(Child(tree, p_.name), std::vector<std::string>(n.fqn.begin() + 1, n.fqn.end()));
     if (!n.config.contains("materialized")) n.config["materialized"] = "view";
     p_.nodes[n.unique_id] = std::move(n);
   }
@@ -444,16 +460,17 @@ class Loader {
     n.fqn.push_back(p_.name);
     for (const auto& part : fs::path(n.path).parent_path()) n.fqn.push_back(part.string());
     n.fqn.push_back(n.name);
-    n.config = TreeConfig(Child(tree, p_.name), std::vector<std::string>(n.fqn.begin() + 1, n.fqn.end()));
+    n.config =
+        TreeConfig(Child(tree, p_.name), std::vector<std::string>(n.fqn.begin() + 1, n.fqn.end()));
     n.config["materialized"] = "seed";
     p_.nodes[n.unique_id] = std::move(n);
   }
 
   struct TestSpec {
-    std::string test;          // not_null ...
-    nlohmann::json kwargs;     // arguments besides model/column_name
-    nlohmann::json config;     // severity ...
-    std::string attached;      // unique id
+    std::string test;       // not_null ...
+    nlohmann::json kwargs;  // arguments besides model/column_name
+    nlohmann::json config;  // severity ...
+    std::string attached;   // unique id
     std::string attached_name;
     std::string column;
     std::string file;
@@ -467,7 +484,10 @@ class Loader {
       throw LoadError{fmt::format("{}:{}: tests must be a list", file, tests.Mark().line + 1)};
     }
     for (const auto& t : tests) {
-      TestSpec spec{.attached = attached, .attached_name = name, .column = column, .file = file,
+      TestSpec spec{.attached = attached,
+                    .attached_name = name,
+                    .column = column,
+                    .file = file,
                     .line = t.Mark().line + 1};
       if (t.IsScalar()) {
         spec.test = t.Scalar();
@@ -493,7 +513,8 @@ class Loader {
         }
         spec.kwargs = args;
       } else {
-        throw LoadError{fmt::format("{}:{}: a test is a name or a one-key mapping", file, spec.line)};
+        throw LoadError{
+            fmt::format("{}:{}: a test is a name or a one-key mapping", file, spec.line)};
       }
       size_t dot = spec.test.find('.');
       if (dot != std::string::npos) spec.test = spec.test.substr(dot + 1);  // dbt.not_null
@@ -506,7 +527,8 @@ class Loader {
     YAML::Node y = LoadYaml(ReadFile(f), file);
     if (!y.IsMap()) return;
     for (const auto& src : y["sources"]) {
-      if (!src["name"]) throw LoadError{fmt::format("{}:{}: a source needs a name", file, src.Mark().line + 1)};
+      if (!src["name"])
+        throw LoadError{fmt::format("{}:{}: a source needs a name", file, src.Mark().line + 1)};
       std::string sname = src["name"].as<std::string>();
       std::string schema = src["schema"] ? src["schema"].as<std::string>() : sname;
       for (const auto& tbl : src["tables"]) {
@@ -525,8 +547,9 @@ class Loader {
         if (tbl["description"]) n.description = tbl["description"].as<std::string>();
         for (const auto& col : tbl["columns"]) {
           std::string cname = col["name"].as<std::string>();
-          n.columns[cname] = {{"name", cname},
-                              {"description", col["description"] ? col["description"].as<std::string>() : ""}};
+          n.columns[cname] = {
+              {"name", cname},
+              {"description", col["description"] ? col["description"].as<std::string>() : ""}};
           CollectTests(col["tests"] ? col["tests"] : col["data_tests"], n.unique_id,
                        sname + "_" + n.name, cname, file);
         }
@@ -537,9 +560,11 @@ class Loader {
     }
     for (const char* kind : {"models", "seeds"}) {
       for (const auto& m : y[kind]) {
-        if (!m["name"]) throw LoadError{fmt::format("{}:{}: an entry needs a name", file, m.Mark().line + 1)};
+        if (!m["name"])
+          throw LoadError{fmt::format("{}:{}: an entry needs a name", file, m.Mark().line + 1)};
         std::string name = m["name"].as<std::string>();
-        std::string id = fmt::format("{}.{}.{}", kind == std::string("models") ? "model" : "seed", p_.name, name);
+        std::string id = fmt::format("{}.{}.{}", kind == std::string("models") ? "model" : "seed",
+                                     p_.name, name);
         auto it = p_.nodes.find(id);
         if (it == p_.nodes.end()) {
           std::cerr << fmt::format("warning: {}:{}: {} '{}' is described but has no file\n", file,
@@ -551,8 +576,9 @@ class Loader {
         if (m["config"]) MergeConfig(n.config, YamlToJson(m["config"]));
         for (const auto& col : m["columns"]) {
           std::string cname = col["name"].as<std::string>();
-          n.columns[cname] = {{"name", cname},
-                              {"description", col["description"] ? col["description"].as<std::string>() : ""}};
+          n.columns[cname] = {
+              {"name", cname},
+              {"description", col["description"] ? col["description"].as<std::string>() : ""}};
           CollectTests(col["tests"] ? col["tests"] : col["data_tests"], id, name, cname, file);
         }
         CollectTests(m["tests"] ? m["tests"] : m["data_tests"], id, name, "", file);
@@ -653,15 +679,17 @@ class Loader {
 
   void AddGenericTest(TestSpec& spec) {
     if (!p_.env->HasMacro("test_" + spec.test)) {
-      throw LoadError{fmt::format("{}:{}: unknown data test '{}' (no built-in or "
-                                  "{{% test {}(...) %}} definition)",
-                                  spec.file, spec.line, spec.test, spec.test)};
+      throw LoadError{
+          fmt::format("{}:{}: unknown data test '{}' (no built-in or "
+                      "{{% test {}(...) %}} definition)",
+                      spec.file, spec.line, spec.test, spec.test)};
     }
     auto node_it = p_.nodes.find(spec.attached);
     if (node_it == p_.nodes.end()) return;  // attached to a disabled node
     Node n;
     n.resource_type = "test";
-    std::string name = spec.test + "_" + spec.attached_name + (spec.column.empty() ? "" : "_" + spec.column);
+    std::string name =
+        spec.test + "_" + spec.attached_name + (spec.column.empty() ? "" : "_" + spec.column);
     for (const auto& [k, v] : spec.kwargs.items()) {
       if (v.is_array()) {
         for (const auto& e : v) name += "__" + (e.is_string() ? e.get<std::string>() : e.dump());
@@ -680,8 +708,9 @@ class Loader {
     }
     if (name.size() > 63) name = name.substr(0, 40) + "_" + ShortHash(name);
     n.name = name;
-    n.unique_id = fmt::format("test.{}.{}.{}", p_.name, name,
-                              ShortHash(spec.attached + spec.column + spec.test + spec.kwargs.dump()));
+    n.unique_id =
+        fmt::format("test.{}.{}.{}", p_.name, name,
+                    ShortHash(spec.attached + spec.column + spec.test + spec.kwargs.dump()));
     n.original_file_path = spec.file;
     n.path = spec.file;
     n.defined_at = fmt::format("{}:{}", spec.file, spec.line);
@@ -722,13 +751,16 @@ class Loader {
         const Node* target = p_.FindModelOrSeed(n.refs[i].back());
         if (!target) {
           int line = i < ref_lines_[id].size() ? ref_lines_[id][i] : 0;
-          std::string where = n.defined_at.empty() ? fmt::format("{}:{}", n.original_file_path, line)
-                                                   : n.defined_at;
-          throw LoadError{fmt::format("{}: {} '{}' depends on ref('{}'), which is not a model or "
-                                      "seed of this project",
-                                      where, n.resource_type, n.name, n.refs[i].back())};
+          std::string where = n.defined_at.empty()
+                                  ? fmt::format("{}:{}", n.original_file_path, line)
+                                  : n.defined_at;
+          throw LoadError{
+              fmt::format("{}: {} '{}' depends on ref('{}'), which is not a model or "
+                          "seed of this project",
+                          where, n.resource_type, n.name, n.refs[i].back())};
         }
-        if (std::find(n.depends_on.begin(), n.depends_on.end(), target->unique_id) == n.depends_on.end())
+        if (std::find(n.depends_on.begin(), n.depends_on.end(), target->unique_id) ==
+            n.depends_on.end())
           n.depends_on.push_back(target->unique_id);
       }
       for (size_t i = 0; i < n.sources.size(); ++i) {
@@ -736,7 +768,8 @@ class Loader {
         if (!s) {
           int line = i < source_lines_[id].size() ? source_lines_[id][i] : 0;
           throw LoadError{fmt::format("{}:{}: source('{}', '{}') is not defined in any schema.yml",
-                                      n.original_file_path, line, n.sources[i][0], n.sources[i][1])};
+                                      n.original_file_path, line, n.sources[i][0],
+                                      n.sources[i][1])};
         }
         if (std::find(n.depends_on.begin(), n.depends_on.end(), s->unique_id) == n.depends_on.end())
           n.depends_on.push_back(s->unique_id);
@@ -761,7 +794,8 @@ Result<Project> LoadProject(const LoadOptions& options) {
   } catch (const LoadError& e) {
     return Status::Error(e.message);
   } catch (const YAML::Exception& e) {
-    return Status::Error(fmt::format("invalid project YAML at line {}: {}", e.mark.line + 1, e.msg));
+    return Status::Error(
+        fmt::format("invalid project YAML at line {}: {}", e.mark.line + 1, e.msg));
   } catch (const fs::filesystem_error& e) {
     return Status::Error(e.what());
   }

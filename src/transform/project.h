@@ -19,11 +19,11 @@ namespace pdv::transform {
 
 // Where and how to connect: a profiles.yml output, or the platform's warehouse URL.
 struct Target {
-  std::string name;          // "dev"
-  std::string type;          // "postgres"
-  std::string conninfo;      // libpq connection string or URL
-  std::string schema;        // default schema for models without a custom one
-  std::string database;      // dbname
+  std::string name;      // "dev"
+  std::string type;      // "postgres"
+  std::string conninfo;  // libpq connection string or URL
+  std::string schema;    // default schema for models without a custom one
+  std::string database;  // dbname
   std::string host, user;
   int port = 5432;
   int threads = 1;
@@ -50,7 +50,7 @@ struct Node {
   jinja::ValueDict test_kwargs;
   std::string attached_node;  // the node a generic test checks
   std::string column_name;
-  std::string defined_at;     // file:line of a generic test's definition
+  std::string defined_at;  // file:line of a generic test's definition
   // Sources.
   std::string source_name, identifier;
 
@@ -63,9 +63,9 @@ struct Node {
 
 struct LoadOptions {
   std::string project_dir;
-  std::string profiles_dir;        // "": the project folder, then ~/.dbt
-  std::string target;              // "": the profile's default
-  std::string vars_yaml;           // --vars
+  std::string profiles_dir;                           // "": the project folder, then ~/.dbt
+  std::string target;                                 // "": the profile's default
+  std::string vars_yaml;                              // --vars
   std::optional<std::string> platform_warehouse_url;  // set: no profiles.yml, this target
 };
 

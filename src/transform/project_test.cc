@@ -18,8 +18,9 @@ namespace fs = std::filesystem;
 class ProjectTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("pdv-project-test-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("pdv-project-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::copy(fs::path(PDV_FIXTURES) / "dbt_shop", dir_, fs::copy_options::recursive);
     setenv("SHOP_PG_HOST", "127.0.0.1", 1);
@@ -50,10 +51,11 @@ class ProjectTest : public ::testing::Test {
 TEST_F(ProjectTest, ConfigsFromProjectSchemaAndFile) {
   auto p = Load();
   ASSERT_TRUE(p.ok()) << p.message();
-  EXPECT_EQ(p->target.conninfo.find("port='5999'") != std::string::npos, true) << p->target.conninfo;
+  EXPECT_EQ(p->target.conninfo.find("port='5999'") != std::string::npos, true)
+      << p->target.conninfo;
   const Node* totals = p->FindModelOrSeed("customer_totals");
   ASSERT_NE(totals, nullptr);
-  EXPECT_EQ(totals->materialized(), "table");  // `materialized:` without + under marts
+  EXPECT_EQ(totals->materialized(), "table");    // `materialized:` without + under marts
   EXPECT_EQ(totals->schema, "analytics_marts");  // dbt's default generate_schema_name
   EXPECT_EQ(totals->tags(), (std::vector<std::string>{"marts", "finance"}));
   const Node* stg = p->FindModelOrSeed("stg_customers");
@@ -65,7 +67,8 @@ TEST_F(ProjectTest, ConfigsFromProjectSchemaAndFile) {
   auto with_vars = Load("{vip_threshold: 5}");
   ASSERT_TRUE(with_vars.ok());
   EXPECT_EQ(with_vars->vars["vip_threshold"], 5);
-  EXPECT_EQ(totals->depends_on, (std::vector<std::string>{"model.shop.stg_orders", "model.shop.stg_customers"}));
+  EXPECT_EQ(totals->depends_on,
+            (std::vector<std::string>{"model.shop.stg_orders", "model.shop.stg_customers"}));
 }
 
 TEST_F(ProjectTest, Selection) {
@@ -75,10 +78,12 @@ TEST_F(ProjectTest, Selection) {
   EXPECT_EQ(Select(*p, {"tag:finance"}), S{"customer_totals"});
   EXPECT_EQ(Select(*p, {"+customer_totals"}),
             (S{"customer_totals", "stg_orders", "stg_customers", "raw_orders", "raw_customers"}));
-  EXPECT_EQ(Select(*p, {"1+customer_totals"}), (S{"customer_totals", "stg_orders", "stg_customers"}));
+  EXPECT_EQ(Select(*p, {"1+customer_totals"}),
+            (S{"customer_totals", "stg_orders", "stg_customers"}));
   EXPECT_EQ(Select(*p, {"stg_customers+"}, {"customer_totals"}),
-            (S{"stg_customers", "accepted_values_stg_customers_status__active", "not_null_stg_customers_id",
-               "unique_stg_customers_id", "relationships_customer_totals_id__id__ref__stg_customers__",
+            (S{"stg_customers", "accepted_values_stg_customers_status__active",
+               "not_null_stg_customers_id", "unique_stg_customers_id",
+               "relationships_customer_totals_id__id__ref__stg_customers__",
                "not_null_customer_totals_total_cents", "assert_vip_has_orders"}));
   EXPECT_EQ(Select(*p, {"path:models/staging"}), (S{"stg_customers", "stg_orders"}));
   EXPECT_EQ(Select(*p, {"tag:marts,config.materialized:incremental"}),
@@ -105,7 +110,9 @@ TEST_F(ProjectTest, ErrorsNameFileAndLine) {
   Write("models/x.sql", "select 1\nunion all\nselect * from {{ ref('nope') }}");
   auto p = Load();
   ASSERT_FALSE(p.ok());
-  EXPECT_EQ(p.message(), "models/x.sql:3: model 'x' depends on ref('nope'), which is not a model or seed of this project");
+  EXPECT_EQ(p.message(),
+            "models/x.sql:3: model 'x' depends on ref('nope'), which is not a model or seed of "
+            "this project");
   fs::remove(dir_ / "models/x.sql");
 
   Write("models/y.sql", "select 1\n{% if true %}\n{% include 'z.sql' %}\n{% endif %}");
@@ -120,22 +127,28 @@ TEST_F(ProjectTest, ErrorsNameFileAndLine) {
   EXPECT_NE(p.message().find("models/bad.yml:4: invalid YAML"), std::string::npos) << p.message();
   fs::remove(dir_ / "models/bad.yml");
 
-  Write("models/more.yml", "version: 2\nmodels:\n  - name: stg_customers\n    tests:\n      - frobnicated\n");
+  Write("models/more.yml",
+        "version: 2\nmodels:\n  - name: stg_customers\n    tests:\n      - frobnicated\n");
   p = Load();
   ASSERT_FALSE(p.ok());
-  EXPECT_EQ(p.message(), "models/more.yml:5: unknown data test 'frobnicated' (no built-in or {% test frobnicated(...) %} definition)");
+  EXPECT_EQ(p.message(),
+            "models/more.yml:5: unknown data test 'frobnicated' (no built-in or {% test "
+            "frobnicated(...) %} definition)");
   fs::remove(dir_ / "models/more.yml");
 
   Write("models/z.sql", "select {{ var('undefined_var') }}");
   p = Load();
   ASSERT_FALSE(p.ok());
-  EXPECT_EQ(p.message(), "models/z.sql:1: required var 'undefined_var' not found (set it under vars: in dbt_project.yml or with --vars)");
+  EXPECT_EQ(p.message(),
+            "models/z.sql:1: required var 'undefined_var' not found (set it under vars: in "
+            "dbt_project.yml or with --vars)");
   fs::remove(dir_ / "models/z.sql");
 
   unsetenv("SHOP_PG_HOST");
   p = Load();
   ASSERT_FALSE(p.ok());
-  EXPECT_NE(p.message().find("profiles.yml:6: env var required but not provided: 'SHOP_PG_HOST'"), std::string::npos)
+  EXPECT_NE(p.message().find("profiles.yml:6: env var required but not provided: 'SHOP_PG_HOST'"),
+            std::string::npos)
       << p.message();
 }
 

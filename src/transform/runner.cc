@@ -5,9 +5,9 @@
 #include <libpq-fe.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <cmath>
 #include <sstream>
 
 #include "common/random_secret.h"
@@ -42,7 +42,7 @@ struct StatementResult {
   int position = 0;            // 1-based character position of the error, 0 if none
   std::string sqlstate;
   int64_t rows = -1;
-  std::string first_value;     // first row, first column (tests)
+  std::string first_value;  // first row, first column (tests)
   bool has_rows = false;
 };
 
@@ -71,7 +71,8 @@ StatementResult RunStatement(pg::Connection& conn, const std::string& sql) {
     r.ok = false;
     const char* primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
     r.error = primary ? primary : PQerrorMessage(conn.raw());
-    while (!r.error.empty() && (r.error.back() == '\n' || r.error.back() == ' ')) r.error.pop_back();
+    while (!r.error.empty() && (r.error.back() == '\n' || r.error.back() == ' '))
+      r.error.pop_back();
     if (const char* d = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : nullptr) {
       r.error += fmt::format(" ({})", d);
     }
@@ -147,10 +148,18 @@ Result<jinja::Value> Runner::RunQuery(const std::string& sql) {
     if (PQgetisnull(res, row, col)) return jinja::Value();
     std::string text = PQgetvalue(res, row, col);
     switch (PQftype(res, col)) {
-      case 20: case 21: case 23: return jinja::Value(static_cast<int64_t>(std::stoll(text)));
-      case 700: case 701: case 1700: return jinja::Value(std::stod(text));
-      case 16: return jinja::Value(text == "t");
-      default: return jinja::Value(text);
+      case 20:
+      case 21:
+      case 23:
+        return jinja::Value(static_cast<int64_t>(std::stoll(text)));
+      case 700:
+      case 701:
+      case 1700:
+        return jinja::Value(std::stod(text));
+      case 16:
+        return jinja::Value(text == "t");
+      default:
+        return jinja::Value(text);
     }
   };
   jinja::ValueList rows;
@@ -183,11 +192,14 @@ Result<std::string> Runner::CompileWithCtes(const Node& node, std::vector<std::s
   if (!node.test_macro.empty()) {
     jinja::Arguments args;
     const Node& attached = project_.nodes.at(node.attached_node);
-    args.named.emplace_back("model", RelationValue(attached.database, attached.schema, attached.alias));
-    if (!node.column_name.empty()) args.named.emplace_back("column_name", jinja::Value(node.column_name));
+    args.named.emplace_back("model",
+                            RelationValue(attached.database, attached.schema, attached.alias));
+    if (!node.column_name.empty())
+      args.named.emplace_back("column_name", jinja::Value(node.column_name));
     for (const auto& [k, v] : node.test_kwargs.items) {
       jinja::Value value = v;
-      if (v.is_string() && (v.as_string().starts_with("ref(") || v.as_string().starts_with("source("))) {
+      if (v.is_string() &&
+          (v.as_string().starts_with("ref(") || v.as_string().starts_with("source("))) {
         auto tmpl = jinja::Template::Parse("{{ " + v.as_string() + " }}", node.defined_at);
         if (!tmpl.ok()) return tmpl.status();
         auto rendered = project_.env->Render(**tmpl, ctx);
@@ -197,7 +209,8 @@ Result<std::string> Runner::CompileWithCtes(const Node& node, std::vector<std::s
       args.named.emplace_back(k, value);
     }
     auto r = project_.env->CallMacro(node.test_macro, args, ctx);
-    if (!r.ok()) return Status::Error(fmt::format("{} (test defined at {})", r.message(), node.defined_at));
+    if (!r.ok())
+      return Status::Error(fmt::format("{} (test defined at {})", r.message(), node.defined_at));
     sql = r->Str();
   } else {
     auto r = project_.env->Render(*node.tmpl, ctx);
@@ -233,7 +246,7 @@ Result<std::vector<std::string>> Runner::RenderHooks(const Node& node, const cha
   ContextCapture capture;
   jinja::ValueDict ctx = MakeContext(project_, node, ExecuteOptions(node), &capture);
   for (const auto& hook : node.config[key]) {
-    std::string text = hook.is_string() ? hook.get<std::string>()
+    std::string text = hook.is_string()   ? hook.get<std::string>()
                        : hook.is_object() ? hook.value("sql", "")
                                           : "";
     auto tmpl = jinja::Template::Parse(text, fmt::format("{} ({})", node.original_file_path, key));
@@ -247,7 +260,8 @@ Result<std::vector<std::string>> Runner::RenderHooks(const Node& node, const cha
 
 void Runner::WriteCompiled(const Node& node, const std::string& sql) const {
   std::error_code ec;
-  fs::path p = fs::path(project_.target_path) / "compiled" / project_.name / node.original_file_path;
+  fs::path p =
+      fs::path(project_.target_path) / "compiled" / project_.name / node.original_file_path;
   if (node.resource_type == "test" && !node.test_macro.empty()) {
     p = fs::path(project_.target_path) / "compiled" / project_.name / node.original_file_path /
         (node.name + ".sql");
@@ -263,11 +277,14 @@ std::string Runner::WhereInSource(const Node& node, const std::string& statement
   auto it = compiled_.find(node.unique_id);
   if (position <= 0 || it == compiled_.end()) return node.original_file_path;
   size_t at = statement.find(it->second);
-  if (at == std::string::npos || static_cast<size_t>(position - 1) < at) return node.original_file_path;
+  if (at == std::string::npos || static_cast<size_t>(position - 1) < at)
+    return node.original_file_path;
   size_t offset = static_cast<size_t>(position - 1) - at;
   const std::string& compiled = it->second;
-  int line = 1 + static_cast<int>(std::count(compiled.begin(), compiled.begin() +
-                                             static_cast<long>(std::min(offset, compiled.size())), '\n'));
+  int line =
+      1 + static_cast<int>(std::count(
+              compiled.begin(),
+              compiled.begin() + static_cast<long>(std::min(offset, compiled.size())), '\n'));
   size_t start = 0;
   for (int l = 1; l < line; ++l) start = compiled.find('\n', start) + 1;
   std::string text = compiled.substr(start, compiled.find('\n', start) - start);
@@ -314,8 +331,9 @@ Runner::NodeResult Runner::ExecuteModel(const Node& node, const std::string& com
       (mat == "incremental" && (existing == RelationKind::kNone || options_.full_refresh ||
                                 node.config.value("full_refresh", false)))) {
     RelationKind build = mat == "view" ? RelationKind::kView : RelationKind::kTable;
-    body = ReplaceRelationSql(rel, compiled, build, existing,
-                              node.config.contains("indexes") ? node.config["indexes"] : nlohmann::json());
+    body = ReplaceRelationSql(
+        rel, compiled, build, existing,
+        node.config.contains("indexes") ? node.config["indexes"] : nlohmann::json());
     main_statement = 1;
   } else if (mat == "incremental") {
     if (existing == RelationKind::kView) {
@@ -348,8 +366,9 @@ Runner::NodeResult Runner::ExecuteModel(const Node& node, const std::string& com
     }
   } else {
     res.status = "error";
-    res.message = fmt::format("{}: unknown materialization '{}' (view, table, incremental, ephemeral)",
-                              node.original_file_path, mat);
+    res.message =
+        fmt::format("{}: unknown materialization '{}' (view, table, incremental, ephemeral)",
+                    node.original_file_path, mat);
     return res;
   }
   std::vector<std::string> statements{"begin"};
@@ -386,7 +405,8 @@ Runner::NodeResult Runner::ExecuteSeed(const Node& node) {
   ss << in.rdbuf();
   std::map<std::string, std::string> column_types;
   if (node.config.contains("column_types") && node.config["column_types"].is_object()) {
-    for (const auto& [k, v] : node.config["column_types"].items()) column_types[k] = v.get<std::string>();
+    for (const auto& [k, v] : node.config["column_types"].items())
+      column_types[k] = v.get<std::string>();
   }
   auto seed = SeedFile::Parse(ss.str(), node.original_file_path, column_types);
   if (!seed.ok()) {
@@ -399,7 +419,8 @@ Runner::NodeResult Runner::ExecuteSeed(const Node& node) {
   std::string cols, defs;
   for (size_t i = 0; i < seed->columns.size(); ++i) {
     cols += (i ? ", " : "") + QuoteIdentifier(seed->columns[i]);
-    defs += fmt::format("{}{} {}", i ? ", " : "", QuoteIdentifier(seed->columns[i]), seed->types[i]);
+    defs +=
+        fmt::format("{}{} {}", i ? ", " : "", QuoteIdentifier(seed->columns[i]), seed->types[i]);
   }
   RelationKind existing = ExistingKind(node.schema, node.alias);
   auto fail = [&](const std::string& what) {
@@ -409,23 +430,28 @@ Runner::NodeResult Runner::ExecuteSeed(const Node& node) {
     return res;
   };
   for (const std::string& sql :
-       {std::string("begin"), fmt::format("create schema if not exists {}", QuoteIdentifier(node.schema)),
+       {std::string("begin"),
+        fmt::format("create schema if not exists {}", QuoteIdentifier(node.schema)),
         fmt::format("create table {} ({})", tmp.Quoted(), defs)}) {
     StatementResult r = RunStatement(*conn_, sql);
     if (!r.ok) return fail(r.error);
   }
-  Status copy = conn_->CopyBegin(fmt::format("copy {} ({}) from stdin with (format csv)", tmp.Quoted(), cols));
+  Status copy = conn_->CopyBegin(
+      fmt::format("copy {} ({}) from stdin with (format csv)", tmp.Quoted(), cols));
   if (copy.ok()) copy = conn_->CopyPut(seed->CopyData());
   if (copy.ok()) copy = conn_->CopyEnd();
   if (!copy.ok()) return fail(copy.message());
   std::vector<std::string> swap;
   if (existing != RelationKind::kNone) {
-    swap.push_back(fmt::format("alter {} {} rename to {}", existing == RelationKind::kView ? "view" : "table",
-                               rel.Quoted(), QuoteIdentifier(node.alias + "__dbt_backup")));
+    swap.push_back(fmt::format("alter {} {} rename to {}",
+                               existing == RelationKind::kView ? "view" : "table", rel.Quoted(),
+                               QuoteIdentifier(node.alias + "__dbt_backup")));
   }
-  swap.push_back(fmt::format("alter table {} rename to {}", tmp.Quoted(), QuoteIdentifier(node.alias)));
+  swap.push_back(
+      fmt::format("alter table {} rename to {}", tmp.Quoted(), QuoteIdentifier(node.alias)));
   if (existing != RelationKind::kNone) {
-    swap.push_back(fmt::format("drop {} {} cascade", existing == RelationKind::kView ? "view" : "table",
+    swap.push_back(fmt::format("drop {} {} cascade",
+                               existing == RelationKind::kView ? "view" : "table",
                                rel.QuotedWithSuffix("__dbt_backup")));
   }
   swap.push_back("commit");
@@ -444,8 +470,8 @@ Runner::NodeResult Runner::ExecuteTest(const Node& node, const std::string& comp
   StatementResult r = RunStatement(*conn_, TestQuerySql(compiled));
   if (!r.ok) {
     res.status = "error";
-    res.message = fmt::format("{}: {}", node.defined_at.empty() ? node.original_file_path : node.defined_at,
-                              r.error);
+    res.message = fmt::format(
+        "{}: {}", node.defined_at.empty() ? node.original_file_path : node.defined_at, r.error);
     return res;
   }
   res.failures = r.has_rows ? std::atoll(r.first_value.c_str()) : 0;
@@ -473,7 +499,8 @@ Runner::NodeResult Runner::Execute(const Node& node) {
       res.message = compiled.message();
     } else {
       WriteCompiled(node, *compiled);
-      res = node.resource_type == "test" ? ExecuteTest(node, *compiled) : ExecuteModel(node, *compiled);
+      res = node.resource_type == "test" ? ExecuteTest(node, *compiled)
+                                         : ExecuteModel(node, *compiled);
       res.compiled = *compiled;
     }
   }
@@ -487,7 +514,8 @@ std::vector<std::string> Runner::ExecutionOrder(const std::set<std::string>& sel
   // Ordered over the whole graph (a selected model may depend on an unselected one through
   // an ephemeral), then filtered to the selection.
   std::map<std::string, int> pending;
-  for (const auto& [id, n] : project_.nodes) pending[id] = static_cast<int>(graph_.parents(id).size());
+  for (const auto& [id, n] : project_.nodes)
+    pending[id] = static_cast<int>(graph_.parents(id).size());
   auto rank = [&](const std::string& id) {
     return std::make_pair(project_.nodes.at(id).resource_type == "test" ? 0 : 1, id);
   };
@@ -544,7 +572,8 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
     kinds[kind]++;
     bool parent_failed = false;
     if (node.resource_type == "test") {
-      for (const auto& p : graph_.parents(id)) parent_failed |= skip.count(p) > 0 || failed_nodes.count(p) > 0;
+      for (const auto& p : graph_.parents(id))
+        parent_failed |= skip.count(p) > 0 || failed_nodes.count(p) > 0;
     }
     if (skip.count(id) || parent_failed) {
       NodeResult r{.unique_id = id, .status = "skipped", .message = "an upstream node failed"};
@@ -563,8 +592,9 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
     if (r.status == "success") {
       summary.pass++;
       std::string verb = node.resource_type == "seed" ? "OK loaded" : "OK created";
-      Print(Dots(fmt::format("{} {} {}", n_of, verb, Describe(node)),
-                 fmt::format("[{} {}]", r.adapter_message.empty() ? "OK" : r.adapter_message, timing)));
+      Print(Dots(
+          fmt::format("{} {} {}", n_of, verb, Describe(node)),
+          fmt::format("[{} {}]", r.adapter_message.empty() ? "OK" : r.adapter_message, timing)));
     } else if (r.status == "pass") {
       summary.pass++;
       Print(Dots(fmt::format("{} PASS {}", n_of, node.name), fmt::format("[PASS {}]", timing)));
@@ -582,9 +612,10 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
     } else {
       summary.error++;
       failed = true;
-      Print(Dots(fmt::format("{} ERROR {}", n_of,
-                             node.resource_type == "test" ? node.name : "creating " + Describe(node)),
-                 fmt::format("[ERROR {}]", timing)));
+      Print(
+          Dots(fmt::format("{} ERROR {}", n_of,
+                           node.resource_type == "test" ? node.name : "creating " + Describe(node)),
+               fmt::format("[ERROR {}]", timing)));
       problems.emplace_back(&node, r);
     }
     if (failed) {
@@ -616,8 +647,8 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
                       Plural(summary.warn, "warning")));
     for (const auto& [node, r] : problems) {
       Print("");
-      std::string kind = r.status == "fail"   ? "Failure in test"
-                         : r.status == "warn" ? "Warning in test"
+      std::string kind = r.status == "fail"              ? "Failure in test"
+                         : r.status == "warn"            ? "Warning in test"
                          : node->resource_type == "test" ? "Database Error in test"
                                                          : "Error in " + node->resource_type;
       Print(fmt::format("{} {} ({})", kind, node->name,
@@ -671,7 +702,8 @@ Status Runner::WriteManifest() const {
     if (!n.test_macro.empty()) macro_deps.push_back("macro." + project_.name + "." + n.test_macro);
     j["depends_on"] = {{"nodes", node_deps}, {"macros", macro_deps}};
     m["parent_map"][id] = node_deps;
-    m["child_map"][id] = std::vector<std::string>(graph_.children(id).begin(), graph_.children(id).end());
+    m["child_map"][id] =
+        std::vector<std::string>(graph_.children(id).begin(), graph_.children(id).end());
     if (n.resource_type == "source") {
       j["source_name"] = n.source_name;
       j["identifier"] = n.identifier;
@@ -683,7 +715,8 @@ Status Runner::WriteManifest() const {
     j["raw_code"] = n.raw_code;
     j["language"] = "sql";
     nlohmann::json refs = nlohmann::json::array();
-    for (const auto& r : n.refs) refs.push_back({{"name", r.back()}, {"package", nullptr}, {"version", nullptr}});
+    for (const auto& r : n.refs)
+      refs.push_back({{"name", r.back()}, {"package", nullptr}, {"version", nullptr}});
     j["refs"] = refs;
     j["sources"] = n.sources;
     if (n.resource_type != "test") j["relation_name"] = n.RelationName();
@@ -694,7 +727,8 @@ Status Runner::WriteManifest() const {
       j["test_metadata"] = {{"name", n.test_macro.substr(5)},
                             {"kwargs", ValueToJson(jinja::Value(n.test_kwargs))},
                             {"namespace", nullptr}};
-      j["column_name"] = n.column_name.empty() ? nlohmann::json(nullptr) : nlohmann::json(n.column_name);
+      j["column_name"] =
+          n.column_name.empty() ? nlohmann::json(nullptr) : nlohmann::json(n.column_name);
       j["attached_node"] = n.attached_node;
     }
     m["nodes"][id] = j;
@@ -703,7 +737,8 @@ Status Runner::WriteManifest() const {
   fs::create_directories(project_.target_path, ec);
   std::ofstream out(fs::path(project_.target_path) / "manifest.json");
   out << m.dump(2);
-  if (!out) return Status::Error(fmt::format("{}/manifest.json: cannot write", project_.target_path));
+  if (!out)
+    return Status::Error(fmt::format("{}/manifest.json: cannot write", project_.target_path));
   return Status::Ok();
 }
 
@@ -723,17 +758,20 @@ Status Runner::WriteRunResults(const std::vector<NodeResult>& results, double el
     e["execution_time"] = r.seconds;
     e["thread_id"] = "Thread-1";
     e["timing"] = nlohmann::json::array();
-    e["message"] = r.message.empty() ? nlohmann::json(r.adapter_message) : nlohmann::json(r.message);
+    e["message"] =
+        r.message.empty() ? nlohmann::json(r.adapter_message) : nlohmann::json(r.message);
     e["failures"] = r.failures >= 0 ? nlohmann::json(r.failures) : nlohmann::json(nullptr);
-    e["adapter_response"] = r.adapter_message.empty()
-                                ? nlohmann::json::object()
-                                : nlohmann::json{{"_message", r.adapter_message},
-                                                 {"code", r.adapter_message.substr(0, r.adapter_message.find(' '))},
-                                                 {"rows_affected", r.rows_affected}};
+    e["adapter_response"] =
+        r.adapter_message.empty()
+            ? nlohmann::json::object()
+            : nlohmann::json{{"_message", r.adapter_message},
+                             {"code", r.adapter_message.substr(0, r.adapter_message.find(' '))},
+                             {"rows_affected", r.rows_affected}};
     e["compiled"] = !r.compiled.empty();
     e["compiled_code"] = r.compiled.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.compiled);
     const Node& n = project_.nodes.at(r.unique_id);
-    e["relation_name"] = n.resource_type == "test" ? nlohmann::json(nullptr) : nlohmann::json(n.RelationName());
+    e["relation_name"] =
+        n.resource_type == "test" ? nlohmann::json(nullptr) : nlohmann::json(n.RelationName());
     j["results"].push_back(e);
   }
   j["elapsed_time"] = elapsed;
@@ -745,7 +783,8 @@ Status Runner::WriteRunResults(const std::vector<NodeResult>& results, double el
   fs::create_directories(project_.target_path, ec);
   std::ofstream out(fs::path(project_.target_path) / "run_results.json");
   out << j.dump(2);
-  if (!out) return Status::Error(fmt::format("{}/run_results.json: cannot write", project_.target_path));
+  if (!out)
+    return Status::Error(fmt::format("{}/run_results.json: cannot write", project_.target_path));
   return Status::Ok();
 }
 

@@ -13,7 +13,8 @@ std::string InferType(const std::vector<std::vector<std::string>>& rows,
   static const std::regex kNum("-?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?");
   static const std::regex kBool("(?:true|false|TRUE|FALSE|True|False)");
   static const std::regex kDate("[0-9]{4}-[0-9]{2}-[0-9]{2}");
-  static const std::regex kTs("[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]+)?)?");
+  static const std::regex kTs(
+      "[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]+)?)?");
   bool is_int = true, is_num = true, is_bool = true, is_date = true, is_ts = true, any = false;
   bool big = false;
   for (size_t r = 0; r < rows.size(); ++r) {
@@ -93,12 +94,14 @@ Result<SeedFile> SeedFile::Parse(const std::string& text, const std::string& nam
       field += c;
     }
   }
-  if (in_quotes) return Status::Error(fmt::format("{}:{}: unterminated quoted field", name, rec_line));
+  if (in_quotes)
+    return Status::Error(fmt::format("{}:{}: unterminated quoted field", name, rec_line));
   if (any && (!field.empty() || !rec.empty())) end_record();
   if (records.empty()) return Status::Error(fmt::format("{}: empty seed (no header row)", name));
   f.columns = records[0];
   for (size_t c = 0; c < f.columns.size(); ++c) {
-    if (f.columns[c].empty()) return Status::Error(fmt::format("{}:1: column {} has no name", name, c + 1));
+    if (f.columns[c].empty())
+      return Status::Error(fmt::format("{}:1: column {} has no name", name, c + 1));
   }
   for (size_t r = 1; r < records.size(); ++r) {
     if (records[r].size() != f.columns.size()) {
@@ -106,7 +109,8 @@ Result<SeedFile> SeedFile::Parse(const std::string& text, const std::string& nam
                                        records[r].size(), f.columns.size()));
     }
     std::vector<bool> n;
-    for (size_t c = 0; c < records[r].size(); ++c) n.push_back(records[r][c].empty() && !quoted[r][c]);
+    for (size_t c = 0; c < records[r].size(); ++c)
+      n.push_back(records[r][c].empty() && !quoted[r][c]);
     f.rows.push_back(records[r]);
     f.nulls.push_back(std::move(n));
   }

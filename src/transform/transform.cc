@@ -33,13 +33,13 @@ std::set<std::string> ForCommand(const Project& project, const std::string& comm
   for (const auto& id : selected) {
     const Node& n = project.nodes.at(id);
     bool runnable_model = n.resource_type == "model" && n.materialized() != "ephemeral";
-    bool take = (command == "seed" && n.resource_type == "seed") ||
-                (command == "run" && runnable_model) ||
-                (command == "test" && n.resource_type == "test") ||
-                (command == "build" && (runnable_model || n.resource_type == "seed" ||
-                                        n.resource_type == "test")) ||
-                (command == "compile" && (n.resource_type == "model" || n.resource_type == "test")) ||
-                command == "ls";
+    bool take =
+        (command == "seed" && n.resource_type == "seed") || (command == "run" && runnable_model) ||
+        (command == "test" && n.resource_type == "test") ||
+        (command == "build" &&
+         (runnable_model || n.resource_type == "seed" || n.resource_type == "test")) ||
+        (command == "compile" && (n.resource_type == "model" || n.resource_type == "test")) ||
+        command == "ls";
     if (take) out.insert(id);
   }
   return out;
@@ -54,7 +54,8 @@ std::string ListName(const Node& n) {
 
 Result<RunSummary> RunLoaded(const Project& project, const Graph& graph, pg::Connection* conn,
                              const TransformOptions& options) {
-  bool with_tests = options.command == "test" || options.command == "build" || options.command == "ls";
+  bool with_tests =
+      options.command == "test" || options.command == "build" || options.command == "ls";
   auto selected = graph.Select(options.select, options.exclude, with_tests);
   if (!selected.ok()) return selected.status();
   std::set<std::string> nodes = ForCommand(project, options.command, *selected);
@@ -75,7 +76,8 @@ Result<RunSummary> RunLoaded(const Project& project, const Graph& graph, pg::Con
       auto sql = runner.Compile(n);
       summary.total++;
       if (!sql.ok()) {
-        fmt::print(stderr, "Compilation Error in {} {}: {}\n", n.resource_type, n.name, sql.message());
+        fmt::print(stderr, "Compilation Error in {} {}: {}\n", n.resource_type, n.name,
+                   sql.message());
         summary.error++;
         continue;
       }
@@ -103,7 +105,8 @@ Result<RunSummary> RunCommand(const TransformOptions& options) {
   if (!graph.ok()) return graph.status();
   if (options.command == "ls") return RunLoaded(*project, *graph, nullptr, options);
   auto conn = pg::Connection::Connect(project->target.conninfo);
-  if (!conn.ok()) return Status::Error(fmt::format("target '{}': {}", project->target.name, conn.message()));
+  if (!conn.ok())
+    return Status::Error(fmt::format("target '{}': {}", project->target.name, conn.message()));
   return RunLoaded(*project, *graph, &*conn, options);
 }
 
@@ -143,8 +146,10 @@ Status Watch(const TransformOptions& options, const std::string& channel, Logger
       if (r->ok()) {
         log.Debug("transform_run", {{"nodes", r->total}, {"ms", ms}});
       } else {
-        log.Error("transform_run_failed", {{"errors", r->error}, {"pass", r->pass},
-                                           {"skipped", r->skip}, {"ms", ms},
+        log.Error("transform_run_failed", {{"errors", r->error},
+                                           {"pass", r->pass},
+                                           {"skipped", r->skip},
+                                           {"ms", ms},
                                            {"hint", "see target/run_results.json"}});
       }
       backoff.Reset();
@@ -163,8 +168,9 @@ Status Watch(const TransformOptions& options, const std::string& channel, Logger
       }
     }
     if (stop.stop_requested()) break;
-    log.Warn("transform_watch_retry", {{"error", failed.message()},
-                                       {"retry_in_ms", static_cast<int64_t>(backoff.delay().count())}});
+    log.Warn("transform_watch_retry",
+             {{"error", failed.message()},
+              {"retry_in_ms", static_cast<int64_t>(backoff.delay().count())}});
     if (!pg::SleepFor(backoff.delay(), stop)) break;
     backoff.Grow();
   }

@@ -43,7 +43,8 @@ class TransformTest : public ::testing::Test {
     ASSERT_TRUE(dir.ok()) << dir.message();
     dir_.emplace(std::move(*dir));
     project_ = dir_->path() / "shop";
-    fs::copy(fs::path(PDV_SOURCE_DIR) / "tests/fixtures/dbt_shop", project_, fs::copy_options::recursive);
+    fs::copy(fs::path(PDV_SOURCE_DIR) / "tests/fixtures/dbt_shop", project_,
+             fs::copy_options::recursive);
     ::setenv("SHOP_PG_HOST", "127.0.0.1", 1);
     ::setenv("SHOP_PG_PORT", std::to_string(pg_->port()).c_str(), 1);
     ::setenv("SHOP_PG_DB", db_.c_str(), 1);
@@ -72,30 +73,42 @@ localsvc::LocalPostgres* TransformTest::pg_ = nullptr;
 TEST_F(TransformTest, BuildsSeedsModelsAndTestsWithArtifacts) {
   auto r = Dbt({"build"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("Done. PASS=15 WARN=1 ERROR=0 SKIP=0 TOTAL=16"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Done. PASS=15 WARN=1 ERROR=0 SKIP=0 TOTAL=16"), std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("OK loaded seed file analytics_raw.raw_orders"), std::string::npos);
-  EXPECT_NE(r.output.find("OK created sql table model analytics_marts.customer_totals"), std::string::npos);
-  EXPECT_NE(r.output.find("WARN 1 accepted_values_stg_customers_status__active"), std::string::npos);
-  EXPECT_NE(r.output.find(" of 16 START sql view model analytics_staging.stg_customers"), std::string::npos);
+  EXPECT_NE(r.output.find("OK created sql table model analytics_marts.customer_totals"),
+            std::string::npos);
+  EXPECT_NE(r.output.find("WARN 1 accepted_values_stg_customers_status__active"),
+            std::string::npos);
+  EXPECT_NE(r.output.find(" of 16 START sql view model analytics_staging.stg_customers"),
+            std::string::npos);
 
   auto conn = Connect(Url());
   // The macro, the ephemeral model inlined as a CTE and vars all took effect.
-  EXPECT_EQ(Scalar(conn, "select string_agg(format('%s:%s:%s:%s', id, orders, total_cents, vip), ' ' "
-                         "order by id) from analytics_marts.customer_totals"),
+  EXPECT_EQ(Scalar(conn,
+                   "select string_agg(format('%s:%s:%s:%s', id, orders, total_cents, vip), ' ' "
+                   "order by id) from analytics_marts.customer_totals"),
             "1:2:13025:t 2:0:0:f 3:1:500:f 4:0:0:f");
   EXPECT_EQ(ScalarInt(conn, "select count(*) from pg_class where relname = 'stg_orders'"), 0);
   // Seed types: inferred, and column_types honoured.
-  EXPECT_EQ(Scalar(conn, "select string_agg(column_name || ' ' || data_type, ', ' order by ordinal_position) "
-                         "from information_schema.columns where table_name = 'raw_orders'"),
-            "order_id integer, customer_id integer, amount numeric, paid boolean, "
-            "ordered_at timestamp without time zone");
-  EXPECT_EQ(Scalar(conn, "select numeric_precision || ',' || numeric_scale from information_schema.columns "
-                         "where table_name = 'raw_orders' and column_name = 'amount'"),
-            "10,2");
-  EXPECT_EQ(Scalar(conn, "select name from analytics_raw.raw_customers where id = 1"), "Ana, da Silva");
-  EXPECT_EQ(ScalarInt(conn, "select count(*) from analytics_raw.raw_customers where status is null"), 1);
+  EXPECT_EQ(
+      Scalar(conn,
+             "select string_agg(column_name || ' ' || data_type, ', ' order by ordinal_position) "
+             "from information_schema.columns where table_name = 'raw_orders'"),
+      "order_id integer, customer_id integer, amount numeric, paid boolean, "
+      "ordered_at timestamp without time zone");
+  EXPECT_EQ(
+      Scalar(conn,
+             "select numeric_precision || ',' || numeric_scale from information_schema.columns "
+             "where table_name = 'raw_orders' and column_name = 'amount'"),
+      "10,2");
+  EXPECT_EQ(Scalar(conn, "select name from analytics_raw.raw_customers where id = 1"),
+            "Ana, da Silva");
+  EXPECT_EQ(
+      ScalarInt(conn, "select count(*) from analytics_raw.raw_customers where status is null"), 1);
   // The table's configured index exists.
-  EXPECT_EQ(ScalarInt(conn, "select count(*) from pg_indexes where tablename = 'customer_totals'"), 1);
+  EXPECT_EQ(ScalarInt(conn, "select count(*) from pg_indexes where tablename = 'customer_totals'"),
+            1);
 
   auto manifest = nlohmann::json::parse(ReadFile(project_ / "target/manifest.json"));
   const auto& node = manifest["nodes"]["model.shop.customer_totals"];
@@ -132,16 +145,19 @@ TEST_F(TransformTest, IncrementalStrategiesAndFullRefresh) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto conn = Connect(Url());
   // append: only the new row is added.
-  EXPECT_EQ(Scalar(conn, "select string_agg(order_id || '=' || amount, ' ' order by order_id) "
-                         "from analytics_marts.orders_appended"),
+  EXPECT_EQ(Scalar(conn,
+                   "select string_agg(order_id || '=' || amount, ' ' order by order_id) "
+                   "from analytics_marts.orders_appended"),
             "10=50.25 11=80.00 12=20.50 13=5.00 14=99.99");
   // merge: 13 updated in place (its loaded_at moves), 14 inserted, nothing doubled.
-  EXPECT_EQ(Scalar(conn, "select string_agg(order_id || '=' || amount, ' ' order by order_id) "
-                         "from analytics_marts.orders_merged"),
+  EXPECT_EQ(Scalar(conn,
+                   "select string_agg(order_id || '=' || amount, ' ' order by order_id) "
+                   "from analytics_marts.orders_merged"),
             "10=50.25 11=80.00 12=20.50 13=7.00 14=99.99");
   // delete+insert by the key.
   EXPECT_EQ(ScalarInt(conn, "select count(*) from analytics_marts.orders_replaced"), 5);
-  EXPECT_EQ(Scalar(conn, "select doubled from analytics_marts.orders_replaced where order_id = 13"), "14.00");
+  EXPECT_EQ(Scalar(conn, "select doubled from analytics_marts.orders_replaced where order_id = 13"),
+            "14.00");
   EXPECT_NE(r.output.find("OK created sql incremental model analytics_marts.orders_appended"),
             std::string::npos);
   EXPECT_NE(r.output.find("[INSERT 0 1 in"), std::string::npos) << r.output;
@@ -149,16 +165,21 @@ TEST_F(TransformTest, IncrementalStrategiesAndFullRefresh) {
   r = Dbt({"run", "--select", "orders_appended", "--full-refresh"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("[SELECT 5 in"), std::string::npos) << r.output;
-  EXPECT_EQ(Scalar(conn, "select amount from analytics_marts.orders_appended where order_id = 13"), "7.00");
+  EXPECT_EQ(Scalar(conn, "select amount from analytics_marts.orders_appended where order_id = 13"),
+            "7.00");
 }
 
 TEST_F(TransformTest, ErrorsMidDagSkipDependantsOnly) {
-  Write("models/marts/broken.sql", "select id\nfrom {{ ref('stg_customers') }}\njoin no_such_table using (id)\n");
+  Write("models/marts/broken.sql",
+        "select id\nfrom {{ ref('stg_customers') }}\njoin no_such_table using (id)\n");
   Write("models/marts/after_broken.sql", "select * from {{ ref('broken') }}\n");
-  Write("tests/assert_never.sql", "select order_id from {{ ref('orders_replaced') }} where order_id < 12\n");
+  Write("tests/assert_never.sql",
+        "select order_id from {{ ref('orders_replaced') }} where order_id < 12\n");
   auto r = Dbt({"build"});
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("ERROR creating sql table model analytics_marts.broken"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("ERROR creating sql table model analytics_marts.broken"),
+            std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("models/marts/broken.sql:3: relation \"no_such_table\" does not exist"),
             std::string::npos)
       << r.output;
@@ -166,12 +187,16 @@ TEST_F(TransformTest, ErrorsMidDagSkipDependantsOnly) {
   EXPECT_NE(r.output.find("FAIL 2 assert_never"), std::string::npos);
   EXPECT_NE(r.output.find("Got 2 results, configured to fail if != 0"), std::string::npos);
   // Models independent of the failures still run.
-  EXPECT_NE(r.output.find("OK created sql table model analytics_marts.customer_totals"), std::string::npos)
+  EXPECT_NE(r.output.find("OK created sql table model analytics_marts.customer_totals"),
+            std::string::npos)
       << r.output;
-  EXPECT_NE(r.output.find("OK created sql incremental model analytics_marts.orders_merged"), std::string::npos);
+  EXPECT_NE(r.output.find("OK created sql incremental model analytics_marts.orders_merged"),
+            std::string::npos);
   EXPECT_NE(r.output.find("ERROR=2 SKIP="), std::string::npos);
   auto conn = Connect(Url());
-  EXPECT_EQ(ScalarInt(conn, "select count(*) from pg_class where relname in ('broken', 'after_broken')"), 0);
+  EXPECT_EQ(
+      ScalarInt(conn, "select count(*) from pg_class where relname in ('broken', 'after_broken')"),
+      0);
 }
 
 TEST_F(TransformTest, ProjectErrorsAreOneClearLine) {
@@ -179,22 +204,26 @@ TEST_F(TransformTest, ProjectErrorsAreOneClearLine) {
   Write("models/loop_b.sql", "select * from {{ ref('loop_a') }}");
   auto r = Dbt({"run"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(r.output, "pdv transform run: found a cycle: model.shop.loop_a --> model.shop.loop_b --> "
-                      "model.shop.loop_a\n");
+  EXPECT_EQ(r.output,
+            "pdv transform run: found a cycle: model.shop.loop_a --> model.shop.loop_b --> "
+            "model.shop.loop_a\n");
   fs::remove(project_ / "models/loop_a.sql");
   fs::remove(project_ / "models/loop_b.sql");
 
-  Write("models/orphan.sql", "-- needs a model that does not exist\nselect * from {{ ref('ghost') }}");
+  Write("models/orphan.sql",
+        "-- needs a model that does not exist\nselect * from {{ ref('ghost') }}");
   r = Dbt({"run"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(r.output, "pdv transform run: models/orphan.sql:2: model 'orphan' depends on ref('ghost'), "
-                      "which is not a model or seed of this project\n");
+  EXPECT_EQ(r.output,
+            "pdv transform run: models/orphan.sql:2: model 'orphan' depends on ref('ghost'), "
+            "which is not a model or seed of this project\n");
   fs::remove(project_ / "models/orphan.sql");
 
   Write("dbt_project.yml", "name: shop\nprofile: shop\nmodels:\n  shop:\n  +materialized: [\n");
   r = Dbt({"run"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.output.find("pdv transform run: dbt_project.yml:6: invalid YAML"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("pdv transform run: dbt_project.yml:6: invalid YAML"), std::string::npos)
+      << r.output;
 }
 
 TEST_F(TransformTest, TableReadersNeverSeeItMissing) {
@@ -225,7 +254,8 @@ TEST_F(TransformTest, TableReadersNeverSeeItMissing) {
 TEST_F(TransformTest, CompileAndListMatchGolden) {
   auto r = Dbt({"compile", "--select", "customer_totals"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  std::string golden = ReadFile(fs::path(PDV_SOURCE_DIR) / "tests/golden/transform/customer_totals.sql");
+  std::string golden =
+      ReadFile(fs::path(PDV_SOURCE_DIR) / "tests/golden/transform/customer_totals.sql");
   EXPECT_EQ(r.output, golden);
   r = Dbt({"ls", "--select", "tag:marts", "--exclude", "orders_replaced"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -257,7 +287,8 @@ class PlatformModelsTest : public TransformTest {
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
   void CdcOnce() {
-    auto r = RunPdv({"cdc", "--once", "--oltp-url", oltp_, "--warehouse-url", warehouse_, "--slot", slot_});
+    auto r = RunPdv(
+        {"cdc", "--once", "--oltp-url", oltp_, "--warehouse-url", warehouse_, "--slot", slot_});
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
   CommandResult Transform(std::string command) {
@@ -267,7 +298,8 @@ class PlatformModelsTest : public TransformTest {
   std::map<std::string, std::string> Dimension() {
     auto conn = Connect(warehouse_);
     auto r = conn.Exec(
-        "select cliente_id::text, concat_ws('|', cpf_hash, primeiro_nome, status_clube, opt_in_marketing, "
+        "select cliente_id::text, concat_ws('|', cpf_hash, primeiro_nome, status_clube, "
+        "opt_in_marketing, "
         "ticket_medio_estimado, origem_campanha, elegivel_a_partir_de, atualizado_em) "
         "from marts.dim_clientes_clube where not _deleted");  // fails (empty) before the first run
     std::map<std::string, std::string> out;
@@ -296,7 +328,9 @@ class PlatformModelsTest : public TransformTest {
     for (const auto& [id, fields] : expected) {
       auto it = dim.find(id);
       if (it == dim.end() || it->second != fields) {
-        if (shown++ < 3) ADD_FAILURE() << id << " expected " << fields << " got " << (it == dim.end() ? "(missing)" : it->second);
+        if (shown++ < 3)
+          ADD_FAILURE() << id << " expected " << fields << " got "
+                        << (it == dim.end() ? "(missing)" : it->second);
       }
     }
     EXPECT_EQ(shown, 0);
@@ -309,8 +343,9 @@ TEST_F(PlatformModelsTest, DimensionEqualsTheRuleOverOltpAfterMixedWorkload) {
   CdcOnce();
   auto r = Transform("run");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("OK created sql incremental model marts.dim_clientes_clube ... [SELECT 3000"),
-            std::string::npos)
+  EXPECT_NE(
+      r.output.find("OK created sql incremental model marts.dim_clientes_clube ... [SELECT 3000"),
+      std::string::npos)
       << r.output;
   ExpectDimensionMatchesOltp();
 
@@ -320,12 +355,17 @@ TEST_F(PlatformModelsTest, DimensionEqualsTheRuleOverOltpAfterMixedWorkload) {
   r = Transform("build");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("ERROR=0 SKIP=0"), std::string::npos) << r.output;
-  EXPECT_EQ(r.output.find("[SELECT"), std::string::npos) << "an incremental run rebuilt a model:\n" << r.output;
+  EXPECT_EQ(r.output.find("[SELECT"), std::string::npos) << "an incremental run rebuilt a model:\n"
+                                                         << r.output;
   ExpectDimensionMatchesOltp();
   auto wh = Connect(warehouse_);
-  int64_t tombstones = ScalarInt(wh, "select count(*) from marts.dim_clientes_clube where _deleted");
+  int64_t tombstones =
+      ScalarInt(wh, "select count(*) from marts.dim_clientes_clube where _deleted");
   EXPECT_GT(tombstones, 0);
-  EXPECT_EQ(ScalarInt(wh, "select count(*) from marts.dim_clientes_clube where _deleted and cpf_hash is null"), 0);
+  EXPECT_EQ(
+      ScalarInt(
+          wh, "select count(*) from marts.dim_clientes_clube where _deleted and cpf_hash is null"),
+      0);
   // Staging holds exactly the live customers.
   EXPECT_EQ(ScalarInt(wh, "select count(*) from staging.stg_clientes_clube"),
             static_cast<int64_t>(Expected().size()));
@@ -351,10 +391,12 @@ TEST_F(PlatformModelsTest, WatchFollowsCdcAndNotifiesTheCache) {
   Generate({"--initial", "500"});
   CdcOnce();
   auto listener = Connect(warehouse_);
-  PdvProcess watch({"transform", "watch", "--warehouse-url", warehouse_}, dir_->path() / "watch.log");
+  PdvProcess watch({"transform", "watch", "--warehouse-url", warehouse_},
+                   dir_->path() / "watch.log");
   // The first catch-up run creates the dimension.
   auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (std::chrono::steady_clock::now() < deadline && Dimension().size() != 500) std::this_thread::sleep_for(100ms);
+  while (std::chrono::steady_clock::now() < deadline && Dimension().size() != 500)
+    std::this_thread::sleep_for(100ms);
   ASSERT_EQ(Dimension().size(), 500u) << watch.Output();
   ASSERT_TRUE(listener.Exec("LISTEN pdv_dim").ok());
   PdvProcess cdc({"cdc", "--oltp-url", oltp_, "--warehouse-url", warehouse_, "--slot", slot_},
