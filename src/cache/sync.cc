@@ -1,6 +1,5 @@
 #include <fmt/format.h>
 #include <libpq-fe.h>
-#include <poll.h>
 
 #include <optional>
 #include <thread>
@@ -11,6 +10,7 @@
 #include "common/progress.h"
 #include "common/random_secret.h"
 #include "pg/connection.h"
+#include "pg/notifications.h"
 #include "pg/reconnect.h"
 #include "redis/client.h"
 #include "warehouse/warehouse.h"
@@ -404,18 +404,8 @@ Status Watch(const CacheOptions& options, Logger& log, std::stop_token stop) {
         break;
       }
       backoff.Reset();
-      bool notified = false;
-      while (!notified && !stop.stop_requested()) {
-        pollfd pfd{.fd = PQsocket(listener->raw()), .events = POLLIN, .revents = 0};
-        ::poll(&pfd, 1, 200);
-        if (PQconsumeInput(listener->raw()) == 0) {
-          failed = Status::Error("warehouse: the LISTEN connection was lost", "08006");
-          break;
-        }
-        while (PGnotify* n = PQnotifies(listener->raw())) {
-          notified = true;
-          PQfreemem(n);
-        }
+      if (Status waited = pg::WaitForNotifications(*listener, stop); !waited.ok()) {
+        failed = Status::Error("warehouse: " + waited.message(), waited.code());
       }
     }
     if (stop.stop_requested()) break;

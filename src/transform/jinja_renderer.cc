@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <nlohmann/json.hpp>
 
 #include "transform/jinja.h"
 #include "transform/jinja_ast.h"
@@ -46,25 +45,6 @@ std::string ReplaceAll(std::string s, const std::string& from, const std::string
     pos += to.size();
   }
   return s;
-}
-
-nlohmann::json ToJson(const Value& v) {
-  if (v.is_none() || v.is_undefined()) return nullptr;
-  if (v.is_bool()) return v.as_bool();
-  if (v.is_int()) return v.as_int();
-  if (v.is_double()) return v.as_number();
-  if (v.is_string()) return v.as_string();
-  if (v.is_list()) {
-    nlohmann::json a = nlohmann::json::array();
-    for (const auto& e : v.list()) a.push_back(ToJson(e));
-    return a;
-  }
-  if (v.is_dict()) {
-    nlohmann::json o = nlohmann::json::object();
-    for (const auto& [k, e] : v.dict().items) o[k] = ToJson(e);
-    return o;
-  }
-  return v.Str();
 }
 
 int Compare(const Value& a, const Value& b, int line) {

@@ -124,4 +124,24 @@ bool operator==(const Value& a, const Value& b) {
   return false;
 }
 
+nlohmann::json ToJson(const Value& v) {
+  if (v.is_none() || v.is_undefined()) return nullptr;
+  if (v.is_bool()) return v.as_bool();
+  if (v.is_int()) return v.as_int();
+  if (v.is_double()) return v.as_number();
+  if (v.is_string()) return v.as_string();
+  if (v.is_list()) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& e : v.list()) a.push_back(ToJson(e));
+    return a;
+  }
+  if (v.is_dict()) {
+    if (v.dict().text) return *v.dict().text;
+    nlohmann::json o = nlohmann::json::object();
+    for (const auto& [k, e] : v.dict().items) o[k] = ToJson(e);
+    return o;
+  }
+  return v.Str();
+}
+
 }  // namespace pdv::transform::jinja

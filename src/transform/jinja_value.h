@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -112,5 +113,8 @@ class Value {
  private:
   Data data_;
 };
+
+// As JSON: none and undefined are null, functions their text, a relation its text.
+nlohmann::json ToJson(const Value& v);
 
 }  // namespace pdv::transform::jinja

@@ -75,24 +75,7 @@ Value JsonToValue(const nlohmann::json& j) {
   return Value(std::move(d));
 }
 
-nlohmann::json ValueToJson(const Value& v) {
-  if (v.is_bool()) return v.as_bool();
-  if (v.is_int()) return v.as_int();
-  if (v.is_double()) return v.as_number();
-  if (v.is_string()) return v.as_string();
-  if (v.is_list()) {
-    nlohmann::json a = nlohmann::json::array();
-    for (const auto& e : v.list()) a.push_back(ValueToJson(e));
-    return a;
-  }
-  if (v.is_dict()) {
-    if (v.dict().text) return *v.dict().text;
-    nlohmann::json o = nlohmann::json::object();
-    for (const auto& [k, e] : v.dict().items) o[k] = ValueToJson(e);
-    return o;
-  }
-  return nullptr;
-}
+nlohmann::json ValueToJson(const Value& v) { return jinja::ToJson(v); }
 
 const Node* Project::FindModelOrSeed(const std::string& name) const {
   for (const char* type : {"model", "seed"}) {
@@ -591,12 +574,7 @@ class Loader {
     for (auto& [id, n] : p_.nodes) {
       if (n.resource_type != "model") continue;
       ResolveRelation(n);  // from project/schema configs, so `this` works while parsing
-      ContextCapture capture;
-      ValueDict ctx = MakeContext(p_, n, {.parse = true}, &capture);
-      auto r = p_.env->Render(*n.tmpl, ctx);
-      if (!r.ok()) throw LoadError{r.message()};
-      MergeConfig(n.config, capture.config);
-      RecordDependencies(n, capture);
+      ParseRender(n);
     }
     for (auto it = p_.nodes.begin(); it != p_.nodes.end();) {
       if (!it->second.enabled()) {
@@ -608,6 +586,16 @@ class Loader {
     for (auto& [id, n] : p_.nodes) {
       if (n.resource_type == "model" || n.resource_type == "seed") ResolveRelation(n);
     }
+  }
+
+  // Renders `n` in parse mode: its config() calls and refs/sources are recorded.
+  void ParseRender(Node& n) {
+    ContextCapture capture;
+    ValueDict ctx = MakeContext(p_, n, {.parse = true}, &capture);
+    auto r = p_.env->Render(*n.tmpl, ctx);
+    if (!r.ok()) throw LoadError{r.message()};
+    MergeConfig(n.config, capture.config);
+    RecordDependencies(n, capture);
   }
 
   void RecordDependencies(Node& n, const ContextCapture& capture) {
@@ -667,12 +655,7 @@ class Loader {
       n.config["materialized"] = "test";
       n.schema = p_.target.schema;
       n.alias = n.name;
-      ContextCapture capture;
-      ValueDict ctx = MakeContext(p_, n, {.parse = true}, &capture);
-      auto r = p_.env->Render(*n.tmpl, ctx);
-      if (!r.ok()) throw LoadError{r.message()};
-      MergeConfig(n.config, capture.config);
-      RecordDependencies(n, capture);
+      ParseRender(n);
       p_.nodes[n.unique_id] = std::move(n);
     }
   }

@@ -4,12 +4,12 @@
 
 #include <fmt/format.h>
 #include <libpq-fe.h>
-#include <poll.h>
 
 #include <chrono>
 
 #include "common/backoff.h"
 #include "pg/connection.h"
+#include "pg/notifications.h"
 #include "pg/reconnect.h"
 #include "transform/graph.h"
 #include "transform/project.h"
@@ -153,18 +153,8 @@ Status Watch(const TransformOptions& options, const std::string& channel, Logger
                                            {"hint", "see target/run_results.json"}});
       }
       backoff.Reset();
-      bool notified = false;
-      while (!notified && !stop.stop_requested()) {
-        pollfd pfd{.fd = PQsocket(listener->raw()), .events = POLLIN, .revents = 0};
-        ::poll(&pfd, 1, 200);
-        if (PQconsumeInput(listener->raw()) == 0) {
-          failed = Status::Error("warehouse: the LISTEN connection was lost", "08006");
-          break;
-        }
-        while (PGnotify* n = PQnotifies(listener->raw())) {
-          notified = true;
-          PQfreemem(n);
-        }
+      if (Status waited = pg::WaitForNotifications(*listener, stop); !waited.ok()) {
+        failed = Status::Error("warehouse: " + waited.message(), waited.code());
       }
     }
     if (stop.stop_requested()) break;
