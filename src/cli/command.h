@@ -50,6 +50,10 @@ std::unique_ptr<Command> MakeCacheCommand();
 std::unique_ptr<Command> MakeServeCommand();
 std::unique_ptr<Command> MakeApiKeyCommand();
 std::unique_ptr<Command> MakeUpCommand();
+std::unique_ptr<Command> MakeDownCommand();
+std::unique_ptr<Command> MakeStatusCommand();
+std::unique_ptr<Command> MakeMonitorCommand();
+std::unique_ptr<Command> MakeReconcileCommand();
 
 // The exit status of a command that ended with `done`: 0, or 1 after one line on stderr
 // ("pdv cache: redis: cannot connect ...").

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +39,10 @@ int Main(int argc, char** argv) {
   commands.push_back(MakeServeCommand());
   commands.push_back(MakeApiKeyCommand());
   commands.push_back(MakeUpCommand());
+  commands.push_back(MakeDownCommand());
+  commands.push_back(MakeStatusCommand());
+  commands.push_back(MakeMonitorCommand());
+  commands.push_back(MakeReconcileCommand());
   std::vector<CLI::App*> subcommands;
   for (auto& c : commands) subcommands.push_back(c->Register(app));
 
@@ -56,6 +61,18 @@ int Main(int argc, char** argv) {
 
   ConfigSources sources;
   if (!config_file.empty()) sources.file = config_file;
+  // `--data-dir DIR` (status, reconcile, apikey, down...) means DIR/pdv.yaml, as `pdv up`
+  // wrote it; `up` itself reads that file on its own.
+  for (CLI::App* sub : app.get_subcommands()) {
+    std::vector<CLI::App*> chain{sub};
+    for (CLI::App* inner : sub->get_subcommands()) chain.push_back(inner);
+    for (CLI::App* c : chain) {
+      CLI::Option* opt = c->get_option_no_throw("--data-dir");
+      if (opt && opt->count() > 0 && config_file.empty() && sub->get_name() != "up") {
+        sources.file = (std::filesystem::path(opt->as<std::string>()) / "pdv.yaml").string();
+      }
+    }
+  }
   sources.env = ProcessEnvironment();
   sources.flags = global_flags.Given();
   for (auto& c : commands) {

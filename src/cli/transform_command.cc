@@ -59,6 +59,9 @@ class TransformCommand : public Command {
       sub->add_option("--exclude", options_.exclude, "nodes to leave out (dbt syntax)")
           ->expected(1, -1);
       sub->add_option("--vars", options_.vars, "YAML mapping of project variables");
+      sub->add_flag("--platform", platform_,
+                    "the platform's project against warehouse_url, even in a folder with a "
+                    "dbt_project.yml");
       sub->add_flag("--full-refresh", options_.full_refresh,
                     "rebuild incremental models from scratch");
       flags_.Add(sub, "--warehouse-url", "warehouse_url");
@@ -71,7 +74,7 @@ class TransformCommand : public Command {
       if (sub->parsed()) options_.command = sub->get_name();
     }
     bool explicit_project = !options_.project_dir.empty();
-    if (!explicit_project && fs::exists("dbt_project.yml")) {
+    if (!explicit_project && !platform_ && fs::exists("dbt_project.yml")) {
       options_.project_dir = ".";
     } else if (!explicit_project) {
       options_.project_dir = PlatformProjectDir(config);
@@ -93,6 +96,7 @@ class TransformCommand : public Command {
  private:
   transform::TransformOptions options_;
   std::vector<CLI::App*> subs_;
+  bool platform_ = false;
 };
 
 }  // namespace

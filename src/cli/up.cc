@@ -1,99 +1,344 @@
+// pdv up / pdv down: the whole platform on one machine, supervised.
+
 #include "cli/up.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <sstream>
+#include <thread>
 
+#include "api/apikeys.h"
+#include "cli/supervisor.h"
 #include "common/config.h"
 #include "common/random_secret.h"
-#include "generate/generate.h"
 #include "localsvc/local_postgres.h"
+#include "localsvc/local_redis.h"
 #include "localsvc/scratch_dir.h"
+#include "monitor/http_client.h"
 #include "pg/connection.h"
+#include "pg/reconnect.h"
 
 namespace pdv::cli {
 namespace fs = std::filesystem;
 
 namespace {
 
-// The data directory's pdv.yaml: written once, owner-only, since it holds the key.
-Status WriteInitialConfig(const fs::path& file) {
-  auto key = RandomSecretHex(32);
-  if (!key.ok()) return key.status();
-  auto port = localsvc::FreeLoopbackPort();
-  if (!port.ok()) return port.status();
-  std::string text = fmt::format(
-      "# Written by `pdv up` on first use. Keep it private: cpf_key keys every cpf_hash.\n"
-      "oltp_url: postgresql://postgres@127.0.0.1:{}/source_db\n"
-      "cpf_key: {}\n",
-      *port, *key);
-  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return Status::Error(fmt::format("cannot create {}: {}", file.string(), std::strerror(errno)));
+// Stops the stages in this order: writers first, the API after, CDC last (it then flushes
+// what it has), so that nothing is left half-applied.
+const std::vector<std::string> kStopOrder = {"monitor", "generate",  "serve",
+                                             "cache",   "transform", "cdc"};
+
+Status WriteFileOwnerOnly(const fs::path& file, const std::string& text, bool exclusive) {
+  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (exclusive ? O_EXCL : O_APPEND);
+  int fd = ::open(file.c_str(), flags, 0600);
+  if (fd < 0) {
+    return Status::Error(fmt::format("cannot write {}: {}", file.string(), std::strerror(errno)));
+  }
   bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ::close(fd);
   if (!ok) return Status::Error(fmt::format("cannot write {}", file.string()));
   return Status::Ok();
 }
 
+std::string ReadText(const fs::path& file) {
+  std::ifstream in(file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
 int PortOf(const std::string& url) {
-  auto colon = url.rfind(':');
-  return colon == std::string::npos ? 0 : std::atoi(url.c_str() + colon + 1);
+  // postgresql://user@host:PORT/db, redis://host:PORT/0, host:PORT
+  std::string rest = url;
+  if (auto scheme = rest.find("://"); scheme != std::string::npos) rest = rest.substr(scheme + 3);
+  rest = rest.substr(0, rest.find('/'));
+  auto colon = rest.rfind(':');
+  return colon == std::string::npos ? 0 : std::atoi(rest.c_str() + colon + 1);
+}
+
+// Whether 127.0.0.1:port can be bound now.
+bool PortFree(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// pdv.yaml of the data directory: created on first use, completed with keys a previous
+// version did not write. Owner-only: it holds cpf_key.
+Status EnsureConfigFile(const fs::path& file, const UpOptions& options) {
+  std::string existing = fs::exists(file) ? ReadText(file) : "";
+  auto has = [&](const std::string& key) {
+    return existing.find("\n" + key + ":") != std::string::npos ||
+           existing.rfind(key + ":", 0) == 0;
+  };
+  std::string add;
+  auto port = [&]() -> Result<int> { return localsvc::FreeLoopbackPort(); };
+  if (existing.empty()) {
+    add += "# Written by `pdv up`. Keep it private: cpf_key keys every cpf_hash.\n";
+  }
+  for (const char* db : {"oltp_url", "warehouse_url"}) {
+    if (has(db)) continue;
+    auto p = port();
+    if (!p.ok()) return p.status();
+    add += fmt::format("{}: postgresql://postgres@127.0.0.1:{}/{}\n", db, *p,
+                       std::string(db) == "oltp_url" ? "source_db" : "warehouse");
+  }
+  if (!has("redis_url")) {
+    auto p = port();
+    if (!p.ok()) return p.status();
+    add += fmt::format("redis_url: redis://127.0.0.1:{}/0\n", *p);
+  }
+  if (!has("listen")) add += fmt::format("listen: {}\n", options.listen.value_or("127.0.0.1:8080"));
+  if (!has("cdc")) {
+    auto p = port();
+    if (!p.ok()) return p.status();
+    add += fmt::format("cdc:\n  metrics_listen: 127.0.0.1:{}\n", *p);
+  }
+  if (!has("cpf_key")) {
+    auto key = RandomSecretHex(32);
+    if (!key.ok()) return key.status();
+    add += fmt::format("cpf_key: {}\n", *key);
+  }
+  if (add.empty()) return Status::Ok();
+  if (!existing.empty() && existing.back() != '\n') add = "\n" + add;
+  return WriteFileOwnerOnly(file, add, existing.empty());
+}
+
+// The pid file that tells `pdv down` (and a second `up`) who runs this data directory.
+class PidFile {
+ public:
+  static Result<PidFile> Claim(const fs::path& file) {
+    if (fs::exists(file)) {
+      pid_t pid = std::atoi(ReadText(file).c_str());
+      if (pid > 0 && ::kill(pid, 0) == 0) {
+        return Status::Error(
+            fmt::format("pdv up is already running for {} (pid {}); "
+                        "`pdv down --data-dir {}` stops it",
+                        file.parent_path().string(), pid, file.parent_path().string()));
+      }
+      fs::remove(file);
+    }
+    if (Status s = WriteFileOwnerOnly(file, std::to_string(::getpid()) + "\n", true); !s.ok()) {
+      return s;
+    }
+    return PidFile(file);
+  }
+  PidFile(PidFile&& o) noexcept : file_(std::move(o.file_)) { o.file_.clear(); }
+  ~PidFile() {
+    std::error_code ec;
+    if (!file_.empty()) fs::remove(file_, ec);
+  }
+
+ private:
+  explicit PidFile(fs::path file) : file_(std::move(file)) {}
+  fs::path file_;
+};
+
+// The API key a user (or the probe) calls with: created once, kept owner-only.
+Result<std::string> EnsureApiKey(const fs::path& file, const std::string& redis_url,
+                                 const std::string& name, bool* created) {
+  *created = false;
+  if (fs::exists(file)) return ReadText(file);
+  (void)api::RevokeApiKey(redis_url, name);  // a key whose file was lost is useless
+  auto key = api::CreateApiKey(redis_url, name);
+  if (!key.ok()) return key.status();
+  if (Status s = WriteFileOwnerOnly(file, *key + "\n", true); !s.ok()) return s;
+  *created = true;
+  return key;
+}
+
+std::string FirstLine(const fs::path& file) {
+  std::ifstream in(file);
+  std::string line;
+  std::getline(in, line);
+  return line;
 }
 
 }  // namespace
 
 Status Up(const UpOptions& options, Logger& log, std::stop_token stop) {
-  fs::path dir = fs::absolute(options.data_dir);
+  fs::path dir = fs::absolute(options.data_dir).lexically_normal();
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec)
+  if (ec) {
     return Status::Error(
         fmt::format("cannot create data directory {}: {}", dir.string(), ec.message()));
+  }
   if (::access(dir.c_str(), W_OK) != 0) {
     return Status::Error(fmt::format("data directory {} is not writable", dir.string()));
   }
+  auto pid_file = PidFile::Claim(dir / "up.pid");
+  if (!pid_file.ok()) return pid_file.status();
   fs::path config_file = dir / "pdv.yaml";
-  bool first = !fs::exists(config_file);
-  if (first) {
-    if (Status s = WriteInitialConfig(config_file); !s.ok()) return s;
-  }
-  // The file's values win here: the environment must not point `up` at other servers.
+  if (Status s = EnsureConfigFile(config_file, options); !s.ok()) return s;
+  // Only the file counts: the environment must not point the stages at other servers.
   auto config = Config::Load({.file = config_file.string()});
   if (!config.ok()) return config.status();
-  auto cpf_key = config->Require("cpf_key");
-  if (!cpf_key.ok()) return cpf_key.status();
-  std::string oltp_url = *config->Get("oltp_url");
+  for (const auto& key : AllConfigKeys()) ::unsetenv(EnvVarFor(key.name).c_str());
+  std::string oltp_url = *config->Get("oltp_url"), warehouse_url = *config->Get("warehouse_url");
+  std::string redis_url = *config->Get("redis_url"), listen = *config->Get("listen");
+  std::string metrics_listen = config->Get("cdc.metrics_listen").value_or("");
 
-  auto pg = localsvc::LocalPostgres::Start(
+  // Every port must be free before anything starts, so a failure leaves nothing running.
+  struct PortUse {
+    int port;
+    const char* what;
+  };
+  for (PortUse use :
+       {PortUse{PortOf(oltp_url), "oltp_url"}, PortUse{PortOf(warehouse_url), "warehouse_url"},
+        PortUse{PortOf(redis_url), "redis_url"}, PortUse{PortOf(listen), "listen"},
+        PortUse{PortOf(metrics_listen), "cdc.metrics_listen"}}) {
+    if (use.port > 0 && !PortFree(use.port)) {
+      return Status::Error(fmt::format("port {} ({} in {}) is already in use by another process",
+                                       use.port, use.what, config_file.string()));
+    }
+  }
+  fs::create_directories(dir / "logs", ec);
+
+  auto oltp = localsvc::LocalPostgres::Start(
       {.dir = dir / "oltp", .port = PortOf(oltp_url), .durable = true});
-  if (!pg.ok()) return pg.status();
-  if (Status s = (*pg)->EnsureDatabase("source_db"); !s.ok()) return s;
-  log.Info("oltp_started", {{"url", oltp_url}, {"data_dir", dir.string()}, {"first_start", first}});
+  if (!oltp.ok()) return Status::Error("OLTP PostgreSQL: " + oltp.message());
+  auto warehouse = localsvc::LocalPostgres::Start(
+      {.dir = dir / "warehouse", .port = PortOf(warehouse_url), .durable = true});
+  if (!warehouse.ok()) return Status::Error("warehouse PostgreSQL: " + warehouse.message());
+  auto redis = localsvc::LocalRedis::Start(
+      {.dir = dir / "redis", .port = PortOf(redis_url), .persistent = true});
+  if (!redis.ok()) return Status::Error("Redis: " + redis.message());
+  if (Status s = (*oltp)->EnsureDatabase("source_db"); !s.ok()) return s;
+  if (Status s = (*warehouse)->EnsureDatabase("warehouse"); !s.ok()) return s;
+  log.Info("servers_started", {{"oltp", oltp_url},
+                               {"warehouse", warehouse_url},
+                               {"redis", redis_url},
+                               {"data_dir", dir.string()}});
+
+  bool key_created = false, probe_created = false;
+  auto api_key = EnsureApiKey(dir / "api-key", redis_url, "pdv-up", &key_created);
+  if (!api_key.ok()) return api_key.status();
+  auto probe_key = EnsureApiKey(dir / "probe-key", redis_url, "pdv-probe", &probe_created);
+  if (!probe_key.ok()) return probe_key.status();
 
   uint64_t initial = options.initial;
   if (auto conn = pg::Connection::Connect(oltp_url); conn.ok()) {
     auto rows = conn->Exec("SELECT count(*) FROM public.clientes_clube");
-    if (rows.ok() && rows->get(0, 0) != "0") initial = 0;  // second `up`: reuse the data
+    if (rows.ok() && rows->get(0, 0) != "0") initial = 0;  // a second `up` reuses the data
   }
-  fmt::print(stderr,
-             "pdv up: OLTP PostgreSQL at {} (data in {}); sign-up workload at {} ops/s. "
-             "Ctrl-C stops.\n  psql '{}' -c 'SELECT count(*) FROM clientes_clube'\n",
-             oltp_url, dir.string(), options.rate, oltp_url);
 
-  generate::GenerateOptions gen{.oltp_url = oltp_url,
-                                .cpf_key = *cpf_key,
-                                .initial = initial,
-                                .rate = options.rate,
-                                .cpf_out = (dir / "cpfs.txt").string(),
-                                .progress = stderr};
-  Status done = generate::Run(gen, log, stop);
-  Status stopped = (*pg)->Stop();
-  if (!done.ok()) return done;
-  return stopped;
+  std::error_code exe_ec;
+  std::string exe = fs::read_symlink("/proc/self/exe", exe_ec).string();
+  auto pdv = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {exe, "--config", config_file.string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  };
+  std::string rate = fmt::format("{}", options.rate);
+  std::string cpfs = (dir / "cpfs.txt").string();
+  Supervisor stages(dir / "logs", log);
+  std::vector<StageSpec> specs = {
+      {"generate",
+       pdv({"generate", "--initial", std::to_string(initial), "--rate", rate, "--cpf-out", cpfs}),
+       pdv({"generate", "--initial", "0", "--rate", rate, "--cpf-out", cpfs})},
+      {"cdc", pdv({"cdc"})},
+      {"transform", pdv({"transform", "watch", "--platform"})},
+      {"cache", pdv({"cache", "watch"})},
+      {"serve", pdv({"serve"})},
+      {"monitor", pdv({"monitor", "--api-key-file", (dir / "probe-key").string()})}};
+  for (auto& spec : specs) {
+    if (Status s = stages.Start(std::move(spec)); !s.ok()) {
+      stages.StopAll(kStopOrder);
+      return s;
+    }
+  }
+
+  // Ready when a real customer's lookup is answered.
+  monitor::HttpClient http(listen, 2000);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options.ready_timeout_s);
+  std::string cpf;
+  bool ready = false;
+  while (!stop.stop_requested() && std::chrono::steady_clock::now() < deadline) {
+    stages.Tick();
+    if (cpf.empty()) cpf = FirstLine(cpfs);
+    if (!cpf.empty()) {
+      auto r = http.Get("/v1/clientes/" + cpf, {{"X-API-Key", *api_key}});
+      if (r.ok() && r->status == 200) {
+        ready = true;
+        break;
+      }
+    }
+    pg::SleepFor(std::chrono::milliseconds(200), stop);
+  }
+  if (!ready && !stop.stop_requested()) {
+    log.Warn("up_not_ready", {{"waited_s", static_cast<int64_t>(options.ready_timeout_s)},
+                              {"logs", (dir / "logs").string()}});
+  }
+  if (ready) {
+    std::string key_line = key_created
+                               ? fmt::format("{}   (shown once; kept in {}, mode 0600)", *api_key,
+                                             (dir / "api-key").string())
+                               : fmt::format("in {} (mode 0600)", (dir / "api-key").string());
+    fmt::print(
+        "\npdv up: the platform is running (data in {})\n"
+        "  API          http://{}   status page: http://{}/status\n"
+        "  API key      {}\n"
+        "  try          curl -s -H \"X-API-Key: $(cat {})\" http://{}/v1/clientes/{}\n"
+        "  state        pdv status --data-dir {}\n"
+        "  stop         Ctrl-C, or pdv down --data-dir {}\n\n",
+        dir.string(), listen, listen, key_line, (dir / "api-key").string(), listen, cpf,
+        dir.string(), dir.string());
+    std::fflush(stdout);
+  }
+  while (!stop.stop_requested()) {
+    stages.Tick();
+    pg::SleepFor(std::chrono::milliseconds(200), stop);
+  }
+  log.Info("up_stopping", {{"data_dir", dir.string()}});
+  stages.StopAll(kStopOrder);
+  // Servers last.
+  Status r = (*redis)->Stop();
+  Status w = (*warehouse)->Stop();
+  Status o = (*oltp)->Stop();
+  log.Info("up_stopped", {{"data_dir", dir.string()}});
+  if (!r.ok()) return r;
+  if (!w.ok()) return w;
+  return o;
+}
+
+Status Down(const fs::path& data_dir, std::chrono::seconds timeout) {
+  fs::path file = fs::absolute(data_dir) / "up.pid";
+  if (!fs::exists(file)) {
+    return Status::Error(
+        fmt::format("no pdv up is running for {}", fs::absolute(data_dir).string()));
+  }
+  pid_t pid = std::atoi(ReadText(file).c_str());
+  if (pid <= 0 || ::kill(pid, SIGTERM) != 0) {
+    return Status::Error(fmt::format("no pdv up is running for {} (stale {})",
+                                     fs::absolute(data_dir).string(), file.string()));
+  }
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (::kill(pid, 0) != 0) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return Status::Error(
+      fmt::format("pdv up (pid {}) did not stop within {} s", pid, timeout.count()));
 }
 
 }  // namespace pdv::cli

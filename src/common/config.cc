@@ -332,6 +332,8 @@ Result<Config> Config::Load(const ConfigSources& sources) {
       explicit_file = true;
     } else if (std::filesystem::exists("pdv.yaml")) {
       path = "pdv.yaml";
+    } else if (std::filesystem::exists(".pdv/pdv.yaml")) {
+      path = ".pdv/pdv.yaml";  // the default data directory of `pdv up`
     }
   }
   if (path) {

@@ -34,6 +34,10 @@ class Cpf {
   std::array<char, 11> digits_;
 };
 
+// The base (first nine digits) of the freshness probe's marker customer: reserved, the
+// generator never issues it.
+inline constexpr uint32_t kProbeCpfBase = 999'999'998;
+
 // The two check digits for nine leading digits ('0'..'9'), as characters.
 std::array<char, 2> CpfCheckDigits(std::string_view nine_digits);
 

@@ -75,6 +75,7 @@ CustomerGenerator::CustomerGenerator(const ReferenceData& data, uint64_t seed,
 
 std::optional<Cpf> CustomerGenerator::CpfFor(uint64_t serial) {
   uint64_t base = (serial % kCpfSpace * kCpfMultiplier + kCpfOffset) % kCpfSpace;
+  if (base == kProbeCpfBase) return std::nullopt;
   auto cpf = Cpf::FromBase(static_cast<uint32_t>(base));
   if (!cpf.ok()) return std::nullopt;
   return *cpf;

@@ -1,0 +1,346 @@
+// CollectStatus and FormatStatus: each stage's position, lag, rate and health, read from
+// the OLTP server, the warehouse, Redis and the API.
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <optional>
+#include <thread>
+
+#include "cache/record.h"
+#include "common/time_text.h"
+#include "monitor/http_client.h"
+#include "monitor/monitor.h"
+#include "pg/connection.h"
+#include "redis/client.h"
+
+namespace pdv::monitor {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One reading of every server.
+struct Sample {
+  Clock::time_point at;
+  std::string oltp_error, warehouse_error, redis_error, api_error;
+  // OLTP
+  std::string wal_lsn;
+  int64_t oltp_rows = 0, oltp_changes = 0;
+  bool slot_exists = false, slot_active = false;
+  std::string slot_flush_lsn;
+  int64_t slot_lag_bytes = 0;
+  // Warehouse
+  std::optional<std::string> checkpoint_lsn;
+  double checkpoint_age_s = 0;
+  int64_t raw_rows = 0, raw_inserted = 0;
+  std::string raw_max_lsn = "0/0";
+  std::optional<std::string> dim_lsn;
+  int64_t dim_rows = 0, dim_inserted = 0;
+  int64_t transform_lag_rows = 0, cache_lag_rows = 0, cache_applied = 0;
+  double transform_lag_s = 0, cache_lag_s = 0;
+  // Redis
+  std::optional<std::string> cache_lsn;
+  nlohmann::json freshness;
+  // API
+  bool api_ready = false;
+  double api_requests = 0;
+};
+
+std::optional<std::string> Value(pg::Connection& conn, const std::string& sql) {
+  auto r = conn.Exec(sql);
+  if (!r.ok() || r->rows() == 0 || r->is_null(0, 0)) return std::nullopt;
+  return r->str(0, 0);
+}
+
+int64_t Int(const std::optional<std::string>& v) { return v ? std::stoll(*v) : 0; }
+double Real(const std::optional<std::string>& v) { return v ? std::stod(*v) : 0; }
+
+void ReadOltp(const Sources& s, Sample& out) {
+  auto conn = pg::Connection::Connect(s.oltp_url);
+  if (!conn.ok()) {
+    out.oltp_error = conn.message();
+    return;
+  }
+  out.wal_lsn = Value(*conn, "SELECT pg_current_wal_lsn()::text").value_or("0/0");
+  const std::string stats =
+      "FROM pg_stat_user_tables WHERE schemaname = 'public' AND relname = 'clientes_clube'";
+  out.oltp_rows = Int(Value(*conn, "SELECT n_live_tup " + stats));
+  out.oltp_changes = Int(Value(*conn, "SELECT n_tup_ins + n_tup_upd + n_tup_del " + stats));
+  auto slot = conn->ExecParams(
+      "SELECT confirmed_flush_lsn::text, active, "
+      "pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint "
+      "FROM pg_replication_slots WHERE slot_name = $1",
+      {s.slot});
+  if (slot.ok() && slot->rows() == 1) {
+    out.slot_exists = true;
+    out.slot_flush_lsn = slot->str(0, 0);
+    out.slot_active = slot->get(0, 1) == "t";
+    out.slot_lag_bytes = slot->is_null(0, 2) ? 0 : std::stoll(slot->str(0, 2));
+  }
+}
+
+void ReadWarehouse(const Sources& s, const Sample* previous, Sample& out) {
+  auto conn = pg::Connection::Connect(s.warehouse_url);
+  if (!conn.ok()) {
+    out.warehouse_error = conn.message();
+    return;
+  }
+  std::string slot = conn->Literal(s.slot);
+  out.checkpoint_lsn =
+      Value(*conn, "SELECT commit_lsn::text FROM raw._cdc_checkpoint WHERE slot = " + slot);
+  out.checkpoint_age_s = Real(
+      Value(*conn,
+            "SELECT extract(epoch FROM now() - updated_at) FROM raw._cdc_checkpoint WHERE slot = " +
+                slot));
+  auto stat = [&](const char* schema, const char* table, const char* column) {
+    return Int(Value(*conn, fmt::format("SELECT {} FROM pg_stat_user_tables WHERE schemaname = "
+                                        "'{}' AND relname = '{}'",
+                                        column, schema, table)));
+  };
+  out.raw_rows = stat("raw", "clientes_clube", "n_live_tup");
+  out.raw_inserted = stat("raw", "clientes_clube", "n_tup_ins");
+  out.raw_max_lsn =
+      Value(*conn, "SELECT coalesce(max(_cdc_lsn), '0/0')::text FROM raw.clientes_clube")
+          .value_or("0/0");
+  out.dim_lsn = Value(*conn, "SELECT max(_lsn)::text FROM marts.dim_clientes_clube");
+  out.dim_rows = stat("marts", "dim_clientes_clube", "n_live_tup");
+  out.dim_inserted = stat("marts", "dim_clientes_clube", "n_tup_ins");
+  // Lags: the RAW changes past each stage's position, and how old the oldest one is.
+  auto lag = [&](const std::string& lsn, int64_t* rows, double* seconds) {
+    auto r = conn->ExecParams(
+        "SELECT count(*), coalesce(extract(epoch FROM now() - min(_cdc_committed_at)), 0) "
+        "FROM raw.clientes_clube WHERE _cdc_lsn > $1::pg_lsn",
+        {lsn});
+    if (!r.ok() || r->rows() == 0) return;
+    *rows = std::stoll(r->str(0, 0));
+    *seconds = std::stod(r->str(0, 1));
+  };
+  lag(out.dim_lsn.value_or("0/0"), &out.transform_lag_rows, &out.transform_lag_s);
+  if (out.cache_lsn) {
+    lag(*out.cache_lsn, &out.cache_lag_rows, &out.cache_lag_s);
+    if (previous && previous->cache_lsn) {
+      out.cache_applied = Int(Value(
+          *conn, fmt::format("SELECT count(*) FROM marts.dim_clientes_clube WHERE _lsn > "
+                             "{}::pg_lsn AND _lsn <= {}::pg_lsn",
+                             conn->Literal(*previous->cache_lsn), conn->Literal(*out.cache_lsn))));
+    }
+  }
+}
+
+void ReadRedis(const Sources& s, Sample& out) {
+  auto client = redis::Client::Connect(s.redis_url);
+  if (!client.ok()) {
+    out.redis_error = client.message();
+    return;
+  }
+  auto lsn = client->Command({"HGET", cache::kMetaKey, "lsn"});
+  if (lsn.ok() && !lsn->is_nil()) {
+    // pdv:meta keeps the position as a number; show it as an LSN.
+    std::string text(lsn->str());
+    uint64_t v = text.empty() ? 0 : std::stoull(text);
+    out.cache_lsn = fmt::format("{:X}/{:X}", v >> 32, v & 0xffffffffu);
+  }
+  auto status = client->Command({"GET", kStatusKey});
+  if (status.ok() && !status->is_nil()) {
+    auto j = nlohmann::json::parse(status->str(), nullptr, false);
+    if (j.is_object() && j.contains("freshness")) out.freshness = j["freshness"];
+  }
+}
+
+void ReadApi(const Sources& s, Sample& out) {
+  HttpClient http(s.api_listen, 500);
+  auto ready = http.Get("/ready");
+  if (!ready.ok()) {
+    out.api_error = ready.message();
+    return;
+  }
+  out.api_ready = ready->status == 200;
+  if (!out.api_ready) out.api_error = ready->body;
+  auto metrics = http.Get("/metrics");
+  if (!metrics.ok()) return;
+  // Sum of pdv_api_requests_total over its labels.
+  size_t pos = 0;
+  const std::string name = "pdv_api_requests_total{";
+  while ((pos = metrics->body.find(name, pos)) != std::string::npos) {
+    size_t line_end = metrics->body.find('\n', pos);
+    size_t space = metrics->body.rfind(' ', line_end);
+    out.api_requests += std::stod(metrics->body.substr(space + 1, line_end - space - 1));
+    pos = line_end;
+  }
+}
+
+Sample Read(const Sources& s, const Sample* previous) {
+  Sample out;
+  out.at = Clock::now();
+  ReadRedis(s, out);
+  ReadOltp(s, out);
+  ReadWarehouse(s, previous, out);
+  ReadApi(s, out);
+  return out;
+}
+
+nlohmann::json Stage(const std::string& name, const std::string& health,
+                     const std::string& detail) {
+  return {{"name", name},           {"health", health},    {"detail", detail},
+          {"position", nullptr},    {"rows", nullptr},     {"rate", nullptr},
+          {"lag_seconds", nullptr}, {"lag_rows", nullptr}, {"lag_bytes", nullptr}};
+}
+
+double Rate(int64_t now, int64_t before, double seconds) {
+  return seconds > 0 && now >= before ? static_cast<double>(now - before) / seconds : 0;
+}
+
+nlohmann::json Build(const Sample& a, const Sample& b) {
+  double dt = std::chrono::duration<double>(b.at - a.at).count();
+  nlohmann::json stages = nlohmann::json::array();
+
+  auto gen = Stage("generate", b.oltp_error.empty() ? "ok" : "down",
+                   b.oltp_error.empty() ? "OLTP public.clientes_clube" : b.oltp_error);
+  if (b.oltp_error.empty()) {
+    gen["position"] = b.wal_lsn;
+    gen["rows"] = b.oltp_rows;
+    gen["rate"] = Rate(b.oltp_changes, a.oltp_changes, dt);
+    gen["lag_seconds"] = 0;
+    gen["lag_rows"] = 0;
+  }
+  stages.push_back(gen);
+
+  std::string cdc_health = "ok", cdc_detail = "slot → raw.clientes_clube";
+  if (!b.oltp_error.empty() || !b.warehouse_error.empty()) {
+    cdc_health = "down";
+    cdc_detail = !b.oltp_error.empty() ? b.oltp_error : b.warehouse_error;
+  } else if (!b.slot_exists) {
+    cdc_health = "waiting";
+    cdc_detail = "no replication slot yet";
+  } else if (!b.slot_active) {
+    cdc_health = "down";
+    cdc_detail = "replication slot not streaming";
+  } else if (b.slot_lag_bytes > 64 * 1024 * 1024) {
+    cdc_health = "lagging";
+  }
+  auto cdc = Stage("cdc", cdc_health, cdc_detail);
+  if (b.warehouse_error.empty()) {
+    cdc["position"] = b.checkpoint_lsn ? nlohmann::json(*b.checkpoint_lsn) : nlohmann::json();
+    cdc["rows"] = b.raw_rows;
+    cdc["rate"] = Rate(b.raw_inserted, a.raw_inserted, dt);
+    cdc["lag_bytes"] = b.slot_lag_bytes;
+    cdc["lag_seconds"] = b.slot_lag_bytes > 0 ? b.checkpoint_age_s : 0.0;
+  }
+  stages.push_back(cdc);
+
+  std::string tr_health = "ok";
+  if (!b.warehouse_error.empty()) {
+    tr_health = "down";
+  } else if (!b.dim_lsn) {
+    tr_health = "waiting";
+  } else if (b.transform_lag_s > 10) {
+    tr_health = "lagging";
+  }
+  auto tr = Stage(
+      "transform", tr_health,
+      b.warehouse_error.empty() ? "raw → staging → marts.dim_clientes_clube" : b.warehouse_error);
+  if (b.warehouse_error.empty()) {
+    tr["position"] = b.dim_lsn ? nlohmann::json(*b.dim_lsn) : nlohmann::json();
+    tr["rows"] = b.dim_rows;
+    tr["rate"] = Rate(b.dim_inserted, a.dim_inserted, dt);
+    tr["lag_rows"] = b.transform_lag_rows;
+    tr["lag_seconds"] = b.transform_lag_s;
+  }
+  stages.push_back(tr);
+
+  std::string cache_health = "ok";
+  if (!b.redis_error.empty()) {
+    cache_health = "down";
+  } else if (!b.cache_lsn) {
+    cache_health = "waiting";
+  } else if (b.cache_lag_s > 10) {
+    cache_health = "lagging";
+  }
+  auto cache =
+      Stage("cache", cache_health, b.redis_error.empty() ? "dimension → Redis" : b.redis_error);
+  if (b.redis_error.empty() && b.cache_lsn) {
+    cache["position"] = *b.cache_lsn;
+    cache["rate"] = dt > 0 ? b.cache_applied / dt : 0;
+    cache["lag_rows"] = b.cache_lag_rows;
+    cache["lag_seconds"] = b.cache_lag_s;
+  }
+  stages.push_back(cache);
+
+  auto serve = Stage("serve", b.api_error.empty() && b.api_ready ? "ok" : "down",
+                     b.api_error.empty() ? "HTTP API on " : b.api_error);
+  if (b.api_error.empty()) {
+    serve["rate"] =
+        b.api_requests >= a.api_requests && dt > 0 ? (b.api_requests - a.api_requests) / dt : 0;
+    serve["lag_seconds"] = 0;
+    serve["lag_rows"] = 0;
+  }
+  stages.push_back(serve);
+
+  nlohmann::json out;
+  out["generated_at"] = TimestampText(std::chrono::duration_cast<std::chrono::microseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+  out["stages"] = stages;
+  out["freshness"] = b.freshness.is_null() ? nlohmann::json::object() : b.freshness;
+  return out;
+}
+
+}  // namespace
+
+struct StatusSampler::State {
+  std::optional<Sample> previous;
+};
+
+StatusSampler::StatusSampler(Sources sources)
+    : sources_(std::move(sources)), state_(std::make_unique<State>()) {}
+StatusSampler::~StatusSampler() = default;
+
+nlohmann::json StatusSampler::Next() {
+  Sample now = Read(sources_, state_->previous ? &*state_->previous : nullptr);
+  nlohmann::json out = Build(state_->previous.value_or(now), now);
+  for (auto& stage : out["stages"]) {
+    if (stage["name"] == "serve" && stage["health"] == "ok") {
+      stage["detail"] = "HTTP API on " + sources_.api_listen;
+    }
+  }
+  state_->previous = std::move(now);
+  return out;
+}
+
+nlohmann::json CollectStatus(const Sources& sources, int window_ms) {
+  StatusSampler sampler(sources);
+  sampler.Next();
+  std::this_thread::sleep_for(std::chrono::milliseconds(window_ms));
+  return sampler.Next();
+}
+
+std::string FormatStatus(const nlohmann::json& status) {
+  std::string out;
+  auto num = [](const nlohmann::json& v, const char* fmt_spec) -> std::string {
+    if (v.is_null()) return "-";
+    return fmt::format(fmt::runtime(fmt_spec), v.get<double>());
+  };
+  out += fmt::format("{:<10} {:<8} {:>14} {:>11} {:>10} {:>10} {:>9}  {}\n", "stage", "health",
+                     "position", "rows", "rate/s", "lag s", "lag rows", "detail");
+  for (const auto& s : status["stages"]) {
+    out += fmt::format("{:<10} {:<8} {:>14} {:>11} {:>10} {:>10} {:>9}  {}\n",
+                       s["name"].get<std::string>(), s["health"].get<std::string>(),
+                       s["position"].is_null() ? "-" : s["position"].get<std::string>(),
+                       num(s["rows"], "{:.0f}"), num(s["rate"], "{:.1f}"),
+                       num(s["lag_seconds"], "{:.3f}"), num(s["lag_rows"], "{:.0f}"),
+                       s["detail"].get<std::string>());
+  }
+  const auto& f = status["freshness"];
+  if (f.is_object() && f.contains("samples") && f["samples"].get<int64_t>() > 0) {
+    out += fmt::format(
+        "freshness (OLTP commit → API answer): p50 {:.1f} ms, p99 {:.1f} ms, last {:.1f} ms "
+        "({} probes, {} missed)\n",
+        f["p50_ms"].get<double>(), f["p99_ms"].get<double>(), f["last_ms"].get<double>(),
+        f["samples"].get<int64_t>(), f.value("missed", int64_t{0}));
+  } else {
+    out += "freshness: no probe results (is the monitor running?)\n";
+  }
+  return out;
+}
+
+}  // namespace pdv::monitor

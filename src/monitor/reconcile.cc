@@ -1,0 +1,249 @@
+// monitor::Reconcile: OLTP against RAW's latest state, RAW against the dimension (the
+// eligibility rule recomputed here, independently of the transform project), the
+// dimension against Redis's records.
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include "cache/record.h"
+#include "common/lsn.h"
+#include "monitor/monitor.h"
+#include "pg/connection.h"
+#include "redis/client.h"
+
+namespace pdv::monitor {
+namespace {
+
+using Rows = std::map<std::string, std::string>;  // cliente_id -> comparable text
+
+struct Positions {
+  std::string oltp, slot, raw, dim, cache;
+};
+
+Result<Rows> Query(pg::Connection& conn, const std::string& sql) {
+  auto r = conn.Exec(sql);
+  if (!r.ok()) return r.status();
+  Rows out;
+  for (int i = 0; i < r->rows(); ++i) out[r->str(i, 0)] = r->str(i, 1);
+  return out;
+}
+
+// Source columns of clientes_clube, as both OLTP and RAW have them.
+Result<std::vector<std::string>> SourceColumns(pg::Connection& oltp) {
+  auto r = oltp.Exec(
+      "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND "
+      "table_name = 'clientes_clube' ORDER BY ordinal_position");
+  if (!r.ok()) return r.status();
+  std::vector<std::string> cols;
+  for (int i = 0; i < r->rows(); ++i) cols.push_back(r->str(i, 0));
+  if (cols.empty()) return Status::Error("OLTP: no table public.clientes_clube");
+  return cols;
+}
+
+std::string RowText(const std::vector<std::string>& cols, const std::string& alias) {
+  std::string out = "concat_ws('|'";
+  for (const auto& c : cols) out += fmt::format(", coalesce({}.{}::text, '∅')", alias, c);
+  return out + ")";
+}
+
+Comparison Compare(const std::string& name, const Rows& left, const Rows& right, int show) {
+  Comparison c{.name = name};
+  c.left_count = static_cast<int64_t>(left.size());
+  c.right_count = static_cast<int64_t>(right.size());
+  for (const auto& [id, text] : left) {
+    auto it = right.find(id);
+    if (it == right.end()) {
+      if (c.missing++ < show) c.examples.push_back("missing " + id);
+    } else if (it->second != text) {
+      if (c.different++ < show) {
+        c.examples.push_back(fmt::format("different {}: {} vs {}", id, text, it->second));
+      }
+    }
+  }
+  for (const auto& [id, text] : right) {
+    if (!left.count(id) && c.extra++ < show) c.examples.push_back("extra " + id);
+  }
+  return c;
+}
+
+}  // namespace
+
+Result<ReconcileReport> Reconcile(const ReconcileOptions& options) {
+  const Sources& s = options.sources;
+  auto oltp = pg::Connection::Connect(s.oltp_url);
+  if (!oltp.ok()) return Status::Error("OLTP: " + oltp.message());
+  auto wh = pg::Connection::Connect(s.warehouse_url);
+  if (!wh.ok()) return Status::Error("warehouse: " + wh.message());
+  auto redis = redis::Client::Connect(s.redis_url);
+  if (!redis.ok()) return Status::Error("Redis: " + redis.message());
+
+  // Caught up: CDC has confirmed the OLTP position taken now, every RAW change after the
+  // dimension's position is one it needs not show (a delete of a customer it never had),
+  // and Redis holds the dimension's position.
+  ReconcileReport report;
+  auto start_lsn = oltp->Exec("SELECT pg_current_wal_lsn()::text");
+  if (!start_lsn.ok()) return start_lsn.status();
+  std::string target = start_lsn->str(0, 0);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options.wait_s);
+  Positions pos;
+  while (true) {
+    auto slot = oltp->ExecParams(
+        "SELECT confirmed_flush_lsn::text, confirmed_flush_lsn >= $2::pg_lsn FROM "
+        "pg_replication_slots WHERE slot_name = $1",
+        {s.slot, target});
+    bool cdc_done = slot.ok() && slot->rows() == 1 && slot->get(0, 1) == "t";
+    pos.slot = slot.ok() && slot->rows() == 1 ? slot->str(0, 0) : "none";
+    auto dim = wh->Exec(
+        "SELECT coalesce((SELECT max(_lsn) FROM marts.dim_clientes_clube), '0/0')::text, "
+        "coalesce((SELECT max(_cdc_lsn) FROM raw.clientes_clube), '0/0')::text");
+    if (!dim.ok()) return Status::Error("warehouse: " + dim.message());
+    pos.dim = dim->str(0, 0);
+    pos.raw = dim->str(0, 1);
+    auto pending = wh->ExecParams(
+        "SELECT count(*) FROM raw.clientes_clube r WHERE r._cdc_lsn > $1::pg_lsn AND NOT "
+        "(r._cdc_op = 'd' AND NOT EXISTS (SELECT 1 FROM marts.dim_clientes_clube d WHERE "
+        "d.cliente_id = r.cliente_id AND NOT d._deleted))",
+        {pos.dim});
+    bool transform_done = pending.ok() && pending->get(0, 0) == "0";
+    auto meta = redis->Command({"HGET", cache::kMetaKey, "lsn"});
+    uint64_t cache_lsn = meta.ok() && !meta->is_nil() ? std::stoull(std::string(meta->str())) : 0;
+    pos.cache = LsnText(cache_lsn);
+    auto dim_lsn = ParseLsn(pos.dim);
+    bool cache_done = dim_lsn.has_value() && cache_lsn >= *dim_lsn;
+    if (cdc_done && transform_done && cache_done) {
+      report.caught_up = true;
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  report.positions = fmt::format("OLTP {} (slot confirmed {}), RAW {}, dimension {}, Redis {}",
+                                 target, pos.slot, pos.raw, pos.dim, pos.cache);
+
+  auto cols = SourceColumns(*oltp);
+  if (!cols.ok()) return cols.status();
+  std::vector<std::string> source_cols = *cols;
+  auto oltp_rows =
+      Query(*oltp, fmt::format("SELECT cliente_id::text, {} FROM public.clientes_clube o",
+                               RowText(source_cols, "o")));
+  if (!oltp_rows.ok()) return Status::Error("OLTP: " + oltp_rows.message());
+  const std::string latest =
+      "(SELECT DISTINCT ON (cliente_id) * FROM raw.clientes_clube WHERE _cdc_op <> 't' AND "
+      "_cdc_lsn > coalesce((SELECT max(_cdc_lsn) FROM raw.clientes_clube WHERE _cdc_op = 't'), "
+      "'0/0') ORDER BY cliente_id, _cdc_lsn DESC, _cdc_seq DESC) r WHERE r._cdc_op <> 'd'";
+  auto raw_rows = Query(
+      *wh, fmt::format("SELECT cliente_id::text, {} FROM {}", RowText(source_cols, "r"), latest));
+  if (!raw_rows.ok()) return Status::Error("warehouse: " + raw_rows.message());
+  report.comparisons.push_back(Compare("OLTP → RAW", *oltp_rows, *raw_rows, options.show));
+
+  // The POS fields by the rule, from RAW, against the dimension's live rows.
+  const std::string pos_fields =
+      "concat_ws('|', x.cpf_hash, x.primeiro_nome, x.status_clube, x.opt_in_marketing, "
+      "x.ticket_medio_estimado, x.origem_campanha, "
+      "extract(epoch FROM x.elegivel_a_partir_de)::bigint, "
+      "extract(epoch FROM x.atualizado_em)::bigint)";
+  auto expected = Query(
+      *wh, fmt::format(
+               "SELECT x.cliente_id::text, {} FROM (SELECT r.cliente_id, r.cpf_hash, "
+               "split_part(trim(r.nome_completo), ' ', 1) AS primeiro_nome, "
+               "upper(trim(r.status_clube)) AS status_clube, coalesce(r.opt_in_marketing, false) "
+               "AS opt_in_marketing, r.ticket_medio_estimado::numeric(10, 2) AS "
+               "ticket_medio_estimado, trim(r.origem_campanha) AS origem_campanha, CASE WHEN "
+               "upper(trim(r.status_clube)) = 'ATIVO' AND r.opt_in_marketing THEN (r.data_cadastro "
+               "+ interval '{} minutes') AT TIME ZONE 'UTC' END AS elegivel_a_partir_de, "
+               "r.ultima_atualizacao AT TIME ZONE 'UTC' AS atualizado_em FROM {}) x",
+               pos_fields, options.grace_minutes, latest));
+  if (!expected.ok()) return Status::Error("warehouse: " + expected.message());
+  auto dim_rows = Query(*wh, fmt::format("SELECT x.cliente_id::text, {} FROM "
+                                         "marts.dim_clientes_clube x WHERE NOT x._deleted",
+                                         pos_fields));
+  if (!dim_rows.ok()) return Status::Error("warehouse: " + dim_rows.message());
+  report.comparisons.push_back(Compare("RAW → dimension", *expected, *dim_rows, options.show));
+
+  // The dimension's live customers as the cache encodes them, against every record of the
+  // current version in Redis.
+  auto dim = wh->Exec(
+      "SELECT cliente_id::text, cpf_hash, coalesce(primeiro_nome, ''), status_clube = 'ATIVO', "
+      "opt_in_marketing, (ticket_medio_estimado * 100)::bigint, coalesce(origem_campanha, ''), "
+      "extract(epoch FROM elegivel_a_partir_de)::bigint, extract(epoch FROM "
+      "atualizado_em)::bigint, "
+      "_lsn::text FROM marts.dim_clientes_clube WHERE NOT _deleted");
+  if (!dim.ok()) return Status::Error("warehouse: " + dim.message());
+  Rows want, have;
+  std::map<std::string, std::string> id_of_field;
+  for (int i = 0; i < dim->rows(); ++i) {
+    cache::CustomerRecord rec;
+    auto id = cache::UuidBytes(dim->str(i, 0));
+    auto hash = cache::HashBytes(dim->str(i, 1));
+    auto lsn = ParseLsn(dim->str(i, 9));
+    if (!id.ok() || !hash.ok() || !lsn) continue;
+    rec.lsn = *lsn;
+    rec.cliente_id = *id;
+    rec.primeiro_nome = dim->str(i, 2);
+    rec.ativo = dim->get(i, 3) == "t";
+    rec.opt_in_marketing = dim->get(i, 4) == "t";
+    rec.ticket_centavos = dim->is_null(i, 5) ? 0 : std::stoll(dim->str(i, 5));
+    rec.origem_campanha = dim->str(i, 6);
+    if (!dim->is_null(i, 7)) rec.elegivel_a_partir_de = std::stoll(dim->str(i, 7));
+    rec.atualizado_em = dim->is_null(i, 8) ? 0 : std::stoll(dim->str(i, 8));
+    want[cache::Layout::CpfField(*hash)] = cache::Encode(rec);
+    id_of_field[cache::Layout::CpfField(*hash)] = dim->str(i, 0);
+  }
+  auto meta = redis->Command({"HMGET", cache::kMetaKey, "version", "bits"});
+  if (!meta.ok()) return Status::Error("Redis: " + meta.message());
+  cache::Layout layout;
+  if (meta->elements() == 2 && meta->element(0)->str && meta->element(1)->str) {
+    layout.version = std::stoull(meta->element(0)->str);
+    layout.bits = std::stoi(meta->element(1)->str);
+    for (uint32_t b = 0; b < (1u << layout.bits); ++b) {
+      auto all = redis->Command({"HGETALL", layout.CpfBucketKey(b)});
+      if (!all.ok()) return Status::Error("Redis: " + all.message());
+      for (size_t i = 0; i + 1 < all->elements(); i += 2) {
+        const redisReply* f = all->element(i);
+        const redisReply* v = all->element(i + 1);
+        have[std::string(f->str, f->len)] = std::string(v->str, v->len);
+      }
+    }
+  }
+  // Report by cliente_id where known, the record's own id otherwise.
+  Rows want_by_id, have_by_id;
+  for (const auto& [field, bytes] : want) want_by_id[id_of_field[field]] = bytes;
+  for (const auto& [field, bytes] : have) {
+    auto known = id_of_field.find(field);
+    std::string id;
+    if (known != id_of_field.end()) {
+      id = known->second;
+    } else {
+      auto rec = cache::Decode(bytes);
+      id = rec.ok() ? cache::UuidText(rec->cliente_id) : "(undecodable record)";
+    }
+    have_by_id[id] = bytes;
+  }
+  auto redis_cmp = Compare("dimension → Redis", want_by_id, have_by_id, options.show);
+  for (auto& e : redis_cmp.examples) {
+    if (e.starts_with("different ")) e = e.substr(0, e.find(':')) + ": record differs";
+  }
+  report.comparisons.push_back(redis_cmp);
+  return report;
+}
+
+std::string FormatReconcile(const ReconcileReport& report) {
+  std::string out = fmt::format("pipeline {}: {}\n",
+                                report.caught_up ? "caught up" : "NOT caught up", report.positions);
+  out += fmt::format("{:<20} {:>10} {:>10} {:>9} {:>7} {:>10}\n", "comparison", "left", "right",
+                     "missing", "extra", "different");
+  for (const auto& c : report.comparisons) {
+    out += fmt::format("{:<20} {:>10} {:>10} {:>9} {:>7} {:>10}\n", c.name, c.left_count,
+                       c.right_count, c.missing, c.extra, c.different);
+  }
+  for (const auto& c : report.comparisons) {
+    for (const auto& e : c.examples) out += fmt::format("  {}: {}\n", c.name, e);
+  }
+  out += report.Clean() ? "clean: no differences\n" : "DIFFERENCES found\n";
+  return out;
+}
+
+}  // namespace pdv::monitor
