@@ -9,6 +9,7 @@ packages=(
   libssl-dev libboost-dev libhiredis-dev redis-server
   nlohmann-json3-dev libyaml-cpp-dev libfmt-dev libspdlog-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  chromium fonts-dejavu-core
 )
 
 missing=()

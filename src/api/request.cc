@@ -19,6 +19,7 @@ Routed RouteRequest(std::string_view method, std::string_view target) {
   if (path == "/metrics") return only_get(Route::kMetrics);
   if (path == "/openapi.json") return only_get(Route::kOpenApi);
   if (path == "/status") return only_get(Route::kStatusPage);
+  if (path == "/status.json") return only_get(Route::kStatusJson);
   constexpr std::string_view kCustomer = "/v1/clientes/";
   if (path.rfind(kCustomer, 0) == 0 && path.size() > kCustomer.size() &&
       path.find('/', kCustomer.size()) == std::string_view::npos) {
@@ -50,6 +51,8 @@ const char* RouteName(Route r) {
       return "openapi";
     case Route::kStatusPage:
       return "status_page";
+    case Route::kStatusJson:
+      return "status_json";
     case Route::kNotFound:
       return "not_found";
     case Route::kMethodNotAllowed:

@@ -20,6 +20,7 @@ enum class Route {
   kMetrics,
   kOpenApi,
   kStatusPage,
+  kStatusJson,
   kNotFound,
   kMethodNotAllowed,
 };

@@ -18,6 +18,7 @@
 #include <list>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <unordered_map>
 
@@ -26,6 +27,7 @@
 #include "api/near_cache.h"
 #include "api/request.h"
 #include "api/serve.h"
+#include "api/status_page.h"
 #include "cache/record.h"
 #include "common/cpf.h"
 #include "common/cpf_hasher.h"
@@ -42,6 +44,8 @@ using Clock = std::chrono::steady_clock;
 using Response = http::response<http::string_body>;
 
 constexpr size_t kHeaderLimit = 8 * 1024;
+// Where `pdv monitor` publishes the pipeline's status (monitor::kStatusKey).
+constexpr char kPipelineStatusKey[] = "pdv:status";
 constexpr size_t kBodyLimit = 1024;
 
 int64_t NowSeconds() {
@@ -73,6 +77,25 @@ struct Shared {
     near_hits = registry.AddCounter("pdv_api_near_cache_hits_total", "lookups answered in process");
     near_misses =
         registry.AddCounter("pdv_api_near_cache_misses_total", "lookups that went to Redis");
+    freshness_p50 = registry.AddGauge("pdv_freshness_p50_seconds",
+                                      "OLTP commit to API answer, median of the monitor's probes");
+    freshness_p99 = registry.AddGauge("pdv_freshness_p99_seconds",
+                                      "OLTP commit to API answer, p99 of the monitor's probes");
+    freshness_probes = registry.AddGauge("pdv_freshness_probes", "probes the monitor completed");
+    freshness_missed = registry.AddGauge("pdv_freshness_missed", "probes that got no answer");
+  }
+  metrics::Gauge* freshness_p50;
+  metrics::Gauge* freshness_p99;
+  metrics::Gauge* freshness_probes;
+  metrics::Gauge* freshness_missed;
+  void SetFreshness(std::string_view status_json) {
+    auto j = nlohmann::json::parse(status_json, nullptr, false);
+    if (!j.is_object() || !j["freshness"].is_object()) return;
+    const auto& f = j["freshness"];
+    freshness_p50->Set(f.value("p50_ms", 0.0) / 1000);
+    freshness_p99->Set(f.value("p99_ms", 0.0) / 1000);
+    freshness_probes->Set(static_cast<double>(f.value("samples", int64_t{0})));
+    freshness_missed->Set(static_cast<double>(f.value("missed", int64_t{0})));
   }
   // Registered once per (route, status); loops keep the pointers (see Worker::Count).
   metrics::Gauge* Counter(const char* route, unsigned status) {
@@ -331,12 +354,37 @@ class Session : public std::enable_shared_from_this<Session> {
         });
         return;
       }
-      case Route::kMetrics:
-        return Reply(http::status::ok, w_.shared().registry.Expose(), false,
-                     "text/plain; version=0.0.4");
+      case Route::kMetrics: {
+        // The freshness the monitor measured joins our own metrics.
+        auto self = shared_from_this();
+        w_.redis().Command({"GET", kPipelineStatusKey},
+                           [this, self](const Status& s, redisReply* r) {
+                             if (s.ok() && r && r->type == REDIS_REPLY_STRING) {
+                               w_.shared().SetFreshness(std::string_view(r->str, r->len));
+                             }
+                             Reply(http::status::ok, w_.shared().registry.Expose(), false,
+                                   "text/plain; version=0.0.4");
+                           });
+        return;
+      }
       case Route::kOpenApi:
         return Reply(http::status::ok, OpenApi());
       case Route::kStatusPage:
+        return Reply(http::status::ok, kStatusPageHtml, false, "text/html; charset=utf-8");
+      case Route::kStatusJson: {
+        auto self = shared_from_this();
+        w_.redis().Command({"GET", kPipelineStatusKey}, [this, self](const Status& s,
+                                                                     redisReply* r) {
+          if (!s.ok()) return Unavailable(s);
+          if (!r || r->type != REDIS_REPLY_STRING) {
+            return Reply(
+                http::status::ok,
+                R"({"stages":[],"freshness":{},"note":"no status published: is pdv monitor running?"})");
+          }
+          Reply(http::status::ok, std::string(r->str, r->len));
+        });
+        return;
+      }
       case Route::kNotFound:
         return Reply(http::status::not_found, ErrorJson("NAO_ENCONTRADO", "no such route"));
       case Route::kMethodNotAllowed:
@@ -640,7 +688,9 @@ std::string OpenApi() {
 "/health":{"get":{"security":[],"responses":{"200":{"description":"alive"}}}},
 "/ready":{"get":{"security":[],"responses":{"200":{"description":"Redis reachable and data loaded"},"503":{"description":"not ready"}}}},
 "/metrics":{"get":{"security":[],"responses":{"200":{"description":"Prometheus text"}}}},
-"/openapi.json":{"get":{"security":[],"responses":{"200":{"description":"this document"}}}}}})json";
+"/openapi.json":{"get":{"security":[],"responses":{"200":{"description":"this document"}}}},
+"/status":{"get":{"security":[],"responses":{"200":{"description":"the pipeline's status page (HTML)"}}}},
+"/status.json":{"get":{"security":[],"responses":{"200":{"description":"each stage's position, lag, rate and health, and the measured freshness, as published by pdv monitor"}}}}}})json";
 }
 
 }  // namespace

@@ -332,9 +332,17 @@ Status Down(const fs::path& data_dir, std::chrono::seconds timeout) {
     return Status::Error(fmt::format("no pdv up is running for {} (stale {})",
                                      fs::absolute(data_dir).string(), file.string()));
   }
+  // Done when `up` has removed its pid file (after stopping everything), or is gone (a
+  // zombie its parent has not reaped yet counts as gone).
+  auto gone = [&] {
+    if (!fs::exists(file) || ::kill(pid, 0) != 0) return true;
+    std::string stat = ReadText(fmt::format("/proc/{}/stat", pid));
+    auto paren = stat.rfind(')');
+    return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+  };
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (::kill(pid, 0) != 0) return Status::Ok();
+    if (gone()) return Status::Ok();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return Status::Error(

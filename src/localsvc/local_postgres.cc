@@ -23,7 +23,13 @@ namespace {
 
 // The newest /usr/lib/postgresql/<major>/bin, or $PDV_PG_BINDIR.
 Result<fs::path> PostgresBinDir() {
-  if (const char* env = std::getenv("PDV_PG_BINDIR"); env && *env) return fs::path(env);
+  if (const char* env = std::getenv("PDV_PG_BINDIR"); env && *env) {
+    if (!fs::exists(fs::path(env) / "postgres")) {
+      return Status::Error(
+          fmt::format("no PostgreSQL server binary at {}/postgres (PDV_PG_BINDIR)", env));
+    }
+    return fs::path(env);
+  }
   fs::path best;
   int best_major = 0;
   std::error_code ec;

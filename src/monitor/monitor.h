@@ -62,6 +62,7 @@ struct Comparison {
   int64_t left_count = 0, right_count = 0;
   int64_t missing = 0, extra = 0, different = 0;
   std::vector<std::string> examples;  // the first differences of each kind
+  std::vector<std::string> keys;      // every difference: "missing <id>", "extra <id>"...
 };
 
 struct ReconcileReport {
@@ -81,6 +82,7 @@ struct ReconcileOptions {
   int wait_s = 60;        // for the pipeline to catch up with the OLTP position at start
   int show = 5;           // differences listed per comparison and kind
   int grace_minutes = 5;  // the eligibility rule's grace period (carencia_minutos)
+  int rounds = 3;         // a difference must show in every round (see Reconcile)
 };
 
 // Compares OLTP with RAW's latest state, RAW with the dimension (the eligibility rule

@@ -64,7 +64,12 @@ void ReadOltp(const Sources& s, Sample& out) {
   out.wal_lsn = Value(*conn, "SELECT pg_current_wal_lsn()::text").value_or("0/0");
   const std::string stats =
       "FROM pg_stat_user_tables WHERE schemaname = 'public' AND relname = 'clientes_clube'";
-  out.oltp_rows = Int(Value(*conn, "SELECT n_live_tup " + stats));
+  // Statistics, not count(*): the monitor must not load the OLTP table. reltuples covers
+  // a table bulk-loaded in the transaction that created it (not in n_live_tup).
+  out.oltp_rows = Int(Value(*conn,
+                            "SELECT greatest(n_live_tup, (SELECT reltuples::bigint FROM "
+                            "pg_class WHERE oid = 'public.clientes_clube'::regclass)) " +
+                                stats));
   out.oltp_changes = Int(Value(*conn, "SELECT n_tup_ins + n_tup_upd + n_tup_del " + stats));
   auto slot = conn->ExecParams(
       "SELECT confirmed_flush_lsn::text, active, "

@@ -1,0 +1,103 @@
+#pragma once
+
+// GET /status: the pipeline drawn as its five stages, refreshed every second from
+// /status.json (published in Redis by `pdv monitor`). Data is set with textContent only.
+
+namespace pdv::api {
+
+inline constexpr char kStatusPageHtml[] = R"html(<!doctype html>
+<html lang="pt-BR">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>pdv · status</title>
+<style>
+  body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; background: #f6f7f9; color: #1d2330; }
+  h1 { font-size: 20px; margin: 0 0 4px; }
+  #updated { color: #667; margin-bottom: 20px; }
+  #pipeline { display: flex; align-items: stretch; gap: 0; flex-wrap: wrap; }
+  .stage { background: #fff; border-radius: 8px; border-top: 6px solid #999; padding: 12px 14px;
+           width: 170px; box-shadow: 0 1px 3px rgba(0,0,0,.12); }
+  .stage.ok { border-top-color: #2e9d4f; } .stage.lagging { border-top-color: #e0a100; }
+  .stage.waiting { border-top-color: #7a8aa0; } .stage.down { border-top-color: #d33a2c; }
+  .arrow { align-self: center; font-size: 26px; color: #8893a5; padding: 0 8px; }
+  .name { font-weight: 600; font-size: 16px; } .health { float: right; font-size: 12px; text-transform: uppercase; }
+  .detail { color: #667; font-size: 12px; min-height: 32px; margin: 4px 0 8px; }
+  dl { display: grid; grid-template-columns: auto 1fr; gap: 2px 8px; margin: 0; }
+  dt { color: #667; } dd { margin: 0; text-align: right; font-variant-numeric: tabular-nums; }
+  #freshness { margin-top: 24px; background: #fff; border-radius: 8px; padding: 14px;
+               box-shadow: 0 1px 3px rgba(0,0,0,.12); max-width: 560px; }
+  #freshness .big { font-size: 28px; font-weight: 600; margin-right: 18px; }
+  #error { color: #d33a2c; margin-top: 12px; }
+</style>
+</head>
+<body>
+<h1>pdv · pipeline</h1>
+<div id="updated">loading…</div>
+<div id="pipeline"></div>
+<div id="freshness">
+  <div><b>Freshness</b>: OLTP commit → API answer, measured every second by a probe</div>
+  <div style="margin-top:8px">
+    <span class="big" id="p50">–</span><span>p50</span>
+    <span class="big" id="p99" style="margin-left:24px">–</span><span>p99</span>
+  </div>
+  <div id="probes" style="color:#667;margin-top:6px"></div>
+</div>
+<div id="error"></div>
+<script>
+const fmt = (v, digits) => v === null || v === undefined ? '–'
+  : Number(v).toLocaleString('pt-BR', {maximumFractionDigits: digits});
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+function render(s) {
+  const pipe = document.getElementById('pipeline');
+  pipe.replaceChildren();
+  (s.stages || []).forEach((st, i) => {
+    if (i > 0) pipe.appendChild(el('div', 'arrow', '→'));
+    const box = el('div', 'stage ' + st.health);
+    box.id = 'stage-' + st.name;
+    const head = el('div', 'name', st.name);
+    head.appendChild(el('span', 'health', st.health));
+    box.appendChild(head);
+    box.appendChild(el('div', 'detail', st.detail || ''));
+    const dl = el('dl');
+    [['position', st.position === null ? '–' : st.position], ['rows', fmt(st.rows, 0)],
+     ['rate/s', fmt(st.rate, 1)], ['lag s', fmt(st.lag_seconds, 3)],
+     ['lag rows', fmt(st.lag_rows, 0)]].forEach(([k, v]) => {
+      dl.appendChild(el('dt', '', k));
+      const dd = el('dd', '', v);
+      dd.dataset.field = k;
+      dl.appendChild(dd);
+    });
+    box.appendChild(dl);
+    pipe.appendChild(box);
+  });
+  const f = s.freshness || {};
+  document.getElementById('p50').textContent = f.samples ? fmt(f.p50_ms, 1) + ' ms' : '–';
+  document.getElementById('p99').textContent = f.samples ? fmt(f.p99_ms, 1) + ' ms' : '–';
+  document.getElementById('probes').textContent = f.samples
+    ? `last ${fmt(f.last_ms, 1)} ms · ${f.samples} probes · ${f.missed} missed`
+    : 'no probe results yet (is pdv monitor running?)';
+  document.getElementById('updated').textContent = 'updated ' + (s.generated_at || '–');
+}
+async function refresh() {
+  try {
+    const r = await fetch('/status.json', {cache: 'no-store'});
+    render(await r.json());
+    document.getElementById('error').textContent = r.ok ? '' : 'status ' + r.status;
+  } catch (e) {
+    document.getElementById('error').textContent = 'cannot reach the API: ' + e;
+  }
+}
+refresh();
+setInterval(refresh, 1000);
+</script>
+</body>
+</html>
+)html";
+
+}  // namespace pdv::api

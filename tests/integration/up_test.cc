@@ -1,0 +1,233 @@
+// `pdv up` / `pdv down` end to end: the whole platform from an empty data directory, a
+// lookup answered, status, the status page in headless Chromium, a stage killed and
+// restarted with nothing lost (reconcile), a second `up` on the same data, and start-up
+// failures that leave nothing running.
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <thread>
+
+#include "localsvc/scratch_dir.h"
+#include "test_support.h"
+
+namespace pdv::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+class UpTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = localsvc::ScratchDir::Create("pdv-test-up");
+    ASSERT_TRUE(dir.ok()) << dir.message();
+    scratch_.emplace(std::move(*dir));
+    data_ = scratch_->path() / "data";
+    auto port = localsvc::FreeLoopbackPort();
+    ASSERT_TRUE(port.ok());
+    port_ = *port;
+  }
+
+  std::unique_ptr<PdvProcess> StartUp(const std::string& log_name) {
+    return std::make_unique<PdvProcess>(
+        std::vector<std::string>{"up", "--data-dir", data_.string(), "--initial", "300", "--rate",
+                                 "20", "--listen", fmt::format("127.0.0.1:{}", port_)},
+        scratch_->path() / log_name);
+  }
+  // Waits for `text` in the process's output.
+  static bool WaitFor(PdvProcess& p, const std::string& text, std::chrono::seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (p.Output().find(text) != std::string::npos) return true;
+      if (!p.Running()) return false;
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  }
+  std::string Key() { return ReadFile(data_ / "api-key").substr(0, 68); }
+  std::string Lookup(const std::string& cpf) {
+    return HttpRaw(port_, fmt::format("GET /v1/clientes/{} HTTP/1.1\r\nHost: x\r\nX-API-Key: {}\r\n"
+                                      "Connection: close\r\n\r\n",
+                                      cpf, Key()));
+  }
+  int64_t OltpCount() {
+    std::string yaml = ReadFile(data_ / "pdv.yaml");
+    std::smatch m;
+    std::regex re("oltp_url: (\\S+)");
+    if (!std::regex_search(yaml, m, re)) return -1;
+    auto conn = Connect(m[1]);
+    return ScalarInt(conn, "SELECT count(*) FROM clientes_clube");
+  }
+  static int LastPid(const std::string& output, const std::string& stage) {
+    std::regex re("event=stage_started stage=" + stage + " pid=(\\d+)");
+    int pid = -1;
+    for (auto it = std::sregex_iterator(output.begin(), output.end(), re);
+         it != std::sregex_iterator(); ++it) {
+      pid = std::stoi((*it)[1]);
+    }
+    return pid;
+  }
+
+  std::optional<localsvc::ScratchDir> scratch_;
+  fs::path data_;
+  int port_ = 0;
+};
+
+TEST_F(UpTest, WholePlatformUpLookupKillRestartReconcileDownAndUpAgain) {
+  auto up = StartUp("up1.log");
+  ASSERT_TRUE(WaitFor(*up, "pdv up: the platform is running", 180s)) << up->Output();
+  std::string out = up->Output();
+  // The banner: address, the key (shown this once), a curl that works as printed.
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("/v1/clientes/(\\d{11})"))) << out;
+  std::string cpf = m[1];
+  EXPECT_NE(out.find(Key()), std::string::npos);
+  EXPECT_NE(out.find("(shown once;"), std::string::npos);
+  struct stat st {};
+  ASSERT_EQ(::stat((data_ / "api-key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(::stat((data_ / "pdv.yaml").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::string answer = Lookup(cpf);
+  EXPECT_EQ(HttpStatus(answer), 200) << answer;
+  EXPECT_NE(HttpBody(answer).find("\"cliente_id\""), std::string::npos);
+  std::string curl = RunCommandOutput(
+      {"bash", "-c",
+       out.substr(out.find("curl -s"), out.find('\n', out.find("curl -s")) - out.find("curl -s"))});
+  EXPECT_NE(curl.find("\"elegivel_promocao\""), std::string::npos) << curl;
+
+  // Status: every stage healthy and the probe measured freshness.
+  nlohmann::json status;
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  bool healthy = false;
+  while (!healthy && std::chrono::steady_clock::now() < deadline) {
+    auto r = RunPdv({"status", "--data-dir", data_.string(), "--json"});
+    status = nlohmann::json::parse(r.output, nullptr, false);
+    healthy =
+        r.exit_code == 0 && status.is_object() && status["freshness"].value("samples", 0) >= 3;
+    for (const auto& s : status.is_object() ? status["stages"] : nlohmann::json::array()) {
+      healthy &= s["health"] == "ok";
+    }
+  }
+  ASSERT_TRUE(healthy) << status.dump(2);
+  EXPECT_EQ(status["stages"].size(), 5u);
+  EXPECT_GT(status["freshness"]["p99_ms"].get<double>(), 0);
+  auto text = RunPdv({"status", "--data-dir", data_.string()});
+  EXPECT_NE(text.output.find("freshness (OLTP commit → API answer): p50"), std::string::npos)
+      << text.output;
+  EXPECT_NE(HttpBody(HttpGet(port_, "/metrics")).find("pdv_freshness_p99_seconds"),
+            std::string::npos);
+
+  // The status page, rendered by a real browser.
+  fs::path shot = fs::path(PDV_ARTIFACTS_DIR) / "status-page.png";
+  fs::create_directories(shot.parent_path());
+  std::string url = fmt::format("http://127.0.0.1:{}/status", port_);
+  std::string dom = RunCommandOutput({"chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                                      "--virtual-time-budget=4000", "--dump-dom", url});
+  EXPECT_NE(dom.find("id=\"stage-cdc\""), std::string::npos) << dom.substr(0, 2000);
+  EXPECT_NE(dom.find("class=\"stage ok\" id=\"stage-serve\""), std::string::npos);
+  EXPECT_TRUE(std::regex_search(dom, std::regex("id=\"p99\"[^>]*>[0-9.,]+ ms<")))
+      << dom.substr(0, 4000);
+  RunCommandOutput({"chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--window-size=1280,720", "--virtual-time-budget=4000",
+                    "--screenshot=" + shot.string(), url});
+  EXPECT_GT(fs::exists(shot) ? fs::file_size(shot) : 0, 10'000u) << "no screenshot at " << shot;
+
+  // A stage killed with SIGKILL is restarted, and nothing is lost or doubled.
+  int cdc = LastPid(up->Output(), "cdc");
+  ASSERT_GT(cdc, 0);
+  ASSERT_EQ(::kill(cdc, SIGKILL), 0);
+  ASSERT_TRUE(WaitFor(*up, "event=stage_crashed stage=cdc exit=\"signal 9\"", 10s)) << up->Output();
+  deadline = std::chrono::steady_clock::now() + 20s;
+  while (LastPid(up->Output(), "cdc") == cdc && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_NE(LastPid(up->Output(), "cdc"), cdc) << up->Output();
+  auto reconcile = RunPdv({"reconcile", "--data-dir", data_.string(), "--wait", "60"});
+  EXPECT_EQ(reconcile.exit_code, 0) << reconcile.output;
+  EXPECT_NE(reconcile.output.find("clean: no differences"), std::string::npos) << reconcile.output;
+
+  auto down = RunPdv({"down", "--data-dir", data_.string()});
+  EXPECT_EQ(down.exit_code, 0) << down.output;
+  EXPECT_EQ(up->Wait(60s), 0) << up->Output();
+  EXPECT_FALSE(PortAccepts(port_));
+  EXPECT_FALSE(fs::exists(data_ / "up.pid"));
+
+  // A second `up` reuses the data: same key (not shown again), no second initial load.
+  auto again = StartUp("up2.log");
+  ASSERT_TRUE(WaitFor(*again, "pdv up: the platform is running", 180s)) << again->Output();
+  EXPECT_EQ(again->Output().find("(shown once;"), std::string::npos);
+  EXPECT_EQ(HttpStatus(Lookup(cpf)), 200);
+  int64_t customers = OltpCount();
+  EXPECT_GT(customers, 250);
+  EXPECT_LT(customers, 600) << "the initial load ran twice";
+  EXPECT_EQ(RunPdv({"down", "--data-dir", data_.string()}).exit_code, 0);
+  EXPECT_EQ(again->Wait(60s), 0);
+  EXPECT_EQ(RunPdv({"down", "--data-dir", data_.string()}).output,
+            fmt::format("pdv down: no pdv up is running for {}\n", data_.string()));
+}
+
+TEST_F(UpTest, StartFailuresAreOneLineAndLeaveNothingRunning) {
+  // A port in use.
+  auto port = localsvc::FreeLoopbackPort();
+  ASSERT_TRUE(port.ok());
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  auto r =
+      RunPdv({"up", "--data-dir", data_.string(), "--listen", fmt::format("127.0.0.1:{}", port_)});
+  ::close(fd);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.output,
+            fmt::format("pdv up: port {} (listen in {}/pdv.yaml) is already in use by another "
+                        "process\n",
+                        port_, data_.string()));
+  EXPECT_FALSE(fs::exists(data_ / "oltp"));
+  EXPECT_FALSE(fs::exists(data_ / "up.pid"));
+
+  // A data directory that cannot be created.
+  r = RunPdv({"up", "--data-dir", "/proc/pdv-test/data"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(r.output.starts_with("pdv up: cannot create data directory /proc/pdv-test/data: "))
+      << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1);
+
+  // A server binary missing: the servers already started are stopped again.
+  ::setenv("PDV_REDIS_SERVER", "/nonexistent/redis-server", 1);
+  r = RunPdv({"up", "--data-dir", data_.string()});
+  ::unsetenv("PDV_REDIS_SERVER");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("pdv up: Redis: redis-server not found at /nonexistent/redis-server"),
+            std::string::npos)
+      << r.output;
+  std::string yaml = ReadFile(data_ / "pdv.yaml");
+  std::smatch m;
+  ASSERT_TRUE(
+      std::regex_search(yaml, m, std::regex("oltp_url: postgresql://postgres@127.0.0.1:(\\d+)")));
+  EXPECT_FALSE(PortAccepts(std::stoi(m[1]))) << "the OLTP server was left running";
+  EXPECT_FALSE(fs::exists(data_ / "up.pid"));
+
+  ::setenv("PDV_PG_BINDIR", "/nonexistent/bin", 1);
+  r = RunPdv({"up", "--data-dir", data_.string()});
+  ::unsetenv("PDV_PG_BINDIR");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.output,
+            "pdv up: OLTP PostgreSQL: no PostgreSQL server binary at /nonexistent/bin/postgres "
+            "(PDV_PG_BINDIR)\n");
+}
+
+}  // namespace
+}  // namespace pdv::testing
