@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts the platform locally with a demo workload: installs what is missing (apt),
-# builds, then `pdv up` (its own PostgreSQL under ./.pdv, 10,000 customers, a continuous
-# sign-up workload) until Ctrl-C. Extra arguments go to `pdv up` (see pdv up --help).
+# builds, then `pdv up` (OLTP and warehouse PostgreSQL, Redis and every stage under ./.pdv,
+# 10,000 customers, a continuous workload) until Ctrl-C. Extra arguments go to `pdv up`.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/install-deps.sh"

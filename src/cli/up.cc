@@ -260,7 +260,8 @@ Status Up(const UpOptions& options, Logger& log, std::stop_token stop) {
       {"transform", pdv({"transform", "watch", "--platform"})},
       {"cache", pdv({"cache", "watch"})},
       {"serve", pdv({"serve"})},
-      {"monitor", pdv({"monitor", "--api-key-file", (dir / "probe-key").string()})}};
+      {"monitor", pdv({"monitor", "--api-key-file", (dir / "probe-key").string(), "--interval-ms",
+                       std::to_string(options.probe_interval_ms)})}};
   for (auto& spec : specs) {
     if (Status s = stages.Start(std::move(spec)); !s.ok()) {
       stages.StopAll(kStopOrder);

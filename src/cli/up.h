@@ -19,6 +19,7 @@ struct UpOptions {
   std::optional<std::string> listen;
   // Seconds to wait for the first answered lookup before printing the banner.
   int ready_timeout_s = 180;
+  int probe_interval_ms = 1000;  // the freshness probe's period
 };
 
 // The whole platform on this machine, under `data_dir`: on first use creates it, a

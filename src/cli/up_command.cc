@@ -27,6 +27,10 @@ class UpCommand : public Command {
         ->check(CLI::PositiveNumber);
     cmd->add_option("--listen", listen_,
                     "API address on first use (default 127.0.0.1:8080; later: pdv.yaml)");
+    cmd->add_option("--probe-interval-ms", options_.probe_interval_ms,
+                    "Milliseconds between freshness probes")
+        ->capture_default_str()
+        ->check(CLI::Range(100, 60000));
     cmd->add_option("--ready-timeout", options_.ready_timeout_s,
                     "Seconds to wait for the first answered lookup")
         ->capture_default_str()
