@@ -37,6 +37,8 @@ class GenerateCommand : public Command {
     flags_.Add(cmd, "--duration", "generate.duration");
     flags_.Add(cmd, "--delete-share", "generate.delete_share");
     flags_.Add(cmd, "--retry-timeout", "generate.retry_timeout");
+    cmd->add_flag("--only-if-empty", only_if_empty_,
+                  "Skip the --initial load when the table already has customers (restarts)");
     cmd->add_option("--cpf-out", cpf_out_,
                     "Append the plaintext CPFs of created customers to FILE (mode 0600), for "
                     "test and benchmark clients only");
@@ -61,6 +63,7 @@ class GenerateCommand : public Command {
         .cpf_key = *key,
         .seed = static_cast<uint64_t>(config.GetInt("generate.seed")),
         .initial = static_cast<uint64_t>(config.GetInt("generate.initial")),
+        .initial_only_if_empty = only_if_empty_,
         .rate = config.GetDouble("generate.rate"),
         .duration_s = config.GetDouble("generate.duration"),
         .delete_share = config.GetDouble("generate.delete_share"),
@@ -84,6 +87,7 @@ class GenerateCommand : public Command {
 
  private:
   std::string cpf_out_, as_of_;
+  bool only_if_empty_ = false;
 };
 
 }  // namespace

@@ -236,12 +236,6 @@ Status Up(const UpOptions& options, Logger& log, std::stop_token stop) {
   auto probe_key = EnsureApiKey(dir / "probe-key", redis_url, "pdv-probe", &probe_created);
   if (!probe_key.ok()) return probe_key.status();
 
-  uint64_t initial = options.initial;
-  if (auto conn = pg::Connection::Connect(oltp_url); conn.ok()) {
-    auto rows = conn->Exec("SELECT count(*) FROM public.clientes_clube");
-    if (rows.ok() && rows->get(0, 0) != "0") initial = 0;  // a second `up` reuses the data
-  }
-
   std::error_code exe_ec;
   std::string exe = fs::read_symlink("/proc/self/exe", exe_ec).string();
   auto pdv = [&](std::vector<std::string> args) {
@@ -253,9 +247,9 @@ Status Up(const UpOptions& options, Logger& log, std::stop_token stop) {
   std::string cpfs = (dir / "cpfs.txt").string();
   Supervisor stages(dir / "logs", log);
   std::vector<StageSpec> specs = {
-      {"generate",
-       pdv({"generate", "--initial", std::to_string(initial), "--rate", rate, "--cpf-out", cpfs}),
-       pdv({"generate", "--initial", "0", "--rate", rate, "--cpf-out", cpfs})},
+      // The initial load happens once: a second `up` or a restart finds the table filled.
+      {"generate", pdv({"generate", "--initial", std::to_string(options.initial), "--only-if-empty",
+                        "--rate", rate, "--cpf-out", cpfs})},
       {"cdc", pdv({"cdc"})},
       {"transform", pdv({"transform", "watch", "--platform"})},
       {"cache", pdv({"cache", "watch"})},

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-
 namespace pdv::generate {
 
 std::string UuidText(const std::array<uint8_t, 16>& id) {

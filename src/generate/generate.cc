@@ -62,8 +62,17 @@ Status Run(const GenerateOptions& options, Logger& log, std::stop_token stop) {
   if (Status s = EnsureOltpSchema(*conn); !s.ok()) return s;
   log.Info("oltp_schema_ready", {{"url", options.oltp_url}});
 
-  if (options.initial > 0) {
-    BulkLoadOptions load{.count = options.initial,
+  uint64_t initial = options.initial;
+  if (initial > 0 && options.initial_only_if_empty) {
+    auto rows = conn->Exec("SELECT EXISTS (SELECT 1 FROM public.clientes_clube)");
+    if (!rows.ok()) return rows.status();
+    if (rows->get(0, 0) == "t") {
+      log.Info("initial_load_skipped", {{"reason", "the table already has customers"}});
+      initial = 0;
+    }
+  }
+  if (initial > 0) {
+    BulkLoadOptions load{.count = initial,
                          .seed = options.seed,
                          .cpf_key = options.cpf_key,
                          .as_of_us = options.as_of_us.value_or(

@@ -19,7 +19,9 @@ struct GenerateOptions {
   std::string cpf_key;
   uint64_t seed = 1;
   uint64_t initial = 0;  // customers to bulk-load first
-  double rate = 0;       // then workload operations per second (0: none)
+  // Skip the initial load when the table already has customers (a restarted container).
+  bool initial_only_if_empty = false;
+  double rate = 0;  // then workload operations per second (0: none)
   double duration_s = 0;
   double delete_share = 0.03;
   double retry_timeout_s = 60;

@@ -123,9 +123,10 @@ class Workload {
 
  private:
   Status LoadIds() {
-    auto r = conn_->Exec(
-        fmt::format("SELECT cliente_id::text FROM public.clientes_clube "
-                    "WHERE origem_campanha IS DISTINCT FROM 'pdv_probe' LIMIT {}", kIdPoolLimit));
+    auto r =
+        conn_->Exec(fmt::format("SELECT cliente_id::text FROM public.clientes_clube "
+                                "WHERE origem_campanha IS DISTINCT FROM 'pdv_probe' LIMIT {}",
+                                kIdPoolLimit));
     if (!r.ok()) return r.status();
     ids_.clear();
     for (int i = 0; i < r->rows(); ++i) ids_.push_back(r->str(i, 0));

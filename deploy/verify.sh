@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Builds the images from local files and runs the compose stack on a Docker engine, then
+# checks what a user would: every server and cdc/serve healthy, the curl lookup of a real
+# customer answered, pdv status, pdv reconcile clean. Removes the stack (and its volumes)
+# at the end. Needs docker.io, docker-compose and debootstrap (installed if missing) and a
+# running dockerd; with `--start-dockerd` it starts a private one (bridge networking off,
+# no iptables, own data root), as PLATFORM-NOTES.md describes for this kind of machine.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+if [[ "${1:-}" == "--start-dockerd" ]]; then
+  apt-get install -y -o DPkg::Lock::Timeout=600 --no-install-recommends docker.io docker-compose \
+    debootstrap >/dev/null
+  mkdir -p /var/lib/docker-pdv /run/docker-pdv
+  export DOCKER_HOST=unix:///run/docker-pdv/docker.sock
+  if ! docker info >/dev/null 2>&1; then
+    nohup dockerd --iptables=false --bridge=none --data-root /var/lib/docker-pdv \
+      -H "$DOCKER_HOST" --exec-root /run/docker-pdv/exec --pidfile /run/docker-pdv/docker.pid \
+      >/var/log/dockerd-pdv.log 2>&1 &
+    for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  fi
+fi
+docker info >/dev/null
+docker image inspect pdv/debian:bookworm >/dev/null 2>&1 || bash deploy/build-base.sh
+cmake --build build --target pdv >/dev/null
+# apt inside the builds needs the host's network (there may be no bridge network).
+docker build -q --network host -f deploy/Dockerfile -t pdv/pdv . >/dev/null
+docker build -q --network host -f deploy/postgres.Dockerfile -t pdv/postgres . >/dev/null
+docker build -q --network host -f deploy/redis.Dockerfile -t pdv/redis . >/dev/null
+env_file=$(mktemp)
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$env_file" <<ENV
+POSTGRES_PASSWORD=$(openssl rand -hex 16)
+PDV_CPF_KEY=$(openssl rand -hex 32)
+INITIAL=10000
+RATE=20
+API_PUBLISH=$port
+ENV
+compose=(docker-compose -p pdvverify -f deploy/compose.yaml --env-file "$env_file")
+cleanup() { "${compose[@]}" down -v >/dev/null 2>&1 || true; rm -f "$env_file"; }
+trap cleanup EXIT
+"${compose[@]}" up -d --no-build
+for _ in $(seq 120); do
+  healthy=$("${compose[@]}" ps | grep -c "(healthy)" || true)
+  [[ "$healthy" -ge 5 ]] && break
+  sleep 1
+done
+"${compose[@]}" ps
+key=$("${compose[@]}" exec -T serve cat /var/lib/pdv/api-key)
+for _ in $(seq 60); do
+  cpf=$("${compose[@]}" exec -T serve head -1 /var/lib/pdv/cpfs.txt 2>/dev/null || true)
+  [[ -n "$cpf" ]] && curl -fs -H "X-API-Key: $key" "http://127.0.0.1:$port/v1/clientes/$cpf" >/dev/null && break
+  sleep 1
+done
+echo "curl -s -H \"X-API-Key: \$KEY\" http://127.0.0.1:$port/v1/clientes/$cpf"
+curl -fsS -H "X-API-Key: $key" "http://127.0.0.1:$port/v1/clientes/$cpf"; echo
+"${compose[@]}" exec -T serve pdv status
+"${compose[@]}" exec -T serve pdv reconcile
+echo "deploy/verify.sh: the compose stack answered and reconciled clean"
