@@ -53,7 +53,10 @@ class ApiKeyCommand : public Command {
     revoke_ = cmd->add_subcommand("revoke", "Revokes the key with this name");
     list_ = cmd->add_subcommand("list", "Lists key names, creation times and revocations");
     for (CLI::App* sub : {create_, revoke_}) sub->add_option("NAME", name_, "Key name")->required();
-    for (CLI::App* sub : {create_, revoke_, list_}) flags_.Add(sub, "--redis-url", "redis_url");
+    for (CLI::App* sub : {create_, revoke_, list_}) {
+      flags_.Add(sub, "--redis-url", "redis_url");
+      sub->add_option("--data-dir", data_dir_, "The data directory of a `pdv up` (its pdv.yaml)");
+    }
     return cmd;
   }
 
@@ -81,6 +84,7 @@ class ApiKeyCommand : public Command {
  private:
   CLI::App *create_ = nullptr, *revoke_ = nullptr, *list_ = nullptr;
   std::string name_;
+  std::string data_dir_;  // read by main: --data-dir DIR means DIR/pdv.yaml
 };
 
 }  // namespace

@@ -172,6 +172,10 @@ TEST_F(UpTest, WholePlatformUpLookupKillRestartReconcileDownAndUpAgain) {
   EXPECT_EQ(reconcile.exit_code, 0) << reconcile.output;
   EXPECT_NE(reconcile.output.find("clean: no differences"), std::string::npos) << reconcile.output;
 
+  // Other commands find the platform by its data directory.
+  auto keys = RunPdv({"apikey", "list", "--data-dir", data_.string()});
+  EXPECT_NE(keys.output.find("pdv-up\t"), std::string::npos) << keys.output;
+
   auto down = RunPdv({"down", "--data-dir", data_.string()});
   EXPECT_EQ(down.exit_code, 0) << down.output;
   EXPECT_EQ(up->Wait(60s), 0) << up->Output();
