@@ -96,6 +96,34 @@ TEST_F(ProjectTest, Selection) {
   EXPECT_NE(bad.message().find("unknown selection method 'colour:'"), std::string::npos);
 }
 
+TEST_F(ProjectTest, ProfileTargetsAndThePlatformProject) {
+  auto other = LoadProject({.project_dir = dir_.string(), .target = "other"});
+  ASSERT_TRUE(other.ok()) << other.message();
+  EXPECT_EQ(other->target.name, "other");
+  EXPECT_EQ(other->target.conninfo,
+            "host='127.0.0.1' port='6543' user='reporting' dbname='shop_reporting' "
+            "password='s3cr3t' ");
+  EXPECT_EQ(other->FindModelOrSeed("customer_totals")->schema, "reports_marts");
+  auto missing = LoadProject({.project_dir = dir_.string(), .target = "prod"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.message().find("profile 'shop' has no target 'prod'"), std::string::npos);
+
+  // The platform's project needs no profile; its schemas are the contract's.
+  auto platform =
+      LoadProject({.project_dir = std::string(PDV_FIXTURES) + "/../../transform",
+                   .platform_warehouse_url = "postgresql://pdv@127.0.0.1:5999/warehouse"});
+  ASSERT_TRUE(platform.ok()) << platform.message();
+  EXPECT_EQ(platform->target.database, "warehouse");
+  EXPECT_EQ(platform->FindModelOrSeed("stg_clientes_clube")->RelationName(),
+            "\"staging\".\"stg_clientes_clube\"");
+  EXPECT_EQ(platform->FindModelOrSeed("dim_clientes_clube")->RelationName(),
+            "\"marts\".\"dim_clientes_clube\"");
+  using S = std::set<std::string>;
+  EXPECT_EQ(Select(*platform, {"source:raw"}), S{"clientes_clube"});
+  auto downstream = Select(*platform, {"source:raw.clientes_clube+"}, {"resource_type:test"});
+  EXPECT_EQ(downstream, (S{"clientes_clube", "stg_clientes_clube", "dim_clientes_clube"}));
+}
+
 TEST_F(ProjectTest, CycleIsNamed) {
   Write("models/a.sql", "select * from {{ ref('b') }}");
   Write("models/b.sql", "select * from {{ ref('a') }}");
