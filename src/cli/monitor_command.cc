@@ -111,11 +111,7 @@ class ReconcileCommand : public Command {
     return cmd;
   }
   int Run(const Config& config, std::stop_token) override {
-    options_.sources = {.oltp_url = *config.Get("oltp_url"),
-                        .warehouse_url = *config.Get("warehouse_url"),
-                        .redis_url = *config.Get("redis_url"),
-                        .api_listen = *config.Get("listen"),
-                        .slot = *config.Get("cdc.slot")};
+    options_.sources = SourcesFrom(config);
     auto report = monitor::Reconcile(options_);
     if (!report.ok()) return Finish("pdv reconcile", report.status());
     fmt::print("{}", monitor::FormatReconcile(*report));

@@ -62,6 +62,18 @@ Value TargetValue(const Target& t) {
 
 }  // namespace
 
+Value NodeValue(const Node& node) {
+  ValueDict d;
+  d.Set("name", Value(node.name));
+  d.Set("unique_id", Value(node.unique_id));
+  d.Set("resource_type", Value(node.resource_type));
+  d.Set("schema", Value(node.schema));
+  d.Set("alias", Value(node.alias));
+  d.Set("fqn", JsonToValue(node.fqn));
+  d.Set("config", JsonToValue(node.config));
+  return Value(std::move(d));
+}
+
 ValueDict MakeContext(const Project& project, const Node& node, const ContextOptions& options,
                       ContextCapture* capture) {
   ValueDict g;
@@ -149,14 +161,7 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
   g.Set("target", TargetValue(project.target));
   g.Set("project_name", Value(project.name));
   g.Set("schema", Value(node.schema));
-  ValueDict model;
-  model.Set("name", Value(node.name));
-  model.Set("unique_id", Value(node.unique_id));
-  model.Set("resource_type", Value(node.resource_type));
-  model.Set("schema", Value(node.schema));
-  model.Set("alias", Value(node.alias));
-  model.Set("config", JsonToValue(node.config));
-  g.Set("model", Value(model));
+  g.Set("model", NodeValue(node));
   g.Set("log", Value(Function([](const Arguments& a) -> Value {
           const Value* info = a.Get(1, "info");
           if (info && info->Truthy() && !a.positional.empty()) {

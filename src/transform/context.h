@@ -35,6 +35,9 @@ struct ContextOptions {
 jinja::ValueDict MakeContext(const Project& project, const Node& node,
                              const ContextOptions& options, ContextCapture* capture);
 
+// dbt's `model`/`node` object: name, unique_id, resource_type, schema, alias, fqn, config.
+jinja::Value NodeValue(const Node& node);
+
 // Merges config `add` into `into` with dbt's rules: tags and hooks accumulate, other keys
 // replace; "pre-hook"/"post-hook" are spelled pre_hook/post_hook.
 void MergeConfig(nlohmann::json& into, const nlohmann::json& add);

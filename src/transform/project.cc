@@ -611,18 +611,13 @@ class Loader {
 
   void ResolveRelation(Node& n) {
     ValueDict globals = MakeContext(p_, n, {.parse = true}, &scratch_);
-    ValueDict node_value;
-    node_value.Set("name", Value(n.name));
-    node_value.Set("resource_type", Value(n.resource_type));
-    node_value.Set("unique_id", Value(n.unique_id));
-    node_value.Set("fqn", JsonToValue(n.fqn));
-    node_value.Set("config", JsonToValue(n.config));
+    Value node_value = NodeValue(n);
     auto call = [&](const char* macro, const char* key) {
       jinja::Arguments args;
       args.positional.push_back(n.config.contains(key) && n.config[key].is_string()
                                     ? Value(n.config[key].get<std::string>())
                                     : Value());
-      args.positional.push_back(Value(node_value));
+      args.positional.push_back(node_value);
       auto r = p_.env->CallMacro(macro, args, globals);
       if (!r.ok()) throw LoadError{r.message()};
       std::string s = r->Str();
