@@ -488,7 +488,8 @@ class Loader {
           spec.config = args["config"];
           args.erase("config");
         }
-        for (const char* k : {"severity", "tags", "where", "name"}) {
+        for (const char* k : {"severity", "tags", "where", "name", "limit", "store_failures",
+                              "warn_if", "error_if", "fail_calc"}) {
           if (args.contains(k)) {
             spec.config[k] = args[k];
             args.erase(k);

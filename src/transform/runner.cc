@@ -192,8 +192,13 @@ Result<std::string> Runner::CompileWithCtes(const Node& node, std::vector<std::s
   if (!node.test_macro.empty()) {
     jinja::Arguments args;
     const Node& attached = project_.nodes.at(node.attached_node);
-    args.named.emplace_back("model",
-                            RelationValue(attached.database, attached.schema, attached.alias));
+    jinja::Value model = RelationValue(attached.database, attached.schema, attached.alias);
+    if (node.config.contains("where") && node.config["where"].is_string()) {
+      // dbt's `where` test config: the test reads the model through this filter.
+      model.dict().text = fmt::format("(select * from {} where {}) dbt_subquery",
+                                      *model.dict().text, node.config["where"].get<std::string>());
+    }
+    args.named.emplace_back("model", model);
     if (!node.column_name.empty())
       args.named.emplace_back("column_name", jinja::Value(node.column_name));
     for (const auto& [k, v] : node.test_kwargs.items) {
@@ -467,7 +472,26 @@ Runner::NodeResult Runner::ExecuteSeed(const Node& node) {
 
 Runner::NodeResult Runner::ExecuteTest(const Node& node, const std::string& compiled) {
   NodeResult res{.unique_id = node.unique_id};
-  StatementResult r = RunStatement(*conn_, TestQuerySql(compiled));
+  // Test configs this runner does not implement are errors, not silently ignored.
+  for (const char* key : {"store_failures", "fail_calc", "warn_if", "error_if"}) {
+    if (!node.config.contains(key)) continue;
+    const auto& v = node.config[key];
+    bool default_value =
+        (v.is_boolean() && !v.get<bool>()) || (v.is_string() && (v == "!= 0" || v == "count(*)"));
+    if (!default_value) {
+      res.status = "error";
+      res.message = fmt::format("{}: test config '{}: {}' is not supported by pdv transform",
+                                node.defined_at.empty() ? node.original_file_path : node.defined_at,
+                                key, v.dump());
+      return res;
+    }
+  }
+  std::string sql = compiled;
+  if (node.config.contains("limit") && node.config["limit"].is_number_integer()) {
+    sql = fmt::format("select * from (\n{}\n) dbt_limit limit {}", compiled,
+                      node.config["limit"].get<int64_t>());
+  }
+  StatementResult r = RunStatement(*conn_, TestQuerySql(sql));
   if (!r.ok) {
     res.status = "error";
     res.message = fmt::format(

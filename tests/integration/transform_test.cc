@@ -73,14 +73,14 @@ localsvc::LocalPostgres* TransformTest::pg_ = nullptr;
 TEST_F(TransformTest, BuildsSeedsModelsAndTestsWithArtifacts) {
   auto r = Dbt({"build"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("Done. PASS=15 WARN=1 ERROR=0 SKIP=0 TOTAL=16"), std::string::npos)
+  EXPECT_NE(r.output.find("Done. PASS=16 WARN=1 ERROR=0 SKIP=0 TOTAL=17"), std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("OK loaded seed file analytics_raw.raw_orders"), std::string::npos);
   EXPECT_NE(r.output.find("OK created sql table model analytics_marts.customer_totals"),
             std::string::npos);
   EXPECT_NE(r.output.find("WARN 1 accepted_values_stg_customers_status__active"),
             std::string::npos);
-  EXPECT_NE(r.output.find(" of 16 START sql view model analytics_staging.stg_customers"),
+  EXPECT_NE(r.output.find(" of 17 START sql view model analytics_staging.stg_customers"),
             std::string::npos);
 
   auto conn = Connect(Url());
@@ -121,7 +121,7 @@ TEST_F(TransformTest, BuildsSeedsModelsAndTestsWithArtifacts) {
             std::string::npos);
   EXPECT_EQ(manifest["parent_map"]["model.shop.customer_totals"].size(), 2u);
   auto results = nlohmann::json::parse(ReadFile(project_ / "target/run_results.json"));
-  EXPECT_EQ(results["results"].size(), 16u);
+  EXPECT_EQ(results["results"].size(), 17u);
   int warned = 0;
   for (const auto& res : results["results"]) {
     if (res["status"] == "warn") {
@@ -175,6 +175,10 @@ TEST_F(TransformTest, ErrorsMidDagSkipDependantsOnly) {
   Write("models/marts/after_broken.sql", "select * from {{ ref('broken') }}\n");
   Write("tests/assert_never.sql",
         "select order_id from {{ ref('orders_replaced') }} where order_id < 12\n");
+  Write("models/marts/more.yml",
+        "version: 2\nmodels:\n  - name: orders_appended\n    columns:\n      - name: order_id\n"
+        "        tests:\n          - unique:\n              config:\n                "
+        "store_failures: true\n");
   auto r = Dbt({"build"});
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("ERROR creating sql table model analytics_marts.broken"),
@@ -192,7 +196,11 @@ TEST_F(TransformTest, ErrorsMidDagSkipDependantsOnly) {
       << r.output;
   EXPECT_NE(r.output.find("OK created sql incremental model analytics_marts.orders_merged"),
             std::string::npos);
-  EXPECT_NE(r.output.find("ERROR=2 SKIP="), std::string::npos);
+  EXPECT_NE(r.output.find("models/marts/more.yml:7: test config 'store_failures: true' is not "
+                          "supported by pdv transform"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("ERROR=3 SKIP="), std::string::npos);
   auto conn = Connect(Url());
   EXPECT_EQ(
       ScalarInt(conn, "select count(*) from pg_class where relname in ('broken', 'after_broken')"),
