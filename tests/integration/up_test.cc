@@ -158,16 +158,19 @@ TEST_F(UpTest, WholePlatformUpLookupKillRestartReconcileDownAndUpAgain) {
       with({"--hide-scrollbars", "--window-size=1280,720", "--screenshot=" + shot.string(), url}));
   EXPECT_GT(fs::exists(shot) ? fs::file_size(shot) : 0, 10'000u) << "no screenshot at " << shot;
 
-  // A stage killed with SIGKILL is restarted, and nothing is lost or doubled.
-  int cdc = LastPid(up->Output(), "cdc");
-  ASSERT_GT(cdc, 0);
-  ASSERT_EQ(::kill(cdc, SIGKILL), 0);
-  ASSERT_TRUE(WaitFor(*up, "event=stage_crashed stage=cdc exit=\"signal 9\"", 10s)) << up->Output();
-  deadline = std::chrono::steady_clock::now() + 20s;
-  while (LastPid(up->Output(), "cdc") == cdc && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(100ms);
+  // Stages killed with SIGKILL are restarted, and nothing is lost or doubled.
+  for (const std::string stage : {"cdc", "transform", "cache"}) {
+    int pid = LastPid(up->Output(), stage);
+    ASSERT_GT(pid, 0) << stage;
+    ASSERT_EQ(::kill(pid, SIGKILL), 0);
+    ASSERT_TRUE(WaitFor(*up, "event=stage_crashed stage=" + stage + " exit=\"signal 9\"", 10s))
+        << up->Output();
+    deadline = std::chrono::steady_clock::now() + 20s;
+    while (LastPid(up->Output(), stage) == pid && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_NE(LastPid(up->Output(), stage), pid) << stage << " was not restarted\n" << up->Output();
   }
-  EXPECT_NE(LastPid(up->Output(), "cdc"), cdc) << up->Output();
   auto reconcile = RunPdv({"reconcile", "--data-dir", data_.string(), "--wait", "60"});
   EXPECT_EQ(reconcile.exit_code, 0) << reconcile.output;
   EXPECT_NE(reconcile.output.find("clean: no differences"), std::string::npos) << reconcile.output;
