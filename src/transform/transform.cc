@@ -92,6 +92,16 @@ Result<RunSummary> RunLoaded(const Project& project, const Graph& graph, pg::Con
   return runner.Run(options.command, nodes);
 }
 
+// The first source relation of the project that does not exist yet ("" when all do).
+std::string MissingSource(const Project& project, pg::Connection& conn) {
+  for (const auto& [id, n] : project.nodes) {
+    if (n.resource_type != "source") continue;
+    auto r = conn.ExecParams("SELECT to_regclass($1) IS NULL", {n.RelationName()});
+    if (r.ok() && r->get(0, 0) == "t") return n.RelationName();
+  }
+  return "";
+}
+
 }  // namespace
 
 Result<RunSummary> RunCommand(const TransformOptions& options) {
@@ -132,7 +142,17 @@ Status Watch(const TransformOptions& options, const std::string& channel, Logger
     }
     // Run once to catch up, then after every notification; what arrives during a run
     // (a burst) is drained into one more run.
+    bool announced_wait = false;
     while (failed.ok() && !stop.stop_requested()) {
+      // Before the CDC stage has created RAW there is nothing to run: wait, quietly.
+      if (std::string missing = MissingSource(*project, *conn); !missing.empty()) {
+        if (!announced_wait) log.Info("transform_waiting", {{"for_source", missing}});
+        announced_wait = true;
+        if (Status waited = pg::WaitForNotifications(*listener, stop); !waited.ok()) {
+          failed = Status::Error("warehouse: " + waited.message(), waited.code());
+        }
+        continue;
+      }
       auto started = std::chrono::steady_clock::now();
       auto r = RunLoaded(*project, *graph, &*conn, run_options);
       int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
