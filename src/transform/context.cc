@@ -122,11 +122,7 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
           MergeConfig(capture->config, add);
           return Value("");
         })));
-  bool incremental = false;
-  if (!parse && node.materialized() == "incremental" && options.relation_exists) {
-    bool node_full_refresh = node.config.value("full_refresh", false);
-    incremental = !options.full_refresh && !node_full_refresh && options.relation_exists();
-  }
+  bool incremental = !parse && options.incremental;
   g.Set("is_incremental",
         Value(Function([incremental](const Arguments&) { return Value(incremental); })));
   g.Set("this", RelationValue(node.database, node.schema, node.alias));

@@ -23,9 +23,9 @@ struct ContextCapture {
 
 struct ContextOptions {
   bool parse = false;
-  bool full_refresh = false;
-  // Execute mode: whether the node's relation exists (for is_incremental()).
-  std::function<bool()> relation_exists;
+  // Execute mode: what is_incremental() answers (the runner decides it, see
+  // Runner::Incremental).
+  bool incremental = false;
   // Execute mode: runs a query for run_query() (dbt's agate table: .rows, .columns[i]
   // with .name and .values()); errors are template errors.
   std::function<Result<jinja::Value>(const std::string& sql)> run_query;

@@ -127,11 +127,13 @@ RelationKind Runner::ExistingKind(const std::string& schema, const std::string& 
   return r->get(0, 0) == "v" ? RelationKind::kView : RelationKind::kTable;
 }
 
-ContextOptions Runner::ExecuteOptions(const Node& node) {
-  ContextOptions opts{.parse = false, .full_refresh = options_.full_refresh};
-  opts.relation_exists = [this, &node]() {
-    return ExistingKind(node.schema, node.alias) != RelationKind::kNone;
-  };
+bool Runner::Incremental(const Node& node, RelationKind existing) const {
+  return node.materialized() == "incremental" && existing != RelationKind::kNone &&
+         !options_.full_refresh && !node.config.value("full_refresh", false);
+}
+
+ContextOptions Runner::ExecuteOptions(const Node& node, RelationKind existing) {
+  ContextOptions opts{.parse = false, .incremental = Incremental(node, existing)};
   opts.run_query = [this](const std::string& sql) { return RunQuery(sql); };
   return opts;
 }
@@ -184,9 +186,10 @@ Result<jinja::Value> Runner::RunQuery(const std::string& sql) {
   return jinja::Value(std::move(table));
 }
 
-Result<std::string> Runner::CompileWithCtes(const Node& node, std::vector<std::string>* seen) {
+Result<std::string> Runner::CompileWithCtes(const Node& node, RelationKind existing,
+                                            std::vector<std::string>* seen) {
   ContextCapture capture;
-  ContextOptions opts = ExecuteOptions(node);
+  ContextOptions opts = ExecuteOptions(node, existing);
   jinja::ValueDict ctx = MakeContext(project_, node, opts, &capture);
   std::string sql;
   if (!node.test_macro.empty()) {
@@ -230,7 +233,7 @@ Result<std::string> Runner::CompileWithCtes(const Node& node, std::vector<std::s
     seen->push_back(id);
     const Node& eph = project_.nodes.at(id);
     std::vector<std::string> inner_seen = *seen;
-    auto inner = CompileWithCtes(eph, &inner_seen);
+    auto inner = CompileWithCtes(eph, RelationKind::kNone, &inner_seen);
     if (!inner.ok()) return inner;
     // The inner model's own CTEs were injected into its SQL; hoist nothing further.
     ctes.emplace_back("__dbt__cte__" + eph.name, *inner);
@@ -239,17 +242,22 @@ Result<std::string> Runner::CompileWithCtes(const Node& node, std::vector<std::s
 }
 
 Result<std::string> Runner::Compile(const Node& node) {
+  return Compile(node, ExistingKind(node.schema, node.alias));
+}
+
+Result<std::string> Runner::Compile(const Node& node, RelationKind existing) {
   std::vector<std::string> seen;
-  auto r = CompileWithCtes(node, &seen);
+  auto r = CompileWithCtes(node, existing, &seen);
   if (r.ok()) compiled_[node.unique_id] = *r;
   return r;
 }
 
-Result<std::vector<std::string>> Runner::RenderHooks(const Node& node, const char* key) {
+Result<std::vector<std::string>> Runner::RenderHooks(const Node& node, const char* key,
+                                                     RelationKind existing) {
   std::vector<std::string> out;
   if (!node.config.contains(key)) return out;
   ContextCapture capture;
-  jinja::ValueDict ctx = MakeContext(project_, node, ExecuteOptions(node), &capture);
+  jinja::ValueDict ctx = MakeContext(project_, node, ExecuteOptions(node, existing), &capture);
   for (const auto& hook : node.config[key]) {
     std::string text = hook.is_string()   ? hook.get<std::string>()
                        : hook.is_object() ? hook.value("sql", "")
@@ -317,30 +325,28 @@ std::string Runner::WhereInSource(const Node& node, const std::string& statement
                      node.original_file_path, line);
 }
 
-Runner::NodeResult Runner::ExecuteModel(const Node& node, const std::string& compiled) {
+Runner::NodeResult Runner::ExecuteModel(const Node& node, const std::string& compiled,
+                                        RelationKind existing) {
   NodeResult res{.unique_id = node.unique_id};
   RelationRef rel{node.schema, node.alias};
   std::string mat = node.materialized();
-  auto pre = RenderHooks(node, "pre_hook");
-  auto post = RenderHooks(node, "post_hook");
+  auto pre = RenderHooks(node, "pre_hook", existing);
+  auto post = RenderHooks(node, "post_hook", existing);
   if (!pre.ok() || !post.ok()) {
     res.status = "error";
     res.message = !pre.ok() ? pre.message() : post.message();
     return res;
   }
-  RelationKind existing = ExistingKind(node.schema, node.alias);
-  bool incremental = false;
+  bool incremental = Incremental(node, existing);
   std::vector<std::string> body;
   size_t main_statement = 0;
-  if (mat == "view" || mat == "table" ||
-      (mat == "incremental" && (existing == RelationKind::kNone || options_.full_refresh ||
-                                node.config.value("full_refresh", false)))) {
+  if (mat == "view" || mat == "table" || (mat == "incremental" && !incremental)) {
     RelationKind build = mat == "view" ? RelationKind::kView : RelationKind::kTable;
     body = ReplaceRelationSql(
         rel, compiled, build, existing,
         node.config.contains("indexes") ? node.config["indexes"] : nlohmann::json());
     main_statement = 1;
-  } else if (mat == "incremental") {
+  } else if (incremental) {
     if (existing == RelationKind::kView) {
       res.status = "error";
       res.message = fmt::format("{} is a view; run with --full-refresh to rebuild it as a table",
@@ -357,7 +363,6 @@ Runner::NodeResult Runner::ExecuteModel(const Node& node, const std::string& com
       res.message = cols.message();
       return res;
     }
-    incremental = true;
     std::vector<std::string> columns;
     for (int i = 0; i < cols->rows(); ++i) columns.push_back(cols->str(i, 0));
     std::string error;
@@ -517,14 +522,17 @@ Runner::NodeResult Runner::Execute(const Node& node) {
   if (node.resource_type == "seed") {
     res = ExecuteSeed(node);
   } else {
-    auto compiled = Compile(node);
+    // One catalog lookup per node: compile, hooks and materialization share it.
+    RelationKind existing =
+        node.resource_type == "test" ? RelationKind::kNone : ExistingKind(node.schema, node.alias);
+    auto compiled = Compile(node, existing);
     if (!compiled.ok()) {
       res.status = "error";
       res.message = compiled.message();
     } else {
       WriteCompiled(node, *compiled);
       res = node.resource_type == "test" ? ExecuteTest(node, *compiled)
-                                         : ExecuteModel(node, *compiled);
+                                         : ExecuteModel(node, *compiled, existing);
       res.compiled = *compiled;
     }
   }

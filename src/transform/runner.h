@@ -46,14 +46,21 @@ class Runner {
   };
 
   NodeResult Execute(const Node& node);
-  NodeResult ExecuteModel(const Node& node, const std::string& compiled);
+  NodeResult ExecuteModel(const Node& node, const std::string& compiled, RelationKind existing);
   NodeResult ExecuteSeed(const Node& node);
   NodeResult ExecuteTest(const Node& node, const std::string& compiled);
   std::vector<std::string> ExecutionOrder(const std::set<std::string>& selected) const;
-  ContextOptions ExecuteOptions(const Node& node);
+  // Whether `node` is built incrementally now: an incremental model whose relation exists,
+  // without --full-refresh or its full_refresh config. What is_incremental() answers too.
+  bool Incremental(const Node& node, RelationKind existing) const;
+  ContextOptions ExecuteOptions(const Node& node, RelationKind existing);
   Result<jinja::Value> RunQuery(const std::string& sql);
-  Result<std::string> CompileWithCtes(const Node& node, std::vector<std::string>* seen);
-  Result<std::vector<std::string>> RenderHooks(const Node& node, const char* key);
+  // Compile for a relation whose kind is already known (Execute looks it up once).
+  Result<std::string> Compile(const Node& node, RelationKind existing);
+  Result<std::string> CompileWithCtes(const Node& node, RelationKind existing,
+                                      std::vector<std::string>* seen);
+  Result<std::vector<std::string>> RenderHooks(const Node& node, const char* key,
+                                               RelationKind existing);
   RelationKind ExistingKind(const std::string& schema, const std::string& name);
   std::string WhereInSource(const Node& node, const std::string& compiled, int position) const;
   void Print(const std::string& line) const;
