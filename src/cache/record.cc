@@ -198,4 +198,22 @@ int BucketBitsFor(uint64_t customers) {
   return bits;
 }
 
+pdv::Result<CustomerRecord> RecordFromDimension(const warehouse::DimensionRow& d) {
+  auto id = UuidBytes(d.cliente_id);
+  if (!id.ok()) return id.status();
+  if (d.status_clube != "ATIVO" && d.status_clube != "INATIVO") {
+    return Status::Error(
+        fmt::format("dimension: cliente {} has status_clube '{}'", d.cliente_id, d.status_clube));
+  }
+  return CustomerRecord{.lsn = d.lsn,
+                        .cliente_id = *id,
+                        .ativo = d.status_clube == "ATIVO",
+                        .opt_in_marketing = d.opt_in_marketing,
+                        .elegivel_a_partir_de = d.elegivel_a_partir_de,
+                        .atualizado_em = d.atualizado_em,
+                        .ticket_centavos = d.ticket_centavos,
+                        .origem_campanha = d.origem_campanha,
+                        .primeiro_nome = d.primeiro_nome};
+}
+
 }  // namespace pdv::cache

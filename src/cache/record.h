@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "warehouse/warehouse.h"
 
 namespace pdv::cache {
 
@@ -48,6 +49,10 @@ struct CustomerRecord {
 // flags, varints, the campaign as one byte when it is a known one, the first name. Pure.
 std::string Encode(const CustomerRecord& r);
 pdv::Result<CustomerRecord> Decode(std::string_view bytes);
+
+// The record of one dimension row (what a sync writes and a reconcile expects); an error
+// for an id that is not a UUID or a status_clube other than ATIVO/INATIVO.
+pdv::Result<CustomerRecord> RecordFromDimension(const warehouse::DimensionRow& d);
 
 // 32 bytes from 64 hex characters (cpf_hash), 16 from a UUID's text.
 pdv::Result<std::array<uint8_t, 32>> HashBytes(std::string_view hex);

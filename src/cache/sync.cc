@@ -112,24 +112,6 @@ class SyncLock {
   std::string token_;
 };
 
-pdv::Result<CustomerRecord> ToRecord(const warehouse::DimensionRow& d) {
-  auto id = UuidBytes(d.cliente_id);
-  if (!id.ok()) return id.status();
-  if (d.status_clube != "ATIVO" && d.status_clube != "INATIVO") {
-    return Status::Error(
-        fmt::format("dimension: cliente {} has status_clube '{}'", d.cliente_id, d.status_clube));
-  }
-  return CustomerRecord{.lsn = d.lsn,
-                        .cliente_id = *id,
-                        .ativo = d.status_clube == "ATIVO",
-                        .opt_in_marketing = d.opt_in_marketing,
-                        .elegivel_a_partir_de = d.elegivel_a_partir_de,
-                        .atualizado_em = d.atualizado_em,
-                        .ticket_centavos = d.ticket_centavos,
-                        .origem_campanha = d.origem_campanha,
-                        .primeiro_nome = d.primeiro_nome};
-}
-
 // Sends queued pipelined commands' replies; fails on the first error.
 class Pipeline {
  public:
@@ -225,7 +207,7 @@ pdv::Result<SyncResult> SyncFull(const CacheOptions& options, Logger& log, std::
       0, "", true, 0,
       [&](const warehouse::DimensionRow& d) -> Status {
         if (stop.stop_requested()) return Status::Error("stopped during a full load");
-        auto record = ToRecord(d);
+        auto record = RecordFromDimension(d);
         if (!record.ok()) return record.status();
         auto hash = HashBytes(d.cpf_hash);
         if (!hash.ok())
@@ -318,7 +300,7 @@ pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log
             pipeline.Add({"EVALSHA", *remove, "1", cpf_key, cpf_field, Lsn8(d.lsn), id_bytes});
             pipeline.Add({"EVALSHA", *swap, "1", id_key, id_field, ""});
           } else {
-            auto record = ToRecord(d);
+            auto record = RecordFromDimension(d);
             if (!record.ok()) return record.status();
             pipeline.Add({"EVALSHA", *upsert, "1", cpf_key, cpf_field, Encode(*record)});
             pipeline.Add({"EVALSHA", *swap, "1", id_key, id_field, cpf_field});

@@ -14,6 +14,7 @@
 #include "monitor/monitor.h"
 #include "pg/connection.h"
 #include "redis/client.h"
+#include "warehouse/warehouse.h"
 
 namespace pdv::monitor {
 namespace {
@@ -170,33 +171,26 @@ Result<ReconcileReport> ReconcileOnce(const ReconcileOptions& options) {
 
   // The dimension's live customers as the cache encodes them, against every record of the
   // current version in Redis.
-  auto dim = wh->Exec(
-      "SELECT cliente_id::text, cpf_hash, coalesce(primeiro_nome, ''), status_clube = 'ATIVO', "
-      "opt_in_marketing, (ticket_medio_estimado * 100)::bigint, coalesce(origem_campanha, ''), "
-      "extract(epoch FROM elegivel_a_partir_de)::bigint, extract(epoch FROM "
-      "atualizado_em)::bigint, "
-      "_lsn::text FROM marts.dim_clientes_clube WHERE NOT _deleted");
-  if (!dim.ok()) return Status::Error("warehouse: " + dim.message());
+  // Read as the cache stage reads it, encoded as it encodes it.
+  auto warehouse = warehouse::ConnectPostgresWarehouse(s.warehouse_url);
+  if (!warehouse.ok()) return Status::Error("warehouse: " + warehouse.message());
   Rows want, have;
   std::map<std::string, std::string> id_of_field;
-  for (int i = 0; i < dim->rows(); ++i) {
-    cache::CustomerRecord rec;
-    auto id = cache::UuidBytes(dim->str(i, 0));
-    auto hash = cache::HashBytes(dim->str(i, 1));
-    auto lsn = ParseLsn(dim->str(i, 9));
-    if (!id.ok() || !hash.ok() || !lsn) continue;
-    rec.lsn = *lsn;
-    rec.cliente_id = *id;
-    rec.primeiro_nome = dim->str(i, 2);
-    rec.ativo = dim->get(i, 3) == "t";
-    rec.opt_in_marketing = dim->get(i, 4) == "t";
-    rec.ticket_centavos = dim->is_null(i, 5) ? 0 : std::stoll(dim->str(i, 5));
-    rec.origem_campanha = dim->str(i, 6);
-    if (!dim->is_null(i, 7)) rec.elegivel_a_partir_de = std::stoll(dim->str(i, 7));
-    rec.atualizado_em = dim->is_null(i, 8) ? 0 : std::stoll(dim->str(i, 8));
-    want[cache::Layout::CpfField(*hash)] = cache::Encode(rec);
-    id_of_field[cache::Layout::CpfField(*hash)] = dim->str(i, 0);
-  }
+  Status read = (*warehouse)
+                    ->ReadDimension(
+                        0, "", /*live_only=*/true, 0,
+                        [&](const warehouse::DimensionRow& d) -> Status {
+                          auto rec = cache::RecordFromDimension(d);
+                          if (!rec.ok()) return rec.status();
+                          auto hash = cache::HashBytes(d.cpf_hash);
+                          if (!hash.ok()) return hash.status();
+                          std::string field = cache::Layout::CpfField(*hash);
+                          want[field] = cache::Encode(*rec);
+                          id_of_field[field] = d.cliente_id;
+                          return Status::Ok();
+                        },
+                        nullptr);
+  if (!read.ok()) return Status::Error("warehouse: " + read.message());
   auto meta = redis->Command({"HMGET", cache::kMetaKey, "version", "bits"});
   if (!meta.ok()) return Status::Error("Redis: " + meta.message());
   cache::Layout layout;
