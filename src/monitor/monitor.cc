@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <deque>
+#include <optional>
 #include <thread>
 
 #include "common/cpf.h"
@@ -102,6 +103,7 @@ Status Run(const MonitorOptions& options, Logger& log, std::stop_token stop) {
   int64_t samples = 0, missed = 0;
   double last = 0;
   std::string last_error;
+  std::optional<redis::Client> publisher;  // kept between rounds, reopened when lost
   log.Info("monitor_start", {{"api", options.sources.api_listen}});
   while (!stop.stop_requested()) {
     auto started = Clock::now();
@@ -126,9 +128,14 @@ Status Run(const MonitorOptions& options, Logger& log, std::stop_token stop) {
                            {"missed", missed},
                            {"window", window.size()},
                            {"last_error", last_error}};
-    if (auto redis = redis::Client::Connect(options.sources.redis_url); redis.ok()) {
+    if (!publisher) {
+      if (auto c = redis::Client::Connect(options.sources.redis_url); c.ok()) {
+        publisher.emplace(std::move(*c));
+      }
+    }
+    if (publisher) {
       std::string text = status.dump();
-      (void)redis->Command({"SET", kStatusKey, text, "EX", "15"});
+      if (!publisher->Command({"SET", kStatusKey, text, "EX", "15"}).ok()) publisher.reset();
     }
     auto next = started + std::chrono::milliseconds(options.interval_ms);
     if (!pg::SleepFor(std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now()),

@@ -55,12 +55,31 @@ std::optional<std::string> Value(pg::Connection& conn, const std::string& sql) {
 int64_t Int(const std::optional<std::string>& v) { return v ? std::stoll(*v) : 0; }
 double Real(const std::optional<std::string>& v) { return v ? std::stod(*v) : 0; }
 
-void ReadOltp(const Sources& s, Sample& out) {
-  auto conn = pg::Connection::Connect(s.oltp_url);
+// The connections a sampler keeps between readings, reopened when lost, so that a monitor
+// reading every second does not start a server backend each time.
+struct Links {
+  std::optional<pg::Connection> oltp, warehouse;
+  std::optional<redis::Client> redis;
+  std::unique_ptr<HttpClient> api;
+};
+
+// `link`, connected to `url` (again if it was lost); nullptr and `*error` when it cannot be.
+pg::Connection* Open(std::optional<pg::Connection>& link, const std::string& url,
+                     std::string* error) {
+  if (link && !link->broken()) return &*link;
+  link.reset();
+  auto conn = pg::Connection::Connect(url);
   if (!conn.ok()) {
-    out.oltp_error = conn.message();
-    return;
+    *error = conn.message();
+    return nullptr;
   }
+  link.emplace(std::move(*conn));
+  return &*link;
+}
+
+void ReadOltp(const Sources& s, Links& links, Sample& out) {
+  pg::Connection* conn = Open(links.oltp, s.oltp_url, &out.oltp_error);
+  if (!conn) return;
   out.wal_lsn = Value(*conn, "SELECT pg_current_wal_lsn()::text").value_or("0/0");
   const std::string stats =
       "FROM pg_stat_user_tables WHERE schemaname = 'public' AND relname = 'clientes_clube'";
@@ -84,12 +103,9 @@ void ReadOltp(const Sources& s, Sample& out) {
   }
 }
 
-void ReadWarehouse(const Sources& s, const Sample* previous, Sample& out) {
-  auto conn = pg::Connection::Connect(s.warehouse_url);
-  if (!conn.ok()) {
-    out.warehouse_error = conn.message();
-    return;
-  }
+void ReadWarehouse(const Sources& s, Links& links, const Sample* previous, Sample& out) {
+  pg::Connection* conn = Open(links.warehouse, s.warehouse_url, &out.warehouse_error);
+  if (!conn) return;
   std::string slot = conn->Literal(s.slot);
   out.checkpoint_lsn =
       Value(*conn, "SELECT commit_lsn::text FROM raw._cdc_checkpoint WHERE slot = " + slot);
@@ -132,13 +148,22 @@ void ReadWarehouse(const Sources& s, const Sample* previous, Sample& out) {
   }
 }
 
-void ReadRedis(const Sources& s, Sample& out) {
-  auto client = redis::Client::Connect(s.redis_url);
-  if (!client.ok()) {
-    out.redis_error = client.message();
+void ReadRedis(const Sources& s, Links& links, Sample& out) {
+  if (!links.redis) {
+    auto client = redis::Client::Connect(s.redis_url);
+    if (!client.ok()) {
+      out.redis_error = client.message();
+      return;
+    }
+    links.redis.emplace(std::move(*client));
+  }
+  redis::Client* client = &*links.redis;
+  auto lsn = client->Command({"HGET", cache::kMetaKey, "lsn"});
+  if (!lsn.ok()) {
+    out.redis_error = lsn.message();
+    links.redis.reset();  // reconnect next time
     return;
   }
-  auto lsn = client->Command({"HGET", cache::kMetaKey, "lsn"});
   if (lsn.ok() && !lsn->is_nil()) {
     // pdv:meta keeps the position as a number; show it as an LSN.
     std::string text(lsn->str());
@@ -152,8 +177,9 @@ void ReadRedis(const Sources& s, Sample& out) {
   }
 }
 
-void ReadApi(const Sources& s, Sample& out) {
-  HttpClient http(s.api_listen, 500);
+void ReadApi(const Sources& s, Links& links, Sample& out) {
+  if (!links.api) links.api = std::make_unique<HttpClient>(s.api_listen, 500);
+  HttpClient& http = *links.api;
   auto ready = http.Get("/ready");
   if (!ready.ok()) {
     out.api_error = ready.message();
@@ -174,13 +200,13 @@ void ReadApi(const Sources& s, Sample& out) {
   }
 }
 
-Sample Read(const Sources& s, const Sample* previous) {
+Sample Read(const Sources& s, Links& links, const Sample* previous) {
   Sample out;
   out.at = Clock::now();
-  ReadRedis(s, out);
-  ReadOltp(s, out);
-  ReadWarehouse(s, previous, out);
-  ReadApi(s, out);
+  ReadRedis(s, links, out);
+  ReadOltp(s, links, out);
+  ReadWarehouse(s, links, previous, out);
+  ReadApi(s, links, out);
   return out;
 }
 
@@ -195,7 +221,7 @@ double Rate(int64_t now, int64_t before, double seconds) {
   return seconds > 0 && now >= before ? static_cast<double>(now - before) / seconds : 0;
 }
 
-nlohmann::json Build(const Sample& a, const Sample& b) {
+nlohmann::json Build(const Sources& sources, const Sample& a, const Sample& b) {
   double dt = std::chrono::duration<double>(b.at - a.at).count();
   nlohmann::json stages = nlohmann::json::array();
 
@@ -272,7 +298,7 @@ nlohmann::json Build(const Sample& a, const Sample& b) {
   stages.push_back(cache);
 
   auto serve = Stage("serve", b.api_error.empty() && b.api_ready ? "ok" : "down",
-                     b.api_error.empty() ? "HTTP API on " : b.api_error);
+                     b.api_error.empty() ? "HTTP API on " + sources.api_listen : b.api_error);
   if (b.api_error.empty()) {
     serve["rate"] =
         b.api_requests >= a.api_requests && dt > 0 ? (b.api_requests - a.api_requests) / dt : 0;
@@ -293,6 +319,7 @@ nlohmann::json Build(const Sample& a, const Sample& b) {
 }  // namespace
 
 struct StatusSampler::State {
+  Links links;
   std::optional<Sample> previous;
 };
 
@@ -301,13 +328,8 @@ StatusSampler::StatusSampler(Sources sources)
 StatusSampler::~StatusSampler() = default;
 
 nlohmann::json StatusSampler::Next() {
-  Sample now = Read(sources_, state_->previous ? &*state_->previous : nullptr);
-  nlohmann::json out = Build(state_->previous.value_or(now), now);
-  for (auto& stage : out["stages"]) {
-    if (stage["name"] == "serve" && stage["health"] == "ok") {
-      stage["detail"] = "HTTP API on " + sources_.api_listen;
-    }
-  }
+  Sample now = Read(sources_, state_->links, state_->previous ? &*state_->previous : nullptr);
+  nlohmann::json out = Build(sources_, state_->previous.value_or(now), now);
   state_->previous = std::move(now);
   return out;
 }
