@@ -67,6 +67,9 @@ TEST_F(ProjectTest, ConfigsFromProjectSchemaAndFile) {
   auto with_vars = Load("{vip_threshold: 5}");
   ASSERT_TRUE(with_vars.ok());
   EXPECT_EQ(with_vars->vars["vip_threshold"], 5);
+  auto bad_vars = Load("[1, 2]");
+  ASSERT_FALSE(bad_vars.ok());
+  EXPECT_EQ(bad_vars.message(), "--vars: expected a YAML mapping such as '{key: value}'");
   EXPECT_EQ(totals->depends_on,
             (std::vector<std::string>{"model.shop.stg_orders", "model.shop.stg_customers"}));
 }
