@@ -5,7 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/install-deps.sh"
-cmake -S "$root" -B "$root/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S "$root" -B "$root/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPDV_WERROR=ON >/dev/null
 cmake --build "$root/build" -j "$(nproc)" --target pdv
 data_dir=${PDV_DATA_DIR:-$root/.pdv}
 exec "$root/build/src/cli/pdv" up --data-dir "$data_dir" "$@"

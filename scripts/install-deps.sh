@@ -10,6 +10,11 @@ packages=(
   nlohmann-json3-dev libyaml-cpp-dev libfmt-dev libspdlog-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   chromium fonts-dejavu-core
+  # Programs the tests, the demo's banner and the benchmarks run: curl (the banner's
+  # command, run by the up test), python3 at /usr/bin (bench/freshness, bench/api),
+  # iproute2 (ip netns for multi-host tests), procps (ps, pgrep), util-linux (runuser,
+  # script), ca-certificates for git over https.
+  curl python3 iproute2 procps util-linux ca-certificates
 )
 
 missing=()

@@ -32,8 +32,13 @@ struct CdcOptions {
   std::chrono::milliseconds flush_idle{20};     // or after this long without a message,
   std::chrono::milliseconds max_batch_age{25};  // or when its first row is this old
   std::string decoding_work_mem;                // walsender logical_decoding_work_mem
-  double retry_timeout_s = 0;                   // 0: retry lost connections forever
-  std::FILE* progress = nullptr;                // snapshot progress bar
+  // Bytes of one source transaction held in memory before it spills to a file in
+  // `spill_dir` (streamed transactions spill at once); also the bound of the per-batch
+  // memory of recent rows used to carry unchanged TOASTed values forward.
+  size_t transaction_memory_bytes = 64u << 20;
+  std::string spill_dir;          // "": $TMPDIR, else /tmp
+  double retry_timeout_s = 0;     // 0: retry lost connections forever
+  std::FILE* progress = nullptr;  // snapshot progress bar
   // Prometheus metrics at http://<metrics_listen>/metrics ("": none; port 0: any).
   std::string metrics_listen = "127.0.0.1:9187";
 };

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -10,6 +11,8 @@
 #include <vector>
 
 #include "cdc/cdc.h"
+#include "cdc/change.h"
+#include "cdc/change_buffer.h"
 #include "cdc/pgoutput.h"
 #include "cdc/replication_connection.h"
 #include "common/backoff.h"
@@ -80,25 +83,6 @@ struct Metrics {
   metrics::Gauge *checkpoint_lsn, *wal_end_lsn, *lag_bytes, *lag_seconds, *rows_per_second, *rows,
       *batches, *reconnects;
   metrics::Histogram *batch_rows, *commit_to_raw;
-};
-
-struct Relation {
-  uint32_t id = 0;
-  std::string ns, name;
-  std::vector<RawColumn> columns;  // with SQL types resolved at the source
-  bool target = false;
-  mutable std::vector<int> raw_index;  // see Session::RawIndex
-};
-
-struct Change {
-  char op = 'c';  // c u d t
-  std::shared_ptr<const Relation> relation;
-  Tuple tuple;  // new row (c, u), old key or row (d), none (t)
-  uint32_t subxid = 0;
-};
-
-struct Transaction {
-  std::vector<Change> changes;
 };
 
 // Errors a new session can get past: lost connections, and a slot still held by the
@@ -406,20 +390,33 @@ class Session {
     return std::visit([&](auto& m) { return On(m); }, *message);
   }
 
-  std::vector<Change>* Changes(uint32_t xid) {
-    if (decoder_.in_stream()) return &streamed_[block_xid_].changes;
+  // Where the changes of the message being decoded go: the streamed transaction of the
+  // current stream block, or the open plain transaction. Streamed transactions are the
+  // ones larger than the walsender's logical_decoding_work_mem, so they spill to disk at
+  // once; a plain one spills past cdc.transaction_memory.
+  ChangeBuffer* Changes() {
+    if (decoder_.in_stream()) {
+      auto it = streamed_.find(block_xid_);
+      if (it == streamed_.end()) {
+        it = streamed_.emplace(block_xid_, ChangeBuffer(0, SpillDir())).first;
+      }
+      return &it->second;
+    }
     if (!current_) return nullptr;
-    (void)xid;
-    return &current_->changes;
+    return &*current_;
+  }
+  std::string SpillDir() const {
+    if (!options_.spill_dir.empty()) return options_.spill_dir;
+    return std::filesystem::temp_directory_path().string();
   }
 
   Status On(const BeginMessage&) {
-    current_.emplace();
+    current_.emplace(options_.transaction_memory_bytes, SpillDir());
     return Status::Ok();
   }
   Status On(const CommitMessage& m) {
     if (!current_) return Status::Error("pgoutput: Commit without Begin");
-    Transaction txn = std::move(*current_);
+    ChangeBuffer txn = std::move(*current_);
     current_.reset();
     return Apply(txn, m.commit_lsn, m.end_lsn, m.commit_time_us);
   }
@@ -429,15 +426,17 @@ class Session {
   }
   Status On(const StreamStopMessage&) { return Status::Ok(); }
   Status On(const StreamCommitMessage& m) {
-    Transaction txn = std::move(streamed_[m.xid]);
-    streamed_.erase(m.xid);
+    auto it = streamed_.find(m.xid);
+    if (it == streamed_.end()) return Status::Ok();  // nothing of ours in it
+    ChangeBuffer txn = std::move(it->second);
+    streamed_.erase(it);
     return Apply(txn, m.commit_lsn, m.end_lsn, m.commit_time_us);
   }
   Status On(const StreamAbortMessage& m) {
     if (m.xid == m.subxid) {
       streamed_.erase(m.xid);
     } else if (auto it = streamed_.find(m.xid); it != streamed_.end()) {
-      std::erase_if(it->second.changes, [&](const Change& c) { return c.subxid == m.subxid; });
+      it->second.DropSubtransaction(m.subxid);
     }
     return Status::Ok();
   }
@@ -466,10 +465,9 @@ class Session {
           fmt::format("pgoutput: change for relation {} before its Relation message", relation_id));
     }
     if (!rel->second->target) return Status::Ok();
-    auto* changes = Changes(xid);
+    ChangeBuffer* changes = Changes();
     if (!changes) return Status::Error("pgoutput: change outside a transaction");
-    changes->push_back({op, rel->second, std::move(tuple), xid});
-    return Status::Ok();
+    return changes->Add({op, rel->second, std::move(tuple), xid});
   }
   Status On(InsertMessage& m) {
     return AddChange(m.xid, m.relation_id, 'c', std::move(m.new_tuple));
@@ -491,14 +489,14 @@ class Session {
 
   // ---- applying transactions ----
 
-  Status Apply(const Transaction& txn, Lsn commit_lsn, Lsn end_lsn, int64_t commit_time_pg_us) {
+  Status Apply(ChangeBuffer& txn, Lsn commit_lsn, Lsn end_lsn, int64_t commit_time_pg_us) {
     if (commit_lsn <= checkpoint_.commit_lsn) return Status::Ok();  // already in RAW
-    if (txn.changes.empty()) return Status::Ok();
+    if (txn.empty()) return Status::Ok();
     // Columns added at the source join RAW before the rows that carry them.
     bool grew = false;
     size_t known = raw_columns_.size();
-    for (const auto& c : txn.changes) {
-      for (const auto& col : c.relation->columns) {
+    for (const auto& relation : txn.relations()) {
+      for (const auto& col : relation->columns) {
         if (std::none_of(raw_columns_.begin(), raw_columns_.end(),
                          [&](const RawColumn& r) { return r.name == col.name; })) {
           raw_columns_.push_back(col);
@@ -526,7 +524,7 @@ class Session {
     batch_commit_times_.push_back(committed);
     int64_t seq = 0;
     std::string fields;
-    for (const auto& c : txn.changes) {
+    Status applied = txn.ForEach([&](const Change& c) -> Status {
       fields.clear();
       if (Status s = Fields(c, &fields); !s.ok()) return s;
       RawChange change{.lsn = commit_lsn,
@@ -534,9 +532,10 @@ class Session {
                        .op = c.op,
                        .committed_at_us = committed,
                        .deleted = c.op == 'd' || c.op == 't'};
-      if (Status s = batch_->Add(fields, change); !s.ok()) return s;
-    }
-    rows_written_ += txn.changes.size();
+      return batch_->Add(fields, change);
+    });
+    if (!applied.ok()) return applied;
+    rows_written_ += static_cast<uint64_t>(seq);
     batch_checkpoint_ = {.commit_lsn = commit_lsn, .flush_lsn = end_lsn, .snapshot_done = true};
     if (batch_->rows() >= options_.batch_rows) return FlushBatch();
     return Status::Ok();
@@ -585,8 +584,34 @@ class Session {
         AppendCopyField(out, v.data);
       }
     }
-    if (c.op == 'c' || c.op == 'u') batch_rows_[key] = *out;
+    RememberRow(c.op, key, *out);
     return Status::Ok();
+  }
+
+  // Keeps the batch's latest row per key for carrying TOASTed values forward, within
+  // cdc.transaction_memory: past it the memory is dropped, and CarriedForward asks the
+  // batch instead (slower, as right).
+  void RememberRow(char op, const std::string& key, const std::string& fields) {
+    auto it = batch_rows_.find(key);
+    if (it != batch_rows_.end()) {
+      batch_rows_bytes_ -= it->first.size() + it->second.size();
+      if (op != 'c' && op != 'u') {
+        batch_rows_.erase(it);
+        return;
+      }
+      it->second = fields;
+    } else if (op == 'c' || op == 'u') {
+      it = batch_rows_.emplace(key, fields).first;
+    } else {
+      return;
+    }
+    batch_rows_bytes_ += it->first.size() + it->second.size();
+    if (batch_rows_bytes_ > options_.transaction_memory_bytes) ForgetRows();
+  }
+  void ForgetRows() {
+    batch_rows_.clear();
+    batch_rows_.rehash(0);
+    batch_rows_bytes_ = 0;
   }
 
   // The value of RAW column `r` for the row with `key` before this change: from an
@@ -597,14 +622,16 @@ class Session {
       for (size_t skip = 0; skip < r; ++skip) fields.remove_prefix(fields.find('\t') + 1);
       return std::string(fields.substr(0, fields.find('\t')));
     }
-    std::vector<std::string> key_columns, key_values;
-    for (size_t i = 0; i < c.relation->columns.size(); ++i) {
+    std::vector<RawColumn> key_columns;
+    std::vector<std::string> key_values;
+    for (size_t i = 0; i < c.relation->columns.size() && i < c.tuple.size(); ++i) {
       if (!c.relation->columns[i].key) continue;
-      key_columns.push_back(c.relation->columns[i].name);
+      key_columns.push_back(c.relation->columns[i]);
       key_values.push_back(c.tuple[i].data);
     }
     const std::string& column = raw_columns_[r].name;
-    auto latest = wh_->LatestValue(options_.table, key_columns, key_values, column);
+    // On the batch, not the warehouse: the batch's connection may have its COPY open.
+    auto latest = batch_->LatestValue(key_columns, key_values, column);
     if (!latest.ok()) return latest.status();
     if (!*latest) {
       return Status::Error(fmt::format(
@@ -621,7 +648,7 @@ class Session {
     uint64_t rows = batch_->rows();
     if (Status s = batch_->Commit(batch_checkpoint_, kRawChannel); !s.ok()) return s;
     batch_.reset();
-    batch_rows_.clear();
+    ForgetRows();
     checkpoint_ = batch_checkpoint_;
     ++batches_;
     int64_t now = NowUnixUs();
@@ -657,12 +684,13 @@ class Session {
   std::map<uint32_t, std::shared_ptr<const Relation>> relations_;
   std::vector<RawColumn> raw_columns_;
   bool raw_ready_ = false;
-  std::optional<Transaction> current_;
-  std::map<uint32_t, Transaction> streamed_;
+  std::optional<ChangeBuffer> current_;
+  std::map<uint32_t, ChangeBuffer> streamed_;
   uint32_t block_xid_ = 0;
   std::unique_ptr<warehouse::RawBatch> batch_;
   Checkpoint batch_checkpoint_;
   std::unordered_map<std::string, std::string> batch_rows_;  // key -> fields, this batch
+  size_t batch_rows_bytes_ = 0;
   std::vector<int64_t> batch_commit_times_;  // source commit times (Unix µs) in the batch
   Clock::time_point batch_started_, last_message_;
   Lsn wal_end_seen_ = 0, reported_flush_ = 0, target_lsn_ = 0;

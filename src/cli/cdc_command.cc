@@ -22,6 +22,8 @@ class CdcCommand : public Command {
     flags_.Add(cmd, "--max-batch-age-ms", "cdc.max_batch_age_ms");
     flags_.Add(cmd, "--decoding-work-mem", "cdc.decoding_work_mem");
     flags_.Add(cmd, "--retry-timeout", "cdc.retry_timeout");
+    flags_.Add(cmd, "--transaction-memory-mb", "cdc.transaction_memory_mb");
+    flags_.Add(cmd, "--spill-dir", "cdc.spill_dir");
     flags_.Add(cmd, "--metrics-listen", "cdc.metrics_listen");
     cmd->add_flag("--once", once_,
                   "Stream until the source's WAL position at start is in RAW, then exit 0");
@@ -44,6 +46,9 @@ class CdcCommand : public Command {
         .flush_idle = std::chrono::milliseconds(config.GetInt("cdc.flush_idle_ms")),
         .max_batch_age = std::chrono::milliseconds(config.GetInt("cdc.max_batch_age_ms")),
         .decoding_work_mem = *config.Get("cdc.decoding_work_mem"),
+        .transaction_memory_bytes = static_cast<size_t>(config.GetInt("cdc.transaction_memory_mb"))
+                                    << 20,
+        .spill_dir = *config.Get("cdc.spill_dir"),
         .retry_timeout_s = config.GetDouble("cdc.retry_timeout"),
         .progress = stderr,
         .metrics_listen = *config.Get("cdc.metrics_listen")};

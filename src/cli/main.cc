@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,9 +25,15 @@ int Main(int argc, char** argv) {
   app.name("pdv");
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every subcommand");
-  std::string config_file;
+  // Global options are taken before or after the subcommand's name: subcommands (created
+  // below, so they inherit it) pass options they don't know up to this parser.
+  app.fallthrough();
+  std::string config_file, data_dir;
   app.add_option("--config", config_file,
                  "Configuration file (default: $PDV_CONFIG, else ./pdv.yaml if present)");
+  CLI::Option* global_data_dir =
+      app.add_option("--data-dir", data_dir,
+                     "The data directory of a `pdv up` (its pdv.yaml is the configuration)");
   ConfigFlags global_flags;
   global_flags.Add(&app, "--log-format", "log_format");
   global_flags.Add(&app, "--log-level", "log_level");
@@ -66,11 +73,21 @@ int Main(int argc, char** argv) {
   for (CLI::App* sub : app.get_subcommands()) {
     std::vector<CLI::App*> chain{sub};
     for (CLI::App* inner : sub->get_subcommands()) chain.push_back(inner);
+    std::optional<std::string> dir;
+    if (global_data_dir->count() > 0) dir = data_dir;
     for (CLI::App* c : chain) {
       CLI::Option* opt = c->get_option_no_throw("--data-dir");
-      if (opt && opt->count() > 0 && config_file.empty() && sub->get_name() != "up") {
-        sources.file = (std::filesystem::path(opt->as<std::string>()) / "pdv.yaml").string();
+      if (!opt) continue;
+      if (opt->count() > 0) {
+        dir = opt->as<std::string>();
+      } else if (global_data_dir->count() > 0) {
+        // Given before the subcommand's name: the subcommand's own option gets it.
+        opt->add_result(data_dir);
+        opt->run_callback();
       }
+    }
+    if (dir && config_file.empty() && sub->get_name() != "up") {
+      sources.file = (std::filesystem::path(*dir) / "pdv.yaml").string();
     }
   }
   sources.env = ProcessEnvironment();

@@ -245,6 +245,18 @@ const std::vector<ConfigKey>& AllConfigKeys() {
          .kind = ConfigKind::kString,
          .default_value = "",
          .help = "logical_decoding_work_mem of the walsender (e.g. 64MB; empty: server's)"});
+    add({.name = "cdc.transaction_memory_mb",
+         .kind = ConfigKind::kInt,
+         .default_value = "64",
+         .help = "MB of one source transaction held in memory before it spills to disk "
+                 "(cdc.spill_dir); also bounds the rows kept to carry TOASTed values",
+         .min = 1,
+         .max = 1e6});
+    add({.name = "cdc.spill_dir",
+         .kind = ConfigKind::kString,
+         .default_value = "",
+         .help = "directory of the unnamed spill files of large transactions (empty: $TMPDIR "
+                 "or /tmp)"});
     add({.name = "cdc.metrics_listen",
          .kind = ConfigKind::kString,
          .default_value = "127.0.0.1:9187",

@@ -107,6 +107,30 @@ class PostgresBatch : public RawBatch {
 
   uint64_t rows() const override { return rows_; }
 
+  pdv::Result<std::optional<std::string>> LatestValue(const std::vector<RawColumn>& key_columns,
+                                                      const std::vector<std::string>& key,
+                                                      const std::string& column) override {
+    // The open COPY holds the connection: end it (its rows stay in this transaction, so
+    // the query below sees them), then ask.
+    if (Status s = EndCopy(); !s.ok()) return s;
+    std::string where;
+    std::vector<std::optional<std::string>> params;
+    for (size_t i = 0; i < key_columns.size() && i < key.size(); ++i) {
+      // Compared in the column's own type, so the (key, _cdc_lsn) index serves it.
+      where += fmt::format("{}{} = ${}::{}", i ? " AND " : "",
+                           conn_->Identifier(key_columns[i].name), i + 1, key_columns[i].sql_type);
+      params.push_back(key[i]);
+    }
+    auto r = conn_->ExecParams(
+        fmt::format("SELECT {}::text FROM {} WHERE {} AND _cdc_op IN ('r', 'c', 'u') "
+                    "ORDER BY _cdc_lsn DESC, _cdc_seq DESC LIMIT 1",
+                    conn_->Identifier(column), RawTable(), where),
+        params);
+    if (!r.ok()) return r.status();
+    if (r->rows() == 0 || r->is_null(0, 0)) return std::optional<std::string>();
+    return std::optional<std::string>(r->str(0, 0));
+  }
+
  private:
   std::string RawTable() { return "raw." + conn_->Identifier(table_); }
 
@@ -252,27 +276,6 @@ class PostgresWarehouse : public Warehouse {
       }
     }
     return txn->Commit();
-  }
-
-  pdv::Result<std::optional<std::string>> LatestValue(const std::string& table,
-                                                      const std::vector<std::string>& key_columns,
-                                                      const std::vector<std::string>& key,
-                                                      const std::string& column) override {
-    std::string where;
-    std::vector<std::optional<std::string>> params;
-    for (size_t i = 0; i < key_columns.size(); ++i) {
-      where += fmt::format("{}{}::text = ${}", i ? " AND " : "", conn_.Identifier(key_columns[i]),
-                           i + 1);
-      params.push_back(key[i]);
-    }
-    auto r = conn_.ExecParams(
-        fmt::format("SELECT {}::text FROM raw.{} WHERE {} AND _cdc_op IN ('r', 'c', 'u') "
-                    "ORDER BY _cdc_lsn DESC, _cdc_seq DESC LIMIT 1",
-                    conn_.Identifier(column), conn_.Identifier(table), where),
-        params);
-    if (!r.ok()) return r.status();
-    if (r->rows() == 0 || r->is_null(0, 0)) return std::optional<std::string>();
-    return std::optional<std::string>(r->str(0, 0));
   }
 
  private:

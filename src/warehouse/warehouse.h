@@ -41,6 +41,9 @@ struct RawChange {
 
 // Rows appended to a RAW table in one warehouse transaction, made durable together with
 // the checkpoint by Commit. Destroyed without Commit: rolled back, nothing written.
+// A batch borrows its warehouse's connection: while it exists, make no other call on
+// that Warehouse (its COPY may be open); ask the batch (LatestValue) instead. Destroy it
+// before the Warehouse.
 class RawBatch {
  public:
   virtual ~RawBatch() = default;
@@ -54,6 +57,14 @@ class RawBatch {
   // commit LSN) delivered on commit. Returns once durable.
   virtual Status Commit(const Checkpoint& checkpoint, const std::string& channel) = 0;
   virtual uint64_t rows() const = 0;
+  // The latest non-null value of `column` (as text) for the row whose key columns equal
+  // `key` (text, in `key_columns` order), as this batch sees RAW: what is committed plus
+  // the rows added to this batch so far. Carries unchanged TOASTed values forward. Ends
+  // an open COPY first (the next Add opens another), so each call costs round trips:
+  // callers keep recent rows in memory and ask only for the rest.
+  virtual pdv::Result<std::optional<std::string>> LatestValue(
+      const std::vector<RawColumn>& key_columns, const std::vector<std::string>& key,
+      const std::string& column) = 0;
 };
 
 // One customer of marts.dim_clientes_clube, as the cache stage reads it.
@@ -94,12 +105,6 @@ class Warehouse {
   virtual Status ReadDimension(uint64_t after_lsn, const std::string& after_id, bool live_only,
                                size_t limit, const std::function<Status(const DimensionRow&)>& row,
                                uint64_t* max_lsn) = 0;
-
-  // The latest non-null value of `column` for the row whose key columns equal `key`
-  // (text), from RAW: carries unchanged TOASTed values forward.
-  virtual pdv::Result<std::optional<std::string>> LatestValue(
-      const std::string& table, const std::vector<std::string>& key_columns,
-      const std::vector<std::string>& key, const std::string& column) = 0;
 };
 
 // Connects to a PostgreSQL warehouse (schemas raw, staging, marts are created if missing).

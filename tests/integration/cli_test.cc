@@ -74,5 +74,45 @@ TEST(CliTest, ConfigurationErrorsNameKeyAndSource) {
             "pdv generate: --as-of: expected YYYY-MM-DDTHH:MM:SSZ, got 'yesterday'\n");
 }
 
+TEST(CliTest, GlobalOptionsAreTakenBeforeOrAfterTheSubcommand) {
+  auto dir = localsvc::ScratchDir::Create("pdv-test-cli");
+  ASSERT_TRUE(dir.ok());
+  std::string missing = (dir->path() / "missing.yaml").string();
+  std::string expected = "pdv: config: file " + missing + " does not exist\n";
+  std::string in_dir =
+      "pdv: config: file " + (dir->path() / "nowhere" / "pdv.yaml").string() + " does not exist\n";
+  std::string nowhere = (dir->path() / "nowhere").string();
+  for (const auto& sub : std::vector<std::vector<std::string>>{{"generate"},
+                                                               {"cdc"},
+                                                               {"transform", "run"},
+                                                               {"cache", "sync"},
+                                                               {"serve"},
+                                                               {"apikey", "create", "k"},
+                                                               {"apikey", "list"},
+                                                               {"status"},
+                                                               {"monitor", "--api-key-file", "k"},
+                                                               {"down"},
+                                                               {"reconcile"}}) {
+    std::string name = sub[0];
+    std::vector<std::string> after = sub, before = {"--config", missing};
+    after.insert(after.end(),
+                 {"--config", missing, "--log-level", "debug", "--log-format", "json"});
+    before.insert(before.end(), sub.begin(), sub.end());
+    for (const auto& args : {after, before}) {
+      auto r = RunPdv(args);
+      EXPECT_EQ(r.exit_code, 2) << name << ": " << r.output;
+      EXPECT_EQ(r.output, expected) << name;
+    }
+    std::vector<std::string> dir_after = sub, dir_before = {"--data-dir", nowhere};
+    dir_after.insert(dir_after.end(), {"--data-dir", nowhere});
+    dir_before.insert(dir_before.end(), sub.begin(), sub.end());
+    for (const auto& args : {dir_after, dir_before}) {
+      auto r = RunPdv(args);
+      EXPECT_EQ(r.exit_code, 2) << name << ": " << r.output;
+      EXPECT_EQ(r.output, in_dir) << name;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace pdv::testing

@@ -236,17 +236,22 @@ TEST_F(GenerateTest, WorkloadMixesInsertsUpdatesAndDeletes) {
 TEST_F(GenerateTest, KilledConnectionIsRetriedAndTheRunGoesOn) {
   ASSERT_EQ(RunPdv(Generate({"--initial", "500"})).exit_code, 0);
   auto conn = Connect(Url());
-  PdvProcess run(Generate({"--rate", "100", "--duration", "6"}), File("run.log"));
-  std::this_thread::sleep_for(1500ms);
-  int64_t before = ScalarInt(conn, "SELECT count(*) FROM clientes_clube");
-  int64_t killed = ScalarInt(conn,
-                             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                             "WHERE application_name = 'pdv-generate'");
-  EXPECT_GE(killed, 1);
-  std::this_thread::sleep_for(1500ms);
-  ScalarInt(conn,
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE application_name = 'pdv-generate'");
+  PdvProcess run(Generate({"--rate", "100"}), File("run.log"));
+  auto count = [&] { return ScalarInt(conn, "SELECT count(*) FROM clientes_clube"); };
+  auto kill = [&] {
+    return ScalarInt(conn,
+                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                     "WHERE application_name = 'pdv-generate'");
+  };
+  // Conditions, not windows: the workload is writing, is killed, writes again, twice.
+  ASSERT_TRUE(WaitFor(60s, [&] { return count() > 505; })) << run.Output();
+  int64_t before = count();
+  EXPECT_GE(kill(), 1);
+  ASSERT_TRUE(WaitFor(60s, [&] { return count() > before + 5; })) << run.Output();
+  EXPECT_GE(kill(), 1);
+  int64_t after_second = count();
+  ASSERT_TRUE(WaitFor(60s, [&] { return count() > after_second + 5; })) << run.Output();
+  run.Signal(SIGTERM);
   EXPECT_EQ(run.Wait(30s), 0) << run.Output();
   std::string out = run.Output();
   EXPECT_NE(out.find("event=db_connection_lost"), std::string::npos) << out;
@@ -259,9 +264,19 @@ TEST_F(GenerateTest, KilledConnectionIsRetriedAndTheRunGoesOn) {
 
 TEST_F(GenerateTest, ServerRestartMidRunIsSurvived) {
   ASSERT_EQ(RunPdv(Generate({"--initial", "300"})).exit_code, 0);
-  PdvProcess run(Generate({"--rate", "50", "--duration", "5"}), File("run.log"));
-  std::this_thread::sleep_for(1500ms);
+  auto conn = Connect(Url());
+  auto count = [&] {
+    auto c = pg::Connection::Connect(Url());
+    if (!c.ok()) return int64_t{-1};
+    auto r = c->Exec("SELECT count(*) FROM clientes_clube");
+    return r.ok() ? static_cast<int64_t>(std::stoll(r->str(0, 0))) : int64_t{-1};
+  };
+  PdvProcess run(Generate({"--rate", "50"}), File("run.log"));
+  ASSERT_TRUE(WaitFor(60s, [&] { return count() > 305; })) << run.Output();
   ASSERT_TRUE(pg_->Restart().ok());
+  int64_t after_restart = count();
+  ASSERT_TRUE(WaitFor(60s, [&] { return count() > after_restart + 5; })) << run.Output();
+  run.Signal(SIGTERM);
   EXPECT_EQ(run.Wait(40s), 0) << run.Output();
   EXPECT_NE(run.Output().find("event=db_connection_lost"), std::string::npos) << run.Output();
   EXPECT_NE(run.Output().find("reconnects=1"), std::string::npos) << run.Output();
@@ -269,13 +284,17 @@ TEST_F(GenerateTest, ServerRestartMidRunIsSurvived) {
 
 TEST_F(GenerateTest, SigtermStopsCleanlyBetweenTransactions) {
   ASSERT_EQ(RunPdv(Generate({"--initial", "100"})).exit_code, 0);
+  auto conn = Connect(Url());
   PdvProcess run(Generate({"--rate", "200"}), File("run.log"));
-  std::this_thread::sleep_for(1500ms);
+  ASSERT_TRUE(WaitFor(60s, [&] {
+    return ScalarInt(conn, "SELECT count(*) FROM clientes_clube") > 110;
+  })) << run.Output();
   ASSERT_TRUE(run.Running());
   auto asked = std::chrono::steady_clock::now();
   run.Signal(SIGTERM);
   EXPECT_EQ(run.Wait(10s), 0) << run.Output();
-  EXPECT_LT(std::chrono::steady_clock::now() - asked, 2s);
+  // Between transactions, not after the rest of a run: well under the 10 s wait.
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 5s);
   EXPECT_NE(run.Output().find("event=workload_stop"), std::string::npos) << run.Output();
 }
 

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace pdv::testing {
 
@@ -150,6 +151,15 @@ void CreateDimensionTable(pg::Connection& conn) {
       "origem_campanha text, elegivel_a_partir_de timestamptz, atualizado_em timestamptz, "
       "_lsn pg_lsn NOT NULL, _deleted boolean NOT NULL DEFAULT false)");
   ASSERT_TRUE(r.ok()) << r.message();
+}
+
+bool WaitFor(std::chrono::milliseconds timeout, const std::function<bool()>& condition) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 }  // namespace pdv::testing

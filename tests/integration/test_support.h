@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,10 @@ std::string HttpGet(int port, const std::string& path);
 // the contract's fields, plus the RAW position of each customer's state (_lsn) and
 // tombstones for deleted customers (_deleted).
 void CreateDimensionTable(pg::Connection& conn);
+
+// Polls `condition` every 20 ms until it holds (true) or `timeout` passes (false). Tests
+// wait for conditions like this, never for a fixed time.
+bool WaitFor(std::chrono::milliseconds timeout, const std::function<bool()>& condition);
 
 // Whether something accepts TCP connections on 127.0.0.1:port.
 bool PortAccepts(int port);

@@ -1,0 +1,32 @@
+#pragma once
+
+// One captured row change, as the cdc stage holds it between its source transaction's
+// messages and the RAW batch it goes into. Internal to src/cdc/.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cdc/pgoutput.h"
+#include "warehouse/warehouse.h"
+
+namespace pdv::cdc {
+
+// A source table as its last Relation message described it.
+struct Relation {
+  uint32_t id = 0;
+  std::string ns, name;
+  std::vector<warehouse::RawColumn> columns;  // with SQL types resolved at the source
+  bool target = false;
+  mutable std::vector<int> raw_index;  // cached by the session: see Session::RawIndex
+};
+
+struct Change {
+  char op = 'c';  // c u d t
+  std::shared_ptr<const Relation> relation;
+  Tuple tuple;  // new row (c, u), old key or row (d), none (t)
+  uint32_t subxid = 0;
+};
+
+}  // namespace pdv::cdc
