@@ -2,15 +2,20 @@
 // draining the same changes to a file: the server's decode ceiling) and commit-to-RAW
 // latency under a steady 1,000 changes/s. Fresh local OLTP and warehouse servers.
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <libpq-fe.h>
 #include <poll.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <stop_token>
 #include <thread>
@@ -51,6 +56,83 @@ pdv::cdc::CdcOptions Options(pdv::localsvc::LocalPostgres& oltp, pdv::localsvc::
   return {.oltp_url = oltp.Url("source_db"),
           .warehouse_url = wh.Url("warehouse"),
           .metrics_listen = ""};
+}
+
+// Peak RSS and time of `pdv args...` run to completion (the real binary, beside this
+// one in the build tree), from wait4's rusage.
+struct ChildRun {
+  double seconds = 0;
+  double peak_rss_mb = 0;
+};
+ChildRun RunPdv(const std::vector<std::string>& args) {
+  std::filesystem::path pdv =
+      std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path() / "src" / "cli" /
+      "pdv";
+  std::vector<std::string> argv = {pdv.string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> raw;
+  for (auto& a : argv) raw.push_back(a.data());
+  raw.push_back(nullptr);
+  auto start = Clock::now();
+  pid_t pid = ::fork();
+  if (pid < 0) Die("fork failed");
+  if (pid == 0) {
+    int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 1);
+    ::execv(raw[0], raw.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  rusage usage{};
+  if (::wait4(pid, &status, 0, &usage) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    Die(fmt::format("{} failed (status {})", pdv.string(), status));
+  }
+  return {.seconds = std::chrono::duration<double>(Clock::now() - start).count(),
+          .peak_rss_mb = usage.ru_maxrss / 1024.0};
+}
+
+// Issue 10 (4): one UPDATE of every row (a million with the defaults) in one transaction:
+// `pdv cdc --once` (its own process, for its peak RSS) beside pg_recvlogical draining the
+// same transaction.
+void BigTransaction(pdv::localsvc::LocalPostgres& oltp, pdv::localsvc::LocalPostgres& wh,
+                    pdv::pg::Connection& source, int64_t rows) {
+  Must(source.Exec("SELECT pg_create_logical_replication_slot('recvlogical_big', 'pgoutput')")
+           .status(),
+       "slot for the big transaction");
+  auto t0 = Clock::now();
+  Must(source.Exec("UPDATE clientes_clube SET ticket_medio_estimado = ticket_medio_estimado + 1")
+           .status(),
+       "big update");
+  std::string end_lsn = Scalar(source, "SELECT pg_current_wal_lsn()");
+  fmt::print("  one UPDATE of {} rows at the source in {:.1f} s\n", rows,
+             std::chrono::duration<double>(Clock::now() - t0).count());
+  ChildRun ours =
+      RunPdv({"cdc", "--once", "--oltp-url", oltp.Url("source_db"), "--warehouse-url",
+              wh.Url("warehouse"), "--metrics-listen", "127.0.0.1:0", "--log-level", "warn"});
+  auto warehouse = Must(pdv::pg::Connection::Connect(wh.Url("warehouse")), "connect warehouse");
+  int64_t in_raw =
+      std::stoll(Scalar(warehouse, "SELECT count(*) FROM raw.clientes_clube WHERE _cdc_op = 'u'"));
+  if (in_raw != rows) Die(fmt::format("RAW has {} of {} updates", in_raw, rows));
+  std::string out_file = (oltp.dir() / "recvlogical_big.out").string();
+  auto recv_start = Clock::now();
+  Must(pdv::localsvc::RunCommand(
+           {.argv = {"/usr/lib/postgresql/15/bin/pg_recvlogical", "-d", oltp.Url("source_db"),
+                     "--slot", "recvlogical_big", "--start", "-o", "proto_version=1", "-o",
+                     "publication_names=pdv_pub", "-f", out_file, "-E", end_lsn, "--no-loop"},
+            .log_file = (oltp.dir() / "recvlogical_big.log").string()},
+           std::chrono::seconds(900)),
+       "pg_recvlogical");
+  double recv_secs = std::chrono::duration<double>(Clock::now() - recv_start).count();
+  std::filesystem::remove(out_file);
+  Must(source.Exec("SELECT pg_drop_replication_slot('recvlogical_big')").status(), "drop slot");
+  fmt::print(
+      "  pdv cdc --once, one {}-row UPDATE: {:>9.0f} changes/s ({:.2f} s), peak RSS {:.0f} MB "
+      "(target < 256 MB)\n",
+      rows, rows / ours.seconds, ours.seconds, ours.peak_rss_mb);
+  fmt::print("  pg_recvlogical, the same:          {:>9.0f} changes/s ({:.2f} s)\n",
+             rows / recv_secs, recv_secs);
+  fmt::print("  ratio                              {:>9.2f}x   (target >= 0.7x)\n",
+             recv_secs / ours.seconds);
 }
 
 }  // namespace
@@ -123,6 +205,7 @@ int main(int argc, char** argv) {
       "  ratio                           {:>9.2f}x   (target >= 0.7x; >= 50,000 changes/s)\n",
       ours / theirs);
 
+  BigTransaction(*oltp, *wh, source, changes);
   // Snapshot: the table now holds the million rows; a new slot copies them into a fresh
   // warehouse database, with writers going on (no lock held on the OLTP table).
   {

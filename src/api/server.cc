@@ -29,8 +29,10 @@
 #include "api/serve.h"
 #include "api/status_page.h"
 #include "cache/record.h"
+#include "common/accept_errors.h"
 #include "common/cpf.h"
 #include "common/cpf_hasher.h"
+#include "common/fd_limit.h"
 #include "metrics/registry.h"
 
 namespace pdv::api {
@@ -62,6 +64,7 @@ struct Shared {
   Logger& log;
   metrics::Registry registry;
   std::atomic<size_t> connections{0};
+  size_t max_connections = 0;  // options' value kept within the open-file limit
   std::atomic<bool> stopping{false};
   std::mutex metrics_mu;
   std::map<std::string, metrics::Gauge*> counters;
@@ -71,7 +74,8 @@ struct Shared {
   metrics::Gauge* near_hits;
   metrics::Gauge* near_misses;
 
-  Shared(const ServeOptions& o, Logger& l) : options(o), log(l) {
+  Shared(const ServeOptions& o, Logger& l)
+      : options(o), log(l), max_connections(o.max_connections) {
     redis_errors = registry.AddCounter("pdv_api_redis_errors_total", "Redis commands that failed");
     open_connections = registry.AddGauge("pdv_api_connections", "open client connections");
     near_hits = registry.AddCounter("pdv_api_near_cache_hits_total", "lookups answered in process");
@@ -250,6 +254,8 @@ class Worker {
   Shared& shared_;
   asio::io_context io_{1};
   tcp::acceptor acceptor_;
+  asio::steady_timer accept_retry_{io_};
+  AcceptErrors accept_errors_;
   std::shared_ptr<AsyncRedis> redis_;
   CpfHasher hasher_;
   std::optional<cache::Layout> layout_;
@@ -566,8 +572,24 @@ class Session : public std::enable_shared_from_this<Session> {
 
 void Worker::Accept() {
   acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
-    if (ec) return;  // closed on shutdown
-    if (++shared_.connections > shared_.options.max_connections) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;  // shutdown
+    if (ec) {
+      // Out of descriptors or memory (or anything else): wait and accept again; the
+      // loop must never end while the process lives.
+      uint64_t failures = 0;
+      if (accept_errors_.Count(Clock::now(), &failures)) {
+        shared_.log.Warn("serve_accept_error",
+                         {{"error", ec.message()},
+                          {"failures", failures},
+                          {"retry_in_ms", AcceptErrors::kRetryDelay.count()}});
+      }
+      accept_retry_.expires_after(AcceptErrors::kRetryDelay);
+      accept_retry_.async_wait([this](beast::error_code wec) {
+        if (!wec && acceptor_.is_open()) Accept();
+      });
+      return;
+    }
+    if (++shared_.connections > shared_.max_connections) {
       shared_.connections--;
       beast::error_code ignored;
       socket.close(ignored);
@@ -586,6 +608,7 @@ void Worker::Stop() {
   asio::post(io_, [this] {
     beast::error_code ignored;
     acceptor_.close(ignored);
+    accept_retry_.cancel();
     for (auto& weak : sessions_) {
       if (auto s = weak.lock()) s->Shutdown();
     }
@@ -723,6 +746,11 @@ Status Serve(const ServeOptions& options, Logger& log, std::stop_token stop) {
   Shared shared(options, log);
   int threads =
       options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  // Descriptors besides client connections: per loop its listener, epoll and wake-up
+  // fds, Redis data and invalidation connections; plus logs, std streams and slack.
+  FdLimit fd_limit = CurrentFdLimit();
+  shared.max_connections =
+      ConnectionsWithin(fd_limit, options.max_connections, 32 + 8 * static_cast<size_t>(threads));
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < threads; ++i) {
     workers.push_back(std::make_unique<Worker>(shared, *endpoint));
@@ -733,9 +761,13 @@ Status Serve(const ServeOptions& options, Logger& log, std::stop_token stop) {
   for (auto& w : workers) w->Start();
   std::vector<std::thread> running;
   for (auto& w : workers) running.emplace_back([&w] { w->Run(); });
-  log.Info("serve_listening", {{"address", listen.address().to_string()},
-                               {"port", static_cast<int>(listen.port())},
-                               {"threads", threads}});
+  log.Info("serve_listening",
+           {{"address", listen.address().to_string()},
+            {"port", static_cast<int>(listen.port())},
+            {"threads", threads},
+            {"fd_limit", fd_limit.soft},
+            {"max_connections", static_cast<uint64_t>(shared.max_connections)},
+            {"max_connections_asked", static_cast<uint64_t>(options.max_connections)}});
   std::stop_callback on_stop(stop, [&] {
     shared.stopping = true;
     for (auto& w : workers) w->Stop();

@@ -704,7 +704,7 @@ Status Run(const CdcOptions& options, Logger& log, std::stop_token stop) {
   Metrics metrics(registry);
   std::unique_ptr<metrics::HttpExporter> exporter;
   if (!options.metrics_listen.empty()) {
-    auto started = metrics::HttpExporter::Start(options.metrics_listen, registry);
+    auto started = metrics::HttpExporter::Start(options.metrics_listen, registry, log);
     if (!started.ok()) return started.status();
     exporter = std::move(*started);
     log.Info(

@@ -12,11 +12,14 @@
 #include "cli/command.h"
 #include "cli/signals.h"
 #include "common/config.h"
+#include "common/fd_limit.h"
 
 namespace pdv::cli {
 namespace {
 
 int Main(int argc, char** argv) {
+  // Servers keep accepting through descriptor exhaustion; first, as many as allowed.
+  RaiseFdLimit();
   StopOnSignal signals;
 
   CLI::App app{

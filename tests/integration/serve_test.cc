@@ -1,8 +1,12 @@
 // `pdv serve` over real HTTP on loopback, reading a real Redis filled by `pdv cache`.
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <nlohmann/json.hpp>
@@ -73,14 +77,14 @@ class ServeTest : public ::testing::Test {
     ASSERT_TRUE(r.ok()) << r.message();
   }
 
-  void StartServe(std::vector<std::string> extra = {}) {
+  void StartServe(std::vector<std::string> extra = {}, std::vector<std::string> wrapper = {}) {
     auto port = localsvc::FreeLoopbackPort();
     ASSERT_TRUE(port.ok());
     port_ = *port;
     std::vector<std::string> args = {"serve", "--listen", "127.0.0.1:" + std::to_string(port_),
                                      "--redis-url", redis_->Url()};
     args.insert(args.end(), extra.begin(), extra.end());
-    serve_.emplace(args, dir_->path() / "serve.log");
+    serve_.emplace(args, dir_->path() / "serve.log", wrapper);
     for (int i = 0; i < 200 && HttpStatus(HttpGet(port_, "/health")) != 200; ++i) {
       std::this_thread::sleep_for(20ms);
     }
@@ -399,6 +403,37 @@ TEST_F(ServeTest, ChangesAreSeenByTheNextRequestAndSigtermStopsCleanly) {
   EXPECT_EQ(serve_->Wait(10s), 0) << serve_->Output();
   EXPECT_NE(serve_->Output().find("event=serve_stopped"), std::string::npos);
   serve_.reset();
+}
+
+// Issue 10 (3): a burst of idle connections past a 200-descriptor limit; once they close,
+// the API answers again.
+TEST_F(ServeTest, BurstPastTheFdLimitLeavesTheApiAnswering) {
+  StartServe({}, {"prlimit", "--nofile=200:200", "--"});
+  std::string start = serve_->Output();
+  EXPECT_NE(start.find("fd_limit=200"), std::string::npos) << start;
+  std::smatch cap;
+  ASSERT_TRUE(std::regex_search(start, cap, std::regex(R"( max_connections=(\d+))"))) << start;
+  EXPECT_LT(std::stoi(cap[1]), 200) << "kept within the descriptor limit";
+  std::vector<int> idle;
+  for (int i = 0; i < 400; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port_));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      idle.push_back(fd);
+    } else {
+      ::close(fd);
+    }
+  }
+  EXPECT_GT(idle.size(), 200u) << "the burst went past the limit";
+  for (int fd : idle) ::close(fd);
+  EXPECT_TRUE(WaitFor(20s, [&] { return HttpStatus(HttpGet(port_, "/health")) == 200; }))
+      << serve_->Output();
+  EXPECT_EQ(HttpStatus(Authed("/v1/clientes/52998224725")), 200);
+  EXPECT_TRUE(serve_->Running());
 }
 
 }  // namespace

@@ -17,9 +17,11 @@ std::string PdvBinary() {
   return bin ? bin : "pdv";
 }
 
-PdvProcess::PdvProcess(const std::vector<std::string>& args, const std::filesystem::path& log)
+PdvProcess::PdvProcess(const std::vector<std::string>& args, const std::filesystem::path& log,
+                       const std::vector<std::string>& wrapper)
     : log_(log) {
-  std::vector<std::string> argv = {PdvBinary()};
+  std::vector<std::string> argv = wrapper;
+  argv.push_back(PdvBinary());
   argv.insert(argv.end(), args.begin(), args.end());
   auto child = localsvc::ChildProcess::Spawn({.argv = argv, .log_file = log.string()});
   if (!child.ok()) {

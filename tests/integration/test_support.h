@@ -27,7 +27,9 @@ std::string PdvBinary();
 // A `pdv` process running in the background, its output going to a file.
 class PdvProcess {
  public:
-  PdvProcess(const std::vector<std::string>& args, const std::filesystem::path& log);
+  // `wrapper` runs pdv under another program (e.g. {"prlimit", "--nofile=200:200", "--"}).
+  PdvProcess(const std::vector<std::string>& args, const std::filesystem::path& log,
+             const std::vector<std::string>& wrapper = {});
   // Waits for the exit; the exit code, or -1 after the timeout (then it is killed).
   int Wait(std::chrono::seconds timeout);
   void Signal(int sig) { child_->Signal(sig); }
