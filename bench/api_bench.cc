@@ -211,7 +211,8 @@ int main(int argc, char** argv) {
   }
   double original_per_customer =
       (used(Must(redis.Command({"INFO", "memory"}), "info").str()) - used_before) / ids.size();
-  std::string key = Must(pdv::api::CreateApiKey(redis_server->Url(), "bench"), "api key");
+  std::string key =
+      Must(pdv::api::CreateApiKey(redis_server->Url(), pg->Url(), "bench"), "api key");
 
   // Servers: ours, the original's, nginx.
   int ours = Must(pdv::localsvc::FreeLoopbackPort(), "port");

@@ -8,9 +8,23 @@
 
 #include "common/cpf_hasher.h"
 #include "common/random_secret.h"
-#include "redis/client.h"
+#include "warehouse/warehouse.h"
 
 namespace pdv::api {
+namespace {
+
+// Writes one key's hash (and, unless revoked, its name in the index) into Redis.
+Status PutInRedis(redis::Client& redis, const warehouse::ApiKeyRow& key) {
+  auto set = redis.Command({"HSET", ApiKeyRedisKey(key.hash), "name", key.name, "created_at",
+                            key.created_at, "revoked", key.revoked ? "1" : "0"});
+  if (!set.ok()) return set.status();
+  // The empty field (no key has an empty name) keeps the index present even when every
+  // key is revoked: its absence means Redis lost its data.
+  if (key.revoked) return redis.Command({"HSET", kApiKeysIndexKey, "", "1"}).status();
+  return redis.Command({"HSET", kApiKeysIndexKey, "", "1", key.name, key.hash}).status();
+}
+
+}  // namespace
 
 std::string ApiKeyHash(std::string_view key) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
@@ -20,62 +34,79 @@ std::string ApiKeyHash(std::string_view key) {
 
 std::string ApiKeyRedisKey(std::string_view hash) { return fmt::format("pdv:apikey:{{{}}}", hash); }
 
-pdv::Result<std::string> CreateApiKey(const std::string& redis_url, const std::string& name) {
+pdv::Result<std::string> CreateApiKey(const std::string& redis_url,
+                                      const std::string& warehouse_url, const std::string& name) {
   if (name.empty() || name.size() > 64)
     return Status::Error("apikey: the name must be 1-64 characters");
+  auto wh = warehouse::ConnectPostgresWarehouse(warehouse_url);
+  if (!wh.ok()) return wh.status();
   auto redis = redis::Client::Connect(redis_url);
   if (!redis.ok()) return redis.status();
-  auto existing = redis->Command({"HGET", "pdv:apikeys", name});
-  if (!existing.ok()) return existing.status();
-  if (!existing->is_nil()) {
-    auto revoked = redis->Command({"HGET", ApiKeyRedisKey(existing->str()), "revoked"});
-    if (!revoked.ok()) return revoked.status();
-    if (revoked->is_nil() || revoked->str() != "1") {
+  auto keys = (*wh)->ApiKeys();
+  if (!keys.ok()) return keys.status();
+  for (const auto& k : *keys) {
+    if (k.name == name && !k.revoked) {
       return Status::Error(fmt::format("apikey: a key named '{}' exists; revoke it first", name));
     }
   }
   auto secret = RandomSecretHex(32);
   if (!secret.ok()) return secret.status();
   std::string key = "pdv_" + *secret;
-  std::string hash = ApiKeyHash(key);
-  std::string now = fmt::format(
-      "{:%Y-%m-%dT%H:%M:%S}Z",
-      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()));
-  auto set = redis->Command(
-      {"HSET", ApiKeyRedisKey(hash), "name", name, "created_at", now, "revoked", "0"});
-  if (!set.ok()) return set.status();
-  auto index = redis->Command({"HSET", "pdv:apikeys", name, hash});
-  if (!index.ok()) return index.status();
+  warehouse::ApiKeyRow row{
+      .hash = ApiKeyHash(key),
+      .name = name,
+      .created_at = fmt::format(
+          "{:%Y-%m-%dT%H:%M:%S}Z",
+          std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()))};
+  if (Status s = (*wh)->SaveApiKey(row); !s.ok()) return s;
+  if (Status s = PutInRedis(*redis, row); !s.ok()) return s;
   return key;
 }
 
-Status RevokeApiKey(const std::string& redis_url, const std::string& name) {
+Status RevokeApiKey(const std::string& redis_url, const std::string& warehouse_url,
+                    const std::string& name) {
+  auto wh = warehouse::ConnectPostgresWarehouse(warehouse_url);
+  if (!wh.ok()) return wh.status();
   auto redis = redis::Client::Connect(redis_url);
   if (!redis.ok()) return redis.status();
-  auto hash = redis->Command({"HGET", "pdv:apikeys", name});
-  if (!hash.ok()) return hash.status();
-  if (hash->is_nil()) return Status::Error(fmt::format("apikey: no key named '{}'", name));
-  auto r = redis->Command({"HSET", ApiKeyRedisKey(hash->str()), "revoked", "1"});
-  return r.status();
+  auto keys = (*wh)->ApiKeys();
+  if (!keys.ok()) return keys.status();
+  bool found = false;
+  for (auto k : *keys) {
+    if (k.name != name || k.revoked) continue;
+    found = true;
+    k.revoked = true;
+    if (Status s = (*wh)->SaveApiKey(k); !s.ok()) return s;
+    if (Status s = PutInRedis(*redis, k); !s.ok()) return s;
+  }
+  if (!found) return Status::Error(fmt::format("apikey: no key named '{}' that is active", name));
+  return redis->Command({"HDEL", kApiKeysIndexKey, name}).status();
 }
 
-pdv::Result<std::vector<ApiKeyInfo>> ListApiKeys(const std::string& redis_url) {
-  auto redis = redis::Client::Connect(redis_url);
-  if (!redis.ok()) return redis.status();
-  auto all = redis->Command({"HGETALL", "pdv:apikeys"});
-  if (!all.ok()) return all.status();
+pdv::Result<std::vector<ApiKeyInfo>> ListApiKeys(const std::string& warehouse_url) {
+  auto wh = warehouse::ConnectPostgresWarehouse(warehouse_url);
+  if (!wh.ok()) return wh.status();
+  auto keys = (*wh)->ApiKeys();
+  if (!keys.ok()) return keys.status();
   std::vector<ApiKeyInfo> out;
-  for (size_t i = 0; i + 1 < all->elements(); i += 2) {
-    ApiKeyInfo info{.name = all->element(i)->str};
-    auto fields = redis->Command(
-        {"HMGET", ApiKeyRedisKey(all->element(i + 1)->str), "created_at", "revoked"});
-    if (!fields.ok()) return fields.status();
-    if (fields->element(0)->type == REDIS_REPLY_STRING) info.created_at = fields->element(0)->str;
-    info.revoked = fields->element(1)->type == REDIS_REPLY_STRING &&
-                   std::string_view(fields->element(1)->str) == "1";
-    out.push_back(info);
-  }
+  for (const auto& k : *keys) out.push_back({k.name, k.created_at, k.revoked});
   return out;
+}
+
+Status RestoreApiKeys(redis::Client& redis, const std::string& warehouse_url, size_t* restored) {
+  if (restored) *restored = 0;
+  auto exists = redis.Command({"EXISTS", kApiKeysIndexKey});
+  if (!exists.ok()) return exists.status();
+  if (exists->integer() != 0) return Status::Ok();
+  auto wh = warehouse::ConnectPostgresWarehouse(warehouse_url);
+  if (!wh.ok()) return wh.status();
+  auto keys = (*wh)->ApiKeys();
+  if (!keys.ok()) return keys.status();
+  for (const auto& k : *keys) {
+    if (Status s = PutInRedis(redis, k); !s.ok()) return s;
+  }
+  if (restored) *restored = keys->size();
+  return Status::Ok();
 }
 
 }  // namespace pdv::api

@@ -507,8 +507,9 @@ class Session : public std::enable_shared_from_this<Session> {
                          }
                          if (retried) return done(nullptr);
                          w_.RefreshLayout([this, self, hash, done, version] {
-                           if (!w_.layout() || w_.layout()->version == version)
-                             return done(nullptr);
+                           // The dataset is gone (Redis lost it): not "unknown".
+                           if (!w_.layout()) return NotLoaded();
+                           if (w_.layout()->version == version) return done(nullptr);
                            FetchByHash(hash, true, done);
                          });
                        });
@@ -635,17 +636,31 @@ void Worker::RefreshLayout(std::function<void()> then) {
     return;
   }
   layout_refreshing_ = true;
-  redis_->Command({"HMGET", cache::kMetaKey, "version", "bits"}, [this, then](const Status& s,
-                                                                              redisReply* r) {
-    layout_refreshing_ = false;
-    if (s.ok() && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-        r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING) {
-      layout_ = cache::Layout{.version = std::stoull(r->element[0]->str),
-                              .bits = std::stoi(r->element[1]->str)};
-      layout_at_ = Clock::now();
-    }
-    if (then) then();
-  });
+  redis_->Command(
+      {"HMGET", cache::kMetaKey, "version", "bits"}, [this, then](const Status& s, redisReply* r) {
+        layout_refreshing_ = false;
+        if (s.ok() && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+          std::vector<std::pair<std::string, std::string>> fields;
+          const char* names[] = {"version", "bits"};
+          for (size_t i = 0; i < 2; ++i) {
+            if (r->element[i]->type == REDIS_REPLY_STRING) {
+              fields.emplace_back(names[i], std::string(r->element[i]->str, r->element[i]->len));
+            }
+          }
+          auto meta = cache::ParseMeta(fields);
+          if (meta.ok() && meta->exists) {
+            layout_ = meta->layout;
+          } else {
+            // No dataset (Redis lost its data, or before the first load) or a malformed
+            // meta: nothing can be known, so lookups answer 503, never "unknown".
+            if (!meta.ok()) LogRedisError(meta.status());
+            if (layout_) near_.Clear();
+            layout_.reset();
+          }
+          layout_at_ = Clock::now();
+        }
+        if (then) then();
+      });
 }
 
 void Worker::KeepLayoutFresh() {
@@ -668,10 +683,26 @@ void Worker::CheckKey(const std::string& key, std::function<void(Status, KeyStat
                     KeyState state = r->type != REDIS_REPLY_STRING             ? KeyState::kUnknown
                                      : std::string_view(r->str, r->len) == "1" ? KeyState::kRevoked
                                                                                : KeyState::kValid;
-                    // Remembered for a second: a revocation reaches every replica within that.
-                    if (keys_.size() > 100'000) keys_.clear();
-                    keys_[key] = {state, Clock::now() + std::chrono::seconds(1)};
-                    done(Status::Ok(), state);
+                    auto remember = [this, key, done](KeyState state) {
+                      // For a second: a revocation reaches every replica within that.
+                      if (keys_.size() > 100'000) keys_.clear();
+                      keys_[key] = {state, Clock::now() + std::chrono::seconds(1)};
+                      done(Status::Ok(), state);
+                    };
+                    if (state != KeyState::kUnknown) return remember(state);
+                    // Unknown, or Redis lost every key (the index's marker is gone too)
+                    // and the cache stage has not refilled them yet: then nobody can
+                    // tell, and the answer is 503, not 401.
+                    redis_->Command({"EXISTS", kApiKeysIndexKey},
+                                    [done, remember](const Status& es, redisReply* er) {
+                                      if (!es.ok()) return done(es, KeyState::kUnknown);
+                                      if (er->type == REDIS_REPLY_INTEGER && er->integer == 0) {
+                                        return done(Status::Error("API keys are not loaded (Redis "
+                                                                  "lost its data)"),
+                                                    KeyState::kUnknown);
+                                      }
+                                      remember(KeyState::kUnknown);
+                                    });
                   });
 }
 

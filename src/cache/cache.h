@@ -5,11 +5,14 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <stop_token>
 #include <string>
 
+#include "cache/record.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "redis/client.h"
 
 namespace pdv::cache {
 
@@ -26,7 +29,16 @@ struct CacheOptions {
   std::FILE* progress = nullptr;
   // Seconds to keep retrying (with backoff) while Redis or the warehouse is unreachable.
   double retry_timeout_s = 30;
+  // Watch: how often Redis is checked for a lost or older dataset when no NOTIFY comes.
+  std::chrono::milliseconds check_interval{1000};
+  // Watch: called at every check with the stage's Redis connection, to refill API keys
+  // from their durable home if Redis lost them (src/api/apikeys.h). Empty: not done.
+  std::function<Status(redis::Client&)> restore_api_keys;
 };
+
+// pdv:meta as stored in Redis now (cache/record.h's ParseMeta): every reader of the meta
+// key goes through this or ParseMeta. Fails when Redis fails or the key is malformed.
+pdv::Result<Meta> ReadMeta(redis::Client& redis);
 
 struct SyncResult {
   uint64_t version = 0;
@@ -53,7 +65,11 @@ pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log
 pdv::Result<SyncResult> SyncWithRetry(bool full, const CacheOptions& options, Logger& log,
                                       std::stop_token stop);
 
-// Incremental syncs on every NOTIFY pdv_dim (bursts coalesced), until stopped.
+// Incremental syncs on every NOTIFY pdv_dim (bursts coalesced), until stopped. Between
+// notifications, every check_interval (and at once after reconnecting), Redis is checked:
+// pdv:meta gone (data lost: FLUSHALL, a restart without persistence, a failover to an
+// empty replica) or older than what this process last wrote (a restart from an older
+// snapshot) means a full load; then restore_api_keys runs.
 Status Watch(const CacheOptions& options, Logger& log, std::stop_token stop);
 
 }  // namespace pdv::cache

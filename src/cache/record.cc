@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <iterator>
 
 namespace pdv::cache {
@@ -214,6 +215,43 @@ pdv::Result<CustomerRecord> RecordFromDimension(const warehouse::DimensionRow& d
                         .ticket_centavos = d.ticket_centavos,
                         .origem_campanha = d.origem_campanha,
                         .primeiro_nome = d.primeiro_nome};
+}
+
+pdv::Result<Meta> ParseMeta(const std::vector<std::pair<std::string, std::string>>& fields) {
+  auto number = [](const std::string& field, const std::string& text, uint64_t max,
+                   uint64_t* out) -> Status {
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty() || v > max) {
+      return Status::Error(
+          fmt::format("{}: field {} is not a number: '{}'", kMetaKey, field, text.substr(0, 40)));
+    }
+    *out = v;
+    return Status::Ok();
+  };
+  Meta meta;
+  bool has_bits = false;
+  for (const auto& [field, value] : fields) {
+    uint64_t v = 0;
+    if (field == "version") {
+      if (Status s = number(field, value, UINT64_MAX, &v); !s.ok()) return s;
+      meta.layout.version = v;
+      meta.exists = true;
+    } else if (field == "bits") {
+      if (Status s = number(field, value, 24, &v); !s.ok()) return s;
+      meta.layout.bits = static_cast<int>(v);
+      has_bits = true;
+    } else if (field == "lsn") {
+      if (Status s = number(field, value, UINT64_MAX, &v); !s.ok()) return s;
+      meta.lsn = v;
+    } else if (field == "lsn_id") {
+      meta.lsn_id = value;
+    }
+  }
+  if (meta.exists && !has_bits) {
+    return Status::Error(fmt::format("{}: a version without its bucket bits", kMetaKey));
+  }
+  return meta;
 }
 
 }  // namespace pdv::cache

@@ -74,6 +74,19 @@ struct Layout {
   std::vector<std::string> AllBucketKeys() const;
 };
 
+// pdv:meta as stored: the version in use and its bucket bits (absent before the first
+// full load, or after Redis lost its data), and the incremental position.
+struct Meta {
+  Layout layout;
+  uint64_t lsn = 0;
+  std::string lsn_id;   // the last cliente_id applied at `lsn` ("": all of them)
+  bool exists = false;  // a version is loaded
+};
+// The one parser of pdv:meta, from its fields and values (HGETALL's pairs, or HMGET's
+// answers with absent fields left out). A malformed value is an error naming the field:
+// never an exception, so readers in event loops can treat it as "unavailable".
+pdv::Result<Meta> ParseMeta(const std::vector<std::pair<std::string, std::string>>& fields);
+
 // Bucket bits for `customers`: about 128 customers per bucket (the full load raises
 // hash-max-listpack-entries to 1024 if lower, so buckets keep the compact encoding), at
 // least 2^4 buckets.

@@ -51,28 +51,6 @@ std::string Lsn8(uint64_t lsn) {
   return out;
 }
 
-struct Meta {
-  Layout layout;
-  uint64_t lsn = 0;
-  std::string lsn_id;  // the last cliente_id applied at `lsn` ("": all of them)
-  bool exists = false;
-};
-
-pdv::Result<Meta> ReadMeta(redis::Client& redis) {
-  auto r = redis.Command({"HGETALL", kMetaKey});
-  if (!r.ok()) return r.status();
-  Meta meta;
-  for (size_t i = 0; i + 1 < r->elements(); i += 2) {
-    std::string_view k(r->element(i)->str, r->element(i)->len);
-    std::string v(r->element(i + 1)->str, r->element(i + 1)->len);
-    if (k == "version") meta.layout.version = std::stoull(v), meta.exists = true;
-    if (k == "bits") meta.layout.bits = std::stoi(v);
-    if (k == "lsn") meta.lsn = std::stoull(v);
-    if (k == "lsn_id") meta.lsn_id = v;
-  }
-  return meta;
-}
-
 // A lock in Redis serialising syncs (SET NX with a TTL refreshed while working, so a
 // killed holder frees it within the TTL).
 class SyncLock {
@@ -172,6 +150,17 @@ double MemoryPerCustomer(redis::Client& redis, const Layout& layout, uint64_t cu
 
 }  // namespace
 
+pdv::Result<Meta> ReadMeta(redis::Client& redis) {
+  auto r = redis.Command({"HGETALL", kMetaKey});
+  if (!r.ok()) return r.status();
+  std::vector<std::pair<std::string, std::string>> fields;
+  for (size_t i = 0; i + 1 < r->elements(); i += 2) {
+    fields.emplace_back(std::string(r->element(i)->str, r->element(i)->len),
+                        std::string(r->element(i + 1)->str, r->element(i + 1)->len));
+  }
+  return ParseMeta(fields);
+}
+
 pdv::Result<SyncResult> SyncFull(const CacheOptions& options, Logger& log, std::stop_token stop) {
   auto redis = redis::Client::Connect(options.redis_url);
   if (!redis.ok()) return redis.status();
@@ -180,7 +169,12 @@ pdv::Result<SyncResult> SyncFull(const CacheOptions& options, Logger& log, std::
   auto lock = SyncLock::Acquire(*redis, log, stop);
   if (!lock.ok()) return lock.status();
   auto meta = ReadMeta(*redis);
-  if (!meta.ok()) return meta.status();
+  if (!meta.ok()) {
+    if (redis::IsConnectionError(meta.status())) return meta.status();
+    // A malformed meta is rewritten whole by this load's switch.
+    log.Warn("cache_meta_malformed", {{"error", meta.message()}, {"action", "full load"}});
+    meta = Meta{};
+  }
 
   // Size the buckets for the data (about 128 customers each): count first.
   auto counted = (*wh)->CountDimension();
@@ -368,25 +362,89 @@ pdv::Result<SyncResult> SyncWithRetry(bool full, const CacheOptions& options, Lo
   }
 }
 
+namespace {
+
+// What Redis holds compared with what this process last wrote there.
+enum class Dataset { kCurrent, kLost, kOlder };
+
+struct Written {
+  uint64_t version = 0;
+  uint64_t lsn = 0;
+};
+
+pdv::Result<Dataset> CheckDataset(redis::Client& redis, const std::optional<Written>& written,
+                                  Logger& log) {
+  auto meta = ReadMeta(redis);
+  if (!meta.ok()) {
+    if (redis::IsConnectionError(meta.status())) return meta.status();
+    log.Warn("cache_meta_malformed", {{"error", meta.message()}, {"action", "full load"}});
+    return Dataset::kLost;
+  }
+  if (!meta->exists) {
+    log.Warn("cache_dataset_lost", {{"action", "full load"}});
+    return Dataset::kLost;
+  }
+  if (written && (meta->layout.version < written->version ||
+                  (meta->layout.version == written->version && meta->lsn < written->lsn))) {
+    log.Warn("cache_dataset_older", {{"version", meta->layout.version},
+                                     {"lsn", meta->lsn},
+                                     {"written_version", written->version},
+                                     {"written_lsn", written->lsn},
+                                     {"action", "full load"}});
+    return Dataset::kOlder;
+  }
+  return Dataset::kCurrent;
+}
+
+}  // namespace
+
 Status Watch(const CacheOptions& options, Logger& log, std::stop_token stop) {
   Backoff backoff;
+  std::optional<Written> written;
   while (!stop.stop_requested()) {
     auto listener = pg::Connection::Connect(options.warehouse_url);
+    auto redis = redis::Client::Connect(options.redis_url);
     Status failed;
     if (!listener.ok()) {
       failed = listener.status();
+    } else if (!redis.ok()) {
+      failed = redis.status();
     } else if (auto l = listener->Exec(std::string("LISTEN ") + kDimensionChannel); !l.ok()) {
       failed = l.status();
     }
-    // Catch up once, then on every notification; a burst becomes one sync.
+    // Catch up once (a new connection: check everything), then on every notification;
+    // a burst becomes one sync. Without one, a check every check_interval.
+    bool notified = true;
     while (failed.ok() && !stop.stop_requested()) {
-      auto synced = SyncIncremental(options, log, stop);
+      pdv::Result<SyncResult> synced = SyncResult{};
+      bool did_sync = false;
+      auto dataset = CheckDataset(*redis, written, log);
+      if (!dataset.ok()) {
+        failed = dataset.status();
+        break;
+      }
+      if (*dataset != Dataset::kCurrent) {
+        synced = SyncFull(options, log, stop);
+        did_sync = true;
+      } else if (notified) {
+        synced = SyncIncremental(options, log, stop);
+        did_sync = true;
+      }
       if (!synced.ok()) {
         failed = synced.status();
         break;
       }
+      if (did_sync) written = Written{synced->version, synced->lsn};
+      if (options.restore_api_keys) {
+        if (Status s = options.restore_api_keys(*redis); !s.ok()) {
+          failed = s;
+          break;
+        }
+      }
       backoff.Reset();
-      if (Status waited = pg::WaitForNotifications(*listener, stop); !waited.ok()) {
+      if (Status waited =
+              pg::WaitForNotifications(*listener, stop, options.check_interval, &notified);
+          !waited.ok()) {
         failed = Status::Error("warehouse: " + waited.message(), waited.code());
       }
     }

@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include "api/apikeys.h"
 #include "cache/cache.h"
 #include "cli/command.h"
 
@@ -34,6 +35,14 @@ class CacheCommand : public Command {
                                 .retry_timeout_s = config.GetDouble("cache.retry_timeout")};
     Status done;
     if (watch_->parsed()) {
+      // API keys are the API's; the cache stage, which holds both URLs, refills them
+      // when Redis lost its data.
+      options.restore_api_keys = [&](redis::Client& redis) {
+        size_t restored = 0;
+        Status s = api::RestoreApiKeys(redis, options.warehouse_url, &restored);
+        if (s.ok() && restored > 0) log.Warn("cache_api_keys_restored", {{"keys", restored}});
+        return s;
+      };
       done = cache::Watch(options, log, stop);
     } else {
       auto r = cache::SyncWithRetry(full_, options, log, stop);

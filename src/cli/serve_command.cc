@@ -47,7 +47,9 @@ class ApiKeyCommand : public Command {
  public:
   CLI::App* Register(CLI::App& app) override {
     CLI::App* cmd =
-        app.add_subcommand("apikey", "API keys of the POS API (stored hashed in Redis)");
+        app.add_subcommand("apikey",
+                           "API keys of the POS API (stored hashed: in the warehouse, durably, "
+                           "and in Redis, which the API reads)");
     cmd->require_subcommand(1);
     create_ = cmd->add_subcommand("create", "Creates a key and prints it, alone, once");
     revoke_ = cmd->add_subcommand("revoke", "Revokes the key with this name");
@@ -55,6 +57,7 @@ class ApiKeyCommand : public Command {
     for (CLI::App* sub : {create_, revoke_}) sub->add_option("NAME", name_, "Key name")->required();
     for (CLI::App* sub : {create_, revoke_, list_}) {
       flags_.Add(sub, "--redis-url", "redis_url");
+      flags_.Add(sub, "--warehouse-url", "warehouse_url");
       sub->add_option("--data-dir", data_dir_, "The data directory of a `pdv up` (its pdv.yaml)");
     }
     return cmd;
@@ -62,15 +65,17 @@ class ApiKeyCommand : public Command {
 
   int Run(const Config& config, std::stop_token) override {
     std::string url = *config.Get("redis_url");
+    auto warehouse_url = config.Require("warehouse_url");
+    if (!warehouse_url.ok()) return Finish("pdv apikey", warehouse_url.status());
     Status done;
     if (create_->parsed()) {
-      auto key = api::CreateApiKey(url, name_);
+      auto key = api::CreateApiKey(url, *warehouse_url, name_);
       if (key.ok()) fmt::print("{}\n", *key);
       done = key.status();
     } else if (revoke_->parsed()) {
-      done = api::RevokeApiKey(url, name_);
+      done = api::RevokeApiKey(url, *warehouse_url, name_);
     } else {
-      auto keys = api::ListApiKeys(url);
+      auto keys = api::ListApiKeys(*warehouse_url);
       if (keys.ok()) {
         for (const auto& k : *keys) {
           fmt::print("{}\t{}\t{}\n", k.name, k.created_at, k.revoked ? "revoked" : "active");

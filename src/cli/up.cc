@@ -155,11 +155,13 @@ class PidFile {
 
 // The API key a user (or the probe) calls with: created once, kept owner-only.
 Result<std::string> EnsureApiKey(const fs::path& file, const std::string& redis_url,
-                                 const std::string& name, bool* created) {
+                                 const std::string& warehouse_url, const std::string& name,
+                                 bool* created) {
   *created = false;
   if (fs::exists(file)) return ReadText(file);
-  (void)api::RevokeApiKey(redis_url, name);  // a key whose file was lost is useless
-  auto key = api::CreateApiKey(redis_url, name);
+  // A key whose file was lost is useless.
+  (void)api::RevokeApiKey(redis_url, warehouse_url, name);
+  auto key = api::CreateApiKey(redis_url, warehouse_url, name);
   if (!key.ok()) return key.status();
   if (Status s = WriteFileOwnerOnly(file, *key + "\n", true); !s.ok()) return s;
   *created = true;
@@ -231,9 +233,10 @@ Status Up(const UpOptions& options, Logger& log, std::stop_token stop) {
                                {"data_dir", dir.string()}});
 
   bool key_created = false, probe_created = false;
-  auto api_key = EnsureApiKey(dir / "api-key", redis_url, "pdv-up", &key_created);
+  auto api_key = EnsureApiKey(dir / "api-key", redis_url, warehouse_url, "pdv-up", &key_created);
   if (!api_key.ok()) return api_key.status();
-  auto probe_key = EnsureApiKey(dir / "probe-key", redis_url, "pdv-probe", &probe_created);
+  auto probe_key =
+      EnsureApiKey(dir / "probe-key", redis_url, warehouse_url, "pdv-probe", &probe_created);
   if (!probe_key.ok()) return probe_key.status();
 
   std::error_code exe_ec;

@@ -7,7 +7,9 @@
 #include <optional>
 #include <thread>
 
+#include "cache/cache.h"
 #include "cache/record.h"
+#include "common/lsn.h"
 #include "common/time_text.h"
 #include "monitor/http_client.h"
 #include "monitor/monitor.h"
@@ -158,18 +160,14 @@ void ReadRedis(const Sources& s, Links& links, Sample& out) {
     links.redis.emplace(std::move(*client));
   }
   redis::Client* client = &*links.redis;
-  auto lsn = client->Command({"HGET", cache::kMetaKey, "lsn"});
-  if (!lsn.ok()) {
-    out.redis_error = lsn.message();
-    links.redis.reset();  // reconnect next time
+  auto meta = cache::ReadMeta(*client);
+  if (!meta.ok()) {
+    out.redis_error = meta.message();
+    if (redis::IsConnectionError(meta.status())) links.redis.reset();  // reconnect next time
     return;
   }
-  if (lsn.ok() && !lsn->is_nil()) {
-    // pdv:meta keeps the position as a number; show it as an LSN.
-    std::string text(lsn->str());
-    uint64_t v = text.empty() ? 0 : std::stoull(text);
-    out.cache_lsn = fmt::format("{:X}/{:X}", v >> 32, v & 0xffffffffu);
-  }
+  // pdv:meta keeps the position as a number; show it as an LSN.
+  if (meta->exists) out.cache_lsn = LsnText(meta->lsn);
   auto status = client->Command({"GET", kStatusKey});
   if (status.ok() && !status->is_nil()) {
     auto j = nlohmann::json::parse(status->str(), nullptr, false);

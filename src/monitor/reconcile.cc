@@ -9,6 +9,7 @@
 #include <map>
 #include <thread>
 
+#include "cache/cache.h"
 #include "cache/record.h"
 #include "common/lsn.h"
 #include "monitor/monitor.h"
@@ -114,8 +115,8 @@ Result<ReconcileReport> ReconcileOnce(const ReconcileOptions& options) {
         "d.cliente_id = r.cliente_id AND NOT d._deleted))",
         {pos.dim});
     bool transform_done = pending.ok() && pending->get(0, 0) == "0";
-    auto meta = redis->Command({"HGET", cache::kMetaKey, "lsn"});
-    uint64_t cache_lsn = meta.ok() && !meta->is_nil() ? std::stoull(std::string(meta->str())) : 0;
+    auto meta = cache::ReadMeta(*redis);
+    uint64_t cache_lsn = meta.ok() ? meta->lsn : 0;
     pos.cache = LsnText(cache_lsn);
     auto dim_lsn = ParseLsn(pos.dim);
     bool cache_done = dim_lsn.has_value() && cache_lsn >= *dim_lsn;
@@ -191,12 +192,10 @@ Result<ReconcileReport> ReconcileOnce(const ReconcileOptions& options) {
                         },
                         nullptr);
   if (!read.ok()) return Status::Error("warehouse: " + read.message());
-  auto meta = redis->Command({"HMGET", cache::kMetaKey, "version", "bits"});
+  auto meta = cache::ReadMeta(*redis);
   if (!meta.ok()) return Status::Error("Redis: " + meta.message());
-  cache::Layout layout;
-  if (meta->elements() == 2 && meta->element(0)->str && meta->element(1)->str) {
-    layout.version = std::stoull(meta->element(0)->str);
-    layout.bits = std::stoi(meta->element(1)->str);
+  cache::Layout layout = meta->layout;
+  if (meta->exists) {
     for (uint32_t b = 0; b < (1u << layout.bits); ++b) {
       auto all = redis->Command({"HGETALL", layout.CpfBucketKey(b)});
       if (!all.ok()) return Status::Error("Redis: " + all.message());

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <stop_token>
 
 #include "common/status.h"
@@ -11,5 +12,8 @@ namespace pdv::pg {
 // every one already delivered (a burst counts once). Returns ok after notifications or when
 // `stop` is requested; an error ("08006") when the connection is lost.
 Status WaitForNotifications(Connection& listener, std::stop_token stop);
+// The same, giving up after `timeout` without one: `*notified` says which it was.
+Status WaitForNotifications(Connection& listener, std::stop_token stop,
+                            std::chrono::milliseconds timeout, bool* notified);
 
 }  // namespace pdv::pg

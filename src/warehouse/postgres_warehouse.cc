@@ -179,8 +179,33 @@ class PostgresWarehouse : public Warehouse {
         "CREATE SCHEMA IF NOT EXISTS marts; "
         "CREATE TABLE IF NOT EXISTS raw._cdc_checkpoint (slot text PRIMARY KEY, "
         "commit_lsn pg_lsn NOT NULL, flush_lsn pg_lsn NOT NULL, snapshot_done boolean NOT NULL, "
-        "updated_at timestamptz NOT NULL)");
+        "updated_at timestamptz NOT NULL);"
+        "CREATE SCHEMA IF NOT EXISTS platform; "
+        "CREATE TABLE IF NOT EXISTS platform.api_keys (hash text PRIMARY KEY, name text NOT NULL, "
+        "created_at text NOT NULL, revoked boolean NOT NULL DEFAULT false, "
+        "updated_at timestamptz NOT NULL DEFAULT now())");
     return r.status();
+  }
+
+  Status SaveApiKey(const ApiKeyRow& key) override {
+    return conn_
+        .ExecParams(
+            "INSERT INTO platform.api_keys (hash, name, created_at, revoked) VALUES ($1, $2, $3, "
+            "$4::boolean) ON CONFLICT (hash) DO UPDATE SET name = EXCLUDED.name, revoked = "
+            "EXCLUDED.revoked, updated_at = now()",
+            {key.hash, key.name, key.created_at, key.revoked ? "true" : "false"})
+        .status();
+  }
+
+  pdv::Result<std::vector<ApiKeyRow>> ApiKeys() override {
+    auto r = conn_.Exec(
+        "SELECT hash, name, created_at, revoked FROM platform.api_keys ORDER BY created_at, hash");
+    if (!r.ok()) return r.status();
+    std::vector<ApiKeyRow> out;
+    for (int i = 0; i < r->rows(); ++i) {
+      out.push_back({r->str(i, 0), r->str(i, 1), r->str(i, 2), r->get(i, 3) == "t"});
+    }
+    return out;
   }
 
   Status EnsureRawTable(const std::string& table, const std::vector<RawColumn>& columns) override {

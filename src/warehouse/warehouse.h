@@ -82,6 +82,14 @@ struct DimensionRow {
   bool deleted = false;                         // _deleted: a tombstone
 };
 
+// An API key as kept durably: its SHA-256 (the key itself is stored nowhere).
+struct ApiKeyRow {
+  std::string hash;  // lowercase hex
+  std::string name;
+  std::string created_at;  // RFC 3339, UTC
+  bool revoked = false;
+};
+
 class Warehouse {
  public:
   virtual ~Warehouse() = default;
@@ -94,6 +102,12 @@ class Warehouse {
   virtual pdv::Result<std::optional<Checkpoint>> ReadCheckpoint(const std::string& slot) = 0;
   virtual pdv::Result<std::unique_ptr<RawBatch>> BeginBatch(
       const std::string& table, const std::string& slot, const std::vector<RawColumn>& columns) = 0;
+  // API keys' durable home (platform.api_keys): the API reads them from Redis, which is
+  // refilled from here after it lost its data. Insert or update by hash.
+  virtual Status SaveApiKey(const ApiKeyRow& key) = 0;
+  // Every key, oldest first.
+  virtual pdv::Result<std::vector<ApiKeyRow>> ApiKeys() = 0;
+
   // Customers in the POS dimension (tombstones excluded).
   virtual pdv::Result<uint64_t> CountDimension() = 0;
 
