@@ -33,7 +33,9 @@
 #include "common/cpf.h"
 #include "common/cpf_hasher.h"
 #include "common/fd_limit.h"
+#include "common/host_port.h"
 #include "metrics/registry.h"
+#include "monitor/monitor.h"
 
 namespace pdv::api {
 namespace {
@@ -46,8 +48,6 @@ using Clock = std::chrono::steady_clock;
 using Response = http::response<http::string_body>;
 
 constexpr size_t kHeaderLimit = 8 * 1024;
-// Where `pdv monitor` publishes the pipeline's status (monitor::kStatusKey).
-constexpr char kPipelineStatusKey[] = "pdv:status";
 constexpr size_t kBodyLimit = 1024;
 
 int64_t NowSeconds() {
@@ -363,7 +363,7 @@ class Session : public std::enable_shared_from_this<Session> {
       case Route::kMetrics: {
         // The freshness the monitor measured joins our own metrics.
         auto self = shared_from_this();
-        w_.redis().Command({"GET", kPipelineStatusKey},
+        w_.redis().Command({"GET", monitor::kStatusKey},
                            [this, self](const Status& s, redisReply* r) {
                              if (s.ok() && r && r->type == REDIS_REPLY_STRING) {
                                w_.shared().SetFreshness(std::string_view(r->str, r->len));
@@ -379,8 +379,8 @@ class Session : public std::enable_shared_from_this<Session> {
         return Reply(http::status::ok, kStatusPageHtml, false, "text/html; charset=utf-8");
       case Route::kStatusJson: {
         auto self = shared_from_this();
-        w_.redis().Command({"GET", kPipelineStatusKey}, [this, self](const Status& s,
-                                                                     redisReply* r) {
+        w_.redis().Command({"GET", monitor::kStatusKey}, [this, self](const Status& s,
+                                                                      redisReply* r) {
           if (!s.ok()) return Unavailable(s);
           if (!r || r->type != REDIS_REPLY_STRING) {
             return Reply(
@@ -753,11 +753,12 @@ Status Serve(const ServeOptions& options, Logger& log, std::stop_token stop) {
   if (options.cpf_key.size() < 16) return Status::Error("serve: cpf_key is not set");
   auto endpoint = redis::ParseRedisUrl(options.redis_url);
   if (!endpoint.ok()) return endpoint.status();
-  auto colon = options.listen.rfind(':');
+  auto hp = ParseHostPort(options.listen);
+  if (!hp.ok()) return Status::Error("serve: bad listen address: " + hp.message());
   boost::system::error_code ec;
-  auto address = asio::ip::make_address(options.listen.substr(0, colon), ec);
+  auto address = asio::ip::make_address(hp->host, ec);
   if (ec) return Status::Error(fmt::format("serve: bad listen address {}", options.listen));
-  tcp::endpoint listen(address, static_cast<uint16_t>(std::stoi(options.listen.substr(colon + 1))));
+  tcp::endpoint listen(address, static_cast<uint16_t>(hp->port));
 
   // The loops share the port through SO_REUSEPORT, which would also let a second server
   // of the same user share it silently: first make sure nobody holds it.

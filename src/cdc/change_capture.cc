@@ -16,6 +16,7 @@
 #include "cdc/pgoutput.h"
 #include "cdc/replication_connection.h"
 #include "common/backoff.h"
+#include "common/host_port.h"
 #include "common/progress.h"
 #include "common/time_text.h"
 #include "metrics/http_exporter.h"
@@ -707,11 +708,10 @@ Status Run(const CdcOptions& options, Logger& log, std::stop_token stop) {
     auto started = metrics::HttpExporter::Start(options.metrics_listen, registry, log);
     if (!started.ok()) return started.status();
     exporter = std::move(*started);
-    log.Info(
-        "cdc_metrics_listening",
-        {{"url", fmt::format("http://{}:{}/metrics",
-                             options.metrics_listen.substr(0, options.metrics_listen.rfind(':')),
-                             exporter->port())}});
+    auto hp = ParseHostPort(options.metrics_listen);
+    log.Info("cdc_metrics_listening",
+             {{"url", fmt::format("http://{}/metrics",
+                                  FormatHostPort({hp.ok() ? hp->host : "?", exporter->port()}))}});
   }
   bool resync = options.resync;
   auto give_up = options.retry_timeout_s > 0

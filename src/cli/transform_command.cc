@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "cdc/cdc.h"
 #include "cli/command.h"
 #include "transform/transform.h"
 
@@ -84,9 +85,8 @@ class TransformCommand : public Command {
       Logger log = MakeLogger(config, "transform");
       options_.command = "run";
       log.Info("transform_watch_start",
-               {{"project", options_.project_dir}, {"channel", transform::kRawChannel}});
-      return Finish("pdv transform watch",
-                    transform::Watch(options_, transform::kRawChannel, log, stop));
+               {{"project", options_.project_dir}, {"channel", cdc::kRawChannel}});
+      return Finish("pdv transform watch", transform::Watch(options_, cdc::kRawChannel, log, stop));
     }
     auto r = transform::RunCommand(options_);
     if (!r.ok()) return Finish("pdv transform " + options_.command, r.status());

@@ -19,6 +19,7 @@
 #include "api/apikeys.h"
 #include "cli/supervisor.h"
 #include "common/config.h"
+#include "common/host_port.h"
 #include "common/random_secret.h"
 #include "localsvc/local_postgres.h"
 #include "localsvc/local_redis.h"
@@ -59,12 +60,14 @@ std::string ReadText(const fs::path& file) {
 }
 
 int PortOf(const std::string& url) {
-  // postgresql://user@host:PORT/db, redis://host:PORT/0, host:PORT
-  std::string rest = url;
-  if (auto scheme = rest.find("://"); scheme != std::string::npos) rest = rest.substr(scheme + 3);
+  // postgresql://user:pass@host:PORT/db, redis://host:PORT/0, host:PORT
+  std::string_view rest = url;
+  if (auto scheme = rest.find("://"); scheme != std::string_view::npos)
+    rest.remove_prefix(scheme + 3);
   rest = rest.substr(0, rest.find('/'));
-  auto colon = rest.rfind(':');
-  return colon == std::string::npos ? 0 : std::atoi(rest.c_str() + colon + 1);
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) rest.remove_prefix(at + 1);
+  auto hp = ParseHostPort(rest, 0);
+  return hp.ok() ? hp->port : 0;
 }
 
 // Whether 127.0.0.1:port can be bound now.

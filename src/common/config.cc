@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <memory>
 
+#include "common/host_port.h"
+
 extern char** environ;
 
 namespace pdv {
@@ -29,12 +31,6 @@ bool ParseDouble(const std::string& text, double* out) {
 bool ParseInt(const std::string& text, int64_t* out) {
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
   return ec == std::errc() && ptr == text.data() + text.size();
-}
-
-bool ValidPort(std::string_view text) {
-  int port = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
-  return ec == std::errc() && ptr == text.data() + text.size() && port > 0 && port < 65536;
 }
 
 // Returns an empty string when valid, else what is wrong.
@@ -74,19 +70,14 @@ std::string Check(const ConfigKey& key, const std::string& v) {
         std::string dbs(s.substr(slash + 1));
         if (!dbs.empty() && (!ParseInt(dbs, &db) || db < 0)) return "database must be a number";
       }
-      auto colon = hostport.rfind(':');
-      if (hostport.empty() || colon == 0) return "expected redis://host:port[/db]";
-      if (colon != std::string_view::npos && !ValidPort(hostport.substr(colon + 1))) {
-        return "port must be 1-65535";
-      }
+      auto hp = ParseHostPort(hostport, 6379);
+      if (!hp.ok()) return "expected redis://host:port[/db]";
+      if (hp->port == 0) return "port must be 1-65535";
       return "";
     }
     case ConfigKind::kHostPort: {
-      auto colon = v.rfind(':');
-      if (colon == std::string::npos || colon == 0 ||
-          !ValidPort(std::string_view(v).substr(colon + 1))) {
-        return fmt::format("expected host:port, got '{}'", v);
-      }
+      auto hp = ParseHostPort(v);
+      if (!hp.ok() || hp->port == 0) return fmt::format("expected host:port, got '{}'", v);
       return "";
     }
     case ConfigKind::kInt: {

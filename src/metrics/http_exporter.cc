@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/accept_errors.h"
+#include "common/host_port.h"
 
 namespace pdv::metrics {
 namespace {
@@ -32,12 +33,13 @@ class BeastExporter : public HttpExporter {
   }
 
   Status Listen(const std::string& listen) {
-    auto colon = listen.rfind(':');
+    auto hp = ParseHostPort(listen);
+    if (!hp.ok()) return Status::Error("metrics: bad listen address: " + hp.message());
     boost::system::error_code ec;
-    auto address = asio::ip::make_address(listen.substr(0, colon), ec);
+    auto address = asio::ip::make_address(hp->host, ec);
     if (ec)
       return Status::Error(fmt::format("metrics: bad listen address {}: {}", listen, ec.message()));
-    tcp::endpoint endpoint(address, static_cast<uint16_t>(std::stoi(listen.substr(colon + 1))));
+    tcp::endpoint endpoint(address, static_cast<uint16_t>(hp->port));
     acceptor_.open(endpoint.protocol(), ec);
     if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) acceptor_.bind(endpoint, ec);

@@ -1,5 +1,7 @@
 #include "monitor/http_client.h"
 
+#include "common/host_port.h"
+
 // clang-format off
 #include <utility>  // before any Asio header under C++20 (PLATFORM-NOTES.md)
 // clang-format on
@@ -43,9 +45,9 @@ struct HttpClient::Impl {
 };
 
 HttpClient::HttpClient(std::string host_port, int timeout_ms) : impl_(std::make_unique<Impl>()) {
-  auto colon = host_port.rfind(':');
-  impl_->host = host_port.substr(0, colon);
-  impl_->port = colon == std::string::npos ? "80" : host_port.substr(colon + 1);
+  auto hp = ParseHostPort(host_port, 80);
+  impl_->host = hp.ok() ? hp->host : host_port;  // a bad address fails at connect
+  impl_->port = std::to_string(hp.ok() ? hp->port : 80);
   impl_->timeout = std::chrono::milliseconds(timeout_ms);
 }
 

@@ -137,12 +137,9 @@ Result<ReconcileReport> ReconcileOnce(const ReconcileOptions& options) {
       Query(*oltp, fmt::format("SELECT cliente_id::text, {} FROM public.clientes_clube o",
                                RowText(source_cols, "o")));
   if (!oltp_rows.ok()) return Status::Error("OLTP: " + oltp_rows.message());
-  const std::string latest =
-      "(SELECT DISTINCT ON (cliente_id) * FROM raw.clientes_clube WHERE _cdc_op <> 't' AND "
-      "_cdc_lsn > coalesce((SELECT max(_cdc_lsn) FROM raw.clientes_clube WHERE _cdc_op = 't'), "
-      "'0/0') ORDER BY cliente_id, _cdc_lsn DESC, _cdc_seq DESC) r WHERE r._cdc_op <> 'd'";
-  auto raw_rows = Query(
-      *wh, fmt::format("SELECT cliente_id::text, {} FROM {}", RowText(source_cols, "r"), latest));
+  auto raw_rows =
+      Query(*wh, warehouse::LatestRawStateSql(
+                     {.columns = "latest.cliente_id::text, " + RowText(source_cols, "latest")}));
   if (!raw_rows.ok()) return Status::Error("warehouse: " + raw_rows.message());
   report.comparisons.push_back(Compare("OLTP → RAW", *oltp_rows, *raw_rows, options.show));
 
@@ -161,8 +158,8 @@ Result<ReconcileReport> ReconcileOnce(const ReconcileOptions& options) {
                "ticket_medio_estimado, trim(r.origem_campanha) AS origem_campanha, CASE WHEN "
                "upper(trim(r.status_clube)) = 'ATIVO' AND r.opt_in_marketing THEN (r.data_cadastro "
                "+ interval '{} minutes') AT TIME ZONE 'UTC' END AS elegivel_a_partir_de, "
-               "r.ultima_atualizacao AT TIME ZONE 'UTC' AS atualizado_em FROM {}) x",
-               pos_fields, options.grace_minutes, latest));
+               "r.ultima_atualizacao AT TIME ZONE 'UTC' AS atualizado_em FROM ({}) r) x",
+               pos_fields, options.grace_minutes, warehouse::LatestRawStateSql({})));
   if (!expected.ok()) return Status::Error("warehouse: " + expected.message());
   auto dim_rows = Query(*wh, fmt::format("SELECT x.cliente_id::text, {} FROM "
                                          "marts.dim_clientes_clube x WHERE NOT x._deleted",

@@ -4,6 +4,8 @@
 
 #include <charconv>
 
+#include "common/host_port.h"
+
 namespace pdv::redis {
 namespace {
 
@@ -28,12 +30,11 @@ pdv::Result<Endpoint> ParseRedisUrl(std::string_view url) {
     if (!db.empty()) std::from_chars(db.data(), db.data() + db.size(), e.db);
     url = url.substr(0, slash);
   }
-  if (auto colon = url.rfind(':'); colon != std::string_view::npos) {
-    std::string_view port = url.substr(colon + 1);
-    std::from_chars(port.data(), port.data() + port.size(), e.port);
-    url = url.substr(0, colon);
-  }
-  if (!url.empty()) e.host = std::string(url);
+  if (url.empty()) return e;
+  auto hp = ParseHostPort(url, e.port);
+  if (!hp.ok()) return Status::Error("redis URL: " + hp.message());
+  e.host = hp->host;
+  e.port = hp->port;
   return e;
 }
 

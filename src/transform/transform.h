@@ -15,8 +15,6 @@
 
 namespace pdv::transform {
 
-inline constexpr char kRawChannel[] = "pdv_raw";
-
 struct TransformOptions {
   std::string command;  // seed, run, test, build, compile, ls
   std::string project_dir;

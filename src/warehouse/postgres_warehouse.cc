@@ -64,17 +64,19 @@ class PostgresBatch : public RawBatch {
     std::string lsn = conn_->Literal(LsnText(change.lsn));
     std::string at =
         change.committed_at_us ? conn_->Literal(TimestampUs(*change.committed_at_us)) : "now()";
+    std::vector<std::string> key_names;
+    for (const auto& c : columns_) {
+      if (c.key) key_names.push_back(c.name);
+    }
+    std::string latest = LatestRawStateSql(
+        {.table = table_, .key_columns = key_names, .columns = keys, .before_lsn = lsn});
     auto r = conn_->Exec(fmt::format(
         "INSERT INTO {t} ({keys}, _cdc_lsn, _cdc_seq, _cdc_op, _cdc_committed_at, _cdc_deleted_at) "
-        "SELECT {keys}, {lsn}, {base} + row_number() OVER (), 'd', {at}, {at} FROM ("
-        "  SELECT DISTINCT ON ({keys}) {keys}, _cdc_op, _cdc_lsn FROM {t}"
-        "  WHERE _cdc_lsn < {lsn} AND _cdc_op <> 't'"
-        "  ORDER BY {keys}, _cdc_lsn DESC, _cdc_seq DESC) latest "
-        "WHERE latest._cdc_op <> 'd' AND latest._cdc_lsn > coalesce((SELECT max(_cdc_lsn) FROM {t} "
-        "  WHERE _cdc_op = 't' AND _cdc_lsn < {lsn}), '0/0') "
-        "AND NOT EXISTS (SELECT 1 FROM {t} s WHERE s._cdc_lsn = {lsn} AND {on})",
+        "SELECT {keys}, {lsn}, {base} + row_number() OVER (), 'd', {at}, {at} FROM ({latest}) "
+        "latest WHERE NOT EXISTS (SELECT 1 FROM {t} s WHERE s._cdc_lsn = {lsn} AND {on})",
         fmt::arg("t", t), fmt::arg("keys", keys), fmt::arg("lsn", lsn),
-        fmt::arg("base", kDeletionSeqBase), fmt::arg("at", at), fmt::arg("on", on)));
+        fmt::arg("base", kDeletionSeqBase), fmt::arg("at", at), fmt::arg("on", on),
+        fmt::arg("latest", latest)));
     if (!r.ok()) return r.status();
     rows_ += static_cast<uint64_t>(r->affected());
     return Status::Ok();
@@ -308,6 +310,23 @@ class PostgresWarehouse : public Warehouse {
 };
 
 }  // namespace
+
+std::string LatestRawStateSql(const LatestStateQuery& q) {
+  auto quote = [](std::string_view name) {
+    std::string out = "\"";
+    for (char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return out + "\"";
+  };
+  std::string t = "raw." + quote(q.table), keys;
+  for (const auto& k : q.key_columns) keys += (keys.empty() ? "" : ", ") + quote(k);
+  std::string before = q.before_lsn.empty() ? "" : " AND _cdc_lsn < " + q.before_lsn;
+  return fmt::format(
+      "SELECT {cols} FROM (SELECT DISTINCT ON ({keys}) * FROM {t} WHERE _cdc_op <> 't'{before} "
+      "AND _cdc_lsn > coalesce((SELECT max(_cdc_lsn) FROM {t} WHERE _cdc_op = 't'{before}), "
+      "'0/0') ORDER BY {keys}, _cdc_lsn DESC, _cdc_seq DESC) latest WHERE latest._cdc_op <> 'd'",
+      fmt::arg("cols", q.columns), fmt::arg("keys", keys), fmt::arg("t", t),
+      fmt::arg("before", before));
+}
 
 pdv::Result<std::unique_ptr<Warehouse>> ConnectPostgresWarehouse(const std::string& url) {
   auto conn = pg::Connection::Connect(url);

@@ -121,6 +121,20 @@ class Warehouse {
                                uint64_t* max_lsn) = 0;
 };
 
+// The latest state of each key in raw.<table> (ARCHITECTURE.md: its row with the highest
+// (_cdc_lsn, _cdc_seq), unless a later 't' row exists), deleted keys left out, as a
+// PostgreSQL query selecting `columns` (an expression list over the alias `latest`)
+// . With `before_lsn` (a pg_lsn literal), the state just before that position. The one
+// definition of "latest state" that reconcile, resyncs and tests share; the transform
+// project's staging model says the same in SQL of its own. Identifiers are quoted.
+struct LatestStateQuery {
+  std::string table = "clientes_clube";
+  std::vector<std::string> key_columns = {"cliente_id"};
+  std::string columns = "latest.*";
+  std::string before_lsn;  // "": all of RAW
+};
+std::string LatestRawStateSql(const LatestStateQuery& query);
+
 // Connects to a PostgreSQL warehouse (schemas raw, staging, marts are created if missing).
 pdv::Result<std::unique_ptr<Warehouse>> ConnectPostgresWarehouse(const std::string& url);
 

@@ -11,6 +11,7 @@
 
 #include "localsvc/local_postgres.h"
 #include "test_support.h"
+#include "warehouse/warehouse.h"
 
 namespace pdv::testing {
 namespace {
@@ -82,15 +83,10 @@ class CdcTest : public ::testing::Test {
     auto wh = Connect(WhUrl());
     auto source = Rows(oltp, std::string("SELECT cliente_id::text, row(") + kColumns +
                                  ")::text FROM clientes_clube");
+    // RAW's latest state as the warehouse defines it (the same SQL reconcile runs).
     auto rebuilt = Rows(
-        wh, std::string("WITH last_truncate AS (SELECT coalesce(max(_cdc_lsn), '0/0') AS lsn "
-                        "FROM raw.clientes_clube WHERE _cdc_op = 't'), latest AS ("
-                        "SELECT DISTINCT ON (cliente_id) * FROM raw.clientes_clube "
-                        "WHERE _cdc_op <> 't' ORDER BY cliente_id, _cdc_lsn DESC, _cdc_seq DESC) "
-                        "SELECT cliente_id::text, row(") +
-                kColumns +
-                ")::text FROM latest, last_truncate WHERE _cdc_op <> 'd' AND "
-                "_cdc_lsn > last_truncate.lsn");
+        wh, warehouse::LatestRawStateSql(
+                {.columns = std::string("latest.cliente_id::text, row(") + kColumns + ")::text"}));
     EXPECT_EQ(source.size(), rebuilt.size());
     int shown = 0;
     for (const auto& [id, row] : source) {
