@@ -34,9 +34,7 @@ std::string FormatCommand(const std::vector<std::string_view>& args) {
 
 }  // namespace
 
-AsyncRedis::~AsyncRedis() {
-  if (reader_) redisReaderFree(reader_);
-}
+AsyncRedis::~AsyncRedis() = default;
 
 void AsyncRedis::Command(const std::vector<std::string_view>& args, Callback done) {
   std::string formatted = FormatCommand(args);
@@ -96,8 +94,7 @@ void AsyncRedis::Connect() {
           return;
         }
         socket_.set_option(asio::ip::tcp::no_delay(true));
-        if (reader_) redisReaderFree(reader_);
-        reader_ = redisReaderCreate();
+        reader_.emplace();
         std::string prefix;
         // AUTH and SELECT replies are consumed by placeholders.
         auto preamble = [&](std::vector<std::string_view> args) {
@@ -153,15 +150,15 @@ void AsyncRedis::Read() {
       Fail(Status::Error(fmt::format("redis: read: {}", ec.message()), "connection"));
       return;
     }
-    redisReaderFeed(reader_, in_.data(), n);
+    reader_->Feed(in_.data(), n);
     while (true) {
-      void* reply = nullptr;
-      if (redisReaderGetReply(reader_, &reply) != REDIS_OK) {
-        Fail(Status::Error("redis: protocol error", "connection"));
+      auto reply = reader_->Next();
+      if (!reply.ok()) {
+        Fail(reply.status());
         return;
       }
-      if (reply == nullptr) break;
-      auto* r = static_cast<redisReply*>(reply);
+      if (!*reply) break;
+      redisReply* r = reply->get();  // freed with `reply`, whatever the callback does
       if (!pending_.empty()) {
         Pending p = std::move(pending_.front());
         pending_.pop_front();
@@ -172,7 +169,6 @@ void AsyncRedis::Read() {
           p.done(Status::Ok(), r);
         }
       }
-      freeReplyObject(r);
     }
     Read();
   });
@@ -227,9 +223,7 @@ InvalidationLink::InvalidationLink(asio::io_context& io, redis::Endpoint endpoin
       socket_(io),
       retry_(io) {}
 
-InvalidationLink::~InvalidationLink() {
-  if (reader_) redisReaderFree(reader_);
-}
+InvalidationLink::~InvalidationLink() = default;
 
 void InvalidationLink::Start() { Connect(); }
 
@@ -259,8 +253,7 @@ void InvalidationLink::Connect() {
                           if (generation != generation_) return;
                           if (cec) return Fail();
                           socket_.non_blocking(true);
-                          if (reader_) redisReaderFree(reader_);
-                          reader_ = redisReaderCreate();
+                          reader_.emplace();
                           replies_ = 0;
                           std::string hello;
                           if (!endpoint_.password.empty()) {
@@ -296,12 +289,12 @@ void InvalidationLink::Drain() {
     size_t n = socket_.read_some(asio::buffer(buf), ec);
     if (ec == asio::error::would_block) break;
     if (ec || n == 0) return Fail();
-    redisReaderFeed(reader_, buf, n);
+    reader_->Feed(buf, n);
     while (true) {
-      void* raw = nullptr;
-      if (redisReaderGetReply(reader_, &raw) != REDIS_OK) return Fail();
-      if (!raw) break;
-      auto* r = static_cast<redisReply*>(raw);
+      auto reply = reader_->Next();
+      if (!reply.ok()) return Fail();
+      if (!*reply) break;
+      redisReply* r = reply->get();
       if (replies_ < 0) {
         ++replies_;  // AUTH
       } else if (replies_ == 0) {
@@ -321,7 +314,6 @@ void InvalidationLink::Drain() {
           on_flush_();  // FLUSHALL/FLUSHDB: a null payload
         }
       }
-      freeReplyObject(r);
     }
   }
 }

@@ -9,13 +9,12 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
 #include "redis/client.h"
-
-struct redisReader;
 
 namespace pdv::api {
 
@@ -57,7 +56,7 @@ class AsyncRedis : public std::enable_shared_from_this<AsyncRedis> {
   boost::asio::steady_timer timer_;
   State state_ = State::kDisconnected;
   std::chrono::steady_clock::time_point retry_after_{};
-  redisReader* reader_ = nullptr;
+  std::optional<redis::ReplyReader> reader_;  // one per connection
   std::string out_, writing_;
   bool write_in_flight_ = false;
   bool flush_posted_ = false;
@@ -106,7 +105,7 @@ class InvalidationLink : public std::enable_shared_from_this<InvalidationLink> {
   std::function<void()> on_flush_;
   boost::asio::ip::tcp::socket socket_;
   boost::asio::steady_timer retry_;
-  redisReader* reader_ = nullptr;
+  std::optional<redis::ReplyReader> reader_;  // one per connection
   bool up_ = false, stopped_ = false;
   int replies_ = 0;  // CLIENT ID, then the SUBSCRIBE confirmation
   long long client_id_ = 0;
