@@ -522,6 +522,7 @@ class Session : public std::enable_shared_from_this<Session> {
           ErrorJson("INDISPONIVEL", "the customer store is unavailable"));
   }
   void NotLoaded() {
+    w_.RefreshLayout();
     Reply(http::status::service_unavailable,
           ErrorJson("INDISPONIVEL", "no customer data loaded yet"));
   }
@@ -631,8 +632,11 @@ void Worker::DrainThenClose(Clock::time_point deadline) {
 }
 
 void Worker::RefreshLayout(std::function<void()> then) {
-  if (!then &&
-      (layout_refreshing_ || (layout_ && Clock::now() - layout_at_ < std::chrono::seconds(1)))) {
+  // With a layout, once a second; without one (nothing loaded, or Redis lost it), as
+  // lookups ask, every 20 ms at most, so the reload is seen at once.
+  auto age = Clock::now() - layout_at_;
+  if (!then && (layout_refreshing_ || (layout_ && age < std::chrono::seconds(1)) ||
+                (!layout_ && age < std::chrono::milliseconds(20)))) {
     return;
   }
   layout_refreshing_ = true;

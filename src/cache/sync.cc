@@ -423,6 +423,14 @@ Status Watch(const CacheOptions& options, Logger& log, std::stop_token stop) {
         failed = dataset.status();
         break;
       }
+      // Keys first: restoring them is quick, and terminals get their answers as soon
+      // as the reload switches.
+      if (options.restore_api_keys) {
+        if (Status s = options.restore_api_keys(*redis); !s.ok()) {
+          failed = s;
+          break;
+        }
+      }
       if (*dataset != Dataset::kCurrent) {
         synced = SyncFull(options, log, stop);
         did_sync = true;
@@ -435,12 +443,6 @@ Status Watch(const CacheOptions& options, Logger& log, std::stop_token stop) {
         break;
       }
       if (did_sync) written = Written{synced->version, synced->lsn};
-      if (options.restore_api_keys) {
-        if (Status s = options.restore_api_keys(*redis); !s.ok()) {
-          failed = s;
-          break;
-        }
-      }
       backoff.Reset();
       if (Status waited =
               pg::WaitForNotifications(*listener, stop, options.check_interval, &notified);
