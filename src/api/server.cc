@@ -446,12 +446,16 @@ class Session : public std::enable_shared_from_this<Session> {
                 });
   }
 
-  void LookupLegacy() {
+  void LookupLegacy(bool refreshed = false) {
     auto id = cache::UuidBytes(arg_);
     if (!id.ok()) {
       return Reply(http::status::ok, LegacyJson(arg_, nullptr, NowSeconds(), Elapsed()));
     }
-    if (!w_.layout()) return NotLoaded();
+    if (!w_.layout()) {
+      if (refreshed) return NotLoaded();
+      auto self = shared_from_this();
+      return w_.RefreshLayout([this, self] { LookupLegacy(true); });
+    }
     const cache::Layout layout = *w_.layout();
     auto self = shared_from_this();
     std::string key = layout.IdKey(*id), field = cache::Layout::IdField(*id);
@@ -474,7 +478,16 @@ class Session : public std::enable_shared_from_this<Session> {
   // switched versions) before the miss is believed.
   void FetchByHash(const std::array<uint8_t, 32>& hash, bool retried,
                    std::function<void(const cache::CustomerRecord*)> done) {
-    if (!w_.layout()) return NotLoaded();
+    if (!w_.layout()) {
+      // Nothing loaded as far as this loop knows: ask Redis once before saying so (a
+      // load may have just switched in, seen by another loop first).
+      if (retried) return NotLoaded();
+      auto self = shared_from_this();
+      return w_.RefreshLayout([this, self, hash, done] {
+        if (!w_.layout()) return NotLoaded();
+        FetchByHash(hash, true, done);
+      });
+    }
     const cache::Layout layout = *w_.layout();
     std::string key = layout.CpfKey(hash), field = cache::Layout::CpfField(hash);
     w_.CheckTracking();
@@ -522,7 +535,6 @@ class Session : public std::enable_shared_from_this<Session> {
           ErrorJson("INDISPONIVEL", "the customer store is unavailable"));
   }
   void NotLoaded() {
-    w_.RefreshLayout();
     Reply(http::status::service_unavailable,
           ErrorJson("INDISPONIVEL", "no customer data loaded yet"));
   }

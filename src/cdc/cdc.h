@@ -32,9 +32,14 @@ struct CdcOptions {
   std::chrono::milliseconds flush_idle{20};     // or after this long without a message,
   std::chrono::milliseconds max_batch_age{25};  // or when its first row is this old
   std::string decoding_work_mem;                // walsender logical_decoding_work_mem
-  // Bytes of one source transaction held in memory before it spills to a file in
-  // `spill_dir` (streamed transactions spill at once); also the bound of the per-batch
-  // memory of recent rows used to carry unchanged TOASTed values forward.
+  // Ask the walsender to stream transactions larger than its logical_decoding_work_mem
+  // before they commit (buffered here, spilled to disk, applied at commit). Off: the
+  // server spills them itself and sends them whole at commit, and their rows go into
+  // the warehouse as they arrive, which overlaps decoding with loading (faster).
+  bool streaming = false;
+  // Bound of the per-batch memory of recent rows kept to carry unchanged TOASTed values
+  // forward (past it, they are looked up in the batch). Streamed transactions spill to a
+  // file in `spill_dir` at once; whole ones are never held.
   size_t transaction_memory_bytes = 64u << 20;
   std::string spill_dir;          // "": $TMPDIR, else /tmp
   double retry_timeout_s = 0;     // 0: retry lost connections forever

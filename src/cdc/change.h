@@ -3,6 +3,7 @@
 // One captured row change, as the cdc stage holds it between its source transaction's
 // messages and the RAW batch it goes into. Internal to src/cdc/.
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -20,6 +21,9 @@ struct Relation {
   std::vector<warehouse::RawColumn> columns;  // with SQL types resolved at the source
   bool target = false;
   mutable std::vector<int> raw_index;  // cached by the session: see Session::RawIndex
+  // RAW's column count when every column of this relation was last found in RAW (RAW
+  // only gains columns): the per-row check is then one comparison.
+  mutable size_t in_raw_at = SIZE_MAX;
 };
 
 struct Change {

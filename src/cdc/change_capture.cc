@@ -105,7 +105,8 @@ class Session {
       if (!r.ok()) return r.status();
       target_lsn_ = ParseLsn(r->get(0, 0)).value_or(0);
     }
-    if (Status s = repl_->Start(options_.slot, checkpoint_.flush_lsn, options_.publication);
+    if (Status s = repl_->Start(options_.slot, checkpoint_.flush_lsn, options_.publication,
+                                options_.streaming);
         !s.ok()) {
       return s;
     }
@@ -216,7 +217,12 @@ class Session {
     }
     if (auto r = conn->Exec("SET TRANSACTION SNAPSHOT " + conn->Literal(created->snapshot_name));
         !r.ok()) {
-      return r.status();
+      // The exported snapshot lives as long as the replication connection that made it:
+      // this fails when that connection was just lost (a killed walsender, a restart).
+      // A new session drops the slot of the unfinished snapshot and starts over.
+      return Status::Error(
+          fmt::format("snapshot export lost with the replication connection: {}", r.message()),
+          "08006");
     }
     std::string qualified =
         conn->Identifier(options_.schema) + "." + conn->Identifier(options_.table);
@@ -289,9 +295,9 @@ class Session {
     auto last_ping = Clock::time_point();
     uint64_t reported_rows = 0;
     while (true) {
-      bool idle = !batch_ && !current_ && streamed_.empty();
+      bool idle = !batch_ && !open_ && streamed_.empty();
       if (stop.stop_requested()) {
-        if (!current_ && streamed_.empty()) {
+        if (!open_ && streamed_.empty()) {
           if (Status s = FlushBatch(); !s.ok()) return s;
         }
         return Status::Ok();
@@ -303,7 +309,7 @@ class Session {
       }
       milliseconds wait(1000);
       auto now = Clock::now();
-      if (batch_) {
+      if (batch_ && !open_) {  // inside a transaction the batch cannot close: just read
         auto due =
             std::min(last_message_ + options_.flush_idle, batch_started_ + options_.max_batch_age);
         wait = std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(due - now));
@@ -317,11 +323,13 @@ class Session {
         last_message_ = now;
         if (Status s = Handle(**received); !s.ok()) return s;
       }
-      if (batch_ && (now - last_message_ >= options_.flush_idle ||
-                     now - batch_started_ >= options_.max_batch_age)) {
+      // Never inside a transaction: its rows are going into the batch as they arrive.
+      if (batch_ && !open_ &&
+          (now - last_message_ >= options_.flush_idle ||
+           now - batch_started_ >= options_.max_batch_age)) {
         if (Status s = FlushBatch(); !s.ok()) return s;
       }
-      idle = !batch_ && !current_ && streamed_.empty();
+      idle = !batch_ && !open_ && streamed_.empty();
       // Nothing is pending: everything the server has sent is applied or irrelevant,
       // so the slot may release WAL up to its end.
       if (idle && wal_end_seen_ > reported_flush_) {
@@ -391,35 +399,44 @@ class Session {
     return std::visit([&](auto& m) { return On(m); }, *message);
   }
 
-  // Where the changes of the message being decoded go: the streamed transaction of the
-  // current stream block, or the open plain transaction. Streamed transactions are the
-  // ones larger than the walsender's logical_decoding_work_mem, so they spill to disk at
-  // once; a plain one spills past cdc.transaction_memory.
-  ChangeBuffer* Changes() {
-    if (decoder_.in_stream()) {
-      auto it = streamed_.find(block_xid_);
-      if (it == streamed_.end()) {
-        it = streamed_.emplace(block_xid_, ChangeBuffer(0, SpillDir())).first;
-      }
-      return &it->second;
+  // Where the changes of a streamed transaction go (those larger than the walsender's
+  // logical_decoding_work_mem, with cdc.streaming on): a buffer that spills to disk at
+  // once, applied at Stream Commit.
+  ChangeBuffer* StreamedChanges() {
+    auto it = streamed_.find(block_xid_);
+    if (it == streamed_.end()) {
+      it = streamed_.emplace(block_xid_, ChangeBuffer(0, SpillDir())).first;
     }
-    if (!current_) return nullptr;
-    return &*current_;
+    return &it->second;
   }
   std::string SpillDir() const {
     if (!options_.spill_dir.empty()) return options_.spill_dir;
     return std::filesystem::temp_directory_path().string();
   }
 
-  Status On(const BeginMessage&) {
-    current_.emplace(options_.transaction_memory_bytes, SpillDir());
+  // A transaction sent whole (Begin ... Commit): Begin carries its commit LSN, so its
+  // rows go into the RAW batch as they arrive, nothing held back; the batch commits only
+  // between transactions.
+  Status On(const BeginMessage& m) {
+    open_ = OpenTransaction{.commit_lsn = m.final_lsn,
+                            .committed_us = m.commit_time_us + kPostgresEpochUs,
+                            .skip = m.final_lsn <= checkpoint_.commit_lsn};  // already in RAW
     return Status::Ok();
   }
   Status On(const CommitMessage& m) {
-    if (!current_) return Status::Error("pgoutput: Commit without Begin");
-    ChangeBuffer txn = std::move(*current_);
-    current_.reset();
-    return Apply(txn, m.commit_lsn, m.end_lsn, m.commit_time_us);
+    if (!open_) return Status::Error("pgoutput: Commit without Begin");
+    OpenTransaction txn = *open_;
+    open_.reset();
+    if (txn.skip || txn.seq == 0) return Status::Ok();
+    if (m.commit_lsn != txn.commit_lsn) {
+      return Status::Error(fmt::format("pgoutput: Commit at {} after Begin announced {}",
+                                       LsnText(m.commit_lsn), LsnText(txn.commit_lsn)));
+    }
+    batch_commit_times_.push_back(txn.committed_us);
+    rows_written_ += static_cast<uint64_t>(txn.seq);
+    batch_checkpoint_ = {.commit_lsn = m.commit_lsn, .flush_lsn = m.end_lsn, .snapshot_done = true};
+    if (batch_->rows() >= options_.batch_rows) return FlushBatch();
+    return Status::Ok();
   }
   Status On(const StreamStartMessage& m) {
     block_xid_ = m.xid;
@@ -431,7 +448,7 @@ class Session {
     if (it == streamed_.end()) return Status::Ok();  // nothing of ours in it
     ChangeBuffer txn = std::move(it->second);
     streamed_.erase(it);
-    return Apply(txn, m.commit_lsn, m.end_lsn, m.commit_time_us);
+    return ApplyStreamed(txn, m.commit_lsn, m.end_lsn, m.commit_time_us);
   }
   Status On(const StreamAbortMessage& m) {
     if (m.xid == m.subxid) {
@@ -466,9 +483,13 @@ class Session {
           fmt::format("pgoutput: change for relation {} before its Relation message", relation_id));
     }
     if (!rel->second->target) return Status::Ok();
-    ChangeBuffer* changes = Changes();
-    if (!changes) return Status::Error("pgoutput: change outside a transaction");
-    return changes->Add({op, rel->second, std::move(tuple), xid});
+    if (decoder_.in_stream())
+      return StreamedChanges()->Add({op, rel->second, std::move(tuple), xid});
+    if (!open_) return Status::Error("pgoutput: change outside a transaction");
+    if (open_->skip) return Status::Ok();
+    if (Status s = PrepareColumns({rel->second}); !s.ok()) return s;
+    return AddRow({op, rel->second, std::move(tuple), xid}, open_->commit_lsn, open_->committed_us,
+                  open_->seq++);
   }
   Status On(InsertMessage& m) {
     return AddChange(m.xid, m.relation_id, 'c', std::move(m.new_tuple));
@@ -490,52 +511,71 @@ class Session {
 
   // ---- applying transactions ----
 
-  Status Apply(ChangeBuffer& txn, Lsn commit_lsn, Lsn end_lsn, int64_t commit_time_pg_us) {
-    if (commit_lsn <= checkpoint_.commit_lsn) return Status::Ok();  // already in RAW
-    if (txn.empty()) return Status::Ok();
-    // Columns added at the source join RAW before the rows that carry them.
-    bool grew = false;
-    size_t known = raw_columns_.size();
-    for (const auto& relation : txn.relations()) {
+  // Columns added at the source join RAW before the rows that carry them: in the open
+  // batch's own transaction when there is one, else with EnsureRawTable.
+  Status PrepareColumns(const std::vector<std::shared_ptr<const Relation>>& relations) {
+    if (raw_ready_ && std::all_of(relations.begin(), relations.end(), [&](const auto& r) {
+          return r->in_raw_at == raw_columns_.size();
+        })) {
+      return Status::Ok();
+    }
+    std::vector<RawColumn> added;
+    for (const auto& relation : relations) {
       for (const auto& col : relation->columns) {
-        if (std::none_of(raw_columns_.begin(), raw_columns_.end(),
-                         [&](const RawColumn& r) { return r.name == col.name; })) {
-          raw_columns_.push_back(col);
-          grew = true;
-        }
+        bool known = std::any_of(raw_columns_.begin(), raw_columns_.end(),
+                                 [&](const RawColumn& r) { return r.name == col.name; }) ||
+                     std::any_of(added.begin(), added.end(),
+                                 [&](const RawColumn& r) { return r.name == col.name; });
+        if (!known) added.push_back(col);
       }
     }
-    if (grew || !raw_ready_) {
-      if (Status s = FlushBatch(); !s.ok()) return s;
+    if (added.empty() && raw_ready_) return Status::Ok();
+    size_t known = raw_columns_.size();
+    raw_columns_.insert(raw_columns_.end(), added.begin(), added.end());
+    if (batch_) {
+      if (Status s = batch_->AddColumns(added); !s.ok()) return s;
+    } else {
       if (Status s = wh_->EnsureRawTable(options_.table, raw_columns_); !s.ok()) return s;
       raw_ready_ = true;
-      if (grew && known > 0) {
-        log_.Info("cdc_raw_columns_added",
-                  {{"columns", static_cast<uint64_t>(raw_columns_.size())},
-                   {"added", static_cast<uint64_t>(raw_columns_.size() - known)}});
-      }
     }
+    for (const auto& relation : relations) relation->in_raw_at = raw_columns_.size();
+    if (!added.empty() && known > 0) {
+      log_.Info("cdc_raw_columns_added", {{"columns", static_cast<uint64_t>(raw_columns_.size())},
+                                          {"added", static_cast<uint64_t>(added.size())}});
+    }
+    return Status::Ok();
+  }
+
+  // One change into the open batch (opened if needed) at (lsn, seq).
+  Status AddRow(const Change& c, Lsn lsn, int64_t committed_us, int64_t seq) {
     if (!batch_) {
       auto batch = wh_->BeginBatch(options_.table, options_.slot, raw_columns_);
       if (!batch.ok()) return batch.status();
       batch_ = std::move(*batch);
       batch_started_ = Clock::now();
     }
+    row_fields_.clear();
+    if (Status s = Fields(c, &row_fields_); !s.ok()) return s;
+    RawChange change{.lsn = lsn,
+                     .seq = seq,
+                     .op = c.op,
+                     .committed_at_us = committed_us,
+                     .deleted = c.op == 'd' || c.op == 't'};
+    return batch_->Add(row_fields_, change);
+  }
+
+  // A streamed transaction, at its commit: read back from its buffer into the batch.
+  Status ApplyStreamed(ChangeBuffer& txn, Lsn commit_lsn, Lsn end_lsn, int64_t commit_time_pg_us) {
+    if (commit_lsn <= checkpoint_.commit_lsn) return Status::Ok();  // already in RAW
+    if (txn.empty()) return Status::Ok();
+    if (Status s = PrepareColumns(txn.relations()); !s.ok()) return s;
     int64_t committed = commit_time_pg_us + kPostgresEpochUs;
-    batch_commit_times_.push_back(committed);
     int64_t seq = 0;
-    std::string fields;
-    Status applied = txn.ForEach([&](const Change& c) -> Status {
-      fields.clear();
-      if (Status s = Fields(c, &fields); !s.ok()) return s;
-      RawChange change{.lsn = commit_lsn,
-                       .seq = seq++,
-                       .op = c.op,
-                       .committed_at_us = committed,
-                       .deleted = c.op == 'd' || c.op == 't'};
-      return batch_->Add(fields, change);
-    });
+    Status applied = txn.ForEach(
+        [&](const Change& c) -> Status { return AddRow(c, commit_lsn, committed, seq++); });
     if (!applied.ok()) return applied;
+    if (seq == 0) return Status::Ok();
+    batch_commit_times_.push_back(committed);
     rows_written_ += static_cast<uint64_t>(seq);
     batch_checkpoint_ = {.commit_lsn = commit_lsn, .flush_lsn = end_lsn, .snapshot_done = true};
     if (batch_->rows() >= options_.batch_rows) return FlushBatch();
@@ -685,8 +725,16 @@ class Session {
   std::map<uint32_t, std::shared_ptr<const Relation>> relations_;
   std::vector<RawColumn> raw_columns_;
   bool raw_ready_ = false;
-  std::optional<ChangeBuffer> current_;
+  // The transaction being received whole (between Begin and Commit).
+  struct OpenTransaction {
+    Lsn commit_lsn = 0;
+    int64_t committed_us = 0;  // Unix µs
+    int64_t seq = 0;           // rows added so far
+    bool skip = false;         // at or below the checkpoint: already in RAW
+  };
+  std::optional<OpenTransaction> open_;
   std::map<uint32_t, ChangeBuffer> streamed_;
+  std::string row_fields_;  // reused for each row
   uint32_t block_xid_ = 0;
   std::unique_ptr<warehouse::RawBatch> batch_;
   Checkpoint batch_checkpoint_;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "common/log.h"
@@ -71,11 +72,11 @@ pdv::Result<SlotCreated> ReplicationConnection::CreateSlot(const std::string& sl
 }
 
 Status ReplicationConnection::Start(const std::string& slot, Lsn start,
-                                    const std::string& publication) {
+                                    const std::string& publication, bool streaming) {
   std::string sql = fmt::format(
       "START_REPLICATION SLOT \"{}\" LOGICAL {} (proto_version '2', publication_names '\"{}\"', "
-      "streaming 'on')",
-      slot, LsnText(start), publication);
+      "streaming '{}')",
+      slot, LsnText(start), publication, streaming ? "on" : "off");
   ResultPtr res(PQexec(conn_.get(), sql.c_str()));
   if (PQresultStatus(res.get()) != PGRES_COPY_BOTH) return Error("START_REPLICATION", res.get());
   return Status::Ok();
@@ -102,11 +103,16 @@ pdv::Result<std::optional<std::string>> ReplicationConnection::Receive(
     if (n == -2) return Error("replication stream", nullptr);
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return std::optional<std::string>();
+    // Even with no time left, read what the socket already holds: a zero timeout must
+    // not leave the stream unread (the caller may be asking with 0 again and again).
     pollfd pfd{.fd = PQsocket(conn_.get()), .events = POLLIN, .revents = 0};
-    int ready = ::poll(&pfd, 1, static_cast<int>(left.count()));
+    int ready = ::poll(&pfd, 1, static_cast<int>(std::max<int64_t>(0, left.count())));
     if (ready < 0 && errno != EINTR) return Error("poll", nullptr);
-    if (ready > 0 && PQconsumeInput(conn_.get()) == 0) return Error("replication stream", nullptr);
+    if (ready > 0) {
+      if (PQconsumeInput(conn_.get()) == 0) return Error("replication stream", nullptr);
+      continue;
+    }
+    if (left.count() <= 0) return std::optional<std::string>();
   }
 }
 

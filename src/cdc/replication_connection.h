@@ -28,9 +28,9 @@ class ReplicationConnection {
 
   // CREATE_REPLICATION_SLOT ... LOGICAL pgoutput, exporting its snapshot.
   pdv::Result<SlotCreated> CreateSlot(const std::string& slot);
-  // START_REPLICATION from `start` with pgoutput protocol 2 and streaming of large
-  // transactions.
-  Status Start(const std::string& slot, Lsn start, const std::string& publication);
+  // START_REPLICATION from `start` with pgoutput protocol 2, large transactions streamed
+  // before their commit when `streaming`.
+  Status Start(const std::string& slot, Lsn start, const std::string& publication, bool streaming);
   // The next CopyData message, nullopt after `timeout` with nothing to read. An error when
   // the stream ends or the connection fails.
   pdv::Result<std::optional<std::string>> Receive(std::chrono::milliseconds timeout);

@@ -22,6 +22,7 @@ class CdcCommand : public Command {
     flags_.Add(cmd, "--max-batch-age-ms", "cdc.max_batch_age_ms");
     flags_.Add(cmd, "--decoding-work-mem", "cdc.decoding_work_mem");
     flags_.Add(cmd, "--retry-timeout", "cdc.retry_timeout");
+    flags_.Add(cmd, "--streaming", "cdc.streaming");
     flags_.Add(cmd, "--transaction-memory-mb", "cdc.transaction_memory_mb");
     flags_.Add(cmd, "--spill-dir", "cdc.spill_dir");
     flags_.Add(cmd, "--metrics-listen", "cdc.metrics_listen");
@@ -46,6 +47,7 @@ class CdcCommand : public Command {
         .flush_idle = std::chrono::milliseconds(config.GetInt("cdc.flush_idle_ms")),
         .max_batch_age = std::chrono::milliseconds(config.GetInt("cdc.max_batch_age_ms")),
         .decoding_work_mem = *config.Get("cdc.decoding_work_mem"),
+        .streaming = config.Get("cdc.streaming") == "on",
         .transaction_memory_bytes = static_cast<size_t>(config.GetInt("cdc.transaction_memory_mb"))
                                     << 20,
         .spill_dir = *config.Get("cdc.spill_dir"),

@@ -236,18 +236,24 @@ const std::vector<ConfigKey>& AllConfigKeys() {
          .kind = ConfigKind::kString,
          .default_value = "",
          .help = "logical_decoding_work_mem of the walsender (e.g. 64MB; empty: server's)"});
+    add({.name = "cdc.streaming",
+         .kind = ConfigKind::kEnum,
+         .default_value = "off",
+         .help = "on: the walsender streams large transactions before commit (spilled to "
+                 "cdc.spill_dir here); off: it sends them whole at commit",
+         .choices = {"on", "off"}});
     add({.name = "cdc.transaction_memory_mb",
          .kind = ConfigKind::kInt,
          .default_value = "64",
-         .help = "MB of one source transaction held in memory before it spills to disk "
-                 "(cdc.spill_dir); also bounds the rows kept to carry TOASTed values",
+         .help = "MB of a batch's recent rows kept to carry unchanged TOASTed values "
+                 "forward (past it they are looked up in the batch)",
          .min = 1,
          .max = 1e6});
     add({.name = "cdc.spill_dir",
          .kind = ConfigKind::kString,
          .default_value = "",
-         .help = "directory of the unnamed spill files of large transactions (empty: $TMPDIR "
-                 "or /tmp)"});
+         .help = "directory of the unnamed spill files of streamed transactions (empty: "
+                 "$TMPDIR or /tmp)"});
     add({.name = "cdc.metrics_listen",
          .kind = ConfigKind::kString,
          .default_value = "127.0.0.1:9187",

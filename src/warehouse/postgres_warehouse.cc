@@ -109,6 +109,18 @@ class PostgresBatch : public RawBatch {
 
   uint64_t rows() const override { return rows_; }
 
+  Status AddColumns(const std::vector<RawColumn>& columns) override {
+    if (columns.empty()) return Status::Ok();
+    if (Status s = EndCopy(); !s.ok()) return s;
+    std::string sql;
+    for (const auto& c : columns) {
+      sql += fmt::format("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {};", RawTable(),
+                         conn_->Identifier(c.name), c.sql_type);
+      columns_.push_back(c);
+    }
+    return conn_->Exec(sql).status();
+  }
+
   pdv::Result<std::optional<std::string>> LatestValue(const std::vector<RawColumn>& key_columns,
                                                       const std::vector<std::string>& key,
                                                       const std::string& column) override {

@@ -57,6 +57,9 @@ class RawBatch {
   // commit LSN) delivered on commit. Returns once durable.
   virtual Status Commit(const Checkpoint& checkpoint, const std::string& channel) = 0;
   virtual uint64_t rows() const = 0;
+  // Adds source columns to the RAW table inside this batch's transaction (a column
+  // added at the source in the middle of a transaction); later Adds carry them.
+  virtual Status AddColumns(const std::vector<RawColumn>& columns) = 0;
   // The latest non-null value of `column` (as text) for the row whose key columns equal
   // `key` (text, in `key_columns` order), as this batch sees RAW: what is committed plus
   // the rows added to this batch so far. Carries unchanged TOASTed values forward. Ends

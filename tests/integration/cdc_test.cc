@@ -114,6 +114,8 @@ class CdcTest : public ::testing::Test {
               0);
   }
 
+  void BigTransactionAppliedOnce(const std::string& streaming);
+
   static localsvc::LocalPostgres* oltp_;
   static localsvc::LocalPostgres* wh_;
   std::string name_;
@@ -352,9 +354,38 @@ TEST_F(CdcTest, MegabyteToastValueCarriedThroughSeveralUpdates) {
   EXPECT_EQ(cdc.Wait(10s), 0) << cdc.Output();
 }
 
-TEST_F(CdcTest, TransactionBiggerThanDecodingMemoryIsStreamedAndAppliedOnce) {
+// A column added in the middle of a transaction: its rows are already in the batch, so
+// RAW gains the column inside the batch's own transaction.
+TEST_F(CdcTest, ColumnAddedInsideATransactionJoinsRawMidBatch) {
+  Generate({"--initial", "100", "--seed", "13"});
+  auto oltp = Connect(OltpUrl());
+  auto wh = Connect(WhUrl());
+  PdvProcess cdc(Cdc(), dir_->path() / "cdc.log");
+  ASSERT_TRUE(WaitCaughtUp(oltp, wh, 60s)) << cdc.Output();
+  ASSERT_TRUE(oltp.Exec("BEGIN;"
+                        "UPDATE clientes_clube SET ticket_medio_estimado = 1;"
+                        "ALTER TABLE clientes_clube ADD COLUMN apelido text;"
+                        "UPDATE clientes_clube SET apelido = 'a' || ticket_medio_estimado;"
+                        "COMMIT")
+                  .ok());
+  ASSERT_TRUE(WaitCaughtUp(oltp, wh, 60s)) << cdc.Output();
+  ASSERT_TRUE(cdc.Running()) << cdc.Output();
+  EXPECT_EQ(Scalar(wh,
+                   "SELECT count(*) FILTER (WHERE apelido IS NULL) || ',' || count(*) "
+                   "FILTER (WHERE apelido = 'a1.00') FROM raw.clientes_clube WHERE _cdc_lsn = "
+                   "(SELECT max(_cdc_lsn) FROM raw.clientes_clube)"),
+            "100,100");
+  ExpectRawEqualsOltp();
+  cdc.Signal(SIGTERM);
+  EXPECT_EQ(cdc.Wait(10s), 0) << cdc.Output();
+}
+
+// A transaction bigger than the walsender's decoding memory, with a rolled-back
+// savepoint inside, and an aborted big one: streamed before commit (spilled here), or
+// sent whole at commit (spilled by the server) and written as it arrives.
+void CdcTest::BigTransactionAppliedOnce(const std::string& streaming) {
   Generate({"--initial", "100"});
-  ASSERT_EQ(CdcOnce({"--decoding-work-mem", "64kB"}).exit_code, 0);
+  ASSERT_EQ(CdcOnce({"--decoding-work-mem", "64kB", "--streaming", streaming}).exit_code, 0);
   auto oltp = Connect(OltpUrl());
   // ~5000 changes (about 2 MB of decoded data) in one transaction, a rolled-back
   // savepoint inside it, and an aborted big transaction.
@@ -378,7 +409,7 @@ TEST_F(CdcTest, TransactionBiggerThanDecodingMemoryIsStreamedAndAppliedOnce) {
                 "'59000-000', 'app', now(), now(), 'ATIVO', true, 50, 'natal' FROM "
                 "generate_series(1, 3000) g; ROLLBACK")
           .ok());
-  auto r = CdcOnce({"--decoding-work-mem", "64kB"});
+  auto r = CdcOnce({"--decoding-work-mem", "64kB", "--streaming", streaming});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto wh = Connect(WhUrl());
   EXPECT_EQ(ScalarInt(wh, "SELECT count(*) FROM raw.clientes_clube WHERE _cdc_op = 'c'"), 5000);
@@ -389,6 +420,14 @@ TEST_F(CdcTest, TransactionBiggerThanDecodingMemoryIsStreamedAndAppliedOnce) {
       ScalarInt(wh, "SELECT count(DISTINCT _cdc_lsn) FROM raw.clientes_clube WHERE _cdc_op <> 'r'"),
       1);
   ExpectRawEqualsOltp();
+}
+
+TEST_F(CdcTest, TransactionBiggerThanDecodingMemoryIsStreamedAndAppliedOnce) {
+  BigTransactionAppliedOnce("on");
+}
+
+TEST_F(CdcTest, TransactionBiggerThanDecodingMemorySentWholeIsAppliedOnce) {
+  BigTransactionAppliedOnce("off");
 }
 
 TEST_F(CdcTest, DroppedSlotIsAClearErrorAndResyncRecovers) {
