@@ -22,6 +22,7 @@
 
 #include "api/apikeys.h"
 #include "bench/bench_support.h"
+#include "bench/dimension_fixture.h"
 #include "cache/cache.h"
 #include "common/cpf.h"
 #include "common/cpf_hasher.h"
@@ -161,33 +162,8 @@ int main(int argc, char** argv) {
   auto pg = Must(pdv::localsvc::LocalPostgres::Start({}), "postgres");
   auto redis_server = Must(pdv::localsvc::LocalRedis::Start({}), "redis");
   auto conn = Must(pdv::pg::Connection::Connect(pg->Url()), "connect");
-  Must(conn.Exec("CREATE SCHEMA marts; CREATE TABLE marts.dim_clientes_clube (cliente_id uuid "
-                 "PRIMARY KEY, cpf_hash text NOT NULL, primeiro_nome text, status_clube text, "
-                 "opt_in_marketing boolean, ticket_medio_estimado numeric(10,2), origem_campanha "
-                 "text, elegivel_a_partir_de timestamptz, atualizado_em timestamptz, _lsn pg_lsn "
-                 "NOT NULL, _deleted boolean NOT NULL DEFAULT false)")
-           .status(),
-       "dimension");
-
   // Customers: real CPFs (their HMAC in the dimension), the same UUIDs for the original.
-  pdv::CpfHasher hasher(kKey);
-  std::vector<std::string> cpfs, ids;
-  std::string copy;
-  for (uint32_t s = 1; static_cast<int>(cpfs.size()) < customers; ++s) {
-    auto cpf =
-        pdv::Cpf::FromBase(static_cast<uint32_t>((uint64_t{s} * 387'420'489 + 7) % 1'000'000'000));
-    if (!cpf.ok()) continue;
-    std::string id = fmt::format("{:08x}-0000-4000-8000-{:012x}", s, s);
-    cpfs.push_back(cpf->digits());
-    ids.push_back(id);
-    copy += fmt::format(
-        "{}\t{}\tMaria\t{}\t{}\t87.50\tblack_friday\t2025-01-01 00:00:00+00\t"
-        "2025-06-01 00:00:00+00\t0/{:X}\tf\n",
-        id, hasher.Hash(*cpf), s % 7 ? "ATIVO" : "INATIVO", s % 5 ? "t" : "f", 0x1000 + s);
-  }
-  Must(conn.CopyBegin("COPY marts.dim_clientes_clube FROM STDIN"), "copy");
-  Must(conn.CopyPut(copy), "copy");
-  Must(conn.CopyEnd(), "copy");
+  auto [cpfs, ids] = pdv::bench::FillDimension(conn, customers, kKey);
 
   pdv::Logger log(stderr, "bench", pdv::LogFormat::kKeyValue, pdv::LogLevel::kWarn);
   pdv::cache::CacheOptions cache{.warehouse_url = pg->Url(), .redis_url = redis_server->Url()};

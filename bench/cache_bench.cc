@@ -20,6 +20,7 @@
 #include "api/apikeys.h"
 #include "api/serve.h"
 #include "bench/bench_support.h"
+#include "bench/dimension_fixture.h"
 #include "cache/cache.h"
 #include "common/cpf.h"
 #include "common/cpf_hasher.h"
@@ -74,30 +75,7 @@ int main(int argc, char** argv) {
   auto pg = Must(pdv::localsvc::LocalPostgres::Start({}), "postgres");
   auto redis_server = Must(pdv::localsvc::LocalRedis::Start({}), "redis");
   auto conn = Must(pdv::pg::Connection::Connect(pg->Url()), "connect");
-  Must(conn.Exec("CREATE SCHEMA IF NOT EXISTS marts; CREATE TABLE marts.dim_clientes_clube "
-                 "(cliente_id uuid PRIMARY KEY, cpf_hash text NOT NULL, primeiro_nome text, "
-                 "status_clube text, opt_in_marketing boolean, ticket_medio_estimado "
-                 "numeric(10,2), origem_campanha text, elegivel_a_partir_de timestamptz, "
-                 "atualizado_em timestamptz, _lsn pg_lsn NOT NULL, _deleted boolean NOT NULL "
-                 "DEFAULT false)")
-           .status(),
-       "dimension");
-  pdv::CpfHasher hasher(kKey);
-  std::vector<std::string> cpfs;
-  std::string copy;
-  for (uint32_t s = 1; static_cast<int>(cpfs.size()) < customers; ++s) {
-    auto cpf =
-        pdv::Cpf::FromBase(static_cast<uint32_t>((uint64_t{s} * 387'420'489 + 7) % 1'000'000'000));
-    if (!cpf.ok()) continue;
-    cpfs.push_back(cpf->digits());
-    copy += fmt::format(
-        "{:08x}-0000-4000-8000-{:012x}\t{}\tMaria\tATIVO\tt\t87.50\tverao\t2025-01-01 "
-        "00:00:00+00\t2025-06-01 00:00:00+00\t0/{:X}\tf\n",
-        s, s, hasher.Hash(*cpf), 0x1000 + s);
-  }
-  Must(conn.CopyBegin("COPY marts.dim_clientes_clube FROM STDIN"), "copy");
-  Must(conn.CopyPut(copy), "copy");
-  Must(conn.CopyEnd(), "copy");
+  std::vector<std::string> cpfs = pdv::bench::FillDimension(conn, customers, kKey).cpfs;
   std::string key = Must(pdv::api::CreateApiKey(redis_server->Url(), pg->Url(), "bench"), "key");
 
   pdv::Logger log(stderr, "bench", pdv::LogFormat::kKeyValue, pdv::LogLevel::kWarn);

@@ -63,6 +63,7 @@ pdv::cdc::CdcOptions Options(pdv::localsvc::LocalPostgres& oltp, pdv::localsvc::
 struct ChildRun {
   double seconds = 0;
   double peak_rss_mb = 0;
+  double cpu_seconds = 0;  // user + system
 };
 ChildRun RunPdv(const std::vector<std::string>& args) {
   std::filesystem::path pdv =
@@ -88,7 +89,9 @@ ChildRun RunPdv(const std::vector<std::string>& args) {
     Die(fmt::format("{} failed (status {})", pdv.string(), status));
   }
   return {.seconds = std::chrono::duration<double>(Clock::now() - start).count(),
-          .peak_rss_mb = usage.ru_maxrss / 1024.0};
+          .peak_rss_mb = usage.ru_maxrss / 1024.0,
+          .cpu_seconds = usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6 +
+                         usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6};
 }
 
 // Issue 10 (4): one UPDATE of every row (a million with the defaults) in one transaction:
@@ -106,6 +109,10 @@ void BigTransaction(pdv::localsvc::LocalPostgres& oltp, pdv::localsvc::LocalPost
   std::string end_lsn = Scalar(source, "SELECT pg_current_wal_lsn()");
   fmt::print("  one UPDATE of {} rows at the source in {:.1f} s\n", rows,
              std::chrono::duration<double>(Clock::now() - t0).count());
+  // The maintenance the UPDATE made due (a million dead tuples, a checkpoint) runs now,
+  // not inside whichever measurement comes first.
+  Must(source.Exec("VACUUM clientes_clube").status(), "vacuum source");
+  Must(source.Exec("CHECKPOINT").status(), "checkpoint source");
   ChildRun ours =
       RunPdv({"cdc", "--once", "--oltp-url", oltp.Url("source_db"), "--warehouse-url",
               wh.Url("warehouse"), "--metrics-listen", "127.0.0.1:0", "--log-level", "warn"});
@@ -126,9 +133,9 @@ void BigTransaction(pdv::localsvc::LocalPostgres& oltp, pdv::localsvc::LocalPost
   std::filesystem::remove(out_file);
   Must(source.Exec("SELECT pg_drop_replication_slot('recvlogical_big')").status(), "drop slot");
   fmt::print(
-      "  pdv cdc --once, one {}-row UPDATE: {:>9.0f} changes/s ({:.2f} s), peak RSS {:.0f} MB "
-      "(target < 256 MB)\n",
-      rows, rows / ours.seconds, ours.seconds, ours.peak_rss_mb);
+      "  pdv cdc --once, one {}-row UPDATE: {:>9.0f} changes/s ({:.2f} s, {:.1f} s of CPU), peak "
+      "RSS {:.0f} MB (target < 256 MB)\n",
+      rows, rows / ours.seconds, ours.seconds, ours.cpu_seconds, ours.peak_rss_mb);
   fmt::print("  pg_recvlogical, the same:          {:>9.0f} changes/s ({:.2f} s)\n",
              rows / recv_secs, recv_secs);
   fmt::print("  ratio                              {:>9.2f}x   (target >= 0.7x)\n",

@@ -42,8 +42,12 @@ int64_t NowUnixUs() {
 
 // COPY text escaping of one field.
 void AppendCopyField(std::string* out, std::string_view v) {
-  for (char c : v) {
-    switch (c) {
+  // Runs without a special character are appended whole.
+  while (!v.empty()) {
+    size_t plain = v.find_first_of("\\\t\n\r");
+    out->append(v.substr(0, plain));
+    if (plain == std::string_view::npos) return;
+    switch (v[plain]) {
       case '\\':
         *out += "\\\\";
         break;
@@ -53,14 +57,16 @@ void AppendCopyField(std::string* out, std::string_view v) {
       case '\n':
         *out += "\\n";
         break;
-      case '\r':
-        *out += "\\r";
-        break;
       default:
-        *out += c;
+        *out += "\\r";
     }
+    v.remove_prefix(plain + 1);
   }
 }
+
+// Rows shorter than this (as COPY text) are not kept for carrying TOASTed values: see
+// Session::RememberRow.
+constexpr size_t kRememberedRowMinBytes = 1024;
 
 // What `pdv cdc` exposes on its metrics port.
 struct Metrics {
@@ -633,6 +639,18 @@ class Session {
   // cdc.transaction_memory: past it the memory is dropped, and CarriedForward asks the
   // batch instead (slower, as right).
   void RememberRow(char op, const std::string& key, const std::string& fields) {
+    // Only a version with a value stored out of line (TOAST: the row past ~2 kB, under
+    // the default toast_tuple_target) can be referred to by a later 'u'. Smaller ones are
+    // not kept: a lookup in the batch still finds them (tables with a smaller target).
+    if (fields.size() < kRememberedRowMinBytes) {
+      if (!batch_rows_.empty()) {
+        if (auto it = batch_rows_.find(key); it != batch_rows_.end()) {
+          batch_rows_bytes_ -= it->first.size() + it->second.size();
+          batch_rows_.erase(it);
+        }
+      }
+      return;
+    }
     auto it = batch_rows_.find(key);
     if (it != batch_rows_.end()) {
       batch_rows_bytes_ -= it->first.size() + it->second.size();

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <iterator>
+
 #include "common/lsn.h"
 #include "common/time_text.h"
 #include "pg/connection.h"
@@ -42,9 +44,15 @@ class PostgresBatch : public RawBatch {
       if (Status s = StartCopy(); !s.ok()) return s;
     }
     buffer_.append(fields);
-    std::string committed = change.committed_at_us ? TimestampUs(*change.committed_at_us) : "\\N";
-    buffer_ += fmt::format("\t{}\t{}\t{}\t{}\t{}\n", LsnText(change.lsn), change.seq, change.op,
-                           committed, change.deleted ? committed : "\\N");
+    // A transaction's rows share LSN and commit time: format those once.
+    if (change.lsn != last_lsn_ || change.committed_at_us != last_committed_us_ || rows_ == 0) {
+      last_lsn_ = change.lsn;
+      last_committed_us_ = change.committed_at_us;
+      lsn_text_ = LsnText(change.lsn);
+      committed_text_ = change.committed_at_us ? TimestampUs(*change.committed_at_us) : "\\N";
+    }
+    fmt::format_to(std::back_inserter(buffer_), "\t{}\t{}\t{}\t{}\t{}\n", lsn_text_, change.seq,
+                   change.op, committed_text_, change.deleted ? committed_text_ : "\\N");
     ++rows_;
     if (buffer_.size() >= kCopyBufferBytes) return FlushBuffer();
     return Status::Ok();
@@ -178,6 +186,9 @@ class PostgresBatch : public RawBatch {
   std::string table_, slot_;
   std::vector<RawColumn> columns_;
   std::string buffer_;
+  uint64_t last_lsn_ = 0;
+  std::optional<int64_t> last_committed_us_;
+  std::string lsn_text_, committed_text_;
   bool copying_ = false;
   bool done_ = false;
   uint64_t rows_ = 0;
