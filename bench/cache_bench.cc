@@ -131,6 +131,22 @@ int main(int argc, char** argv) {
              Percentile(gaps, 0.5), Percentile(gaps, 1.0));
   fmt::print("  answers during the gaps:{}; wrong answers (404/401/other): {} (target 0)\n", seen,
              wrong);
+  // Revocation: a key in use, revoked (warehouse, then Redis); time until its 403.
+  std::vector<double> revocations;
+  for (int r = 0; r < rounds; ++r) {
+    std::string name = fmt::format("revoked-{}", r);
+    std::string k = Must(pdv::api::CreateApiKey(redis_server->Url(), pg->Url(), name), "key");
+    // In use: answered (and so remembered) by every event loop of the API.
+    for (int ok = 0; ok < 20;) ok += HttpStatus(port, path, k) == 200;
+    auto revoked = Clock::now();
+    Must(pdv::api::RevokeApiKey(redis_server->Url(), pg->Url(), name), "revoke");
+    while (HttpStatus(port, path, k) != 403) {
+      if (Clock::now() - revoked > 30s) Die("a revoked key still works after 30 s");
+    }
+    revocations.push_back(std::chrono::duration<double>(Clock::now() - revoked).count());
+  }
+  fmt::print("  revocation to 403: median {:.2f} s, max {:.2f} s (target < 1 s)\n",
+             Percentile(revocations, 0.5), Percentile(revocations, 1.0));
   stop.request_stop();
   return wrong == 0 ? 0 : 1;
 }

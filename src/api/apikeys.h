@@ -33,7 +33,7 @@ struct ApiKeyInfo {
 pdv::Result<std::string> CreateApiKey(const std::string& redis_url,
                                       const std::string& warehouse_url, const std::string& name);
 // Revokes every active key named `name`, in the warehouse and then in Redis (the API
-// sees it within its one-second key cache). An error if none is active.
+// sees it within its half-second key cache). An error if none is active.
 Status RevokeApiKey(const std::string& redis_url, const std::string& warehouse_url,
                     const std::string& name);
 // From the warehouse, oldest first.

@@ -1,7 +1,11 @@
 // `pdv cdc` between two real PostgreSQL servers (OLTP and warehouse).
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <map>
@@ -378,6 +382,50 @@ TEST_F(CdcTest, ColumnAddedInsideATransactionJoinsRawMidBatch) {
   ExpectRawEqualsOltp();
   cdc.Signal(SIGTERM);
   EXPECT_EQ(cdc.Wait(10s), 0) << cdc.Output();
+}
+
+// Issue 10 (4): one UPDATE of 100,000 rows in one transaction, sent whole and streamed:
+// `pdv cdc --once` (its own process) stays within a bound that does not grow with the
+// transaction (it held ~1.5 kB per row before: 150 MB here).
+TEST_F(CdcTest, BigTransactionMemoryIsBoundedWhateverItsSize) {
+  Generate({"--initial", "100000", "--seed", "14"});
+  ASSERT_EQ(CdcOnce().exit_code, 0);
+  auto oltp = Connect(OltpUrl());
+  auto peak_rss_mb = [&](const std::vector<std::string>& extra) -> double {
+    std::vector<std::string> args = Cdc(extra);
+    args.insert(args.begin(), PdvBinary());
+    args.push_back("--once");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      int null = ::open("/dev/null", O_WRONLY);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    int status = 0;
+    rusage usage{};
+    EXPECT_EQ(::wait4(pid, &status, 0, &usage), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    return usage.ru_maxrss / 1024.0;
+  };
+  auto wh = Connect(WhUrl());
+  int64_t updates = 0;
+  for (const char* streaming : {"off", "on"}) {
+    ASSERT_TRUE(
+        oltp.Exec("UPDATE clientes_clube SET ticket_medio_estimado = ticket_medio_estimado + 1")
+            .ok());
+    double mb = peak_rss_mb({"--streaming", streaming, "--decoding-work-mem", "1MB"});
+    RecordProperty(std::string("peak_rss_mb_streaming_") + streaming, std::to_string(mb));
+    EXPECT_LT(mb, 64.0) << "streaming " << streaming;
+    updates += 100000;
+    EXPECT_EQ(ScalarInt(wh, "SELECT count(*) FROM raw.clientes_clube WHERE _cdc_op = 'u'"),
+              updates);
+  }
+  ExpectRawEqualsOltp();
 }
 
 // A transaction bigger than the walsender's decoding memory, with a rolled-back
