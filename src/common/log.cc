@@ -47,20 +47,24 @@ std::string_view LevelName(LogLevel level) {
 }  // namespace
 
 std::string RedactUrl(std::string_view url) {
-  auto scheme = url.find("://");
-  if (scheme == std::string_view::npos) {
-    // libpq key=value form: mask what follows "password=".
-    auto pw = url.find("password=");
-    if (pw == std::string_view::npos) return std::string(url);
-    auto end = url.find(' ', pw);
-    return fmt::format("{}password=***{}", url.substr(0, pw),
-                       end == std::string_view::npos ? "" : url.substr(end));
+  std::string out(url);
+  // user:password@ in a URL.
+  if (auto scheme = out.find("://"); scheme != std::string::npos) {
+    auto at = out.find('@', scheme + 3);
+    auto colon = out.find(':', scheme + 3);
+    if (at != std::string::npos && colon != std::string::npos && colon < at) {
+      out = out.substr(0, colon + 1) + "***" + out.substr(at);
+    }
   }
-  auto at = url.find('@', scheme + 3);
-  if (at == std::string_view::npos) return std::string(url);
-  auto colon = url.find(':', scheme + 3);
-  if (colon == std::string_view::npos || colon > at) return std::string(url);
-  return fmt::format("{}***{}", url.substr(0, colon + 1), url.substr(at));
+  // password=... as a libpq key=value pair or a URL query parameter, every one of them.
+  for (size_t pw = out.find("password="); pw != std::string::npos;
+       pw = out.find("password=", pw + 1)) {
+    size_t value = pw + 9;
+    size_t end = out.find_first_of(" &", value);
+    if (end == std::string::npos) end = out.size();
+    out.replace(value, end - value, "***");
+  }
+  return out;
 }
 
 LogField::LogField(std::string_view key, std::string_view value) : key_(key) {

@@ -43,6 +43,11 @@ TEST(LogTest, RedactUrl) {
   EXPECT_EQ(RedactUrl("redis://:pw@h:6379/0"), "redis://:***@h:6379/0");
   EXPECT_EQ(RedactUrl("postgresql://u@h/db"), "postgresql://u@h/db");
   EXPECT_EQ(RedactUrl("host=x password=y port=1"), "host=x password=*** port=1");
+  // In a URL's query string, and every occurrence (issue 11).
+  EXPECT_EQ(RedactUrl("postgresql://u@h/db?sslmode=require&password=s3cret&port=5"),
+            "postgresql://u@h/db?sslmode=require&password=***&port=5");
+  EXPECT_EQ(RedactUrl("postgresql://u:a@h/db?password=b"), "postgresql://u:***@h/db?password=***");
+  EXPECT_EQ(RedactUrl("password=a password=b"), "password=*** password=***");
 }
 
 }  // namespace

@@ -119,8 +119,8 @@ pdv::Result<BulkLoadResult> BulkLoad(pg::Connection& conn, const ReferenceData& 
     if (!found.ok()) return found.status();
     keys = std::move(*found);
     for (const auto& k : keys) {
-      auto r = conn.Exec(
-          fmt::format("ALTER TABLE public.clientes_clube DROP CONSTRAINT \"{}\"", k.name));
+      auto r = conn.Exec(fmt::format("ALTER TABLE public.clientes_clube DROP CONSTRAINT {}",
+                                     conn.Identifier(k.name)));
       if (!r.ok()) return r.status();
     }
     result.rebuilt_indexes = true;
@@ -179,8 +179,8 @@ pdv::Result<BulkLoadResult> BulkLoad(pg::Connection& conn, const ReferenceData& 
 
   auto keys_started = std::chrono::steady_clock::now();
   for (const auto& k : keys) {
-    auto r = conn.Exec(fmt::format("ALTER TABLE public.clientes_clube ADD CONSTRAINT \"{}\" {}",
-                                   k.name, k.definition));
+    auto r = conn.Exec(fmt::format("ALTER TABLE public.clientes_clube ADD CONSTRAINT {} {}",
+                                   conn.Identifier(k.name), k.definition));
     if (!r.ok()) return r.status();
   }
   if (Status s = txn->Commit(); !s.ok()) return s;

@@ -48,7 +48,10 @@ Result<std::vector<std::string>> SourceColumns(pg::Connection& oltp) {
 
 std::string RowText(const std::vector<std::string>& cols, const std::string& alias) {
   std::string out = "concat_ws('|'";
-  for (const auto& c : cols) out += fmt::format(", coalesce({}.{}::text, '∅')", alias, c);
+  // Column names come from the source's catalog: quoted, whatever they hold.
+  for (const auto& c : cols) {
+    out += fmt::format(", coalesce({}.{}::text, '∅')", alias, pg::QuoteIdentifier(c));
+  }
   return out + ")";
 }
 

@@ -182,4 +182,13 @@ Status Transaction::Commit() {
   return Status::Ok();
 }
 
+std::string QuoteIdentifier(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
 }  // namespace pdv::pg

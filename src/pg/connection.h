@@ -78,6 +78,10 @@ class Connection {
   std::unique_ptr<PGconn, Finish> conn_;
 };
 
+// A quoted SQL identifier ("a ""b"""), for SQL built without a connection at hand; the
+// same as Connection::Identifier for UTF-8 servers. Pure.
+std::string QuoteIdentifier(std::string_view name);
+
 // True when `status` means the connection was lost (server gone, backend terminated,
 // network cut): the caller should reconnect and retry, not give up.
 bool IsConnectionLost(const Status& status);

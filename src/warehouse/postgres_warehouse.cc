@@ -335,11 +335,7 @@ class PostgresWarehouse : public Warehouse {
 }  // namespace
 
 std::string LatestRawStateSql(const LatestStateQuery& q) {
-  auto quote = [](std::string_view name) {
-    std::string out = "\"";
-    for (char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return out + "\"";
-  };
+  auto quote = pg::QuoteIdentifier;
   std::string t = "raw." + quote(q.table), keys;
   for (const auto& k : q.key_columns) keys += (keys.empty() ? "" : ", ") + quote(k);
   std::string before = q.before_lsn.empty() ? "" : " AND _cdc_lsn < " + q.before_lsn;

@@ -171,6 +171,18 @@ TEST_F(UpTest, WholePlatformUpLookupKillRestartReconcileDownAndUpAgain) {
     }
     EXPECT_NE(LastPid(up->Output(), stage), pid) << stage << " was not restarted\n" << up->Output();
   }
+  // Source columns whose names need quoting (issue 11): CDC, RAW and reconcile take them.
+  {
+    std::string yaml = ReadFile(data_ / "pdv.yaml");
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(yaml, m, std::regex("oltp_url: (\\S+)")));
+    auto oltp = Connect(m[1]);
+    ASSERT_TRUE(oltp.Exec("ALTER TABLE clientes_clube ADD COLUMN \"a, b\" text, ADD COLUMN "
+                          "\"x\"\"y\" text; UPDATE clientes_clube SET \"a, b\" = 'ab', "
+                          "\"x\"\"y\" = 'xy' WHERE cliente_id IN (SELECT cliente_id FROM "
+                          "clientes_clube LIMIT 5)")
+                    .ok());
+  }
   auto reconcile = RunPdv({"reconcile", "--data-dir", data_.string(), "--wait", "60"});
   EXPECT_EQ(reconcile.exit_code, 0) << reconcile.output;
   EXPECT_NE(reconcile.output.find("clean: no differences"), std::string::npos) << reconcile.output;
