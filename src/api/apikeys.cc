@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "common/cpf_hasher.h"
@@ -12,6 +13,8 @@
 
 namespace pdv::api {
 namespace {
+
+constexpr int kSecretBytes = 32;  // of a key, after "pdv_"
 
 // Writes one key's hash (and, unless revoked, its name in the index) into Redis.
 Status PutInRedis(redis::Client& redis, const warehouse::ApiKeyRow& key) {
@@ -32,6 +35,12 @@ std::string ApiKeyHash(std::string_view key) {
   return ToHex(std::string_view(reinterpret_cast<char*>(digest), sizeof(digest)));
 }
 
+bool LooksLikeApiKey(std::string_view key) {
+  if (key.size() != 4 + 2 * kSecretBytes || !key.starts_with("pdv_")) return false;
+  return std::all_of(key.begin() + 4, key.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
 std::string ApiKeyRedisKey(std::string_view hash) { return fmt::format("pdv:apikey:{{{}}}", hash); }
 
 pdv::Result<std::string> CreateApiKey(const std::string& redis_url,
@@ -49,7 +58,7 @@ pdv::Result<std::string> CreateApiKey(const std::string& redis_url,
       return Status::Error(fmt::format("apikey: a key named '{}' exists; revoke it first", name));
     }
   }
-  auto secret = RandomSecretHex(32);
+  auto secret = RandomSecretHex(kSecretBytes);
   if (!secret.ok()) return secret.status();
   std::string key = "pdv_" + *secret;
   warehouse::ApiKeyRow row{

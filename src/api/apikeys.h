@@ -20,6 +20,9 @@ namespace pdv::api {
 inline constexpr char kApiKeysIndexKey[] = "pdv:apikeys";
 
 std::string ApiKeyHash(std::string_view key);  // lowercase hex SHA-256
+// Whether `key` has the form CreateApiKey gives keys ("pdv_" and 64 lowercase hex
+// digits): anything else cannot be a key. Pure.
+bool LooksLikeApiKey(std::string_view key);
 std::string ApiKeyRedisKey(std::string_view hash);
 
 struct ApiKeyInfo {

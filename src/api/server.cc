@@ -10,6 +10,7 @@
 #include <hiredis/hiredis.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -125,6 +126,8 @@ struct Shared {
 };
 
 class Session;
+
+constexpr size_t kMaxRememberedKeys = 10'000;  // per event loop
 
 // One event loop: acceptor, Redis connection, per-key state, open sessions.
 class Worker {
@@ -688,6 +691,10 @@ void Worker::KeepLayoutFresh() {
 }
 
 void Worker::CheckKey(const std::string& key, std::function<void(Status, KeyState)> done) {
+  // Only what `pdv apikey` makes ("pdv_" and 64 hex digits) can be a key: anything else
+  // is unknown at once, asks nothing of Redis and is remembered nowhere, so the memory
+  // below holds at most kMaxRememberedKeys keys of 68 bytes.
+  if (!LooksLikeApiKey(key)) return done(Status::Ok(), KeyState::kUnknown);
   // Remembered by the key as sent (process memory only), so a known key costs no hash.
   auto now = Clock::now();
   if (auto it = keys_.find(key); it != keys_.end() && it->second.until > now) {
@@ -702,7 +709,7 @@ void Worker::CheckKey(const std::string& key, std::function<void(Status, KeyStat
                     auto remember = [this, key, done](KeyState state) {
                       // For half a second: a revocation reaches every loop and replica within
                       // that (the contract: under a second).
-                      if (keys_.size() > 100'000) keys_.clear();
+                      if (keys_.size() > kMaxRememberedKeys) keys_.clear();
                       keys_[key] = {state, Clock::now() + std::chrono::milliseconds(500)};
                       done(Status::Ok(), state);
                     };

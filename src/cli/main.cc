@@ -1,6 +1,8 @@
 // The pdv command line: the only place that knows every stage.
 
 #include <fmt/format.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
@@ -20,6 +22,11 @@ namespace {
 int Main(int argc, char** argv) {
   // Servers keep accepting through descriptor exhaustion; first, as many as allowed.
   RaiseFdLimit();
+  // Memory holds the CPF key, API keys and URLs with passwords: no core dumps, and no
+  // ptrace or /proc/<pid>/mem by other processes of the same user.
+  rlimit no_core{0, 0};
+  ::setrlimit(RLIMIT_CORE, &no_core);
+  ::prctl(PR_SET_DUMPABLE, 0);
   StopOnSignal signals;
 
   CLI::App app{

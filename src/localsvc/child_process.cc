@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -49,6 +50,12 @@ Result<ChildProcess> ChildProcess::Spawn(const SpawnOptions& options) {
     }
     int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+    // Dropping to another account drops root's supplementary groups too: only the
+    // target group stays (setgroups before setgid/setuid, while still allowed).
+    if (options.uid || options.gid) {
+      gid_t only = options.gid ? *options.gid : ::getgid();
+      if (::setgroups(1, &only) != 0) ::_exit(126);
+    }
     if (options.gid && ::setgid(*options.gid) != 0) ::_exit(126);
     if (options.uid && ::setuid(*options.uid) != 0) ::_exit(126);
     // After setuid: a credential change clears the parent-death signal.

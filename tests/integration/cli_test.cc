@@ -1,8 +1,10 @@
 // The command line: help, usage errors and configuration errors, from the real binary.
 
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <fstream>
+#include <regex>
 
 #include "localsvc/scratch_dir.h"
 #include "test_support.h"
@@ -112,6 +114,27 @@ TEST(CliTest, GlobalOptionsAreTakenBeforeOrAfterTheSubcommand) {
       EXPECT_EQ(r.output, in_dir) << name;
     }
   }
+}
+
+// A pdv process holds secrets in memory: it dumps no core (issue 11).
+TEST(CliTest, ProcessesDumpNoCore) {
+  auto dir = localsvc::ScratchDir::Create("pdv-test-cli");
+  ASSERT_TRUE(dir.ok());
+  ::setenv("PDV_CPF_KEY", "a-long-enough-test-key", 1);
+  // The API runs with Redis away: alive long enough to look at.
+  auto port = localsvc::FreeLoopbackPort();
+  ASSERT_TRUE(port.ok());
+  PdvProcess p({"serve", "--listen", "127.0.0.1:" + std::to_string(*port), "--redis-url",
+                "redis://127.0.0.1:1/0"},
+               dir->path() / "out.log");
+  ::unsetenv("PDV_CPF_KEY");
+  ASSERT_TRUE(WaitFor(std::chrono::seconds(20), [&] {
+    return ReadFile(dir->path() / "out.log").find("serve_listening") != std::string::npos;
+  })) << ReadFile(dir->path() / "out.log");
+  std::string limits = ReadFile("/proc/" + std::to_string(p.pid()) + "/limits");
+  EXPECT_TRUE(std::regex_search(limits, std::regex("Max core file size +0 +0 "))) << limits;
+  p.Signal(SIGKILL);
+  p.Wait(std::chrono::seconds(10));
 }
 
 }  // namespace

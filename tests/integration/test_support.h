@@ -35,6 +35,7 @@ class PdvProcess {
   void Signal(int sig) { child_->Signal(sig); }
   std::string Output() const;
   bool Running() { return child_->Running(); }
+  pid_t pid() const { return child_ ? child_->pid() : -1; }
 
  private:
   std::filesystem::path log_;
