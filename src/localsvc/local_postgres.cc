@@ -8,7 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -48,6 +50,28 @@ Result<fs::path> PostgresBinDir() {
   return best;
 }
 
+// The shared template is used only if it is ours: a real directory (not a link), owned
+// by the account that built it, writable by nobody else. In a world-writable /tmp another
+// user could otherwise plant one (its postgresql.conf runs in our server). Ok if absent.
+Status CheckTemplateOwnership(const fs::path& dir, uid_t owner) {
+  for (const fs::path& p : {dir, dir / "data", dir / "data" / "postgresql.conf"}) {
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0) {
+      if (errno == ENOENT) return Status::Ok();
+      return Status::Error(fmt::format("cannot check {}: {}", p.string(), std::strerror(errno)));
+    }
+    bool is_dir_or_file = S_ISDIR(st.st_mode) || (S_ISREG(st.st_mode) && p.filename() != "data");
+    if (!is_dir_or_file || st.st_uid != owner || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+      return Status::Error(fmt::format(
+          "refusing the PostgreSQL template {}: {} is {}owned by uid {} with mode {:o}, not "
+          "ours (uid {}) and private; remove it, or set TMPDIR elsewhere",
+          dir.string(), p.string(), S_ISLNK(st.st_mode) ? "a link, " : "", st.st_uid,
+          st.st_mode & 07777, owner));
+    }
+  }
+  return Status::Ok();
+}
+
 // An initdb'd cluster shared by every instance of this user: copying it is much
 // faster than running initdb each time. Built once under a lock, then renamed into place.
 Result<fs::path> TemplateCluster(const fs::path& bindir, const std::optional<RunAs>& run_as) {
@@ -55,10 +79,12 @@ Result<fs::path> TemplateCluster(const fs::path& bindir, const std::optional<Run
   std::string name =
       fmt::format("pdv-pgtemplate-{}-{}", ::geteuid(), bindir.parent_path().filename().string());
   fs::path ready = tmp / name;
+  uid_t owner = run_as ? run_as->uid : ::geteuid();
+  if (Status s = CheckTemplateOwnership(ready, owner); !s.ok()) return s;
   if (fs::exists(ready / "data" / "PG_VERSION")) return ready / "data";
 
   std::string lock_path = (tmp / (name + ".lock")).string();
-  int lock = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  int lock = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (lock < 0 || ::flock(lock, LOCK_EX) != 0) {
     if (lock >= 0) ::close(lock);
     return Status::Error(fmt::format("cannot lock {}", lock_path));
@@ -67,6 +93,7 @@ Result<fs::path> TemplateCluster(const fs::path& bindir, const std::optional<Run
     int fd;
     ~Unlock() { ::close(fd); }
   } unlock{lock};
+  if (Status s = CheckTemplateOwnership(ready, owner); !s.ok()) return s;
   if (fs::exists(ready / "data" / "PG_VERSION")) return ready / "data";
 
   fs::path building = tmp / (name + ".building." + std::to_string(::getpid()));

@@ -1,5 +1,6 @@
 // The throw-away servers every integration test stands on.
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 #include <signal.h>
@@ -64,6 +65,37 @@ TEST(HarnessTest, ServerDroppedFromRootKeepsNoSupplementaryGroups) {
   while (!list.empty() && list.back() == ' ') list.pop_back();
   EXPECT_TRUE(list.empty() || list == gid[1].str()) << "groups: '" << list << "'";
   EXPECT_NE(gid[1].str(), "0");
+}
+
+// A template cluster planted by someone else (another owner, or writable by others) is
+// refused with a message naming it, never used (issue 11).
+TEST(HarnessTest, PlantedTemplateClusterIsRefused) {
+  auto scratch = localsvc::ScratchDir::Create("pdv-test-template");
+  ASSERT_TRUE(scratch.ok());
+  std::filesystem::path tmp = scratch->path() / "tmp";
+  std::filesystem::create_directories(tmp);
+  const char* old_tmp = std::getenv("TMPDIR");
+  std::string saved = old_tmp ? old_tmp : "";
+  ::setenv("TMPDIR", tmp.c_str(), 1);
+  // Every PostgreSQL major present, so whichever the harness picks is covered.
+  for (const auto& major : std::filesystem::directory_iterator("/usr/lib/postgresql")) {
+    auto planted =
+        tmp / fmt::format("pdv-pgtemplate-{}-{}", ::geteuid(), major.path().filename().string());
+    std::filesystem::create_directories(planted / "data");
+    std::ofstream(planted / "data" / "PG_VERSION") << "15\n";
+    std::ofstream(planted / "data" / "postgresql.conf") << "shared_preload_libraries = 'evil'\n";
+    std::filesystem::permissions(planted / "data",
+                                 std::filesystem::perms::all);  // writable by anyone
+  }
+  auto pg = localsvc::LocalPostgres::Start({});
+  if (old_tmp) {
+    ::setenv("TMPDIR", saved.c_str(), 1);
+  } else {
+    ::unsetenv("TMPDIR");
+  }
+  ASSERT_FALSE(pg.ok()) << "a planted template was used";
+  EXPECT_NE(pg.message().find("refusing the PostgreSQL template"), std::string::npos)
+      << pg.message();
 }
 
 TEST(HarnessTest, PostgresRestartKeepsData) {
