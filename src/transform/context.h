@@ -23,6 +23,10 @@ struct ContextCapture {
 
 struct ContextOptions {
   bool parse = false;
+  // env_var() sees every environment variable (profiles.yml, as in dbt). Otherwise
+  // (models, macros, tests, schema files) only DBT_ENV_* other than DBT_ENV_SECRET_*:
+  // a project must not read the platform's secrets (PDV_CPF_KEY) into SQL or logs.
+  bool all_env = false;
   // Execute mode: what is_incremental() answers (the runner decides it, see
   // Runner::Incremental).
   bool incremental = false;

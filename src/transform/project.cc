@@ -350,7 +350,7 @@ class Loader {
     jinja::Environment env;
     Node none;
     ContextCapture capture;
-    ValueDict ctx = MakeContext(p_, none, {.parse = true}, &capture);
+    ValueDict ctx = MakeContext(p_, none, {.parse = true, .all_env = true}, &capture);
     auto text = env.Render(**tmpl, ctx);
     if (!text.ok()) throw LoadError{text.message()};
     YAML::Node profiles = LoadYaml(*text, file.string());

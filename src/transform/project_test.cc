@@ -48,6 +48,29 @@ class ProjectTest : public ::testing::Test {
   fs::path dir_;
 };
 
+// Issue 11: a model cannot read the platform's secrets; profiles.yml still reads any
+// variable (the fixture's host and port come from SHOP_PG_*).
+TEST_F(ProjectTest, ModelsSeeOnlyDbtEnvVariables) {
+  setenv("PDV_CPF_KEY", "the-platform-secret-key", 1);
+  Write("models/leak.sql", "select '{{ env_var(\"PDV_CPF_KEY\", \"none\") }}' as k\n");
+  auto leaked = Load();
+  ASSERT_FALSE(leaked.ok());
+  EXPECT_NE(leaked.message().find("leak.sql:1"), std::string::npos) << leaked.message();
+  EXPECT_NE(leaked.message().find("only DBT_ENV_* variables are visible"), std::string::npos)
+      << leaked.message();
+  EXPECT_EQ(leaked.message().find("the-platform-secret-key"), std::string::npos);
+  setenv("DBT_ENV_SECRET_TOKEN", "t", 1);
+  Write("models/leak.sql", "select '{{ env_var(\"DBT_ENV_SECRET_TOKEN\") }}' as k\n");
+  EXPECT_FALSE(Load().ok());
+  setenv("DBT_ENV_REGION", "sp", 1);
+  Write("models/leak.sql", "select '{{ env_var(\"DBT_ENV_REGION\") }}' as k\n");
+  auto fine = Load();
+  EXPECT_TRUE(fine.ok()) << fine.message();
+  unsetenv("PDV_CPF_KEY");
+  unsetenv("DBT_ENV_SECRET_TOKEN");
+  unsetenv("DBT_ENV_REGION");
+}
+
 TEST_F(ProjectTest, ConfigsFromProjectSchemaAndFile) {
   auto p = Load();
   ASSERT_TRUE(p.ok()) << p.message();
