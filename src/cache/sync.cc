@@ -377,8 +377,7 @@ pdv::Result<Dataset> CheckDataset(redis::Client& redis, const std::optional<Writ
   auto meta = ReadMeta(redis);
   if (!meta.ok()) {
     if (redis::IsConnectionError(meta.status())) return meta.status();
-    log.Warn("cache_meta_malformed", {{"error", meta.message()}, {"action", "full load"}});
-    return Dataset::kLost;
+    return Dataset::kLost;  // malformed: the full load says so (cache_meta_malformed)
   }
   if (!meta->exists) {
     log.Warn("cache_dataset_lost", {{"action", "full load"}});
@@ -416,8 +415,6 @@ Status Watch(const CacheOptions& options, Logger& log, std::stop_token stop) {
     // a burst becomes one sync. Without one, a check every check_interval.
     bool notified = true;
     while (failed.ok() && !stop.stop_requested()) {
-      pdv::Result<SyncResult> synced = SyncResult{};
-      bool did_sync = false;
       auto dataset = CheckDataset(*redis, written, log);
       if (!dataset.ok()) {
         failed = dataset.status();
@@ -431,18 +428,15 @@ Status Watch(const CacheOptions& options, Logger& log, std::stop_token stop) {
           break;
         }
       }
-      if (*dataset != Dataset::kCurrent) {
-        synced = SyncFull(options, log, stop);
-        did_sync = true;
-      } else if (notified) {
-        synced = SyncIncremental(options, log, stop);
-        did_sync = true;
+      if (*dataset != Dataset::kCurrent || notified) {
+        auto synced = *dataset != Dataset::kCurrent ? SyncFull(options, log, stop)
+                                                    : SyncIncremental(options, log, stop);
+        if (!synced.ok()) {
+          failed = synced.status();
+          break;
+        }
+        written = Written{synced->version, synced->lsn};
       }
-      if (!synced.ok()) {
-        failed = synced.status();
-        break;
-      }
-      if (did_sync) written = Written{synced->version, synced->lsn};
       backoff.Reset();
       if (Status waited =
               pg::WaitForNotifications(*listener, stop, options.check_interval, &notified);

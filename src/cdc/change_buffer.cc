@@ -1,4 +1,4 @@
-// See change_buffer.h. The spill format is private to one process: per change, op (1
+// See change_buffer.h. The file's format is private to one process: per change, op (1
 // byte), relation index, subxid and column count (u32 each), then per column its kind (1
 // byte), length (u32) and bytes. Host byte order.
 
@@ -28,14 +28,7 @@ bool Get(std::FILE* f, T* v) {
 
 }  // namespace
 
-size_t ChangeBytes(const Change& change) {
-  size_t bytes = sizeof(Change) + change.tuple.capacity() * sizeof(ColumnValue);
-  for (const auto& v : change.tuple) bytes += v.data.capacity() > 15 ? v.data.capacity() : 0;
-  return bytes;
-}
-
-ChangeBuffer::ChangeBuffer(size_t memory_limit, std::string spill_dir)
-    : memory_limit_(memory_limit), spill_dir_(std::move(spill_dir)) {}
+ChangeBuffer::ChangeBuffer(std::string spill_dir) : spill_dir_(std::move(spill_dir)) {}
 
 uint32_t ChangeBuffer::RelationIndex(const std::shared_ptr<const Relation>& relation) {
   auto it = std::find(relations_.begin(), relations_.end(), relation);
@@ -44,29 +37,13 @@ uint32_t ChangeBuffer::RelationIndex(const std::shared_ptr<const Relation>& rela
   return static_cast<uint32_t>(relations_.size() - 1);
 }
 
-Status ChangeBuffer::Add(Change change) {
-  (void)RelationIndex(change.relation);
-  ++count_;
-  if (file_) return Write(change);
-  memory_bytes_ += ChangeBytes(change);
-  changes_.push_back(std::move(change));
-  if (memory_bytes_ > memory_limit_) return Spill();
-  return Status::Ok();
-}
-
-void ChangeBuffer::DropSubtransaction(uint32_t subxid) {
-  size_t before = changes_.size();
-  std::erase_if(changes_, [&](const Change& c) { return c.subxid == subxid; });
-  count_ -= before - changes_.size();
-  if (file_) dropped_subxids_.insert(subxid);
-}
-
-Status ChangeBuffer::Spill() {
+Status ChangeBuffer::Open() {
   int fd = ::open(spill_dir_.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd < 0) {
-    return Status::Error(fmt::format(
-        "cdc: cannot create a spill file in {} for a large transaction: {} (set cdc.spill_dir)",
-        spill_dir_, std::strerror(errno)));
+    return Status::Error(
+        fmt::format("cdc: cannot create a spill file in {} for a streamed transaction: {} (set "
+                    "cdc.spill_dir)",
+                    spill_dir_, std::strerror(errno)));
   }
   std::FILE* f = ::fdopen(fd, "w+b");
   if (!f) {
@@ -75,16 +52,13 @@ Status ChangeBuffer::Spill() {
   }
   file_.reset(f);
   std::setvbuf(f, nullptr, _IOFBF, kFileBufferBytes);
-  for (const auto& c : changes_) {
-    if (Status s = Write(c); !s.ok()) return s;
-  }
-  changes_.clear();
-  changes_.shrink_to_fit();
-  memory_bytes_ = 0;
   return Status::Ok();
 }
 
-Status ChangeBuffer::Write(const Change& c) {
+Status ChangeBuffer::Add(const Change& c) {
+  if (!file_) {
+    if (Status s = Open(); !s.ok()) return s;
+  }
   std::FILE* f = file_.get();
   bool ok = Put<char>(f, c.op) && Put<uint32_t>(f, RelationIndex(c.relation)) &&
             Put<uint32_t>(f, c.subxid) && Put<uint32_t>(f, static_cast<uint32_t>(c.tuple.size()));
@@ -102,12 +76,7 @@ Status ChangeBuffer::Write(const Change& c) {
 }
 
 Status ChangeBuffer::ForEach(const std::function<Status(const Change&)>& change) {
-  if (!file_) {
-    for (const auto& c : changes_) {
-      if (Status s = change(c); !s.ok()) return s;
-    }
-    return Status::Ok();
-  }
+  if (!file_) return Status::Ok();
   std::FILE* f = file_.get();
   if (std::fflush(f) != 0 || std::fseek(f, 0, SEEK_SET) != 0) {
     return Status::Error(fmt::format("cdc: rereading a spill file: {}", std::strerror(errno)));

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -411,7 +412,7 @@ class Session {
   ChangeBuffer* StreamedChanges() {
     auto it = streamed_.find(block_xid_);
     if (it == streamed_.end()) {
-      it = streamed_.emplace(block_xid_, ChangeBuffer(0, SpillDir())).first;
+      it = streamed_.emplace(block_xid_, ChangeBuffer(SpillDir())).first;
     }
     return &it->second;
   }
@@ -438,11 +439,7 @@ class Session {
       return Status::Error(fmt::format("pgoutput: Commit at {} after Begin announced {}",
                                        LsnText(m.commit_lsn), LsnText(txn.commit_lsn)));
     }
-    batch_commit_times_.push_back(txn.committed_us);
-    rows_written_ += static_cast<uint64_t>(txn.seq);
-    batch_checkpoint_ = {.commit_lsn = m.commit_lsn, .flush_lsn = m.end_lsn, .snapshot_done = true};
-    if (batch_->rows() >= options_.batch_rows) return FlushBatch();
-    return Status::Ok();
+    return TransactionAdded(m.commit_lsn, m.end_lsn, txn.committed_us, txn.seq);
   }
   Status On(const StreamStartMessage& m) {
     block_xid_ = m.xid;
@@ -493,7 +490,8 @@ class Session {
       return StreamedChanges()->Add({op, rel->second, std::move(tuple), xid});
     if (!open_) return Status::Error("pgoutput: change outside a transaction");
     if (open_->skip) return Status::Ok();
-    if (Status s = PrepareColumns({rel->second}); !s.ok()) return s;
+    // Per row: a span over the one relation, no allocation.
+    if (Status s = PrepareColumns({&rel->second, 1}); !s.ok()) return s;
     return AddRow({op, rel->second, std::move(tuple), xid}, open_->commit_lsn, open_->committed_us,
                   open_->seq++);
   }
@@ -519,7 +517,7 @@ class Session {
 
   // Columns added at the source join RAW before the rows that carry them: in the open
   // batch's own transaction when there is one, else with EnsureRawTable.
-  Status PrepareColumns(const std::vector<std::shared_ptr<const Relation>>& relations) {
+  Status PrepareColumns(std::span<const std::shared_ptr<const Relation>> relations) {
     if (raw_ready_ && std::all_of(relations.begin(), relations.end(), [&](const auto& r) {
           return r->in_raw_at == raw_columns_.size();
         })) {
@@ -581,8 +579,14 @@ class Session {
         [&](const Change& c) -> Status { return AddRow(c, commit_lsn, committed, seq++); });
     if (!applied.ok()) return applied;
     if (seq == 0) return Status::Ok();
-    batch_commit_times_.push_back(committed);
-    rows_written_ += static_cast<uint64_t>(seq);
+    return TransactionAdded(commit_lsn, end_lsn, committed, seq);
+  }
+
+  // A source transaction's `rows` rows are all in the batch: the batch's checkpoint moves
+  // to its commit, and a full batch commits.
+  Status TransactionAdded(Lsn commit_lsn, Lsn end_lsn, int64_t committed_us, int64_t rows) {
+    batch_commit_times_.push_back(committed_us);
+    rows_written_ += static_cast<uint64_t>(rows);
     batch_checkpoint_ = {.commit_lsn = commit_lsn, .flush_lsn = end_lsn, .snapshot_done = true};
     if (batch_->rows() >= options_.batch_rows) return FlushBatch();
     return Status::Ok();
@@ -636,30 +640,23 @@ class Session {
   }
 
   // Keeps the batch's latest row per key for carrying TOASTed values forward, within
-  // cdc.transaction_memory: past it the memory is dropped, and CarriedForward asks the
-  // batch instead (slower, as right).
+  // cdc.transaction_memory_mb: past it the memory is dropped, and CarriedForward asks the
+  // batch instead (slower, as right). Only a version with a value stored out of line
+  // (TOAST: the row past ~2 kB, under the default toast_tuple_target) can be referred to
+  // by a later 'u', so smaller ones are not kept: a lookup in the batch still finds them
+  // (tables with a smaller target). A deletion, or a small version, drops the key's entry.
   void RememberRow(char op, const std::string& key, const std::string& fields) {
-    // Only a version with a value stored out of line (TOAST: the row past ~2 kB, under
-    // the default toast_tuple_target) can be referred to by a later 'u'. Smaller ones are
-    // not kept: a lookup in the batch still finds them (tables with a smaller target).
-    if (fields.size() < kRememberedRowMinBytes) {
-      if (!batch_rows_.empty()) {
-        if (auto it = batch_rows_.find(key); it != batch_rows_.end()) {
-          batch_rows_bytes_ -= it->first.size() + it->second.size();
-          batch_rows_.erase(it);
-        }
-      }
-      return;
-    }
+    bool keep = (op == 'c' || op == 'u') && fields.size() >= kRememberedRowMinBytes;
+    if (!keep && batch_rows_.empty()) return;
     auto it = batch_rows_.find(key);
     if (it != batch_rows_.end()) {
       batch_rows_bytes_ -= it->first.size() + it->second.size();
-      if (op != 'c' && op != 'u') {
+      if (!keep) {
         batch_rows_.erase(it);
         return;
       }
       it->second = fields;
-    } else if (op == 'c' || op == 'u') {
+    } else if (keep) {
       it = batch_rows_.emplace(key, fields).first;
     } else {
       return;

@@ -3,23 +3,19 @@
 // What an accept loop does when accept fails. Shared by the API and the metrics
 // exporter, which both must keep accepting through resource exhaustion.
 
-#include <cerrno>
 #include <chrono>
 #include <cstdint>
 
 namespace pdv {
 
-// Resource exhaustion (EMFILE, ENFILE, ENOBUFS, ENOMEM) is waited out: the loop tries
-// again after kRetryDelay, the pending connections waiting in the listen backlog. It is
-// logged at most once a second, with the count of failures not logged. Not thread-safe:
-// one per accept loop.
+// A failed accept other than shutdown (resource exhaustion: EMFILE, ENFILE, ENOBUFS,
+// ENOMEM; or anything else) is waited out: the loop tries again after kRetryDelay, the
+// pending connections waiting in the listen backlog. It is logged at most once a second,
+// with the count of failures not logged. Not thread-safe: one per accept loop.
 class AcceptErrors {
  public:
   static constexpr std::chrono::milliseconds kRetryDelay{50};
 
-  static bool IsExhaustion(int err) {
-    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
-  }
   // Counts one failure; true when it should be logged now, with `*since_last` the
   // failures since the last logged one (this one included).
   bool Count(std::chrono::steady_clock::time_point now, uint64_t* since_last) {
