@@ -345,9 +345,11 @@ TEST_F(ServeTest, RedisKilledAndRestartedUnderLoad) {
       }
     });
   }
-  std::this_thread::sleep_for(500ms);
+  // Conditions, not windows: answers while Redis is up, then 503s while it is down.
+  ASSERT_TRUE(WaitFor(30s, [&] { return ok.load() > 0; }));
   redis_->Kill();
-  std::this_thread::sleep_for(500ms);
+  int unavailable_before = unavailable;
+  ASSERT_TRUE(WaitFor(30s, [&] { return unavailable.load() > unavailable_before; }));
   int ok_before_restart = ok;
   // Persisted data: a Redis restarted on its data dir (here: same process options, data
   // reloaded by the cache stage) serves again without restarting the API.
