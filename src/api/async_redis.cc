@@ -102,7 +102,7 @@ void AsyncRedis::Connect() {
           pending_.push_front({[](const Status&, redisReply*) {}, Clock::now() + timeout_});
         };
         std::string db = std::to_string(endpoint_.db);
-        if (!endpoint_.password.empty()) preamble({"AUTH", endpoint_.password});
+        if (auto auth = redis::AuthCommand(endpoint_); !auth.empty()) preamble(auth);
         if (endpoint_.db != 0) preamble({"SELECT", db});
         // The hook's commands (CLIENT TRACKING) go after those queued before it: wire
         // order must be the order of pending_.
@@ -256,8 +256,8 @@ void InvalidationLink::Connect() {
                           reader_.emplace();
                           replies_ = 0;
                           std::string hello;
-                          if (!endpoint_.password.empty()) {
-                            hello += FormatCommand({"AUTH", endpoint_.password});
+                          if (auto auth = redis::AuthCommand(endpoint_); !auth.empty()) {
+                            hello += FormatCommand(auth);
                             replies_ = -1;
                           }
                           hello += FormatCommand({"CLIENT", "ID"});

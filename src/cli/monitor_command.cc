@@ -69,11 +69,16 @@ class MonitorCommand : public Command {
     std::string key;
     std::getline(in, key);
     if (key.empty()) return Finish("pdv monitor", Status::Error("no API key in " + key_file_));
-    auto cpf_key = config.Require("cpf_key");
-    if (!cpf_key.ok()) return Finish("pdv monitor", cpf_key.status());
+    // The probe's hash as given (pdv up), else made from cpf_key.
+    std::string probe_hash = config.Get("monitor.probe_cpf_hash").value_or("");
+    if (probe_hash.empty()) {
+      auto cpf_key = config.Require("cpf_key");
+      if (!cpf_key.ok()) return Finish("pdv monitor", cpf_key.status());
+      probe_hash = monitor::ProbeCpfHash(*cpf_key);
+    }
     monitor::MonitorOptions options{.sources = SourcesFrom(config),
                                     .api_key = key,
-                                    .cpf_key = *cpf_key,
+                                    .probe_cpf_hash = probe_hash,
                                     .interval_ms = interval_ms_};
     return Finish("pdv monitor", monitor::Run(options, log, stop));
   }

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -12,12 +13,14 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "api/apikeys.h"
 #include "cli/supervisor.h"
+#include "cli/up_access.h"
 #include "common/config.h"
 #include "common/host_port.h"
 #include "common/random_secret.h"
@@ -27,6 +30,7 @@
 #include "monitor/http_client.h"
 #include "pg/connection.h"
 #include "pg/reconnect.h"
+#include "redis/client.h"
 
 namespace pdv::cli {
 namespace fs = std::filesystem;
@@ -85,30 +89,75 @@ bool PortFree(int port) {
   return ok;
 }
 
-// pdv.yaml of the data directory: created on first use, completed with keys a previous
-// version did not write. Owner-only: it holds cpf_key.
+// Whether the URL of a server of ours carries a password (user:password@).
+bool HasPassword(const std::string& url) {
+  std::string_view rest = url;
+  if (auto scheme = rest.find("://"); scheme != std::string_view::npos)
+    rest.remove_prefix(scheme + 3);
+  auto at = rest.find('@');
+  return at != std::string_view::npos && rest.substr(0, at).find(':') != std::string_view::npos;
+}
+
+// `url` with `user` and `password` (the URLs an earlier pdv up wrote had none).
+std::string AddPassword(const std::string& url, const std::string& user,
+                        const std::string& password) {
+  auto scheme = url.find("://");
+  std::string head = url.substr(0, scheme + 3), rest = url.substr(scheme + 3);
+  auto at = rest.find('@');
+  if (at != std::string::npos && at < rest.find('/')) rest.erase(0, at + 1);
+  return head + user + ":" + password + "@" + rest;
+}
+
+// pdv.yaml of the data directory: created on first use, completed with keys (and server
+// passwords) a previous version did not write. Owner-only: it holds cpf_key and the
+// servers' administrator passwords.
 Status EnsureConfigFile(const fs::path& file, const UpOptions& options) {
   std::string existing = fs::exists(file) ? ReadText(file) : "";
   auto has = [&](const std::string& key) {
     return existing.find("\n" + key + ":") != std::string::npos ||
            existing.rfind(key + ":", 0) == 0;
   };
+  bool rewrite = false;
+  // Upgrade: a server URL without a password gets one (the server is then set to it).
+  {
+    std::stringstream in(existing);
+    std::string line, upgraded;
+    while (std::getline(in, line)) {
+      for (const char* key : {"oltp_url", "warehouse_url", "redis_url"}) {
+        std::string prefix = std::string(key) + ": ";
+        if (line.rfind(prefix, 0) != 0 || HasPassword(line.substr(prefix.size()))) continue;
+        auto pw = RandomSecretHex(16);
+        if (!pw.ok()) return pw.status();
+        std::string user = std::string(key) == "redis_url" ? "default" : "postgres";
+        line = prefix + AddPassword(line.substr(prefix.size()), user, *pw);
+        rewrite = true;
+      }
+      upgraded += line + "\n";
+    }
+    if (rewrite) existing = upgraded;
+  }
   std::string add;
   auto port = [&]() -> Result<int> { return localsvc::FreeLoopbackPort(); };
   if (existing.empty()) {
-    add += "# Written by `pdv up`. Keep it private: cpf_key keys every cpf_hash.\n";
+    add +=
+        "# Written by `pdv up`. Keep it private: cpf_key keys every cpf_hash, and the URLs "
+        "hold the servers' administrator passwords.\n";
   }
   for (const char* db : {"oltp_url", "warehouse_url"}) {
     if (has(db)) continue;
     auto p = port();
     if (!p.ok()) return p.status();
-    add += fmt::format("{}: postgresql://postgres@127.0.0.1:{}/{}\n", db, *p,
+    auto pw = RandomSecretHex(16);
+    if (!pw.ok()) return pw.status();
+    add += fmt::format("{}: postgresql://postgres:{}@127.0.0.1:{}/{}\n", db, *pw, *p,
                        std::string(db) == "oltp_url" ? "source_db" : "warehouse");
   }
   if (!has("redis_url")) {
     auto p = port();
     if (!p.ok()) return p.status();
-    add += fmt::format("redis_url: redis://127.0.0.1:{}/0\n", *p);
+    auto pw = RandomSecretHex(16);
+    if (!pw.ok()) return pw.status();
+    add += fmt::format("redis_url: redis://default:{}@127.0.0.1:{}/0\n", *pw, *p);
   }
   if (!has("listen")) add += fmt::format("listen: {}\n", options.listen.value_or("127.0.0.1:8080"));
   if (!has("cdc")) {
@@ -121,9 +170,35 @@ Status EnsureConfigFile(const fs::path& file, const UpOptions& options) {
     if (!key.ok()) return key.status();
     add += fmt::format("cpf_key: {}\n", *key);
   }
-  if (add.empty()) return Status::Ok();
+  if (add.empty() && !rewrite) return Status::Ok();
   if (!existing.empty() && existing.back() != '\n') add = "\n" + add;
+  if (rewrite) {
+    fs::path next = file.string() + ".next";
+    std::error_code ec;
+    fs::remove(next, ec);
+    if (Status s = WriteFileOwnerOnly(next, existing + add, true); !s.ok()) return s;
+    fs::rename(next, file, ec);
+    if (ec) return Status::Error(fmt::format("cannot replace {}: {}", file.string(), ec.message()));
+    return Status::Ok();
+  }
   return WriteFileOwnerOnly(file, add, existing.empty());
+}
+
+// The password in a server URL of ours.
+std::string PasswordOf(const std::string& url) {
+  if (url.rfind("redis://", 0) == 0) {
+    auto e = redis::ParseRedisUrl(url);
+    return e.ok() ? e->password : "";
+  }
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
+  PQfreemem(error);
+  std::string password;
+  for (auto* o = options; o && o->keyword; ++o) {
+    if (std::strcmp(o->keyword, "password") == 0 && o->val) password = o->val;
+  }
+  PQconninfoFree(options);
+  return password;
 }
 
 // The pid file that tells `pdv down` (and a second `up`) who runs this data directory.
@@ -191,6 +266,11 @@ Status Up(const UpOptions& options, Logger& log, std::stop_token stop) {
   if (::access(dir.c_str(), W_OK) != 0) {
     return Status::Error(fmt::format("data directory {} is not writable", dir.string()));
   }
+  // Owner-only. As root the servers run as their own accounts, which must be able to
+  // enter it (not list it): 0711.
+  if (::chmod(dir.c_str(), ::geteuid() == 0 ? 0711 : 0700) != 0) {
+    return Status::Error(fmt::format("cannot chmod {}: {}", dir.string(), std::strerror(errno)));
+  }
   auto pid_file = PidFile::Claim(dir / "up.pid");
   if (!pid_file.ok()) return pid_file.status();
   fs::path config_file = dir / "pdv.yaml";
@@ -218,15 +298,25 @@ Status Up(const UpOptions& options, Logger& log, std::stop_token stop) {
     }
   }
   fs::create_directories(dir / "logs", ec);
+  ::chmod((dir / "logs").c_str(), 0700);
 
-  auto oltp = localsvc::LocalPostgres::Start(
-      {.dir = dir / "oltp", .port = PortOf(oltp_url), .durable = true});
+  auto secrets = MakeStageSecrets();
+  if (!secrets.ok()) return secrets.status();
+  auto oltp = localsvc::LocalPostgres::Start({.dir = dir / "oltp",
+                                              .port = PortOf(oltp_url),
+                                              .durable = true,
+                                              .password = PasswordOf(oltp_url)});
   if (!oltp.ok()) return Status::Error("OLTP PostgreSQL: " + oltp.message());
-  auto warehouse = localsvc::LocalPostgres::Start(
-      {.dir = dir / "warehouse", .port = PortOf(warehouse_url), .durable = true});
+  auto warehouse = localsvc::LocalPostgres::Start({.dir = dir / "warehouse",
+                                                   .port = PortOf(warehouse_url),
+                                                   .durable = true,
+                                                   .password = PasswordOf(warehouse_url)});
   if (!warehouse.ok()) return Status::Error("warehouse PostgreSQL: " + warehouse.message());
-  auto redis = localsvc::LocalRedis::Start(
-      {.dir = dir / "redis", .port = PortOf(redis_url), .persistent = true});
+  auto redis = localsvc::LocalRedis::Start({.dir = dir / "redis",
+                                            .port = PortOf(redis_url),
+                                            .persistent = true,
+                                            .password = PasswordOf(redis_url),
+                                            .users = RedisUsers(*secrets)});
   if (!redis.ok()) return Status::Error("Redis: " + redis.message());
   if (Status s = (*oltp)->EnsureDatabase("source_db"); !s.ok()) return s;
   if (Status s = (*warehouse)->EnsureDatabase("warehouse"); !s.ok()) return s;
@@ -234,6 +324,17 @@ Status Up(const UpOptions& options, Logger& log, std::stop_token stop) {
                                {"warehouse", warehouse_url},
                                {"redis", redis_url},
                                {"data_dir", dir.string()}});
+  if (Status s = GrantOltpAccess(oltp_url, *secrets); !s.ok()) {
+    return Status::Error("OLTP roles: " + s.message());
+  }
+  if (Status s = GrantWarehouseAccess(warehouse_url, *secrets); !s.ok()) {
+    return Status::Error("warehouse roles: " + s.message());
+  }
+  auto stage_files =
+      WriteStageConfigs(dir / "stages", config_file,
+                        {.oltp = oltp_url, .warehouse = warehouse_url, .redis = redis_url},
+                        *secrets, *config->Get("cpf_key"));
+  if (!stage_files.ok()) return stage_files.status();
 
   bool key_created = false, probe_created = false;
   auto api_key = EnsureApiKey(dir / "api-key", redis_url, warehouse_url, "pdv-up", &key_created);
@@ -244,8 +345,9 @@ Status Up(const UpOptions& options, Logger& log, std::stop_token stop) {
 
   std::error_code exe_ec;
   std::string exe = fs::read_symlink("/proc/self/exe", exe_ec).string();
+  // Each stage reads its own file: its credentials, and no one else's.
   auto pdv = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv = {exe, "--config", config_file.string()};
+    std::vector<std::string> argv = {exe, "--config", stage_files->at(args.front()).string()};
     argv.insert(argv.end(), args.begin(), args.end());
     return argv;
   };

@@ -299,6 +299,10 @@ const std::vector<ConfigKey>& AllConfigKeys() {
          .help = "a Redis reply later than this is a 503",
          .min = 1,
          .max = 60000});
+    add({.name = "monitor.probe_cpf_hash",
+         .kind = ConfigKind::kString,
+         .help = "the probe customer's cpf_hash, so that the monitor needs no cpf_key "
+                 "(`pdv up` writes it)"});
     add({.name = "api.near_cache",
          .kind = ConfigKind::kEnum,
          .default_value = "on",

@@ -37,6 +37,8 @@ class Cpf {
 // The base (first nine digits) of the freshness probe's marker customer: reserved, the
 // generator never issues it.
 inline constexpr uint32_t kProbeCpfBase = 999'999'998;
+// Its cliente_id: the generator does not count it as a customer (--only-if-empty).
+inline constexpr char kProbeClienteId[] = "00000000-0000-4000-8000-0000000f5e5a";
 
 // The two check digits for nine leading digits ('0'..'9'), as characters.
 std::array<char, 2> CpfCheckDigits(std::string_view nine_digits);

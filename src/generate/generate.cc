@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 
+#include "common/cpf.h"
 #include "generate/bulk_loader.h"
 #include "generate/oltp_schema.h"
 #include "generate/reference_data.h"
@@ -64,7 +65,10 @@ Status Run(const GenerateOptions& options, Logger& log, std::stop_token stop) {
 
   uint64_t initial = options.initial;
   if (initial > 0 && options.initial_only_if_empty) {
-    auto rows = conn->Exec("SELECT EXISTS (SELECT 1 FROM public.clientes_clube)");
+    // The monitor's marker customer may already be there: it is not a customer.
+    auto rows = conn->ExecParams(
+        "SELECT EXISTS (SELECT 1 FROM public.clientes_clube WHERE cliente_id <> $1::uuid)",
+        {kProbeClienteId});
     if (!rows.ok()) return rows.status();
     if (rows->get(0, 0) == "t") {
       log.Info("initial_load_skipped", {{"reason", "the table already has customers"}});

@@ -118,8 +118,16 @@ Status EnsureOltpSchema(pg::Connection& conn) {
         "{}",
         fmt::join(*diffs, "; ")));
   }
-  for (const char* sql : {kCreateTable, kCreateState}) {
-    if (auto r = conn.Exec(sql); !r.ok()) return r.status();
+  // Only what is missing is created: a generator without CREATE on the schema (pdv up
+  // gives each stage its own role) runs against tables made for it.
+  auto present = conn.Exec(
+      "SELECT to_regclass('public.clientes_clube') IS NOT NULL AND "
+      "to_regclass('public.pdv_generate_state') IS NOT NULL");
+  if (!present.ok()) return present.status();
+  if (present->get(0, 0) != "t") {
+    for (const char* sql : {kCreateTable, kCreateState}) {
+      if (auto r = conn.Exec(sql); !r.ok()) return r.status();
+    }
   }
 
   auto pub = conn.Exec(

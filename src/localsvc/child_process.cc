@@ -25,7 +25,8 @@ Result<ChildProcess> ChildProcess::Spawn(const SpawnOptions& options) {
   argv.push_back(nullptr);
   int log_fd = -1;
   if (!options.log_file.empty()) {
-    log_fd = ::open(options.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    // Owner-only: a server's log can hold what its clients sent.
+    log_fd = ::open(options.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (log_fd < 0) {
       return Status::Error(fmt::format("spawn {}: cannot open log {}: {}", options.argv[0],
                                        options.log_file, std::strerror(errno)));
@@ -35,10 +36,18 @@ Result<ChildProcess> ChildProcess::Spawn(const SpawnOptions& options) {
       return Status::Error(fmt::format("spawn: cannot chown {}", options.log_file));
     }
   }
+  int stdin_fd = ::open(options.stdin_file.empty() ? "/dev/null" : options.stdin_file.c_str(),
+                        O_RDONLY | O_CLOEXEC);
+  if (stdin_fd < 0) {
+    if (log_fd >= 0) ::close(log_fd);
+    return Status::Error(fmt::format("spawn {}: cannot open {}: {}", options.argv[0],
+                                     options.stdin_file, std::strerror(errno)));
+  }
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
     if (log_fd >= 0) ::close(log_fd);
+    ::close(stdin_fd);
     return Status::Error(
         fmt::format("spawn {}: fork failed: {}", options.argv[0], std::strerror(errno)));
   }
@@ -48,8 +57,7 @@ Result<ChildProcess> ChildProcess::Spawn(const SpawnOptions& options) {
       ::dup2(log_fd, STDOUT_FILENO);
       ::dup2(log_fd, STDERR_FILENO);
     }
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+    ::dup2(stdin_fd, STDIN_FILENO);
     // Dropping to another account drops root's supplementary groups too: only the
     // target group stays (setgroups before setgid/setuid, while still allowed).
     if (options.uid || options.gid) {
@@ -70,6 +78,7 @@ Result<ChildProcess> ChildProcess::Spawn(const SpawnOptions& options) {
     ::_exit(127);
   }
   if (log_fd >= 0) ::close(log_fd);
+  ::close(stdin_fd);
   return ChildProcess(pid);
 }
 

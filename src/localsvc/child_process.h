@@ -18,6 +18,8 @@ struct SpawnOptions {
   std::optional<gid_t> gid = {};
   // stdout and stderr are appended to this file ("" keeps ours).
   std::string log_file = {};
+  // stdin reads this file ("": /dev/null).
+  std::string stdin_file = {};
   // Signal the child gets when the thread that spawned it dies, however it dies
   // (SIGKILL included), so no server outlives a crashed test or supervisor. 0: none.
   int parent_death_signal = 0;

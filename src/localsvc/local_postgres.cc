@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/random_secret.h"
 #include "localsvc/launch_support.h"
 
 namespace pdv::localsvc {
@@ -144,6 +145,29 @@ Status CheckReachable(const fs::path& dir, const std::optional<RunAs>& run_as) {
   return Status::Ok();
 }
 
+// Every connection authenticates with a password: the local socket too, so that no other
+// local account (nor ours without the password) gets in.
+constexpr char kScramOnlyHba[] =
+    "# Written by pdv: password (SCRAM-SHA-256) authentication only.\n"
+    "local all all scram-sha-256\n"
+    "host all all 127.0.0.1/32 scram-sha-256\n"
+    "host all all ::1/128 scram-sha-256\n"
+    "host replication all 127.0.0.1/32 scram-sha-256\n"
+    "host replication all ::1/128 scram-sha-256\n";
+
+Status WritePrivateFile(const fs::path& file, const std::string& text,
+                        const std::optional<RunAs>& owner) {
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    return Status::Error(fmt::format("cannot write {}: {}", file.string(), std::strerror(errno)));
+  }
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  if (ok && owner) ok = ::fchown(fd, owner->uid, owner->gid) == 0;
+  ::close(fd);
+  if (!ok) return Status::Error(fmt::format("cannot write {}", file.string()));
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<LocalPostgres>> LocalPostgres::Start(LocalPostgresOptions options) {
@@ -155,6 +179,13 @@ Result<std::unique_ptr<LocalPostgres>> LocalPostgres::Start(LocalPostgresOptions
   std::unique_ptr<LocalPostgres> pg(new LocalPostgres());
   pg->options_ = options;
   pg->run_as_ = *account;
+  if (options.password) {
+    pg->password_ = *options.password;
+  } else {
+    auto random = RandomSecretHex(16);
+    if (!random.ok()) return random.status();
+    pg->password_ = *random;
+  }
   if (options.dir) {
     if (Status s = CheckReachable(fs::absolute(*options.dir), pg->run_as_); !s.ok()) return s;
   }
@@ -172,6 +203,7 @@ Result<std::unique_ptr<LocalPostgres>> LocalPostgres::Start(LocalPostgresOptions
     if (!copied.ok()) return copied;
   }
   if (Status s = GiveTo(pg->dir_, pg->run_as_); !s.ok()) return s;
+  if (Status s = pg->RequirePasswords(); !s.ok()) return s;
 
   auto port = LaunchOnPort(options.port, [&](int p) {
     pg->port_ = p;
@@ -179,6 +211,42 @@ Result<std::unique_ptr<LocalPostgres>> LocalPostgres::Start(LocalPostgresOptions
   });
   if (!port.ok()) return port.status();
   return pg;
+}
+
+// Sets the superuser's password in single-user mode (no listener exists meanwhile), then
+// makes pg_hba.conf password-only. Done once per cluster: a cluster whose pg_hba.conf is
+// already ours keeps the password it has.
+Status LocalPostgres::RequirePasswords() {
+  fs::path hba = dir_ / "data" / "pg_hba.conf";
+  std::ifstream in(hba);
+  std::stringstream current;
+  current << in.rdbuf();
+  if (current.str() == kScramOnlyHba) return Status::Ok();
+  auto bindir = PostgresBinDir();
+  if (!bindir.ok()) return bindir.status();
+  if (password_.find_first_of("'\\") != std::string::npos) {
+    return Status::Error("the PostgreSQL password must not contain ' or \\");
+  }
+  fs::path sql = dir_ / "set-password.sql";
+  if (Status s = WritePrivateFile(
+          sql, fmt::format("ALTER ROLE postgres PASSWORD '{}';\n", password_), run_as_);
+      !s.ok()) {
+    return s;
+  }
+  SpawnOptions single{
+      .argv = {(*bindir / "postgres").string(), "--single", "-D", (dir_ / "data").string(), "-c",
+               "password_encryption=scram-sha-256", "-c", "log_statement=none", "postgres"},
+      .log_file = (dir_ / "single-user.log").string(),
+      .stdin_file = sql.string()};
+  if (run_as_) {
+    single.uid = run_as_->uid;
+    single.gid = run_as_->gid;
+  }
+  Status set = RunCommand(single, 120s);
+  std::error_code ec;
+  fs::remove(sql, ec);
+  if (!set.ok()) return Status::Error("cannot set the PostgreSQL password: " + set.message());
+  return WritePrivateFile(hba, kScramOnlyHba, run_as_);
 }
 
 Status LocalPostgres::Launch() {
@@ -201,7 +269,9 @@ Status LocalPostgres::Launch() {
                                    "-c",
                                    "max_wal_senders=10",
                                    "-c",
-                                   "max_connections=200"};
+                                   "max_connections=200",
+                                   "-c",
+                                   "password_encryption=scram-sha-256"};
   if (!options_.durable) {
     for (const char* s : {"fsync=off", "full_page_writes=off"}) {
       argv.push_back("-c");
@@ -237,7 +307,12 @@ Status LocalPostgres::Launch() {
 }
 
 std::string LocalPostgres::Url(const std::string& database) const {
-  return fmt::format("postgresql://postgres@127.0.0.1:{}/{}", port_, database);
+  return UrlAs("postgres", password_, database);
+}
+
+std::string LocalPostgres::UrlAs(const std::string& user, const std::string& password,
+                                 const std::string& database) const {
+  return fmt::format("postgresql://{}:{}@127.0.0.1:{}/{}", user, password, port_, database);
 }
 
 Status LocalPostgres::CreateDatabase(const std::string& name) {

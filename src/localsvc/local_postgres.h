@@ -21,12 +21,16 @@ struct LocalPostgresOptions {
   bool durable = false;
   // Extra "name=value" server settings.
   std::vector<std::string> settings;
+  // The superuser's password. Unset: a random one. Every connection, local socket
+  // included, must give it (SCRAM-SHA-256 only in pg_hba.conf): no server of ours trusts
+  // a local user.
+  std::optional<std::string> password;
 };
 
 // A PostgreSQL server of our own on 127.0.0.1, with logical replication enabled
-// (wal_level=logical, replication slots and WAL senders). As root it runs as the
-// 'postgres' account. The server dies with the thread that started it (parent-death
-// signal), so a crashed test leaves nothing running. Not thread-safe.
+// (wal_level=logical, replication slots and WAL senders), password authentication only.
+// As root it runs as the 'postgres' account. The server dies with the thread that started it
+// (parent-death signal), so a crashed test leaves nothing running. Not thread-safe.
 class LocalPostgres {
  public:
   // Creates the cluster if needed (from a cached initdb template, about a second the
@@ -34,8 +38,12 @@ class LocalPostgres {
   static Result<std::unique_ptr<LocalPostgres>> Start(LocalPostgresOptions options);
   ~LocalPostgres();
 
-  // libpq URL of `database` as the superuser "postgres".
+  // libpq URL of `database` as the superuser "postgres", with its password.
   std::string Url(const std::string& database = "postgres") const;
+  // The same for another role.
+  std::string UrlAs(const std::string& user, const std::string& password,
+                    const std::string& database) const;
+  const std::string& password() const { return password_; }
   int port() const { return port_; }
   const std::filesystem::path& dir() const { return dir_; }
 
@@ -50,8 +58,10 @@ class LocalPostgres {
  private:
   LocalPostgres() = default;
   Status Launch();
+  Status RequirePasswords();
 
   LocalPostgresOptions options_;
+  std::string password_;
   std::optional<ScratchDir> scratch_;
   std::filesystem::path dir_;
   std::optional<RunAs> run_as_;

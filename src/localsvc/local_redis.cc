@@ -1,6 +1,7 @@
 #include "localsvc/local_redis.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/random_secret.h"
 #include "localsvc/launch_support.h"
 
 namespace pdv::localsvc {
@@ -21,9 +23,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// One PING over a plain socket: enough to know the server is up, without a client
-// library in this component.
-bool Pings(int port) {
+// One AUTH and PING over a plain socket: enough to know the server is up, without a
+// client library in this component.
+bool Pings(int port, const std::string& password) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
   sockaddr_in addr{};
@@ -33,10 +35,14 @@ bool Pings(int port) {
   bool ok = false;
   timeval tv{.tv_sec = 1, .tv_usec = 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::string hello = fmt::format("AUTH {}\r\nPING\r\n", password);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      ::send(fd, "PING\r\n", 6, MSG_NOSIGNAL) == 6) {
-    char buf[16] = {};
-    ok = ::recv(fd, buf, sizeof(buf) - 1, 0) > 0 && std::strncmp(buf, "+PONG", 5) == 0;
+      ::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(hello.size())) {
+    std::string got;
+    char buf[64];
+    ssize_t n;
+    while (got.size() < 12 && (n = ::recv(fd, buf, sizeof(buf), 0)) > 0) got.append(buf, n);
+    ok = got.rfind("+OK\r\n+PONG", 0) == 0;
   }
   ::close(fd);
   return ok;
@@ -47,9 +53,25 @@ bool Pings(int port) {
 Result<std::unique_ptr<LocalRedis>> LocalRedis::Start(LocalRedisOptions options) {
   std::unique_ptr<LocalRedis> redis(new LocalRedis());
   redis->options_ = options;
+  auto account = ServerAccount("redis");
+  if (!account.ok()) return account.status();
+  redis->run_as_ = *account;
+  if (options.password) {
+    redis->password_ = *options.password;
+  } else {
+    auto random = RandomSecretHex(16);
+    if (!random.ok()) return random.status();
+    redis->password_ = *random;
+  }
+  for (const auto& secret : {redis->password_}) {
+    if (secret.find_first_of(" \t\r\n\"'") != std::string::npos) {
+      return Status::Error("a Redis password must not contain spaces or quotes");
+    }
+  }
   auto dir = OpenServerDir(options.dir, "pdv-redis", &redis->scratch_);
   if (!dir.ok()) return dir.status();
   redis->dir_ = *dir;
+  if (Status s = GiveTo(redis->dir_, redis->run_as_); !s.ok()) return s;
   auto port = LaunchOnPort(options.port, [&](int p) {
     redis->port_ = p;
     return redis->Launch();
@@ -58,8 +80,37 @@ Result<std::unique_ptr<LocalRedis>> LocalRedis::Start(LocalRedisOptions options)
   return redis;
 }
 
+// redis.conf: what would otherwise be on the command line, passwords included.
+Status LocalRedis::WriteConfig() const {
+  std::string text = fmt::format(
+      "# Written by pdv on each start.\n"
+      "bind 127.0.0.1\nport {}\nprotected-mode yes\ndir \"{}\"\nsave \"\"\nappendonly {}\n"
+      "daemonize no\nhash-max-listpack-entries 1024\nrequirepass {}\n",
+      port_, dir_.string(), options_.persistent ? "yes" : "no", password_);
+  for (const auto& user : options_.users) {
+    if (user.name.find_first_of(" \t\r\n") != std::string::npos ||
+        user.password.find_first_of(" \t\r\n") != std::string::npos ||
+        user.rules.find_first_of("\r\n") != std::string::npos) {
+      return Status::Error(
+          fmt::format("Redis ACL user {}: no spaces or newlines allowed", user.name));
+    }
+    text += fmt::format("user {} on >{} {}\n", user.name, user.password, user.rules);
+  }
+  fs::path file = dir_ / "redis.conf";
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    return Status::Error(fmt::format("cannot write {}: {}", file.string(), std::strerror(errno)));
+  }
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  if (ok && run_as_) ok = ::fchown(fd, run_as_->uid, run_as_->gid) == 0;
+  ::close(fd);
+  if (!ok) return Status::Error(fmt::format("cannot write {}", file.string()));
+  return Status::Ok();
+}
+
 Status LocalRedis::Launch() {
   fs::path log = dir_ / "redis.log";
+  if (Status s = WriteConfig(); !s.ok()) return s;
   // $PDV_REDIS_SERVER names another binary (tests use it to simulate a missing one).
   std::string binary = "redis-server";
   if (const char* env = std::getenv("PDV_REDIS_SERVER"); env && *env) binary = env;
@@ -67,18 +118,19 @@ Status LocalRedis::Launch() {
     return Status::Error(
         fmt::format("redis-server not found at {} (apt-get install redis-server)", binary));
   }
-  SpawnOptions spawn{
-      .argv = {binary, "--bind", "127.0.0.1", "--port", std::to_string(port_), "--dir",
-               dir_.string(), "--save", "", "--appendonly", options_.persistent ? "yes" : "no",
-               "--daemonize", "no", "--protected-mode", "yes"},
-      .log_file = log.string(),
-      .parent_death_signal = SIGKILL};
+  SpawnOptions spawn{.argv = {binary, (dir_ / "redis.conf").string()},
+                     .log_file = log.string(),
+                     .parent_death_signal = SIGKILL};
+  if (run_as_) {
+    spawn.uid = run_as_->uid;
+    spawn.gid = run_as_->gid;
+  }
   auto child = ChildProcess::Spawn(spawn);
   if (!child.ok()) return child.status();
   server_.emplace(std::move(*child));
   auto deadline = std::chrono::steady_clock::now() + 30s;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (Pings(port_)) return Status::Ok();
+    if (Pings(port_, password_)) return Status::Ok();
     if (!server_->Running()) {
       return Status::Error(
           fmt::format("redis-server on port {} exited during start-up "
@@ -91,7 +143,11 @@ Status LocalRedis::Launch() {
   return Status::Error(fmt::format("redis-server on port {} did not answer PING in 30 s", port_));
 }
 
-std::string LocalRedis::Url() const { return fmt::format("redis://127.0.0.1:{}/0", port_); }
+std::string LocalRedis::Url() const { return UrlAs("default", password_); }
+
+std::string LocalRedis::UrlAs(const std::string& user, const std::string& password) const {
+  return fmt::format("redis://{}:{}@127.0.0.1:{}/0", user, password, port_);
+}
 
 Status LocalRedis::Stop() {
   if (!server_ || !server_->Running()) return Status::Ok();

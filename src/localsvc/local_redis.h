@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "localsvc/child_process.h"
@@ -17,16 +18,32 @@ struct LocalRedisOptions {
   std::optional<std::filesystem::path> dir;
   int port = 0;             // 0: a free loopback port
   bool persistent = false;  // append-only file on, else nothing written to disk
+  // The default user's password (requirepass). Unset: a random one.
+  std::optional<std::string> password;
+  // ACL users besides the default one: name, password and ACL rules
+  // ("~pdv:* +get +hget"), as in an ACL file's "user" line.
+  struct User {
+    std::string name;
+    std::string password;
+    std::string rules;
+  };
+  std::vector<User> users;
 };
 
-// A redis-server of our own on 127.0.0.1, dying with the thread that started it.
-// Not thread-safe.
+// A redis-server of our own on 127.0.0.1 (protected mode, a password always), dying with
+// the thread that started it. Its settings and passwords are in an owner-only redis.conf,
+// never on its command line (which every local user can read). As root it runs as the
+// 'redis' account. Not thread-safe.
 class LocalRedis {
  public:
   static Result<std::unique_ptr<LocalRedis>> Start(LocalRedisOptions options);
   ~LocalRedis();
 
+  // redis://default:<password>@127.0.0.1:<port>/0
   std::string Url() const;
+  // The URL of one of the ACL users.
+  std::string UrlAs(const std::string& user, const std::string& password) const;
+  const std::string& password() const { return password_; }
   int port() const { return port_; }
   Status Stop();
   // Starts it again after Stop (or after it was killed), on the same port.
@@ -37,8 +54,11 @@ class LocalRedis {
  private:
   LocalRedis() = default;
   Status Launch();
+  Status WriteConfig() const;
 
   LocalRedisOptions options_;
+  std::string password_;
+  std::optional<RunAs> run_as_;
   std::optional<ScratchDir> scratch_;
   std::filesystem::path dir_;
   std::optional<ChildProcess> server_;

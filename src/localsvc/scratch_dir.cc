@@ -66,13 +66,14 @@ ScratchDir::~ScratchDir() {
   fs::remove_all(path_, ec);
 }
 
-Result<std::optional<RunAs>> ServerAccount() {
+Result<std::optional<RunAs>> ServerAccount(const std::string& name) {
   if (::geteuid() != 0) return std::optional<RunAs>();
-  passwd* pw = ::getpwnam("postgres");
+  passwd* pw = ::getpwnam(name.c_str());
   if (pw == nullptr) {
-    return Status::Error(
-        "running as root, but there is no 'postgres' user to run servers as (PostgreSQL "
-        "refuses root): install postgresql or run as a normal user");
+    return Status::Error(fmt::format(
+        "running as root, but there is no '{}' user to run that server as (a server of ours "
+        "never runs as root): install its Debian package, or run as a normal user",
+        name));
   }
   return std::optional<RunAs>(RunAs{pw->pw_uid, pw->pw_gid});
 }

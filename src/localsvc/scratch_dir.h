@@ -31,13 +31,13 @@ class ScratchDir {
   std::filesystem::path path_;
 };
 
-// The unprivileged account servers run as when we are root ("postgres"); nullopt when
-// we are not root (servers then run as us).
+// The unprivileged account a server runs as when we are root (each server its own:
+// "postgres", "redis"); nullopt when we are not root (servers then run as us).
 struct RunAs {
   uid_t uid;
   gid_t gid;
 };
-Result<std::optional<RunAs>> ServerAccount();
+Result<std::optional<RunAs>> ServerAccount(const std::string& name = "postgres");
 
 // chown -R to `who` (no-op for nullopt).
 Status GiveTo(const std::filesystem::path& path, const std::optional<RunAs>& who);

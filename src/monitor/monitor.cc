@@ -23,7 +23,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr char kProbeId[] = "00000000-0000-4000-8000-0000000f5e5a";
 constexpr auto kProbeTimeout = std::chrono::seconds(10);
 constexpr size_t kWindow = 300;  // the percentiles cover the last 300 probes
 
@@ -33,6 +32,14 @@ double Percentile(std::vector<double> v, double p) {
   return v[static_cast<size_t>(std::ceil(p * static_cast<double>(v.size()))) - 1];
 }
 
+}  // namespace
+
+std::string ProbeCpfHash(const std::string& cpf_key) {
+  return CpfHasher(cpf_key).Hash(*Cpf::FromBase(kProbeCpfBase));
+}
+
+namespace {
+
 // A marker customer (reserved CPF, origem_campanha 'pdv_probe', never touched by the
 // generator) whose ticket changes at each probe; the probe times from the OLTP commit
 // until the API answers with the new ticket.
@@ -41,7 +48,7 @@ class FreshnessProbe {
   FreshnessProbe(const MonitorOptions& options)
       : options_(options),
         cpf_(*Cpf::FromBase(kProbeCpfBase)),
-        cpf_hash_(CpfHasher(options.cpf_key).Hash(cpf_)),
+        cpf_hash_(options.probe_cpf_hash),
         http_(options.sources.api_listen, 2000) {}
 
   // Milliseconds from commit to answer; an error if the write failed or no answer came.
@@ -64,7 +71,7 @@ class FreshnessProbe {
         "'pdv_probe') ON CONFLICT (cliente_id) DO UPDATE SET "
         "ticket_medio_estimado = EXCLUDED.ticket_medio_estimado, "
         "ultima_atualizacao = EXCLUDED.ultima_atualizacao, status_clube = 'ATIVO'",
-        {kProbeId, cpf_hash_, ticket});
+        {kProbeClienteId, cpf_hash_, ticket});
     if (!w.ok()) return w.status();
     auto committed = Clock::now();
     std::string path = "/v1/clientes/" + cpf_.digits();

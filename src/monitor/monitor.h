@@ -50,9 +50,13 @@ class StatusSampler {
 struct MonitorOptions {
   Sources sources;
   std::string api_key;  // the probe calls the API like a POS
-  std::string cpf_key;  // to create the marker customer's cpf_hash
+  // The marker customer's cpf_hash (ProbeCpfHash): the monitor holds no cpf_key.
+  std::string probe_cpf_hash;
   int interval_ms = 1000;
 };
+
+// The marker customer's cpf_hash under `cpf_key`: computed by whoever holds the key.
+std::string ProbeCpfHash(const std::string& cpf_key);
 
 // Probes freshness and publishes the status every interval until `stop`.
 Status Run(const MonitorOptions& options, Logger& log, std::stop_token stop);

@@ -12,6 +12,24 @@ namespace {
 constexpr char kConnection[] = "connection";
 constexpr char kReplyError[] = "reply";
 
+// %XX escapes (a password may hold ':' or '@').
+pdv::Result<std::string> PercentDecode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    int value = 0;
+    if (i + 2 >= s.size()) return Status::Error("bad % escape");
+    auto [end, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, value, 16);
+    if (ec != std::errc() || end != s.data() + i + 3) return Status::Error("bad % escape");
+    out += static_cast<char>(value);
+    i += 2;
+  }
+  return out;
+}
+
 }  // namespace
 
 pdv::Result<Endpoint> ParseRedisUrl(std::string_view url) {
@@ -22,7 +40,13 @@ pdv::Result<Endpoint> ParseRedisUrl(std::string_view url) {
   if (auto at = url.rfind('@'); at != std::string_view::npos) {
     std::string_view auth = url.substr(0, at);
     auto colon = auth.find(':');
-    e.password = std::string(colon == std::string_view::npos ? auth : auth.substr(colon + 1));
+    auto user = PercentDecode(colon == std::string_view::npos ? "" : auth.substr(0, colon));
+    auto password = PercentDecode(colon == std::string_view::npos ? auth : auth.substr(colon + 1));
+    if (!user.ok() || !password.ok()) {
+      return Status::Error("redis URL: a malformed % escape in its user or password");
+    }
+    e.user = *user;
+    e.password = *password;
     url.remove_prefix(at + 1);
   }
   if (auto slash = url.find('/'); slash != std::string_view::npos) {
@@ -38,6 +62,12 @@ pdv::Result<Endpoint> ParseRedisUrl(std::string_view url) {
   return e;
 }
 
+std::vector<std::string_view> AuthCommand(const Endpoint& endpoint) {
+  if (endpoint.password.empty()) return {};
+  if (endpoint.user.empty()) return {"AUTH", endpoint.password};
+  return {"AUTH", endpoint.user, endpoint.password};
+}
+
 pdv::Result<Client> Client::Connect(const std::string& url, std::chrono::milliseconds timeout) {
   auto endpoint = ParseRedisUrl(url);
   if (!endpoint.ok()) return endpoint.status();
@@ -50,8 +80,8 @@ pdv::Result<Client> Client::Connect(const std::string& url, std::chrono::millise
         kConnection);
   }
   redisSetTimeout(client.ctx_.get(), tv);
-  if (!endpoint->password.empty()) {
-    auto r = client.Command({"AUTH", endpoint->password});
+  if (auto auth = AuthCommand(*endpoint); !auth.empty()) {
+    auto r = client.Command(auth);
     if (!r.ok()) return r.status();
   }
   if (endpoint->db != 0) {

@@ -65,10 +65,14 @@ struct Endpoint {
   std::string host = "127.0.0.1";
   int port = 6379;
   int db = 0;
+  std::string user;  // an ACL user; empty: the default user
   std::string password;
 };
-// redis://[[user]:password@]host[:port][/db]
+// redis://[[user]:password@]host[:port][/db]. User and password are percent-decoded.
 pdv::Result<Endpoint> ParseRedisUrl(std::string_view url);
+// The AUTH command `endpoint` needs (AUTH password, or AUTH user password for an ACL
+// user); empty without a password. Views into `endpoint`.
+std::vector<std::string_view> AuthCommand(const Endpoint& endpoint);
 
 // One connection. Not thread-safe. Errors carry code "connection" when the connection is
 // gone (reconnect and retry) and "reply" for an error reply from the server.

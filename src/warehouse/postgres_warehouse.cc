@@ -199,6 +199,14 @@ class PostgresWarehouse : public Warehouse {
   explicit PostgresWarehouse(pg::Connection conn) : conn_(std::move(conn)) {}
 
   Status Init() {
+    // DDL only when something is missing: a stage's own role may not create schemas.
+    auto present = conn_.Exec(
+        "SELECT (SELECT count(*) FROM pg_namespace WHERE nspname IN ('raw', 'staging', 'marts', "
+        "'platform')) = 4 AND (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = "
+        "c.relnamespace WHERE (n.nspname, c.relname) IN (('raw', '_cdc_checkpoint'), "
+        "('platform', 'api_keys'))) = 2");
+    if (!present.ok()) return present.status();
+    if (present->get(0, 0) == "t") return Status::Ok();
     auto r = conn_.Exec(
         "CREATE SCHEMA IF NOT EXISTS raw; CREATE SCHEMA IF NOT EXISTS staging; "
         "CREATE SCHEMA IF NOT EXISTS marts; "

@@ -113,7 +113,8 @@ TEST(HarnessTest, PostgresRestartKeepsData) {
 TEST(HarnessTest, RedisStartsAndRestarts) {
   auto redis = localsvc::LocalRedis::Start({});
   ASSERT_TRUE(redis.ok()) << redis.message();
-  EXPECT_EQ((*redis)->Url(), "redis://127.0.0.1:" + std::to_string((*redis)->port()) + "/0");
+  EXPECT_EQ((*redis)->Url(), "redis://default:" + (*redis)->password() +
+                                 "@127.0.0.1:" + std::to_string((*redis)->port()) + "/0");
   (*redis)->Kill();
   ASSERT_TRUE((*redis)->Restart().ok());
 }

@@ -48,6 +48,7 @@ class TransformTest : public ::testing::Test {
     ::setenv("SHOP_PG_HOST", "127.0.0.1", 1);
     ::setenv("SHOP_PG_PORT", std::to_string(pg_->port()).c_str(), 1);
     ::setenv("SHOP_PG_DB", db_.c_str(), 1);
+    ::setenv("DBT_ENV_SECRET_SHOP_PG_PASSWORD", pg_->password().c_str(), 1);
   }
 
   CommandResult Dbt(std::vector<std::string> args) {

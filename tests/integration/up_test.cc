@@ -211,6 +211,119 @@ TEST_F(UpTest, WholePlatformUpLookupKillRestartReconcileDownAndUpAgain) {
             fmt::format("pdv down: no pdv up is running for {}\n", data_.string()));
 }
 
+// argv as another local account (nobody) when we are root, else as us: either way with
+// none of the platform's passwords.
+std::vector<std::string> AsOtherUser(std::vector<std::string> argv) {
+  if (::geteuid() == 0) argv.insert(argv.begin(), {"runuser", "-u", "nobody", "--"});
+  return argv;
+}
+
+std::string YamlValue(const std::string& yaml, const std::string& key) {
+  std::smatch m;
+  if (!std::regex_search(yaml, m, std::regex("(^|\n) *" + key + ": (\\S+)"))) return "";
+  return m[2];
+}
+
+// Issue 11: no server of ours lets in a local user without its password, and each stage
+// holds only its own credentials, with only the privileges it needs.
+TEST_F(UpTest, ServersRefuseOtherLocalUsersAndEachStageHoldsOnlyItsOwnAccess) {
+  ::unsetenv("PGPASSWORD");
+  auto up = StartUp("up.log");
+  ASSERT_TRUE(WaitFor(*up, "pdv up: the platform is running", 180s)) << up->Output();
+  std::string yaml = ReadFile(data_ / "pdv.yaml");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      yaml, m, std::regex("oltp_url: postgresql://postgres:[0-9a-f]+@127.0.0.1:(\\d+)")));
+  std::string oltp_port = m[1];
+  ASSERT_TRUE(std::regex_search(
+      yaml, m, std::regex("warehouse_url: postgresql://postgres:[0-9a-f]+@127.0.0.1:(\\d+)")));
+  std::string warehouse_port = m[1];
+  ASSERT_TRUE(std::regex_search(
+      yaml, m, std::regex("redis_url: redis://default:[0-9a-f]+@127.0.0.1:(\\d+)")));
+  std::string redis_port = m[1];
+
+  // PostgreSQL: no password, a wrong one, or the local socket: all refused.
+  for (const auto& [port, db] :
+       {std::pair{oltp_port, "source_db"}, {warehouse_port, "warehouse"}}) {
+    std::string out = RunCommandOutput(AsOtherUser({"psql", "-w", "-h", "127.0.0.1", "-p", port,
+                                                    "-U", "postgres", "-d", db, "-c", "SELECT 1"}));
+    EXPECT_NE(out.find("no password supplied"), std::string::npos) << out;
+    out = RunCommandOutput(AsOtherUser({"env", "PGPASSWORD=guess", "psql", "-w", "-h", "127.0.0.1",
+                                        "-p", port, "-U", "postgres", "-d", db, "-c", "SELECT 1"}));
+    EXPECT_NE(out.find("password authentication failed"), std::string::npos) << out;
+  }
+  std::string socket_try =
+      RunCommandOutput(AsOtherUser({"psql", "-w", "-h", (data_ / "oltp").string(), "-p", oltp_port,
+                                    "-U", "postgres", "-d", "source_db", "-c", "SELECT 1"}));
+  EXPECT_EQ(socket_try.find("(1 row)"), std::string::npos) << socket_try;
+
+  // Redis: nothing without a password; the API's user reads but cannot write.
+  std::string noauth = RunCommandOutput(AsOtherUser(
+      {"redis-cli", "-h", "127.0.0.1", "-p", redis_port, "HSET", "pdv:apikey:x", "name", "x"}));
+  EXPECT_NE(noauth.find("NOAUTH"), std::string::npos) << noauth;
+  std::string serve_yaml = ReadFile(data_ / "stages" / "serve.yaml");
+  ASSERT_TRUE(std::regex_search(serve_yaml, m, std::regex("redis://pdv-serve:([0-9a-f]+)@")))
+      << serve_yaml;
+  std::string serve_pw = m[1];
+  auto as_serve = [&](std::vector<std::string> cmd) {
+    std::vector<std::string> argv = {
+        "redis-cli", "--no-auth-warning", "--user", "pdv-serve", "--pass", serve_pw,
+        "-h",        "127.0.0.1",         "-p",     redis_port};
+    argv.insert(argv.end(), cmd.begin(), cmd.end());
+    return RunCommandOutput(argv);
+  };
+  EXPECT_NE(as_serve({"HSET", "pdv:apikey:x", "name", "x"}).find("NOPERM"), std::string::npos);
+  EXPECT_NE(as_serve({"SET", "pdv:meta", "x"}).find("NOPERM"), std::string::npos);
+  EXPECT_NE(as_serve({"FLUSHALL"}).find("NOPERM"), std::string::npos);
+  EXPECT_NE(as_serve({"HGET", "pdv:meta", "version"}).find_first_of("0123456789"),
+            std::string::npos);
+
+  // Stage files: owner-only, and cpf_key only where the stage hashes CPFs.
+  for (const char* stage : {"generate", "cdc", "transform", "cache", "serve", "monitor"}) {
+    std::string text = ReadFile(data_ / "stages" / (std::string(stage) + ".yaml"));
+    bool has_key = text.find("cpf_key:") != std::string::npos;
+    EXPECT_EQ(has_key, std::string(stage) == "generate" || std::string(stage) == "serve") << stage;
+    EXPECT_EQ(text.find("postgres:"), std::string::npos) << stage << " holds a superuser URL";
+    EXPECT_EQ(text.find("redis://default:"), std::string::npos) << stage;
+    struct stat st {};
+    ASSERT_EQ(::stat((data_ / "stages" / (std::string(stage) + ".yaml")).c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << stage;
+    ASSERT_EQ(::stat((data_ / "logs" / (std::string(stage) + ".log")).c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << stage;
+  }
+  struct stat st {};
+  ASSERT_EQ(::stat(data_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, ::geteuid() == 0 ? 0711u : 0700u);
+
+  // Least privilege in the warehouse: cache and transform cannot change RAW; cache
+  // cannot read it; CDC cannot touch the dimension.
+  auto url_of = [&](const char* stage, const char* key) {
+    return YamlValue(ReadFile(data_ / "stages" / (std::string(stage) + ".yaml")), key);
+  };
+  auto refused = [&](const std::string& url, const std::string& sql) {
+    auto conn = pg::Connection::Connect(url);
+    if (!conn.ok()) return std::string("cannot connect: ") + conn.message();
+    auto r = conn->Exec(sql);
+    return r.ok() ? std::string("allowed") : r.message();
+  };
+  std::string cache_wh = url_of("cache", "warehouse_url");
+  std::string transform_wh = url_of("transform", "warehouse_url");
+  std::string cdc_wh = url_of("cdc", "warehouse_url");
+  EXPECT_NE(refused(cache_wh, "SELECT count(*) FROM raw.clientes_clube").find("permission denied"),
+            std::string::npos);
+  EXPECT_NE(refused(transform_wh, "DELETE FROM raw.clientes_clube").find("permission denied"),
+            std::string::npos);
+  EXPECT_NE(refused(cdc_wh, "DELETE FROM marts.dim_clientes_clube").find("permission denied"),
+            std::string::npos);
+  EXPECT_NE(refused(url_of("cdc", "oltp_url"), "DELETE FROM public.clientes_clube")
+                .find("permission denied"),
+            std::string::npos);
+  EXPECT_EQ(refused(cache_wh, "SELECT count(*) FROM marts.dim_clientes_clube"), "allowed");
+
+  EXPECT_EQ(RunPdv({"down", "--data-dir", data_.string()}).exit_code, 0);
+  EXPECT_EQ(up->Wait(60s), 0);
+}
+
 TEST_F(UpTest, StartFailuresAreOneLineAndLeaveNothingRunning) {
   // A port in use.
   auto port = localsvc::FreeLoopbackPort();
@@ -250,8 +363,8 @@ TEST_F(UpTest, StartFailuresAreOneLineAndLeaveNothingRunning) {
       << r.output;
   std::string yaml = ReadFile(data_ / "pdv.yaml");
   std::smatch m;
-  ASSERT_TRUE(
-      std::regex_search(yaml, m, std::regex("oltp_url: postgresql://postgres@127.0.0.1:(\\d+)")));
+  ASSERT_TRUE(std::regex_search(
+      yaml, m, std::regex("oltp_url: postgresql://postgres:[0-9a-f]+@127.0.0.1:(\\d+)")));
   EXPECT_FALSE(PortAccepts(std::stoi(m[1]))) << "the OLTP server was left running";
   EXPECT_FALSE(fs::exists(data_ / "up.pid"));
 
