@@ -13,8 +13,9 @@ packages=(
   # Programs the tests, the demo's banner and the benchmarks run: curl (the banner's
   # command, run by the up test), python3 at /usr/bin (bench/freshness, bench/api),
   # iproute2 (ip netns for multi-host tests), procps (ps, pgrep), util-linux (runuser,
-  # script), ca-certificates for git over https.
-  curl python3 iproute2 procps util-linux ca-certificates
+  # script), ca-certificates for git over https, openssl (the TLS tests' throw-away CAs),
+  # redis-tools (redis-cli: the security test's unauthenticated client).
+  curl python3 iproute2 procps util-linux ca-certificates openssl redis-tools
 )
 
 missing=()

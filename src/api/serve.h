@@ -15,9 +15,24 @@ struct ServeOptions {
   std::string listen = "127.0.0.1:8080";
   std::string redis_url = "redis://127.0.0.1:6379/0";
   std::string cpf_key;
+  // HTTPS: a PEM certificate chain and its private key (both, or neither: plain HTTP).
+  std::string tls_cert;
+  std::string tls_key;
   int threads = 0;                  // event loops; 0: one per core
   size_t max_connections = 10'000;  // more are closed at once
-  double rate_per_key = 5'000;      // requests/s per API key (each replica)
+  // Requests/s per API key across every loop and replica (counted in Redis); 0: none.
+  double rate_per_key = 5'000;
+  uint64_t daily_quota_per_key = 0;  // requests per key per UTC day; 0: none
+  // Requests/s per client address, per replica, checked before the key; 0: none.
+  double rate_per_ip = 0;
+  // Enumeration: a key whose lookups are mostly 404s (over `enumeration_ratio` of at
+  // least `enumeration_min_lookups` in a window) is logged and counted, and with
+  // `enumeration_suspend` refused (403) on every replica for `enumeration_suspend_for`.
+  double enumeration_ratio = 0.5;
+  uint64_t enumeration_min_lookups = 500;
+  std::chrono::seconds enumeration_window{60};
+  bool enumeration_suspend = false;
+  std::chrono::seconds enumeration_suspend_for{3600};
   std::chrono::milliseconds redis_timeout{40};
   // Keep customers in process, coherent through Redis client-side caching (tracking
   // with redirection); flushed whenever the invalidation link drops.

@@ -15,16 +15,19 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <list>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <thread>
 #include <unordered_map>
 
 #include "api/apikeys.h"
 #include "api/async_redis.h"
+#include "api/key_limits.h"
 #include "api/near_cache.h"
 #include "api/request.h"
 #include "api/serve.h"
@@ -74,9 +77,21 @@ struct Shared {
   metrics::Gauge* open_connections;
   metrics::Gauge* near_hits;
   metrics::Gauge* near_misses;
+  metrics::Gauge* enumeration_alarms;
+  metrics::Gauge* tls_failures;
+  std::optional<asio::ssl::context> tls;  // set: every connection is HTTPS
+  metrics::Gauge* address_limited;
+  int loops = 1;
 
-  Shared(const ServeOptions& o, Logger& l)
-      : options(o), log(l), max_connections(o.max_connections) {
+  Shared(const ServeOptions& o, Logger& l, int threads)
+      : options(o), log(l), max_connections(o.max_connections), loops(threads) {
+    enumeration_alarms = registry.AddCounter(
+        "pdv_api_enumeration_alarms_total",
+        "keys whose share of 404s passed the enumeration threshold (api.enumeration_ratio)");
+    tls_failures = registry.AddCounter("pdv_api_tls_handshake_failures_total",
+                                       "connections whose TLS handshake failed");
+    address_limited = registry.AddCounter("pdv_api_address_limited_total",
+                                          "requests refused by the per-address limit");
     redis_errors = registry.AddCounter("pdv_api_redis_errors_total", "Redis commands that failed");
     open_connections = registry.AddGauge("pdv_api_connections", "open client connections");
     near_hits = registry.AddCounter("pdv_api_near_cache_hits_total", "lookups answered in process");
@@ -125,7 +140,34 @@ struct Shared {
   }
 };
 
-class Session;
+// The published status as /status.json (which needs no key) shows it: a stage's detail
+// that names a server (an error with its host, port, user or database) becomes a
+// pointer to `pdv status`, which only an operator with the configuration can run.
+std::string PublicStatus(std::string_view published) {
+  auto j = nlohmann::json::parse(published, nullptr, false);
+  if (!j.is_object()) return R"({"stages":[],"freshness":{},"note":"unreadable status"})";
+  static const std::regex names_a_server(
+      R"(://|host=|port=|user=|dbname=|connect|\b\d{1,3}(\.\d{1,3}){3}\b|@)");
+  if (j.contains("stages") && j["stages"].is_array()) {
+    for (auto& stage : j["stages"]) {
+      if (!stage.is_object() || !stage.contains("detail") || !stage["detail"].is_string() ||
+          stage.value("health", "") == "ok") {
+        continue;
+      }
+      if (std::regex_search(stage["detail"].get<std::string>(), names_a_server)) {
+        stage["detail"] = "unreachable (the cause: `pdv status`, or the stage's log)";
+      }
+    }
+  }
+  return j.dump();
+}
+
+// What the worker needs of a session, whatever its transport.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  virtual void Shutdown() = 0;
+};
 
 constexpr size_t kMaxRememberedKeys = 10'000;  // per event loop
 
@@ -136,7 +178,13 @@ class Worker {
       : shared_(shared),
         acceptor_(io_),
         redis_(std::make_shared<AsyncRedis>(io_, endpoint, shared.options.redis_timeout)),
-        hasher_(shared.options.cpf_key) {
+        hasher_(shared.options.cpf_key),
+        limits_(*redis_, {.rate_per_key = shared.options.rate_per_key,
+                          .daily_quota = shared.options.daily_quota_per_key,
+                          .loops = shared.loops}),
+        addresses_(shared.options.rate_per_ip / std::max(1, shared.loops)),
+        watch_(shared.options.enumeration_ratio, shared.options.enumeration_min_lookups,
+               shared.options.enumeration_window) {
     if (shared.options.near_cache) {
       link_ = std::make_shared<InvalidationLink>(
           io_, endpoint, [this](std::string_view key) { near_.Invalidate(key); },
@@ -221,13 +269,13 @@ class Worker {
   Shared& shared() { return shared_; }
   AsyncRedis& redis() { return *redis_; }
   const CpfHasher& hasher() const { return hasher_; }
-  std::list<std::weak_ptr<Session>>& sessions() { return sessions_; }
+  std::list<std::weak_ptr<SessionBase>>& sessions() { return sessions_; }
 
   // The cache layout in use (version and bucket bits), refreshed every second.
   const std::optional<cache::Layout>& layout() const { return layout_; }
   void RefreshLayout(std::function<void()> then = {});
 
-  enum class KeyState { kValid, kRevoked, kUnknown };
+  enum class KeyState { kValid, kRevoked, kSuspended, kUnknown };
   void CheckKey(const std::string& key, std::function<void(Status, KeyState)> done);
   // The request counter and latency histogram of (route, status), looked up in the
   // shared registry only the first time on this loop.
@@ -245,8 +293,11 @@ class Worker {
     last_error_log_ = now;
     shared_.log.Warn("serve_redis_error", {{"error", why.message()}});
   }
-  // Token bucket per key: 0 when allowed, else seconds to wait.
-  int RateLimited(const std::string& key);
+  KeyLimits& limits() { return limits_; }
+  AddressLimits& addresses() { return addresses_; }
+  // Counts a lookup's outcome for `key`; past the enumeration threshold, logs, counts
+  // and (with the option) suspends the key on every replica.
+  void RecordLookup(const std::string& key, bool not_found);
 
  private:
   void Accept();
@@ -269,12 +320,10 @@ class Worker {
     Clock::time_point until;
   };
   std::unordered_map<std::string, KeyEntry> keys_;
-  struct Bucket {
-    double tokens;
-    Clock::time_point at;
-  };
-  std::unordered_map<std::string, Bucket> buckets_;
-  std::list<std::weak_ptr<Session>> sessions_;
+  KeyLimits limits_;
+  AddressLimits addresses_;
+  EnumerationWatch watch_;
+  std::list<std::weak_ptr<SessionBase>> sessions_;
   Clock::time_point last_error_log_{};
   std::unordered_map<size_t, std::pair<metrics::Gauge*, metrics::Histogram*>> counted_;
   std::shared_ptr<InvalidationLink> link_;
@@ -283,38 +332,68 @@ class Worker {
   uint64_t tracking_epoch_ = 0;
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+// One client connection, over plain TCP or TLS (Stream: beast::tcp_stream or
+// beast::ssl_stream of one).
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(Worker& w, tcp::socket socket) : w_(w), stream_(std::move(socket)) {
+  template <class... Args>
+  Session(Worker& w, tcp::socket socket, Args&&... tls)
+      : w_(w), stream_(std::move(socket), std::forward<Args>(tls)...) {
     w_.shared().open_connections->Add(1);
+    beast::error_code ec;
+    auto remote = Socket().remote_endpoint(ec);
+    if (!ec) peer_ = remote.address().to_string();
   }
   ~Session() {
     w_.shared().connections--;
     w_.shared().open_connections->Add(-1);
   }
-  void Start() { Read(); }
+  void Start() {
+    if constexpr (kTls) {
+      // The handshake must complete within the read timeout, like a request.
+      beast::get_lowest_layer(stream_).expires_after(w_.shared().options.read_timeout);
+      auto self = this->shared_from_this();
+      stream_.async_handshake(asio::ssl::stream_base::server, [this, self](beast::error_code ec) {
+        if (ec) {
+          w_.shared().tls_failures->Add(1);
+          return Close();
+        }
+        Read();
+      });
+    } else {
+      Read();
+    }
+  }
   // Called on shutdown: close now if idle, else after the reply in flight.
-  void Shutdown() {
+  void Shutdown() override {
     closing_ = true;
     if (!busy_) {
       beast::error_code ec;
-      stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-      stream_.close();
+      Socket().shutdown(tcp::socket::shutdown_both, ec);
+      beast::get_lowest_layer(stream_).close();
     }
   }
 
  private:
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  tcp::socket& Socket() { return beast::get_lowest_layer(stream_).socket(); }
+  void Close() {
+    beast::error_code ignored;
+    Socket().shutdown(tcp::socket::shutdown_both, ignored);
+    Socket().close(ignored);
+  }
   void Read() {
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
     parser_->body_limit(kBodyLimit);
     // The first byte may wait for the idle timeout; the rest must follow promptly.
-    stream_.expires_after(w_.shared().options.idle_timeout);
-    auto self = shared_from_this();
+    beast::get_lowest_layer(stream_).expires_after(w_.shared().options.idle_timeout);
+    auto self = this->shared_from_this();
     http::async_read_header(stream_, buffer_, *parser_, [this, self](beast::error_code ec, size_t) {
       if (ec) return OnReadError(ec);
       busy_ = true;
-      stream_.expires_after(w_.shared().options.read_timeout);
+      beast::get_lowest_layer(stream_).expires_after(w_.shared().options.read_timeout);
       http::async_read(stream_, buffer_, *parser_, [this, self](beast::error_code ec2, size_t) {
         if (ec2) return OnReadError(ec2);
         started_ = Clock::now();
@@ -337,7 +416,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!malformed) {
       // Closed, timed out (a slow or idle client) or reset: nothing to answer.
       beast::error_code ignored;
-      stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      Socket().shutdown(tcp::socket::shutdown_both, ignored);
       return;
     }
     Reply(http::status::bad_request, ErrorJson("REQUISICAO_INVALIDA", "malformed HTTP request"),
@@ -353,7 +432,7 @@ class Session : public std::enable_shared_from_this<Session> {
         return Reply(http::status::ok, R"({"status":"ok"})");
       case Route::kReady: {
         // Asks Redis now (re-reading the layout): ready means reachable and loaded.
-        auto self = shared_from_this();
+        auto self = this->shared_from_this();
         w_.RefreshLayout([this, self] {
           if (w_.redis().connected() && w_.layout()) {
             return Reply(http::status::ok, R"({"status":"ready"})");
@@ -365,7 +444,7 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       case Route::kMetrics: {
         // The freshness the monitor measured joins our own metrics.
-        auto self = shared_from_this();
+        auto self = this->shared_from_this();
         w_.redis().Command({"GET", monitor::kStatusKey},
                            [this, self](const Status& s, redisReply* r) {
                              if (s.ok() && r && r->type == REDIS_REPLY_STRING) {
@@ -381,7 +460,7 @@ class Session : public std::enable_shared_from_this<Session> {
       case Route::kStatusPage:
         return Reply(http::status::ok, kStatusPageHtml, false, "text/html; charset=utf-8");
       case Route::kStatusJson: {
-        auto self = shared_from_this();
+        auto self = this->shared_from_this();
         w_.redis().Command({"GET", monitor::kStatusKey}, [this, self](const Status& s,
                                                                       redisReply* r) {
           if (!s.ok()) return Unavailable(s);
@@ -390,7 +469,7 @@ class Session : public std::enable_shared_from_this<Session> {
                 http::status::ok,
                 R"({"stages":[],"freshness":{},"note":"no status published: is pdv monitor running?"})");
           }
-          Reply(http::status::ok, std::string(r->str, r->len));
+          Reply(http::status::ok, PublicStatus(std::string_view(r->str, r->len)));
         });
         return;
       }
@@ -403,7 +482,13 @@ class Session : public std::enable_shared_from_this<Session> {
       case Route::kLegacyStatus:
         break;
     }
-    // Data routes need a key.
+    // Data routes: first the client's address, then its key.
+    if (int wait = w_.addresses().Take(peer_); wait > 0) {
+      w_.shared().address_limited->Add(1);
+      retry_after_ = wait;
+      return Reply(http::status::too_many_requests,
+                   ErrorJson("LIMITE_EXCEDIDO", "too many requests from this address"));
+    }
     std::string key;
     if (auto auth = req[http::field::authorization]; auth.rfind("Bearer ", 0) == 0) {
       key = std::string(auth.substr(7));
@@ -416,7 +501,7 @@ class Session : public std::enable_shared_from_this<Session> {
                              "an API key is required (Authorization: Bearer or X-API-Key)"));
     }
     arg_ = std::string(routed.arg);
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     w_.CheckKey(key, [this, self, key](Status s, Worker::KeyState state) {
       if (!s.ok()) return Unavailable(s);
       if (state == Worker::KeyState::kUnknown) {
@@ -426,13 +511,24 @@ class Session : public std::enable_shared_from_this<Session> {
         return Reply(http::status::forbidden,
                      ErrorJson("CHAVE_REVOGADA", "this API key was revoked"));
       }
-      if (int wait = w_.RateLimited(key); wait > 0) {
-        retry_after_ = wait;
-        return Reply(http::status::too_many_requests,
-                     ErrorJson("LIMITE_EXCEDIDO", "too many requests for this API key"));
+      if (state == Worker::KeyState::kSuspended) {
+        return Reply(http::status::forbidden,
+                     ErrorJson("CHAVE_SUSPENSA",
+                               "this API key is suspended: its lookups looked like an "
+                               "enumeration of CPFs"));
       }
-      if (route_ == Route::kCustomer) return LookupCustomer();
-      return LookupLegacy();
+      key_ = key;
+      w_.limits().Admit(key, [this, self](Admission admission) {
+        if (!admission.allowed) {
+          retry_after_ = admission.retry_after_s;
+          bool daily = std::string_view(admission.code) == "COTA_DIARIA_EXCEDIDA";
+          return Reply(http::status::too_many_requests,
+                       ErrorJson(admission.code, daily ? "this API key's daily quota is spent"
+                                                       : "too many requests for this API key"));
+        }
+        if (route_ == Route::kCustomer) return LookupCustomer();
+        LookupLegacy();
+      });
     });
   }
 
@@ -442,6 +538,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return Reply(http::status::bad_request, ErrorJson("CPF_INVALIDO", cpf.message()));
     FetchByHash(w_.hasher().RawHash(*cpf), /*retried=*/false,
                 [this](const cache::CustomerRecord* r) {
+                  w_.RecordLookup(key_, r == nullptr);
                   if (!r)
                     return Reply(http::status::not_found,
                                  ErrorJson("NAO_ENCONTRADO", "no club member with this CPF"));
@@ -456,11 +553,11 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (!w_.layout()) {
       if (refreshed) return NotLoaded();
-      auto self = shared_from_this();
+      auto self = this->shared_from_this();
       return w_.RefreshLayout([this, self] { LookupLegacy(true); });
     }
     const cache::Layout layout = *w_.layout();
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     std::string key = layout.IdKey(*id), field = cache::Layout::IdField(*id);
     w_.redis().Command({"HGET", key, field}, [this, self, id = *id](const Status& s,
                                                                     redisReply* r) {
@@ -485,7 +582,7 @@ class Session : public std::enable_shared_from_this<Session> {
       // Nothing loaded as far as this loop knows: ask Redis once before saying so (a
       // load may have just switched in, seen by another loop first).
       if (retried) return NotLoaded();
-      auto self = shared_from_this();
+      auto self = this->shared_from_this();
       return w_.RefreshLayout([this, self, hash, done] {
         if (!w_.layout()) return NotLoaded();
         FetchByHash(hash, true, done);
@@ -509,7 +606,7 @@ class Session : public std::enable_shared_from_this<Session> {
       w_.shared().near_misses->Add(1);
       ticket = w_.near().Take(key);
     }
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     w_.redis().Command({"HGET", key, field},
                        [this, self, hash, retried, done, key, field, cacheable, ticket,
                         version = layout.version](const Status& s, redisReply* r) {
@@ -560,7 +657,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (started_ != Clock::time_point()) {
       latency->Observe(std::chrono::duration<double>(Clock::now() - started_).count());
     }
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     http::async_write(stream_, response_, [this, self, close](beast::error_code ec, size_t) {
       busy_ = false;
       retry_after_ = 0;
@@ -568,7 +665,7 @@ class Session : public std::enable_shared_from_this<Session> {
       route_ = Route::kNotFound;
       if (ec || close || closing_) {
         beast::error_code ignored;
-        stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        Socket().shutdown(tcp::socket::shutdown_both, ignored);
         return;
       }
       Read();
@@ -576,12 +673,14 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   Worker& w_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   Response response_;
   Route route_ = Route::kNotFound;
   std::string arg_;
+  std::string key_;   // the request's API key, once admitted
+  std::string peer_;  // the client's address
   bool keep_alive_ = true, busy_ = false, closing_ = false;
   int retry_after_ = 0;
   Clock::time_point started_{};
@@ -612,10 +711,17 @@ void Worker::Accept() {
       socket.close(ignored);
     } else {
       socket.set_option(tcp::no_delay(true));
-      auto session = std::make_shared<Session>(*this, std::move(socket));
-      sessions_.remove_if([](const std::weak_ptr<Session>& s) { return s.expired(); });
-      sessions_.push_back(session);
-      session->Start();
+      sessions_.remove_if([](const std::weak_ptr<SessionBase>& s) { return s.expired(); });
+      if (shared_.tls) {
+        auto session = std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+            *this, std::move(socket), *shared_.tls);
+        sessions_.push_back(session);
+        session->Start();
+      } else {
+        auto session = std::make_shared<Session<beast::tcp_stream>>(*this, std::move(socket));
+        sessions_.push_back(session);
+        session->Start();
+      }
     }
     Accept();
   });
@@ -634,7 +740,7 @@ void Worker::Stop() {
 }
 
 void Worker::DrainThenClose(Clock::time_point deadline) {
-  sessions_.remove_if([](const std::weak_ptr<Session>& s) { return s.expired(); });
+  sessions_.remove_if([](const std::weak_ptr<SessionBase>& s) { return s.expired(); });
   if (sessions_.empty() || Clock::now() >= deadline) {
     // Requests in flight are answered: the Redis connections can go, and with them the
     // loop's last work.
@@ -713,6 +819,16 @@ void Worker::CheckKey(const std::string& key, std::function<void(Status, KeyStat
                       keys_[key] = {state, Clock::now() + std::chrono::milliseconds(500)};
                       done(Status::Ok(), state);
                     };
+                    if (state == KeyState::kValid) {
+                      // Valid unless suspended for enumeration (by any replica).
+                      return redis_->Command(
+                          {"EXISTS", SuspendedKey(ApiKeyHash(key))},
+                          [done, remember](const Status& es, redisReply* er) {
+                            if (!es.ok()) return done(es, KeyState::kUnknown);
+                            bool suspended = er->type == REDIS_REPLY_INTEGER && er->integer == 1;
+                            remember(suspended ? KeyState::kSuspended : KeyState::kValid);
+                          });
+                    }
                     if (state != KeyState::kUnknown) return remember(state);
                     // Unknown, or Redis lost every key (the index's marker is gone too)
                     // and the cache stage has not refilled them yet: then nobody can
@@ -730,20 +846,23 @@ void Worker::CheckKey(const std::string& key, std::function<void(Status, KeyStat
                   });
 }
 
-int Worker::RateLimited(const std::string& key) {
-  double rate = shared_.options.rate_per_key;
-  if (rate <= 0) return 0;
-  auto now = Clock::now();
-  if (buckets_.size() > 100'000) buckets_.clear();
-  auto [it, fresh] = buckets_.try_emplace(key, Bucket{rate, now});
-  Bucket& b = it->second;
-  b.tokens = std::min(rate, b.tokens + rate * std::chrono::duration<double>(now - b.at).count());
-  b.at = now;
-  if (b.tokens >= 1.0) {
-    b.tokens -= 1.0;
-    return 0;
-  }
-  return std::max(1, static_cast<int>(std::ceil((1.0 - b.tokens) / rate)));
+void Worker::RecordLookup(const std::string& key, bool not_found) {
+  if (!watch_.Record(key, not_found)) return;
+  const ServeOptions& o = shared_.options;
+  std::string hash = ApiKeyHash(key);
+  shared_.enumeration_alarms->Add(1);
+  shared_.log.Warn("serve_enumeration_suspected",
+                   {{"key_hash", hash.substr(0, 16)},
+                    {"not_found_ratio_over", o.enumeration_ratio},
+                    {"window_s", static_cast<int64_t>(o.enumeration_window.count())},
+                    {"action", o.enumeration_suspend ? "suspended" : "logged"}});
+  if (!o.enumeration_suspend) return;
+  keys_.erase(key);
+  redis_->Command(
+      {"SET", SuspendedKey(hash), "1", "EX", std::to_string(o.enumeration_suspend_for.count())},
+      [this](const Status& s, redisReply*) {
+        if (!s.ok()) LogRedisError(s);
+      });
 }
 
 std::string OpenApi() {
@@ -799,9 +918,31 @@ Status Serve(const ServeOptions& options, Logger& log, std::stop_token stop) {
     }
   }
 
-  Shared shared(options, log);
-  int threads =
-      options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  int threads = options.threads > 0
+                    ? options.threads
+                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  Shared shared(options, log, threads);
+  if (!options.tls_cert.empty() || !options.tls_key.empty()) {
+    if (options.tls_cert.empty() || options.tls_key.empty()) {
+      return Status::Error("serve: HTTPS needs both --tls-cert and --tls-key");
+    }
+    auto& ctx = shared.tls.emplace(asio::ssl::context::tls_server);
+    // TLS 1.2 and later only.
+    ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                    asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+    boost::system::error_code tls_ec;
+    ctx.use_certificate_chain_file(options.tls_cert, tls_ec);
+    if (tls_ec) {
+      return Status::Error(fmt::format("serve: cannot use the certificate {}: {}", options.tls_cert,
+                                       tls_ec.message()));
+    }
+    ctx.use_private_key_file(options.tls_key, asio::ssl::context::pem, tls_ec);
+    if (tls_ec) {
+      return Status::Error(fmt::format("serve: cannot use the private key {}: {}", options.tls_key,
+                                       tls_ec.message()));
+    }
+  }
   // Descriptors besides client connections: per loop its listener, epoll and wake-up
   // fds, Redis data and invalidation connections; plus logs, std streams and slack.
   FdLimit fd_limit = CurrentFdLimit();
@@ -819,6 +960,7 @@ Status Serve(const ServeOptions& options, Logger& log, std::stop_token stop) {
   for (auto& w : workers) running.emplace_back([&w] { w->Run(); });
   log.Info("serve_listening",
            {{"address", listen.address().to_string()},
+            {"scheme", shared.tls ? "https" : "http"},
             {"port", static_cast<int>(listen.port())},
             {"threads", threads},
             {"fd_limit", fd_limit.soft},

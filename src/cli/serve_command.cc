@@ -14,9 +14,17 @@ class ServeCommand : public Command {
         "serve", "The HTTP API for the POS: customer eligibility by CPF, from Redis only");
     flags_.Add(cmd, "--listen", "listen");
     flags_.Add(cmd, "--redis-url", "redis_url");
+    flags_.Add(cmd, "--tls-cert", "api.tls_cert");
+    flags_.Add(cmd, "--tls-key", "api.tls_key");
     flags_.Add(cmd, "--threads", "api.threads");
     flags_.Add(cmd, "--max-connections", "api.max_connections");
     flags_.Add(cmd, "--rate-per-key", "api.rate_per_key");
+    flags_.Add(cmd, "--daily-quota-per-key", "api.daily_quota_per_key");
+    flags_.Add(cmd, "--rate-per-ip", "api.rate_per_ip");
+    flags_.Add(cmd, "--enumeration-ratio", "api.enumeration_ratio");
+    flags_.Add(cmd, "--enumeration-min-lookups", "api.enumeration_min_lookups");
+    flags_.Add(cmd, "--enumeration-window-s", "api.enumeration_window_s");
+    flags_.Add(cmd, "--enumeration-suspend", "api.enumeration_suspend");
     flags_.Add(cmd, "--redis-timeout-ms", "api.redis_timeout_ms");
     flags_.Add(cmd, "--near-cache", "api.near_cache");
     return cmd;
@@ -33,9 +41,19 @@ class ServeCommand : public Command {
         .listen = *config.Get("listen"),
         .redis_url = *config.Get("redis_url"),
         .cpf_key = *key,
+        .tls_cert = config.Get("api.tls_cert").value_or(""),
+        .tls_key = config.Get("api.tls_key").value_or(""),
         .threads = static_cast<int>(config.GetInt("api.threads")),
         .max_connections = static_cast<size_t>(config.GetInt("api.max_connections")),
         .rate_per_key = config.GetDouble("api.rate_per_key"),
+        .daily_quota_per_key = static_cast<uint64_t>(config.GetInt("api.daily_quota_per_key")),
+        .rate_per_ip = config.GetDouble("api.rate_per_ip"),
+        .enumeration_ratio = config.GetDouble("api.enumeration_ratio"),
+        .enumeration_min_lookups =
+            static_cast<uint64_t>(config.GetInt("api.enumeration_min_lookups")),
+        .enumeration_window = std::chrono::seconds(config.GetInt("api.enumeration_window_s")),
+        .enumeration_suspend = config.Get("api.enumeration_suspend") == "on",
+        .enumeration_suspend_for = std::chrono::seconds(config.GetInt("api.enumeration_suspend_s")),
         .redis_timeout = std::chrono::milliseconds(config.GetInt("api.redis_timeout_ms")),
         .near_cache = config.Get("api.near_cache") == "on"};
     Status done = api::Serve(options, log, stop);

@@ -143,7 +143,9 @@ std::vector<localsvc::LocalRedisOptions::User> RedisUsers(const StageSecrets& se
        "+@connection +publish -@dangerous"},
       {kServeUser, secrets.redis.at(kServeUser),
        "resetkeys %R~pdv:* resetchannels &__redis__:invalidate -@all +ping +auth +hello +select "
-       "+get +hget +hmget +exists +client|id +client|tracking +subscribe"},
+       "+get +hget +hmget +exists +client|id +client|tracking +subscribe "
+       // Its shared request counters and enumeration suspensions, nothing else.
+       "%RW~pdv:limit:* +incrby +pexpire +expire +set"},
       {kMonitorUser, secrets.redis.at(kMonitorUser),
        "resetkeys %R~pdv:* %RW~pdv:status resetchannels -@all +ping +auth +hello +select +get "
        "+set +hget +hmget +hgetall +exists"},

@@ -19,6 +19,7 @@
 #include "common/cpf_hasher.h"
 #include "localsvc/local_postgres.h"
 #include "localsvc/local_redis.h"
+#include "redis/client.h"
 #include "test_support.h"
 
 namespace pdv::testing {
@@ -293,6 +294,150 @@ TEST_F(ServeTest, PerKeyRateLimitAnswers429WithRetryAfter) {
   EXPECT_LE(ok, 7);
   EXPECT_GE(limited, 13);
   EXPECT_NE(last.find("Retry-After: 1"), std::string::npos) << last;
+}
+
+// Another `pdv serve` on the same Redis (a second replica); returns its port.
+int StartReplica(std::optional<PdvProcess>& replica, const std::string& redis_url,
+                 const std::filesystem::path& log, std::vector<std::string> extra) {
+  auto port = localsvc::FreeLoopbackPort();
+  if (!port.ok()) return 0;
+  std::vector<std::string> args = {"serve", "--listen", "127.0.0.1:" + std::to_string(*port),
+                                   "--redis-url", redis_url};
+  args.insert(args.end(), extra.begin(), extra.end());
+  replica.emplace(args, log);
+  WaitFor(10s, [&] { return HttpStatus(HttpGet(*port, "/health")) == 200; });
+  return *port;
+}
+
+int64_t UnixSecondNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Issue 11: one key's limit holds across event loops and replicas. Four client threads
+// call two replicas of two loops each; the 200s they get, over the whole seconds the run
+// touched, stay within the limit plus 10%.
+TEST_F(ServeTest, PerKeyLimitHoldsAcrossLoopsAndReplicas) {
+  constexpr int kRate = 100;
+  std::vector<std::string> flags = {
+      "--rate-per-key", std::to_string(kRate), "--threads", "2", "--near-cache", "off"};
+  StartServe(flags);
+  std::optional<PdvProcess> second;
+  int second_port = StartReplica(second, redis_->Url(), dir_->path() / "serve2.log", flags);
+  ASSERT_GT(second_port, 0);
+  std::atomic<int> ok{0}, limited{0}, other{0};
+  std::atomic<bool> done{false};
+  int64_t first_second = UnixSecondNow();
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&, t] {
+      int port = t % 2 == 0 ? port_ : second_port;
+      while (!done) {
+        auto r =
+            HttpRaw(port, "GET /v1/clientes/52998224725 HTTP/1.1\r\nHost: x\r\nX-API-Key: " + key_ +
+                              "\r\nConnection: close\r\n\r\n");
+        int status = HttpStatus(r);
+        (status == 200 ? ok : status == 429 ? limited : other)++;
+      }
+    });
+  }
+  // Until four whole seconds have passed (the limit is per second).
+  WaitFor(30s, [&] { return UnixSecondNow() >= first_second + 5; });
+  done = true;
+  for (auto& c : clients) c.join();
+  int64_t seconds = UnixSecondNow() - first_second + 1;  // every second touched
+  double allowed = static_cast<double>(kRate) * static_cast<double>(seconds);
+  EXPECT_EQ(other, 0);
+  EXPECT_GT(limited, 0) << "the clients never reached the limit";
+  EXPECT_GT(ok, 0);
+  EXPECT_LE(ok, allowed * 1.1) << ok << " answered in " << seconds << " s, limit " << kRate << "/s";
+  std::cout << "one key, 2 replicas x 2 loops: " << ok << " answered in " << seconds << " s (limit "
+            << kRate << "/s: " << static_cast<double>(ok) / allowed << " of it), " << limited
+            << " refused\n";
+}
+
+TEST_F(ServeTest, DailyQuotaIsSharedByReplicas) {
+  std::vector<std::string> flags = {"--daily-quota-per-key", "10", "--threads", "2"};
+  StartServe(flags);
+  std::optional<PdvProcess> second;
+  int second_port = StartReplica(second, redis_->Url(), dir_->path() / "serve2.log", flags);
+  ASSERT_GT(second_port, 0);
+  int ok = 0;
+  std::string last;
+  for (int i = 0; i < 30; ++i) {
+    auto r = HttpRaw(i % 2 ? port_ : second_port,
+                     "GET /v1/clientes/52998224725 HTTP/1.1\r\nHost: x\r\nX-API-Key: " + key_ +
+                         "\r\nConnection: close\r\n\r\n");
+    if (HttpStatus(r) == 200) ++ok;
+    if (HttpStatus(r) == 429) last = r;
+  }
+  EXPECT_EQ(ok, 10);
+  EXPECT_NE(last.find("COTA_DIARIA_EXCEDIDA"), std::string::npos) << last;
+  EXPECT_NE(last.find("Retry-After: "), std::string::npos) << last;
+}
+
+TEST_F(ServeTest, PerAddressLimitComesBeforeTheKey) {
+  StartServe({"--rate-per-ip", "5", "--threads", "1"});
+  int unauthorized = 0, limited = 0;
+  for (int i = 0; i < 20; ++i) {
+    int status = HttpStatus(
+        Get("/v1/clientes/52998224725", "X-API-Key: pdv_" + std::string(64, 'a') + "\r\n"));
+    if (status == 401) ++unauthorized;
+    if (status == 429) ++limited;
+  }
+  EXPECT_LE(unauthorized, 7);
+  EXPECT_GE(limited, 13);
+  EXPECT_NE(HttpGet(port_, "/metrics").find("pdv_api_address_limited_total"), std::string::npos);
+}
+
+// A key whose lookups are mostly unknown CPFs is an enumeration: logged, counted, and
+// with the option suspended on every replica.
+TEST_F(ServeTest, EnumerationIsLoggedAndTheKeySuspendedEverywhere) {
+  std::vector<std::string> flags = {"--enumeration-min-lookups", "20", "--enumeration-ratio", "0.5",
+                                    "--enumeration-suspend",     "on", "--threads",           "1"};
+  StartServe(flags);
+  std::optional<PdvProcess> second;
+  int second_port = StartReplica(second, redis_->Url(), dir_->path() / "serve2.log", flags);
+  ASSERT_GT(second_port, 0);
+  ASSERT_EQ(HttpStatus(Authed("/v1/clientes/52998224725")), 200);
+  int not_found = 0;
+  for (uint32_t base = 100'000'000; base < 100'000'030; ++base) {
+    auto cpf = Cpf::FromBase(base);
+    int status = HttpStatus(Authed("/v1/clientes/" + cpf->digits()));
+    if (status == 404) ++not_found;
+    if (status == 403) break;
+  }
+  EXPECT_GE(not_found, 15);
+  auto r = Authed("/v1/clientes/52998224725");
+  EXPECT_EQ(HttpStatus(r), 403) << r;
+  EXPECT_NE(r.find("CHAVE_SUSPENSA"), std::string::npos) << r;
+  EXPECT_TRUE(WaitFor(10s, [&] {
+    return HttpStatus(HttpRaw(second_port,
+                              "GET /v1/clientes/52998224725 HTTP/1.1\r\nHost: "
+                              "x\r\nX-API-Key: " +
+                                  key_ + "\r\nConnection: close\r\n\r\n")) == 403;
+  })) << "the other replica still answers the suspended key";
+  EXPECT_NE(serve_->Output().find("event=serve_enumeration_suspected"), std::string::npos)
+      << serve_->Output();
+  std::string metrics = HttpBody(HttpGet(port_, "/metrics"));
+  EXPECT_NE(metrics.find("pdv_api_enumeration_alarms_total 1"), std::string::npos) << metrics;
+}
+
+// Issue 11: /status.json needs no key, so it names no server: a stage's connection
+// error is replaced by a pointer to `pdv status`.
+TEST_F(ServeTest, StatusWithoutAKeyShowsNoConnectionStrings) {
+  StartServe();
+  auto admin = redis::Client::Connect(redis_->Url());
+  ASSERT_TRUE(admin.ok()) << admin.message();
+  std::string published =
+      R"({"stages":[{"name":"cdc","health":"down","detail":"postgres: cannot connect to postgresql://pdv_cdc:***@10.1.2.3:5433/source_db: timeout"},{"name":"serve","health":"ok","detail":"HTTP API"}],"freshness":{}})";
+  ASSERT_TRUE(admin->Command({"SET", "pdv:status", published}).ok());
+  std::string body = HttpBody(HttpGet(port_, "/status.json"));
+  EXPECT_EQ(body.find("10.1.2.3"), std::string::npos) << body;
+  EXPECT_EQ(body.find("pdv_cdc"), std::string::npos) << body;
+  EXPECT_NE(body.find("pdv status"), std::string::npos) << body;
+  EXPECT_NE(body.find("HTTP API"), std::string::npos) << body;
 }
 
 TEST_F(ServeTest, RedisDownIsA503WithinFiftyMillisecondsAndServiceResumes) {

@@ -164,4 +164,29 @@ bool WaitFor(std::chrono::milliseconds timeout, const std::function<bool()>& con
   }
 }
 
+TestCa MakeTestCa(const std::filesystem::path& dir, const std::string& name) {
+  std::filesystem::create_directories(dir);
+  TestCa ca{dir / "ca.pem", dir / "server.pem", dir / "server.key"};
+  auto ec_key = std::vector<std::string>{"-newkey", "ec", "-pkeyopt",
+                                         "ec_paramgen_curve:prime256v1", "-nodes"};
+  std::vector<std::string> make_ca = {"openssl", "req", "-x509"};
+  make_ca.insert(make_ca.end(), ec_key.begin(), ec_key.end());
+  make_ca.insert(make_ca.end(), {"-keyout", (dir / "ca.key").string(), "-out", ca.ca_cert.string(),
+                                 "-days", "1", "-subj", "/CN=" + name});
+  RunCommandOutput(make_ca);
+  std::vector<std::string> make_csr = {"openssl", "req"};
+  make_csr.insert(make_csr.end(), ec_key.begin(), ec_key.end());
+  make_csr.insert(make_csr.end(), {"-keyout", ca.server_key.string(), "-out",
+                                   (dir / "server.csr").string(), "-subj", "/CN=127.0.0.1"});
+  RunCommandOutput(make_csr);
+  std::ofstream(dir / "san.ext") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+  RunCommandOutput({"openssl", "x509", "-req", "-in", (dir / "server.csr").string(), "-CA",
+                    ca.ca_cert.string(), "-CAkey", (dir / "ca.key").string(), "-CAcreateserial",
+                    "-out", ca.server_cert.string(), "-days", "1", "-extfile",
+                    (dir / "san.ext").string()});
+  std::filesystem::permissions(
+      ca.server_key, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  return ca;
+}
+
 }  // namespace pdv::testing

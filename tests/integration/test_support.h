@@ -83,4 +83,11 @@ bool WaitFor(std::chrono::milliseconds timeout, const std::function<bool()>& con
 // Whether something accepts TCP connections on 127.0.0.1:port.
 bool PortAccepts(int port);
 
+// A throw-away certificate authority and a server certificate it signed, for 127.0.0.1
+// and localhost (openssl CLI, P-256, valid one day), as PEM files in `dir`.
+struct TestCa {
+  std::filesystem::path ca_cert, server_cert, server_key;
+};
+TestCa MakeTestCa(const std::filesystem::path& dir, const std::string& name = "pdv-test-ca");
+
 }  // namespace pdv::testing
