@@ -38,7 +38,7 @@ std::string SuspendedKey(std::string_view key_hash) {
   return fmt::format("pdv:limit:suspended:{}", key_hash);
 }
 
-KeyLimits::KeyLimits(AsyncRedis& redis, KeyLimitOptions options)
+KeyLimits::KeyLimits(redis::AsyncClient& redis, KeyLimitOptions options)
     : redis_(redis), options_(options) {
   if (options_.rate_per_key > 0) {
     chunk_ = std::clamp<uint64_t>(static_cast<uint64_t>(options_.rate_per_key / 200), 1, 1000);

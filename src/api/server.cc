@@ -26,7 +26,6 @@
 #include <unordered_map>
 
 #include "api/apikeys.h"
-#include "api/async_redis.h"
 #include "api/key_limits.h"
 #include "api/near_cache.h"
 #include "api/request.h"
@@ -40,6 +39,7 @@
 #include "common/host_port.h"
 #include "metrics/registry.h"
 #include "monitor/monitor.h"
+#include "redis/async_client.h"
 
 namespace pdv::api {
 namespace {
@@ -177,7 +177,7 @@ class Worker {
   Worker(Shared& shared, const redis::Endpoint& endpoint)
       : shared_(shared),
         acceptor_(io_),
-        redis_(std::make_shared<AsyncRedis>(io_, endpoint, shared.options.redis_timeout)),
+        redis_(std::make_shared<redis::AsyncClient>(io_, endpoint, shared.options.redis_timeout)),
         hasher_(shared.options.cpf_key),
         limits_(*redis_, {.rate_per_key = shared.options.rate_per_key,
                           .daily_quota = shared.options.daily_quota_per_key,
@@ -186,7 +186,7 @@ class Worker {
         watch_(shared.options.enumeration_ratio, shared.options.enumeration_min_lookups,
                shared.options.enumeration_window) {
     if (shared.options.near_cache) {
-      link_ = std::make_shared<InvalidationLink>(
+      link_ = std::make_shared<redis::InvalidationLink>(
           io_, endpoint, [this](std::string_view key) { near_.Invalidate(key); },
           [this] { near_.Clear(); });
       // Every new data connection is a new client: nothing it read before is tracked.
@@ -228,7 +228,7 @@ class Worker {
     return link_ && link_->up() && tracking_ready_ && tracking_epoch_ == link_->epoch();
   }
   NearCache& near() { return near_; }
-  InvalidationLink* link() { return link_.get(); }
+  redis::InvalidationLink* link() { return link_.get(); }
 
   // Asks Redis to track this connection's reads, invalidations going to the link.
   void EnableTracking() {
@@ -267,7 +267,7 @@ class Worker {
   void Stop();
   asio::io_context& io() { return io_; }
   Shared& shared() { return shared_; }
-  AsyncRedis& redis() { return *redis_; }
+  redis::AsyncClient& redis() { return *redis_; }
   const CpfHasher& hasher() const { return hasher_; }
   std::list<std::weak_ptr<SessionBase>>& sessions() { return sessions_; }
 
@@ -310,7 +310,7 @@ class Worker {
   tcp::acceptor acceptor_;
   asio::steady_timer accept_retry_{io_};
   AcceptErrors accept_errors_;
-  std::shared_ptr<AsyncRedis> redis_;
+  std::shared_ptr<redis::AsyncClient> redis_;
   CpfHasher hasher_;
   std::optional<cache::Layout> layout_;
   Clock::time_point layout_at_{};
@@ -326,7 +326,7 @@ class Worker {
   std::list<std::weak_ptr<SessionBase>> sessions_;
   Clock::time_point last_error_log_{};
   std::unordered_map<size_t, std::pair<metrics::Gauge*, metrics::Histogram*>> counted_;
-  std::shared_ptr<InvalidationLink> link_;
+  std::shared_ptr<redis::InvalidationLink> link_;
   NearCache near_;
   bool tracking_ready_ = false, tracking_pending_ = false;
   uint64_t tracking_epoch_ = 0;

@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "common/host_port.h"
+#include "common/redis_url.h"
 
 extern char** environ;
 
@@ -58,21 +59,12 @@ std::string Check(const ConfigKey& key, const std::string& v) {
       return what;
     }
     case ConfigKind::kRedisUrl: {
-      std::string_view s = v;
-      if (s.rfind("redis://", 0) != 0) return "expected redis://host:port[/db]";
-      s.remove_prefix(8);
-      auto at = s.rfind('@');
-      if (at != std::string_view::npos) s.remove_prefix(at + 1);
-      auto slash = s.find('/');
-      std::string_view hostport = s.substr(0, slash);
-      if (slash != std::string_view::npos) {
-        int64_t db = 0;
-        std::string dbs(s.substr(slash + 1));
-        if (!dbs.empty() && (!ParseInt(dbs, &db) || db < 0)) return "database must be a number";
+      auto e = redis::ParseRedisUrl(v);
+      if (!e.ok()) {
+        return fmt::format("expected redis[s]://[user:password@]host:port[/db][?ca_cert=PATH]: {}",
+                           e.message());
       }
-      auto hp = ParseHostPort(hostport, 6379);
-      if (!hp.ok()) return "expected redis://host:port[/db]";
-      if (hp->port == 0) return "port must be 1-65535";
+      if (e->port == 0) return "port must be 1-65535";
       return "";
     }
     case ConfigKind::kHostPort: {

@@ -65,7 +65,9 @@ TEST_F(ConfigTest, BadValueNamesKeyAndSource) {
   sources = {};
   sources.env = {{"PDV_REDIS_URL", "http://x"}};
   EXPECT_EQ(Config::Load(sources).message(),
-            "config: redis_url from environment PDV_REDIS_URL: expected redis://host:port[/db]");
+            "config: redis_url from environment PDV_REDIS_URL: expected "
+            "redis[s]://[user:password@]host:port[/db][?ca_cert=PATH]: not a redis:// or rediss:// "
+            "URL");
 }
 
 TEST_F(ConfigTest, SecretsAreNeverEchoed) {

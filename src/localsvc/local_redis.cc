@@ -48,6 +48,15 @@ bool Pings(int port, const std::string& password) {
   return ok;
 }
 
+// Whether the log, from `offset` on, says the TLS listener is ready.
+bool SaysReady(const fs::path& log, uintmax_t offset) {
+  std::ifstream in(log);
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str().find("Ready to accept connections") != std::string::npos;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<LocalRedis>> LocalRedis::Start(LocalRedisOptions options) {
@@ -86,7 +95,15 @@ Status LocalRedis::WriteConfig() const {
       "# Written by pdv on each start.\n"
       "bind 127.0.0.1\nport {}\nprotected-mode yes\ndir \"{}\"\nsave \"\"\nappendonly {}\n"
       "daemonize no\nhash-max-listpack-entries 1024\nrequirepass {}\n",
-      port_, dir_.string(), options_.persistent ? "yes" : "no", password_);
+      options_.tls ? 0 : port_, dir_.string(), options_.persistent ? "yes" : "no", password_);
+  if (options_.tls) {
+    text += fmt::format(
+        "tls-port {}\ntls-cert-file \"{}\"\ntls-key-file \"{}\"\ntls-auth-clients no\n"
+        "tls-protocols \"TLSv1.2 TLSv1.3\"\n",
+        port_, options_.tls->cert, options_.tls->key);
+    if (!options_.tls->ca.empty())
+      text += fmt::format("tls-ca-cert-file \"{}\"\n", options_.tls->ca);
+  }
   for (const auto& user : options_.users) {
     if (user.name.find_first_of(" \t\r\n") != std::string::npos ||
         user.password.find_first_of(" \t\r\n") != std::string::npos ||
@@ -118,6 +135,8 @@ Status LocalRedis::Launch() {
     return Status::Error(
         fmt::format("redis-server not found at {} (apt-get install redis-server)", binary));
   }
+  std::error_code size_ec;
+  uintmax_t log_start = fs::exists(log) ? fs::file_size(log, size_ec) : 0;
   SpawnOptions spawn{.argv = {binary, (dir_ / "redis.conf").string()},
                      .log_file = log.string(),
                      .parent_death_signal = SIGKILL};
@@ -130,7 +149,9 @@ Status LocalRedis::Launch() {
   server_.emplace(std::move(*child));
   auto deadline = std::chrono::steady_clock::now() + 30s;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (Pings(port_, password_)) return Status::Ok();
+    // Over TLS, readiness is the server saying so in this run's part of its log (this
+    // component has no TLS client).
+    if (options_.tls ? SaysReady(log, log_start) : Pings(port_, password_)) return Status::Ok();
     if (!server_->Running()) {
       return Status::Error(
           fmt::format("redis-server on port {} exited during start-up "
@@ -146,6 +167,10 @@ Status LocalRedis::Launch() {
 std::string LocalRedis::Url() const { return UrlAs("default", password_); }
 
 std::string LocalRedis::UrlAs(const std::string& user, const std::string& password) const {
+  if (options_.tls) {
+    return fmt::format("rediss://{}:{}@127.0.0.1:{}/0{}", user, password, port_,
+                       options_.tls->ca.empty() ? "" : "?ca_cert=" + options_.tls->ca);
+  }
   return fmt::format("redis://{}:{}@127.0.0.1:{}/0", user, password, port_);
 }
 

@@ -28,6 +28,13 @@ struct LocalRedisOptions {
     std::string rules;
   };
   std::vector<User> users;
+  // TLS only (no plain port): PEM certificate and key of the server, and the CA that
+  // clients verify it with (put in Url() as ca_cert). Paths inside `dir` when running
+  // as root (the 'redis' account must read them).
+  struct Tls {
+    std::string cert, key, ca;
+  };
+  std::optional<Tls> tls;
 };
 
 // A redis-server of our own on 127.0.0.1 (protected mode, a password always), dying with
@@ -39,7 +46,7 @@ class LocalRedis {
   static Result<std::unique_ptr<LocalRedis>> Start(LocalRedisOptions options);
   ~LocalRedis();
 
-  // redis://default:<password>@127.0.0.1:<port>/0
+  // redis://default:<password>@127.0.0.1:<port>/0 (rediss://...?ca_cert= with TLS)
   std::string Url() const;
   // The URL of one of the ACL users.
   std::string UrlAs(const std::string& user, const std::string& password) const;

@@ -1,6 +1,6 @@
 #pragma once
 
-// A synchronous Redis client: RAII over hiredis's redisContext and redisReply.
+// A synchronous Redis client (plain or TLS), and RAII over hiredis's replies and reader.
 
 #include <hiredis/hiredis.h>
 #include <hiredis/read.h>
@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "common/status.h"
+#include "redis/endpoint.h"
+#include "redis/tls.h"
 
 namespace pdv::redis {
 
@@ -61,25 +63,17 @@ class Reply {
   OwnedReply r_;
 };
 
-struct Endpoint {
-  std::string host = "127.0.0.1";
-  int port = 6379;
-  int db = 0;
-  std::string user;  // an ACL user; empty: the default user
-  std::string password;
-};
-// redis://[[user]:password@]host[:port][/db]. User and password are percent-decoded.
-pdv::Result<Endpoint> ParseRedisUrl(std::string_view url);
-// The AUTH command `endpoint` needs (AUTH password, or AUTH user password for an ACL
-// user); empty without a password. Views into `endpoint`.
-std::vector<std::string_view> AuthCommand(const Endpoint& endpoint);
-
-// One connection. Not thread-safe. Errors carry code "connection" when the connection is
-// gone (reconnect and retry) and "reply" for an error reply from the server.
+// One connection, plain or TLS (rediss://), with its own socket I/O and hiredis's reply
+// parser. Not thread-safe; move-only. Errors carry code "connection" when the
+// connection is gone (reconnect and retry) and "reply" for an error reply from the
+// server. `timeout` bounds the connect and each read or write.
 class Client {
  public:
   static pdv::Result<Client> Connect(const std::string& url,
                                      std::chrono::milliseconds timeout = std::chrono::seconds(2));
+  Client(Client&&) noexcept = default;
+  Client& operator=(Client&&) noexcept = default;
+  ~Client() = default;
 
   // Runs one command (binary-safe arguments).
   pdv::Result<Reply> Command(const std::vector<std::string_view>& args);
@@ -88,12 +82,23 @@ class Client {
   pdv::Result<Reply> GetReply();
 
  private:
-  struct Free {
-    void operator()(redisContext* c) const { redisFree(c); }
+  struct CloseFd {
+    void operator()(int* fd) const;
   };
-  explicit Client(redisContext* c) : ctx_(c) {}
-  Status ContextError(std::string_view what);
-  std::unique_ptr<redisContext, Free> ctx_;
+  struct FreeSsl {
+    void operator()(SSL* s) const { SSL_free(s); }
+  };
+  Client() = default;
+  Status Flush();
+  Status Broken(std::string what);
+
+  std::unique_ptr<int, CloseFd> fd_;
+  SslContext tls_context_;
+  std::unique_ptr<SSL, FreeSsl> ssl_;
+  std::string out_;
+  std::unique_ptr<ReplyReader> reader_;
+  std::string where_;  // host:port, for messages
+  Status broken_;      // once the stream is unusable, every call fails with it
 };
 
 bool IsConnectionError(const Status& s);

@@ -129,5 +129,81 @@ TEST_F(TlsTest, ApiServesHttpsWithAThrowAwayCa) {
   serve.Wait(10s);
 }
 
+// Both Redis clients over rediss:// to a TLS-only Redis: the cache stage and `pdv apikey`
+// (synchronous client), the API's data connection and its invalidation link
+// (asynchronous client).
+TEST_F(TlsTest, RedissForBothClientsWithAThrowAwayCa) {
+  ::setenv("PDV_CPF_KEY", kCpfKey, 1);
+  fs::path redis_dir = dir_->path() / "redis";
+  fs::create_directories(redis_dir);
+  fs::copy_file(ca_.server_cert, redis_dir / "server.pem");
+  fs::copy_file(ca_.server_key, redis_dir / "server.key");
+  auto redis = localsvc::LocalRedis::Start(
+      {.dir = redis_dir,
+       .tls = localsvc::LocalRedisOptions::Tls{.cert = (redis_dir / "server.pem").string(),
+                                               .key = (redis_dir / "server.key").string(),
+                                               .ca = ca_.ca_cert.string()}});
+  ASSERT_TRUE(redis.ok()) << redis.message();
+  std::string url = (*redis)->Url();
+  ASSERT_TRUE(url.starts_with("rediss://")) << url;
+  auto pg = localsvc::LocalPostgres::Start({});
+  ASSERT_TRUE(pg.ok()) << pg.message();
+  auto conn = Connect((*pg)->Url());
+  CreateDimensionTable(conn);
+  std::string hash = CpfHasher(kCpfKey).Hash(*Cpf::Parse("52998224725"));
+  ASSERT_TRUE(conn.Exec(fmt::format("INSERT INTO marts.dim_clientes_clube VALUES "
+                                    "('11111111-1111-4111-8111-111111111111', '{}', 'Ana', "
+                                    "'ATIVO', true, 87.50, 'verao', now() - interval '1 day', "
+                                    "now(), '0/1000', false)",
+                                    hash))
+                  .ok());
+  auto sync =
+      RunPdv({"cache", "sync", "--full", "--warehouse-url", (*pg)->Url(), "--redis-url", url});
+  ASSERT_EQ(sync.exit_code, 0) << sync.output;
+
+  // The wrong CA, or plain redis:// to the TLS port: refused, with the reason.
+  std::string wrong_ca =
+      fmt::format("rediss://default:{}@127.0.0.1:{}/0?ca_cert={}", (*redis)->password(),
+                  (*redis)->port(), other_ca_.ca_cert.string());
+  auto refused = RunPdv({"cache", "sync", "--full", "--warehouse-url", (*pg)->Url(), "--redis-url",
+                         wrong_ca, "--retry-timeout", "0"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.output.find("TLS handshake"), std::string::npos) << refused.output;
+  EXPECT_NE(refused.output.find("certificate"), std::string::npos) << refused.output;
+  EXPECT_EQ(refused.output.find((*redis)->password()), std::string::npos) << refused.output;
+
+  auto key = RunPdv(
+      {"apikey", "create", "caixa-rediss", "--redis-url", url, "--warehouse-url", (*pg)->Url()});
+  ASSERT_EQ(key.exit_code, 0) << key.output;
+  std::string api_key = Lines(key.output)[0];
+  auto port = localsvc::FreeLoopbackPort();
+  ASSERT_TRUE(port.ok());
+  PdvProcess serve({"serve", "--listen", fmt::format("127.0.0.1:{}", *port), "--redis-url", url},
+                   dir_->path() / "serve.log");
+  auto lookup = [&] {
+    return HttpRaw(*port, "GET /v1/clientes/52998224725 HTTP/1.1\r\nHost: x\r\nX-API-Key: " +
+                              api_key + "\r\nConnection: close\r\n\r\n");
+  };
+  ASSERT_TRUE(WaitFor(20s, [&] { return HttpStatus(lookup()) == 200; })) << serve.Output();
+  // The near-cache serves only while the invalidation link (TLS too) is up.
+  EXPECT_TRUE(WaitFor(10s, [&] {
+    lookup();
+    std::string metrics = HttpBody(HttpGet(*port, "/metrics"));
+    return metrics.find("pdv_api_near_cache_hits_total 0") == std::string::npos &&
+           metrics.find("pdv_api_near_cache_hits_total") != std::string::npos;
+  })) << HttpBody(HttpGet(*port, "/metrics"));
+  // A change through Redis reaches the API's near-cache over the TLS invalidation link.
+  ASSERT_TRUE(
+      conn.Exec("UPDATE marts.dim_clientes_clube SET primeiro_nome = 'Anita', _lsn = '0/2000'")
+          .ok());
+  ASSERT_EQ(
+      RunPdv({"cache", "sync", "--warehouse-url", (*pg)->Url(), "--redis-url", url}).exit_code, 0);
+  EXPECT_TRUE(WaitFor(10s, [&] { return lookup().find("Anita") != std::string::npos; }))
+      << lookup() << serve.Output();
+  EXPECT_EQ(serve.Output().find("level=error"), std::string::npos) << serve.Output();
+  serve.Signal(SIGTERM);
+  serve.Wait(10s);
+}
+
 }  // namespace
 }  // namespace pdv::testing

@@ -1,42 +1,42 @@
-#include "api/async_redis.h"
+#include "redis/async_client.h"
 
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/read.h>
 
-namespace pdv::api {
+#include "redis/tls.h"
+
+namespace pdv::redis {
 
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
-AsyncRedis::AsyncRedis(asio::io_context& io, redis::Endpoint endpoint,
-                       std::chrono::milliseconds timeout)
-    : io_(io), endpoint_(std::move(endpoint)), timeout_(timeout), socket_(io), timer_(io) {}
-
 namespace {
 
-// RESP encoding of one command (hiredis's formatter); "" only when out of memory.
-std::string FormatCommand(const std::vector<std::string_view>& args) {
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  for (auto a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
+// rediss://: a context verifying the server as the synchronous client does; nullptr
+// for redis:// (or when it cannot be made: connecting then fails with the reason).
+std::unique_ptr<asio::ssl::context> TlsContextFor(const Endpoint& endpoint, Status* error) {
+  if (!endpoint.tls) return nullptr;
+  auto ctx = MakeClientTlsContext(endpoint);
+  if (!ctx.ok()) {
+    *error = ctx.status();
+    return nullptr;
   }
-  char* cmd = nullptr;
-  long long n =
-      redisFormatCommandArgv(&cmd, static_cast<int>(args.size()), argv.data(), lens.data());
-  if (n < 0) return {};
-  std::string formatted(cmd, static_cast<size_t>(n));
-  redisFreeCommand(cmd);
-  return formatted;
+  return std::make_unique<asio::ssl::context>(ctx->release());
 }
 
 }  // namespace
 
-AsyncRedis::~AsyncRedis() = default;
+AsyncClient::AsyncClient(asio::io_context& io, Endpoint endpoint, std::chrono::milliseconds timeout)
+    : io_(io), endpoint_(std::move(endpoint)), timeout_(timeout), socket_(io), timer_(io) {
+  Status error;
+  tls_context_ = TlsContextFor(endpoint_, &error);
+  if (!error.ok()) closed_error_ = error;
+}
 
-void AsyncRedis::Command(const std::vector<std::string_view>& args, Callback done) {
+AsyncClient::~AsyncClient() = default;
+
+void AsyncClient::Command(const std::vector<std::string_view>& args, Callback done) {
   std::string formatted = FormatCommand(args);
   if (formatted.empty()) {
     done(Status::Error("redis: cannot format command"), nullptr);
@@ -68,7 +68,7 @@ void AsyncRedis::Command(const std::vector<std::string_view>& args, Callback don
   ArmTimer();
 }
 
-void AsyncRedis::Connect() {
+void AsyncClient::Connect() {
   state_ = State::kConnecting;
   boost::system::error_code ec;
   auto address = asio::ip::make_address(endpoint_.host, ec);
@@ -82,10 +82,16 @@ void AsyncRedis::Connect() {
     }
     address = results.begin()->endpoint().address();
   }
-  socket_ = asio::ip::tcp::socket(io_);
+  if (!closed_error_.ok()) return Fail(closed_error_);
+  if (tls_context_) {
+    tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket>>(io_, *tls_context_);
+    if (Status s = ExpectServerName(tls_->native_handle(), endpoint_); !s.ok()) return Fail(s);
+  } else {
+    socket_ = asio::ip::tcp::socket(io_);
+  }
   auto self = shared_from_this();
   uint64_t generation = ++generation_;
-  socket_.async_connect(
+  Socket().async_connect(
       {address, static_cast<uint16_t>(endpoint_.port)},
       [this, self, generation](boost::system::error_code cec) {
         if (generation != generation_ || state_ != State::kConnecting) return;
@@ -93,58 +99,76 @@ void AsyncRedis::Connect() {
           Fail(Status::Error(fmt::format("redis: connect: {}", cec.message()), "connection"));
           return;
         }
-        socket_.set_option(asio::ip::tcp::no_delay(true));
-        reader_.emplace();
-        std::string prefix;
-        // AUTH and SELECT replies are consumed by placeholders.
-        auto preamble = [&](std::vector<std::string_view> args) {
-          prefix += FormatCommand(args);
-          pending_.push_front({[](const Status&, redisReply*) {}, Clock::now() + timeout_});
-        };
-        std::string db = std::to_string(endpoint_.db);
-        if (auto auth = redis::AuthCommand(endpoint_); !auth.empty()) preamble(auth);
-        if (endpoint_.db != 0) preamble({"SELECT", db});
-        // The hook's commands (CLIENT TRACKING) go after those queued before it: wire
-        // order must be the order of pending_.
-        auto queued = std::move(queued_);
-        queued_.clear();
-        if (on_connect_) on_connect_();
-        state_ = State::kConnected;
-        out_ = prefix;
-        for (auto& q : queued) out_ += q;
-        for (auto& q : queued_) out_ += q;
-        queued_.clear();
-        Flush();
-        Read();
+        Socket().set_option(asio::ip::tcp::no_delay(true));
+        if (!tls_) return Connected();
+        tls_->async_handshake(asio::ssl::stream_base::client, [this, self, generation](
+                                                                  boost::system::error_code hec) {
+          if (generation != generation_ || state_ != State::kConnecting) {
+            return;
+          }
+          if (hec) {
+            Fail(Status::Error(fmt::format("redis: TLS handshake: {}", hec.message()),
+                               "connection"));
+            return;
+          }
+          Connected();
+        });
       });
 }
 
-void AsyncRedis::Flush() {
+void AsyncClient::Connected() {
+  reader_.emplace();
+  std::string prefix;
+  // AUTH and SELECT replies are consumed by placeholders.
+  auto preamble = [&](std::vector<std::string_view> args) {
+    prefix += FormatCommand(args);
+    pending_.push_front({[](const Status&, redisReply*) {}, Clock::now() + timeout_});
+  };
+  std::string db = std::to_string(endpoint_.db);
+  if (auto auth = AuthCommand(endpoint_); !auth.empty()) preamble(auth);
+  if (endpoint_.db != 0) preamble({"SELECT", db});
+  // The hook's commands (CLIENT TRACKING) go after those queued before it: wire
+  // order must be the order of pending_.
+  auto queued = std::move(queued_);
+  queued_.clear();
+  if (on_connect_) on_connect_();
+  state_ = State::kConnected;
+  out_ = prefix;
+  for (auto& q : queued) out_ += q;
+  for (auto& q : queued_) out_ += q;
+  queued_.clear();
+  Flush();
+  Read();
+}
+
+void AsyncClient::Flush() {
   if (write_in_flight_ || out_.empty() || state_ != State::kConnected) return;
   writing_.swap(out_);
   out_.clear();
   write_in_flight_ = true;
   auto self = shared_from_this();
   uint64_t generation = generation_;
-  asio::async_write(
-      socket_, asio::buffer(writing_),
-      [this, self, generation](boost::system::error_code ec, size_t) {
-        if (generation != generation_) return;  // a closed connection's write
-        write_in_flight_ = false;
-        writing_.clear();
-        if (ec) {
-          Fail(Status::Error(fmt::format("redis: write: {}", ec.message()), "connection"));
-          return;
-        }
-        Flush();
-      });
+  auto done = [this, self, generation](boost::system::error_code ec, size_t) {
+    if (generation != generation_) return;  // a closed connection's write
+    write_in_flight_ = false;
+    writing_.clear();
+    if (ec) {
+      Fail(Status::Error(fmt::format("redis: write: {}", ec.message()), "connection"));
+      return;
+    }
+    Flush();
+  };
+  if (tls_) {
+    asio::async_write(*tls_, asio::buffer(writing_), std::move(done));
+  } else {
+    asio::async_write(socket_, asio::buffer(writing_), std::move(done));
+  }
 }
 
-void AsyncRedis::Read() {
+void AsyncClient::Read() {
   auto self = shared_from_this();
   uint64_t generation = generation_;
-  socket_.async_read_some(asio::buffer(in_), [this, self, generation](boost::system::error_code ec,
-                                                                      size_t n) {
+  auto got = [this, self, generation](boost::system::error_code ec, size_t n) {
     if (generation != generation_ || state_ != State::kConnected) return;
     if (ec) {
       Fail(Status::Error(fmt::format("redis: read: {}", ec.message()), "connection"));
@@ -171,10 +195,15 @@ void AsyncRedis::Read() {
       }
     }
     Read();
-  });
+  };
+  if (tls_) {
+    tls_->async_read_some(asio::buffer(in_), std::move(got));
+  } else {
+    socket_.async_read_some(asio::buffer(in_), std::move(got));
+  }
 }
 
-void AsyncRedis::Fail(const Status& why) {
+void AsyncClient::Fail(const Status& why) {
   ++errors_;
   ++generation_;
   write_in_flight_ = false;
@@ -182,7 +211,7 @@ void AsyncRedis::Fail(const Status& why) {
   state_ = State::kDisconnected;
   retry_after_ = Clock::now() + std::chrono::milliseconds(100);
   boost::system::error_code ignored;
-  socket_.close(ignored);
+  Socket().close(ignored);
   out_.clear();
   queued_.clear();
   auto failed = std::move(pending_);
@@ -190,13 +219,13 @@ void AsyncRedis::Fail(const Status& why) {
   for (auto& p : failed) p.done(why, nullptr);
 }
 
-void AsyncRedis::Close() {
+void AsyncClient::Close() {
   closed_ = true;
   timer_.cancel();
   Fail(Status::Error("redis: closed", "connection"));
 }
 
-void AsyncRedis::ArmTimer() {
+void AsyncClient::ArmTimer() {
   if (pending_.empty()) return;
   timer_.expires_at(pending_.front().deadline);
   auto self = shared_from_this();
@@ -213,7 +242,7 @@ void AsyncRedis::ArmTimer() {
 
 // ---- InvalidationLink ----
 
-InvalidationLink::InvalidationLink(asio::io_context& io, redis::Endpoint endpoint,
+InvalidationLink::InvalidationLink(asio::io_context& io, Endpoint endpoint,
                                    std::function<void(std::string_view)> on_key,
                                    std::function<void()> on_flush)
     : io_(io),
@@ -221,7 +250,10 @@ InvalidationLink::InvalidationLink(asio::io_context& io, redis::Endpoint endpoin
       on_key_(std::move(on_key)),
       on_flush_(std::move(on_flush)),
       socket_(io),
-      retry_(io) {}
+      retry_(io) {
+  Status error;
+  tls_context_ = TlsContextFor(endpoint_, &error);
+}
 
 InvalidationLink::~InvalidationLink() = default;
 
@@ -232,7 +264,7 @@ void InvalidationLink::Stop() {
   ++generation_;
   retry_.cancel();
   boost::system::error_code ignored;
-  socket_.close(ignored);
+  Socket().close(ignored);
 }
 
 void InvalidationLink::Connect() {
@@ -245,48 +277,72 @@ void InvalidationLink::Connect() {
     if (ec || results.empty()) return Fail();
     address = results.begin()->endpoint().address();
   }
-  socket_ = asio::ip::tcp::socket(io_);
+  if (endpoint_.tls && !tls_context_) return Fail();
+  if (tls_context_) {
+    tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket>>(io_, *tls_context_);
+    if (!ExpectServerName(tls_->native_handle(), endpoint_).ok()) return Fail();
+  } else {
+    socket_ = asio::ip::tcp::socket(io_);
+  }
   uint64_t generation = ++generation_;
   auto self = shared_from_this();
-  socket_.async_connect({address, static_cast<uint16_t>(endpoint_.port)},
-                        [this, self, generation](boost::system::error_code cec) {
-                          if (generation != generation_) return;
-                          if (cec) return Fail();
-                          socket_.non_blocking(true);
-                          reader_.emplace();
-                          replies_ = 0;
-                          std::string hello;
-                          if (auto auth = redis::AuthCommand(endpoint_); !auth.empty()) {
-                            hello += FormatCommand(auth);
-                            replies_ = -1;
-                          }
-                          hello += FormatCommand({"CLIENT", "ID"});
-                          hello += FormatCommand({"SUBSCRIBE", "__redis__:invalidate"});
-                          boost::system::error_code wec;
-                          asio::write(socket_, asio::buffer(hello), wec);
-                          if (wec) return Fail();
-                          Wait();
-                        });
+  Socket().async_connect({address, static_cast<uint16_t>(endpoint_.port)},
+                         [this, self, generation](boost::system::error_code cec) {
+                           if (generation != generation_) return;
+                           if (cec) return Fail();
+                           if (!tls_) return Hello();
+                           tls_->async_handshake(
+                               asio::ssl::stream_base::client,
+                               [this, self, generation](boost::system::error_code hec) {
+                                 if (generation != generation_) return;
+                                 if (hec) return Fail();
+                                 Hello();
+                               });
+                         });
+}
+
+// AUTH, CLIENT ID and SUBSCRIBE in one write; then the socket turns non-blocking, so
+// Drain can read what has arrived without waiting.
+void InvalidationLink::Hello() {
+  reader_.emplace();
+  replies_ = 0;
+  std::string hello;
+  if (auto auth = AuthCommand(endpoint_); !auth.empty()) {
+    hello += FormatCommand(auth);
+    replies_ = -1;
+  }
+  hello += FormatCommand({"CLIENT", "ID"});
+  hello += FormatCommand({"SUBSCRIBE", "__redis__:invalidate"});
+  boost::system::error_code wec;
+  if (tls_) {
+    asio::write(*tls_, asio::buffer(hello), wec);
+  } else {
+    asio::write(socket_, asio::buffer(hello), wec);
+  }
+  if (wec) return Fail();
+  Socket().non_blocking(true);
+  Wait();
 }
 
 void InvalidationLink::Wait() {
   uint64_t generation = generation_;
   auto self = shared_from_this();
-  socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                     [this, self, generation](boost::system::error_code ec) {
-                       if (generation != generation_) return;
-                       if (ec) return Fail();
-                       Drain();
-                       if (generation == generation_) Wait();
-                     });
+  Socket().async_wait(asio::ip::tcp::socket::wait_read,
+                      [this, self, generation](boost::system::error_code ec) {
+                        if (generation != generation_) return;
+                        if (ec) return Fail();
+                        Drain();
+                        if (generation == generation_) Wait();
+                      });
 }
 
 void InvalidationLink::Drain() {
-  if (!reader_ || !socket_.is_open()) return;
+  if (!reader_ || !Socket().is_open()) return;
   char buf[8192];
   while (true) {
     boost::system::error_code ec;
-    size_t n = socket_.read_some(asio::buffer(buf), ec);
+    size_t n =
+        tls_ ? tls_->read_some(asio::buffer(buf), ec) : socket_.read_some(asio::buffer(buf), ec);
     if (ec == asio::error::would_block) break;
     if (ec || n == 0) return Fail();
     reader_->Feed(buf, n);
@@ -323,7 +379,7 @@ void InvalidationLink::Fail() {
   up_ = false;
   ++generation_;
   boost::system::error_code ignored;
-  socket_.close(ignored);
+  Socket().close(ignored);
   if (was_up) on_flush_();
   if (stopped_) return;
   retry_.expires_after(std::chrono::milliseconds(200));
@@ -333,4 +389,4 @@ void InvalidationLink::Fail() {
   });
 }
 
-}  // namespace pdv::api
+}  // namespace pdv::redis

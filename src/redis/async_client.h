@@ -5,6 +5,7 @@
 // clang-format on
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -15,22 +16,22 @@
 
 #include "common/status.h"
 #include "redis/client.h"
+#include "redis/endpoint.h"
 
-namespace pdv::api {
+namespace pdv::redis {
 
-// One Redis connection driven by an Asio io_context: commands from concurrent requests
-// are written back to back (pipelined) and their replies, parsed by hiredis's reader,
-// handed to callbacks in order. Lives on one io_context thread; not thread-safe.
-// A command not answered within its deadline, or any connection failure, fails every
-// pending command with a Status, and the next command reconnects (with a short backoff).
-class AsyncRedis : public std::enable_shared_from_this<AsyncRedis> {
+// One Redis connection (plain or TLS: rediss://) driven by an Asio io_context: commands from
+// concurrent requests are written back to back (pipelined) and their replies, parsed by hiredis's
+// reader, handed to callbacks in order. Lives on one io_context thread; not thread-safe. A command
+// not answered within its deadline, or any connection failure, fails every pending command with a
+// Status, and the next command reconnects (with a short backoff).
+class AsyncClient : public std::enable_shared_from_this<AsyncClient> {
  public:
   // Reply view: type, integer, string (valid during the callback), elements.
   using Callback = std::function<void(const pdv::Status&, struct redisReply*)>;
 
-  AsyncRedis(boost::asio::io_context& io, redis::Endpoint endpoint,
-             std::chrono::milliseconds timeout);
-  ~AsyncRedis();
+  AsyncClient(boost::asio::io_context& io, Endpoint endpoint, std::chrono::milliseconds timeout);
+  ~AsyncClient();
 
   void Command(const std::vector<std::string_view>& args, Callback done);
   bool connected() const { return state_ == State::kConnected; }
@@ -44,19 +45,24 @@ class AsyncRedis : public std::enable_shared_from_this<AsyncRedis> {
  private:
   enum class State { kDisconnected, kConnecting, kConnected };
   void Connect();
+  void Connected();
   void Flush();
   void Read();
   void Fail(const pdv::Status& why);
   void ArmTimer();
+  boost::asio::ip::tcp::socket& Socket() { return tls_ ? tls_->next_layer() : socket_; }
 
   boost::asio::io_context& io_;
-  redis::Endpoint endpoint_;
+  Endpoint endpoint_;
   std::chrono::milliseconds timeout_;
   boost::asio::ip::tcp::socket socket_;
+  // rediss://: the TLS context, and a stream over a fresh socket for each connection.
+  std::unique_ptr<boost::asio::ssl::context> tls_context_;
+  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>> tls_;
   boost::asio::steady_timer timer_;
   State state_ = State::kDisconnected;
   std::chrono::steady_clock::time_point retry_after_{};
-  std::optional<redis::ReplyReader> reader_;  // one per connection
+  std::optional<ReplyReader> reader_;  // one per connection
   std::string out_, writing_;
   bool write_in_flight_ = false;
   bool flush_posted_ = false;
@@ -69,6 +75,7 @@ class AsyncRedis : public std::enable_shared_from_this<AsyncRedis> {
   std::deque<std::string> queued_;  // formatted commands waiting for the connection
   uint64_t errors_ = 0;
   bool closed_ = false;
+  pdv::Status closed_error_;  // a TLS context that could not be made: every connect fails
   // Incremented per connection: completions of a closed socket's operations are ignored.
   uint64_t generation_ = 0;
   std::function<void()> on_connect_;
@@ -80,7 +87,7 @@ class AsyncRedis : public std::enable_shared_from_this<AsyncRedis> {
 // Lives on one io_context thread.
 class InvalidationLink : public std::enable_shared_from_this<InvalidationLink> {
  public:
-  InvalidationLink(boost::asio::io_context& io, redis::Endpoint endpoint,
+  InvalidationLink(boost::asio::io_context& io, Endpoint endpoint,
                    std::function<void(std::string_view key)> on_key,
                    std::function<void()> on_flush);
   ~InvalidationLink();
@@ -96,16 +103,20 @@ class InvalidationLink : public std::enable_shared_from_this<InvalidationLink> {
 
  private:
   void Connect();
+  void Hello();
   void Wait();
   void Fail();
+  boost::asio::ip::tcp::socket& Socket() { return tls_ ? tls_->next_layer() : socket_; }
 
   boost::asio::io_context& io_;
-  redis::Endpoint endpoint_;
+  Endpoint endpoint_;
   std::function<void(std::string_view)> on_key_;
   std::function<void()> on_flush_;
   boost::asio::ip::tcp::socket socket_;
+  std::unique_ptr<boost::asio::ssl::context> tls_context_;
+  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>> tls_;
   boost::asio::steady_timer retry_;
-  std::optional<redis::ReplyReader> reader_;  // one per connection
+  std::optional<ReplyReader> reader_;  // one per connection
   bool up_ = false, stopped_ = false;
   int replies_ = 0;  // CLIENT ID, then the SUBSCRIBE confirmation
   long long client_id_ = 0;
@@ -113,4 +124,4 @@ class InvalidationLink : public std::enable_shared_from_this<InvalidationLink> {
   uint64_t generation_ = 0;
 };
 
-}  // namespace pdv::api
+}  // namespace pdv::redis

@@ -1,0 +1,91 @@
+#include "common/redis_url.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "common/host_port.h"
+
+namespace pdv::redis {
+namespace {
+
+// %XX escapes (a password may hold ':' or '@').
+pdv::Result<std::string> PercentDecode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    int value = 0;
+    if (i + 2 >= s.size()) return Status::Error("bad % escape");
+    auto [end, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, value, 16);
+    if (ec != std::errc() || end != s.data() + i + 3) return Status::Error("bad % escape");
+    out += static_cast<char>(value);
+    i += 2;
+  }
+  return out;
+}
+
+}  // namespace
+
+pdv::Result<Endpoint> ParseRedisUrl(std::string_view url) {
+  Endpoint e;
+  if (url.rfind("rediss://", 0) == 0) {
+    e.tls = true;
+    url.remove_prefix(9);
+  } else if (url.rfind("redis://", 0) == 0) {
+    url.remove_prefix(8);
+  } else {
+    return Status::Error("not a redis:// or rediss:// URL");
+  }
+  if (auto q = url.find('?'); q != std::string_view::npos) {
+    std::string_view query = url.substr(q + 1);
+    url = url.substr(0, q);
+    while (!query.empty()) {
+      std::string_view param = query.substr(0, query.find('&'));
+      query.remove_prefix(std::min(query.size(), param.size() + 1));
+      auto eq = param.find('=');
+      std::string_view name = param.substr(0, eq);
+      auto value = PercentDecode(eq == std::string_view::npos ? "" : param.substr(eq + 1));
+      if (!value.ok()) return Status::Error("redis URL: a malformed % escape in its query");
+      if (name == "ca_cert") {
+        e.ca_cert = *value;
+      } else {
+        return Status::Error(
+            fmt::format("redis URL: unknown parameter '{}' (known: ca_cert)", name));
+      }
+    }
+  }
+  if (auto at = url.rfind('@'); at != std::string_view::npos) {
+    std::string_view auth = url.substr(0, at);
+    auto colon = auth.find(':');
+    auto user = PercentDecode(colon == std::string_view::npos ? "" : auth.substr(0, colon));
+    auto password = PercentDecode(colon == std::string_view::npos ? auth : auth.substr(colon + 1));
+    if (!user.ok() || !password.ok()) {
+      return Status::Error("redis URL: a malformed % escape in its user or password");
+    }
+    e.user = *user;
+    e.password = *password;
+    url.remove_prefix(at + 1);
+  }
+  if (auto slash = url.find('/'); slash != std::string_view::npos) {
+    std::string_view db = url.substr(slash + 1);
+    if (!db.empty()) {
+      auto [end, ec] = std::from_chars(db.data(), db.data() + db.size(), e.db);
+      if (ec != std::errc() || end != db.data() + db.size() || e.db < 0) {
+        return Status::Error("redis URL: the database must be a number");
+      }
+    }
+    url = url.substr(0, slash);
+  }
+  if (url.empty()) return e;
+  auto hp = ParseHostPort(url, e.port);
+  if (!hp.ok()) return Status::Error("redis URL: " + hp.message());
+  e.host = hp->host;
+  e.port = hp->port;
+  return e;
+}
+
+}  // namespace pdv::redis

@@ -1,0 +1,27 @@
+#pragma once
+
+// The one parser of redis:// and rediss:// URLs: configuration checks them with it, and
+// both Redis clients (src/redis/) connect with what it gives. In namespace pdv::redis,
+// beside them; here because the configuration (common) cannot depend on src/redis/.
+
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace pdv::redis {
+
+struct Endpoint {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  int db = 0;
+  std::string user;  // an ACL user; empty: the default user
+  std::string password;
+  bool tls = false;     // rediss://
+  std::string ca_cert;  // ?ca_cert=PATH: the CA that signs the server (else the system's)
+};
+// redis[s]://[[user]:password@]host[:port][/db][?ca_cert=PATH]. User and password are
+// percent-decoded. rediss:// speaks TLS (1.2 or later) and verifies the server's
+// certificate and name.
+pdv::Result<Endpoint> ParseRedisUrl(std::string_view url);
+}  // namespace pdv::redis
