@@ -60,6 +60,9 @@ class TransformCommand : public Command {
       sub->add_option("--exclude", options_.exclude, "nodes to leave out (dbt syntax)")
           ->expected(1, -1);
       sub->add_option("--vars", options_.vars, "YAML mapping of project variables");
+      sub->add_option("--env-var", options_.env_vars,
+                      "an environment variable models may read with env_var() (besides "
+                      "DBT_ENV_*); repeatable; never a secret");
       sub->add_flag("--platform", platform_,
                     "the platform's project against warehouse_url, even in a folder with a "
                     "dbt_project.yml");

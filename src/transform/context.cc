@@ -147,15 +147,19 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
                                                   name->as_string()));
         })));
   bool all_env = options.all_env;
-  g.Set("env_var", Value(Function([all_env](const Arguments& a) -> Value {
+  const std::set<std::string>* declared = &project.declared_env;
+  g.Set("env_var", Value(Function([all_env, declared](const Arguments& a) -> Value {
           const Value* name = a.Get(0, "var");
           if (!name || !name->is_string()) throw TemplateError(a.line, "env_var() needs a name");
           const std::string& n = name->as_string();
-          if (!all_env && (!n.starts_with("DBT_ENV_") || n.starts_with("DBT_ENV_SECRET_"))) {
-            throw TemplateError(
-                a.line, fmt::format("env_var('{}'): outside profiles.yml only DBT_ENV_* "
-                                    "variables are visible (DBT_ENV_SECRET_* not even those)",
-                                    n));
+          bool visible = all_env || declared->contains(n) ||
+                         (n.starts_with("DBT_ENV_") && !n.starts_with("DBT_ENV_SECRET_"));
+          if (!visible) {
+            throw TemplateError(a.line,
+                                fmt::format("env_var('{}'): outside profiles.yml only DBT_ENV_* "
+                                            "variables (DBT_ENV_SECRET_* not even those) and those "
+                                            "declared with --env-var are visible",
+                                            n));
           }
           if (const char* v = std::getenv(name->as_string().c_str())) return Value(std::string(v));
           if (const Value* d = a.Get(1, "default")) return *d;

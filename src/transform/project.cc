@@ -290,6 +290,15 @@ class Loader {
         }
       }
     }
+    for (const auto& name : options_.declared_env) {
+      // The platform's own secrets stay out of SQL and logs, declared or not.
+      if (name == "PDV_CPF_KEY" || name.starts_with("DBT_ENV_SECRET_") ||
+          name.find("PASSWORD") != std::string::npos) {
+        throw LoadError{
+            fmt::format("--env-var {}: a secret cannot be made readable by models", name)};
+      }
+      p_.declared_env.insert(name);
+    }
     if (!options_.vars_yaml.empty()) {
       nlohmann::json cli = YamlToJson(LoadYaml(options_.vars_yaml, "--vars"));
       if (!cli.is_object())

@@ -9,6 +9,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,9 @@ struct LoadOptions {
   std::string target;                                 // "": the profile's default
   std::string vars_yaml;                              // --vars
   std::optional<std::string> platform_warehouse_url;  // set: no profiles.yml, this target
+  // Environment variables the operator declared readable by env_var() in models,
+  // besides DBT_ENV_* (--env-var). The platform's secrets cannot be declared.
+  std::vector<std::string> declared_env;
 };
 
 struct Project {
@@ -75,6 +79,7 @@ struct Project {
   std::string dir;
   std::string target_path;  // absolute
   nlohmann::json vars = nlohmann::json::object();
+  std::set<std::string> declared_env;  // LoadOptions::declared_env
   Target target;
   std::map<std::string, Node> nodes;  // by unique id (models, seeds, tests, sources)
   std::shared_ptr<jinja::Environment> env;

@@ -56,7 +56,7 @@ TEST_F(ProjectTest, ModelsSeeOnlyDbtEnvVariables) {
   auto leaked = Load();
   ASSERT_FALSE(leaked.ok());
   EXPECT_NE(leaked.message().find("leak.sql:1"), std::string::npos) << leaked.message();
-  EXPECT_NE(leaked.message().find("only DBT_ENV_* variables are visible"), std::string::npos)
+  EXPECT_NE(leaked.message().find("only DBT_ENV_* variables"), std::string::npos)
       << leaked.message();
   EXPECT_EQ(leaked.message().find("the-platform-secret-key"), std::string::npos);
   setenv("DBT_ENV_SECRET_TOKEN", "t", 1);
@@ -66,6 +66,17 @@ TEST_F(ProjectTest, ModelsSeeOnlyDbtEnvVariables) {
   Write("models/leak.sql", "select '{{ env_var(\"DBT_ENV_REGION\") }}' as k\n");
   auto fine = Load();
   EXPECT_TRUE(fine.ok()) << fine.message();
+  // A variable the operator declared is readable; a secret cannot be declared.
+  setenv("STORE_REGION", "sul", 1);
+  Write("models/leak.sql", "select '{{ env_var(\"STORE_REGION\") }}' as k\n");
+  EXPECT_FALSE(Load().ok());
+  auto declared = LoadProject({.project_dir = dir_.string(), .declared_env = {"STORE_REGION"}});
+  EXPECT_TRUE(declared.ok()) << declared.message();
+  auto secret = LoadProject({.project_dir = dir_.string(), .declared_env = {"PDV_CPF_KEY"}});
+  ASSERT_FALSE(secret.ok());
+  EXPECT_NE(secret.message().find("a secret cannot be made readable"), std::string::npos)
+      << secret.message();
+  unsetenv("STORE_REGION");
   unsetenv("PDV_CPF_KEY");
   unsetenv("DBT_ENV_SECRET_TOKEN");
   unsetenv("DBT_ENV_REGION");

@@ -23,7 +23,8 @@ LoadOptions ToLoadOptions(const TransformOptions& o) {
                      .profiles_dir = o.profiles_dir,
                      .target = o.target,
                      .vars_yaml = o.vars,
-                     .platform_warehouse_url = o.warehouse_url};
+                     .platform_warehouse_url = o.warehouse_url,
+                     .declared_env = o.env_vars};
 }
 
 // The nodes a command acts on, from the selection.

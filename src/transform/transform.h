@@ -20,7 +20,8 @@ struct TransformOptions {
   std::string project_dir;
   std::string profiles_dir;
   std::string target;
-  std::string vars;  // YAML mapping
+  std::string vars;                   // YAML mapping
+  std::vector<std::string> env_vars;  // declared readable by env_var() in models
   std::vector<std::string> select;
   std::vector<std::string> exclude;
   bool full_refresh = false;
