@@ -15,6 +15,7 @@ monitor::Sources SourcesFrom(const Config& config) {
           .warehouse_url = *config.Get("warehouse_url"),
           .redis_url = *config.Get("redis_url"),
           .api_listen = *config.Get("listen"),
+          .api_ca_cert = config.Get("monitor.api_ca_cert").value_or(""),
           .slot = *config.Get("cdc.slot")};
 }
 

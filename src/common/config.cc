@@ -341,6 +341,10 @@ const std::vector<ConfigKey>& AllConfigKeys() {
          .help = "a Redis reply later than this is a 503",
          .min = 1,
          .max = 60000});
+    add({.name = "monitor.api_ca_cert",
+         .kind = ConfigKind::kString,
+         .help = "the CA of the API's certificate: the monitor and pdv status call it over "
+                 "HTTPS"});
     add({.name = "monitor.probe_cpf_hash",
          .kind = ConfigKind::kString,
          .help = "the probe customer's cpf_hash, so that the monitor needs no cpf_key "

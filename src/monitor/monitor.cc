@@ -49,7 +49,7 @@ class FreshnessProbe {
       : options_(options),
         cpf_(*Cpf::FromBase(kProbeCpfBase)),
         cpf_hash_(options.probe_cpf_hash),
-        http_(options.sources.api_listen, 2000) {}
+        http_(options.sources.api_listen, 2000, options.sources.api_ca_cert) {}
 
   // Milliseconds from commit to answer; an error if the write failed or no answer came.
   Result<double> Once() {

@@ -24,7 +24,8 @@ struct Sources {
   std::string oltp_url;
   std::string warehouse_url;
   std::string redis_url;
-  std::string api_listen;  // host:port of pdv serve
+  std::string api_listen;   // host:port of pdv serve
+  std::string api_ca_cert;  // set: the API speaks HTTPS, its certificate signed by this CA
   std::string slot = "pdv_slot";
 };
 

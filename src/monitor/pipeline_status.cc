@@ -176,7 +176,7 @@ void ReadRedis(const Sources& s, Links& links, Sample& out) {
 }
 
 void ReadApi(const Sources& s, Links& links, Sample& out) {
-  if (!links.api) links.api = std::make_unique<HttpClient>(s.api_listen, 500);
+  if (!links.api) links.api = std::make_unique<HttpClient>(s.api_listen, 500, s.api_ca_cert);
   HttpClient& http = *links.api;
   auto ready = http.Get("/ready");
   if (!ready.ok()) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "common/cpf.h"
@@ -119,6 +120,20 @@ TEST_F(TlsTest, ApiServesHttpsWithAThrowAwayCa) {
   out = RunCommandOutput(
       {"curl", "-sS", "--cacert", ca_.ca_cert.string(), "-H", "X-API-Key: " + api_key, url});
   EXPECT_NE(out.find("\"cliente_id\""), std::string::npos) << out;
+
+  // The monitor's client speaks HTTPS too (monitor.api_ca_cert): pdv status sees the API.
+  ::setenv("PDV_MONITOR_API_CA_CERT", ca_.ca_cert.string().c_str(), 1);
+  auto status =
+      RunPdv({"status", "--json", "--listen", fmt::format("127.0.0.1:{}", *port), "--redis-url",
+              (*redis)->Url(), "--warehouse-url", (*pg)->Url(), "--oltp-url", (*pg)->Url()});
+  ::unsetenv("PDV_MONITOR_API_CA_CERT");
+  EXPECT_NE(status.output.find(R"("health": "ok")"), std::string::npos) << status.output;
+  auto json = nlohmann::json::parse(status.output.substr(status.output.find('{')), nullptr, false);
+  bool serve_ok = false;
+  for (const auto& stage : json["stages"]) {
+    if (stage["name"] == "serve") serve_ok = stage["health"] == "ok";
+  }
+  EXPECT_TRUE(serve_ok) << status.output;
 
   // Half a configuration is a clear error.
   auto half = RunPdv({"serve", "--listen", fmt::format("127.0.0.1:{}", *port + 1), "--redis-url",
