@@ -1,4 +1,5 @@
-# Redis 7 from Debian, append-only file on.
+# Redis 7 from Debian: TLS only (the server_cert/server_key secrets), ACL users from the
+# redis_acl secret (hashed passwords; nothing without one), protected mode, append-only.
 ARG BASE=pdv/debian:bookworm
 FROM ${BASE}
 RUN apt-get update \
@@ -8,4 +9,4 @@ RUN apt-get update \
 USER redis
 WORKDIR /data
 ENV REDIS_PORT=6379
-CMD ["sh", "-c", "exec redis-server --bind ${REDIS_BIND:-0.0.0.0} --port $REDIS_PORT --protected-mode no --appendonly yes --dir /data"]
+CMD ["sh", "-c", "exec redis-server --bind ${REDIS_BIND:-0.0.0.0} --port 0 --tls-port $REDIS_PORT --tls-cert-file /run/secrets/server_cert --tls-key-file /run/secrets/server_key --tls-ca-cert-file /run/secrets/ca_cert --tls-auth-clients no --aclfile /run/secrets/redis_acl --protected-mode yes --appendonly yes --dir /data"]

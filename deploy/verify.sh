@@ -28,32 +28,50 @@ docker build -q --network host -f deploy/Dockerfile -t pdv/pdv . >/dev/null
 docker build -q --network host -f deploy/postgres.Dockerfile -t pdv/postgres . >/dev/null
 docker build -q --network host -f deploy/redis.Dockerfile -t pdv/redis . >/dev/null
 env_file=$(mktemp)
+secrets=$(mktemp -d)
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$env_file" <<ENV
-POSTGRES_PASSWORD=$(openssl rand -hex 16)
-PDV_CPF_KEY=$(openssl rand -hex 32)
 INITIAL=10000
 RATE=20
 API_PUBLISH=$port
 ENV
+bash deploy/make-secrets.sh "$env_file" "$secrets" >/dev/null
+export PDV_SECRETS=$secrets
 compose=(docker-compose -p pdvverify -f deploy/compose.yaml --env-file "$env_file")
-cleanup() { "${compose[@]}" down -v >/dev/null 2>&1 || true; rm -f "$env_file"; }
+cleanup() { "${compose[@]}" down -v >/dev/null 2>&1 || true; rm -rf "$env_file" "$secrets"; }
 trap cleanup EXIT
 "${compose[@]}" up -d --no-build
-for _ in $(seq 120); do
+for _ in $(seq 180); do
   healthy=$("${compose[@]}" ps | grep -c "(healthy)" || true)
   [[ "$healthy" -ge 5 ]] && break
   sleep 1
 done
 "${compose[@]}" ps
-key=$("${compose[@]}" exec -T serve cat /var/lib/pdv/api-key)
-for _ in $(seq 60); do
-  cpf=$("${compose[@]}" exec -T serve head -1 /var/lib/pdv/cpfs.txt 2>/dev/null || true)
-  [[ -n "$cpf" ]] && curl -fs -H "X-API-Key: $key" "http://127.0.0.1:$port/v1/clientes/$cpf" >/dev/null && break
+key=$("${compose[@]}" run --rm --no-deps -T --entrypoint cat keys /var/lib/pdv/pos/api-key)
+api="https://127.0.0.1:$port"
+for _ in $(seq 90); do
+  cpf=$("${compose[@]}" exec -T generate head -1 /var/lib/pdv/cpfs/cpfs.txt 2>/dev/null || true)
+  [[ -n "$cpf" ]] && curl -fs --cacert "$secrets/ca_cert" -H "X-API-Key: $key" "$api/v1/clientes/$cpf" >/dev/null && break
   sleep 1
 done
-echo "curl -s -H \"X-API-Key: \$KEY\" http://127.0.0.1:$port/v1/clientes/$cpf"
-curl -fsS -H "X-API-Key: $key" "http://127.0.0.1:$port/v1/clientes/$cpf"; echo
-"${compose[@]}" exec -T serve pdv status
-"${compose[@]}" exec -T serve pdv reconcile
-echo "deploy/verify.sh: the compose stack answered and reconciled clean"
+echo "curl -s --cacert ca_cert -H \"X-API-Key: \$KEY\" $api/v1/clientes/$cpf"
+curl -fsS --cacert "$secrets/ca_cert" -H "X-API-Key: $key" "$api/v1/clientes/$cpf"; echo
+# Secure by default: plain HTTP gets no answer, Redis nothing without a password, each
+# stage sees only its own secrets.
+if curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1; then
+  echo "deploy/verify.sh: the API answered plain HTTP" >&2; exit 1
+fi
+"${compose[@]}" exec -T redis sh -c 'redis-cli --tls --cacert /run/secrets/ca_cert -h 127.0.0.1 -p $REDIS_PORT hset pdv:apikey:x name x' | grep -q NOAUTH
+for stage in cdc transform cache monitor; do
+  seen=$("${compose[@]}" exec -T "$stage" ls /run/secrets)
+  if grep -qx -e cpf_key -e admin.yaml -e postgres_admin <<<"$seen"; then
+    echo "deploy/verify.sh: $stage sees secrets it does not need: $seen" >&2; exit 1
+  fi
+  if "${compose[@]}" exec -T "$stage" grep -q cpf_key: "/run/secrets/$stage.yaml"; then
+    echo "deploy/verify.sh: $stage's configuration holds cpf_key" >&2; exit 1
+  fi
+done
+admin=("${compose[@]}" run --rm --no-deps -T --entrypoint pdv grants --config /run/secrets/admin.yaml)
+"${admin[@]}" status
+"${admin[@]}" reconcile --wait 60
+echo "deploy/verify.sh: the compose stack answered over HTTPS, kept its doors shut and reconciled clean"

@@ -60,6 +60,7 @@ int Main(int argc, char** argv) {
   commands.push_back(MakeStatusCommand());
   commands.push_back(MakeMonitorCommand());
   commands.push_back(MakeReconcileCommand());
+  commands.push_back(MakeGrantCommand());
   std::vector<CLI::App*> subcommands;
   for (auto& c : commands) subcommands.push_back(c->Register(app));
 

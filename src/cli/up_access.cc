@@ -3,12 +3,15 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <libpq-fe.h>
+#include <openssl/sha.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstring>
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 #include "common/random_secret.h"
 #include "generate/oltp_schema.h"
@@ -132,6 +135,48 @@ Result<StageSecrets> MakeStageSecrets() {
     s.redis[user] = *pw;
   }
   return s;
+}
+
+Result<StageSecrets> ReadStageSecrets(const fs::path& dir) {
+  StageSecrets s;
+  auto read = [&](const char* name, std::string* out) -> Status {
+    std::ifstream in(dir / name);
+    std::stringstream text;
+    text << in.rdbuf();
+    *out = text.str();
+    while (!out->empty() && (out->back() == '\n' || out->back() == '\r' || out->back() == ' ')) {
+      out->pop_back();
+    }
+    if (!in || out->empty() || out->find_first_of(" \t\r\n'\\") != std::string::npos) {
+      return Status::Error(fmt::format(
+          "{}: missing, empty, or holding spaces, quotes or backslashes (one password per "
+          "file, named after its role)",
+          (dir / name).string()));
+    }
+    return Status::Ok();
+  };
+  for (const char* role : {kGenerateRole, kCdcRole, kTransformRole, kCacheRole, kMonitorRole}) {
+    if (Status st = read(role, &s.pg[role]); !st.ok()) return st;
+  }
+  for (const char* user : {kCacheUser, kServeUser, kMonitorUser}) {
+    if (Status st = read(user, &s.redis[user]); !st.ok()) return st;
+  }
+  return s;
+}
+
+std::string RedisAclFile(const std::string& admin_password, const StageSecrets& secrets) {
+  auto sha = [](const std::string& text) {
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+    std::string hex;
+    for (unsigned char c : digest) hex += fmt::format("{:02x}", c);
+    return hex;
+  };
+  std::string out = fmt::format("user default on #{} ~* &* +@all\n", sha(admin_password));
+  for (const auto& user : RedisUsers(secrets)) {
+    out += fmt::format("user {} on #{} {}\n", user.name, sha(user.password), user.rules);
+  }
+  return out;
 }
 
 std::vector<localsvc::LocalRedisOptions::User> RedisUsers(const StageSecrets& secrets) {

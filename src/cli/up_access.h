@@ -34,6 +34,14 @@ Status GrantOltpAccess(const std::string& admin_url, const StageSecrets& secrets
 // monitor reads raw and marts.
 Status GrantWarehouseAccess(const std::string& admin_url, const StageSecrets& secrets);
 
+// The same passwords read from files in `dir`, one per role or user, named after it
+// (pdv_cdc, pdv-serve, ...): how a deployment other than `pdv up` gives them.
+Result<StageSecrets> ReadStageSecrets(const std::filesystem::path& dir);
+
+// A Redis ACL file (aclfile) for the stage users and the default user with
+// `admin_password`: passwords as SHA-256 (#...), never in clear.
+std::string RedisAclFile(const std::string& admin_password, const StageSecrets& secrets);
+
 struct AdminUrls {
   std::string oltp, warehouse, redis;
 };

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Makes every secret of the compose stack, in DIR (default deploy/secrets; mode 0700):
+# the servers' administrator passwords, one password per stage role and Redis user,
+# cpf_key, a CA and the servers' certificate (every service name, localhost, 127.0.0.1),
+# the Redis ACL file (password hashes only), and one configuration file per stage holding
+# only that stage's URLs (TLS: verify-full, rediss://). Existing secrets are kept. The
+# files are 0644 inside the 0700 directory: compose bind-mounts each into only the
+# containers that need it, whose own users must read it.
+#   bash deploy/make-secrets.sh deploy/.env [DIR]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+env_file=${1:?usage: make-secrets.sh ENV_FILE [DIR]}
+out=${2:-$root/deploy/secrets}
+pdv=${PDV_BIN:-$root/build/src/cli/pdv}
+set -a
+# shellcheck disable=SC1090
+source "$env_file"
+set +a
+mkdir -p "$out"
+chmod 700 "$out"
+umask 022
+secret() { [[ -s "$out/$1" ]] || openssl rand -hex "$2" >"$out/$1"; }
+for name in postgres_admin redis_admin pdv_generate pdv_cdc pdv_transform pdv_cache pdv_monitor \
+  pdv-cache pdv-serve pdv-monitor; do
+  secret "$name" 16
+done
+secret cpf_key 32
+if [[ ! -s "$out/server_cert" ]]; then
+  ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  (umask 077 && openssl req -x509 "${ec[@]}" -keyout "$out/ca.key" -out "$out/ca_cert" \
+    -days 825 -subj /CN=pdv-compose-ca 2>/dev/null)
+  openssl req "${ec[@]}" -keyout "$out/server_key" -out "$out/server.csr" -subj /CN=pdv 2>/dev/null
+  printf 'subjectAltName=DNS:oltp,DNS:warehouse,DNS:redis,DNS:serve,DNS:localhost,IP:127.0.0.1\n' \
+    >"$out/san.ext"
+  openssl x509 -req -in "$out/server.csr" -CA "$out/ca_cert" -CAkey "$out/ca.key" \
+    -CAcreateserial -out "$out/server_cert" -days 825 -extfile "$out/san.ext" 2>/dev/null
+  rm -f "$out/server.csr" "$out/san.ext"
+fi
+"$pdv" grant --passwords "$out" --redis-acl "$out/redis_admin" >"$out/redis_acl"
+probe_hash=$(PDV_CPF_KEY=$(cat "$out/cpf_key") "$pdv" grant --probe-hash)
+
+oltp="${OLTP_HOST:-oltp}:${OLTP_PORT:-5432}"
+warehouse="${WAREHOUSE_HOST:-warehouse}:${WAREHOUSE_PORT:-5432}"
+redis="${REDIS_HOST:-redis}:${REDIS_PORT:-6379}"
+pg_tls="sslmode=verify-full&sslrootcert=/run/secrets/ca_cert"
+pg() { echo "postgresql://$1:$(cat "$out/$2")@$3?$pg_tls"; }
+rd() { echo "rediss://$1:$(cat "$out/$2")@$redis/0?ca_cert=/run/secrets/ca_cert"; }
+common() {
+  cat <<YAML
+listen: ${API_HOST:-serve}:${API_PORT:-8080}
+log_format: json
+cdc:
+  metrics_listen: ${CDC_METRICS_BIND:-0.0.0.0}:${CDC_METRICS_PORT:-9187}
+YAML
+}
+write() { # stage, then its lines
+  local file="$out/$1.yaml"
+  shift
+  { echo "# Written by deploy/make-secrets.sh: this stage's settings and credentials only."
+    common
+    printf '%s\n' "$@"; } >"$file"
+}
+write admin "oltp_url: $(pg postgres postgres_admin "$oltp/source_db")" \
+  "warehouse_url: $(pg postgres postgres_admin "$warehouse/warehouse")" \
+  "redis_url: $(rd default redis_admin)" "monitor:" "  api_ca_cert: /run/secrets/ca_cert"
+write generate "oltp_url: $(pg pdv_generate pdv_generate "$oltp/source_db")" \
+  "cpf_key: $(cat "$out/cpf_key")"
+write cdc "oltp_url: $(pg pdv_cdc pdv_cdc "$oltp/source_db")" \
+  "warehouse_url: $(pg pdv_cdc pdv_cdc "$warehouse/warehouse")"
+write transform "warehouse_url: $(pg pdv_transform pdv_transform "$warehouse/warehouse")"
+write cache "warehouse_url: $(pg pdv_cache pdv_cache "$warehouse/warehouse")" \
+  "redis_url: $(rd pdv-cache pdv-cache)"
+write serve "redis_url: $(rd pdv-serve pdv-serve)" "cpf_key: $(cat "$out/cpf_key")" \
+  "api:" "  tls_cert: /run/secrets/server_cert" "  tls_key: /run/secrets/server_key"
+write monitor "oltp_url: $(pg pdv_monitor pdv_monitor "$oltp/source_db")" \
+  "warehouse_url: $(pg pdv_monitor pdv_monitor "$warehouse/warehouse")" \
+  "redis_url: $(rd pdv-monitor pdv-monitor)" "monitor:" "  api_ca_cert: /run/secrets/ca_cert" \
+  "  probe_cpf_hash: $probe_hash"
+chmod 644 "$out"/* && chmod 600 "$out/ca.key"
+echo "deploy/make-secrets.sh: secrets in $out"
