@@ -15,6 +15,7 @@
 
 #include "common/random_secret.h"
 #include "generate/oltp_schema.h"
+#include "localsvc/launch_support.h"
 #include "monitor/monitor.h"
 #include "pg/connection.h"
 #include "redis/client.h"
@@ -106,18 +107,6 @@ std::vector<std::string> ConnectOnly(const std::string& dbname,
   for (const auto& r : roles) list += (list.empty() ? "" : ", ") + pg::QuoteIdentifier(r);
   return {fmt::format("REVOKE ALL ON DATABASE {} FROM PUBLIC", db),
           fmt::format("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}", db, list)};
-}
-
-Status WriteOwnerOnly(const fs::path& file, const std::string& text) {
-  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    return Status::Error(fmt::format("cannot write {}: {}", file.string(), std::strerror(errno)));
-  }
-  bool ok = ::fchmod(fd, 0600) == 0 &&
-            ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  ::close(fd);
-  if (!ok) return Status::Error(fmt::format("cannot write {}", file.string()));
-  return Status::Ok();
 }
 
 }  // namespace
@@ -321,7 +310,7 @@ Result<std::map<std::string, fs::path>> WriteStageConfigs(const fs::path& dir,
     fs::path file = dir / (std::string(need.stage) + ".yaml");
     std::string text = std::string("# Written by `pdv up` at each start: the ") + need.stage +
                        " stage's settings and credentials only.\n" + out.c_str() + "\n";
-    if (Status s = WriteOwnerOnly(file, text); !s.ok()) return s;
+    if (Status s = localsvc::WritePrivateFile(file, text, std::nullopt); !s.ok()) return s;
     files[need.stage] = file;
   }
   return files;

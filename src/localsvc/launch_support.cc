@@ -1,9 +1,16 @@
 #include "localsvc/launch_support.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include "common/random_secret.h"
 
 namespace pdv::localsvc {
 namespace fs = std::filesystem;
@@ -45,6 +52,25 @@ std::string FileTail(const fs::path& file, size_t bytes) {
   all << in.rdbuf();
   std::string s = all.str();
   return s.size() > bytes ? s.substr(s.size() - bytes) : s;
+}
+
+Status WritePrivateFile(const fs::path& file, const std::string& text,
+                        const std::optional<RunAs>& owner) {
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    return Status::Error(fmt::format("cannot write {}: {}", file.string(), std::strerror(errno)));
+  }
+  bool ok = ::fchmod(fd, 0600) == 0 &&
+            ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  if (ok && owner) ok = ::fchown(fd, owner->uid, owner->gid) == 0;
+  ::close(fd);
+  if (!ok) return Status::Error(fmt::format("cannot write {}", file.string()));
+  return Status::Ok();
+}
+
+Result<std::string> PasswordOrRandom(const std::optional<std::string>& given) {
+  if (given) return *given;
+  return RandomSecretHex(16);
 }
 
 }  // namespace pdv::localsvc

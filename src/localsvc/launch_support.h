@@ -26,4 +26,12 @@ Result<int> LaunchOnPort(int port, const std::function<Status(int)>& launch);
 // The last `bytes` of a file ("" if unreadable): for start-up errors.
 std::string FileTail(const std::filesystem::path& file, size_t bytes);
 
+// Writes `text` to `file` (replacing it; a link is not followed), mode 0600, owned by
+// `owner` when set: a server's configuration holding passwords.
+Status WritePrivateFile(const std::filesystem::path& file, const std::string& text,
+                        const std::optional<RunAs>& owner);
+
+// `given`, else a random password (32 hex digits).
+Result<std::string> PasswordOrRandom(const std::optional<std::string>& given);
+
 }  // namespace pdv::localsvc

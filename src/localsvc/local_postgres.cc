@@ -15,7 +15,6 @@
 #include <sstream>
 #include <thread>
 
-#include "common/random_secret.h"
 #include "localsvc/launch_support.h"
 
 namespace pdv::localsvc {
@@ -155,19 +154,6 @@ constexpr char kScramOnlyHba[] =
     "host replication all 127.0.0.1/32 scram-sha-256\n"
     "host replication all ::1/128 scram-sha-256\n";
 
-Status WritePrivateFile(const fs::path& file, const std::string& text,
-                        const std::optional<RunAs>& owner) {
-  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    return Status::Error(fmt::format("cannot write {}: {}", file.string(), std::strerror(errno)));
-  }
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  if (ok && owner) ok = ::fchown(fd, owner->uid, owner->gid) == 0;
-  ::close(fd);
-  if (!ok) return Status::Error(fmt::format("cannot write {}", file.string()));
-  return Status::Ok();
-}
-
 }  // namespace
 
 Result<std::unique_ptr<LocalPostgres>> LocalPostgres::Start(LocalPostgresOptions options) {
@@ -179,13 +165,9 @@ Result<std::unique_ptr<LocalPostgres>> LocalPostgres::Start(LocalPostgresOptions
   std::unique_ptr<LocalPostgres> pg(new LocalPostgres());
   pg->options_ = options;
   pg->run_as_ = *account;
-  if (options.password) {
-    pg->password_ = *options.password;
-  } else {
-    auto random = RandomSecretHex(16);
-    if (!random.ok()) return random.status();
-    pg->password_ = *random;
-  }
+  auto password = PasswordOrRandom(options.password);
+  if (!password.ok()) return password.status();
+  pg->password_ = *password;
   if (options.dir) {
     if (Status s = CheckReachable(fs::absolute(*options.dir), pg->run_as_); !s.ok()) return s;
   }

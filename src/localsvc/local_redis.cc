@@ -14,7 +14,6 @@
 #include <sstream>
 #include <thread>
 
-#include "common/random_secret.h"
 #include "localsvc/launch_support.h"
 
 namespace pdv::localsvc {
@@ -65,13 +64,9 @@ Result<std::unique_ptr<LocalRedis>> LocalRedis::Start(LocalRedisOptions options)
   auto account = ServerAccount("redis");
   if (!account.ok()) return account.status();
   redis->run_as_ = *account;
-  if (options.password) {
-    redis->password_ = *options.password;
-  } else {
-    auto random = RandomSecretHex(16);
-    if (!random.ok()) return random.status();
-    redis->password_ = *random;
-  }
+  auto password = PasswordOrRandom(options.password);
+  if (!password.ok()) return password.status();
+  redis->password_ = *password;
   for (const auto& secret : {redis->password_}) {
     if (secret.find_first_of(" \t\r\n\"'") != std::string::npos) {
       return Status::Error("a Redis password must not contain spaces or quotes");
@@ -113,16 +108,7 @@ Status LocalRedis::WriteConfig() const {
     }
     text += fmt::format("user {} on >{} {}\n", user.name, user.password, user.rules);
   }
-  fs::path file = dir_ / "redis.conf";
-  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    return Status::Error(fmt::format("cannot write {}: {}", file.string(), std::strerror(errno)));
-  }
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  if (ok && run_as_) ok = ::fchown(fd, run_as_->uid, run_as_->gid) == 0;
-  ::close(fd);
-  if (!ok) return Status::Error(fmt::format("cannot write {}", file.string()));
-  return Status::Ok();
+  return WritePrivateFile(dir_ / "redis.conf", text, run_as_);
 }
 
 Status LocalRedis::Launch() {

@@ -33,6 +33,17 @@ class TlsTest : public ::testing::Test {
     other_ca_ = MakeTestCa(dir_->path() / "other-ca", "someone-else");
     ASSERT_TRUE(fs::exists(ca_.server_cert)) << "openssl did not make the test CA";
   }
+  // The dimension with one eligible customer, Ana (CPF 529.982.247-25).
+  static void AddAna(pg::Connection& conn) {
+    CreateDimensionTable(conn);
+    std::string hash = CpfHasher(kCpfKey).Hash(*Cpf::Parse("52998224725"));
+    ASSERT_TRUE(conn.Exec(fmt::format("INSERT INTO marts.dim_clientes_clube VALUES "
+                                      "('11111111-1111-4111-8111-111111111111', '{}', 'Ana', "
+                                      "'ATIVO', true, 87.50, 'verao', now() - interval '1 day', "
+                                      "now(), '0/1000', false)",
+                                      hash))
+                    .ok());
+  }
   std::optional<localsvc::ScratchDir> dir_;
   TestCa ca_, other_ca_;
 };
@@ -75,14 +86,7 @@ TEST_F(TlsTest, ApiServesHttpsWithAThrowAwayCa) {
   auto redis = localsvc::LocalRedis::Start({});
   ASSERT_TRUE(redis.ok()) << redis.message();
   auto conn = Connect((*pg)->Url());
-  CreateDimensionTable(conn);
-  std::string hash = CpfHasher(kCpfKey).Hash(*Cpf::Parse("52998224725"));
-  ASSERT_TRUE(conn.Exec(fmt::format("INSERT INTO marts.dim_clientes_clube VALUES "
-                                    "('11111111-1111-4111-8111-111111111111', '{}', 'Ana', "
-                                    "'ATIVO', true, 87.50, 'verao', now() - interval '1 day', "
-                                    "now(), '0/1000', false)",
-                                    hash))
-                  .ok());
+  AddAna(conn);
   ASSERT_EQ(RunPdv({"cache", "sync", "--full", "--warehouse-url", (*pg)->Url(), "--redis-url",
                     (*redis)->Url()})
                 .exit_code,
@@ -164,14 +168,7 @@ TEST_F(TlsTest, RedissForBothClientsWithAThrowAwayCa) {
   auto pg = localsvc::LocalPostgres::Start({});
   ASSERT_TRUE(pg.ok()) << pg.message();
   auto conn = Connect((*pg)->Url());
-  CreateDimensionTable(conn);
-  std::string hash = CpfHasher(kCpfKey).Hash(*Cpf::Parse("52998224725"));
-  ASSERT_TRUE(conn.Exec(fmt::format("INSERT INTO marts.dim_clientes_clube VALUES "
-                                    "('11111111-1111-4111-8111-111111111111', '{}', 'Ana', "
-                                    "'ATIVO', true, 87.50, 'verao', now() - interval '1 day', "
-                                    "now(), '0/1000', false)",
-                                    hash))
-                  .ok());
+  AddAna(conn);
   auto sync =
       RunPdv({"cache", "sync", "--full", "--warehouse-url", (*pg)->Url(), "--redis-url", url});
   ASSERT_EQ(sync.exit_code, 0) << sync.output;
