@@ -896,6 +896,12 @@ Status Serve(const ServeOptions& options, Logger& log, std::stop_token stop) {
   if (options.cpf_key.size() < 16) return Status::Error("serve: cpf_key is not set");
   auto endpoint = redis::ParseRedisUrl(options.redis_url);
   if (!endpoint.ok()) return endpoint.status();
+  if (endpoint->cluster) {
+    // The asynchronous client has no slot map yet: refuse rather than answer MOVED as 503s.
+    return Status::Error(
+        "serve: a Redis Cluster (redis+cluster://) is not supported by the API yet; give it "
+        "a standalone Redis or a primary");
+  }
   auto hp = ParseHostPort(options.listen);
   if (!hp.ok()) return Status::Error("serve: bad listen address: " + hp.message());
   boost::system::error_code ec;

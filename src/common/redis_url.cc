@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <tuple>
 
 #include "common/host_port.h"
 
@@ -32,13 +33,17 @@ pdv::Result<std::string> PercentDecode(std::string_view s) {
 
 pdv::Result<Endpoint> ParseRedisUrl(std::string_view url) {
   Endpoint e;
-  if (url.rfind("rediss://", 0) == 0) {
-    e.tls = true;
-    url.remove_prefix(9);
-  } else if (url.rfind("redis://", 0) == 0) {
-    url.remove_prefix(8);
-  } else {
-    return Status::Error("not a redis:// or rediss:// URL");
+  for (auto [scheme, tls, cluster] :
+       {std::tuple{"rediss+cluster://", true, true}, std::tuple{"redis+cluster://", false, true},
+        std::tuple{"rediss://", true, false}, std::tuple{"redis://", false, false}}) {
+    std::string_view s = scheme;
+    if (url.rfind(s, 0) == 0) {
+      e.tls = tls;
+      e.cluster = cluster;
+      url.remove_prefix(s.size());
+      break;
+    }
+    if (s == "redis://") return Status::Error("not a redis:// or rediss:// URL");
   }
   if (auto q = url.find('?'); q != std::string_view::npos) {
     std::string_view query = url.substr(q + 1);
@@ -80,11 +85,24 @@ pdv::Result<Endpoint> ParseRedisUrl(std::string_view url) {
     }
     url = url.substr(0, slash);
   }
-  if (url.empty()) return e;
-  auto hp = ParseHostPort(url, e.port);
-  if (!hp.ok()) return Status::Error("redis URL: " + hp.message());
-  e.host = hp->host;
-  e.port = hp->port;
+  if (e.cluster && e.db != 0) return Status::Error("redis URL: a cluster has database 0 only");
+  if (url.empty()) {
+    e.seeds = {{e.host, e.port}};
+    return e;
+  }
+  while (!url.empty()) {
+    std::string_view one = url.substr(0, url.find(','));
+    url.remove_prefix(std::min(url.size(), one.size() + 1));
+    auto hp = ParseHostPort(one, 6379);
+    if (!hp.ok()) return Status::Error("redis URL: " + hp.message());
+    e.seeds.emplace_back(hp->host, hp->port);
+    if (!e.cluster) {
+      if (!url.empty()) return Status::Error("redis URL: several hosts need redis+cluster://");
+      break;
+    }
+  }
+  e.host = e.seeds.front().first;
+  e.port = e.seeds.front().second;
   return e;
 }
 

@@ -6,6 +6,8 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/status.h"
 
@@ -19,9 +21,14 @@ struct Endpoint {
   std::string password;
   bool tls = false;     // rediss://
   std::string ca_cert;  // ?ca_cert=PATH: the CA that signs the server (else the system's)
+  // redis+cluster:// (rediss+cluster://): a Redis Cluster, reached first through any of
+  // `seeds` (host and port are the first of them).
+  bool cluster = false;
+  std::vector<std::pair<std::string, int>> seeds;
 };
 // redis[s]://[[user]:password@]host[:port][/db][?ca_cert=PATH]. User and password are
 // percent-decoded. rediss:// speaks TLS (1.2 or later) and verifies the server's
-// certificate and name.
+// certificate and name. redis[s]+cluster://[[user]:password@]host:port,host:port...
+// names a Redis Cluster by seed nodes (database 0 only).
 pdv::Result<Endpoint> ParseRedisUrl(std::string_view url);
 }  // namespace pdv::redis

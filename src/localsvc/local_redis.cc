@@ -91,6 +91,12 @@ Status LocalRedis::WriteConfig() const {
       "bind 127.0.0.1\nport {}\nprotected-mode yes\ndir \"{}\"\nsave \"\"\nappendonly {}\n"
       "daemonize no\nhash-max-listpack-entries 1024\nrequirepass {}\n",
       options_.tls ? 0 : port_, dir_.string(), options_.persistent ? "yes" : "no", password_);
+  if (options_.cluster) {
+    text += fmt::format(
+        "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-node-timeout 2000\n"
+        "masterauth {}\n",
+        password_);
+  }
   if (options_.tls) {
     text += fmt::format(
         "tls-port {}\ntls-cert-file \"{}\"\ntls-key-file \"{}\"\ntls-auth-clients no\n"

@@ -35,6 +35,9 @@ struct LocalRedisOptions {
     std::string cert, key, ca;
   };
   std::optional<Tls> tls;
+  // A Redis Cluster node (cluster-enabled; its replicas authenticate with the default
+  // user's password). Its port must be below 55536: the cluster bus listens on port+10000.
+  bool cluster = false;
 };
 
 // A redis-server of our own on 127.0.0.1 (protected mode, a password always), dying with

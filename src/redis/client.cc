@@ -1,193 +1,296 @@
 #include "redis/client.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <openssl/err.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <deque>
+#include <map>
+#include <optional>
+
+#include "redis/cluster_slots.h"
+#include "redis/connection.h"
 
 namespace pdv::redis {
 namespace {
 
 constexpr char kConnection[] = "connection";
-constexpr char kReplyError[] = "reply";
+constexpr int kMaxRedirections = 5;
 
-// A TCP connection to host:port within `timeout` (non-blocking connect, then blocking
-// with send and receive timeouts); -1 and `error` set on failure.
-int ConnectTcp(const std::string& host, int port, std::chrono::milliseconds timeout,
-               std::string* error) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  int gai = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found);
-  if (gai != 0) {
-    *error = ::gai_strerror(gai);
-    return -1;
+std::string Upper(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return out;
+}
+
+// "redis: MOVED 3999 127.0.0.1:6381" -> ("MOVED", "127.0.0.1:6381"); nullopt otherwise.
+std::optional<std::pair<std::string, std::string>> Redirection(const Status& s) {
+  if (s.ok() || s.code() != "reply") return std::nullopt;
+  std::string_view m = s.message();
+  if (m.rfind("redis: ", 0) == 0) m.remove_prefix(7);
+  for (const char* kind : {"MOVED ", "ASK "}) {
+    if (m.rfind(kind, 0) != 0) continue;
+    auto space = m.find(' ', std::string_view(kind).size());
+    if (space == std::string_view::npos) return std::nullopt;
+    return std::pair{std::string(kind, std::string_view(kind).size() - 1),
+                     std::string(m.substr(space + 1))};
   }
-  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> list(found, &::freeaddrinfo);
-  *error = "no address";
-  for (addrinfo* a = found; a; a = a->ai_next) {
-    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
-    if (fd < 0) {
-      *error = std::strerror(errno);
-      continue;
-    }
-    int rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
-    if (rc != 0 && errno == EINPROGRESS) {
-      pollfd p{.fd = fd, .events = POLLOUT, .revents = 0};
-      rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
-      if (rc == 1) {
-        int so_error = 0;
-        socklen_t len = sizeof(so_error);
-        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
-        rc = so_error == 0 ? 0 : -1;
-        errno = so_error;
-      } else {
-        if (rc == 0) errno = ETIMEDOUT;
-        rc = -1;
-      }
-    }
-    if (rc != 0) {
-      *error = std::strerror(errno);
-      ::close(fd);
-      continue;
-    }
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    timeval tv{.tv_sec = timeout.count() / 1000, .tv_usec = (timeout.count() % 1000) * 1000};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    return fd;
-  }
-  return -1;
+  return std::nullopt;
+}
+
+// A reply made of RESP text (":3\r\n"): for counts added up from several nodes.
+Reply MadeReply(const std::string& resp) {
+  ReplyReader reader;
+  reader.Feed(resp.data(), resp.size());
+  auto r = reader.Next();
+  return Reply(r.ok() ? r->release() : nullptr);
+}
+
+using Args = std::vector<std::string>;
+
+std::vector<std::string_view> Views(const Args& args) {
+  return std::vector<std::string_view>(args.begin(), args.end());
 }
 
 }  // namespace
 
-void Client::CloseFd::operator()(int* fd) const {
-  if (*fd >= 0) ::close(*fd);
-  delete fd;
-}
+struct Client::State {
+  Endpoint endpoint;
+  std::chrono::milliseconds timeout;
+  std::optional<Connection> single;
+
+  // A cluster: a connection per node ("host:port"), opened when first needed, and the
+  // master of each slot.
+  std::map<std::string, Connection> nodes;
+  std::vector<std::string> slot_owner = std::vector<std::string>(kClusterSlots);
+  std::deque<Args> queued;
+  std::deque<Result<Reply>> ready;
+
+  Result<Connection*> Node(const std::string& name) {
+    if (auto it = nodes.find(name); it != nodes.end()) return &it->second;
+    auto colon = name.rfind(':');
+    int port = 0;
+    if (colon == std::string::npos ||
+        std::from_chars(name.data() + colon + 1, name.data() + name.size(), port).ec !=
+            std::errc()) {
+      return Status::Error("redis: bad cluster node address " + name, kConnection);
+    }
+    auto conn = Connection::Open(endpoint, timeout, name.substr(0, colon), port);
+    if (!conn.ok()) return conn.status();
+    return &nodes.emplace(name, std::move(*conn)).first->second;
+  }
+
+  // CLUSTER SLOTS from the first node (known or seed) that answers.
+  Status RefreshSlots() {
+    std::vector<std::string> ask;
+    for (const auto& [name, conn] : nodes) ask.push_back(name);
+    for (const auto& [host, port] : endpoint.seeds) ask.push_back(fmt::format("{}:{}", host, port));
+    Status last = Status::Error("redis: no cluster node answered", kConnection);
+    for (const auto& name : ask) {
+      auto conn = Node(name);
+      if (!conn.ok()) {
+        last = conn.status();
+        continue;
+      }
+      auto r = (*conn)->Command({"CLUSTER", "SLOTS"});
+      if (!r.ok()) {
+        last = r.status();
+        if (IsConnectionError(r.status())) nodes.erase(name);
+        continue;
+      }
+      std::string asked_host = name.substr(0, name.rfind(':'));
+      for (size_t i = 0; i < r->elements(); ++i) {
+        const redisReply* range = r->element(i);
+        if (range->type != REDIS_REPLY_ARRAY || range->elements < 3) continue;
+        const redisReply* master = range->element[2];
+        if (master->type != REDIS_REPLY_ARRAY || master->elements < 2) continue;
+        std::string host(master->element[0]->str, master->element[0]->len);
+        if (host.empty()) host = asked_host;
+        std::string owner = fmt::format("{}:{}", host, master->element[1]->integer);
+        for (long long s = range->element[0]->integer;
+             s <= range->element[1]->integer && s < kClusterSlots; ++s) {
+          slot_owner[static_cast<size_t>(s)] = owner;
+        }
+      }
+      return Status::Ok();
+    }
+    return last;
+  }
+
+  std::string OwnerOf(const std::vector<std::string_view>& args) {
+    if (auto key = CommandKey(args)) {
+      const std::string& owner = slot_owner[KeySlot(*key)];
+      if (!owner.empty()) return owner;
+    }
+    for (const auto& owner : slot_owner) {
+      if (!owner.empty()) return owner;
+    }
+    return fmt::format("{}:{}", endpoint.host, endpoint.port);
+  }
+
+  void Forget(const std::string& node) {
+    nodes.erase(node);
+    (void)RefreshSlots();  // a failover may have moved its slots
+  }
+
+  // One command, following MOVED (the map refreshed) and ASK (once, with ASKING).
+  Result<Reply> Run(const std::vector<std::string_view>& args) {
+    std::string name = Upper(args.empty() ? "" : args[0]);
+    if (name == "SCRIPT") return ToEveryMaster(args);
+    if ((name == "UNLINK" || name == "DEL" || name == "EXISTS") && args.size() > 2) {
+      return PerKey(args);
+    }
+    std::string node = OwnerOf(args);
+    for (int attempt = 0; attempt <= kMaxRedirections; ++attempt) {
+      auto conn = Node(node);
+      if (!conn.ok()) {
+        Forget(node);
+        return conn.status();
+      }
+      auto r = (*conn)->Command(args);
+      if (!r.ok() && IsConnectionError(r.status())) {
+        Forget(node);
+        return r.status();
+      }
+      auto redirect = Redirection(r.status());
+      if (!redirect) return r;
+      if (redirect->first == "ASK") {
+        auto target = Node(redirect->second);
+        if (!target.ok()) return target.status();
+        (*target)->Append({"ASKING"});
+        (*target)->Append(args);
+        (void)(*target)->GetReply();
+        return (*target)->GetReply();
+      }
+      (void)RefreshSlots();
+      node = redirect->second;
+    }
+    return Status::Error("redis: too many cluster redirections", kConnection);
+  }
+
+  // SCRIPT LOAD (and the like): the script must be on every master.
+  Result<Reply> ToEveryMaster(const std::vector<std::string_view>& args) {
+    std::vector<std::string> masters(slot_owner.begin(), slot_owner.end());
+    std::sort(masters.begin(), masters.end());
+    masters.erase(std::unique(masters.begin(), masters.end()), masters.end());
+    std::optional<Result<Reply>> first;
+    for (const auto& m : masters) {
+      if (m.empty()) continue;
+      auto conn = Node(m);
+      if (!conn.ok()) return conn.status();
+      auto r = (*conn)->Command(args);
+      if (!r.ok()) return r;
+      if (!first) first = std::move(r);
+    }
+    if (!first) return Status::Error("redis: no cluster master known", kConnection);
+    return std::move(*first);
+  }
+
+  // A multi-key UNLINK/DEL/EXISTS whose keys may live in several slots: one per key,
+  // pipelined per node, the counts added.
+  Result<Reply> PerKey(const std::vector<std::string_view>& args) {
+    std::vector<Args> each;
+    for (size_t i = 1; i < args.size(); ++i)
+      each.push_back({std::string(args[0]), std::string(args[i])});
+    long long total = 0;
+    for (auto& r : RunBatch(each)) {
+      if (!r.ok()) return r.status();
+      total += r->integer();
+    }
+    return MadeReply(fmt::format(":{}\r\n", total));
+  }
+
+  // Commands pipelined per node; the replies in the commands' order.
+  std::vector<Result<Reply>> RunBatch(const std::vector<Args>& commands) {
+    std::vector<std::optional<Result<Reply>>> out(commands.size());
+    std::map<std::string, std::vector<size_t>> by_node;
+    for (size_t i = 0; i < commands.size(); ++i) {
+      auto views = Views(commands[i]);
+      std::string name = Upper(views.empty() ? "" : views[0]);
+      bool special = name == "SCRIPT" ||
+                     ((name == "UNLINK" || name == "DEL" || name == "EXISTS") && views.size() > 2);
+      if (special) {
+        out[i] = Run(views);
+      } else {
+        by_node[OwnerOf(views)].push_back(i);
+      }
+    }
+    std::vector<size_t> again;
+    for (const auto& [node, indexes] : by_node) {
+      auto conn = Node(node);
+      if (!conn.ok()) {
+        for (size_t i : indexes) out[i] = conn.status();
+        Forget(node);
+        continue;
+      }
+      for (size_t i : indexes) (*conn)->Append(Views(commands[i]));
+      bool lost = false;
+      for (size_t i : indexes) {
+        auto r = (*conn)->GetReply();
+        if (!r.ok() && IsConnectionError(r.status())) lost = true;
+        if (Redirection(r.status())) {
+          again.push_back(i);
+        } else {
+          out[i] = std::move(r);
+        }
+      }
+      if (lost) Forget(node);
+    }
+    if (!again.empty()) (void)RefreshSlots();
+    for (size_t i : again) out[i] = Run(Views(commands[i]));
+    std::vector<Result<Reply>> results;
+    results.reserve(out.size());
+    for (auto& r : out) results.push_back(std::move(*r));
+    return results;
+  }
+};
+
+Client::Client(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+Client::~Client() = default;
 
 pdv::Result<Client> Client::Connect(const std::string& url, std::chrono::milliseconds timeout) {
   auto endpoint = ParseRedisUrl(url);
   if (!endpoint.ok()) return endpoint.status();
-  Client client;
-  client.where_ = fmt::format("{}:{}", endpoint->host, endpoint->port);
-  client.reader_ = std::make_unique<ReplyReader>();
-  std::string error;
-  int fd = ConnectTcp(endpoint->host, endpoint->port, timeout, &error);
-  if (fd < 0) {
-    return Status::Error(fmt::format("redis: cannot connect to {}: {}", client.where_, error),
-                         kConnection);
+  auto state = std::make_unique<State>();
+  state->endpoint = *endpoint;
+  state->timeout = timeout;
+  if (!endpoint->cluster) {
+    auto conn = Connection::Open(*endpoint, timeout);
+    if (!conn.ok()) return conn.status();
+    state->single.emplace(std::move(*conn));
+  } else if (Status s = state->RefreshSlots(); !s.ok()) {
+    return s;
   }
-  client.fd_.reset(new int(fd));
-  if (endpoint->tls) {
-    auto ctx = MakeClientTlsContext(*endpoint);
-    if (!ctx.ok()) return ctx.status();
-    client.tls_context_ = std::move(*ctx);
-    client.ssl_.reset(SSL_new(client.tls_context_.get()));
-    if (!client.ssl_) return Status::Error("redis: cannot start TLS: " + OpenSslErrors());
-    if (Status s = ExpectServerName(client.ssl_.get(), *endpoint); !s.ok()) return s;
-    SSL_set_fd(client.ssl_.get(), fd);
-    if (SSL_connect(client.ssl_.get()) != 1) {
-      long verify = SSL_get_verify_result(client.ssl_.get());
-      std::string why =
-          verify != X509_V_OK ? X509_verify_cert_error_string(verify) : OpenSslErrors();
-      return Status::Error(
-          fmt::format("redis: TLS handshake with {} failed: {}", client.where_, why), kConnection);
-    }
-  }
-  if (auto auth = AuthCommand(*endpoint); !auth.empty()) {
-    auto r = client.Command(auth);
-    if (!r.ok()) return r.status();
-  }
-  if (endpoint->db != 0) {
-    auto r = client.Command({"SELECT", std::to_string(endpoint->db)});
-    if (!r.ok()) return r.status();
-  }
-  return client;
+  return Client(std::move(state));
 }
 
-Status Client::Broken(std::string what) {
-  broken_ = Status::Error(fmt::format("redis: {} ({})", what, where_), kConnection);
-  return broken_;
+bool Client::cluster() const { return !state_->single; }
+
+pdv::Result<Reply> Client::Command(const std::vector<std::string_view>& args) {
+  if (state_->single) return state_->single->Command(args);
+  return state_->Run(args);
 }
 
-void Client::Append(const std::vector<std::string_view>& args) { out_ += FormatCommand(args); }
-
-Status Client::Flush() {
-  size_t sent = 0;
-  while (sent < out_.size()) {
-    const char* p = out_.data() + sent;
-    size_t left = out_.size() - sent;
-    ssize_t n;
-    if (ssl_) {
-      n = SSL_write(ssl_.get(), p, static_cast<int>(std::min<size_t>(left, 1 << 30)));
-      if (n <= 0) return Broken("write failed: " + OpenSslErrors());
-    } else {
-      n = ::send(*fd_, p, left, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        return Broken(errno == EAGAIN ? "write timed out"
-                                      : std::string("write failed: ") + std::strerror(errno));
-      }
-    }
-    sent += static_cast<size_t>(n);
-  }
-  out_.clear();
-  return Status::Ok();
+void Client::Append(const std::vector<std::string_view>& args) {
+  if (state_->single) return state_->single->Append(args);
+  state_->queued.emplace_back(args.begin(), args.end());
 }
 
 pdv::Result<Reply> Client::GetReply() {
-  if (!broken_.ok()) return broken_;
-  if (!out_.empty()) {
-    if (Status s = Flush(); !s.ok()) return s;
+  if (state_->single) return state_->single->GetReply();
+  if (state_->ready.empty() && !state_->queued.empty()) {
+    std::vector<Args> batch(state_->queued.begin(), state_->queued.end());
+    state_->queued.clear();
+    for (auto& r : state_->RunBatch(batch)) state_->ready.push_back(std::move(r));
   }
-  char buf[16384];
-  while (true) {
-    auto next = reader_->Next();
-    if (!next.ok()) return Broken("protocol error");
-    if (*next) {
-      Reply reply(next->release());
-      if (reply.type() == REDIS_REPLY_ERROR) {
-        return Status::Error(fmt::format("redis: {}", reply.str()), kReplyError);
-      }
-      return reply;
-    }
-    ssize_t n;
-    if (ssl_) {
-      n = SSL_read(ssl_.get(), buf, sizeof(buf));
-      if (n <= 0) {
-        int err = SSL_get_error(ssl_.get(), static_cast<int>(n));
-        if (err == SSL_ERROR_ZERO_RETURN) return Broken("connection closed");
-        return Broken(errno == EAGAIN ? "read timed out" : "read failed: " + OpenSslErrors());
-      }
-    } else {
-      n = ::recv(*fd_, buf, sizeof(buf), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n == 0) return Broken("connection closed");
-      if (n < 0) {
-        return Broken(errno == EAGAIN ? "read timed out"
-                                      : std::string("read failed: ") + std::strerror(errno));
-      }
-    }
-    reader_->Feed(buf, static_cast<size_t>(n));
-  }
-}
-
-pdv::Result<Reply> Client::Command(const std::vector<std::string_view>& args) {
-  Append(args);
-  return GetReply();
+  if (state_->ready.empty()) return Status::Error("redis: no command pending", kConnection);
+  auto r = std::move(state_->ready.front());
+  state_->ready.pop_front();
+  return r;
 }
 
 bool IsConnectionError(const Status& s) { return s.code() == kConnection; }

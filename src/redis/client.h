@@ -1,9 +1,7 @@
 #pragma once
 
-// A synchronous Redis client (plain or TLS), and RAII over hiredis's replies and reader.
-
-#include <hiredis/hiredis.h>
-#include <hiredis/read.h>
+// The synchronous Redis client the stages use: one server (redis://, rediss://) or a
+// Redis Cluster (redis+cluster://, rediss+cluster://), through the same calls.
 
 #include <chrono>
 #include <memory>
@@ -11,94 +9,40 @@
 #include <string_view>
 #include <vector>
 
+#include "common/redis_url.h"
 #include "common/status.h"
 #include "redis/endpoint.h"
-#include "redis/tls.h"
+#include "redis/reply.h"
 
 namespace pdv::redis {
 
-// Frees a hiredis reply: the deleter of every owned redisReply.
-struct FreeReply {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using OwnedReply = std::unique_ptr<redisReply, FreeReply>;
-
-// Owns a hiredis reader (redisReaderFree on destruction): parses RESP from the bytes
-// fed to it, for clients that do their own I/O (the API's asynchronous ones). Move-only;
-// not thread-safe.
-class ReplyReader {
- public:
-  ReplyReader() : reader_(redisReaderCreate()) {}
-  void Feed(const char* data, size_t n) { redisReaderFeed(reader_.get(), data, n); }
-  // The next complete reply, nullptr when more bytes are needed; an error (code
-  // "connection": the stream is unusable) on malformed input.
-  pdv::Result<OwnedReply> Next() {
-    void* raw = nullptr;
-    if (redisReaderGetReply(reader_.get(), &raw) != REDIS_OK) {
-      return Status::Error("redis: protocol error", "connection");
-    }
-    return OwnedReply(static_cast<redisReply*>(raw));
-  }
-
- private:
-  struct Free {
-    void operator()(redisReader* r) const { redisReaderFree(r); }
-  };
-  std::unique_ptr<redisReader, Free> reader_;
-};
-
-// One reply (freeReplyObject on destruction). Move-only.
-class Reply {
- public:
-  explicit Reply(redisReply* r) : r_(r) {}
-  int type() const { return r_->type; }
-  bool is_nil() const { return r_->type == REDIS_REPLY_NIL; }
-  long long integer() const { return r_->integer; }
-  std::string_view str() const { return {r_->str, r_->len}; }
-  size_t elements() const { return r_->elements; }
-  // Borrowed view of element i (valid while this Reply lives).
-  const redisReply* element(size_t i) const { return r_->element[i]; }
-
- private:
-  OwnedReply r_;
-};
-
-// One connection, plain or TLS (rediss://), with its own socket I/O and hiredis's reply
-// parser. Not thread-safe; move-only. Errors carry code "connection" when the
-// connection is gone (reconnect and retry) and "reply" for an error reply from the
-// server. `timeout` bounds the connect and each read or write.
+// Not thread-safe; move-only. Errors carry code "connection" when a connection is gone
+// (reconnect and retry) and "reply" for an error reply from the server.
+//
+// On a cluster: each command goes to the master of its key's slot (from CLUSTER SLOTS,
+// refreshed on MOVED; ASK is followed once with ASKING); a pipeline is sent per node and
+// its replies returned in the order of the commands; SCRIPT LOAD reaches every master;
+// UNLINK, DEL and EXISTS of keys in several slots are split per key (their counts added).
+// Commands that name no key (PING, PUBLISH, CONFIG GET...) go to any master.
 class Client {
  public:
   static pdv::Result<Client> Connect(const std::string& url,
                                      std::chrono::milliseconds timeout = std::chrono::seconds(2));
-  Client(Client&&) noexcept = default;
-  Client& operator=(Client&&) noexcept = default;
-  ~Client() = default;
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
+  ~Client();
 
   // Runs one command (binary-safe arguments).
   pdv::Result<Reply> Command(const std::vector<std::string_view>& args);
   // Pipelining: Append any number of commands, then GetReply once for each, in order.
   void Append(const std::vector<std::string_view>& args);
   pdv::Result<Reply> GetReply();
+  bool cluster() const;
 
  private:
-  struct CloseFd {
-    void operator()(int* fd) const;
-  };
-  struct FreeSsl {
-    void operator()(SSL* s) const { SSL_free(s); }
-  };
-  Client() = default;
-  Status Flush();
-  Status Broken(std::string what);
-
-  std::unique_ptr<int, CloseFd> fd_;
-  SslContext tls_context_;
-  std::unique_ptr<SSL, FreeSsl> ssl_;
-  std::string out_;
-  std::unique_ptr<ReplyReader> reader_;
-  std::string where_;  // host:port, for messages
-  Status broken_;      // once the stream is unusable, every call fails with it
+  struct State;
+  explicit Client(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
 };
 
 bool IsConnectionError(const Status& s);

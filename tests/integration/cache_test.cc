@@ -1,8 +1,12 @@
 // `pdv cache` between a real PostgreSQL (the dimension) and a real Redis.
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <functional>
@@ -53,9 +57,11 @@ class CacheTest : public ::testing::Test {
   std::vector<std::string> Cache(std::vector<std::string> args) const {
     std::vector<std::string> out = {"cache"};
     out.insert(out.end(), args.begin(), args.end());
-    out.insert(out.end(), {"--warehouse-url", Url(), "--redis-url", redis_->Url()});
+    out.insert(out.end(), {"--warehouse-url", Url(), "--redis-url", RedisUrl()});
     return out;
   }
+  // The Redis the stages under test use (a cluster in CacheClusterTest).
+  virtual std::string RedisUrl() const { return redis_->Url(); }
   // Customers 1..n (ids derived from g, so tests can address them), _lsn 0/1000+g.
   void Insert(pg::Connection& conn, int from, int to) {
     auto r = conn.Exec(fmt::format(
@@ -93,7 +99,7 @@ class CacheTest : public ::testing::Test {
         "coalesce(extract(epoch FROM elegivel_a_partir_de)::bigint, -1), _lsn, _deleted, "
         "(_lsn - '0/0')::bigint FROM marts.dim_clientes_clube");
     ASSERT_TRUE(rows.ok()) << rows.message();
-    auto redis = redis::Client::Connect(redis_->Url());
+    auto redis = redis::Client::Connect(RedisUrl());
     ASSERT_TRUE(redis.ok());
     int bad = 0;
     for (int i = 0; i < rows->rows() && bad < 5; ++i) {
@@ -338,6 +344,161 @@ TEST_F(CacheTest, RedisOrWarehouseDownIsAClearError) {
   EXPECT_NE(w.output.find("event=cache_retry"), std::string::npos) << w.output;
   EXPECT_NE(Lines(w.output).back().find("pdv cache: postgres: cannot connect"), std::string::npos)
       << w.output;
+}
+
+// A six-node Redis Cluster (three masters, three replicas) of our own, on ports below
+// 55536 (the cluster bus is on port + 10000).
+class LocalCluster {
+ public:
+  static std::unique_ptr<LocalCluster> Start(const std::string& password) {
+    auto c = std::make_unique<LocalCluster>();
+    std::vector<std::string> create = {"redis-cli", "--cluster", "create"};
+    while (c->nodes_.size() < 6) {
+      auto port = localsvc::FreeLoopbackPort();
+      if (!port.ok()) return nullptr;
+      if (*port >= 55536 || !PortFree(*port + 10000)) continue;
+      auto node =
+          localsvc::LocalRedis::Start({.port = *port, .password = password, .cluster = true});
+      if (!node.ok()) {
+        ADD_FAILURE() << node.message();
+        return nullptr;
+      }
+      create.push_back(fmt::format("127.0.0.1:{}", *port));
+      c->nodes_.push_back(std::move(*node));
+    }
+    create.insert(create.end(), {"--cluster-replicas", "1", "--cluster-yes", "-a", password});
+    std::string out = RunCommandOutput(create);
+    if (out.find("All 16384 slots covered") == std::string::npos) {
+      ADD_FAILURE() << out;
+      return nullptr;
+    }
+    bool ok = WaitFor(30s, [&] {
+      for (auto& n : c->nodes_) {
+        auto r = redis::Client::Connect(n->Url());
+        if (!r.ok()) return false;
+        auto info = r->Command({"CLUSTER", "INFO"});
+        if (!info.ok() || info->str().find("cluster_state:ok") == std::string_view::npos) {
+          return false;
+        }
+      }
+      return true;
+    });
+    if (!ok) {
+      ADD_FAILURE() << "the cluster did not reach cluster_state:ok";
+      return nullptr;
+    }
+    c->password_ = password;
+    return c;
+  }
+  std::string Url() const {
+    return fmt::format("redis+cluster://default:{}@127.0.0.1:{},127.0.0.1:{}", password_,
+                       nodes_[0]->port(), nodes_[1]->port());
+  }
+  const std::vector<std::unique_ptr<localsvc::LocalRedis>>& nodes() const { return nodes_; }
+
+ private:
+  static bool PortFree(int port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    ::close(fd);
+    return free;
+  }
+  std::vector<std::unique_ptr<localsvc::LocalRedis>> nodes_;
+  std::string password_;
+};
+
+// Issue 12, its first part: the synchronous client on a real Redis Cluster. The cache's
+// full and incremental loads and `pdv apikey` work through seed nodes; keys spread over
+// the masters; a pipeline, SCRIPT LOAD and a multi-key UNLINK cross slots; after a
+// failover the client follows MOVED to the new master.
+class CacheClusterTest : public CacheTest {
+ protected:
+  void SetUp() override {
+    CacheTest::SetUp();
+    cluster_ = LocalCluster::Start("cluster-test-password-0123");
+    ASSERT_NE(cluster_, nullptr);
+  }
+  std::string RedisUrl() const override { return cluster_->Url(); }
+  std::unique_ptr<LocalCluster> cluster_;
+};
+
+TEST_F(CacheClusterTest, CacheAndApiKeysOnARealClusterFollowingAFailover) {
+  auto conn = Connect(Url());
+  Insert(conn, 1, 500);
+  auto full = RunPdv(Cache({"sync", "--full"}));
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+  ExpectRedisEqualsDimension();
+  int masters_with_keys = 0;
+  for (const auto& node : cluster_->nodes()) {
+    auto r = redis::Client::Connect(node->Url());
+    ASSERT_TRUE(r.ok()) << r.message();
+    auto role = r->Command({"ROLE"});
+    auto size = r->Command({"DBSIZE"});
+    ASSERT_TRUE(role.ok() && size.ok());
+    if (std::string_view(role->element(0)->str, role->element(0)->len) == "master" &&
+        size->integer() > 0) {
+      ++masters_with_keys;
+    }
+  }
+  EXPECT_EQ(masters_with_keys, 3) << "the buckets should spread over every master";
+
+  // A second full load removes the first (UNLINK across slots) and reloads its scripts.
+  ASSERT_TRUE(conn.Exec("UPDATE marts.dim_clientes_clube SET primeiro_nome = 'Outro', "
+                        "_lsn = _lsn + 1000000 WHERE (_lsn - '0/0') % 7 = 0")
+                  .ok());
+  auto again = RunPdv(Cache({"sync", "--full"}));
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  ExpectRedisEqualsDimension();
+  ASSERT_TRUE(conn.Exec("UPDATE marts.dim_clientes_clube SET _deleted = true, "
+                        "_lsn = _lsn + 2000000 WHERE (_lsn - '0/0') % 11 = 0")
+                  .ok());
+  auto incremental = RunPdv(Cache({"sync"}));
+  ASSERT_EQ(incremental.exit_code, 0) << incremental.output;
+  ExpectRedisEqualsDimension();
+
+  auto key = RunPdv(
+      {"apikey", "create", "caixa-cluster", "--redis-url", RedisUrl(), "--warehouse-url", Url()});
+  ASSERT_EQ(key.exit_code, 0) << key.output;
+
+  // Fail over the master of pdv:meta's slot; a client that knew the old map follows MOVED.
+  auto client = redis::Client::Connect(RedisUrl());
+  ASSERT_TRUE(client.ok()) << client.message();
+  ASSERT_TRUE(client->cluster());
+  ASSERT_TRUE(client->Command({"HGET", cache::kMetaKey, "version"}).ok());
+  std::string replica_url;
+  for (const auto& node : cluster_->nodes()) {
+    auto r = redis::Client::Connect(node->Url());
+    auto nodes = r->Command({"CLUSTER", "NODES"});
+    ASSERT_TRUE(nodes.ok());
+    auto role = r->Command({"ROLE"});
+    if (std::string_view(role->element(0)->str, role->element(0)->len) != "slave") continue;
+    // Its master serves pdv:meta when a plain GET of the meta there says MOVED nowhere.
+    auto master = redis::Client::Connect(
+        fmt::format("redis://default:{}@{}:{}/0", "cluster-test-password-0123",
+                    role->element(1)->str, role->element(2)->integer));
+    ASSERT_TRUE(master.ok());
+    if (master->Command({"HGET", cache::kMetaKey, "version"}).ok()) {
+      replica_url = node->Url();
+      break;
+    }
+  }
+  ASSERT_FALSE(replica_url.empty()) << "no replica of pdv:meta's master";
+  auto replica = redis::Client::Connect(replica_url);
+  ASSERT_TRUE(replica->Command({"CLUSTER", "FAILOVER"}).ok());
+  ASSERT_TRUE(WaitFor(30s, [&] {
+    auto role = replica->Command({"ROLE"});
+    return role.ok() && std::string_view(role->element(0)->str, role->element(0)->len) == "master";
+  }));
+  auto after = client->Command({"HSET", "pdv:cluster-test", "a", "1"});
+  EXPECT_TRUE(after.ok()) << after.message();
+  auto meta = client->Command({"HGET", cache::kMetaKey, "version"});
+  EXPECT_TRUE(meta.ok()) << meta.message();
+  auto synced = RunPdv(Cache({"sync"}));
+  EXPECT_EQ(synced.exit_code, 0) << synced.output;
 }
 
 }  // namespace
