@@ -38,7 +38,7 @@ std::string SuspendedKey(std::string_view key_hash) {
   return fmt::format("pdv:limit:suspended:{}", key_hash);
 }
 
-KeyLimits::KeyLimits(redis::AsyncClient& redis, KeyLimitOptions options)
+KeyLimits::KeyLimits(redis::AsyncCommands& redis, KeyLimitOptions options)
     : redis_(redis), options_(options) {
   if (options_.rate_per_key > 0) {
     chunk_ = std::clamp<uint64_t>(static_cast<uint64_t>(options_.rate_per_key / 200), 1, 1000);
@@ -81,39 +81,20 @@ void KeyLimits::Fetch(const std::string& key, KeyState& s, int64_t second, int64
   struct Counts {
     bool failed = false;
     long long rate_total = -1, day_total = -1;
+    int waiting = 0;  // replies still to come (on a cluster, from two nodes)
   };
   auto counts = std::make_shared<Counts>();
   bool with_rate = options_.rate_per_key > 0, with_day = options_.daily_quota > 0;
-  if (with_rate) {
-    std::string k = fmt::format("pdv:limit:rate:{}:{}", s.hash, second);
-    redis_.Command({"INCRBY", k, n}, [counts](const Status& st, redisReply* r) {
-      if (!st.ok() || r->type != REDIS_REPLY_INTEGER)
-        counts->failed = true;
-      else
-        counts->rate_total = r->integer;
-    });
-    redis_.Command({"PEXPIRE", k, "2000"}, [](const Status&, redisReply*) {});
-  }
-  if (with_day) {
-    std::string k = fmt::format("pdv:limit:day:{}:{}", s.hash, day);
-    redis_.Command({"INCRBY", k, n}, [counts](const Status& st, redisReply* r) {
-      if (!st.ok() || r->type != REDIS_REPLY_INTEGER)
-        counts->failed = true;
-      else
-        counts->day_total = r->integer;
-    });
-    redis_.Command({"EXPIRE", k, "90000"}, [](const Status&, redisReply*) {});
-  }
-  // The last reply of the pipeline: every count is in by then.
-  redis_.Command({"PING"}, [this, key, counts, second, day, with_rate, with_day](const Status& st,
-                                                                                 redisReply*) {
+  counts->waiting = (with_rate ? 1 : 0) + (with_day ? 1 : 0);
+  // Once both counts are in: the loop's share of this second (and day).
+  auto decide = [this, key, counts, second, day, with_rate, with_day] {
     auto it = keys_.find(key);
     if (it == keys_.end()) return;  // forgotten meanwhile (map cleared): its waiters too
     KeyState& s = it->second;
     s.fetching = false;
     auto waiting = std::move(s.waiting);
     s.waiting.clear();
-    if (!st.ok() || counts->failed) {
+    if (counts->failed) {
       for (auto& w : waiting) w(Fallback(s));
       return;
     }
@@ -136,7 +117,27 @@ void KeyLimits::Fetch(const std::string& key, KeyState& s, int64_t second, int64
     if (s.second == second) s.allowance += granted;
     // Each waiter asks again: admitted from the allowance, refused, or another chunk.
     for (auto& w : waiting) Admit(key, std::move(w));
-  });
+  };
+  auto count = [counts, decide](long long Counts::*field) {
+    return [counts, decide, field](const Status& st, redisReply* r) {
+      if (!st.ok() || r->type != REDIS_REPLY_INTEGER) {
+        counts->failed = true;
+      } else {
+        (*counts).*field = r->integer;
+      }
+      if (--counts->waiting == 0) decide();
+    };
+  };
+  if (with_rate) {
+    std::string k = fmt::format("pdv:limit:rate:{}:{}", s.hash, second);
+    redis_.Command({"INCRBY", k, n}, count(&Counts::rate_total));
+    redis_.Command({"PEXPIRE", k, "2000"}, [](const Status&, redisReply*) {});
+  }
+  if (with_day) {
+    std::string k = fmt::format("pdv:limit:day:{}:{}", s.hash, day);
+    redis_.Command({"INCRBY", k, n}, count(&Counts::day_total));
+    redis_.Command({"EXPIRE", k, "90000"}, [](const Status&, redisReply*) {});
+  }
 }
 
 Admission KeyLimits::Fallback(KeyState& s) {

@@ -25,7 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "redis/async_client.h"
+#include "redis/async_commands.h"
 
 namespace pdv::api {
 
@@ -44,7 +44,7 @@ struct Admission {
 // One per event loop. Not thread-safe.
 class KeyLimits {
  public:
-  KeyLimits(redis::AsyncClient& redis, KeyLimitOptions options);
+  KeyLimits(redis::AsyncCommands& redis, KeyLimitOptions options);
   // Calls `done` once, maybe before returning. `key` is the API key as sent.
   void Admit(const std::string& key, std::function<void(Admission)> done);
   size_t tracked_keys() const { return keys_.size(); }
@@ -65,7 +65,7 @@ class KeyLimits {
   void Fetch(const std::string& key, KeyState& state, int64_t second, int64_t day);
   Admission Fallback(KeyState& state);
 
-  redis::AsyncClient& redis_;
+  redis::AsyncCommands& redis_;
   KeyLimitOptions options_;
   uint64_t chunk_ = 1;
   std::unordered_map<std::string, KeyState> keys_;

@@ -40,6 +40,7 @@
 #include "metrics/registry.h"
 #include "monitor/monitor.h"
 #include "redis/async_client.h"
+#include "redis/async_cluster.h"
 
 namespace pdv::api {
 namespace {
@@ -177,7 +178,11 @@ class Worker {
   Worker(Shared& shared, const redis::Endpoint& endpoint)
       : shared_(shared),
         acceptor_(io_),
-        redis_(std::make_shared<redis::AsyncClient>(io_, endpoint, shared.options.redis_timeout)),
+        redis_(endpoint.cluster
+                   ? std::shared_ptr<redis::AsyncCommands>(std::make_shared<redis::AsyncCluster>(
+                         io_, endpoint, shared.options.redis_timeout))
+                   : std::make_shared<redis::AsyncClient>(io_, endpoint,
+                                                          shared.options.redis_timeout)),
         hasher_(shared.options.cpf_key),
         limits_(*redis_, {.rate_per_key = shared.options.rate_per_key,
                           .daily_quota = shared.options.daily_quota_per_key,
@@ -185,12 +190,15 @@ class Worker {
         addresses_(shared.options.rate_per_ip / std::max(1, shared.loops)),
         watch_(shared.options.enumeration_ratio, shared.options.enumeration_min_lookups,
                shared.options.enumeration_window) {
-    if (shared.options.near_cache) {
+    if (auto cluster = std::dynamic_pointer_cast<redis::AsyncCluster>(redis_)) cluster->Start();
+    // On a cluster tracking would be per node: the near-cache is off there (for now).
+    auto single = std::dynamic_pointer_cast<redis::AsyncClient>(redis_);
+    if (shared.options.near_cache && single) {
       link_ = std::make_shared<redis::InvalidationLink>(
           io_, endpoint, [this](std::string_view key) { near_.Invalidate(key); },
           [this] { near_.Clear(); });
       // Every new data connection is a new client: nothing it read before is tracked.
-      redis_->set_on_connect([this] {
+      single->set_on_connect([this] {
         near_.Clear();
         tracking_ready_ = false;
         EnableTracking();
@@ -267,7 +275,7 @@ class Worker {
   void Stop();
   asio::io_context& io() { return io_; }
   Shared& shared() { return shared_; }
-  redis::AsyncClient& redis() { return *redis_; }
+  redis::AsyncCommands& redis() { return *redis_; }
   const CpfHasher& hasher() const { return hasher_; }
   std::list<std::weak_ptr<SessionBase>>& sessions() { return sessions_; }
 
@@ -310,7 +318,7 @@ class Worker {
   tcp::acceptor acceptor_;
   asio::steady_timer accept_retry_{io_};
   AcceptErrors accept_errors_;
-  std::shared_ptr<redis::AsyncClient> redis_;
+  std::shared_ptr<redis::AsyncCommands> redis_;
   CpfHasher hasher_;
   std::optional<cache::Layout> layout_;
   Clock::time_point layout_at_{};
@@ -896,11 +904,8 @@ Status Serve(const ServeOptions& options, Logger& log, std::stop_token stop) {
   if (options.cpf_key.size() < 16) return Status::Error("serve: cpf_key is not set");
   auto endpoint = redis::ParseRedisUrl(options.redis_url);
   if (!endpoint.ok()) return endpoint.status();
-  if (endpoint->cluster) {
-    // The asynchronous client has no slot map yet: refuse rather than answer MOVED as 503s.
-    return Status::Error(
-        "serve: a Redis Cluster (redis+cluster://) is not supported by the API yet; give it "
-        "a standalone Redis or a primary");
+  if (endpoint->cluster && options.near_cache) {
+    log.Info("serve_near_cache_off", {{"reason", "Redis Cluster (tracking is per node)"}});
   }
   auto hp = ParseHostPort(options.listen);
   if (!hp.ok()) return Status::Error("serve: bad listen address: " + hp.message());

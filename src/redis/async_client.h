@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "redis/async_commands.h"
 #include "redis/client.h"
 #include "redis/endpoint.h"
 
@@ -25,18 +26,18 @@ namespace pdv::redis {
 // reader, handed to callbacks in order. Lives on one io_context thread; not thread-safe. A command
 // not answered within its deadline, or any connection failure, fails every pending command with a
 // Status, and the next command reconnects (with a short backoff).
-class AsyncClient : public std::enable_shared_from_this<AsyncClient> {
+class AsyncClient : public AsyncCommands, public std::enable_shared_from_this<AsyncClient> {
  public:
   // Reply view: type, integer, string (valid during the callback), elements.
-  using Callback = std::function<void(const pdv::Status&, struct redisReply*)>;
+  using Callback = AsyncCommands::Callback;
 
   AsyncClient(boost::asio::io_context& io, Endpoint endpoint, std::chrono::milliseconds timeout);
   ~AsyncClient();
 
-  void Command(const std::vector<std::string_view>& args, Callback done);
-  bool connected() const { return state_ == State::kConnected; }
+  void Command(const std::vector<std::string_view>& args, Callback done) override;
+  bool connected() const override { return state_ == State::kConnected; }
   // Closes the connection for good (shutdown): pending commands fail.
-  void Close();
+  void Close() override;
   // Called on the loop each time a connection is established, before queued commands
   // run (commands it issues go first).
   void set_on_connect(std::function<void()> f) { on_connect_ = std::move(f); }

@@ -25,21 +25,6 @@ std::string Upper(std::string_view s) {
   return out;
 }
 
-// "redis: MOVED 3999 127.0.0.1:6381" -> ("MOVED", "127.0.0.1:6381"); nullopt otherwise.
-std::optional<std::pair<std::string, std::string>> Redirection(const Status& s) {
-  if (s.ok() || s.code() != "reply") return std::nullopt;
-  std::string_view m = s.message();
-  if (m.rfind("redis: ", 0) == 0) m.remove_prefix(7);
-  for (const char* kind : {"MOVED ", "ASK "}) {
-    if (m.rfind(kind, 0) != 0) continue;
-    auto space = m.find(' ', std::string_view(kind).size());
-    if (space == std::string_view::npos) return std::nullopt;
-    return std::pair{std::string(kind, std::string_view(kind).size() - 1),
-                     std::string(m.substr(space + 1))};
-  }
-  return std::nullopt;
-}
-
 // A reply made of RESP text (":3\r\n"): for counts added up from several nodes.
 Reply MadeReply(const std::string& resp) {
   ReplyReader reader;
@@ -154,7 +139,7 @@ struct Client::State {
         Forget(node);
         return r.status();
       }
-      auto redirect = Redirection(r.status());
+      auto redirect = ClusterRedirection(r.status());
       if (!redirect) return r;
       if (redirect->first == "ASK") {
         auto target = Node(redirect->second);
@@ -230,7 +215,7 @@ struct Client::State {
       for (size_t i : indexes) {
         auto r = (*conn)->GetReply();
         if (!r.ok() && IsConnectionError(r.status())) lost = true;
-        if (Redirection(r.status())) {
+        if (ClusterRedirection(r.status())) {
           again.push_back(i);
         } else {
           out[i] = std::move(r);
@@ -294,5 +279,37 @@ pdv::Result<Reply> Client::GetReply() {
 }
 
 bool IsConnectionError(const Status& s) { return s.code() == kConnection; }
+
+std::optional<std::pair<std::string, std::string>> ClusterRedirection(const Status& s) {
+  if (s.ok() || s.code() != "reply") return std::nullopt;
+  std::string_view m = s.message();
+  if (m.rfind("redis: ", 0) == 0) m.remove_prefix(7);
+  for (const char* kind : {"MOVED ", "ASK "}) {
+    if (m.rfind(kind, 0) != 0) continue;
+    auto space = m.find(' ', std::string_view(kind).size());
+    if (space == std::string_view::npos) return std::nullopt;
+    return std::pair{std::string(kind, std::string_view(kind).size() - 1),
+                     std::string(m.substr(space + 1))};
+  }
+  return std::nullopt;
+}
+
+pdv::Result<std::vector<std::string>> ClusterSlotOwners(const Endpoint& endpoint,
+                                                        std::chrono::milliseconds timeout,
+                                                        const std::vector<std::string>& nodes) {
+  Client::State state;
+  state.endpoint = endpoint;
+  state.timeout = timeout;
+  std::vector<std::pair<std::string, int>> seeds;
+  for (const auto& n : nodes) {
+    auto colon = n.rfind(':');
+    if (colon != std::string::npos)
+      seeds.emplace_back(n.substr(0, colon), std::stoi(n.substr(colon + 1)));
+  }
+  seeds.insert(seeds.end(), endpoint.seeds.begin(), endpoint.seeds.end());
+  state.endpoint.seeds = seeds;
+  if (Status s = state.RefreshSlots(); !s.ok()) return s;
+  return state.slot_owner;
+}
 
 }  // namespace pdv::redis

@@ -5,8 +5,10 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/redis_url.h"
@@ -42,9 +44,23 @@ class Client {
  private:
   struct State;
   explicit Client(std::unique_ptr<State> state);
+  friend pdv::Result<std::vector<std::string>> ClusterSlotOwners(const Endpoint&,
+                                                                 std::chrono::milliseconds,
+                                                                 const std::vector<std::string>&);
   std::unique_ptr<State> state_;
 };
 
 bool IsConnectionError(const Status& s);
+
+// The master ("host:port") of each of the 16384 slots of a cluster, from the first of
+// `nodes` (then the endpoint's seeds) that answers CLUSTER SLOTS. Blocking: the
+// asynchronous client runs it off its loop.
+pdv::Result<std::vector<std::string>> ClusterSlotOwners(const Endpoint& endpoint,
+                                                        std::chrono::milliseconds timeout,
+                                                        const std::vector<std::string>& nodes);
+
+// "redis: MOVED 3999 127.0.0.1:6381" -> {"MOVED", "127.0.0.1:6381"} (or ASK); nullopt for
+// anything else.
+std::optional<std::pair<std::string, std::string>> ClusterRedirection(const Status& s);
 
 }  // namespace pdv::redis

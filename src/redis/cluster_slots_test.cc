@@ -7,7 +7,7 @@ namespace {
 
 TEST(ClusterSlotsTest, KeySlotIsRedisCrc16AndHonoursHashTags) {
   EXPECT_EQ(KeySlot("123456789"), 0x31C3);  // CRC16/XMODEM's check value
-  EXPECT_EQ(KeySlot("foo"), 12182);          // as CLUSTER KEYSLOT foo
+  EXPECT_EQ(KeySlot("foo"), 12182);         // as CLUSTER KEYSLOT foo
   EXPECT_EQ(KeySlot("{user1000}.following"), KeySlot("{user1000}.followers"));
   EXPECT_EQ(KeySlot("{user1000}.following"), KeySlot("user1000"));
   EXPECT_EQ(KeySlot("foo{}{bar}"), KeySlot("foo{}{bar}"));

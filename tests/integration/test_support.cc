@@ -189,4 +189,69 @@ TestCa MakeTestCa(const std::filesystem::path& dir, const std::string& name) {
   return ca;
 }
 
+namespace {
+bool LoopbackPortFree(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return free;
+}
+}  // namespace
+
+std::unique_ptr<LocalCluster> LocalCluster::Start(const std::string& password) {
+  auto c = std::make_unique<LocalCluster>();
+  c->password_ = password;
+  std::vector<std::string> create = {"redis-cli", "--cluster", "create"};
+  while (c->nodes_.size() < 6) {
+    auto port = localsvc::FreeLoopbackPort();
+    if (!port.ok()) return nullptr;
+    if (*port >= 55536 || !LoopbackPortFree(*port + 10000)) continue;
+    auto node = localsvc::LocalRedis::Start({.port = *port, .password = password, .cluster = true});
+    if (!node.ok()) {
+      ADD_FAILURE() << node.message();
+      return nullptr;
+    }
+    create.push_back("127.0.0.1:" + std::to_string(*port));
+    c->nodes_.push_back(std::move(*node));
+  }
+  create.insert(create.end(), {"--cluster-replicas", "1", "--cluster-yes", "-a", password});
+  std::string out = RunCommandOutput(create);
+  if (out.find("All 16384 slots covered") == std::string::npos) {
+    ADD_FAILURE() << out;
+    return nullptr;
+  }
+  // cluster_state:ok on every node and every replica linked to its master, asked with
+  // redis-cli (this library has no Redis client).
+  bool ok = WaitFor(std::chrono::seconds(30), [&] {
+    for (auto& n : c->nodes_) {
+      std::string info = RunCommandOutput({"redis-cli", "--no-auth-warning", "-a", password, "-p",
+                                           std::to_string(n->port()), "CLUSTER", "INFO"});
+      if (info.find("cluster_state:ok") == std::string::npos) return false;
+      // Replicas in sync: a replica that never synced cannot be promoted.
+      std::string repl = RunCommandOutput({"redis-cli", "--no-auth-warning", "-a", password, "-p",
+                                           std::to_string(n->port()), "INFO", "replication"});
+      if (repl.find("role:slave") != std::string::npos &&
+          repl.find("master_link_status:up") == std::string::npos) {
+        return false;
+      }
+    }
+    return true;
+  });
+  if (!ok) {
+    ADD_FAILURE() << "the cluster did not reach cluster_state:ok";
+    return nullptr;
+  }
+  return c;
+}
+
+std::string LocalCluster::Url() const {
+  return "redis+cluster://default:" + password_ +
+         "@127.0.0.1:" + std::to_string(nodes_[0]->port()) +
+         ",127.0.0.1:" + std::to_string(nodes_[1]->port());
+}
+
 }  // namespace pdv::testing

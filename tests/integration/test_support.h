@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "localsvc/child_process.h"
+#include "localsvc/local_redis.h"
 #include "localsvc/scratch_dir.h"
 #include "pg/connection.h"
 
@@ -82,6 +83,23 @@ bool WaitFor(std::chrono::milliseconds timeout, const std::function<bool()>& con
 
 // Whether something accepts TCP connections on 127.0.0.1:port.
 bool PortAccepts(int port);
+
+// A six-node Redis Cluster (three masters, three replicas) of our own, every node with
+// `password` for its default user, on ports below 55536 (the cluster bus is on port +
+// 10000). Start returns when every node says cluster_state:ok (nullptr and a test
+// failure otherwise).
+class LocalCluster {
+ public:
+  static std::unique_ptr<LocalCluster> Start(const std::string& password);
+  // redis+cluster://default:<password>@<two seed nodes>
+  std::string Url() const;
+  const std::vector<std::unique_ptr<localsvc::LocalRedis>>& nodes() const { return nodes_; }
+  const std::string& password() const { return password_; }
+
+ private:
+  std::vector<std::unique_ptr<localsvc::LocalRedis>> nodes_;
+  std::string password_;
+};
 
 // A throw-away certificate authority and a server certificate it signed, for 127.0.0.1
 // and localhost (openssl CLI, P-256, valid one day), as PEM files in `dir`.

@@ -1,0 +1,120 @@
+#include "redis/async_cluster.h"
+
+#include <fmt/format.h>
+#include <hiredis/hiredis.h>
+
+#include <thread>
+
+#include "redis/client.h"
+#include "redis/cluster_slots.h"
+
+namespace pdv::redis {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+AsyncCluster::AsyncCluster(asio::io_context& io, Endpoint endpoint,
+                           std::chrono::milliseconds timeout)
+    : io_(io), endpoint_(std::move(endpoint)), timeout_(timeout) {}
+
+AsyncCluster::~AsyncCluster() = default;
+
+void AsyncCluster::Start() { Refresh(); }
+
+void AsyncCluster::Refresh() {
+  if (refreshing_ || closed_) return;
+  if (Clock::now() - refreshed_at_ < std::chrono::milliseconds(200)) return;
+  refreshing_ = true;
+  refreshed_at_ = Clock::now();
+  std::vector<std::string> known;
+  for (const auto& [name, client] : nodes_) known.push_back(name);
+  std::weak_ptr<AsyncCluster> weak = weak_from_this();
+  // CLUSTER SLOTS blocks (connects, waits): off the loop, the result posted back.
+  std::thread([weak, endpoint = endpoint_, timeout = std::chrono::milliseconds(1000), known,
+               &io = io_] {
+    auto owners = ClusterSlotOwners(endpoint, timeout, known);
+    asio::post(io, [weak, owners = std::move(owners)]() mutable {
+      auto self = weak.lock();
+      if (!self) return;
+      self->refreshing_ = false;
+      if (owners.ok()) self->slot_owner_ = std::move(*owners);
+    });
+  }).detach();
+}
+
+AsyncClient& AsyncCluster::Node(const std::string& name) {
+  auto& client = nodes_[name];
+  if (!client) {
+    Endpoint e = endpoint_;
+    auto colon = name.rfind(':');
+    e.host = name.substr(0, colon);
+    e.port = std::stoi(name.substr(colon + 1));
+    e.cluster = false;
+    client = std::make_shared<AsyncClient>(io_, e, timeout_);
+  }
+  return *client;
+}
+
+void AsyncCluster::Command(const std::vector<std::string_view>& args, Callback done) {
+  std::string owner;
+  if (!slot_owner_.empty()) {
+    if (auto key = CommandKey(args)) {
+      owner = slot_owner_[KeySlot(*key)];
+    } else {
+      for (const auto& o : slot_owner_) {
+        if (!o.empty()) {
+          owner = o;
+          break;
+        }
+      }
+    }
+  }
+  if (owner.empty()) {
+    Refresh();
+    return done(Status::Error("redis: the cluster's slot map is not known yet", "connection"),
+                nullptr);
+  }
+  Send(owner, std::vector<std::string>(args.begin(), args.end()), std::move(done), 0);
+}
+
+void AsyncCluster::Send(const std::string& node, std::vector<std::string> args, Callback done,
+                        int hops) {
+  std::vector<std::string_view> views(args.begin(), args.end());
+  auto self = shared_from_this();
+  // The arguments are kept only for a redirection (rare); the common path copies them once.
+  auto resend = std::make_shared<std::vector<std::string>>(std::move(args));
+  Node(node).Command(views, [this, self, resend, done = std::move(done), hops](
+                                const Status& s, redisReply* r) mutable {
+    if (s.ok()) return done(s, r);
+    if (IsConnectionError(s)) {
+      Refresh();  // a failover may have moved the node's slots
+      return done(s, r);
+    }
+    auto redirect = ClusterRedirection(s);
+    if (!redirect || hops >= 2) return done(s, r);
+    Refresh();
+    if (redirect->first == "ASK") {
+      Node(redirect->second).Command({"ASKING"}, [](const Status&, redisReply*) {});
+    }
+    Send(redirect->second, std::move(*resend), std::move(done), hops + 1);
+  });
+}
+
+bool AsyncCluster::connected() const {
+  if (slot_owner_.empty()) return false;
+  // Every master this loop talks to is connected (a lost one is being failed over).
+  bool any = false;
+  for (const auto& [name, client] : nodes_) {
+    bool master = std::find(slot_owner_.begin(), slot_owner_.end(), name) != slot_owner_.end();
+    if (master && !client->connected()) return false;
+    any = any || (master && client->connected());
+  }
+  return any;
+}
+
+void AsyncCluster::Close() {
+  closed_ = true;
+  for (auto& [name, client] : nodes_) client->Close();
+}
+
+}  // namespace pdv::redis

@@ -1,0 +1,51 @@
+#pragma once
+
+// clang-format off
+#include <utility>  // before any Asio header under C++20 (PLATFORM-NOTES.md)
+// clang-format on
+
+#include <boost/asio.hpp>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/redis_url.h"
+#include "redis/async_client.h"
+#include "redis/async_commands.h"
+
+namespace pdv::redis {
+
+// A Redis Cluster for one event loop: one pipelined AsyncClient per master, each command
+// sent to its key's slot's master. The slot map comes from CLUSTER SLOTS (the same code
+// as the synchronous client's, run on a thread off the loop) at start, on MOVED, and
+// while a node is unreachable (at most every 200 ms): after a failover the loop finds
+// the promoted replica by itself. MOVED is followed once at once; ASK with ASKING.
+// Commands naming no key go to any master. Lives on one io_context thread.
+class AsyncCluster : public AsyncCommands, public std::enable_shared_from_this<AsyncCluster> {
+ public:
+  AsyncCluster(boost::asio::io_context& io, Endpoint endpoint, std::chrono::milliseconds timeout);
+  ~AsyncCluster() override;
+  // Fetches the slot map (asynchronously); commands before it is known fail as
+  // unavailable.
+  void Start();
+  void Command(const std::vector<std::string_view>& args, Callback done) override;
+  bool connected() const override;
+  void Close() override;
+
+ private:
+  AsyncClient& Node(const std::string& name);
+  void Refresh();
+  void Send(const std::string& node, std::vector<std::string> args, Callback done, int hops);
+
+  boost::asio::io_context& io_;
+  Endpoint endpoint_;
+  std::chrono::milliseconds timeout_;
+  std::vector<std::string> slot_owner_;
+  std::map<std::string, std::shared_ptr<AsyncClient>> nodes_;
+  bool refreshing_ = false, closed_ = false;
+  std::chrono::steady_clock::time_point refreshed_at_{};
+};
+
+}  // namespace pdv::redis
