@@ -14,8 +14,9 @@ packages=(
   # command, run by the up test), python3 at /usr/bin (bench/freshness, bench/api),
   # iproute2 (ip netns for multi-host tests), procps (ps, pgrep), util-linux (runuser,
   # script), ca-certificates for git over https, openssl (the TLS tests' throw-away CAs),
-  # redis-tools (redis-cli: the security test's unauthenticated client).
-  curl python3 iproute2 procps util-linux ca-certificates openssl redis-tools
+  # redis-tools (redis-cli: the security test's unauthenticated client, the cluster tests'
+  # cluster create), haproxy (the load balancer before two API replicas).
+  curl python3 iproute2 procps util-linux ca-certificates openssl redis-tools haproxy
 )
 
 missing=()

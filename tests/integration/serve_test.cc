@@ -6,10 +6,13 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -18,6 +21,7 @@
 #include "cache/cache.h"
 #include "common/cpf.h"
 #include "common/cpf_hasher.h"
+#include "localsvc/child_process.h"
 #include "localsvc/local_postgres.h"
 #include "localsvc/local_redis.h"
 #include "redis/client.h"
@@ -523,6 +527,90 @@ TEST_F(ServeTest, OnAClusterAMasterKilledUnderLookupsGivesOnly503sUntilFailover)
             << "\n";
   serve->Signal(SIGTERM);
   serve->Wait(10s);
+}
+
+// HAProxy's `show stat` over its admin socket: whether server `name` of backend serve is
+// UP, DOWN (or "" when the socket does not answer).
+std::string HaproxyServerState(const std::filesystem::path& socket_path, const std::string& name) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", socket_path.c_str());
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      ::send(fd, "show stat\n", 10, MSG_NOSIGNAL) == 10) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  for (const auto& line : Lines(out)) {
+    if (line.rfind("serve," + name + ",", 0) != 0) continue;
+    if (line.find(",UP") != std::string::npos) return "UP";
+    if (line.find(",DOWN") != std::string::npos) return "DOWN";
+    return "OTHER";
+  }
+  return "";
+}
+
+// Issue 12 (in part): two API replicas behind HAProxy 2.6, which health-checks /ready
+// every 200 ms. One replica is SIGKILLed under a client loop: the loop sees only 200s
+// (HAProxy retries a refused connection on the other replica) or 503s, and HAProxy marks
+// the replica DOWN within its check interval (two failed checks).
+TEST_F(ServeTest, BehindHaproxyAKilledReplicaCostsNothingWorseThanRetries) {
+  StartServe({"--threads", "1"});
+  std::optional<PdvProcess> second;
+  int second_port =
+      StartReplica(second, redis_->Url(), dir_->path() / "serve2.log", {"--threads", "1"});
+  ASSERT_GT(second_port, 0);
+  auto lb_port = localsvc::FreeLoopbackPort();
+  ASSERT_TRUE(lb_port.ok());
+  std::filesystem::path cfg = dir_->path() / "haproxy.cfg", sock = dir_->path() / "haproxy.sock";
+  std::ofstream(cfg) << fmt::format(
+      "global\n  maxconn 2000\n  stats socket {} mode 600 level admin\n"
+      "defaults\n  mode http\n  timeout connect 1s\n  timeout client 10s\n"
+      "  timeout server 2s\n  retries 3\n  option redispatch 1\n"
+      "  retry-on all-retryable-errors\n"
+      "frontend api\n  bind 127.0.0.1:{}\n  default_backend serve\n"
+      "backend serve\n  balance roundrobin\n  option httpchk GET /ready\n"
+      "  http-check expect status 200\n  default-server inter 200ms fall 2 rise 2\n"
+      "  server api1 127.0.0.1:{} check\n  server api2 127.0.0.1:{} check\n",
+      sock.string(), *lb_port, port_, second_port);
+  auto haproxy =
+      localsvc::ChildProcess::Spawn({.argv = {"haproxy", "-f", cfg.string(), "-db"},
+                                     .log_file = (dir_->path() / "haproxy.log").string()});
+  ASSERT_TRUE(haproxy.ok()) << haproxy.message();
+  ASSERT_TRUE(WaitFor(20s, [&] {
+    return HaproxyServerState(sock, "api1") == "UP" && HaproxyServerState(sock, "api2") == "UP";
+  })) << ReadFile(dir_->path() / "haproxy.log");
+
+  std::atomic<bool> done{false};
+  std::atomic<int> ok{0}, unavailable{0}, wrong{0};
+  std::thread client([&] {
+    while (!done) {
+      int status = HttpStatus(HttpRaw(*lb_port,
+                                      "GET /v1/clientes/52998224725 HTTP/1.1\r\n"
+                                      "Host: x\r\nX-API-Key: " +
+                                          key_ + "\r\nConnection: close\r\n\r\n"));
+      (status == 200 ? ok : status == 503 ? unavailable : wrong)++;
+    }
+  });
+  ASSERT_TRUE(WaitFor(10s, [&] { return ok > 50; }));
+  second->Signal(SIGKILL);
+  auto killed = std::chrono::steady_clock::now();
+  bool marked = WaitFor(10s, [&] { return HaproxyServerState(sock, "api2") == "DOWN"; });
+  double to_down = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  int ok_before = ok;
+  WaitFor(10s, [&] { return ok > ok_before + 200; });  // and the survivor serves on
+  done = true;
+  client.join();
+  EXPECT_TRUE(marked) << "HAProxy did not mark the killed replica DOWN";
+  EXPECT_EQ(wrong, 0) << "answers other than 200 and 503 through HAProxy";
+  EXPECT_GT(ok, ok_before + 200);
+  std::cout << "haproxy: replica killed, marked DOWN after " << to_down << " s; " << ok
+            << " answered, " << unavailable << " 503s, " << wrong << " wrong\n";
+  haproxy->Signal(SIGTERM);
+  haproxy->Wait(5s);
 }
 
 TEST_F(ServeTest, RedisDownIsA503WithinFiftyMillisecondsAndServiceResumes) {
