@@ -41,6 +41,7 @@
 #include "monitor/monitor.h"
 #include "redis/async_client.h"
 #include "redis/async_cluster.h"
+#include "redis/async_sentinel.h"
 
 namespace pdv::api {
 namespace {
@@ -164,6 +165,15 @@ std::string PublicStatus(std::string_view published) {
 }
 
 // What the worker needs of a session, whatever its transport.
+// One Redis server, the primary Sentinels name, or a cluster.
+std::shared_ptr<redis::AsyncCommands> MakeRedis(asio::io_context& io,
+                                                const redis::Endpoint& endpoint,
+                                                std::chrono::milliseconds timeout) {
+  if (endpoint.cluster) return std::make_shared<redis::AsyncCluster>(io, endpoint, timeout);
+  if (endpoint.sentinel()) return std::make_shared<redis::AsyncSentinel>(io, endpoint, timeout);
+  return std::make_shared<redis::AsyncClient>(io, endpoint, timeout);
+}
+
 class SessionBase {
  public:
   virtual ~SessionBase() = default;
@@ -178,11 +188,7 @@ class Worker {
   Worker(Shared& shared, const redis::Endpoint& endpoint)
       : shared_(shared),
         acceptor_(io_),
-        redis_(endpoint.cluster
-                   ? std::shared_ptr<redis::AsyncCommands>(std::make_shared<redis::AsyncCluster>(
-                         io_, endpoint, shared.options.redis_timeout))
-                   : std::make_shared<redis::AsyncClient>(io_, endpoint,
-                                                          shared.options.redis_timeout)),
+        redis_(MakeRedis(io_, endpoint, shared.options.redis_timeout)),
         hasher_(shared.options.cpf_key),
         limits_(*redis_, {.rate_per_key = shared.options.rate_per_key,
                           .daily_quota = shared.options.daily_quota_per_key,
@@ -191,7 +197,9 @@ class Worker {
         watch_(shared.options.enumeration_ratio, shared.options.enumeration_min_lookups,
                shared.options.enumeration_window) {
     if (auto cluster = std::dynamic_pointer_cast<redis::AsyncCluster>(redis_)) cluster->Start();
-    // On a cluster tracking would be per node: the near-cache is off there (for now).
+    if (auto sentinel = std::dynamic_pointer_cast<redis::AsyncSentinel>(redis_)) sentinel->Start();
+    // On a cluster tracking would be per node, and behind Sentinels per primary: the
+    // near-cache serves a single Redis only (for now).
     auto single = std::dynamic_pointer_cast<redis::AsyncClient>(redis_);
     if (shared.options.near_cache && single) {
       link_ = std::make_shared<redis::InvalidationLink>(
@@ -904,8 +912,10 @@ Status Serve(const ServeOptions& options, Logger& log, std::stop_token stop) {
   if (options.cpf_key.size() < 16) return Status::Error("serve: cpf_key is not set");
   auto endpoint = redis::ParseRedisUrl(options.redis_url);
   if (!endpoint.ok()) return endpoint.status();
-  if (endpoint->cluster && options.near_cache) {
-    log.Info("serve_near_cache_off", {{"reason", "Redis Cluster (tracking is per node)"}});
+  if ((endpoint->cluster || endpoint->sentinel()) && options.near_cache) {
+    log.Info("serve_near_cache_off",
+             {{"reason", endpoint->cluster ? "Redis Cluster (tracking is per node)"
+                                           : "Redis Sentinel (tracking is per primary)"}});
   }
   auto hp = ParseHostPort(options.listen);
   if (!hp.ok()) return Status::Error("serve: bad listen address: " + hp.message());

@@ -33,13 +33,16 @@ pdv::Result<std::string> PercentDecode(std::string_view s) {
 
 pdv::Result<Endpoint> ParseRedisUrl(std::string_view url) {
   Endpoint e;
-  for (auto [scheme, tls, cluster] :
-       {std::tuple{"rediss+cluster://", true, true}, std::tuple{"redis+cluster://", false, true},
-        std::tuple{"rediss://", true, false}, std::tuple{"redis://", false, false}}) {
+  bool sentinel = false;
+  for (auto [scheme, tls, kind] :
+       {std::tuple{"rediss+cluster://", true, 'c'}, std::tuple{"redis+cluster://", false, 'c'},
+        std::tuple{"rediss+sentinel://", true, 's'}, std::tuple{"redis+sentinel://", false, 's'},
+        std::tuple{"rediss://", true, ' '}, std::tuple{"redis://", false, ' '}}) {
     std::string_view s = scheme;
     if (url.rfind(s, 0) == 0) {
       e.tls = tls;
-      e.cluster = cluster;
+      e.cluster = kind == 'c';
+      sentinel = kind == 's';
       url.remove_prefix(s.size());
       break;
     }
@@ -57,9 +60,11 @@ pdv::Result<Endpoint> ParseRedisUrl(std::string_view url) {
       if (!value.ok()) return Status::Error("redis URL: a malformed % escape in its query");
       if (name == "ca_cert") {
         e.ca_cert = *value;
+      } else if (name == "sentinel_password") {
+        e.sentinel_password = *value;
       } else {
-        return Status::Error(
-            fmt::format("redis URL: unknown parameter '{}' (known: ca_cert)", name));
+        return Status::Error(fmt::format(
+            "redis URL: unknown parameter '{}' (known: ca_cert, sentinel_password)", name));
       }
     }
   }
@@ -74,6 +79,15 @@ pdv::Result<Endpoint> ParseRedisUrl(std::string_view url) {
     e.user = *user;
     e.password = *password;
     url.remove_prefix(at + 1);
+  }
+  if (auto slash = url.find('/'); slash != std::string_view::npos && sentinel) {
+    e.sentinel_master = std::string(url.substr(slash + 1));
+    url = url.substr(0, slash);
+    if (e.sentinel_master.empty()) {
+      return Status::Error("redis URL: redis+sentinel:// needs the master's name after /");
+    }
+  } else if (sentinel) {
+    return Status::Error("redis URL: redis+sentinel:// needs the master's name after /");
   }
   if (auto slash = url.find('/'); slash != std::string_view::npos) {
     std::string_view db = url.substr(slash + 1);
@@ -96,8 +110,10 @@ pdv::Result<Endpoint> ParseRedisUrl(std::string_view url) {
     auto hp = ParseHostPort(one, 6379);
     if (!hp.ok()) return Status::Error("redis URL: " + hp.message());
     e.seeds.emplace_back(hp->host, hp->port);
-    if (!e.cluster) {
-      if (!url.empty()) return Status::Error("redis URL: several hosts need redis+cluster://");
+    if (!e.cluster && !sentinel) {
+      if (!url.empty()) {
+        return Status::Error("redis URL: several hosts need redis+cluster:// or +sentinel://");
+      }
       break;
     }
   }

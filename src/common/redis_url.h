@@ -25,10 +25,18 @@ struct Endpoint {
   // `seeds` (host and port are the first of them).
   bool cluster = false;
   std::vector<std::pair<std::string, int>> seeds;
+  // redis+sentinel:// (rediss+sentinel://): the primary that the Sentinels in `seeds`
+  // name `sentinel_master`; `sentinel_password` (?sentinel_password=) authenticates to
+  // them.
+  std::string sentinel_master;
+  std::string sentinel_password;
+  bool sentinel() const { return !sentinel_master.empty(); }
 };
 // redis[s]://[[user]:password@]host[:port][/db][?ca_cert=PATH]. User and password are
 // percent-decoded. rediss:// speaks TLS (1.2 or later) and verifies the server's
 // certificate and name. redis[s]+cluster://[[user]:password@]host:port,host:port...
 // names a Redis Cluster by seed nodes (database 0 only).
+// redis[s]+sentinel://[[user]:password@]host:port,host:port/MASTER[?sentinel_password=P]
+// names the primary a set of Sentinels monitors as MASTER.
 pdv::Result<Endpoint> ParseRedisUrl(std::string_view url);
 }  // namespace pdv::redis

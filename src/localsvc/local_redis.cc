@@ -91,12 +91,13 @@ Status LocalRedis::WriteConfig() const {
       "bind 127.0.0.1\nport {}\nprotected-mode yes\ndir \"{}\"\nsave \"\"\nappendonly {}\n"
       "daemonize no\nhash-max-listpack-entries 1024\nrequirepass {}\n",
       options_.tls ? 0 : port_, dir_.string(), options_.persistent ? "yes" : "no", password_);
+  // A replica (of a cluster, or made one by Sentinel after a failover) authenticates to
+  // its primary with the same password.
+  text += fmt::format("masterauth {}\n", password_);
   if (options_.cluster) {
-    text += fmt::format(
-        "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-node-timeout 2000\n"
-        "masterauth {}\n",
-        password_);
+    text += "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-node-timeout 2000\n";
   }
+  if (options_.replica_of) text += fmt::format("replicaof 127.0.0.1 {}\n", *options_.replica_of);
   if (options_.tls) {
     text += fmt::format(
         "tls-port {}\ntls-cert-file \"{}\"\ntls-key-file \"{}\"\ntls-auth-clients no\n"

@@ -38,6 +38,8 @@ struct LocalRedisOptions {
   // A Redis Cluster node (cluster-enabled; its replicas authenticate with the default
   // user's password). Its port must be below 55536: the cluster bus listens on port+10000.
   bool cluster = false;
+  // A replica of the Redis on 127.0.0.1:<replica_of> (same default password).
+  std::optional<int> replica_of;
 };
 
 // A redis-server of our own on 127.0.0.1 (protected mode, a password always), dying with

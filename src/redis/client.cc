@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdlib>
 #include <deque>
 #include <map>
 #include <optional>
@@ -243,7 +244,13 @@ pdv::Result<Client> Client::Connect(const std::string& url, std::chrono::millise
   auto state = std::make_unique<State>();
   state->endpoint = *endpoint;
   state->timeout = timeout;
-  if (!endpoint->cluster) {
+  if (endpoint->sentinel()) {
+    auto primary = SentinelPrimary(*endpoint, timeout);
+    if (!primary.ok()) return primary.status();
+    auto conn = Connection::Open(*endpoint, timeout, primary->first, primary->second);
+    if (!conn.ok()) return conn.status();
+    state->single.emplace(std::move(*conn));
+  } else if (!endpoint->cluster) {
     auto conn = Connection::Open(*endpoint, timeout);
     if (!conn.ok()) return conn.status();
     state->single.emplace(std::move(*conn));
@@ -292,6 +299,48 @@ std::optional<std::pair<std::string, std::string>> ClusterRedirection(const Stat
                      std::string(m.substr(space + 1))};
   }
   return std::nullopt;
+}
+
+pdv::Result<std::pair<std::string, int>> SentinelPrimary(const Endpoint& endpoint,
+                                                         std::chrono::milliseconds timeout) {
+  Endpoint sentinel = endpoint;
+  sentinel.user.clear();
+  sentinel.password = endpoint.sentinel_password;
+  sentinel.db = 0;
+  sentinel.cluster = false;
+  Status last = Status::Error("redis: no Sentinel answered", kConnection);
+  for (const auto& [host, port] : endpoint.seeds) {
+    auto conn = Connection::Open(sentinel, timeout, host, port);
+    if (!conn.ok()) {
+      last = conn.status();
+      continue;
+    }
+    auto r = conn->Command({"SENTINEL", "get-master-addr-by-name", endpoint.sentinel_master});
+    if (!r.ok() || r->type() != REDIS_REPLY_ARRAY || r->elements() != 2) {
+      last = r.ok() ? Status::Error(fmt::format("redis: Sentinel {}:{} knows no master {}", host,
+                                                port, endpoint.sentinel_master),
+                                    kConnection)
+                    : r.status();
+      continue;
+    }
+    std::string primary_host(r->element(0)->str, r->element(0)->len);
+    int primary_port = std::atoi(std::string(r->element(1)->str, r->element(1)->len).c_str());
+    auto primary = Connection::Open(endpoint, timeout, primary_host, primary_port);
+    if (!primary.ok()) {
+      last = primary.status();
+      continue;
+    }
+    auto role = primary->Command({"ROLE"});
+    if (!role.ok() || role->elements() == 0 ||
+        std::string_view(role->element(0)->str, role->element(0)->len) != "master") {
+      last = Status::Error(fmt::format("redis: {}:{} is not a primary yet (failover in progress)",
+                                       primary_host, primary_port),
+                           kConnection);
+      continue;
+    }
+    return std::pair{primary_host, primary_port};
+  }
+  return last;
 }
 
 pdv::Result<std::vector<std::string>> ClusterSlotOwners(const Endpoint& endpoint,

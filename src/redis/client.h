@@ -1,7 +1,8 @@
 #pragma once
 
-// The synchronous Redis client the stages use: one server (redis://, rediss://) or a
-// Redis Cluster (redis+cluster://, rediss+cluster://), through the same calls.
+// The synchronous Redis client the stages use: one server (redis://, rediss://), the
+// primary a set of Sentinels names (redis+sentinel://), or a Redis Cluster
+// (redis+cluster://), through the same calls.
 
 #include <chrono>
 #include <memory>
@@ -58,6 +59,12 @@ bool IsConnectionError(const Status& s);
 pdv::Result<std::vector<std::string>> ClusterSlotOwners(const Endpoint& endpoint,
                                                         std::chrono::milliseconds timeout,
                                                         const std::vector<std::string>& nodes);
+
+// The address of the primary that the endpoint's Sentinels name (the first Sentinel that
+// answers), once it says it is a primary (ROLE): never a replica, nor a former primary
+// that came back before the Sentinels demoted it. Blocking.
+pdv::Result<std::pair<std::string, int>> SentinelPrimary(const Endpoint& endpoint,
+                                                         std::chrono::milliseconds timeout);
 
 // "redis: MOVED 3999 127.0.0.1:6381" -> {"MOVED", "127.0.0.1:6381"} (or ASK); nullopt for
 // anything else.
