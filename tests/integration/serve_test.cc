@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -446,6 +447,46 @@ TEST_F(ServeTest, StatusWithoutAKeyShowsNoConnectionStrings) {
   EXPECT_NE(body.find("HTTP API"), std::string::npos) << body;
 }
 
+// A lookup loop through a failover that has just begun: until an answer comes after at
+// least one 503. Counts answers other than 200 and 503 (wrong), 503s slower than 50 ms,
+// and times the 503 window and the answered lookups.
+struct FailoverWindow {
+  bool came_back = false;
+  int wrong = 0, slow_503 = 0, unavailable = 0;
+  double seconds = 0, answered_p99_ms = 0;
+  std::string Text() const {
+    return fmt::format(
+        "503s for {:.2f} s ({} answers, {} over 50 ms), p99 of answered lookups {:.2f} ms, "
+        "wrong answers {}",
+        seconds, unavailable, slow_503, answered_p99_ms, wrong);
+  }
+};
+
+FailoverWindow LookupsThroughFailover(const std::function<int()>& lookup) {
+  FailoverWindow w;
+  auto began = std::chrono::steady_clock::now();
+  std::vector<double> answered_ms;
+  WaitFor(60s, [&] {
+    auto started = std::chrono::steady_clock::now();
+    int status = lookup();
+    auto took = std::chrono::steady_clock::now() - started;
+    if (status == 200) {
+      answered_ms.push_back(std::chrono::duration<double, std::milli>(took).count());
+      if (w.unavailable > 0) w.came_back = true;
+    } else if (status == 503) {
+      ++w.unavailable;
+      if (took > 50ms) ++w.slow_503;
+    } else {
+      ++w.wrong;
+    }
+    return w.came_back;
+  });
+  w.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  std::sort(answered_ms.begin(), answered_ms.end());
+  if (!answered_ms.empty()) w.answered_p99_ms = answered_ms[(answered_ms.size() * 99) / 100];
+  return w;
+}
+
 // Issue 12 (in part): the API on a real Redis Cluster, one connection per master per
 // loop; the master holding a known customer is SIGKILLed under lookups. Every answer
 // is the customer (200) or 503, never a 404; service comes back once the replica is
@@ -497,36 +538,13 @@ TEST_F(ServeTest, OnAClusterAMasterKilledUnderLookupsGivesOnly503sUntilFailover)
   ASSERT_NE(victim, nullptr) << owner;
 
   victim->Kill();
-  auto killed = std::chrono::steady_clock::now();
-  int wrong = 0, slow_503 = 0, unavailable = 0;
-  std::vector<double> answered_ms;
-  std::optional<std::chrono::steady_clock::time_point> back;
-  WaitFor(60s, [&] {
-    auto started = std::chrono::steady_clock::now();
-    int status = lookup();
-    auto took = std::chrono::steady_clock::now() - started;
-    if (status == 200) {
-      answered_ms.push_back(std::chrono::duration<double, std::milli>(took).count());
-      if (unavailable > 0) back = std::chrono::steady_clock::now();
-    } else if (status == 503) {
-      ++unavailable;
-      if (took > 50ms) ++slow_503;
-    } else {
-      ++wrong;
-    }
-    return back.has_value();
-  });
-  ASSERT_TRUE(back.has_value()) << "no answer after the failover\n" << serve->Output();
-  EXPECT_EQ(wrong, 0);
+  auto window = LookupsThroughFailover(lookup);
+  ASSERT_TRUE(window.came_back) << "no answer after the failover\n" << serve->Output();
+  EXPECT_EQ(window.wrong, 0);
   // The client's own connect and the shared machine are in this time too: at most one
   // in a hundred may pass 50 ms (the figure is printed).
-  EXPECT_LE(slow_503, std::max(1, unavailable / 100)) << "503s slower than 50 ms";
-  std::sort(answered_ms.begin(), answered_ms.end());
-  double p99 = answered_ms.empty() ? 0 : answered_ms[(answered_ms.size() * 99) / 100];
-  std::cout << "cluster master killed: 503s for "
-            << std::chrono::duration<double>(*back - killed).count() << " s (" << unavailable
-            << " answers, " << slow_503 << " over 50 ms), p99 of answered lookups " << p99
-            << " ms, wrong answers " << wrong << "\n";
+  EXPECT_LE(window.slow_503, std::max(1, window.unavailable / 100)) << "503s slower than 50 ms";
+  std::cout << "cluster master killed: " << window.Text() << "\n";
   serve->Signal(SIGTERM);
   serve->Wait(10s);
 }
@@ -687,36 +705,13 @@ TEST_F(ServeTest, BehindSentinelsAPrimaryKilledUnderLookupsGivesOnly503sUntilFai
   }));
 
   (*primary)->Kill();
-  auto killed = std::chrono::steady_clock::now();
-  int wrong = 0, slow_503 = 0, unavailable = 0;
-  std::vector<double> answered_ms;
-  std::optional<std::chrono::steady_clock::time_point> back;
-  WaitFor(60s, [&] {
-    auto started = std::chrono::steady_clock::now();
-    int status = lookup();
-    auto took = std::chrono::steady_clock::now() - started;
-    if (status == 200) {
-      answered_ms.push_back(std::chrono::duration<double, std::milli>(took).count());
-      if (unavailable > 0) back = std::chrono::steady_clock::now();
-    } else if (status == 503) {
-      ++unavailable;
-      if (took > 50ms) ++slow_503;
-    } else {
-      ++wrong;
-    }
-    return back.has_value();
-  });
-  ASSERT_TRUE(back.has_value()) << "no answer after the failover\n" << serve->Output();
-  EXPECT_EQ(wrong, 0);
+  auto window = LookupsThroughFailover(lookup);
+  ASSERT_TRUE(window.came_back) << "no answer after the failover\n" << serve->Output();
+  EXPECT_EQ(window.wrong, 0);
   // The client's own connect and the shared machine are in this time too: at most one
   // in a hundred may pass 50 ms (the figure is printed).
-  EXPECT_LE(slow_503, std::max(1, unavailable / 100)) << "503s slower than 50 ms";
-  std::sort(answered_ms.begin(), answered_ms.end());
-  double p99 = answered_ms.empty() ? 0 : answered_ms[(answered_ms.size() * 99) / 100];
-  std::cout << "sentinel primary killed: 503s for "
-            << std::chrono::duration<double>(*back - killed).count() << " s (" << unavailable
-            << " answers, " << slow_503 << " over 50 ms), p99 of answered lookups " << p99
-            << " ms, wrong answers " << wrong << "\n";
+  EXPECT_LE(window.slow_503, std::max(1, window.unavailable / 100)) << "503s slower than 50 ms";
+  std::cout << "sentinel primary killed: " << window.Text() << "\n";
   // The cache reaches the new primary the same way.
   EXPECT_EQ(RunPdv({"cache", "sync", "--warehouse-url", pg_->Url(), "--redis-url", url}).exit_code,
             0);
