@@ -106,7 +106,7 @@ class ServeTest : public ::testing::Test {
     return HttpRaw(
         port_, "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + headers + "\r\n");
   }
-  std::string Authed(const std::string& path) { return Get(path, "X-API-Key: " + key_ + "\r\n"); }
+  std::string Authed(const std::string& path) { return GetWithKey(port_, path, key_); }
 
   std::unique_ptr<localsvc::LocalPostgres> pg_;
   std::unique_ptr<localsvc::LocalRedis> redis_;
@@ -341,9 +341,7 @@ TEST_F(ServeTest, PerKeyLimitHoldsAcrossLoopsAndReplicas) {
     clients.emplace_back([&, t] {
       int port = t % 2 == 0 ? port_ : second_port;
       while (!done) {
-        auto r =
-            HttpRaw(port, "GET /v1/clientes/52998224725 HTTP/1.1\r\nHost: x\r\nX-API-Key: " + key_ +
-                              "\r\nConnection: close\r\n\r\n");
+        auto r = GetWithKey(port, "/v1/clientes/52998224725", key_);
         int status = HttpStatus(r);
         (status == 200 ? ok : status == 429 ? limited : other)++;
       }
@@ -373,9 +371,7 @@ TEST_F(ServeTest, DailyQuotaIsSharedByReplicas) {
   int ok = 0;
   std::string last;
   for (int i = 0; i < 30; ++i) {
-    auto r = HttpRaw(i % 2 ? port_ : second_port,
-                     "GET /v1/clientes/52998224725 HTTP/1.1\r\nHost: x\r\nX-API-Key: " + key_ +
-                         "\r\nConnection: close\r\n\r\n");
+    auto r = GetWithKey(i % 2 ? port_ : second_port, "/v1/clientes/52998224725", key_);
     if (HttpStatus(r) == 200) ++ok;
     if (HttpStatus(r) == 429) last = r;
   }
@@ -420,10 +416,7 @@ TEST_F(ServeTest, EnumerationIsLoggedAndTheKeySuspendedEverywhere) {
   EXPECT_EQ(HttpStatus(r), 403) << r;
   EXPECT_NE(r.find("CHAVE_SUSPENSA"), std::string::npos) << r;
   EXPECT_TRUE(WaitFor(10s, [&] {
-    return HttpStatus(HttpRaw(second_port,
-                              "GET /v1/clientes/52998224725 HTTP/1.1\r\nHost: "
-                              "x\r\nX-API-Key: " +
-                                  key_ + "\r\nConnection: close\r\n\r\n")) == 403;
+    return HttpStatus(GetWithKey(second_port, "/v1/clientes/52998224725", key_)) == 403;
   })) << "the other replica still answers the suspended key";
   EXPECT_NE(serve_->Output().find("event=serve_enumeration_suspected"), std::string::npos)
       << serve_->Output();
@@ -506,18 +499,9 @@ TEST_F(ServeTest, OnAClusterAMasterKilledUnderLookupsGivesOnly503sUntilFailover)
   int port =
       StartReplica(serve, cluster->Url(), dir_->path() / "serve-cluster.log", {"--threads", "2"});
   ASSERT_GT(port, 0);
-  auto lookup = [&] {
-    return HttpStatus(HttpRaw(port,
-                              "GET /v1/clientes/52998224725 HTTP/1.1\r\nHost: x\r\n"
-                              "X-API-Key: " +
-                                  api_key + "\r\nConnection: close\r\n\r\n"));
-  };
+  auto lookup = [&] { return HttpStatus(GetWithKey(port, "/v1/clientes/52998224725", api_key)); };
   ASSERT_TRUE(WaitFor(20s, [&] { return lookup() == 200; })) << serve->Output();
-  EXPECT_EQ(HttpStatus(HttpRaw(port,
-                               "GET /v1/clientes/11144477735 HTTP/1.1\r\nHost: x\r\n"
-                               "X-API-Key: " +
-                                   api_key + "\r\nConnection: close\r\n\r\n")),
-            200);
+  EXPECT_EQ(HttpStatus(GetWithKey(port, "/v1/clientes/11144477735", api_key)), 200);
 
   // The master of Ana's bucket.
   auto admin = redis::Client::Connect(cluster->Url());
@@ -608,10 +592,7 @@ TEST_F(ServeTest, BehindHaproxyAKilledReplicaCostsNothingWorseThanRetries) {
   std::atomic<int> ok{0}, unavailable{0}, wrong{0};
   std::thread client([&] {
     while (!done) {
-      int status = HttpStatus(HttpRaw(*lb_port,
-                                      "GET /v1/clientes/52998224725 HTTP/1.1\r\n"
-                                      "Host: x\r\nX-API-Key: " +
-                                          key_ + "\r\nConnection: close\r\n\r\n"));
+      int status = HttpStatus(GetWithKey(*lb_port, "/v1/clientes/52998224725", key_));
       (status == 200 ? ok : status == 503 ? unavailable : wrong)++;
     }
   });
@@ -690,12 +671,7 @@ TEST_F(ServeTest, BehindSentinelsAPrimaryKilledUnderLookupsGivesOnly503sUntilFai
   std::optional<PdvProcess> serve;
   int port = StartReplica(serve, url, dir_->path() / "serve-sentinel.log", {"--threads", "2"});
   ASSERT_GT(port, 0);
-  auto lookup = [&] {
-    return HttpStatus(HttpRaw(port,
-                              "GET /v1/clientes/52998224725 HTTP/1.1\r\nHost: x\r\n"
-                              "X-API-Key: " +
-                                  api_key + "\r\nConnection: close\r\n\r\n"));
-  };
+  auto lookup = [&] { return HttpStatus(GetWithKey(port, "/v1/clientes/52998224725", api_key)); };
   ASSERT_TRUE(WaitFor(20s, [&] { return lookup() == 200; })) << serve->Output();
   // Replicated before the kill (the test waits for it, not the failover).
   ASSERT_TRUE(WaitFor(20s, [&] {
@@ -792,7 +768,7 @@ TEST_F(ServeTest, RedisKilledAndRestartedUnderLoad) {
   std::string after;
   auto deadline = std::chrono::steady_clock::now() + 10s;
   do {
-    after = Get("/v1/clientes/52998224725", "X-API-Key: " + new_key + "\r\n");
+    after = GetWithKey(port_, "/v1/clientes/52998224725", new_key);
   } while (HttpStatus(after) != 200 && std::chrono::steady_clock::now() < deadline);
   EXPECT_EQ(HttpStatus(after), 200) << after << serve_->Output();
 }

@@ -120,6 +120,11 @@ std::string HttpRaw(int port, const std::string& raw, std::chrono::milliseconds 
   return response;
 }
 
+std::string GetWithKey(int port, const std::string& path, const std::string& key) {
+  return HttpRaw(port, "GET " + path + " HTTP/1.1\r\nHost: x\r\nX-API-Key: " + key +
+                           "\r\nConnection: close\r\n\r\n");
+}
+
 int HttpStatus(const std::string& response) {
   if (response.rfind("HTTP/1.1 ", 0) != 0 || response.size() < 12) return 0;
   return std::stoi(response.substr(9, 3));

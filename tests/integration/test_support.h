@@ -63,6 +63,9 @@ std::string ReadFile(const std::filesystem::path& path);
 // until the server closes or `timeout` passes.
 std::string HttpRaw(int port, const std::string& raw,
                     std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+// GET http://127.0.0.1:port<path> with an API key (X-API-Key) and Connection: close: the
+// whole response.
+std::string GetWithKey(int port, const std::string& path, const std::string& key);
 // The status code of a raw HTTP response (0 if none).
 int HttpStatus(const std::string& response);
 // The body of a raw HTTP response.

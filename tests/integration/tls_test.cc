@@ -33,6 +33,15 @@ class TlsTest : public ::testing::Test {
     other_ca_ = MakeTestCa(dir_->path() / "other-ca", "someone-else");
     ASSERT_TRUE(fs::exists(ca_.server_cert)) << "openssl did not make the test CA";
   }
+  // A server's directory holding server.pem and server.key of the test CA: given to the
+  // server's account with the rest when it starts.
+  fs::path ServerDirWithCertificate(const std::string& name) {
+    fs::path dir = dir_->path() / name;
+    fs::create_directories(dir);
+    fs::copy_file(ca_.server_cert, dir / "server.pem");
+    fs::copy_file(ca_.server_key, dir / "server.key");
+    return dir;
+  }
   // The dimension with one eligible customer, Ana (CPF 529.982.247-25).
   static void AddAna(pg::Connection& conn) {
     CreateDimensionTable(conn);
@@ -50,10 +59,7 @@ class TlsTest : public ::testing::Test {
 
 TEST_F(TlsTest, PostgresVerifyFullWithAThrowAwayCa) {
   // The server's certificate and key live in its directory (given to its account).
-  fs::path pg_dir = dir_->path() / "pg";
-  fs::create_directories(pg_dir);
-  fs::copy_file(ca_.server_cert, pg_dir / "server.pem");
-  fs::copy_file(ca_.server_key, pg_dir / "server.key");
+  fs::path pg_dir = ServerDirWithCertificate("pg");
   auto pg = localsvc::LocalPostgres::Start(
       {.dir = pg_dir,
        .settings = {"ssl=on", "ssl_cert_file=" + (pg_dir / "server.pem").string(),
@@ -160,10 +166,7 @@ TEST_F(TlsTest, ApiServesHttpsWithAThrowAwayCa) {
 // (asynchronous client).
 TEST_F(TlsTest, RedissForBothClientsWithAThrowAwayCa) {
   ::setenv("PDV_CPF_KEY", kCpfKey, 1);
-  fs::path redis_dir = dir_->path() / "redis";
-  fs::create_directories(redis_dir);
-  fs::copy_file(ca_.server_cert, redis_dir / "server.pem");
-  fs::copy_file(ca_.server_key, redis_dir / "server.key");
+  fs::path redis_dir = ServerDirWithCertificate("redis");
   auto redis = localsvc::LocalRedis::Start(
       {.dir = redis_dir,
        .tls = localsvc::LocalRedisOptions::Tls{.cert = (redis_dir / "server.pem").string(),
@@ -199,10 +202,7 @@ TEST_F(TlsTest, RedissForBothClientsWithAThrowAwayCa) {
   ASSERT_TRUE(port.ok());
   PdvProcess serve({"serve", "--listen", fmt::format("127.0.0.1:{}", *port), "--redis-url", url},
                    dir_->path() / "serve.log");
-  auto lookup = [&] {
-    return HttpRaw(*port, "GET /v1/clientes/52998224725 HTTP/1.1\r\nHost: x\r\nX-API-Key: " +
-                              api_key + "\r\nConnection: close\r\n\r\n");
-  };
+  auto lookup = [&] { return GetWithKey(*port, "/v1/clientes/52998224725", api_key); };
   ASSERT_TRUE(WaitFor(20s, [&] { return HttpStatus(lookup()) == 200; })) << serve.Output();
   // The near-cache serves only while the invalidation link (TLS too) is up.
   EXPECT_TRUE(WaitFor(10s, [&] {
