@@ -910,6 +910,10 @@ std::string OpenApi() {
 
 Status Serve(const ServeOptions& options, Logger& log, std::stop_token stop) {
   if (options.cpf_key.size() < 16) return Status::Error("serve: cpf_key is not set");
+  // A bad configuration is said before anything is bound.
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return Status::Error("serve: HTTPS needs both --tls-cert and --tls-key");
+  }
   auto endpoint = redis::ParseRedisUrl(options.redis_url);
   if (!endpoint.ok()) return endpoint.status();
   if ((endpoint->cluster || endpoint->sentinel()) && options.near_cache) {
@@ -944,9 +948,6 @@ Status Serve(const ServeOptions& options, Logger& log, std::stop_token stop) {
                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   Shared shared(options, log, threads);
   if (!options.tls_cert.empty() || !options.tls_key.empty()) {
-    if (options.tls_cert.empty() || options.tls_key.empty()) {
-      return Status::Error("serve: HTTPS needs both --tls-cert and --tls-key");
-    }
     auto& ctx = shared.tls.emplace(asio::ssl::context::tls_server);
     // TLS 1.2 and later only.
     ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |

@@ -153,8 +153,9 @@ TEST_F(TlsTest, ApiServesHttpsWithAThrowAwayCa) {
   EXPECT_TRUE(serve_ok) << status.output;
 
   // Half a configuration is a clear error.
-  auto half = RunPdv({"serve", "--listen", fmt::format("127.0.0.1:{}", *port + 1), "--redis-url",
-                      (*redis)->Url(), "--tls-cert", ca_.server_cert.string()});
+  auto half =
+      RunPdv({"serve", "--listen", fmt::format("127.0.0.1:{}", *localsvc::FreeLoopbackPort()),
+              "--redis-url", (*redis)->Url(), "--tls-cert", ca_.server_cert.string()});
   EXPECT_EQ(half.exit_code, 1) << half.output;
   EXPECT_NE(half.output.find("both --tls-cert and --tls-key"), std::string::npos) << half.output;
   serve.Signal(SIGTERM);
