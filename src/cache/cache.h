@@ -27,6 +27,10 @@ struct CacheOptions {
   // readers that looked the version up just before the switch.
   std::chrono::milliseconds old_version_grace{2000};
   std::FILE* progress = nullptr;
+  // How long the replicas a failover could promote have to acknowledge a batch before
+  // the position moves past it (redis::Client::WaitForReplicas); past it, the sync fails
+  // and is retried.
+  std::chrono::milliseconds replica_ack_timeout{1000};
   // Seconds to keep retrying (with backoff) while Redis or the warehouse is unreachable.
   double retry_timeout_s = 30;
   // Watch: how often Redis is checked for a lost or older dataset when no NOTIFY comes.

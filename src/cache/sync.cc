@@ -225,6 +225,9 @@ pdv::Result<SyncResult> SyncFull(const CacheOptions& options, Logger& log, std::
   if (!read.ok()) return read;
   if (Status s = pipeline.Drain(); !s.ok()) return s;
   if (progress) progress->Finish(written);
+  // The new version on every replica that a failover could promote before pdv:meta
+  // names it: a promoted replica then has all of it or still names the old one.
+  if (Status s = redis->WaitForReplicas(options.replica_ack_timeout); !s.ok()) return s;
 
   // The switch: one HSET, then the announcement.
   auto switched =
@@ -325,7 +328,9 @@ pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log
                     std::string(reinterpret_cast<const char*>(rows[k].id.data()), 16)});
     }
     if (Status s = pipeline.Drain(); !s.ok()) return s;
-    // Only now, with every write acknowledged, move the position.
+    // Only now, with every write acknowledged by the masters and by the replicas that a
+    // failover could promote, move the position: a failover loses no change behind it.
+    if (Status s = redis->WaitForReplicas(options.replica_ack_timeout); !s.ok()) return s;
     auto pos =
         redis->Command({"HSET", kMetaKey, "lsn", std::to_string(batch_lsn), "lsn_id", batch_id});
     if (!pos.ok()) return pos.status();

@@ -32,6 +32,8 @@ class CacheCommand : public Command {
     cache::CacheOptions options{.warehouse_url = *config.Get("warehouse_url"),
                                 .redis_url = *config.Get("redis_url"),
                                 .progress = stderr,
+                                .replica_ack_timeout = std::chrono::milliseconds(
+                                    static_cast<int64_t>(config.GetDouble("cache.replica_ack_ms"))),
                                 .retry_timeout_s = config.GetDouble("cache.retry_timeout")};
     Status done;
     if (watch_->parsed()) {

@@ -267,6 +267,13 @@ const std::vector<ConfigKey>& AllConfigKeys() {
          .help = "seconds `pdv cache sync` retries an unreachable Redis or warehouse",
          .min = 0,
          .max = 1e9});
+    add({.name = "cache.replica_ack_ms",
+         .kind = ConfigKind::kDouble,
+         .default_value = "1000",
+         .help = "ms the Redis replicas a failover could promote have to acknowledge a batch "
+                 "before the cache's position moves past it (else the sync is retried)",
+         .min = 1,
+         .max = 600000});
     add({.name = "api.tls_cert",
          .kind = ConfigKind::kString,
          .help = "PEM certificate chain: the API serves HTTPS (with api.tls_key)"});

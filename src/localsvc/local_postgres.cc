@@ -153,6 +153,10 @@ constexpr char kScramOnlyHba[] =
     "host all all ::1/128 scram-sha-256\n"
     "host replication all 127.0.0.1/32 scram-sha-256\n"
     "host replication all ::1/128 scram-sha-256\n";
+// Added for a server with a `host` address: the hosts of its own networks.
+constexpr char kScramSameNetHba[] =
+    "host all all samenet scram-sha-256\n"
+    "host replication all samenet scram-sha-256\n";
 
 }  // namespace
 
@@ -203,7 +207,9 @@ Status LocalPostgres::RequirePasswords() {
   std::ifstream in(hba);
   std::stringstream current;
   current << in.rdbuf();
-  if (current.str() == kScramOnlyHba) return Status::Ok();
+  const std::string wanted =
+      std::string(kScramOnlyHba) + (options_.host.empty() ? "" : kScramSameNetHba);
+  if (current.str() == wanted) return Status::Ok();
   auto bindir = PostgresBinDir();
   if (!bindir.ok()) return bindir.status();
   if (password_.find_first_of("'\\") != std::string::npos) {
@@ -228,32 +234,33 @@ Status LocalPostgres::RequirePasswords() {
   std::error_code ec;
   fs::remove(sql, ec);
   if (!set.ok()) return Status::Error("cannot set the PostgreSQL password: " + set.message());
-  return WritePrivateFile(hba, kScramOnlyHba, run_as_);
+  return WritePrivateFile(hba, wanted, run_as_);
 }
 
 Status LocalPostgres::Launch() {
   auto bindir = PostgresBinDir();
   if (!bindir.ok()) return bindir.status();
   fs::path log = dir_ / "server.log";
-  std::vector<std::string> argv = {(*bindir / "postgres").string(),
-                                   "-D",
-                                   (dir_ / "data").string(),
-                                   "-c",
-                                   "listen_addresses=127.0.0.1",
-                                   "-c",
-                                   fmt::format("port={}", port_),
-                                   "-c",
-                                   "unix_socket_directories=" + dir_.string(),
-                                   "-c",
-                                   "wal_level=logical",
-                                   "-c",
-                                   "max_replication_slots=10",
-                                   "-c",
-                                   "max_wal_senders=10",
-                                   "-c",
-                                   "max_connections=200",
-                                   "-c",
-                                   "password_encryption=scram-sha-256"};
+  std::vector<std::string> argv = {
+      (*bindir / "postgres").string(),
+      "-D",
+      (dir_ / "data").string(),
+      "-c",
+      "listen_addresses=127.0.0.1" + (options_.host.empty() ? "" : "," + options_.host),
+      "-c",
+      fmt::format("port={}", port_),
+      "-c",
+      "unix_socket_directories=" + dir_.string(),
+      "-c",
+      "wal_level=logical",
+      "-c",
+      "max_replication_slots=10",
+      "-c",
+      "max_wal_senders=10",
+      "-c",
+      "max_connections=200",
+      "-c",
+      "password_encryption=scram-sha-256"};
   if (!options_.durable) {
     for (const char* s : {"fsync=off", "full_page_writes=off"}) {
       argv.push_back("-c");
@@ -294,7 +301,7 @@ std::string LocalPostgres::Url(const std::string& database) const {
 
 std::string LocalPostgres::UrlAs(const std::string& user, const std::string& password,
                                  const std::string& database) const {
-  return fmt::format("postgresql://{}:{}@127.0.0.1:{}/{}", user, password, port_, database);
+  return fmt::format("postgresql://{}:{}@{}:{}/{}", user, password, Address(), port_, database);
 }
 
 Status LocalPostgres::CreateDatabase(const std::string& name) {

@@ -17,6 +17,10 @@ struct LocalPostgresOptions {
   // under the temp dir, removed when the server stops (tests, benchmarks).
   std::optional<std::filesystem::path> dir;
   int port = 0;  // 0: a free loopback port
+  // Also listen on this address (besides 127.0.0.1) and admit password connections from
+  // the networks it is on, and put it in Url(): a server on a host of its own (a network
+  // namespace). Empty: loopback only.
+  std::string host;
   // fsync and full-page writes on (a cluster that must survive a machine crash).
   bool durable = false;
   // Extra "name=value" server settings.
@@ -44,6 +48,8 @@ class LocalPostgres {
   std::string UrlAs(const std::string& user, const std::string& password,
                     const std::string& database) const;
   const std::string& password() const { return password_; }
+  // The address clients use: `host`, else 127.0.0.1.
+  std::string Address() const { return options_.host.empty() ? "127.0.0.1" : options_.host; }
   int port() const { return port_; }
   const std::filesystem::path& dir() const { return dir_; }
 

@@ -88,14 +88,16 @@ Result<std::unique_ptr<LocalRedis>> LocalRedis::Start(LocalRedisOptions options)
 Status LocalRedis::WriteConfig() const {
   std::string text = fmt::format(
       "# Written by pdv on each start.\n"
-      "bind 127.0.0.1\nport {}\nprotected-mode yes\ndir \"{}\"\nsave \"\"\nappendonly {}\n"
+      "bind 127.0.0.1{}\nport {}\nprotected-mode yes\ndir \"{}\"\nsave \"\"\nappendonly {}\n"
       "daemonize no\nhash-max-listpack-entries 1024\nrequirepass {}\n",
-      options_.tls ? 0 : port_, dir_.string(), options_.persistent ? "yes" : "no", password_);
+      options_.host.empty() ? "" : " " + options_.host, options_.tls ? 0 : port_, dir_.string(),
+      options_.persistent ? "yes" : "no", password_);
   // A replica (of a cluster, or made one by Sentinel after a failover) authenticates to
   // its primary with the same password.
   text += fmt::format("masterauth {}\n", password_);
   if (options_.cluster) {
     text += "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-node-timeout 2000\n";
+    if (!options_.host.empty()) text += fmt::format("cluster-announce-ip {}\n", options_.host);
   }
   if (options_.replica_of) text += fmt::format("replicaof 127.0.0.1 {}\n", *options_.replica_of);
   if (options_.tls) {
@@ -157,14 +159,18 @@ Status LocalRedis::Launch() {
   return Status::Error(fmt::format("redis-server on port {} did not answer PING in 30 s", port_));
 }
 
+std::string LocalRedis::Address() const {
+  return options_.host.empty() ? "127.0.0.1" : options_.host;
+}
+
 std::string LocalRedis::Url() const { return UrlAs("default", password_); }
 
 std::string LocalRedis::UrlAs(const std::string& user, const std::string& password) const {
   if (options_.tls) {
-    return fmt::format("rediss://{}:{}@127.0.0.1:{}/0{}", user, password, port_,
+    return fmt::format("rediss://{}:{}@{}:{}/0{}", user, password, Address(), port_,
                        options_.tls->ca.empty() ? "" : "?ca_cert=" + options_.tls->ca);
   }
-  return fmt::format("redis://{}:{}@127.0.0.1:{}/0", user, password, port_);
+  return fmt::format("redis://{}:{}@{}:{}/0", user, password, Address(), port_);
 }
 
 Status LocalRedis::Stop() {
@@ -184,6 +190,10 @@ Status LocalRedis::Restart() {
 
 void LocalRedis::Kill() {
   if (server_) server_->Kill();
+}
+
+void LocalRedis::Signal(int sig) {
+  if (server_) server_->Signal(sig);
 }
 
 LocalRedis::~LocalRedis() { (void)Stop(); }

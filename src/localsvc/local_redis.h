@@ -16,7 +16,10 @@ struct LocalRedisOptions {
   // Where the server keeps its files (and, with `persistent`, its data). Unset: a
   // scratch directory removed when it stops.
   std::optional<std::filesystem::path> dir;
-  int port = 0;             // 0: a free loopback port
+  int port = 0;  // 0: a free loopback port
+  // Also listen on this address (besides 127.0.0.1), announce it to the cluster, and put it
+  // in Url(): a server on a host of its own (a network namespace). Empty: loopback only.
+  std::string host;
   bool persistent = false;  // append-only file on, else nothing written to disk
   // The default user's password (requirepass). Unset: a random one.
   std::optional<std::string> password;
@@ -42,7 +45,7 @@ struct LocalRedisOptions {
   std::optional<int> replica_of;
 };
 
-// A redis-server of our own on 127.0.0.1 (protected mode, a password always), dying with
+// A redis-server of our own on 127.0.0.1 and `host` (protected mode, a password always), dying with
 // the thread that started it. Its settings and passwords are in an owner-only redis.conf,
 // never on its command line (which every local user can read). As root it runs as the
 // 'redis' account. Not thread-safe.
@@ -56,12 +59,16 @@ class LocalRedis {
   // The URL of one of the ACL users.
   std::string UrlAs(const std::string& user, const std::string& password) const;
   const std::string& password() const { return password_; }
+  // The address clients use: `host`, else 127.0.0.1.
+  std::string Address() const;
   int port() const { return port_; }
   Status Stop();
   // Starts it again after Stop (or after it was killed), on the same port.
   Status Restart();
   // SIGKILL, for fault tests.
   void Kill();
+  // Any signal (SIGSTOP/SIGCONT: a server that hangs, then wakes), for fault tests.
+  void Signal(int sig);
 
  private:
   LocalRedis() = default;

@@ -9,6 +9,8 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
+#include <sstream>
 
 #include "redis/cluster_slots.h"
 #include "redis/connection.h"
@@ -231,6 +233,80 @@ struct Client::State {
     for (auto& r : out) results.push_back(std::move(*r));
     return results;
   }
+
+  // "host:port" of the nodes CLUSTER NODES flags as failing (fail, or fail? from this
+  // node's view).
+  std::set<std::string> FailingNodes(Connection& conn) {
+    std::set<std::string> failing;
+    auto r = conn.Command({"CLUSTER", "NODES"});
+    if (!r.ok() || r->type() != REDIS_REPLY_STRING) return failing;
+    std::istringstream lines(std::string(r->str()));
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream fields(line);
+      std::string id, address, flags;
+      fields >> id >> address >> flags;
+      if (flags.find("fail") == std::string::npos) continue;
+      failing.insert(address.substr(0, address.find('@')));
+    }
+    return failing;
+  }
+
+  Status WaitForReplicasOf(Connection& master, const std::string& name,
+                           const std::set<std::string>& failing, std::chrono::milliseconds t) {
+    auto role = master.Command({"ROLE"});
+    if (!role.ok()) return role.status();
+    if (role->type() != REDIS_REPLY_ARRAY || role->elements() < 3 ||
+        role->element(2)->type != REDIS_REPLY_ARRAY) {
+      return Status::Error(fmt::format("redis: {} is not a master (failover in progress)", name),
+                           kConnection);
+    }
+    const redisReply* replicas = role->element(2);
+    long long wanted = 0;
+    for (size_t i = 0; i < replicas->elements; ++i) {
+      const redisReply* r = replicas->element[i];
+      if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) continue;
+      std::string address =
+          fmt::format("{}:{}", std::string_view(r->element[0]->str, r->element[0]->len),
+                      std::string_view(r->element[1]->str, r->element[1]->len));
+      if (!failing.contains(address)) ++wanted;
+    }
+    if (wanted == 0) return Status::Ok();
+    std::string n = std::to_string(wanted), ms = std::to_string(t.count());
+    auto acked = master.Command({"WAIT", n, ms});
+    if (!acked.ok()) return acked.status();
+    if (acked->integer() < wanted) {
+      return Status::Error(
+          fmt::format("redis: {} of {} replicas of {} acknowledged the writes within {} ms",
+                      acked->integer(), wanted, name.empty() ? "the primary" : name, t.count()),
+          kConnection);
+    }
+    return Status::Ok();
+  }
+
+  Status WaitForReplicas(std::chrono::milliseconds t) {
+    if (single) return WaitForReplicasOf(*single, "", {}, t);
+    std::set<std::string> masters(slot_owner.begin(), slot_owner.end());
+    masters.erase("");
+    std::set<std::string> failing;
+    bool asked = false;
+    for (const auto& m : masters) {
+      auto conn = Node(m);
+      if (!conn.ok()) {
+        Forget(m);
+        return conn.status();
+      }
+      if (!asked) {
+        failing = FailingNodes(**conn);
+        asked = true;
+      }
+      Status s = WaitForReplicasOf(**conn, m, failing, t);
+      if (!s.ok()) {
+        if (IsConnectionError(s)) Forget(m);
+        return s;
+      }
+    }
+    return Status::Ok();
+  }
 };
 
 Client::Client(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -261,6 +337,10 @@ pdv::Result<Client> Client::Connect(const std::string& url, std::chrono::millise
 }
 
 bool Client::cluster() const { return !state_->single; }
+
+pdv::Status Client::WaitForReplicas(std::chrono::milliseconds timeout) {
+  return state_->WaitForReplicas(timeout);
+}
 
 pdv::Result<Reply> Client::Command(const std::vector<std::string_view>& args) {
   if (state_->single) return state_->single->Command(args);

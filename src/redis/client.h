@@ -42,6 +42,15 @@ class Client {
   pdv::Result<Reply> GetReply();
   bool cluster() const;
 
+  // Returns once every replica that could be promoted has acknowledged this client's
+  // writes so far: on each master (every master of a cluster), WAIT for the replicas its
+  // ROLE lists as connected, less those the cluster already flags as failing (fail or
+  // fail?). Replication is asynchronous: without this, a failover may promote a replica
+  // that lacks acknowledged writes, and a position stored after them would skip them for
+  // good. A replica that has not acknowledged within `timeout` is an error with code
+  // "connection" (retry later); masters without replicas return at once.
+  pdv::Status WaitForReplicas(std::chrono::milliseconds timeout);
+
  private:
   struct State;
   explicit Client(std::unique_ptr<State> state);

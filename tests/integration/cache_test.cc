@@ -178,6 +178,55 @@ TEST_F(CacheTest, FullLoadThenIncrementalUpdatesAndDeletes) {
   EXPECT_EQ(again.output.find("cache_sync_done"), std::string::npos) << again.output;
 }
 
+// Issue 12: Redis replicates asynchronously, so a failover may promote a replica without
+// the last writes; a position stored past them would skip them for good. The position
+// moves only once the replica has them: with the replica hung (SIGSTOP), an incremental
+// sync writes to the primary but keeps the old position, retrying; once the replica
+// wakes (SIGCONT), the sync finishes and the position moves.
+TEST_F(CacheTest, ThePositionMovesOnlyOnceTheReplicaHasTheWrites) {
+  auto primary = localsvc::LocalRedis::Start({.password = "replica-ack-password-1"});
+  ASSERT_TRUE(primary.ok()) << primary.message();
+  auto replica = localsvc::LocalRedis::Start(
+      {.password = "replica-ack-password-1", .replica_of = (*primary)->port()});
+  ASSERT_TRUE(replica.ok()) << replica.message();
+  std::string replica_node = "127.0.0.1:" + std::to_string((*replica)->port());
+  ASSERT_TRUE(WaitFor(20s, [&] {
+    return RedisCli(replica_node, "replica-ack-password-1", {"INFO", "replication"})
+               .find("master_link_status:up") != std::string::npos;
+  }));
+  auto conn = Connect(Url());
+  Insert(conn, 1, 100);
+  auto with_primary = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "cache");
+    args.insert(args.end(), {"--warehouse-url", Url(), "--redis-url", (*primary)->Url()});
+    return args;
+  };
+  ASSERT_EQ(RunPdv(with_primary({"sync", "--full"})).exit_code, 0);
+  auto redis = redis::Client::Connect((*primary)->Url());
+  ASSERT_TRUE(redis.ok());
+  auto position = [&] {
+    auto lsn = redis->Command({"HGET", cache::kMetaKey, "lsn"});
+    return lsn.ok() && lsn->type() == REDIS_REPLY_STRING ? std::string(lsn->str()) : "";
+  };
+  std::string before = position();
+  ASSERT_FALSE(before.empty());
+
+  (*replica)->Signal(SIGSTOP);
+  Insert(conn, 101, 110);
+  PdvProcess sync(with_primary({"sync", "--retry-timeout", "120"}), dir_->path() / "sync.log");
+  ASSERT_TRUE(WaitFor(60s, [&] {
+    return sync.Output().find("acknowledged the writes") != std::string::npos;
+  })) << sync.Output();
+  EXPECT_EQ(position(), before) << "the position moved past writes the replica lacks";
+  (*replica)->Signal(SIGCONT);
+  ASSERT_EQ(sync.Wait(120s), 0) << sync.Output();
+  EXPECT_NE(sync.Output().find("applied=10"), std::string::npos) << sync.Output();
+  EXPECT_NE(position(), before);
+  // And the replica has the batch and the position.
+  EXPECT_EQ(RedisCli(replica_node, "replica-ack-password-1", {"HGET", cache::kMetaKey, "lsn"}),
+            position() + "\n");
+}
+
 TEST_F(CacheTest, AnOlderStateNeverOverwritesANewerOne) {
   auto conn = Connect(Url());
   Insert(conn, 1, 100);

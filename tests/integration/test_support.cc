@@ -103,14 +103,20 @@ std::vector<std::string> Lines(const std::string& text) {
 }
 
 std::string HttpRaw(int port, const std::string& raw, std::chrono::milliseconds timeout) {
+  return HttpRawTo("127.0.0.1", port, raw, timeout);
+}
+
+std::string HttpRawTo(const std::string& host, int port, const std::string& raw,
+                      std::chrono::milliseconds timeout) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
   addr.sin_port = htons(static_cast<uint16_t>(port));
   std::string response;
   timeval tv{.tv_sec = timeout.count() / 1000, .tv_usec = (timeout.count() % 1000) * 1000};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));  // bounds connect() too
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
     ::send(fd, raw.data(), raw.size(), MSG_NOSIGNAL);
     char buf[4096];
@@ -121,8 +127,15 @@ std::string HttpRaw(int port, const std::string& raw, std::chrono::milliseconds 
 }
 
 std::string GetWithKey(int port, const std::string& path, const std::string& key) {
-  return HttpRaw(port, "GET " + path + " HTTP/1.1\r\nHost: x\r\nX-API-Key: " + key +
-                           "\r\nConnection: close\r\n\r\n");
+  return GetWithKeyFrom("127.0.0.1", port, path, key);
+}
+
+std::string GetWithKeyFrom(const std::string& host, int port, const std::string& path,
+                           const std::string& key, std::chrono::milliseconds timeout) {
+  return HttpRawTo(
+      host, port,
+      "GET " + path + " HTTP/1.1\r\nHost: x\r\nX-API-Key: " + key + "\r\nConnection: close\r\n\r\n",
+      timeout);
 }
 
 int HttpStatus(const std::string& response) {
@@ -210,7 +223,7 @@ bool LoopbackPortFree(int port) {
 std::unique_ptr<LocalCluster> LocalCluster::Start(const std::string& password) {
   auto c = std::make_unique<LocalCluster>();
   c->password_ = password;
-  std::vector<std::string> create = {"redis-cli", "--cluster", "create"};
+  std::vector<std::string> nodes;
   while (c->nodes_.size() < 6) {
     auto port = localsvc::FreeLoopbackPort();
     if (!port.ok()) return nullptr;
@@ -220,25 +233,48 @@ std::unique_ptr<LocalCluster> LocalCluster::Start(const std::string& password) {
       ADD_FAILURE() << node.message();
       return nullptr;
     }
-    create.push_back("127.0.0.1:" + std::to_string(*port));
+    nodes.push_back("127.0.0.1:" + std::to_string(*port));
     c->nodes_.push_back(std::move(*node));
   }
+  if (!FormCluster(nodes, password)) return nullptr;
+  return c;
+}
+
+std::string RedisCli(const std::string& node, const std::string& password,
+                     const std::vector<std::string>& command) {
+  auto colon = node.rfind(':');
+  std::vector<std::string> argv = {
+      "redis-cli", "--no-auth-warning",   "-a", password,
+      "-h",        node.substr(0, colon), "-p", node.substr(colon + 1)};
+  argv.insert(argv.end(), command.begin(), command.end());
+  return RunCommandOutput(argv);
+}
+
+bool FormCluster(const std::vector<std::string>& nodes, const std::string& password) {
+  std::vector<std::string> create = {"redis-cli", "--cluster", "create"};
+  create.insert(create.end(), nodes.begin(), nodes.end());
   create.insert(create.end(), {"--cluster-replicas", "1", "--cluster-yes", "-a", password});
   std::string out = RunCommandOutput(create);
   if (out.find("All 16384 slots covered") == std::string::npos) {
     ADD_FAILURE() << out;
-    return nullptr;
+    return false;
   }
-  // cluster_state:ok on every node and every replica linked to its master, asked with
-  // redis-cli (this library has no Redis client).
-  bool ok = WaitFor(std::chrono::seconds(30), [&] {
-    for (auto& n : c->nodes_) {
-      std::string info = RunCommandOutput({"redis-cli", "--no-auth-warning", "-a", password, "-p",
-                                           std::to_string(n->port()), "CLUSTER", "INFO"});
-      if (info.find("cluster_state:ok") == std::string::npos) return false;
+  if (!WaitForClusterOk(nodes, password, std::chrono::seconds(30))) {
+    ADD_FAILURE() << "the cluster did not reach cluster_state:ok";
+    return false;
+  }
+  return true;
+}
+
+bool WaitForClusterOk(const std::vector<std::string>& nodes, const std::string& password,
+                      std::chrono::milliseconds timeout) {
+  // Asked with redis-cli: this library has no Redis client.
+  return WaitFor(timeout, [&] {
+    for (const auto& n : nodes) {
+      if (RedisCli(n, password, {"CLUSTER", "INFO"}).find("cluster_state:ok") == std::string::npos)
+        return false;
       // Replicas in sync: a replica that never synced cannot be promoted.
-      std::string repl = RunCommandOutput({"redis-cli", "--no-auth-warning", "-a", password, "-p",
-                                           std::to_string(n->port()), "INFO", "replication"});
+      std::string repl = RedisCli(n, password, {"INFO", "replication"});
       if (repl.find("role:slave") != std::string::npos &&
           repl.find("master_link_status:up") == std::string::npos) {
         return false;
@@ -246,11 +282,6 @@ std::unique_ptr<LocalCluster> LocalCluster::Start(const std::string& password) {
     }
     return true;
   });
-  if (!ok) {
-    ADD_FAILURE() << "the cluster did not reach cluster_state:ok";
-    return nullptr;
-  }
-  return c;
 }
 
 std::string LocalCluster::Url() const {

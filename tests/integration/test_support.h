@@ -63,9 +63,16 @@ std::string ReadFile(const std::filesystem::path& path);
 // until the server closes or `timeout` passes.
 std::string HttpRaw(int port, const std::string& raw,
                     std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+// The same to host:port (an IPv4 address).
+std::string HttpRawTo(const std::string& host, int port, const std::string& raw,
+                      std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
 // GET http://127.0.0.1:port<path> with an API key (X-API-Key) and Connection: close: the
 // whole response.
 std::string GetWithKey(int port, const std::string& path, const std::string& key);
+// The same to host:port, "" if nothing answers within `timeout`.
+std::string GetWithKeyFrom(const std::string& host, int port, const std::string& path,
+                           const std::string& key,
+                           std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
 // The status code of a raw HTTP response (0 if none).
 int HttpStatus(const std::string& response);
 // The body of a raw HTTP response.
@@ -103,6 +110,17 @@ class LocalCluster {
   std::vector<std::unique_ptr<localsvc::LocalRedis>> nodes_;
   std::string password_;
 };
+
+// `redis-cli -h host -p port -a password command...` against node "host:port": its output.
+std::string RedisCli(const std::string& node, const std::string& password,
+                     const std::vector<std::string>& command);
+// `redis-cli --cluster create` of six running cluster-enabled nodes ("host:port"), one
+// replica per master; true once every node says cluster_state:ok and every replica is in
+// sync (a test failure otherwise).
+bool FormCluster(const std::vector<std::string>& nodes, const std::string& password);
+// Until every node says cluster_state:ok and every replica's link to its master is up.
+bool WaitForClusterOk(const std::vector<std::string>& nodes, const std::string& password,
+                      std::chrono::milliseconds timeout);
 
 // A throw-away certificate authority and a server certificate it signed, for 127.0.0.1
 // and localhost (openssl CLI, P-256, valid one day), as PEM files in `dir`.
