@@ -15,11 +15,26 @@ using Clock = std::chrono::steady_clock;
 
 AsyncCluster::AsyncCluster(asio::io_context& io, Endpoint endpoint,
                            std::chrono::milliseconds timeout)
-    : io_(io), endpoint_(std::move(endpoint)), timeout_(timeout) {}
+    : io_(io), endpoint_(std::move(endpoint)), timeout_(timeout), watch_(io) {}
 
 AsyncCluster::~AsyncCluster() = default;
 
-void AsyncCluster::Start() { Refresh(); }
+void AsyncCluster::Start() {
+  Refresh();
+  Watch();
+}
+
+void AsyncCluster::Watch() {
+  watch_.expires_after(std::chrono::milliseconds(500));
+  std::weak_ptr<AsyncCluster> weak = weak_from_this();
+  watch_.async_wait([weak](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->closed_) return;
+    bool stale = Clock::now() - self->refreshed_at_ > std::chrono::seconds(5);
+    if (stale || !self->AllMastersConnected()) self->Refresh();
+    self->Watch();
+  });
+}
 
 void AsyncCluster::Refresh() {
   if (refreshing_ || closed_) return;
@@ -100,7 +115,9 @@ void AsyncCluster::Send(const std::string& node, std::vector<std::string> args, 
   });
 }
 
-bool AsyncCluster::connected() const {
+bool AsyncCluster::connected() const { return AllMastersConnected(); }
+
+bool AsyncCluster::AllMastersConnected() const {
   if (slot_owner_.empty()) return false;
   // Every master this loop talks to is connected (a lost one is being failed over).
   bool any = false;
@@ -114,6 +131,7 @@ bool AsyncCluster::connected() const {
 
 void AsyncCluster::Close() {
   closed_ = true;
+  watch_.cancel();
   for (auto& [name, client] : nodes_) client->Close();
 }
 

@@ -21,7 +21,10 @@ namespace pdv::redis {
 // sent to its key's slot's master. The slot map comes from CLUSTER SLOTS (the same code
 // as the synchronous client's, run on a thread off the loop) at start, on MOVED, and
 // while a node is unreachable (at most every 200 ms): after a failover the loop finds
-// the promoted replica by itself. MOVED is followed once at once; ASK with ASKING.
+// the promoted replica by itself. A watch every 500 ms refreshes it too while a master
+// of the map is disconnected, and every 5 s anyway, so a loop that no command sends to
+// the lost master (an API replica its balancer took out of service because /ready
+// failed) still finds the new one. MOVED is followed once at once; ASK with ASKING.
 // Commands naming no key go to any master. Lives on one io_context thread.
 class AsyncCluster : public AsyncCommands, public std::enable_shared_from_this<AsyncCluster> {
  public:
@@ -37,6 +40,8 @@ class AsyncCluster : public AsyncCommands, public std::enable_shared_from_this<A
  private:
   AsyncClient& Node(const std::string& name);
   void Refresh();
+  void Watch();
+  bool AllMastersConnected() const;
   void Send(const std::string& node, std::vector<std::string> args, Callback done, int hops);
 
   boost::asio::io_context& io_;
@@ -44,6 +49,7 @@ class AsyncCluster : public AsyncCommands, public std::enable_shared_from_this<A
   std::chrono::milliseconds timeout_;
   std::vector<std::string> slot_owner_;
   std::map<std::string, std::shared_ptr<AsyncClient>> nodes_;
+  boost::asio::steady_timer watch_;
   bool refreshing_ = false, closed_ = false;
   std::chrono::steady_clock::time_point refreshed_at_{};
 };

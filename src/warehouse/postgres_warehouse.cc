@@ -207,7 +207,11 @@ class PostgresWarehouse : public Warehouse {
         "('platform', 'api_keys'))) = 2");
     if (!present.ok()) return present.status();
     if (present->get(0, 0) == "t") return Status::Ok();
+    // Stages starting together on a new warehouse run this at once, and CREATE ... IF NOT
+    // EXISTS races on the catalog's unique index: one at a time (a lock held to the end of
+    // this one-transaction query).
     auto r = conn_.Exec(
+        "SELECT pg_advisory_xact_lock(hashtext('pdv warehouse schema')); "
         "CREATE SCHEMA IF NOT EXISTS raw; CREATE SCHEMA IF NOT EXISTS staging; "
         "CREATE SCHEMA IF NOT EXISTS marts; "
         "CREATE TABLE IF NOT EXISTS raw._cdc_checkpoint (slot text PRIMARY KEY, "
