@@ -198,19 +198,12 @@ class Worker {
                shared.options.enumeration_window) {
     if (auto cluster = std::dynamic_pointer_cast<redis::AsyncCluster>(redis_)) cluster->Start();
     if (auto sentinel = std::dynamic_pointer_cast<redis::AsyncSentinel>(redis_)) sentinel->Start();
-    // On a cluster tracking would be per node, and behind Sentinels per primary: the
-    // near-cache serves a single Redis only (for now).
-    auto single = std::dynamic_pointer_cast<redis::AsyncClient>(redis_);
-    if (shared.options.near_cache && single) {
-      link_ = std::make_shared<redis::InvalidationLink>(
-          io_, endpoint, [this](std::string_view key) { near_.Invalidate(key); },
-          [this] { near_.Clear(); });
-      // Every new data connection is a new client: nothing it read before is tracked.
-      single->set_on_connect([this] {
-        near_.Clear();
-        tracking_ready_ = false;
-        EnableTracking();
-      });
+    // The near-cache: every server this loop reads from tracks its reads (per node on a
+    // cluster, the current primary behind Sentinels).
+    if (shared.options.near_cache) {
+      near_cache_on_ = true;
+      redis_->EnableTracking({.on_key = [this](std::string_view key) { near_.Invalidate(key); },
+                              .on_reset = [this] { near_.Clear(); }});
     }
   }
 
@@ -235,48 +228,12 @@ class Worker {
   void Start() {
     Accept();
     KeepLayoutFresh();
-    if (link_) link_->Start();
   }
 
-  // The near-cache serves only while the invalidation link is up and the data
-  // connection's reads are tracked with redirection to it.
-  bool NearCacheOn() const {
-    return link_ && link_->up() && tracking_ready_ && tracking_epoch_ == link_->epoch();
-  }
+  // The near-cache serves `key` only while reads of it are tracked (redis::AsyncCommands).
+  bool near_cache_on() const { return near_cache_on_; }
   NearCache& near() { return near_; }
-  redis::InvalidationLink* link() { return link_.get(); }
 
-  // Asks Redis to track this connection's reads, invalidations going to the link.
-  void EnableTracking() {
-    if (!link_ || !link_->up()) return;
-    uint64_t epoch = link_->epoch();
-    std::string id = std::to_string(link_->client_id());
-    redis_->Command({"CLIENT", "TRACKING", "on", "REDIRECT", id},
-                    [this, epoch](const Status& s, redisReply*) {
-                      if (s.ok() && link_ && link_->epoch() == epoch) {
-                        tracking_ready_ = true;
-                        tracking_epoch_ = epoch;
-                      }
-                    });
-  }
-  // Called often: re-enables tracking when the link came back with a new id.
-  void CheckTracking() {
-    if (link_ && link_->up() && tracking_epoch_ != link_->epoch() && !tracking_pending_) {
-      tracking_pending_ = true;
-      tracking_ready_ = false;
-      near_.Clear();
-      uint64_t epoch = link_->epoch();
-      std::string id = std::to_string(link_->client_id());
-      redis_->Command({"CLIENT", "TRACKING", "on", "REDIRECT", id},
-                      [this, epoch](const Status& s, redisReply*) {
-                        tracking_pending_ = false;
-                        if (s.ok() && link_ && link_->epoch() == epoch) {
-                          tracking_ready_ = true;
-                          tracking_epoch_ = epoch;
-                        }
-                      });
-    }
-  }
   void Run() { io_.run(); }
   // From any thread: stop accepting; idle sessions close, busy ones after their reply;
   // then the Redis connection closes and Run returns.
@@ -342,10 +299,8 @@ class Worker {
   std::list<std::weak_ptr<SessionBase>> sessions_;
   Clock::time_point last_error_log_{};
   std::unordered_map<size_t, std::pair<metrics::Gauge*, metrics::Histogram*>> counted_;
-  std::shared_ptr<redis::InvalidationLink> link_;
   NearCache near_;
-  bool tracking_ready_ = false, tracking_pending_ = false;
-  uint64_t tracking_epoch_ = 0;
+  bool near_cache_on_ = false;
 };
 
 // One client connection, over plain TCP or TLS (Stream: beast::tcp_stream or
@@ -606,14 +561,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     const cache::Layout layout = *w_.layout();
     std::string key = layout.CpfKey(hash), field = cache::Layout::CpfField(hash);
-    w_.CheckTracking();
-    bool cacheable = w_.NearCacheOn();
+    // Invalidations Redis sent before this request arrived are applied first.
+    bool cacheable = w_.near_cache_on() && w_.redis().Tracked(key);
     NearCache::Ticket ticket;
-    if (cacheable) {
-      // Invalidations Redis sent before this request arrived are applied first.
-      w_.link()->Drain();
-      cacheable = w_.NearCacheOn();
-    }
     if (cacheable) {
       if (const cache::CustomerRecord* hit = w_.near().Get(key, field)) {
         w_.shared().near_hits->Add(1);
@@ -630,7 +580,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                          if (r->type == REDIS_REPLY_STRING) {
                            auto rec = cache::Decode(std::string_view(r->str, r->len));
                            if (!rec.ok()) return Unavailable();
-                           if (cacheable && w_.NearCacheOn())
+                           if (cacheable && w_.redis().TrackingOn(key))
                              w_.near().Put(key, field, *rec, ticket);
                            return done(&*rec);
                          }
@@ -760,7 +710,6 @@ void Worker::DrainThenClose(Clock::time_point deadline) {
   if (sessions_.empty() || Clock::now() >= deadline) {
     // Requests in flight are answered: the Redis connections can go, and with them the
     // loop's last work.
-    if (link_) link_->Stop();
     redis_->Close();
     return;
   }

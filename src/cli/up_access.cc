@@ -170,19 +170,26 @@ std::string RedisAclFile(const std::string& admin_password, const StageSecrets& 
 
 std::vector<localsvc::LocalRedisOptions::User> RedisUsers(const StageSecrets& secrets) {
   // Every command a stage sends is listed (or its category): anything else is refused.
-  // The cache's scripts are checked against its key pattern by Redis itself.
+  // The cache's scripts are checked against its key pattern by Redis itself. Every
+  // stage may ask for the slot map and follow ASK (Redis Cluster) and ask a server its
+  // ROLE (behind Sentinels; the cache also waits for replicas with ROLE and WAIT).
+  constexpr char kTopology[] = " +role +cluster|slots +cluster|nodes +asking";
   return {
       {kCacheUser, secrets.redis.at(kCacheUser),
-       "resetkeys ~pdv:* resetchannels &pdv:* -@all +@read +@write +@keyspace +@scripting "
-       "+@connection +publish -@dangerous"},
+       std::string("resetkeys ~pdv:* resetchannels &pdv:* -@all +@read +@write +@keyspace "
+                   "+@scripting +@connection +publish -@dangerous") +
+           kTopology},
       {kServeUser, secrets.redis.at(kServeUser),
-       "resetkeys %R~pdv:* resetchannels &__redis__:invalidate -@all +ping +auth +hello +select "
-       "+get +hget +hmget +exists +client|id +client|tracking +subscribe "
-       // Its shared request counters and enumeration suspensions, nothing else.
-       "%RW~pdv:limit:* +incrby +pexpire +expire +set"},
+       std::string("resetkeys %R~pdv:* resetchannels &__redis__:invalidate -@all +ping +auth "
+                   "+hello +select +get +hget +hmget +exists +client|id +client|tracking "
+                   "+subscribe "
+                   // Its shared request counters and enumeration suspensions, nothing else.
+                   "%RW~pdv:limit:* +incrby +pexpire +expire +set") +
+           kTopology},
       {kMonitorUser, secrets.redis.at(kMonitorUser),
-       "resetkeys %R~pdv:* %RW~pdv:status resetchannels -@all +ping +auth +hello +select +get "
-       "+set +hget +hmget +hgetall +exists"},
+       std::string("resetkeys %R~pdv:* %RW~pdv:status resetchannels -@all +ping +auth +hello "
+                   "+select +get +set +hget +hmget +hgetall +exists") +
+           kTopology},
   };
 }
 

@@ -127,11 +127,15 @@ void AsyncClient::Connected() {
   std::string db = std::to_string(endpoint_.db);
   if (auto auth = AuthCommand(endpoint_); !auth.empty()) preamble(auth);
   if (endpoint_.db != 0) preamble({"SELECT", db});
-  // The hook's commands (CLIENT TRACKING) go after those queued before it: wire
-  // order must be the order of pending_.
+  // CLIENT TRACKING goes after the commands queued before it: wire order must be the
+  // order of pending_. A new connection is a new client: nothing read before is tracked.
   auto queued = std::move(queued_);
   queued_.clear();
-  if (on_connect_) on_connect_();
+  if (link_) {
+    tracking_ready_ = false;
+    tracking_.on_reset();
+    RequestTracking();
+  }
   state_ = State::kConnected;
   out_ = prefix;
   for (auto& q : queued) out_ += q;
@@ -219,8 +223,50 @@ void AsyncClient::Fail(const Status& why) {
   for (auto& p : failed) p.done(why, nullptr);
 }
 
+void AsyncClient::EnableTracking(TrackingHandlers handlers) {
+  if (link_) return;
+  tracking_ = std::move(handlers);
+  link_ = std::make_shared<InvalidationLink>(io_, endpoint_, tracking_.on_key, tracking_.on_reset);
+  link_->Start();
+  if (state_ == State::kConnected) RequestTracking();
+}
+
+void AsyncClient::RequestTracking() {
+  if (!link_ || !link_->up() || tracking_pending_) return;
+  tracking_pending_ = true;
+  uint64_t epoch = link_->epoch();
+  std::string id = std::to_string(link_->client_id());
+  Command({"CLIENT", "TRACKING", "on", "REDIRECT", id},
+          [this, epoch](const Status& s, redisReply*) {
+            tracking_pending_ = false;
+            if (s.ok() && link_ && link_->epoch() == epoch) {
+              tracking_ready_ = true;
+              tracking_epoch_ = epoch;
+            }
+          });
+}
+
+bool AsyncClient::TrackingOn(std::string_view) const {
+  return link_ && link_->up() && tracking_ready_ && tracking_epoch_ == link_->epoch();
+}
+
+bool AsyncClient::Tracked(std::string_view key) {
+  if (!link_) return false;
+  // The link came back with a new id: redirect to it (what was cached is gone already:
+  // the link's drop was an on_reset).
+  if (link_->up() && tracking_epoch_ != link_->epoch() && !tracking_pending_) {
+    tracking_ready_ = false;
+    tracking_.on_reset();
+    RequestTracking();
+  }
+  if (!TrackingOn(key)) return false;
+  link_->Drain();
+  return TrackingOn(key);
+}
+
 void AsyncClient::Close() {
   closed_ = true;
+  if (link_) link_->Stop();
   timer_.cancel();
   Fail(Status::Error("redis: closed", "connection"));
 }

@@ -21,6 +21,8 @@
 
 namespace pdv::redis {
 
+class InvalidationLink;
+
 // One Redis connection (plain or TLS: rediss://) driven by an Asio io_context: commands from
 // concurrent requests are written back to back (pipelined) and their replies, parsed by hiredis's
 // reader, handed to callbacks in order. Lives on one io_context thread; not thread-safe. A command
@@ -38,9 +40,9 @@ class AsyncClient : public AsyncCommands, public std::enable_shared_from_this<As
   bool connected() const override { return state_ == State::kConnected; }
   // Closes the connection for good (shutdown): pending commands fail.
   void Close() override;
-  // Called on the loop each time a connection is established, before queued commands
-  // run (commands it issues go first).
-  void set_on_connect(std::function<void()> f) { on_connect_ = std::move(f); }
+  void EnableTracking(TrackingHandlers handlers) override;
+  bool Tracked(std::string_view key) override;
+  bool TrackingOn(std::string_view key) const override;
   uint64_t errors() const { return errors_; }
 
  private:
@@ -51,6 +53,8 @@ class AsyncClient : public AsyncCommands, public std::enable_shared_from_this<As
   void Read();
   void Fail(const pdv::Status& why);
   void ArmTimer();
+  // CLIENT TRACKING on REDIRECT <the link's id>, unless one is in flight.
+  void RequestTracking();
   boost::asio::ip::tcp::socket& Socket() { return tls_ ? tls_->next_layer() : socket_; }
 
   boost::asio::io_context& io_;
@@ -79,7 +83,12 @@ class AsyncClient : public AsyncCommands, public std::enable_shared_from_this<As
   pdv::Status closed_error_;  // a TLS context that could not be made: every connect fails
   // Incremented per connection: completions of a closed socket's operations are ignored.
   uint64_t generation_ = 0;
-  std::function<void()> on_connect_;
+  // Tracking (EnableTracking): this server's invalidation link, and whether the current
+  // connection's reads are tracked with redirection to the link as it is now (epoch).
+  TrackingHandlers tracking_;
+  std::shared_ptr<InvalidationLink> link_;
+  bool tracking_ready_ = false, tracking_pending_ = false;
+  uint64_t tracking_epoch_ = 0;
 };
 
 // A connection subscribed to Redis's invalidation channel (client-side caching with

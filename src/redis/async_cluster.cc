@@ -52,7 +52,10 @@ void AsyncCluster::Refresh() {
       auto self = weak.lock();
       if (!self) return;
       self->refreshing_ = false;
-      if (owners.ok()) self->slot_owner_ = std::move(*owners);
+      if (!owners.ok() || *owners == self->slot_owner_) return;
+      bool had_map = !self->slot_owner_.empty();
+      self->slot_owner_ = std::move(*owners);
+      if (had_map && self->tracking_) self->tracking_->on_reset();
     });
   }).detach();
 }
@@ -66,8 +69,30 @@ AsyncClient& AsyncCluster::Node(const std::string& name) {
     e.port = std::stoi(name.substr(colon + 1));
     e.cluster = false;
     client = std::make_shared<AsyncClient>(io_, e, timeout_);
+    if (tracking_) client->EnableTracking(*tracking_);
   }
   return *client;
+}
+
+AsyncClient* AsyncCluster::OwnerClient(std::string_view key) const {
+  if (slot_owner_.empty()) return nullptr;
+  auto it = nodes_.find(slot_owner_[KeySlot(key)]);
+  return it == nodes_.end() ? nullptr : it->second.get();
+}
+
+void AsyncCluster::EnableTracking(TrackingHandlers handlers) {
+  tracking_ = std::move(handlers);
+  for (auto& [name, client] : nodes_) client->EnableTracking(*tracking_);
+}
+
+bool AsyncCluster::Tracked(std::string_view key) {
+  AsyncClient* owner = OwnerClient(key);
+  return owner && owner->Tracked(key);
+}
+
+bool AsyncCluster::TrackingOn(std::string_view key) const {
+  const AsyncClient* owner = OwnerClient(key);
+  return owner && owner->TrackingOn(key);
 }
 
 void AsyncCluster::Command(const std::vector<std::string_view>& args, Callback done) {

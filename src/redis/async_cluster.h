@@ -8,6 +8,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,9 +37,17 @@ class AsyncCluster : public AsyncCommands, public std::enable_shared_from_this<A
   void Command(const std::vector<std::string_view>& args, Callback done) override;
   bool connected() const override;
   void Close() override;
+  // Per node: each master's connection tracked with its own invalidation link; a new
+  // slot map is an on_reset (a key may have a new master, whose link knows nothing of
+  // what was read from the old one).
+  void EnableTracking(TrackingHandlers handlers) override;
+  bool Tracked(std::string_view key) override;
+  bool TrackingOn(std::string_view key) const override;
 
  private:
   AsyncClient& Node(const std::string& name);
+  // The connection to the master of `key`'s slot, if this loop has one.
+  AsyncClient* OwnerClient(std::string_view key) const;
   void Refresh();
   void Watch();
   bool AllMastersConnected() const;
@@ -50,6 +59,7 @@ class AsyncCluster : public AsyncCommands, public std::enable_shared_from_this<A
   std::vector<std::string> slot_owner_;
   std::map<std::string, std::shared_ptr<AsyncClient>> nodes_;
   boost::asio::steady_timer watch_;
+  std::optional<TrackingHandlers> tracking_;
   bool refreshing_ = false, closed_ = false;
   std::chrono::steady_clock::time_point refreshed_at_{};
 };

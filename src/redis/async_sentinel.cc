@@ -41,6 +41,10 @@ void AsyncSentinel::Resolve() {
       e.sentinel_master.clear();
       self->primary_ = std::make_shared<AsyncClient>(self->io_, e, self->timeout_);
       self->primary_address_ = address;
+      if (self->tracking_) {
+        self->tracking_->on_reset();
+        self->primary_->EnableTracking(*self->tracking_);
+      }
     });
   }).detach();
 }
@@ -59,6 +63,11 @@ void AsyncSentinel::Command(const std::vector<std::string_view>& args, Callback 
     }
     done(s, r);
   });
+}
+
+void AsyncSentinel::EnableTracking(TrackingHandlers handlers) {
+  tracking_ = std::move(handlers);
+  if (primary_) primary_->EnableTracking(*tracking_);
 }
 
 void AsyncSentinel::Close() {

@@ -7,6 +7,7 @@
 #include <boost/asio.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/redis_url.h"
@@ -28,6 +29,13 @@ class AsyncSentinel : public AsyncCommands, public std::enable_shared_from_this<
   void Command(const std::vector<std::string_view>& args, Callback done) override;
   bool connected() const override { return primary_ && primary_->connected(); }
   void Close() override;
+  // The primary's connection tracked with its own invalidation link; a new primary is an
+  // on_reset.
+  void EnableTracking(TrackingHandlers handlers) override;
+  bool Tracked(std::string_view key) override { return primary_ && primary_->Tracked(key); }
+  bool TrackingOn(std::string_view key) const override {
+    return primary_ && primary_->TrackingOn(key);
+  }
 
  private:
   void Resolve();
@@ -37,6 +45,7 @@ class AsyncSentinel : public AsyncCommands, public std::enable_shared_from_this<
   std::chrono::milliseconds timeout_;
   std::shared_ptr<AsyncClient> primary_;
   std::string primary_address_;
+  std::optional<TrackingHandlers> tracking_;
   bool resolving_ = false, closed_ = false;
   std::chrono::steady_clock::time_point resolved_at_{};
 };

@@ -90,6 +90,13 @@ Result<std::unique_ptr<NetworkHosts>> NetworkHosts::Create(const std::vector<std
            {"ip", "link", "set", net->bridge_, "up"}}) {
     if (Status s = Run(argv); !s.ok()) return s;
   }
+  // Where a FORWARD policy drops bridged traffic (Docker sets one), let the test's bridge
+  // through; best effort: without iptables there is no such policy either.
+  if (::access("/usr/sbin/iptables", X_OK) == 0 &&
+      Run({"iptables", "-I", "FORWARD", "-i", net->bridge_, "-o", net->bridge_, "-j", "ACCEPT"})
+          .ok()) {
+    net->forward_rule_ = true;
+  }
   int index = 1;
   for (const auto& name : hosts) {
     if (Status s = net->Add(name, index++); !s.ok()) return s;
@@ -122,6 +129,9 @@ NetworkHosts::~NetworkHosts() {
     (void)Run({"ip", "link", "del", host.link});    // in case the move never happened
   }
   (void)Run({"ip", "link", "del", bridge_});
+  if (forward_rule_) {
+    (void)Run({"iptables", "-D", "FORWARD", "-i", bridge_, "-o", bridge_, "-j", "ACCEPT"});
+  }
 }
 
 const std::string& NetworkHosts::Address(const std::string& host) const {

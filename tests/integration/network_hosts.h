@@ -70,6 +70,7 @@ class NetworkHosts {
   std::string prefix_;
   std::string bridge_;
   std::string subnet_;  // "10.213.N."
+  bool forward_rule_ = false;
   std::map<std::string, Host> hosts_;
 };
 

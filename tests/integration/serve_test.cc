@@ -108,12 +108,58 @@ class ServeTest : public ::testing::Test {
   }
   std::string Authed(const std::string& path) { return GetWithKey(port_, path, key_); }
 
+  // The near-cache of the serve on `port` answers repeated lookups in process, and the
+  // first request after the cache stage wrote a change to `redis_url` sees it (20 rounds,
+  // the status flipping each time). Any serve, any Redis shape.
+  void ExpectNearCacheCoherent(int port, const std::string& redis_url, const std::string& key) {
+    auto status = [&] {
+      auto j = nlohmann::json::parse(HttpBody(GetWithKey(port, "/v1/clientes/52998224725", key)),
+                                     nullptr, false);
+      return j.is_discarded() ? "" : j.value("status_clube", "");
+    };
+    auto hits = [&] {
+      std::string metrics = HttpBody(HttpGet(port, "/metrics"));
+      std::smatch m;
+      if (!std::regex_search(metrics, m, std::regex(R"(pdv_api_near_cache_hits_total (\d+))")))
+        return -1;
+      return std::stoi(m[1]);
+    };
+    // Every loop answering (after a failover each loop finds the new server by itself).
+    ASSERT_TRUE(WaitFor(30s, [&] {
+      for (int i = 0; i < 10; ++i) {
+        if (status().empty()) return false;
+      }
+      return true;
+    }));
+    int before = hits();
+    ASSERT_GE(before, 0);
+    std::string initial = status();
+    ASSERT_FALSE(initial.empty());
+    // Each loop misses once at most, then answers in process.
+    for (int i = 0; i < 10; ++i) EXPECT_EQ(status(), initial);
+    EXPECT_GE(hits() - before, 5) << "lookups answered from the near-cache";
+    auto conn = Connect(pg_->Url());
+    for (int round = 0; round < 20; ++round) {
+      std::string wanted = round % 2 == 0 ? "INATIVO" : "ATIVO";
+      ASSERT_TRUE(conn.Exec(fmt::format("UPDATE marts.dim_clientes_clube SET status_clube = '{}', "
+                                        "_lsn = '{}/0' WHERE primeiro_nome = 'Ana'",
+                                        wanted, ++lsn_major_))
+                      .ok());
+      auto sync =
+          RunPdv({"cache", "sync", "--warehouse-url", pg_->Url(), "--redis-url", redis_url});
+      ASSERT_EQ(sync.exit_code, 0) << sync.output;
+      EXPECT_EQ(status(), wanted) << "round " << round;
+      status();  // cached again
+    }
+  }
+
   std::unique_ptr<localsvc::LocalPostgres> pg_;
   std::unique_ptr<localsvc::LocalRedis> redis_;
   std::optional<localsvc::ScratchDir> dir_;
   std::optional<PdvProcess> serve_;
   std::string key_;
   int port_ = 0;
+  int lsn_major_ = 1;  // the dimension's _lsn for changes: 2/0, 3/0, ...
 };
 
 TEST_F(ServeTest, CustomerRouteAnswersTheContractAndNothingMore) {
@@ -529,6 +575,8 @@ TEST_F(ServeTest, OnAClusterAMasterKilledUnderLookupsGivesOnly503sUntilFailover)
   // in a hundred may pass 50 ms (the figure is printed).
   EXPECT_LE(window.slow_503, std::max(1, window.unavailable / 100)) << "503s slower than 50 ms";
   std::cout << "cluster master killed: " << window.Text() << "\n";
+  // The near-cache works per node, and stays coherent on the promoted master.
+  ExpectNearCacheCoherent(port, cluster->Url(), api_key);
   serve->Signal(SIGTERM);
   serve->Wait(10s);
 }
@@ -688,9 +736,8 @@ TEST_F(ServeTest, BehindSentinelsAPrimaryKilledUnderLookupsGivesOnly503sUntilFai
   // in a hundred may pass 50 ms (the figure is printed).
   EXPECT_LE(window.slow_503, std::max(1, window.unavailable / 100)) << "503s slower than 50 ms";
   std::cout << "sentinel primary killed: " << window.Text() << "\n";
-  // The cache reaches the new primary the same way.
-  EXPECT_EQ(RunPdv({"cache", "sync", "--warehouse-url", pg_->Url(), "--redis-url", url}).exit_code,
-            0);
+  // The cache reaches the new primary the same way, and the near-cache tracks it.
+  ExpectNearCacheCoherent(port, url, api_key);
   serve->Signal(SIGTERM);
   serve->Wait(10s);
 }
@@ -775,41 +822,7 @@ TEST_F(ServeTest, RedisKilledAndRestartedUnderLoad) {
 
 TEST_F(ServeTest, ChangesAreSeenByTheNextRequestAndSigtermStopsCleanly) {
   StartServe({"--threads", "1"});
-  // Warm the near-cache: later reads of Ana are answered in process.
-  for (int i = 0; i < 5; ++i) {
-    EXPECT_EQ(nlohmann::json::parse(HttpBody(Authed("/v1/clientes/52998224725")))["status_clube"],
-              "ATIVO");
-  }
-  std::string metrics = HttpBody(Get("/metrics"));
-  std::smatch hits;
-  ASSERT_TRUE(
-      std::regex_search(metrics, hits, std::regex(R"(pdv_api_near_cache_hits_total (\d+))")))
-      << metrics;
-  EXPECT_GE(std::stoi(hits[1]), 3) << metrics;
-  auto conn = Connect(pg_->Url());
-  ASSERT_TRUE(conn.Exec("UPDATE marts.dim_clientes_clube SET status_clube = 'INATIVO', _lsn = "
-                        "'1/0' WHERE primeiro_nome = 'Ana'")
-                  .ok());
-  ASSERT_EQ(RunPdv({"cache", "sync", "--warehouse-url", pg_->Url(), "--redis-url", redis_->Url()})
-                .exit_code,
-            0);
-  auto after = nlohmann::json::parse(HttpBody(Authed("/v1/clientes/52998224725")));
-  EXPECT_EQ(after["status_clube"], "INATIVO");
-  EXPECT_EQ(after["motivo"], "INATIVO");
-  // Any writer: the next request after Redis has the new value never sees the old one.
-  for (int round = 0; round < 20; ++round) {
-    bool active = round % 2 == 0;
-    ASSERT_TRUE(conn.Exec(fmt::format("UPDATE marts.dim_clientes_clube SET status_clube = '{}', "
-                                      "_lsn = '{}/0' WHERE primeiro_nome = 'Ana'",
-                                      active ? "ATIVO" : "INATIVO", round + 2))
-                    .ok());
-    ASSERT_EQ(RunPdv({"cache", "sync", "--warehouse-url", pg_->Url(), "--redis-url", redis_->Url()})
-                  .exit_code,
-              0);
-    auto seen = nlohmann::json::parse(HttpBody(Authed("/v1/clientes/52998224725")));
-    EXPECT_EQ(seen["status_clube"], active ? "ATIVO" : "INATIVO") << "round " << round;
-    Authed("/v1/clientes/52998224725");  // cached again
-  }
+  ExpectNearCacheCoherent(port_, redis_->Url(), key_);
   serve_->Signal(SIGTERM);
   EXPECT_EQ(serve_->Wait(10s), 0) << serve_->Output();
   EXPECT_NE(serve_->Output().find("event=serve_stopped"), std::string::npos);
