@@ -17,6 +17,7 @@
 #include "cache/record.h"
 #include "localsvc/local_postgres.h"
 #include "localsvc/local_redis.h"
+#include "localsvc/redis_cluster.h"
 #include "redis/client.h"
 #include "test_support.h"
 
@@ -191,7 +192,7 @@ TEST_F(CacheTest, ThePositionMovesOnlyOnceTheReplicaHasTheWrites) {
   ASSERT_TRUE(replica.ok()) << replica.message();
   std::string replica_node = "127.0.0.1:" + std::to_string((*replica)->port());
   ASSERT_TRUE(WaitFor(20s, [&] {
-    return RedisCli(replica_node, "replica-ack-password-1", {"INFO", "replication"})
+    return localsvc::RedisCliOutput(replica_node, "replica-ack-password-1", {"INFO", "replication"})
                .find("master_link_status:up") != std::string::npos;
   }));
   auto conn = Connect(Url());
@@ -223,7 +224,8 @@ TEST_F(CacheTest, ThePositionMovesOnlyOnceTheReplicaHasTheWrites) {
   EXPECT_NE(sync.Output().find("applied=10"), std::string::npos) << sync.Output();
   EXPECT_NE(position(), before);
   // And the replica has the batch and the position.
-  EXPECT_EQ(RedisCli(replica_node, "replica-ack-password-1", {"HGET", cache::kMetaKey, "lsn"}),
+  EXPECT_EQ(localsvc::RedisCliOutput(replica_node, "replica-ack-password-1",
+                                     {"HGET", cache::kMetaKey, "lsn"}),
             position() + "\n");
 }
 
@@ -403,11 +405,12 @@ class CacheClusterTest : public CacheTest {
  protected:
   void SetUp() override {
     CacheTest::SetUp();
-    cluster_ = LocalCluster::Start("cluster-test-password-0123");
-    ASSERT_NE(cluster_, nullptr);
+    auto cluster = localsvc::LocalRedisCluster::Start("cluster-test-password-0123");
+    ASSERT_TRUE(cluster.ok()) << cluster.message();
+    cluster_ = std::move(*cluster);
   }
   std::string RedisUrl() const override { return cluster_->Url(); }
-  std::unique_ptr<LocalCluster> cluster_;
+  std::unique_ptr<localsvc::LocalRedisCluster> cluster_;
 };
 
 TEST_F(CacheClusterTest, CacheAndApiKeysOnARealClusterFollowingAFailover) {

@@ -24,6 +24,7 @@
 #include "localsvc/child_process.h"
 #include "localsvc/local_postgres.h"
 #include "localsvc/local_redis.h"
+#include "localsvc/redis_cluster.h"
 #include "network_hosts.h"
 #include "test_support.h"
 
@@ -221,7 +222,8 @@ class MultiHostTest : public ::testing::Test {
   // A node that is a master now, other than `except` (1..6).
   int AMaster(int except = 0) const {
     for (int i = 1; i <= 6; ++i) {
-      if (i != except && RedisCli(RedisNode(i), kRedisPassword, {"ROLE"}).rfind("master", 0) == 0)
+      if (i != except &&
+          localsvc::RedisCliOutput(RedisNode(i), kRedisPassword, {"ROLE"}).rfind("master", 0) == 0)
         return i;
     }
     return 0;
@@ -275,7 +277,7 @@ TEST_F(MultiHostTest, PipelineAcrossHostsThroughKillsAndCutLinksGivesNoWrongAnsw
     ASSERT_TRUE(node.ok()) << host << ": " << node.message();
     redis_.push_back(std::move(*node));
   }
-  ASSERT_TRUE(FormCluster(RedisNodes(), kRedisPassword));
+  ASSERT_TRUE(localsvc::FormRedisCluster(RedisNodes(), kRedisPassword, 60s).ok());
 
   std::ofstream(Path("pdv.yaml")) << fmt::format(
       "oltp_url: {}\nwarehouse_url: {}\n"
@@ -368,14 +370,14 @@ TEST_F(MultiHostTest, PipelineAcrossHostsThroughKillsAndCutLinksGivesNoWrongAnsw
   for (int i = 1; i <= 6; ++i) {
     if (i != killed) survivors.push_back(RedisNode(i));
   }
-  ASSERT_TRUE(WaitForClusterOk(survivors, kRedisPassword, 60s));
+  ASSERT_TRUE(localsvc::WaitForRedisCluster(survivors, kRedisPassword, 60s).ok());
   ASSERT_TRUE(ServesAgain());
   std::cout << "redis-" << killed << " (master) SIGKILLed: " << loop_->Window() << "\n";
   {
     NetworkHosts::Inside on(*hosts_, "redis-" + std::to_string(killed));
     ASSERT_TRUE(redis_[killed - 1]->Restart().ok());  // it rejoins as a replica
   }
-  ASSERT_TRUE(WaitForClusterOk(RedisNodes(), kRedisPassword, 60s));
+  ASSERT_TRUE(localsvc::WaitForRedisCluster(RedisNodes(), kRedisPassword, 60s).ok());
 
   // 4. A Redis master's link cut: the majority promotes its replica; healed, the old
   // master rejoins as a replica and writes nothing of its own.
@@ -388,15 +390,16 @@ TEST_F(MultiHostTest, PipelineAcrossHostsThroughKillsAndCutLinksGivesNoWrongAnsw
     if (i != cut) survivors.push_back(RedisNode(i));
   }
   ASSERT_TRUE(WaitFor(60s, [&] {
-    return RedisCli(survivors[0], kRedisPassword, {"CLUSTER", "NODES"}).find("master,fail") !=
-           std::string::npos;
+    return localsvc::RedisCliOutput(survivors[0], kRedisPassword, {"CLUSTER", "NODES"})
+               .find("master,fail") != std::string::npos;
   }));
-  ASSERT_TRUE(WaitForClusterOk(survivors, kRedisPassword, 60s));
+  ASSERT_TRUE(localsvc::WaitForRedisCluster(survivors, kRedisPassword, 60s).ok());
   ASSERT_TRUE(ServesAgain());
   std::cout << "redis-" << cut << " (master) link cut: " << loop_->Window() << "\n";
   ASSERT_TRUE(hosts_->HealLink("redis-" + std::to_string(cut)).ok());
-  ASSERT_TRUE(WaitForClusterOk(RedisNodes(), kRedisPassword, 60s));
-  EXPECT_EQ(RedisCli(RedisNode(cut), kRedisPassword, {"ROLE"}).rfind("slave", 0), 0u)
+  ASSERT_TRUE(localsvc::WaitForRedisCluster(RedisNodes(), kRedisPassword, 60s).ok());
+  EXPECT_EQ(localsvc::RedisCliOutput(RedisNode(cut), kRedisPassword, {"ROLE"}).rfind("slave", 0),
+            0u)
       << "the cut-off master came back as a replica";
 
   // 5. Latency on an API host's link, where the kernel has netem.

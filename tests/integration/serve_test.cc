@@ -25,6 +25,7 @@
 #include "localsvc/child_process.h"
 #include "localsvc/local_postgres.h"
 #include "localsvc/local_redis.h"
+#include "localsvc/redis_cluster.h"
 #include "redis/client.h"
 #include "redis/cluster_slots.h"
 #include "test_support.h"
@@ -531,8 +532,9 @@ FailoverWindow LookupsThroughFailover(const std::function<int()>& lookup) {
 // is the customer (200) or 503, never a 404; service comes back once the replica is
 // promoted. Prints the 503 window and the p99 of answered lookups during it.
 TEST_F(ServeTest, OnAClusterAMasterKilledUnderLookupsGivesOnly503sUntilFailover) {
-  auto cluster = LocalCluster::Start("serve-cluster-password-01");
-  ASSERT_NE(cluster, nullptr);
+  auto started = localsvc::LocalRedisCluster::Start("serve-cluster-password-01");
+  ASSERT_TRUE(started.ok()) << started.message();
+  auto& cluster = *started;
   ASSERT_EQ(RunPdv({"cache", "sync", "--full", "--warehouse-url", pg_->Url(), "--redis-url",
                     cluster->Url()})
                 .exit_code,

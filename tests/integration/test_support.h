@@ -94,34 +94,6 @@ bool WaitFor(std::chrono::milliseconds timeout, const std::function<bool()>& con
 // Whether something accepts TCP connections on 127.0.0.1:port.
 bool PortAccepts(int port);
 
-// A six-node Redis Cluster (three masters, three replicas) of our own, every node with
-// `password` for its default user, on ports below 55536 (the cluster bus is on port +
-// 10000). Start returns when every node says cluster_state:ok (nullptr and a test
-// failure otherwise).
-class LocalCluster {
- public:
-  static std::unique_ptr<LocalCluster> Start(const std::string& password);
-  // redis+cluster://default:<password>@<two seed nodes>
-  std::string Url() const;
-  const std::vector<std::unique_ptr<localsvc::LocalRedis>>& nodes() const { return nodes_; }
-  const std::string& password() const { return password_; }
-
- private:
-  std::vector<std::unique_ptr<localsvc::LocalRedis>> nodes_;
-  std::string password_;
-};
-
-// `redis-cli -h host -p port -a password command...` against node "host:port": its output.
-std::string RedisCli(const std::string& node, const std::string& password,
-                     const std::vector<std::string>& command);
-// `redis-cli --cluster create` of six running cluster-enabled nodes ("host:port"), one
-// replica per master; true once every node says cluster_state:ok and every replica is in
-// sync (a test failure otherwise).
-bool FormCluster(const std::vector<std::string>& nodes, const std::string& password);
-// Until every node says cluster_state:ok and every replica's link to its master is up.
-bool WaitForClusterOk(const std::vector<std::string>& nodes, const std::string& password,
-                      std::chrono::milliseconds timeout);
-
 // A throw-away certificate authority and a server certificate it signed, for 127.0.0.1
 // and localhost (openssl CLI, P-256, valid one day), as PEM files in `dir`.
 struct TestCa {
