@@ -23,6 +23,7 @@
 #include "api/apikeys.h"
 #include "bench/bench_support.h"
 #include "bench/dimension_fixture.h"
+#include "bench/http_load.h"
 #include "cache/cache.h"
 #include "common/cpf.h"
 #include "common/cpf_hasher.h"
@@ -37,111 +38,16 @@
 namespace {
 
 using pdv::bench::Die;
+using pdv::bench::FixedRate;
 using pdv::bench::Must;
 using pdv::bench::Percentile;
+using pdv::bench::WaitHttp;
+using pdv::bench::Wrk;
+using pdv::bench::WrkResult;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 constexpr char kKey[] = "bench-api-cpf-key-0123";
-
-struct WrkResult {
-  double rps = 0, p50_ms = 0, p99_ms = 0;
-  std::string errors;
-};
-
-double ToMs(const std::string& v, const std::string& unit) {
-  double x = std::stod(v);
-  if (unit == "us") return x / 1000;
-  if (unit == "s") return x * 1000;
-  return x;
-}
-
-WrkResult Wrk(const std::string& url, const fs::path& script, int seconds, const fs::path& dir,
-              const std::string& name) {
-  fs::path out = dir / (name + ".wrk");
-  auto s = pdv::localsvc::RunCommand({.argv = {"wrk", "-t1", "-c32", fmt::format("-d{}s", seconds),
-                                               "--latency", "-s", script.string(), url},
-                                      .log_file = out.string()},
-                                     std::chrono::seconds(seconds + 30));
-  Must(s, "wrk");
-  std::ifstream in(out);
-  std::string text((std::istreambuf_iterator<char>(in)), {});
-  WrkResult r;
-  std::smatch m;
-  if (std::regex_search(text, m, std::regex(R"(Requests/sec:\s+([\d.]+))")))
-    r.rps = std::stod(m[1]);
-  if (std::regex_search(text, m, std::regex(R"(50%\s+([\d.]+)(us|ms|s))")))
-    r.p50_ms = ToMs(m[1], m[2]);
-  if (std::regex_search(text, m, std::regex(R"(99%\s+([\d.]+)(us|ms|s))")))
-    r.p99_ms = ToMs(m[1], m[2]);
-  if (std::regex_search(text, m, std::regex(R"(Non-2xx or 3xx responses: (\d+))"))) r.errors = m[1];
-  return r;
-}
-
-void WaitHttp(int port) {
-  for (int i = 0; i < 300; ++i) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{.sin_family = AF_INET,
-                  .sin_port = htons(static_cast<uint16_t>(port)),
-                  .sin_addr = {htonl(INADDR_LOOPBACK)}};
-    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-    ::close(fd);
-    if (ok) return;
-    std::this_thread::sleep_for(50ms);
-  }
-  Die(fmt::format("nothing listens on port {}", port));
-}
-
-// Open loop: each connection sends on a fixed schedule; latency counts from the
-// scheduled instant (no coordinated omission).
-std::vector<double> FixedRate(int port, const std::vector<std::string>& requests, double rate,
-                              int connections, int seconds) {
-  std::vector<std::vector<double>> per(static_cast<size_t>(connections));
-  std::vector<std::thread> threads;
-  auto start = Clock::now() + 200ms;
-  auto interval = std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(connections / rate));
-  for (int c = 0; c < connections; ++c) {
-    threads.emplace_back([&, c] {
-      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-      int one = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-      sockaddr_in a{.sin_family = AF_INET,
-                    .sin_port = htons(static_cast<uint16_t>(port)),
-                    .sin_addr = {htonl(INADDR_LOOPBACK)}};
-      if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) return;
-      auto next = start + interval * c / connections;
-      auto end = start + std::chrono::seconds(seconds);
-      char buf[8192];
-      for (size_t i = static_cast<size_t>(c); next < end;
-           i += static_cast<size_t>(connections), next += interval) {
-        std::this_thread::sleep_until(next);
-        const std::string& req = requests[i % requests.size()];
-        if (::send(fd, req.data(), req.size(), 0) < 0) break;
-        std::string got;
-        size_t need = 0;
-        while (true) {
-          ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-          if (n <= 0) break;
-          got.append(buf, static_cast<size_t>(n));
-          auto head = got.find("\r\n\r\n");
-          if (head != std::string::npos && need == 0) {
-            auto cl = got.find("Content-Length: ");
-            need = head + 4 + std::stoul(got.substr(cl + 16));
-          }
-          if (need && got.size() >= need) break;
-        }
-        per[static_cast<size_t>(c)].push_back(
-            std::chrono::duration<double, std::milli>(Clock::now() - next).count());
-      }
-      ::close(fd);
-    });
-  }
-  for (auto& t : threads) t.join();
-  std::vector<double> all;
-  for (auto& v : per) all.insert(all.end(), v.begin(), v.end());
-  return all;
-}
 
 }  // namespace
 

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -150,6 +151,27 @@ std::string HttpBody(const std::string& response) {
 
 std::string HttpGet(int port, const std::string& path) {
   return HttpRaw(port, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+}
+
+std::string HaproxyServerState(const std::filesystem::path& socket_path, const std::string& name) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", socket_path.c_str());
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      ::send(fd, "show stat\n", 10, MSG_NOSIGNAL) == 10) {
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) out.append(buf, n);
+  }
+  ::close(fd);
+  for (const auto& line : Lines(out)) {
+    if (line.rfind("serve," + name + ",", 0) != 0) continue;
+    if (line.find(",UP") != std::string::npos) return "UP";
+    if (line.find(",DOWN") != std::string::npos) return "DOWN";
+    return "OTHER";
+  }
+  return "";
 }
 
 bool PortAccepts(int port) {

@@ -94,6 +94,10 @@ bool WaitFor(std::chrono::milliseconds timeout, const std::function<bool()>& con
 // Whether something accepts TCP connections on 127.0.0.1:port.
 bool PortAccepts(int port);
 
+// HAProxy's `show stat` over its admin socket: whether server `name` of backend "serve"
+// is "UP", "DOWN" or "OTHER" ("" when the socket does not answer).
+std::string HaproxyServerState(const std::filesystem::path& socket_path, const std::string& name);
+
 // A throw-away certificate authority and a server certificate it signed, for 127.0.0.1
 // and localhost (openssl CLI, P-256, valid one day), as PEM files in `dir`.
 struct TestCa {
