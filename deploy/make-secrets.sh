@@ -30,7 +30,8 @@ if [[ ! -s "$out/server_cert" ]]; then
   (umask 077 && openssl req -x509 "${ec[@]}" -keyout "$out/ca.key" -out "$out/ca_cert" \
     -days 825 -subj /CN=pdv-compose-ca 2>/dev/null)
   openssl req "${ec[@]}" -keyout "$out/server_key" -out "$out/server.csr" -subj /CN=pdv 2>/dev/null
-  printf 'subjectAltName=DNS:oltp,DNS:warehouse,DNS:redis,DNS:serve,DNS:localhost,IP:127.0.0.1\n' \
+  names=DNS:oltp,DNS:warehouse,DNS:redis,DNS:redis-2,DNS:redis-3,DNS:redis-4,DNS:redis-5
+  printf 'subjectAltName=%s,DNS:redis-6,DNS:serve,DNS:lb,DNS:localhost,IP:127.0.0.1\n' "$names" \
     >"$out/san.ext"
   openssl x509 -req -in "$out/server.csr" -CA "$out/ca_cert" -CAkey "$out/ca.key" \
     -CAcreateserial -out "$out/server_cert" -days 825 -extfile "$out/san.ext" 2>/dev/null
@@ -44,7 +45,14 @@ warehouse="${WAREHOUSE_HOST:-warehouse}:${WAREHOUSE_PORT:-5432}"
 redis="${REDIS_HOST:-redis}:${REDIS_PORT:-6379}"
 pg_tls="sslmode=verify-full&sslrootcert=/run/secrets/ca_cert"
 pg() { echo "postgresql://$1:$(cat "$out/$2")@$3?$pg_tls"; }
-rd() { echo "rediss://$1:$(cat "$out/$2")@$redis/0?ca_cert=/run/secrets/ca_cert"; }
+# REDIS_CLUSTER_NODES (host:port,host:port...): a Redis Cluster by its seed nodes.
+rd() {
+  if [[ -n "${REDIS_CLUSTER_NODES:-}" ]]; then
+    echo "rediss+cluster://$1:$(cat "$out/$2")@$REDIS_CLUSTER_NODES?ca_cert=/run/secrets/ca_cert"
+  else
+    echo "rediss://$1:$(cat "$out/$2")@$redis/0?ca_cert=/run/secrets/ca_cert"
+  fi
+}
 common() {
   cat <<YAML
 listen: ${API_HOST:-serve}:${API_PORT:-8080}

@@ -1,4 +1,4 @@
-# Redis 7 from Debian: TLS only (the server_cert/server_key secrets), ACL users from the
+# Redis 7 from Debian (also a Redis Cluster node: deploy/redis-node.sh): TLS only (the server_cert/server_key secrets), ACL users from the
 # redis_acl secret (hashed passwords; nothing without one), protected mode, append-only.
 ARG BASE=pdv/debian:bookworm
 FROM ${BASE}
@@ -6,6 +6,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends redis-server \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /data && chown redis:redis /data
+COPY deploy/redis-node.sh deploy/redis-cluster-init.sh /usr/local/bin/
 USER redis
 WORKDIR /data
 ENV REDIS_PORT=6379

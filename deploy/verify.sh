@@ -5,10 +5,22 @@
 # at the end. Needs docker.io, docker-compose and debootstrap (installed if missing) and a
 # running dockerd; with `--start-dockerd` it starts a private one (bridge networking off,
 # no iptables, own data root), as PLATFORM-NOTES.md describes for this kind of machine.
+# With `--cluster`, the scaled-out stack (compose.cluster.yaml: a six-node Redis Cluster,
+# two API replicas, HAProxy): the lookup goes through HAProxy, and a POS loop runs while
+# an API replica and then a Redis master are killed (docker kill); every answer must be
+# 200 or 503.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-if [[ "${1:-}" == "--start-dockerd" ]]; then
+start_dockerd=false cluster=false
+for arg in "$@"; do
+  case "$arg" in
+    --start-dockerd) start_dockerd=true ;;
+    --cluster) cluster=true ;;
+    *) echo "usage: deploy/verify.sh [--start-dockerd] [--cluster]" >&2; exit 2 ;;
+  esac
+done
+if $start_dockerd; then
   apt-get install -y -o DPkg::Lock::Timeout=600 --no-install-recommends docker.io docker-compose \
     debootstrap >/dev/null
   mkdir -p /var/lib/docker-pdv /run/docker-pdv
@@ -27,6 +39,7 @@ cmake --build build --target pdv >/dev/null
 docker build -q --network host -f deploy/Dockerfile -t pdv/pdv . >/dev/null
 docker build -q --network host -f deploy/postgres.Dockerfile -t pdv/postgres . >/dev/null
 docker build -q --network host -f deploy/redis.Dockerfile -t pdv/redis . >/dev/null
+$cluster && docker build -q --network host -f deploy/haproxy.Dockerfile -t pdv/haproxy . >/dev/null
 env_file=$(mktemp)
 secrets=$(mktemp -d)
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -35,15 +48,24 @@ INITIAL=10000
 RATE=20
 API_PUBLISH=$port
 ENV
+files=(-f deploy/compose.yaml)
+up=(up -d --no-build)
+want_healthy=5  # oltp, warehouse, redis, cdc, serve
+if $cluster; then
+  grep -v -e '^#' -e '^INITIAL' -e '^RATE' deploy/cluster.env.example | grep . | sed "s/^API_PUBLISH=.*/API_PUBLISH=$((port + 1))-$((port + 2))/; s/^LB_PUBLISH=.*/LB_PUBLISH=$port/" >>"$env_file"
+  files+=(-f deploy/compose.cluster.yaml)
+  up+=(--scale serve=2)
+  want_healthy=11  # and redis-2..6, a second serve
+fi
 bash deploy/make-secrets.sh "$env_file" "$secrets" >/dev/null
 export PDV_SECRETS=$secrets
-compose=(docker-compose -p pdvverify -f deploy/compose.yaml --env-file "$env_file")
+compose=(docker-compose -p pdvverify "${files[@]}" --env-file "$env_file")
 cleanup() { "${compose[@]}" down -v >/dev/null 2>&1 || true; rm -rf "$env_file" "$secrets"; }
 trap cleanup EXIT
-"${compose[@]}" up -d --no-build
-for _ in $(seq 180); do
+"${compose[@]}" "${up[@]}"
+for _ in $(seq 240); do
   healthy=$("${compose[@]}" ps | grep -c "(healthy)" || true)
-  [[ "$healthy" -ge 5 ]] && break
+  [[ "$healthy" -ge "$want_healthy" ]] && break
   sleep 1
 done
 "${compose[@]}" ps
@@ -61,7 +83,7 @@ curl -fsS --cacert "$secrets/ca_cert" -H "X-API-Key: $key" "$api/v1/clientes/$cp
 if curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1; then
   echo "deploy/verify.sh: the API answered plain HTTP" >&2; exit 1
 fi
-"${compose[@]}" exec -T redis sh -c 'redis-cli --tls --cacert /run/secrets/ca_cert -h 127.0.0.1 -p $REDIS_PORT hset pdv:apikey:x name x' | grep -q NOAUTH
+"${compose[@]}" exec -T redis sh -c 'redis-cli --tls --cacert /run/secrets/ca_cert -h 127.0.0.1 -p ${REDIS_PORT:-6379} hset pdv:apikey:x name x' | grep -q NOAUTH
 for stage in cdc transform cache monitor; do
   seen=$("${compose[@]}" exec -T "$stage" ls /run/secrets)
   if grep -qx -e cpf_key -e admin.yaml -e postgres_admin <<<"$seen"; then
@@ -71,6 +93,32 @@ for stage in cdc transform cache monitor; do
     echo "deploy/verify.sh: $stage's configuration holds cpf_key" >&2; exit 1
   fi
 done
+if $cluster; then
+  # A POS loop through HAProxy while an API replica, then a Redis master, is killed.
+  lookup() {
+    curl -s -o /dev/null -w '%{http_code}\n' --max-time 3 --retry 1 --retry-all-errors \
+      --cacert "$secrets/ca_cert" -H "X-API-Key: $key" "$api/v1/clientes/$cpf" || true
+  }
+  codes=$(mktemp)
+  (for _ in $(seq 3000); do lookup; done) >"$codes" &
+  loop=$!
+  sleep 2
+  docker kill "$("${compose[@]}" ps -q serve | head -1)" >/dev/null
+  sleep 3
+  master=$("${compose[@]}" exec -T redis sh -c 'redis-cli --tls --cacert /run/secrets/ca_cert --no-auth-warning --askpass -h redis -p $REDIS_PORT cluster nodes </run/secrets/redis_admin' | awk '$3 ~ /master/ && $3 !~ /fail/ {n = split($2, a, ","); print a[n]; exit}')
+  victim=$(docker ps -q --filter "label=com.docker.compose.project=pdvverify" | while read -r c; do
+    docker exec "$c" sh -c 'echo $NODE_HOST' 2>/dev/null | grep -qx "$master" && echo "$c"; done | head -1)
+  [[ -n "$victim" ]] || victim=$("${compose[@]}" ps -q redis)
+  docker kill "$victim" >/dev/null
+  wait "$loop"
+  echo "deploy/verify.sh: POS loop through an API replica kill and a Redis master kill: $(sort "$codes" | uniq -c | tr '\n' ' ')"
+  if grep -qv -e '^200$' -e '^503$' "$codes"; then
+    echo "deploy/verify.sh: answers other than 200 and 503 through HAProxy" >&2; exit 1
+  fi
+  tail -50 "$codes" | grep -qx 200 || { echo "deploy/verify.sh: no answers after the failover" >&2; exit 1; }
+  docker start "$victim" >/dev/null
+  "${compose[@]}" "${up[@]}" >/dev/null 2>&1
+fi
 admin=("${compose[@]}" run --rm --no-deps -T --entrypoint pdv grants --config /run/secrets/admin.yaml)
 "${admin[@]}" status
 "${admin[@]}" reconcile --wait 60
