@@ -76,6 +76,46 @@ class CacheTest : public ::testing::Test {
     ASSERT_TRUE(r.ok()) << r.message();
   }
 
+  // A reader looking customers up (meta, then the record) all through a second full
+  // load never misses one; afterwards the old version is gone from every server.
+  void ExpectReadersNeverMissDuringAFullReload() {
+    auto conn = Connect(Url());
+    Insert(conn, 1, 30000);
+    ASSERT_EQ(RunPdv(Cache({"sync", "--full"})).exit_code, 0);
+    std::vector<std::string> hashes;
+    auto rows =
+        conn.Exec("SELECT cpf_hash FROM marts.dim_clientes_clube ORDER BY random() LIMIT 300");
+    for (int i = 0; i < rows->rows(); ++i) hashes.push_back(rows->str(i, 0));
+    std::atomic<bool> done{false};
+    std::atomic<int> lookups{0}, misses{0};
+    std::thread reader([&] {
+      auto redis = redis::Client::Connect(RedisUrl());
+      ASSERT_TRUE(redis.ok());
+      for (size_t i = 0; !done; ++i) {
+        if (!Lookup(*redis, hashes[i % hashes.size()])) ++misses;
+        ++lookups;
+      }
+    });
+    auto reload = RunPdv(Cache({"sync", "--full"}));
+    done = true;
+    reader.join();
+    ASSERT_EQ(reload.exit_code, 0) << reload.output;
+    EXPECT_NE(reload.output.find("event=cache_full_load_done version=2"), std::string::npos);
+    EXPECT_GT(lookups.load(), 1000);
+    EXPECT_EQ(misses.load(), 0);
+    // The old version is gone afterwards, from every server.
+    for (const auto& url : ServerUrls()) {
+      auto redis = redis::Client::Connect(url);
+      ASSERT_TRUE(redis.ok()) << redis.message();
+      auto keys = redis->Command({"KEYS", "pdv:c:v1:*"});
+      ASSERT_TRUE(keys.ok()) << keys.message();
+      EXPECT_EQ(keys->elements(), 0u) << url;
+    }
+    ExpectRedisEqualsDimension();
+  }
+  // Each server of RedisUrl() on its own (every node of a cluster).
+  virtual std::vector<std::string> ServerUrls() const { return {redis_->Url()}; }
+
   // The customer as a reader finds it: meta first, then one HGET.
   static std::optional<cache::CustomerRecord> Lookup(redis::Client& redis,
                                                      const std::string& cpf_hash) {
@@ -269,37 +309,7 @@ TEST_F(CacheTest, AnOlderStateNeverOverwritesANewerOne) {
   ExpectRedisEqualsDimension();
 }
 
-TEST_F(CacheTest, ReadersNeverMissDuringAFullReload) {
-  auto conn = Connect(Url());
-  Insert(conn, 1, 30000);
-  ASSERT_EQ(RunPdv(Cache({"sync", "--full"})).exit_code, 0);
-  std::vector<std::string> hashes;
-  auto rows =
-      conn.Exec("SELECT cpf_hash FROM marts.dim_clientes_clube ORDER BY random() LIMIT 300");
-  for (int i = 0; i < rows->rows(); ++i) hashes.push_back(rows->str(i, 0));
-  std::atomic<bool> done{false};
-  std::atomic<int> lookups{0}, misses{0};
-  std::thread reader([&] {
-    auto redis = redis::Client::Connect(redis_->Url());
-    ASSERT_TRUE(redis.ok());
-    for (size_t i = 0; !done; ++i) {
-      if (!Lookup(*redis, hashes[i % hashes.size()])) ++misses;
-      ++lookups;
-    }
-  });
-  auto reload = RunPdv(Cache({"sync", "--full"}));
-  done = true;
-  reader.join();
-  ASSERT_EQ(reload.exit_code, 0) << reload.output;
-  EXPECT_NE(reload.output.find("event=cache_full_load_done version=2"), std::string::npos);
-  EXPECT_GT(lookups.load(), 1000);
-  EXPECT_EQ(misses.load(), 0);
-  // The old version is gone afterwards.
-  auto redis = redis::Client::Connect(redis_->Url());
-  auto keys = redis->Command({"KEYS", "pdv:c:v1:*"});
-  EXPECT_EQ(keys->elements(), 0u);
-  ExpectRedisEqualsDimension();
-}
+TEST_F(CacheTest, ReadersNeverMissDuringAFullReload) { ExpectReadersNeverMissDuringAFullReload(); }
 
 TEST_F(CacheTest, KilledSyncsResumeWithoutSkippingOrReapplyingWrongly) {
   auto conn = Connect(Url());
@@ -410,8 +420,19 @@ class CacheClusterTest : public CacheTest {
     cluster_ = std::move(*cluster);
   }
   std::string RedisUrl() const override { return cluster_->Url(); }
+  std::vector<std::string> ServerUrls() const override {
+    std::vector<std::string> urls;
+    for (const auto& node : cluster_->nodes()) urls.push_back(node->Url());
+    return urls;
+  }
   std::unique_ptr<localsvc::LocalRedisCluster> cluster_;
 };
+
+// Issue 12: a full load stays atomic across slots: the new version's buckets are on
+// every master before pdv:meta (one key, one slot) switches to it.
+TEST_F(CacheClusterTest, ReadersNeverMissDuringAFullReloadAcrossSlots) {
+  ExpectReadersNeverMissDuringAFullReload();
+}
 
 TEST_F(CacheClusterTest, CacheAndApiKeysOnARealClusterFollowingAFailover) {
   auto conn = Connect(Url());
