@@ -46,6 +46,9 @@ struct CdcOptions {
   std::FILE* progress = nullptr;  // snapshot progress bar
   // Prometheus metrics at http://<metrics_listen>/metrics ("": none; port 0: any).
   std::string metrics_listen = "127.0.0.1:9187";
+  // Active/standby (pg/lease.h): a standby takes over once the active instance has not
+  // renewed its lease for this long.
+  std::chrono::milliseconds lease_ttl{3000};
 };
 
 // Runs until `stop` (or, with `once`, until caught up). Lost connections to either

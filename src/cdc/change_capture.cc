@@ -23,6 +23,7 @@
 #include "metrics/http_exporter.h"
 #include "metrics/registry.h"
 #include "pg/connection.h"
+#include "pg/lease.h"
 #include "pg/reconnect.h"
 #include "warehouse/warehouse.h"
 
@@ -99,8 +100,8 @@ bool Retryable(const Status& s) { return pg::IsConnectionLost(s) || s.code() == 
 
 class Session {
  public:
-  Session(const CdcOptions& options, Logger& log, Metrics& metrics, bool resync)
-      : options_(options), log_(log), metrics_(metrics), resync_(resync) {}
+  Session(const CdcOptions& options, Logger& log, Metrics& metrics, bool resync, pg::Lease& lease)
+      : options_(options), log_(log), metrics_(metrics), resync_(resync), lease_(lease) {}
 
   // Ok when stopped or (once) caught up; otherwise why the session ended.
   Status Run(std::stop_token stop) {
@@ -112,6 +113,7 @@ class Session {
       if (!r.ok()) return r.status();
       target_lsn_ = ParseLsn(r->get(0, 0)).value_or(0);
     }
+    if (Status s = TakeSlotFromFormerHolder(stop); !s.ok()) return s;
     if (Status s = repl_->Start(options_.slot, checkpoint_.flush_lsn, options_.publication,
                                 options_.streaming);
         !s.ok()) {
@@ -136,6 +138,7 @@ class Session {
     auto wh = warehouse::ConnectPostgresWarehouse(options_.warehouse_url);
     if (!wh.ok()) return wh.status();
     wh_ = std::move(*wh);
+    wh_->SetFence(lease_.FenceSql());
     std::string work_mem = options_.decoding_work_mem.empty()
                                ? ""
                                : "-c logical_decoding_work_mem=" + options_.decoding_work_mem;
@@ -143,6 +146,30 @@ class Session {
     if (!repl.ok()) return repl.status();
     repl_.emplace(std::move(*repl));
     return Status::Ok();
+  }
+
+  // This instance holds the lease: a walsender still streaming our slot belongs to a
+  // former holder (killed, or cut off and not yet timed out). End it, so that the slot is
+  // ours now rather than after wal_sender_timeout; its writes are fenced anyway. The
+  // stage's role may end its own role's backends.
+  Status TakeSlotFromFormerHolder(std::stop_token stop) {
+    std::string slot = source_->Literal(options_.slot);
+    auto ended = source_->Exec(fmt::format(
+        "SELECT active_pid, pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE "
+        "slot_name = {} AND active_pid IS NOT NULL",
+        slot));
+    if (!ended.ok()) return ended.status();
+    if (ended->rows() == 0) return Status::Ok();
+    log_.Warn("cdc_slot_taken_over", {{"slot", options_.slot}, {"former_pid", ended->str(0, 0)}});
+    for (int i = 0; i < 250 && !stop.stop_requested(); ++i) {
+      auto active = source_->Exec(fmt::format(
+          "SELECT 1 FROM pg_replication_slots WHERE slot_name = {} AND active_pid IS NOT NULL",
+          slot));
+      if (!active.ok()) return active.status();
+      if (active->rows() == 0) return Status::Ok();
+      pg::SleepFor(milliseconds(20), stop);
+    }
+    return Status::Ok();  // Start says what is wrong if it still is
   }
 
   // The publication first, then the slot: a change decoded between the two would
@@ -265,8 +292,10 @@ class Session {
                           return Status::Error("stopped during the snapshot");
                         if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
                         change.seq = seq++;
-                        if (progress && (seq & 1023) == 0)
-                          progress->Update(static_cast<uint64_t>(seq));
+                        if ((seq & 1023) == 0) {
+                          if (progress) progress->Update(static_cast<uint64_t>(seq));
+                          if (Status kept = lease_.Keep(); !kept.ok()) return kept;
+                        }
                         return (*batch)->Add(line, change);
                       });
     if (!copied.ok()) return copied;
@@ -323,8 +352,9 @@ class Session {
       } else if (options_.once) {
         wait = milliseconds(50);
       }
-      auto received = repl_->Receive(wait);
+      auto received = repl_->Receive(std::min(wait, milliseconds(500)));
       if (!received.ok()) return received.status();
+      if (Status kept = lease_.Keep(); !kept.ok()) return kept;
       now = Clock::now();
       if (*received) {
         last_message_ = now;
@@ -729,6 +759,7 @@ class Session {
   Logger& log_;
   Metrics& metrics_;
   bool resync_;
+  pg::Lease& lease_;  // this instance's: every RAW commit is fenced by it
   bool resynced_ = false;
   bool started_ = false;
   std::optional<pg::Connection> source_;
@@ -782,15 +813,13 @@ Status Run(const CdcOptions& options, Logger& log, std::stop_token stop) {
                      : milliseconds::max();
   Backoff backoff;
   auto failing_since = Clock::time_point();
-  for (int attempt = 1;; ++attempt) {
-    Session session(options, log, metrics, resync);
-    Status s = session.Run(stop);
-    if (session.resynced()) resync = false;
-    if (s.ok()) return s;
-    if (stop.stop_requested()) return Status::Ok();
+  int attempt = 0;
+  // A failure before streaming: retried with backoff while retryable, up to give_up.
+  auto retry = [&](const Status& s, bool started) -> std::optional<Status> {
+    ++attempt;
     if (!Retryable(s)) return s;
     auto now = Clock::now();
-    if (session.started()) {
+    if (started) {
       backoff.Reset();
       failing_since = Clock::time_point();
     }
@@ -805,7 +834,43 @@ Status Run(const CdcOptions& options, Logger& log, std::stop_token stop) {
                                {"error", s.message()}});
     if (!pg::SleepFor(backoff.delay(), stop)) return Status::Ok();
     backoff.Grow();
+    return std::nullopt;
+  };
+  while (!stop.stop_requested()) {
+    // The warehouse's tables (the lease's included) exist before the lease is asked for.
+    if (auto wh = warehouse::ConnectPostgresWarehouse(options.warehouse_url); !wh.ok()) {
+      if (auto done = retry(wh.status(), false)) return *done;
+      continue;
+    }
+    // Active/standby: one instance streams; the others wait here.
+    auto lease = pg::Lease::Acquire(
+        {.warehouse_url = options.warehouse_url, .stage = "cdc", .ttl = options.lease_ttl}, log,
+        stop);
+    if (!lease.ok()) {
+      if (auto done = retry(lease.status(), false)) return *done;
+      continue;
+    }
+    if (!lease->has_value()) return Status::Ok();  // stopped while a standby
+    while (true) {
+      Session session(options, log, metrics, resync, **lease);
+      Status s = session.Run(stop);
+      if (session.resynced()) resync = false;
+      if (stop.stop_requested() || s.ok()) {
+        (*lease)->Release();  // a standby takes over at once
+        return s;
+      }
+      if (pg::IsLeaseLost(s)) {
+        // Cut off or outlived: what this instance had not committed is fenced out.
+        log.Warn("cdc_lease_lost", {{"lease_token", (*lease)->token()}, {"error", s.message()}});
+        break;
+      }
+      if (auto done = retry(s, session.started())) {
+        (*lease)->Release();
+        return *done;
+      }
+    }
   }
+  return Status::Ok();
 }
 
 }  // namespace pdv::cdc

@@ -250,8 +250,13 @@ Status GrantWarehouseAccess(const std::string& admin_url, const StageSecrets& se
        "GRANT SELECT ON ALL TABLES IN SCHEMA marts TO pdv_cache, pdv_monitor",
        "ALTER DEFAULT PRIVILEGES FOR ROLE pdv_transform IN SCHEMA marts GRANT SELECT ON TABLES "
        "TO pdv_cache, pdv_monitor",
-       "GRANT USAGE ON SCHEMA platform TO pdv_cache",
-       "GRANT SELECT ON platform.api_keys TO pdv_cache"});
+       "GRANT USAGE ON SCHEMA platform TO pdv_cdc, pdv_transform, pdv_cache, pdv_monitor",
+       "GRANT SELECT ON platform.api_keys TO pdv_cache",
+       // Active/standby: every stage takes and renews its lease (pg/lease.h).
+       "GRANT SELECT, INSERT, UPDATE ON platform.stage_leases TO pdv_cdc, pdv_transform, "
+       "pdv_cache, pdv_monitor",
+       "GRANT SELECT, INSERT, UPDATE, DELETE ON platform.stage_instances TO pdv_cdc, "
+       "pdv_transform, pdv_cache, pdv_monitor"});
   return ExecAll(*conn, sql);
 }
 

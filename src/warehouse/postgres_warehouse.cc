@@ -24,11 +24,12 @@ std::string TimestampUs(int64_t us) { return TimestampText(us) + "+00"; }
 class PostgresBatch : public RawBatch {
  public:
   PostgresBatch(pg::Connection* conn, std::string table, std::string slot,
-                std::vector<RawColumn> columns)
+                std::vector<RawColumn> columns, std::string fence)
       : conn_(conn),
         table_(std::move(table)),
         slot_(std::move(slot)),
-        columns_(std::move(columns)) {}
+        columns_(std::move(columns)),
+        fence_(std::move(fence)) {}
 
   ~PostgresBatch() override {
     if (!done_ && !conn_->broken()) {
@@ -92,22 +93,29 @@ class PostgresBatch : public RawBatch {
 
   Status Commit(const Checkpoint& checkpoint, const std::string& channel) override {
     if (Status s = EndCopy(); !s.ok()) return s;
-    auto r = conn_->Exec(fmt::format(
+    // The fence, the checkpoint, the notification and COMMIT in one query: the server
+    // runs them back to back, so no gap opens between the fencing check and the commit
+    // (a holder cut off mid-batch either commits before a takeover or never).
+    std::string sql = fence_.empty() ? "" : fence_ + "; ";
+    sql += fmt::format(
         "INSERT INTO raw._cdc_checkpoint (slot, commit_lsn, flush_lsn, snapshot_done, updated_at) "
         "VALUES ({}, {}, {}, {}, now()) ON CONFLICT (slot) DO UPDATE SET "
         "commit_lsn = EXCLUDED.commit_lsn, flush_lsn = EXCLUDED.flush_lsn, "
-        "snapshot_done = EXCLUDED.snapshot_done, updated_at = now()",
+        "snapshot_done = EXCLUDED.snapshot_done, updated_at = now(); ",
         conn_->Literal(slot_), conn_->Literal(LsnText(checkpoint.commit_lsn)),
-        conn_->Literal(LsnText(checkpoint.flush_lsn)),
-        checkpoint.snapshot_done ? "true" : "false"));
-    if (!r.ok()) return r.status();
+        conn_->Literal(LsnText(checkpoint.flush_lsn)), checkpoint.snapshot_done ? "true" : "false");
     if (!channel.empty()) {
-      auto n = conn_->Exec(fmt::format("SELECT pg_notify({}, {})", conn_->Literal(channel),
-                                       conn_->Literal(LsnText(checkpoint.commit_lsn))));
-      if (!n.ok()) return n.status();
+      sql += fmt::format("SELECT pg_notify({}, {}); ", conn_->Literal(channel),
+                         conn_->Literal(LsnText(checkpoint.commit_lsn)));
     }
-    auto c = conn_->Exec("COMMIT");
-    if (!c.ok()) return c.status();
+    auto c = conn_->Exec(sql + "COMMIT");
+    if (!c.ok()) {
+      // A failed statement leaves the transaction aborted: the destructor rolls back.
+      if (c.message().find("pdv: fenced") != std::string::npos) {
+        return Status::Error("warehouse: " + c.message(), "lease_lost");
+      }
+      return c.status();
+    }
     done_ = true;
     if (std::string_view(PQcmdStatus(c->raw())) == "ROLLBACK") {
       return Status::Error("warehouse: COMMIT of a RAW batch was rolled back");
@@ -185,6 +193,7 @@ class PostgresBatch : public RawBatch {
   pg::Connection* conn_;
   std::string table_, slot_;
   std::vector<RawColumn> columns_;
+  std::string fence_;
   std::string buffer_;
   uint64_t last_lsn_ = 0;
   std::optional<int64_t> last_committed_us_;
@@ -204,7 +213,8 @@ class PostgresWarehouse : public Warehouse {
         "SELECT (SELECT count(*) FROM pg_namespace WHERE nspname IN ('raw', 'staging', 'marts', "
         "'platform')) = 4 AND (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = "
         "c.relnamespace WHERE (n.nspname, c.relname) IN (('raw', '_cdc_checkpoint'), "
-        "('platform', 'api_keys'))) = 2");
+        "('platform', 'api_keys'), ('platform', 'stage_leases'), ('platform', "
+        "'stage_instances'))) = 4 AND EXISTS (SELECT FROM pg_proc WHERE proname = 'pdv_fence')");
     if (!present.ok()) return present.status();
     if (present->get(0, 0) == "t") return Status::Ok();
     // Stages starting together on a new warehouse run this at once, and CREATE ... IF NOT
@@ -220,7 +230,22 @@ class PostgresWarehouse : public Warehouse {
         "CREATE SCHEMA IF NOT EXISTS platform; "
         "CREATE TABLE IF NOT EXISTS platform.api_keys (hash text PRIMARY KEY, name text NOT NULL, "
         "created_at text NOT NULL, revoked boolean NOT NULL DEFAULT false, "
-        "updated_at timestamptz NOT NULL DEFAULT now())");
+        "updated_at timestamptz NOT NULL DEFAULT now()); "
+        // Active/standby (pg/lease.h): each stage's lease and fencing token, and the
+        // instances seen (the active one and its standbys).
+        "CREATE TABLE IF NOT EXISTS platform.stage_leases (stage text PRIMARY KEY, holder text "
+        "NOT NULL, token bigint NOT NULL, expires_at timestamptz NOT NULL, renewed_at "
+        "timestamptz NOT NULL); "
+        "CREATE TABLE IF NOT EXISTS platform.stage_instances (stage text NOT NULL, instance "
+        "text NOT NULL, role text NOT NULL, seen_at timestamptz NOT NULL, PRIMARY KEY (stage, "
+        "instance)); "
+        // Run in a holder's write transaction right before COMMIT: the share lock makes a
+        // takeover wait for this commit, and a takeover already done fails it.
+        "CREATE OR REPLACE FUNCTION platform.pdv_fence(p_stage text, p_token bigint) RETURNS "
+        "void LANGUAGE plpgsql AS $f$ BEGIN PERFORM 1 FROM platform.stage_leases WHERE stage = "
+        "p_stage AND token = p_token FOR SHARE; IF NOT FOUND THEN RAISE EXCEPTION 'pdv: fenced: "
+        "the % lease has a newer holder than token %', p_stage, p_token USING ERRCODE = "
+        "'P0001'; END IF; END $f$");
     return r.status();
   }
 
@@ -281,10 +306,12 @@ class PostgresWarehouse : public Warehouse {
                                                 .snapshot_done = r->get(0, 2) == "t"});
   }
 
+  void SetFence(std::string sql) override { fence_ = std::move(sql); }
+
   pdv::Result<std::unique_ptr<RawBatch>> BeginBatch(
       const std::string& table, const std::string& slot,
       const std::vector<RawColumn>& columns) override {
-    auto batch = std::make_unique<PostgresBatch>(&conn_, table, slot, columns);
+    auto batch = std::make_unique<PostgresBatch>(&conn_, table, slot, columns, fence_);
     if (Status s = batch->Begin(); !s.ok()) return s;
     return std::unique_ptr<RawBatch>(std::move(batch));
   }
@@ -342,6 +369,7 @@ class PostgresWarehouse : public Warehouse {
 
  private:
   pg::Connection conn_;
+  std::string fence_;  // SetFence
 };
 
 }  // namespace

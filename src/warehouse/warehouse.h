@@ -105,6 +105,10 @@ class Warehouse {
   virtual pdv::Result<std::optional<Checkpoint>> ReadCheckpoint(const std::string& slot) = 0;
   virtual pdv::Result<std::unique_ptr<RawBatch>> BeginBatch(
       const std::string& table, const std::string& slot, const std::vector<RawColumn>& columns) = 0;
+  // A statement every batch runs right before its COMMIT, in the same query (the lease's
+  // fence, pg/lease.h): when it fails, Commit fails with code "lease_lost" and nothing
+  // of the batch is written. Empty: none.
+  virtual void SetFence(std::string sql) = 0;
   // API keys' durable home (platform.api_keys): the API reads them from Redis, which is
   // refilled from here after it lost its data. Insert or update by hash.
   virtual Status SaveApiKey(const ApiKeyRow& key) = 0;

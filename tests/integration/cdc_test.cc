@@ -589,6 +589,66 @@ TEST_F(CdcTest, SigkilledAtRandomMomentsLosesAndDoublesNothing) {
   ExpectRawEqualsOltp();
 }
 
+// Issue 13: two cdc instances with the same configuration. One holds the lease and
+// streams; the other says it is a standby (log and platform.stage_instances). The active
+// one is SIGKILLed under a workload: the standby takes over (a newer lease token, the
+// slot taken from the dead walsender) and RAW stays exactly OLTP, nothing lost or doubled.
+TEST_F(CdcTest, AStandbyTakesOverWhenTheActiveInstanceIsKilled) {
+  Generate({"--initial", "3000", "--seed", "5"});
+  PdvProcess workload({"generate", "--oltp-url", OltpUrl(), "--rate", "200", "--seed", "6",
+                       "--delete-share", "0.05"},
+                      dir_->path() / "workload.log");
+  PdvProcess first(Cdc(), dir_->path() / "first.log");
+  ASSERT_TRUE(WaitFor(60s, [&] {
+    return first.Output().find("event=cdc_streaming") != std::string::npos || !first.Running();
+  })) << first.Output();
+  PdvProcess second(Cdc(), dir_->path() / "second.log");
+  ASSERT_TRUE(WaitFor(30s, [&] {
+    return second.Output().find("event=cdc_standby") != std::string::npos || !second.Running();
+  })) << second.Output();
+  EXPECT_NE(first.Output().find("lease_token=1"), std::string::npos) << first.Output();
+  auto wh = Connect(WhUrl());
+  EXPECT_EQ(ScalarInt(wh, "SELECT count(*) FROM platform.stage_instances WHERE stage = 'cdc' "
+                          "AND role = 'standby'"),
+            1);
+  auto streamed = [&] {
+    auto r = wh.Exec("SELECT count(*) FROM raw.clientes_clube WHERE _cdc_op IN ('c','u','d')");
+    return r.ok() ? std::stoll(r->str(0, 0)) : -1;
+  };
+  ASSERT_TRUE(WaitFor(60s, [&] { return streamed() >= 200; }));
+
+  auto killed = std::chrono::steady_clock::now();
+  first.Signal(SIGKILL);
+  first.Wait(10s);
+  ASSERT_TRUE(WaitFor(60s, [&] {
+    return second.Output().find("event=cdc_streaming") != std::string::npos || !second.Running();
+  })) << second.Output();
+  double takeover_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  EXPECT_NE(second.Output().find("event=cdc_active"), std::string::npos);
+  EXPECT_NE(second.Output().find("lease_token=2"), std::string::npos) << second.Output();
+  std::cout << "cdc: standby streaming " << takeover_s << " s after the active one was killed "
+            << "(lease TTL 3 s)\n";
+  int64_t at_takeover = streamed();
+  ASSERT_TRUE(WaitFor(60s, [&] { return streamed() > at_takeover + 100; }));
+  workload.Signal(SIGTERM);
+  ASSERT_EQ(workload.Wait(30s), 0) << workload.Output();
+  // The standby, now active, catches up; then it stops cleanly and gives the lease up.
+  auto oltp = Connect(OltpUrl());
+  std::string source_lsn = Scalar(oltp, "SELECT pg_current_wal_lsn()");
+  ASSERT_TRUE(WaitFor(60s, [&] {
+    return Scalar(wh, "SELECT coalesce(max(flush_lsn) >= '" + source_lsn +
+                          "'::pg_lsn, false) FROM raw._cdc_checkpoint") == "t";
+  }));
+  second.Signal(SIGTERM);
+  EXPECT_EQ(second.Wait(30s), 0) << second.Output();
+  EXPECT_EQ(ScalarInt(wh, "SELECT count(*) FROM platform.stage_leases WHERE stage = 'cdc' AND "
+                          "expires_at > now()"),
+            0)
+      << "a clean stop releases the lease";
+  ExpectRawEqualsOltp();
+}
+
 TEST_F(CdcTest, ServerRestartsAndKilledConnectionsAreRidden) {
   Generate({"--initial", "2000"});
   auto with_app = [](const std::string& url) { return url + "?application_name=pdv-cdc"; };

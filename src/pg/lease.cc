@@ -1,0 +1,163 @@
+#include "pg/lease.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include "pg/reconnect.h"
+
+namespace pdv::pg {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string Interval(std::chrono::milliseconds d) { return fmt::format("{} ms", d.count()); }
+
+// A connection for the lease alone: never blocked behind the stage's own transactions,
+// and never waiting long for a row lock (a holder's fenced commit holds the row only
+// for its own COMMIT).
+pdv::Result<Connection> Open(const std::string& url) {
+  auto conn = Connection::Connect(url);
+  if (!conn.ok()) return conn.status();
+  if (auto r = conn->Exec("SET lock_timeout = '1s'; SET statement_timeout = '2s'"); !r.ok()) {
+    return r.status();
+  }
+  return conn;
+}
+
+Status Seen(Connection& conn, const LeaseOptions& o, const char* role) {
+  return conn
+      .ExecParams(
+          "INSERT INTO platform.stage_instances (stage, instance, role, seen_at) VALUES ($1, $2, "
+          "$3, now()) ON CONFLICT (stage, instance) DO UPDATE SET role = EXCLUDED.role, "
+          "seen_at = now()",
+          {o.stage, o.instance, std::string(role)})
+      .status();
+}
+
+}  // namespace
+
+bool IsLeaseLost(const Status& s) { return s.code() == kLeaseLost; }
+
+std::string DefaultInstanceName() {
+  char host[256] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  return fmt::format("{}:{}", host, ::getpid());
+}
+
+pdv::Result<std::optional<Lease>> Lease::Acquire(const LeaseOptions& given, Logger& log,
+                                                 std::stop_token stop) {
+  LeaseOptions options = given;
+  if (options.instance.empty()) options.instance = DefaultInstanceName();
+  bool said_standby = false;
+  std::optional<Connection> conn;
+  while (!stop.stop_requested()) {
+    if (!conn) {
+      auto opened = Open(options.warehouse_url);
+      if (!opened.ok()) return opened.status();
+      conn.emplace(std::move(*opened));
+    }
+    auto sent = Clock::now();
+    // A new holder when the lease is free or expired (by the warehouse's clock), with
+    // the next token; the same instance coming back also gets a new token.
+    auto r = conn->ExecParams(
+        "INSERT INTO platform.stage_leases AS l (stage, holder, token, expires_at, renewed_at) "
+        "VALUES ($1, $2, 1, now() + $3::interval, now()) ON CONFLICT (stage) DO UPDATE SET "
+        "holder = EXCLUDED.holder, token = l.token + 1, expires_at = EXCLUDED.expires_at, "
+        "renewed_at = now() WHERE l.expires_at < now() OR l.holder = EXCLUDED.holder "
+        "RETURNING token",
+        {options.stage, options.instance, Interval(options.ttl)});
+    if (!r.ok()) {
+      if (IsConnectionLost(r.status())) return r.status();
+      // A lock timeout behind a holder's commit: try again.
+      log.Warn(options.stage + "_lease_retry", {{"error", r.message()}});
+    } else if (r->rows() == 1) {
+      Lease lease(options, std::move(*conn), std::stoll(r->str(0, 0)));
+      lease.renewed_sent_ = sent;
+      (void)Seen(*lease.conn_, options, "active");
+      log.Info(options.stage + "_active",
+               {{"instance", options.instance}, {"lease_token", lease.token_}});
+      return std::optional<Lease>(std::move(lease));
+    } else {
+      if (!said_standby) {
+        auto holder = conn->ExecParams(
+            "SELECT holder, token FROM platform.stage_leases WHERE stage = $1", {options.stage});
+        log.Info(options.stage + "_standby",
+                 {{"instance", options.instance},
+                  {"active", holder.ok() && holder->rows() ? holder->str(0, 0) : "?"}});
+        said_standby = true;
+      }
+      (void)Seen(*conn, options, "standby");
+    }
+    if (!SleepFor(options.poll, stop)) break;
+  }
+  return std::optional<Lease>();
+}
+
+Lease::Lease(LeaseOptions options, Connection conn, int64_t token)
+    : options_(std::move(options)), conn_(std::move(conn)), token_(token) {}
+
+Lease::~Lease() {
+  if (conn_ && !released_) {
+    // Not released (an error): the row stays until it expires; this instance is gone.
+    (void)conn_->ExecParams(
+        "DELETE FROM platform.stage_instances WHERE stage = $1 AND instance = $2",
+        {options_.stage, options_.instance});
+  }
+}
+
+Status Lease::Renew() {
+  if (!conn_) {
+    auto opened = Open(options_.warehouse_url);
+    if (!opened.ok()) return opened.status();
+    conn_.emplace(std::move(*opened));
+  }
+  auto sent = Clock::now();
+  auto r = conn_->ExecParams(
+      "UPDATE platform.stage_leases SET expires_at = now() + $3::interval, renewed_at = now() "
+      "WHERE stage = $1 AND holder = $2 AND token = $4",
+      {options_.stage, options_.instance, Interval(options_.ttl), std::to_string(token_)});
+  if (!r.ok()) {
+    if (IsConnectionLost(r.status())) conn_.reset();
+    return r.status();
+  }
+  if (std::string_view(PQcmdTuples(r->raw())) != "1") {
+    return Status::Error(
+        fmt::format("{}: the lease (token {}) has a newer holder", options_.stage, token_),
+        kLeaseLost);
+  }
+  renewed_sent_ = sent;
+  (void)Seen(*conn_, options_, "active");
+  return Status::Ok();
+}
+
+Status Lease::Keep() {
+  if (released_) return Status::Error(options_.stage + ": the lease was released", kLeaseLost);
+  if (Clock::now() - renewed_sent_ < options_.ttl / 3) return Status::Ok();
+  Status s = Renew();
+  if (s.ok() || IsLeaseLost(s)) return s;
+  // The warehouse unreachable: still ours until a TTL after the last renewal was sent
+  // (the warehouse counts from when it received it, later).
+  if (Clock::now() - renewed_sent_ >= options_.ttl) {
+    return Status::Error(fmt::format("{}: no lease renewal for {} ms ({})", options_.stage,
+                                     options_.ttl.count(), s.message()),
+                         kLeaseLost);
+  }
+  return Status::Ok();
+}
+
+void Lease::Release() {
+  if (released_ || !conn_) return;
+  released_ = true;
+  (void)conn_->ExecParams(
+      "UPDATE platform.stage_leases SET expires_at = now() - interval '1 ms' WHERE stage = $1 AND "
+      "holder = $2 AND token = $3",
+      {options_.stage, options_.instance, std::to_string(token_)});
+  (void)conn_->ExecParams("DELETE FROM platform.stage_instances WHERE stage = $1 AND instance = $2",
+                          {options_.stage, options_.instance});
+}
+
+std::string Lease::FenceSql() const {
+  return fmt::format("SELECT platform.pdv_fence('{}', {})", options_.stage, token_);
+}
+
+}  // namespace pdv::pg

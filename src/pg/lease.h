@@ -1,0 +1,74 @@
+#pragma once
+
+// Active/standby for a stage: a lease row in the warehouse (platform.stage_leases) with a
+// fencing token that grows with each new holder. Any number of instances of a stage run
+// with the same configuration; one holds the lease and works, the others wait and say
+// so. Expiry is judged by the warehouse's clock alone, so hosts' clocks do not matter.
+// The holder's writes are fenced: platform.pdv_fence(stage, token), run in the write's
+// own transaction just before COMMIT, fails it once a newer holder exists, so a holder
+// that was cut off and comes back writes nothing.
+
+#include <chrono>
+#include <optional>
+#include <stop_token>
+#include <string>
+
+#include "common/log.h"
+#include "common/status.h"
+#include "pg/connection.h"
+
+namespace pdv::pg {
+
+struct LeaseOptions {
+  std::string warehouse_url;
+  std::string stage;     // "cdc", "transform", ...
+  std::string instance;  // this instance's name; empty: DefaultInstanceName()
+  // A holder that has not renewed for this long may be replaced.
+  std::chrono::milliseconds ttl{3000};
+  // How often a standby tries to take the lease.
+  std::chrono::milliseconds poll{250};
+};
+
+// Error code of a lease this instance no longer holds (a newer holder, or renewals
+// failing for a whole TTL): stop writing and wait as a standby.
+inline constexpr char kLeaseLost[] = "lease_lost";
+bool IsLeaseLost(const Status& s);
+
+// "<hostname>:<pid>".
+std::string DefaultInstanceName();
+
+class Lease {
+ public:
+  // Waits until this instance holds the stage's lease (while another holds it, this
+  // instance is a standby: logged once as <stage>_standby and listed in
+  // platform.stage_instances); nullopt when stopped first.
+  static pdv::Result<std::optional<Lease>> Acquire(const LeaseOptions& options, Logger& log,
+                                                   std::stop_token stop);
+  Lease(Lease&&) noexcept = default;
+  Lease& operator=(Lease&&) noexcept = default;
+  ~Lease();
+
+  int64_t token() const { return token_; }
+  const std::string& instance() const { return options_.instance; }
+  // Renews once a third of the TTL has passed since the last renewal (nothing otherwise).
+  // kLeaseLost when a newer holder exists, or when no renewal has succeeded for a TTL
+  // (this instance may be cut off: the lease may already be someone else's).
+  Status Keep();
+  // Gives the lease up now (a clean stop), so that a standby takes over at once.
+  void Release();
+  // The fencing statement for a write transaction of this holder:
+  // "SELECT platform.pdv_fence('<stage>', <token>)".
+  std::string FenceSql() const;
+
+ private:
+  Lease(LeaseOptions options, Connection conn, int64_t token);
+  Status Renew();
+
+  LeaseOptions options_;
+  std::optional<Connection> conn_;
+  int64_t token_ = 0;
+  std::chrono::steady_clock::time_point renewed_sent_{};  // of the last successful renewal
+  bool released_ = false;
+};
+
+}  // namespace pdv::pg
