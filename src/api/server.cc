@@ -144,7 +144,8 @@ struct Shared {
 
 // The published status as /status.json (which needs no key) shows it: a stage's detail
 // that names a server (an error with its host, port, user or database) becomes a
-// pointer to `pdv status`, which only an operator with the configuration can run.
+// pointer to `pdv status`, which only an operator with the configuration can run, and
+// the stages' instances lose their names.
 std::string PublicStatus(std::string_view published) {
   auto j = nlohmann::json::parse(published, nullptr, false);
   if (!j.is_object()) return R"({"stages":[],"freshness":{},"note":"unreadable status"})";
@@ -152,6 +153,12 @@ std::string PublicStatus(std::string_view published) {
       R"(://|host=|port=|user=|dbname=|connect|\b\d{1,3}(\.\d{1,3}){3}\b|@)");
   if (j.contains("stages") && j["stages"].is_array()) {
     for (auto& stage : j["stages"]) {
+      // Instances by role and lease token only: their names are hosts and process ids.
+      if (stage.is_object() && stage.contains("instances") && stage["instances"].is_array()) {
+        for (auto& instance : stage["instances"]) {
+          if (instance.is_object()) instance.erase("instance");
+        }
+      }
       if (!stage.is_object() || !stage.contains("detail") || !stage["detail"].is_string() ||
           stage.value("health", "") == "ok") {
         continue;

@@ -64,6 +64,17 @@ function render(s) {
     head.appendChild(el('span', 'health', st.health));
     box.appendChild(head);
     box.appendChild(el('div', 'detail', st.detail || ''));
+    // Active/standby: the lease holder's token and how many wait.
+    const inst = st.instances || [];
+    if (inst.length) {
+      const active = inst.filter(x => x.role === 'active');
+      const standby = inst.length - active.length;
+      const text = (active.length ? 'active (lease ' + active[0].token + ')' : 'no active instance') +
+                   (standby ? ', ' + standby + ' standby' : '');
+      const line = el('div', 'detail', text);
+      line.dataset.field = 'instances';
+      box.appendChild(line);
+    }
     const dl = el('dl');
     [['position', st.position === null ? '–' : st.position], ['rows', fmt(st.rows, 0)],
      ['rate/s', fmt(st.rate, 1)], ['lag s', fmt(st.lag_seconds, 3)],

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -40,6 +41,8 @@ struct Sample {
   int64_t dim_rows = 0, dim_inserted = 0;
   int64_t transform_lag_rows = 0, cache_lag_rows = 0, cache_applied = 0;
   double transform_lag_s = 0, cache_lag_s = 0;
+  // Active/standby: each stage's instances seen in the last 10 s (pg/lease.h)
+  std::map<std::string, nlohmann::json> instances;
   // Redis
   std::optional<std::string> cache_lsn;
   nlohmann::json freshness;
@@ -126,6 +129,20 @@ void ReadWarehouse(const Sources& s, Links& links, const Sample* previous, Sampl
       Value(*conn, "SELECT coalesce(max(_cdc_lsn), '0/0')::text FROM raw.clientes_clube")
           .value_or("0/0");
   out.dim_lsn = Value(*conn, "SELECT max(_lsn)::text FROM marts.dim_clientes_clube");
+  if (auto r = conn->Exec(
+          "SELECT i.stage, i.instance, i.role, CASE WHEN i.role = 'active' THEN l.token END FROM "
+          "platform.stage_instances i LEFT JOIN platform.stage_leases l ON l.stage = i.stage AND "
+          "l.holder = i.instance WHERE i.seen_at > now() - interval '10 s' ORDER BY i.stage, "
+          "i.role, i.instance");
+      r.ok()) {
+    for (int i = 0; i < r->rows(); ++i) {
+      nlohmann::json one = {{"instance", r->str(i, 1)}, {"role", r->str(i, 2)}};
+      if (!r->is_null(i, 3)) one["token"] = std::stoll(r->str(i, 3));
+      auto& list = out.instances[r->str(i, 0)];
+      if (list.is_null()) list = nlohmann::json::array();
+      list.push_back(one);
+    }
+  }
   out.dim_rows = stat("marts", "dim_clientes_clube", "n_live_tup");
   out.dim_inserted = stat("marts", "dim_clientes_clube", "n_tup_ins");
   // Lags: the RAW changes past each stage's position, and how old the oldest one is.
@@ -309,6 +326,10 @@ nlohmann::json Build(const Sources& sources, const Sample& a, const Sample& b) {
   out["generated_at"] = TimestampText(std::chrono::duration_cast<std::chrono::microseconds>(
                                           std::chrono::system_clock::now().time_since_epoch())
                                           .count());
+  for (auto& stage : stages) {
+    auto it = b.instances.find(stage["name"].get<std::string>());
+    if (it != b.instances.end()) stage["instances"] = it->second;
+  }
   out["stages"] = stages;
   out["freshness"] = b.freshness.is_null() ? nlohmann::json::object() : b.freshness;
   return out;
@@ -354,6 +375,16 @@ std::string FormatStatus(const nlohmann::json& status) {
                        num(s["rows"], "{:.0f}"), num(s["rate"], "{:.1f}"),
                        num(s["lag_seconds"], "{:.3f}"), num(s["lag_rows"], "{:.0f}"),
                        s["detail"].get<std::string>());
+  }
+  for (const auto& s : status["stages"]) {
+    if (!s.contains("instances")) continue;
+    std::string line;
+    for (const auto& i : s["instances"]) {
+      line += fmt::format("{}{} {}", line.empty() ? "" : ", ", i.value("role", "?"),
+                          i.value("instance", "?"));
+      if (i.contains("token")) line += fmt::format(" (lease token {})", i["token"].get<int64_t>());
+    }
+    out += fmt::format("{} instances: {}\n", s["name"].get<std::string>(), line);
   }
   const auto& f = status["freshness"];
   if (f.is_object() && f.contains("samples") && f["samples"].get<int64_t>() > 0) {

@@ -608,9 +608,14 @@ TEST_F(CdcTest, AStandbyTakesOverWhenTheActiveInstanceIsKilled) {
   })) << second.Output();
   EXPECT_NE(first.Output().find("lease_token=1"), std::string::npos) << first.Output();
   auto wh = Connect(WhUrl());
-  EXPECT_EQ(ScalarInt(wh, "SELECT count(*) FROM platform.stage_instances WHERE stage = 'cdc' "
-                          "AND role = 'standby'"),
+  EXPECT_EQ(ScalarInt(wh,
+                      "SELECT count(*) FROM platform.stage_instances WHERE stage = 'cdc' "
+                      "AND role = 'standby'"),
             1);
+  // pdv status names both: the active one with its lease token, and the standby.
+  auto status = RunPdv({"status", "--oltp-url", OltpUrl(), "--warehouse-url", WhUrl()});
+  EXPECT_NE(status.output.find("cdc instances: active "), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("(lease token 1), standby "), std::string::npos) << status.output;
   auto streamed = [&] {
     auto r = wh.Exec("SELECT count(*) FROM raw.clientes_clube WHERE _cdc_op IN ('c','u','d')");
     return r.ok() ? std::stoll(r->str(0, 0)) : -1;
@@ -642,8 +647,9 @@ TEST_F(CdcTest, AStandbyTakesOverWhenTheActiveInstanceIsKilled) {
   }));
   second.Signal(SIGTERM);
   EXPECT_EQ(second.Wait(30s), 0) << second.Output();
-  EXPECT_EQ(ScalarInt(wh, "SELECT count(*) FROM platform.stage_leases WHERE stage = 'cdc' AND "
-                          "expires_at > now()"),
+  EXPECT_EQ(ScalarInt(wh,
+                      "SELECT count(*) FROM platform.stage_leases WHERE stage = 'cdc' AND "
+                      "expires_at > now()"),
             0)
       << "a clean stop releases the lease";
   ExpectRawEqualsOltp();
