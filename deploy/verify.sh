@@ -107,7 +107,7 @@ if $cluster; then
   sleep 3
   master=$("${compose[@]}" exec -T redis sh -c 'redis-cli --tls --cacert /run/secrets/ca_cert --no-auth-warning --askpass -h redis -p $REDIS_PORT cluster nodes </run/secrets/redis_admin' | awk '$3 ~ /master/ && $3 !~ /fail/ {n = split($2, a, ","); print a[n]; exit}')
   victim=$(docker ps -q --filter "label=com.docker.compose.project=pdvverify" | while read -r c; do
-    docker exec "$c" sh -c 'echo $NODE_HOST' 2>/dev/null | grep -qx "$master" && echo "$c"; done | head -1)
+    docker exec "$c" sh -c 'echo $NODE_HOST' 2>/dev/null | grep -qx "$master" && echo "$c"; done | head -1 || true)
   [[ -n "$victim" ]] || victim=$("${compose[@]}" ps -q redis)
   docker kill "$victim" >/dev/null
   wait "$loop"

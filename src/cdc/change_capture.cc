@@ -142,6 +142,14 @@ class Session {
     std::string work_mem = options_.decoding_work_mem.empty()
                                ? ""
                                : "-c logical_decoding_work_mem=" + options_.decoding_work_mem;
+    // The walsender gives up on a client it cannot reach within a lease TTL (unacknowledged
+    // data, or no keepalive answer): a cut-off former holder's walsender then frees the
+    // slot by itself, and one ended by a new holder does not linger trying to send to it.
+    int ttl_ms = static_cast<int>(options_.lease_ttl.count());
+    work_mem += fmt::format(
+        "{}-c tcp_user_timeout={} -c tcp_keepalives_idle={} -c tcp_keepalives_interval=1 "
+        "-c tcp_keepalives_count=2",
+        work_mem.empty() ? "" : " ", ttl_ms, std::max(1, ttl_ms / 2000));
     auto repl = ReplicationConnection::Connect(options_.oltp_url, work_mem);
     if (!repl.ok()) return repl.status();
     repl_.emplace(std::move(*repl));

@@ -15,8 +15,22 @@ std::string Interval(std::chrono::milliseconds d) { return fmt::format("{} ms", 
 // A connection for the lease alone: never blocked behind the stage's own transactions,
 // and never waiting long for a row lock (a holder's fenced commit holds the row only
 // for its own COMMIT).
-pdv::Result<Connection> Open(const std::string& url) {
-  auto conn = Connection::Connect(url);
+pdv::Result<Connection> Open(const std::string& url, std::chrono::milliseconds ttl) {
+  // A warehouse that stops answering (a cut link) fails a call within the TTL instead of
+  // after TCP's retransmissions (minutes): the holder must know it can no longer renew.
+  std::string params = fmt::format(
+      "connect_timeout={} tcp_user_timeout={} keepalives=1 keepalives_idle=1 "
+      "keepalives_interval=1 keepalives_count=2",
+      std::max<int64_t>(2, ttl.count() / 1000), ttl.count());
+  std::string conninfo = url;
+  if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0) {
+    std::string query = params;
+    for (char& c : query) c = c == ' ' ? '&' : c;
+    conninfo += (url.find('?') == std::string::npos ? "?" : "&") + query;
+  } else {
+    conninfo += " " + params;
+  }
+  auto conn = Connection::Connect(conninfo);
   if (!conn.ok()) return conn.status();
   if (auto r = conn->Exec("SET lock_timeout = '1s'; SET statement_timeout = '2s'"); !r.ok()) {
     return r.status();
@@ -52,7 +66,7 @@ pdv::Result<std::optional<Lease>> Lease::Acquire(const LeaseOptions& given, Logg
   std::optional<Connection> conn;
   while (!stop.stop_requested()) {
     if (!conn) {
-      auto opened = Open(options.warehouse_url);
+      auto opened = Open(options.warehouse_url, options.ttl);
       if (!opened.ok()) return opened.status();
       conn.emplace(std::move(*opened));
     }
@@ -107,7 +121,7 @@ Lease::~Lease() {
 
 Status Lease::Renew() {
   if (!conn_) {
-    auto opened = Open(options_.warehouse_url);
+    auto opened = Open(options_.warehouse_url, options_.ttl);
     if (!opened.ok()) return opened.status();
     conn_.emplace(std::move(*opened));
   }

@@ -148,16 +148,12 @@ class MultiHostTest : public ::testing::Test {
     if (std::string why = NetworkHosts::Unavailable(); !why.empty()) {
       GTEST_SKIP() << "multi-host test skipped: " << why;
     }
-    auto hosts =
-        NetworkHosts::Create({"oltp", "warehouse", "redis-1", "redis-2", "redis-3", "redis-4",
-                              "redis-5", "redis-6", "api-1", "api-2", "lb", "client"});
-    ASSERT_TRUE(hosts.ok()) << hosts.message();
-    hosts_ = std::move(*hosts);
     auto dir = localsvc::ScratchDir::Create("pdv-test-multihost");
     ASSERT_TRUE(dir.ok()) << dir.message();
     dir_.emplace(std::move(*dir));
   }
   void TearDown() override {
+    if (!hosts_) return;
     // Processes first, while their hosts exist; the servers die with their owners.
     loop_.reset();
     for (auto& [name, p] : stages_) {
@@ -174,6 +170,23 @@ class MultiHostTest : public ::testing::Test {
     hosts_.reset();
   }
 
+  void MakeHosts(const std::vector<std::string>& names) {
+    auto hosts = NetworkHosts::Create(names);
+    ASSERT_TRUE(hosts.ok()) << hosts.message();
+    hosts_ = std::move(*hosts);
+  }
+  // PostgreSQL on the oltp and warehouse hosts, with their databases.
+  void StartPostgres() {
+    for (const char* host : {"oltp", "warehouse"}) {
+      NetworkHosts::Inside on(*hosts_, host);
+      ASSERT_TRUE(on.ok());
+      auto pg = localsvc::LocalPostgres::Start({.port = 5432, .host = At(host)});
+      ASSERT_TRUE(pg.ok()) << host << ": " << pg.message();
+      (std::string(host) == "oltp" ? oltp_ : warehouse_) = std::move(*pg);
+    }
+    ASSERT_TRUE(oltp_->EnsureDatabase("source_db").ok());
+    ASSERT_TRUE(warehouse_->EnsureDatabase("warehouse").ok());
+  }
   std::string At(const std::string& host) const { return hosts_->Address(host); }
   std::filesystem::path Path(const std::string& name) const { return dir_->path() / name; }
   std::vector<std::string> WithConfig(std::vector<std::string> args) const {
@@ -246,16 +259,11 @@ class MultiHostTest : public ::testing::Test {
 };
 
 TEST_F(MultiHostTest, PipelineAcrossHostsThroughKillsAndCutLinksGivesNoWrongAnswer) {
+  ASSERT_NO_FATAL_FAILURE(
+      MakeHosts({"oltp", "warehouse", "redis-1", "redis-2", "redis-3", "redis-4", "redis-5",
+                 "redis-6", "api-1", "api-2", "lb", "client"}));
   // Servers, each on its host.
-  for (const char* host : {"oltp", "warehouse"}) {
-    NetworkHosts::Inside on(*hosts_, host);
-    ASSERT_TRUE(on.ok());
-    auto pg = localsvc::LocalPostgres::Start({.port = 5432, .host = At(host)});
-    ASSERT_TRUE(pg.ok()) << host << ": " << pg.message();
-    (std::string(host) == "oltp" ? oltp_ : warehouse_) = std::move(*pg);
-  }
-  ASSERT_TRUE(oltp_->EnsureDatabase("source_db").ok());
-  ASSERT_TRUE(warehouse_->EnsureDatabase("warehouse").ok());
+  ASSERT_NO_FATAL_FAILURE(StartPostgres());
   for (int i = 1; i <= 6; ++i) {
     std::string host = "redis-" + std::to_string(i);
     NetworkHosts::Inside on(*hosts_, host);
@@ -435,6 +443,70 @@ TEST_F(MultiHostTest, PipelineAcrossHostsThroughKillsAndCutLinksGivesNoWrongAnsw
   auto status = On("warehouse", {"status"});
   EXPECT_EQ(status.exit_code, 0) << status.output;
   std::cout << status.output;
+}
+
+// Issue 13: the active cdc instance's host is cut off (link down) under a workload. The
+// standby on another host takes the lease (a newer token) and the slot (ending the cut-off
+// walsender), and streams. The link heals: the former leader finds its lease lost, its
+// batch refused by the fence, and waits as a standby. RAW stays exactly OLTP (nothing lost,
+// nothing twice).
+TEST_F(MultiHostTest, ACutOffCdcLeaderIsReplacedAndWritesNothingWhenItComesBack) {
+  ASSERT_NO_FATAL_FAILURE(MakeHosts({"oltp", "warehouse", "cdc-1", "cdc-2"}));
+  ASSERT_NO_FATAL_FAILURE(StartPostgres());
+  std::ofstream(Path("pdv.yaml")) << fmt::format(
+      "oltp_url: {}\nwarehouse_url: {}\ncpf_key: multihost-test-cpf-key-0123\n"
+      "cdc:\n  metrics_listen: \"\"\n",
+      oltp_->Url("source_db"), warehouse_->Url("warehouse"));
+  auto load = On("oltp", {"generate", "--initial", "3000"});
+  ASSERT_EQ(load.exit_code, 0) << load.output;
+  Stage("workload", "oltp", {"generate", "--rate", "100", "--delete-share", "0.05"});
+  PdvProcess& first = Stage("cdc-first", "cdc-1", {"cdc"});
+  ASSERT_TRUE(WaitFor(60s, [&] {
+    return first.Output().find("event=cdc_streaming") != std::string::npos || !first.Running();
+  })) << first.Output();
+  PdvProcess& second = Stage("cdc-second", "cdc-2", {"cdc"});
+  ASSERT_TRUE(WaitFor(30s, [&] {
+    return second.Output().find("event=cdc_standby") != std::string::npos || !second.Running();
+  })) << second.Output();
+  auto wh = Connect(warehouse_->Url("warehouse"));
+  auto streamed = [&] {
+    return ScalarInt(wh, "SELECT count(*) FROM raw.clientes_clube WHERE _cdc_op <> 'r'");
+  };
+  ASSERT_TRUE(WaitFor(60s, [&] { return streamed() >= 100; }));
+
+  auto cut = Clock::now();
+  ASSERT_TRUE(hosts_->CutLink("cdc-1").ok());
+  ASSERT_TRUE(WaitFor(60s, [&] {
+    return second.Output().find("event=cdc_streaming") != std::string::npos || !second.Running();
+  })) << second.Output();
+  double takeover_s = std::chrono::duration<double>(Clock::now() - cut).count();
+  std::cout << "cdc leader's link cut: the standby streams " << takeover_s << " s later\n";
+
+  EXPECT_NE(second.Output().find("lease_token=2"), std::string::npos) << second.Output();
+  int64_t at_takeover = streamed();
+  ASSERT_TRUE(WaitFor(60s, [&] { return streamed() > at_takeover + 100; }));
+
+  ASSERT_TRUE(hosts_->HealLink("cdc-1").ok());
+  // Back on the network, the former leader learns it lost the lease and waits.
+  ASSERT_TRUE(WaitFor(120s, [&] {
+    return first.Output().find("event=cdc_lease_lost") != std::string::npos &&
+           first.Output().find("event=cdc_standby") != std::string::npos;
+  })) << first.Output();
+  std::string first_log = first.Output();
+  if (std::getenv("PDV_TEST_VERBOSE")) std::cout << first_log << second.Output();
+  EXPECT_EQ(first_log.find("lease_token=2"), std::string::npos) << "the former leader took over";
+  stages_["workload"]->Signal(SIGTERM);
+  ASSERT_EQ(stages_["workload"]->Wait(30s), 0);
+  auto oltp = Connect(oltp_->Url("source_db"));
+  std::string source_lsn = Scalar(oltp, "SELECT pg_current_wal_lsn()");
+  ASSERT_TRUE(WaitFor(60s, [&] {
+    return Scalar(wh, "SELECT coalesce(max(flush_lsn) >= '" + source_lsn +
+                          "'::pg_lsn, false) FROM raw._cdc_checkpoint") == "t";
+  }));
+  // Exactly once: RAW's latest state is OLTP's, no change twice.
+  ExpectRawEqualsOltp(oltp_->Url("source_db"), warehouse_->Url("warehouse"));
+  stages_["cdc-second"]->Signal(SIGTERM);
+  EXPECT_EQ(stages_["cdc-second"]->Wait(30s), 0);
 }
 
 }  // namespace

@@ -29,8 +29,11 @@ Status Run(const std::vector<std::string>& argv) {
   return s;
 }
 
+// Gone, or this very process: a name with our pid is a dead process's whose pid we got
+// (this process makes its hosts once at a time).
 bool ProcessGone(const std::string& pid) {
-  return ::kill(static_cast<pid_t>(std::stol(pid)), 0) != 0 && errno == ESRCH;
+  pid_t p = static_cast<pid_t>(std::stol(pid));
+  return p == ::getpid() || (::kill(p, 0) != 0 && errno == ESRCH);
 }
 
 // Namespaces and bridges whose test process has died (killed before its clean-up ran).

@@ -94,6 +94,11 @@ bool WaitFor(std::chrono::milliseconds timeout, const std::function<bool()>& con
 // Whether something accepts TCP connections on 127.0.0.1:port.
 bool PortAccepts(int port);
 
+// Every customer's latest state rebuilt from RAW (deleted ones gone) equals the OLTP
+// table's, and no change is there twice (no customer created twice, none streamed as
+// created after a snapshot had it): test failures otherwise.
+void ExpectRawEqualsOltp(const std::string& oltp_url, const std::string& warehouse_url);
+
 // HAProxy's `show stat` over its admin socket: whether server `name` of backend "serve"
 // is "UP", "DOWN" or "OTHER" ("" when the socket does not answer).
 std::string HaproxyServerState(const std::filesystem::path& socket_path, const std::string& name);
