@@ -60,7 +60,12 @@ fi
 bash deploy/make-secrets.sh "$env_file" "$secrets" >/dev/null
 export PDV_SECRETS=$secrets
 compose=(docker-compose -p pdvverify "${files[@]}" --env-file "$env_file")
-cleanup() { "${compose[@]}" down -v >/dev/null 2>&1 || true; rm -rf "$env_file" "$secrets"; }
+loop=""
+cleanup() {
+  [[ -n "$loop" ]] && kill "$loop" 2>/dev/null
+  "${compose[@]}" down -v >/dev/null 2>&1 || true
+  rm -rf "$env_file" "$secrets"
+}
 trap cleanup EXIT
 "${compose[@]}" "${up[@]}"
 for _ in $(seq 240); do
@@ -100,7 +105,7 @@ if $cluster; then
       --cacert "$secrets/ca_cert" -H "X-API-Key: $key" "$api/v1/clientes/$cpf" || true
   }
   codes=$(mktemp)
-  (for _ in $(seq 3000); do lookup; done) >"$codes" &
+  (for _ in $(seq 1500); do lookup; done) >"$codes" &
   loop=$!
   sleep 2
   docker kill "$("${compose[@]}" ps -q serve | head -1)" >/dev/null
@@ -111,6 +116,7 @@ if $cluster; then
   [[ -n "$victim" ]] || victim=$("${compose[@]}" ps -q redis)
   docker kill "$victim" >/dev/null
   wait "$loop"
+  loop=""
   echo "deploy/verify.sh: POS loop through an API replica kill and a Redis master kill: $(sort "$codes" | uniq -c | tr '\n' ' ')"
   if grep -qv -e '^200$' -e '^503$' "$codes"; then
     echo "deploy/verify.sh: answers other than 200 and 503 through HAProxy" >&2; exit 1
