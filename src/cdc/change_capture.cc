@@ -858,7 +858,7 @@ Status Run(const CdcOptions& options, Logger& log, std::stop_token stop) {
       if (auto done = retry(lease.status(), false)) return *done;
       continue;
     }
-    if (!lease->has_value()) return Status::Ok();  // stopped while a standby
+    if (!*lease) return Status::Ok();  // stopped while a standby
     while (true) {
       Session session(options, log, metrics, resync, **lease);
       Status s = session.Run(stop);

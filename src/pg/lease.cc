@@ -58,8 +58,8 @@ std::string DefaultInstanceName() {
   return fmt::format("{}:{}", host, ::getpid());
 }
 
-pdv::Result<std::optional<Lease>> Lease::Acquire(const LeaseOptions& given, Logger& log,
-                                                 std::stop_token stop) {
+pdv::Result<std::unique_ptr<Lease>> Lease::Acquire(const LeaseOptions& given, Logger& log,
+                                                   std::stop_token stop) {
   LeaseOptions options = given;
   if (options.instance.empty()) options.instance = DefaultInstanceName();
   bool said_standby = false;
@@ -85,12 +85,14 @@ pdv::Result<std::optional<Lease>> Lease::Acquire(const LeaseOptions& given, Logg
       // A lock timeout behind a holder's commit: try again.
       log.Warn(options.stage + "_lease_retry", {{"error", r.message()}});
     } else if (r->rows() == 1) {
-      Lease lease(options, std::move(*conn), std::stoll(r->str(0, 0)));
-      lease.renewed_sent_ = sent;
-      (void)Seen(*lease.conn_, options, "active");
+      std::unique_ptr<Lease> lease(new Lease(options, std::move(*conn), std::stoll(r->str(0, 0))));
+      lease->renewed_sent_ = sent;
+      (void)Seen(*lease->conn_, options, "active");
       log.Info(options.stage + "_active",
-               {{"instance", options.instance}, {"lease_token", lease.token_}});
-      return std::optional<Lease>(std::move(lease));
+               {{"instance", options.instance}, {"lease_token", lease->token_}});
+      lease->renewer_ =
+          std::jthread([l = lease.get()](std::stop_token st) { l->KeepRenewing(st); });
+      return lease;
     } else {
       if (!said_standby) {
         auto holder = conn->ExecParams(
@@ -104,13 +106,14 @@ pdv::Result<std::optional<Lease>> Lease::Acquire(const LeaseOptions& given, Logg
     }
     if (!SleepFor(options.poll, stop)) break;
   }
-  return std::optional<Lease>();
+  return std::unique_ptr<Lease>();
 }
 
 Lease::Lease(LeaseOptions options, Connection conn, int64_t token)
-    : options_(std::move(options)), conn_(std::move(conn)), token_(token) {}
+    : options_(std::move(options)), token_(token), conn_(std::move(conn)) {}
 
 Lease::~Lease() {
+  renewer_ = {};  // stop and join the renewing thread
   if (conn_ && !released_) {
     // Not released (an error): the row stays until it expires; this instance is gone.
     (void)conn_->ExecParams(
@@ -139,27 +142,44 @@ Status Lease::Renew() {
         fmt::format("{}: the lease (token {}) has a newer holder", options_.stage, token_),
         kLeaseLost);
   }
-  renewed_sent_ = sent;
+  {
+    std::lock_guard lock(mu_);
+    renewed_sent_ = sent;
+  }
   (void)Seen(*conn_, options_, "active");
   return Status::Ok();
 }
 
+void Lease::KeepRenewing(std::stop_token stop) {
+  while (!stop.stop_requested()) {
+    if (!SleepFor(options_.ttl / 3, stop)) return;
+    Status s = Renew();
+    std::lock_guard lock(mu_);
+    if (IsLeaseLost(s)) {
+      lost_ = s;
+      return;
+    }
+  }
+}
+
 Status Lease::Keep() {
+  std::lock_guard lock(mu_);
   if (released_) return Status::Error(options_.stage + ": the lease was released", kLeaseLost);
-  if (Clock::now() - renewed_sent_ < options_.ttl / 3) return Status::Ok();
-  Status s = Renew();
-  if (s.ok() || IsLeaseLost(s)) return s;
-  // The warehouse unreachable: still ours until a TTL after the last renewal was sent
-  // (the warehouse counts from when it received it, later).
+  if (!lost_.ok()) return lost_;
+  // Renewals failing (the warehouse unreachable): still ours until a TTL after the last
+  // successful renewal was sent (the warehouse counts from when it received it, later).
   if (Clock::now() - renewed_sent_ >= options_.ttl) {
-    return Status::Error(fmt::format("{}: no lease renewal for {} ms ({})", options_.stage,
-                                     options_.ttl.count(), s.message()),
-                         kLeaseLost);
+    lost_ = Status::Error(
+        fmt::format("{}: no lease renewal for {} ms", options_.stage, options_.ttl.count()),
+        kLeaseLost);
+    return lost_;
   }
   return Status::Ok();
 }
 
 void Lease::Release() {
+  renewer_ = {};  // no renewal after this
+  std::lock_guard lock(mu_);
   if (released_ || !conn_) return;
   released_ = true;
   (void)conn_->ExecParams(

@@ -9,9 +9,12 @@
 // that was cut off and comes back writes nothing.
 
 #include <chrono>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <thread>
 
 #include "common/log.h"
 #include "common/status.h"
@@ -37,22 +40,24 @@ bool IsLeaseLost(const Status& s);
 // "<hostname>:<pid>".
 std::string DefaultInstanceName();
 
+// Held, a lease renews itself on a thread of its own every third of the TTL, so that a
+// long step of the stage (a snapshot, a full build) does not lose it.
 class Lease {
  public:
   // Waits until this instance holds the stage's lease (while another holds it, this
   // instance is a standby: logged once as <stage>_standby and listed in
-  // platform.stage_instances); nullopt when stopped first.
-  static pdv::Result<std::optional<Lease>> Acquire(const LeaseOptions& options, Logger& log,
-                                                   std::stop_token stop);
-  Lease(Lease&&) noexcept = default;
-  Lease& operator=(Lease&&) noexcept = default;
+  // platform.stage_instances); nullptr when stopped first.
+  static pdv::Result<std::unique_ptr<Lease>> Acquire(const LeaseOptions& options, Logger& log,
+                                                     std::stop_token stop);
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
   ~Lease();
 
   int64_t token() const { return token_; }
   const std::string& instance() const { return options_.instance; }
-  // Renews once a third of the TTL has passed since the last renewal (nothing otherwise).
-  // kLeaseLost when a newer holder exists, or when no renewal has succeeded for a TTL
-  // (this instance may be cut off: the lease may already be someone else's).
+  // Ok while held; kLeaseLost once a renewal found a newer holder, or when no renewal has
+  // succeeded for a TTL (this instance may be cut off: the lease may already be someone
+  // else's). Cheap: call it before each write.
   Status Keep();
   // Gives the lease up now (a clean stop), so that a standby takes over at once.
   void Release();
@@ -63,12 +68,16 @@ class Lease {
  private:
   Lease(LeaseOptions options, Connection conn, int64_t token);
   Status Renew();
+  void KeepRenewing(std::stop_token stop);
 
-  LeaseOptions options_;
-  std::optional<Connection> conn_;
-  int64_t token_ = 0;
+  const LeaseOptions options_;
+  const int64_t token_;
+  std::optional<Connection> conn_;  // the renewing thread's (Release's once it stopped)
+  std::mutex mu_;
   std::chrono::steady_clock::time_point renewed_sent_{};  // of the last successful renewal
+  Status lost_;                                           // set once: kLeaseLost
   bool released_ = false;
+  std::jthread renewer_;  // last: stopped and joined first
 };
 
 }  // namespace pdv::pg

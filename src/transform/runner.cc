@@ -387,7 +387,8 @@ Runner::NodeResult Runner::ExecuteModel(const Node& node, const std::string& com
   size_t last_body = statements.size() + body.size() - 1;
   statements.insert(statements.end(), body.begin(), body.end());
   statements.insert(statements.end(), post->begin(), post->end());
-  statements.push_back("commit");
+  // The fence and the commit in one query: no gap between them (pg/lease.h).
+  statements.push_back(options_.fence_sql.empty() ? "commit" : options_.fence_sql + "; commit");
   for (size_t i = 0; i < statements.size(); ++i) {
     StatementResult r = RunStatement(*conn_, statements[i]);
     if (!r.ok) {
@@ -464,7 +465,7 @@ Runner::NodeResult Runner::ExecuteSeed(const Node& node) {
                                existing == RelationKind::kView ? "view" : "table",
                                rel.QuotedWithSuffix("__dbt_backup")));
   }
-  swap.push_back("commit");
+  swap.push_back(options_.fence_sql.empty() ? "commit" : options_.fence_sql + "; commit");
   for (const auto& sql : swap) {
     StatementResult r = RunStatement(*conn_, sql);
     if (!r.ok) return fail(r.error);

@@ -9,6 +9,7 @@
 
 #include "common/backoff.h"
 #include "pg/connection.h"
+#include "pg/lease.h"
 #include "pg/notifications.h"
 #include "pg/reconnect.h"
 #include "transform/graph.h"
@@ -130,11 +131,26 @@ Status Watch(const TransformOptions& options, const std::string& channel, Logger
   TransformOptions run_options = options;
   run_options.quiet = true;
   Backoff backoff;
+  std::unique_ptr<pg::Lease> lease;
   while (!stop.stop_requested()) {
     Status failed;
+    if (!lease) {
+      auto acquired = pg::Lease::Acquire(
+          {.warehouse_url = project->target.conninfo, .stage = "transform"}, log, stop);
+      if (!acquired.ok()) {
+        failed = acquired.status();
+      } else if (!*acquired) {
+        break;  // stopped while a standby
+      } else {
+        lease = std::move(*acquired);
+        run_options.fence_sql = lease->FenceSql();
+      }
+    }
     auto listener = pg::Connection::Connect(project->target.conninfo);
     auto conn = pg::Connection::Connect(project->target.conninfo);
-    if (!listener.ok()) {
+    if (!failed.ok()) {
+      // the lease could not be asked for
+    } else if (!listener.ok()) {
       failed = listener.status();
     } else if (!conn.ok()) {
       failed = conn.status();
@@ -153,6 +169,10 @@ Status Watch(const TransformOptions& options, const std::string& channel, Logger
           failed = Status::Error("warehouse: " + waited.message(), waited.code());
         }
         continue;
+      }
+      if (Status kept = lease->Keep(); !kept.ok()) {
+        failed = kept;
+        break;
       }
       auto started = std::chrono::steady_clock::now();
       auto r = RunLoaded(*project, *graph, &*conn, run_options);
@@ -174,17 +194,40 @@ Status Watch(const TransformOptions& options, const std::string& channel, Logger
                                            {"hint", "see target/run_results.json"}});
       }
       backoff.Reset();
-      if (Status waited = pg::WaitForNotifications(*listener, stop); !waited.ok()) {
+      // Woken at least every second, to keep the lease while nothing changes.
+      bool notified = false;
+      if (Status waited =
+              pg::WaitForNotifications(*listener, stop, std::chrono::milliseconds(1000), &notified);
+          !waited.ok()) {
         failed = Status::Error("warehouse: " + waited.message(), waited.code());
+      }
+      while (failed.ok() && !notified && !stop.stop_requested()) {
+        if (Status kept = lease->Keep(); !kept.ok()) {
+          failed = kept;
+          break;
+        }
+        if (Status waited = pg::WaitForNotifications(*listener, stop,
+                                                     std::chrono::milliseconds(1000), &notified);
+            !waited.ok()) {
+          failed = Status::Error("warehouse: " + waited.message(), waited.code());
+        }
       }
     }
     if (stop.stop_requested()) break;
+    if (pg::IsLeaseLost(failed)) {
+      log.Warn("transform_lease_lost",
+               {{"lease_token", lease->token()}, {"error", failed.message()}});
+      lease.reset();
+      run_options.fence_sql.clear();
+      continue;
+    }
     log.Warn("transform_watch_retry",
              {{"error", failed.message()},
               {"retry_in_ms", static_cast<int64_t>(backoff.delay().count())}});
     if (!pg::SleepFor(backoff.delay(), stop)) break;
     backoff.Grow();
   }
+  if (lease) lease->Release();
   return Status::Ok();
 }
 

@@ -29,6 +29,9 @@ struct TransformOptions {
   std::optional<std::string> warehouse_url;
   std::FILE* out = stdout;
   bool quiet = false;  // no per-node lines (watch)
+  // A statement run in each model's and seed's transaction right before its commit (the
+  // lease's fence, pg/lease.h, set by watch): once it fails, nothing of that node lands.
+  std::string fence_sql;
 };
 
 struct RunSummary {
@@ -43,6 +46,8 @@ Result<RunSummary> RunCommand(const TransformOptions& options);
 // Runs `options` (normally `run` of the platform's project) now and after every NOTIFY on
 // `channel` from the warehouse (bursts coalesced into one run), until stopped. Lost
 // connections are retried with backoff.
+// Active/standby: several watches of one warehouse take turns through the "transform"
+// lease; the active one's model transactions are fenced by it.
 Status Watch(const TransformOptions& options, const std::string& channel, Logger& log,
              std::stop_token stop);
 

@@ -27,9 +27,19 @@ class LeaseTest : public ::testing::Test {
     // The warehouse's Init makes the lease tables and the fence.
     auto wh = warehouse::ConnectPostgresWarehouse(pg_->Url());
     ASSERT_TRUE(wh.ok()) << wh.message();
+    // Instance "a" works as a role of its own, so that the test can make its renewals
+    // fail (as a cut link would) by taking its UPDATE away.
+    auto admin = Connect(pg_->Url());
+    ASSERT_TRUE(admin
+                    .Exec("CREATE ROLE lease_a LOGIN PASSWORD 'lease-a-password'; GRANT USAGE ON "
+                          "SCHEMA platform TO lease_a; GRANT SELECT, INSERT, UPDATE ON "
+                          "platform.stage_leases TO lease_a; GRANT SELECT, INSERT, UPDATE, "
+                          "DELETE ON platform.stage_instances TO lease_a")
+                    .ok());
   }
   pg::LeaseOptions Options(const std::string& instance) const {
-    return {.warehouse_url = pg_->Url(),
+    return {.warehouse_url = instance == "a" ? pg_->UrlAs("lease_a", "lease-a-password", "postgres")
+                                             : pg_->Url(),
             .stage = "cdc",
             .instance = instance,
             .ttl = 600ms,
@@ -41,7 +51,7 @@ class LeaseTest : public ::testing::Test {
 
 TEST_F(LeaseTest, OneHolderAStandbyTakesOverAndTheFormerHoldersWriteIsFenced) {
   auto first = pg::Lease::Acquire(Options("a"), log_, {});
-  ASSERT_TRUE(first.ok() && first->has_value()) << first.message();
+  ASSERT_TRUE(first.ok() && *first) << first.message();
   pg::Lease& a = **first;
   EXPECT_EQ(a.token(), 1);
 
@@ -52,8 +62,9 @@ TEST_F(LeaseTest, OneHolderAStandbyTakesOverAndTheFormerHoldersWriteIsFenced) {
 
   // B waits as a standby while A renews.
   std::stop_source stop_b;
-  std::optional<pdv::Result<std::optional<pg::Lease>>> second;
+  std::optional<pdv::Result<std::unique_ptr<pg::Lease>>> second;
   std::thread standby([&] { second = pg::Lease::Acquire(Options("b"), log_, stop_b.get_token()); });
+  // (A renews on its own thread.)
   auto kept_until = std::chrono::steady_clock::now() + 1500ms;
   while (std::chrono::steady_clock::now() < kept_until) {
     ASSERT_TRUE(a.Keep().ok());
@@ -66,13 +77,15 @@ TEST_F(LeaseTest, OneHolderAStandbyTakesOverAndTheFormerHoldersWriteIsFenced) {
                    "platform.stage_instances WHERE stage = 'cdc'"),
             "a=active,b=standby");
 
-  // A stops renewing (cut off, paused): once it expired, B holds it with a newer token.
+  // A cannot renew any more (as if cut off: its renewals stop): once expired, B holds it
+  // with a newer token.
+  ASSERT_TRUE(conn.Exec("REVOKE UPDATE ON platform.stage_leases FROM lease_a").ok());
   standby.join();
-  ASSERT_TRUE(second.has_value() && second->ok() && (*second)->has_value());
+  ASSERT_TRUE(second.has_value() && second->ok() && **second);
   pg::Lease& b = ***second;
   EXPECT_EQ(b.token(), 2);
-  // A finds out at its next renewal...
-  EXPECT_TRUE(pg::IsLeaseLost(a.Keep()));
+  // A finds out: no renewal for a TTL...
+  EXPECT_TRUE(WaitFor(5s, [&] { return pg::IsLeaseLost(a.Keep()); }));
   // ...and its late commit, fenced, writes nothing.
   auto late = writer.Exec(a.FenceSql() + "; COMMIT");
   EXPECT_FALSE(late.ok());
@@ -86,7 +99,7 @@ TEST_F(LeaseTest, OneHolderAStandbyTakesOverAndTheFormerHoldersWriteIsFenced) {
   // Released, the lease is free at once.
   b.Release();
   auto third = pg::Lease::Acquire(Options("c"), log_, {});
-  ASSERT_TRUE(third.ok() && third->has_value());
+  ASSERT_TRUE(third.ok() && *third);
   EXPECT_EQ((*third)->token(), 3);
 }
 

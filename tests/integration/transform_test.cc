@@ -433,5 +433,35 @@ TEST_F(PlatformModelsTest, WatchFollowsCdcAndNotifiesTheCache) {
   EXPECT_EQ(watch.Wait(30s), 0) << watch.Output();
 }
 
+// Issue 13: two `transform watch` on one warehouse: one runs the models, the other says
+// it is a standby. The active one is SIGKILLed; the standby takes the lease (token 2) and
+// the changes that follow reach the dimension through it.
+TEST_F(PlatformModelsTest, WatchHasOneActiveInstanceAndAStandbyTakesOver) {
+  Generate({"--initial", "300"});
+  CdcOnce();
+  std::vector<std::string> args = {"transform", "watch", "--warehouse-url", warehouse_};
+  PdvProcess first(args, dir_->path() / "first.log");
+  ASSERT_TRUE(WaitFor(30s, [&] { return Dimension().size() == 300; })) << first.Output();
+  PdvProcess second(args, dir_->path() / "second.log");
+  ASSERT_TRUE(WaitFor(30s, [&] {
+    return second.Output().find("event=transform_standby") != std::string::npos;
+  })) << second.Output();
+  EXPECT_EQ(second.Output().find("transform_run"), std::string::npos);
+  first.Signal(SIGKILL);
+  first.Wait(10s);
+  PdvProcess cdc({"cdc", "--oltp-url", oltp_, "--warehouse-url", warehouse_, "--slot", slot_,
+                  "--metrics-listen", "127.0.0.1:0"},
+                 dir_->path() / "cdc.log");
+  Generate({"--rate", "200", "--duration", "2", "--delete-share", "0.1"});
+  ASSERT_TRUE(WaitFor(60s, [&] { return Dimension() == Expected(); })) << second.Output();
+  ExpectDimensionMatchesOltp();
+  EXPECT_NE(second.Output().find("event=transform_active"), std::string::npos);
+  EXPECT_NE(second.Output().find("lease_token=2"), std::string::npos) << second.Output();
+  cdc.Signal(SIGTERM);
+  EXPECT_EQ(cdc.Wait(30s), 0);
+  second.Signal(SIGTERM);
+  EXPECT_EQ(second.Wait(30s), 0) << second.Output();
+}
+
 }  // namespace
 }  // namespace pdv::testing
