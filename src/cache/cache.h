@@ -38,6 +38,9 @@ struct CacheOptions {
   // Watch: called at every check with the stage's Redis connection, to refill API keys
   // from their durable home if Redis lost them (src/api/apikeys.h). Empty: not done.
   std::function<Status(redis::Client&)> restore_api_keys;
+  // The cache watch's lease token (pg/lease.h): pdv:meta refuses writes with an older
+  // one (error code "lease_lost"). 0: not fenced (a sync run by hand).
+  int64_t fence_token = 0;
 };
 
 // pdv:meta as stored in Redis now (cache/record.h's ParseMeta): every reader of the meta
@@ -69,6 +72,8 @@ pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log
 pdv::Result<SyncResult> SyncWithRetry(bool full, const CacheOptions& options, Logger& log,
                                       std::stop_token stop);
 
+// Active/standby: several watches of one Redis take turns through the "cache" lease in
+// the warehouse (pg/lease.h); the active one fences pdv:meta with its token.
 // Incremental syncs on every NOTIFY pdv_dim (bursts coalesced), until stopped. Between
 // notifications, every check_interval (and at once after reconnecting), Redis is checked:
 // pdv:meta gone (data lost: FLUSHALL, a restart without persistence, a failover to an

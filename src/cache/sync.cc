@@ -10,6 +10,7 @@
 #include "common/progress.h"
 #include "common/random_secret.h"
 #include "pg/connection.h"
+#include "pg/lease.h"
 #include "pg/notifications.h"
 #include "pg/reconnect.h"
 #include "redis/client.h"
@@ -44,6 +45,35 @@ local old = redis.call('HGET', KEYS[1], ARGV[1])
 if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ARGV[1])
 else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 return old or '')lua";
+
+// pdv:meta's updates (the position, a full load's switch), fenced: ARGV[1] is the lease
+// token of the cache watch that writes (pg/lease.h), kept in the field "fence". A token
+// older than the stored one is refused, so a former holder cannot move the position or
+// switch versions after a newer holder has written; "0" (a sync run by hand) is not
+// fenced. The other writes need no fence: an older state never overwrites a newer one.
+constexpr char kMetaScript[] = R"lua(
+local token = tonumber(ARGV[1])
+if token > 0 then
+  local fence = tonumber(redis.call('HGET', KEYS[1], 'fence') or '0')
+  if token < fence then
+    return redis.error_reply('FENCED pdv:meta is written by a newer cache holder (token ' .. fence .. ')')
+  end
+  redis.call('HSET', KEYS[1], 'fence', ARGV[1])
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+return 1)lua";
+
+// Sets `fields` (name, value, ...) of pdv:meta through kMetaScript.
+pdv::Status WriteMeta(redis::Client& redis, int64_t fence_token,
+                      const std::vector<std::string>& fields) {
+  std::vector<std::string> args = {"EVAL", kMetaScript, "1", kMetaKey, std::to_string(fence_token)};
+  args.insert(args.end(), fields.begin(), fields.end());
+  auto r = redis.Command(std::vector<std::string_view>(args.begin(), args.end()));
+  if (!r.ok() && r.message().find("FENCED") != std::string::npos) {
+    return Status::Error("cache: " + r.message(), "lease_lost");
+  }
+  return r.status();
+}
 
 std::string Lsn8(uint64_t lsn) {
   std::string out;
@@ -230,10 +260,13 @@ pdv::Result<SyncResult> SyncFull(const CacheOptions& options, Logger& log, std::
   if (Status s = redis->WaitForReplicas(options.replica_ack_timeout); !s.ok()) return s;
 
   // The switch: one HSET, then the announcement.
-  auto switched =
-      redis->Command({"HSET", kMetaKey, "version", std::to_string(next.version), "bits",
-                      std::to_string(next.bits), "lsn", std::to_string(max_lsn), "lsn_id", ""});
-  if (!switched.ok()) return switched.status();
+  if (Status s =
+          WriteMeta(*redis, options.fence_token,
+                    {"version", std::to_string(next.version), "bits", std::to_string(next.bits),
+                     "lsn", std::to_string(max_lsn), "lsn_id", ""});
+      !s.ok()) {
+    return s;
+  }
   (void)redis->Command({"PUBLISH", kVersionChannel, std::to_string(next.version)});
   double per_customer = MemoryPerCustomer(*redis, next, written);
   log.Info("cache_full_load_done", {{"version", next.version},
@@ -331,9 +364,11 @@ pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log
     // Only now, with every write acknowledged by the masters and by the replicas that a
     // failover could promote, move the position: a failover loses no change behind it.
     if (Status s = redis->WaitForReplicas(options.replica_ack_timeout); !s.ok()) return s;
-    auto pos =
-        redis->Command({"HSET", kMetaKey, "lsn", std::to_string(batch_lsn), "lsn_id", batch_id});
-    if (!pos.ok()) return pos.status();
+    if (Status s = WriteMeta(*redis, options.fence_token,
+                             {"lsn", std::to_string(batch_lsn), "lsn_id", batch_id});
+        !s.ok()) {
+      return s;
+    }
     if (Status s = lock->Refresh(); !s.ok()) return s;
     result.lsn = batch_lsn;
     position_id = batch_id;
@@ -402,10 +437,36 @@ pdv::Result<Dataset> CheckDataset(redis::Client& redis, const std::optional<Writ
 
 }  // namespace
 
-Status Watch(const CacheOptions& options, Logger& log, std::stop_token stop) {
+Status Watch(const CacheOptions& given, Logger& log, std::stop_token stop) {
   Backoff backoff;
   std::optional<Written> written;
+  CacheOptions options = given;
+  std::unique_ptr<pg::Lease> lease;
   while (!stop.stop_requested()) {
+    if (!lease) {
+      // Active/standby: wait for the cache's lease; its token fences pdv:meta. The
+      // warehouse's Init makes the lease's tables where they are missing.
+      pdv::Result<std::unique_ptr<pg::Lease>> acquired = std::unique_ptr<pg::Lease>();
+      if (auto wh = warehouse::ConnectPostgresWarehouse(options.warehouse_url); !wh.ok()) {
+        acquired = wh.status();
+      } else {
+        acquired = pg::Lease::Acquire({.warehouse_url = options.warehouse_url, .stage = "cache"},
+                                      log, stop);
+      }
+      if (acquired.ok() && !*acquired) break;  // stopped while a standby
+      if (acquired.ok()) {
+        lease = std::move(*acquired);
+        options.fence_token = lease->token();
+        written.reset();  // another holder may have written since
+      } else {
+        log.Warn("cache_watch_retry",
+                 {{"error", acquired.message()},
+                  {"retry_in_ms", static_cast<int64_t>(backoff.delay().count())}});
+        if (!pg::SleepFor(backoff.delay(), stop)) break;
+        backoff.Grow();
+        continue;
+      }
+    }
     auto listener = pg::Connection::Connect(options.warehouse_url);
     auto redis = redis::Client::Connect(options.redis_url);
     Status failed;
@@ -420,6 +481,10 @@ Status Watch(const CacheOptions& options, Logger& log, std::stop_token stop) {
     // a burst becomes one sync. Without one, a check every check_interval.
     bool notified = true;
     while (failed.ok() && !stop.stop_requested()) {
+      if (Status kept = lease->Keep(); !kept.ok()) {
+        failed = kept;
+        break;
+      }
       auto dataset = CheckDataset(*redis, written, log);
       if (!dataset.ok()) {
         failed = dataset.status();
@@ -450,11 +515,17 @@ Status Watch(const CacheOptions& options, Logger& log, std::stop_token stop) {
       }
     }
     if (stop.stop_requested()) break;
+    if (pg::IsLeaseLost(failed)) {
+      log.Warn("cache_lease_lost", {{"lease_token", lease->token()}, {"error", failed.message()}});
+      lease.reset();
+      continue;
+    }
     log.Warn("cache_watch_retry", {{"error", failed.message()},
                                    {"retry_in_ms", static_cast<int64_t>(backoff.delay().count())}});
     if (!pg::SleepFor(backoff.delay(), stop)) break;
     backoff.Grow();
   }
+  if (lease) lease->Release();
   return Status::Ok();
 }
 

@@ -357,6 +357,62 @@ TEST_F(CacheTest, CustomersSharingAnLsnAcrossBatchesAreAllApplied) {
   ExpectRedisEqualsDimension();
 }
 
+// Issue 13: two cache watches of one Redis: one syncs, the other is a standby. The active
+// one is frozen (SIGSTOP: as cut off, it renews nothing); the standby takes the lease
+// (token 2), syncs the next change and fences pdv:meta with its token. Thawed, the former
+// holder finds its lease lost and writes no position: pdv:meta stays fenced at 2 and Redis
+// equals the dimension.
+TEST_F(CacheTest, AFrozenWatchIsReplacedAndCannotMoveThePositionWhenItWakes) {
+  auto conn = Connect(Url());
+  Insert(conn, 1, 500);
+  PdvProcess first(Cache({"watch"}), dir_->path() / "first.log");
+  auto redis = redis::Client::Connect(redis_->Url());
+  ASSERT_TRUE(redis.ok());
+  auto meta = [&](const char* field) {
+    auto r = redis->Command({"HGET", cache::kMetaKey, field});
+    return r.ok() && r->type() == REDIS_REPLY_STRING ? std::string(r->str()) : "";
+  };
+  ASSERT_TRUE(WaitFor(30s, [&] { return meta("fence") == "1"; })) << first.Output();
+  PdvProcess second(Cache({"watch"}), dir_->path() / "second.log");
+  ASSERT_TRUE(WaitFor(30s, [&] {
+    return second.Output().find("event=cache_standby") != std::string::npos;
+  })) << second.Output();
+
+  first.Signal(SIGSTOP);
+  ASSERT_TRUE(WaitFor(30s, [&] {
+    return second.Output().find("event=cache_active") != std::string::npos;
+  })) << second.Output();
+  EXPECT_NE(second.Output().find("lease_token=2"), std::string::npos) << second.Output();
+  ASSERT_TRUE(conn.Exec("UPDATE marts.dim_clientes_clube SET primeiro_nome = 'Depois', _lsn = "
+                        "'5/0' WHERE primeiro_nome = 'Nome7'; NOTIFY pdv_dim")
+                  .ok());
+  ASSERT_TRUE(WaitFor(30s, [&] { return meta("fence") == "2" && meta("lsn") != ""; }));
+  std::string hash = Scalar(conn, "SELECT encode(sha256('cpf7'::bytea), 'hex')");
+  ASSERT_TRUE(WaitFor(30s, [&] {
+    auto r = Lookup(*redis, hash);
+    return r && r->primeiro_nome == "Depois";
+  }));
+
+  first.Signal(SIGCONT);
+  ASSERT_TRUE(WaitFor(30s, [&] {
+    return first.Output().find("event=cache_lease_lost") != std::string::npos;
+  })) << first.Output();
+  EXPECT_EQ(meta("fence"), "2");
+  ASSERT_TRUE(conn.Exec("UPDATE marts.dim_clientes_clube SET primeiro_nome = 'Enfim', _lsn = "
+                        "'6/0' WHERE primeiro_nome = 'Nome8'; NOTIFY pdv_dim")
+                  .ok());
+  std::string hash8 = Scalar(conn, "SELECT encode(sha256('cpf8'::bytea), 'hex')");
+  ASSERT_TRUE(WaitFor(30s, [&] {
+    auto r = Lookup(*redis, hash8);
+    return r && r->primeiro_nome == "Enfim";
+  }));
+  ExpectRedisEqualsDimension();
+  for (auto* p : {&first, &second}) {
+    p->Signal(SIGTERM);
+    EXPECT_EQ(p->Wait(10s), 0) << p->Output();
+  }
+}
+
 TEST_F(CacheTest, WatchAppliesEachNotifiedChange) {
   auto conn = Connect(Url());
   Insert(conn, 1, 500);
