@@ -15,6 +15,7 @@
 #include "common/cpf_hasher.h"
 #include "monitor/http_client.h"
 #include "pg/connection.h"
+#include "pg/lease.h"
 #include "pg/reconnect.h"
 #include "redis/client.h"
 
@@ -112,7 +113,26 @@ Status Run(const MonitorOptions& options, Logger& log, std::stop_token stop) {
   std::string last_error;
   std::optional<redis::Client> publisher;  // kept between rounds, reopened when lost
   log.Info("monitor_start", {{"api", options.sources.api_listen}});
+  // Active/standby: one monitor probes and publishes (two would change the probe row
+  // against each other); the others wait for the "monitor" lease.
+  std::unique_ptr<pg::Lease> lease;
   while (!stop.stop_requested()) {
+    if (!lease) {
+      auto acquired = pg::Lease::Acquire(
+          {.warehouse_url = options.sources.warehouse_url, .stage = "monitor"}, log, stop);
+      if (!acquired.ok()) {
+        log.Warn("monitor_lease_retry", {{"error", acquired.message()}});
+        if (!pg::SleepFor(std::chrono::milliseconds(1000), stop)) break;
+        continue;
+      }
+      if (!*acquired) break;  // stopped while a standby
+      lease = std::move(*acquired);
+    }
+    if (Status kept = lease->Keep(); !kept.ok()) {
+      log.Warn("monitor_lease_lost", {{"lease_token", lease->token()}, {"error", kept.message()}});
+      lease.reset();
+      continue;
+    }
     auto started = Clock::now();
     auto ms = probe.Once();
     if (ms.ok()) {
@@ -150,6 +170,7 @@ Status Run(const MonitorOptions& options, Logger& log, std::stop_token stop) {
       break;
     }
   }
+  if (lease) lease->Release();
   return Status::Ok();
 }
 
