@@ -1,7 +1,9 @@
 #pragma once
 
 // GET /status: the pipeline drawn as its five stages, refreshed every second from
-// /status.json (published in Redis by `pdv monitor`). Data is set with textContent only.
+// /status.json (published in Redis by `pdv monitor`), and charts of its last 15 minutes
+// (freshness p50/p99, each stage's rate and lag) drawn in the page as SVG. Data is set
+// with textContent and SVG attributes only.
 
 namespace pdv::api {
 
@@ -29,6 +31,11 @@ inline constexpr char kStatusPageHtml[] = R"html(<!doctype html>
                box-shadow: 0 1px 3px rgba(0,0,0,.12); max-width: 560px; }
   #freshness .big { font-size: 28px; font-weight: 600; margin-right: 18px; }
   #error { color: #d33a2c; margin-top: 12px; }
+  .chart { margin-top: 16px; background: #fff; border-radius: 8px; padding: 12px 14px;
+           box-shadow: 0 1px 3px rgba(0,0,0,.12); max-width: 760px; }
+  .chart svg { width: 100%; height: 150px; display: block; }
+  .legend span { margin-right: 14px; font-size: 12px; } .legend i { display: inline-block;
+           width: 10px; height: 3px; margin-right: 4px; vertical-align: middle; }
 </style>
 </head>
 <body>
@@ -43,6 +50,15 @@ inline constexpr char kStatusPageHtml[] = R"html(<!doctype html>
   </div>
   <div id="probes" style="color:#667;margin-top:6px"></div>
 </div>
+<div class="chart"><b>Freshness, last 15 minutes</b> (ms)
+  <svg id="chart-freshness" viewBox="0 0 720 150" preserveAspectRatio="none"></svg>
+  <div class="legend" id="legend-freshness"></div></div>
+<div class="chart"><b>Rate per stage</b> (rows or requests/s)
+  <svg id="chart-rate" viewBox="0 0 720 150" preserveAspectRatio="none"></svg>
+  <div class="legend" id="legend-rate"></div></div>
+<div class="chart"><b>Lag per stage</b> (s)
+  <svg id="chart-lag" viewBox="0 0 720 150" preserveAspectRatio="none"></svg>
+  <div class="legend" id="legend-lag"></div></div>
 <div id="error"></div>
 <script>
 const fmt = (v, digits) => v === null || v === undefined ? '–'
@@ -95,10 +111,65 @@ function render(s) {
     : 'no probe results yet (is pdv monitor running?)';
   document.getElementById('updated').textContent = 'updated ' + (s.generated_at || '–');
 }
+// Lines over the last 15 minutes, drawn here (SVG, nothing fetched from elsewhere).
+const colors = ['#2e6fd3', '#d33a2c', '#2e9d4f', '#e0a100', '#7a4fc9', '#0f9aa8'];
+function chart(id, series) {
+  const svg = document.getElementById(id), ns = 'http://www.w3.org/2000/svg';
+  svg.replaceChildren();
+  const legend = document.getElementById(id.replace('chart', 'legend'));
+  legend.replaceChildren();
+  const all = series.flatMap(s => s.points.map(p => p[1])).filter(v => v !== null);
+  const times = series.flatMap(s => s.points.map(p => p[0]));
+  if (!times.length) return;
+  const t1 = Math.max(...times), t0 = Math.min(t1 - 900, Math.min(...times));
+  const top = Math.max(1e-9, ...all) * 1.1;
+  const grid = document.createElementNS(ns, 'line');
+  [['x1', 0], ['y1', 149], ['x2', 720], ['y2', 149], ['stroke', '#ccd']].forEach(
+    ([k, v]) => grid.setAttribute(k, v));
+  svg.appendChild(grid);
+  series.forEach((s, i) => {
+    const pts = s.points.filter(p => p[1] !== null)
+      .map(p => `${((p[0] - t0) / Math.max(1, t1 - t0) * 714 + 3).toFixed(1)},` +
+                `${(148 - p[1] / top * 140).toFixed(1)}`);
+    const line = document.createElementNS(ns, 'polyline');
+    line.setAttribute('class', 'series');
+    line.setAttribute('fill', 'none');
+    line.setAttribute('stroke', colors[i % colors.length]);
+    line.setAttribute('stroke-width', '2');
+    line.setAttribute('points', pts.join(' '));
+    svg.appendChild(line);
+    if (pts.length) {  // the newest point, visible even alone
+      const [x, y] = pts[pts.length - 1].split(',');
+      const dot = document.createElementNS(ns, 'circle');
+      [['cx', x], ['cy', y], ['r', 3], ['fill', colors[i % colors.length]]].forEach(
+        ([k, v]) => dot.setAttribute(k, v));
+      svg.appendChild(dot);
+    }
+    const key = el('span', '', s.name);
+    const swatch = el('i');
+    swatch.style.background = colors[i % colors.length];
+    key.prepend(swatch);
+    legend.appendChild(key);
+  });
+  legend.appendChild(el('span', '', 'max ' + fmt(top / 1.1, 1)));
+}
+function charts(history) {
+  const h = history || [];
+  chart('chart-freshness', [
+    {name: 'p50', points: h.map(p => [p.t, p.p50_ms])},
+    {name: 'p99', points: h.map(p => [p.t, p.p99_ms])}]);
+  const names = [...new Set(h.flatMap(p => Object.keys(p.stages || {})))];
+  const per = (field) => names.map(n => ({name: n, points: h.map(p => [p.t,
+    p.stages && p.stages[n] && p.stages[n][field] !== undefined ? p.stages[n][field] : null])}));
+  chart('chart-rate', per('rate'));
+  chart('chart-lag', per('lag_s'));
+}
 async function refresh() {
   try {
     const r = await fetch('/status.json', {cache: 'no-store'});
-    render(await r.json());
+    const s = await r.json();
+    render(s);
+    charts(s.history);
     document.getElementById('error').textContent = r.ok ? '' : 'status ' + r.status;
   } catch (e) {
     document.getElementById('error').textContent = 'cannot reach the API: ' + e;

@@ -104,6 +104,8 @@ class FreshnessProbe {
 
 }  // namespace
 
+constexpr int64_t kHistoryS = 15 * 60, kHistoryStepS = 5;
+
 Status Run(const MonitorOptions& options, Logger& log, std::stop_token stop) {
   FreshnessProbe probe(options);
   StatusSampler sampler(options.sources);
@@ -112,6 +114,7 @@ Status Run(const MonitorOptions& options, Logger& log, std::stop_token stop) {
   double last = 0;
   std::string last_error;
   std::optional<redis::Client> publisher;  // kept between rounds, reopened when lost
+  std::deque<nlohmann::json> history;      // status["history"]
   log.Info("monitor_start", {{"api", options.sources.api_listen}});
   // Active/standby: one monitor probes and publishes (two would change the probe row
   // against each other); the others wait for the "monitor" lease.
@@ -147,6 +150,32 @@ Status Run(const MonitorOptions& options, Logger& log, std::stop_token stop) {
       last_error = ms.message();
     }
     nlohmann::json status = sampler.Next();
+    // The last 15 minutes, a point every 5 s (the status page draws them): freshness, and
+    // each stage's rate and lag, so a takeover shows as a dip and its recovery.
+    {
+      int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+      std::vector<double> current(recent.begin(), recent.end());
+      nlohmann::json point = {{"t", now_s},
+                              {"p50_ms", Percentile(current, 0.5)},
+                              {"p99_ms", Percentile(current, 0.99)}};
+      nlohmann::json stages = nlohmann::json::object();
+      for (const auto& st : status["stages"]) {
+        stages[st["name"].get<std::string>()] = {{"rate", st["rate"]},
+                                                 {"lag_s", st["lag_seconds"]}};
+      }
+      point["stages"] = stages;
+      if (history.empty() || now_s - history.back()["t"].get<int64_t>() >= kHistoryStepS) {
+        history.push_back(point);
+      } else {
+        history.back() = point;  // the newest point follows the present
+      }
+      while (!history.empty() && now_s - history.front()["t"].get<int64_t>() > kHistoryS) {
+        history.pop_front();
+      }
+      status["history"] = nlohmann::json(history);
+    }
     std::vector<double> window(recent.begin(), recent.end());
     status["freshness"] = {{"p50_ms", Percentile(window, 0.5)},
                            {"p99_ms", Percentile(window, 0.99)},

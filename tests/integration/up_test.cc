@@ -154,8 +154,16 @@ TEST_F(UpTest, WholePlatformUpLookupKillRestartReconcileDownAndUpAgain) {
   EXPECT_NE(dom.find("class=\"stage ok\" id=\"stage-serve\""), std::string::npos);
   EXPECT_TRUE(std::regex_search(dom, std::regex("id=\"p99\"[^>]*>[0-9.,]+ ms<")))
       << dom.substr(0, 4000);
+  // The charts of the last 15 minutes, drawn in the page: a line per series.
+  for (const char* chart : {"chart-freshness", "chart-rate", "chart-lag"}) {
+    EXPECT_TRUE(std::regex_search(
+        dom, std::regex(std::string("id=\"") + chart + "\"[^>]*>.*?<polyline class=\"series\"")))
+        << chart << ": " << dom.substr(0, 4000);
+  }
+  // Each stage's instances: one active with its lease token (pdv up runs one of each).
+  EXPECT_NE(dom.find("active (lease "), std::string::npos);
   RunCommandOutput(
-      with({"--hide-scrollbars", "--window-size=1280,720", "--screenshot=" + shot.string(), url}));
+      with({"--hide-scrollbars", "--window-size=1280,1300", "--screenshot=" + shot.string(), url}));
   EXPECT_GT(fs::exists(shot) ? fs::file_size(shot) : 0, 10'000u) << "no screenshot at " << shot;
 
   // Stages killed with SIGKILL are restarted, and nothing is lost or doubled.
