@@ -28,6 +28,10 @@ struct CdcOptions {
   bool once = false;
   // Drop the slot (if any) and take a new snapshot; keys missing from it get deletions.
   bool resync = false;
+  // When the slot is missing on the source after a snapshot (a failover to a standby,
+  // where the logical slot does not exist): resync by itself instead of stopping with an
+  // error. Opt-in: the default stays the clear error.
+  bool auto_resync = false;
   size_t batch_rows = 20'000;                   // a batch closes at this many rows,
   std::chrono::milliseconds flush_idle{20};     // or after this long without a message,
   std::chrono::milliseconds max_batch_age{25};  // or when its first row is this old

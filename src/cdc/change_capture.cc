@@ -217,6 +217,16 @@ class Session {
       }
       with_deletions = checkpoint->has_value();
       log_.Warn("cdc_resync", {{"slot", options_.slot}, {"slot_existed", slot_exists}});
+    } else if (!slot_exists && options_.auto_resync && checkpoint->has_value() &&
+               (*checkpoint)->snapshot_done) {
+      // The source lost our slot: most often a failover to a standby (PostgreSQL 15 has no
+      // failover slots). Opted in: a new slot and snapshot, reconciled with RAW.
+      with_deletions = true;
+      resync_ = true;
+      log_.Warn("cdc_auto_resync",
+                {{"slot", options_.slot},
+                 {"reason", "the replication slot is missing on the source (a failover?)"},
+                 {"streamed_to_lsn", LsnText((*checkpoint)->flush_lsn)}});
     } else if (!slot_exists) {
       if (checkpoint->has_value() && (*checkpoint)->snapshot_done) {
         return Status::Error(fmt::format(
@@ -307,6 +317,7 @@ class Session {
                         return (*batch)->Add(line, change);
                       });
     if (!copied.ok()) return copied;
+    uint64_t deletions = 0, unchanged = 0;
     if (with_deletions) {
       if (Status s = (*batch)->AddDeletionsOfMissingKeys({.lsn = created->consistent_point,
                                                           .op = 'd',
@@ -315,6 +326,11 @@ class Session {
           !s.ok()) {
         return s;
       }
+      deletions = (*batch)->rows() - static_cast<uint64_t>(seq);
+      // A resync appends only what differs from RAW: no change twice.
+      auto removed = (*batch)->RemoveUnchangedSnapshotRows({.lsn = created->consistent_point});
+      if (!removed.ok()) return removed.status();
+      unchanged = *removed;
     }
     Checkpoint done{.commit_lsn = created->consistent_point,
                     .flush_lsn = created->consistent_point,
@@ -325,8 +341,10 @@ class Session {
     (void)conn->Exec("COMMIT");
     checkpoint_ = done;
     resynced_ = true;
-    log_.Info("cdc_snapshot_done", {{"rows", rows},
-                                    {"deletions", rows - static_cast<uint64_t>(seq)},
+    log_.Info("cdc_snapshot_done", {{"rows", static_cast<uint64_t>(seq)},
+                                    {"deletions", deletions},
+                                    {"unchanged_not_appended", unchanged},
+                                    {"appended", rows},
                                     {"lsn", LsnText(done.commit_lsn)}});
     return Status::Ok();
   }

@@ -30,7 +30,12 @@ class CdcCommand : public Command {
                   "Stream until the source's WAL position at start is in RAW, then exit 0");
     cmd->add_flag("--resync", resync_,
                   "Drop the slot (if any) and take a new snapshot: after an operator dropped "
-                  "the slot; keys missing from the new snapshot get deletion rows");
+                  "the slot; keys missing from the new snapshot get deletion rows, rows equal to "
+                  "RAW's latest state are not appended again");
+    cmd->add_flag("--auto-resync", auto_resync_,
+                  "When the slot is missing on the source after a snapshot (a failover to a "
+                  "standby: PostgreSQL 15 has no failover slots), resync by itself instead of "
+                  "stopping with an error");
     return cmd;
   }
 
@@ -43,6 +48,7 @@ class CdcCommand : public Command {
         .publication = *config.Get("cdc.publication"),
         .once = once_,
         .resync = resync_,
+        .auto_resync = auto_resync_,
         .batch_rows = static_cast<size_t>(config.GetInt("cdc.batch_rows")),
         .flush_idle = std::chrono::milliseconds(config.GetInt("cdc.flush_idle_ms")),
         .max_batch_age = std::chrono::milliseconds(config.GetInt("cdc.max_batch_age_ms")),
@@ -59,7 +65,7 @@ class CdcCommand : public Command {
   }
 
  private:
-  bool once_ = false, resync_ = false;
+  bool once_ = false, resync_ = false, auto_resync_ = false;
 };
 
 }  // namespace

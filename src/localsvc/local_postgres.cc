@@ -179,7 +179,31 @@ Result<std::unique_ptr<LocalPostgres>> LocalPostgres::Start(LocalPostgresOptions
   if (!dir.ok()) return dir.status();
   pg->dir_ = *dir;
 
-  if (!fs::exists(pg->dir_ / "data" / "PG_VERSION")) {
+  if (!fs::exists(pg->dir_ / "data" / "PG_VERSION") && options.standby_of) {
+    if (!options.password) return Status::Error("a standby needs its primary's password");
+    if (Status s = GiveTo(pg->dir_, pg->run_as_); !s.ok()) return s;
+    // The password in an owner-only passfile (the standby's primary_conninfo names it),
+    // never on a command line.
+    fs::path passfile = pg->dir_ / "pgpass";
+    if (Status s = WritePrivateFile(
+            passfile,
+            fmt::format("127.0.0.1:{}:*:postgres:{}\n", *options.standby_of, *options.password),
+            pg->run_as_);
+        !s.ok()) {
+      return s;
+    }
+    SpawnOptions backup{.argv = {(*bindir / "pg_basebackup").string(), "-d",
+                                 fmt::format("host=127.0.0.1 port={} user=postgres passfile={}",
+                                             *options.standby_of, passfile.string()),
+                                 "-D", (pg->dir_ / "data").string(), "-R", "-X", "stream",
+                                 "--no-sync", "--checkpoint=fast"},
+                        .log_file = (pg->dir_ / "basebackup.log").string()};
+    if (pg->run_as_) {
+      backup.uid = pg->run_as_->uid;
+      backup.gid = pg->run_as_->gid;
+    }
+    if (Status s = RunCommand(backup, 300s); !s.ok()) return s;
+  } else if (!fs::exists(pg->dir_ / "data" / "PG_VERSION")) {
     auto templ = TemplateCluster(*bindir, pg->run_as_);
     if (!templ.ok()) return templ.status();
     // cp -a keeps the owner and the 0700 mode PostgreSQL insists on.

@@ -29,6 +29,10 @@ struct LocalPostgresOptions {
   // included, must give it (SCRAM-SHA-256 only in pg_hba.conf): no server of ours trusts
   // a local user.
   std::optional<std::string> password;
+  // A streaming-replication standby of the LocalPostgres on 127.0.0.1:<standby_of>, made
+  // with pg_basebackup (its superuser password is `password`, which must be given). It is
+  // read-only until promoted (SELECT pg_promote()).
+  std::optional<int> standby_of;
 };
 
 // A PostgreSQL server of our own on 127.0.0.1, with logical replication enabled

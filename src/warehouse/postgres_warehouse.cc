@@ -91,6 +91,32 @@ class PostgresBatch : public RawBatch {
     return Status::Ok();
   }
 
+  pdv::Result<uint64_t> RemoveUnchangedSnapshotRows(const RawChange& change) override {
+    if (Status s = EndCopy(); !s.ok()) return s;
+    std::string on, columns, mine, theirs;
+    std::vector<std::string> key_names;
+    for (const auto& c : columns_) {
+      std::string id = conn_->Identifier(c.name);
+      columns += (columns.empty() ? "" : ", ") + id;
+      mine += (mine.empty() ? "" : ", ") + ("s." + id);
+      theirs += (theirs.empty() ? "" : ", ") + ("latest." + id);
+      if (!c.key) continue;
+      key_names.push_back(c.name);
+      on += fmt::format(" AND s.{} = latest.{}", id, id);
+    }
+    std::string lsn = conn_->Literal(LsnText(change.lsn));
+    std::string latest = LatestRawStateSql(
+        {.table = table_, .key_columns = key_names, .columns = columns, .before_lsn = lsn});
+    auto r = conn_->Exec(fmt::format(
+        "DELETE FROM {} s USING ({}) latest WHERE s._cdc_lsn = {} AND s._cdc_op = 'r'{} AND "
+        "ROW({}) IS NOT DISTINCT FROM ROW({})",
+        RawTable(), latest, lsn, on, mine, theirs));
+    if (!r.ok()) return r.status();
+    auto removed = static_cast<uint64_t>(r->affected());
+    rows_ -= std::min(rows_, removed);
+    return removed;
+  }
+
   Status Commit(const Checkpoint& checkpoint, const std::string& channel) override {
     if (Status s = EndCopy(); !s.ok()) return s;
     // The fence, the checkpoint, the notification and COMMIT in one query: the server

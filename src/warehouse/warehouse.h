@@ -53,6 +53,10 @@ class RawBatch {
   // Appends the key rows of a resync's deletions: every key whose latest RAW row is not a
   // deletion and that is absent from the rows added so far gets a 'd' row at `change`.
   virtual Status AddDeletionsOfMissingKeys(const RawChange& change) = 0;
+  // After a resync's snapshot rows (all at `change.lsn`) and its deletions: removes the
+  // snapshot rows equal to RAW's latest state before them, so that what RAW already has
+  // is not appended again. How many it removed.
+  virtual pdv::Result<uint64_t> RemoveUnchangedSnapshotRows(const RawChange& change) = 0;
   // Commits rows and checkpoint in one transaction, with NOTIFY `channel` (payload: the
   // commit LSN) delivered on commit. Returns once durable.
   virtual Status Commit(const Checkpoint& checkpoint, const std::string& channel) = 0;

@@ -1,6 +1,7 @@
 // `pdv cdc` between two real PostgreSQL servers (OLTP and warehouse).
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -439,6 +440,11 @@ TEST_F(CdcTest, DroppedSlotIsAClearErrorAndResyncRecovers) {
   ASSERT_TRUE(oltp.Exec("DELETE FROM clientes_clube WHERE cliente_id IN (SELECT cliente_id FROM "
                         "clientes_clube ORDER BY cliente_id LIMIT 7)")
                   .ok());
+  // Customers already INATIVO are unchanged by this: the resync must not append them.
+  int64_t already = ScalarInt(oltp,
+                              "SELECT count(*) FROM clientes_clube WHERE status_clube = "
+                              "'INATIVO'");
+  ASSERT_GT(already, 0);
   ASSERT_TRUE(oltp.Exec("UPDATE clientes_clube SET status_clube = 'INATIVO'").ok());
   auto r = CdcOnce();
   EXPECT_EQ(r.exit_code, 1) << r.output;
@@ -449,7 +455,11 @@ TEST_F(CdcTest, DroppedSlotIsAClearErrorAndResyncRecovers) {
 
   auto resync = CdcOnce({"--resync"});
   ASSERT_EQ(resync.exit_code, 0) << resync.output;
-  EXPECT_NE(resync.output.find("event=cdc_snapshot_done rows=500 deletions=7"), std::string::npos)
+  EXPECT_NE(resync.output.find(fmt::format(
+                "event=cdc_snapshot_done rows=493 deletions=7 unchanged_not_appended={} "
+                "appended={}",
+                already, 493 - already + 7)),
+            std::string::npos)
       << resync.output;
   ExpectRawEqualsOltp();
   Generate({"--rate", "200", "--duration", "1"});
@@ -725,6 +735,86 @@ TEST_F(CdcTest, IdleSlotFollowsTheSourceWal) {
                         << " < " << target;
   cdc.Signal(SIGTERM);
   EXPECT_EQ(cdc.Wait(10s), 0) << cdc.Output();
+}
+
+// Issue 13: the OLTP primary fails over to its streaming standby (pg_promote), where the
+// logical slot does not exist (PostgreSQL 15). With --auto-resync, cdc (reaching the OLTP
+// through a two-host URL, target_session_attrs=read-write) creates the slot on the new
+// primary, takes a snapshot and reconciles RAW with it: nothing appended twice (RAW was
+// caught up, so the snapshot appends nothing), and the changes and deletions made on the
+// new primary afterwards reach RAW. RAW ends equal to the new primary.
+TEST(CdcFailoverTest, AutoResyncAfterTheOltpPrimaryFailsOverToItsStandby) {
+  ::setenv("PDV_CPF_KEY", "integration-test-cpf-key", 1);
+  const std::string password = "failover-test-password-01";
+  auto primary = localsvc::LocalPostgres::Start({.password = password});
+  ASSERT_TRUE(primary.ok()) << primary.message();
+  ASSERT_TRUE((*primary)->EnsureDatabase("source_db").ok());
+  auto load = RunPdv({"generate", "--oltp-url", (*primary)->Url("source_db"), "--initial", "2000"});
+  ASSERT_EQ(load.exit_code, 0) << load.output;
+  auto standby =
+      localsvc::LocalPostgres::Start({.password = password, .standby_of = (*primary)->port()});
+  ASSERT_TRUE(standby.ok()) << standby.message();
+  auto wh = localsvc::LocalPostgres::Start({});
+  ASSERT_TRUE(wh.ok()) << wh.message();
+  ASSERT_TRUE((*wh)->EnsureDatabase("warehouse").ok());
+  auto dir = localsvc::ScratchDir::Create("pdv-test-failover");
+  ASSERT_TRUE(dir.ok());
+  std::string oltp_url = fmt::format(
+      "postgresql://postgres:{}@127.0.0.1:{},127.0.0.1:{}/"
+      "source_db?target_session_attrs=read-write",
+      password, (*primary)->port(), (*standby)->port());
+  std::string wh_url = (*wh)->Url("warehouse");
+  PdvProcess cdc({"cdc", "--oltp-url", oltp_url, "--warehouse-url", wh_url, "--auto-resync",
+                  "--metrics-listen", "127.0.0.1:0"},
+                 dir->path() / "cdc.log");
+  ASSERT_TRUE(WaitFor(60s, [&] {
+    return cdc.Output().find("event=cdc_streaming") != std::string::npos || !cdc.Running();
+  })) << cdc.Output();
+  auto changes = RunPdv({"generate", "--oltp-url", (*primary)->Url("source_db"), "--rate", "200",
+                         "--duration", "2", "--seed", "8"});
+  ASSERT_EQ(changes.exit_code, 0) << changes.output;
+
+  // Both the standby and RAW have everything the primary committed.
+  auto p = Connect((*primary)->Url("source_db"));
+  auto s = Connect((*standby)->Url("source_db"));
+  auto w = Connect(wh_url);
+  std::string end = Scalar(p, "SELECT pg_current_wal_lsn()");
+  ASSERT_TRUE(WaitFor(60s, [&] {
+    return Scalar(s, "SELECT pg_last_wal_replay_lsn() >= '" + end + "'::pg_lsn") == "t" &&
+           Scalar(w, "SELECT coalesce(max(flush_lsn) >= '" + end +
+                         "'::pg_lsn, false) FROM raw._cdc_checkpoint") == "t";
+  }));
+  ASSERT_TRUE((*primary)->Stop().ok());
+  auto promoted = std::chrono::steady_clock::now();
+  ASSERT_EQ(Scalar(s, "SELECT pg_promote(true, 60)"), "t");
+  ASSERT_TRUE(WaitFor(120s, [&] {
+    std::string out = cdc.Output();
+    auto resync = out.find("event=cdc_auto_resync");
+    return (resync != std::string::npos &&
+            out.find("event=cdc_streaming", resync) != std::string::npos) ||
+           !cdc.Running();
+  })) << cdc.Output();
+  double to_stream_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - promoted).count();
+  std::cout << "OLTP failover: cdc streams from the new primary " << to_stream_s
+            << " s after the promotion (2,000 customers)\n";
+  EXPECT_NE(cdc.Output().find("deletions=0 unchanged_not_appended="), std::string::npos);
+  EXPECT_NE(cdc.Output().find("appended=0 "), std::string::npos)
+      << "RAW was caught up: the resync must append nothing\n"
+      << cdc.Output();
+
+  // Changes on the new primary, deletions included, stream as usual.
+  auto after = RunPdv({"generate", "--oltp-url", (*standby)->Url("source_db"), "--rate", "200",
+                       "--duration", "2", "--seed", "9", "--delete-share", "0.2"});
+  ASSERT_EQ(after.exit_code, 0) << after.output;
+  std::string new_end = Scalar(s, "SELECT pg_current_wal_lsn()");
+  ASSERT_TRUE(WaitFor(60s, [&] {
+    return Scalar(w, "SELECT coalesce(max(flush_lsn) >= '" + new_end +
+                         "'::pg_lsn, false) FROM raw._cdc_checkpoint") == "t";
+  })) << cdc.Output();
+  ExpectRawEqualsOltp((*standby)->Url("source_db"), wh_url);
+  cdc.Signal(SIGTERM);
+  EXPECT_EQ(cdc.Wait(30s), 0) << cdc.Output();
 }
 
 }  // namespace
