@@ -75,19 +75,6 @@ int PortOf(const std::string& url) {
 }
 
 // Whether 127.0.0.1:port can be bound now.
-bool PortFree(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  ::close(fd);
-  return ok;
-}
 
 // Whether the URL of a server of ours carries a password (user:password@).
 bool HasPassword(const std::string& url) {
@@ -292,7 +279,7 @@ Status Up(const UpOptions& options, Logger& log, std::stop_token stop) {
        {PortUse{PortOf(oltp_url), "oltp_url"}, PortUse{PortOf(warehouse_url), "warehouse_url"},
         PortUse{PortOf(redis_url), "redis_url"}, PortUse{PortOf(listen), "listen"},
         PortUse{PortOf(metrics_listen), "cdc.metrics_listen"}}) {
-    if (use.port > 0 && !PortFree(use.port)) {
+    if (use.port > 0 && !localsvc::LoopbackPortFree(use.port)) {
       return Status::Error(fmt::format("port {} ({} in {}) is already in use by another process",
                                        use.port, use.what, config_file.string()));
     }

@@ -20,17 +20,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bool LoopbackPortFree(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  ::close(fd);
-  return free;
-}
-
 // Runs redis-cli with the password on stdin; its output, and whether it exited 0.
 std::pair<bool, std::string> RedisCli(const std::vector<std::string>& args,
                                       const std::string& password, std::chrono::seconds timeout) {

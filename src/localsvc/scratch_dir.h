@@ -13,6 +13,8 @@ namespace pdv::localsvc {
 // A free TCP port on 127.0.0.1 (the OS picks it; a race with another process taking it
 // before we bind is possible, so callers retry on "address in use").
 Result<int> FreeLoopbackPort();
+// Whether `port` on 127.0.0.1 can be bound now (a port in TIME_WAIT counts as free).
+bool LoopbackPortFree(int port);
 
 // A fresh directory under the system temp dir ("<prefix>-XXXXXX") that remembers the
 // pid that made it, removed on destruction. Making one first removes directories with
