@@ -223,10 +223,15 @@ class Session {
       // failover slots). Opted in: a new slot and snapshot, reconciled with RAW.
       with_deletions = true;
       resync_ = true;
+      // Which source this is now: a promoted standby has the same system identifier and
+      // a new timeline.
+      auto identity = repl_->IdentifySystem();
       log_.Warn("cdc_auto_resync",
                 {{"slot", options_.slot},
                  {"reason", "the replication slot is missing on the source (a failover?)"},
-                 {"streamed_to_lsn", LsnText((*checkpoint)->flush_lsn)}});
+                 {"streamed_to_lsn", LsnText((*checkpoint)->flush_lsn)},
+                 {"source_system_id", identity.ok() ? identity->system_id : "?"},
+                 {"source_timeline", identity.ok() ? identity->timeline : 0}});
     } else if (!slot_exists) {
       if (checkpoint->has_value() && (*checkpoint)->snapshot_done) {
         return Status::Error(fmt::format(

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 
 #include "common/log.h"
 #include "common/time_text.h"
@@ -69,6 +70,15 @@ pdv::Result<SlotCreated> ReplicationConnection::CreateSlot(const std::string& sl
   if (!lsn)
     return Status::Error("replication: CREATE_REPLICATION_SLOT returned no consistent point");
   return SlotCreated{*lsn, PQgetvalue(res.get(), 0, 2)};
+}
+
+pdv::Result<ReplicationConnection::SystemIdentity> ReplicationConnection::IdentifySystem() {
+  ResultPtr res(PQexec(conn_.get(), "IDENTIFY_SYSTEM"));
+  if (PQresultStatus(res.get()) != PGRES_TUPLES_OK || PQntuples(res.get()) != 1 ||
+      PQnfields(res.get()) < 2) {
+    return Error("IDENTIFY_SYSTEM", res.get());
+  }
+  return SystemIdentity{PQgetvalue(res.get(), 0, 0), std::atoi(PQgetvalue(res.get(), 0, 1))};
 }
 
 Status ReplicationConnection::Start(const std::string& slot, Lsn start,

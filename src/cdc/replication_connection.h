@@ -28,6 +28,13 @@ class ReplicationConnection {
 
   // CREATE_REPLICATION_SLOT ... LOGICAL pgoutput, exporting its snapshot.
   pdv::Result<SlotCreated> CreateSlot(const std::string& slot);
+  // IDENTIFY_SYSTEM: the source cluster's system identifier and current timeline (a
+  // promoted standby keeps the identifier and is on a new timeline).
+  struct SystemIdentity {
+    std::string system_id;
+    int timeline = 0;
+  };
+  pdv::Result<SystemIdentity> IdentifySystem();
   // START_REPLICATION from `start` with pgoutput protocol 2, large transactions streamed
   // before their commit when `streaming`.
   Status Start(const std::string& slot, Lsn start, const std::string& publication, bool streaming);

@@ -798,6 +798,8 @@ TEST(CdcFailoverTest, AutoResyncAfterTheOltpPrimaryFailsOverToItsStandby) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - promoted).count();
   std::cout << "OLTP failover: cdc streams from the new primary " << to_stream_s
             << " s after the promotion (2,000 customers)\n";
+  // It says which source it resynced from: the promoted standby, on timeline 2.
+  EXPECT_NE(cdc.Output().find("source_timeline=2"), std::string::npos) << cdc.Output();
   EXPECT_NE(cdc.Output().find("deletions=0 unchanged_not_appended="), std::string::npos);
   EXPECT_NE(cdc.Output().find("appended=0 "), std::string::npos)
       << "RAW was caught up: the resync must append nothing\n"
