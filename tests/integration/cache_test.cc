@@ -378,10 +378,14 @@ TEST_F(CacheTest, AFrozenWatchIsReplacedAndCannotMoveThePositionWhenItWakes) {
     return second.Output().find("event=cache_standby") != std::string::npos;
   })) << second.Output();
 
+  auto frozen = std::chrono::steady_clock::now();
   first.Signal(SIGSTOP);
   ASSERT_TRUE(WaitFor(30s, [&] {
     return second.Output().find("event=cache_active") != std::string::npos;
   })) << second.Output();
+  std::cout << "cache: the standby took the lease "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - frozen).count()
+            << " s after the active one froze (TTL 3 s)\n";
   EXPECT_NE(second.Output().find("lease_token=2"), std::string::npos) << second.Output();
   ASSERT_TRUE(conn.Exec("UPDATE marts.dim_clientes_clube SET primeiro_nome = 'Depois', _lsn = "
                         "'5/0' WHERE primeiro_nome = 'Nome7'; NOTIFY pdv_dim")

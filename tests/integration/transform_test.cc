@@ -447,8 +447,15 @@ TEST_F(PlatformModelsTest, WatchHasOneActiveInstanceAndAStandbyTakesOver) {
     return second.Output().find("event=transform_standby") != std::string::npos;
   })) << second.Output();
   EXPECT_EQ(second.Output().find("transform_run"), std::string::npos);
+  auto killed = std::chrono::steady_clock::now();
   first.Signal(SIGKILL);
   first.Wait(10s);
+  ASSERT_TRUE(WaitFor(30s, [&] {
+    return second.Output().find("event=transform_active") != std::string::npos;
+  })) << second.Output();
+  std::cout << "transform: the standby took the lease "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count()
+            << " s after the active one was killed (TTL 3 s)\n";
   PdvProcess cdc({"cdc", "--oltp-url", oltp_, "--warehouse-url", warehouse_, "--slot", slot_,
                   "--metrics-listen", "127.0.0.1:0"},
                  dir_->path() / "cdc.log");
