@@ -304,6 +304,10 @@ class Session {
 
     auto batch = wh_->BeginBatch(options_.table, options_.slot, raw_columns_);
     if (!batch.ok()) return batch.status();
+    // A resync stages the snapshot and appends only what differs from RAW.
+    if (with_deletions) {
+      if (Status s = (*batch)->StageSnapshotRows(); !s.ok()) return s;
+    }
     std::optional<Progress> progress;
     if (options_.progress) progress.emplace(options_.progress, "cdc_snapshot", total);
     RawChange change{.lsn = created->consistent_point, .op = 'r', .committed_at_us = NowUnixUs()};
@@ -333,9 +337,9 @@ class Session {
       }
       deletions = (*batch)->rows() - static_cast<uint64_t>(seq);
       // A resync appends only what differs from RAW: no change twice.
-      auto removed = (*batch)->RemoveUnchangedSnapshotRows({.lsn = created->consistent_point});
-      if (!removed.ok()) return removed.status();
-      unchanged = *removed;
+      auto left_out = (*batch)->AppendChangedSnapshotRows({.lsn = created->consistent_point});
+      if (!left_out.ok()) return left_out.status();
+      unchanged = *left_out;
     }
     Checkpoint done{.commit_lsn = created->consistent_point,
                     .flush_lsn = created->consistent_point,

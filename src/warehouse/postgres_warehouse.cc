@@ -82,17 +82,28 @@ class PostgresBatch : public RawBatch {
     auto r = conn_->Exec(fmt::format(
         "INSERT INTO {t} ({keys}, _cdc_lsn, _cdc_seq, _cdc_op, _cdc_committed_at, _cdc_deleted_at) "
         "SELECT {keys}, {lsn}, {base} + row_number() OVER (), 'd', {at}, {at} FROM ({latest}) "
-        "latest WHERE NOT EXISTS (SELECT 1 FROM {t} s WHERE s._cdc_lsn = {lsn} AND {on})",
-        fmt::arg("t", t), fmt::arg("keys", keys), fmt::arg("lsn", lsn),
-        fmt::arg("base", kDeletionSeqBase), fmt::arg("at", at), fmt::arg("on", on),
-        fmt::arg("latest", latest)));
+        "latest WHERE NOT EXISTS (SELECT 1 FROM {seen} s WHERE s._cdc_lsn = {lsn} AND {on})",
+        fmt::arg("t", t), fmt::arg("seen", staged_ ? std::string("pdv_resync_rows") : t),
+        fmt::arg("keys", keys), fmt::arg("lsn", lsn), fmt::arg("base", kDeletionSeqBase),
+        fmt::arg("at", at), fmt::arg("on", on), fmt::arg("latest", latest)));
     if (!r.ok()) return r.status();
     rows_ += static_cast<uint64_t>(r->affected());
     return Status::Ok();
   }
 
-  pdv::Result<uint64_t> RemoveUnchangedSnapshotRows(const RawChange& change) override {
+  Status StageSnapshotRows() override {
     if (Status s = EndCopy(); !s.ok()) return s;
+    auto r = conn_->Exec(fmt::format(
+        "CREATE TEMPORARY TABLE pdv_resync_rows (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP",
+        RawTable()));
+    if (!r.ok()) return r.status();
+    staged_ = true;
+    return Status::Ok();
+  }
+
+  pdv::Result<uint64_t> AppendChangedSnapshotRows(const RawChange& change) override {
+    if (Status s = EndCopy(); !s.ok()) return s;
+    if (!staged_) return Status::Error("resync: no staged snapshot rows");
     std::string on, columns, mine, theirs;
     std::vector<std::string> key_names;
     for (const auto& c : columns_) {
@@ -108,13 +119,24 @@ class PostgresBatch : public RawBatch {
     std::string latest = LatestRawStateSql(
         {.table = table_, .key_columns = key_names, .columns = columns, .before_lsn = lsn});
     auto r = conn_->Exec(fmt::format(
-        "DELETE FROM {} s USING ({}) latest WHERE s._cdc_lsn = {} AND s._cdc_op = 'r'{} AND "
-        "ROW({}) IS NOT DISTINCT FROM ROW({})",
-        RawTable(), latest, lsn, on, mine, theirs));
+        "INSERT INTO {t} SELECT s.* FROM pdv_resync_rows s WHERE NOT EXISTS (SELECT 1 FROM "
+        "({latest}) latest WHERE true{on} AND ROW({mine}) IS NOT DISTINCT FROM ROW({theirs}))",
+        fmt::arg("t", RawTable()), fmt::arg("latest", latest), fmt::arg("on", on),
+        fmt::arg("mine", mine), fmt::arg("theirs", theirs)));
     if (!r.ok()) return r.status();
-    auto removed = static_cast<uint64_t>(r->affected());
-    rows_ -= std::min(rows_, removed);
-    return removed;
+    auto staged = Scalar("SELECT count(*) FROM pdv_resync_rows");
+    if (!staged.ok()) return staged.status();
+    auto appended = static_cast<uint64_t>(r->affected());
+    uint64_t total = std::stoull(*staged);
+    // rows_ counted the staged rows: now it counts what RAW got.
+    rows_ = rows_ - std::min(rows_, total) + appended;
+    return total - std::min(total, appended);
+  }
+
+  pdv::Result<std::string> Scalar(const std::string& sql) {
+    auto r = conn_->Exec(sql);
+    if (!r.ok()) return r.status();
+    return std::string(r->str(0, 0));
   }
 
   Status Commit(const Checkpoint& checkpoint, const std::string& channel) override {
@@ -196,7 +218,7 @@ class PostgresBatch : public RawBatch {
     if (Status s = conn_->CopyBegin(fmt::format(
             "COPY {} ({}_cdc_lsn, _cdc_seq, _cdc_op, _cdc_committed_at, _cdc_deleted_at) "
             "FROM STDIN",
-            RawTable(), cols));
+            staged_ ? std::string("pdv_resync_rows") : RawTable(), cols));
         !s.ok()) {
       return s;
     }
@@ -220,6 +242,7 @@ class PostgresBatch : public RawBatch {
   std::string table_, slot_;
   std::vector<RawColumn> columns_;
   std::string fence_;
+  bool staged_ = false;  // StageSnapshotRows: Adds go to pdv_resync_rows
   std::string buffer_;
   uint64_t last_lsn_ = 0;
   std::optional<int64_t> last_committed_us_;

@@ -53,10 +53,14 @@ class RawBatch {
   // Appends the key rows of a resync's deletions: every key whose latest RAW row is not a
   // deletion and that is absent from the rows added so far gets a 'd' row at `change`.
   virtual Status AddDeletionsOfMissingKeys(const RawChange& change) = 0;
-  // After a resync's snapshot rows (all at `change.lsn`) and its deletions: removes the
-  // snapshot rows equal to RAW's latest state before them, so that what RAW already has
-  // is not appended again. How many it removed.
-  virtual pdv::Result<uint64_t> RemoveUnchangedSnapshotRows(const RawChange& change) = 0;
+  // A resync: the snapshot rows added from now on are staged in a temporary table, not
+  // appended to RAW; AddDeletionsOfMissingKeys compares with them, and
+  // AppendChangedSnapshotRows appends those that differ from RAW's latest state.
+  virtual Status StageSnapshotRows() = 0;
+  // After a resync's staged snapshot rows (all at `change.lsn`) and its deletions:
+  // appends to RAW the staged rows that differ from RAW's latest state before them, so
+  // that what RAW already has is not appended again. How many were left out (unchanged).
+  virtual pdv::Result<uint64_t> AppendChangedSnapshotRows(const RawChange& change) = 0;
   // Commits rows and checkpoint in one transaction, with NOTIFY `channel` (payload: the
   // commit LSN) delivered on commit. Returns once durable.
   virtual Status Commit(const Checkpoint& checkpoint, const std::string& channel) = 0;
