@@ -387,7 +387,7 @@ class Session {
       } else if (options_.once) {
         wait = milliseconds(50);
       }
-      auto received = repl_->Receive(std::min(wait, milliseconds(500)));
+      auto received = repl_->Receive(wait);
       if (!received.ok()) return received.status();
       if (Status kept = lease_.Keep(); !kept.ok()) return kept;
       now = Clock::now();

@@ -493,7 +493,6 @@ TEST_F(MultiHostTest, ACutOffCdcLeaderIsReplacedAndWritesNothingWhenItComesBack)
            first.Output().find("event=cdc_standby") != std::string::npos;
   })) << first.Output();
   std::string first_log = first.Output();
-  if (std::getenv("PDV_TEST_VERBOSE")) std::cout << first_log << second.Output();
   EXPECT_EQ(first_log.find("lease_token=2"), std::string::npos) << "the former leader took over";
   stages_["workload"]->Signal(SIGTERM);
   ASSERT_EQ(stages_["workload"]->Wait(30s), 0);
