@@ -42,7 +42,7 @@ class LeaseTest : public ::testing::Test {
                                              : pg_->Url(),
             .stage = "cdc",
             .instance = instance,
-            .ttl = 600ms,
+            .ttl = 1500ms,
             .poll = 50ms};
   }
   std::unique_ptr<localsvc::LocalPostgres> pg_;
@@ -64,8 +64,9 @@ TEST_F(LeaseTest, OneHolderAStandbyTakesOverAndTheFormerHoldersWriteIsFenced) {
   std::stop_source stop_b;
   std::optional<pdv::Result<std::unique_ptr<pg::Lease>>> second;
   std::thread standby([&] { second = pg::Lease::Acquire(Options("b"), log_, stop_b.get_token()); });
-  // (A renews on its own thread.)
-  auto kept_until = std::chrono::steady_clock::now() + 1500ms;
+  // (A renews on its own thread, every 500 ms.) The window spans more than two TTLs, so
+  // it shows the renewals; the TTL leaves a busy machine 1.5 s to run one.
+  auto kept_until = std::chrono::steady_clock::now() + 4000ms;
   while (std::chrono::steady_clock::now() < kept_until) {
     ASSERT_TRUE(a.Keep().ok());
     std::this_thread::sleep_for(50ms);
