@@ -67,6 +67,10 @@ struct Layout {
   static std::string CpfField(const std::array<uint8_t, 32>& hash);
   std::string IdKey(const std::array<uint8_t, 16>& id) const;
   static std::string IdField(const std::array<uint8_t, 16>& id);
+  // The field of every bucket that holds the newest lease token of a cache watch that
+  // wrote it (cache/sync.cc's scripts refuse an older one). Shorter than any customer
+  // field (12 or 8 bytes), so it never collides with one; readers of whole buckets skip it.
+  static constexpr std::string_view kFenceField = "fence";
   std::string CpfBucketKey(uint32_t bucket) const;
   std::string IdBucketKey(uint32_t bucket) const;
   uint32_t Bucket(const uint8_t* first8) const;

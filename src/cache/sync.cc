@@ -21,29 +21,49 @@ namespace {
 
 using std::chrono::milliseconds;
 
+// Every write of a cache watch into a bucket is fenced, in the bucket itself: Redis
+// Cluster runs a script on one slot, so pdv:meta cannot be read beside the bucket. ARGV[1]
+// is the writer's lease token (pg/lease.h), kept in the bucket's fence field
+// (Layout::kFenceField); an older token is refused, so a former holder that wakes with a
+// batch in hand cannot overwrite, resurrect or re-point what a newer holder wrote there.
+// A bucket the newer holder has not written yet holds no newer state of the former's
+// customers, and the newer holder's own writes, in LSN order, follow. "0" (a sync run by
+// hand) is not fenced.
+constexpr char kFencePrologue[] = R"lua(
+local token = tonumber(ARGV[1])
+if token > 0 then
+  local fence = tonumber(redis.call('HGET', KEYS[1], 'fence') or '0')
+  if token < fence then
+    return redis.error_reply('FENCED this bucket is written by a newer cache holder (token ' .. fence .. ')')
+  end
+  if token > fence then redis.call('HSET', KEYS[1], 'fence', ARGV[1]) end
+end
+)lua";
+
 // Upsert unless the stored state is newer (values start with their 8-byte big-endian
-// LSN, so byte order is LSN order).
-constexpr char kUpsertScript[] = R"lua(
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur and string.sub(cur, 1, 8) > string.sub(ARGV[2], 1, 8) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+// LSN, so byte order is LSN order). ARGV: token, field, value.
+constexpr char kUpsertBody[] = R"lua(
+local cur = redis.call('HGET', KEYS[1], ARGV[2])
+if cur and string.sub(cur, 1, 8) > string.sub(ARGV[3], 1, 8) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 return 1)lua";
 
 // Remove unless the stored state is newer than the tombstone, or belongs to another
-// customer (ARGV[3]: the cliente_id bytes).
-constexpr char kDeleteScript[] = R"lua(
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
+// customer. ARGV: token, field, the tombstone's LSN, the cliente_id bytes.
+constexpr char kDeleteBody[] = R"lua(
+local cur = redis.call('HGET', KEYS[1], ARGV[2])
 if not cur then return 0 end
-if string.sub(cur, 1, 8) > ARGV[2] then return 0 end
-if string.sub(cur, 9, 24) ~= ARGV[3] then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1])
+if string.sub(cur, 1, 8) > ARGV[3] then return 0 end
+if string.sub(cur, 9, 24) ~= ARGV[4] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[2])
 return 1)lua";
 
 // Point the id index at a new cpf field (or remove it): returns the old pointer.
-constexpr char kSwapScript[] = R"lua(
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ARGV[1])
-else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+// ARGV: token, id field, cpf field ('' to remove).
+constexpr char kSwapBody[] = R"lua(
+local old = redis.call('HGET', KEYS[1], ARGV[2])
+if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[2])
+else redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]) end
 return old or '')lua";
 
 // pdv:meta's updates (the position, a full load's switch), fenced: ARGV[1] is the lease
@@ -63,16 +83,21 @@ end
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 return 1)lua";
 
+// A refused fence (a script's FENCED error) is the lease lost; anything else as it is.
+Status FencedAsLeaseLost(Status s) {
+  if (!s.ok() && s.message().find("FENCED") != std::string::npos) {
+    return Status::Error("cache: " + s.message(), "lease_lost");
+  }
+  return s;
+}
+
 // Sets `fields` (name, value, ...) of pdv:meta through kMetaScript.
 pdv::Status WriteMeta(redis::Client& redis, int64_t fence_token,
                       const std::vector<std::string>& fields) {
   std::vector<std::string> args = {"EVAL", kMetaScript, "1", kMetaKey, std::to_string(fence_token)};
   args.insert(args.end(), fields.begin(), fields.end());
   auto r = redis.Command(std::vector<std::string_view>(args.begin(), args.end()));
-  if (!r.ok() && r.message().find("FENCED") != std::string::npos) {
-    return Status::Error("cache: " + r.message(), "lease_lost");
-  }
-  return r.status();
+  return FencedAsLeaseLost(r.status());
 }
 
 std::string Lsn8(uint64_t lsn) {
@@ -149,10 +174,15 @@ class Pipeline {
   size_t pending_ = 0;
 };
 
-pdv::Result<std::string> LoadScript(redis::Client& redis, const char* script) {
+pdv::Result<std::string> LoadScript(redis::Client& redis, std::string_view script) {
   auto r = redis.Command({"SCRIPT", "LOAD", script});
   if (!r.ok()) return r.status();
   return std::string(r->str());
+}
+
+// A bucket write script: the fence first, then `body`.
+pdv::Result<std::string> LoadFencedScript(redis::Client& redis, const char* body) {
+  return LoadScript(redis, std::string(kFencePrologue) + body);
 }
 
 Status RemoveVersion(redis::Client& redis, const Layout& layout) {
@@ -296,9 +326,9 @@ pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log
   if (!lock.ok()) return lock.status();
   auto meta = ReadMeta(*redis);  // again, under the lock
   if (!meta.ok()) return meta.status();
-  auto upsert = LoadScript(*redis, kUpsertScript);
-  auto remove = LoadScript(*redis, kDeleteScript);
-  auto swap = LoadScript(*redis, kSwapScript);
+  auto upsert = LoadFencedScript(*redis, kUpsertBody);
+  auto remove = LoadFencedScript(*redis, kDeleteBody);
+  auto swap = LoadFencedScript(*redis, kSwapBody);
   if (!upsert.ok()) return upsert.status();
   if (!remove.ok()) return remove.status();
   if (!swap.ok()) return swap.status();
@@ -306,6 +336,7 @@ pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log
 
   SyncResult result{layout.version, 0, meta->lsn, 0};
   std::string position_id = meta->lsn_id;
+  const std::string token = std::to_string(options.fence_token);
   while (!stop.stop_requested()) {
     struct Pending {
       std::array<uint8_t, 32> hash;
@@ -327,13 +358,14 @@ pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log
           std::string id_key = layout.IdKey(*id), id_field = Layout::IdField(*id);
           std::string id_bytes(reinterpret_cast<const char*>(id->data()), 16);
           if (d.deleted) {
-            pipeline.Add({"EVALSHA", *remove, "1", cpf_key, cpf_field, Lsn8(d.lsn), id_bytes});
-            pipeline.Add({"EVALSHA", *swap, "1", id_key, id_field, ""});
+            pipeline.Add(
+                {"EVALSHA", *remove, "1", cpf_key, token, cpf_field, Lsn8(d.lsn), id_bytes});
+            pipeline.Add({"EVALSHA", *swap, "1", id_key, token, id_field, ""});
           } else {
             auto record = RecordFromDimension(d);
             if (!record.ok()) return record.status();
-            pipeline.Add({"EVALSHA", *upsert, "1", cpf_key, cpf_field, Encode(*record)});
-            pipeline.Add({"EVALSHA", *swap, "1", id_key, id_field, cpf_field});
+            pipeline.Add({"EVALSHA", *upsert, "1", cpf_key, token, cpf_field, Encode(*record)});
+            pipeline.Add({"EVALSHA", *swap, "1", id_key, token, id_field, cpf_field});
           }
           rows.push_back({*hash, *id, d.lsn});
           batch_lsn = d.lsn;
@@ -351,16 +383,16 @@ pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log
       ++i;
       return Status::Ok();
     });
-    if (!applied.ok()) return applied;
+    if (!applied.ok()) return FencedAsLeaseLost(applied);
     for (size_t k = 0; k < rows.size(); ++k) {
       const std::string& old = moved_from[k];
       if (old.empty() || old == Layout::CpfField(rows[k].hash)) continue;
       std::array<uint8_t, 32> old_hash{};
       std::copy(old.begin(), old.end(), old_hash.begin());
-      pipeline.Add({"EVALSHA", *remove, "1", layout.CpfKey(old_hash), old, Lsn8(rows[k].lsn),
+      pipeline.Add({"EVALSHA", *remove, "1", layout.CpfKey(old_hash), token, old, Lsn8(rows[k].lsn),
                     std::string(reinterpret_cast<const char*>(rows[k].id.data()), 16)});
     }
-    if (Status s = pipeline.Drain(); !s.ok()) return s;
+    if (Status s = pipeline.Drain(); !s.ok()) return FencedAsLeaseLost(s);
     // Only now, with every write acknowledged by the masters and by the replicas that a
     // failover could promote, move the position: a failover loses no change behind it.
     if (Status s = redis->WaitForReplicas(options.replica_ack_timeout); !s.ok()) return s;

@@ -202,6 +202,7 @@ Result<ReconcileReport> ReconcileOnce(const ReconcileOptions& options) {
       for (size_t i = 0; i + 1 < all->elements(); i += 2) {
         const redisReply* f = all->element(i);
         const redisReply* v = all->element(i + 1);
+        if (std::string_view(f->str, f->len) == cache::Layout::kFenceField) continue;
         have[std::string(f->str, f->len)] = std::string(v->str, v->len);
       }
     }

@@ -1,5 +1,7 @@
 // `pdv cache` between a real PostgreSQL (the dimension) and a real Redis.
 
+#include "cache/cache.h"
+
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -415,6 +417,25 @@ TEST_F(CacheTest, AFrozenWatchIsReplacedAndCannotMoveThePositionWhenItWakes) {
     p->Signal(SIGTERM);
     EXPECT_EQ(p->Wait(10s), 0) << p->Output();
   }
+
+  // The former holder wakes with a batch in hand: a newer state of a customer whose
+  // bucket the newer holder wrote. The bucket's fence refuses it (lease lost), and
+  // nothing of it lands; the newer holder's token applies the same batch.
+  ASSERT_TRUE(conn.Exec("UPDATE marts.dim_clientes_clube SET primeiro_nome = 'Velho', _lsn = "
+                        "'7/0' WHERE primeiro_nome = 'Depois'")
+                  .ok());
+  cache::CacheOptions options{.warehouse_url = Url(), .redis_url = redis_->Url()};
+  Logger log(stderr, "cache-test");
+  options.fence_token = 1;
+  auto refused = cache::SyncIncremental(options, log, {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), "lease_lost") << refused.message();
+  EXPECT_EQ(Lookup(*redis, hash)->primeiro_nome, "Depois");
+  options.fence_token = 2;
+  auto applied = cache::SyncIncremental(options, log, {});
+  ASSERT_TRUE(applied.ok()) << applied.message();
+  EXPECT_EQ(Lookup(*redis, hash)->primeiro_nome, "Velho");
+  ExpectRedisEqualsDimension();
 }
 
 TEST_F(CacheTest, WatchAppliesEachNotifiedChange) {
