@@ -153,7 +153,47 @@ class Session {
     auto repl = ReplicationConnection::Connect(options_.oltp_url, work_mem);
     if (!repl.ok()) return repl.status();
     repl_.emplace(std::move(*repl));
+    auto identity = repl_->IdentifySystem();
+    if (!identity.ok()) return identity.status();
+    identity_ = *identity;
     return Status::Ok();
+  }
+
+  // A checkpoint to commit, with the source it was streamed from.
+  Checkpoint FromThisSource(Checkpoint c) const {
+    c.source_system_id = identity_.system_id;
+    c.source_timeline = identity_.timeline;
+    return c;
+  }
+
+  // Why the slot is gone, from the source RAW was streamed from (the checkpoint's) and
+  // the one reached now: a failover (same system, newer timeline), another database
+  // cluster (another system identifier: a wrong URL, or a restore), or a slot dropped
+  // on the same server.
+  enum class SlotLoss { kFailover, kOtherSystem, kDropped, kUnknown };
+  SlotLoss WhySlotIsGone(const Checkpoint& c) const {
+    if (c.source_system_id.empty()) return SlotLoss::kUnknown;
+    if (c.source_system_id != identity_.system_id) return SlotLoss::kOtherSystem;
+    if (identity_.timeline > c.source_timeline) return SlotLoss::kFailover;
+    return SlotLoss::kDropped;
+  }
+  std::string SlotLossText(const Checkpoint& c) const {
+    switch (WhySlotIsGone(c)) {
+      case SlotLoss::kFailover:
+        return fmt::format("the source failed over (timeline {} -> {}, system {})",
+                           c.source_timeline, identity_.timeline, identity_.system_id);
+      case SlotLoss::kOtherSystem:
+        return fmt::format(
+            "the source is another database cluster (system identifier {}; RAW was streamed "
+            "from {})",
+            identity_.system_id, c.source_system_id);
+      case SlotLoss::kDropped:
+        return fmt::format("the slot was dropped on the same source (system {}, timeline {})",
+                           identity_.system_id, identity_.timeline);
+      case SlotLoss::kUnknown:
+        break;
+    }
+    return "the slot is missing on the source (a failover, or dropped by an operator?)";
   }
 
   // This instance holds the lease: a walsender still streaming our slot belongs to a
@@ -202,9 +242,21 @@ class Session {
   }
 
   Status PrepareSlot(std::stop_token stop) {
-    if (Status s = EnsurePublication(); !s.ok()) return s;
     auto checkpoint = wh_->ReadCheckpoint(options_.slot);
     if (!checkpoint.ok()) return checkpoint.status();
+    // RAW came from another database cluster: stop before anything is made on this one.
+    // Only an explicit --resync takes this source's snapshot (and marks deleted whatever
+    // it lacks).
+    if (!resync_ && checkpoint->has_value() &&
+        WhySlotIsGone(**checkpoint) == SlotLoss::kOtherSystem) {
+      return Status::Error(fmt::format(
+          "{}: RAW's position (LSN {}) means nothing there, and --auto-resync does not resync "
+          "from another database cluster: check oltp_url. If this source is meant, run `pdv "
+          "cdc --resync` to take its snapshot (RAW then gets the current state of every row, "
+          "and every customer it lacks is marked deleted)",
+          SlotLossText(**checkpoint), LsnText((*checkpoint)->flush_lsn)));
+    }
+    if (Status s = EnsurePublication(); !s.ok()) return s;
     auto slot = source_->Exec(fmt::format("SELECT 1 FROM pg_replication_slots WHERE slot_name = {}",
                                           source_->Literal(options_.slot)));
     if (!slot.ok()) return slot.status();
@@ -223,22 +275,19 @@ class Session {
       // failover slots). Opted in: a new slot and snapshot, reconciled with RAW.
       with_deletions = true;
       resync_ = true;
-      // Which source this is now: a promoted standby has the same system identifier and
-      // a new timeline.
-      auto identity = repl_->IdentifySystem();
-      log_.Warn("cdc_auto_resync",
-                {{"slot", options_.slot},
-                 {"reason", "the replication slot is missing on the source (a failover?)"},
-                 {"streamed_to_lsn", LsnText((*checkpoint)->flush_lsn)},
-                 {"source_system_id", identity.ok() ? identity->system_id : "?"},
-                 {"source_timeline", identity.ok() ? identity->timeline : 0}});
+      log_.Warn("cdc_auto_resync", {{"slot", options_.slot},
+                                    {"reason", SlotLossText(**checkpoint)},
+                                    {"streamed_to_lsn", LsnText((*checkpoint)->flush_lsn)},
+                                    {"from_timeline", (*checkpoint)->source_timeline},
+                                    {"source_system_id", identity_.system_id},
+                                    {"source_timeline", identity_.timeline}});
     } else if (!slot_exists) {
       if (checkpoint->has_value() && (*checkpoint)->snapshot_done) {
         return Status::Error(fmt::format(
-            "replication slot {} no longer exists on the source (dropped by an operator?): changes "
-            "after LSN {} can no longer be streamed. Run `pdv cdc --resync` to take a new "
-            "snapshot (RAW then gets the current state of every row, deletions included)",
-            options_.slot, LsnText((*checkpoint)->flush_lsn)));
+            "replication slot {} does not exist on the source: {}. Changes after LSN {} can no "
+            "longer be streamed. Run `pdv cdc --resync` to take a new snapshot (RAW then gets "
+            "the current state of every row, deletions included)",
+            options_.slot, SlotLossText(**checkpoint), LsnText((*checkpoint)->flush_lsn)));
       }
     } else if (!checkpoint->has_value() || !(*checkpoint)->snapshot_done) {
       // A snapshot was interrupted: its transaction rolled back, and its exported
@@ -345,6 +394,7 @@ class Session {
                     .flush_lsn = created->consistent_point,
                     .snapshot_done = true};
     uint64_t rows = (*batch)->rows();
+    done = FromThisSource(done);
     if (Status s = (*batch)->Commit(done, kRawChannel); !s.ok()) return s;
     if (progress) progress->Finish(static_cast<uint64_t>(seq));
     (void)conn->Exec("COMMIT");
@@ -652,7 +702,8 @@ class Session {
   Status TransactionAdded(Lsn commit_lsn, Lsn end_lsn, int64_t committed_us, int64_t rows) {
     batch_commit_times_.push_back(committed_us);
     rows_written_ += static_cast<uint64_t>(rows);
-    batch_checkpoint_ = {.commit_lsn = commit_lsn, .flush_lsn = end_lsn, .snapshot_done = true};
+    batch_checkpoint_ =
+        FromThisSource({.commit_lsn = commit_lsn, .flush_lsn = end_lsn, .snapshot_done = true});
     if (batch_->rows() >= options_.batch_rows) return FlushBatch();
     return Status::Ok();
   }
@@ -801,6 +852,7 @@ class Session {
   std::unique_ptr<warehouse::Warehouse> wh_;
   std::optional<ReplicationConnection> repl_;
   Checkpoint checkpoint_;
+  ReplicationConnection::SystemIdentity identity_;  // the source reached this session
   PgOutputDecoder decoder_;
   std::map<std::pair<uint32_t, int32_t>, std::string> types_;
   std::map<uint32_t, std::shared_ptr<const Relation>> relations_;
@@ -893,6 +945,13 @@ Status Run(const CdcOptions& options, Logger& log, std::stop_token stop) {
       if (stop.stop_requested() || s.ok()) {
         (*lease)->Release();  // a standby takes over at once
         return s;
+      }
+      // A former holder back from a cut link may fail before its fence is checked: its
+      // batch repeats changes the new holder already committed, and RAW's unique
+      // (_cdc_lsn, _cdc_seq) refuses them at COPY. Whatever failed, a lost lease is the
+      // reason.
+      if (!pg::IsLeaseLost(s) && pg::IsLeaseLost((*lease)->Keep())) {
+        s = Status::Error(s.message(), pg::kLeaseLost);
       }
       if (pg::IsLeaseLost(s)) {
         // Cut off or outlived: what this instance had not committed is fenced out.

@@ -72,6 +72,21 @@ Status CheckTemplateOwnership(const fs::path& dir, uid_t owner) {
   return Status::Ok();
 }
 
+// initdb of <dir>/data (its log in <dir>/initdb.log).
+Status Initdb(const fs::path& bindir, const fs::path& dir, const std::optional<RunAs>& run_as) {
+  SpawnOptions initdb{
+      .argv = {(bindir / "initdb").string(), "-D", (dir / "data").string(), "-U", "postgres", "-A",
+               "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"},
+      .log_file = (dir / "initdb.log").string()};
+  if (run_as) {
+    initdb.uid = run_as->uid;
+    initdb.gid = run_as->gid;
+  }
+  if (Status s = RunCommand(initdb, 120s); !s.ok())
+    return Status::Error("initdb failed: " + s.message());
+  return Status::Ok();
+}
+
 // An initdb'd cluster shared by every instance of this user: copying it is much
 // faster than running initdb each time. Built once under a lock, then renamed into place.
 Result<fs::path> TemplateCluster(const fs::path& bindir, const std::optional<RunAs>& run_as) {
@@ -102,17 +117,9 @@ Result<fs::path> TemplateCluster(const fs::path& bindir, const std::optional<Run
   fs::create_directories(building);
   fs::permissions(building, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
   if (Status s = GiveTo(building, run_as); !s.ok()) return s;
-  SpawnOptions initdb{
-      .argv = {(bindir / "initdb").string(), "-D", (building / "data").string(), "-U", "postgres",
-               "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"},
-      .log_file = (building / "initdb.log").string()};
-  if (run_as) {
-    initdb.uid = run_as->uid;
-    initdb.gid = run_as->gid;
-  }
-  if (Status s = RunCommand(initdb, 120s); !s.ok()) {
+  if (Status s = Initdb(bindir, building, run_as); !s.ok()) {
     fs::remove_all(building, ec);
-    return Status::Error("initdb failed: " + s.message());
+    return s;
   }
   fs::remove_all(ready, ec);
   fs::rename(building, ready, ec);
@@ -203,6 +210,9 @@ Result<std::unique_ptr<LocalPostgres>> LocalPostgres::Start(LocalPostgresOptions
       backup.gid = pg->run_as_->gid;
     }
     if (Status s = RunCommand(backup, 300s); !s.ok()) return s;
+  } else if (options.own_initdb && !fs::exists(pg->dir_ / "data" / "PG_VERSION")) {
+    if (Status s = GiveTo(pg->dir_, pg->run_as_); !s.ok()) return s;
+    if (Status s = Initdb(*bindir, pg->dir_, pg->run_as_); !s.ok()) return s;
   } else if (!fs::exists(pg->dir_ / "data" / "PG_VERSION")) {
     auto templ = TemplateCluster(*bindir, pg->run_as_);
     if (!templ.ok()) return templ.status();

@@ -33,6 +33,9 @@ struct LocalPostgresOptions {
   // with pg_basebackup (its superuser password is `password`, which must be given). It is
   // read-only until promoted (SELECT pg_promote()).
   std::optional<int> standby_of;
+  // A cluster of its own (initdb here, not a copy of the shared template): its system
+  // identifier differs from every other instance's, as a separate server's would.
+  bool own_initdb = false;
 };
 
 // A PostgreSQL server of our own on 127.0.0.1, with logical replication enabled

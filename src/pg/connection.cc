@@ -55,8 +55,17 @@ pdv::Result<Connection> Connection::Connect(const std::string& url) {
   // prints them raw on stderr, between our structured log lines.
   PQsetNoticeProcessor(
       raw, [](void*, const char*) {}, nullptr);
-  // Timestamps cross stage boundaries in UTC (ARCHITECTURE.md).
-  if (auto r = conn.Exec("SET TIME ZONE 'UTC'"); !r.ok()) return r.status();
+  // Timestamps cross stage boundaries in UTC (ARCHITECTURE.md). The server ends this
+  // session within about 4 s of this client vanishing (a cut link, a host gone): probes
+  // after 2 s idle, or unacknowledged data for 4 s. Otherwise a cut-off stage's backend
+  // lives on for minutes, its open transaction holding locks that a new leader, and
+  // everyone queued behind it, would wait for. Ignored on a Unix socket.
+  if (auto r = conn.Exec(
+          "SET TIME ZONE 'UTC'; SET tcp_keepalives_idle = 2; SET tcp_keepalives_interval = 1; "
+          "SET tcp_keepalives_count = 2; SET tcp_user_timeout = 4000");
+      !r.ok()) {
+    return r.status();
+  }
   return conn;
 }
 

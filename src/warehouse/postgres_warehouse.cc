@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <iterator>
+#include <set>
 
 #include "common/lsn.h"
 #include "common/time_text.h"
@@ -11,6 +12,24 @@
 
 namespace pdv::warehouse {
 namespace {
+
+// RAW table `table`'s column names, and ".index" if its key index exists; empty: no such
+// table. DDL runs only for what is missing: ALTER TABLE takes an exclusive lock even when
+// the column exists, so it would wait for every reader of RAW (a transform's open
+// transaction, an analyst's query, a cut-off client's session) while everything after it
+// queued behind it.
+pdv::Result<std::set<std::string>> RawTableHas(pg::Connection& conn, const std::string& table) {
+  auto present = conn.ExecParams(
+      "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN "
+      "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'raw' AND c.relname = $1 AND "
+      "a.attnum > 0 AND NOT a.attisdropped UNION ALL SELECT '.index' FROM pg_class i JOIN "
+      "pg_namespace n ON n.oid = i.relnamespace WHERE n.nspname = 'raw' AND i.relname = $2",
+      {table, table + "_key_lsn"});
+  if (!present.ok()) return present.status();
+  std::set<std::string> have;
+  for (int i = 0; i < present->rows(); ++i) have.insert(present->str(i, 0));
+  return have;
+}
 
 constexpr size_t kCopyBufferBytes = 256 * 1024;
 // Rows a resync adds for deletions sort after the snapshot rows at the same LSN.
@@ -146,12 +165,16 @@ class PostgresBatch : public RawBatch {
     // (a holder cut off mid-batch either commits before a takeover or never).
     std::string sql = fence_.empty() ? "" : fence_ + "; ";
     sql += fmt::format(
-        "INSERT INTO raw._cdc_checkpoint (slot, commit_lsn, flush_lsn, snapshot_done, updated_at) "
-        "VALUES ({}, {}, {}, {}, now()) ON CONFLICT (slot) DO UPDATE SET "
-        "commit_lsn = EXCLUDED.commit_lsn, flush_lsn = EXCLUDED.flush_lsn, "
-        "snapshot_done = EXCLUDED.snapshot_done, updated_at = now(); ",
+        "INSERT INTO raw._cdc_checkpoint (slot, commit_lsn, flush_lsn, snapshot_done, updated_at, "
+        "source_system_id, source_timeline) VALUES ({}, {}, {}, {}, now(), {}, {}) "
+        "ON CONFLICT (slot) DO UPDATE SET commit_lsn = EXCLUDED.commit_lsn, "
+        "flush_lsn = EXCLUDED.flush_lsn, snapshot_done = EXCLUDED.snapshot_done, "
+        "updated_at = now(), source_system_id = EXCLUDED.source_system_id, "
+        "source_timeline = EXCLUDED.source_timeline; ",
         conn_->Literal(slot_), conn_->Literal(LsnText(checkpoint.commit_lsn)),
-        conn_->Literal(LsnText(checkpoint.flush_lsn)), checkpoint.snapshot_done ? "true" : "false");
+        conn_->Literal(LsnText(checkpoint.flush_lsn)), checkpoint.snapshot_done ? "true" : "false",
+        checkpoint.source_system_id.empty() ? "NULL" : conn_->Literal(checkpoint.source_system_id),
+        checkpoint.source_timeline > 0 ? std::to_string(checkpoint.source_timeline) : "NULL");
     if (!channel.empty()) {
       sql += fmt::format("SELECT pg_notify({}, {}); ", conn_->Literal(channel),
                          conn_->Literal(LsnText(checkpoint.commit_lsn)));
@@ -176,12 +199,17 @@ class PostgresBatch : public RawBatch {
   Status AddColumns(const std::vector<RawColumn>& columns) override {
     if (columns.empty()) return Status::Ok();
     if (Status s = EndCopy(); !s.ok()) return s;
+    auto have = RawTableHas(*conn_, table_);
+    if (!have.ok()) return have.status();
     std::string sql;
     for (const auto& c : columns) {
-      sql += fmt::format("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {};", RawTable(),
-                         conn_->Identifier(c.name), c.sql_type);
+      if (!have->contains(c.name)) {
+        sql += fmt::format("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {};", RawTable(),
+                           conn_->Identifier(c.name), c.sql_type);
+      }
       columns_.push_back(c);
     }
+    if (sql.empty()) return Status::Ok();
     return conn_->Exec(sql).status();
   }
 
@@ -263,7 +291,10 @@ class PostgresWarehouse : public Warehouse {
         "'platform')) = 4 AND (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = "
         "c.relnamespace WHERE (n.nspname, c.relname) IN (('raw', '_cdc_checkpoint'), "
         "('platform', 'api_keys'), ('platform', 'stage_leases'), ('platform', "
-        "'stage_instances'))) = 4 AND EXISTS (SELECT FROM pg_proc WHERE proname = 'pdv_fence')");
+        "'stage_instances'))) = 4 AND EXISTS (SELECT FROM pg_proc WHERE proname = 'pdv_fence') "
+        "AND EXISTS (SELECT FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN "
+        "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'raw' AND c.relname = "
+        "'_cdc_checkpoint' AND a.attname = 'source_timeline')");
     if (!present.ok()) return present.status();
     if (present->get(0, 0) == "t") return Status::Ok();
     // Stages starting together on a new warehouse run this at once, and CREATE ... IF NOT
@@ -276,6 +307,8 @@ class PostgresWarehouse : public Warehouse {
         "CREATE TABLE IF NOT EXISTS raw._cdc_checkpoint (slot text PRIMARY KEY, "
         "commit_lsn pg_lsn NOT NULL, flush_lsn pg_lsn NOT NULL, snapshot_done boolean NOT NULL, "
         "updated_at timestamptz NOT NULL);"
+        "ALTER TABLE raw._cdc_checkpoint ADD COLUMN IF NOT EXISTS source_system_id text, "
+        "ADD COLUMN IF NOT EXISTS source_timeline integer;"
         "CREATE SCHEMA IF NOT EXISTS platform; "
         "CREATE TABLE IF NOT EXISTS platform.api_keys (hash text PRIMARY KEY, name text NOT NULL, "
         "created_at text NOT NULL, revoked boolean NOT NULL DEFAULT false, "
@@ -333,26 +366,36 @@ class PostgresWarehouse : public Warehouse {
         "_loaded_at timestamptz NOT NULL DEFAULT now(), "
         "UNIQUE (_cdc_lsn, _cdc_seq));",
         fmt::arg("t", t), fmt::arg("cols", cols));
+    // Only what is missing (RawTableHas).
+    auto have = RawTableHas(conn_, table);
+    if (!have.ok()) return have.status();
+    if (!have->empty()) sql.clear();  // the table exists
     for (const auto& c : columns) {
+      if (have->contains(c.name)) continue;
       sql += fmt::format("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {};", t,
                          conn_.Identifier(c.name), c.sql_type);
     }
-    if (!keys.empty()) {
+    if (!keys.empty() && !have->contains(".index")) {
       sql += fmt::format("CREATE INDEX IF NOT EXISTS {} ON {} ({}_cdc_lsn);",
                          conn_.Identifier(table + "_key_lsn"), t, keys);
     }
+    if (sql.empty()) return Status::Ok();
     return conn_.Exec(sql).status();
   }
 
   pdv::Result<std::optional<Checkpoint>> ReadCheckpoint(const std::string& slot) override {
-    auto r = conn_.Exec(fmt::format(
-        "SELECT commit_lsn, flush_lsn, snapshot_done FROM raw._cdc_checkpoint WHERE slot = {}",
-        conn_.Literal(slot)));
+    auto r = conn_.Exec(
+        fmt::format("SELECT commit_lsn, flush_lsn, snapshot_done, coalesce(source_system_id, ''), "
+                    "coalesce(source_timeline, 0) FROM raw._cdc_checkpoint WHERE slot = {}",
+                    conn_.Literal(slot)));
     if (!r.ok()) return r.status();
     if (r->rows() == 0) return std::optional<Checkpoint>();
-    return std::optional<Checkpoint>(Checkpoint{.commit_lsn = ParseLsnText(r->get(0, 0)),
-                                                .flush_lsn = ParseLsnText(r->get(0, 1)),
-                                                .snapshot_done = r->get(0, 2) == "t"});
+    return std::optional<Checkpoint>(
+        Checkpoint{.commit_lsn = ParseLsnText(r->get(0, 0)),
+                   .flush_lsn = ParseLsnText(r->get(0, 1)),
+                   .snapshot_done = r->get(0, 2) == "t",
+                   .source_system_id = r->str(0, 3),
+                   .source_timeline = static_cast<int>(std::stol(r->str(0, 4)))});
   }
 
   void SetFence(std::string sql) override { fence_ = std::move(sql); }

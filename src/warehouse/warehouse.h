@@ -28,6 +28,11 @@ struct Checkpoint {
   uint64_t commit_lsn = 0;
   uint64_t flush_lsn = 0;
   bool snapshot_done = false;
+  // The source RAW was streamed from (IDENTIFY_SYSTEM): a promoted standby keeps the
+  // system identifier and starts a new timeline; another database cluster has another
+  // identifier. Empty / 0: not known (a checkpoint written before these were kept).
+  std::string source_system_id;
+  int source_timeline = 0;
 };
 
 // One RAW row's metadata (ARCHITECTURE.md): the source values come as COPY text fields.

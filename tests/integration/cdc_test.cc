@@ -449,7 +449,10 @@ TEST_F(CdcTest, DroppedSlotIsAClearErrorAndResyncRecovers) {
   auto r = CdcOnce();
   EXPECT_EQ(r.exit_code, 1) << r.output;
   auto last = Lines(r.output).back();
-  EXPECT_NE(last.find("replication slot " + name_ + "_slot no longer exists"), std::string::npos)
+  EXPECT_NE(
+      last.find("replication slot " + name_ +
+                "_slot does not exist on the source: the slot was dropped on the same source"),
+      std::string::npos)
       << last;
   EXPECT_NE(last.find("pdv cdc --resync"), std::string::npos) << last;
 
@@ -464,6 +467,39 @@ TEST_F(CdcTest, DroppedSlotIsAClearErrorAndResyncRecovers) {
   ExpectRawEqualsOltp();
   Generate({"--rate", "200", "--duration", "1"});
   ASSERT_EQ(CdcOnce().exit_code, 0);
+  ExpectRawEqualsOltp();
+}
+
+// Issue 13: the checkpoint keeps the source's system identifier and timeline. A source
+// that is another database cluster (a server initdb'd on its own) has no slot of ours either, but
+// --auto-resync must not take its snapshot: that would mark every customer of RAW deleted. A clear
+// error, and RAW untouched.
+TEST_F(CdcTest, AutoResyncRefusesASourceThatIsAnotherDatabaseCluster) {
+  Generate({"--initial", "300"});
+  ASSERT_EQ(CdcOnce().exit_code, 0);
+  auto wh = Connect(WhUrl());
+  std::string before =
+      Scalar(wh, "SELECT count(*) || '/' || max(_cdc_lsn) FROM raw.clientes_clube");
+  EXPECT_NE(Scalar(wh, "SELECT source_system_id FROM raw._cdc_checkpoint"), "");
+  EXPECT_EQ(Scalar(wh, "SELECT source_timeline FROM raw._cdc_checkpoint"), "1");
+  auto elsewhere = localsvc::LocalPostgres::Start({.own_initdb = true});
+  ASSERT_TRUE(elsewhere.ok()) << elsewhere.message();
+  std::string other = (*elsewhere)->Url(name_);
+  ASSERT_TRUE((*elsewhere)->CreateDatabase(name_).ok());
+  auto load = RunPdv({"generate", "--oltp-url", other, "--initial", "50"});
+  ASSERT_EQ(load.exit_code, 0) << load.output;
+  auto r = RunPdv({"cdc", "--oltp-url", other, "--warehouse-url", WhUrl(), "--slot",
+                   name_ + "_slot", "--metrics-listen", "127.0.0.1:0", "--auto-resync", "--once"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  auto last = Lines(r.output).back();
+  EXPECT_NE(last.find("the source is another database cluster"), std::string::npos) << last;
+  EXPECT_NE(last.find("--auto-resync does not resync from another database cluster"),
+            std::string::npos)
+      << last;
+  EXPECT_EQ(Scalar(wh, "SELECT count(*) || '/' || max(_cdc_lsn) FROM raw.clientes_clube"), before);
+  auto untouched = Connect(other);
+  EXPECT_EQ(Scalar(untouched, "SELECT count(*) FROM pg_replication_slots"), "0")
+      << "no slot is made on the wrong source";
   ExpectRawEqualsOltp();
 }
 
@@ -798,7 +834,9 @@ TEST(CdcFailoverTest, AutoResyncAfterTheOltpPrimaryFailsOverToItsStandby) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - promoted).count();
   std::cout << "OLTP failover: cdc streams from the new primary " << to_stream_s
             << " s after the promotion (2,000 customers)\n";
-  // It says which source it resynced from: the promoted standby, on timeline 2.
+  // It says why, and which source it resynced from: the promoted standby, timeline 1 -> 2.
+  EXPECT_NE(cdc.Output().find("the source failed over (timeline 1 -> 2"), std::string::npos)
+      << cdc.Output();
   EXPECT_NE(cdc.Output().find("source_timeline=2"), std::string::npos) << cdc.Output();
   EXPECT_NE(cdc.Output().find("deletions=0 unchanged_not_appended="), std::string::npos);
   EXPECT_NE(cdc.Output().find("appended=0 "), std::string::npos)

@@ -21,11 +21,13 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "cache/cache.h"
 #include "localsvc/child_process.h"
 #include "localsvc/local_postgres.h"
 #include "localsvc/local_redis.h"
 #include "localsvc/redis_cluster.h"
 #include "network_hosts.h"
+#include "redis/client.h"
 #include "test_support.h"
 
 namespace pdv::testing {
@@ -156,6 +158,13 @@ class MultiHostTest : public ::testing::Test {
     if (!hosts_) return;
     // Processes first, while their hosts exist; the servers die with their owners.
     loop_.reset();
+    if (HasFailure()) {
+      for (auto& [name, p] : stages_) {
+        std::string out = p ? p->Output() : "";
+        std::cout << "--- " << name << " (last lines)\n"
+                  << out.substr(out.size() > 4000 ? out.size() - 4000 : 0) << "\n";
+      }
+    }
     for (auto& [name, p] : stages_) {
       if (p && p->Running()) {
         p->Signal(SIGTERM);
@@ -506,6 +515,146 @@ TEST_F(MultiHostTest, ACutOffCdcLeaderIsReplacedAndWritesNothingWhenItComesBack)
   ExpectRawEqualsOltp(oltp_->Url("source_db"), warehouse_->Url("warehouse"));
   stages_["cdc-second"]->Signal(SIGTERM);
   EXPECT_EQ(stages_["cdc-second"]->Wait(30s), 0);
+}
+
+// Issue 13: cdc, transform and cache each run on two hosts (stage-1 first, so active
+// there; stage-2 standing by) under a workload. Each active instance in turn is SIGKILLed
+// and its standby takes over; then the stage-1 instances are started again (standbys now)
+// and stage-2, active for all three, is cut off: stage-1 takes over all three. Healed,
+// stage-2's former leaders learn they lost their leases, wait as standbys, and nothing of
+// theirs lands (the fences hold the newest tokens). After each fault the freshness gap is
+// printed: how long after the fault a change committed at that moment reached Redis. At
+// the end RAW is exactly OLTP and `pdv reconcile` is clean.
+TEST_F(MultiHostTest, EachStagesLeaderKilledOrCutOffIsReplacedAndWritesNothingAfter) {
+  ASSERT_NO_FATAL_FAILURE(MakeHosts({"oltp", "warehouse", "redis", "stage-1", "stage-2"}));
+  ASSERT_NO_FATAL_FAILURE(StartPostgres());
+  {
+    NetworkHosts::Inside on(*hosts_, "redis");
+    ASSERT_TRUE(on.ok());
+    auto node = localsvc::LocalRedis::Start(
+        {.port = kRedisPort, .host = At("redis"), .password = kRedisPassword});
+    ASSERT_TRUE(node.ok()) << node.message();
+    redis_.push_back(std::move(*node));
+  }
+  std::string redis_url =
+      fmt::format("redis://default:{}@{}:{}", kRedisPassword, At("redis"), kRedisPort);
+  std::ofstream(Path("pdv.yaml")) << fmt::format(
+      "oltp_url: {}\nwarehouse_url: {}\nredis_url: {}\n"
+      "cpf_key: multihost-test-cpf-key-0123\ncdc:\n  metrics_listen: \"\"\n",
+      oltp_->Url("source_db"), warehouse_->Url("warehouse"), redis_url);
+  auto load = On("oltp", {"generate", "--initial", "3000"});
+  ASSERT_EQ(load.exit_code, 0) << load.output;
+
+  const std::vector<std::pair<std::string, std::vector<std::string>>> stages = {
+      {"cdc", {"cdc"}},
+      {"transform", {"transform", "watch", "--platform"}},
+      {"cache", {"cache", "watch"}}};
+  auto logged = [&](const std::string& name, const std::string& event) {
+    PdvProcess& p = *stages_[name];
+    return p.Output().find("event=" + event) != std::string::npos;
+  };
+  auto active_event = [](const std::string& stage) {
+    return stage == "cdc" ? std::string("cdc_streaming") : stage + "_active";
+  };
+  for (const auto& [stage, args] : stages) {
+    Stage(stage + "@stage-1", "stage-1", args);
+    ASSERT_TRUE(WaitFor(120s, [&] { return logged(stage + "@stage-1", active_event(stage)); }))
+        << stages_[stage + "@stage-1"]->Output();
+  }
+  for (const auto& [stage, args] : stages) {
+    Stage(stage + "@stage-2", "stage-2", args);
+    ASSERT_TRUE(WaitFor(60s, [&] { return logged(stage + "@stage-2", stage + "_standby"); }))
+        << stages_[stage + "@stage-2"]->Output();
+  }
+  Stage("workload", "oltp", {"generate", "--rate", "100", "--delete-share", "0.05"});
+
+  auto oltp = Connect(oltp_->Url("source_db"));
+  auto redis = redis::Client::Connect(redis_url);
+  ASSERT_TRUE(redis.ok()) << redis.message();
+  // The seconds until the cache's position in Redis reaches what OLTP has committed now
+  // (the workload must run: its changes move the position past it).
+  auto freshness_gap = [&](Clock::time_point fault) -> double {
+    uint64_t committed = std::stoull(Scalar(oltp, "SELECT pg_current_wal_lsn() - '0/0'"));
+    bool reached = WaitFor(120s, [&] {
+      auto meta = cache::ReadMeta(*redis);
+      return meta.ok() && meta->lsn >= committed;
+    });
+    EXPECT_TRUE(reached) << "the cache's position never reached OLTP's";
+    return std::chrono::duration<double>(Clock::now() - fault).count();
+  };
+  ASSERT_GT(freshness_gap(Clock::now()), 0);  // everything flows before the first fault
+
+  // 1-3. Each active instance SIGKILLed, one stage at a time.
+  for (const auto& [stage, args] : stages) {
+    auto killed = Clock::now();
+    stages_[stage + "@stage-1"]->Signal(SIGKILL);
+    stages_[stage + "@stage-1"]->Wait(10s);
+    ASSERT_TRUE(WaitFor(60s, [&] { return logged(stage + "@stage-2", active_event(stage)); }))
+        << stages_[stage + "@stage-2"]->Output();
+    double takeover = std::chrono::duration<double>(Clock::now() - killed).count();
+    double gap = freshness_gap(killed);
+    std::cout << fmt::format(
+        "{} leader SIGKILLed: the standby on stage-2 took over after {:.2f} s; a change made "
+        "at the kill reached Redis {:.2f} s later\n",
+        stage, takeover, gap);
+  }
+  // The stage-1 instances again: standbys now.
+  for (const auto& [stage, args] : stages) {
+    Stage(stage + "@stage-1-again", "stage-1", args);
+    ASSERT_TRUE(WaitFor(60s, [&] { return logged(stage + "@stage-1-again", stage + "_standby"); }))
+        << stages_[stage + "@stage-1-again"]->Output();
+  }
+
+  // 4. stage-2, active for all three, cut off.
+  auto cut = Clock::now();
+  ASSERT_TRUE(hosts_->CutLink("stage-2").ok());
+  std::map<std::string, double> took_over;
+  ASSERT_TRUE(WaitFor(60s, [&] {
+    for (const auto& [stage, args] : stages) {
+      if (!took_over.contains(stage) && logged(stage + "@stage-1-again", active_event(stage))) {
+        took_over[stage] = std::chrono::duration<double>(Clock::now() - cut).count();
+      }
+    }
+    return took_over.size() == stages.size();
+  })) << stages_["cdc@stage-1-again"]->Output();
+  double cut_gap = freshness_gap(cut);
+  std::cout << fmt::format(
+      "stage-2 (active for cdc, transform and cache) cut off: stage-1 took over cdc after "
+      "{:.2f} s, transform after {:.2f} s, cache after {:.2f} s; a change made at the cut "
+      "reached Redis {:.2f} s later\n",
+      took_over["cdc"], took_over["transform"], took_over["cache"], cut_gap);
+  auto wh = Connect(warehouse_->Url("warehouse"));
+  std::map<std::string, std::string> tokens;
+  for (const auto& [stage, args] : stages) {
+    tokens[stage] =
+        Scalar(wh, "SELECT token FROM platform.stage_leases WHERE stage = '" + stage + "'");
+    EXPECT_EQ(tokens[stage], "3") << stage << ": stage-1, stage-2, stage-1 again";
+  }
+  ASSERT_GT(freshness_gap(Clock::now()), 0);
+
+  // Healed: the former leaders find their leases lost and stand by; nothing of theirs lands.
+  ASSERT_TRUE(hosts_->HealLink("stage-2").ok());
+  for (const auto& [stage, args] : stages) {
+    ASSERT_TRUE(WaitFor(120s, [&] {
+      std::string out = stages_[stage + "@stage-2"]->Output();
+      size_t lost = out.find("event=" + stage + "_lease_lost");
+      return lost != std::string::npos &&
+             out.find("event=" + stage + "_standby", lost) != std::string::npos;
+    })) << stages_[stage + "@stage-2"]->Output();
+  }
+  stages_["workload"]->Signal(SIGTERM);
+  ASSERT_EQ(stages_["workload"]->Wait(30s), 0);
+  for (const auto& [stage, args] : stages) {
+    EXPECT_EQ(Scalar(wh, "SELECT token FROM platform.stage_leases WHERE stage = '" + stage + "'"),
+              tokens[stage])
+        << stage << ": a former leader took the lease back";
+  }
+  auto meta_fence = redis->Command({"HGET", cache::kMetaKey, "fence"});
+  ASSERT_TRUE(meta_fence.ok());
+  EXPECT_EQ(std::string(meta_fence->str()), tokens["cache"]);
+  ExpectRawEqualsOltp(oltp_->Url("source_db"), warehouse_->Url("warehouse"));
+  auto reconcile = On("warehouse", {"reconcile", "--wait", "120"});
+  EXPECT_EQ(reconcile.exit_code, 0) << reconcile.output;
 }
 
 }  // namespace
