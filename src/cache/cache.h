@@ -72,6 +72,23 @@ pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log
 pdv::Result<SyncResult> SyncWithRetry(bool full, const CacheOptions& options, Logger& log,
                                       std::stop_token stop);
 
+// One customer's record in Redis now (the current version), looked up by cpf_hash (64
+// hex characters): nullopt when absent or when no version is loaded.
+pdv::Result<std::optional<CustomerRecord>> FindCustomer(redis::Client& redis,
+                                                        std::string_view cpf_hash);
+
+struct Erased {
+  int records = 0;     // cpf-index entries removed (the customer's record)
+  int id_entries = 0;  // id-index entries removed
+};
+// Removes one customer from Redis (LGPD erasure): its record under `cpf_hash` if it is
+// that customer's, and its id-index entry, in the current version. Under the sync lock,
+// so a sync in flight finishes first and the next one reads a dimension without the
+// customer. The removal is a write to the key, so every client's near-cache of it is
+// invalidated (tracking); it returns once the replicas have it.
+pdv::Result<Erased> EraseCustomer(const CacheOptions& options, std::string_view cpf_hash,
+                                  std::string_view cliente_id, Logger& log, std::stop_token stop);
+
 // Active/standby: several watches of one Redis take turns through the "cache" lease in
 // the warehouse (pg/lease.h); the active one fences pdv:meta with its token.
 // Incremental syncs on every NOTIFY pdv_dim (bursts coalesced), until stopped. Between

@@ -347,9 +347,16 @@ pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log
     Pipeline pipeline(*redis);
     uint64_t batch_lsn = result.lsn;
     std::string batch_id = position_id;
+    size_t read_rows = 0;
     Status read = (*wh)->ReadDimension(
         result.lsn, position_id, false, options.batch,
         [&](const warehouse::DimensionRow& d) -> Status {
+          ++read_rows;
+          batch_lsn = d.lsn;
+          batch_id = d.cliente_id;
+          // An erased customer's tombstone names no one (src/subject/): nothing to apply,
+          // the erasure removed the record itself.
+          if (d.deleted && d.cpf_hash.empty()) return Status::Ok();
           auto hash = HashBytes(d.cpf_hash);
           auto id = UuidBytes(d.cliente_id);
           if (!hash.ok()) return hash.status();
@@ -368,13 +375,11 @@ pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log
             pipeline.Add({"EVALSHA", *swap, "1", id_key, token, id_field, cpf_field});
           }
           rows.push_back({*hash, *id, d.lsn});
-          batch_lsn = d.lsn;
-          batch_id = d.cliente_id;
           return Status::Ok();
         },
         nullptr);
     if (!read.ok()) return read;
-    if (rows.empty()) break;
+    if (read_rows == 0) break;
     // A customer whose cpf_hash changed: remove the entry under the old one.
     std::vector<std::string> moved_from(rows.size());
     size_t i = 0;
@@ -411,6 +416,58 @@ pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log
              {{"version", result.version}, {"applied", result.applied}, {"lsn", result.lsn}});
   }
   return result;
+}
+
+pdv::Result<std::optional<CustomerRecord>> FindCustomer(redis::Client& redis,
+                                                        std::string_view cpf_hash) {
+  auto hash = HashBytes(cpf_hash);
+  if (!hash.ok()) return hash.status();
+  auto meta = ReadMeta(redis);
+  if (!meta.ok()) return meta.status();
+  if (!meta->exists) return std::optional<CustomerRecord>();
+  auto r = redis.Command({"HGET", meta->layout.CpfKey(*hash), Layout::CpfField(*hash)});
+  if (!r.ok()) return r.status();
+  if (r->type() != REDIS_REPLY_STRING) return std::optional<CustomerRecord>();
+  auto record = Decode(r->str());
+  if (!record.ok()) return record.status();
+  return std::optional<CustomerRecord>(*record);
+}
+
+pdv::Result<Erased> EraseCustomer(const CacheOptions& options, std::string_view cpf_hash,
+                                  std::string_view cliente_id, Logger& log, std::stop_token stop) {
+  auto hash = HashBytes(cpf_hash);
+  if (!hash.ok()) return hash.status();
+  auto id = UuidBytes(cliente_id);
+  if (!id.ok()) return id.status();
+  auto redis = redis::Client::Connect(options.redis_url);
+  if (!redis.ok()) return redis.status();
+  auto lock = SyncLock::Acquire(*redis, log, stop);
+  if (!lock.ok()) return lock.status();
+  auto meta = ReadMeta(*redis);
+  if (!meta.ok()) return meta.status();
+  Erased erased;
+  if (!meta->exists) return erased;
+  const Layout& layout = meta->layout;
+  std::string id_bytes(reinterpret_cast<const char*>(id->data()), 16);
+  // The record only if it is this customer's (a cpf_hash is one person's, but the
+  // check costs nothing); its LSN is no bound: everything of it goes.
+  auto removed = redis->Command(
+      {"EVAL",
+       "local cur = redis.call('HGET', KEYS[1], ARGV[1]) if not cur then return 0 end "
+       "if string.sub(cur, 9, 24) ~= ARGV[2] then return 0 end "
+       "return redis.call('HDEL', KEYS[1], ARGV[1])",
+       "1", layout.CpfKey(*hash), Layout::CpfField(*hash), id_bytes});
+  if (!removed.ok()) return removed.status();
+  erased.records = static_cast<int>(removed->integer());
+  auto pointer = redis->Command(
+      {"EVAL",
+       "local cur = redis.call('HGET', KEYS[1], ARGV[1]) if cur ~= ARGV[2] then return 0 end "
+       "return redis.call('HDEL', KEYS[1], ARGV[1])",
+       "1", layout.IdKey(*id), Layout::IdField(*id), Layout::CpfField(*hash)});
+  if (!pointer.ok()) return pointer.status();
+  erased.id_entries = static_cast<int>(pointer->integer());
+  if (Status s = redis->WaitForReplicas(options.replica_ack_timeout); !s.ok()) return s;
+  return erased;
 }
 
 pdv::Result<SyncResult> SyncWithRetry(bool full, const CacheOptions& options, Logger& log,

@@ -53,6 +53,9 @@ struct CdcOptions {
   // Active/standby (pg/lease.h): a standby takes over once the active instance has not
   // renewed its lease for this long.
   std::chrono::milliseconds lease_ttl{3000};
+  // The erasure register's key (common/erasure.h): changes and snapshot rows of an erased
+  // cliente_id never reach RAW. Needed once the register lists anyone.
+  std::string erasure_key;
 };
 
 // Runs until `stop` (or, with `once`, until caught up). Lost connections to either

@@ -9,6 +9,7 @@
 #include <set>
 #include <span>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "cdc/cdc.h"
@@ -17,6 +18,7 @@
 #include "cdc/pgoutput.h"
 #include "cdc/replication_connection.h"
 #include "common/backoff.h"
+#include "common/erasure.h"
 #include "common/host_port.h"
 #include "common/progress.h"
 #include "common/time_text.h"
@@ -353,6 +355,12 @@ class Session {
 
     auto batch = wh_->BeginBatch(options_.table, options_.slot, raw_columns_);
     if (!batch.ok()) return batch.status();
+    if (Status s = RefreshErased(); !s.ok()) return s;
+    int subject_field = -1;  // cliente_id's position in a snapshot line
+    for (size_t i = 0; i < raw_columns_.size(); ++i) {
+      if (raw_columns_[i].name == kSubjectColumn) subject_field = static_cast<int>(i);
+    }
+    uint64_t erased_left_out = 0;
     // A resync stages the snapshot and appends only what differs from RAW.
     if (with_deletions) {
       if (Status s = (*batch)->StageSnapshotRows(); !s.ok()) return s;
@@ -371,6 +379,10 @@ class Session {
                         if ((seq & 1023) == 0) {
                           if (progress) progress->Update(static_cast<uint64_t>(seq));
                           if (Status kept = lease_.Keep(); !kept.ok()) return kept;
+                        }
+                        if (subject_field >= 0 && IsErased(Field(line, subject_field))) {
+                          ++erased_left_out;
+                          return Status::Ok();
                         }
                         return (*batch)->Add(line, change);
                       });
@@ -400,11 +412,12 @@ class Session {
     (void)conn->Exec("COMMIT");
     checkpoint_ = done;
     resynced_ = true;
-    log_.Info("cdc_snapshot_done", {{"rows", static_cast<uint64_t>(seq)},
+    log_.Info("cdc_snapshot_done", {{"rows", static_cast<uint64_t>(seq) - erased_left_out},
                                     {"deletions", deletions},
                                     {"unchanged_not_appended", unchanged},
                                     {"appended", rows},
-                                    {"lsn", LsnText(done.commit_lsn)}});
+                                    {"lsn", LsnText(done.commit_lsn)},
+                                    {"erased_left_out", erased_left_out}});
     return Status::Ok();
   }
 
@@ -665,13 +678,55 @@ class Session {
     return Status::Ok();
   }
 
-  // One change into the open batch (opened if needed) at (lsn, seq).
+  // The erasure register's entries added since the last look: read in the open batch's
+  // transaction, after its subject write lock (common/erasure.h).
+  Status RefreshErased() {
+    auto added = wh_->ErasedSince(erased_seq_);
+    if (!added.ok()) return added.status();
+    erased_seq_ = added->last_seq;
+    erased_.insert(added->cliente_id_hmacs.begin(), added->cliente_id_hmacs.end());
+    if (!erased_.empty() && options_.erasure_key.empty()) {
+      return Status::Error(fmt::format(
+          "the erasure register lists {} erased customers, and cdc has no erasure_key to keep "
+          "their changes out of RAW: set erasure_key (the one `pdv subject` uses)",
+          erased_.size()));
+    }
+    return Status::Ok();
+  }
+  bool IsErased(std::string_view cliente_id) const {
+    if (erased_.empty()) return false;
+    return erased_.contains(SubjectHmac(options_.erasure_key, kSubjectColumn, cliente_id));
+  }
+  static std::string_view Field(std::string_view line, int index) {
+    for (int i = 0; i < index; ++i) {
+      size_t tab = line.find('\t');
+      if (tab == std::string_view::npos) return {};
+      line.remove_prefix(tab + 1);
+    }
+    return line.substr(0, line.find('\t'));
+  }
+  // The change's cliente_id ("" if it has none: a truncate).
+  static std::string_view SubjectOf(const Change& c) {
+    const auto& cols = c.relation->columns;
+    for (size_t i = 0; i < cols.size() && i < c.tuple.size(); ++i) {
+      if (cols[i].name == kSubjectColumn) return c.tuple[i].data;
+    }
+    return {};
+  }
+
+  // One change into the open batch (opened if needed) at (lsn, seq); an erased
+  // customer's change is left out.
   Status AddRow(const Change& c, Lsn lsn, int64_t committed_us, int64_t seq) {
     if (!batch_) {
       auto batch = wh_->BeginBatch(options_.table, options_.slot, raw_columns_);
       if (!batch.ok()) return batch.status();
       batch_ = std::move(*batch);
       batch_started_ = Clock::now();
+      if (Status s = RefreshErased(); !s.ok()) return s;
+    }
+    if (c.op != 't' && IsErased(SubjectOf(c))) {
+      ++erased_left_out_;
+      return Status::Ok();
     }
     row_fields_.clear();
     if (Status s = Fields(c, &row_fields_); !s.ok()) return s;
@@ -852,6 +907,9 @@ class Session {
   std::unique_ptr<warehouse::Warehouse> wh_;
   std::optional<ReplicationConnection> repl_;
   Checkpoint checkpoint_;
+  std::unordered_set<std::string> erased_;  // the register's cliente_id HMACs
+  int64_t erased_seq_ = 0;
+  uint64_t erased_left_out_ = 0;
   ReplicationConnection::SystemIdentity identity_;  // the source reached this session
   PgOutputDecoder decoder_;
   std::map<std::pair<uint32_t, int32_t>, std::string> types_;

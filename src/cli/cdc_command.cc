@@ -59,7 +59,8 @@ class CdcCommand : public Command {
         .spill_dir = *config.Get("cdc.spill_dir"),
         .retry_timeout_s = config.GetDouble("cdc.retry_timeout"),
         .progress = stderr,
-        .metrics_listen = *config.Get("cdc.metrics_listen")};
+        .metrics_listen = *config.Get("cdc.metrics_listen"),
+        .erasure_key = config.Get("erasure_key").value_or("")};
     Status done = cdc::Run(options, log, stop);
     return Finish("pdv cdc", done);
   }

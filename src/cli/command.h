@@ -55,6 +55,7 @@ std::unique_ptr<Command> MakeStatusCommand();
 std::unique_ptr<Command> MakeMonitorCommand();
 std::unique_ptr<Command> MakeReconcileCommand();
 std::unique_ptr<Command> MakeGrantCommand();
+std::unique_ptr<Command> MakeSubjectCommand();
 
 // The exit status of a command that ended with `done`: 0, or 1 after one line on stderr
 // ("pdv cache: redis: cannot connect ...").

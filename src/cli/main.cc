@@ -61,6 +61,7 @@ int Main(int argc, char** argv) {
   commands.push_back(MakeMonitorCommand());
   commands.push_back(MakeReconcileCommand());
   commands.push_back(MakeGrantCommand());
+  commands.push_back(MakeSubjectCommand());
   std::vector<CLI::App*> subcommands;
   for (auto& c : commands) subcommands.push_back(c->Register(app));
 

@@ -114,10 +114,14 @@ class ReconcileCommand : public Command {
     cmd->add_option("--grace-minutes", options_.grace_minutes,
                     "The eligibility rule's grace period (the project's carencia_minutos)")
         ->capture_default_str();
+    cmd->add_flag("--show-values", options_.show_values,
+                  "Print the differing values (personal data) too, not only cliente_id and "
+                  "column");
     return cmd;
   }
   int Run(const Config& config, std::stop_token) override {
     options_.sources = SourcesFrom(config);
+    options_.erasure_key = config.Get("erasure_key").value_or("");
     auto report = monitor::Reconcile(options_);
     if (!report.ok()) return Finish("pdv reconcile", report.status());
     fmt::print("{}", monitor::FormatReconcile(*report));

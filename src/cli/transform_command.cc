@@ -7,6 +7,7 @@
 
 #include "cdc/cdc.h"
 #include "cli/command.h"
+#include "common/erasure.h"
 #include "transform/transform.h"
 
 namespace pdv::cli {
@@ -84,6 +85,8 @@ class TransformCommand : public Command {
       options_.project_dir = PlatformProjectDir(config);
       options_.warehouse_url = *config.Get("warehouse_url");
     }
+    // Models' writes and `pdv subject forget` never race (common/erasure.h).
+    options_.begin_sql = kSubjectWriteLockSql;
     if (options_.command == "watch") {
       Logger log = MakeLogger(config, "transform");
       options_.command = "run";

@@ -157,6 +157,11 @@ Status EnsureConfigFile(const fs::path& file, const UpOptions& options) {
     if (!key.ok()) return key.status();
     add += fmt::format("cpf_key: {}\n", *key);
   }
+  if (!has("erasure_key")) {
+    auto key = RandomSecretHex(32);
+    if (!key.ok()) return key.status();
+    add += fmt::format("erasure_key: {}\n", *key);
+  }
   if (add.empty() && !rewrite) return Status::Ok();
   if (!existing.empty() && existing.back() != '\n') add = "\n" + add;
   if (rewrite) {

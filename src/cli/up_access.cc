@@ -252,6 +252,8 @@ Status GrantWarehouseAccess(const std::string& admin_url, const StageSecrets& se
        "TO pdv_cache, pdv_monitor",
        "GRANT USAGE ON SCHEMA platform TO pdv_cdc, pdv_transform, pdv_cache, pdv_monitor",
        "GRANT SELECT ON platform.api_keys TO pdv_cache",
+       // Erased customers stay out of RAW (cdc) and out of reconcile's expectations.
+       "GRANT SELECT ON platform.erasure_register TO pdv_cdc, pdv_monitor",
        // Active/standby: every stage takes and renews its lease (pg/lease.h).
        "GRANT SELECT, INSERT, UPDATE ON platform.stage_leases TO pdv_cdc, pdv_transform, "
        "pdv_cache, pdv_monitor",
@@ -271,7 +273,9 @@ Result<std::map<std::string, fs::path>> WriteStageConfigs(const fs::path& dir,
   } catch (const YAML::Exception& e) {
     return Status::Error(fmt::format("{}: {}", config_file.string(), e.what()));
   }
-  for (const char* secret : {"oltp_url", "warehouse_url", "redis_url", "cpf_key"}) {
+  // Handed only to the stages that need it, below.
+  YAML::Node erasure_key = YAML::Clone(base["erasure_key"]);
+  for (const char* secret : {"oltp_url", "warehouse_url", "redis_url", "cpf_key", "erasure_key"}) {
     base.remove(secret);
   }
   std::error_code ec;
@@ -286,14 +290,15 @@ Result<std::map<std::string, fs::path>> WriteStageConfigs(const fs::path& dir,
     const char* warehouse_role;  // "" none
     const char* redis_user;      // "" none
     bool cpf_key;
+    bool erasure_key;  // the erasure register's (common/erasure.h)
   };
   const Need needs[] = {
-      {"generate", kGenerateRole, "", "", true},
-      {"cdc", kCdcRole, kCdcRole, "", false},
-      {"transform", "", kTransformRole, "", false},
-      {"cache", "", kCacheRole, kCacheUser, false},
-      {"serve", "", "", kServeUser, true},
-      {"monitor", kMonitorRole, kMonitorRole, kMonitorUser, false},
+      {"generate", kGenerateRole, "", "", true, false},
+      {"cdc", kCdcRole, kCdcRole, "", false, true},
+      {"transform", "", kTransformRole, "", false, false},
+      {"cache", "", kCacheRole, kCacheUser, false, false},
+      {"serve", "", "", kServeUser, true, false},
+      {"monitor", kMonitorRole, kMonitorRole, kMonitorUser, false, false},
   };
   std::map<std::string, fs::path> files;
   for (const Need& need : needs) {
@@ -314,6 +319,7 @@ Result<std::map<std::string, fs::path>> WriteStageConfigs(const fs::path& dir,
       node["redis_url"] = *url;
     }
     if (need.cpf_key) node["cpf_key"] = cpf_key;
+    if (need.erasure_key && erasure_key) node["erasure_key"] = erasure_key;
     if (std::strcmp(need.stage, "monitor") == 0) {
       node["monitor"]["probe_cpf_hash"] = monitor::ProbeCpfHash(cpf_key);
     }

@@ -148,6 +148,12 @@ const std::vector<ConfigKey>& AllConfigKeys() {
          .default_value = std::nullopt,
          .help = "secret key of cpf_hash (HMAC-SHA256), at least 16 characters",
          .min_length = 16});
+    add({.name = "erasure_key",
+         .kind = ConfigKind::kSecret,
+         .default_value = std::nullopt,
+         .help = "secret key of the erasure register's subject HMACs (pdv subject; cdc "
+                 "keeps erased subjects out of RAW with it), at least 16 characters",
+         .min_length = 16});
     add({.name = "listen",
          .kind = ConfigKind::kHostPort,
          .default_value = "127.0.0.1:8080",

@@ -88,6 +88,12 @@ struct ReconcileOptions {
   int show = 5;           // differences listed per comparison and kind
   int grace_minutes = 5;  // the eligibility rule's grace period (carencia_minutos)
   int rounds = 3;         // a difference must show in every round (see Reconcile)
+  // Data minimisation (LGPD): a difference is named by cliente_id and column; values are
+  // printed only when asked.
+  bool show_values = false;
+  // The erasure register's key (common/erasure.h): customers erased but kept at the
+  // source are not expected downstream. Empty: the register is not consulted.
+  std::string erasure_key;
 };
 
 // Compares OLTP with RAW's latest state, RAW with the dimension (the eligibility rule

@@ -381,7 +381,7 @@ Runner::NodeResult Runner::ExecuteModel(const Node& node, const std::string& com
                     node.original_file_path, mat);
     return res;
   }
-  std::vector<std::string> statements{"begin"};
+  std::vector<std::string> statements{Begin()};
   statements.insert(statements.end(), pre->begin(), pre->end());
   size_t main_index = statements.size() + main_statement;
   size_t last_body = statements.size() + body.size() - 1;
@@ -441,8 +441,7 @@ Runner::NodeResult Runner::ExecuteSeed(const Node& node) {
     return res;
   };
   for (const std::string& sql :
-       {std::string("begin"),
-        fmt::format("create schema if not exists {}", QuoteIdentifier(node.schema)),
+       {Begin(), fmt::format("create schema if not exists {}", QuoteIdentifier(node.schema)),
         fmt::format("create table {} ({})", tmp.Quoted(), defs)}) {
     StatementResult r = RunStatement(*conn_, sql);
     if (!r.ok) return fail(r.error);

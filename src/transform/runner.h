@@ -34,6 +34,10 @@ class Runner {
   Status WriteManifest() const;
 
  private:
+  // "begin", and the options' begin_sql.
+  std::string Begin() const {
+    return options_.begin_sql.empty() ? "begin" : "begin; " + options_.begin_sql;
+  }
   struct NodeResult {
     std::string unique_id;
     std::string status;  // success, error, skipped, pass, fail, warn

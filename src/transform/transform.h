@@ -32,6 +32,9 @@ struct TransformOptions {
   // A statement run in each model's and seed's transaction right before its commit (the
   // lease's fence, pg/lease.h, set by watch): once it fails, nothing of that node lands.
   std::string fence_sql;
+  // A statement run first in each model's and seed's transaction (the platform's subject
+  // write lock, common/erasure.h, so that an erasure never races a model's write).
+  std::string begin_sql;
 };
 
 struct RunSummary {

@@ -5,6 +5,7 @@
 #include <iterator>
 #include <set>
 
+#include "common/erasure.h"
 #include "common/lsn.h"
 #include "common/time_text.h"
 #include "pg/connection.h"
@@ -57,7 +58,7 @@ class PostgresBatch : public RawBatch {
     }
   }
 
-  Status Begin() { return conn_->Exec("BEGIN").status(); }
+  Status Begin() { return conn_->Exec(std::string("BEGIN; ") + kSubjectWriteLockSql).status(); }
 
   Status Add(std::string_view fields, const RawChange& change) override {
     if (!copying_) {
@@ -292,6 +293,7 @@ class PostgresWarehouse : public Warehouse {
         "c.relnamespace WHERE (n.nspname, c.relname) IN (('raw', '_cdc_checkpoint'), "
         "('platform', 'api_keys'), ('platform', 'stage_leases'), ('platform', "
         "'stage_instances'))) = 4 AND EXISTS (SELECT FROM pg_proc WHERE proname = 'pdv_fence') "
+        "AND to_regclass('platform.erasure_register') IS NOT NULL "
         "AND EXISTS (SELECT FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN "
         "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'raw' AND c.relname = "
         "'_cdc_checkpoint' AND a.attname = 'source_timeline')");
@@ -321,6 +323,15 @@ class PostgresWarehouse : public Warehouse {
         "CREATE TABLE IF NOT EXISTS platform.stage_instances (stage text NOT NULL, instance "
         "text NOT NULL, role text NOT NULL, seen_at timestamptz NOT NULL, PRIMARY KEY (stage, "
         "instance)); "
+        // LGPD erasures (src/subject/): the requests with their receipts (times and counts
+        // per layer), and the subjects they name, by HMAC only (common/erasure.h). No PII.
+        "CREATE TABLE IF NOT EXISTS platform.erasure_requests (request_id uuid PRIMARY KEY, "
+        "at_source boolean NOT NULL, requested_at timestamptz NOT NULL DEFAULT now(), "
+        "completed_at timestamptz, receipt jsonb NOT NULL DEFAULT '{}'); "
+        "CREATE TABLE IF NOT EXISTS platform.erasure_register (seq bigserial UNIQUE, "
+        "request_id uuid NOT NULL REFERENCES platform.erasure_requests, kind text NOT NULL "
+        "CHECK (kind IN ('cliente_id', 'cpf_hash', 'email')), hmac text NOT NULL, PRIMARY KEY "
+        "(kind, hmac)); "
         // Run in a holder's write transaction right before COMMIT: the share lock makes a
         // takeover wait for this commit, and a takeover already done fails it.
         "CREATE OR REPLACE FUNCTION platform.pdv_fence(p_stage text, p_token bigint) RETURNS "
@@ -329,6 +340,20 @@ class PostgresWarehouse : public Warehouse {
         "the % lease has a newer holder than token %', p_stage, p_token USING ERRCODE = "
         "'P0001'; END IF; END $f$");
     return r.status();
+  }
+
+  pdv::Result<ErasedIds> ErasedSince(int64_t after_seq) override {
+    auto r = conn_.ExecParams(
+        "SELECT seq, hmac FROM platform.erasure_register WHERE seq > $1::bigint AND kind = "
+        "'cliente_id' ORDER BY seq",
+        {std::to_string(after_seq)});
+    if (!r.ok()) return r.status();
+    ErasedIds out{.last_seq = after_seq};
+    for (int i = 0; i < r->rows(); ++i) {
+      out.last_seq = std::stoll(r->str(i, 0));
+      out.cliente_id_hmacs.push_back(r->str(i, 1));
+    }
+    return out;
   }
 
   Status SaveApiKey(const ApiKeyRow& key) override {

@@ -116,6 +116,7 @@ class Warehouse {
                                 const std::vector<RawColumn>& columns) = 0;
   // The checkpoint of `slot`, or nullopt before the first snapshot committed.
   virtual pdv::Result<std::optional<Checkpoint>> ReadCheckpoint(const std::string& slot) = 0;
+  // A batch's transaction, begun with the subject write lock (common/erasure.h) held.
   virtual pdv::Result<std::unique_ptr<RawBatch>> BeginBatch(
       const std::string& table, const std::string& slot, const std::vector<RawColumn>& columns) = 0;
   // A statement every batch runs right before its COMMIT, in the same query (the lease's
@@ -127,6 +128,16 @@ class Warehouse {
   virtual Status SaveApiKey(const ApiKeyRow& key) = 0;
   // Every key, oldest first.
   virtual pdv::Result<std::vector<ApiKeyRow>> ApiKeys() = 0;
+
+  // The erasure register's cliente_id HMACs (common/erasure.h) with a sequence number
+  // above `after_seq`, and the highest sequence number: a batch reads them after it began
+  // (BeginBatch takes the subject write lock first), so an erasure either sees the batch
+  // committed or the batch sees the erasure.
+  struct ErasedIds {
+    int64_t last_seq = 0;
+    std::vector<std::string> cliente_id_hmacs;
+  };
+  virtual pdv::Result<ErasedIds> ErasedSince(int64_t after_seq) = 0;
 
   // Customers in the POS dimension (tombstones excluded).
   virtual pdv::Result<uint64_t> CountDimension() = 0;

@@ -1,0 +1,87 @@
+// pdv subject: a member's LGPD rights (src/subject/subject.h): export, forget, verify.
+
+#include <fmt/format.h>
+
+#include "cli/command.h"
+#include "subject/subject.h"
+
+namespace pdv::cli {
+namespace {
+
+class SubjectCommand : public Command {
+ public:
+  CLI::App* Register(CLI::App& app) override {
+    CLI::App* cmd = app.add_subcommand(
+        "subject", "A member's LGPD rights: their data from every layer, its erasure, its proof");
+    cmd->require_subcommand(1);
+    export_ = cmd->add_subcommand("export",
+                                  "Prints, as one JSON document, everything every "
+                                  "layer holds about one person");
+    forget_ = cmd->add_subcommand(
+        "forget",
+        "Erases one person from every layer, registers the erasure (by HMAC) so "
+        "nothing comes back, and prints its receipt");
+    verify_ = cmd->add_subcommand(
+        "verify",
+        "Scans every layer for an erasure's subject; prints the proof of absence, "
+        "exits 1 if anything remains");
+    for (CLI::App* sub : {export_, forget_}) {
+      sub->add_option("--cpf", who_.cpf, "The person's CPF (hashed with cpf_key, never kept)");
+      sub->add_option("--cliente-id", who_.cliente_id, "The person's cliente_id");
+    }
+    forget_->add_flag("--at-source", forget_options_.at_source,
+                      "Also delete the row in the OLTP table (the CDC delete then flows)");
+    forget_->add_flag("--rewrite", forget_options_.rewrite,
+                      "VACUUM FULL the warehouse tables that held the person, so no byte is left "
+                      "in their files (writers wait for the rewrite)");
+    verify_->add_option("request_id", request_id_, "The erasure's request id (its receipt's)")
+        ->required();
+    for (const char* key : {"oltp_url", "warehouse_url", "redis_url"}) {
+      std::string flag = std::string("--") + key;
+      for (char& c : flag) c = c == '_' ? '-' : c;
+      flags_.Add(cmd, flag, key);
+    }
+    return cmd;
+  }
+
+  int Run(const Config& config, std::stop_token stop) override {
+    subject::Sources sources{.oltp_url = *config.Get("oltp_url"),
+                             .warehouse_url = *config.Get("warehouse_url"),
+                             .redis_url = *config.Get("redis_url"),
+                             .cpf_key = config.Get("cpf_key").value_or(""),
+                             .erasure_key = config.Get("erasure_key").value_or("")};
+    if (!verify_->parsed() && who_.cpf.empty() == who_.cliente_id.empty()) {
+      fmt::print(stderr, "pdv subject: give exactly one of --cpf and --cliente-id\n");
+      return kExitUsage;
+    }
+    if (export_->parsed()) {
+      auto doc = subject::Export(sources, who_);
+      if (!doc.ok()) return Finish("pdv subject export", doc.status());
+      fmt::print("{}\n", doc->dump(2));
+      return kExitOk;
+    }
+    if (forget_->parsed()) {
+      Logger log = MakeLogger(config, "subject");
+      auto receipt = subject::Forget(sources, who_, forget_options_, log, stop);
+      if (!receipt.ok()) return Finish("pdv subject forget", receipt.status());
+      fmt::print("{}\n", receipt->dump(2));
+      return kExitOk;
+    }
+    auto proof = subject::Verify(sources, request_id_);
+    if (!proof.ok()) return Finish("pdv subject verify", proof.status());
+    fmt::print("{}\n", proof->dump(2));
+    return (*proof)["clean"].get<bool>() ? kExitOk : kExitFailure;
+  }
+
+ private:
+  CLI::App *export_ = nullptr, *forget_ = nullptr, *verify_ = nullptr;
+  subject::Selector who_;
+  subject::ForgetOptions forget_options_;
+  std::string request_id_;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> MakeSubjectCommand() { return std::make_unique<SubjectCommand>(); }
+
+}  // namespace pdv::cli

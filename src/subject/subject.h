@@ -1,0 +1,65 @@
+#pragma once
+
+// A data subject's rights under Brazil's LGPD (Lei 13.709/2018) across every layer of
+// the platform: access (art. 18, II: Export), erasure (art. 18, IV and VI; art. 16:
+// Forget) and its proof (Verify). A subject is named by CPF (hashed with cpf_key, never
+// kept) or by cliente_id. The erasure register (platform.erasure_register) remembers
+// each request by HMACs under erasure_key (common/erasure.h) and holds no PII; cdc keeps
+// an erased cliente_id's changes out of RAW, so nothing comes back.
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stop_token>
+#include <string>
+
+#include "common/log.h"
+#include "common/status.h"
+
+namespace pdv::subject {
+
+struct Sources {
+  std::string oltp_url;
+  std::string warehouse_url;
+  std::string redis_url;
+  std::string cpf_key;      // to name a subject by CPF
+  std::string erasure_key;  // the register's HMAC key (forget, verify)
+};
+
+// Exactly one of the two.
+struct Selector {
+  std::string cpf;         // any common spelling: 123.456.789-09, 12345678909
+  std::string cliente_id;  // a UUID
+};
+
+// Every piece of data about the subject that any layer holds, as one JSON document:
+// {"subject": {cliente_ids}, "oltp": [rows], "raw": [every version, with its _cdc_
+// timestamps], "staging": [rows], "dimension": [rows], "redis": [records]}. Nothing
+// about anyone else. An error when the subject is in no layer.
+pdv::Result<nlohmann::json> Export(const Sources& sources, const Selector& who);
+
+struct ForgetOptions {
+  bool at_source = false;  // also delete the OLTP row (the CDC delete then flows)
+  // VACUUM FULL the warehouse tables that held the subject (an exclusive lock for the
+  // rewrite: writers wait, CDC buffers in its slot). Plain VACUUM removes dead tuples and
+  // index entries, but a removed tuple at the bottom of a page can stay in the page's
+  // free space until that space is reused; the rewrite leaves no byte behind.
+  bool rewrite = false;
+};
+
+// Erases the subject from every layer (RAW: every version; staging: the row; the
+// dimension: the row becomes a tombstone with no identifier of the person; Redis: the
+// record and its id-index entry; OLTP with at_source), registering the request first,
+// then vacuums. Idempotent: a subject already erased gets its earlier receipt. Safe while
+// the pipeline runs (common/erasure.h's lock, the cache's sync lock). Returns the
+// receipt: {request_id, cliente_id_hmacs, requested_at, layers: {<layer>: {erased_at,
+// rows}}, completed_at}, also kept in the register.
+pdv::Result<nlohmann::json> Forget(const Sources& sources, const Selector& who,
+                                   const ForgetOptions& options, Logger& log, std::stop_token stop);
+
+// Scans every layer again (every row of every table, every Redis bucket) for the
+// request's subjects (by their HMACs) and returns the proof: {request_id, checked_at,
+// layers: {<layer>: {scanned, found}}, clean}. clean is false if anything remains (the
+// OLTP row counts only when the request was at_source).
+pdv::Result<nlohmann::json> Verify(const Sources& sources, const std::string& request_id);
+
+}  // namespace pdv::subject

@@ -1,0 +1,334 @@
+// Issue 14 (LGPD): a member's rights against a running pipeline (cdc, transform watch and
+// cache watch on real PostgreSQL and Redis): export finds exactly one person in every
+// layer; forget, while that very customer keeps changing at the source, erases them from
+// every layer (table files and every Redis key included) and keeps them out; verify
+// proves it.
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "localsvc/local_postgres.h"
+#include "localsvc/local_redis.h"
+#include "redis/client.h"
+#include "test_support.h"
+
+namespace pdv::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class SubjectTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto pg = localsvc::LocalPostgres::Start({});
+    ASSERT_TRUE(pg.ok()) << pg.message();
+    pg_ = std::move(*pg);
+    ASSERT_TRUE(pg_->EnsureDatabase("source_db").ok());
+    ASSERT_TRUE(pg_->EnsureDatabase("warehouse").ok());
+    auto redis = localsvc::LocalRedis::Start({});
+    ASSERT_TRUE(redis.ok()) << redis.message();
+    redis_ = std::move(*redis);
+    auto dir = localsvc::ScratchDir::Create("pdv-test-subject");
+    ASSERT_TRUE(dir.ok());
+    dir_.emplace(std::move(*dir));
+    std::ofstream(Path("pdv.yaml")) << fmt::format(
+        "oltp_url: {}\nwarehouse_url: {}\nredis_url: {}\ncpf_key: subject-test-cpf-key-0123\n"
+        "erasure_key: subject-test-erasure-key-0123\ncdc:\n  metrics_listen: \"\"\n",
+        pg_->Url("source_db"), pg_->Url("warehouse"), redis_->Url());
+  }
+  void TearDown() override {
+    for (auto& p : stages_) {
+      if (p->Running()) {
+        p->Signal(SIGTERM);
+        p->Wait(20s);
+      }
+    }
+  }
+  std::filesystem::path Path(const std::string& name) const { return dir_->path() / name; }
+  std::vector<std::string> WithConfig(std::vector<std::string> args) const {
+    args.insert(args.begin(), {"--config", Path("pdv.yaml").string()});
+    return args;
+  }
+  CommandResult Pdv(std::vector<std::string> args) { return RunPdv(WithConfig(std::move(args))); }
+  void StartPipeline() {
+    for (auto args : std::vector<std::vector<std::string>>{
+             {"cdc"}, {"transform", "watch", "--platform"}, {"cache", "watch"}}) {
+      stages_.push_back(std::make_unique<PdvProcess>(
+          WithConfig(args), Path(args[0] + std::to_string(stages_.size()) + ".log")));
+    }
+  }
+  // Until every layer is the OLTP's state (reconcile clean).
+  void CaughtUp() {
+    auto r = Pdv({"reconcile", "--wait", "120"});
+    ASSERT_EQ(r.exit_code, 0) << r.output << stages_[0]->Output() << stages_[1]->Output()
+                              << stages_[2]->Output();
+  }
+  nlohmann::json Json(const CommandResult& r) {
+    auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')), nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << r.output;
+    return j;
+  }
+  std::string Data(pg::Connection& conn, const std::string& table) {
+    std::string dir = Scalar(conn, "SHOW data_directory");
+    return dir + "/" + Scalar(conn, "SELECT pg_relation_filepath('" + table + "')");
+  }
+  // Every file of the table and its indexes, read after a checkpoint.
+  std::string TableFiles(pg::Connection& conn, const std::string& table) {
+    (void)conn.Exec("CHECKPOINT");
+    std::string bytes;
+    auto r = conn.Exec("SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = '" +
+                       table + "'::regclass");
+    std::vector<std::string> relations = {table};
+    for (int i = 0; r.ok() && i < r->rows(); ++i) relations.push_back(r->str(i, 0));
+    for (const auto& rel : relations) {
+      std::string base = Data(conn, rel);
+      bytes += ReadFile(base);
+      for (int segment = 1; std::filesystem::exists(base + "." + std::to_string(segment));
+           ++segment) {
+        bytes += ReadFile(base + "." + std::to_string(segment));
+      }
+    }
+    return bytes;
+  }
+  // Every Redis key's name and contents (hashes field by field, strings whole).
+  std::string RedisBytes() {
+    auto c = redis::Client::Connect(redis_->Url());
+    EXPECT_TRUE(c.ok());
+    std::string out;
+    std::string cursor = "0";
+    do {
+      auto page = c->Command({"SCAN", cursor, "COUNT", "1000"});
+      EXPECT_TRUE(page.ok());
+      cursor = std::string(page->element(0)->str, page->element(0)->len);
+      for (size_t i = 0; i < page->element(1)->elements; ++i) {
+        std::string key(page->element(1)->element[i]->str, page->element(1)->element[i]->len);
+        out += key + "\n";
+        auto type = c->Command({"TYPE", key});
+        std::string t(type->str());
+        auto v = t == "hash"     ? c->Command({"HGETALL", key})
+                 : t == "string" ? c->Command({"GET", key})
+                                 : c->Command({"DUMP", key});
+        if (!v.ok()) continue;
+        if (v->type() == REDIS_REPLY_ARRAY) {
+          for (size_t k = 0; k < v->elements(); ++k) {
+            out += std::string(v->element(k)->str, v->element(k)->len) + "\n";
+          }
+        } else if (v->type() == REDIS_REPLY_STRING) {
+          out += std::string(v->str()) + "\n";
+        }
+      }
+    } while (cursor != "0");
+    return out;
+  }
+  static std::string UuidBytes(const std::string& text) {
+    std::string hex, out;
+    for (char ch : text) {
+      if (ch != '-') hex += ch;
+    }
+    for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+      out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+    }
+    return out;
+  }
+  static std::string HexBytes(const std::string& hex) { return UuidBytes(hex); }
+
+  std::unique_ptr<localsvc::LocalPostgres> pg_;
+  std::unique_ptr<localsvc::LocalRedis> redis_;
+  std::optional<localsvc::ScratchDir> dir_;
+  std::vector<std::unique_ptr<PdvProcess>> stages_;
+};
+
+TEST_F(SubjectTest, ExportFindsOnePersonInEveryLayerAndNoOneElse) {
+  auto load = Pdv({"generate", "--initial", "300", "--cpf-out", Path("cpfs").string()});
+  ASSERT_EQ(load.exit_code, 0) << load.output;
+  StartPipeline();
+  // A few versions of everyone in RAW.
+  ASSERT_EQ(Pdv({"generate", "--rate", "300", "--duration", "2", "--delete-share", "0"}).exit_code,
+            0);
+  ASSERT_NO_FATAL_FAILURE(CaughtUp());
+  std::vector<std::string> cpfs = Lines(ReadFile(Path("cpfs")));
+  auto r = Pdv({"subject", "export", "--cpf", cpfs[7]});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto doc = Json(r);
+  ASSERT_EQ(doc["subject"]["cliente_ids"].size(), 1u) << doc.dump(2);
+  std::string id = doc["subject"]["cliente_ids"][0];
+  auto oltp = Connect(pg_->Url("source_db"));
+  auto wh = Connect(pg_->Url("warehouse"));
+  EXPECT_EQ(doc["oltp"].size(), 1u);
+  EXPECT_EQ(
+      static_cast<int64_t>(doc["raw"].size()),
+      ScalarInt(wh, "SELECT count(*) FROM raw.clientes_clube WHERE cliente_id = '" + id + "'"));
+  EXPECT_GE(doc["raw"].size(), 1u);
+  EXPECT_EQ(doc["staging"].size(), 1u);
+  EXPECT_EQ(doc["dimension"].size(), 1u);
+  ASSERT_EQ(doc["redis"].size(), 1u) << doc.dump(2);
+  EXPECT_EQ(doc["redis"][0]["cliente_id"], id);
+  EXPECT_EQ(doc["oltp"][0]["email"],
+            Scalar(oltp, "SELECT email FROM clientes_clube WHERE cliente_id = '" + id + "'"));
+  // Every RAW version has its timestamps.
+  for (const auto& v : doc["raw"]) {
+    EXPECT_TRUE(v.contains("_cdc_lsn") && v.contains("_cdc_committed_at") &&
+                v.contains("_loaded_at"))
+        << v.dump();
+  }
+  // Nothing about anyone else: every row is this customer's, and no other customer's id or
+  // e-mail appears anywhere in the document.
+  for (const char* layer : {"oltp", "raw", "staging", "dimension", "redis"}) {
+    for (const auto& row : doc[layer]) EXPECT_EQ(row["cliente_id"], id) << layer;
+  }
+  std::string text = doc.dump();
+  auto others = oltp.Exec(
+      "SELECT cliente_id::text, email FROM clientes_clube WHERE cliente_id <> '" + id + "'");
+  ASSERT_TRUE(others.ok());
+  int leaked = 0;
+  for (int i = 0; i < others->rows(); ++i) {
+    if (text.find(others->str(i, 0)) != std::string::npos ||
+        text.find(others->str(i, 1)) != std::string::npos)
+      ++leaked;
+  }
+  EXPECT_EQ(leaked, 0);
+  // By cliente_id, the same person; an unknown one is a clear error.
+  auto by_id = Pdv({"subject", "export", "--cliente-id", id});
+  ASSERT_EQ(by_id.exit_code, 0) << by_id.output;
+  EXPECT_EQ(Json(by_id)["oltp"], doc["oltp"]);
+  auto unknown = Pdv({"subject", "export", "--cliente-id", "00000000-0000-4000-8000-000000000000"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.output.find("no customer with this cliente_id in any layer"), std::string::npos)
+      << unknown.output;
+}
+
+// Forget while that customer keeps changing at the source (and the generator's workload
+// runs): one subject at the source with --rewrite (no byte left in any table file), one
+// kept at the source (its later changes never reach RAW).
+TEST_F(SubjectTest, ForgetWhileTheCustomerChangesLeavesNothingInAnyLayerAndVerifyProvesIt) {
+  auto load = Pdv({"generate", "--initial", "500", "--cpf-out", Path("cpfs").string()});
+  ASSERT_EQ(load.exit_code, 0) << load.output;
+  StartPipeline();
+  ASSERT_NO_FATAL_FAILURE(CaughtUp());
+  std::vector<std::string> cpfs = Lines(ReadFile(Path("cpfs")));
+  auto oltp = Connect(pg_->Url("source_db"));
+  auto wh = Connect(pg_->Url("warehouse"));
+  struct Person {
+    std::string cpf, id, cpf_hash, email;
+  };
+  auto person = [&](const std::string& cpf) {
+    auto doc = Json(Pdv({"subject", "export", "--cpf", cpf}));
+    return Person{cpf, doc["subject"]["cliente_ids"][0], doc["oltp"][0]["cpf_hash"],
+                  doc["oltp"][0]["email"]};
+  };
+  Person gone = person(cpfs[11]), kept = person(cpfs[12]);
+
+  // The two customers change all along, and so does everyone else.
+  std::atomic<bool> done{false};
+  std::atomic<int> updates{0};
+  std::thread updater([&] {
+    auto conn = Connect(pg_->Url("source_db"));
+    while (!done) {
+      for (const Person* p : {&gone, &kept}) {
+        auto r = conn.Exec(
+            "UPDATE clientes_clube SET ticket_medio_estimado = round((random() * 500)::numeric, "
+            "2), ultima_atualizacao = now() WHERE cliente_id = '" +
+            p->id + "'");
+        if (r.ok()) ++updates;
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+  });
+  PdvProcess workload(WithConfig({"generate", "--rate", "100", "--delete-share", "0"}),
+                      Path("workload.log"));
+  ASSERT_TRUE(WaitFor(30s, [&] { return updates > 100; }));
+
+  auto forgot = Pdv({"subject", "forget", "--cpf", gone.cpf, "--at-source", "--rewrite"});
+  ASSERT_EQ(forgot.exit_code, 0) << forgot.output;
+  auto receipt = Json(forgot);
+  auto forgot_kept = Pdv({"subject", "forget", "--cliente-id", kept.id});
+  ASSERT_EQ(forgot_kept.exit_code, 0) << forgot_kept.output;
+  auto receipt_kept = Json(forgot_kept);
+  // Changes keep coming for both (the kept one still changes at the source).
+  int at_forget = updates;
+  ASSERT_TRUE(WaitFor(30s, [&] { return updates > at_forget + 200; }));
+  done = true;
+  updater.join();
+  workload.Signal(SIGTERM);
+  ASSERT_EQ(workload.Wait(30s), 0);
+  ASSERT_NO_FATAL_FAILURE(CaughtUp());
+
+  // The receipt: request id, HMACs (no identifier of the person), each layer's time and
+  // count.
+  std::string request = receipt["request_id"];
+  EXPECT_EQ(receipt["layers"]["oltp"]["rows"], 1);
+  EXPECT_GE(receipt["layers"]["raw"]["rows"].get<int>(), 1);
+  EXPECT_EQ(receipt["layers"]["staging"]["rows"], 1);
+  EXPECT_EQ(receipt["layers"]["dimension"]["rows"], 1);
+  EXPECT_EQ(receipt["layers"]["redis"]["records"], 1);
+  EXPECT_EQ(receipt["layers"]["redis"]["id_entries"], 1);
+  for (const std::string& s : {gone.id, gone.cpf_hash, gone.email, gone.cpf}) {
+    EXPECT_EQ(forgot.output.find(s), std::string::npos) << "the receipt names the person";
+  }
+  // Again: idempotent, the same request.
+  auto again = Pdv({"subject", "forget", "--cpf", gone.cpf, "--at-source"});
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(Json(again)["request_id"], request);
+
+  // Proof of absence, for both.
+  auto proof = Pdv({"subject", "verify", request});
+  EXPECT_EQ(proof.exit_code, 0) << proof.output;
+  EXPECT_TRUE(Json(proof)["clean"].get<bool>()) << proof.output;
+  auto proof_kept = Pdv({"subject", "verify", receipt_kept["request_id"]});
+  EXPECT_EQ(proof_kept.exit_code, 0) << proof_kept.output;
+  EXPECT_EQ(Json(proof_kept)["layers"]["oltp"]["found"], 1) << "kept at the source, as asked";
+
+  // Every layer, by SQL: nothing of either (the kept one only at the source).
+  for (const Person* p : {&gone, &kept}) {
+    for (const char* table :
+         {"raw.clientes_clube", "staging.stg_clientes_clube", "marts.dim_clientes_clube"}) {
+      EXPECT_EQ(ScalarInt(wh, fmt::format("SELECT count(*) FROM {} t WHERE cliente_id = '{}' OR "
+                                          "to_jsonb(t)->>'cpf_hash' = '{}' OR "
+                                          "to_jsonb(t)->>'email' = '{}'",
+                                          table, p->id, p->cpf_hash, p->email)),
+                0)
+          << table;
+    }
+  }
+  EXPECT_EQ(
+      ScalarInt(oltp, "SELECT count(*) FROM clientes_clube WHERE cliente_id = '" + gone.id + "'"),
+      0);
+  EXPECT_EQ(
+      ScalarInt(oltp, "SELECT count(*) FROM clientes_clube WHERE cliente_id = '" + kept.id + "'"),
+      1);
+  // The table files (rewritten: --rewrite) and every Redis key: no byte of the person.
+  for (const char* table :
+       {"raw.clientes_clube", "staging.stg_clientes_clube", "marts.dim_clientes_clube"}) {
+    std::string files = TableFiles(wh, table);
+    ASSERT_FALSE(files.empty()) << table;
+    EXPECT_EQ(files.find(gone.email), std::string::npos) << table;
+    EXPECT_EQ(files.find(gone.cpf_hash), std::string::npos) << table;
+    EXPECT_EQ(files.find(UuidBytes(gone.id)), std::string::npos) << table;
+  }
+  std::string redis = RedisBytes();
+  ASSERT_FALSE(redis.empty());
+  for (const Person* p : {&gone, &kept}) {
+    EXPECT_EQ(redis.find(UuidBytes(p->id)), std::string::npos);
+    EXPECT_EQ(redis.find(HexBytes(p->cpf_hash).substr(0, 12)), std::string::npos);
+    EXPECT_EQ(redis.find(p->email), std::string::npos);
+  }
+  // The register holds no PII.
+  std::string reg = Scalar(wh,
+                           "SELECT string_agg(r::text, ' ') FROM (SELECT * FROM "
+                           "platform.erasure_register) r") +
+                    Scalar(wh, "SELECT string_agg(q::text, ' ') FROM platform.erasure_requests q");
+  for (const Person* p : {&gone, &kept}) {
+    for (const std::string& s : {p->id, p->cpf_hash, p->email, p->cpf}) {
+      EXPECT_EQ(reg.find(s), std::string::npos);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace pdv::testing
