@@ -56,6 +56,11 @@ struct CdcOptions {
   // The erasure register's key (common/erasure.h): changes and snapshot rows of an erased
   // cliente_id never reach RAW. Needed once the register lists anyone.
   std::string erasure_key;
+  // RAW retention (raw.retention_days): superseded versions older than this many days
+  // are removed, in batches, by the active instance; 0: kept forever.
+  int retention_days = 0;
+  std::chrono::milliseconds retention_interval{60'000};
+  int retention_batch = 5'000;
 };
 
 // Runs until `stop` (or, with `once`, until caught up). Lost connections to either

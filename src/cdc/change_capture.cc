@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <span>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -939,6 +940,29 @@ class Session {
 
 }  // namespace
 
+// Every retention_interval, superseded RAW versions past retention_days go, a batch at a
+// time, until a batch finds fewer than it may take.
+void PruneRaw(const CdcOptions& options, Logger& log, std::stop_token stop) {
+  do {
+    int64_t removed = 0;
+    while (!stop.stop_requested()) {
+      auto r = warehouse::PruneSupersededVersions(options.warehouse_url, options.table,
+                                                  options.retention_days, options.retention_batch);
+      if (!r.ok()) {
+        log.Warn("cdc_retention_failed", {{"error", r.message()}});
+        break;
+      }
+      removed += *r;
+      if (*r < options.retention_batch) break;
+      if (!pg::SleepFor(milliseconds(20), stop)) break;
+    }
+    if (removed > 0) {
+      log.Info("cdc_retention",
+               {{"removed_versions", removed}, {"older_than_days", options.retention_days}});
+    }
+  } while (pg::SleepFor(options.retention_interval, stop));
+}
+
 Status Run(const CdcOptions& options, Logger& log, std::stop_token stop) {
   metrics::Registry registry;
   Metrics metrics(registry);
@@ -996,6 +1020,12 @@ Status Run(const CdcOptions& options, Logger& log, std::stop_token stop) {
       continue;
     }
     if (!*lease) return Status::Ok();  // stopped while a standby
+    // RAW retention beside the stream, on a connection of its own: short batches that
+    // block no writer, while this instance is the active one.
+    std::optional<std::jthread> retention;
+    if (options.retention_days > 0) {
+      retention.emplace([&options, &log](std::stop_token done) { PruneRaw(options, log, done); });
+    }
     while (true) {
       Session session(options, log, metrics, resync, **lease);
       Status s = session.Run(stop);

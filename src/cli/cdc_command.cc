@@ -60,7 +60,8 @@ class CdcCommand : public Command {
         .retry_timeout_s = config.GetDouble("cdc.retry_timeout"),
         .progress = stderr,
         .metrics_listen = *config.Get("cdc.metrics_listen"),
-        .erasure_key = config.Get("erasure_key").value_or("")};
+        .erasure_key = config.Get("erasure_key").value_or(""),
+        .retention_days = static_cast<int>(config.GetInt("raw.retention_days"))};
     Status done = cdc::Run(options, log, stop);
     return Finish("pdv cdc", done);
   }

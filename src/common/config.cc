@@ -204,6 +204,14 @@ const std::vector<ConfigKey>& AllConfigKeys() {
          .help = "seconds to keep retrying a lost database before giving up",
          .min = 0,
          .max = 1e9});
+    add({.name = "raw.retention_days",
+         .kind = ConfigKind::kInt,
+         .default_value = "0",
+         .help = "remove superseded RAW versions older than this many days (the latest state "
+                 "of each customer always stays); 0: keep every version (LGPD art. 16: set it "
+                 "to the retention your processing needs)",
+         .min = 0,
+         .max = 36500});
     add({.name = "cdc.slot",
          .kind = ConfigKind::kString,
          .default_value = "pdv_slot",

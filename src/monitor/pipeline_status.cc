@@ -37,6 +37,7 @@ struct Sample {
   double checkpoint_age_s = 0;
   int64_t raw_rows = 0, raw_inserted = 0;
   std::string raw_max_lsn = "0/0";
+  std::optional<double> raw_oldest_age_s;  // RAW's oldest version (retention, LGPD art. 16)
   std::optional<std::string> dim_lsn;
   int64_t dim_rows = 0, dim_inserted = 0;
   int64_t transform_lag_rows = 0, cache_lag_rows = 0, cache_applied = 0;
@@ -128,6 +129,13 @@ void ReadWarehouse(const Sources& s, Links& links, const Sample* previous, Sampl
   out.raw_max_lsn =
       Value(*conn, "SELECT coalesce(max(_cdc_lsn), '0/0')::text FROM raw.clientes_clube")
           .value_or("0/0");
+  // The oldest version by position, through the (_cdc_lsn, _cdc_seq) index: no scan.
+  if (auto age =
+          Value(*conn,
+                "SELECT extract(epoch FROM now() - coalesce(_cdc_committed_at, "
+                "_loaded_at)) FROM raw.clientes_clube ORDER BY _cdc_lsn, _cdc_seq LIMIT 1")) {
+    out.raw_oldest_age_s = std::stod(*age);
+  }
   out.dim_lsn = Value(*conn, "SELECT max(_lsn)::text FROM marts.dim_clientes_clube");
   if (auto r = conn->Exec(
           "SELECT i.stage, i.instance, i.role, CASE WHEN i.role = 'active' THEN l.token END FROM "
@@ -271,6 +279,8 @@ nlohmann::json Build(const Sources& sources, const Sample& a, const Sample& b) {
     cdc["rate"] = Rate(b.raw_inserted, a.raw_inserted, dt);
     cdc["lag_bytes"] = b.slot_lag_bytes;
     cdc["lag_seconds"] = b.slot_lag_bytes > 0 ? b.checkpoint_age_s : 0.0;
+    cdc["raw_oldest_version_age_s"] =
+        b.raw_oldest_age_s ? nlohmann::json(*b.raw_oldest_age_s) : nlohmann::json();
   }
   stages.push_back(cdc);
 
@@ -385,6 +395,12 @@ std::string FormatStatus(const nlohmann::json& status) {
       if (i.contains("token")) line += fmt::format(" (lease token {})", i["token"].get<int64_t>());
     }
     out += fmt::format("{} instances: {}\n", s["name"].get<std::string>(), line);
+  }
+  for (const auto& s : status["stages"]) {
+    if (s.contains("raw_oldest_version_age_s") && !s["raw_oldest_version_age_s"].is_null()) {
+      double age = s["raw_oldest_version_age_s"].get<double>();
+      out += fmt::format("RAW's oldest version: {:.1f} days old ({:.0f} s)\n", age / 86400, age);
+    }
   }
   const auto& f = status["freshness"];
   if (f.is_object() && f.contains("samples") && f["samples"].get<int64_t>() > 0) {

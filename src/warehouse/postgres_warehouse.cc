@@ -504,6 +504,25 @@ std::string LatestRawStateSql(const LatestStateQuery& q) {
       fmt::arg("before", before));
 }
 
+pdv::Result<int64_t> PruneSupersededVersions(const std::string& warehouse_url,
+                                             const std::string& table, int days, int batch) {
+  auto conn = pg::Connection::Connect(warehouse_url);
+  if (!conn.ok()) return conn.status();
+  std::string t = "raw." + conn->Identifier(table);
+  // The newer version is found through the (cliente_id, _cdc_lsn) index; keyless rows
+  // (truncations) are never candidates.
+  auto r = conn->ExecParams(
+      fmt::format("DELETE FROM {t} WHERE ctid = ANY(ARRAY(SELECT o.ctid FROM {t} o WHERE "
+                  "o.cliente_id IS NOT NULL AND coalesce(o._cdc_committed_at, o._loaded_at) < "
+                  "now() - make_interval(days => $1::int) AND EXISTS (SELECT 1 FROM {t} n WHERE "
+                  "n.cliente_id = o.cliente_id AND (n._cdc_lsn, n._cdc_seq) > (o._cdc_lsn, "
+                  "o._cdc_seq)) LIMIT $2::int))",
+                  fmt::arg("t", t)),
+      {std::to_string(days), std::to_string(batch)});
+  if (!r.ok()) return r.status();
+  return r->affected();
+}
+
 pdv::Result<std::unique_ptr<Warehouse>> ConnectPostgresWarehouse(const std::string& url) {
   auto conn = pg::Connection::Connect(url);
   if (!conn.ok()) return conn.status();

@@ -166,6 +166,13 @@ struct LatestStateQuery {
 };
 std::string LatestRawStateSql(const LatestStateQuery& query);
 
+// RAW retention (raw.retention_days; LGPD art. 16): removes up to `batch` versions of
+// raw.<table> that a newer version of the same key supersedes and that were committed
+// more than `days` ago; the latest state of each key (a deletion's row included) always
+// stays. One short transaction that takes no lock writers wait for. Returns how many went.
+pdv::Result<int64_t> PruneSupersededVersions(const std::string& warehouse_url,
+                                             const std::string& table, int days, int batch);
+
 // Connects to a PostgreSQL warehouse (schemas raw, staging, marts are created if missing).
 pdv::Result<std::unique_ptr<Warehouse>> ConnectPostgresWarehouse(const std::string& url);
 

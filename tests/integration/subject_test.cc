@@ -330,5 +330,53 @@ TEST_F(SubjectTest, ForgetWhileTheCustomerChangesLeavesNothingInAnyLayerAndVerif
   }
 }
 
+// raw.retention_days: superseded versions older than that go, in batches, while cdc
+// streams; the latest state of every customer stays, and reconcile stays clean. The
+// versions' age is set back in the test (time cannot be made to pass).
+TEST_F(SubjectTest, RetentionRemovesOldSupersededVersionsAndKeepsEveryLatestState) {
+  auto load = Pdv({"generate", "--initial", "400"});
+  ASSERT_EQ(load.exit_code, 0) << load.output;
+  StartPipeline();
+  ASSERT_EQ(
+      Pdv({"generate", "--rate", "300", "--duration", "2", "--delete-share", "0.1"}).exit_code, 0);
+  ASSERT_NO_FATAL_FAILURE(CaughtUp());
+  auto wh = Connect(pg_->Url("warehouse"));
+  const std::string superseded =
+      "SELECT count(*) FROM raw.clientes_clube o WHERE _cdc_committed_at < now() - interval "
+      "'5 days' AND EXISTS (SELECT 1 FROM raw.clientes_clube n WHERE n.cliente_id = o.cliente_id "
+      "AND (n._cdc_lsn, n._cdc_seq) > (o._cdc_lsn, o._cdc_seq))";
+  // The snapshot's versions become ten days old.
+  ASSERT_TRUE(wh.Exec("UPDATE raw.clientes_clube SET _cdc_committed_at = now() - interval '10 "
+                      "days' WHERE _cdc_op = 'r'")
+                  .ok());
+  int64_t old_superseded = ScalarInt(wh, superseded);
+  ASSERT_GT(old_superseded, 0);
+  int64_t aged = ScalarInt(wh, "SELECT count(*) FROM raw.clientes_clube WHERE _cdc_op = 'r'");
+  auto status_before = Pdv({"status"});
+  EXPECT_NE(status_before.output.find("RAW's oldest version: 10.0 days old"), std::string::npos)
+      << status_before.output;
+
+  // cdc again, with a retention of 5 days, under a workload.
+  stages_[0]->Signal(SIGTERM);
+  ASSERT_EQ(stages_[0]->Wait(30s), 0);
+  std::ofstream(Path("pdv.yaml"), std::ios::app) << "raw:\n  retention_days: 5\n";
+  stages_[0] = std::make_unique<PdvProcess>(WithConfig({"cdc"}), Path("cdc-retention.log"));
+  PdvProcess workload(WithConfig({"generate", "--rate", "100", "--delete-share", "0"}),
+                      Path("workload.log"));
+  ASSERT_TRUE(WaitFor(60s, [&] { return ScalarInt(wh, superseded) == 0; })) << stages_[0]->Output();
+  EXPECT_NE(stages_[0]->Output().find(
+                fmt::format("event=cdc_retention removed_versions={}", old_superseded)),
+            std::string::npos)
+      << stages_[0]->Output();
+  workload.Signal(SIGTERM);
+  ASSERT_EQ(workload.Wait(30s), 0);
+  ASSERT_NO_FATAL_FAILURE(CaughtUp());
+  // What stays of the old versions: latest states only.
+  EXPECT_LE(ScalarInt(wh, "SELECT count(*) FROM raw.clientes_clube WHERE _cdc_op = 'r'"),
+            aged - old_superseded);
+  // Every customer's latest state is OLTP's.
+  ExpectRawEqualsOltp(pg_->Url("source_db"), pg_->Url("warehouse"));
+}
+
 }  // namespace
 }  // namespace pdv::testing
