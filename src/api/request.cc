@@ -93,7 +93,33 @@ void AppendJsonString(std::string* out, std::string_view s) {
 
 }  // namespace
 
-std::string CustomerJson(const cache::CustomerRecord& r, int64_t now) {
+Result<AnswerFields> ParseAnswerFields(std::string_view list) {
+  AnswerFields f{false, false, false};
+  if (list == "none") return f;
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view name = list.substr(0, comma);
+    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    if (name == "primeiro_nome") {
+      f.primeiro_nome = true;
+    } else if (name == "ticket_medio_estimado") {
+      f.ticket_medio_estimado = true;
+    } else if (name == "origem_campanha") {
+      f.origem_campanha = true;
+    } else if (!name.empty()) {
+      return Status::Error(
+          fmt::format("api.fields: unknown field '{}' (optional fields: primeiro_nome, "
+                      "ticket_medio_estimado, origem_campanha; or none)",
+                      name));
+    }
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return f;
+}
+
+std::string CustomerJson(const cache::CustomerRecord& r, int64_t now, const AnswerFields& fields) {
   Eligibility e = Evaluate(r, now);
   std::string out;
   out.reserve(320);
@@ -114,12 +140,18 @@ std::string CustomerJson(const cache::CustomerRecord& r, int64_t now) {
   }
   out += r.ativo ? ",\"status_clube\":\"ATIVO\"" : ",\"status_clube\":\"INATIVO\"";
   out += r.opt_in_marketing ? ",\"opt_in_marketing\":true" : ",\"opt_in_marketing\":false";
-  out += ",\"primeiro_nome\":";
-  AppendJsonString(&out, r.primeiro_nome);
-  fmt::format_to(std::back_inserter(out), ",\"ticket_medio_estimado\":{}",
-                 static_cast<double>(r.ticket_centavos) / 100.0);
-  out += ",\"origem_campanha\":";
-  AppendJsonString(&out, r.origem_campanha);
+  if (fields.primeiro_nome) {
+    out += ",\"primeiro_nome\":";
+    AppendJsonString(&out, r.primeiro_nome);
+  }
+  if (fields.ticket_medio_estimado) {
+    fmt::format_to(std::back_inserter(out), ",\"ticket_medio_estimado\":{}",
+                   static_cast<double>(r.ticket_centavos) / 100.0);
+  }
+  if (fields.origem_campanha) {
+    out += ",\"origem_campanha\":";
+    AppendJsonString(&out, r.origem_campanha);
+  }
   out += ",\"atualizado_em\":";
   AppendJsonString(&out, Rfc3339(r.atualizado_em));
   out += '}';

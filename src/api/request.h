@@ -45,8 +45,20 @@ Eligibility Evaluate(const cache::CustomerRecord& r, int64_t now);
 // "2025-01-31T12:00:00Z".
 std::string Rfc3339(int64_t unix_seconds);
 
+// The optional fields of an answer (api.fields): an operator may leave any out, as data
+// minimisation (LGPD art. 6, III). The contract's default has all three.
+struct AnswerFields {
+  bool primeiro_nome = true;
+  bool ticket_medio_estimado = true;
+  bool origem_campanha = true;
+};
+// api.fields' value: a comma-separated list of those names ("" or "none": none of them);
+// an unknown name is an error that names it and the allowed ones.
+Result<AnswerFields> ParseAnswerFields(std::string_view list);
+
 // The /v1/clientes/{cpf} body.
-std::string CustomerJson(const cache::CustomerRecord& r, int64_t now);
+std::string CustomerJson(const cache::CustomerRecord& r, int64_t now,
+                         const AnswerFields& fields = {});
 // The original platform's /cliente/{id}/status body (found or not).
 std::string LegacyJson(std::string_view cliente_id, const cache::CustomerRecord* r, int64_t now,
                        double latency_ms);

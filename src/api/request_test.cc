@@ -53,5 +53,30 @@ TEST(JsonTest, ShapesAndRfc3339) {
   EXPECT_EQ(nlohmann::json::parse(ErrorJson("A", "b"))["erro"], "A");
 }
 
+// api.fields: data minimisation drops the optional fields from answers, nothing else.
+TEST(JsonTest, AnswerFieldsLeaveOutWhatTheOperatorDrops) {
+  cache::CustomerRecord r{.ativo = true, .origem_campanha = "verao", .primeiro_nome = "Ana"};
+  auto none = ParseAnswerFields("none");
+  ASSERT_TRUE(none.ok());
+  auto j = nlohmann::json::parse(CustomerJson(r, 20, *none));
+  EXPECT_FALSE(j.contains("primeiro_nome") || j.contains("ticket_medio_estimado") ||
+               j.contains("origem_campanha"))
+      << j.dump();
+  EXPECT_EQ(j["status_clube"], "ATIVO");
+  EXPECT_TRUE(j.contains("elegivel_promocao") && j.contains("cliente_id"));
+  auto some = ParseAnswerFields("origem_campanha, ticket_medio_estimado");
+  ASSERT_TRUE(some.ok());
+  j = nlohmann::json::parse(CustomerJson(r, 20, *some));
+  EXPECT_FALSE(j.contains("primeiro_nome"));
+  EXPECT_EQ(j["origem_campanha"], "verao");
+  EXPECT_TRUE(j.contains("ticket_medio_estimado"));
+  auto bad = ParseAnswerFields("primeiro_nome,email");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("unknown field 'email'"), std::string::npos) << bad.message();
+  auto all = ParseAnswerFields("primeiro_nome,ticket_medio_estimado,origem_campanha");
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(CustomerJson(r, 20, *all), CustomerJson(r, 20));
+}
+
 }  // namespace
 }  // namespace pdv::api

@@ -6,6 +6,7 @@
 #include <stop_token>
 #include <string>
 
+#include "api/request.h"
 #include "common/log.h"
 #include "common/status.h"
 
@@ -37,6 +38,8 @@ struct ServeOptions {
   // Keep customers in process, coherent through Redis client-side caching (tracking
   // with redirection); flushed whenever the invalidation link drops.
   bool near_cache = true;
+  // The optional fields answers carry (api.fields; data minimisation).
+  AnswerFields fields;
   std::chrono::seconds read_timeout{10};  // a request must arrive whole within this
   std::chrono::seconds idle_timeout{30};  // keep-alive connections idle longer are closed
 };

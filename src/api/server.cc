@@ -514,14 +514,14 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     auto cpf = Cpf::Parse(arg_);
     if (!cpf.ok())
       return Reply(http::status::bad_request, ErrorJson("CPF_INVALIDO", cpf.message()));
-    FetchByHash(w_.hasher().RawHash(*cpf), /*retried=*/false,
-                [this](const cache::CustomerRecord* r) {
-                  w_.RecordLookup(key_, r == nullptr);
-                  if (!r)
-                    return Reply(http::status::not_found,
-                                 ErrorJson("NAO_ENCONTRADO", "no club member with this CPF"));
-                  Reply(http::status::ok, CustomerJson(*r, NowSeconds()));
-                });
+    FetchByHash(
+        w_.hasher().RawHash(*cpf), /*retried=*/false, [this](const cache::CustomerRecord* r) {
+          w_.RecordLookup(key_, r == nullptr);
+          if (!r)
+            return Reply(http::status::not_found,
+                         ErrorJson("NAO_ENCONTRADO", "no club member with this CPF"));
+          Reply(http::status::ok, CustomerJson(*r, NowSeconds(), w_.shared().options.fields));
+        });
   }
 
   void LookupLegacy(bool refreshed = false) {

@@ -56,6 +56,12 @@ class ServeCommand : public Command {
         .enumeration_suspend_for = std::chrono::seconds(config.GetInt("api.enumeration_suspend_s")),
         .redis_timeout = std::chrono::milliseconds(config.GetInt("api.redis_timeout_ms")),
         .near_cache = config.Get("api.near_cache") == "on"};
+    auto fields = api::ParseAnswerFields(*config.Get("api.fields"));
+    if (!fields.ok()) {
+      fmt::print(stderr, "pdv serve: {}\n", fields.message());
+      return kExitUsage;
+    }
+    options.fields = *fields;
     Status done = api::Serve(options, log, stop);
     return Finish("pdv serve", done);
   }

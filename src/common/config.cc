@@ -370,6 +370,12 @@ const std::vector<ConfigKey>& AllConfigKeys() {
          .kind = ConfigKind::kString,
          .help = "the probe customer's cpf_hash, so that the monitor needs no cpf_key "
                  "(`pdv up` writes it)"});
+    add({.name = "api.fields",
+         .kind = ConfigKind::kString,
+         .default_value = "primeiro_nome,ticket_medio_estimado,origem_campanha",
+         .help = "the optional fields answers carry, comma-separated (none: only what the "
+                 "register needs); data minimisation (LGPD art. 6, III): leave out what your "
+                 "terminals do not use"});
     add({.name = "api.near_cache",
          .kind = ConfigKind::kEnum,
          .default_value = "on",

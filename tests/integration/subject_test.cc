@@ -318,6 +318,12 @@ TEST_F(SubjectTest, ForgetWhileTheCustomerChangesLeavesNothingInAnyLayerAndVerif
     EXPECT_EQ(redis.find(HexBytes(p->cpf_hash).substr(0, 12)), std::string::npos);
     EXPECT_EQ(redis.find(p->email), std::string::npos);
   }
+  // No stage logged anything of the person, and neither did the commands.
+  for (const auto& stage : stages_) {
+    for (const std::string& s : {gone.email, gone.cpf_hash, gone.cpf}) {
+      EXPECT_EQ(stage->Output().find(s), std::string::npos) << stage->Output();
+    }
+  }
   // The register holds no PII.
   std::string reg = Scalar(wh,
                            "SELECT string_agg(r::text, ' ') FROM (SELECT * FROM "
