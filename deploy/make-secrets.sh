@@ -25,6 +25,7 @@ for name in postgres_admin redis_admin pdv_generate pdv_cdc pdv_transform pdv_ca
   secret "$name" 16
 done
 secret cpf_key 32
+secret erasure_key 32  # the LGPD erasure register's HMAC key (pdv subject; cdc)
 if [[ ! -s "$out/server_cert" ]]; then
   ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
   (umask 077 && openssl req -x509 "${ec[@]}" -keyout "$out/ca.key" -out "$out/ca_cert" \
@@ -70,11 +71,13 @@ write() { # stage, then its lines
 }
 write admin "oltp_url: $(pg postgres postgres_admin "$oltp/source_db")" \
   "warehouse_url: $(pg postgres postgres_admin "$warehouse/warehouse")" \
-  "redis_url: $(rd default redis_admin)" "monitor:" "  api_ca_cert: /run/secrets/ca_cert"
+  "redis_url: $(rd default redis_admin)" "cpf_key: $(cat "$out/cpf_key")" \
+  "erasure_key: $(cat "$out/erasure_key")" "monitor:" "  api_ca_cert: /run/secrets/ca_cert"
 write generate "oltp_url: $(pg pdv_generate pdv_generate "$oltp/source_db")" \
   "cpf_key: $(cat "$out/cpf_key")"
 write cdc "oltp_url: $(pg pdv_cdc pdv_cdc "$oltp/source_db")" \
-  "warehouse_url: $(pg pdv_cdc pdv_cdc "$warehouse/warehouse")"
+  "warehouse_url: $(pg pdv_cdc pdv_cdc "$warehouse/warehouse")" \
+  "erasure_key: $(cat "$out/erasure_key")"
 write transform "warehouse_url: $(pg pdv_transform pdv_transform "$warehouse/warehouse")"
 write cache "warehouse_url: $(pg pdv_cache pdv_cache "$warehouse/warehouse")" \
   "redis_url: $(rd pdv-cache pdv-cache)"

@@ -311,7 +311,12 @@ Result<ReconcileReport> Reconcile(const ReconcileOptions& options) {
         if (key.starts_with("missing ")) ++kept.missing;
         if (key.starts_with("extra ")) ++kept.extra;
         if (key.starts_with("different ")) ++kept.different;
-        if (static_cast<int>(examples.size()) < options.show * 3) examples.push_back(key);
+        if (static_cast<int>(examples.size()) < options.show * 3) {
+          // The last round's wording of it (which columns differ), else the key.
+          auto said = std::find_if(now.examples.begin(), now.examples.end(),
+                                   [&](const std::string& e) { return e.starts_with(key); });
+          examples.push_back(said != now.examples.end() ? *said : key);
+        }
       }
       kept.examples = std::move(examples);
       kept.left_count = now.left_count;

@@ -454,8 +454,11 @@ class PostgresWarehouse : public Warehouse {
         "round(ticket_medio_estimado * 100)::bigint, origem_campanha, "
         "extract(epoch FROM elegivel_a_partir_de)::bigint, "
         "extract(epoch FROM atualizado_em)::bigint, _lsn, _deleted "
-        "FROM marts.dim_clientes_clube WHERE (_lsn, cliente_id) > ({}, {}::uuid) {} "
-        "ORDER BY _lsn, cliente_id{}",
+        // Ordered by the uuid column, qualified: a bare `cliente_id` would name the text
+        // output column, and sorting every row that shares an _lsn (a snapshot's million)
+        // by text for each batch made a sync quadratic.
+        "FROM marts.dim_clientes_clube d WHERE (d._lsn, d.cliente_id) > ({}, {}::uuid) {} "
+        "ORDER BY d._lsn, d.cliente_id{}",
         conn_.Literal(LsnText(after_lsn)),
         // No id: past every customer at after_lsn.
         conn_.Literal(after_id.empty() ? "ffffffff-ffff-ffff-ffff-ffffffffffff" : after_id),

@@ -15,6 +15,7 @@
 
 #include "localsvc/local_postgres.h"
 #include "localsvc/local_redis.h"
+#include "localsvc/scratch_dir.h"
 #include "redis/client.h"
 #include "test_support.h"
 
@@ -223,6 +224,23 @@ TEST_F(SubjectTest, ForgetWhileTheCustomerChangesLeavesNothingInAnyLayerAndVerif
                   doc["oltp"][0]["email"]};
   };
   Person gone = person(cpfs[11]), kept = person(cpfs[12]);
+  // A POS's view: the API with its near-cache, which holds the customer after a lookup.
+  int api_port = 0;
+  for (api_port = 18000 + static_cast<int>(::getpid() % 20000);
+       !localsvc::LoopbackPortFree(api_port); ++api_port) {
+  }
+  auto key = Pdv({"apikey", "create", "caixa-subject"});
+  ASSERT_EQ(key.exit_code, 0) << key.output;
+  std::string api_key = Lines(key.output)[0];
+  stages_.push_back(std::make_unique<PdvProcess>(
+      WithConfig(
+          {"serve", "--listen", fmt::format("127.0.0.1:{}", api_port), "--near-cache", "on"}),
+      Path("serve.log")));
+  auto lookup = [&](const Person& p) {
+    return HttpStatus(GetWithKey(api_port, "/v1/clientes/" + p.cpf, api_key));
+  };
+  ASSERT_TRUE(WaitFor(30s, [&] { return lookup(gone) == 200; })) << stages_.back()->Output();
+  ASSERT_EQ(lookup(gone), 200);  // now in the near-cache
 
   // The two customers change all along, and so does everyone else.
   std::atomic<bool> done{false};
@@ -247,6 +265,8 @@ TEST_F(SubjectTest, ForgetWhileTheCustomerChangesLeavesNothingInAnyLayerAndVerif
   auto forgot = Pdv({"subject", "forget", "--cpf", gone.cpf, "--at-source", "--rewrite"});
   ASSERT_EQ(forgot.exit_code, 0) << forgot.output;
   auto receipt = Json(forgot);
+  // The very next lookup, near-cache and all, no longer finds them.
+  EXPECT_EQ(lookup(gone), 404);
   auto forgot_kept = Pdv({"subject", "forget", "--cliente-id", kept.id});
   ASSERT_EQ(forgot_kept.exit_code, 0) << forgot_kept.output;
   auto receipt_kept = Json(forgot_kept);
@@ -284,6 +304,24 @@ TEST_F(SubjectTest, ForgetWhileTheCustomerChangesLeavesNothingInAnyLayerAndVerif
   EXPECT_EQ(proof_kept.exit_code, 0) << proof_kept.output;
   EXPECT_EQ(Json(proof_kept)["layers"]["oltp"]["found"], 1) << "kept at the source, as asked";
 
+  EXPECT_EQ(lookup(kept), 404);
+  // Verify fails when something is left: a RAW row of the person, put back by hand.
+  ASSERT_TRUE(wh.Exec("CREATE TEMP TABLE leak AS SELECT * FROM raw.clientes_clube LIMIT 1; "
+                      "UPDATE leak SET cliente_id = '" +
+                      gone.id + "', cpf_hash = '" + gone.cpf_hash + "', email = '" + gone.email +
+                      "', _cdc_seq = 999999; INSERT INTO raw.clientes_clube SELECT * FROM leak")
+                  .ok());
+  auto leaked = Pdv({"subject", "verify", request});
+  EXPECT_EQ(leaked.exit_code, 1) << leaked.output;
+  EXPECT_EQ(Json(leaked)["layers"]["raw"]["found"], 1) << leaked.output;
+  EXPECT_FALSE(Json(leaked)["clean"].get<bool>());
+  // The remedy: forget by cliente_id again; the same request, and it is gone.
+  auto forgot_again =
+      Pdv({"subject", "forget", "--cliente-id", gone.id, "--at-source", "--rewrite"});
+  ASSERT_EQ(forgot_again.exit_code, 0) << forgot_again.output;
+  EXPECT_EQ(Json(forgot_again)["request_id"], request);
+  EXPECT_EQ(Json(forgot_again)["layers"]["raw"]["rows"], 1);
+  EXPECT_EQ(Pdv({"subject", "verify", request}).exit_code, 0);
   // Every layer, by SQL: nothing of either (the kept one only at the source).
   for (const Person* p : {&gone, &kept}) {
     for (const char* table :
@@ -382,6 +420,33 @@ TEST_F(SubjectTest, RetentionRemovesOldSupersededVersionsAndKeepsEveryLatestStat
             aged - old_superseded);
   // Every customer's latest state is OLTP's.
   ExpectRawEqualsOltp(pg_->Url("source_db"), pg_->Url("warehouse"));
+}
+
+// Data minimisation: reconcile names a difference by cliente_id and column, never by value,
+// unless asked with --show-values.
+TEST_F(SubjectTest, ReconcileNamesDifferencesByIdAndColumnNotByValue) {
+  auto load = Pdv({"generate", "--initial", "200"});
+  ASSERT_EQ(load.exit_code, 0) << load.output;
+  StartPipeline();
+  ASSERT_NO_FATAL_FAILURE(CaughtUp());
+  auto oltp = Connect(pg_->Url("source_db"));
+  auto wh = Connect(pg_->Url("warehouse"));
+  std::string id =
+      Scalar(oltp, "SELECT cliente_id FROM clientes_clube ORDER BY cliente_id LIMIT 1");
+  std::string email =
+      Scalar(oltp, "SELECT email FROM clientes_clube WHERE cliente_id = '" + id + "'");
+  // RAW's latest version of one customer altered behind the pipeline's back.
+  ASSERT_TRUE(wh.Exec("UPDATE raw.clientes_clube SET email = 'altered@example.invalid' WHERE "
+                      "cliente_id = '" +
+                      id + "'")
+                  .ok());
+  auto r = Pdv({"reconcile", "--wait", "30"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("different " + id + ": email"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find(email), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("altered@example.invalid"), std::string::npos) << r.output;
+  auto shown = Pdv({"reconcile", "--wait", "30", "--show-values"});
+  EXPECT_NE(shown.output.find("altered@example.invalid"), std::string::npos) << shown.output;
 }
 
 }  // namespace
