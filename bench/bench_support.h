@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -26,6 +29,14 @@ T Must(pdv::Result<T> r, const char* what) {
 
 inline void Must(const pdv::Status& s, const char* what) {
   if (!s.ok()) Die(fmt::format("{}: {}", what, s.message()));
+}
+
+// A whole file's text ("" if it cannot be read).
+inline std::string ReadFile(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 // The value at fraction `p` (0..1) of the sorted values; 0 when there are none.

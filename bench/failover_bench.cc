@@ -30,13 +30,6 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-std::string Read(const fs::path& file) {
-  std::ifstream in(file);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 std::string Scalar(pdv::pg::Connection& conn, const std::string& sql) {
   auto r = Must(conn.Exec(sql), "query");
   return r.rows() ? std::string(r.str(0, 0)) : "";
@@ -106,7 +99,7 @@ int main(int argc, char** argv) {
   WaitUntil(
       3600s,
       [&] {
-        std::string out = Read(log);
+        std::string out = pdv::bench::ReadFile(log);
         auto resync = out.find("event=cdc_auto_resync");
         if (resync == std::string::npos) return false;
         std::string after = out.substr(resync);

@@ -39,13 +39,6 @@ namespace fs = std::filesystem;
 // room to spare (measured at 1M: see the README's bench/scale figures).
 constexpr double kDiskBytesPerCustomer = 3000;
 
-std::string Read(const fs::path& file) {
-  std::ifstream in(file);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 int64_t ScalarInt(pdv::pg::Connection& conn, const std::string& sql) {
   auto r = Must(conn.Exec(sql), "query");
   return r.rows() && !r.is_null(0, 0) ? std::stoll(std::string(r.str(0, 0))) : 0;
@@ -66,7 +59,7 @@ Step Timed(const std::string& name, const std::vector<std::string>& pdv_args, in
   argv.insert(argv.end(), pdv_args.begin(), pdv_args.end());
   Must(pdv::localsvc::RunCommand({.argv = argv, .log_file = log.string()}, 36000s), name.c_str());
   double seconds = 0, kb = 0;
-  std::istringstream(Read(times)) >> seconds >> kb;
+  std::istringstream(pdv::bench::ReadFile(times)) >> seconds >> kb;
   return {name, seconds, seconds > 0 ? static_cast<double>(rows) / seconds : 0, kb / 1024};
 }
 
@@ -120,9 +113,10 @@ Figures RunOne(const std::string& pdv, int64_t customers, int rate, int seconds)
                           customers, dir.path()));
   f.steps.push_back(Timed("cdc snapshot", with({"cdc", "--once"}), customers, dir.path()));
   f.steps.push_back(Timed("transform build", with({"transform", "build"}), customers, dir.path()));
-  f.steps.push_back(
-      Timed("cache full load", with({"cache", "sync", "--full"}), customers, dir.path()));
-  std::string cache_log = Read(dir.path() / "cache full load.log");
+  f.steps.push_back(Timed("cache full load",
+                          with({"--log-level", "info", "cache", "sync", "--full"}), customers,
+                          dir.path()));
+  std::string cache_log = pdv::bench::ReadFile(dir.path() / "cache full load.log");
   if (auto at = cache_log.find("redis_bytes_per_customer="); at != std::string::npos) {
     f.redis_bytes_per_customer = std::stod(cache_log.substr(at + 25));
   }
@@ -157,7 +151,7 @@ Figures RunOne(const std::string& pdv, int64_t customers, int rate, int seconds)
        "apikey");
   {
     // The key is the output's first line.
-    std::string key = Read(key_file);
+    std::string key = pdv::bench::ReadFile(key_file);
     std::ofstream(key_file) << key.substr(0, key.find('\n')) << "\n";
   }
   start("monitor", {"monitor", "--api-key-file", key_file.string(), "--interval-ms", "200"});
@@ -172,7 +166,7 @@ Figures RunOne(const std::string& pdv, int64_t customers, int rate, int seconds)
   fs::path status = dir.path() / "status.json";
   (void)pdv::localsvc::RunCommand({.argv = with({"status", "--json"}), .log_file = status.string()},
                                   60s);
-  auto j = nlohmann::json::parse(Read(status), nullptr, false);
+  auto j = nlohmann::json::parse(pdv::bench::ReadFile(status), nullptr, false);
   if (!j.is_discarded() && j["freshness"].is_object()) {
     f.freshness_p50 = j["freshness"].value("p50_ms", 0.0);
     f.freshness_p99 = j["freshness"].value("p99_ms", 0.0);

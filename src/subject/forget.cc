@@ -77,8 +77,7 @@ pdv::Result<nlohmann::json> Forget(const Sources& sources, const Selector& who,
       receipt["already_erased"] = true;
       return receipt;
     }
-    return Status::Error("no customer with this " +
-                         std::string(who.cpf.empty() ? "cliente_id" : "CPF") + " in any layer");
+    return NotFound(who);
   }
   std::string request_id = *earlier;
   if (request_id.empty()) {

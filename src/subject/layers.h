@@ -3,6 +3,7 @@
 // What Export, Forget and Verify share: where a subject's data lives, and finding the
 // subject in it. Internal to the subject component.
 
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -37,6 +38,12 @@ struct Found {
 
 // Whether `table` exists on `conn` (a layer not built yet holds nothing).
 pdv::Result<bool> TableExists(pg::Connection& conn, const char* table);
+// `each` for every table of kTables that exists, with its database's connection; stops at
+// the first error.
+Status ForEachTable(pg::Connection& oltp, pg::Connection& warehouse,
+                    const std::function<Status(pg::Connection&, const Table&)>& each);
+// "no customer with this CPF in any layer" (or cliente_id).
+Status NotFound(const Selector& who);
 
 // The subject in every layer. A CPF is hashed with cpf_key; nothing found is an empty
 // Found, not an error.

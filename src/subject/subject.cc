@@ -15,6 +15,23 @@ pdv::Result<bool> TableExists(pg::Connection& conn, const char* table) {
   return r->get(0, 0) == std::string_view("t");
 }
 
+Status ForEachTable(pg::Connection& oltp, pg::Connection& warehouse,
+                    const std::function<Status(pg::Connection&, const Table&)>& each) {
+  for (const Table& t : kTables) {
+    pg::Connection& conn = t.warehouse ? warehouse : oltp;
+    auto exists = TableExists(conn, t.name);
+    if (!exists.ok()) return exists.status();
+    if (!*exists) continue;
+    if (Status s = each(conn, t); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status NotFound(const Selector& who) {
+  return Status::Error(
+      fmt::format("no customer with this {} in any layer", who.cpf.empty() ? "cliente_id" : "CPF"));
+}
+
 std::string UuidArray(const std::vector<std::string>& ids) {
   std::string out = "{";
   for (size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + ids[i];
@@ -33,42 +50,34 @@ pdv::Result<Found> Resolve(pg::Connection& oltp, pg::Connection& warehouse, cons
     if (!cpf.ok()) return Status::Error("--cpf: " + cpf.message());
     std::string hash = CpfHasher(sources.cpf_key).Hash(*cpf);
     found.named_cpf_hash = hash;
-    for (const Table& t : kTables) {
-      pg::Connection& conn = t.warehouse ? warehouse : oltp;
-      auto exists = TableExists(conn, t.name);
-      if (!exists.ok()) return exists.status();
-      if (!*exists) continue;
+    Status s = ForEachTable(oltp, warehouse, [&](pg::Connection& conn, const Table& t) {
       auto r = conn.ExecParams(
           fmt::format("SELECT DISTINCT cliente_id::text FROM {} WHERE cpf_hash = $1", t.name),
           {hash});
       if (!r.ok()) return r.status();
       for (int i = 0; i < r->rows(); ++i) ids.insert(r->str(i, 0));
-    }
+      return Status::Ok();
+    });
+    if (!s.ok()) return s;
   } else {
     auto id = cache::UuidBytes(who.cliente_id);
     if (!id.ok()) return Status::Error(fmt::format("--cliente-id {}: not a UUID", who.cliente_id));
     // Known to some layer, or no one.
-    for (const Table& t : kTables) {
-      pg::Connection& conn = t.warehouse ? warehouse : oltp;
-      auto exists = TableExists(conn, t.name);
-      if (!exists.ok()) return exists.status();
-      if (!*exists) continue;
+    Status s = ForEachTable(oltp, warehouse, [&](pg::Connection& conn, const Table& t) {
       auto r = conn.ExecParams(
           fmt::format("SELECT 1 FROM {} WHERE cliente_id = $1::uuid LIMIT 1", t.name),
           {cache::UuidText(*id)});
       if (!r.ok()) return r.status();
       if (r->rows()) ids.insert(cache::UuidText(*id));
-    }
+      return Status::Ok();
+    });
+    if (!s.ok()) return s;
   }
   found.cliente_ids.assign(ids.begin(), ids.end());
   if (ids.empty()) return found;
   // Every cpf_hash and e-mail any layer holds for these ids (an e-mail changed over time
   // is in RAW's older versions).
-  for (const Table& t : kTables) {
-    pg::Connection& conn = t.warehouse ? warehouse : oltp;
-    auto exists = TableExists(conn, t.name);
-    if (!exists.ok()) return exists.status();
-    if (!*exists) continue;
+  Status s = ForEachTable(oltp, warehouse, [&](pg::Connection& conn, const Table& t) {
     auto r = conn.ExecParams(
         fmt::format("SELECT DISTINCT to_jsonb(t)->>'cpf_hash', to_jsonb(t)->>'email' FROM {} t "
                     "WHERE cliente_id = ANY($1::uuid[])",
@@ -79,7 +88,9 @@ pdv::Result<Found> Resolve(pg::Connection& oltp, pg::Connection& warehouse, cons
       if (!r->str(i, 0).empty()) found.cpf_hashes.insert(r->str(i, 0));
       if (!r->str(i, 1).empty()) found.emails.insert(r->str(i, 1));
     }
-  }
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
   return found;
 }
 
@@ -108,10 +119,7 @@ pdv::Result<nlohmann::json> Export(const Sources& sources, const Selector& who) 
   if (!wh.ok()) return wh.status();
   auto found = Resolve(*oltp, *wh, sources, who);
   if (!found.ok()) return found.status();
-  if (found->cliente_ids.empty()) {
-    return Status::Error("no customer with this " +
-                         std::string(who.cpf.empty() ? "cliente_id" : "CPF") + " in any layer");
-  }
+  if (found->cliente_ids.empty()) return NotFound(who);
   nlohmann::json doc = {{"subject", {{"cliente_ids", found->cliente_ids}}}};
   for (const Table& t : kTables) {
     pg::Connection& conn = t.warehouse ? *wh : *oltp;
