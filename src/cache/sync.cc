@@ -107,24 +107,52 @@ std::string Lsn8(uint64_t lsn) {
 }
 
 // A lock in Redis serialising syncs (SET NX with a TTL refreshed while working, so a
-// killed holder frees it within the TTL).
+// killed holder frees it within the TTL). Its value starts with the holder's lease token
+// ("<token>:<random>"; 0 for a sync run by hand): a watch holding a newer lease takes it
+// at once from a former watch (killed or cut off: its writes are fenced anyway) instead
+// of waiting out the TTL. A sync run by hand is always waited for.
 class SyncLock {
  public:
   static constexpr milliseconds kTtl{5000};
-  static pdv::Result<SyncLock> Acquire(redis::Client& redis, Logger& log, std::stop_token stop) {
-    auto token = RandomSecretHex(16);
-    if (!token.ok()) return token.status();
+  static pdv::Result<SyncLock> Acquire(redis::Client& redis, Logger& log, std::stop_token stop,
+                                       int64_t fence_token = 0) {
+    auto random = RandomSecretHex(16);
+    if (!random.ok()) return random.status();
+    std::string token = fmt::format("{}:{}", fence_token, *random);
     for (int attempt = 0;; ++attempt) {
-      auto r = redis.Command({"SET", kLockKey, *token, "NX", "PX", std::to_string(kTtl.count())});
+      auto r = redis.Command({"SET", kLockKey, token, "NX", "PX", std::to_string(kTtl.count())});
       if (!r.ok()) return r.status();
-      if (!r->is_nil()) return SyncLock(redis, *token);
+      if (!r->is_nil()) return SyncLock(redis, token);
+      if (fence_token > 0) {
+        // Compare-and-set over a former watch's lock (its token older than ours, not 0).
+        auto taken = redis.Command(
+            {"EVAL",
+             "local cur = redis.call('GET', KEYS[1]) if not cur then return 0 end "
+             "local held = tonumber(string.match(cur, '^(%d+):')) "
+             "if held and held > 0 and held < tonumber(ARGV[2]) then "
+             "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3]) return 1 end return 0",
+             "1", kLockKey, token, std::to_string(fence_token), std::to_string(kTtl.count())});
+        if (!taken.ok()) return taken.status();
+        if (taken->integer() == 1) {
+          log.Info("cache_lock_taken_over", {{"lease_token", fence_token}});
+          return SyncLock(redis, token);
+        }
+      }
       if (attempt % 20 == 0) log.Info("cache_waiting_for_lock", {{"attempt", attempt}});
       if (!pg::SleepFor(milliseconds(100), stop)) return Status::Error("stopped");
     }
   }
+  // Extends the lock while it is still ours; taken over by a newer holder, it is lost.
   Status Refresh() {
-    auto r = redis_->Command({"SET", kLockKey, token_, "XX", "PX", std::to_string(kTtl.count())});
-    return r.ok() ? Status::Ok() : r.status();
+    auto r = redis_->Command({"EVAL",
+                              "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                              "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0",
+                              "1", kLockKey, token_, std::to_string(kTtl.count())});
+    if (!r.ok()) return r.status();
+    if (r->integer() != 1) {
+      return Status::Error("cache: the sync lock was taken over by a newer holder", "lease_lost");
+    }
+    return Status::Ok();
   }
   ~SyncLock() {
     if (redis_) {
@@ -226,7 +254,7 @@ pdv::Result<SyncResult> SyncFull(const CacheOptions& options, Logger& log, std::
   if (!redis.ok()) return redis.status();
   auto wh = warehouse::ConnectPostgresWarehouse(options.warehouse_url);
   if (!wh.ok()) return wh.status();
-  auto lock = SyncLock::Acquire(*redis, log, stop);
+  auto lock = SyncLock::Acquire(*redis, log, stop, options.fence_token);
   if (!lock.ok()) return lock.status();
   auto meta = ReadMeta(*redis);
   if (!meta.ok()) {
@@ -322,7 +350,7 @@ pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log
   }
   auto wh = warehouse::ConnectPostgresWarehouse(options.warehouse_url);
   if (!wh.ok()) return wh.status();
-  auto lock = SyncLock::Acquire(*redis, log, stop);
+  auto lock = SyncLock::Acquire(*redis, log, stop, options.fence_token);
   if (!lock.ok()) return lock.status();
   auto meta = ReadMeta(*redis);  // again, under the lock
   if (!meta.ok()) return meta.status();
