@@ -43,7 +43,18 @@ int64_t Result::affected() const {
 }
 
 pdv::Result<Connection> Connection::Connect(const std::string& url) {
-  PGconn* raw = PQconnectdb(url.c_str());
+  // This side gives up on a server it cannot reach the same way (keepalives after 2 s
+  // idle, unacknowledged data for 4 s): a call waiting for a reply across a cut link
+  // fails instead of waiting forever. Settings in `url` win (they come after).
+  const char* keys[] = {"keepalives",
+                        "keepalives_idle",
+                        "keepalives_interval",
+                        "keepalives_count",
+                        "tcp_user_timeout",
+                        "dbname",
+                        nullptr};
+  const char* values[] = {"1", "2", "1", "2", "4000", url.c_str(), nullptr};
+  PGconn* raw = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   Connection conn(raw);
   if (raw == nullptr) return Status::Error("postgres: out of memory", kConnectionLost);
   if (PQstatus(raw) != CONNECTION_OK) {
