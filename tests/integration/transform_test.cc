@@ -470,5 +470,67 @@ TEST_F(PlatformModelsTest, WatchHasOneActiveInstanceAndAStandbyTakesOver) {
   EXPECT_EQ(second.Wait(30s), 0) << second.Output();
 }
 
+// Issue 13: RAW grows while a staging run is between its pre-hook (which removes deleted
+// customers) and its main query. Under READ COMMITTED each statement sees its own
+// snapshot: the main query saw a delete and a later update the pre-hook had not, moved
+// the watermark past the delete, and the deleted customer stayed live for good. The test
+// makes that moment happen: a row lock holds the pre-hook's delete while cdc commits.
+TEST_F(PlatformModelsTest, StagingMissesNoDeleteCommittedWhileARunIsUnderWay) {
+  Generate({"--initial", "300"});
+  CdcOnce();
+  ASSERT_EQ(Transform("run").exit_code, 0);
+  auto oltp = Connect(oltp_);
+  auto ids = Lines(Scalar(oltp,
+                          "select string_agg(cliente_id::text, E'\\n') from "
+                          "(select cliente_id from clientes_clube order by cliente_id "
+                          "limit 3) t"));
+  ASSERT_EQ(ids.size(), 3u);
+  const std::string& held = ids[0];     // deleted before the run: the pre-hook deletes it
+  const std::string& deleted = ids[1];  // deleted while the run is under way
+  const std::string& updated = ids[2];  // updated after that, in the same cdc batch
+  ASSERT_TRUE(oltp.ExecParams("delete from clientes_clube where cliente_id = $1", {held}).ok());
+  CdcOnce();
+
+  auto locker = Connect(warehouse_);
+  ASSERT_TRUE(locker.Exec("begin").ok());
+  ASSERT_TRUE(locker
+                  .ExecParams("select 1 from staging.stg_clientes_clube where cliente_id = $1 "
+                              "for update",
+                              {held})
+                  .ok());
+  PdvProcess run(
+      {"transform", "run", "--select", "stg_clientes_clube", "--warehouse-url", warehouse_},
+      dir_->path() / "run.log");
+  auto observer = Connect(warehouse_);
+  ASSERT_TRUE(WaitFor(30s, [&] {
+    return ScalarInt(observer,
+                     "select count(*) from pg_stat_activity where wait_event_type = 'Lock' "
+                     "and query like '%stg_clientes_clube%'") == 1;
+  })) << run.Output();
+  ASSERT_TRUE(oltp.ExecParams("delete from clientes_clube where cliente_id = $1", {deleted}).ok());
+  ASSERT_TRUE(oltp.ExecParams("update clientes_clube set telefone = '11999990000', "
+                              "ultima_atualizacao = now() where cliente_id = $1",
+                              {updated})
+                  .ok());
+  CdcOnce();
+  ASSERT_TRUE(locker.Exec("rollback").ok());
+  EXPECT_EQ(run.Wait(60s), 0) << run.Output();
+
+  // The next runs catch up with whatever that run left for them.
+  auto r = Transform("run");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto wh = Connect(warehouse_);
+  for (const std::string& gone : {held, deleted}) {
+    EXPECT_EQ(ScalarInt(wh, "select count(*) from staging.stg_clientes_clube where cliente_id = '" +
+                                gone + "'"),
+              0)
+        << gone << " was deleted in RAW but is still live in staging";
+  }
+  EXPECT_EQ(Scalar(wh, "select telefone from staging.stg_clientes_clube where cliente_id = '" +
+                           updated + "'"),
+            "11999990000");
+  ExpectDimensionMatchesOltp();
+}
+
 }  // namespace
 }  // namespace pdv::testing

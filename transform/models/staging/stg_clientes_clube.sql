@@ -1,9 +1,10 @@
 {#- The current state of each customer: the latest RAW change per cliente_id by LSN,
     deleted customers gone, text cleaned. Incremental on the RAW LSN: a run reads only the
-    changes after the newest state it holds (the pre-hook first removes customers deleted
-    or truncated away since then). JIT compilation, which costs more than such a small
-    run, is off for it. A full build analyzes RAW and itself, so that later
-    incremental runs get index plans. -#}
+    changes after the newest state it holds, up to RAW's newest position when the run
+    starts (raw_high_water: the same bound in every statement). The pre-hook first removes
+    customers deleted or truncated away in that range. JIT compilation, which costs more
+    than such a small run, is off for it. A full build analyzes RAW and itself, so that
+    later incremental runs get index plans. -#}
 {{ config(
     materialized='incremental',
     unique_key='cliente_id',
@@ -13,14 +14,16 @@
       {%- if is_incremental() -%}
       {%- set watermark = lsn_watermark(this) -%}
       set local jit = off;
+      {{ set_raw_high_water(source('raw', 'clientes_clube')) }};
       delete from {{ this }} s
       using {{ source('raw', 'clientes_clube') }} r
-      where r._cdc_lsn > {{ watermark }}
+      where r._cdc_lsn > {{ watermark }} and r._cdc_lsn <= {{ raw_high_water() }}
         and r._cdc_op = 'd'
         and s.cliente_id = r.cliente_id;
       delete from {{ this }}
       where _lsn < (select max(_cdc_lsn) from {{ source('raw', 'clientes_clube') }}
-                    where _cdc_lsn > {{ watermark }} and _cdc_op = 't')
+                    where _cdc_lsn > {{ watermark }} and _cdc_lsn <= {{ raw_high_water() }}
+                      and _cdc_op = 't')
       {%- endif -%}",
     post_hook="
       {%- if not is_incremental() -%}
@@ -33,6 +36,7 @@ with changes as (
     from {{ source('raw', 'clientes_clube') }}
     {% if is_incremental() -%}
     where _cdc_lsn > {{ lsn_watermark(this) }}
+      and _cdc_lsn <= {{ raw_high_water() }}
     {%- endif %}
 ),
 
