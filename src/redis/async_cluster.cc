@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "redis/client.h"
@@ -32,8 +33,23 @@ void AsyncCluster::Watch() {
     if (ec || !self || self->closed_) return;
     bool stale = Clock::now() - self->refreshed_at_ > std::chrono::seconds(5);
     if (stale || !self->AllMastersConnected()) self->Refresh();
+    self->ReconnectMasters();
     self->Watch();
   });
+}
+
+void AsyncCluster::ReconnectMasters() {
+  // A client connects when a command is sent to it. A master's connection lost while no
+  // request needed it (a cut link: a balancer sends this replica nothing while it is not
+  // ready) would stay lost, and readiness with it; a PING reconnects it (its deadline
+  // bounds a connect that gets no answer).
+  for (const auto& [name, client] : nodes_) {
+    if (client->connected() ||
+        std::find(slot_owner_.begin(), slot_owner_.end(), name) == slot_owner_.end()) {
+      continue;
+    }
+    client->Command({"PING"}, [](const Status&, redisReply*) {});
+  }
 }
 
 void AsyncCluster::Refresh() {

@@ -50,6 +50,7 @@ class AsyncCluster : public AsyncCommands, public std::enable_shared_from_this<A
   AsyncClient* OwnerClient(std::string_view key) const;
   void Refresh();
   void Watch();
+  void ReconnectMasters();
   bool AllMastersConnected() const;
   void Send(const std::string& node, std::vector<std::string> args, Callback done, int hops);
 

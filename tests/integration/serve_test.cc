@@ -583,6 +583,58 @@ TEST_F(ServeTest, OnAClusterAMasterKilledUnderLookupsGivesOnly503sUntilFailover)
   serve->Wait(10s);
 }
 
+// A replica that lost its data connections while nobody asked it anything (its link was
+// cut, then healed: HAProxy sends it no traffic while it is DOWN) must become ready again
+// by itself. /ready asks for every master, and only a command reconnected a master's
+// client: those the readiness check did not touch stayed down, and so did the replica.
+TEST_F(ServeTest, OnAClusterReadinessComesBackByItselfAfterEveryDataConnectionDropped) {
+  auto started = localsvc::LocalRedisCluster::Start("serve-cluster-password-02");
+  ASSERT_TRUE(started.ok()) << started.message();
+  auto& cluster = *started;
+  ASSERT_EQ(RunPdv({"cache", "sync", "--full", "--warehouse-url", pg_->Url(), "--redis-url",
+                    cluster->Url()})
+                .exit_code,
+            0);
+  auto key = RunPdv({"apikey", "create", "caixa-ready", "--redis-url", cluster->Url(),
+                     "--warehouse-url", pg_->Url()});
+  ASSERT_EQ(key.exit_code, 0) << key.output;
+  std::string api_key = Lines(key.output)[0];
+  std::optional<PdvProcess> serve;
+  int port = StartReplica(serve, cluster->Url(), dir_->path() / "serve-ready.log",
+                          {"--threads", "1", "--near-cache", "off"});
+  ASSERT_GT(port, 0);
+  ASSERT_TRUE(WaitFor(20s, [&] {
+    return HttpStatus(GetWithKey(port, "/v1/clientes/52998224725", api_key)) == 200;
+  })) << serve->Output();
+  EXPECT_EQ(HttpStatus(GetWithKey(port, "/v1/clientes/11144477735", api_key)), 200);
+  ASSERT_EQ(HttpStatus(HttpGet(port, "/ready")), 200);
+  // The masters the replica talks to (its key checks and lookups spread over them).
+  auto masters = [&] {
+    int n = 0;
+    for (const auto& node : cluster->nodes()) {
+      std::string addr = "127.0.0.1:" + std::to_string(node->port());
+      if (localsvc::RedisCliOutput(addr, cluster->password(), {"ROLE"}).rfind("master", 0) != 0)
+        continue;
+      std::string clients =
+          localsvc::RedisCliOutput(addr, cluster->password(), {"CLIENT", "LIST", "TYPE", "normal"});
+      n += Lines(clients).size() > 1 ? 1 : 0;  // more than redis-cli itself
+    }
+    return n;
+  };
+  ASSERT_GE(masters(), 2) << "the test needs a replica connected to two masters at least";
+
+  for (const auto& node : cluster->nodes()) {
+    localsvc::RedisCliOutput("127.0.0.1:" + std::to_string(node->port()), cluster->password(),
+                             {"CLIENT", "KILL", "TYPE", "normal"});
+  }
+  // Nothing but the readiness check from now on, as from a balancer.
+  EXPECT_TRUE(WaitFor(15s, [&] { return HttpStatus(HttpGet(port, "/ready")) == 200; }))
+      << HttpGet(port, "/ready") << "\n"
+      << serve->Output();
+  serve->Signal(SIGTERM);
+  serve->Wait(10s);
+}
+
 // Issue 12 (in part): two API replicas behind HAProxy 2.6, which health-checks /ready
 // every 200 ms. One replica is SIGKILLed under a client loop: the loop sees only 200s
 // (HAProxy retries a refused connection on the other replica) or 503s, and HAProxy marks
