@@ -2,9 +2,12 @@
 // beside the original platform's API (FastAPI/uvicorn/redis-py, re-created in
 // bench/reference/original_api.py) and nginx serving a static JSON of our answer's size,
 // in one run; then our p99 at half our maximum rate (open-loop, fixed schedule), and Redis
-// memory per customer.
+// memory per customer. With --connections N: N registers' keep-alive connections at once,
+// sending --rate requests per second between them on a fixed schedule (20,000 by
+// default): p50/p99/p99.9, and the server's memory per connection.
 //
 // usage: api_bench PDV_BINARY REFERENCE_DIR [--seconds S] [--customers N]
+//                  [--connections N [--rate R]]
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
@@ -24,6 +27,7 @@
 #include "bench/bench_support.h"
 #include "bench/dimension_fixture.h"
 #include "bench/http_load.h"
+#include "bench/terminal_load.h"
 #include "cache/cache.h"
 #include "common/cpf.h"
 #include "common/cpf_hasher.h"
@@ -49,6 +53,47 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 constexpr char kKey[] = "bench-api-cpf-key-0123";
 
+// GET /metrics from the server on 127.0.0.1:port.
+std::string Metrics(int port) {
+  std::string req = "GET /metrics HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n";
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{.sin_family = AF_INET,
+                .sin_port = htons(static_cast<uint16_t>(port)),
+                .sin_addr = {htonl(INADDR_LOOPBACK)}};
+  std::string text;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+    ::send(fd, req.data(), req.size(), 0);
+    char buf[8192];
+    for (ssize_t k; (k = ::recv(fd, buf, sizeof(buf), 0)) > 0;)
+      text.append(buf, static_cast<size_t>(k));
+  }
+  ::close(fd);
+  return text;
+}
+
+// A metric's value in /metrics text (-1 if absent).
+double Metric(const std::string& text, const std::string& name) {
+  std::smatch m;
+  if (!std::regex_search(text, m, std::regex("\n" + name + " ([0-9.e+]+)"))) return -1;
+  return std::stod(m[1]);
+}
+
+// A process's resident memory, in bytes.
+double RssBytes(pid_t pid) {
+  std::string status = pdv::bench::ReadFile(fmt::format("/proc/{}/status", pid));
+  auto at = status.find("VmRSS:");
+  if (at == std::string::npos) return 0;
+  return std::stod(status.substr(at + 6)) * 1024;
+}
+
+// Memory the kernel holds for TCP sockets (both ends of every connection), in bytes.
+double KernelTcpBytes() {
+  std::string sockstat = pdv::bench::ReadFile("/proc/net/sockstat");
+  std::smatch m;
+  if (!std::regex_search(sockstat, m, std::regex(R"(TCP: .* mem (\d+))"))) return 0;
+  return std::stod(m[1]) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -57,12 +102,20 @@ int main(int argc, char** argv) {
   fs::path reference = argv[2];
   int seconds = 10;
   int customers = 100'000;
+  int terminals = 0;
+  double terminal_rate = 20'000;
   std::string serve_threads = "0";
   for (int i = 3; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seconds"))
       seconds = std::stoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--customers"))
       customers = std::stoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--connections"))
+      terminals = std::stoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--rate"))
+      terminal_rate = std::stod(argv[i + 1]);
+    else
+      Die(fmt::format("unknown option {}", argv[i]));
   }
   auto dir = Must(pdv::localsvc::ScratchDir::Create("pdv-bench-api"), "scratch dir");
   auto pg = Must(pdv::localsvc::LocalPostgres::Start({}), "postgres");
@@ -105,7 +158,8 @@ int main(int argc, char** argv) {
       Must(pdv::localsvc::ChildProcess::Spawn(
                {.argv = {pdv, "--log-level", "warn", "serve", "--listen",
                          fmt::format("127.0.0.1:{}", ours), "--redis-url", redis_server->Url(),
-                         "--rate-per-key", "0", "--threads", serve_threads},
+                         "--rate-per-key", "0", "--threads", serve_threads, "--max-connections",
+                         std::to_string(std::max(10'000, terminals + 100))},
                 .log_file = (dir.path() / "serve.log").string(),
                 .parent_death_signal = SIGKILL}),
            "pdv serve");
@@ -184,23 +238,10 @@ int main(int argc, char** argv) {
 
   // How much the near-cache answered during the run.
   {
-    std::string metrics_req = "GET /metrics HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n";
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{.sin_family = AF_INET,
-                  .sin_port = htons(static_cast<uint16_t>(ours)),
-                  .sin_addr = {htonl(INADDR_LOOPBACK)}};
-    std::string text;
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
-      ::send(fd, metrics_req.data(), metrics_req.size(), 0);
-      char buf[8192];
-      for (ssize_t k; (k = ::recv(fd, buf, sizeof(buf), 0)) > 0;)
-        text.append(buf, static_cast<size_t>(k));
-    }
-    ::close(fd);
-    std::smatch hits, misses;
-    if (std::regex_search(text, hits, std::regex(R"(pdv_api_near_cache_hits_total (\d+))")) &&
-        std::regex_search(text, misses, std::regex(R"(pdv_api_near_cache_misses_total (\d+))"))) {
-      double h = std::stod(hits[1]), m = std::stod(misses[1]);
+    std::string text = Metrics(ours);
+    double h = Metric(text, "pdv_api_near_cache_hits_total");
+    double m = Metric(text, "pdv_api_near_cache_misses_total");
+    if (h >= 0 && m >= 0) {
       fmt::print("  near-cache: {:.0f} hits, {:.0f} misses ({:.0f}% answered in process)\n", h, m,
                  h + m > 0 ? 100 * h / (h + m) : 0.0);
     }
@@ -221,5 +262,31 @@ int main(int argc, char** argv) {
   fmt::print("  Redis memory per customer: pdv {:.1f} B (target < 100), original layout {:.1f} B\n",
              synced.bytes_per_customer, original_per_customer);
   (void)sample;
+
+  if (terminals > 0) {
+    // The registers of a large chain: each holds its connection open all day.
+    double rss_before = RssBytes(serve.pid()), kernel_before = KernelTcpBytes();
+    pdv::bench::Terminals open(ours, terminals);
+    auto accepted = Clock::now() + 60s;
+    while (Metric(Metrics(ours), "pdv_api_connections") < terminals && Clock::now() < accepted)
+      std::this_thread::sleep_for(100ms);
+    double rss_open = RssBytes(serve.pid()), kernel_open = KernelTcpBytes();
+    auto run = open.Run(requests, terminal_rate, seconds);
+    double rss_after = RssBytes(serve.pid());
+    fmt::print(
+        "  {} keep-alive connections, {:.0f} req/s on a fixed schedule for {} s: p50 {:.3f} ms, "
+        "p99 {:.3f} ms, p99.9 {:.3f} ms (target p99 < 5 ms); {} sent, {} answered, {} not 200, "
+        "{} unanswered, {} closed by the server\n",
+        open.size(), terminal_rate, seconds, Percentile(run.latencies_ms, 0.5),
+        Percentile(run.latencies_ms, 0.99), Percentile(run.latencies_ms, 0.999), run.sent,
+        run.latencies_ms.size(), run.not_ok, run.unanswered, run.closed);
+    fmt::print(
+        "  memory per connection: pdv serve {:.1f} KiB resident when opened, {:.1f} KiB after "
+        "the run (RSS {:.0f} -> {:.0f} -> {:.0f} MB); the kernel's TCP buffers {:.1f} KiB for "
+        "both ends\n",
+        (rss_open - rss_before) / terminals / 1024, (rss_after - rss_before) / terminals / 1024,
+        rss_before / 1e6, rss_open / 1e6, rss_after / 1e6,
+        (kernel_open - kernel_before) / terminals / 1024);
+  }
   return 0;
 }
