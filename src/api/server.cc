@@ -29,6 +29,7 @@
 #include "api/key_limits.h"
 #include "api/near_cache.h"
 #include "api/request.h"
+#include "api/response.h"
 #include "api/serve.h"
 #include "api/status_page.h"
 #include "cache/record.h"
@@ -51,7 +52,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
-using Response = http::response<http::string_body>;
 
 constexpr size_t kHeaderLimit = 8 * 1024;
 constexpr size_t kBodyLimit = 1024;
@@ -372,6 +372,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       if (ec) return OnReadError(ec);
       busy_ = true;
       beast::get_lowest_layer(stream_).expires_after(w_.shared().options.read_timeout);
+      if (parser_->is_done()) {  // no body (a GET): no second read to wait for
+        started_ = Clock::now();
+        return Handle(parser_->get());
+      }
       http::async_read(stream_, buffer_, *parser_, [this, self](beast::error_code ec2, size_t) {
         if (ec2) return OnReadError(ec2);
         started_ = Clock::now();
@@ -617,39 +621,38 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void Reply(http::status status, std::string body, bool close = false,
              const char* type = "application/json; charset=utf-8") {
-    response_ = Response(status, 11);
-    response_.set(http::field::server, "pdv");
-    response_.set(http::field::content_type, type);
-    if (retry_after_ > 0) response_.set(http::field::retry_after, std::to_string(retry_after_));
-    response_.body() = std::move(body);
     close = close || closing_ || !keep_alive_;
-    response_.keep_alive(!close);
-    response_.prepare_payload();
+    WriteResponse({.status = static_cast<unsigned>(status),
+                   .content_type = type,
+                   .retry_after_s = retry_after_,
+                   .close = close},
+                  body, answer_);
     auto [counter, latency] = w_.Count(route_, static_cast<unsigned>(status));
     counter->Add(1);
     if (started_ != Clock::time_point()) {
       latency->Observe(std::chrono::duration<double>(Clock::now() - started_).count());
     }
     auto self = this->shared_from_this();
-    http::async_write(stream_, response_, [this, self, close](beast::error_code ec, size_t) {
-      busy_ = false;
-      retry_after_ = 0;
-      started_ = {};
-      route_ = Route::kNotFound;
-      if (ec || close || closing_) {
-        beast::error_code ignored;
-        Socket().shutdown(tcp::socket::shutdown_both, ignored);
-        return;
-      }
-      Read();
-    });
+    asio::async_write(stream_, asio::buffer(answer_),
+                      [this, self, close](beast::error_code ec, size_t) {
+                        busy_ = false;
+                        retry_after_ = 0;
+                        started_ = {};
+                        route_ = Route::kNotFound;
+                        if (ec || close || closing_) {
+                          beast::error_code ignored;
+                          Socket().shutdown(tcp::socket::shutdown_both, ignored);
+                          return;
+                        }
+                        Read();
+                      });
   }
 
   Worker& w_;
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  Response response_;
+  std::string answer_;  // the answer being written
   Route route_ = Route::kNotFound;
   std::string arg_;
   std::string key_;   // the request's API key, once admitted
