@@ -8,7 +8,8 @@ import redis.asyncio as redis
 from fastapi import FastAPI
 
 app = FastAPI()
-pool = redis.Redis(host="127.0.0.1", port=int(os.environ["REDIS_PORT"]), decode_responses=True)
+pool = redis.Redis(host="127.0.0.1", port=int(os.environ["REDIS_PORT"]),
+                   password=os.environ.get("REDIS_PASSWORD") or None, decode_responses=True)
 
 
 @app.get("/cliente/{cliente_id}/status")
