@@ -88,6 +88,17 @@ pdv::Result<std::vector<KeyConstraint>> KeyConstraints(pg::Connection& conn) {
   return keys;
 }
 
+// The serial of the n-th customer (from 0) of serials from `first` on, less `skipped`
+// (ascending).
+uint64_t NthSerial(uint64_t first, const std::vector<uint64_t>& skipped, uint64_t n) {
+  uint64_t s = first + n;
+  for (uint64_t gap : skipped) {
+    if (gap > s) break;
+    ++s;
+  }
+  return s;
+}
+
 }  // namespace
 
 pdv::Result<BulkLoadResult> BulkLoad(pg::Connection& conn, const ReferenceData& data,
@@ -99,10 +110,15 @@ pdv::Result<BulkLoadResult> BulkLoad(pg::Connection& conn, const ReferenceData& 
   // A range of serials can hold a few whose CPF would be all one digit: reserve spares.
   auto first = ReserveSerials(conn, options.count + 16);
   if (!first.ok()) return first.status();
-  std::vector<uint64_t> serials;
-  serials.reserve(options.count);
-  for (uint64_t s = *first; serials.size() < options.count; ++s) {
-    if (CustomerGenerator::CpfFor(s)) serials.push_back(s);
+  // The customers get the reserved serials in order, but for the few without a CPF:
+  // only those are remembered, so that memory does not grow with the count.
+  std::vector<uint64_t> skipped;
+  for (uint64_t s = *first, valid = 0; valid < options.count; ++s) {
+    if (CustomerGenerator::CpfFor(s)) {
+      ++valid;
+    } else {
+      skipped.push_back(s);
+    }
   }
 
   auto txn = pg::Transaction::Begin(conn);
@@ -135,7 +151,7 @@ pdv::Result<BulkLoadResult> BulkLoad(pg::Connection& conn, const ReferenceData& 
 
   ChunkQueue queue(8);
   std::atomic<size_t> next_chunk{0};
-  size_t chunks = (serials.size() + kChunkRows - 1) / kChunkRows;
+  size_t chunks = (options.count + kChunkRows - 1) / kChunkRows;
   int threads = std::max(1, options.threads);
   queue.SetProducers(threads);
   std::vector<std::jthread> workers;
@@ -145,12 +161,15 @@ pdv::Result<BulkLoadResult> BulkLoad(pg::Connection& conn, const ReferenceData& 
       for (size_t c; (c = next_chunk.fetch_add(1)) < chunks && !stop.stop_requested();) {
         Chunk chunk;
         chunk.copy_data.reserve(kChunkRows * 260);
-        size_t end = std::min(serials.size(), (c + 1) * kChunkRows);
-        for (size_t i = c * kChunkRows; i < end; ++i) {
-          auto customer = gen.Make(serials[i], options.as_of_us, false);
+        size_t rows = std::min<size_t>(options.count - c * kChunkRows, kChunkRows);
+        for (uint64_t s = NthSerial(*first, skipped, c * kChunkRows); chunk.rows < rows; ++s) {
+          if (!CustomerGenerator::CpfFor(s)) continue;
+          auto customer = gen.Make(s, options.as_of_us, false);
           CopyEncoder::Append(*customer, &chunk.copy_data);
-          chunk.cpfs += customer->cpf.digits();
-          chunk.cpfs += '\n';
+          if (options.want_cpfs) {
+            chunk.cpfs += customer->cpf.digits();
+            chunk.cpfs += '\n';
+          }
           ++chunk.rows;
         }
         if (!queue.Push(std::move(chunk))) break;

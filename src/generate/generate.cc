@@ -84,7 +84,8 @@ Status Run(const GenerateOptions& options, Logger& log, std::stop_token stop) {
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count()),
                          .threads = options.threads,
-                         .progress = options.progress};
+                         .progress = options.progress,
+                         .want_cpfs = cpf_out != nullptr};
     while (true) {
       auto loaded = BulkLoad(*conn, *data, load, stop);
       if (loaded.ok()) {
