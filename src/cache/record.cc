@@ -184,9 +184,9 @@ std::string Layout::IdField(const std::array<uint8_t, 16>& id) {
   return std::string(reinterpret_cast<const char*>(id.data()), 8);
 }
 
-std::vector<std::string> Layout::AllBucketKeys() const {
+std::vector<std::string> Layout::BucketKeys(uint32_t first, uint32_t count) const {
   std::vector<std::string> keys;
-  for (uint32_t b = 0; b < (1u << bits); ++b) {
+  for (uint32_t b = first; b < std::min(buckets(), first + count); ++b) {
     keys.push_back(CpfBucketKey(b));
     keys.push_back(IdBucketKey(b));
   }

@@ -74,8 +74,10 @@ struct Layout {
   std::string CpfBucketKey(uint32_t bucket) const;
   std::string IdBucketKey(uint32_t bucket) const;
   uint32_t Bucket(const uint8_t* first8) const;
-  // Every bucket key of this version, both indexes (to remove or measure a version).
-  std::vector<std::string> AllBucketKeys() const;
+  uint32_t buckets() const { return 1u << bits; }
+  // The bucket keys of both indexes of buckets [first, first + count) of this version (to
+  // remove or measure a version a range at a time: memory that does not grow with it).
+  std::vector<std::string> BucketKeys(uint32_t first, uint32_t count) const;
 };
 
 // pdv:meta as stored: the version in use and its bucket bits (absent before the first

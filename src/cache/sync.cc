@@ -213,26 +213,33 @@ pdv::Result<std::string> LoadFencedScript(redis::Client& redis, const char* body
   return LoadScript(redis, std::string(kFencePrologue) + body);
 }
 
+// Buckets per round trip when a whole version is removed or measured.
+constexpr uint32_t kBucketsPerRound = 500;
+
 Status RemoveVersion(redis::Client& redis, const Layout& layout) {
   Pipeline p(redis);
-  std::vector<std::string> keys = layout.AllBucketKeys();
-  for (size_t from = 0; from < keys.size(); from += 1000) {
+  for (uint32_t first = 0; first < layout.buckets(); first += kBucketsPerRound) {
+    std::vector<std::string> keys = layout.BucketKeys(first, kBucketsPerRound);
     std::vector<std::string_view> args = {"UNLINK"};
-    for (size_t i = from; i < std::min(keys.size(), from + 1000); ++i) args.push_back(keys[i]);
+    args.insert(args.end(), keys.begin(), keys.end());
     p.Add(args);
+    if (Status s = p.Drain(); !s.ok()) return s;
   }
-  return p.Drain();
+  return Status::Ok();
 }
 
 double MemoryPerCustomer(redis::Client& redis, const Layout& layout, uint64_t customers) {
   if (customers == 0) return 0;
   Pipeline p(redis);
-  for (const auto& k : layout.AllBucketKeys()) p.Add({"MEMORY", "USAGE", k, "SAMPLES", "0"});
   double total = 0;
-  (void)p.Drain([&](redis::Reply& r) {
-    if (!r.is_nil()) total += static_cast<double>(r.integer());
-    return Status::Ok();
-  });
+  for (uint32_t first = 0; first < layout.buckets(); first += kBucketsPerRound) {
+    for (const auto& k : layout.BucketKeys(first, kBucketsPerRound))
+      p.Add({"MEMORY", "USAGE", k, "SAMPLES", "0"});
+    (void)p.Drain([&](redis::Reply& r) {
+      if (!r.is_nil()) total += static_cast<double>(r.integer());
+      return Status::Ok();
+    });
+  }
   return total / static_cast<double>(customers);
 }
 
@@ -341,6 +348,7 @@ pdv::Result<SyncResult> SyncFull(const CacheOptions& options, Logger& log, std::
 
 pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log,
                                         std::stop_token stop) {
+  auto started = std::chrono::steady_clock::now();
   auto redis = redis::Client::Connect(options.redis_url);
   if (!redis.ok()) return redis.status();
   {
@@ -440,8 +448,12 @@ pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log
     result.applied += rows.size();
   }
   if (result.applied > 0) {
-    log.Info("cache_sync_done",
-             {{"version", result.version}, {"applied", result.applied}, {"lsn", result.lsn}});
+    log.Info("cache_sync_done", {{"version", result.version},
+                                 {"applied", result.applied},
+                                 {"lsn", result.lsn},
+                                 {"ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            std::chrono::steady_clock::now() - started)
+                                            .count()}});
   }
   return result;
 }

@@ -9,9 +9,9 @@
 #include <fmt/format.h>
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <optional>

@@ -377,7 +377,8 @@ class PostgresWarehouse : public Warehouse {
     return out;
   }
 
-  Status EnsureRawTable(const std::string& table, const std::vector<RawColumn>& columns) override {
+  Status EnsureRawTable(const std::string& table, const std::vector<RawColumn>& columns,
+                        KeyIndex key_index) override {
     std::string t = "raw." + conn_.Identifier(table);
     std::string cols, keys;
     for (const auto& c : columns) {
@@ -400,7 +401,7 @@ class PostgresWarehouse : public Warehouse {
       sql += fmt::format("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {};", t,
                          conn_.Identifier(c.name), c.sql_type);
     }
-    if (!keys.empty() && !have->contains(".index")) {
+    if (!keys.empty() && !have->contains(".index") && key_index == KeyIndex::kNow) {
       sql += fmt::format("CREATE INDEX IF NOT EXISTS {} ON {} ({}_cdc_lsn);",
                          conn_.Identifier(table + "_key_lsn"), t, keys);
     }
@@ -449,20 +450,27 @@ class PostgresWarehouse : public Warehouse {
       if (!m.ok()) return m.status();
       *max_lsn = ParseLsnText(m->get(0, 0));
     }
-    std::string sql = fmt::format(
+    std::string sql =
         "SELECT cliente_id::text, cpf_hash, primeiro_nome, status_clube, opt_in_marketing, "
         "round(ticket_medio_estimado * 100)::bigint, origem_campanha, "
         "extract(epoch FROM elegivel_a_partir_de)::bigint, "
         "extract(epoch FROM atualizado_em)::bigint, _lsn, _deleted "
-        // Ordered by the uuid column, qualified: a bare `cliente_id` would name the text
-        // output column, and sorting every row that shares an _lsn (a snapshot's million)
-        // by text for each batch made a sync quadratic.
-        "FROM marts.dim_clientes_clube d WHERE (d._lsn, d.cliente_id) > ({}, {}::uuid) {} "
-        "ORDER BY d._lsn, d.cliente_id{}",
-        conn_.Literal(LsnText(after_lsn)),
-        // No id: past every customer at after_lsn.
-        conn_.Literal(after_id.empty() ? "ffffffff-ffff-ffff-ffff-ffffffffffff" : after_id),
-        live_only ? "AND NOT _deleted" : "", limit ? fmt::format(" LIMIT {}", limit) : "");
+        "FROM marts.dim_clientes_clube d ";
+    if (after_lsn == 0 && after_id.empty() && limit == 0) {
+      // All of it: in the table's order, one sequential read (in position order, an index
+      // scan fetched the rows in random order, slow once the table outgrows memory).
+      sql += live_only ? "WHERE NOT _deleted" : "";
+    } else {
+      sql += fmt::format(
+          // Ordered by the uuid column, qualified: a bare `cliente_id` would name the text
+          // output column, and sorting every row that shares an _lsn (a snapshot's
+          // million) by text for each batch made a sync quadratic.
+          "WHERE (d._lsn, d.cliente_id) > ({}, {}::uuid) {} ORDER BY d._lsn, d.cliente_id{}",
+          conn_.Literal(LsnText(after_lsn)),
+          // No id: past every customer at after_lsn.
+          conn_.Literal(after_id.empty() ? "ffffffff-ffff-ffff-ffff-ffffffffffff" : after_id),
+          live_only ? "AND NOT _deleted" : "", limit ? fmt::format(" LIMIT {}", limit) : "");
+    }
     if (auto r = conn_.Exec("DECLARE dim NO SCROLL CURSOR FOR " + sql); !r.ok()) return r.status();
     while (true) {
       auto batch = conn_.Exec("FETCH 5000 FROM dim");

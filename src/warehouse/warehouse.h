@@ -111,9 +111,13 @@ class Warehouse {
   virtual ~Warehouse() = default;
 
   // Makes sure raw.<table> exists with these source columns (adding any it lacks: a
-  // column added at the source appears in RAW) and the CDC metadata columns.
-  virtual Status EnsureRawTable(const std::string& table,
-                                const std::vector<RawColumn>& columns) = 0;
+  // column added at the source appears in RAW) and the CDC metadata columns, and its
+  // index by key and position; kLater leaves that index for a later call (a first
+  // snapshot: building it once over every row is several times cheaper than inserting
+  // millions of random keys into it, and readers need it only after).
+  enum class KeyIndex { kNow, kLater };
+  virtual Status EnsureRawTable(const std::string& table, const std::vector<RawColumn>& columns,
+                                KeyIndex key_index) = 0;
   // The checkpoint of `slot`, or nullopt before the first snapshot committed.
   virtual pdv::Result<std::optional<Checkpoint>> ReadCheckpoint(const std::string& slot) = 0;
   // A batch's transaction, begun with the subject write lock (common/erasure.h) held.
@@ -142,7 +146,8 @@ class Warehouse {
   // Customers in the POS dimension (tombstones excluded).
   virtual pdv::Result<uint64_t> CountDimension() = 0;
 
-  // Reads the POS dimension in (_lsn, cliente_id) order: rows after the position
+  // Reads the POS dimension in (_lsn, cliente_id) order (all of it, after 0/0 and ""
+  // with no limit: in no particular order, one sequential read): rows after the position
   // (`after_lsn`, `after_id`; "": past every id at after_lsn), at most `limit` (0: all), tombstones
   // included unless `live_only`. Customers changed in one transaction share an _lsn, so
   // the position includes the id: a batch may end inside such a group. With `max_lsn`,
