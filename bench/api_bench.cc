@@ -7,7 +7,7 @@
 // default): p50/p99/p99.9, and the server's memory per connection.
 //
 // usage: api_bench PDV_BINARY REFERENCE_DIR [--seconds S] [--customers N]
-//                  [--connections N [--rate R]]
+//                  [--connections N [--rate R]] [--threads T (pdv serve's loops)]
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
@@ -114,6 +114,8 @@ int main(int argc, char** argv) {
       terminals = std::stoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--rate"))
       terminal_rate = std::stod(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--threads"))
+      serve_threads = argv[i + 1];
     else
       Die(fmt::format("unknown option {}", argv[i]));
   }

@@ -79,7 +79,23 @@ struct Figures {
   double redis_bytes_per_customer = 0;
   double freshness_p50 = 0, freshness_p99 = 0;
   std::map<std::string, double> watch_rss_mb;  // stage -> peak RSS during the workload
+  // Where the freshness goes, from the stages' logs during the workload: name -> values.
+  std::map<std::string, std::vector<double>> breakdown;
 };
+
+// The numeric field `field` of every `event` line in a stage's key=value log.
+std::vector<double> LogValues(const fs::path& log, const std::string& event,
+                              const std::string& field) {
+  std::vector<double> out;
+  std::ifstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("event=" + event + " ") == std::string::npos) continue;
+    auto at = line.find(" " + field + "=");
+    if (at == std::string::npos) continue;
+    out.push_back(std::strtod(line.c_str() + at + field.size() + 2, nullptr));
+  }
+  return out;
+}
 
 Figures RunOne(const std::string& pdv, int64_t customers, int rate, int seconds) {
   Figures f{.customers = customers};
@@ -141,9 +157,10 @@ Figures RunOne(const std::string& pdv, int64_t customers, int rate, int seconds)
                                    .parent_death_signal = SIGKILL}),
                               name.c_str()));
   };
-  start("cdc", {"cdc"});
-  start("transform", {"transform", "watch"});
-  start("cache", {"cache", "watch"});
+  // cdc and transform log each batch and run (debug), the cache each sync (info).
+  start("cdc", {"--log-level", "debug", "cdc"});
+  start("transform", {"--log-level", "debug", "transform", "watch"});
+  start("cache", {"--log-level", "info", "cache", "watch"});
   start("serve", {"serve"});
   fs::path key_file = dir.path() / "probe-key";
   Must(pdv::localsvc::RunCommand(
@@ -171,6 +188,14 @@ Figures RunOne(const std::string& pdv, int64_t customers, int rate, int seconds)
     f.freshness_p50 = j["freshness"].value("p50_ms", 0.0);
     f.freshness_p99 = j["freshness"].value("p99_ms", 0.0);
   }
+  f.breakdown["cdc: batch closed, oldest change's age ms"] =
+      LogValues(dir.path() / "cdc.log", "cdc_batch", "oldest_commit_ms");
+  f.breakdown["transform: incremental run ms"] =
+      LogValues(dir.path() / "transform.log", "transform_run", "ms");
+  f.breakdown["cache: incremental sync ms"] =
+      LogValues(dir.path() / "cache.log", "cache_sync_done", "ms");
+  f.breakdown["cache: customers per sync"] =
+      LogValues(dir.path() / "cache.log", "cache_sync_done", "applied");
   for (auto& [name, p] : stages) {
     f.watch_rss_mb[name] = PeakRssMb(p.pid());
     p.Signal(SIGTERM);
@@ -195,6 +220,10 @@ void Print(const Figures& f) {
              f.freshness_p50, f.freshness_p99);
   for (const auto& [name, mb] : f.watch_rss_mb) {
     fmt::print("  peak RSS during the workload: {:<10} {:.0f} MB\n", name, mb);
+  }
+  for (const auto& [name, v] : f.breakdown) {
+    fmt::print("  {:<44} p50 {:>8.1f}  p99 {:>8.1f}  ({} values)\n", name,
+               pdv::bench::Percentile(v, 0.5), pdv::bench::Percentile(v, 0.99), v.size());
   }
 }
 
