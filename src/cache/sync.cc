@@ -346,28 +346,44 @@ pdv::Result<SyncResult> SyncFull(const CacheOptions& options, Logger& log, std::
   return SyncResult{next.version, written, max_lsn, per_customer};
 }
 
-pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log,
-                                        std::stop_token stop) {
+namespace {
+
+// The incremental scripts' SHAs, loaded once per Redis connection.
+struct IncrementalScripts {
+  std::string upsert, remove, swap;
+  Status Load(redis::Client& redis) {
+    if (!upsert.empty()) return Status::Ok();
+    auto u = LoadFencedScript(redis, kUpsertBody);
+    auto r = LoadFencedScript(redis, kDeleteBody);
+    auto w = LoadFencedScript(redis, kSwapBody);
+    if (!u.ok()) return u.status();
+    if (!r.ok()) return r.status();
+    if (!w.ok()) return w.status();
+    upsert = *u, remove = *r, swap = *w;
+    return Status::Ok();
+  }
+};
+
+// An incremental sync on connections the caller keeps (the watch keeps them between
+// syncs: connecting to both stores anew took most of a small sync's time).
+pdv::Result<SyncResult> SyncIncrementalOn(redis::Client& redis_client, warehouse::Warehouse& wh,
+                                          IncrementalScripts& scripts, const CacheOptions& options,
+                                          Logger& log, std::stop_token stop) {
   auto started = std::chrono::steady_clock::now();
-  auto redis = redis::Client::Connect(options.redis_url);
-  if (!redis.ok()) return redis.status();
+  redis::Client* redis = &redis_client;
   {
     auto meta = ReadMeta(*redis);
     if (!meta.ok()) return meta.status();
     if (!meta->exists) return SyncFull(options, log, stop);
   }
-  auto wh = warehouse::ConnectPostgresWarehouse(options.warehouse_url);
-  if (!wh.ok()) return wh.status();
   auto lock = SyncLock::Acquire(*redis, log, stop, options.fence_token);
   if (!lock.ok()) return lock.status();
   auto meta = ReadMeta(*redis);  // again, under the lock
   if (!meta.ok()) return meta.status();
-  auto upsert = LoadFencedScript(*redis, kUpsertBody);
-  auto remove = LoadFencedScript(*redis, kDeleteBody);
-  auto swap = LoadFencedScript(*redis, kSwapBody);
-  if (!upsert.ok()) return upsert.status();
-  if (!remove.ok()) return remove.status();
-  if (!swap.ok()) return swap.status();
+  if (Status s = scripts.Load(*redis); !s.ok()) return s;
+  const std::string* upsert = &scripts.upsert;
+  const std::string* remove = &scripts.remove;
+  const std::string* swap = &scripts.swap;
   const Layout& layout = meta->layout;
 
   SyncResult result{layout.version, 0, meta->lsn, 0};
@@ -384,7 +400,7 @@ pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log
     uint64_t batch_lsn = result.lsn;
     std::string batch_id = position_id;
     size_t read_rows = 0;
-    Status read = (*wh)->ReadDimension(
+    Status read = wh.ReadDimension(
         result.lsn, position_id, false, options.batch,
         [&](const warehouse::DimensionRow& d) -> Status {
           ++read_rows;
@@ -456,6 +472,18 @@ pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log
                                             .count()}});
   }
   return result;
+}
+
+}  // namespace
+
+pdv::Result<SyncResult> SyncIncremental(const CacheOptions& options, Logger& log,
+                                        std::stop_token stop) {
+  auto redis = redis::Client::Connect(options.redis_url);
+  if (!redis.ok()) return redis.status();
+  auto wh = warehouse::ConnectPostgresWarehouse(options.warehouse_url);
+  if (!wh.ok()) return wh.status();
+  IncrementalScripts scripts;
+  return SyncIncrementalOn(*redis, **wh, scripts, options, log, stop);
 }
 
 pdv::Result<std::optional<CustomerRecord>> FindCustomer(redis::Client& redis,
@@ -598,11 +626,15 @@ Status Watch(const CacheOptions& given, Logger& log, std::stop_token stop) {
     }
     auto listener = pg::Connection::Connect(options.warehouse_url);
     auto redis = redis::Client::Connect(options.redis_url);
+    auto wh = warehouse::ConnectPostgresWarehouse(options.warehouse_url);
+    IncrementalScripts scripts;  // loaded on this connection's first sync
     Status failed;
     if (!listener.ok()) {
       failed = listener.status();
     } else if (!redis.ok()) {
       failed = redis.status();
+    } else if (!wh.ok()) {
+      failed = wh.status();
     } else if (auto l = listener->Exec(std::string("LISTEN ") + kDimensionChannel); !l.ok()) {
       failed = l.status();
     }
@@ -628,8 +660,9 @@ Status Watch(const CacheOptions& given, Logger& log, std::stop_token stop) {
         }
       }
       if (*dataset != Dataset::kCurrent || notified) {
-        auto synced = *dataset != Dataset::kCurrent ? SyncFull(options, log, stop)
-                                                    : SyncIncremental(options, log, stop);
+        auto synced = *dataset != Dataset::kCurrent
+                          ? SyncFull(options, log, stop)
+                          : SyncIncrementalOn(*redis, **wh, scripts, options, log, stop);
         if (!synced.ok()) {
           failed = synced.status();
           break;
