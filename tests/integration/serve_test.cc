@@ -112,6 +112,21 @@ class ServeTest : public ::testing::Test {
   // The near-cache of the serve on `port` answers repeated lookups in process, and the
   // first request after the cache stage wrote a change to `redis_url` sees it (20 rounds,
   // the status flipping each time). Any serve, any Redis shape.
+  // A Redis Cluster holding this test's customers, and an API key on it.
+  void LoadedCluster(const std::string& password, const std::string& key_name,
+                     std::unique_ptr<localsvc::LocalRedisCluster>& cluster, std::string& api_key) {
+    auto started = localsvc::LocalRedisCluster::Start(password);
+    ASSERT_TRUE(started.ok()) << started.message();
+    cluster = std::move(*started);
+    ASSERT_EQ(RunPdv({"cache", "sync", "--full", "--warehouse-url", pg_->Url(), "--redis-url",
+                      cluster->Url()})
+                  .exit_code,
+              0);
+    auto key = RunPdv({"apikey", "create", key_name, "--redis-url", cluster->Url(),
+                       "--warehouse-url", pg_->Url()});
+    ASSERT_EQ(key.exit_code, 0) << key.output;
+    api_key = Lines(key.output)[0];
+  }
   void ExpectNearCacheCoherent(int port, const std::string& redis_url, const std::string& key) {
     auto status = [&] {
       auto j = nlohmann::json::parse(HttpBody(GetWithKey(port, "/v1/clientes/52998224725", key)),
@@ -532,17 +547,10 @@ FailoverWindow LookupsThroughFailover(const std::function<int()>& lookup) {
 // is the customer (200) or 503, never a 404; service comes back once the replica is
 // promoted. Prints the 503 window and the p99 of answered lookups during it.
 TEST_F(ServeTest, OnAClusterAMasterKilledUnderLookupsGivesOnly503sUntilFailover) {
-  auto started = localsvc::LocalRedisCluster::Start("serve-cluster-password-01");
-  ASSERT_TRUE(started.ok()) << started.message();
-  auto& cluster = *started;
-  ASSERT_EQ(RunPdv({"cache", "sync", "--full", "--warehouse-url", pg_->Url(), "--redis-url",
-                    cluster->Url()})
-                .exit_code,
-            0);
-  auto key = RunPdv({"apikey", "create", "caixa-cluster", "--redis-url", cluster->Url(),
-                     "--warehouse-url", pg_->Url()});
-  ASSERT_EQ(key.exit_code, 0) << key.output;
-  std::string api_key = Lines(key.output)[0];
+  std::unique_ptr<localsvc::LocalRedisCluster> cluster;
+  std::string api_key;
+  ASSERT_NO_FATAL_FAILURE(
+      LoadedCluster("serve-cluster-password-01", "caixa-cluster", cluster, api_key));
   std::optional<PdvProcess> serve;
   int port =
       StartReplica(serve, cluster->Url(), dir_->path() / "serve-cluster.log", {"--threads", "2"});
@@ -588,17 +596,10 @@ TEST_F(ServeTest, OnAClusterAMasterKilledUnderLookupsGivesOnly503sUntilFailover)
 // by itself. /ready asks for every master, and only a command reconnected a master's
 // client: those the readiness check did not touch stayed down, and so did the replica.
 TEST_F(ServeTest, OnAClusterReadinessComesBackByItselfAfterEveryDataConnectionDropped) {
-  auto started = localsvc::LocalRedisCluster::Start("serve-cluster-password-02");
-  ASSERT_TRUE(started.ok()) << started.message();
-  auto& cluster = *started;
-  ASSERT_EQ(RunPdv({"cache", "sync", "--full", "--warehouse-url", pg_->Url(), "--redis-url",
-                    cluster->Url()})
-                .exit_code,
-            0);
-  auto key = RunPdv({"apikey", "create", "caixa-ready", "--redis-url", cluster->Url(),
-                     "--warehouse-url", pg_->Url()});
-  ASSERT_EQ(key.exit_code, 0) << key.output;
-  std::string api_key = Lines(key.output)[0];
+  std::unique_ptr<localsvc::LocalRedisCluster> cluster;
+  std::string api_key;
+  ASSERT_NO_FATAL_FAILURE(
+      LoadedCluster("serve-cluster-password-02", "caixa-ready", cluster, api_key));
   std::optional<PdvProcess> serve;
   int port = StartReplica(serve, cluster->Url(), dir_->path() / "serve-ready.log",
                           {"--threads", "1", "--near-cache", "off"});
