@@ -366,24 +366,20 @@ struct IncrementalScripts {
 
 // An incremental sync on connections the caller keeps (the watch keeps them between
 // syncs: connecting to both stores anew took most of a small sync's time).
-pdv::Result<SyncResult> SyncIncrementalOn(redis::Client& redis_client, warehouse::Warehouse& wh,
+pdv::Result<SyncResult> SyncIncrementalOn(redis::Client& redis, warehouse::Warehouse& wh,
                                           IncrementalScripts& scripts, const CacheOptions& options,
                                           Logger& log, std::stop_token stop) {
   auto started = std::chrono::steady_clock::now();
-  redis::Client* redis = &redis_client;
   {
-    auto meta = ReadMeta(*redis);
+    auto meta = ReadMeta(redis);
     if (!meta.ok()) return meta.status();
     if (!meta->exists) return SyncFull(options, log, stop);
   }
-  auto lock = SyncLock::Acquire(*redis, log, stop, options.fence_token);
+  auto lock = SyncLock::Acquire(redis, log, stop, options.fence_token);
   if (!lock.ok()) return lock.status();
-  auto meta = ReadMeta(*redis);  // again, under the lock
+  auto meta = ReadMeta(redis);  // again, under the lock
   if (!meta.ok()) return meta.status();
-  if (Status s = scripts.Load(*redis); !s.ok()) return s;
-  const std::string* upsert = &scripts.upsert;
-  const std::string* remove = &scripts.remove;
-  const std::string* swap = &scripts.swap;
+  if (Status s = scripts.Load(redis); !s.ok()) return s;
   const Layout& layout = meta->layout;
 
   SyncResult result{layout.version, 0, meta->lsn, 0};
@@ -396,7 +392,7 @@ pdv::Result<SyncResult> SyncIncrementalOn(redis::Client& redis_client, warehouse
       uint64_t lsn;
     };
     std::vector<Pending> rows;
-    Pipeline pipeline(*redis);
+    Pipeline pipeline(redis);
     uint64_t batch_lsn = result.lsn;
     std::string batch_id = position_id;
     size_t read_rows = 0;
@@ -418,13 +414,14 @@ pdv::Result<SyncResult> SyncIncrementalOn(redis::Client& redis_client, warehouse
           std::string id_bytes(reinterpret_cast<const char*>(id->data()), 16);
           if (d.deleted) {
             pipeline.Add(
-                {"EVALSHA", *remove, "1", cpf_key, token, cpf_field, Lsn8(d.lsn), id_bytes});
-            pipeline.Add({"EVALSHA", *swap, "1", id_key, token, id_field, ""});
+                {"EVALSHA", scripts.remove, "1", cpf_key, token, cpf_field, Lsn8(d.lsn), id_bytes});
+            pipeline.Add({"EVALSHA", scripts.swap, "1", id_key, token, id_field, ""});
           } else {
             auto record = RecordFromDimension(d);
             if (!record.ok()) return record.status();
-            pipeline.Add({"EVALSHA", *upsert, "1", cpf_key, token, cpf_field, Encode(*record)});
-            pipeline.Add({"EVALSHA", *swap, "1", id_key, token, id_field, cpf_field});
+            pipeline.Add(
+                {"EVALSHA", scripts.upsert, "1", cpf_key, token, cpf_field, Encode(*record)});
+            pipeline.Add({"EVALSHA", scripts.swap, "1", id_key, token, id_field, cpf_field});
           }
           rows.push_back({*hash, *id, d.lsn});
           return Status::Ok();
@@ -446,14 +443,15 @@ pdv::Result<SyncResult> SyncIncrementalOn(redis::Client& redis_client, warehouse
       if (old.empty() || old == Layout::CpfField(rows[k].hash)) continue;
       std::array<uint8_t, 32> old_hash{};
       std::copy(old.begin(), old.end(), old_hash.begin());
-      pipeline.Add({"EVALSHA", *remove, "1", layout.CpfKey(old_hash), token, old, Lsn8(rows[k].lsn),
+      pipeline.Add({"EVALSHA", scripts.remove, "1", layout.CpfKey(old_hash), token, old,
+                    Lsn8(rows[k].lsn),
                     std::string(reinterpret_cast<const char*>(rows[k].id.data()), 16)});
     }
     if (Status s = pipeline.Drain(); !s.ok()) return FencedAsLeaseLost(s);
     // Only now, with every write acknowledged by the masters and by the replicas that a
     // failover could promote, move the position: a failover loses no change behind it.
-    if (Status s = redis->WaitForReplicas(options.replica_ack_timeout); !s.ok()) return s;
-    if (Status s = WriteMeta(*redis, options.fence_token,
+    if (Status s = redis.WaitForReplicas(options.replica_ack_timeout); !s.ok()) return s;
+    if (Status s = WriteMeta(redis, options.fence_token,
                              {"lsn", std::to_string(batch_lsn), "lsn_id", batch_id});
         !s.ok()) {
       return s;
