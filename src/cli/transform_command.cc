@@ -8,6 +8,7 @@
 #include "cdc/cdc.h"
 #include "cli/command.h"
 #include "common/erasure.h"
+#include "transform/packages.h"
 #include "transform/transform.h"
 
 namespace pdv::cli {
@@ -71,10 +72,24 @@ class TransformCommand : public Command {
                     "rebuild incremental models from scratch");
       flags_.Add(sub, "--warehouse-url", "warehouse_url");
     }
+    deps_ = cmd->add_subcommand("deps",
+                                "Installs packages.yml / dependencies.yml packages into "
+                                "dbt_packages/ (local:, git:, and hub packages from "
+                                "--packages-dir)");
+    deps_->add_option("--project-dir", deps_options_.project_dir,
+                      "dbt project folder (default: the current folder)");
+    deps_->add_option("--packages-dir", deps_options_.packages_dir,
+                      "folder of hub packages (<name>/ or <owner>/<name>/, a package or a git "
+                      "repository with version tags); default $PDV_DBT_PACKAGES_DIR");
     return cmd;
   }
 
   int Run(const Config& config, std::stop_token stop) override {
+    if (deps_->parsed()) {
+      auto installed = transform::InstallPackages(deps_options_);
+      if (!installed.ok()) return Finish("pdv transform deps", installed.status());
+      return kExitOk;
+    }
     for (CLI::App* sub : subs_) {
       if (sub->parsed()) options_.command = sub->get_name();
     }
@@ -102,6 +117,8 @@ class TransformCommand : public Command {
  private:
   transform::TransformOptions options_;
   std::vector<CLI::App*> subs_;
+  CLI::App* deps_ = nullptr;
+  transform::DepsOptions deps_options_;
   bool platform_ = false;
 };
 

@@ -2,8 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
 #include <cstdlib>
+#include <ctime>
 #include <iostream>
+#include <regex>
 
 namespace pdv::transform {
 
@@ -67,23 +72,433 @@ Value NodeValue(const Node& node) {
   d.Set("name", Value(node.name));
   d.Set("unique_id", Value(node.unique_id));
   d.Set("resource_type", Value(node.resource_type));
+  d.Set("package_name", Value(node.package_name));
+  d.Set("original_file_path", Value(node.original_file_path));
+  d.Set("path", Value(node.path));
+  d.Set("database", Value(node.database));
   d.Set("schema", Value(node.schema));
   d.Set("alias", Value(node.alias));
+  d.Set("identifier", Value(node.resource_type == "source" ? node.identifier : node.alias));
+  d.Set("source_name", Value(node.source_name));
+  d.Set("description", Value(node.description));
   d.Set("fqn", JsonToValue(node.fqn));
+  d.Set("tags", JsonToValue(node.tags()));
   d.Set("config", JsonToValue(node.config));
+  d.Set("columns", JsonToValue(node.columns));
+  d.Set("raw_code", Value(node.raw_code));
+  ValueDict depends;
+  depends.Set("nodes", JsonToValue(node.depends_on));
+  depends.Set("macros", Value(ValueList{}));
+  d.Set("depends_on", Value(std::move(depends)));
+  d.Set("refs", JsonToValue(node.refs));
+  d.Set("sources", JsonToValue(node.sources));
   return Value(std::move(d));
 }
+
+std::shared_ptr<const Value> Project::GraphValue() const {
+  std::call_once(graph_cache_->once, [this] {
+    ValueDict graph_nodes, graph_sources;
+    for (const auto& [id, n] : nodes) {
+      (n.resource_type == "source" ? graph_sources : graph_nodes).Set(id, NodeValue(n));
+    }
+    ValueDict graph;
+    graph.Set("nodes", Value(std::move(graph_nodes)));
+    graph.Set("sources", Value(std::move(graph_sources)));
+    graph.Set("exposures", Value(ValueDict{}));
+    graph.Set("metrics", Value(ValueDict{}));
+    graph_cache_->value = std::make_shared<const Value>(Value(std::move(graph)));
+  });
+  return graph_cache_->value;
+}
+
+namespace {
+
+using RunQueryFn = std::function<Result<QueryResult>(const std::string& sql)>;
+
+std::string SqlLiteral(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+// A dict field as text ("" when absent or none).
+std::string Field(const Value& v, const char* key) {
+  if (!v.is_dict()) return "";
+  const Value* f = v.dict().Find(key);
+  return f && !f->is_none() && !f->is_undefined() ? f->Str() : "";
+}
+
+// dbt's Column: .name, .column, .quoted, .dtype, .data_type, .char_size,
+// .numeric_precision, .numeric_scale and the is_* tests.
+Value ColumnValue(const std::string& name, const std::string& dtype, const Value& char_size,
+                  const Value& precision, const Value& scale) {
+  ValueDict c;
+  c.text = name;
+  c.Set("name", Value(name));
+  c.Set("column", Value(name));
+  c.Set("quoted", Value(QuoteIdentifier(name)));
+  c.Set("dtype", Value(dtype));
+  std::string data_type = dtype;
+  if ((dtype == "character varying" || dtype == "character") && char_size.is_int()) {
+    data_type = fmt::format("{}({})", dtype, char_size.as_int());
+  } else if (dtype == "numeric" && precision.is_int() && scale.is_int()) {
+    data_type = fmt::format("numeric({},{})", precision.as_int(), scale.as_int());
+  }
+  c.Set("data_type", Value(data_type));
+  c.Set("char_size", char_size);
+  c.Set("numeric_precision", precision);
+  c.Set("numeric_scale", scale);
+  auto is = [&](std::initializer_list<const char*> types) {
+    bool r = false;
+    for (const char* t : types) r = r || dtype == t;
+    return Value(Function([r](const Arguments&) { return Value(r); }));
+  };
+  c.Set("is_string", is({"text", "character varying", "character", "varchar", "char"}));
+  c.Set("is_integer", is({"integer", "bigint", "smallint"}));
+  c.Set("is_float", is({"real", "double precision"}));
+  c.Set("is_numeric", is({"numeric"}));
+  c.Set("is_number",
+        is({"integer", "bigint", "smallint", "real", "double precision", "numeric"}));
+  return Value(std::move(c));
+}
+
+// The adapter's catalog lookups: columns of a relation, a relation if it exists.
+Value ColumnsOf(const RunQueryFn& run, const Value& relation, int line) {
+  if (!run) return Value(ValueList{});
+  std::string schema = Field(relation, "schema"), name = Field(relation, "identifier");
+  if (name.empty()) name = Field(relation, "name");
+  auto r = run(fmt::format(
+      "select a.attname, format_type(a.atttypid, null), "
+      "case when a.atttypmod > 4 and a.atttypid in (1042, 1043) then a.atttypmod - 4 end, "
+      "case when a.atttypid = 1700 and a.atttypmod > 0 then ((a.atttypmod - 4) >> 16) & 65535 "
+      "end, case when a.atttypid = 1700 and a.atttypmod > 0 then (a.atttypmod - 4) & 65535 end "
+      "from pg_attribute a join pg_class c on c.oid = a.attrelid "
+      "join pg_namespace n on n.oid = c.relnamespace "
+      "where n.nspname = {} and c.relname = {} and a.attnum > 0 and not a.attisdropped "
+      "order by a.attnum",
+      SqlLiteral(schema), SqlLiteral(name)));
+  if (!r.ok()) throw TemplateError(line, "get_columns_in_relation: " + r.message());
+  ValueList out;
+  for (const auto& row : r->table.dict().Find("rows")->list()) {
+    const ValueList& cells = row.list();
+    out.push_back(ColumnValue(cells[0].Str(), cells[1].Str(), cells[2], cells[3], cells[4]));
+  }
+  return Value(std::move(out));
+}
+
+Value RelationIfExists(const RunQueryFn& run, const std::string& database,
+                       const std::string& schema, const std::string& identifier, int line) {
+  if (!run) return Value();
+  auto r = run(fmt::format(
+      "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+      "where n.nspname = {} and c.relname = {}",
+      SqlLiteral(schema), SqlLiteral(identifier)));
+  if (!r.ok()) throw TemplateError(line, "get_relation: " + r.message());
+  const ValueList& rows = r->table.dict().Find("rows")->list();
+  if (rows.empty()) return Value();
+  Value rel = RelationValue(database, schema, identifier);
+  rel.dict().Set("type", Value(rows[0].list()[0].Str() == "v" ? "view" : "table"));
+  return rel;
+}
+
+Value StringRelation(const Arguments& a, const std::string& default_database) {
+  auto arg = [&](size_t i, const char* name) {
+    const Value* v = a.Get(i, name);
+    return v && !v->is_none() ? v->Str() : std::string();
+  };
+  std::string db = arg(0, "database");
+  Value rel = RelationValue(db.empty() ? default_database : db, arg(1, "schema"),
+                            arg(2, "identifier"));
+  if (const Value* type = a.Get(3, "type")) rel.dict().Set("type", *type);
+  return rel;
+}
+
+Value AdapterValue(const Project* p, const RunQueryFn& run, bool parse) {
+  ValueDict adapter;
+  adapter.Set("quote", Value(Function([](const Arguments& a) -> Value {
+                if (a.positional.empty())
+                  throw TemplateError(a.line, "adapter.quote() needs a name");
+                return Value(QuoteIdentifier(a.positional[0].Str()));
+              })));
+  // dbt's dispatch: <adapter>__<name>, then default__<name>, in each package of the
+  // namespace's search order (dbt_project.yml `dispatch:`, else the root project and
+  // then the namespace); no namespace: the unqualified search order.
+  adapter.Set("dispatch", Value(Function([p](const Arguments& a) -> Value {
+                const Value* name = a.Get(0, "macro_name");
+                const Value* ns = a.Get(1, "macro_namespace");
+                if (!name || !name->is_string())
+                  throw TemplateError(a.line, "adapter.dispatch() needs a macro name");
+                const std::string& macro = name->as_string();
+                if (macro.find('.') != std::string::npos) {
+                  throw TemplateError(
+                      a.line, fmt::format("adapter.dispatch('{}'): pass the package as "
+                                          "macro_namespace, not in the name",
+                                          macro));
+                }
+                if (!a.scope) throw TemplateError(a.line, "adapter.dispatch() outside a render");
+                std::vector<std::string> search;
+                bool qualified = ns && ns->is_string();
+                if (qualified) {
+                  auto it = p->dispatch.find(ns->as_string());
+                  search = it != p->dispatch.end()
+                               ? it->second
+                               : std::vector<std::string>{p->name, ns->as_string()};
+                } else {
+                  search = {""};
+                }
+                for (const auto& pkg : search) {
+                  for (const char* prefix : {"postgres__", "default__"}) {
+                    Value m = pkg.empty() ? a.scope->FindMacro(prefix + macro)
+                                          : a.scope->FindMacro(pkg, prefix + macro);
+                    if (m.is_callable()) return m;
+                  }
+                }
+                std::string where;
+                for (const auto& pkg : search) where += (where.empty() ? "" : ", ") + pkg;
+                throw TemplateError(
+                    a.line, fmt::format("adapter.dispatch: no macro postgres__{0} or default__{0} "
+                                        "in {1}",
+                                        macro, qualified ? where : "the search order"));
+              })));
+  adapter.Set("execute", Value(Function([run, parse](const Arguments& a) -> Value {
+                const Value* sql = a.Get(0, "sql");
+                if (!sql) throw TemplateError(a.line, "adapter.execute() needs a SQL string");
+                ValueDict response;
+                if (parse || !run) {
+                  response.Set("_message", Value("OK"));
+                  ValueDict empty;
+                  empty.Set("rows", Value(ValueList{}));
+                  empty.Set("columns", Value(ValueList{}));
+                  empty.Set("column_names", Value(ValueList{}));
+                  return Value(ValueList{Value(std::move(response)), Value(std::move(empty))});
+                }
+                auto r = run(sql->Str());
+                if (!r.ok()) throw TemplateError(a.line, "adapter.execute: " + r.message());
+                response.text = r->status;
+                response.Set("_message", Value(r->status));
+                response.Set("code", Value(r->status.substr(0, r->status.find(' '))));
+                size_t space = r->status.rfind(' ');
+                int64_t rows = 0;
+                if (space != std::string::npos) {
+                  try {
+                    rows = std::stoll(r->status.substr(space + 1));
+                  } catch (const std::exception&) {
+                  }
+                }
+                response.Set("rows_affected", Value(rows));
+                return Value(ValueList{Value(std::move(response)), r->table});
+              })));
+  adapter.Set("get_columns_in_relation", Value(Function([run](const Arguments& a) -> Value {
+                const Value* rel = a.Get(0, "relation");
+                if (!rel) throw TemplateError(a.line, "get_columns_in_relation() needs a relation");
+                return ColumnsOf(run, *rel, a.line);
+              })));
+  adapter.Set("get_missing_columns", Value(Function([run](const Arguments& a) -> Value {
+                const Value* from = a.Get(0, "from_relation");
+                const Value* to = a.Get(1, "to_relation");
+                if (!from || !to)
+                  throw TemplateError(a.line, "get_missing_columns() needs two relations");
+                Value have = ColumnsOf(run, *to, a.line);
+                ValueList missing;
+                for (const auto& c : ColumnsOf(run, *from, a.line).list()) {
+                  bool found = false;
+                  for (const auto& t : have.list()) found = found || Field(t, "name") == Field(c, "name");
+                  if (!found) missing.push_back(c);
+                }
+                return Value(std::move(missing));
+              })));
+  std::string database = p->target.database;
+  adapter.Set("get_relation", Value(Function([run, database](const Arguments& a) -> Value {
+                const Value* schema = a.Get(1, "schema");
+                const Value* identifier = a.Get(2, "identifier");
+                if (!schema || !identifier)
+                  throw TemplateError(a.line, "get_relation(database, schema, identifier)");
+                return RelationIfExists(run, database, schema->Str(), identifier->Str(), a.line);
+              })));
+  adapter.Set("load_relation", Value(Function([run, database](const Arguments& a) -> Value {
+                const Value* rel = a.Get(0, "relation");
+                if (!rel) throw TemplateError(a.line, "load_relation() needs a relation");
+                std::string id = Field(*rel, "identifier");
+                return RelationIfExists(run, database, Field(*rel, "schema"),
+                                        id.empty() ? Field(*rel, "name") : id, a.line);
+              })));
+  adapter.Set("type", Value(Function([](const Arguments&) { return Value("postgres"); })));
+  return Value(std::move(adapter));
+}
+
+// Python's re, over std::regex's ECMAScript grammar (which shares Python's common syntax).
+Value ReModule() {
+  auto flags_of = [](const Arguments& a, size_t i) {
+    auto f = std::regex::ECMAScript;
+    const Value* v = a.Get(i, "flags");
+    if (v && v->is_int() && (v->as_int() & 2)) f |= std::regex::icase;
+    return f;
+  };
+  auto compile = [flags_of](const Arguments& a, size_t flags_at) {
+    if (a.positional.empty()) throw TemplateError(a.line, "re: a pattern is required");
+    try {
+      return std::regex(a.positional[0].Str(), flags_of(a, flags_at));
+    } catch (const std::regex_error& e) {
+      throw TemplateError(a.line, fmt::format("re: invalid pattern '{}': {}",
+                                              a.positional[0].Str(), e.what()));
+    }
+  };
+  auto match_value = [](const std::smatch& m) {
+    ValueList groups;
+    for (size_t i = 1; i < m.size(); ++i) {
+      groups.push_back(m[i].matched ? Value(m[i].str()) : Value());
+    }
+    ValueList all;
+    for (size_t i = 0; i < m.size(); ++i) all.push_back(m[i].matched ? Value(m[i].str()) : Value());
+    ValueDict d;
+    d.text = m[0].str();
+    d.Set("group", Value(Function([all](const Arguments& a) -> Value {
+            size_t i = a.positional.empty() ? 0 : static_cast<size_t>(a.positional[0].as_int());
+            if (i >= all.size()) throw TemplateError(a.line, "re: no such group");
+            return all[i];
+          })));
+    d.Set("groups", Value(Function([groups](const Arguments&) { return Value(groups); })));
+    return Value(std::move(d));
+  };
+  auto text_arg = [](const Arguments& a, size_t i) {
+    if (i >= a.positional.size()) throw TemplateError(a.line, "re: a string is required");
+    return a.positional[i].Str();
+  };
+  ValueDict re;
+  re.Set("IGNORECASE", Value(2));
+  re.Set("I", Value(2));
+  re.Set("search", Value(Function([=](const Arguments& a) -> Value {
+           std::regex r = compile(a, 2);
+           std::string s = text_arg(a, 1);
+           std::smatch m;
+           if (!std::regex_search(s, m, r)) return Value();
+           return match_value(m);
+         })));
+  re.Set("match", Value(Function([=](const Arguments& a) -> Value {
+           std::regex r = compile(a, 2);
+           std::string s = text_arg(a, 1);
+           std::smatch m;
+           if (!std::regex_search(s, m, r, std::regex_constants::match_continuous)) return Value();
+           return match_value(m);
+         })));
+  re.Set("fullmatch", Value(Function([=](const Arguments& a) -> Value {
+           std::regex r = compile(a, 2);
+           std::string s = text_arg(a, 1);
+           std::smatch m;
+           if (!std::regex_match(s, m, r)) return Value();
+           return match_value(m);
+         })));
+  re.Set("findall", Value(Function([=](const Arguments& a) -> Value {
+           std::regex r = compile(a, 2);
+           std::string s = text_arg(a, 1);
+           ValueList out;
+           for (auto it = std::sregex_iterator(s.begin(), s.end(), r); it != std::sregex_iterator();
+                ++it) {
+             out.emplace_back(it->size() > 1 ? (*it)[1].str() : (*it)[0].str());
+           }
+           return Value(std::move(out));
+         })));
+  re.Set("sub", Value(Function([=](const Arguments& a) -> Value {
+           std::regex r = compile(a, 4);
+           // Python's \1 back-references are $1 in ECMAScript's replacement syntax.
+           std::string repl, py = text_arg(a, 1);
+           for (size_t i = 0; i < py.size(); ++i) {
+             if (py[i] == '\\' && i + 1 < py.size() && std::isdigit(static_cast<unsigned char>(py[i + 1]))) {
+               repl += '$';
+             } else if (py[i] == '$') {
+               repl += "$$";
+             } else {
+               repl += py[i];
+             }
+           }
+           return Value(std::regex_replace(text_arg(a, 2), r, repl));
+         })));
+  re.Set("split", Value(Function([=](const Arguments& a) -> Value {
+           std::regex r = compile(a, 3);
+           std::string s = text_arg(a, 1);
+           ValueList out;
+           for (auto it = std::sregex_token_iterator(s.begin(), s.end(), r, -1);
+                it != std::sregex_token_iterator(); ++it) {
+             out.emplace_back(it->str());
+           }
+           return Value(std::move(out));
+         })));
+  re.Set("escape", Value(Function([=](const Arguments& a) -> Value {
+           std::string out;
+           for (char c : text_arg(a, 0)) {
+             if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') out += '\\';
+             out += c;
+           }
+           return Value(std::move(out));
+         })));
+  return Value(std::move(re));
+}
+
+// A datetime as templates see it: its parts, isoformat() and strftime(); renders as
+// Python's str() of one.
+Value DateTimeValue(std::chrono::system_clock::time_point t, bool utc) {
+  std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  if (utc) {
+    gmtime_r(&secs, &tm);
+  } else {
+    localtime_r(&secs, &tm);
+  }
+  int64_t micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count() %
+      1000000;
+  std::string text = fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}", tm.tm_year + 1900,
+                                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                                 micros);
+  ValueDict d;
+  d.text = text;
+  d.Set("year", Value(tm.tm_year + 1900));
+  d.Set("month", Value(tm.tm_mon + 1));
+  d.Set("day", Value(tm.tm_mday));
+  d.Set("hour", Value(tm.tm_hour));
+  d.Set("minute", Value(tm.tm_min));
+  d.Set("second", Value(tm.tm_sec));
+  d.Set("microsecond", Value(micros));
+  std::string iso = text;
+  iso[10] = 'T';
+  d.Set("isoformat", Value(Function([iso](const Arguments&) { return Value(iso); })));
+  d.Set("strftime", Value(Function([tm](const Arguments& a) -> Value {
+          if (a.positional.empty()) throw TemplateError(a.line, "strftime() needs a format");
+          char buf[256];
+          size_t n = std::strftime(buf, sizeof buf, a.positional[0].Str().c_str(), &tm);
+          return Value(std::string(buf, n));
+        })));
+  return Value(std::move(d));
+}
+
+Value DatetimeModule() {
+  ValueDict datetime_class;
+  datetime_class.Set("now", Value(Function([](const Arguments&) {
+                       return DateTimeValue(std::chrono::system_clock::now(), false);
+                     })));
+  datetime_class.Set("utcnow", Value(Function([](const Arguments&) {
+                       return DateTimeValue(std::chrono::system_clock::now(), true);
+                     })));
+  ValueDict module;
+  module.Set("datetime", Value(std::move(datetime_class)));
+  return Value(std::move(module));
+}
+
+}  // namespace
 
 ValueDict MakeContext(const Project& project, const Node& node, const ContextOptions& options,
                       ContextCapture* capture) {
   ValueDict g;
   const Project* p = &project;
   bool parse = options.parse;
+  std::string from_package = node.package_name;
 
-  g.Set("ref", Value(Function([p, capture, parse](const Arguments& a) -> Value {
+  g.Set("ref", Value(Function([p, capture, parse, from_package](const Arguments& a) -> Value {
           std::vector<std::string> args = StringArgs(a, "ref");
+          if (args.size() > 2) throw TemplateError(a.line, "ref() takes (package, name) at most");
           capture->refs.emplace_back(args, a.line);
-          const Node* target = p->FindModelOrSeed(args.back());
+          const Node* target =
+              p->FindModelOrSeed(args.back(), args.size() == 2 ? args[0] : "", from_package);
           if (!target || !target->enabled()) {
             if (parse) return RelationValue("", "", args.back());
             throw TemplateError(
@@ -99,12 +514,12 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
           }
           return RelationValue(target->database, target->schema, target->alias);
         })));
-  g.Set("source", Value(Function([p, capture, parse](const Arguments& a) -> Value {
+  g.Set("source", Value(Function([p, capture, parse, from_package](const Arguments& a) -> Value {
           std::vector<std::string> args = StringArgs(a, "source");
           if (args.size() != 2)
             throw TemplateError(a.line, "source() takes (source_name, table_name)");
           capture->sources.emplace_back(args, a.line);
-          const Node* s = p->FindSource(args[0], args[1]);
+          const Node* s = p->FindSource(args[0], args[1], from_package);
           if (!s) {
             if (parse) return RelationValue("", args[0], args[1]);
             throw TemplateError(a.line, fmt::format("source('{}', '{}') is not defined in a "
@@ -113,34 +528,83 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
           }
           return RelationValue(s->database, s->schema, s->identifier);
         })));
-  g.Set("config", Value(Function([capture](const Arguments& a) -> Value {
-          nlohmann::json add = nlohmann::json::object();
-          for (const auto& [k, v] : a.named) add[k] = ValueToJson(v);
-          if (!a.positional.empty() && a.positional[0].is_dict()) {
-            for (const auto& [k, v] : a.positional[0].dict().items) add[k] = ValueToJson(v);
-          }
-          MergeConfig(capture->config, add);
-          return Value("");
-        })));
+  // config(...) records; config.get/require read the node's resolved config.
+  ValueDict config;
+  const nlohmann::json node_config = node.config;
+  config.call = std::make_shared<Function>([capture](const Arguments& a) -> Value {
+    nlohmann::json add = nlohmann::json::object();
+    for (const auto& [k, v] : a.named) add[k] = ValueToJson(v);
+    if (!a.positional.empty() && a.positional[0].is_dict()) {
+      for (const auto& [k, v] : a.positional[0].dict().items) add[k] = ValueToJson(v);
+    }
+    MergeConfig(capture->config, add);
+    return Value("");
+  });
+  auto config_lookup = [node_config, capture](const std::string& key) -> const nlohmann::json* {
+    if (capture->config.contains(key)) return &capture->config[key];
+    auto it = node_config.find(key);
+    return it == node_config.end() ? nullptr : &*it;
+  };
+  config.Set("get", Value(Function([config_lookup](const Arguments& a) -> Value {
+               const Value* key = a.Get(0, "name");
+               if (!key) throw TemplateError(a.line, "config.get() needs a key");
+               if (const nlohmann::json* v = config_lookup(key->Str())) return JsonToValue(*v);
+               const Value* d = a.Get(1, "default");
+               return d ? *d : Value();
+             })));
+  config.Set("require", Value(Function([config_lookup, parse](const Arguments& a) -> Value {
+               const Value* key = a.Get(0, "name");
+               if (!key) throw TemplateError(a.line, "config.require() needs a key");
+               if (const nlohmann::json* v = config_lookup(key->Str())) return JsonToValue(*v);
+               if (parse) return Value();
+               throw TemplateError(a.line, fmt::format("required config '{}' is not set",
+                                                       key->Str()));
+             })));
+  g.Set("config", Value(std::move(config)));
   bool incremental = !parse && options.incremental;
   g.Set("is_incremental",
         Value(Function([incremental](const Arguments&) { return Value(incremental); })));
   g.Set("this", RelationValue(node.database, node.schema, node.alias));
   g.Set("execute", Value(!parse));
-  auto run_query = options.run_query;
-  g.Set("run_query", Value(Function([run_query, parse](const Arguments& a) -> Value {
+  RunQueryFn run = parse ? RunQueryFn() : options.run_query;
+  g.Set("run_query", Value(Function([run](const Arguments& a) -> Value {
           // Parsing never touches the database; dbt returns None there too.
-          if (parse || !run_query) return Value();
+          if (!run) return Value();
           const Value* sql = a.Get(0, "sql");
           if (!sql) throw TemplateError(a.line, "run_query() needs a SQL string");
-          auto r = run_query(sql->Str());
+          auto r = run(sql->Str());
           if (!r.ok()) throw TemplateError(a.line, "run_query: " + r.message());
-          return *r;
+          return r->table;
         })));
-  g.Set("var", Value(Function([p](const Arguments& a) -> Value {
+  // {% call statement('name', fetch_result=True) %} stores here; load_result reads.
+  auto results = std::make_shared<ValueDict>();
+  g.Set("store_result", Value(Function([results](const Arguments& a) -> Value {
+          const Value* name = a.Get(0, "name");
+          if (!name) throw TemplateError(a.line, "store_result() needs a name");
+          ValueDict r;
+          const Value* response = a.Get(1, "response");
+          const Value* table = a.Get(2, "agate_table");
+          r.Set("response", response ? *response : Value());
+          r.Set("table", table ? *table : Value());
+          ValueList data;
+          if (table && table->is_dict()) {
+            if (const Value* rows = table->dict().Find("rows")) data = rows->list();
+          }
+          r.Set("data", Value(std::move(data)));
+          results->Set(name->Str(), Value(std::move(r)));
+          return Value("");
+        })));
+  g.Set("load_result", Value(Function([results](const Arguments& a) -> Value {
+          const Value* name = a.Get(0, "name");
+          if (!name) throw TemplateError(a.line, "load_result() needs a name");
+          const Value* r = results->Find(name->Str());
+          return r ? *r : Value();
+        })));
+  const nlohmann::json* vars = &project.VarsFor(node.package_name);
+  g.Set("var", Value(Function([vars](const Arguments& a) -> Value {
           const Value* name = a.Get(0, "name");
           if (!name || !name->is_string()) throw TemplateError(a.line, "var() needs a name");
-          if (p->vars.contains(name->as_string())) return JsonToValue(p->vars[name->as_string()]);
+          if (vars->contains(name->as_string())) return JsonToValue((*vars)[name->as_string()]);
           if (const Value* d = a.Get(1, "default")) return *d;
           throw TemplateError(a.line, fmt::format("required var '{}' not found (set it under "
                                                   "vars: in dbt_project.yml or with --vars)",
@@ -169,12 +633,17 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
   g.Set("target", TargetValue(project.target));
   g.Set("project_name", Value(project.name));
   g.Set("schema", Value(node.schema));
+  g.Set("database", Value(node.database));
   g.Set("model", NodeValue(node));
   g.Set("log", Value(Function([](const Arguments& a) -> Value {
           const Value* info = a.Get(1, "info");
           if (info && info->Truthy() && !a.positional.empty()) {
             std::cerr << a.positional[0].Str() << "\n";
           }
+          return Value("");
+        })));
+  g.Set("print", Value(Function([](const Arguments& a) -> Value {
+          if (!a.positional.empty()) std::cerr << a.positional[0].Str() << "\n";
           return Value("");
         })));
   ValueDict exceptions;
@@ -188,13 +657,74 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
                    return Value("");
                  })));
   g.Set("exceptions", Value(std::move(exceptions)));
-  ValueDict adapter;
-  adapter.Set("quote", Value(Function([](const Arguments& a) -> Value {
-                if (a.positional.empty())
-                  throw TemplateError(a.line, "adapter.quote() needs a name");
-                return Value(QuoteIdentifier(a.positional[0].Str()));
-              })));
-  g.Set("adapter", Value(std::move(adapter)));
+  g.Set("adapter", AdapterValue(p, run, parse));
+  ValueDict relation_api;
+  std::string database = project.target.database;
+  relation_api.Set("create", Value(Function([database](const Arguments& a) {
+                     return StringRelation(a, database);
+                   })));
+  ValueDict api;
+  api.Set("Relation", Value(std::move(relation_api)));
+  g.Set("api", Value(std::move(api)));
+  ValueDict flags;
+  flags.Set("WHICH", Value(options.which));
+  flags.Set("FULL_REFRESH", Value(options.full_refresh));
+  flags.Set("STORE_FAILURES", Value(false));
+  flags.Set("EMPTY", Value(false));
+  flags.Set("WARN_ERROR", Value(false));
+  g.Set("flags", Value(std::move(flags)));
+  g.Set("invocation_id", Value(project.invocation_id));
+  g.Set("run_started_at", Value(project.run_started_at));
+  ValueDict modules;
+  modules.Set("re", ReModule());
+  modules.Set("datetime", DatetimeModule());
+  g.Set("modules", Value(std::move(modules)));
+  g.Set("zip", Value(Function([](const Arguments& a) -> Value {
+          ValueList out;
+          size_t n = SIZE_MAX;
+          for (const auto& l : a.positional) {
+            if (!l.is_list()) throw TemplateError(a.line, "zip() takes lists");
+            n = std::min(n, l.list().size());
+          }
+          if (a.positional.empty()) n = 0;
+          for (size_t i = 0; i < n; ++i) {
+            ValueList row;
+            for (const auto& l : a.positional) row.push_back(l.list()[i]);
+            out.emplace_back(std::move(row));
+          }
+          return Value(std::move(out));
+        })));
+  g.Set("tojson", Value(Function([](const Arguments& a) -> Value {
+          if (a.positional.empty()) throw TemplateError(a.line, "tojson() needs a value");
+          return Value(ValueToJson(a.positional[0]).dump());
+        })));
+  g.Set("fromjson", Value(Function([](const Arguments& a) -> Value {
+          if (a.positional.empty()) throw TemplateError(a.line, "fromjson() needs a string");
+          try {
+            return JsonToValue(nlohmann::json::parse(a.positional[0].Str()));
+          } catch (const nlohmann::json::exception& e) {
+            const Value* d = a.Get(1, "default");
+            if (d) return *d;
+            throw TemplateError(a.line, fmt::format("fromjson: {}", e.what()));
+          }
+        })));
+  g.Set("set", Value(Function([](const Arguments& a) -> Value {
+          ValueList out;
+          if (!a.positional.empty() && a.positional[0].is_list()) {
+            for (const auto& v : a.positional[0].list()) {
+              if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
+            }
+          }
+          return Value(std::move(out));
+        })));
+  if (!parse) {
+    g.Set("graph", *project.GraphValue());
+  } else {
+    ValueDict empty;
+    empty.Set("nodes", Value(ValueDict{}));
+    empty.Set("sources", Value(ValueDict{}));
+    g.Set("graph", Value(std::move(empty)));
+  }
   return g;
 }
 

@@ -21,6 +21,13 @@ struct ContextCapture {
   std::vector<std::string> ephemerals;  // unique ids of ephemeral models referenced
 };
 
+// A statement's result as templates see it: dbt's agate table (.rows, .columns[i] with
+// .name and .values(), .column_names) and the server's command status ("SELECT 3").
+struct QueryResult {
+  jinja::Value table;
+  std::string status;
+};
+
 struct ContextOptions {
   bool parse = false;
   // env_var() sees every environment variable (profiles.yml, as in dbt). Otherwise
@@ -30,9 +37,12 @@ struct ContextOptions {
   // Execute mode: what is_incremental() answers (the runner decides it, see
   // Runner::Incremental).
   bool incremental = false;
-  // Execute mode: runs a query for run_query() (dbt's agate table: .rows, .columns[i]
-  // with .name and .values()); errors are template errors.
-  std::function<Result<jinja::Value>(const std::string& sql)> run_query;
+  // Execute mode: runs a statement for run_query(), adapter.execute() and the adapter's
+  // catalog lookups; errors are template errors.
+  std::function<Result<QueryResult>(const std::string& sql)> run_query;
+  // The command being run (flags.WHICH): run, test, build, compile ...
+  std::string which;
+  bool full_refresh = false;
 };
 
 // Builds the globals for rendering `node`. `capture` must outlive the renders.

@@ -31,30 +31,64 @@ class Template {
   std::vector<std::unique_ptr<Node>> nodes_;
 };
 
-// Macros shared by every render (a project's macros/ and the built-in ones) and the
-// rendering itself.
+// What a callable sees of the render that calls it.
+class MacroScope {
+ public:
+  virtual ~MacroScope() = default;
+  // Macro `name` of `package` ("dbt": the built-in global project) as a callable, or
+  // Undefined.
+  virtual Value FindMacro(const std::string& package, const std::string& name) = 0;
+  // Macro `name` by dbt's search order for an unqualified name, or Undefined.
+  virtual Value FindMacro(const std::string& name) = 0;
+};
+
+// Macros shared by every render, by package (the root project, its installed packages and
+// dbt's global project), and the rendering itself.
+//
+// An unqualified macro name resolves as in dbt: the package of the macro making the call,
+// then the node's package, then the root project, then the global project (so the root
+// project overrides built-ins such as generate_schema_name). `<package>.<macro>` names one
+// package's macro.
 class Environment {
  public:
-  // Registers every top-level {% macro %} (and dbt's {% test %} as test_<name>) of
-  // `tmpl`; a later definition of a name replaces the earlier one (the project overrides
-  // built-ins such as generate_schema_name). Returns the names defined.
-  std::vector<std::string> AddMacros(const std::shared_ptr<const Template>& tmpl);
-  bool HasMacro(const std::string& name) const { return macros_.count(name) > 0; }
+  static constexpr char kGlobalPackage[] = "dbt";
 
-  // Renders `tmpl` with `globals` (dbt's context for one node). Errors read
-  // "<template name>:<line>: <what>".
-  Result<std::string> Render(const Template& tmpl, const ValueDict& globals) const;
-  // Calls macro `name` with `args` under `globals`; returns its return() value or output.
+  explicit Environment(std::string root_package = "") : root_(std::move(root_package)) {}
+
+  // Registers every top-level {% macro %} (and dbt's {% test %} as test_<name>) of `tmpl`
+  // under `package` ("": the root project); a later definition of a name in one package
+  // replaces the earlier one. Returns the names defined.
+  std::vector<std::string> AddMacros(const std::shared_ptr<const Template>& tmpl,
+                                     const std::string& package = "");
+  bool HasMacro(const std::string& package, const std::string& name) const;
+  bool HasPackage(const std::string& package) const { return packages_.count(package) > 0; }
+  const std::string& root_package() const { return root_; }
+
+  // Renders `tmpl` with `globals` (dbt's context for one node of `package`, "": root).
+  // Errors read "<template name>:<line>: <what>".
+  Result<std::string> Render(const Template& tmpl, const ValueDict& globals,
+                             const std::string& package = "") const;
+  // Calls macro `name` of `macro_package`, or found by the search order from the node's
+  // `package` when "", with `args` under `globals`; returns its return() value or output.
   Result<Value> CallMacro(const std::string& name, const Arguments& args,
-                          const ValueDict& globals) const;
+                          const ValueDict& globals, const std::string& package = "",
+                          const std::string& macro_package = "") const;
 
  private:
   friend class Renderer;
   struct MacroDef {
     std::shared_ptr<const Template> tmpl;
     const Node* node;
+    std::string package;
   };
-  std::map<std::string, MacroDef> macros_;
+  const MacroDef* Find(const std::string& package, const std::string& name) const;
+  // The search order for an unqualified name called from `macro_package` in a node of
+  // `node_package`.
+  const MacroDef* Search(const std::string& macro_package, const std::string& node_package,
+                         const std::string& name) const;
+
+  std::string root_;
+  std::map<std::string, std::map<std::string, MacroDef>> packages_;
 };
 
 }  // namespace pdv::transform::jinja

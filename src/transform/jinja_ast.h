@@ -47,6 +47,8 @@ struct Node {
     kSetBlock,  // set targets[0] %}body{% endset
     kMacro,     // macro text(params = defaults): body
     kDo,        // do expr
+    kSetAttribute,  // set targets[0].text = expr (a namespace() or dict)
+    kCallBlock,     // call expr (a kCall) %}body{% endcall: the body is the callee's caller()
   };
   Kind kind;
   int line = 0;

@@ -600,8 +600,17 @@ class StatementParser {
       if (ended == "else") n->else_body = ParseBody({"endfor"}, &ended);
     } else if (tag == "set") {
       std::vector<std::string> targets{p.ExpectName()};
+      if (p.AcceptOp(".")) {
+        n = MakeNode(Node::Kind::kSetAttribute, seg.line);
+        n->text = p.ExpectName();
+        p.ExpectOp("=");
+        n->expr = p.ParseTuple();
+        p.ExpectEnd();
+        n->targets = std::move(targets);
+        open_line_ = saved_open;
+        return n;
+      }
       while (p.AcceptOp(",")) targets.push_back(p.ExpectName());
-      if (p.PeekOp(".")) p.Fail("unsupported: assigning to an attribute");
       if (p.AcceptOp("=")) {
         n = MakeNode(Node::Kind::kSet, seg.line);
         n->expr = p.ParseTuple();
@@ -626,6 +635,14 @@ class StatementParser {
       p.ExpectEnd();
       std::string ended;
       n->body = ParseBody({tag == "test" ? "endtest" : "endmacro"}, &ended);
+    } else if (tag == "call") {
+      n = MakeNode(Node::Kind::kCallBlock, seg.line);
+      if (p.PeekOp("(")) p.Fail("unsupported: arguments to caller() ({% call(args) ... %})");
+      n->expr = p.Parse();
+      if (n->expr->kind != Expr::Kind::kCall) p.Fail("{% call %} needs a macro call");
+      p.ExpectEnd();
+      std::string ended;
+      n->body = ParseBody({"endcall"}, &ended);
     } else if (tag == "do") {
       n = MakeNode(Node::Kind::kDo, seg.line);
       n->expr = p.Parse();
@@ -633,7 +650,7 @@ class StatementParser {
     } else if (tag.empty()) {
       throw TemplateError(seg.line, "empty statement tag");
     } else if (tag == "endif" || tag == "endfor" || tag == "endmacro" || tag == "endset" ||
-               tag == "else" || tag == "elif" || tag == "endtest") {
+               tag == "else" || tag == "elif" || tag == "endtest" || tag == "endcall") {
       throw TemplateError(seg.line, fmt::format("unexpected {{% {} %}}", tag));
     } else {
       throw TemplateError(seg.line, fmt::format("unsupported construct {{% {} %}}", tag));

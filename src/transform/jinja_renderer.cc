@@ -59,11 +59,23 @@ int Compare(const Value& a, const Value& b, int line) {
 
 }  // namespace
 
-class Renderer {
+class Renderer : public MacroScope {
  public:
-  Renderer(const Environment& env, const ValueDict& globals, const std::string& file)
-      : env_(env), globals_(globals), file_(file) {
+  Renderer(const Environment& env, const ValueDict& globals, const std::string& file,
+           const std::string& package)
+      : env_(env),
+        globals_(globals),
+        file_(file),
+        node_package_(package.empty() ? env.root_ : package),
+        package_(node_package_) {
     scopes_.emplace_back();
+  }
+
+  Value FindMacro(const std::string& package, const std::string& name) override {
+    return Bind(env_.Find(package, name));
+  }
+  Value FindMacro(const std::string& name) override {
+    return Bind(env_.Search(package_, node_package_, name));
   }
 
   void RenderNodes(const NodeList& nodes, std::string& out) {
@@ -98,14 +110,17 @@ class Renderer {
     for (const auto& [k, v] : args.named) {
       if (std::find(m.params.begin(), m.params.end(), k) == m.params.end()) kwargs.Set(k, v);
     }
+    if (const Value* caller = kwargs.Find("caller")) scope.Set("caller", *caller);
     scope.Set("varargs", Value(std::move(varargs)));
     scope.Set("kwargs", Value(std::move(kwargs)));
     // The macro sees the globals and its own arguments, not the caller's locals.
     std::vector<ValueDict> saved = std::move(scopes_);
     std::string saved_file = file_;
+    std::string saved_package = package_;
     scopes_.clear();
     scopes_.push_back(std::move(scope));
     file_ = def.tmpl->name();
+    package_ = def.package;
     std::string out;
     Value result;
     try {
@@ -114,11 +129,14 @@ class Renderer {
     } catch (ReturnSignal& r) {
       result = std::move(r.value);
     } catch (...) {
+      // file_ stays the macro's: the error names where it arose.
       scopes_ = std::move(saved);
+      package_ = std::move(saved_package);
       throw;
     }
     scopes_ = std::move(saved);
     file_ = std::move(saved_file);
+    package_ = std::move(saved_package);
     return result;
   }
 
@@ -160,9 +178,8 @@ class Renderer {
       }
       case Node::Kind::kMacro: {
         // A macro defined inside a template: callable from the rest of it.
-        const Node* node = &n;
-        scopes_.back().Set(n.text, Value(Function([this, node](const Arguments& a) {
-                             Environment::MacroDef def{current_tmpl_, node};
+        Environment::MacroDef def{current_tmpl_, &n, package_};
+        scopes_.back().Set(n.text, Value(Function([this, def](const Arguments& a) {
                              return CallMacro(def, a);
                            })));
         return;
@@ -170,7 +187,65 @@ class Renderer {
       case Node::Kind::kDo:
         Eval(*n.expr);
         return;
+      case Node::Kind::kSetAttribute: {
+        Value target = Lookup(n.targets[0]);
+        if (!target.is_dict()) {
+          throw TemplateError(n.line, fmt::format("cannot set attribute '{}' of {}", n.text,
+                                                  target.TypeName()));
+        }
+        target.dict().Set(n.text, Eval(*n.expr));
+        return;
+      }
+      case Node::Kind::kCallBlock:
+        out += CallWithCaller(n).Str();
+        return;
     }
+  }
+
+  // {% call f(args) %}body{% endcall %}: f(args, caller=<renders body>). The body sees the
+  // scopes where the block stands, as a closure does.
+  Value CallWithCaller(const Node& n) {
+    const Expr& call = *n.expr;
+    Value fn = Eval(*call.args[0]);
+    if (!fn.is_callable()) {
+      throw TemplateError(n.line, fmt::format("{{% call %}} needs a macro, not {}",
+                                              fn.is_undefined() ? "'" + fn.undefined_name() +
+                                                                      "' (undefined)"
+                                                                : fn.TypeName()));
+    }
+    Arguments a = EvalArgs(call, 1);
+    std::vector<ValueDict> closure = scopes_;
+    std::string closure_file = file_, closure_package = package_;
+    const NodeList* body = &n.body;
+    a.named.emplace_back("caller", Value(Function([this, closure, closure_file, closure_package,
+                                                   body](const Arguments&) {
+                           std::vector<ValueDict> saved = std::move(scopes_);
+                           std::string saved_file = file_, saved_package = package_;
+                           scopes_ = closure;
+                           scopes_.emplace_back();
+                           file_ = closure_file;
+                           package_ = closure_package;
+                           std::string out;
+                           try {
+                             RenderNodes(*body, out);
+                           } catch (...) {
+                             scopes_ = std::move(saved);
+                             package_ = std::move(saved_package);
+                             throw;
+                           }
+                           scopes_ = std::move(saved);
+                           file_ = std::move(saved_file);
+                           package_ = std::move(saved_package);
+                           return Value(std::move(out));
+                         })));
+    return fn.function()(a);
+  }
+
+  // A macro definition as a callable of this render.
+  Value Bind(const Environment::MacroDef* def) {
+    if (!def) return Value::MakeUndefined("macro");
+    Environment::MacroDef copy = *def;
+    return Value(Function([this, copy](const Arguments& a) { return CallMacro(copy, a); }));
   }
 
   void Assign(const std::vector<std::string>& targets, const Value& v, int line) {
@@ -221,17 +296,23 @@ class Renderer {
     scopes_.pop_back();
   }
 
+  // `package.macro`: a dict of the package's macros, made once per render.
+  Value Namespace(const std::string& package) {
+    auto it = namespaces_.find(package);
+    if (it != namespaces_.end()) return it->second;
+    ValueDict d;
+    for (const auto& [name, def] : env_.packages_.at(package)) d.Set(name, Bind(&def));
+    return namespaces_.emplace(package, Value(std::move(d))).first->second;
+  }
+
   Value Lookup(const std::string& name) const {
     for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it) {
       if (const Value* v = it->Find(name)) return *v;
     }
     if (const Value* v = globals_.Find(name)) return *v;
-    auto m = env_.macros_.find(name);
-    if (m != env_.macros_.end()) {
-      Environment::MacroDef def = m->second;
-      auto* self = const_cast<Renderer*>(this);
-      return Value(Function([self, def](const Arguments& a) { return self->CallMacro(def, a); }));
-    }
+    auto* self = const_cast<Renderer*>(this);
+    if (const auto* def = env_.Search(package_, node_package_, name)) return self->Bind(def);
+    if (env_.HasPackage(name)) return self->Namespace(name);
     if (name == "return") {
       return Value(Function([](const Arguments& a) -> Value {
         throw ReturnSignal{a.positional.empty() ? Value() : a.positional[0]};
@@ -272,6 +353,7 @@ class Renderer {
   Arguments EvalArgs(const Expr& e, size_t first) {
     Arguments a;
     a.line = e.line;
+    a.scope = this;
     for (size_t i = first; i < e.args.size(); ++i) {
       Value v = Eval(*e.args[i]);
       const std::string& name = e.names[i - first];
@@ -321,10 +403,11 @@ class Renderer {
           throw TemplateError(e.line, fmt::format("'{}' is undefined (unknown function or macro)",
                                                   fn.undefined_name()));
         }
+        Arguments a = EvalArgs(e, 1);
+        if (fn.is_dict() && fn.dict().call) return (*fn.dict().call)(a);
         if (!fn.is_callable()) {
           throw TemplateError(e.line, fmt::format("{} is not callable", fn.TypeName()));
         }
-        Arguments a = EvalArgs(e, 1);
         return fn.function()(a);
       }
       case Expr::Kind::kFilter:
@@ -730,7 +813,7 @@ class Renderer {
     if (name == "mapping") return v.is_dict();
     if (name == "sequence" || name == "iterable")
       return v.is_list() || v.is_string() || v.is_dict();
-    if (name == "callable") return v.is_callable();
+    if (name == "callable") return v.is_callable() || (v.is_dict() && v.dict().call);
     if (name == "even" || name == "odd") {
       if (!v.is_int()) throw TemplateError(line, fmt::format("'{}' test needs an integer", name));
       return (v.as_int() % 2 == 0) == (name == "even");
@@ -753,22 +836,50 @@ class Renderer {
   const Environment& env_;
   const ValueDict& globals_;
   std::string file_;
+  const std::string node_package_;
+  std::string package_;  // of the macro being rendered (the node's at the top level)
   std::vector<ValueDict> scopes_;
+  std::map<std::string, Value> namespaces_;
 };
 
-std::vector<std::string> Environment::AddMacros(const std::shared_ptr<const Template>& tmpl) {
+std::vector<std::string> Environment::AddMacros(const std::shared_ptr<const Template>& tmpl,
+                                               const std::string& package) {
+  const std::string& pkg = package.empty() ? root_ : package;
+  auto& macros = packages_[pkg];
   std::vector<std::string> names;
   for (const auto& n : tmpl->nodes()) {
     if (n->kind == Node::Kind::kMacro) {
-      macros_[n->text] = MacroDef{tmpl, n.get()};
+      macros[n->text] = MacroDef{tmpl, n.get(), pkg};
       names.push_back(n->text);
     }
   }
   return names;
 }
 
-Result<std::string> Environment::Render(const Template& tmpl, const ValueDict& globals) const {
-  Renderer r(*this, globals, tmpl.name());
+const Environment::MacroDef* Environment::Find(const std::string& package,
+                                               const std::string& name) const {
+  auto p = packages_.find(package.empty() ? root_ : package);
+  if (p == packages_.end()) return nullptr;
+  auto m = p->second.find(name);
+  return m == p->second.end() ? nullptr : &m->second;
+}
+
+const Environment::MacroDef* Environment::Search(const std::string& macro_package,
+                                                 const std::string& node_package,
+                                                 const std::string& name) const {
+  for (const std::string* pkg : {&macro_package, &node_package, &root_}) {
+    if (const MacroDef* def = Find(*pkg, name)) return def;
+  }
+  return Find(kGlobalPackage, name);
+}
+
+bool Environment::HasMacro(const std::string& package, const std::string& name) const {
+  return Find(package, name) != nullptr;
+}
+
+Result<std::string> Environment::Render(const Template& tmpl, const ValueDict& globals,
+                                        const std::string& package) const {
+  Renderer r(*this, globals, tmpl.name(), package);
   // Inline macros keep the template alive only for the render; a non-owning alias is enough.
   r.current_tmpl_ = std::shared_ptr<const Template>(std::shared_ptr<const Template>(), &tmpl);
   std::string out;
@@ -783,12 +894,14 @@ Result<std::string> Environment::Render(const Template& tmpl, const ValueDict& g
 }
 
 Result<Value> Environment::CallMacro(const std::string& name, const Arguments& args,
-                                     const ValueDict& globals) const {
-  auto it = macros_.find(name);
-  if (it == macros_.end()) return Status::Error(fmt::format("no macro named '{}'", name));
-  Renderer r(*this, globals, it->second.tmpl->name());
+                                     const ValueDict& globals, const std::string& package,
+                                     const std::string& macro_package) const {
+  const std::string& pkg = package.empty() ? root_ : package;
+  const MacroDef* def = macro_package.empty() ? Search(pkg, pkg, name) : Find(macro_package, name);
+  if (!def) return Status::Error(fmt::format("no macro named '{}'", name));
+  Renderer r(*this, globals, def->tmpl->name(), pkg);
   try {
-    return r.CallMacro(it->second, args);
+    return r.CallMacro(*def, args);
   } catch (const TemplateError& e) {
     return Status::Error(fmt::format("{}:{}: {}", r.file(), e.line(), e.what()));
   }

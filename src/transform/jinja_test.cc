@@ -85,6 +85,51 @@ TEST(Jinja, Macros) {
   EXPECT_EQ(called->Str(), "select * from t where c <= 0");
 }
 
+TEST(Jinja, CallBlocksAndNamespaceAttributes) {
+  // The body is the callee's caller(), and sees the scope where the block stands.
+  EXPECT_EQ(Render("{% macro wrap(tag) %}<{{ tag }}>{{ caller() }}</{{ tag }}>{% endmacro %}"
+                   "{% set who = 'ana' %}{% call wrap('b') %}hi {{ who }}{% endcall %}"),
+            "<b>hi ana</b>");
+  EXPECT_EQ(Render("{% set ns = namespace(n=0) %}{% for i in [1, 2, 3] %}{% set ns.n = ns.n + i "
+                   "%}{% endfor %}{{ ns.n }}"),
+            "6");
+  EXPECT_EQ(Render("{% set s = 'x' %}{% set s.y = 1 %}"),
+            "ERROR t.sql:1: cannot set attribute 'y' of str");
+  EXPECT_EQ(Render("{% call nothing() %}x{% endcall %}"),
+            "ERROR t.sql:1: {% call %} needs a macro, not 'nothing' (undefined)");
+}
+
+// dbt's namespaces: a package's macros by name (pkg.macro), unqualified names by the search
+// order: the calling macro's package, the node's, the root project, the global project.
+TEST(Jinja, PackageNamespacesAndSearchOrder) {
+  Environment env("root");
+  auto add = [&](const std::string& src, const std::string& package) {
+    auto t = Template::Parse(src, package + ".sql");
+    ASSERT_TRUE(t.ok()) << t.message();
+    env.AddMacros(*t, package);
+  };
+  add("{% macro who() %}dbt{% endmacro %}{% macro only_dbt() %}global{% endmacro %}", "dbt");
+  add("{% macro who() %}root{% endmacro %}", "");
+  add("{% macro who() %}pkg{% endmacro %}{% macro inner() %}{{ who() }}{% endmacro %}"
+      "{% macro helper() %}{{ only_dbt() }}{% endmacro %}",
+      "pkg");
+  auto render = [&](const std::string& src, const std::string& package) {
+    auto t = Template::Parse(src, "n.sql");
+    auto r = env.Render(**t, {}, package);
+    return r.ok() ? *r : "ERROR " + r.message();
+  };
+  EXPECT_EQ(render("{{ who() }} {{ pkg.who() }} {{ dbt.who() }} {{ root.who() }}", ""),
+            "root pkg dbt root");
+  // A package's macro calling unqualified finds its own package first.
+  EXPECT_EQ(render("{{ pkg.inner() }} {{ pkg.helper() }}", ""), "pkg global");
+  // A node of the package: its package first.
+  EXPECT_EQ(render("{{ who() }}", "pkg"), "pkg");
+  EXPECT_EQ(render("{{ pkg.missing() }}", ""),
+            "ERROR n.sql:1: 'missing' is undefined (unknown function or macro)");
+  EXPECT_TRUE(env.HasMacro("pkg", "inner"));
+  EXPECT_FALSE(env.HasMacro("root", "inner"));
+}
+
 TEST(Jinja, ErrorsNameFileLineAndConstruct) {
   EXPECT_EQ(Render("a\n{% if x %}\nb"),
             "PARSE ERROR t.sql:2: block is never closed (expected {% endif %})");

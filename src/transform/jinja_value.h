@@ -29,12 +29,17 @@ class TemplateError : public std::runtime_error {
 
 class Value;
 using ValueList = std::vector<Value>;
+class MacroScope;
+struct Arguments;
+using Function = std::function<Value(const Arguments&)>;
 
 // An insertion-ordered dict. `text`, when set, is what the dict renders as: dbt's
 // relations (`this`, `ref()`) are dicts of their parts that render as "schema"."name".
 struct ValueDict {
   std::vector<std::pair<std::string, Value>> items;
   std::optional<std::string> text;
+  // Set: the dict can also be called, as dbt's `config` (config(...), config.get(...)).
+  std::shared_ptr<Function> call;
 
   const Value* Find(const std::string& key) const;
   void Set(const std::string& key, Value value);
@@ -44,13 +49,14 @@ struct Arguments {
   std::vector<Value> positional;
   std::vector<std::pair<std::string, Value>> named;
   int line = 0;
+  // The render making the call, for callables that look macros up (adapter.dispatch).
+  MacroScope* scope = nullptr;
 
   // The argument at `index` or named `name`, or nullptr.
   const Value* Get(size_t index, const std::string& name) const;
 };
 
-// Throws TemplateError on misuse.
-using Function = std::function<Value(const Arguments&)>;
+// A Function throws TemplateError on misuse.
 
 class Value {
  public:

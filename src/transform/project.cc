@@ -2,12 +2,14 @@
 
 #include "transform/project.h"
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <libpq-fe.h>
 #include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,8 +18,11 @@
 #include <set>
 #include <sstream>
 
+#include "common/random_secret.h"
 #include "transform/builtin_macros.h"
 #include "transform/context.h"
+#include "transform/global_project.h"
+#include "transform/packages.h"
 
 namespace pdv::transform {
 
@@ -56,6 +61,10 @@ Value RelationValue(const std::string& database, const std::string& schema,
   d.Set("schema", Value(schema));
   d.Set("name", Value(identifier));
   d.Set("identifier", Value(identifier));
+  // What packages test to tell a relation from a string (dbt_utils._is_relation).
+  ValueDict metadata;
+  metadata.Set("type", Value("PostgresRelation"));
+  d.Set("metadata", Value(std::move(metadata)));
   return Value(std::move(d));
 }
 
@@ -77,17 +86,51 @@ Value JsonToValue(const nlohmann::json& j) {
 
 nlohmann::json ValueToJson(const Value& v) { return jinja::ToJson(v); }
 
-const Node* Project::FindModelOrSeed(const std::string& name) const {
-  for (const char* type : {"model", "seed"}) {
-    auto it = nodes.find(fmt::format("{}.{}.{}", type, this->name, name));
-    if (it != nodes.end()) return &it->second;
+const Node* Project::FindModelOrSeed(const std::string& node_name, const std::string& package,
+                                     const std::string& from_package) const {
+  auto in = [&](const std::string& pkg) -> const Node* {
+    for (const char* type : {"model", "seed"}) {
+      auto it = nodes.find(fmt::format("{}.{}.{}", type, pkg, node_name));
+      if (it != nodes.end()) return &it->second;
+    }
+    return nullptr;
+  };
+  if (!package.empty()) return in(package);
+  if (!from_package.empty() && from_package != name) {
+    if (const Node* n = in(from_package)) return n;
+  }
+  if (const Node* n = in(name)) return n;
+  for (const auto& p : packages) {
+    if (const Node* n = in(p.name)) return n;
   }
   return nullptr;
 }
 
-const Node* Project::FindSource(const std::string& source, const std::string& table) const {
-  auto it = nodes.find(fmt::format("source.{}.{}.{}", name, source, table));
-  return it == nodes.end() ? nullptr : &it->second;
+const Node* Project::FindSource(const std::string& source, const std::string& table,
+                                const std::string& from_package) const {
+  auto in = [&](const std::string& pkg) -> const Node* {
+    auto it = nodes.find(fmt::format("source.{}.{}.{}", pkg, source, table));
+    return it == nodes.end() ? nullptr : &it->second;
+  };
+  if (!from_package.empty() && from_package != name) {
+    if (const Node* n = in(from_package)) return n;
+  }
+  if (const Node* n = in(name)) return n;
+  for (const auto& p : packages) {
+    if (const Node* n = in(p.name)) return n;
+  }
+  return nullptr;
+}
+
+const nlohmann::json& Project::VarsFor(const std::string& package) const {
+  if (package.empty() || package == name) return vars;
+  auto it = package_vars.find(package);
+  return it == package_vars.end() ? vars : it->second;
+}
+
+bool Project::IsPackage(const std::string& package) const {
+  return std::any_of(packages.begin(), packages.end(),
+                     [&](const Package& p) { return p.name == package; });
 }
 
 namespace {
@@ -241,44 +284,162 @@ class Loader {
     }
     YAML::Node yml = LoadYaml(ReadFile(project_file), "dbt_project.yml");
     if (!yml.IsMap() || !yml["name"]) throw LoadError{"dbt_project.yml: 'name' is required"};
+    root_yml_ = yml;
+    auto id = RandomSecretHex(16);
+    std::string hex = id.ok() ? *id : std::string(32, '0');
+    p_.invocation_id = fmt::format("{}-{}-{}-{}-{}", hex.substr(0, 8), hex.substr(8, 4),
+                                   hex.substr(12, 4), hex.substr(16, 4), hex.substr(20));
+    p_.run_started_at =
+        fmt::format("{:%Y-%m-%d %H:%M:%S}+00:00",
+                    std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now()));
     p_.name = yml["name"].as<std::string>();
     p_.profile = yml["profile"] ? yml["profile"].as<std::string>() : p_.name;
     p_.dir = dir_.string();
     p_.target_path =
         (dir_ / (yml["target-path"] ? yml["target-path"].as<std::string>() : "target")).string();
     LoadVars(yml);
+    LoadDispatch(yml);
     LoadTarget();
-    p_.env = std::make_shared<jinja::Environment>();
-    AddMacroText(kBuiltinMacros, "<builtin macros>");
-    for (const auto& dir : PathList(yml, "macro-paths", "macros")) {
-      for (const auto& f : FilesUnder(dir_ / dir, ".sql")) AddMacroFile(f);
-    }
-    test_paths_ = PathList(yml, "test-paths", "tests");
-    for (const auto& dir : test_paths_) {
-      for (const auto& f : FilesUnder(dir_ / dir / "generic", ".sql")) AddMacroFile(f);
-    }
-    for (const auto& dir : PathList(yml, "model-paths", "models")) {
-      for (const auto& f : FilesUnder(dir_ / dir, ".sql")) AddModel(f, dir_ / dir, yml["models"]);
-    }
-    std::vector<std::string> seed_dirs = PathList(yml, "seed-paths", "seeds");
-    for (const auto& dir : seed_dirs) {
-      for (const auto& f : FilesUnder(dir_ / dir, ".csv")) AddSeed(f, dir_ / dir, yml["seeds"]);
-    }
-    for (const auto& dir : PathList(yml, "model-paths", "models")) {
-      for (const auto& f : FilesUnder(dir_ / dir, ".yml")) LoadSchemaFile(f);
-      for (const auto& f : FilesUnder(dir_ / dir, ".yaml")) LoadSchemaFile(f);
-    }
-    for (const auto& dir : seed_dirs) {
-      for (const auto& f : FilesUnder(dir_ / dir, ".yml")) LoadSchemaFile(f);
-    }
+    p_.env = std::make_shared<jinja::Environment>(p_.name);
+    AddMacroText(kBuiltinMacros, "<builtin macros>", jinja::Environment::kGlobalPackage);
+    AddMacroText(kGlobalProjectMacros, "<dbt global project>",
+                 jinja::Environment::kGlobalPackage);
+    std::vector<PackageDir> units = InstalledPackages(yml);
+    for (const auto& u : units) LoadPackageVars(u);
+    units.push_back(PackageDir{p_.name, dir_, yml});
+    for (const auto& u : units) LoadMacros(u);
+    for (const auto& u : units) LoadResources(u);
     ParseModels();
-    for (const auto& dir : test_paths_) AddSingularTests(dir_ / dir, yml);
+    for (const auto& u : units) AddSingularTests(u);
     for (auto& spec : pending_tests_) AddGenericTest(spec);
     ResolveDependencies();
     return std::move(p_);
   }
 
  private:
+  // The root project or one installed package, while its files load.
+  struct PackageDir {
+    std::string name;
+    fs::path dir;
+    YAML::Node yml;  // its dbt_project.yml
+  };
+
+  // The packages under packages-install-path, each with its dbt_project.yml. A
+  // packages.yml / dependencies.yml that lists more packages than are installed is an
+  // error that says to run `pdv transform deps`, as dbt does.
+  std::vector<PackageDir> InstalledPackages(const YAML::Node& yml) {
+    fs::path install = dir_ / (yml["packages-install-path"]
+                                   ? yml["packages-install-path"].as<std::string>()
+                                   : std::string(kPackagesInstallPath));
+    std::vector<PackageDir> out;
+    if (fs::is_directory(install)) {
+      std::vector<fs::path> dirs;
+      for (const auto& e : fs::directory_iterator(install)) {
+        if (e.is_directory() && fs::exists(e.path() / "dbt_project.yml")) dirs.push_back(e.path());
+      }
+      std::sort(dirs.begin(), dirs.end());
+      for (const auto& d : dirs) {
+        std::string file = Rel(d / "dbt_project.yml", dir_);
+        YAML::Node pyml = LoadYaml(ReadFile(d / "dbt_project.yml"), file);
+        if (!pyml.IsMap() || !pyml["name"]) throw LoadError{file + ": 'name' is required"};
+        std::string name = pyml["name"].as<std::string>();
+        if (name == p_.name || p_.IsPackage(name)) {
+          throw LoadError{fmt::format("{}: a second project named '{}'", file, name)};
+        }
+        p_.packages.push_back(Package{
+            name, d.string(), pyml["version"] ? pyml["version"].as<std::string>() : ""});
+        out.push_back(PackageDir{name, d, pyml});
+      }
+    }
+    auto specs = ReadPackageSpecs(dir_.string());
+    if (!specs.ok()) throw LoadError{specs.message()};
+    if (specs->size() > out.size()) {
+      throw LoadError{fmt::format(
+          "{} lists {} package(s), but only {} are installed in {}: run `pdv transform deps`",
+          specs->front().defined_at.substr(0, specs->front().defined_at.find(':')), specs->size(),
+          out.size(), Rel(install, dir_))};
+    }
+    return out;
+  }
+
+  void LoadMacros(const PackageDir& u) {
+    for (const auto& dir : PathList(u.yml, "macro-paths", "macros")) {
+      for (const auto& f : FilesUnder(u.dir / dir, ".sql")) AddMacroFile(f, u.name);
+    }
+    for (const auto& dir : PathList(u.yml, "test-paths", "tests")) {
+      for (const auto& f : FilesUnder(u.dir / dir / "generic", ".sql")) AddMacroFile(f, u.name);
+    }
+  }
+
+  void LoadResources(const PackageDir& u) {
+    for (const auto& dir : PathList(u.yml, "model-paths", "models")) {
+      for (const auto& f : FilesUnder(u.dir / dir, ".sql")) AddModel(f, u.dir / dir, u);
+    }
+    std::vector<std::string> seed_dirs = PathList(u.yml, "seed-paths", "seeds");
+    for (const auto& dir : seed_dirs) {
+      for (const auto& f : FilesUnder(u.dir / dir, ".csv")) AddSeed(f, u.dir / dir, u);
+    }
+    for (const auto& dir : PathList(u.yml, "model-paths", "models")) {
+      for (const auto& f : FilesUnder(u.dir / dir, ".yml")) LoadSchemaFile(f, u.name);
+      for (const auto& f : FilesUnder(u.dir / dir, ".yaml")) LoadSchemaFile(f, u.name);
+    }
+    for (const auto& dir : seed_dirs) {
+      for (const auto& f : FilesUnder(u.dir / dir, ".yml")) LoadSchemaFile(f, u.name);
+    }
+  }
+
+  // The config dbt_project.yml's `<resource>:` tree gives a node of `u` at `path` (its
+  // folders and name): the package's own tree, then the root project's entry for the
+  // package, which overrides it.
+  nlohmann::json ResourceConfig(const PackageDir& u, const std::string& resource,
+                                const std::vector<std::string>& path) {
+    nlohmann::json config = TreeConfig(Child(Child(u.yml, resource), u.name), path);
+    if (u.name != p_.name) {
+      MergeConfig(config, TreeConfig(Child(Child(root_yml_, resource), u.name), path));
+    }
+    return config;
+  }
+
+  void LoadDispatch(const YAML::Node& yml) {
+    if (!yml["dispatch"]) return;
+    if (!yml["dispatch"].IsSequence()) {
+      throw LoadError{fmt::format("dbt_project.yml:{}: dispatch must be a list",
+                                  yml["dispatch"].Mark().line + 1)};
+    }
+    for (const auto& d : yml["dispatch"]) {
+      if (!d.IsMap() || !d["macro_namespace"] || !d["search_order"] ||
+          !d["search_order"].IsSequence()) {
+        throw LoadError{fmt::format(
+            "dbt_project.yml:{}: a dispatch entry needs macro_namespace and a search_order list",
+            d.Mark().line + 1)};
+      }
+      auto& order = p_.dispatch[d["macro_namespace"].as<std::string>()];
+      for (const auto& e : d["search_order"]) order.push_back(e.as<std::string>());
+    }
+  }
+
+  // Package `u`'s vars: its own (global ones and those scoped to it), then the root
+  // project's global ones and those scoped to `u`, then --vars.
+  void LoadPackageVars(const PackageDir& u) {
+    nlohmann::json vars = nlohmann::json::object();
+    auto add = [&](const YAML::Node& from, bool own) {
+      if (!from) return;
+      nlohmann::json j = YamlToJson(from);
+      if (!j.is_object()) return;
+      for (const auto& [k, v] : j.items()) {
+        if (k == u.name && v.is_object()) {
+          for (const auto& [k2, v2] : v.items()) vars[k2] = v2;
+        } else if (!(v.is_object() && (k == p_.name || (!own && p_.IsPackage(k))))) {
+          vars[k] = v;
+        }
+      }
+    };
+    add(u.yml["vars"], true);
+    add(root_yml_["vars"], false);
+    for (const auto& [k, v] : cli_vars_.items()) vars[k] = v;
+    p_.package_vars[u.name] = std::move(vars);
+  }
+
   void LoadVars(const YAML::Node& yml) {
     if (yml["vars"]) {
       nlohmann::json vars = YamlToJson(yml["vars"]);
@@ -304,6 +465,7 @@ class Loader {
       if (!cli.is_object())
         throw LoadError{"--vars: expected a YAML mapping such as '{key: value}'"};
       for (const auto& [k, v] : cli.items()) p_.vars[k] = v;
+      cli_vars_ = std::move(cli);
     }
   }
 
@@ -408,28 +570,30 @@ class Loader {
     if (!sslmode.empty()) t.conninfo += kv("sslmode", sslmode);
   }
 
-  void AddMacroText(const std::string& text, const std::string& name) {
+  void AddMacroText(const std::string& text, const std::string& name,
+                    const std::string& package) {
     auto tmpl = jinja::Template::Parse(text, name);
     if (!tmpl.ok()) throw LoadError{tmpl.message()};
-    p_.env->AddMacros(*tmpl);
+    p_.env->AddMacros(*tmpl, package);
   }
-  void AddMacroFile(const fs::path& f) {
-    AddMacroText(ReadFile(f), Rel(f, dir_));
+  void AddMacroFile(const fs::path& f, const std::string& package) {
+    AddMacroText(ReadFile(f), Rel(f, dir_), package);
     p_.macro_files.push_back(Rel(f, dir_));
   }
 
-  void AddModel(const fs::path& f, const fs::path& root, const YAML::Node& tree) {
+  void AddModel(const fs::path& f, const fs::path& root, const PackageDir& u) {
     Node n;
     n.resource_type = "model";
     n.name = f.stem().string();
-    n.unique_id = fmt::format("model.{}.{}", p_.name, n.name);
+    n.package_name = u.name;
+    n.unique_id = fmt::format("model.{}.{}", u.name, n.name);
     if (p_.nodes.count(n.unique_id)) {
       throw LoadError{fmt::format("{}: a second model named '{}' (model names must be unique)",
                                   Rel(f, dir_), n.name)};
     }
     n.original_file_path = Rel(f, dir_);
     n.path = Rel(f, root);
-    n.fqn.push_back(p_.name);
+    n.fqn.push_back(u.name);
     for (const auto& part : fs::path(n.path).parent_path()) n.fqn.push_back(part.string());
     n.fqn.push_back(n.name);
     n.raw_code = ReadFile(f);
@@ -437,29 +601,32 @@ class Loader {
     if (!tmpl.ok()) throw LoadError{tmpl.message()};
     n.tmpl = *tmpl;
     n.config =
-        TreeConfig(Child(tree, p_.name), std::vector<std::string>(n.fqn.begin() + 1, n.fqn.end()));
+        ResourceConfig(u, "models", std::vector<std::string>(n.fqn.begin() + 1, n.fqn.end()));
     if (!n.config.contains("materialized")) n.config["materialized"] = "view";
     p_.nodes[n.unique_id] = std::move(n);
   }
 
-  void AddSeed(const fs::path& f, const fs::path& root, const YAML::Node& tree) {
+  void AddSeed(const fs::path& f, const fs::path& root, const PackageDir& u) {
     Node n;
     n.resource_type = "seed";
     n.name = f.stem().string();
-    n.unique_id = fmt::format("seed.{}.{}", p_.name, n.name);
+    n.package_name = u.name;
+    n.unique_id = fmt::format("seed.{}.{}", u.name, n.name);
     n.original_file_path = Rel(f, dir_);
     n.path = Rel(f, root);
-    n.fqn.push_back(p_.name);
+    n.fqn.push_back(u.name);
     for (const auto& part : fs::path(n.path).parent_path()) n.fqn.push_back(part.string());
     n.fqn.push_back(n.name);
     n.config =
-        TreeConfig(Child(tree, p_.name), std::vector<std::string>(n.fqn.begin() + 1, n.fqn.end()));
+        ResourceConfig(u, "seeds", std::vector<std::string>(n.fqn.begin() + 1, n.fqn.end()));
     n.config["materialized"] = "seed";
     p_.nodes[n.unique_id] = std::move(n);
   }
 
   struct TestSpec {
     std::string test;       // not_null ...
+    std::string test_package;  // dbt_utils for dbt_utils.expression_is_true; "" unqualified
+    std::string package;       // of the schema file
     nlohmann::json kwargs;  // arguments besides model/column_name
     nlohmann::json config;  // severity ...
     std::string attached;   // unique id
@@ -470,13 +637,15 @@ class Loader {
   };
 
   void CollectTests(const YAML::Node& tests, const std::string& attached, const std::string& name,
-                    const std::string& column, const std::string& file) {
+                    const std::string& column, const std::string& file,
+                    const std::string& package) {
     if (!tests) return;
     if (!tests.IsSequence()) {
       throw LoadError{fmt::format("{}:{}: tests must be a list", file, tests.Mark().line + 1)};
     }
     for (const auto& t : tests) {
-      TestSpec spec{.attached = attached,
+      TestSpec spec{.package = package,
+                    .attached = attached,
                     .attached_name = name,
                     .column = column,
                     .file = file,
@@ -510,12 +679,15 @@ class Loader {
             fmt::format("{}:{}: a test is a name or a one-key mapping", file, spec.line)};
       }
       size_t dot = spec.test.find('.');
-      if (dot != std::string::npos) spec.test = spec.test.substr(dot + 1);  // dbt.not_null
+      if (dot != std::string::npos) {  // dbt_utils.expression_is_true, dbt.not_null
+        spec.test_package = spec.test.substr(0, dot);
+        spec.test = spec.test.substr(dot + 1);
+      }
       pending_tests_.push_back(std::move(spec));
     }
   }
 
-  void LoadSchemaFile(const fs::path& f) {
+  void LoadSchemaFile(const fs::path& f, const std::string& package) {
     std::string file = Rel(f, dir_);
     YAML::Node y = LoadYaml(ReadFile(f), file);
     if (!y.IsMap()) return;
@@ -533,10 +705,11 @@ class Loader {
         n.schema = schema;
         n.alias = n.identifier;
         n.database = src["database"] ? src["database"].as<std::string>() : p_.target.database;
-        n.unique_id = fmt::format("source.{}.{}.{}", p_.name, sname, n.name);
+        n.package_name = package;
+        n.unique_id = fmt::format("source.{}.{}.{}", package, sname, n.name);
         n.original_file_path = file;
         n.path = file;
-        n.fqn = {p_.name, sname, n.name};
+        n.fqn = {package, sname, n.name};
         if (tbl["description"]) n.description = tbl["description"].as<std::string>();
         for (const auto& col : tbl["columns"]) {
           std::string cname = col["name"].as<std::string>();
@@ -544,10 +717,10 @@ class Loader {
               {"name", cname},
               {"description", col["description"] ? col["description"].as<std::string>() : ""}};
           CollectTests(col["tests"] ? col["tests"] : col["data_tests"], n.unique_id,
-                       sname + "_" + n.name, cname, file);
+                       sname + "_" + n.name, cname, file, package);
         }
         CollectTests(tbl["tests"] ? tbl["tests"] : tbl["data_tests"], n.unique_id,
-                     sname + "_" + n.name, "", file);
+                     sname + "_" + n.name, "", file, package);
         p_.nodes[n.unique_id] = std::move(n);
       }
     }
@@ -557,7 +730,7 @@ class Loader {
           throw LoadError{fmt::format("{}:{}: an entry needs a name", file, m.Mark().line + 1)};
         std::string name = m["name"].as<std::string>();
         std::string id = fmt::format("{}.{}.{}", kind == std::string("models") ? "model" : "seed",
-                                     p_.name, name);
+                                     package, name);
         auto it = p_.nodes.find(id);
         if (it == p_.nodes.end()) {
           std::cerr << fmt::format("warning: {}:{}: {} '{}' is described but has no file\n", file,
@@ -572,9 +745,10 @@ class Loader {
           n.columns[cname] = {
               {"name", cname},
               {"description", col["description"] ? col["description"].as<std::string>() : ""}};
-          CollectTests(col["tests"] ? col["tests"] : col["data_tests"], id, name, cname, file);
+          CollectTests(col["tests"] ? col["tests"] : col["data_tests"], id, name, cname, file,
+                       package);
         }
-        CollectTests(m["tests"] ? m["tests"] : m["data_tests"], id, name, "", file);
+        CollectTests(m["tests"] ? m["tests"] : m["data_tests"], id, name, "", file, package);
       }
     }
   }
@@ -602,7 +776,7 @@ class Loader {
   void ParseRender(Node& n) {
     ContextCapture capture;
     ValueDict ctx = MakeContext(p_, n, {.parse = true}, &capture);
-    auto r = p_.env->Render(*n.tmpl, ctx);
+    auto r = p_.env->Render(*n.tmpl, ctx, n.package_name);
     if (!r.ok()) throw LoadError{r.message()};
     MergeConfig(n.config, capture.config);
     RecordDependencies(n, capture);
@@ -628,7 +802,7 @@ class Loader {
                                     ? Value(n.config[key].get<std::string>())
                                     : Value());
       args.positional.push_back(node_value);
-      auto r = p_.env->CallMacro(macro, args, globals);
+      auto r = p_.env->CallMacro(macro, args, globals, n.package_name);
       if (!r.ok()) throw LoadError{r.message()};
       std::string s = r->Str();
       s.erase(0, s.find_first_not_of(" \t\r\n"));
@@ -640,23 +814,29 @@ class Loader {
     n.database = p_.target.database;
   }
 
-  void AddSingularTests(const fs::path& dir, const YAML::Node& yml) {
-    for (const auto& f : FilesUnder(dir, ".sql")) {
+  void AddSingularTests(const PackageDir& u) {
+    for (const auto& test_dir : PathList(u.yml, "test-paths", "tests")) {
+      for (const auto& f : FilesUnder(u.dir / test_dir, ".sql")) AddSingularTest(f, u.dir / test_dir, u);
+    }
+  }
+
+  void AddSingularTest(const fs::path& f, const fs::path& dir, const PackageDir& u) {
+    {
       std::string rel = Rel(f, dir);
-      if (rel.starts_with("generic/")) continue;
+      if (rel.starts_with("generic/")) return;
       Node n;
       n.resource_type = "test";
       n.name = f.stem().string();
-      n.unique_id = fmt::format("test.{}.{}", p_.name, n.name);
+      n.package_name = u.name;
+      n.unique_id = fmt::format("test.{}.{}", u.name, n.name);
       n.original_file_path = Rel(f, dir_);
       n.path = rel;
-      n.fqn = {p_.name, n.name};
+      n.fqn = {u.name, n.name};
       n.raw_code = ReadFile(f);
       auto tmpl = jinja::Template::Parse(n.raw_code, n.original_file_path);
       if (!tmpl.ok()) throw LoadError{tmpl.message()};
       n.tmpl = *tmpl;
-      YAML::Node tree = yml["data_tests"] ? yml["data_tests"] : yml["tests"];
-      n.config = TreeConfig(Child(tree, p_.name), {n.name});
+      n.config = ResourceConfig(u, u.yml["data_tests"] ? "data_tests" : "tests", {n.name});
       n.config["materialized"] = "test";
       n.schema = p_.target.schema;
       n.alias = n.name;
@@ -666,11 +846,30 @@ class Loader {
   }
 
   void AddGenericTest(TestSpec& spec) {
-    if (!p_.env->HasMacro("test_" + spec.test)) {
+    // Qualified: that package's; otherwise the search order from the schema file's
+    // package, then any installed package (dbt accepts a package's test unqualified when
+    // no other defines it).
+    std::string macro = "test_" + spec.test;
+    std::optional<std::string> macro_package;
+    if (!spec.test_package.empty()) {
+      if (p_.env->HasMacro(spec.test_package, macro)) macro_package = spec.test_package;
+    } else {
+      for (const std::string& pkg : {spec.package, p_.name}) {
+        if (!macro_package && p_.env->HasMacro(pkg, macro)) macro_package = pkg;
+      }
+      if (!macro_package && p_.env->HasMacro(jinja::Environment::kGlobalPackage, macro))
+        macro_package = jinja::Environment::kGlobalPackage;
+      for (const auto& pkg : p_.packages) {
+        if (!macro_package && p_.env->HasMacro(pkg.name, macro)) macro_package = pkg.name;
+      }
+    }
+    if (!macro_package) {
+      std::string qualified =
+          spec.test_package.empty() ? spec.test : spec.test_package + "." + spec.test;
       throw LoadError{
-          fmt::format("{}:{}: unknown data test '{}' (no built-in or "
+          fmt::format("{}:{}: unknown data test '{}' (no built-in, package or "
                       "{{% test {}(...) %}} definition)",
-                      spec.file, spec.line, spec.test, spec.test)};
+                      spec.file, spec.line, qualified, spec.test)};
     }
     auto node_it = p_.nodes.find(spec.attached);
     if (node_it == p_.nodes.end()) return;  // attached to a disabled node
@@ -696,14 +895,16 @@ class Loader {
     }
     if (name.size() > 63) name = name.substr(0, 40) + "_" + ShortHash(name);
     n.name = name;
+    n.package_name = spec.package;
     n.unique_id =
-        fmt::format("test.{}.{}.{}", p_.name, name,
+        fmt::format("test.{}.{}.{}", spec.package, name,
                     ShortHash(spec.attached + spec.column + spec.test + spec.kwargs.dump()));
     n.original_file_path = spec.file;
     n.path = spec.file;
     n.defined_at = fmt::format("{}:{}", spec.file, spec.line);
-    n.fqn = {p_.name, name};
-    n.test_macro = "test_" + spec.test;
+    n.fqn = {spec.package, name};
+    n.test_macro = macro;
+    n.test_macro_package = *macro_package;
     n.attached_node = spec.attached;
     n.column_name = spec.column;
     n.schema = p_.target.schema;
@@ -722,7 +923,7 @@ class Loader {
           if (!tmpl.ok()) throw LoadError{tmpl.message()};
           ContextCapture capture;
           ValueDict ctx = MakeContext(p_, n, {.parse = true}, &capture);
-          auto r = p_.env->Render(**tmpl, ctx);
+          auto r = p_.env->Render(**tmpl, ctx, n.package_name);
           if (!r.ok()) throw LoadError{r.message()};
           RecordDependencies(n, capture);
           for (auto& line : ref_lines_[n.unique_id]) line = spec.line;
@@ -736,7 +937,9 @@ class Loader {
   void ResolveDependencies() {
     for (auto& [id, n] : p_.nodes) {
       for (size_t i = 0; i < n.refs.size(); ++i) {
-        const Node* target = p_.FindModelOrSeed(n.refs[i].back());
+        const auto& ref = n.refs[i];
+        const Node* target = p_.FindModelOrSeed(ref.back(), ref.size() > 1 ? ref[0] : "",
+                                                n.package_name);
         if (!target) {
           int line = i < ref_lines_[id].size() ? ref_lines_[id][i] : 0;
           std::string where = n.defined_at.empty()
@@ -752,7 +955,7 @@ class Loader {
           n.depends_on.push_back(target->unique_id);
       }
       for (size_t i = 0; i < n.sources.size(); ++i) {
-        const Node* s = p_.FindSource(n.sources[i][0], n.sources[i][1]);
+        const Node* s = p_.FindSource(n.sources[i][0], n.sources[i][1], n.package_name);
         if (!s) {
           int line = i < source_lines_[id].size() ? source_lines_[id][i] : 0;
           throw LoadError{fmt::format("{}:{}: source('{}', '{}') is not defined in any schema.yml",
@@ -767,8 +970,9 @@ class Loader {
 
   LoadOptions options_;
   fs::path dir_;
+  YAML::Node root_yml_;
+  nlohmann::json cli_vars_ = nlohmann::json::object();
   Project p_;
-  std::vector<std::string> test_paths_;
   std::vector<TestSpec> pending_tests_;
   std::map<std::string, std::vector<int>> ref_lines_, source_lines_;
   ContextCapture scratch_;

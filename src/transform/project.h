@@ -7,6 +7,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -31,10 +32,13 @@ struct Target {
 };
 
 struct Node {
-  std::string unique_id;      // model.<project>.<name>, seed..., test..., source.<p>.<s>.<t>
+  std::string unique_id;      // model.<package>.<name>, seed..., test..., source.<p>.<s>.<t>
   std::string resource_type;  // model, seed, test, source
   std::string name;
-  std::string original_file_path;  // relative to the project folder
+  std::string package_name;  // the root project's name or an installed package's
+  // Relative to the root project's folder (a package's files under dbt_packages/<name>/),
+  // so that every message names a file the user can open.
+  std::string original_file_path;
   std::string path;                // relative to its resource folder (models/, seeds/...)
   std::vector<std::string> fqn;
   std::string raw_code;
@@ -48,6 +52,7 @@ struct Node {
   std::vector<std::vector<std::string>> sources;
   // Data tests.
   std::string test_macro;  // test_not_null ...; empty for a singular test
+  std::string test_macro_package;  // the package that defines test_macro
   jinja::ValueDict test_kwargs;
   std::string attached_node;  // the node a generic test checks
   std::string column_name;
@@ -73,20 +78,53 @@ struct LoadOptions {
   std::vector<std::string> declared_env;
 };
 
+// A package installed under the project's packages-install-path (dbt_packages/).
+struct Package {
+  std::string name;  // its dbt_project.yml name
+  std::string dir;   // absolute
+  std::string version;
+};
+
 struct Project {
   std::string name;
   std::string profile;
   std::string dir;
   std::string target_path;  // absolute
-  nlohmann::json vars = nlohmann::json::object();
+  nlohmann::json vars = nlohmann::json::object();  // what var() sees in the root's nodes
+  // What var() sees in each package's nodes: the package's own vars, overridden by the
+  // root project's (global and scoped to the package), overridden by --vars.
+  std::map<std::string, nlohmann::json> package_vars;
+  std::vector<Package> packages;
+  // dbt_project.yml `dispatch:`: macro_namespace -> search_order.
+  std::map<std::string, std::vector<std::string>> dispatch;
+  // This invocation, as templates see it (invocation_id, run_started_at in UTC).
+  std::string invocation_id;
+  std::string run_started_at;  // "2026-12-01 23:20:59.123456+00:00"
+  // graph.nodes / graph.sources, built on first use in execute mode.
+  std::shared_ptr<const jinja::Value> GraphValue() const;
   std::set<std::string> declared_env;  // LoadOptions::declared_env
   Target target;
   std::map<std::string, Node> nodes;  // by unique id (models, seeds, tests, sources)
   std::shared_ptr<jinja::Environment> env;
   std::vector<std::string> macro_files;
 
-  const Node* FindModelOrSeed(const std::string& name) const;
-  const Node* FindSource(const std::string& source, const std::string& table) const;
+ private:
+  struct GraphCache {
+    std::once_flag once;
+    std::shared_ptr<const jinja::Value> value;
+  };
+  std::shared_ptr<GraphCache> graph_cache_ = std::make_shared<GraphCache>();
+
+ public:
+
+  // ref(name) from a node of `from_package` ("": root): that package's, then the root's,
+  // then any package's. ref(package, name) when `package` is given.
+  const Node* FindModelOrSeed(const std::string& name, const std::string& package = "",
+                              const std::string& from_package = "") const;
+  const Node* FindSource(const std::string& source, const std::string& table,
+                         const std::string& from_package = "") const;
+  const nlohmann::json& VarsFor(const std::string& package) const;
+  bool IsPackage(const std::string& name) const;
 };
 
 Result<Project> LoadProject(const LoadOptions& options);

@@ -197,7 +197,7 @@ TEST_F(ProjectTest, ErrorsNameFileAndLine) {
   p = Load();
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.message(),
-            "models/more.yml:5: unknown data test 'frobnicated' (no built-in or {% test "
+            "models/more.yml:5: unknown data test 'frobnicated' (no built-in, package or {% test "
             "frobnicated(...) %} definition)");
   fs::remove(dir_ / "models/more.yml");
 

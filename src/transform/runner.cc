@@ -106,8 +106,7 @@ std::string Describe(const Node& n) {
 Runner::Runner(const Project& project, const Graph& graph, pg::Connection* conn,
                const TransformOptions& options)
     : project_(project), graph_(graph), conn_(conn), options_(options) {
-  auto id = RandomSecretHex(16);
-  invocation_id_ = id.ok() ? *id : "00000000000000000000000000000000";
+  invocation_id_ = project.invocation_id;
   generated_at_ = IsoNow();
 }
 
@@ -133,7 +132,10 @@ bool Runner::Incremental(const Node& node, RelationKind existing) const {
 }
 
 ContextOptions Runner::ExecuteOptions(const Node& node, RelationKind existing) {
-  ContextOptions opts{.parse = false, .incremental = Incremental(node, existing)};
+  ContextOptions opts{.parse = false,
+                      .incremental = Incremental(node, existing),
+                      .which = options_.command,
+                      .full_refresh = options_.full_refresh};
   opts.run_query = [this](const std::string& sql) { return RunQuery(sql); };
   return opts;
 }
@@ -141,7 +143,7 @@ ContextOptions Runner::ExecuteOptions(const Node& node, RelationKind existing) {
 // run_query(): the result as dbt's agate table, reduced to what templates use: .rows (a
 // list of lists) and .columns (each with .name and .values()); ints, floats and booleans
 // typed, the rest text, NULL as none.
-Result<jinja::Value> Runner::RunQuery(const std::string& sql) {
+Result<QueryResult> Runner::RunQuery(const std::string& sql) {
   if (!conn_) return Status::Error("no database connection");
   auto r = conn_->Exec(sql);
   if (!r.ok()) return r.status();
@@ -180,10 +182,13 @@ Result<jinja::Value> Runner::RunQuery(const std::string& sql) {
                              [values](const jinja::Arguments&) { return jinja::Value(values); })));
     columns.emplace_back(std::move(column));
   }
+  jinja::ValueList column_names;
+  for (int c = 0; c < PQnfields(res); ++c) column_names.emplace_back(PQfname(res, c));
   jinja::ValueDict table;
   table.Set("rows", jinja::Value(std::move(rows)));
   table.Set("columns", jinja::Value(std::move(columns)));
-  return jinja::Value(std::move(table));
+  table.Set("column_names", jinja::Value(std::move(column_names)));
+  return QueryResult{jinja::Value(std::move(table)), PQcmdStatus(res)};
 }
 
 Result<std::string> Runner::CompileWithCtes(const Node& node, RelationKind existing,
@@ -210,18 +215,19 @@ Result<std::string> Runner::CompileWithCtes(const Node& node, RelationKind exist
           (v.as_string().starts_with("ref(") || v.as_string().starts_with("source("))) {
         auto tmpl = jinja::Template::Parse("{{ " + v.as_string() + " }}", node.defined_at);
         if (!tmpl.ok()) return tmpl.status();
-        auto rendered = project_.env->Render(**tmpl, ctx);
+        auto rendered = project_.env->Render(**tmpl, ctx, node.package_name);
         if (!rendered.ok()) return rendered.status();
         value = jinja::Value(*rendered);
       }
       args.named.emplace_back(k, value);
     }
-    auto r = project_.env->CallMacro(node.test_macro, args, ctx);
+    auto r = project_.env->CallMacro(node.test_macro, args, ctx, node.package_name,
+                                     node.test_macro_package);
     if (!r.ok())
       return Status::Error(fmt::format("{} (test defined at {})", r.message(), node.defined_at));
     sql = r->Str();
   } else {
-    auto r = project_.env->Render(*node.tmpl, ctx);
+    auto r = project_.env->Render(*node.tmpl, ctx, node.package_name);
     if (!r.ok()) return r.status();
     sql = *r;
   }
@@ -264,7 +270,7 @@ Result<std::vector<std::string>> Runner::RenderHooks(const Node& node, const cha
                                           : "";
     auto tmpl = jinja::Template::Parse(text, fmt::format("{} ({})", node.original_file_path, key));
     if (!tmpl.ok()) return tmpl.status();
-    auto r = project_.env->Render(**tmpl, ctx);
+    auto r = project_.env->Render(**tmpl, ctx, node.package_name);
     if (!r.ok()) return r.status();
     if (r->find_first_not_of(" \t\r\n") != std::string::npos) out.push_back(*r);
   }
@@ -274,10 +280,10 @@ Result<std::vector<std::string>> Runner::RenderHooks(const Node& node, const cha
 void Runner::WriteCompiled(const Node& node, const std::string& sql) const {
   std::error_code ec;
   fs::path p =
-      fs::path(project_.target_path) / "compiled" / project_.name / node.original_file_path;
+      fs::path(project_.target_path) / "compiled" / node.package_name / node.original_file_path;
   if (node.resource_type == "test" && !node.test_macro.empty()) {
-    p = fs::path(project_.target_path) / "compiled" / project_.name / node.original_file_path /
-        (node.name + ".sql");
+    p = fs::path(project_.target_path) / "compiled" / node.package_name /
+        node.original_file_path / (node.name + ".sql");
   }
   fs::create_directories(p.parent_path(), ec);
   std::ofstream(p) << sql;
@@ -717,7 +723,7 @@ Status Runner::WriteManifest() const {
     j["unique_id"] = id;
     j["name"] = n.name;
     j["resource_type"] = n.resource_type;
-    j["package_name"] = project_.name;
+    j["package_name"] = n.package_name;
     j["path"] = n.path;
     j["original_file_path"] = n.original_file_path;
     j["fqn"] = n.fqn;
@@ -731,7 +737,8 @@ Status Runner::WriteManifest() const {
     j["config"] = config;
     std::vector<std::string> node_deps, macro_deps;
     for (const auto& d : n.depends_on) node_deps.push_back(d);
-    if (!n.test_macro.empty()) macro_deps.push_back("macro." + project_.name + "." + n.test_macro);
+    if (!n.test_macro.empty())
+      macro_deps.push_back("macro." + n.test_macro_package + "." + n.test_macro);
     j["depends_on"] = {{"nodes", node_deps}, {"macros", macro_deps}};
     m["parent_map"][id] = node_deps;
     m["child_map"][id] =

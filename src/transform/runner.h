@@ -58,7 +58,7 @@ class Runner {
   // without --full-refresh or its full_refresh config. What is_incremental() answers too.
   bool Incremental(const Node& node, RelationKind existing) const;
   ContextOptions ExecuteOptions(const Node& node, RelationKind existing);
-  Result<jinja::Value> RunQuery(const std::string& sql);
+  Result<QueryResult> RunQuery(const std::string& sql);
   // Compile for a relation whose kind is already known (Execute looks it up once).
   Result<std::string> Compile(const Node& node, RelationKind existing);
   Result<std::string> CompileWithCtes(const Node& node, RelationKind existing,
