@@ -508,8 +508,12 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
             capture->ephemerals.push_back(target->unique_id);
             ValueDict d;
             d.text = "__dbt__cte__" + target->name;
-            d.Set("name", Value(target->name));
+            d.Set("name", Value("__dbt__cte__" + target->name));
             d.Set("identifier", Value("__dbt__cte__" + target->name));
+            d.Set("is_cte", Value(true));
+            ValueDict metadata;
+            metadata.Set("type", Value("PostgresRelation"));
+            d.Set("metadata", Value(std::move(metadata)));
             return Value(std::move(d));
           }
           return RelationValue(target->database, target->schema, target->alias);
@@ -662,6 +666,10 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
   std::string database = project.target.database;
   relation_api.Set("create", Value(Function([database](const Arguments& a) {
                      return StringRelation(a, database);
+                   })));
+  relation_api.Set("add_ephemeral_prefix", Value(Function([](const Arguments& a) {
+                     return Value("__dbt__cte__" + (a.positional.empty() ? std::string()
+                                                                         : a.positional[0].Str()));
                    })));
   ValueDict api;
   api.Set("Relation", Value(std::move(relation_api)));

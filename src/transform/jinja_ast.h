@@ -16,6 +16,7 @@ struct Expr {
     kName,       // text
     kAttr,       // args[0].text
     kIndex,      // args[0][args[1]]
+    kSlice,      // args[0][args[1]:args[2]:args[3]], each part null when left out
     kCall,       // args[0](args[1..]); names[i] is the keyword of args[i+1] ("" positional)
     kFilter,     // args[0] | text(args[1..]) with names as for kCall
     kTest,       // args[0] is [not] text(args[1..]); negate
@@ -47,7 +48,7 @@ struct Node {
     kSetBlock,  // set targets[0] %}body{% endset
     kMacro,     // macro text(params = defaults): body
     kDo,        // do expr
-    kSetAttribute,  // set targets[0].text = expr (a namespace() or dict)
+    kSetAttribute,  // set targets[0].text = expr, or to body when expr is null
     kCallBlock,     // call expr (a kCall) %}body{% endcall: the body is the callee's caller()
   };
   Kind kind;

@@ -356,7 +356,7 @@ class ExprParser {
     }
   }
   std::unique_ptr<Expr> ParseMul() {
-    auto e = ParseUnary();
+    auto e = ParsePow();
     while (true) {
       const char* op = nullptr;
       for (const char* o : {"//", "*", "/", "%"}) {
@@ -365,8 +365,14 @@ class ExprParser {
       }
       if (!op) return e;
       ++pos_;
-      e = Binary(op, std::move(e), ParseUnary());
+      e = Binary(op, std::move(e), ParsePow());
     }
+  }
+  // As in Jinja, ** binds looser than a unary minus: -2 ** 2 is 4.
+  std::unique_ptr<Expr> ParsePow() {
+    auto e = ParseUnary();
+    while (AcceptOp("**")) e = Binary("**", std::move(e), ParseUnary());
+    return e;
   }
   std::unique_ptr<Expr> ParseUnary() {
     if (AcceptOp("-")) {
@@ -382,7 +388,11 @@ class ExprParser {
   void ParseArgs(Expr* call) {
     while (!AcceptOp(")")) {
       if (AtEnd()) Fail("expected ')'");
-      if (tokens_[pos_].kind == Token::Kind::kName && pos_ + 1 < tokens_.size() &&
+      if (AcceptOp("**")) {
+        call->names.push_back("**");  // f(**kwargs): a dict's items as keywords
+      } else if (AcceptOp("*")) {
+        call->names.push_back("*");  // f(*args): a list's items as positionals
+      } else if (tokens_[pos_].kind == Token::Kind::kName && pos_ + 1 < tokens_.size() &&
           tokens_[pos_ + 1].kind == Token::Kind::kOp && tokens_[pos_ + 1].text == "=") {
         call->names.push_back(tokens_[pos_].text);
         pos_ += 2;
@@ -401,9 +411,26 @@ class ExprParser {
         a->args.push_back(std::move(e));
         e = std::move(a);
       } else if (AcceptOp("[")) {
-        auto a = Make(Expr::Kind::kIndex);
+        // x[i], or a slice x[start:stop:step] with any part left out.
+        std::unique_ptr<Expr> first;
+        if (!PeekOp(":")) first = Parse();
+        if (AcceptOp("]")) {
+          auto a = Make(Expr::Kind::kIndex);
+          a->args.push_back(std::move(e));
+          a->args.push_back(std::move(first));
+          e = std::move(a);
+          continue;
+        }
+        auto a = Make(Expr::Kind::kSlice);
         a->args.push_back(std::move(e));
-        a->args.push_back(Parse());
+        a->args.push_back(std::move(first));
+        for (int part = 0; part < 2; ++part) {
+          if (!AcceptOp(":")) {
+            a->args.push_back(nullptr);
+            continue;
+          }
+          a->args.push_back(PeekOp(":") || PeekOp("]") ? nullptr : Parse());
+        }
         ExpectOp("]");
         e = std::move(a);
       } else if (AcceptOp("(")) {
@@ -603,9 +630,14 @@ class StatementParser {
       if (p.AcceptOp(".")) {
         n = MakeNode(Node::Kind::kSetAttribute, seg.line);
         n->text = p.ExpectName();
-        p.ExpectOp("=");
-        n->expr = p.ParseTuple();
-        p.ExpectEnd();
+        if (p.AcceptOp("=")) {
+          n->expr = p.ParseTuple();
+          p.ExpectEnd();
+        } else {  // {% set ns.x %}body{% endset %}
+          p.ExpectEnd();
+          std::string ended;
+          n->body = ParseBody({"endset"}, &ended);
+        }
         n->targets = std::move(targets);
         open_line_ = saved_open;
         return n;

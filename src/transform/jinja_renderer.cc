@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <optional>
 
 #include "transform/jinja.h"
 #include "transform/jinja_ast.h"
@@ -193,7 +194,13 @@ class Renderer : public MacroScope {
           throw TemplateError(n.line, fmt::format("cannot set attribute '{}' of {}", n.text,
                                                   target.TypeName()));
         }
-        target.dict().Set(n.text, Eval(*n.expr));
+        if (n.expr) {
+          target.dict().Set(n.text, Eval(*n.expr));
+        } else {
+          std::string body;
+          RenderNodes(n.body, body);
+          target.dict().Set(n.text, Value(std::move(body)));
+        }
         return;
       }
       case Node::Kind::kCallBlock:
@@ -269,10 +276,8 @@ class Renderer : public MacroScope {
       for (const auto& [k, v] : seq.dict().items) items.emplace_back(k);
     } else if (seq.is_string()) {
       for (char c : seq.as_string()) items.emplace_back(std::string(1, c));
-    } else if (!seq.is_none() && !seq.is_undefined()) {
+    } else if (!seq.is_undefined() && !seq.is_none()) {  // undefined loops over nothing, as in Jinja
       throw TemplateError(n.line, fmt::format("cannot loop over {}", seq.TypeName()));
-    } else if (seq.is_undefined()) {
-      throw TemplateError(n.line, fmt::format("'{}' is undefined", seq.undefined_name()));
     }
     if (items.empty()) {
       RenderNodes(n.else_body, out);
@@ -357,7 +362,13 @@ class Renderer : public MacroScope {
     for (size_t i = first; i < e.args.size(); ++i) {
       Value v = Eval(*e.args[i]);
       const std::string& name = e.names[i - first];
-      if (name.empty()) {
+      if (name == "**") {
+        if (!v.is_dict()) throw TemplateError(e.line, "** needs a dict, not " + v.TypeName());
+        for (const auto& [k, x] : v.dict().items) a.named.emplace_back(k, x);
+      } else if (name == "*") {
+        if (!v.is_list()) throw TemplateError(e.line, "* needs a list, not " + v.TypeName());
+        for (const auto& x : v.list()) a.positional.push_back(x);
+      } else if (name.empty()) {
         a.positional.push_back(std::move(v));
       } else {
         a.named.emplace_back(name, std::move(v));
@@ -397,6 +408,8 @@ class Renderer : public MacroScope {
         throw TemplateError(e.line,
                             fmt::format("cannot index {} with {}", obj.TypeName(), key.TypeName()));
       }
+      case Expr::Kind::kSlice:
+        return Slice(e);
       case Expr::Kind::kCall: {
         Value fn = Eval(*e.args[0]);
         if (fn.is_undefined()) {
@@ -442,6 +455,43 @@ class Renderer : public MacroScope {
       }
     }
     return Value();
+  }
+
+  // Python's slicing of a list or str.
+  Value Slice(const Expr& e) {
+    Value obj = Eval(*e.args[0]);
+    if (obj.is_undefined()) Undefined(obj, e.line);
+    if (!obj.is_list() && !obj.is_string()) {
+      throw TemplateError(e.line, fmt::format("cannot slice {}", obj.TypeName()));
+    }
+    const int64_t n = obj.is_list() ? static_cast<int64_t>(obj.list().size())
+                                    : static_cast<int64_t>(obj.as_string().size());
+    auto part = [&](size_t i) -> std::optional<int64_t> {
+      if (!e.args[i]) return std::nullopt;
+      Value v = Eval(*e.args[i]);
+      if (v.is_none()) return std::nullopt;
+      if (!v.is_int()) throw TemplateError(e.line, "slice indices must be integers");
+      return v.as_int();
+    };
+    int64_t step = part(3).value_or(1);
+    if (step == 0) throw TemplateError(e.line, "slice step cannot be zero");
+    auto clamp = [&](std::optional<int64_t> v, int64_t fallback) {
+      if (!v) return fallback;
+      int64_t x = *v < 0 ? *v + n : *v;
+      return step > 0 ? std::clamp<int64_t>(x, 0, n) : std::clamp<int64_t>(x, -1, n - 1);
+    };
+    int64_t start = clamp(part(1), step > 0 ? 0 : n - 1);
+    int64_t stop = clamp(part(2), step > 0 ? n : -1);
+    ValueList items;
+    std::string text;
+    for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+      if (obj.is_list()) {
+        items.push_back(obj.list()[static_cast<size_t>(i)]);
+      } else {
+        text += obj.as_string()[static_cast<size_t>(i)];
+      }
+    }
+    return obj.is_list() ? Value(std::move(items)) : Value(std::move(text));
   }
 
   Value EvalBinary(const Expr& e) {
@@ -503,6 +553,14 @@ class Renderer : public MacroScope {
       return ints ? Value(a.as_int() - b.as_int()) : Value(a.as_number() - b.as_number());
     if (op == "*")
       return ints ? Value(a.as_int() * b.as_int()) : Value(a.as_number() * b.as_number());
+    if (op == "**") {
+      if (ints && b.as_int() >= 0) {
+        int64_t r = 1;
+        for (int64_t i = 0; i < b.as_int(); ++i) r *= a.as_int();
+        return Value(r);
+      }
+      return Value(std::pow(a.as_number(), b.as_number()));
+    }
     if (b.as_number() == 0) throw TemplateError(e.line, "division by zero");
     if (op == "/") return Value(a.as_number() / b.as_number());
     if (op == "//") {
@@ -791,6 +849,25 @@ class Renderer : public MacroScope {
       return Value(std::round(v.as_number() * scale) / scale);
     }
     if (name == "tojson") return Value(ToJson(v).dump());
+    // dbt's native filters: the text read back as the value it spells.
+    if (name == "as_text") return Value(v.Str());
+    if (name == "as_bool" || name == "as_number" || name == "as_native") {
+      if (!v.is_string()) return v;
+      std::string t = Strip(v.as_string(), true, true);
+      if (name != "as_number" && (t == "True" || t == "true")) return Value(true);
+      if (name != "as_number" && (t == "False" || t == "false")) return Value(false);
+      try {
+        size_t used = 0;
+        long long i = std::stoll(t, &used);
+        if (used == t.size()) return Value(static_cast<int64_t>(i));
+        double d = std::stod(t, &used);
+        if (used == t.size()) return Value(d);
+      } catch (const std::exception&) {
+      }
+      if (name == "as_native") return v;
+      throw TemplateError(line, fmt::format("'{}' is not a {}", t,
+                                            name == "as_bool" ? "boolean" : "number"));
+    }
     if (name == "indent") {
       const Value* w = a.Get(0, "width");
       std::string pad(w && w->is_int() ? static_cast<size_t>(w->as_int()) : 4, ' ');

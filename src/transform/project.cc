@@ -61,6 +61,7 @@ Value RelationValue(const std::string& database, const std::string& schema,
   d.Set("schema", Value(schema));
   d.Set("name", Value(identifier));
   d.Set("identifier", Value(identifier));
+  d.Set("is_cte", Value(false));
   // What packages test to tell a relation from a string (dbt_utils._is_relation).
   ValueDict metadata;
   metadata.Set("type", Value("PostgresRelation"));
@@ -193,8 +194,9 @@ YAML::Node LoadYaml(const std::string& text, const std::string& file) {
   }
 }
 
+// Lexical, so a package installed as a symlink keeps its dbt_packages/<name>/ path.
 std::string Rel(const fs::path& p, const fs::path& base) {
-  return fs::relative(p, base).generic_string();
+  return p.lexically_normal().lexically_relative(base).generic_string();
 }
 
 std::vector<std::string> PathList(const YAML::Node& project, const char* key,
@@ -515,21 +517,35 @@ class Loader {
       throw LoadError{fmt::format("no profiles.yml found (looked in {}); pass --profiles-dir",
                                   candidates.front().parent_path().string())};
     }
-    // profiles.yml is rendered first, for env_var().
-    auto tmpl = jinja::Template::Parse(ReadFile(file), file.string());
-    if (!tmpl.ok()) throw LoadError{tmpl.message()};
+    // As dbt does, only the chosen target's values are rendered (env_var() and the like),
+    // so the variables of other targets need not exist.
+    YAML::Node profiles = LoadYaml(ReadFile(file), file.string());
+    YAML::Node profile = profiles[p_.profile];
+    if (!profile)
+      throw LoadError{fmt::format("{}: no profile named '{}'", file.string(), p_.profile)};
     jinja::Environment env;
     Node none;
     ContextCapture capture;
     ValueDict ctx = MakeContext(p_, none, {.parse = true, .all_env = true}, &capture);
-    auto text = env.Render(**tmpl, ctx);
-    if (!text.ok()) throw LoadError{text.message()};
-    YAML::Node profiles = LoadYaml(*text, file.string());
-    YAML::Node profile = profiles[p_.profile];
-    if (!profile)
-      throw LoadError{fmt::format("{}: no profile named '{}'", file.string(), p_.profile)};
+    auto render = [&](const YAML::Node& value) -> std::string {
+      std::string text = value.as<std::string>();
+      if (text.find("{{") == std::string::npos && text.find("{%") == std::string::npos)
+        return text;
+      auto tmpl = jinja::Template::Parse(
+          text, fmt::format("{}:{}", file.string(), value.Mark().line + 1));
+      if (!tmpl.ok()) throw LoadError{tmpl.message()};
+      auto r = env.Render(**tmpl, ctx);
+      if (!r.ok()) {
+        // The template is one value: its line is the YAML line, not the template's.
+        std::string msg = r.message();
+        size_t cut = msg.find(": ", msg.find(file.string()) + file.string().size() + 1);
+        throw LoadError{fmt::format("{}:{}: {}", file.string(), value.Mark().line + 1,
+                                    cut == std::string::npos ? msg : msg.substr(cut + 2))};
+      }
+      return *r;
+    };
     std::string target_name = !options_.target.empty() ? options_.target
-                              : profile["target"]      ? profile["target"].as<std::string>()
+                              : profile["target"]      ? render(profile["target"])
                                                        : "dev";
     YAML::Node out = profile["outputs"][target_name];
     if (!out) {
@@ -537,14 +553,14 @@ class Loader {
                                   target_name)};
     }
     t.name = target_name;
-    t.type = out["type"] ? out["type"].as<std::string>() : "";
+    t.type = out["type"] ? render(out["type"]) : "";
     if (t.type != "postgres") {
       throw LoadError{fmt::format("{}: target '{}' has type '{}': only postgres is supported",
                                   file.string(), target_name, t.type)};
     }
     auto get = [&](const char* a, const char* b = nullptr) -> std::string {
-      if (out[a]) return out[a].as<std::string>();
-      if (b && out[b]) return out[b].as<std::string>();
+      if (out[a]) return render(out[a]);
+      if (b && out[b]) return render(out[b]);
       return "";
     };
     t.host = get("host");
