@@ -180,7 +180,7 @@ Value ColumnsOf(const RunQueryFn& run, const Value& relation, int line) {
   if (!r.ok()) throw TemplateError(line, "get_columns_in_relation: " + r.message());
   ValueList out;
   for (const auto& row : r->table.dict().Find("rows")->list()) {
-    const ValueList& cells = row.list();
+    const ValueList& cells = *row.dict().sequence;
     out.push_back(ColumnValue(cells[0].Str(), cells[1].Str(), cells[2], cells[3], cells[4]));
   }
   return Value(std::move(out));
@@ -196,9 +196,8 @@ Value RelationIfExists(const RunQueryFn& run, const std::string& database,
   if (!r.ok()) throw TemplateError(line, "get_relation: " + r.message());
   const ValueList& rows = r->table.dict().Find("rows")->list();
   if (rows.empty()) return Value();
-  Value rel = RelationValue(database, schema, identifier);
-  rel.dict().Set("type", Value(rows[0].list()[0].Str() == "v" ? "view" : "table"));
-  return rel;
+  return RelationValue(database, schema, identifier,
+                       (*rows[0].dict().sequence)[0].Str() == "v" ? "view" : "table");
 }
 
 Value StringRelation(const Arguments& a, const std::string& default_database) {
@@ -207,10 +206,8 @@ Value StringRelation(const Arguments& a, const std::string& default_database) {
     return v && !v->is_none() ? v->Str() : std::string();
   };
   std::string db = arg(0, "database");
-  Value rel = RelationValue(db.empty() ? default_database : db, arg(1, "schema"),
-                            arg(2, "identifier"));
-  if (const Value* type = a.Get(3, "type")) rel.dict().Set("type", *type);
-  return rel;
+  return RelationValue(db.empty() ? default_database : db, arg(1, "schema"),
+                       arg(2, "identifier"), arg(3, "type"));
 }
 
 Value AdapterValue(const Project* p, const RunQueryFn& run, bool parse) {
@@ -661,7 +658,9 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
                    return Value("");
                  })));
   g.Set("exceptions", Value(std::move(exceptions)));
-  g.Set("adapter", AdapterValue(p, run, parse));
+  Value adapter = AdapterValue(p, run, parse);
+  g.Set("load_relation", *adapter.dict().Find("load_relation"));
+  g.Set("adapter", adapter);
   ValueDict relation_api;
   std::string database = project.target.database;
   relation_api.Set("create", Value(Function([database](const Arguments& a) {

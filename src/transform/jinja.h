@@ -68,6 +68,9 @@ class Environment {
   // Errors read "<template name>:<line>: <what>".
   Result<std::string> Render(const Template& tmpl, const ValueDict& globals,
                              const std::string& package = "") const;
+  // Evaluates one expression (`ref('orders')` in a test's arguments) to its value.
+  Result<Value> Evaluate(const std::string& expression, const std::string& where,
+                         const ValueDict& globals, const std::string& package = "") const;
   // Calls macro `name` of `macro_package`, or found by the search order from the node's
   // `package` when "", with `args` under `globals`; returns its return() value or output.
   Result<Value> CallMacro(const std::string& name, const Arguments& args,

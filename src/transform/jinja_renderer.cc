@@ -141,6 +141,8 @@ class Renderer : public MacroScope {
     return result;
   }
 
+  Value EvalExpression(const Expr& e) { return Eval(e); }
+
   // The file a TemplateError arose in (a macro's file while inside it).
   const std::string& file() const { return file_; }
 
@@ -272,6 +274,8 @@ class Renderer : public MacroScope {
     ValueList items;
     if (seq.is_list()) {
       items = seq.list();
+    } else if (seq.is_dict() && seq.dict().sequence) {
+      items = *seq.dict().sequence;
     } else if (seq.is_dict()) {
       for (const auto& [k, v] : seq.dict().items) items.emplace_back(k);
     } else if (seq.is_string()) {
@@ -393,6 +397,13 @@ class Renderer : public MacroScope {
         Value obj = Eval(*e.args[0]);
         Value key = Eval(*e.args[1]);
         if (obj.is_undefined()) Undefined(obj, e.line);
+        if (obj.is_dict() && obj.dict().sequence && key.is_int()) {
+          const ValueList& seq = *obj.dict().sequence;
+          int64_t n = static_cast<int64_t>(seq.size());
+          int64_t i = key.as_int() < 0 ? key.as_int() + n : key.as_int();
+          if (i < 0 || i >= n) throw TemplateError(e.line, "index out of range");
+          return seq[static_cast<size_t>(i)];
+        }
         if (obj.is_dict()) {
           const Value* v = obj.dict().Find(key.Str());
           return v ? *v : Value::MakeUndefined(key.Str());
@@ -582,6 +593,22 @@ class Renderer : public MacroScope {
     throw TemplateError(e.line, fmt::format("unsupported operator {}", op));
   }
 
+  // Jinja's getattr-or-item, as map(attribute=...) uses it: an integer indexes a sequence.
+  Value Item(const Value& obj, const Value& key, int line) {
+    if (key.is_int()) {
+      const ValueList* seq = obj.is_list()                             ? &obj.list()
+                             : obj.is_dict() && obj.dict().sequence ? obj.dict().sequence.get()
+                                                                     : nullptr;
+      if (seq) {
+        int64_t n = static_cast<int64_t>(seq->size());
+        int64_t i = key.as_int() < 0 ? key.as_int() + n : key.as_int();
+        if (i < 0 || i >= n) throw TemplateError(line, "index out of range");
+        return (*seq)[static_cast<size_t>(i)];
+      }
+    }
+    return Attribute(obj, key.Str(), line);
+  }
+
   // obj.name: a dict entry, or a method of str/list/dict bound to obj.
   Value Attribute(const Value& obj, const std::string& name, int line) {
     if (obj.is_undefined()) Undefined(obj, line);
@@ -717,6 +744,7 @@ class Renderer : public MacroScope {
     };
     auto need_list = [&]() -> ValueList {
       if (v.is_list()) return v.list();
+      if (v.is_dict() && v.dict().sequence) return *v.dict().sequence;
       if (v.is_dict()) {
         ValueList keys;
         for (const auto& [k, x] : v.dict().items) keys.emplace_back(k);
@@ -763,7 +791,8 @@ class Renderer : public MacroScope {
     }
     if (name == "length" || name == "count") {
       if (v.is_string()) return Value(static_cast<int64_t>(v.as_string().size()));
-      if (v.is_dict()) return Value(static_cast<int64_t>(v.dict().items.size()));
+      if (v.is_dict() && !v.dict().sequence)
+        return Value(static_cast<int64_t>(v.dict().items.size()));
       return Value(static_cast<int64_t>(need_list().size()));
     }
     if (name == "join") {
@@ -804,17 +833,78 @@ class Renderer : public MacroScope {
       }
       return Value(std::move(out));
     }
+    // Jinja's map, select and their kin return nothing for none, as its generators do.
+    auto seq_or_empty = [&]() -> ValueList {
+      return v.is_none() || v.is_undefined() ? ValueList{} : need_list();
+    };
     if (name == "map") {
       const Value* attr = a.Get(99, "attribute");
       ValueList out;
-      for (const auto& x : need_list()) {
+      for (const auto& x : seq_or_empty()) {
         if (attr) {
-          out.push_back(Attribute(x, attr->Str(), line));
+          out.push_back(Item(x, *attr, line));
         } else if (!a.positional.empty()) {
-          out.push_back(ApplyFilter(a.positional[0].Str(), x, Arguments{.line = line}, line));
+          Arguments rest{.line = line};
+          rest.positional.assign(a.positional.begin() + 1, a.positional.end());
+          out.push_back(ApplyFilter(a.positional[0].Str(), x, rest, line));
         } else {
           throw TemplateError(line, "map needs a filter name or attribute=");
         }
+      }
+      return Value(std::move(out));
+    }
+    if (name == "select" || name == "reject" || name == "selectattr" || name == "rejectattr") {
+      bool by_attr = name.ends_with("attr");
+      bool keep_when = name.starts_with("select");
+      size_t test_at = by_attr ? 1 : 0;
+      ValueList out;
+      for (const auto& x : seq_or_empty()) {
+        Value subject = by_attr ? Item(x, a.positional.at(0), line) : x;
+        bool r;
+        if (a.positional.size() > test_at) {
+          Arguments rest{.line = line};
+          rest.positional.assign(a.positional.begin() + static_cast<long>(test_at) + 1,
+                                 a.positional.end());
+          r = ApplyTest(a.positional[test_at].Str(), subject, rest, line);
+        } else {
+          r = subject.Truthy();
+        }
+        if (r == keep_when) out.push_back(x);
+      }
+      return Value(std::move(out));
+    }
+    if (name == "sum") {
+      const Value* attr = a.Get(99, "attribute");
+      const Value* start = a.Get(99, "start");
+      Value total = start ? *start : Value(0);
+      for (const auto& x : seq_or_empty()) {
+        Value item = attr ? Item(x, *attr, line) : x;
+        if (!item.is_number() || !total.is_number()) {
+          throw TemplateError(line, "sum needs numbers, not " + item.TypeName());
+        }
+        total = total.is_int() && item.is_int() ? Value(total.as_int() + item.as_int())
+                                                : Value(total.as_number() + item.as_number());
+      }
+      return total;
+    }
+    if (name == "min" || name == "max") {
+      ValueList items = need_list();
+      if (items.empty()) return Value::MakeUndefined(name);
+      Value best = items[0];
+      for (const auto& x : items) {
+        int c = Compare(x, best, line);
+        if ((name == "min" && c < 0) || (name == "max" && c > 0)) best = x;
+      }
+      return best;
+    }
+    if (name == "items" || name == "dictsort") {
+      if (!v.is_dict()) throw TemplateError(line, name + " needs a dict, not " + v.TypeName());
+      ValueList out;
+      for (const auto& [k, x] : v.dict().items) out.emplace_back(ValueList{Value(k), x});
+      if (name == "dictsort") {
+        std::stable_sort(out.begin(), out.end(), [&](const Value& p, const Value& q) {
+          return Compare(p.list()[0], q.list()[0], line) < 0;
+        });
       }
       return Value(std::move(out));
     }
@@ -968,6 +1058,24 @@ Result<std::string> Environment::Render(const Template& tmpl, const ValueDict& g
     return Status::Error(fmt::format("{}: return() outside a macro", tmpl.name()));
   }
   return out;
+}
+
+Result<Value> Environment::Evaluate(const std::string& expression, const std::string& where,
+                                    const ValueDict& globals, const std::string& package) const {
+  auto tmpl = Template::Parse("{{ " + expression + " }}", where);
+  if (!tmpl.ok()) return tmpl.status();
+  const auto& nodes = (*tmpl)->nodes();
+  if (nodes.size() != 1 || nodes[0]->kind != Node::Kind::kOutput) {
+    return Status::Error(fmt::format("{}: not one expression: {}", where, expression));
+  }
+  Renderer r(*this, globals, where, package);
+  try {
+    return r.EvalExpression(*nodes[0]->expr);
+  } catch (const TemplateError& e) {
+    return Status::Error(fmt::format("{}: {}", r.file(), e.what()));
+  } catch (const ReturnSignal&) {
+    return Status::Error(fmt::format("{}: return() outside a macro", where));
+  }
 }
 
 Result<Value> Environment::CallMacro(const std::string& name, const Arguments& args,

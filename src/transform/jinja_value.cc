@@ -114,6 +114,8 @@ bool operator==(const Value& a, const Value& b) {
   if (a.is_string() && b.is_string()) return a.as_string() == b.as_string();
   if (a.is_list() && b.is_list()) return a.list() == b.list();
   if (a.is_dict() && b.is_dict()) {
+    // Relations compare by what they render as.
+    if (a.dict().text && b.dict().text) return *a.dict().text == *b.dict().text;
     if (a.dict().items.size() != b.dict().items.size()) return false;
     for (const auto& [k, v] : a.dict().items) {
       const Value* other = b.dict().Find(k);

@@ -40,6 +40,9 @@ struct ValueDict {
   std::optional<std::string> text;
   // Set: the dict can also be called, as dbt's `config` (config(...), config.get(...)).
   std::shared_ptr<Function> call;
+  // Set: the dict is also a sequence of these values (loops, integer indexes, filters), as
+  // agate's rows and columns are: row[0], row.name and `for cell in row` all work.
+  std::shared_ptr<ValueList> sequence;
 
   const Value* Find(const std::string& key) const;
   void Set(const std::string& key, Value value);

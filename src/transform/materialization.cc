@@ -12,8 +12,17 @@ std::string RelationRef::Quoted() const {
   return QuoteIdentifier(schema) + "." + QuoteIdentifier(identifier);
 }
 
+std::string SuffixedName(const std::string& identifier, const std::string& suffix) {
+  // PostgreSQL cuts names at 63 bytes: cut the base instead, so that <name>__dbt_tmp and
+  // <name>__dbt_backup of a long name stay two names.
+  constexpr size_t kMaxName = 63;
+  std::string base = identifier;
+  if (base.size() + suffix.size() > kMaxName) base.resize(kMaxName - suffix.size());
+  return base + suffix;
+}
+
 std::string RelationRef::QuotedWithSuffix(const std::string& suffix) const {
-  return QuoteIdentifier(schema) + "." + QuoteIdentifier(identifier + suffix);
+  return QuoteIdentifier(schema) + "." + QuoteIdentifier(SuffixedName(identifier, suffix));
 }
 
 namespace {
@@ -48,7 +57,7 @@ std::vector<std::string> ReplaceRelationSql(const RelationRef& rel, const std::s
                                             RelationKind build, RelationKind existing,
                                             const nlohmann::json& indexes) {
   const char* kind = build == RelationKind::kView ? "view" : "table";
-  RelationRef tmp{rel.schema, rel.identifier + "__dbt_tmp"};
+  RelationRef tmp{rel.schema, SuffixedName(rel.identifier, "__dbt_tmp")};
   std::vector<std::string> out;
   out.push_back(fmt::format("create schema if not exists {}", QuoteIdentifier(rel.schema)));
   out.push_back(fmt::format("create {} {} as (\n{}\n)", kind, tmp.Quoted(), sql));
@@ -58,7 +67,7 @@ std::vector<std::string> ReplaceRelationSql(const RelationRef& rel, const std::s
   if (existing != RelationKind::kNone) {
     out.push_back(fmt::format("alter {} {} rename to {}",
                               existing == RelationKind::kView ? "view" : "table", rel.Quoted(),
-                              QuoteIdentifier(rel.identifier + "__dbt_backup")));
+                              QuoteIdentifier(SuffixedName(rel.identifier, "__dbt_backup"))));
   }
   out.push_back(
       fmt::format("alter {} {} rename to {}", kind, tmp.Quoted(), QuoteIdentifier(rel.identifier)));
@@ -75,7 +84,7 @@ std::vector<std::string> IncrementalSql(const RelationRef& rel, const std::strin
                                         const std::vector<std::string>& unique_key,
                                         const std::vector<std::string>& columns,
                                         std::string* error) {
-  std::string tmp = QuoteIdentifier(rel.identifier + "__dbt_tmp");
+  std::string tmp = QuoteIdentifier(SuffixedName(rel.identifier, "__dbt_tmp"));
   std::string cols = Join(Quoted(columns), ", ");
   std::vector<std::string> out;
   out.push_back(fmt::format("create temporary table {} on commit drop as (\n{}\n)", tmp, sql));
@@ -120,11 +129,14 @@ std::vector<std::string> IncrementalSql(const RelationRef& rel, const std::strin
   return out;
 }
 
-std::string TestQuerySql(const std::string& compiled) {
+std::string TestQuerySql(const std::string& compiled, const std::string& fail_calc,
+                         const std::string& warn_if, const std::string& error_if) {
+  // dbt writes the default thresholds as "!= 0"; PostgreSQL reads "<>" the same.
+  auto op = [](std::string s) { return s == "!= 0" ? std::string("<> 0") : s; };
   return fmt::format(
-      "select count(*) as failures, count(*) <> 0 as should_warn, count(*) <> 0 as should_error\n"
-      "from (\n{}\n) dbt_internal_test",
-      compiled);
+      "select {0} as failures, {0} {1} as should_warn, {0} {2} as should_error\n"
+      "from (\n{3}\n) dbt_internal_test",
+      fail_calc, op(warn_if), op(error_if), compiled);
 }
 
 std::string InjectCtes(const std::string& sql,

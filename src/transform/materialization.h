@@ -19,6 +19,9 @@ struct RelationRef {
   std::string QuotedWithSuffix(const std::string& suffix) const;
 };
 
+// `identifier` + `suffix`, the identifier cut so that the whole fits PostgreSQL's 63 bytes.
+std::string SuffixedName(const std::string& identifier, const std::string& suffix);
+
 // view and table: build under <name>__dbt_tmp, rename the old relation to
 // <name>__dbt_backup, rename the new one into place, drop the backup. In one transaction,
 // readers see the old relation until commit and the new one after, never none.
@@ -39,7 +42,8 @@ std::vector<std::string> IncrementalSql(const RelationRef& rel, const std::strin
 std::string IndexSql(const RelationRef& rel, const nlohmann::json& index);
 
 // A data test's query wrapped to count its failing rows.
-std::string TestQuerySql(const std::string& compiled);
+std::string TestQuerySql(const std::string& compiled, const std::string& fail_calc = "count(*)",
+                         const std::string& warn_if = "!= 0", const std::string& error_if = "!= 0");
 
 // Ephemeral models as CTEs: injected into the model's own WITH, or a new one.
 std::string InjectCtes(const std::string& sql,

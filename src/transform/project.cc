@@ -53,19 +53,74 @@ std::string Node::RelationName() const {
 }
 
 Value RelationValue(const std::string& database, const std::string& schema,
-                    const std::string& identifier) {
+                    const std::string& identifier, const std::string& type) {
+  return RelationValue(database, schema, identifier, type, {true, true, true});
+}
+
+Value RelationValue(const std::string& database, const std::string& schema,
+                    const std::string& identifier, const std::string& type,
+                    const RelationParts& shown) {
   ValueDict d;
-  d.text = schema.empty() ? QuoteIdentifier(identifier)
-                          : QuoteIdentifier(schema) + "." + QuoteIdentifier(identifier);
+  std::string text;
+  auto add = [&](bool show, const std::string& part) {
+    if (!show || part.empty()) return;
+    text += (text.empty() ? "" : ".") + QuoteIdentifier(part);
+  };
+  // The database is never shown: dbt-postgres leaves it out (one database per connection).
+  add(shown.schema, schema);
+  add(shown.identifier, identifier);
+  d.text = text;
   d.Set("database", Value(database));
   d.Set("schema", Value(schema));
   d.Set("name", Value(identifier));
   d.Set("identifier", Value(identifier));
+  d.Set("type", type.empty() ? Value() : Value(type));
+  d.Set("is_table", Value(type == "table"));
+  d.Set("is_view", Value(type == "view"));
   d.Set("is_cte", Value(false));
   // What packages test to tell a relation from a string (dbt_utils._is_relation).
   ValueDict metadata;
   metadata.Set("type", Value("PostgresRelation"));
   d.Set("metadata", Value(std::move(metadata)));
+  d.Set("render", Value(jinja::Function([text](const jinja::Arguments&) { return Value(text); })));
+  d.Set("quote", Value(jinja::Function([database, schema, identifier, type,
+                                        shown](const jinja::Arguments&) {
+          return RelationValue(database, schema, identifier, type, shown);
+        })));
+  // include(database=, schema=, identifier=): which parts the name shows.
+  d.Set("include", Value(jinja::Function([database, schema, identifier, type,
+                                          shown](const jinja::Arguments& a) {
+          RelationParts parts = shown;
+          auto flag = [&](const char* key, bool& into) {
+            for (const auto& [k, v] : a.named) {
+              if (k == key) into = v.Truthy();
+            }
+          };
+          flag("database", parts.database);
+          flag("schema", parts.schema);
+          flag("identifier", parts.identifier);
+          return RelationValue(database, schema, identifier, type, parts);
+        })));
+  // incorporate(type=, path={schema:, identifier:}) and replace_path(...): a changed copy.
+  auto changed = [database, schema, identifier, type, shown](const jinja::Arguments& a) {
+    std::string db = database, sch = schema, id = identifier, ty = type;
+    auto take = [&](const std::string& k, const Value& v) {
+      if (k == "database") db = v.Str();
+      if (k == "schema") sch = v.Str();
+      if (k == "identifier") id = v.Str();
+      if (k == "type") ty = v.Str();
+    };
+    for (const auto& [k, v] : a.named) {
+      if (k == "path" && v.is_dict()) {
+        for (const auto& [pk, pv] : v.dict().items) take(pk, pv);
+      } else {
+        take(k, v);
+      }
+    }
+    return RelationValue(db, sch, id, ty, shown);
+  };
+  d.Set("incorporate", Value(jinja::Function(changed)));
+  d.Set("replace_path", Value(jinja::Function(changed)));
   return Value(std::move(d));
 }
 

@@ -129,10 +129,19 @@ struct Project {
 
 Result<Project> LoadProject(const LoadOptions& options);
 
-// The Jinja value of a relation: renders as "schema"."name", with .schema, .name,
-// .identifier, .database.
+// Which parts of a relation its name shows (dbt's Relation.include()).
+struct RelationParts {
+  bool database = true, schema = true, identifier = true;
+};
+
+// The Jinja value of a relation, as dbt's Relation: renders as "schema"."name", with
+// .schema, .name, .identifier, .database, .type, .is_table, .is_view and render(),
+// include(), incorporate(), quote().
 jinja::Value RelationValue(const std::string& database, const std::string& schema,
-                           const std::string& identifier);
+                           const std::string& identifier, const std::string& type = "");
+jinja::Value RelationValue(const std::string& database, const std::string& schema,
+                           const std::string& identifier, const std::string& type,
+                           const RelationParts& shown);
 // dbt-postgres identifier quoting.
 std::string QuoteIdentifier(const std::string& name);
 // JSON (from YAML) to a template value and back.

@@ -43,6 +43,7 @@ struct StatementResult {
   std::string sqlstate;
   int64_t rows = -1;
   std::string first_value;  // first row, first column (tests)
+  std::vector<std::string> first_row;
   bool has_rows = false;
 };
 
@@ -66,6 +67,7 @@ StatementResult RunStatement(pg::Connection& conn, const std::string& sql) {
     if (st == PGRES_TUPLES_OK && PQntuples(res) > 0) {
       r.has_rows = true;
       r.first_value = PQgetvalue(res, 0, 0);
+      for (int c = 0; c < PQnfields(res); ++c) r.first_row.emplace_back(PQgetvalue(res, 0, c));
     }
   } else {
     r.ok = false;
@@ -166,24 +168,34 @@ Result<QueryResult> Runner::RunQuery(const std::string& sql) {
         return jinja::Value(text);
     }
   };
+  std::vector<std::string> names;
+  for (int c = 0; c < PQnfields(res); ++c) names.emplace_back(PQfname(res, c));
+  // Rows and columns are dicts by column name that are also sequences, as agate's are.
   jinja::ValueList rows;
   for (int i = 0; i < PQntuples(res); ++i) {
-    jinja::ValueList row;
-    for (int c = 0; c < PQnfields(res); ++c) row.push_back(cell(i, c));
+    jinja::ValueDict row;
+    row.sequence = std::make_shared<jinja::ValueList>();
+    for (int c = 0; c < PQnfields(res); ++c) {
+      jinja::Value v = cell(i, c);
+      row.Set(names[static_cast<size_t>(c)], v);
+      row.sequence->push_back(std::move(v));
+    }
     rows.emplace_back(std::move(row));
   }
-  jinja::ValueList columns;
+  jinja::ValueDict columns;
+  columns.sequence = std::make_shared<jinja::ValueList>();
   for (int c = 0; c < PQnfields(res); ++c) {
     jinja::ValueList values;
     for (int i = 0; i < PQntuples(res); ++i) values.push_back(cell(i, c));
     jinja::ValueDict column;
-    column.Set("name", jinja::Value(PQfname(res, c)));
+    column.Set("name", jinja::Value(names[static_cast<size_t>(c)]));
     column.Set("values", jinja::Value(jinja::Function(
                              [values](const jinja::Arguments&) { return jinja::Value(values); })));
-    columns.emplace_back(std::move(column));
+    jinja::Value col(std::move(column));
+    columns.Set(names[static_cast<size_t>(c)], col);
+    columns.sequence->push_back(std::move(col));
   }
-  jinja::ValueList column_names;
-  for (int c = 0; c < PQnfields(res); ++c) column_names.emplace_back(PQfname(res, c));
+  jinja::ValueList column_names(names.begin(), names.end());
   jinja::ValueDict table;
   table.Set("rows", jinja::Value(std::move(rows)));
   table.Set("columns", jinja::Value(std::move(columns)));
@@ -213,11 +225,11 @@ Result<std::string> Runner::CompileWithCtes(const Node& node, RelationKind exist
       jinja::Value value = v;
       if (v.is_string() &&
           (v.as_string().starts_with("ref(") || v.as_string().starts_with("source("))) {
-        auto tmpl = jinja::Template::Parse("{{ " + v.as_string() + " }}", node.defined_at);
-        if (!tmpl.ok()) return tmpl.status();
-        auto rendered = project_.env->Render(**tmpl, ctx, node.package_name);
-        if (!rendered.ok()) return rendered.status();
-        value = jinja::Value(*rendered);
+        // The relation itself, as dbt passes it: macros read its parts.
+        auto evaluated = project_.env->Evaluate(v.as_string(), node.defined_at, ctx,
+                                                node.package_name);
+        if (!evaluated.ok()) return evaluated.status();
+        value = *evaluated;
       }
       args.named.emplace_back(k, value);
     }
@@ -432,7 +444,7 @@ Runner::NodeResult Runner::ExecuteSeed(const Node& node) {
     return res;
   }
   RelationRef rel{node.schema, node.alias};
-  RelationRef tmp{node.schema, node.alias + "__dbt_tmp"};
+  RelationRef tmp{node.schema, SuffixedName(node.alias, "__dbt_tmp")};
   std::string cols, defs;
   for (size_t i = 0; i < seed->columns.size(); ++i) {
     cols += (i ? ", " : "") + QuoteIdentifier(seed->columns[i]);
@@ -461,7 +473,7 @@ Runner::NodeResult Runner::ExecuteSeed(const Node& node) {
   if (existing != RelationKind::kNone) {
     swap.push_back(fmt::format("alter {} {} rename to {}",
                                existing == RelationKind::kView ? "view" : "table", rel.Quoted(),
-                               QuoteIdentifier(node.alias + "__dbt_backup")));
+                               QuoteIdentifier(SuffixedName(node.alias, "__dbt_backup"))));
   }
   swap.push_back(
       fmt::format("alter table {} rename to {}", tmp.Quoted(), QuoteIdentifier(node.alias)));
@@ -483,26 +495,28 @@ Runner::NodeResult Runner::ExecuteSeed(const Node& node) {
 
 Runner::NodeResult Runner::ExecuteTest(const Node& node, const std::string& compiled) {
   NodeResult res{.unique_id = node.unique_id};
-  // Test configs this runner does not implement are errors, not silently ignored.
-  for (const char* key : {"store_failures", "fail_calc", "warn_if", "error_if"}) {
-    if (!node.config.contains(key)) continue;
-    const auto& v = node.config[key];
-    bool default_value =
-        (v.is_boolean() && !v.get<bool>()) || (v.is_string() && (v == "!= 0" || v == "count(*)"));
-    if (!default_value) {
-      res.status = "error";
-      res.message = fmt::format("{}: test config '{}: {}' is not supported by pdv transform",
-                                node.defined_at.empty() ? node.original_file_path : node.defined_at,
-                                key, v.dump());
-      return res;
-    }
+  // store_failures is not implemented: an error, not silently ignored.
+  if (node.config.contains("store_failures") && node.config["store_failures"].is_boolean() &&
+      node.config["store_failures"].get<bool>()) {
+    res.status = "error";
+    res.message = fmt::format("{}: test config 'store_failures: true' is not supported by pdv "
+                              "transform",
+                              node.defined_at.empty() ? node.original_file_path : node.defined_at);
+    return res;
   }
+  auto text_config = [&](const char* key, const char* fallback) {
+    return node.config.contains(key) && node.config[key].is_string()
+               ? node.config[key].get<std::string>()
+               : std::string(fallback);
+  };
   std::string sql = compiled;
   if (node.config.contains("limit") && node.config["limit"].is_number_integer()) {
     sql = fmt::format("select * from (\n{}\n) dbt_limit limit {}", compiled,
                       node.config["limit"].get<int64_t>());
   }
-  StatementResult r = RunStatement(*conn_, TestQuerySql(sql));
+  StatementResult r = RunStatement(
+      *conn_, TestQuerySql(sql, text_config("fail_calc", "count(*)"),
+                           text_config("warn_if", "!= 0"), text_config("error_if", "!= 0")));
   if (!r.ok) {
     res.status = "error";
     res.message = fmt::format(
@@ -510,14 +524,23 @@ Runner::NodeResult Runner::ExecuteTest(const Node& node, const std::string& comp
     return res;
   }
   res.failures = r.has_rows ? std::atoll(r.first_value.c_str()) : 0;
+  bool should_warn = r.first_row.size() == 3 && r.first_row[1] == "t";
+  bool should_error = r.first_row.size() == 3 && r.first_row[2] == "t";
   std::string severity = node.config.value("severity", "ERROR");
   for (char& c : severity) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  if (res.failures == 0) {
-    res.status = "pass";
+  // dbt's rule: error_if decides a failure (severity error only), else warn_if a warning.
+  if (severity != "WARN" && should_error) {
+    res.status = "fail";
+  } else if (should_warn) {
+    res.status = "warn";
   } else {
-    res.status = severity == "WARN" ? "warn" : "fail";
-    res.message = fmt::format("Got {} result{}, configured to {} if != 0", res.failures,
-                              res.failures == 1 ? "" : "s", severity == "WARN" ? "warn" : "fail");
+    res.status = "pass";
+  }
+  if (res.status != "pass") {
+    bool fail = res.status == "fail";
+    res.message = fmt::format("Got {} result{}, configured to {} if {}", res.failures,
+                              res.failures == 1 ? "" : "s", fail ? "fail" : "warn",
+                              fail ? text_config("error_if", "!= 0") : text_config("warn_if", "!= 0"));
   }
   return res;
 }

@@ -67,7 +67,9 @@ Result<SeedFile> SeedFile::Parse(const std::string& text, const std::string& nam
     rec_quoted.clear();
     rec_line = line;
   };
-  for (size_t i = 0; i < text.size(); ++i) {
+  // A UTF-8 byte order mark (spreadsheet exports) is not part of the first column's name.
+  const size_t start = text.starts_with("\xEF\xBB\xBF") ? 3 : 0;
+  for (size_t i = start; i < text.size(); ++i) {
     char c = text[i];
     any = true;
     if (in_quotes) {
