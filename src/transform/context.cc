@@ -95,6 +95,13 @@ Value NodeValue(const Node& node) {
   return Value(std::move(d));
 }
 
+Value EphemeralValue(const Node& node) {
+  Value v = RelationValue("", "", "__dbt__cte__" + node.name);
+  v.dict().text = "__dbt__cte__" + node.name;
+  v.dict().Set("is_cte", Value(true));
+  return v;
+}
+
 std::shared_ptr<const Value> Project::GraphValue() const {
   std::call_once(graph_cache_->once, [this] {
     ValueDict graph_nodes, graph_sources;
@@ -154,6 +161,10 @@ Value ColumnValue(const std::string& name, const std::string& dtype, const Value
     return Value(Function([r](const Arguments&) { return Value(r); }));
   };
   c.Set("is_string", is({"text", "character varying", "character", "varchar", "char"}));
+  // dbt's Column.string_size(): the declared length, 256 for an unbounded text.
+  c.Set("string_size", Value(Function([char_size](const Arguments&) {
+          return char_size.is_int() ? char_size : Value(256);
+        })));
   c.Set("is_integer", is({"integer", "bigint", "smallint"}));
   c.Set("is_float", is({"real", "double precision"}));
   c.Set("is_numeric", is({"numeric"}));
@@ -503,15 +514,7 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
           }
           if (target->materialized() == "ephemeral" && target->resource_type == "model") {
             capture->ephemerals.push_back(target->unique_id);
-            ValueDict d;
-            d.text = "__dbt__cte__" + target->name;
-            d.Set("name", Value("__dbt__cte__" + target->name));
-            d.Set("identifier", Value("__dbt__cte__" + target->name));
-            d.Set("is_cte", Value(true));
-            ValueDict metadata;
-            metadata.Set("type", Value("PostgresRelation"));
-            d.Set("metadata", Value(std::move(metadata)));
-            return Value(std::move(d));
+            return EphemeralValue(*target);
           }
           return RelationValue(target->database, target->schema, target->alias);
         })));
@@ -715,6 +718,8 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
             throw TemplateError(a.line, fmt::format("fromjson: {}", e.what()));
           }
         })));
+  // Python's set(), as a list of the distinct values in one canonical order, so that two
+  // sets of the same values compare equal as Python's do.
   g.Set("set", Value(Function([](const Arguments& a) -> Value {
           ValueList out;
           if (!a.positional.empty() && a.positional[0].is_list()) {
@@ -722,6 +727,8 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
               if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
             }
           }
+          std::stable_sort(out.begin(), out.end(),
+                           [](const Value& x, const Value& y) { return x.Repr() < y.Repr(); });
           return Value(std::move(out));
         })));
   if (!parse) {

@@ -49,6 +49,9 @@ struct ContextOptions {
 jinja::ValueDict MakeContext(const Project& project, const Node& node,
                              const ContextOptions& options, ContextCapture* capture);
 
+// What ref() gives for an ephemeral model: the name of its CTE, marked is_cte.
+jinja::Value EphemeralValue(const Node& node);
+
 // dbt's `model`/`node` object: name, unique_id, resource_type, schema, alias, fqn, config.
 jinja::Value NodeValue(const Node& node);
 

@@ -38,7 +38,7 @@ bool Value::Truthy() const {
   if (is_double()) return as_number() != 0;
   if (is_string()) return !as_string().empty();
   if (is_list()) return !list().empty();
-  if (is_dict()) return !dict().items.empty();
+  if (is_dict()) return dict().sequence ? !dict().sequence->empty() : !dict().items.empty();
   return true;
 }
 

@@ -912,7 +912,7 @@ class Loader {
       n.schema = p_.target.schema;
       n.alias = n.name;
       ParseRender(n);
-      p_.nodes[n.unique_id] = std::move(n);
+      if (n.enabled()) p_.nodes[n.unique_id] = std::move(n);
     }
   }
 
@@ -983,7 +983,6 @@ class Loader {
     n.config = nlohmann::json::object();
     n.config["materialized"] = "test";
     n.config["severity"] = "ERROR";
-    MergeConfig(n.config, spec.config);
     n.depends_on.push_back(spec.attached);
     for (const auto& [k, v] : spec.kwargs.items()) {
       n.test_kwargs.Set(k, JsonToValue(v));
@@ -1002,7 +1001,33 @@ class Loader {
         }
       }
     }
+    ParseTestMacro(n, node_it->second);
+    MergeConfig(n.config, spec.config);
     p_.nodes[n.unique_id] = std::move(n);
+  }
+
+  // Calls a generic test's macro in parse mode: its config() calls (dbt_utils sets
+  // fail_calc that way) become the test's config, under the schema file's, as in dbt.
+  void ParseTestMacro(Node& n, const Node& attached) {
+    ContextCapture capture;
+    ValueDict ctx = MakeContext(p_, n, {.parse = true}, &capture);
+    jinja::Arguments args;
+    args.named.emplace_back("model",
+                            RelationValue(attached.database, attached.schema, attached.alias));
+    if (!n.column_name.empty()) args.named.emplace_back("column_name", Value(n.column_name));
+    for (const auto& [k, v] : n.test_kwargs.items) {
+      Value value = v;
+      if (v.is_string() &&
+          (v.as_string().starts_with("ref(") || v.as_string().starts_with("source("))) {
+        auto r = p_.env->Evaluate(v.as_string(), n.defined_at, ctx, n.package_name);
+        if (!r.ok()) throw LoadError{r.message()};
+        value = *r;
+      }
+      args.named.emplace_back(k, value);
+    }
+    auto r = p_.env->CallMacro(n.test_macro, args, ctx, n.package_name, n.test_macro_package);
+    if (!r.ok()) throw LoadError{fmt::format("{} (test defined at {})", r.message(), n.defined_at)};
+    MergeConfig(n.config, capture.config);
   }
 
   void ResolveDependencies() {

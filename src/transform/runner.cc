@@ -197,6 +197,7 @@ Result<QueryResult> Runner::RunQuery(const std::string& sql) {
   }
   jinja::ValueList column_names(names.begin(), names.end());
   jinja::ValueDict table;
+  table.sequence = std::make_shared<jinja::ValueList>(rows);  // `for row in table`
   table.Set("rows", jinja::Value(std::move(rows)));
   table.Set("columns", jinja::Value(std::move(columns)));
   table.Set("column_names", jinja::Value(std::move(column_names)));
@@ -213,6 +214,11 @@ Result<std::string> Runner::CompileWithCtes(const Node& node, RelationKind exist
     jinja::Arguments args;
     const Node& attached = project_.nodes.at(node.attached_node);
     jinja::Value model = RelationValue(attached.database, attached.schema, attached.alias);
+    if (attached.resource_type == "model" && attached.materialized() == "ephemeral") {
+      // A test of an ephemeral model reads it as a CTE, as dbt does.
+      model = EphemeralValue(attached);
+      capture.ephemerals.push_back(attached.unique_id);
+    }
     if (node.config.contains("where") && node.config["where"].is_string()) {
       // dbt's `where` test config: the test reads the model through this filter.
       model.dict().text = fmt::format("(select * from {} where {}) dbt_subquery",
