@@ -132,6 +132,10 @@ class Installer {
     if (!name.ok()) return name.status();
     fs::path to = staging_ / name->first;
     if (fs::exists(fs::symlink_status(to))) {
+      if (spec.transitive) {  // already brought by an earlier entry
+        if (!link) fs::remove_all(from);
+        return InstalledPackage{name->first, source, "", /*duplicate=*/true};
+      }
       return Status::Error(fmt::format("{}: a second package named '{}'", spec.defined_at,
                                        name->first));
     }
@@ -150,7 +154,7 @@ class Installer {
 
   Result<InstalledPackage> InstallLocal(const PackageSpec& spec) {
     fs::path from = fs::path(spec.location).is_absolute() ? fs::path(spec.location)
-                                                          : project_ / spec.location;
+                                                          : fs::path(spec.base_dir) / spec.location;
     from = fs::weakly_canonical(from);
     if (!fs::is_directory(from)) {
       return Status::Error(
@@ -167,7 +171,7 @@ class Installer {
     std::string where = url;
     if (url.find("://") == std::string::npos && url.find('@') == std::string::npos &&
         fs::path(url).is_relative()) {
-      where = (project_ / url).string();
+      where = (fs::path(spec.base_dir) / url).string();
     }
     auto cloned = Run({"git", "clone", "--quiet", where, clone.string()}, log);
     if (!cloned.ok()) {
@@ -236,7 +240,12 @@ class Installer {
         return Status::Error(fmt::format("{}: {} has no tagged version in range '{}'",
                                          spec.defined_at, found.string(), spec.version));
       }
-      return InstallGit(spec, found.string(), best_tag, index);
+      auto placed = InstallGit(spec, found.string(), best_tag, index);
+      if (placed.ok() && !placed->duplicate) {
+        placed->source = "hub:" + spec.location;
+        placed->revision = best_tag.empty() ? placed->revision : best_tag;
+      }
+      return placed;
     }
     auto version = ReadPackageName(found, spec.defined_at);
     if (!version.ok()) return version.status();
@@ -322,6 +331,7 @@ Result<std::vector<PackageSpec>> ReadPackageSpecs(const std::string& project_dir
     for (const auto& e : y["packages"]) {
       PackageSpec s;
       s.defined_at = fmt::format("{}:{}", name, e.Mark().line + 1);
+      s.base_dir = dir.string();
       if (!e.IsMap()) return Status::Error(s.defined_at + ": a package entry is a mapping");
       try {
         if (e["local"]) {
@@ -373,14 +383,30 @@ Result<std::vector<InstalledPackage>> InstallPackages(const DepsOptions& options
   fs::create_directories(staging);
   Installer installer(options, project, staging);
   std::vector<InstalledPackage> installed;
-  for (size_t i = 0; i < specs->size(); ++i) {
-    auto r = installer.Install((*specs)[i], i);
+  std::vector<PackageSpec> queue = std::move(*specs);
+  for (size_t i = 0; i < queue.size(); ++i) {
+    auto r = installer.Install(queue[i], i);
     if (!r.ok()) {
       fs::remove_all(staging);
       return r.status();
     }
+    if (r->duplicate) continue;
     fmt::print(options.out, "Installed {} ({})\n", r->name,
                r->revision.empty() ? r->source : r->source + " @ " + r->revision);
+    // The package's own packages, named relative to it.
+    fs::path placed = staging / r->name;
+    auto inner = ReadPackageSpecs(placed.string());
+    if (!inner.ok()) {
+      fs::remove_all(staging);
+      return Status::Error(fmt::format("{}/{}: {}", install_name, r->name, inner.message()));
+    }
+    for (auto& spec : *inner) {
+      spec.transitive = true;
+      spec.defined_at = fmt::format("{}/{}/{}", install_name, r->name, spec.defined_at);
+      // A local package's relative paths are its source folder's, not the symlink's.
+      spec.base_dir = fs::canonical(placed).string();
+      queue.push_back(std::move(spec));
+    }
     installed.push_back(std::move(*r));
   }
   fs::remove_all(install);

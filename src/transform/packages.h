@@ -26,7 +26,9 @@ struct PackageSpec {
   std::string revision;      // git: branch, tag or commit ("": the default branch)
   std::string version;       // hub: "1.3.0", ">=1.0.0,<2.0.0" (the range's lower bound is kept)
   std::string subdirectory;  // git: the package's folder inside the repository
-  std::string defined_at;    // packages.yml:<line>
+  std::string defined_at;    // packages.yml:<line> (a package's: dbt_packages/<it>/packages.yml)
+  std::string base_dir;      // what a relative local: or git: path is relative to
+  bool transitive = false;   // listed by a package, not by the project
 };
 
 // The entries of <project_dir>/packages.yml or dependencies.yml (none when neither
@@ -43,10 +45,12 @@ struct InstalledPackage {
   std::string name;  // from its dbt_project.yml
   std::string source;
   std::string revision;  // the git commit installed, or the version
+  bool duplicate = false;  // a transitive entry for a package already installed
 };
 
-// Installs every entry anew (the install path is replaced, so nothing stale stays) and
-// writes package-lock.yml. On an error nothing of the earlier install is lost: packages
+// Installs every entry anew (the install path is replaced, so nothing stale stays), then
+// the packages those packages list, and writes package-lock.yml. A package that two
+// entries bring is installed once: the first entry wins, as in a breadth-first walk. On an error nothing of the earlier install is lost: packages
 // are fetched into a fresh folder that replaces the old one only when all succeeded.
 Result<std::vector<InstalledPackage>> InstallPackages(const DepsOptions& options);
 

@@ -83,6 +83,12 @@ Value RelationValue(const std::string& database, const std::string& schema,
   metadata.Set("type", Value("PostgresRelation"));
   d.Set("metadata", Value(std::move(metadata)));
   d.Set("render", Value(jinja::Function([text](const jinja::Arguments&) { return Value(text); })));
+  // information_schema('columns'): the catalog view the relation's database answers in.
+  d.Set("information_schema", Value(jinja::Function([](const jinja::Arguments& a) {
+          std::string view = a.positional.empty() ? "" : a.positional[0].Str();
+          return Value(view.empty() ? std::string("information_schema")
+                                    : "information_schema." + QuoteIdentifier(view));
+        })));
   d.Set("quote", Value(jinja::Function([database, schema, identifier, type,
                                         shown](const jinja::Arguments&) {
           return RelationValue(database, schema, identifier, type, shown);
@@ -450,7 +456,16 @@ class Loader {
   // package, which overrides it.
   nlohmann::json ResourceConfig(const PackageDir& u, const std::string& resource,
                                 const std::vector<std::string>& path) {
-    nlohmann::json config = TreeConfig(Child(Child(u.yml, resource), u.name), path);
+    // `+key`s at the top of the root's tree apply to every project's nodes.
+    nlohmann::json config = nlohmann::json::object();
+    YAML::Node top = Child(root_yml_, resource);
+    if (top && top.IsMap()) {
+      for (const auto& kv : top) {
+        std::string key = kv.first.as<std::string>();
+        if (key.starts_with("+")) MergeConfig(config, {{key, YamlToJson(kv.second)}});
+      }
+    }
+    MergeConfig(config, TreeConfig(Child(Child(u.yml, resource), u.name), path));
     if (u.name != p_.name) {
       MergeConfig(config, TreeConfig(Child(Child(root_yml_, resource), u.name), path));
     }

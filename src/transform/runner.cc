@@ -451,11 +451,13 @@ Runner::NodeResult Runner::ExecuteSeed(const Node& node) {
   }
   RelationRef rel{node.schema, node.alias};
   RelationRef tmp{node.schema, SuffixedName(node.alias, "__dbt_tmp")};
+  // quote_columns: false leaves the header's names to PostgreSQL's folding, as dbt does.
+  bool quote = node.config.value("quote_columns", true);
+  auto column = [&](const std::string& name) { return quote ? QuoteIdentifier(name) : name; };
   std::string cols, defs;
   for (size_t i = 0; i < seed->columns.size(); ++i) {
-    cols += (i ? ", " : "") + QuoteIdentifier(seed->columns[i]);
-    defs +=
-        fmt::format("{}{} {}", i ? ", " : "", QuoteIdentifier(seed->columns[i]), seed->types[i]);
+    cols += (i ? ", " : "") + column(seed->columns[i]);
+    defs += fmt::format("{}{} {}", i ? ", " : "", column(seed->columns[i]), seed->types[i]);
   }
   RelationKind existing = ExistingKind(node.schema, node.alias);
   auto fail = [&](const std::string& what) {
