@@ -46,6 +46,7 @@ class TransformCommand : public Command {
           Sub{"test", "Runs the data tests"}, Sub{"build", "Seeds, models and tests in DAG order"},
           Sub{"compile", "Writes (and with --select prints) the compiled SQL"},
           Sub{"ls", "Lists the selected nodes"},
+          Sub{"snapshot", "Records the snapshots' history (snapshots/, type-2 by unique_key)"},
           Sub{"watch",
               "Runs the models on every CDC commit (NOTIFY pdv_raw), then "
               "notifies the cache stage"}}) {

@@ -134,7 +134,7 @@ pdv::Result<nlohmann::json> Forget(const Sources& sources, const Selector& who,
   {
     auto txn = pg::Transaction::Begin(*wh, std::string("BEGIN; ") + kSubjectEraseLockSql);
     if (!txn.ok()) return txn.status();
-    for (const Table& t : {kRaw, kStaging}) {
+    for (const Table& t : {kRaw, kStaging, kHistory}) {
       auto exists = TableExists(*wh, t.name);
       if (!exists.ok()) return exists.status();
       if (!*exists) continue;

@@ -20,12 +20,15 @@ struct Table {
   const char* layer;
   const char* name;
   bool warehouse;
+  bool has_cpf_hash = true;  // the history snapshot keeps only the id and the club fields
 };
 inline constexpr Table kOltp{"oltp", "public.clientes_clube", false};
 inline constexpr Table kRaw{"raw", "raw.clientes_clube", true};
 inline constexpr Table kStaging{"staging", "staging.stg_clientes_clube", true};
 inline constexpr Table kDimension{"dimension", "marts.dim_clientes_clube", true};
-inline constexpr Table kTables[] = {kOltp, kRaw, kStaging, kDimension};
+// The platform project's snapshot: each customer's club status and opt-in over time.
+inline constexpr Table kHistory{"history", "snapshots.snap_clientes_clube", true, false};
+inline constexpr Table kTables[] = {kOltp, kRaw, kStaging, kDimension, kHistory};
 
 // One subject as the layers know it: every cliente_id the selector leads to, and the
 // cpf_hash and e-mail values any layer holds for them.

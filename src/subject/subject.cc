@@ -51,6 +51,7 @@ pdv::Result<Found> Resolve(pg::Connection& oltp, pg::Connection& warehouse, cons
     std::string hash = CpfHasher(sources.cpf_key).Hash(*cpf);
     found.named_cpf_hash = hash;
     Status s = ForEachTable(oltp, warehouse, [&](pg::Connection& conn, const Table& t) {
+      if (!t.has_cpf_hash) return Status::Ok();
       auto r = conn.ExecParams(
           fmt::format("SELECT DISTINCT cliente_id::text FROM {} WHERE cpf_hash = $1", t.name),
           {hash});

@@ -168,8 +168,7 @@ Value ColumnValue(const std::string& name, const std::string& dtype, const Value
   c.Set("is_integer", is({"integer", "bigint", "smallint"}));
   c.Set("is_float", is({"real", "double precision"}));
   c.Set("is_numeric", is({"numeric"}));
-  c.Set("is_number",
-        is({"integer", "bigint", "smallint", "real", "double precision", "numeric"}));
+  c.Set("is_number", is({"integer", "bigint", "smallint", "real", "double precision", "numeric"}));
   return Value(std::move(c));
 }
 
@@ -200,10 +199,10 @@ Value ColumnsOf(const RunQueryFn& run, const Value& relation, int line) {
 Value RelationIfExists(const RunQueryFn& run, const std::string& database,
                        const std::string& schema, const std::string& identifier, int line) {
   if (!run) return Value();
-  auto r = run(fmt::format(
-      "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-      "where n.nspname = {} and c.relname = {}",
-      SqlLiteral(schema), SqlLiteral(identifier)));
+  auto r = run(
+      fmt::format("select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                  "where n.nspname = {} and c.relname = {}",
+                  SqlLiteral(schema), SqlLiteral(identifier)));
   if (!r.ok()) throw TemplateError(line, "get_relation: " + r.message());
   const ValueList& rows = r->table.dict().Find("rows")->list();
   if (rows.empty()) return Value();
@@ -217,8 +216,8 @@ Value StringRelation(const Arguments& a, const std::string& default_database) {
     return v && !v->is_none() ? v->Str() : std::string();
   };
   std::string db = arg(0, "database");
-  return RelationValue(db.empty() ? default_database : db, arg(1, "schema"),
-                       arg(2, "identifier"), arg(3, "type"));
+  return RelationValue(db.empty() ? default_database : db, arg(1, "schema"), arg(2, "identifier"),
+                       arg(3, "type"));
 }
 
 Value AdapterValue(const Project* p, const RunQueryFn& run, bool parse) {
@@ -231,43 +230,42 @@ Value AdapterValue(const Project* p, const RunQueryFn& run, bool parse) {
   // dbt's dispatch: <adapter>__<name>, then default__<name>, in each package of the
   // namespace's search order (dbt_project.yml `dispatch:`, else the root project and
   // then the namespace); no namespace: the unqualified search order.
-  adapter.Set("dispatch", Value(Function([p](const Arguments& a) -> Value {
-                const Value* name = a.Get(0, "macro_name");
-                const Value* ns = a.Get(1, "macro_namespace");
-                if (!name || !name->is_string())
-                  throw TemplateError(a.line, "adapter.dispatch() needs a macro name");
-                const std::string& macro = name->as_string();
-                if (macro.find('.') != std::string::npos) {
-                  throw TemplateError(
-                      a.line, fmt::format("adapter.dispatch('{}'): pass the package as "
-                                          "macro_namespace, not in the name",
-                                          macro));
-                }
-                if (!a.scope) throw TemplateError(a.line, "adapter.dispatch() outside a render");
-                std::vector<std::string> search;
-                bool qualified = ns && ns->is_string();
-                if (qualified) {
-                  auto it = p->dispatch.find(ns->as_string());
-                  search = it != p->dispatch.end()
-                               ? it->second
-                               : std::vector<std::string>{p->name, ns->as_string()};
-                } else {
-                  search = {""};
-                }
-                for (const auto& pkg : search) {
-                  for (const char* prefix : {"postgres__", "default__"}) {
-                    Value m = pkg.empty() ? a.scope->FindMacro(prefix + macro)
-                                          : a.scope->FindMacro(pkg, prefix + macro);
-                    if (m.is_callable()) return m;
-                  }
-                }
-                std::string where;
-                for (const auto& pkg : search) where += (where.empty() ? "" : ", ") + pkg;
-                throw TemplateError(
-                    a.line, fmt::format("adapter.dispatch: no macro postgres__{0} or default__{0} "
+  adapter.Set(
+      "dispatch", Value(Function([p](const Arguments& a) -> Value {
+        const Value* name = a.Get(0, "macro_name");
+        const Value* ns = a.Get(1, "macro_namespace");
+        if (!name || !name->is_string())
+          throw TemplateError(a.line, "adapter.dispatch() needs a macro name");
+        const std::string& macro = name->as_string();
+        if (macro.find('.') != std::string::npos) {
+          throw TemplateError(a.line, fmt::format("adapter.dispatch('{}'): pass the package as "
+                                                  "macro_namespace, not in the name",
+                                                  macro));
+        }
+        if (!a.scope) throw TemplateError(a.line, "adapter.dispatch() outside a render");
+        std::vector<std::string> search;
+        bool qualified = ns && ns->is_string();
+        if (qualified) {
+          auto it = p->dispatch.find(ns->as_string());
+          search = it != p->dispatch.end() ? it->second
+                                           : std::vector<std::string>{p->name, ns->as_string()};
+        } else {
+          search = {""};
+        }
+        for (const auto& pkg : search) {
+          for (const char* prefix : {"postgres__", "default__"}) {
+            Value m = pkg.empty() ? a.scope->FindMacro(prefix + macro)
+                                  : a.scope->FindMacro(pkg, prefix + macro);
+            if (m.is_callable()) return m;
+          }
+        }
+        std::string where;
+        for (const auto& pkg : search) where += (where.empty() ? "" : ", ") + pkg;
+        throw TemplateError(a.line,
+                            fmt::format("adapter.dispatch: no macro postgres__{0} or default__{0} "
                                         "in {1}",
                                         macro, qualified ? where : "the search order"));
-              })));
+      })));
   adapter.Set("execute", Value(Function([run, parse](const Arguments& a) -> Value {
                 const Value* sql = a.Get(0, "sql");
                 if (!sql) throw TemplateError(a.line, "adapter.execute() needs a SQL string");
@@ -310,7 +308,8 @@ Value AdapterValue(const Project* p, const RunQueryFn& run, bool parse) {
                 ValueList missing;
                 for (const auto& c : ColumnsOf(run, *from, a.line).list()) {
                   bool found = false;
-                  for (const auto& t : have.list()) found = found || Field(t, "name") == Field(c, "name");
+                  for (const auto& t : have.list())
+                    found = found || Field(t, "name") == Field(c, "name");
                   if (!found) missing.push_back(c);
                 }
                 return Value(std::move(missing));
@@ -347,8 +346,8 @@ Value ReModule() {
     try {
       return std::regex(a.positional[0].Str(), flags_of(a, flags_at));
     } catch (const std::regex_error& e) {
-      throw TemplateError(a.line, fmt::format("re: invalid pattern '{}': {}",
-                                              a.positional[0].Str(), e.what()));
+      throw TemplateError(
+          a.line, fmt::format("re: invalid pattern '{}': {}", a.positional[0].Str(), e.what()));
     }
   };
   auto match_value = [](const std::smatch& m) {
@@ -411,7 +410,8 @@ Value ReModule() {
            // Python's \1 back-references are $1 in ECMAScript's replacement syntax.
            std::string repl, py = text_arg(a, 1);
            for (size_t i = 0; i < py.size(); ++i) {
-             if (py[i] == '\\' && i + 1 < py.size() && std::isdigit(static_cast<unsigned char>(py[i + 1]))) {
+             if (py[i] == '\\' && i + 1 < py.size() &&
+                 std::isdigit(static_cast<unsigned char>(py[i + 1]))) {
                repl += '$';
              } else if (py[i] == '$') {
                repl += "$$";
@@ -453,11 +453,10 @@ Value DateTimeValue(std::chrono::system_clock::time_point t, bool utc) {
     localtime_r(&secs, &tm);
   }
   int64_t micros =
-      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count() %
-      1000000;
-  std::string text = fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}", tm.tm_year + 1900,
-                                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                                 micros);
+      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count() % 1000000;
+  std::string text =
+      fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, micros);
   ValueDict d;
   d.text = text;
   d.Set("year", Value(tm.tm_year + 1900));
@@ -561,8 +560,8 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
                if (!key) throw TemplateError(a.line, "config.require() needs a key");
                if (const nlohmann::json* v = config_lookup(key->Str())) return JsonToValue(*v);
                if (parse) return Value();
-               throw TemplateError(a.line, fmt::format("required config '{}' is not set",
-                                                       key->Str()));
+               throw TemplateError(a.line,
+                                   fmt::format("required config '{}' is not set", key->Str()));
              })));
   g.Set("config", Value(std::move(config)));
   bool incremental = !parse && options.incremental;
@@ -666,12 +665,12 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
   g.Set("adapter", adapter);
   ValueDict relation_api;
   std::string database = project.target.database;
-  relation_api.Set("create", Value(Function([database](const Arguments& a) {
-                     return StringRelation(a, database);
-                   })));
+  relation_api.Set(
+      "create",
+      Value(Function([database](const Arguments& a) { return StringRelation(a, database); })));
   relation_api.Set("add_ephemeral_prefix", Value(Function([](const Arguments& a) {
-                     return Value("__dbt__cte__" + (a.positional.empty() ? std::string()
-                                                                         : a.positional[0].Str()));
+                     return Value("__dbt__cte__" +
+                                  (a.positional.empty() ? std::string() : a.positional[0].Str()));
                    })));
   ValueDict api;
   api.Set("Relation", Value(std::move(relation_api)));

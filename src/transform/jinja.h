@@ -73,8 +73,8 @@ class Environment {
                          const ValueDict& globals, const std::string& package = "") const;
   // Calls macro `name` of `macro_package`, or found by the search order from the node's
   // `package` when "", with `args` under `globals`; returns its return() value or output.
-  Result<Value> CallMacro(const std::string& name, const Arguments& args,
-                          const ValueDict& globals, const std::string& package = "",
+  Result<Value> CallMacro(const std::string& name, const Arguments& args, const ValueDict& globals,
+                          const std::string& package = "",
                           const std::string& macro_package = "") const;
 
  private:

@@ -40,16 +40,17 @@ using NodeList = std::vector<std::unique_ptr<Node>>;
 
 struct Node {
   enum class Kind {
-    kText,      // text
-    kOutput,    // {{ expr }}
-    kIf,        // branches: (condition, body); else branch has a null condition
-    kFor,       // for targets in expr: body, else_body
-    kSet,       // set targets = expr
-    kSetBlock,  // set targets[0] %}body{% endset
-    kMacro,     // macro text(params = defaults): body
-    kDo,        // do expr
+    kText,          // text
+    kOutput,        // {{ expr }}
+    kIf,            // branches: (condition, body); else branch has a null condition
+    kFor,           // for targets in expr: body, else_body
+    kSet,           // set targets = expr
+    kSetBlock,      // set targets[0] %}body{% endset
+    kMacro,         // macro text(params = defaults): body
+    kDo,            // do expr
     kSetAttribute,  // set targets[0].text = expr, or to body when expr is null
     kCallBlock,     // call expr (a kCall) %}body{% endcall: the body is the callee's caller()
+    kSnapshot,      // snapshot text %}body{% endsnapshot: dbt's snapshot; renders its body
   };
   Kind kind;
   int line = 0;

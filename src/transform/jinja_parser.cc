@@ -393,7 +393,7 @@ class ExprParser {
       } else if (AcceptOp("*")) {
         call->names.push_back("*");  // f(*args): a list's items as positionals
       } else if (tokens_[pos_].kind == Token::Kind::kName && pos_ + 1 < tokens_.size() &&
-          tokens_[pos_ + 1].kind == Token::Kind::kOp && tokens_[pos_ + 1].text == "=") {
+                 tokens_[pos_ + 1].kind == Token::Kind::kOp && tokens_[pos_ + 1].text == "=") {
         call->names.push_back(tokens_[pos_].text);
         pos_ += 2;
       } else {
@@ -667,6 +667,12 @@ class StatementParser {
       p.ExpectEnd();
       std::string ended;
       n->body = ParseBody({tag == "test" ? "endtest" : "endmacro"}, &ended);
+    } else if (tag == "snapshot") {
+      n = MakeNode(Node::Kind::kSnapshot, seg.line);
+      n->text = p.ExpectName();
+      p.ExpectEnd();
+      std::string ended;
+      n->body = ParseBody({"endsnapshot"}, &ended);
     } else if (tag == "call") {
       n = MakeNode(Node::Kind::kCallBlock, seg.line);
       if (p.PeekOp("(")) p.Fail("unsupported: arguments to caller() ({% call(args) ... %})");
@@ -682,7 +688,8 @@ class StatementParser {
     } else if (tag.empty()) {
       throw TemplateError(seg.line, "empty statement tag");
     } else if (tag == "endif" || tag == "endfor" || tag == "endmacro" || tag == "endset" ||
-               tag == "else" || tag == "elif" || tag == "endtest" || tag == "endcall") {
+               tag == "else" || tag == "elif" || tag == "endtest" || tag == "endcall" ||
+               tag == "endsnapshot") {
       throw TemplateError(seg.line, fmt::format("unexpected {{% {} %}}", tag));
     } else {
       throw TemplateError(seg.line, fmt::format("unsupported construct {{% {} %}}", tag));

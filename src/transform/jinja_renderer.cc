@@ -182,9 +182,8 @@ class Renderer : public MacroScope {
       case Node::Kind::kMacro: {
         // A macro defined inside a template: callable from the rest of it.
         Environment::MacroDef def{current_tmpl_, &n, package_};
-        scopes_.back().Set(n.text, Value(Function([this, def](const Arguments& a) {
-                             return CallMacro(def, a);
-                           })));
+        scopes_.back().Set(
+            n.text, Value(Function([this, def](const Arguments& a) { return CallMacro(def, a); })));
         return;
       }
       case Node::Kind::kDo:
@@ -193,8 +192,8 @@ class Renderer : public MacroScope {
       case Node::Kind::kSetAttribute: {
         Value target = Lookup(n.targets[0]);
         if (!target.is_dict()) {
-          throw TemplateError(n.line, fmt::format("cannot set attribute '{}' of {}", n.text,
-                                                  target.TypeName()));
+          throw TemplateError(
+              n.line, fmt::format("cannot set attribute '{}' of {}", n.text, target.TypeName()));
         }
         if (n.expr) {
           target.dict().Set(n.text, Eval(*n.expr));
@@ -208,6 +207,9 @@ class Renderer : public MacroScope {
       case Node::Kind::kCallBlock:
         out += CallWithCaller(n).Str();
         return;
+      case Node::Kind::kSnapshot:
+        RenderNodes(n.body, out);
+        return;
     }
   }
 
@@ -217,36 +219,37 @@ class Renderer : public MacroScope {
     const Expr& call = *n.expr;
     Value fn = Eval(*call.args[0]);
     if (!fn.is_callable()) {
-      throw TemplateError(n.line, fmt::format("{{% call %}} needs a macro, not {}",
-                                              fn.is_undefined() ? "'" + fn.undefined_name() +
-                                                                      "' (undefined)"
-                                                                : fn.TypeName()));
+      throw TemplateError(
+          n.line, fmt::format("{{% call %}} needs a macro, not {}",
+                              fn.is_undefined() ? "'" + fn.undefined_name() + "' (undefined)"
+                                                : fn.TypeName()));
     }
     Arguments a = EvalArgs(call, 1);
     std::vector<ValueDict> closure = scopes_;
     std::string closure_file = file_, closure_package = package_;
     const NodeList* body = &n.body;
-    a.named.emplace_back("caller", Value(Function([this, closure, closure_file, closure_package,
-                                                   body](const Arguments&) {
-                           std::vector<ValueDict> saved = std::move(scopes_);
-                           std::string saved_file = file_, saved_package = package_;
-                           scopes_ = closure;
-                           scopes_.emplace_back();
-                           file_ = closure_file;
-                           package_ = closure_package;
-                           std::string out;
-                           try {
-                             RenderNodes(*body, out);
-                           } catch (...) {
-                             scopes_ = std::move(saved);
-                             package_ = std::move(saved_package);
-                             throw;
-                           }
-                           scopes_ = std::move(saved);
-                           file_ = std::move(saved_file);
-                           package_ = std::move(saved_package);
-                           return Value(std::move(out));
-                         })));
+    a.named.emplace_back(
+        "caller",
+        Value(Function([this, closure, closure_file, closure_package, body](const Arguments&) {
+          std::vector<ValueDict> saved = std::move(scopes_);
+          std::string saved_file = file_, saved_package = package_;
+          scopes_ = closure;
+          scopes_.emplace_back();
+          file_ = closure_file;
+          package_ = closure_package;
+          std::string out;
+          try {
+            RenderNodes(*body, out);
+          } catch (...) {
+            scopes_ = std::move(saved);
+            package_ = std::move(saved_package);
+            throw;
+          }
+          scopes_ = std::move(saved);
+          file_ = std::move(saved_file);
+          package_ = std::move(saved_package);
+          return Value(std::move(out));
+        })));
     return fn.function()(a);
   }
 
@@ -280,7 +283,8 @@ class Renderer : public MacroScope {
       for (const auto& [k, v] : seq.dict().items) items.emplace_back(k);
     } else if (seq.is_string()) {
       for (char c : seq.as_string()) items.emplace_back(std::string(1, c));
-    } else if (!seq.is_undefined() && !seq.is_none()) {  // undefined loops over nothing, as in Jinja
+    } else if (!seq.is_undefined() &&
+               !seq.is_none()) {  // undefined loops over nothing, as in Jinja
       throw TemplateError(n.line, fmt::format("cannot loop over {}", seq.TypeName()));
     }
     if (items.empty()) {
@@ -596,9 +600,9 @@ class Renderer : public MacroScope {
   // Jinja's getattr-or-item, as map(attribute=...) uses it: an integer indexes a sequence.
   Value Item(const Value& obj, const Value& key, int line) {
     if (key.is_int()) {
-      const ValueList* seq = obj.is_list()                             ? &obj.list()
+      const ValueList* seq = obj.is_list()                          ? &obj.list()
                              : obj.is_dict() && obj.dict().sequence ? obj.dict().sequence.get()
-                                                                     : nullptr;
+                                                                    : nullptr;
       if (seq) {
         int64_t n = static_cast<int64_t>(seq->size());
         int64_t i = key.as_int() < 0 ? key.as_int() + n : key.as_int();
@@ -955,8 +959,8 @@ class Renderer : public MacroScope {
       } catch (const std::exception&) {
       }
       if (name == "as_native") return v;
-      throw TemplateError(line, fmt::format("'{}' is not a {}", t,
-                                            name == "as_bool" ? "boolean" : "number"));
+      throw TemplateError(
+          line, fmt::format("'{}' is not a {}", t, name == "as_bool" ? "boolean" : "number"));
     }
     if (name == "indent") {
       const Value* w = a.Get(0, "width");
@@ -1010,7 +1014,7 @@ class Renderer : public MacroScope {
 };
 
 std::vector<std::string> Environment::AddMacros(const std::shared_ptr<const Template>& tmpl,
-                                               const std::string& package) {
+                                                const std::string& package) {
   const std::string& pkg = package.empty() ? root_ : package;
   auto& macros = packages_[pkg];
   std::vector<std::string> names;

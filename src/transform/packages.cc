@@ -39,8 +39,8 @@ Result<std::pair<std::string, std::string>> ReadPackageName(const fs::path& dir,
                                                             const std::string& what) {
   fs::path file = dir / "dbt_project.yml";
   if (!fs::exists(file)) {
-    return Status::Error(fmt::format("{}: {} has no dbt_project.yml (not a dbt package)", what,
-                                     dir.string()));
+    return Status::Error(
+        fmt::format("{}: {} has no dbt_project.yml (not a dbt package)", what, dir.string()));
   }
   try {
     YAML::Node y = YAML::Load(Slurp(file));
@@ -50,16 +50,16 @@ Result<std::pair<std::string, std::string>> ReadPackageName(const fs::path& dir,
     return std::pair{y["name"].as<std::string>(),
                      y["version"] ? y["version"].as<std::string>() : std::string()};
   } catch (const YAML::Exception& e) {
-    return Status::Error(fmt::format("{}: {}:{}: invalid YAML: {}", what, file.string(),
-                                     e.mark.line + 1, e.msg));
+    return Status::Error(
+        fmt::format("{}: {}:{}: invalid YAML: {}", what, file.string(), e.mark.line + 1, e.msg));
   }
 }
 
 // Runs a command (git); its output goes to `log`, whose text is returned.
 Result<std::string> Run(const std::vector<std::string>& argv, const fs::path& log) {
   fs::remove(log);
-  Status s = localsvc::RunCommand({.argv = argv, .log_file = log.string()},
-                                  std::chrono::seconds(600));
+  Status s =
+      localsvc::RunCommand({.argv = argv, .log_file = log.string()}, std::chrono::seconds(600));
   std::string out = Slurp(log);
   fs::remove(log);
   if (!s.ok()) return s;
@@ -98,11 +98,11 @@ bool Satisfies(const std::vector<int>& version, const std::string& range) {
     auto want = ParseVersion(c);
     if (!want) return false;
     int cmp = version < *want ? -1 : version > *want ? 1 : 0;
-    bool ok = op == ">=" ? cmp >= 0
-              : op == ">" ? cmp > 0
+    bool ok = op == ">="   ? cmp >= 0
+              : op == ">"  ? cmp > 0
               : op == "<=" ? cmp <= 0
-              : op == "<" ? cmp < 0
-                          : cmp == 0;
+              : op == "<"  ? cmp < 0
+                           : cmp == 0;
     if (!ok) return false;
   }
   return true;
@@ -136,8 +136,8 @@ class Installer {
         if (!link) fs::remove_all(from);
         return InstalledPackage{name->first, source, "", /*duplicate=*/true};
       }
-      return Status::Error(fmt::format("{}: a second package named '{}'", spec.defined_at,
-                                       name->first));
+      return Status::Error(
+          fmt::format("{}: a second package named '{}'", spec.defined_at, name->first));
     }
     std::error_code ec;
     if (link) {
@@ -175,12 +175,11 @@ class Installer {
     }
     auto cloned = Run({"git", "clone", "--quiet", where, clone.string()}, log);
     if (!cloned.ok()) {
-      return Status::Error(fmt::format("{}: git clone {}: {}", spec.defined_at, url,
-                                       cloned.status().message()));
+      return Status::Error(
+          fmt::format("{}: git clone {}: {}", spec.defined_at, url, cloned.status().message()));
     }
     if (!revision.empty()) {
-      auto checked =
-          Run({"git", "-C", clone.string(), "checkout", "--quiet", revision, "--"}, log);
+      auto checked = Run({"git", "-C", clone.string(), "checkout", "--quiet", revision, "--"}, log);
       if (!checked.ok()) {
         return Status::Error(fmt::format("{}: {} has no revision '{}': {}", spec.defined_at, url,
                                          revision, checked.status().message()));
@@ -209,8 +208,8 @@ class Installer {
     std::string dashed = name;
     std::replace(dashed.begin(), dashed.end(), '_', '-');
     fs::path found;
-    for (const fs::path& c : {fs::path(dir) / spec.location, fs::path(dir) / name,
-                              fs::path(dir) / dashed}) {
+    for (const fs::path& c :
+         {fs::path(dir) / spec.location, fs::path(dir) / name, fs::path(dir) / dashed}) {
       if (fs::is_directory(c)) {
         found = c;
         break;
@@ -325,8 +324,8 @@ Result<std::vector<PackageSpec>> ReadPackageSpecs(const std::string& project_dir
           "{}: packages are listed in both packages.yml and dependencies.yml; keep one", name));
     }
     if (!y["packages"].IsSequence()) {
-      return Status::Error(fmt::format("{}:{}: packages must be a list", name,
-                                       y["packages"].Mark().line + 1));
+      return Status::Error(
+          fmt::format("{}:{}: packages must be a list", name, y["packages"].Mark().line + 1));
     }
     for (const auto& e : y["packages"]) {
       PackageSpec s;
@@ -364,8 +363,8 @@ Result<std::vector<PackageSpec>> ReadPackageSpecs(const std::string& project_dir
 }
 
 Result<std::vector<InstalledPackage>> InstallPackages(const DepsOptions& options) {
-  fs::path project = fs::absolute(options.project_dir.empty() ? "." : options.project_dir)
-                         .lexically_normal();
+  fs::path project =
+      fs::absolute(options.project_dir.empty() ? "." : options.project_dir).lexically_normal();
   auto specs = ReadPackageSpecs(project.string());
   if (!specs.ok()) return specs.status();
   std::string install_name = kPackagesInstallPath;
@@ -414,9 +413,9 @@ Result<std::vector<InstalledPackage>> InstallPackages(const DepsOptions& options
   YAML::Emitter lock;
   lock << YAML::BeginMap << YAML::Key << "packages" << YAML::Value << YAML::BeginSeq;
   for (const auto& p : installed) {
-    lock << YAML::BeginMap << YAML::Key << "name" << YAML::Value << p.name << YAML::Key
-         << "source" << YAML::Value << p.source << YAML::Key << "revision" << YAML::Value
-         << p.revision << YAML::EndMap;
+    lock << YAML::BeginMap << YAML::Key << "name" << YAML::Value << p.name << YAML::Key << "source"
+         << YAML::Value << p.source << YAML::Key << "revision" << YAML::Value << p.revision
+         << YAML::EndMap;
   }
   lock << YAML::EndSeq << YAML::EndMap;
   std::ofstream(project / "package-lock.yml") << lock.c_str() << "\n";

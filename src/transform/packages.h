@@ -44,14 +44,15 @@ struct DepsOptions {
 struct InstalledPackage {
   std::string name;  // from its dbt_project.yml
   std::string source;
-  std::string revision;  // the git commit installed, or the version
+  std::string revision;    // the git commit installed, or the version
   bool duplicate = false;  // a transitive entry for a package already installed
 };
 
 // Installs every entry anew (the install path is replaced, so nothing stale stays), then
 // the packages those packages list, and writes package-lock.yml. A package that two
-// entries bring is installed once: the first entry wins, as in a breadth-first walk. On an error nothing of the earlier install is lost: packages
-// are fetched into a fresh folder that replaces the old one only when all succeeded.
+// entries bring is installed once: the first entry wins, as in a breadth-first walk. On an error
+// nothing of the earlier install is lost: packages are fetched into a fresh folder that replaces
+// the old one only when all succeeded.
 Result<std::vector<InstalledPackage>> InstallPackages(const DepsOptions& options);
 
 }  // namespace pdv::transform

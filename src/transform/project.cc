@@ -22,6 +22,7 @@
 #include "transform/builtin_macros.h"
 #include "transform/context.h"
 #include "transform/global_project.h"
+#include "transform/jinja_ast.h"
 #include "transform/packages.h"
 
 namespace pdv::transform {
@@ -89,24 +90,25 @@ Value RelationValue(const std::string& database, const std::string& schema,
           return Value(view.empty() ? std::string("information_schema")
                                     : "information_schema." + QuoteIdentifier(view));
         })));
-  d.Set("quote", Value(jinja::Function([database, schema, identifier, type,
-                                        shown](const jinja::Arguments&) {
+  d.Set("quote",
+        Value(jinja::Function([database, schema, identifier, type, shown](const jinja::Arguments&) {
           return RelationValue(database, schema, identifier, type, shown);
         })));
   // include(database=, schema=, identifier=): which parts the name shows.
-  d.Set("include", Value(jinja::Function([database, schema, identifier, type,
-                                          shown](const jinja::Arguments& a) {
-          RelationParts parts = shown;
-          auto flag = [&](const char* key, bool& into) {
-            for (const auto& [k, v] : a.named) {
-              if (k == key) into = v.Truthy();
-            }
-          };
-          flag("database", parts.database);
-          flag("schema", parts.schema);
-          flag("identifier", parts.identifier);
-          return RelationValue(database, schema, identifier, type, parts);
-        })));
+  d.Set(
+      "include",
+      Value(jinja::Function([database, schema, identifier, type, shown](const jinja::Arguments& a) {
+        RelationParts parts = shown;
+        auto flag = [&](const char* key, bool& into) {
+          for (const auto& [k, v] : a.named) {
+            if (k == key) into = v.Truthy();
+          }
+        };
+        flag("database", parts.database);
+        flag("schema", parts.schema);
+        flag("identifier", parts.identifier);
+        return RelationValue(database, schema, identifier, type, parts);
+      })));
   // incorporate(type=, path={schema:, identifier:}) and replace_path(...): a changed copy.
   auto changed = [database, schema, identifier, type, shown](const jinja::Arguments& a) {
     std::string db = database, sch = schema, id = identifier, ty = type;
@@ -151,7 +153,7 @@ nlohmann::json ValueToJson(const Value& v) { return jinja::ToJson(v); }
 const Node* Project::FindModelOrSeed(const std::string& node_name, const std::string& package,
                                      const std::string& from_package) const {
   auto in = [&](const std::string& pkg) -> const Node* {
-    for (const char* type : {"model", "seed"}) {
+    for (const char* type : {"model", "seed", "snapshot"}) {
       auto it = nodes.find(fmt::format("{}.{}.{}", type, pkg, node_name));
       if (it != nodes.end()) return &it->second;
     }
@@ -352,9 +354,9 @@ class Loader {
     std::string hex = id.ok() ? *id : std::string(32, '0');
     p_.invocation_id = fmt::format("{}-{}-{}-{}-{}", hex.substr(0, 8), hex.substr(8, 4),
                                    hex.substr(12, 4), hex.substr(16, 4), hex.substr(20));
-    p_.run_started_at =
-        fmt::format("{:%Y-%m-%d %H:%M:%S}+00:00",
-                    std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now()));
+    p_.run_started_at = fmt::format(
+        "{:%Y-%m-%d %H:%M:%S}+00:00",
+        std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now()));
     p_.name = yml["name"].as<std::string>();
     p_.profile = yml["profile"] ? yml["profile"].as<std::string>() : p_.name;
     p_.dir = dir_.string();
@@ -365,15 +367,14 @@ class Loader {
     LoadTarget();
     p_.env = std::make_shared<jinja::Environment>(p_.name);
     AddMacroText(kBuiltinMacros, "<builtin macros>", jinja::Environment::kGlobalPackage);
-    AddMacroText(kGlobalProjectMacros, "<dbt global project>",
-                 jinja::Environment::kGlobalPackage);
-    std::vector<PackageDir> units = InstalledPackages(yml);
-    for (const auto& u : units) LoadPackageVars(u);
-    units.push_back(PackageDir{p_.name, dir_, yml});
-    for (const auto& u : units) LoadMacros(u);
-    for (const auto& u : units) LoadResources(u);
+    AddMacroText(kGlobalProjectMacros, "<dbt global project>", jinja::Environment::kGlobalPackage);
+    units_ = InstalledPackages(yml);
+    for (const auto& u : units_) LoadPackageVars(u);
+    units_.push_back(PackageDir{p_.name, dir_, yml});
+    for (const auto& u : units_) LoadMacros(u);
+    for (const auto& u : units_) LoadResources(u);
     ParseModels();
-    for (const auto& u : units) AddSingularTests(u);
+    for (const auto& u : units_) AddSingularTests(u);
     for (auto& spec : pending_tests_) AddGenericTest(spec);
     ResolveDependencies();
     return std::move(p_);
@@ -387,13 +388,20 @@ class Loader {
     YAML::Node yml;  // its dbt_project.yml
   };
 
+  const PackageDir* FindUnit(const std::string& name) const {
+    for (const auto& u : units_) {
+      if (u.name == name) return &u;
+    }
+    return nullptr;
+  }
+
   // The packages under packages-install-path, each with its dbt_project.yml. A
   // packages.yml / dependencies.yml that lists more packages than are installed is an
   // error that says to run `pdv transform deps`, as dbt does.
   std::vector<PackageDir> InstalledPackages(const YAML::Node& yml) {
-    fs::path install = dir_ / (yml["packages-install-path"]
-                                   ? yml["packages-install-path"].as<std::string>()
-                                   : std::string(kPackagesInstallPath));
+    fs::path install =
+        dir_ / (yml["packages-install-path"] ? yml["packages-install-path"].as<std::string>()
+                                             : std::string(kPackagesInstallPath));
     std::vector<PackageDir> out;
     if (fs::is_directory(install)) {
       std::vector<fs::path> dirs;
@@ -409,8 +417,8 @@ class Loader {
         if (name == p_.name || p_.IsPackage(name)) {
           throw LoadError{fmt::format("{}: a second project named '{}'", file, name)};
         }
-        p_.packages.push_back(Package{
-            name, d.string(), pyml["version"] ? pyml["version"].as<std::string>() : ""});
+        p_.packages.push_back(
+            Package{name, d.string(), pyml["version"] ? pyml["version"].as<std::string>() : ""});
         out.push_back(PackageDir{name, d, pyml});
       }
     }
@@ -449,6 +457,52 @@ class Loader {
     for (const auto& dir : seed_dirs) {
       for (const auto& f : FilesUnder(u.dir / dir, ".yml")) LoadSchemaFile(f, u.name);
     }
+    for (const auto& dir : PathList(u.yml, "snapshot-paths", "snapshots")) {
+      for (const auto& f : FilesUnder(u.dir / dir, ".sql")) AddSnapshotFile(f, u.dir / dir, u);
+      for (const auto& f : FilesUnder(u.dir / dir, ".yml")) LoadSchemaFile(f, u.name);
+    }
+  }
+
+  // snapshots/*.sql: one {% snapshot name %} block per file.
+  void AddSnapshotFile(const fs::path& f, const fs::path& root, const PackageDir& u) {
+    std::string rel = Rel(f, dir_);
+    std::string code = ReadFile(f);
+    auto tmpl = jinja::Template::Parse(code, rel);
+    if (!tmpl.ok()) throw LoadError{tmpl.message()};
+    std::vector<const jinja::Node*> blocks;
+    for (const auto& n : (*tmpl)->nodes()) {
+      if (n->kind == jinja::Node::Kind::kSnapshot) blocks.push_back(n.get());
+    }
+    if (blocks.empty()) return;  // a file of macros only
+    if (blocks.size() > 1) {
+      throw LoadError{
+          fmt::format("{}:{}: one {{% snapshot %}} per file, please", rel, blocks[1]->line)};
+    }
+    AddSnapshot(blocks[0]->text, rel, Rel(f, root), code, *tmpl, u);
+  }
+
+  void AddSnapshot(const std::string& name, const std::string& file, const std::string& path,
+                   const std::string& code, std::shared_ptr<const jinja::Template> tmpl,
+                   const PackageDir& u) {
+    Node n;
+    n.resource_type = "snapshot";
+    n.name = name;
+    n.package_name = u.name;
+    n.unique_id = fmt::format("snapshot.{}.{}", u.name, name);
+    if (p_.nodes.count(n.unique_id)) {
+      throw LoadError{fmt::format("{}: a second snapshot named '{}'", file, name)};
+    }
+    n.original_file_path = file;
+    n.path = path;
+    n.fqn.push_back(u.name);
+    for (const auto& part : fs::path(path).parent_path()) n.fqn.push_back(part.string());
+    n.fqn.push_back(name);
+    n.raw_code = code;
+    n.tmpl = std::move(tmpl);
+    n.config =
+        ResourceConfig(u, "snapshots", std::vector<std::string>(n.fqn.begin() + 1, n.fqn.end()));
+    n.config["materialized"] = "snapshot";
+    p_.nodes[n.unique_id] = std::move(n);
   }
 
   // The config dbt_project.yml's `<resource>:` tree gives a node of `u` at `path` (its
@@ -599,10 +653,9 @@ class Loader {
     ValueDict ctx = MakeContext(p_, none, {.parse = true, .all_env = true}, &capture);
     auto render = [&](const YAML::Node& value) -> std::string {
       std::string text = value.as<std::string>();
-      if (text.find("{{") == std::string::npos && text.find("{%") == std::string::npos)
-        return text;
-      auto tmpl = jinja::Template::Parse(
-          text, fmt::format("{}:{}", file.string(), value.Mark().line + 1));
+      if (text.find("{{") == std::string::npos && text.find("{%") == std::string::npos) return text;
+      auto tmpl =
+          jinja::Template::Parse(text, fmt::format("{}:{}", file.string(), value.Mark().line + 1));
       if (!tmpl.ok()) throw LoadError{tmpl.message()};
       auto r = env.Render(**tmpl, ctx);
       if (!r.ok()) {
@@ -656,8 +709,7 @@ class Loader {
     if (!sslmode.empty()) t.conninfo += kv("sslmode", sslmode);
   }
 
-  void AddMacroText(const std::string& text, const std::string& name,
-                    const std::string& package) {
+  void AddMacroText(const std::string& text, const std::string& name, const std::string& package) {
     auto tmpl = jinja::Template::Parse(text, name);
     if (!tmpl.ok()) throw LoadError{tmpl.message()};
     p_.env->AddMacros(*tmpl, package);
@@ -703,19 +755,18 @@ class Loader {
     n.fqn.push_back(u.name);
     for (const auto& part : fs::path(n.path).parent_path()) n.fqn.push_back(part.string());
     n.fqn.push_back(n.name);
-    n.config =
-        ResourceConfig(u, "seeds", std::vector<std::string>(n.fqn.begin() + 1, n.fqn.end()));
+    n.config = ResourceConfig(u, "seeds", std::vector<std::string>(n.fqn.begin() + 1, n.fqn.end()));
     n.config["materialized"] = "seed";
     p_.nodes[n.unique_id] = std::move(n);
   }
 
   struct TestSpec {
-    std::string test;       // not_null ...
+    std::string test;          // not_null ...
     std::string test_package;  // dbt_utils for dbt_utils.expression_is_true; "" unqualified
     std::string package;       // of the schema file
-    nlohmann::json kwargs;  // arguments besides model/column_name
-    nlohmann::json config;  // severity ...
-    std::string attached;   // unique id
+    nlohmann::json kwargs;     // arguments besides model/column_name
+    nlohmann::json config;     // severity ...
+    std::string attached;      // unique id
     std::string attached_name;
     std::string column;
     std::string file;
@@ -810,12 +861,34 @@ class Loader {
         p_.nodes[n.unique_id] = std::move(n);
       }
     }
-    for (const char* kind : {"models", "seeds"}) {
+    // dbt >= 1.9: a snapshot defined in YAML, of a relation.
+    for (const auto& snap : y["snapshots"]) {
+      if (!snap["name"] || !snap["relation"]) {
+        throw LoadError{fmt::format("{}:{}: a snapshot needs a name and a relation", file,
+                                    snap.Mark().line + 1)};
+      }
+      std::string name = snap["name"].as<std::string>();
+      if (p_.nodes.count("snapshot." + package + "." + name)) continue;  // the .sql one
+      std::string code =
+          fmt::format("select * from {{{{ {} }}}}", snap["relation"].as<std::string>());
+      auto tmpl = jinja::Template::Parse(code, fmt::format("{}:{}", file, snap.Mark().line + 1));
+      if (!tmpl.ok()) throw LoadError{tmpl.message()};
+      const PackageDir* u = FindUnit(package);
+      AddSnapshot(name, file, file, code, *tmpl, *u);
+      if (snap["config"])
+        MergeConfig(p_.nodes["snapshot." + package + "." + name].config,
+                    YamlToJson(snap["config"]));
+    }
+    for (const char* kind : {"models", "seeds", "snapshots"}) {
       for (const auto& m : y[kind]) {
         if (!m["name"])
           throw LoadError{fmt::format("{}:{}: an entry needs a name", file, m.Mark().line + 1)};
         std::string name = m["name"].as<std::string>();
-        std::string id = fmt::format("{}.{}.{}", kind == std::string("models") ? "model" : "seed",
+        std::string kind_name = kind;
+        std::string id = fmt::format("{}.{}.{}",
+                                     kind_name == "models"  ? "model"
+                                     : kind_name == "seeds" ? "seed"
+                                                            : "snapshot",
                                      package, name);
         auto it = p_.nodes.find(id);
         if (it == p_.nodes.end()) {
@@ -842,7 +915,7 @@ class Loader {
   // Renders each model in parse mode: records refs, sources and in-file config().
   void ParseModels() {
     for (auto& [id, n] : p_.nodes) {
-      if (n.resource_type != "model") continue;
+      if (n.resource_type != "model" && n.resource_type != "snapshot") continue;
       ResolveRelation(n);  // from project/schema configs, so `this` works while parsing
       ParseRender(n);
     }
@@ -854,7 +927,8 @@ class Loader {
       }
     }
     for (auto& [id, n] : p_.nodes) {
-      if (n.resource_type == "model" || n.resource_type == "seed") ResolveRelation(n);
+      if (n.resource_type == "model" || n.resource_type == "seed" || n.resource_type == "snapshot")
+        ResolveRelation(n);
     }
   }
 
@@ -898,11 +972,17 @@ class Loader {
     n.schema = call("generate_schema_name", "schema");
     n.alias = call("generate_alias_name", "alias");
     n.database = p_.target.database;
+    // A snapshot's legacy target_schema is used as it is, as dbt does.
+    if (n.resource_type == "snapshot" && n.config.contains("target_schema") &&
+        n.config["target_schema"].is_string()) {
+      n.schema = n.config["target_schema"].get<std::string>();
+    }
   }
 
   void AddSingularTests(const PackageDir& u) {
     for (const auto& test_dir : PathList(u.yml, "test-paths", "tests")) {
-      for (const auto& f : FilesUnder(u.dir / test_dir, ".sql")) AddSingularTest(f, u.dir / test_dir, u);
+      for (const auto& f : FilesUnder(u.dir / test_dir, ".sql"))
+        AddSingularTest(f, u.dir / test_dir, u);
     }
   }
 
@@ -1049,8 +1129,8 @@ class Loader {
     for (auto& [id, n] : p_.nodes) {
       for (size_t i = 0; i < n.refs.size(); ++i) {
         const auto& ref = n.refs[i];
-        const Node* target = p_.FindModelOrSeed(ref.back(), ref.size() > 1 ? ref[0] : "",
-                                                n.package_name);
+        const Node* target =
+            p_.FindModelOrSeed(ref.back(), ref.size() > 1 ? ref[0] : "", n.package_name);
         if (!target) {
           int line = i < ref_lines_[id].size() ? ref_lines_[id][i] : 0;
           std::string where = n.defined_at.empty()
@@ -1082,6 +1162,7 @@ class Loader {
   LoadOptions options_;
   fs::path dir_;
   YAML::Node root_yml_;
+  std::vector<PackageDir> units_;  // the installed packages, then the root project
   nlohmann::json cli_vars_ = nlohmann::json::object();
   Project p_;
   std::vector<TestSpec> pending_tests_;

@@ -39,7 +39,7 @@ struct Node {
   // Relative to the root project's folder (a package's files under dbt_packages/<name>/),
   // so that every message names a file the user can open.
   std::string original_file_path;
-  std::string path;                // relative to its resource folder (models/, seeds/...)
+  std::string path;  // relative to its resource folder (models/, seeds/...)
   std::vector<std::string> fqn;
   std::string raw_code;
   std::shared_ptr<const jinja::Template> tmpl;
@@ -51,7 +51,7 @@ struct Node {
   std::vector<std::vector<std::string>> refs;
   std::vector<std::vector<std::string>> sources;
   // Data tests.
-  std::string test_macro;  // test_not_null ...; empty for a singular test
+  std::string test_macro;          // test_not_null ...; empty for a singular test
   std::string test_macro_package;  // the package that defines test_macro
   jinja::ValueDict test_kwargs;
   std::string attached_node;  // the node a generic test checks
@@ -89,7 +89,7 @@ struct Project {
   std::string name;
   std::string profile;
   std::string dir;
-  std::string target_path;  // absolute
+  std::string target_path;                         // absolute
   nlohmann::json vars = nlohmann::json::object();  // what var() sees in the root's nodes
   // What var() sees in each package's nodes: the package's own vars, overridden by the
   // root project's (global and scoped to the package), overridden by --vars.
@@ -116,7 +116,6 @@ struct Project {
   std::shared_ptr<GraphCache> graph_cache_ = std::make_shared<GraphCache>();
 
  public:
-
   // ref(name) from a node of `from_package` ("": root): that package's, then the root's,
   // then any package's. ref(package, name) when `package` is given.
   const Node* FindModelOrSeed(const std::string& name, const std::string& package = "",

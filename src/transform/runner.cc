@@ -14,6 +14,7 @@
 #include "transform/context.h"
 #include "transform/materialization.h"
 #include "transform/seed_file.h"
+#include "transform/snapshot.h"
 
 namespace pdv::transform {
 
@@ -100,6 +101,7 @@ std::string Plural(int n, const std::string& word) {
 std::string Describe(const Node& n) {
   if (n.resource_type == "seed") return "seed file " + n.schema + "." + n.alias;
   if (n.resource_type == "test") return "test " + n.name;
+  if (n.resource_type == "snapshot") return "snapshot " + n.schema + "." + n.alias;
   return fmt::format("sql {} model {}.{}", n.materialized(), n.schema, n.alias);
 }
 
@@ -232,8 +234,8 @@ Result<std::string> Runner::CompileWithCtes(const Node& node, RelationKind exist
       if (v.is_string() &&
           (v.as_string().starts_with("ref(") || v.as_string().starts_with("source("))) {
         // The relation itself, as dbt passes it: macros read its parts.
-        auto evaluated = project_.env->Evaluate(v.as_string(), node.defined_at, ctx,
-                                                node.package_name);
+        auto evaluated =
+            project_.env->Evaluate(v.as_string(), node.defined_at, ctx, node.package_name);
         if (!evaluated.ok()) return evaluated.status();
         value = *evaluated;
       }
@@ -300,8 +302,8 @@ void Runner::WriteCompiled(const Node& node, const std::string& sql) const {
   fs::path p =
       fs::path(project_.target_path) / "compiled" / node.package_name / node.original_file_path;
   if (node.resource_type == "test" && !node.test_macro.empty()) {
-    p = fs::path(project_.target_path) / "compiled" / node.package_name /
-        node.original_file_path / (node.name + ".sql");
+    p = fs::path(project_.target_path) / "compiled" / node.package_name / node.original_file_path /
+        (node.name + ".sql");
   }
   fs::create_directories(p.parent_path(), ec);
   std::ofstream(p) << sql;
@@ -507,9 +509,10 @@ Runner::NodeResult Runner::ExecuteTest(const Node& node, const std::string& comp
   if (node.config.contains("store_failures") && node.config["store_failures"].is_boolean() &&
       node.config["store_failures"].get<bool>()) {
     res.status = "error";
-    res.message = fmt::format("{}: test config 'store_failures: true' is not supported by pdv "
-                              "transform",
-                              node.defined_at.empty() ? node.original_file_path : node.defined_at);
+    res.message = fmt::format(
+        "{}: test config 'store_failures: true' is not supported by pdv "
+        "transform",
+        node.defined_at.empty() ? node.original_file_path : node.defined_at);
     return res;
   }
   auto text_config = [&](const char* key, const char* fallback) {
@@ -546,10 +549,92 @@ Runner::NodeResult Runner::ExecuteTest(const Node& node, const std::string& comp
   }
   if (res.status != "pass") {
     bool fail = res.status == "fail";
-    res.message = fmt::format("Got {} result{}, configured to {} if {}", res.failures,
-                              res.failures == 1 ? "" : "s", fail ? "fail" : "warn",
-                              fail ? text_config("error_if", "!= 0") : text_config("warn_if", "!= 0"));
+    res.message =
+        fmt::format("Got {} result{}, configured to {} if {}", res.failures,
+                    res.failures == 1 ? "" : "s", fail ? "fail" : "warn",
+                    fail ? text_config("error_if", "!= 0") : text_config("warn_if", "!= 0"));
   }
+  return res;
+}
+
+// A snapshot in one transaction: the first run creates the table; later ones stage the
+// query, add the columns the snapshot lacks, and merge (snapshot.h). The run's time is
+// read once, so every row it writes carries the same one.
+Runner::NodeResult Runner::ExecuteSnapshot(const Node& node, const std::string& compiled,
+                                           RelationKind existing) {
+  NodeResult res{.unique_id = node.unique_id};
+  auto fail = [&](const std::string& what) {
+    res.status = "error";
+    res.message = fmt::format("{}: {}", node.original_file_path, what);
+    return res;
+  };
+  auto config = ReadSnapshotConfig(node.config);
+  if (!config.ok()) return fail(config.message());
+  if (existing == RelationKind::kView) return fail(node.RelationName() + " is a view");
+  RelationRef rel{node.schema, node.alias};
+  StatementResult now = RunStatement(*conn_, "select now()::timestamp::text");
+  if (!now.ok) return fail(now.error);
+  std::string now_sql = fmt::format("'{}'::timestamp", now.first_value);
+  auto run = [&](const std::string& sql) {
+    StatementResult r = RunStatement(*conn_, sql);
+    if (!r.ok) RunStatement(*conn_, "rollback");
+    return r;
+  };
+  auto columns_of =
+      [&](const std::string& relation) -> Result<std::vector<std::pair<std::string, std::string>>> {
+    auto r = conn_->Exec(fmt::format(
+        "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a where "
+        "a.attrelid = '{}'::regclass and a.attnum > 0 and not a.attisdropped order by a.attnum",
+        relation));
+    if (!r.ok()) return r.status();
+    std::vector<std::pair<std::string, std::string>> out;
+    for (int i = 0; i < r->rows(); ++i) out.emplace_back(r->str(i, 0), r->str(i, 1));
+    return out;
+  };
+  std::vector<std::string> statements;
+  if (StatementResult r = run(Begin()); !r.ok) return fail(r.error);
+  if (existing == RelationKind::kNone) {
+    statements = SnapshotCreateSql(rel, compiled, *config, now_sql);
+  } else {
+    if (StatementResult r = run(SnapshotStageSql(compiled)); !r.ok) return fail(r.error);
+    auto staged = columns_of(kSnapshotSourceTable);
+    auto have = columns_of(rel.Quoted());
+    if (!staged.ok() || !have.ok()) {
+      RunStatement(*conn_, "rollback");
+      return fail(!staged.ok() ? staged.message() : have.message());
+    }
+    std::set<std::string> present;
+    for (const auto& [name, type] : *have) present.insert(name);
+    std::vector<std::string> source_columns;
+    for (const auto& [name, type] : *staged) {
+      source_columns.push_back(name);
+      // A column the query gained is added, as dbt does; the old rows hold null in it.
+      if (!present.count(name)) {
+        statements.push_back(fmt::format("alter table {} add column {} {}", rel.Quoted(),
+                                         QuoteIdentifier(name), type));
+      }
+    }
+    if (config->hard_deletes == SnapshotConfig::HardDeletes::kNewRecord &&
+        !present.count("dbt_is_deleted")) {
+      statements.push_back(fmt::format(
+          "alter table {} add column dbt_is_deleted text default 'False'", rel.Quoted()));
+    }
+    auto merge = SnapshotMergeSql(rel, *config, source_columns, now_sql);
+    statements.insert(statements.end(), merge.begin(), merge.end());
+  }
+  statements.push_back(options_.fence_sql.empty() ? "commit" : options_.fence_sql + "; commit");
+  for (const auto& sql : statements) {
+    StatementResult r = run(sql);
+    if (!r.ok) {
+      int position = r.position;
+      size_t at = sql.find(compiled);
+      return fail(position > 0 && at != std::string::npos
+                      ? r.error + " (in " + WhereInSource(node, sql, position) + ")"
+                      : r.error);
+    }
+  }
+  res.status = "success";
+  res.adapter_message = existing == RelationKind::kNone ? "SELECT" : "MERGE";
   return res;
 }
 
@@ -568,8 +653,9 @@ Runner::NodeResult Runner::Execute(const Node& node) {
       res.message = compiled.message();
     } else {
       WriteCompiled(node, *compiled);
-      res = node.resource_type == "test" ? ExecuteTest(node, *compiled)
-                                         : ExecuteModel(node, *compiled, existing);
+      res = node.resource_type == "test"       ? ExecuteTest(node, *compiled)
+            : node.resource_type == "snapshot" ? ExecuteSnapshot(node, *compiled, existing)
+                                               : ExecuteModel(node, *compiled, existing);
       res.compiled = *compiled;
     }
   }
@@ -635,9 +721,10 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
     ++index;
     const Node& node = project_.nodes.at(id);
     std::string n_of = fmt::format("{} of {}", index, order.size());
-    std::string kind = node.resource_type == "test"   ? "data test"
-                       : node.resource_type == "seed" ? "seed"
-                                                      : node.materialized() + " model";
+    std::string kind = node.resource_type == "test"       ? "data test"
+                       : node.resource_type == "seed"     ? "seed"
+                       : node.resource_type == "snapshot" ? "snapshot"
+                                                          : node.materialized() + " model";
     kinds[kind]++;
     bool parent_failed = false;
     if (node.resource_type == "test") {
@@ -660,7 +747,9 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
     bool failed = false;
     if (r.status == "success") {
       summary.pass++;
-      std::string verb = node.resource_type == "seed" ? "OK loaded" : "OK created";
+      std::string verb = node.resource_type == "seed"       ? "OK loaded"
+                         : node.resource_type == "snapshot" ? "OK snapshotted"
+                                                            : "OK created";
       Print(Dots(
           fmt::format("{} {} {}", n_of, verb, Describe(node)),
           fmt::format("[{} {}]", r.adapter_message.empty() ? "OK" : r.adapter_message, timing)));

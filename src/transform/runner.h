@@ -53,6 +53,7 @@ class Runner {
   NodeResult ExecuteModel(const Node& node, const std::string& compiled, RelationKind existing);
   NodeResult ExecuteSeed(const Node& node);
   NodeResult ExecuteTest(const Node& node, const std::string& compiled);
+  NodeResult ExecuteSnapshot(const Node& node, const std::string& compiled, RelationKind existing);
   std::vector<std::string> ExecutionOrder(const std::set<std::string>& selected) const;
   // Whether `node` is built incrementally now: an incremental model whose relation exists,
   // without --full-refresh or its full_refresh config. What is_incremental() answers too.

@@ -38,8 +38,9 @@ std::set<std::string> ForCommand(const Project& project, const std::string& comm
     bool take =
         (command == "seed" && n.resource_type == "seed") || (command == "run" && runnable_model) ||
         (command == "test" && n.resource_type == "test") ||
-        (command == "build" &&
-         (runnable_model || n.resource_type == "seed" || n.resource_type == "test")) ||
+        (command == "snapshot" && n.resource_type == "snapshot") ||
+        (command == "build" && (runnable_model || n.resource_type == "seed" ||
+                                n.resource_type == "test" || n.resource_type == "snapshot")) ||
         (command == "compile" && (n.resource_type == "model" || n.resource_type == "test")) ||
         command == "ls";
     if (take) out.insert(id);
@@ -107,7 +108,8 @@ std::string MissingSource(const Project& project, pg::Connection& conn) {
 }  // namespace
 
 Result<RunSummary> RunCommand(const TransformOptions& options) {
-  static const std::set<std::string> kCommands = {"seed", "run", "test", "build", "compile", "ls"};
+  static const std::set<std::string> kCommands = {"seed",    "run", "test",    "build",
+                                                  "compile", "ls",  "snapshot"};
   if (!kCommands.count(options.command)) {
     return Status::Error(fmt::format("unknown transform command '{}'", options.command));
   }

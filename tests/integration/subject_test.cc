@@ -212,9 +212,13 @@ TEST_F(SubjectTest, ForgetWhileTheCustomerChangesLeavesNothingInAnyLayerAndVerif
   ASSERT_EQ(load.exit_code, 0) << load.output;
   StartPipeline();
   ASSERT_NO_FATAL_FAILURE(CaughtUp());
+  // The history snapshot holds everyone too.
+  auto snapshot = Pdv({"transform", "snapshot", "--platform"});
+  ASSERT_EQ(snapshot.exit_code, 0) << snapshot.output;
   std::vector<std::string> cpfs = Lines(ReadFile(Path("cpfs")));
   auto oltp = Connect(pg_->Url("source_db"));
   auto wh = Connect(pg_->Url("warehouse"));
+  ASSERT_EQ(ScalarInt(wh, "SELECT count(*) FROM snapshots.snap_clientes_clube"), 500);
   struct Person {
     std::string cpf, id, cpf_hash, email;
   };
@@ -286,6 +290,7 @@ TEST_F(SubjectTest, ForgetWhileTheCustomerChangesLeavesNothingInAnyLayerAndVerif
   EXPECT_GE(receipt["layers"]["raw"]["rows"].get<int>(), 1);
   EXPECT_EQ(receipt["layers"]["staging"]["rows"], 1);
   EXPECT_EQ(receipt["layers"]["dimension"]["rows"], 1);
+  EXPECT_EQ(receipt["layers"]["history"]["rows"], 1);
   EXPECT_EQ(receipt["layers"]["redis"]["records"], 1);
   EXPECT_EQ(receipt["layers"]["redis"]["id_entries"], 1);
   for (const std::string& s : {gone.id, gone.cpf_hash, gone.email, gone.cpf}) {

@@ -72,8 +72,13 @@ class TransformPackagesTest : public ::testing::Test {
   }
 
   void Git(const fs::path& repo, std::vector<std::string> args) {
-    std::vector<std::string> argv = {"git", "-C", repo.string(), "-c", "user.name=pdv test",
-                                     "-c", "user.email=test@pdv.invalid"};
+    std::vector<std::string> argv = {"git",
+                                     "-C",
+                                     repo.string(),
+                                     "-c",
+                                     "user.name=pdv test",
+                                     "-c",
+                                     "user.email=test@pdv.invalid"};
     argv.insert(argv.end(), args.begin(), args.end());
     Status s = localsvc::RunCommand({.argv = argv, .log_file = (dir_->path() / "git.log").string()},
                                     std::chrono::seconds(60));
@@ -113,8 +118,8 @@ TEST_F(TransformPackagesTest, DepsInstallsEveryKindAndTheProjectBuildsWithThem) 
             std::string::npos)
       << before.output;
 
-  auto deps = RunPdv({"transform", "deps", "--project-dir", project_.string(), "--packages-dir",
-                      hub_.string()});
+  auto deps = RunPdv(
+      {"transform", "deps", "--project-dir", project_.string(), "--packages-dir", hub_.string()});
   ASSERT_EQ(deps.exit_code, 0) << deps.output;
   EXPECT_TRUE(fs::is_symlink(project_ / "dbt_packages/fixture_utils"));
   EXPECT_TRUE(fs::exists(project_ / "dbt_packages/fixture_dates/macros/dates.sql"));
@@ -174,8 +179,8 @@ TEST_F(TransformPackagesTest, DepsInstallsEveryKindAndTheProjectBuildsWithThem) 
 }
 
 TEST_F(TransformPackagesTest, PackageErrorsNameTheFileAndLine) {
-  auto deps = RunPdv({"transform", "deps", "--project-dir", project_.string(), "--packages-dir",
-                      hub_.string()});
+  auto deps = RunPdv(
+      {"transform", "deps", "--project-dir", project_.string(), "--packages-dir", hub_.string()});
   ASSERT_EQ(deps.exit_code, 0) << deps.output;
 
   // A dispatch that finds nothing names the call's file and line.
@@ -204,18 +209,19 @@ TEST_F(TransformPackagesTest, PackageErrorsNameTheFileAndLine) {
   // A git revision that does not exist: deps fails, and the installed packages stay.
   std::string yml = ReadFile(project_ / "packages.yml");
   Write("packages.yml", yml.replace(yml.find("v1.0.0"), 6, "v9.9.9"));
-  auto bad = RunPdv({"transform", "deps", "--project-dir", project_.string(), "--packages-dir",
-                     hub_.string()});
+  auto bad = RunPdv(
+      {"transform", "deps", "--project-dir", project_.string(), "--packages-dir", hub_.string()});
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.output.find("packages.yml:3: "), std::string::npos) << bad.output;
   EXPECT_NE(bad.output.find("has no revision 'v9.9.9'"), std::string::npos) << bad.output;
   EXPECT_TRUE(fs::exists(project_ / "dbt_packages/fixture_dates/macros/dates.sql"));
 
   // A hub range nothing meets.
-  Write("packages.yml", "packages:\n  - package: fixture-labs/fixture_audit\n"
-                        "    version: \">=2.0.0\"\n");
-  bad = RunPdv({"transform", "deps", "--project-dir", project_.string(), "--packages-dir",
-                hub_.string()});
+  Write("packages.yml",
+        "packages:\n  - package: fixture-labs/fixture_audit\n"
+        "    version: \">=2.0.0\"\n");
+  bad = RunPdv(
+      {"transform", "deps", "--project-dir", project_.string(), "--packages-dir", hub_.string()});
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.output.find("packages.yml:2: "), std::string::npos) << bad.output;
   EXPECT_NE(bad.output.find("has no tagged version in range '>=2.0.0'"), std::string::npos)
