@@ -500,7 +500,9 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
   bool parse = options.parse;
   std::string from_package = node.package_name;
 
-  g.Set("ref", Value(Function([p, capture, parse, from_package](const Arguments& a) -> Value {
+  auto overrides = std::make_shared<const std::map<std::string, Value>>(options.relation_overrides);
+  g.Set("ref",
+        Value(Function([p, capture, parse, from_package, overrides](const Arguments& a) -> Value {
           std::vector<std::string> args = StringArgs(a, "ref");
           if (args.size() > 2) throw TemplateError(a.line, "ref() takes (package, name) at most");
           capture->refs.emplace_back(args, a.line);
@@ -511,13 +513,16 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
             throw TemplateError(
                 a.line, fmt::format("ref('{}') does not name a model or seed", args.back()));
           }
+          if (auto it = overrides->find(target->unique_id); it != overrides->end())
+            return it->second;
           if (target->materialized() == "ephemeral" && target->resource_type == "model") {
             capture->ephemerals.push_back(target->unique_id);
             return EphemeralValue(*target);
           }
           return RelationValue(target->database, target->schema, target->alias);
         })));
-  g.Set("source", Value(Function([p, capture, parse, from_package](const Arguments& a) -> Value {
+  g.Set("source",
+        Value(Function([p, capture, parse, from_package, overrides](const Arguments& a) -> Value {
           std::vector<std::string> args = StringArgs(a, "source");
           if (args.size() != 2)
             throw TemplateError(a.line, "source() takes (source_name, table_name)");
@@ -529,6 +534,7 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
                                                     "schema.yml",
                                                     args[0], args[1]));
           }
+          if (auto it = overrides->find(s->unique_id); it != overrides->end()) return it->second;
           return RelationValue(s->database, s->schema, s->identifier);
         })));
   // config(...) records; config.get/require read the node's resolved config.
@@ -567,7 +573,8 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
   bool incremental = !parse && options.incremental;
   g.Set("is_incremental",
         Value(Function([incremental](const Arguments&) { return Value(incremental); })));
-  g.Set("this", RelationValue(node.database, node.schema, node.alias));
+  g.Set("this", overrides->count("this") ? overrides->at("this")
+                                         : RelationValue(node.database, node.schema, node.alias));
   g.Set("execute", Value(!parse));
   RunQueryFn run = parse ? RunQueryFn() : options.run_query;
   g.Set("run_query", Value(Function([run](const Arguments& a) -> Value {
@@ -604,9 +611,12 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
           return r ? *r : Value();
         })));
   const nlohmann::json* vars = &project.VarsFor(node.package_name);
-  g.Set("var", Value(Function([vars](const Arguments& a) -> Value {
+  nlohmann::json var_overrides = options.var_overrides;
+  g.Set("var", Value(Function([vars, var_overrides](const Arguments& a) -> Value {
           const Value* name = a.Get(0, "name");
           if (!name || !name->is_string()) throw TemplateError(a.line, "var() needs a name");
+          if (var_overrides.contains(name->as_string()))
+            return JsonToValue(var_overrides[name->as_string()]);
           if (vars->contains(name->as_string())) return JsonToValue((*vars)[name->as_string()]);
           if (const Value* d = a.Get(1, "default")) return *d;
           throw TemplateError(a.line, fmt::format("required var '{}' not found (set it under "
@@ -615,10 +625,12 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
         })));
   bool all_env = options.all_env;
   const std::set<std::string>* declared = &project.declared_env;
-  g.Set("env_var", Value(Function([all_env, declared](const Arguments& a) -> Value {
+  std::map<std::string, std::string> env_overrides = options.env_overrides;
+  g.Set("env_var", Value(Function([all_env, declared, env_overrides](const Arguments& a) -> Value {
           const Value* name = a.Get(0, "var");
           if (!name || !name->is_string()) throw TemplateError(a.line, "env_var() needs a name");
           const std::string& n = name->as_string();
+          if (auto it = env_overrides.find(n); it != env_overrides.end()) return Value(it->second);
           bool visible = all_env || declared->contains(n) ||
                          (n.starts_with("DBT_ENV_") && !n.starts_with("DBT_ENV_SECRET_"));
           if (!visible) {
@@ -730,6 +742,10 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
                            [](const Value& x, const Value& y) { return x.Repr() < y.Repr(); });
           return Value(std::move(out));
         })));
+  // A unit test's macro overrides: the name answers the given value.
+  for (const auto& [name, value] : options.macro_overrides) {
+    g.Set(name, Value(Function([value](const Arguments&) { return value; })));
+  }
   if (!parse) {
     g.Set("graph", *project.GraphValue());
   } else {

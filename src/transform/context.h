@@ -6,6 +6,7 @@
 // mode refs resolve to relations, ephemeral models to their CTE names.
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,6 +41,12 @@ struct ContextOptions {
   // Execute mode: runs a statement for run_query(), adapter.execute() and the adapter's
   // catalog lookups; errors are template errors.
   std::function<Result<QueryResult>(const std::string& sql)> run_query;
+  // Unit tests: what ref()/source() give for these unique ids ("this": `this`), and the
+  // overrides of var(), env_var() and of context names (macros, is_incremental).
+  std::map<std::string, jinja::Value> relation_overrides;
+  nlohmann::json var_overrides = nlohmann::json::object();
+  std::map<std::string, std::string> env_overrides;
+  std::map<std::string, jinja::Value> macro_overrides;
   // The command being run (flags.WHICH): run, test, build, compile ...
   std::string which;
   bool full_refresh = false;

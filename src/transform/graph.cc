@@ -252,6 +252,8 @@ Result<std::set<std::string>> Graph::Select(const std::vector<std::string>& sele
   }
   if (with_tests) {
     for (const auto& [id, n] : project_->nodes) {
+      // A unit test goes with its model.
+      if (n.resource_type == "unit_test" && chosen.count(n.attached_node)) chosen.insert(id);
       if (n.resource_type != "test" || chosen.count(id)) continue;
       for (const auto& p : parents(id)) {
         if (chosen.count(p)) {

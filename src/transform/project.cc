@@ -376,6 +376,7 @@ class Loader {
     ParseModels();
     for (const auto& u : units_) AddSingularTests(u);
     for (auto& spec : pending_tests_) AddGenericTest(spec);
+    for (auto& spec : pending_unit_tests_) AddUnitTest(spec);
     ResolveDependencies();
     return std::move(p_);
   }
@@ -760,6 +761,12 @@ class Loader {
     p_.nodes[n.unique_id] = std::move(n);
   }
 
+  struct UnitSpec {
+    nlohmann::json entry;  // the schema file's unit_tests entry
+    std::string package, file;
+    int line;
+  };
+
   struct TestSpec {
     std::string test;          // not_null ...
     std::string test_package;  // dbt_utils for dbt_utils.expression_is_true; "" unqualified
@@ -860,6 +867,14 @@ class Loader {
                      sname + "_" + n.name, "", file, package);
         p_.nodes[n.unique_id] = std::move(n);
       }
+    }
+    for (const auto& ut : y["unit_tests"]) {
+      if (!ut["name"] || !ut["model"]) {
+        throw LoadError{
+            fmt::format("{}:{}: a unit test needs a name and a model", file, ut.Mark().line + 1)};
+      }
+      pending_unit_tests_.push_back(
+          UnitSpec{YamlToJson(ut), package, file, static_cast<int>(ut.Mark().line + 1)});
     }
     // dbt >= 1.9: a snapshot defined in YAML, of a relation.
     for (const auto& snap : y["snapshots"]) {
@@ -1125,6 +1140,58 @@ class Loader {
     MergeConfig(n.config, capture.config);
   }
 
+  // A unit test: attached to its model, depending on the inputs it gives rows for (their
+  // columns type the rows, so they are built first, as in dbt).
+  void AddUnitTest(const UnitSpec& spec) {
+    const nlohmann::json& ut = spec.entry;
+    std::string where = fmt::format("{}:{}", spec.file, spec.line);
+    std::string model = ut["model"].is_string() ? ut["model"].get<std::string>() : "";
+    const Node* target = p_.FindModelOrSeed(model, "", spec.package);
+    if (!target || target->resource_type != "model") {
+      throw LoadError{
+          fmt::format("{}: unit test '{}' is of model '{}', which is not a model of "
+                      "this project",
+                      where, ut.value("name", ""), model)};
+    }
+    Node n;
+    n.resource_type = "unit_test";
+    n.name = ut["name"].get<std::string>();
+    n.package_name = spec.package;
+    n.unique_id = fmt::format("unit_test.{}.{}.{}", spec.package, target->name, n.name);
+    n.original_file_path = spec.file;
+    n.path = spec.file;
+    n.defined_at = where;
+    n.fqn = {spec.package, target->name, n.name};
+    n.attached_node = target->unique_id;
+    n.unit_test = ut;
+    n.description = ut.value("description", "");
+    n.schema = target->schema;
+    n.alias = n.name;
+    n.config = {{"materialized", "unit_test"}};
+    if (ut.contains("config") && ut["config"].is_object()) MergeConfig(n.config, ut["config"]);
+    if (!ut.contains("expect") || !ut["expect"].is_object()) {
+      throw LoadError{fmt::format("{}: unit test '{}' needs expect: rows", where, n.name)};
+    }
+    for (const auto& given : ut.value("given", nlohmann::json::array())) {
+      std::string input = given.value("input", "");
+      if (input.starts_with("ref(") || input.starts_with("source(")) {
+        ContextCapture capture;
+        ValueDict ctx = MakeContext(p_, n, {.parse = true}, &capture);
+        auto r = p_.env->Evaluate(input, where, ctx, n.package_name);
+        if (!r.ok()) throw LoadError{r.message()};
+        RecordDependencies(n, capture);
+        for (auto& line : ref_lines_[n.unique_id]) line = spec.line;
+        for (auto& line : source_lines_[n.unique_id]) line = spec.line;
+      } else if (input != "this") {
+        throw LoadError{
+            fmt::format("{}: unit test '{}': input '{}' is not ref(...), source(...) "
+                        "or this",
+                        where, n.name, input)};
+      }
+    }
+    if (n.enabled()) p_.nodes[n.unique_id] = std::move(n);
+  }
+
   void ResolveDependencies() {
     for (auto& [id, n] : p_.nodes) {
       for (size_t i = 0; i < n.refs.size(); ++i) {
@@ -1166,6 +1233,7 @@ class Loader {
   nlohmann::json cli_vars_ = nlohmann::json::object();
   Project p_;
   std::vector<TestSpec> pending_tests_;
+  std::vector<UnitSpec> pending_unit_tests_;
   std::map<std::string, std::vector<int>> ref_lines_, source_lines_;
   ContextCapture scratch_;
 };

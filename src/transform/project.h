@@ -57,6 +57,9 @@ struct Node {
   std::string attached_node;  // the node a generic test checks
   std::string column_name;
   std::string defined_at;  // file:line of a generic test's definition
+  // Unit tests (attached_node is the model): the schema file's entry (given, expect,
+  // overrides).
+  nlohmann::json unit_test;
   // Sources.
   std::string source_name, identifier;
 

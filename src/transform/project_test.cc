@@ -158,7 +158,8 @@ TEST_F(ProjectTest, ProfileTargetsAndThePlatformProject) {
   using S = std::set<std::string>;
   EXPECT_EQ(Select(*platform, {"source:raw"}), S{"clientes_clube"});
   auto downstream = Select(*platform, {"source:raw.clientes_clube+"}, {"resource_type:test"});
-  EXPECT_EQ(downstream, (S{"clientes_clube", "stg_clientes_clube", "dim_clientes_clube"}));
+  EXPECT_EQ(downstream, (S{"clientes_clube", "stg_clientes_clube", "dim_clientes_clube",
+                           "snap_clientes_clube"}));
 }
 
 TEST_F(ProjectTest, CycleIsNamed) {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "common/random_secret.h"
@@ -15,6 +16,7 @@
 #include "transform/materialization.h"
 #include "transform/seed_file.h"
 #include "transform/snapshot.h"
+#include "transform/unit_test.h"
 
 namespace pdv::transform {
 
@@ -101,6 +103,7 @@ std::string Plural(int n, const std::string& word) {
 std::string Describe(const Node& n) {
   if (n.resource_type == "seed") return "seed file " + n.schema + "." + n.alias;
   if (n.resource_type == "test") return "test " + n.name;
+  if (n.resource_type == "unit_test") return "unit test " + n.name;
   if (n.resource_type == "snapshot") return "snapshot " + n.schema + "." + n.alias;
   return fmt::format("sql {} model {}.{}", n.materialized(), n.schema, n.alias);
 }
@@ -207,9 +210,19 @@ Result<QueryResult> Runner::RunQuery(const std::string& sql) {
 }
 
 Result<std::string> Runner::CompileWithCtes(const Node& node, RelationKind existing,
-                                            std::vector<std::string>* seen) {
+                                            std::vector<std::string>* seen,
+                                            const ContextOptions* unit_test) {
   ContextCapture capture;
   ContextOptions opts = ExecuteOptions(node, existing);
+  if (unit_test) {  // the unit test's inputs and overrides, in the model and its ephemerals
+    opts.relation_overrides = unit_test->relation_overrides;
+    opts.var_overrides = unit_test->var_overrides;
+    opts.env_overrides = unit_test->env_overrides;
+    opts.macro_overrides = unit_test->macro_overrides;
+    if (unit_test->macro_overrides.count("is_incremental")) {
+      opts.incremental = unit_test->macro_overrides.at("is_incremental").Truthy();
+    }
+  }
   jinja::ValueDict ctx = MakeContext(project_, node, opts, &capture);
   std::string sql;
   if (!node.test_macro.empty()) {
@@ -259,7 +272,7 @@ Result<std::string> Runner::CompileWithCtes(const Node& node, RelationKind exist
     seen->push_back(id);
     const Node& eph = project_.nodes.at(id);
     std::vector<std::string> inner_seen = *seen;
-    auto inner = CompileWithCtes(eph, RelationKind::kNone, &inner_seen);
+    auto inner = CompileWithCtes(eph, RelationKind::kNone, &inner_seen, unit_test);
     if (!inner.ok()) return inner;
     // The inner model's own CTEs were injected into its SQL; hoist nothing further.
     ctes.emplace_back("__dbt__cte__" + eph.name, *inner);
@@ -634,7 +647,145 @@ Runner::NodeResult Runner::ExecuteSnapshot(const Node& node, const std::string& 
     }
   }
   res.status = "success";
-  res.adapter_message = existing == RelationKind::kNone ? "SELECT" : "MERGE";
+  res.adapter_message = existing == RelationKind::kNone ? "CREATE TABLE" : "MERGE";
+  return res;
+}
+
+// A unit test: the model compiled with each given input replaced by a CTE of its rows (cast
+// to the input's columns), run into a temporary table, and compared with the expected rows
+// as multisets over the columns they name. All in a transaction that is rolled back.
+Runner::NodeResult Runner::ExecuteUnitTest(const Node& node) {
+  NodeResult res{.unique_id = node.unique_id};
+  auto fail = [&](const std::string& what) {
+    RunStatement(*conn_, "rollback");
+    res.status = "error";
+    res.message = fmt::format("{}: unit test {}: {}", node.defined_at, node.name, what);
+    return res;
+  };
+  const Node& model = project_.nodes.at(node.attached_node);
+  const nlohmann::json& ut = node.unit_test;
+  auto columns_of = [&](const std::string& schema,
+                        const std::string& name) -> Result<std::vector<TypedColumn>> {
+    auto r = conn_->ExecParams(
+        "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a join "
+        "pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace where "
+        "(n.nspname = $1 or ($1 = '' and n.oid = pg_my_temp_schema())) and c.relname = $2 and "
+        "a.attnum > 0 and not a.attisdropped order by a.attnum",
+        {schema, name});
+    if (!r.ok()) return r.status();
+    std::vector<TypedColumn> out;
+    for (int i = 0; i < r->rows(); ++i) out.push_back({r->str(i, 0), r->str(i, 1)});
+    return out;
+  };
+  if (StatementResult r = RunStatement(*conn_, "begin"); !r.ok) return fail(r.error);
+  ContextOptions overrides;
+  std::string ctes;
+  int index = 0;
+  for (const auto& given : ut.value("given", nlohmann::json::array())) {
+    std::string input = given.value("input", "");
+    const Node* target = nullptr;
+    std::string key = "this";
+    if (input != "this") {
+      static const std::regex kRef(
+          R"(^\s*ref\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"]\s*)?\)\s*$)");
+      static const std::regex kSource(
+          R"(^\s*source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)\s*$)");
+      std::smatch m;
+      if (std::regex_match(input, m, kRef)) {
+        target = m[2].matched ? project_.FindModelOrSeed(m[2], m[1])
+                              : project_.FindModelOrSeed(m[1], "", node.package_name);
+      } else if (std::regex_match(input, m, kSource)) {
+        target = project_.FindSource(m[1], m[2], node.package_name);
+      }
+      if (!target) return fail(fmt::format("input {} names no model, seed or source", input));
+      key = target->unique_id;
+    } else {
+      target = &model;
+    }
+    std::string schema = target->schema;
+    std::string name = target->resource_type == "source" ? target->identifier : target->alias;
+    auto columns = columns_of(schema, name);
+    if (!columns.ok()) return fail(columns.message());
+    if (columns->empty() && target->resource_type == "model") {
+      // Not built yet (`this` before the model's first build): its columns from its query.
+      std::vector<std::string> shape_seen;
+      auto shape_sql = CompileWithCtes(*target, RelationKind::kNone, &shape_seen);
+      if (!shape_sql.ok()) return fail(shape_sql.message());
+      std::string shape = fmt::format("__pdv_unit_shape_{}", index);
+      if (StatementResult r = RunStatement(
+              *conn_, fmt::format("create temporary table {} on commit drop as select * from "
+                                  "(\n{}\n) t limit 0",
+                                  shape, *shape_sql));
+          !r.ok) {
+        return fail(fmt::format("the columns of {}: {}", input, r.error));
+      }
+      columns = columns_of("", shape);
+      if (!columns.ok()) return fail(columns.message());
+    }
+    auto sql = FixtureSql(given, *columns, /*only_named=*/false);
+    if (!sql.ok()) return fail(fmt::format("given {}: {}", input, sql.message()));
+    std::string cte = fmt::format("__pdv_unit_given_{}", index++);
+    ctes += fmt::format("{}{} as (\n{}\n)", ctes.empty() ? "with " : ",\n", cte, *sql);
+    jinja::Value rel = RelationValue("", "", cte);
+    rel.dict().text = cte;
+    rel.dict().Set("is_cte", jinja::Value(true));
+    overrides.relation_overrides[key] = rel;
+  }
+  const nlohmann::json& over = ut.value("overrides", nlohmann::json::object());
+  if (over.contains("vars") && over["vars"].is_object()) overrides.var_overrides = over["vars"];
+  if (over.contains("env_vars") && over["env_vars"].is_object()) {
+    for (const auto& [k, v] : over["env_vars"].items())
+      overrides.env_overrides[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  }
+  if (over.contains("macros") && over["macros"].is_object()) {
+    for (const auto& [k, v] : over["macros"].items()) overrides.macro_overrides[k] = JsonToValue(v);
+  }
+  std::vector<std::string> seen;
+  auto compiled = CompileWithCtes(model, RelationKind::kNone, &seen, &overrides);
+  if (!compiled.ok()) return fail(compiled.message());
+  std::string actual = fmt::format(
+      "create temporary table __pdv_unit_actual on commit drop as\n"
+      "{}\nselect * from (\n{}\n) __pdv_model",
+      ctes, *compiled);
+  if (StatementResult r = RunStatement(*conn_, actual); !r.ok) {
+    return fail(fmt::format("the model on the given rows: {}", r.error));
+  }
+  auto actual_columns = columns_of("", "__pdv_unit_actual");
+  if (!actual_columns.ok()) return fail(actual_columns.message());
+  const nlohmann::json& expect = ut["expect"];
+  std::vector<std::string> compared;
+  if (expect.value("format", "dict") == "sql") {
+    for (const auto& c : *actual_columns) compared.push_back(c.name);
+  } else {
+    auto named = FixtureColumns(expect);
+    if (!named.ok()) return fail("expect: " + named.message());
+    compared = *named;
+  }
+  auto expected = FixtureSql(expect, *actual_columns, /*only_named=*/true);
+  if (!expected.ok()) return fail("expect: " + expected.message() + " (of the model's output)");
+  auto diff = conn_->Exec(UnitDiffSql("__pdv_unit_actual", *expected, compared));
+  if (!diff.ok()) return fail(diff.message());
+  RunStatement(*conn_, "rollback");
+  res.failures = diff->rows();
+  if (res.failures == 0) {
+    res.status = "pass";
+    return res;
+  }
+  res.status = "fail";
+  std::string rows;
+  for (int i = 0; i < diff->rows() && i < 20; ++i) {
+    std::string row =
+        diff->str(i, 0) == "missing" ? "  - expected, missing:  " : "  + actual, unexpected: ";
+    for (size_t c = 0; c < compared.size(); ++c) {
+      row += fmt::format("{}{}={}", c ? ", " : "", compared[c],
+                         diff->is_null(i, static_cast<int>(c) + 1)
+                             ? "null"
+                             : diff->str(i, static_cast<int>(c) + 1));
+    }
+    rows += "\n" + row;
+  }
+  res.message = fmt::format("{}: unit test {} of {}: {} row{} differ{}", node.defined_at, node.name,
+                            model.name, res.failures, res.failures == 1 ? "" : "s", rows);
   return res;
 }
 
@@ -645,17 +796,20 @@ Runner::NodeResult Runner::Execute(const Node& node) {
     res = ExecuteSeed(node);
   } else {
     // One catalog lookup per node: compile, hooks and materialization share it.
-    RelationKind existing =
-        node.resource_type == "test" ? RelationKind::kNone : ExistingKind(node.schema, node.alias);
-    auto compiled = Compile(node, existing);
+    RelationKind existing = node.resource_type == "test" || node.resource_type == "unit_test"
+                                ? RelationKind::kNone
+                                : ExistingKind(node.schema, node.alias);
+    auto compiled = node.resource_type == "unit_test" ? Result<std::string>(std::string())
+                                                      : Compile(node, existing);
     if (!compiled.ok()) {
       res.status = "error";
       res.message = compiled.message();
     } else {
       WriteCompiled(node, *compiled);
-      res = node.resource_type == "test"       ? ExecuteTest(node, *compiled)
-            : node.resource_type == "snapshot" ? ExecuteSnapshot(node, *compiled, existing)
-                                               : ExecuteModel(node, *compiled, existing);
+      res = node.resource_type == "test"        ? ExecuteTest(node, *compiled)
+            : node.resource_type == "unit_test" ? ExecuteUnitTest(node)
+            : node.resource_type == "snapshot"  ? ExecuteSnapshot(node, *compiled, existing)
+                                                : ExecuteModel(node, *compiled, existing);
       res.compiled = *compiled;
     }
   }
@@ -672,7 +826,8 @@ std::vector<std::string> Runner::ExecutionOrder(const std::set<std::string>& sel
   for (const auto& [id, n] : project_.nodes)
     pending[id] = static_cast<int>(graph_.parents(id).size());
   auto rank = [&](const std::string& id) {
-    return std::make_pair(project_.nodes.at(id).resource_type == "test" ? 0 : 1, id);
+    const std::string& type = project_.nodes.at(id).resource_type;
+    return std::make_pair(type == "unit_test" ? 0 : type == "test" ? 1 : 2, id);
   };
   std::set<std::pair<int, std::string>> ready;
   for (const auto& [id, n] : pending) {
@@ -696,16 +851,21 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
   for (const auto& [id, n] : project_.nodes) counts[n.resource_type]++;
   Print("Running with pdv transform (dbt-compatible runner)");
   std::vector<std::string> found;
-  int models = 0, seeds = 0, tests = 0, sources = 0;
+  int models = 0, seeds = 0, tests = 0, sources = 0, unit_tests = 0, snapshots = 0;
   for (const auto& [id, n] : project_.nodes) {
     models += n.resource_type == "model";
     seeds += n.resource_type == "seed";
     tests += n.resource_type == "test";
+    unit_tests += n.resource_type == "unit_test";
+    snapshots += n.resource_type == "snapshot";
     sources += n.resource_type == "source";
   }
-  Print(fmt::format("Found {}, {}, {}, {}, {}", Plural(models, "model"), Plural(seeds, "seed"),
+  std::string extra;
+  if (snapshots) extra += ", " + Plural(snapshots, "snapshot");
+  if (unit_tests) extra += ", " + Plural(unit_tests, "unit test");
+  Print(fmt::format("Found {}, {}, {}, {}, {}{}", Plural(models, "model"), Plural(seeds, "seed"),
                     Plural(tests, "data test"), Plural(sources, "source"),
-                    Plural(static_cast<int>(project_.macro_files.size()), "macro file")));
+                    Plural(static_cast<int>(project_.macro_files.size()), "macro file"), extra));
   Print("");
   Print(fmt::format("Concurrency: 1 threads (target='{}')", project_.target.name));
   Print("");
@@ -721,21 +881,22 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
     ++index;
     const Node& node = project_.nodes.at(id);
     std::string n_of = fmt::format("{} of {}", index, order.size());
-    std::string kind = node.resource_type == "test"       ? "data test"
+    const bool is_test = node.resource_type == "test" || node.resource_type == "unit_test";
+    std::string kind = node.resource_type == "unit_test"  ? "unit test"
+                       : node.resource_type == "test"     ? "data test"
                        : node.resource_type == "seed"     ? "seed"
                        : node.resource_type == "snapshot" ? "snapshot"
                                                           : node.materialized() + " model";
     kinds[kind]++;
     bool parent_failed = false;
-    if (node.resource_type == "test") {
+    if (is_test) {
       for (const auto& p : graph_.parents(id))
         parent_failed |= skip.count(p) > 0 || failed_nodes.count(p) > 0;
     }
     if (skip.count(id) || parent_failed) {
       NodeResult r{.unique_id = id, .status = "skipped", .message = "an upstream node failed"};
-      Print(Dots(node.resource_type == "test"
-                     ? fmt::format("{} SKIP test {}", n_of, node.name)
-                     : fmt::format("{} SKIP relation {}.{}", n_of, node.schema, node.alias),
+      Print(Dots(is_test ? fmt::format("{} SKIP test {}", n_of, node.name)
+                         : fmt::format("{} SKIP relation {}.{}", n_of, node.schema, node.alias),
                  "[SKIP]"));
       summary.skip++;
       results.push_back(r);
@@ -771,8 +932,7 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
       summary.error++;
       failed = true;
       Print(
-          Dots(fmt::format("{} ERROR {}", n_of,
-                           node.resource_type == "test" ? node.name : "creating " + Describe(node)),
+          Dots(fmt::format("{} ERROR {}", n_of, is_test ? node.name : "creating " + Describe(node)),
                fmt::format("[ERROR {}]", timing)));
       problems.emplace_back(&node, r);
     }
@@ -782,6 +942,11 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
       failed_nodes.insert(id);
       std::set<std::string> roots{id};
       if (node.resource_type == "test") roots = graph_.parents(id);
+      // A failed unit test stops its model (dbt build), not the model's inputs.
+      if (node.resource_type == "unit_test") {
+        roots = {node.attached_node};
+        skip.insert(node.attached_node);
+      }
       for (const auto& root : roots) {
         for (const auto& d : graph_.Descendants(root)) {
           if (project_.nodes.at(d).resource_type != "test") skip.insert(d);

@@ -53,6 +53,7 @@ class Runner {
   NodeResult ExecuteModel(const Node& node, const std::string& compiled, RelationKind existing);
   NodeResult ExecuteSeed(const Node& node);
   NodeResult ExecuteTest(const Node& node, const std::string& compiled);
+  NodeResult ExecuteUnitTest(const Node& node);
   NodeResult ExecuteSnapshot(const Node& node, const std::string& compiled, RelationKind existing);
   std::vector<std::string> ExecutionOrder(const std::set<std::string>& selected) const;
   // Whether `node` is built incrementally now: an incremental model whose relation exists,
@@ -63,7 +64,8 @@ class Runner {
   // Compile for a relation whose kind is already known (Execute looks it up once).
   Result<std::string> Compile(const Node& node, RelationKind existing);
   Result<std::string> CompileWithCtes(const Node& node, RelationKind existing,
-                                      std::vector<std::string>* seen);
+                                      std::vector<std::string>* seen,
+                                      const ContextOptions* unit_test = nullptr);
   Result<std::vector<std::string>> RenderHooks(const Node& node, const char* key,
                                                RelationKind existing);
   RelationKind ExistingKind(const std::string& schema, const std::string& name);

@@ -37,10 +37,11 @@ std::set<std::string> ForCommand(const Project& project, const std::string& comm
     bool runnable_model = n.resource_type == "model" && n.materialized() != "ephemeral";
     bool take =
         (command == "seed" && n.resource_type == "seed") || (command == "run" && runnable_model) ||
-        (command == "test" && n.resource_type == "test") ||
+        (command == "test" && (n.resource_type == "test" || n.resource_type == "unit_test")) ||
         (command == "snapshot" && n.resource_type == "snapshot") ||
-        (command == "build" && (runnable_model || n.resource_type == "seed" ||
-                                n.resource_type == "test" || n.resource_type == "snapshot")) ||
+        (command == "build" &&
+         (runnable_model || n.resource_type == "seed" || n.resource_type == "test" ||
+          n.resource_type == "snapshot" || n.resource_type == "unit_test")) ||
         (command == "compile" && (n.resource_type == "model" || n.resource_type == "test")) ||
         command == "ls";
     if (take) out.insert(id);
