@@ -50,29 +50,20 @@ class TransformCommand : public Command {
           Sub{"watch",
               "Runs the models on every CDC commit (NOTIFY pdv_raw), then "
               "notifies the cache stage"}}) {
-      CLI::App* sub = cmd->add_subcommand(s.name, s.help);
-      subs_.push_back(sub);
-      sub->add_option("--project-dir", options_.project_dir,
-                      "dbt project folder (default: the current folder if it has a "
-                      "dbt_project.yml, else the platform's project)");
-      sub->add_option("--profiles-dir", options_.profiles_dir,
-                      "folder of profiles.yml (default: the project folder, then ~/.dbt)");
-      sub->add_option("--target,-t", options_.target, "profiles.yml target");
-      sub->add_option("--select,-s,--models,-m", options_.select, "node selection (dbt syntax)")
-          ->expected(1, -1);
-      sub->add_option("--exclude", options_.exclude, "nodes to leave out (dbt syntax)")
-          ->expected(1, -1);
-      sub->add_option("--vars", options_.vars, "YAML mapping of project variables");
-      sub->add_option("--env-var", options_.env_vars,
-                      "an environment variable models may read with env_var() (besides "
-                      "DBT_ENV_*); repeatable; never a secret");
-      sub->add_flag("--platform", platform_,
-                    "the platform's project against warehouse_url, even in a folder with a "
-                    "dbt_project.yml");
-      sub->add_flag("--full-refresh", options_.full_refresh,
-                    "rebuild incremental models from scratch");
-      flags_.Add(sub, "--warehouse-url", "warehouse_url");
+      AddOptions(cmd->add_subcommand(s.name, s.help));
     }
+    CLI::App* source = cmd->add_subcommand("source", "Source commands");
+    source->require_subcommand(1);
+    AddOptions(
+        source->add_subcommand("freshness",
+                               "Checks each source's newest loaded_at_field against its freshness; "
+                               "writes target/sources.json"));
+    CLI::App* docs = cmd->add_subcommand("docs", "Documentation artifacts");
+    docs->require_subcommand(1);
+    AddOptions(
+        docs->add_subcommand("generate",
+                             "Writes target/manifest.json and target/catalog.json (the warehouse's "
+                             "catalog of the project's relations)"));
     deps_ = cmd->add_subcommand("deps",
                                 "Installs packages.yml / dependencies.yml packages into "
                                 "dbt_packages/ (local:, git:, and hub packages from "
@@ -94,6 +85,7 @@ class TransformCommand : public Command {
     for (CLI::App* sub : subs_) {
       if (sub->parsed()) options_.command = sub->get_name();
     }
+    if (options_.command == "generate") options_.command = "docs";  // docs generate
     bool explicit_project = !options_.project_dir.empty();
     if (!explicit_project && !platform_ && fs::exists("dbt_project.yml")) {
       options_.project_dir = ".";
@@ -116,6 +108,31 @@ class TransformCommand : public Command {
   }
 
  private:
+  // The options every project command takes.
+  void AddOptions(CLI::App* sub) {
+    subs_.push_back(sub);
+    sub->add_option("--project-dir", options_.project_dir,
+                    "dbt project folder (default: the current folder if it has a "
+                    "dbt_project.yml, else the platform's project)");
+    sub->add_option("--profiles-dir", options_.profiles_dir,
+                    "folder of profiles.yml (default: the project folder, then ~/.dbt)");
+    sub->add_option("--target,-t", options_.target, "profiles.yml target");
+    sub->add_option("--select,-s,--models,-m", options_.select, "node selection (dbt syntax)")
+        ->expected(1, -1);
+    sub->add_option("--exclude", options_.exclude, "nodes to leave out (dbt syntax)")
+        ->expected(1, -1);
+    sub->add_option("--vars", options_.vars, "YAML mapping of project variables");
+    sub->add_option("--env-var", options_.env_vars,
+                    "an environment variable models may read with env_var() (besides "
+                    "DBT_ENV_*); repeatable; never a secret");
+    sub->add_flag("--platform", platform_,
+                  "the platform's project against warehouse_url, even in a folder with a "
+                  "dbt_project.yml");
+    sub->add_flag("--full-refresh", options_.full_refresh,
+                  "rebuild incremental models from scratch");
+    flags_.Add(sub, "--warehouse-url", "warehouse_url");
+  }
+
   transform::TransformOptions options_;
   std::vector<CLI::App*> subs_;
   CLI::App* deps_ = nullptr;

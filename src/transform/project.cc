@@ -21,6 +21,7 @@
 #include "common/random_secret.h"
 #include "transform/builtin_macros.h"
 #include "transform/context.h"
+#include "transform/freshness.h"
 #include "transform/global_project.h"
 #include "transform/jinja_ast.h"
 #include "transform/packages.h"
@@ -854,6 +855,29 @@ class Loader {
         n.original_file_path = file;
         n.path = file;
         n.fqn = {package, sname, n.name};
+        // freshness and loaded_at_field: the source's, a table's own winning (a table's
+        // `freshness: null` turns it off).
+        n.config = nlohmann::json::object();
+        for (const YAML::Node* level : {&src, &tbl}) {
+          if ((*level)["loaded_at_field"])
+            n.config["loaded_at_field"] = (*level)["loaded_at_field"].as<std::string>();
+          if ((*level)["freshness"]) {
+            nlohmann::json f = YamlToJson((*level)["freshness"]);
+            if (f.is_object()) {
+              for (const char* key : {"warn_after", "error_after"}) {
+                if (f.contains(key)) {
+                  auto seconds = ThresholdSeconds(f[key]);
+                  if (!seconds.ok()) {
+                    throw LoadError{fmt::format("{}:{}: {}", file,
+                                                (*level)["freshness"].Mark().line + 1,
+                                                seconds.message())};
+                  }
+                }
+              }
+            }
+            n.config["freshness"] = f;
+          }
+        }
         if (tbl["description"]) n.description = tbl["description"].as<std::string>();
         for (const auto& col : tbl["columns"]) {
           std::string cname = col["name"].as<std::string>();

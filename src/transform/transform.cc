@@ -12,6 +12,8 @@
 #include "pg/lease.h"
 #include "pg/notifications.h"
 #include "pg/reconnect.h"
+#include "transform/catalog.h"
+#include "transform/freshness.h"
 #include "transform/graph.h"
 #include "transform/project.h"
 #include "transform/runner.h"
@@ -43,7 +45,8 @@ std::set<std::string> ForCommand(const Project& project, const std::string& comm
          (runnable_model || n.resource_type == "seed" || n.resource_type == "test" ||
           n.resource_type == "snapshot" || n.resource_type == "unit_test")) ||
         (command == "compile" && (n.resource_type == "model" || n.resource_type == "test")) ||
-        command == "ls";
+        (command == "freshness" && n.resource_type == "source") ||
+        (command == "docs" && n.resource_type != "unit_test") || command == "ls";
     if (take) out.insert(id);
   }
   return out;
@@ -72,7 +75,20 @@ Result<RunSummary> RunLoaded(const Project& project, const Graph& graph, pg::Con
     summary.pass = summary.total;
     return summary;
   }
+  if (options.command == "freshness") return CheckFreshness(project, *conn, nodes, options.out);
   Runner runner(project, graph, conn, options);
+  if (options.command == "docs") {  // docs generate: the manifest and the catalog
+    for (const auto& id : graph.order()) {
+      const Node& n = project.nodes.at(id);
+      if (nodes.count(id) && (n.resource_type == "model" || n.resource_type == "test")) {
+        (void)runner.Compile(n);
+      }
+    }
+    if (Status s = runner.WriteManifest(); !s.ok()) return s;
+    if (Status s = WriteCatalog(project, *conn, options.out); !s.ok()) return s;
+    summary.total = summary.pass = static_cast<int>(nodes.size());
+    return summary;
+  }
   if (options.command == "compile") {
     for (const auto& id : graph.order()) {
       if (!nodes.count(id)) continue;
@@ -109,8 +125,8 @@ std::string MissingSource(const Project& project, pg::Connection& conn) {
 }  // namespace
 
 Result<RunSummary> RunCommand(const TransformOptions& options) {
-  static const std::set<std::string> kCommands = {"seed",    "run", "test",    "build",
-                                                  "compile", "ls",  "snapshot"};
+  static const std::set<std::string> kCommands = {
+      "seed", "run", "test", "build", "compile", "ls", "snapshot", "freshness", "docs"};
   if (!kCommands.count(options.command)) {
     return Status::Error(fmt::format("unknown transform command '{}'", options.command));
   }

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "localsvc/local_postgres.h"
 #include "test_support.h"
@@ -129,6 +130,48 @@ TEST_F(TransformSnapshotTest, EveryStrategyAndHardDeletesModeRecordsTheHistory) 
                    "select string_agg(id || ':' || versions, ' ' order by id) from "
                    "analytics.versions_per_customer"),
             "1:2 2:2 3:2 4:1");
+}
+
+// In the same fixture: its source declares freshness; docs generate reads the catalog.
+TEST_F(TransformSnapshotTest, SourceFreshnessAndTheCatalog) {
+  auto conn = Connect(Url());
+  Exec(conn,
+       "create schema src; create table src.customers (id int primary key, status text, opt_in "
+       "boolean, updated_at timestamp); insert into src.customers values (1, 'A', true, now() - "
+       "interval '2 days')");
+  auto stale = Dbt({"source", "freshness"});
+  EXPECT_EQ(stale.exit_code, 0) << stale.output;  // a warning is no failure
+  EXPECT_NE(stale.output.find("1 of 1 WARN freshness of src.customers"), std::string::npos)
+      << stale.output;
+  auto doc = nlohmann::json::parse(ReadFile(project_ / "target/sources.json"));
+  EXPECT_EQ(doc["results"][0]["unique_id"], "source.snaps.src.customers");
+  EXPECT_EQ(doc["results"][0]["status"], "warn");
+  EXPECT_GT(doc["results"][0]["max_loaded_at_time_ago_in_s"].get<double>(), 2 * 86400 - 60);
+
+  Exec(conn, "update src.customers set updated_at = now() - interval '40 days'");
+  auto error = Dbt({"source", "freshness"});
+  EXPECT_NE(error.exit_code, 0);
+  EXPECT_NE(error.output.find("ERROR STALE freshness of src.customers"), std::string::npos)
+      << error.output;
+  Exec(conn, "update src.customers set updated_at = now()");
+  auto fresh = Dbt({"source", "freshness"});
+  EXPECT_EQ(fresh.exit_code, 0) << fresh.output;
+  EXPECT_NE(fresh.output.find("PASS=1 WARN=0 ERROR=0"), std::string::npos) << fresh.output;
+
+  ASSERT_EQ(Dbt({"build"}).exit_code, 0);
+  auto docs = Dbt({"docs", "generate"});
+  ASSERT_EQ(docs.exit_code, 0) << docs.output;
+  auto catalog = nlohmann::json::parse(ReadFile(project_ / "target/catalog.json"));
+  const auto& model = catalog["nodes"]["model.snaps.versions_per_customer"];
+  EXPECT_EQ(model["metadata"]["type"], "VIEW");
+  EXPECT_EQ(model["metadata"]["schema"], "analytics");
+  EXPECT_EQ(model["columns"]["versions"]["type"], "bigint");
+  EXPECT_EQ(model["columns"]["versions"]["index"], 2);
+  const auto& snap = catalog["nodes"]["snapshot.snaps.snap_check"];
+  EXPECT_EQ(snap["metadata"]["type"], "BASE TABLE");
+  EXPECT_EQ(snap["columns"]["dbt_valid_to"]["type"], "timestamp without time zone");
+  EXPECT_EQ(catalog["sources"]["source.snaps.src.customers"]["columns"].size(), 4u);
+  EXPECT_TRUE(fs::exists(project_ / "target/manifest.json"));
 }
 
 TEST_F(TransformSnapshotTest, BadConfigNamesTheFile) {

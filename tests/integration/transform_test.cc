@@ -400,6 +400,10 @@ TEST_F(PlatformModelsTest, DimensionEqualsTheRuleOverOltpAfterMixedWorkload) {
   r = RunPdv({"transform", "run", "--full-refresh", "--warehouse-url", warehouse_});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(Dimension(), before);
+  // RAW, just written, is fresh by the platform project's own declaration.
+  r = RunPdv({"transform", "source", "freshness", "--warehouse-url", warehouse_});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("PASS freshness of raw.clientes_clube"), std::string::npos) << r.output;
 }
 
 TEST_F(PlatformModelsTest, WatchFollowsCdcAndNotifiesTheCache) {
