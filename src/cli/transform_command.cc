@@ -128,6 +128,9 @@ class TransformCommand : public Command {
     sub->add_flag("--platform", platform_,
                   "the platform's project against warehouse_url, even in a folder with a "
                   "dbt_project.yml");
+    sub->add_option("--threads", options_.threads,
+                    "nodes run at once, each on its own connection (default: the target's "
+                    "threads)");
     sub->add_flag("--full-refresh", options_.full_refresh,
                   "rebuild incremental models from scratch");
     flags_.Add(sub, "--warehouse-url", "warehouse_url");

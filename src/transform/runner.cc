@@ -6,10 +6,13 @@
 
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 #include "common/random_secret.h"
 #include "transform/context.h"
@@ -867,43 +870,119 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
                     Plural(tests, "data test"), Plural(sources, "source"),
                     Plural(static_cast<int>(project_.macro_files.size()), "macro file"), extra));
   Print("");
-  Print(fmt::format("Concurrency: 1 threads (target='{}')", project_.target.name));
-  Print("");
   std::vector<std::string> order = ExecutionOrder(selected);
+  // Workers: this runner, and one more per extra thread, each with its own connection.
+  std::vector<std::unique_ptr<pg::Connection>> extra_connections;
+  std::vector<Runner*> workers{this};
+  std::vector<std::unique_ptr<Runner>> extra_workers;
+  int threads = std::max(1, options_.threads > 0 ? options_.threads : project_.target.threads);
+  threads = std::min<int>(threads, std::max<int>(1, static_cast<int>(order.size())));
+  for (int i = 1; i < threads && conn_; ++i) {
+    auto c = pg::Connection::Connect(project_.target.conninfo);
+    if (!c.ok()) {
+      fmt::print(stderr, "warning: thread {}: {}; running with {} threads\n", i + 1, c.message(),
+                 i);
+      break;
+    }
+    extra_connections.push_back(std::make_unique<pg::Connection>(std::move(*c)));
+    extra_workers.push_back(
+        std::make_unique<Runner>(project_, graph_, extra_connections.back().get(), options_));
+    workers.push_back(extra_workers.back().get());
+  }
+  if (workers.size() > 1) {
+    // Concurrent CREATE SCHEMA IF NOT EXISTS of one name can fail in PostgreSQL: the
+    // schemas are made first, one by one, as dbt does.
+    std::set<std::string> schemas;
+    for (const auto& id : order) {
+      const Node& n = project_.nodes.at(id);
+      bool builds = (n.resource_type == "model" && n.materialized() != "ephemeral") ||
+                    n.resource_type == "seed" || n.resource_type == "snapshot";
+      if (builds) schemas.insert(n.schema);
+    }
+    for (const auto& schema : schemas) {
+      StatementResult r =
+          RunStatement(*conn_, "create schema if not exists " + QuoteIdentifier(schema));
+      if (!r.ok) fmt::print(stderr, "warning: schema {}: {}\n", schema, r.error);
+    }
+  }
+  Print(fmt::format("Concurrency: {} threads (target='{}')", workers.size(), project_.target.name));
+  Print("");
   RunSummary summary;
   summary.total = static_cast<int>(order.size());
   std::vector<NodeResult> results;
   std::set<std::string> skip, failed_nodes;
   std::map<std::string, int> kinds;  // "table model" -> n
   std::vector<std::pair<const Node*, NodeResult>> problems;
-  int index = 0;
+
+  // What each selected node waits for: the selected nodes it depends on (through
+  // unselected ones), and, as in dbt build, the selected tests of those (data tests of
+  // its parents, unit tests of itself), so that a failing test stops it before it starts.
+  std::set<std::string> chosen(order.begin(), order.end());
+  std::map<std::string, std::set<std::string>> ancestors;
+  auto ancestors_of = [&](const std::string& id) -> const std::set<std::string>& {
+    auto it = ancestors.find(id);
+    if (it == ancestors.end()) it = ancestors.emplace(id, graph_.Ancestors(id)).first;
+    return it->second;
+  };
+  std::map<std::string, std::set<std::string>> waits_for;
+  std::map<std::string, std::vector<std::string>> tests_of;  // node -> its selected tests
   for (const auto& id : order) {
-    ++index;
+    const Node& n = project_.nodes.at(id);
+    if (n.resource_type == "unit_test") tests_of[n.attached_node].push_back(id);
+    if (n.resource_type == "test") {
+      for (const auto& p : graph_.parents(id)) tests_of[p].push_back(id);
+    }
+  }
+  for (const auto& id : order) {
+    const Node& n = project_.nodes.at(id);
+    std::set<std::string>& waits = waits_for[id];
+    std::vector<std::string> stack(graph_.parents(id).begin(), graph_.parents(id).end());
+    std::set<std::string> seen;
+    while (!stack.empty()) {
+      std::string p = stack.back();
+      stack.pop_back();
+      if (!seen.insert(p).second) continue;
+      if (chosen.count(p)) {
+        waits.insert(p);
+      } else {
+        stack.insert(stack.end(), graph_.parents(p).begin(), graph_.parents(p).end());
+      }
+    }
+    if (n.resource_type != "test" && n.resource_type != "unit_test") {
+      std::set<std::string> direct = waits;
+      for (const auto& p : direct) {
+        for (const auto& t : tests_of[p]) {
+          // Not a test that itself reads this node (relationships to it): that would wait
+          // for itself.
+          if (!ancestors_of(t).count(id)) waits.insert(t);
+        }
+      }
+      for (const auto& t : tests_of[id]) {
+        if (project_.nodes.at(t).resource_type == "unit_test") waits.insert(t);
+      }
+    }
+  }
+
+  // The scheduler: start ready nodes in `order` while a worker is free; one thread per
+  // node run; results are handled here, in the calling thread, one at a time.
+  struct Done {
+    size_t worker;
+    NodeResult result;
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Done> completed;
+  std::vector<std::thread> running(workers.size());
+  std::vector<bool> busy(workers.size(), false);
+  std::map<std::string, std::string> n_of_by_id;
+  std::set<std::string> finished;
+  std::vector<std::string> pending = order;
+  int index = 0;
+  size_t in_flight = 0;
+  auto handle = [&](const std::string& id, NodeResult r) {
     const Node& node = project_.nodes.at(id);
-    std::string n_of = fmt::format("{} of {}", index, order.size());
+    const std::string& n_of = n_of_by_id[id];
     const bool is_test = node.resource_type == "test" || node.resource_type == "unit_test";
-    std::string kind = node.resource_type == "unit_test"  ? "unit test"
-                       : node.resource_type == "test"     ? "data test"
-                       : node.resource_type == "seed"     ? "seed"
-                       : node.resource_type == "snapshot" ? "snapshot"
-                                                          : node.materialized() + " model";
-    kinds[kind]++;
-    bool parent_failed = false;
-    if (is_test) {
-      for (const auto& p : graph_.parents(id))
-        parent_failed |= skip.count(p) > 0 || failed_nodes.count(p) > 0;
-    }
-    if (skip.count(id) || parent_failed) {
-      NodeResult r{.unique_id = id, .status = "skipped", .message = "an upstream node failed"};
-      Print(Dots(is_test ? fmt::format("{} SKIP test {}", n_of, node.name)
-                         : fmt::format("{} SKIP relation {}.{}", n_of, node.schema, node.alias),
-                 "[SKIP]"));
-      summary.skip++;
-      results.push_back(r);
-      continue;
-    }
-    Print(Dots(fmt::format("{} START {}", n_of, Describe(node)), "[RUN]"));
-    NodeResult r = Execute(node);
     std::string timing = fmt::format("in {:.2f}s", r.seconds);
     bool failed = false;
     if (r.status == "success") {
@@ -938,7 +1017,7 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
     }
     if (failed) {
       // The dependants of a failed model, or of the model a failed test checks, are
-      // skipped (their tests too, above); other tests of the same model still run.
+      // skipped (their tests too, below); other tests of the same model still run.
       failed_nodes.insert(id);
       std::set<std::string> roots{id};
       if (node.resource_type == "test") roots = graph_.parents(id);
@@ -953,8 +1032,87 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
         }
       }
     }
+    finished.insert(id);
     results.push_back(std::move(r));
+  };
+  while (!pending.empty() || in_flight > 0) {
+    // Start what is ready, in order, on free workers; skipped nodes finish at once.
+    for (auto it = pending.begin(); it != pending.end();) {
+      const std::string id = *it;
+      bool ready = std::all_of(waits_for[id].begin(), waits_for[id].end(),
+                               [&](const std::string& w) { return finished.count(w) > 0; });
+      if (!ready) {
+        ++it;
+        continue;
+      }
+      const Node& node = project_.nodes.at(id);
+      const bool is_test = node.resource_type == "test" || node.resource_type == "unit_test";
+      bool parent_failed = false;
+      if (is_test) {
+        for (const auto& p : graph_.parents(id))
+          parent_failed |= skip.count(p) > 0 || failed_nodes.count(p) > 0;
+      }
+      bool skipped = skip.count(id) || parent_failed;
+      auto free_worker = std::find(busy.begin(), busy.end(), false);
+      if (!skipped && free_worker == busy.end()) break;  // wait for a worker
+      it = pending.erase(it);
+      n_of_by_id[id] = fmt::format("{} of {}", ++index, order.size());
+      std::string kind = node.resource_type == "unit_test"  ? "unit test"
+                         : node.resource_type == "test"     ? "data test"
+                         : node.resource_type == "seed"     ? "seed"
+                         : node.resource_type == "snapshot" ? "snapshot"
+                                                            : node.materialized() + " model";
+      kinds[kind]++;
+      if (skipped) {
+        Print(Dots(is_test ? fmt::format("{} SKIP test {}", n_of_by_id[id], node.name)
+                           : fmt::format("{} SKIP relation {}.{}", n_of_by_id[id], node.schema,
+                                         node.alias),
+                   "[SKIP]"));
+        summary.skip++;
+        finished.insert(id);
+        results.push_back(
+            NodeResult{.unique_id = id, .status = "skipped", .message = "an upstream node failed"});
+        it = pending.begin();  // a skip may make others ready
+        continue;
+      }
+      Print(Dots(fmt::format("{} START {}", n_of_by_id[id], Describe(node)), "[RUN]"));
+      size_t w = static_cast<size_t>(free_worker - busy.begin());
+      busy[w] = true;
+      ++in_flight;
+      Runner* worker = workers[w];
+      running[w] = std::thread([&mu, &cv, &completed, w, worker, &node] {
+        NodeResult r = worker->Execute(node);
+        std::lock_guard<std::mutex> lock(mu);
+        completed.push_back(Done{w, std::move(r)});
+        cv.notify_one();
+      });
+    }
+    if (in_flight == 0) {
+      if (!pending.empty() && std::none_of(pending.begin(), pending.end(), [&](const auto& id) {
+            return std::all_of(waits_for[id].begin(), waits_for[id].end(),
+                               [&](const std::string& w) { return finished.count(w) > 0; });
+          })) {
+        fmt::print(stderr, "error: {} nodes wait for nodes that never run\n", pending.size());
+        break;  // cannot happen with a DAG; never spin
+      }
+      continue;
+    }
+    std::vector<Done> done;
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return !completed.empty(); });
+      done.swap(completed);
+    }
+    for (auto& d : done) {
+      running[d.worker].join();
+      busy[d.worker] = false;
+      --in_flight;
+      std::string id = d.result.unique_id;  // before the result is moved
+      handle(id, std::move(d.result));
+    }
   }
+  // The manifest shows what every worker compiled.
+  for (const auto& w : extra_workers) compiled_.insert(w->compiled_.begin(), w->compiled_.end());
   double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
   std::string ran;
   for (const auto& [k, n] : kinds) ran += (ran.empty() ? "" : ", ") + Plural(n, k);

@@ -25,6 +25,7 @@ struct TransformOptions {
   std::vector<std::string> select;
   std::vector<std::string> exclude;
   bool full_refresh = false;
+  int threads = 0;  // --threads: nodes run at once; 0: the profile target's threads
   // Set: the platform's project against this warehouse, no profiles.yml.
   std::optional<std::string> warehouse_url;
   std::FILE* out = stdout;

@@ -134,6 +134,37 @@ TEST_F(TransformTest, BuildsSeedsModelsAndTestsWithArtifacts) {
   EXPECT_TRUE(fs::exists(project_ / "target/compiled/shop/models/marts/customer_totals.sql"));
 }
 
+// --threads: independent nodes run at once, each on its own connection, with the same
+// results. Two models prove the overlap: each takes a session lock (held by its worker's
+// connection to the end of the run) and waits (up to 60 s, a condition, not a pace) until
+// the other's is held too; run one after the other, the first would give up.
+TEST_F(TransformTest, ThreadsRunIndependentNodesAtOnceWithTheSameResults) {
+  auto waiting_model = [](int mine, int other) {
+    return fmt::format(
+        "{{{{ config(materialized='table', pre_hook=\"select pg_advisory_lock({0}); do $$ "
+        "begin for i in 1..1200 loop exit when exists (select 1 from pg_locks where locktype = "
+        "'advisory' and objid = {1} and granted); perform pg_sleep(0.05); end loop; if not "
+        "exists (select 1 from pg_locks where locktype = 'advisory' and objid = {1} and "
+        "granted) then raise exception 'the other model never ran alongside'; end if; end "
+        "$$\") }}}}\nselect {0} as id\n",
+        mine, other);
+  };
+  Write("models/marts/together_a.sql", waiting_model(7101, 7102));
+  Write("models/marts/together_b.sql", waiting_model(7102, 7101));
+  auto r = Dbt({"build", "--threads", "4"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("Concurrency: 4 threads"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Done. PASS=18 WARN=1 ERROR=0 SKIP=0 TOTAL=19"), std::string::npos)
+      << r.output;
+  auto conn = Connect(Url());
+  EXPECT_EQ(Scalar(conn,
+                   "select string_agg(format('%s:%s:%s:%s', id, orders, total_cents, vip), ' ' "
+                   "order by id) from analytics_marts.customer_totals"),
+            "1:2:13025:t 2:0:0:f 3:1:500:f 4:0:0:f");
+  auto results = nlohmann::json::parse(ReadFile(project_ / "target/run_results.json"));
+  EXPECT_EQ(results["results"].size(), 19u);
+}
+
 TEST_F(TransformTest, IncrementalStrategiesAndFullRefresh) {
   ASSERT_EQ(Dbt({"build"}).exit_code, 0);
   // A new order arrives and an existing one changes.
