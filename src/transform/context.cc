@@ -10,6 +10,8 @@
 #include <iostream>
 #include <regex>
 
+#include "transform/datetime_module.h"
+
 namespace pdv::transform {
 
 using jinja::Arguments;
@@ -442,55 +444,6 @@ Value ReModule() {
   return Value(std::move(re));
 }
 
-// A datetime as templates see it: its parts, isoformat() and strftime(); renders as
-// Python's str() of one.
-Value DateTimeValue(std::chrono::system_clock::time_point t, bool utc) {
-  std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  if (utc) {
-    gmtime_r(&secs, &tm);
-  } else {
-    localtime_r(&secs, &tm);
-  }
-  int64_t micros =
-      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count() % 1000000;
-  std::string text =
-      fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, micros);
-  ValueDict d;
-  d.text = text;
-  d.Set("year", Value(tm.tm_year + 1900));
-  d.Set("month", Value(tm.tm_mon + 1));
-  d.Set("day", Value(tm.tm_mday));
-  d.Set("hour", Value(tm.tm_hour));
-  d.Set("minute", Value(tm.tm_min));
-  d.Set("second", Value(tm.tm_sec));
-  d.Set("microsecond", Value(micros));
-  std::string iso = text;
-  iso[10] = 'T';
-  d.Set("isoformat", Value(Function([iso](const Arguments&) { return Value(iso); })));
-  d.Set("strftime", Value(Function([tm](const Arguments& a) -> Value {
-          if (a.positional.empty()) throw TemplateError(a.line, "strftime() needs a format");
-          char buf[256];
-          size_t n = std::strftime(buf, sizeof buf, a.positional[0].Str().c_str(), &tm);
-          return Value(std::string(buf, n));
-        })));
-  return Value(std::move(d));
-}
-
-Value DatetimeModule() {
-  ValueDict datetime_class;
-  datetime_class.Set("now", Value(Function([](const Arguments&) {
-                       return DateTimeValue(std::chrono::system_clock::now(), false);
-                     })));
-  datetime_class.Set("utcnow", Value(Function([](const Arguments&) {
-                       return DateTimeValue(std::chrono::system_clock::now(), true);
-                     })));
-  ValueDict module;
-  module.Set("datetime", Value(std::move(datetime_class)));
-  return Value(std::move(module));
-}
-
 }  // namespace
 
 ValueDict MakeContext(const Project& project, const Node& node, const ContextOptions& options,
@@ -695,10 +648,11 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
   flags.Set("WARN_ERROR", Value(false));
   g.Set("flags", Value(std::move(flags)));
   g.Set("invocation_id", Value(project.invocation_id));
-  g.Set("run_started_at", Value(project.run_started_at));
+  g.Set("run_started_at", project.run_started_at_value);
   ValueDict modules;
   modules.Set("re", ReModule());
   modules.Set("datetime", DatetimeModule());
+  modules.Set("pytz", PytzModule());
   g.Set("modules", Value(std::move(modules)));
   g.Set("zip", Value(Function([](const Arguments& a) -> Value {
           ValueList out;

@@ -21,6 +21,7 @@
 #include "common/random_secret.h"
 #include "transform/builtin_macros.h"
 #include "transform/context.h"
+#include "transform/datetime_module.h"
 #include "transform/freshness.h"
 #include "transform/global_project.h"
 #include "transform/jinja_ast.h"
@@ -355,9 +356,10 @@ class Loader {
     std::string hex = id.ok() ? *id : std::string(32, '0');
     p_.invocation_id = fmt::format("{}-{}-{}-{}-{}", hex.substr(0, 8), hex.substr(8, 4),
                                    hex.substr(12, 4), hex.substr(16, 4), hex.substr(20));
-    p_.run_started_at = fmt::format(
-        "{:%Y-%m-%d %H:%M:%S}+00:00",
-        std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now()));
+    auto started = std::chrono::system_clock::now();
+    p_.run_started_at = fmt::format("{:%Y-%m-%d %H:%M:%S}+00:00",
+                                    std::chrono::floor<std::chrono::microseconds>(started));
+    p_.run_started_at_value = UtcDatetime(started);
     p_.name = yml["name"].as<std::string>();
     p_.profile = yml["profile"] ? yml["profile"].as<std::string>() : p_.name;
     p_.dir = dir_.string();
@@ -525,7 +527,30 @@ class Loader {
     if (u.name != p_.name) {
       MergeConfig(config, TreeConfig(Child(Child(root_yml_, resource), u.name), path));
     }
+    RenderConfigValues(config, u.name);
     return config;
+  }
+
+  // dbt renders dbt_project.yml's values ("{{ 'table' if target.name == 'prod' else
+  // 'view' }}"), all but the hooks, which render when they run.
+  void RenderConfigValues(nlohmann::json& config, const std::string& package) {
+    for (auto& [key, value] : config.items()) {
+      if (key == "pre_hook" || key == "post_hook" || !value.is_string()) continue;
+      const std::string text = value.get<std::string>();
+      if (text.find("{{") == std::string::npos && text.find("{%") == std::string::npos) continue;
+      auto tmpl = jinja::Template::Parse(text, fmt::format("dbt_project.yml ({})", key));
+      if (!tmpl.ok()) throw LoadError{tmpl.message()};
+      Node none;
+      none.package_name = package;
+      ContextCapture capture;
+      ValueDict ctx = MakeContext(p_, none, {.parse = true}, &capture);
+      auto r = p_.env->Render(**tmpl, ctx, package);
+      if (!r.ok()) throw LoadError{r.message()};
+      std::string out = *r;
+      out.erase(0, out.find_first_not_of(" \t\r\n"));
+      out.erase(out.find_last_not_of(" \t\r\n") + 1);
+      value = out;
+    }
   }
 
   void LoadDispatch(const YAML::Node& yml) {

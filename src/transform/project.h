@@ -102,7 +102,8 @@ struct Project {
   std::map<std::string, std::vector<std::string>> dispatch;
   // This invocation, as templates see it (invocation_id, run_started_at in UTC).
   std::string invocation_id;
-  std::string run_started_at;  // "2026-12-01 23:20:59.123456+00:00"
+  std::string run_started_at;         // "2026-12-01 23:20:59.123456+00:00"
+  jinja::Value run_started_at_value;  // the same, as a datetime
   // graph.nodes / graph.sources, built on first use in execute mode.
   std::shared_ptr<const jinja::Value> GraphValue() const;
   std::set<std::string> declared_env;  // LoadOptions::declared_env

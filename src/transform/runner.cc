@@ -254,6 +254,14 @@ Result<std::string> Runner::CompileWithCtes(const Node& node, RelationKind exist
             project_.env->Evaluate(v.as_string(), node.defined_at, ctx, node.package_name);
         if (!evaluated.ok()) return evaluated.status();
         value = *evaluated;
+      } else if (v.is_string() && (v.as_string().find("{{") != std::string::npos ||
+                                   v.as_string().find("{%") != std::string::npos)) {
+        // dbt renders a test argument's Jinja in the test's context.
+        auto tmpl = jinja::Template::Parse(v.as_string(), node.defined_at);
+        if (!tmpl.ok()) return tmpl.status();
+        auto rendered = project_.env->Render(**tmpl, ctx, node.package_name);
+        if (!rendered.ok()) return rendered.status();
+        value = jinja::Value(*rendered);
       }
       args.named.emplace_back(k, value);
     }
