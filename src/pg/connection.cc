@@ -97,6 +97,27 @@ pdv::Result<Result> Connection::Exec(std::string_view sql) {
   return ErrorFrom(res.raw(), Brief(text));
 }
 
+pdv::Result<Result> Connection::Exec(std::string_view sql, SqlError* error) {
+  std::string text(sql);
+  Result res(PQexec(conn_.get(), text.c_str()));
+  auto st = PQresultStatus(res.raw());
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return res;
+  const PGresult* r = res.raw();
+  auto field = [&](int code) -> std::string {
+    const char* v = r ? PQresultErrorField(r, code) : nullptr;
+    return v ? v : "";
+  };
+  *error = SqlError{.primary = field(PG_DIAG_MESSAGE_PRIMARY),
+                    .detail = field(PG_DIAG_MESSAGE_DETAIL),
+                    .hint = field(PG_DIAG_MESSAGE_HINT),
+                    .sqlstate = field(PG_DIAG_SQLSTATE)};
+  std::string position = field(PG_DIAG_STATEMENT_POSITION);
+  if (!position.empty()) error->position = std::atoi(position.c_str());
+  if (error->primary.empty()) error->primary = Trimmed(PQerrorMessage(conn_.get()));
+  if (PQstatus(conn_.get()) != CONNECTION_OK) error->sqlstate = kConnectionLost;
+  return ErrorFrom(r, Brief(text));
+}
+
 pdv::Result<Result> Connection::ExecParams(std::string_view sql,
                                            const std::vector<std::optional<std::string>>& params) {
   std::vector<const char*> values;

@@ -28,6 +28,12 @@ class Result {
   std::string str(int row, int col) const { return std::string(get(row, col)); }
   // Rows affected by the command ("UPDATE 3" -> 3).
   int64_t affected() const;
+  // The command's tag ("SELECT 3", "CREATE VIEW") and its row count text ("" when none).
+  std::string command_status() const { return PQcmdStatus(res_.get()); }
+  std::string command_tuples() const { return PQcmdTuples(res_.get()); }
+  std::string column_name(int col) const { return PQfname(res_.get(), col); }
+  // The column's type OID (23 int4, 1700 numeric ...).
+  unsigned column_type(int col) const { return PQftype(res_.get(), col); }
   PGresult* raw() const { return res_.get(); }
 
  private:
@@ -35,6 +41,14 @@ class Result {
     void operator()(PGresult* r) const { PQclear(r); }
   };
   std::unique_ptr<PGresult, Clear> res_;
+};
+
+// A statement's error as the server sent it, field by field.
+struct SqlError {
+  std::string primary;  // the message, without "ERROR:"
+  std::string detail, hint;
+  std::string sqlstate;  // "08006" when the connection itself is gone
+  int position = 0;      // 1-based character of the statement, 0 when none
 };
 
 // Owns one libpq connection (PQfinish on destruction). Move-only, not thread-safe:
@@ -47,6 +61,8 @@ class Connection {
   static pdv::Result<Connection> Connect(const std::string& url);
 
   pdv::Result<Result> Exec(std::string_view sql);
+  // The same, and on failure the error's fields in *error.
+  pdv::Result<Result> Exec(std::string_view sql, SqlError* error);
   // Text parameters; std::nullopt is SQL NULL.
   pdv::Result<Result> ExecParams(std::string_view sql,
                                  const std::vector<std::optional<std::string>>& params);

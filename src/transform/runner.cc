@@ -2,7 +2,6 @@
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
-#include <libpq-fe.h>
 
 #include <chrono>
 #include <cmath>
@@ -58,39 +57,32 @@ StatementResult RunStatement(pg::Connection& conn, const std::string& sql) {
   // PDV_TRANSFORM_TRACE=1: each statement's duration on stderr (profiling a project).
   static const bool trace = std::getenv("PDV_TRANSFORM_TRACE") != nullptr;
   auto started = Clock::now();
-  PGresult* res = PQexec(conn.raw(), sql.c_str());
+  pg::SqlError error;
+  auto res = conn.Exec(sql, &error);
   if (trace) {
     std::string brief = sql.substr(0, 120);
     std::replace(brief.begin(), brief.end(), '\n', ' ');
     fmt::print(stderr, "trace: {:8.2f} ms  {}\n",
                std::chrono::duration<double, std::milli>(Clock::now() - started).count(), brief);
   }
-  auto st = PQresultStatus(res);
-  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-    r.command_status = PQcmdStatus(res);
-    const char* tuples = PQcmdTuples(res);
-    if (tuples && *tuples) r.rows = std::atoll(tuples);
-    if (st == PGRES_TUPLES_OK && PQntuples(res) > 0) {
+  if (res.ok()) {
+    r.command_status = res->command_status();
+    std::string tuples = res->command_tuples();
+    if (!tuples.empty()) r.rows = std::atoll(tuples.c_str());
+    if (res->rows() > 0) {
       r.has_rows = true;
-      r.first_value = PQgetvalue(res, 0, 0);
-      for (int c = 0; c < PQnfields(res); ++c) r.first_row.emplace_back(PQgetvalue(res, 0, c));
+      r.first_value = res->str(0, 0);
+      for (int c = 0; c < res->columns(); ++c) r.first_row.push_back(res->str(0, c));
     }
   } else {
     r.ok = false;
-    const char* primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
-    r.error = primary ? primary : PQerrorMessage(conn.raw());
+    r.error = error.primary;
     while (!r.error.empty() && (r.error.back() == '\n' || r.error.back() == ' '))
       r.error.pop_back();
-    if (const char* d = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : nullptr) {
-      r.error += fmt::format(" ({})", d);
-    }
-    if (const char* p = res ? PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION) : nullptr) {
-      r.position = std::atoi(p);
-    }
-    if (const char* s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr) r.sqlstate = s;
-    if (PQstatus(conn.raw()) != CONNECTION_OK) r.sqlstate = "08006";
+    if (!error.detail.empty()) r.error += fmt::format(" ({})", error.detail);
+    r.position = error.position;
+    r.sqlstate = error.sqlstate;
   }
-  PQclear(res);
   return r;
 }
 
@@ -112,6 +104,24 @@ std::string Describe(const Node& n) {
 }
 
 }  // namespace
+
+const char* StatusText(NodeStatus status) {
+  switch (status) {
+    case NodeStatus::kSuccess:
+      return "success";
+    case NodeStatus::kError:
+      return "error";
+    case NodeStatus::kSkipped:
+      return "skipped";
+    case NodeStatus::kPass:
+      return "pass";
+    case NodeStatus::kFail:
+      return "fail";
+    case NodeStatus::kWarn:
+      return "warn";
+  }
+  return "error";
+}
 
 Runner::Runner(const Project& project, const Graph& graph, pg::Connection* conn,
                const TransformOptions& options)
@@ -157,33 +167,33 @@ Result<QueryResult> Runner::RunQuery(const std::string& sql) {
   if (!conn_) return Status::Error("no database connection");
   auto r = conn_->Exec(sql);
   if (!r.ok()) return r.status();
-  PGresult* res = r->raw();
+  const pg::Result& res = *r;
   auto cell = [&](int row, int col) -> jinja::Value {
-    if (PQgetisnull(res, row, col)) return jinja::Value();
-    std::string text = PQgetvalue(res, row, col);
-    switch (PQftype(res, col)) {
-      case 20:
-      case 21:
-      case 23:
+    if (res.is_null(row, col)) return jinja::Value();
+    std::string text = res.str(row, col);
+    switch (res.column_type(col)) {
+      case 20:  // int8
+      case 21:  // int2
+      case 23:  // int4
         return jinja::Value(static_cast<int64_t>(std::stoll(text)));
-      case 700:
-      case 701:
-      case 1700:
+      case 700:   // float4
+      case 701:   // float8
+      case 1700:  // numeric
         return jinja::Value(std::stod(text));
-      case 16:
+      case 16:  // bool
         return jinja::Value(text == "t");
       default:
         return jinja::Value(text);
     }
   };
   std::vector<std::string> names;
-  for (int c = 0; c < PQnfields(res); ++c) names.emplace_back(PQfname(res, c));
+  for (int c = 0; c < res.columns(); ++c) names.emplace_back(res.column_name(c));
   // Rows and columns are dicts by column name that are also sequences, as agate's are.
   jinja::ValueList rows;
-  for (int i = 0; i < PQntuples(res); ++i) {
+  for (int i = 0; i < res.rows(); ++i) {
     jinja::ValueDict row;
     row.sequence = std::make_shared<jinja::ValueList>();
-    for (int c = 0; c < PQnfields(res); ++c) {
+    for (int c = 0; c < res.columns(); ++c) {
       jinja::Value v = cell(i, c);
       row.Set(names[static_cast<size_t>(c)], v);
       row.sequence->push_back(std::move(v));
@@ -192,9 +202,9 @@ Result<QueryResult> Runner::RunQuery(const std::string& sql) {
   }
   jinja::ValueDict columns;
   columns.sequence = std::make_shared<jinja::ValueList>();
-  for (int c = 0; c < PQnfields(res); ++c) {
+  for (int c = 0; c < res.columns(); ++c) {
     jinja::ValueList values;
-    for (int i = 0; i < PQntuples(res); ++i) values.push_back(cell(i, c));
+    for (int i = 0; i < res.rows(); ++i) values.push_back(cell(i, c));
     jinja::ValueDict column;
     column.Set("name", jinja::Value(names[static_cast<size_t>(c)]));
     column.Set("values", jinja::Value(jinja::Function(
@@ -209,7 +219,7 @@ Result<QueryResult> Runner::RunQuery(const std::string& sql) {
   table.Set("rows", jinja::Value(std::move(rows)));
   table.Set("columns", jinja::Value(std::move(columns)));
   table.Set("column_names", jinja::Value(std::move(column_names)));
-  return QueryResult{jinja::Value(std::move(table)), PQcmdStatus(res)};
+  return QueryResult{jinja::Value(std::move(table)), res.command_status()};
 }
 
 Result<std::string> Runner::CompileWithCtes(const Node& node, RelationKind existing,
@@ -383,7 +393,7 @@ Runner::NodeResult Runner::ExecuteModel(const Node& node, const std::string& com
   auto pre = RenderHooks(node, "pre_hook", existing);
   auto post = RenderHooks(node, "post_hook", existing);
   if (!pre.ok() || !post.ok()) {
-    res.status = "error";
+    res.status = NodeStatus::kError;
     res.message = !pre.ok() ? pre.message() : post.message();
     return res;
   }
@@ -398,7 +408,7 @@ Runner::NodeResult Runner::ExecuteModel(const Node& node, const std::string& com
     main_statement = 1;
   } else if (incremental) {
     if (existing == RelationKind::kView) {
-      res.status = "error";
+      res.status = NodeStatus::kError;
       res.message = fmt::format("{} is a view; run with --full-refresh to rebuild it as a table",
                                 rel.Quoted());
       return res;
@@ -409,7 +419,7 @@ Runner::NodeResult Runner::ExecuteModel(const Node& node, const std::string& com
         "and a.attnum > 0 and not a.attisdropped order by a.attnum",
         {node.schema, node.alias});
     if (!cols.ok()) {
-      res.status = "error";
+      res.status = NodeStatus::kError;
       res.message = cols.message();
       return res;
     }
@@ -420,12 +430,12 @@ Runner::NodeResult Runner::ExecuteModel(const Node& node, const std::string& com
                           UniqueKeyColumns(node.config.value("unique_key", nlohmann::json())),
                           columns, &error);
     if (!error.empty()) {
-      res.status = "error";
+      res.status = NodeStatus::kError;
       res.message = fmt::format("{}: {}", node.original_file_path, error);
       return res;
     }
   } else {
-    res.status = "error";
+    res.status = NodeStatus::kError;
     res.message =
         fmt::format("{}: unknown materialization '{}' (view, table, incremental, ephemeral)",
                     node.original_file_path, mat);
@@ -443,7 +453,7 @@ Runner::NodeResult Runner::ExecuteModel(const Node& node, const std::string& com
     StatementResult r = RunStatement(*conn_, statements[i]);
     if (!r.ok) {
       RunStatement(*conn_, "rollback");
-      res.status = "error";
+      res.status = NodeStatus::kError;
       std::string where = i == main_index ? WhereInSource(node, statements[i], r.position)
                                           : node.original_file_path;
       res.message = fmt::format("{}: {}", where, r.error);
@@ -455,7 +465,7 @@ Runner::NodeResult Runner::ExecuteModel(const Node& node, const std::string& com
       res.rows_affected = r.rows;
     }
   }
-  res.status = "success";
+  res.status = NodeStatus::kSuccess;
   return res;
 }
 
@@ -471,7 +481,7 @@ Runner::NodeResult Runner::ExecuteSeed(const Node& node) {
   }
   auto seed = SeedFile::Parse(ss.str(), node.original_file_path, column_types);
   if (!seed.ok()) {
-    res.status = "error";
+    res.status = NodeStatus::kError;
     res.message = seed.message();
     return res;
   }
@@ -488,7 +498,7 @@ Runner::NodeResult Runner::ExecuteSeed(const Node& node) {
   RelationKind existing = ExistingKind(node.schema, node.alias);
   auto fail = [&](const std::string& what) {
     RunStatement(*conn_, "rollback");
-    res.status = "error";
+    res.status = NodeStatus::kError;
     res.message = fmt::format("{}: {}", node.original_file_path, what);
     return res;
   };
@@ -521,7 +531,7 @@ Runner::NodeResult Runner::ExecuteSeed(const Node& node) {
     StatementResult r = RunStatement(*conn_, sql);
     if (!r.ok) return fail(r.error);
   }
-  res.status = "success";
+  res.status = NodeStatus::kSuccess;
   res.rows_affected = static_cast<int64_t>(seed->rows.size());
   res.adapter_message = fmt::format("INSERT {}", seed->rows.size());
   return res;
@@ -532,7 +542,7 @@ Runner::NodeResult Runner::ExecuteTest(const Node& node, const std::string& comp
   // store_failures is not implemented: an error, not silently ignored.
   if (node.config.contains("store_failures") && node.config["store_failures"].is_boolean() &&
       node.config["store_failures"].get<bool>()) {
-    res.status = "error";
+    res.status = NodeStatus::kError;
     res.message = fmt::format(
         "{}: test config 'store_failures: true' is not supported by pdv "
         "transform",
@@ -553,7 +563,7 @@ Runner::NodeResult Runner::ExecuteTest(const Node& node, const std::string& comp
       *conn_, TestQuerySql(sql, text_config("fail_calc", "count(*)"),
                            text_config("warn_if", "!= 0"), text_config("error_if", "!= 0")));
   if (!r.ok) {
-    res.status = "error";
+    res.status = NodeStatus::kError;
     res.message = fmt::format(
         "{}: {}", node.defined_at.empty() ? node.original_file_path : node.defined_at, r.error);
     return res;
@@ -565,14 +575,14 @@ Runner::NodeResult Runner::ExecuteTest(const Node& node, const std::string& comp
   for (char& c : severity) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   // dbt's rule: error_if decides a failure (severity error only), else warn_if a warning.
   if (severity != "WARN" && should_error) {
-    res.status = "fail";
+    res.status = NodeStatus::kFail;
   } else if (should_warn) {
-    res.status = "warn";
+    res.status = NodeStatus::kWarn;
   } else {
-    res.status = "pass";
+    res.status = NodeStatus::kPass;
   }
-  if (res.status != "pass") {
-    bool fail = res.status == "fail";
+  if (res.status != NodeStatus::kPass) {
+    bool fail = res.status == NodeStatus::kFail;
     res.message =
         fmt::format("Got {} result{}, configured to {} if {}", res.failures,
                     res.failures == 1 ? "" : "s", fail ? "fail" : "warn",
@@ -588,7 +598,7 @@ Runner::NodeResult Runner::ExecuteSnapshot(const Node& node, const std::string& 
                                            RelationKind existing) {
   NodeResult res{.unique_id = node.unique_id};
   auto fail = [&](const std::string& what) {
-    res.status = "error";
+    res.status = NodeStatus::kError;
     res.message = fmt::format("{}: {}", node.original_file_path, what);
     return res;
   };
@@ -657,7 +667,7 @@ Runner::NodeResult Runner::ExecuteSnapshot(const Node& node, const std::string& 
                       : r.error);
     }
   }
-  res.status = "success";
+  res.status = NodeStatus::kSuccess;
   res.adapter_message = existing == RelationKind::kNone ? "CREATE TABLE" : "MERGE";
   return res;
 }
@@ -669,7 +679,7 @@ Runner::NodeResult Runner::ExecuteUnitTest(const Node& node) {
   NodeResult res{.unique_id = node.unique_id};
   auto fail = [&](const std::string& what) {
     RunStatement(*conn_, "rollback");
-    res.status = "error";
+    res.status = NodeStatus::kError;
     res.message = fmt::format("{}: unit test {}: {}", node.defined_at, node.name, what);
     return res;
   };
@@ -779,10 +789,10 @@ Runner::NodeResult Runner::ExecuteUnitTest(const Node& node) {
   RunStatement(*conn_, "rollback");
   res.failures = diff->rows();
   if (res.failures == 0) {
-    res.status = "pass";
+    res.status = NodeStatus::kPass;
     return res;
   }
-  res.status = "fail";
+  res.status = NodeStatus::kFail;
   std::string rows;
   for (int i = 0; i < diff->rows() && i < 20; ++i) {
     std::string row =
@@ -813,7 +823,7 @@ Runner::NodeResult Runner::Execute(const Node& node) {
     auto compiled = node.resource_type == "unit_test" ? Result<std::string>(std::string())
                                                       : Compile(node, existing);
     if (!compiled.ok()) {
-      res.status = "error";
+      res.status = NodeStatus::kError;
       res.message = compiled.message();
     } else {
       WriteCompiled(node, *compiled);
@@ -993,7 +1003,7 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
     const bool is_test = node.resource_type == "test" || node.resource_type == "unit_test";
     std::string timing = fmt::format("in {:.2f}s", r.seconds);
     bool failed = false;
-    if (r.status == "success") {
+    if (r.status == NodeStatus::kSuccess) {
       summary.pass++;
       std::string verb = node.resource_type == "seed"       ? "OK loaded"
                          : node.resource_type == "snapshot" ? "OK snapshotted"
@@ -1001,15 +1011,15 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
       Print(Dots(
           fmt::format("{} {} {}", n_of, verb, Describe(node)),
           fmt::format("[{} {}]", r.adapter_message.empty() ? "OK" : r.adapter_message, timing)));
-    } else if (r.status == "pass") {
+    } else if (r.status == NodeStatus::kPass) {
       summary.pass++;
       Print(Dots(fmt::format("{} PASS {}", n_of, node.name), fmt::format("[PASS {}]", timing)));
-    } else if (r.status == "warn") {
+    } else if (r.status == NodeStatus::kWarn) {
       summary.warn++;
       Print(Dots(fmt::format("{} WARN {} {}", n_of, r.failures, node.name),
                  fmt::format("[WARN {} {}]", r.failures, timing)));
       problems.emplace_back(&node, r);
-    } else if (r.status == "fail") {
+    } else if (r.status == NodeStatus::kFail) {
       summary.error++;
       failed = true;
       Print(Dots(fmt::format("{} FAIL {} {}", n_of, r.failures, node.name),
@@ -1078,8 +1088,8 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
                    "[SKIP]"));
         summary.skip++;
         finished.insert(id);
-        results.push_back(
-            NodeResult{.unique_id = id, .status = "skipped", .message = "an upstream node failed"});
+        results.push_back(NodeResult{
+            .unique_id = id, .status = NodeStatus::kSkipped, .message = "an upstream node failed"});
         it = pending.begin();  // a skip may make others ready
         continue;
       }
@@ -1136,8 +1146,8 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
                       Plural(summary.warn, "warning")));
     for (const auto& [node, r] : problems) {
       Print("");
-      std::string kind = r.status == "fail"              ? "Failure in test"
-                         : r.status == "warn"            ? "Warning in test"
+      std::string kind = r.status == NodeStatus::kFail   ? "Failure in test"
+                         : r.status == NodeStatus::kWarn ? "Warning in test"
                          : node->resource_type == "test" ? "Database Error in test"
                                                          : "Error in " + node->resource_type;
       Print(fmt::format("{} {} ({})", kind, node->name,
@@ -1244,7 +1254,7 @@ Status Runner::WriteRunResults(const std::vector<NodeResult>& results, double el
   for (const auto& r : results) {
     nlohmann::json e;
     e["unique_id"] = r.unique_id;
-    e["status"] = r.status;
+    e["status"] = StatusText(r.status);
     e["execution_time"] = r.seconds;
     e["thread_id"] = "Thread-1";
     e["timing"] = nlohmann::json::array();

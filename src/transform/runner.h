@@ -18,6 +18,12 @@
 
 namespace pdv::transform {
 
+// A node's outcome: built or loaded (success), a test's pass / warn / fail, an error, or
+// skipped because something upstream failed.
+enum class NodeStatus { kSuccess, kError, kSkipped, kPass, kFail, kWarn };
+// As run_results.json spells it.
+const char* StatusText(NodeStatus status);
+
 class Runner {
  public:
   Runner(const Project& project, const Graph& graph, pg::Connection* conn,
@@ -40,7 +46,7 @@ class Runner {
   }
   struct NodeResult {
     std::string unique_id;
-    std::string status;  // success, error, skipped, pass, fail, warn
+    NodeStatus status = NodeStatus::kError;
     std::string message;
     double seconds = 0;
     int64_t failures = -1;
