@@ -211,10 +211,11 @@ Transaction::~Transaction() {
   if (conn_ != nullptr && !conn_->broken()) (void)conn_->Exec("ROLLBACK");
 }
 
-Status Transaction::Commit() {
+Status Transaction::Commit(std::string_view commit_sql) {
   Connection* conn = conn_;
   conn_ = nullptr;
-  auto r = conn->Exec("COMMIT");
+  auto r = conn->Exec(commit_sql);
+  if (!r.ok() && !conn->broken()) (void)conn->Exec("ROLLBACK");  // the fence failed first
   if (!r.ok()) return r.status();
   // COMMIT of a transaction that already failed answers "ROLLBACK", not an error.
   if (std::string_view(PQcmdStatus(r->raw())) == "ROLLBACK") {

@@ -109,7 +109,10 @@ class Transaction {
   Transaction(Transaction&& other) noexcept : conn_(other.conn_) { other.conn_ = nullptr; }
   Transaction& operator=(Transaction&&) = delete;
   ~Transaction();
-  Status Commit();
+  Status Commit() { return Commit("COMMIT"); }
+  // `commit_sql` ends with the COMMIT (a fence check and the commit in one round trip:
+  // pg/lease.h); a transaction already failed, or rolled back by it, is an error.
+  Status Commit(std::string_view commit_sql);
 
  private:
   explicit Transaction(Connection* conn) : conn_(conn) {}

@@ -441,18 +441,20 @@ Runner::NodeResult Runner::ExecuteModel(const Node& node, const std::string& com
                     node.original_file_path, mat);
     return res;
   }
-  std::vector<std::string> statements{Begin()};
-  statements.insert(statements.end(), pre->begin(), pre->end());
+  auto txn = pg::Transaction::Begin(*conn_, Begin());
+  if (!txn.ok()) {
+    res.status = NodeStatus::kError;
+    res.message = fmt::format("{}: {}", node.original_file_path, txn.message());
+    return res;
+  }
+  std::vector<std::string> statements(pre->begin(), pre->end());
   size_t main_index = statements.size() + main_statement;
   size_t last_body = statements.size() + body.size() - 1;
   statements.insert(statements.end(), body.begin(), body.end());
   statements.insert(statements.end(), post->begin(), post->end());
-  // The fence and the commit in one query: no gap between them (pg/lease.h).
-  statements.push_back(options_.fence_sql.empty() ? "commit" : options_.fence_sql + "; commit");
   for (size_t i = 0; i < statements.size(); ++i) {
     StatementResult r = RunStatement(*conn_, statements[i]);
-    if (!r.ok) {
-      RunStatement(*conn_, "rollback");
+    if (!r.ok) {  // the guard rolls back
       res.status = NodeStatus::kError;
       std::string where = i == main_index ? WhereInSource(node, statements[i], r.position)
                                           : node.original_file_path;
@@ -464,6 +466,12 @@ Runner::NodeResult Runner::ExecuteModel(const Node& node, const std::string& com
       res.adapter_message = r.command_status;
       res.rows_affected = r.rows;
     }
+  }
+  if (Status s = txn->Commit(CommitSql()); !s.ok()) {
+    res.status = NodeStatus::kError;
+    res.message = fmt::format("{}: {}", node.original_file_path, s.message());
+    if (pg::IsConnectionLost(s)) res.message += " [connection lost]";
+    return res;
   }
   res.status = NodeStatus::kSuccess;
   return res;
@@ -496,14 +504,15 @@ Runner::NodeResult Runner::ExecuteSeed(const Node& node) {
     defs += fmt::format("{}{} {}", i ? ", " : "", column(seed->columns[i]), seed->types[i]);
   }
   RelationKind existing = ExistingKind(node.schema, node.alias);
-  auto fail = [&](const std::string& what) {
-    RunStatement(*conn_, "rollback");
+  auto fail = [&](const std::string& what) {  // the guard rolls back
     res.status = NodeStatus::kError;
     res.message = fmt::format("{}: {}", node.original_file_path, what);
     return res;
   };
+  auto txn = pg::Transaction::Begin(*conn_, Begin());
+  if (!txn.ok()) return fail(txn.message());
   for (const std::string& sql :
-       {Begin(), fmt::format("create schema if not exists {}", QuoteIdentifier(node.schema)),
+       {fmt::format("create schema if not exists {}", QuoteIdentifier(node.schema)),
         fmt::format("create table {} ({})", tmp.Quoted(), defs)}) {
     StatementResult r = RunStatement(*conn_, sql);
     if (!r.ok) return fail(r.error);
@@ -526,11 +535,11 @@ Runner::NodeResult Runner::ExecuteSeed(const Node& node) {
                                existing == RelationKind::kView ? "view" : "table",
                                rel.QuotedWithSuffix("__dbt_backup")));
   }
-  swap.push_back(options_.fence_sql.empty() ? "commit" : options_.fence_sql + "; commit");
   for (const auto& sql : swap) {
     StatementResult r = RunStatement(*conn_, sql);
     if (!r.ok) return fail(r.error);
   }
+  if (Status c = txn->Commit(CommitSql()); !c.ok()) return fail(c.message());
   res.status = NodeStatus::kSuccess;
   res.rows_affected = static_cast<int64_t>(seed->rows.size());
   res.adapter_message = fmt::format("INSERT {}", seed->rows.size());
@@ -609,11 +618,7 @@ Runner::NodeResult Runner::ExecuteSnapshot(const Node& node, const std::string& 
   StatementResult now = RunStatement(*conn_, "select now()::timestamp::text");
   if (!now.ok) return fail(now.error);
   std::string now_sql = fmt::format("'{}'::timestamp", now.first_value);
-  auto run = [&](const std::string& sql) {
-    StatementResult r = RunStatement(*conn_, sql);
-    if (!r.ok) RunStatement(*conn_, "rollback");
-    return r;
-  };
+  auto run = [&](const std::string& sql) { return RunStatement(*conn_, sql); };
   auto columns_of =
       [&](const std::string& relation) -> Result<std::vector<std::pair<std::string, std::string>>> {
     auto r = conn_->Exec(fmt::format(
@@ -626,17 +631,15 @@ Runner::NodeResult Runner::ExecuteSnapshot(const Node& node, const std::string& 
     return out;
   };
   std::vector<std::string> statements;
-  if (StatementResult r = run(Begin()); !r.ok) return fail(r.error);
+  auto txn = pg::Transaction::Begin(*conn_, Begin());  // rolls back unless committed
+  if (!txn.ok()) return fail(txn.message());
   if (existing == RelationKind::kNone) {
     statements = SnapshotCreateSql(rel, compiled, *config, now_sql);
   } else {
     if (StatementResult r = run(SnapshotStageSql(compiled)); !r.ok) return fail(r.error);
     auto staged = columns_of(kSnapshotSourceTable);
     auto have = columns_of(rel.Quoted());
-    if (!staged.ok() || !have.ok()) {
-      RunStatement(*conn_, "rollback");
-      return fail(!staged.ok() ? staged.message() : have.message());
-    }
+    if (!staged.ok() || !have.ok()) return fail(!staged.ok() ? staged.message() : have.message());
     std::set<std::string> present;
     for (const auto& [name, type] : *have) present.insert(name);
     std::vector<std::string> source_columns;
@@ -656,7 +659,6 @@ Runner::NodeResult Runner::ExecuteSnapshot(const Node& node, const std::string& 
     auto merge = SnapshotMergeSql(rel, *config, source_columns, now_sql);
     statements.insert(statements.end(), merge.begin(), merge.end());
   }
-  statements.push_back(options_.fence_sql.empty() ? "commit" : options_.fence_sql + "; commit");
   for (const auto& sql : statements) {
     StatementResult r = run(sql);
     if (!r.ok) {
@@ -667,6 +669,7 @@ Runner::NodeResult Runner::ExecuteSnapshot(const Node& node, const std::string& 
                       : r.error);
     }
   }
+  if (Status c = txn->Commit(CommitSql()); !c.ok()) return fail(c.message());
   res.status = NodeStatus::kSuccess;
   res.adapter_message = existing == RelationKind::kNone ? "CREATE TABLE" : "MERGE";
   return res;
@@ -677,8 +680,7 @@ Runner::NodeResult Runner::ExecuteSnapshot(const Node& node, const std::string& 
 // as multisets over the columns they name. All in a transaction that is rolled back.
 Runner::NodeResult Runner::ExecuteUnitTest(const Node& node) {
   NodeResult res{.unique_id = node.unique_id};
-  auto fail = [&](const std::string& what) {
-    RunStatement(*conn_, "rollback");
+  auto fail = [&](const std::string& what) {  // the guard rolls back
     res.status = NodeStatus::kError;
     res.message = fmt::format("{}: unit test {}: {}", node.defined_at, node.name, what);
     return res;
@@ -698,7 +700,9 @@ Runner::NodeResult Runner::ExecuteUnitTest(const Node& node) {
     for (int i = 0; i < r->rows(); ++i) out.push_back({r->str(i, 0), r->str(i, 1)});
     return out;
   };
-  if (StatementResult r = RunStatement(*conn_, "begin"); !r.ok) return fail(r.error);
+  // Nothing a unit test does stays: the guard rolls it all back.
+  auto txn = pg::Transaction::Begin(*conn_, "begin");
+  if (!txn.ok()) return fail(txn.message());
   ContextOptions overrides;
   std::string ctes;
   int index = 0;
@@ -786,7 +790,6 @@ Runner::NodeResult Runner::ExecuteUnitTest(const Node& node) {
   if (!expected.ok()) return fail("expect: " + expected.message() + " (of the model's output)");
   auto diff = conn_->Exec(UnitDiffSql("__pdv_unit_actual", *expected, compared));
   if (!diff.ok()) return fail(diff.message());
-  RunStatement(*conn_, "rollback");
   res.failures = diff->rows();
   if (res.failures == 0) {
     res.status = NodeStatus::kPass;

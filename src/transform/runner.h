@@ -44,6 +44,10 @@ class Runner {
   std::string Begin() const {
     return options_.begin_sql.empty() ? "begin" : "begin; " + options_.begin_sql;
   }
+  // The fence (when held) and the commit in one query: no gap between them (pg/lease.h).
+  std::string CommitSql() const {
+    return options_.fence_sql.empty() ? "commit" : options_.fence_sql + "; commit";
+  }
   struct NodeResult {
     std::string unique_id;
     NodeStatus status = NodeStatus::kError;
