@@ -11,36 +11,20 @@
 #include <filesystem>
 #include <fstream>
 
+#include "dbt_project_test.h"
 #include "localsvc/child_process.h"
-#include "localsvc/local_postgres.h"
-#include "test_support.h"
 
 namespace pdv::testing {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TransformPackagesTest : public ::testing::Test {
+class TransformPackagesTest : public DbtProjectTest {
  protected:
-  static void SetUpTestSuite() {
-    auto pg = localsvc::LocalPostgres::Start({});
-    ASSERT_TRUE(pg.ok()) << pg.message();
-    pg_ = pg->release();
-  }
-  static void TearDownTestSuite() { delete pg_; }
-
   void SetUp() override {
-    static std::atomic<int> counter{0};
-    db_ = "pkgs_" + std::to_string(counter++);
-    ASSERT_TRUE(pg_->CreateDatabase(db_).ok());
-    auto dir = localsvc::ScratchDir::Create("pdv-test-packages");
-    ASSERT_TRUE(dir.ok()) << dir.message();
-    dir_.emplace(std::move(*dir));
+    SetUpProject("dbt_packages/pkg_shop", "pkg_shop");
+    CopyBeside("dbt_packages/fixture_utils", "fixture_utils");
     fs::path fixtures = fs::path(PDV_SOURCE_DIR) / "tests/fixtures/dbt_packages";
-    project_ = dir_->path() / "pkg_shop";
-    fs::copy(fixtures / "pkg_shop", project_, fs::copy_options::recursive);
-    fs::copy(fixtures / "fixture_utils", dir_->path() / "fixture_utils",
-             fs::copy_options::recursive);
     // The git package: tag v1.0.0 is the fixture; a later commit on the branch changes
     // month_start to the year's start, so the revision shows in the results.
     fs::path dates = dir_->path() / "repos" / "fixture_dates";
@@ -65,10 +49,6 @@ class TransformPackagesTest : public ::testing::Test {
       Commit(audit, version);
       Git(audit, {"tag", version});
     }
-    ::setenv("SHOP_PG_HOST", "127.0.0.1", 1);
-    ::setenv("SHOP_PG_PORT", std::to_string(pg_->port()).c_str(), 1);
-    ::setenv("SHOP_PG_DB", db_.c_str(), 1);
-    ::setenv("DBT_ENV_SECRET_SHOP_PG_PASSWORD", pg_->password().c_str(), 1);
   }
 
   void Git(const fs::path& repo, std::vector<std::string> args) {
@@ -89,25 +69,8 @@ class TransformPackagesTest : public ::testing::Test {
     Git(repo, {"commit", "--quiet", "-m", message});
   }
 
-  CommandResult Dbt(std::vector<std::string> args) {
-    std::vector<std::string> full = {"transform"};
-    full.insert(full.end(), args.begin(), args.end());
-    full.insert(full.end(), {"--project-dir", project_.string()});
-    return RunPdv(full);
-  }
-  void Write(const std::string& rel, const std::string& text) {
-    fs::create_directories((project_ / rel).parent_path());
-    std::ofstream(project_ / rel) << text;
-  }
-  std::string Url() const { return pg_->Url(db_); }
-
-  static localsvc::LocalPostgres* pg_;
-  std::string db_;
-  std::optional<localsvc::ScratchDir> dir_;
-  fs::path project_, hub_;
+  fs::path hub_;
 };
-
-localsvc::LocalPostgres* TransformPackagesTest::pg_ = nullptr;
 
 TEST_F(TransformPackagesTest, DepsInstallsEveryKindAndTheProjectBuildsWithThem) {
   // Before deps: one clear line that says what to do.

@@ -11,50 +11,16 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "localsvc/local_postgres.h"
-#include "test_support.h"
+#include "dbt_project_test.h"
 
 namespace pdv::testing {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TransformSnapshotTest : public ::testing::Test {
+class TransformSnapshotTest : public DbtProjectTest {
  protected:
-  static void SetUpTestSuite() {
-    auto pg = localsvc::LocalPostgres::Start({});
-    ASSERT_TRUE(pg.ok()) << pg.message();
-    pg_ = pg->release();
-  }
-  static void TearDownTestSuite() { delete pg_; }
-
-  void SetUp() override {
-    static std::atomic<int> counter{0};
-    db_ = "snaps_" + std::to_string(counter++);
-    ASSERT_TRUE(pg_->CreateDatabase(db_).ok());
-    auto dir = localsvc::ScratchDir::Create("pdv-test-snapshots");
-    ASSERT_TRUE(dir.ok()) << dir.message();
-    dir_.emplace(std::move(*dir));
-    project_ = dir_->path() / "snaps";
-    fs::copy(fs::path(PDV_SOURCE_DIR) / "tests/fixtures/dbt_snapshots", project_,
-             fs::copy_options::recursive);
-    ::setenv("SHOP_PG_HOST", "127.0.0.1", 1);
-    ::setenv("SHOP_PG_PORT", std::to_string(pg_->port()).c_str(), 1);
-    ::setenv("SHOP_PG_DB", db_.c_str(), 1);
-    ::setenv("DBT_ENV_SECRET_SHOP_PG_PASSWORD", pg_->password().c_str(), 1);
-  }
-
-  CommandResult Dbt(std::vector<std::string> args) {
-    std::vector<std::string> full = {"transform"};
-    full.insert(full.end(), args.begin(), args.end());
-    full.insert(full.end(), {"--project-dir", project_.string()});
-    return RunPdv(full);
-  }
-  std::string Url() const { return pg_->Url(db_); }
-  static void Exec(pg::Connection& conn, const std::string& sql) {
-    auto r = conn.Exec(sql);
-    ASSERT_TRUE(r.ok()) << r.message();
-  }
+  void SetUp() override { SetUpProject("dbt_snapshots", "snaps"); }
   // Each version of each customer, oldest first: id:status:open|closed[:deleted].
   std::string History(pg::Connection& conn, const std::string& table, bool deleted = false) {
     return Scalar(
@@ -65,14 +31,7 @@ class TransformSnapshotTest : public ::testing::Test {
                     "dbt_valid_to nulls last) from history.{}",
                     deleted ? ", case dbt_is_deleted when 'True' then 'deleted' end" : "", table));
   }
-
-  static localsvc::LocalPostgres* pg_;
-  std::string db_;
-  std::optional<localsvc::ScratchDir> dir_;
-  fs::path project_;
 };
-
-localsvc::LocalPostgres* TransformSnapshotTest::pg_ = nullptr;
 
 TEST_F(TransformSnapshotTest, EveryStrategyAndHardDeletesModeRecordsTheHistory) {
   auto conn = Connect(Url());

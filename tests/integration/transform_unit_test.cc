@@ -10,53 +10,17 @@
 #include <filesystem>
 #include <fstream>
 
-#include "localsvc/local_postgres.h"
-#include "test_support.h"
+#include "dbt_project_test.h"
 
 namespace pdv::testing {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TransformUnitTest : public ::testing::Test {
+class TransformUnitTest : public DbtProjectTest {
  protected:
-  static void SetUpTestSuite() {
-    auto pg = localsvc::LocalPostgres::Start({});
-    ASSERT_TRUE(pg.ok()) << pg.message();
-    pg_ = pg->release();
-  }
-  static void TearDownTestSuite() { delete pg_; }
-
-  void SetUp() override {
-    static std::atomic<int> counter{0};
-    db_ = "unit_" + std::to_string(counter++);
-    ASSERT_TRUE(pg_->CreateDatabase(db_).ok());
-    auto dir = localsvc::ScratchDir::Create("pdv-test-unit");
-    ASSERT_TRUE(dir.ok()) << dir.message();
-    dir_.emplace(std::move(*dir));
-    project_ = dir_->path() / "unit";
-    fs::copy(fs::path(PDV_SOURCE_DIR) / "tests/fixtures/dbt_unit", project_,
-             fs::copy_options::recursive);
-    ::setenv("SHOP_PG_HOST", "127.0.0.1", 1);
-    ::setenv("SHOP_PG_PORT", std::to_string(pg_->port()).c_str(), 1);
-    ::setenv("SHOP_PG_DB", db_.c_str(), 1);
-    ::setenv("DBT_ENV_SECRET_SHOP_PG_PASSWORD", pg_->password().c_str(), 1);
-  }
-
-  CommandResult Dbt(std::vector<std::string> args) {
-    std::vector<std::string> full = {"transform"};
-    full.insert(full.end(), args.begin(), args.end());
-    full.insert(full.end(), {"--project-dir", project_.string()});
-    return RunPdv(full);
-  }
-
-  static localsvc::LocalPostgres* pg_;
-  std::string db_;
-  std::optional<localsvc::ScratchDir> dir_;
-  fs::path project_;
+  void SetUp() override { SetUpProject("dbt_unit", "unit"); }
 };
-
-localsvc::LocalPostgres* TransformUnitTest::pg_ = nullptr;
 
 TEST_F(TransformUnitTest, BuildRunsUnitTestsBeforeTheirModel) {
   auto r = Dbt({"build"});
