@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/random_secret.h"
+#include "transform/artifacts.h"
 #include "transform/context.h"
 #include "transform/materialization.h"
 #include "transform/seed_file.h"
@@ -34,10 +35,6 @@ std::string Now() {
   return fmt::format("{:%H:%M:%S}", std::chrono::floor<std::chrono::seconds>(t));
 }
 
-std::string IsoNow() {
-  auto t = std::chrono::system_clock::now();
-  return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", std::chrono::floor<std::chrono::microseconds>(t));
-}
 
 // One statement's outcome, with what dbt shows of it.
 struct StatementResult {
@@ -105,29 +102,10 @@ std::string Describe(const Node& n) {
 
 }  // namespace
 
-const char* StatusText(NodeStatus status) {
-  switch (status) {
-    case NodeStatus::kSuccess:
-      return "success";
-    case NodeStatus::kError:
-      return "error";
-    case NodeStatus::kSkipped:
-      return "skipped";
-    case NodeStatus::kPass:
-      return "pass";
-    case NodeStatus::kFail:
-      return "fail";
-    case NodeStatus::kWarn:
-      return "warn";
-  }
-  return "error";
-}
-
 Runner::Runner(const Project& project, const Graph& graph, pg::Connection* conn,
                const TransformOptions& options)
     : project_(project), graph_(graph), conn_(conn), options_(options) {
-  invocation_id_ = project.invocation_id;
-  generated_at_ = IsoNow();
+  generated_at_ = ArtifactTime();
 }
 
 void Runner::Print(const std::string& line) const {
@@ -385,7 +363,7 @@ std::string Runner::WhereInSource(const Node& node, const std::string& statement
                      node.original_file_path, line);
 }
 
-Runner::NodeResult Runner::ExecuteModel(const Node& node, const std::string& compiled,
+NodeResult Runner::ExecuteModel(const Node& node, const std::string& compiled,
                                         RelationKind existing) {
   NodeResult res{.unique_id = node.unique_id};
   RelationRef rel{node.schema, node.alias};
@@ -477,7 +455,7 @@ Runner::NodeResult Runner::ExecuteModel(const Node& node, const std::string& com
   return res;
 }
 
-Runner::NodeResult Runner::ExecuteSeed(const Node& node) {
+NodeResult Runner::ExecuteSeed(const Node& node) {
   NodeResult res{.unique_id = node.unique_id};
   std::ifstream in(fs::path(project_.dir) / node.original_file_path, std::ios::binary);
   std::stringstream ss;
@@ -546,7 +524,7 @@ Runner::NodeResult Runner::ExecuteSeed(const Node& node) {
   return res;
 }
 
-Runner::NodeResult Runner::ExecuteTest(const Node& node, const std::string& compiled) {
+NodeResult Runner::ExecuteTest(const Node& node, const std::string& compiled) {
   NodeResult res{.unique_id = node.unique_id};
   // store_failures is not implemented: an error, not silently ignored.
   if (node.config.contains("store_failures") && node.config["store_failures"].is_boolean() &&
@@ -603,7 +581,7 @@ Runner::NodeResult Runner::ExecuteTest(const Node& node, const std::string& comp
 // A snapshot in one transaction: the first run creates the table; later ones stage the
 // query, add the columns the snapshot lacks, and merge (snapshot.h). The run's time is
 // read once, so every row it writes carries the same one.
-Runner::NodeResult Runner::ExecuteSnapshot(const Node& node, const std::string& compiled,
+NodeResult Runner::ExecuteSnapshot(const Node& node, const std::string& compiled,
                                            RelationKind existing) {
   NodeResult res{.unique_id = node.unique_id};
   auto fail = [&](const std::string& what) {
@@ -678,7 +656,7 @@ Runner::NodeResult Runner::ExecuteSnapshot(const Node& node, const std::string& 
 // A unit test: the model compiled with each given input replaced by a CTE of its rows (cast
 // to the input's columns), run into a temporary table, and compared with the expected rows
 // as multisets over the columns they name. All in a transaction that is rolled back.
-Runner::NodeResult Runner::ExecuteUnitTest(const Node& node) {
+NodeResult Runner::ExecuteUnitTest(const Node& node) {
   NodeResult res{.unique_id = node.unique_id};
   auto fail = [&](const std::string& what) {  // the guard rolls back
     res.status = NodeStatus::kError;
@@ -813,7 +791,7 @@ Runner::NodeResult Runner::ExecuteUnitTest(const Node& node) {
   return res;
 }
 
-Runner::NodeResult Runner::Execute(const Node& node) {
+NodeResult Runner::Execute(const Node& node) {
   auto start = Clock::now();
   NodeResult res{.unique_id = node.unique_id};
   if (node.resource_type == "seed") {
@@ -1103,6 +1081,7 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
       Runner* worker = workers[w];
       running[w] = std::thread([&mu, &cv, &completed, w, worker, &node] {
         NodeResult r = worker->Execute(node);
+        r.thread = static_cast<int>(w) + 1;
         std::lock_guard<std::mutex> lock(mu);
         completed.push_back(Done{w, std::move(r)});
         cv.notify_one();
@@ -1169,126 +1148,12 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
 }
 
 Status Runner::WriteManifest() const {
-  nlohmann::json m;
-  m["metadata"] = {{"dbt_schema_version", "https://schemas.getdbt.com/dbt/manifest/v12.json"},
-                   {"dbt_version", "1.8.0"},
-                   {"generated_at", generated_at_},
-                   {"invocation_id", invocation_id_},
-                   {"adapter_type", "postgres"},
-                   {"project_name", project_.name},
-                   {"env", nlohmann::json::object()}};
-  m["nodes"] = nlohmann::json::object();
-  m["sources"] = nlohmann::json::object();
-  m["macros"] = nlohmann::json::object();
-  m["parent_map"] = nlohmann::json::object();
-  m["child_map"] = nlohmann::json::object();
-  for (const auto& [id, n] : project_.nodes) {
-    nlohmann::json j;
-    j["unique_id"] = id;
-    j["name"] = n.name;
-    j["resource_type"] = n.resource_type;
-    j["package_name"] = n.package_name;
-    j["path"] = n.path;
-    j["original_file_path"] = n.original_file_path;
-    j["fqn"] = n.fqn;
-    j["database"] = n.database;
-    j["schema"] = n.schema;
-    j["description"] = n.description;
-    j["columns"] = n.columns;
-    j["tags"] = n.tags();
-    nlohmann::json config = n.config;
-    if (!config.contains("tags")) config["tags"] = nlohmann::json::array();
-    j["config"] = config;
-    std::vector<std::string> node_deps, macro_deps;
-    for (const auto& d : n.depends_on) node_deps.push_back(d);
-    if (!n.test_macro.empty())
-      macro_deps.push_back("macro." + n.test_macro_package + "." + n.test_macro);
-    j["depends_on"] = {{"nodes", node_deps}, {"macros", macro_deps}};
-    m["parent_map"][id] = node_deps;
-    m["child_map"][id] =
-        std::vector<std::string>(graph_.children(id).begin(), graph_.children(id).end());
-    if (n.resource_type == "source") {
-      j["source_name"] = n.source_name;
-      j["identifier"] = n.identifier;
-      j["relation_name"] = n.RelationName();
-      m["sources"][id] = j;
-      continue;
-    }
-    j["alias"] = n.alias;
-    j["raw_code"] = n.raw_code;
-    j["language"] = "sql";
-    nlohmann::json refs = nlohmann::json::array();
-    for (const auto& r : n.refs)
-      refs.push_back({{"name", r.back()}, {"package", nullptr}, {"version", nullptr}});
-    j["refs"] = refs;
-    j["sources"] = n.sources;
-    if (n.resource_type != "test") j["relation_name"] = n.RelationName();
-    auto c = compiled_.find(id);
-    j["compiled"] = c != compiled_.end();
-    if (c != compiled_.end()) j["compiled_code"] = c->second;
-    if (!n.test_macro.empty()) {
-      j["test_metadata"] = {{"name", n.test_macro.substr(5)},
-                            {"kwargs", ValueToJson(jinja::Value(n.test_kwargs))},
-                            {"namespace", nullptr}};
-      j["column_name"] =
-          n.column_name.empty() ? nlohmann::json(nullptr) : nlohmann::json(n.column_name);
-      j["attached_node"] = n.attached_node;
-    }
-    m["nodes"][id] = j;
-  }
-  std::error_code ec;
-  fs::create_directories(project_.target_path, ec);
-  std::ofstream out(fs::path(project_.target_path) / "manifest.json");
-  out << m.dump(2);
-  if (!out)
-    return Status::Error(fmt::format("{}/manifest.json: cannot write", project_.target_path));
-  return Status::Ok();
+  return pdv::transform::WriteManifest(project_, graph_, compiled_, generated_at_);
 }
 
 Status Runner::WriteRunResults(const std::vector<NodeResult>& results, double elapsed,
                                const std::string& command) const {
-  nlohmann::json j;
-  j["metadata"] = {{"dbt_schema_version", "https://schemas.getdbt.com/dbt/run-results/v6.json"},
-                   {"dbt_version", "1.8.0"},
-                   {"generated_at", IsoNow()},
-                   {"invocation_id", invocation_id_},
-                   {"env", nlohmann::json::object()}};
-  j["results"] = nlohmann::json::array();
-  for (const auto& r : results) {
-    nlohmann::json e;
-    e["unique_id"] = r.unique_id;
-    e["status"] = StatusText(r.status);
-    e["execution_time"] = r.seconds;
-    e["thread_id"] = "Thread-1";
-    e["timing"] = nlohmann::json::array();
-    e["message"] =
-        r.message.empty() ? nlohmann::json(r.adapter_message) : nlohmann::json(r.message);
-    e["failures"] = r.failures >= 0 ? nlohmann::json(r.failures) : nlohmann::json(nullptr);
-    e["adapter_response"] =
-        r.adapter_message.empty()
-            ? nlohmann::json::object()
-            : nlohmann::json{{"_message", r.adapter_message},
-                             {"code", r.adapter_message.substr(0, r.adapter_message.find(' '))},
-                             {"rows_affected", r.rows_affected}};
-    e["compiled"] = !r.compiled.empty();
-    e["compiled_code"] = r.compiled.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.compiled);
-    const Node& n = project_.nodes.at(r.unique_id);
-    e["relation_name"] =
-        n.resource_type == "test" ? nlohmann::json(nullptr) : nlohmann::json(n.RelationName());
-    j["results"].push_back(e);
-  }
-  j["elapsed_time"] = elapsed;
-  j["args"] = {{"which", command},
-               {"select", options_.select},
-               {"exclude", options_.exclude},
-               {"full_refresh", options_.full_refresh}};
-  std::error_code ec;
-  fs::create_directories(project_.target_path, ec);
-  std::ofstream out(fs::path(project_.target_path) / "run_results.json");
-  out << j.dump(2);
-  if (!out)
-    return Status::Error(fmt::format("{}/run_results.json: cannot write", project_.target_path));
-  return Status::Ok();
+  return pdv::transform::WriteRunResults(project_, options_, results, elapsed, command);
 }
 
 }  // namespace pdv::transform

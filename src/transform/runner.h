@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pg/connection.h"
+#include "transform/node_result.h"
 #include "transform/context.h"
 #include "transform/graph.h"
 #include "transform/materialization.h"
@@ -17,12 +18,6 @@
 #include "transform/transform.h"
 
 namespace pdv::transform {
-
-// A node's outcome: built or loaded (success), a test's pass / warn / fail, an error, or
-// skipped because something upstream failed.
-enum class NodeStatus { kSuccess, kError, kSkipped, kPass, kFail, kWarn };
-// As run_results.json spells it.
-const char* StatusText(NodeStatus status);
 
 class Runner {
  public:
@@ -48,17 +43,6 @@ class Runner {
   std::string CommitSql() const {
     return options_.fence_sql.empty() ? "commit" : options_.fence_sql + "; commit";
   }
-  struct NodeResult {
-    std::string unique_id;
-    NodeStatus status = NodeStatus::kError;
-    std::string message;
-    double seconds = 0;
-    int64_t failures = -1;
-    std::string compiled;
-    std::string adapter_message;
-    int64_t rows_affected = -1;
-  };
-
   NodeResult Execute(const Node& node);
   NodeResult ExecuteModel(const Node& node, const std::string& compiled, RelationKind existing);
   NodeResult ExecuteSeed(const Node& node);
@@ -90,7 +74,6 @@ class Runner {
   pg::Connection* conn_;
   TransformOptions options_;
   std::map<std::string, std::string> compiled_;
-  std::string invocation_id_;
   std::string generated_at_;
 };
 

@@ -1,0 +1,147 @@
+// target/manifest.json and target/run_results.json (artifacts.h).
+
+#include "transform/artifacts.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+namespace pdv::transform {
+
+namespace fs = std::filesystem;
+
+std::string ArtifactTime() {
+  auto t = std::chrono::system_clock::now();
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", std::chrono::floor<std::chrono::microseconds>(t));
+}
+
+Status WriteManifest(const Project& project_, const Graph& graph_,
+                     const std::map<std::string, std::string>& compiled_,
+                     const std::string& generated_at) {
+  nlohmann::json m;
+  m["metadata"] = {{"dbt_schema_version", "https://schemas.getdbt.com/dbt/manifest/v12.json"},
+                   {"dbt_version", "1.8.0"},
+                   {"generated_at", generated_at},
+                   {"invocation_id", project_.invocation_id},
+                   {"adapter_type", "postgres"},
+                   {"project_name", project_.name},
+                   {"env", nlohmann::json::object()}};
+  m["nodes"] = nlohmann::json::object();
+  m["sources"] = nlohmann::json::object();
+  m["macros"] = nlohmann::json::object();
+  m["parent_map"] = nlohmann::json::object();
+  m["child_map"] = nlohmann::json::object();
+  for (const auto& [id, n] : project_.nodes) {
+    nlohmann::json j;
+    j["unique_id"] = id;
+    j["name"] = n.name;
+    j["resource_type"] = n.resource_type;
+    j["package_name"] = n.package_name;
+    j["path"] = n.path;
+    j["original_file_path"] = n.original_file_path;
+    j["fqn"] = n.fqn;
+    j["database"] = n.database;
+    j["schema"] = n.schema;
+    j["description"] = n.description;
+    j["columns"] = n.columns;
+    j["tags"] = n.tags();
+    nlohmann::json config = n.config;
+    if (!config.contains("tags")) config["tags"] = nlohmann::json::array();
+    j["config"] = config;
+    std::vector<std::string> node_deps, macro_deps;
+    for (const auto& d : n.depends_on) node_deps.push_back(d);
+    if (!n.test_macro.empty())
+      macro_deps.push_back("macro." + n.test_macro_package + "." + n.test_macro);
+    j["depends_on"] = {{"nodes", node_deps}, {"macros", macro_deps}};
+    m["parent_map"][id] = node_deps;
+    m["child_map"][id] =
+        std::vector<std::string>(graph_.children(id).begin(), graph_.children(id).end());
+    if (n.resource_type == "source") {
+      j["source_name"] = n.source_name;
+      j["identifier"] = n.identifier;
+      j["relation_name"] = n.RelationName();
+      m["sources"][id] = j;
+      continue;
+    }
+    j["alias"] = n.alias;
+    j["raw_code"] = n.raw_code;
+    j["language"] = "sql";
+    nlohmann::json refs = nlohmann::json::array();
+    for (const auto& r : n.refs)
+      refs.push_back({{"name", r.back()}, {"package", nullptr}, {"version", nullptr}});
+    j["refs"] = refs;
+    j["sources"] = n.sources;
+    if (n.resource_type != "test") j["relation_name"] = n.RelationName();
+    auto c = compiled_.find(id);
+    j["compiled"] = c != compiled_.end();
+    if (c != compiled_.end()) j["compiled_code"] = c->second;
+    if (!n.test_macro.empty()) {
+      j["test_metadata"] = {{"name", n.test_macro.substr(5)},
+                            {"kwargs", ValueToJson(jinja::Value(n.test_kwargs))},
+                            {"namespace", nullptr}};
+      j["column_name"] =
+          n.column_name.empty() ? nlohmann::json(nullptr) : nlohmann::json(n.column_name);
+      j["attached_node"] = n.attached_node;
+    }
+    m["nodes"][id] = j;
+  }
+  std::error_code ec;
+  fs::create_directories(project_.target_path, ec);
+  std::ofstream out(fs::path(project_.target_path) / "manifest.json");
+  out << m.dump(2);
+  if (!out)
+    return Status::Error(fmt::format("{}/manifest.json: cannot write", project_.target_path));
+  return Status::Ok();
+}
+
+Status WriteRunResults(const Project& project_, const TransformOptions& options_,
+                       const std::vector<NodeResult>& results, double elapsed,
+                       const std::string& command) {
+  nlohmann::json j;
+  j["metadata"] = {{"dbt_schema_version", "https://schemas.getdbt.com/dbt/run-results/v6.json"},
+                   {"dbt_version", "1.8.0"},
+                   {"generated_at", ArtifactTime()},
+                   {"invocation_id", project_.invocation_id},
+                   {"env", nlohmann::json::object()}};
+  j["results"] = nlohmann::json::array();
+  for (const auto& r : results) {
+    nlohmann::json e;
+    e["unique_id"] = r.unique_id;
+    e["status"] = StatusText(r.status);
+    e["execution_time"] = r.seconds;
+    e["thread_id"] = fmt::format("Thread-{}", r.thread);
+    e["timing"] = nlohmann::json::array();
+    e["message"] =
+        r.message.empty() ? nlohmann::json(r.adapter_message) : nlohmann::json(r.message);
+    e["failures"] = r.failures >= 0 ? nlohmann::json(r.failures) : nlohmann::json(nullptr);
+    e["adapter_response"] =
+        r.adapter_message.empty()
+            ? nlohmann::json::object()
+            : nlohmann::json{{"_message", r.adapter_message},
+                             {"code", r.adapter_message.substr(0, r.adapter_message.find(' '))},
+                             {"rows_affected", r.rows_affected}};
+    e["compiled"] = !r.compiled.empty();
+    e["compiled_code"] = r.compiled.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.compiled);
+    const Node& n = project_.nodes.at(r.unique_id);
+    e["relation_name"] =
+        n.resource_type == "test" ? nlohmann::json(nullptr) : nlohmann::json(n.RelationName());
+    j["results"].push_back(e);
+  }
+  j["elapsed_time"] = elapsed;
+  j["args"] = {{"which", command},
+               {"select", options_.select},
+               {"exclude", options_.exclude},
+               {"full_refresh", options_.full_refresh}};
+  std::error_code ec;
+  fs::create_directories(project_.target_path, ec);
+  std::ofstream out(fs::path(project_.target_path) / "run_results.json");
+  out << j.dump(2);
+  if (!out)
+    return Status::Error(fmt::format("{}/run_results.json: cannot write", project_.target_path));
+  return Status::Ok();
+}
+
+}  // namespace pdv::transform
