@@ -17,6 +17,7 @@
 #include "transform/artifacts.h"
 #include "transform/context.h"
 #include "transform/materialization.h"
+#include "transform/reporter.h"
 #include "transform/seed_file.h"
 #include "transform/snapshot.h"
 #include "transform/unit_test.h"
@@ -27,14 +28,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-constexpr int kLineWidth = 80;
-
-std::string Now() {
-  auto t = std::chrono::system_clock::now();
-  return fmt::format("{:%H:%M:%S}", std::chrono::floor<std::chrono::seconds>(t));
-}
-
 
 // One statement's outcome, with what dbt shows of it.
 struct StatementResult {
@@ -83,35 +76,16 @@ StatementResult RunStatement(pg::Connection& conn, const std::string& sql) {
   return r;
 }
 
-std::string Dots(const std::string& left, const std::string& right) {
-  int fill = kLineWidth - static_cast<int>(left.size()) - static_cast<int>(right.size()) - 2;
-  return left + " " + std::string(static_cast<size_t>(std::max(fill, 3)), '.') + " " + right;
-}
-
-std::string Plural(int n, const std::string& word) {
-  return fmt::format("{} {}{}", n, word, n == 1 ? "" : "s");
-}
-
-std::string Describe(const Node& n) {
-  if (n.resource_type == "seed") return "seed file " + n.schema + "." + n.alias;
-  if (n.resource_type == "test") return "test " + n.name;
-  if (n.resource_type == "unit_test") return "unit test " + n.name;
-  if (n.resource_type == "snapshot") return "snapshot " + n.schema + "." + n.alias;
-  return fmt::format("sql {} model {}.{}", n.materialized(), n.schema, n.alias);
-}
-
 }  // namespace
 
 Runner::Runner(const Project& project, const Graph& graph, pg::Connection* conn,
                const TransformOptions& options)
-    : project_(project), graph_(graph), conn_(conn), options_(options) {
+    : project_(project),
+      graph_(graph),
+      conn_(conn),
+      options_(options),
+      reporter_(options.out, options.quiet) {
   generated_at_ = ArtifactTime();
-}
-
-void Runner::Print(const std::string& line) const {
-  if (options_.quiet) return;
-  fmt::print(options_.out, "{}  {}\n", Now(), line);
-  std::fflush(options_.out);
 }
 
 RelationKind Runner::ExistingKind(const std::string& schema, const std::string& name) {
@@ -364,7 +338,7 @@ std::string Runner::WhereInSource(const Node& node, const std::string& statement
 }
 
 NodeResult Runner::ExecuteModel(const Node& node, const std::string& compiled,
-                                        RelationKind existing) {
+                                RelationKind existing) {
   NodeResult res{.unique_id = node.unique_id};
   RelationRef rel{node.schema, node.alias};
   std::string mat = node.materialized();
@@ -582,7 +556,7 @@ NodeResult Runner::ExecuteTest(const Node& node, const std::string& compiled) {
 // query, add the columns the snapshot lacks, and merge (snapshot.h). The run's time is
 // read once, so every row it writes carries the same one.
 NodeResult Runner::ExecuteSnapshot(const Node& node, const std::string& compiled,
-                                           RelationKind existing) {
+                                   RelationKind existing) {
   NodeResult res{.unique_id = node.unique_id};
   auto fail = [&](const std::string& what) {
     res.status = NodeStatus::kError;
@@ -849,26 +823,7 @@ std::vector<std::string> Runner::ExecutionOrder(const std::set<std::string>& sel
 
 RunSummary Runner::Run(const std::string& command, const std::set<std::string>& selected) {
   auto started = Clock::now();
-  std::map<std::string, int> counts;
-  for (const auto& [id, n] : project_.nodes) counts[n.resource_type]++;
-  Print("Running with pdv transform (dbt-compatible runner)");
-  std::vector<std::string> found;
-  int models = 0, seeds = 0, tests = 0, sources = 0, unit_tests = 0, snapshots = 0;
-  for (const auto& [id, n] : project_.nodes) {
-    models += n.resource_type == "model";
-    seeds += n.resource_type == "seed";
-    tests += n.resource_type == "test";
-    unit_tests += n.resource_type == "unit_test";
-    snapshots += n.resource_type == "snapshot";
-    sources += n.resource_type == "source";
-  }
-  std::string extra;
-  if (snapshots) extra += ", " + Plural(snapshots, "snapshot");
-  if (unit_tests) extra += ", " + Plural(unit_tests, "unit test");
-  Print(fmt::format("Found {}, {}, {}, {}, {}{}", Plural(models, "model"), Plural(seeds, "seed"),
-                    Plural(tests, "data test"), Plural(sources, "source"),
-                    Plural(static_cast<int>(project_.macro_files.size()), "macro file"), extra));
-  Print("");
+  reporter_.Header(project_);
   std::vector<std::string> order = ExecutionOrder(selected);
   // Workers: this runner, and one more per extra thread, each with its own connection.
   std::vector<std::unique_ptr<pg::Connection>> extra_connections;
@@ -904,8 +859,7 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
       if (!r.ok) fmt::print(stderr, "warning: schema {}: {}\n", schema, r.error);
     }
   }
-  Print(fmt::format("Concurrency: {} threads (target='{}')", workers.size(), project_.target.name));
-  Print("");
+  reporter_.Concurrency(workers.size(), project_.target.name);
   RunSummary summary;
   summary.total = static_cast<int>(order.size());
   std::vector<NodeResult> results;
@@ -981,39 +935,12 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
   auto handle = [&](const std::string& id, NodeResult r) {
     const Node& node = project_.nodes.at(id);
     const std::string& n_of = n_of_by_id[id];
-    const bool is_test = node.resource_type == "test" || node.resource_type == "unit_test";
-    std::string timing = fmt::format("in {:.2f}s", r.seconds);
-    bool failed = false;
-    if (r.status == NodeStatus::kSuccess) {
-      summary.pass++;
-      std::string verb = node.resource_type == "seed"       ? "OK loaded"
-                         : node.resource_type == "snapshot" ? "OK snapshotted"
-                                                            : "OK created";
-      Print(Dots(
-          fmt::format("{} {} {}", n_of, verb, Describe(node)),
-          fmt::format("[{} {}]", r.adapter_message.empty() ? "OK" : r.adapter_message, timing)));
-    } else if (r.status == NodeStatus::kPass) {
-      summary.pass++;
-      Print(Dots(fmt::format("{} PASS {}", n_of, node.name), fmt::format("[PASS {}]", timing)));
-    } else if (r.status == NodeStatus::kWarn) {
-      summary.warn++;
-      Print(Dots(fmt::format("{} WARN {} {}", n_of, r.failures, node.name),
-                 fmt::format("[WARN {} {}]", r.failures, timing)));
-      problems.emplace_back(&node, r);
-    } else if (r.status == NodeStatus::kFail) {
-      summary.error++;
-      failed = true;
-      Print(Dots(fmt::format("{} FAIL {} {}", n_of, r.failures, node.name),
-                 fmt::format("[FAIL {} {}]", r.failures, timing)));
-      problems.emplace_back(&node, r);
-    } else {
-      summary.error++;
-      failed = true;
-      Print(
-          Dots(fmt::format("{} ERROR {}", n_of, is_test ? node.name : "creating " + Describe(node)),
-               fmt::format("[ERROR {}]", timing)));
-      problems.emplace_back(&node, r);
-    }
+    reporter_.Finished(n_of, node, r);
+    bool failed = r.status == NodeStatus::kFail || r.status == NodeStatus::kError;
+    if (r.status == NodeStatus::kSuccess || r.status == NodeStatus::kPass) summary.pass++;
+    if (r.status == NodeStatus::kWarn) summary.warn++;
+    if (failed) summary.error++;
+    if (r.status == NodeStatus::kWarn || failed) problems.emplace_back(&node, r);
     if (failed) {
       // The dependants of a failed model, or of the model a failed test checks, are
       // skipped (their tests too, below); other tests of the same model still run.
@@ -1056,17 +983,9 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
       if (!skipped && free_worker == busy.end()) break;  // wait for a worker
       it = pending.erase(it);
       n_of_by_id[id] = fmt::format("{} of {}", ++index, order.size());
-      std::string kind = node.resource_type == "unit_test"  ? "unit test"
-                         : node.resource_type == "test"     ? "data test"
-                         : node.resource_type == "seed"     ? "seed"
-                         : node.resource_type == "snapshot" ? "snapshot"
-                                                            : node.materialized() + " model";
-      kinds[kind]++;
+      kinds[ConsoleReporter::Kind(node)]++;
       if (skipped) {
-        Print(Dots(is_test ? fmt::format("{} SKIP test {}", n_of_by_id[id], node.name)
-                           : fmt::format("{} SKIP relation {}.{}", n_of_by_id[id], node.schema,
-                                         node.alias),
-                   "[SKIP]"));
+        reporter_.Skipped(n_of_by_id[id], node);
         summary.skip++;
         finished.insert(id);
         results.push_back(NodeResult{
@@ -1074,7 +993,7 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
         it = pending.begin();  // a skip may make others ready
         continue;
       }
-      Print(Dots(fmt::format("{} START {}", n_of_by_id[id], Describe(node)), "[RUN]"));
+      reporter_.Started(n_of_by_id[id], node);
       size_t w = static_cast<size_t>(free_worker - busy.begin());
       busy[w] = true;
       ++in_flight;
@@ -1114,32 +1033,7 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
   // The manifest shows what every worker compiled.
   for (const auto& w : extra_workers) compiled_.insert(w->compiled_.begin(), w->compiled_.end());
   double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
-  std::string ran;
-  for (const auto& [k, n] : kinds) ran += (ran.empty() ? "" : ", ") + Plural(n, k);
-  Print("");
-  Print(fmt::format("Finished running {} in {} hours {} minutes and {:.2f} seconds ({:.2f}s).",
-                    ran.empty() ? "nothing" : ran, static_cast<int>(elapsed) / 3600,
-                    static_cast<int>(elapsed) % 3600 / 60, std::fmod(elapsed, 60.0), elapsed));
-  Print("");
-  if (summary.error == 0 && summary.warn == 0) {
-    Print("Completed successfully");
-  } else {
-    Print(fmt::format("Completed with {} and {}:", Plural(summary.error, "error"),
-                      Plural(summary.warn, "warning")));
-    for (const auto& [node, r] : problems) {
-      Print("");
-      std::string kind = r.status == NodeStatus::kFail   ? "Failure in test"
-                         : r.status == NodeStatus::kWarn ? "Warning in test"
-                         : node->resource_type == "test" ? "Database Error in test"
-                                                         : "Error in " + node->resource_type;
-      Print(fmt::format("{} {} ({})", kind, node->name,
-                        node->defined_at.empty() ? node->original_file_path : node->defined_at));
-      Print("  " + r.message);
-    }
-  }
-  Print("");
-  Print(fmt::format("Done. PASS={} WARN={} ERROR={} SKIP={} TOTAL={}", summary.pass, summary.warn,
-                    summary.error, summary.skip, summary.total));
+  reporter_.Summary(kinds, elapsed, summary, problems);
   if (Status s = WriteRunResults(results, elapsed, command); !s.ok()) {
     fmt::print(stderr, "warning: {}\n", s.message());
   }

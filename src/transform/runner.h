@@ -10,11 +10,12 @@
 #include <vector>
 
 #include "pg/connection.h"
-#include "transform/node_result.h"
 #include "transform/context.h"
 #include "transform/graph.h"
 #include "transform/materialization.h"
+#include "transform/node_result.h"
 #include "transform/project.h"
+#include "transform/reporter.h"
 #include "transform/transform.h"
 
 namespace pdv::transform {
@@ -64,7 +65,6 @@ class Runner {
                                                RelationKind existing);
   RelationKind ExistingKind(const std::string& schema, const std::string& name);
   std::string WhereInSource(const Node& node, const std::string& compiled, int position) const;
-  void Print(const std::string& line) const;
   void WriteCompiled(const Node& node, const std::string& sql) const;
   Status WriteRunResults(const std::vector<NodeResult>& results, double elapsed,
                          const std::string& command) const;
@@ -73,6 +73,7 @@ class Runner {
   const Graph& graph_;
   pg::Connection* conn_;
   TransformOptions options_;
+  ConsoleReporter reporter_;
   std::map<std::string, std::string> compiled_;
   std::string generated_at_;
 };
