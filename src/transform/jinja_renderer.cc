@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <exception>
 #include <optional>
+#include <utility>
 
 #include "transform/jinja.h"
 #include "transform/jinja_ast.h"
@@ -115,30 +117,16 @@ class Renderer : public MacroScope {
     scope.Set("varargs", Value(std::move(varargs)));
     scope.Set("kwargs", Value(std::move(kwargs)));
     // The macro sees the globals and its own arguments, not the caller's locals.
-    std::vector<ValueDict> saved = std::move(scopes_);
-    std::string saved_file = file_;
-    std::string saved_package = package_;
-    scopes_.clear();
-    scopes_.push_back(std::move(scope));
-    file_ = def.tmpl->name();
-    package_ = def.package;
+    std::vector<ValueDict> frame_scopes;
+    frame_scopes.push_back(std::move(scope));
+    Frame frame(*this, std::move(frame_scopes), def.tmpl->name(), def.package);
     std::string out;
-    Value result;
     try {
       RenderNodes(m.body, out);
-      result = Value(std::move(out));
     } catch (ReturnSignal& r) {
-      result = std::move(r.value);
-    } catch (...) {
-      // file_ stays the macro's: the error names where it arose.
-      scopes_ = std::move(saved);
-      package_ = std::move(saved_package);
-      throw;
+      return std::move(r.value);
     }
-    scopes_ = std::move(saved);
-    file_ = std::move(saved_file);
-    package_ = std::move(saved_package);
-    return result;
+    return Value(std::move(out));
   }
 
   Value EvalExpression(const Expr& e) { return Eval(e); }
@@ -147,6 +135,32 @@ class Renderer : public MacroScope {
   const std::string& file() const { return file_; }
 
  private:
+  // Enters another frame (a macro's body, or a call block's): its scopes, file and package,
+  // the caller's restored on leaving. Left by an error, the file stays the inner one, so
+  // that the message names where the error arose.
+  class Frame {
+   public:
+    Frame(Renderer& r, std::vector<ValueDict> scopes, std::string file, std::string package)
+        : r_(r),
+          scopes_(std::exchange(r.scopes_, std::move(scopes))),
+          file_(std::exchange(r.file_, std::move(file))),
+          package_(std::exchange(r.package_, std::move(package))),
+          exceptions_(std::uncaught_exceptions()) {}
+    Frame(const Frame&) = delete;
+    Frame& operator=(const Frame&) = delete;
+    ~Frame() {
+      r_.scopes_ = std::move(scopes_);
+      r_.package_ = std::move(package_);
+      if (std::uncaught_exceptions() == exceptions_) r_.file_ = std::move(file_);
+    }
+
+   private:
+    Renderer& r_;
+    std::vector<ValueDict> scopes_;
+    std::string file_, package_;
+    int exceptions_;
+  };
+
   void RenderNode(const Node& n, std::string& out) {
     switch (n.kind) {
       case Node::Kind::kText:
@@ -231,23 +245,11 @@ class Renderer : public MacroScope {
     a.named.emplace_back(
         "caller",
         Value(Function([this, closure, closure_file, closure_package, body](const Arguments&) {
-          std::vector<ValueDict> saved = std::move(scopes_);
-          std::string saved_file = file_, saved_package = package_;
-          scopes_ = closure;
-          scopes_.emplace_back();
-          file_ = closure_file;
-          package_ = closure_package;
+          std::vector<ValueDict> scopes = closure;
+          scopes.emplace_back();
+          Frame frame(*this, std::move(scopes), closure_file, closure_package);
           std::string out;
-          try {
-            RenderNodes(*body, out);
-          } catch (...) {
-            scopes_ = std::move(saved);
-            package_ = std::move(saved_package);
-            throw;
-          }
-          scopes_ = std::move(saved);
-          file_ = std::move(saved_file);
-          package_ = std::move(saved_package);
+          RenderNodes(*body, out);
           return Value(std::move(out));
         })));
     return fn.function()(a);

@@ -162,14 +162,7 @@ const Node* Project::FindModelOrSeed(const std::string& node_name, const std::st
     return nullptr;
   };
   if (!package.empty()) return in(package);
-  if (!from_package.empty() && from_package != name) {
-    if (const Node* n = in(from_package)) return n;
-  }
-  if (const Node* n = in(name)) return n;
-  for (const auto& p : packages) {
-    if (const Node* n = in(p.name)) return n;
-  }
-  return nullptr;
+  return InSearchOrder(from_package, in);
 }
 
 const Node* Project::FindSource(const std::string& source, const std::string& table,
@@ -178,6 +171,11 @@ const Node* Project::FindSource(const std::string& source, const std::string& ta
     auto it = nodes.find(fmt::format("source.{}.{}.{}", pkg, source, table));
     return it == nodes.end() ? nullptr : &it->second;
   };
+  return InSearchOrder(from_package, in);
+}
+
+const Node* Project::InSearchOrder(const std::string& from_package,
+                                   const std::function<const Node*(const std::string&)>& in) const {
   if (!from_package.empty() && from_package != name) {
     if (const Node* n = in(from_package)) return n;
   }

@@ -5,6 +5,7 @@
 // parses every template once with dbt's "parse" context, which records ref(), source()
 // and config() calls, as dbt does; the DAG and resolved configs come from that.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -113,6 +114,9 @@ struct Project {
   std::vector<std::string> macro_files;
 
  private:
+  // The first node `in` finds in: `from_package`, the root project, then each package.
+  const Node* InSearchOrder(const std::string& from_package,
+                            const std::function<const Node*(const std::string&)>& in) const;
   struct GraphCache {
     std::once_flag once;
     std::shared_ptr<const jinja::Value> value;
