@@ -13,6 +13,15 @@ namespace pdv::transform {
 
 namespace fs = std::filesystem;
 
+Status WriteArtifact(const Project& project, const std::string& file, const nlohmann::json& doc) {
+  std::error_code ec;
+  fs::create_directories(project.target_path, ec);
+  std::ofstream out(fs::path(project.target_path) / file);
+  out << doc.dump(2);
+  if (!out) return Status::Error(fmt::format("{}/{}: cannot write", project.target_path, file));
+  return Status::Ok();
+}
+
 std::string ArtifactTime() {
   auto t = std::chrono::system_clock::now();
   return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", std::chrono::floor<std::chrono::microseconds>(t));
@@ -88,13 +97,7 @@ Status WriteManifest(const Project& project_, const Graph& graph_,
     }
     m["nodes"][id] = j;
   }
-  std::error_code ec;
-  fs::create_directories(project_.target_path, ec);
-  std::ofstream out(fs::path(project_.target_path) / "manifest.json");
-  out << m.dump(2);
-  if (!out)
-    return Status::Error(fmt::format("{}/manifest.json: cannot write", project_.target_path));
-  return Status::Ok();
+  return WriteArtifact(project_, "manifest.json", m);
 }
 
 Status WriteRunResults(const Project& project_, const TransformOptions& options_,
@@ -135,13 +138,7 @@ Status WriteRunResults(const Project& project_, const TransformOptions& options_
                {"select", options_.select},
                {"exclude", options_.exclude},
                {"full_refresh", options_.full_refresh}};
-  std::error_code ec;
-  fs::create_directories(project_.target_path, ec);
-  std::ofstream out(fs::path(project_.target_path) / "run_results.json");
-  out << j.dump(2);
-  if (!out)
-    return Status::Error(fmt::format("{}/run_results.json: cannot write", project_.target_path));
-  return Status::Ok();
+  return WriteArtifact(project_, "run_results.json", j);
 }
 
 }  // namespace pdv::transform

@@ -15,6 +15,9 @@
 
 namespace pdv::transform {
 
+// Writes `doc` to <target-path>/<file> (the folder made first).
+Status WriteArtifact(const Project& project, const std::string& file, const nlohmann::json& doc);
+
 // Now, as the artifacts write times ("2026-12-01T23:20:59.123456Z").
 std::string ArtifactTime();
 

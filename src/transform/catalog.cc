@@ -10,6 +10,8 @@
 #include <fstream>
 #include <map>
 
+#include "transform/artifacts.h"
+
 namespace pdv::transform {
 
 Status WriteCatalog(const Project& project, pg::Connection& conn, std::FILE* out) {
@@ -73,21 +75,16 @@ Status WriteCatalog(const Project& project, pg::Connection& conn, std::FILE* out
     entry["unique_id"] = id;
     (n.resource_type == "source" ? sources : nodes)[id] = std::move(entry);
   }
-  nlohmann::json doc = {
-      {"metadata",
-       {{"dbt_schema_version", "https://schemas.getdbt.com/dbt/catalog/v1.json"},
-        {"dbt_version", "1.8.0"},
-        {"generated_at",
-         fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", std::chrono::floor<std::chrono::microseconds>(
-                                                  std::chrono::system_clock::now()))},
-        {"invocation_id", project.invocation_id},
-        {"env", nlohmann::json::object()}}},
-      {"nodes", nodes},
-      {"sources", sources},
-      {"errors", nullptr}};
-  std::error_code ec;
-  std::filesystem::create_directories(project.target_path, ec);
-  std::ofstream(std::filesystem::path(project.target_path) / "catalog.json") << doc.dump(2);
+  nlohmann::json doc = {{"metadata",
+                         {{"dbt_schema_version", "https://schemas.getdbt.com/dbt/catalog/v1.json"},
+                          {"dbt_version", "1.8.0"},
+                          {"generated_at", ArtifactTime()},
+                          {"invocation_id", project.invocation_id},
+                          {"env", nlohmann::json::object()}}},
+                        {"nodes", nodes},
+                        {"sources", sources},
+                        {"errors", nullptr}};
+  if (Status s = WriteArtifact(project, "catalog.json", doc); !s.ok()) return s;
   fmt::print(out, "Catalog written to {}/catalog.json ({} nodes, {} sources)\n",
              project.target_path, nodes.size(), sources.size());
   return Status::Ok();

@@ -230,12 +230,12 @@ Moment FromParts(const Arguments& a, bool date_only) {
   return m;
 }
 
-Moment Now(bool utc) {
+// now() and utcnow() alike: naive, in UTC (the platform's servers run in UTC).
+Moment Now() {
   auto now = std::chrono::system_clock::now();
   Moment m;
   m.wall_us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
-  if (utc) return m;  // utcnow(): naive, in UTC
-  return m;           // now(): local time, and the platform's servers run in UTC
+  return m;
 }
 
 // fromisoformat(): YYYY-MM-DD[( |T)HH:MM[:SS[.ffffff]]][Z|±HH:MM]
@@ -310,10 +310,9 @@ Value DatetimeModule() {
   ValueDict datetime_class;
   datetime_class.call = std::make_shared<Function>(
       [](const Arguments& a) { return MomentValue(FromParts(a, false)); });
-  datetime_class.Set("now",
-                     Value(Function([](const Arguments&) { return MomentValue(Now(false)); })));
+  datetime_class.Set("now", Value(Function([](const Arguments&) { return MomentValue(Now()); })));
   datetime_class.Set("utcnow",
-                     Value(Function([](const Arguments&) { return MomentValue(Now(true)); })));
+                     Value(Function([](const Arguments&) { return MomentValue(Now()); })));
   datetime_class.Set("fromisoformat", Value(Function([](const Arguments& a) -> Value {
                        if (a.positional.empty())
                          throw TemplateError(a.line, "fromisoformat() needs a string");
@@ -340,7 +339,7 @@ Value DatetimeModule() {
   date_class.call = std::make_shared<Function>(
       [](const Arguments& a) { return MomentValue(FromParts(a, true)); });
   date_class.Set("today", Value(Function([](const Arguments&) {
-                   Moment m = Now(false);
+                   Moment m = Now();
                    m.date_only = true;
                    m.wall_us -= m.wall_us % kMicrosPerDay;
                    return MomentValue(m);

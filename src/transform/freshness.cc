@@ -9,19 +9,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include "transform/artifacts.h"
+#include "transform/reporter.h"
+
 namespace pdv::transform {
-namespace {
-
-std::string Now() {
-  return fmt::format("{:%H:%M:%S}",
-                     std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
-}
-
-std::string Iso(std::chrono::system_clock::time_point t) {
-  return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", std::chrono::floor<std::chrono::microseconds>(t));
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Result<double> ThresholdSeconds(const nlohmann::json& t) {
   if (!t.is_object() || !t.contains("count") || t["count"].is_null()) return 0.0;
@@ -54,6 +46,7 @@ RunSummary CheckFreshness(const Project& project, pg::Connection& conn,
     if (n.resource_type == "source" && has_threshold && n.config.value("loaded_at_field", "") != "")
       checked.push_back(&n);
   }
+  const ConsoleReporter console(out, /*quiet=*/false);
   RunSummary summary;
   summary.total = static_cast<int>(checked.size());
   nlohmann::json results = nlohmann::json::array();
@@ -61,7 +54,7 @@ RunSummary CheckFreshness(const Project& project, pg::Connection& conn,
   for (const Node* n : checked) {
     ++index;
     std::string what = fmt::format("freshness of {}.{}", n->source_name, n->name);
-    fmt::print(out, "{}  {} of {} START {} [RUN]\n", Now(), index, summary.total, what);
+    console.Line(fmt::format("{} of {} START {} [RUN]", index, summary.total, what));
     const nlohmann::json& f = n->config["freshness"];
     std::string filter = f.value("filter", "");
     auto t0 = std::chrono::steady_clock::now();
@@ -84,8 +77,9 @@ RunSummary CheckFreshness(const Project& project, pg::Connection& conn,
       status = "runtime error";
       result["error"] = r.message();
       summary.error++;
-      fmt::print(out, "{}  {} of {} ERROR STALE {} [ERROR in {:.2f}s]\n  {}: {}\n", Now(), index,
-                 summary.total, what, seconds, n->original_file_path, r.message());
+      console.Line(fmt::format("{} of {} ERROR STALE {} [ERROR in {:.2f}s]", index, summary.total,
+                               what, seconds));
+      fmt::print(out, "  {}: {}\n", n->original_file_path, r.message());
     } else {
       bool empty = r->is_null(0, 0);
       double age = empty ? 1e18 : std::stod(r->str(0, 2));
@@ -97,8 +91,8 @@ RunSummary CheckFreshness(const Project& project, pg::Connection& conn,
       if (status == "warn") summary.warn++;
       if (status == "error") summary.error++;
       std::string label = status == "pass" ? "PASS" : status == "warn" ? "WARN" : "ERROR STALE";
-      fmt::print(out, "{}  {} of {} {} {} [{} in {:.2f}s]\n", Now(), index, summary.total, label,
-                 what, label, seconds);
+      console.Line(fmt::format("{} of {} {} {} [{} in {:.2f}s]", index, summary.total, label, what,
+                               label, seconds));
       if (empty) fmt::print(out, "  {}: the table has no rows\n", n->original_file_path);
     }
     result["status"] = status;
@@ -109,16 +103,16 @@ RunSummary CheckFreshness(const Project& project, pg::Connection& conn,
       {"metadata",
        {{"dbt_schema_version", "https://schemas.getdbt.com/dbt/sources/v3.json"},
         {"dbt_version", "1.8.0"},
-        {"generated_at", Iso(finished)},
+        {"generated_at", ArtifactTime()},
         {"invocation_id", project.invocation_id},
         {"env", nlohmann::json::object()}}},
       {"results", results},
       {"elapsed_time", std::chrono::duration<double>(finished - started).count()}};
-  std::error_code ec;
-  std::filesystem::create_directories(project.target_path, ec);
-  std::ofstream(std::filesystem::path(project.target_path) / "sources.json") << doc.dump(2);
-  fmt::print(out, "{}  Done. PASS={} WARN={} ERROR={} SKIP=0 TOTAL={}\n", Now(), summary.pass,
-             summary.warn, summary.error, summary.total);
+  if (Status s = WriteArtifact(project, "sources.json", doc); !s.ok()) {
+    fmt::print(stderr, "warning: {}\n", s.message());
+  }
+  console.Line(fmt::format("Done. PASS={} WARN={} ERROR={} SKIP=0 TOTAL={}", summary.pass,
+                           summary.warn, summary.error, summary.total));
   return summary;
 }
 

@@ -88,6 +88,20 @@ Runner::Runner(const Project& project, const Graph& graph, pg::Connection* conn,
   generated_at_ = ArtifactTime();
 }
 
+Result<std::vector<TypedColumn>> Runner::ColumnsOf(const std::string& schema,
+                                                   const std::string& name) {
+  auto r = conn_->ExecParams(
+      "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a join "
+      "pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace where "
+      "(n.nspname = $1 or ($1 = '' and n.oid = pg_my_temp_schema())) and c.relname = $2 and "
+      "a.attnum > 0 and not a.attisdropped order by a.attnum",
+      {schema, name});
+  if (!r.ok()) return r.status();
+  std::vector<TypedColumn> out;
+  for (int i = 0; i < r->rows(); ++i) out.push_back({r->str(i, 0), r->str(i, 1)});
+  return out;
+}
+
 RelationKind Runner::ExistingKind(const std::string& schema, const std::string& name) {
   if (!conn_) return RelationKind::kNone;
   auto r = conn_->ExecParams(
@@ -365,18 +379,14 @@ NodeResult Runner::ExecuteModel(const Node& node, const std::string& compiled,
                                 rel.Quoted());
       return res;
     }
-    auto cols = conn_->ExecParams(
-        "select a.attname from pg_attribute a join pg_class c on c.oid = a.attrelid "
-        "join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = $2 "
-        "and a.attnum > 0 and not a.attisdropped order by a.attnum",
-        {node.schema, node.alias});
+    auto cols = ColumnsOf(node.schema, node.alias);
     if (!cols.ok()) {
       res.status = NodeStatus::kError;
       res.message = cols.message();
       return res;
     }
     std::vector<std::string> columns;
-    for (int i = 0; i < cols->rows(); ++i) columns.push_back(cols->str(i, 0));
+    for (const auto& c : *cols) columns.push_back(c.name);
     std::string error;
     body = IncrementalSql(rel, compiled, node.config.value("incremental_strategy", ""),
                           UniqueKeyColumns(node.config.value("unique_key", nlohmann::json())),
@@ -571,17 +581,6 @@ NodeResult Runner::ExecuteSnapshot(const Node& node, const std::string& compiled
   if (!now.ok) return fail(now.error);
   std::string now_sql = fmt::format("'{}'::timestamp", now.first_value);
   auto run = [&](const std::string& sql) { return RunStatement(*conn_, sql); };
-  auto columns_of =
-      [&](const std::string& relation) -> Result<std::vector<std::pair<std::string, std::string>>> {
-    auto r = conn_->Exec(fmt::format(
-        "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a where "
-        "a.attrelid = '{}'::regclass and a.attnum > 0 and not a.attisdropped order by a.attnum",
-        relation));
-    if (!r.ok()) return r.status();
-    std::vector<std::pair<std::string, std::string>> out;
-    for (int i = 0; i < r->rows(); ++i) out.emplace_back(r->str(i, 0), r->str(i, 1));
-    return out;
-  };
   std::vector<std::string> statements;
   auto txn = pg::Transaction::Begin(*conn_, Begin());  // rolls back unless committed
   if (!txn.ok()) return fail(txn.message());
@@ -589,11 +588,11 @@ NodeResult Runner::ExecuteSnapshot(const Node& node, const std::string& compiled
     statements = SnapshotCreateSql(rel, compiled, *config, now_sql);
   } else {
     if (StatementResult r = run(SnapshotStageSql(compiled)); !r.ok) return fail(r.error);
-    auto staged = columns_of(kSnapshotSourceTable);
-    auto have = columns_of(rel.Quoted());
+    auto staged = ColumnsOf("", kSnapshotSourceTable);
+    auto have = ColumnsOf(rel.schema, rel.identifier);
     if (!staged.ok() || !have.ok()) return fail(!staged.ok() ? staged.message() : have.message());
     std::set<std::string> present;
-    for (const auto& [name, type] : *have) present.insert(name);
+    for (const auto& c : *have) present.insert(c.name);
     std::vector<std::string> source_columns;
     for (const auto& [name, type] : *staged) {
       source_columns.push_back(name);
@@ -639,19 +638,6 @@ NodeResult Runner::ExecuteUnitTest(const Node& node) {
   };
   const Node& model = project_.nodes.at(node.attached_node);
   const nlohmann::json& ut = node.unit_test;
-  auto columns_of = [&](const std::string& schema,
-                        const std::string& name) -> Result<std::vector<TypedColumn>> {
-    auto r = conn_->ExecParams(
-        "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a join "
-        "pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace where "
-        "(n.nspname = $1 or ($1 = '' and n.oid = pg_my_temp_schema())) and c.relname = $2 and "
-        "a.attnum > 0 and not a.attisdropped order by a.attnum",
-        {schema, name});
-    if (!r.ok()) return r.status();
-    std::vector<TypedColumn> out;
-    for (int i = 0; i < r->rows(); ++i) out.push_back({r->str(i, 0), r->str(i, 1)});
-    return out;
-  };
   // Nothing a unit test does stays: the guard rolls it all back.
   auto txn = pg::Transaction::Begin(*conn_, "begin");
   if (!txn.ok()) return fail(txn.message());
@@ -681,7 +667,7 @@ NodeResult Runner::ExecuteUnitTest(const Node& node) {
     }
     std::string schema = target->schema;
     std::string name = target->resource_type == "source" ? target->identifier : target->alias;
-    auto columns = columns_of(schema, name);
+    auto columns = ColumnsOf(schema, name);
     if (!columns.ok()) return fail(columns.message());
     if (columns->empty() && target->resource_type == "model") {
       // Not built yet (`this` before the model's first build): its columns from its query.
@@ -696,7 +682,7 @@ NodeResult Runner::ExecuteUnitTest(const Node& node) {
           !r.ok) {
         return fail(fmt::format("the columns of {}: {}", input, r.error));
       }
-      columns = columns_of("", shape);
+      columns = ColumnsOf("", shape);
       if (!columns.ok()) return fail(columns.message());
     }
     auto sql = FixtureSql(given, *columns, /*only_named=*/false);
@@ -727,7 +713,7 @@ NodeResult Runner::ExecuteUnitTest(const Node& node) {
   if (StatementResult r = RunStatement(*conn_, actual); !r.ok) {
     return fail(fmt::format("the model on the given rows: {}", r.error));
   }
-  auto actual_columns = columns_of("", "__pdv_unit_actual");
+  auto actual_columns = ColumnsOf("", "__pdv_unit_actual");
   if (!actual_columns.ok()) return fail(actual_columns.message());
   const nlohmann::json& expect = ut["expect"];
   std::vector<std::string> compared;

@@ -17,6 +17,7 @@
 #include "transform/project.h"
 #include "transform/reporter.h"
 #include "transform/transform.h"
+#include "transform/unit_test.h"
 
 namespace pdv::transform {
 
@@ -64,6 +65,9 @@ class Runner {
   Result<std::vector<std::string>> RenderHooks(const Node& node, const char* key,
                                                RelationKind existing);
   RelationKind ExistingKind(const std::string& schema, const std::string& name);
+  // A relation's columns and their types, in order; schema "": this session's temporary
+  // tables. Empty when the relation does not exist.
+  Result<std::vector<TypedColumn>> ColumnsOf(const std::string& schema, const std::string& name);
   std::string WhereInSource(const Node& node, const std::string& compiled, int position) const;
   void WriteCompiled(const Node& node, const std::string& sql) const;
   Status WriteRunResults(const std::vector<NodeResult>& results, double elapsed,
