@@ -16,11 +16,17 @@ namespace {
 
 constexpr int kSecretBytes = 32;  // of a key, after "pdv_"
 
-// Writes one key's hash (and, unless revoked, its name in the index) into Redis.
+// Writes one key's hash into Redis (not the index: see PutInRedis and RestoreApiKeys).
+Status PutKeyHash(redis::Client& redis, const warehouse::ApiKeyRow& key) {
+  return redis
+      .Command({"HSET", ApiKeyRedisKey(key.hash), "name", key.name, "created_at", key.created_at,
+                "revoked", key.revoked ? "1" : "0"})
+      .status();
+}
+
+// Writes one key's hash, then (unless revoked) its name in the index.
 Status PutInRedis(redis::Client& redis, const warehouse::ApiKeyRow& key) {
-  auto set = redis.Command({"HSET", ApiKeyRedisKey(key.hash), "name", key.name, "created_at",
-                            key.created_at, "revoked", key.revoked ? "1" : "0"});
-  if (!set.ok()) return set.status();
+  if (Status s = PutKeyHash(redis, key); !s.ok()) return s;
   // The empty field (no key has an empty name) keeps the index present even when every
   // key is revoked: its absence means Redis lost its data.
   if (key.revoked) return redis.Command({"HSET", kApiKeysIndexKey, "", "1"}).status();
@@ -68,6 +74,9 @@ pdv::Result<std::string> CreateApiKey(const std::string& redis_url,
           "{:%Y-%m-%dT%H:%M:%S}Z",
           std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()))};
   if (Status s = (*wh)->SaveApiKey(row); !s.ok()) return s;
+  // A Redis that lost its data gets every key back first (the new one included): an
+  // index holding only the new key would make every older key a 401.
+  if (Status s = RestoreApiKeys(*redis, warehouse_url); !s.ok()) return s;
   if (Status s = PutInRedis(*redis, row); !s.ok()) return s;
   return key;
 }
@@ -80,6 +89,8 @@ Status RevokeApiKey(const std::string& redis_url, const std::string& warehouse_u
   if (!redis.ok()) return redis.status();
   auto keys = (*wh)->ApiKeys();
   if (!keys.ok()) return keys.status();
+  // As in CreateApiKey: a Redis that lost its data gets every key back first.
+  if (Status s = RestoreApiKeys(*redis, warehouse_url); !s.ok()) return s;
   bool found = false;
   for (auto k : *keys) {
     if (k.name != name || k.revoked) continue;
@@ -111,9 +122,20 @@ Status RestoreApiKeys(redis::Client& redis, const std::string& warehouse_url, si
   if (!wh.ok()) return wh.status();
   auto keys = (*wh)->ApiKeys();
   if (!keys.ok()) return keys.status();
+  // Every key's hash first, the index last, in one command: the API reads the index's
+  // presence as "the keys are loaded", so a key checked meanwhile is a 503 (not loaded
+  // yet), never a 401 (loaded, and unknown). The keys live in different cluster slots,
+  // so one MULTI cannot hold them; the order is what makes it safe, and a restore cut
+  // short leaves no index, so the next one starts over.
+  std::vector<std::string_view> index = {"HSET", kApiKeysIndexKey, "", "1"};
   for (const auto& k : *keys) {
-    if (Status s = PutInRedis(redis, k); !s.ok()) return s;
+    if (Status s = PutKeyHash(redis, k); !s.ok()) return s;
+    if (!k.revoked) {
+      index.push_back(k.name);
+      index.push_back(k.hash);
+    }
   }
+  if (Status s = redis.Command(index).status(); !s.ok()) return s;
   if (restored) *restored = keys->size();
   return Status::Ok();
 }

@@ -257,6 +257,9 @@ class Worker {
 
   enum class KeyState { kValid, kRevoked, kSuspended, kUnknown };
   void CheckKey(const std::string& key, std::function<void(Status, KeyState)> done);
+  // CheckKey's Redis part; `index_seen` once the key index was found present.
+  void LookUpKey(const std::string& key, bool index_seen,
+                 std::function<void(Status, KeyState)> done);
   // The request counter and latency histogram of (route, status), looked up in the
   // shared registry only the first time on this loop.
   std::pair<metrics::Gauge*, metrics::Histogram*> Count(Route route, unsigned status) {
@@ -781,8 +784,13 @@ void Worker::CheckKey(const std::string& key, std::function<void(Status, KeyStat
   if (auto it = keys_.find(key); it != keys_.end() && it->second.until > now) {
     return done(Status::Ok(), it->second.state);
   }
+  LookUpKey(key, /*index_seen=*/false, std::move(done));
+}
+
+void Worker::LookUpKey(const std::string& key, bool index_seen,
+                       std::function<void(Status, KeyState)> done) {
   redis_->Command({"HGET", ApiKeyRedisKey(ApiKeyHash(key)), "revoked"},
-                  [this, key, done](const Status& s, redisReply* r) {
+                  [this, key, index_seen, done](const Status& s, redisReply* r) {
                     if (!s.ok()) return done(s, KeyState::kUnknown);
                     KeyState state = r->type != REDIS_REPLY_STRING             ? KeyState::kUnknown
                                      : std::string_view(r->str, r->len) == "1" ? KeyState::kRevoked
@@ -804,19 +812,22 @@ void Worker::CheckKey(const std::string& key, std::function<void(Status, KeyStat
                             remember(suspended ? KeyState::kSuspended : KeyState::kValid);
                           });
                     }
-                    if (state != KeyState::kUnknown) return remember(state);
+                    if (state != KeyState::kUnknown || index_seen) return remember(state);
                     // Unknown, or Redis lost every key (the index's marker is gone too)
                     // and the cache stage has not refilled them yet: then nobody can
-                    // tell, and the answer is 503, not 401.
+                    // tell, and the answer is 503, not 401. The index is written after
+                    // every key (RestoreApiKeys), so once it is seen, a second look at
+                    // the key is the answer: a restore that ended between the two reads
+                    // above must not make a restored key a 401.
                     redis_->Command({"EXISTS", kApiKeysIndexKey},
-                                    [done, remember](const Status& es, redisReply* er) {
+                                    [this, key, done](const Status& es, redisReply* er) {
                                       if (!es.ok()) return done(es, KeyState::kUnknown);
                                       if (er->type == REDIS_REPLY_INTEGER && er->integer == 0) {
                                         return done(Status::Error("API keys are not loaded (Redis "
                                                                   "lost its data)"),
                                                     KeyState::kUnknown);
                                       }
-                                      remember(KeyState::kUnknown);
+                                      LookUpKey(key, /*index_seen=*/true, done);
                                     });
                   });
 }

@@ -19,6 +19,7 @@
 #include <regex>
 #include <thread>
 
+#include "api/apikeys.h"
 #include "cache/cache.h"
 #include "common/cpf.h"
 #include "common/cpf_hasher.h"
@@ -899,6 +900,31 @@ TEST_F(ServeTest, BurstPastTheFdLimitLeavesTheApiAnswering) {
 // failover to an empty replica) while cache watch and serve run, and no change arrives.
 // Known customers are never "unknown" (404) nor the key invalid (401): 503 until the
 // cache stage noticed and reloaded, then 200 with the key made before the loss.
+// A key made while Redis has lost its data (and before the cache stage restored the
+// keys) must not leave the older keys out: the index written then would say "loaded",
+// and every older key would be a 401 for good.
+TEST_F(ServeTest, AKeyCreatedAfterRedisLostItsDataKeepsTheOlderKeysValid) {
+  StartServe();
+  ASSERT_EQ(HttpStatus(Authed("/v1/clientes/52998224725")), 200);
+  ASSERT_EQ(RunPdv({"cache", "sync", "--full", "--warehouse-url", pg_->Url(), "--redis-url",
+                    redis_->Url()})
+                .exit_code,
+            0);
+  auto redis = redis::Client::Connect(redis_->Url());
+  ASSERT_TRUE(redis.ok());
+  ASSERT_TRUE(redis->Command({"FLUSHALL"}).ok());
+  auto key = RunPdv({"apikey", "create", "caixa-nova", "--redis-url", redis_->Url(),
+                     "--warehouse-url", pg_->Url()});
+  ASSERT_EQ(key.exit_code, 0) << key.output;
+  // No cache stage runs here: the keys can only be back through `apikey create`.
+  auto old_key = redis->Command({"HGET", api::ApiKeyRedisKey(api::ApiKeyHash(key_)), "revoked"});
+  ASSERT_TRUE(old_key.ok());
+  EXPECT_EQ(std::string(old_key->str()), "0") << "the older key was not restored with the index";
+  auto index = redis->Command({"HGET", api::kApiKeysIndexKey, "caixa-01"});
+  ASSERT_TRUE(index.ok());
+  EXPECT_EQ(std::string(index->str()), api::ApiKeyHash(key_));
+}
+
 TEST_F(ServeTest, RedisLosingItsDataIsNoticedAndReloadedWithoutANewChange) {
   StartServe();
   PdvProcess watch({"cache", "watch", "--warehouse-url", pg_->Url(), "--redis-url", redis_->Url()},
