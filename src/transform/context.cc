@@ -10,6 +10,7 @@
 #include <iostream>
 #include <regex>
 
+#include "transform/adapter.h"
 #include "transform/datetime_module.h"
 
 namespace pdv::transform {
@@ -124,12 +125,6 @@ namespace {
 
 using RunQueryFn = std::function<Result<QueryResult>(const std::string& sql)>;
 
-std::string SqlLiteral(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
-}
-
 // A dict field as text ("" when absent or none).
 std::string Field(const Value& v, const char* key) {
   if (!v.is_dict()) return "";
@@ -175,41 +170,29 @@ Value ColumnValue(const std::string& name, const std::string& dtype, const Value
 }
 
 // The adapter's catalog lookups: columns of a relation, a relation if it exists.
-Value ColumnsOf(const RunQueryFn& run, const Value& relation, int line) {
-  if (!run) return Value(ValueList{});
+Value ColumnsOf(Adapter* adapter, const Value& relation, int line) {
+  if (!adapter) return Value(ValueList{});
   std::string schema = Field(relation, "schema"), name = Field(relation, "identifier");
   if (name.empty()) name = Field(relation, "name");
-  auto r = run(fmt::format(
-      "select a.attname, format_type(a.atttypid, null), "
-      "case when a.atttypmod > 4 and a.atttypid in (1042, 1043) then a.atttypmod - 4 end, "
-      "case when a.atttypid = 1700 and a.atttypmod > 0 then ((a.atttypmod - 4) >> 16) & 65535 "
-      "end, case when a.atttypid = 1700 and a.atttypmod > 0 then (a.atttypmod - 4) & 65535 end "
-      "from pg_attribute a join pg_class c on c.oid = a.attrelid "
-      "join pg_namespace n on n.oid = c.relnamespace "
-      "where n.nspname = {} and c.relname = {} and a.attnum > 0 and not a.attisdropped "
-      "order by a.attnum",
-      SqlLiteral(schema), SqlLiteral(name)));
-  if (!r.ok()) throw TemplateError(line, "get_columns_in_relation: " + r.message());
+  auto columns = adapter->ColumnsOf(schema, name);
+  if (!columns.ok()) throw TemplateError(line, "get_columns_in_relation: " + columns.message());
+  auto number = [](const std::optional<int64_t>& n) { return n ? Value(*n) : Value(); };
   ValueList out;
-  for (const auto& row : r->table.dict().Find("rows")->list()) {
-    const ValueList& cells = *row.dict().sequence;
-    out.push_back(ColumnValue(cells[0].Str(), cells[1].Str(), cells[2], cells[3], cells[4]));
+  for (const auto& c : *columns) {
+    out.push_back(ColumnValue(c.name, c.base_type, number(c.char_size),
+                              number(c.numeric_precision), number(c.numeric_scale)));
   }
   return Value(std::move(out));
 }
 
-Value RelationIfExists(const RunQueryFn& run, const std::string& database,
-                       const std::string& schema, const std::string& identifier, int line) {
-  if (!run) return Value();
-  auto r = run(
-      fmt::format("select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-                  "where n.nspname = {} and c.relname = {}",
-                  SqlLiteral(schema), SqlLiteral(identifier)));
-  if (!r.ok()) throw TemplateError(line, "get_relation: " + r.message());
-  const ValueList& rows = r->table.dict().Find("rows")->list();
-  if (rows.empty()) return Value();
+Value RelationIfExists(Adapter* adapter, const std::string& database, const std::string& schema,
+                       const std::string& identifier, int line) {
+  if (!adapter) return Value();
+  auto kind = adapter->LookUpRelation(schema, identifier);
+  if (!kind.ok()) throw TemplateError(line, "get_relation: " + kind.message());
+  if (*kind == RelationKind::kNone) return Value();
   return RelationValue(database, schema, identifier,
-                       (*rows[0].dict().sequence)[0].Str() == "v" ? "view" : "table");
+                       *kind == RelationKind::kView ? "view" : "table");
 }
 
 Value StringRelation(const Arguments& a, const std::string& default_database) {
@@ -222,18 +205,20 @@ Value StringRelation(const Arguments& a, const std::string& default_database) {
                        arg(3, "type"));
 }
 
-Value AdapterValue(const Project* p, const RunQueryFn& run, bool parse) {
+Value AdapterValue(const Project* p, const RunQueryFn& run, Adapter* db, bool parse) {
   ValueDict adapter;
-  adapter.Set("quote", Value(Function([](const Arguments& a) -> Value {
+  const std::string type = db ? db->Type() : "postgres";
+  adapter.Set("quote", Value(Function([db](const Arguments& a) -> Value {
                 if (a.positional.empty())
                   throw TemplateError(a.line, "adapter.quote() needs a name");
-                return Value(QuoteIdentifier(a.positional[0].Str()));
+                std::string name = a.positional[0].Str();
+                return Value(db ? db->Quote(name) : QuoteIdentifier(name));
               })));
   // dbt's dispatch: <adapter>__<name>, then default__<name>, in each package of the
   // namespace's search order (dbt_project.yml `dispatch:`, else the root project and
   // then the namespace); no namespace: the unqualified search order.
   adapter.Set(
-      "dispatch", Value(Function([p](const Arguments& a) -> Value {
+      "dispatch", Value(Function([p, type](const Arguments& a) -> Value {
         const Value* name = a.Get(0, "macro_name");
         const Value* ns = a.Get(1, "macro_namespace");
         if (!name || !name->is_string())
@@ -255,7 +240,7 @@ Value AdapterValue(const Project* p, const RunQueryFn& run, bool parse) {
           search = {""};
         }
         for (const auto& pkg : search) {
-          for (const char* prefix : {"postgres__", "default__"}) {
+          for (const std::string& prefix : {type + "__", std::string("default__")}) {
             Value m = pkg.empty() ? a.scope->FindMacro(prefix + macro)
                                   : a.scope->FindMacro(pkg, prefix + macro);
             if (m.is_callable()) return m;
@@ -264,9 +249,9 @@ Value AdapterValue(const Project* p, const RunQueryFn& run, bool parse) {
         std::string where;
         for (const auto& pkg : search) where += (where.empty() ? "" : ", ") + pkg;
         throw TemplateError(a.line,
-                            fmt::format("adapter.dispatch: no macro postgres__{0} or default__{0} "
+                            fmt::format("adapter.dispatch: no macro {2}__{0} or default__{0} "
                                         "in {1}",
-                                        macro, qualified ? where : "the search order"));
+                                        macro, qualified ? where : "the search order", type));
       })));
   adapter.Set("execute", Value(Function([run, parse](const Arguments& a) -> Value {
                 const Value* sql = a.Get(0, "sql");
@@ -296,19 +281,19 @@ Value AdapterValue(const Project* p, const RunQueryFn& run, bool parse) {
                 response.Set("rows_affected", Value(rows));
                 return Value(ValueList{Value(std::move(response)), r->table});
               })));
-  adapter.Set("get_columns_in_relation", Value(Function([run](const Arguments& a) -> Value {
+  adapter.Set("get_columns_in_relation", Value(Function([db](const Arguments& a) -> Value {
                 const Value* rel = a.Get(0, "relation");
                 if (!rel) throw TemplateError(a.line, "get_columns_in_relation() needs a relation");
-                return ColumnsOf(run, *rel, a.line);
+                return ColumnsOf(db, *rel, a.line);
               })));
-  adapter.Set("get_missing_columns", Value(Function([run](const Arguments& a) -> Value {
+  adapter.Set("get_missing_columns", Value(Function([db](const Arguments& a) -> Value {
                 const Value* from = a.Get(0, "from_relation");
                 const Value* to = a.Get(1, "to_relation");
                 if (!from || !to)
                   throw TemplateError(a.line, "get_missing_columns() needs two relations");
-                Value have = ColumnsOf(run, *to, a.line);
+                Value have = ColumnsOf(db, *to, a.line);
                 ValueList missing;
-                for (const auto& c : ColumnsOf(run, *from, a.line).list()) {
+                for (const auto& c : ColumnsOf(db, *from, a.line).list()) {
                   bool found = false;
                   for (const auto& t : have.list())
                     found = found || Field(t, "name") == Field(c, "name");
@@ -317,21 +302,21 @@ Value AdapterValue(const Project* p, const RunQueryFn& run, bool parse) {
                 return Value(std::move(missing));
               })));
   std::string database = p->target.database;
-  adapter.Set("get_relation", Value(Function([run, database](const Arguments& a) -> Value {
+  adapter.Set("get_relation", Value(Function([db, database](const Arguments& a) -> Value {
                 const Value* schema = a.Get(1, "schema");
                 const Value* identifier = a.Get(2, "identifier");
                 if (!schema || !identifier)
                   throw TemplateError(a.line, "get_relation(database, schema, identifier)");
-                return RelationIfExists(run, database, schema->Str(), identifier->Str(), a.line);
+                return RelationIfExists(db, database, schema->Str(), identifier->Str(), a.line);
               })));
-  adapter.Set("load_relation", Value(Function([run, database](const Arguments& a) -> Value {
+  adapter.Set("load_relation", Value(Function([db, database](const Arguments& a) -> Value {
                 const Value* rel = a.Get(0, "relation");
                 if (!rel) throw TemplateError(a.line, "load_relation() needs a relation");
                 std::string id = Field(*rel, "identifier");
-                return RelationIfExists(run, database, Field(*rel, "schema"),
+                return RelationIfExists(db, database, Field(*rel, "schema"),
                                         id.empty() ? Field(*rel, "name") : id, a.line);
               })));
-  adapter.Set("type", Value(Function([](const Arguments&) { return Value("postgres"); })));
+  adapter.Set("type", Value(Function([type](const Arguments&) { return Value(type); })));
   return Value(std::move(adapter));
 }
 
@@ -625,7 +610,7 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
                    return Value("");
                  })));
   g.Set("exceptions", Value(std::move(exceptions)));
-  Value adapter = AdapterValue(p, run, parse);
+  Value adapter = AdapterValue(p, run, parse ? nullptr : options.adapter, parse);
   g.Set("load_relation", *adapter.dict().Find("load_relation"));
   g.Set("adapter", adapter);
   ValueDict relation_api;

@@ -15,6 +15,8 @@
 
 namespace pdv::transform {
 
+class Adapter;
+
 struct ContextCapture {
   std::vector<std::pair<std::vector<std::string>, int>> refs;     // args, line
   std::vector<std::pair<std::vector<std::string>, int>> sources;  // args, line
@@ -41,6 +43,9 @@ struct ContextOptions {
   // Execute mode: runs a statement for run_query(), adapter.execute() and the adapter's
   // catalog lookups; errors are template errors.
   std::function<Result<QueryResult>(const std::string& sql)> run_query;
+  // Execute mode: the warehouse's adapter (borrowed), for the templates' `adapter`
+  // object: quoting, its type and catalog lookups. Null: compile without a database.
+  Adapter* adapter = nullptr;
   // Unit tests: what ref()/source() give for these unique ids ("this": `this`), and the
   // overrides of var(), env_var() and of context names (macros, is_incremental).
   std::map<std::string, jinja::Value> relation_overrides;

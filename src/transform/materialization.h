@@ -4,6 +4,8 @@
 // that golden tests can pin it. The runner executes each list in one transaction.
 
 #include <nlohmann/json.hpp>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +19,16 @@ struct RelationRef {
   std::string identifier;
   std::string Quoted() const;
   std::string QuotedWithSuffix(const std::string& suffix) const;
+};
+
+// A relation's column as the catalog gives it.
+struct TypedColumn {
+  std::string name;
+  std::string type;  // format_type(), e.g. "integer", "character varying(20)"
+  // dbt's Column parts: the type without its modifiers ("character varying"), and the
+  // modifiers where the type has them.
+  std::string base_type;
+  std::optional<int64_t> char_size, numeric_precision, numeric_scale;
 };
 
 // `identifier` + `suffix`, the identifier cut so that the whole fits PostgreSQL's 63 bytes.

@@ -27,89 +27,18 @@ namespace pdv::transform {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-namespace {
-
-// One statement's outcome, with what dbt shows of it.
-struct StatementResult {
-  bool ok = true;
-  std::string command_status;  // "SELECT 10", "INSERT 0 3"
-  std::string error;           // the server's primary message (+ detail/hint)
-  int position = 0;            // 1-based character position of the error, 0 if none
-  std::string sqlstate;
-  int64_t rows = -1;
-  std::string first_value;  // first row, first column (tests)
-  std::vector<std::string> first_row;
-  bool has_rows = false;
-};
-
-StatementResult RunStatement(pg::Connection& conn, const std::string& sql) {
-  StatementResult r;
-  // PDV_TRANSFORM_TRACE=1: each statement's duration on stderr (profiling a project).
-  static const bool trace = std::getenv("PDV_TRANSFORM_TRACE") != nullptr;
-  auto started = Clock::now();
-  pg::SqlError error;
-  auto res = conn.Exec(sql, &error);
-  if (trace) {
-    std::string brief = sql.substr(0, 120);
-    std::replace(brief.begin(), brief.end(), '\n', ' ');
-    fmt::print(stderr, "trace: {:8.2f} ms  {}\n",
-               std::chrono::duration<double, std::milli>(Clock::now() - started).count(), brief);
-  }
-  if (res.ok()) {
-    r.command_status = res->command_status();
-    std::string tuples = res->command_tuples();
-    if (!tuples.empty()) r.rows = std::atoll(tuples.c_str());
-    if (res->rows() > 0) {
-      r.has_rows = true;
-      r.first_value = res->str(0, 0);
-      for (int c = 0; c < res->columns(); ++c) r.first_row.push_back(res->str(0, c));
-    }
-  } else {
-    r.ok = false;
-    r.error = error.primary;
-    while (!r.error.empty() && (r.error.back() == '\n' || r.error.back() == ' '))
-      r.error.pop_back();
-    if (!error.detail.empty()) r.error += fmt::format(" ({})", error.detail);
-    r.position = error.position;
-    r.sqlstate = error.sqlstate;
-  }
-  return r;
-}
-
-}  // namespace
-
-Runner::Runner(const Project& project, const Graph& graph, pg::Connection* conn,
+Runner::Runner(const Project& project, const Graph& graph, Adapter* adapter,
                const TransformOptions& options)
     : project_(project),
       graph_(graph),
-      conn_(conn),
+      adapter_(adapter),
       options_(options),
       reporter_(options.out, options.quiet) {
   generated_at_ = ArtifactTime();
 }
 
-Result<std::vector<TypedColumn>> Runner::ColumnsOf(const std::string& schema,
-                                                   const std::string& name) {
-  auto r = conn_->ExecParams(
-      "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a join "
-      "pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace where "
-      "(n.nspname = $1 or ($1 = '' and n.oid = pg_my_temp_schema())) and c.relname = $2 and "
-      "a.attnum > 0 and not a.attisdropped order by a.attnum",
-      {schema, name});
-  if (!r.ok()) return r.status();
-  std::vector<TypedColumn> out;
-  for (int i = 0; i < r->rows(); ++i) out.push_back({r->str(i, 0), r->str(i, 1)});
-  return out;
-}
-
-RelationKind Runner::ExistingKind(const std::string& schema, const std::string& name) {
-  if (!conn_) return RelationKind::kNone;
-  auto r = conn_->ExecParams(
-      "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-      "where n.nspname = $1 and c.relname = $2",
-      {schema, name});
-  if (!r.ok() || r->rows() == 0) return RelationKind::kNone;
-  return r->get(0, 0) == "v" ? RelationKind::kView : RelationKind::kTable;
+RelationKind Runner::ExistingKind(const Node& node) {
+  return adapter_ ? adapter_->ExistingKind(node.schema, node.alias) : RelationKind::kNone;
 }
 
 bool Runner::Incremental(const Node& node, RelationKind existing) const {
@@ -123,69 +52,14 @@ ContextOptions Runner::ExecuteOptions(const Node& node, RelationKind existing) {
                       .which = options_.command,
                       .full_refresh = options_.full_refresh};
   opts.run_query = [this](const std::string& sql) { return RunQuery(sql); };
+  opts.adapter = adapter_;
   return opts;
 }
 
-// run_query(): the result as dbt's agate table, reduced to what templates use: .rows (a
-// list of lists) and .columns (each with .name and .values()); ints, floats and booleans
-// typed, the rest text, NULL as none.
+// run_query(), adapter.execute() and the templates' catalog lookups.
 Result<QueryResult> Runner::RunQuery(const std::string& sql) {
-  if (!conn_) return Status::Error("no database connection");
-  auto r = conn_->Exec(sql);
-  if (!r.ok()) return r.status();
-  const pg::Result& res = *r;
-  auto cell = [&](int row, int col) -> jinja::Value {
-    if (res.is_null(row, col)) return jinja::Value();
-    std::string text = res.str(row, col);
-    switch (res.column_type(col)) {
-      case 20:  // int8
-      case 21:  // int2
-      case 23:  // int4
-        return jinja::Value(static_cast<int64_t>(std::stoll(text)));
-      case 700:   // float4
-      case 701:   // float8
-      case 1700:  // numeric
-        return jinja::Value(std::stod(text));
-      case 16:  // bool
-        return jinja::Value(text == "t");
-      default:
-        return jinja::Value(text);
-    }
-  };
-  std::vector<std::string> names;
-  for (int c = 0; c < res.columns(); ++c) names.emplace_back(res.column_name(c));
-  // Rows and columns are dicts by column name that are also sequences, as agate's are.
-  jinja::ValueList rows;
-  for (int i = 0; i < res.rows(); ++i) {
-    jinja::ValueDict row;
-    row.sequence = std::make_shared<jinja::ValueList>();
-    for (int c = 0; c < res.columns(); ++c) {
-      jinja::Value v = cell(i, c);
-      row.Set(names[static_cast<size_t>(c)], v);
-      row.sequence->push_back(std::move(v));
-    }
-    rows.emplace_back(std::move(row));
-  }
-  jinja::ValueDict columns;
-  columns.sequence = std::make_shared<jinja::ValueList>();
-  for (int c = 0; c < res.columns(); ++c) {
-    jinja::ValueList values;
-    for (int i = 0; i < res.rows(); ++i) values.push_back(cell(i, c));
-    jinja::ValueDict column;
-    column.Set("name", jinja::Value(names[static_cast<size_t>(c)]));
-    column.Set("values", jinja::Value(jinja::Function(
-                             [values](const jinja::Arguments&) { return jinja::Value(values); })));
-    jinja::Value col(std::move(column));
-    columns.Set(names[static_cast<size_t>(c)], col);
-    columns.sequence->push_back(std::move(col));
-  }
-  jinja::ValueList column_names(names.begin(), names.end());
-  jinja::ValueDict table;
-  table.sequence = std::make_shared<jinja::ValueList>(rows);  // `for row in table`
-  table.Set("rows", jinja::Value(std::move(rows)));
-  table.Set("columns", jinja::Value(std::move(columns)));
-  table.Set("column_names", jinja::Value(std::move(column_names)));
-  return QueryResult{jinja::Value(std::move(table)), res.command_status()};
+  if (!adapter_) return Status::Error("no database connection");
+  return adapter_->Query(sql);
 }
 
 Result<std::string> Runner::CompileWithCtes(const Node& node, RelationKind existing,
@@ -267,8 +141,11 @@ Result<std::string> Runner::CompileWithCtes(const Node& node, RelationKind exist
   return InjectCtes(sql, ctes);
 }
 
-Result<std::string> Runner::Compile(const Node& node) {
-  return Compile(node, ExistingKind(node.schema, node.alias));
+Result<std::string> Runner::Compile(const Node& node) { return Compile(node, ExistingKind(node)); }
+
+Result<std::string> Runner::CompileWith(const Node& node, const ContextOptions* overrides) {
+  std::vector<std::string> seen;
+  return CompileWithCtes(node, RelationKind::kNone, &seen, overrides);
 }
 
 Result<std::string> Runner::Compile(const Node& node, RelationKind existing) {
@@ -351,428 +228,38 @@ std::string Runner::WhereInSource(const Node& node, const std::string& statement
                      node.original_file_path, line);
 }
 
-NodeResult Runner::ExecuteModel(const Node& node, const std::string& compiled,
-                                RelationKind existing) {
-  NodeResult res{.unique_id = node.unique_id};
-  RelationRef rel{node.schema, node.alias};
-  std::string mat = node.materialized();
-  auto pre = RenderHooks(node, "pre_hook", existing);
-  auto post = RenderHooks(node, "post_hook", existing);
-  if (!pre.ok() || !post.ok()) {
-    res.status = NodeStatus::kError;
-    res.message = !pre.ok() ? pre.message() : post.message();
-    return res;
-  }
-  bool incremental = Incremental(node, existing);
-  std::vector<std::string> body;
-  size_t main_statement = 0;
-  if (mat == "view" || mat == "table" || (mat == "incremental" && !incremental)) {
-    RelationKind build = mat == "view" ? RelationKind::kView : RelationKind::kTable;
-    body = ReplaceRelationSql(
-        rel, compiled, build, existing,
-        node.config.contains("indexes") ? node.config["indexes"] : nlohmann::json());
-    main_statement = 1;
-  } else if (incremental) {
-    if (existing == RelationKind::kView) {
-      res.status = NodeStatus::kError;
-      res.message = fmt::format("{} is a view; run with --full-refresh to rebuild it as a table",
-                                rel.Quoted());
-      return res;
-    }
-    auto cols = ColumnsOf(node.schema, node.alias);
-    if (!cols.ok()) {
-      res.status = NodeStatus::kError;
-      res.message = cols.message();
-      return res;
-    }
-    std::vector<std::string> columns;
-    for (const auto& c : *cols) columns.push_back(c.name);
-    std::string error;
-    body = IncrementalSql(rel, compiled, node.config.value("incremental_strategy", ""),
-                          UniqueKeyColumns(node.config.value("unique_key", nlohmann::json())),
-                          columns, &error);
-    if (!error.empty()) {
-      res.status = NodeStatus::kError;
-      res.message = fmt::format("{}: {}", node.original_file_path, error);
-      return res;
-    }
-  } else {
-    res.status = NodeStatus::kError;
-    res.message =
-        fmt::format("{}: unknown materialization '{}' (view, table, incremental, ephemeral)",
-                    node.original_file_path, mat);
-    return res;
-  }
-  auto txn = pg::Transaction::Begin(*conn_, Begin());
-  if (!txn.ok()) {
-    res.status = NodeStatus::kError;
-    res.message = fmt::format("{}: {}", node.original_file_path, txn.message());
-    return res;
-  }
-  std::vector<std::string> statements(pre->begin(), pre->end());
-  size_t main_index = statements.size() + main_statement;
-  size_t last_body = statements.size() + body.size() - 1;
-  statements.insert(statements.end(), body.begin(), body.end());
-  statements.insert(statements.end(), post->begin(), post->end());
-  for (size_t i = 0; i < statements.size(); ++i) {
-    StatementResult r = RunStatement(*conn_, statements[i]);
-    if (!r.ok) {  // the guard rolls back
-      res.status = NodeStatus::kError;
-      std::string where = i == main_index ? WhereInSource(node, statements[i], r.position)
-                                          : node.original_file_path;
-      res.message = fmt::format("{}: {}", where, r.error);
-      if (r.sqlstate == "08006") res.message += " [connection lost]";
-      return res;
-    }
-    if (i == (incremental ? last_body : main_index)) {
-      res.adapter_message = r.command_status;
-      res.rows_affected = r.rows;
-    }
-  }
-  if (Status s = txn->Commit(CommitSql()); !s.ok()) {
-    res.status = NodeStatus::kError;
-    res.message = fmt::format("{}: {}", node.original_file_path, s.message());
-    if (pg::IsConnectionLost(s)) res.message += " [connection lost]";
-    return res;
-  }
-  res.status = NodeStatus::kSuccess;
-  return res;
-}
-
-NodeResult Runner::ExecuteSeed(const Node& node) {
-  NodeResult res{.unique_id = node.unique_id};
-  std::ifstream in(fs::path(project_.dir) / node.original_file_path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::map<std::string, std::string> column_types;
-  if (node.config.contains("column_types") && node.config["column_types"].is_object()) {
-    for (const auto& [k, v] : node.config["column_types"].items())
-      column_types[k] = v.get<std::string>();
-  }
-  auto seed = SeedFile::Parse(ss.str(), node.original_file_path, column_types);
-  if (!seed.ok()) {
-    res.status = NodeStatus::kError;
-    res.message = seed.message();
-    return res;
-  }
-  RelationRef rel{node.schema, node.alias};
-  RelationRef tmp{node.schema, SuffixedName(node.alias, "__dbt_tmp")};
-  // quote_columns: false leaves the header's names to PostgreSQL's folding, as dbt does.
-  bool quote = node.config.value("quote_columns", true);
-  auto column = [&](const std::string& name) { return quote ? QuoteIdentifier(name) : name; };
-  std::string cols, defs;
-  for (size_t i = 0; i < seed->columns.size(); ++i) {
-    cols += (i ? ", " : "") + column(seed->columns[i]);
-    defs += fmt::format("{}{} {}", i ? ", " : "", column(seed->columns[i]), seed->types[i]);
-  }
-  RelationKind existing = ExistingKind(node.schema, node.alias);
-  auto fail = [&](const std::string& what) {  // the guard rolls back
-    res.status = NodeStatus::kError;
-    res.message = fmt::format("{}: {}", node.original_file_path, what);
-    return res;
-  };
-  auto txn = pg::Transaction::Begin(*conn_, Begin());
-  if (!txn.ok()) return fail(txn.message());
-  for (const std::string& sql :
-       {fmt::format("create schema if not exists {}", QuoteIdentifier(node.schema)),
-        fmt::format("create table {} ({})", tmp.Quoted(), defs)}) {
-    StatementResult r = RunStatement(*conn_, sql);
-    if (!r.ok) return fail(r.error);
-  }
-  Status copy = conn_->CopyBegin(
-      fmt::format("copy {} ({}) from stdin with (format csv)", tmp.Quoted(), cols));
-  if (copy.ok()) copy = conn_->CopyPut(seed->CopyData());
-  if (copy.ok()) copy = conn_->CopyEnd();
-  if (!copy.ok()) return fail(copy.message());
-  std::vector<std::string> swap;
-  if (existing != RelationKind::kNone) {
-    swap.push_back(fmt::format("alter {} {} rename to {}",
-                               existing == RelationKind::kView ? "view" : "table", rel.Quoted(),
-                               QuoteIdentifier(SuffixedName(node.alias, "__dbt_backup"))));
-  }
-  swap.push_back(
-      fmt::format("alter table {} rename to {}", tmp.Quoted(), QuoteIdentifier(node.alias)));
-  if (existing != RelationKind::kNone) {
-    swap.push_back(fmt::format("drop {} {} cascade",
-                               existing == RelationKind::kView ? "view" : "table",
-                               rel.QuotedWithSuffix("__dbt_backup")));
-  }
-  for (const auto& sql : swap) {
-    StatementResult r = RunStatement(*conn_, sql);
-    if (!r.ok) return fail(r.error);
-  }
-  if (Status c = txn->Commit(CommitSql()); !c.ok()) return fail(c.message());
-  res.status = NodeStatus::kSuccess;
-  res.rows_affected = static_cast<int64_t>(seed->rows.size());
-  res.adapter_message = fmt::format("INSERT {}", seed->rows.size());
-  return res;
-}
-
-NodeResult Runner::ExecuteTest(const Node& node, const std::string& compiled) {
-  NodeResult res{.unique_id = node.unique_id};
-  // store_failures is not implemented: an error, not silently ignored.
-  if (node.config.contains("store_failures") && node.config["store_failures"].is_boolean() &&
-      node.config["store_failures"].get<bool>()) {
-    res.status = NodeStatus::kError;
-    res.message = fmt::format(
-        "{}: test config 'store_failures: true' is not supported by pdv "
-        "transform",
-        node.defined_at.empty() ? node.original_file_path : node.defined_at);
-    return res;
-  }
-  auto text_config = [&](const char* key, const char* fallback) {
-    return node.config.contains(key) && node.config[key].is_string()
-               ? node.config[key].get<std::string>()
-               : std::string(fallback);
-  };
-  std::string sql = compiled;
-  if (node.config.contains("limit") && node.config["limit"].is_number_integer()) {
-    sql = fmt::format("select * from (\n{}\n) dbt_limit limit {}", compiled,
-                      node.config["limit"].get<int64_t>());
-  }
-  StatementResult r = RunStatement(
-      *conn_, TestQuerySql(sql, text_config("fail_calc", "count(*)"),
-                           text_config("warn_if", "!= 0"), text_config("error_if", "!= 0")));
-  if (!r.ok) {
-    res.status = NodeStatus::kError;
-    res.message = fmt::format(
-        "{}: {}", node.defined_at.empty() ? node.original_file_path : node.defined_at, r.error);
-    return res;
-  }
-  res.failures = r.has_rows ? std::atoll(r.first_value.c_str()) : 0;
-  bool should_warn = r.first_row.size() == 3 && r.first_row[1] == "t";
-  bool should_error = r.first_row.size() == 3 && r.first_row[2] == "t";
-  std::string severity = node.config.value("severity", "ERROR");
-  for (char& c : severity) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  // dbt's rule: error_if decides a failure (severity error only), else warn_if a warning.
-  if (severity != "WARN" && should_error) {
-    res.status = NodeStatus::kFail;
-  } else if (should_warn) {
-    res.status = NodeStatus::kWarn;
-  } else {
-    res.status = NodeStatus::kPass;
-  }
-  if (res.status != NodeStatus::kPass) {
-    bool fail = res.status == NodeStatus::kFail;
-    res.message =
-        fmt::format("Got {} result{}, configured to {} if {}", res.failures,
-                    res.failures == 1 ? "" : "s", fail ? "fail" : "warn",
-                    fail ? text_config("error_if", "!= 0") : text_config("warn_if", "!= 0"));
-  }
-  return res;
-}
-
-// A snapshot in one transaction: the first run creates the table; later ones stage the
-// query, add the columns the snapshot lacks, and merge (snapshot.h). The run's time is
-// read once, so every row it writes carries the same one.
-NodeResult Runner::ExecuteSnapshot(const Node& node, const std::string& compiled,
-                                   RelationKind existing) {
-  NodeResult res{.unique_id = node.unique_id};
-  auto fail = [&](const std::string& what) {
-    res.status = NodeStatus::kError;
-    res.message = fmt::format("{}: {}", node.original_file_path, what);
-    return res;
-  };
-  auto config = ReadSnapshotConfig(node.config);
-  if (!config.ok()) return fail(config.message());
-  if (existing == RelationKind::kView) return fail(node.RelationName() + " is a view");
-  RelationRef rel{node.schema, node.alias};
-  StatementResult now = RunStatement(*conn_, "select now()::timestamp::text");
-  if (!now.ok) return fail(now.error);
-  std::string now_sql = fmt::format("'{}'::timestamp", now.first_value);
-  auto run = [&](const std::string& sql) { return RunStatement(*conn_, sql); };
-  std::vector<std::string> statements;
-  auto txn = pg::Transaction::Begin(*conn_, Begin());  // rolls back unless committed
-  if (!txn.ok()) return fail(txn.message());
-  if (existing == RelationKind::kNone) {
-    statements = SnapshotCreateSql(rel, compiled, *config, now_sql);
-  } else {
-    if (StatementResult r = run(SnapshotStageSql(compiled)); !r.ok) return fail(r.error);
-    auto staged = ColumnsOf("", kSnapshotSourceTable);
-    auto have = ColumnsOf(rel.schema, rel.identifier);
-    if (!staged.ok() || !have.ok()) return fail(!staged.ok() ? staged.message() : have.message());
-    std::set<std::string> present;
-    for (const auto& c : *have) present.insert(c.name);
-    std::vector<std::string> source_columns;
-    for (const auto& [name, type] : *staged) {
-      source_columns.push_back(name);
-      // A column the query gained is added, as dbt does; the old rows hold null in it.
-      if (!present.count(name)) {
-        statements.push_back(fmt::format("alter table {} add column {} {}", rel.Quoted(),
-                                         QuoteIdentifier(name), type));
-      }
-    }
-    if (config->hard_deletes == SnapshotConfig::HardDeletes::kNewRecord &&
-        !present.count("dbt_is_deleted")) {
-      statements.push_back(fmt::format(
-          "alter table {} add column dbt_is_deleted text default 'False'", rel.Quoted()));
-    }
-    auto merge = SnapshotMergeSql(rel, *config, source_columns, now_sql);
-    statements.insert(statements.end(), merge.begin(), merge.end());
-  }
-  for (const auto& sql : statements) {
-    StatementResult r = run(sql);
-    if (!r.ok) {
-      int position = r.position;
-      size_t at = sql.find(compiled);
-      return fail(position > 0 && at != std::string::npos
-                      ? r.error + " (in " + WhereInSource(node, sql, position) + ")"
-                      : r.error);
-    }
-  }
-  if (Status c = txn->Commit(CommitSql()); !c.ok()) return fail(c.message());
-  res.status = NodeStatus::kSuccess;
-  res.adapter_message = existing == RelationKind::kNone ? "CREATE TABLE" : "MERGE";
-  return res;
-}
-
-// A unit test: the model compiled with each given input replaced by a CTE of its rows (cast
-// to the input's columns), run into a temporary table, and compared with the expected rows
-// as multisets over the columns they name. All in a transaction that is rolled back.
-NodeResult Runner::ExecuteUnitTest(const Node& node) {
-  NodeResult res{.unique_id = node.unique_id};
-  auto fail = [&](const std::string& what) {  // the guard rolls back
-    res.status = NodeStatus::kError;
-    res.message = fmt::format("{}: unit test {}: {}", node.defined_at, node.name, what);
-    return res;
-  };
-  const Node& model = project_.nodes.at(node.attached_node);
-  const nlohmann::json& ut = node.unit_test;
-  // Nothing a unit test does stays: the guard rolls it all back.
-  auto txn = pg::Transaction::Begin(*conn_, "begin");
-  if (!txn.ok()) return fail(txn.message());
-  ContextOptions overrides;
-  std::string ctes;
-  int index = 0;
-  for (const auto& given : ut.value("given", nlohmann::json::array())) {
-    std::string input = given.value("input", "");
-    const Node* target = nullptr;
-    std::string key = "this";
-    if (input != "this") {
-      static const std::regex kRef(
-          R"(^\s*ref\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"]\s*)?\)\s*$)");
-      static const std::regex kSource(
-          R"(^\s*source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)\s*$)");
-      std::smatch m;
-      if (std::regex_match(input, m, kRef)) {
-        target = m[2].matched ? project_.FindModelOrSeed(m[2], m[1])
-                              : project_.FindModelOrSeed(m[1], "", node.package_name);
-      } else if (std::regex_match(input, m, kSource)) {
-        target = project_.FindSource(m[1], m[2], node.package_name);
-      }
-      if (!target) return fail(fmt::format("input {} names no model, seed or source", input));
-      key = target->unique_id;
-    } else {
-      target = &model;
-    }
-    std::string schema = target->schema;
-    std::string name = target->resource_type == "source" ? target->identifier : target->alias;
-    auto columns = ColumnsOf(schema, name);
-    if (!columns.ok()) return fail(columns.message());
-    if (columns->empty() && target->resource_type == "model") {
-      // Not built yet (`this` before the model's first build): its columns from its query.
-      std::vector<std::string> shape_seen;
-      auto shape_sql = CompileWithCtes(*target, RelationKind::kNone, &shape_seen);
-      if (!shape_sql.ok()) return fail(shape_sql.message());
-      std::string shape = fmt::format("__pdv_unit_shape_{}", index);
-      if (StatementResult r = RunStatement(
-              *conn_, fmt::format("create temporary table {} on commit drop as select * from "
-                                  "(\n{}\n) t limit 0",
-                                  shape, *shape_sql));
-          !r.ok) {
-        return fail(fmt::format("the columns of {}: {}", input, r.error));
-      }
-      columns = ColumnsOf("", shape);
-      if (!columns.ok()) return fail(columns.message());
-    }
-    auto sql = FixtureSql(given, *columns, /*only_named=*/false);
-    if (!sql.ok()) return fail(fmt::format("given {}: {}", input, sql.message()));
-    std::string cte = fmt::format("__pdv_unit_given_{}", index++);
-    ctes += fmt::format("{}{} as (\n{}\n)", ctes.empty() ? "with " : ",\n", cte, *sql);
-    jinja::Value rel = RelationValue("", "", cte);
-    rel.dict().text = cte;
-    rel.dict().Set("is_cte", jinja::Value(true));
-    overrides.relation_overrides[key] = rel;
-  }
-  const nlohmann::json& over = ut.value("overrides", nlohmann::json::object());
-  if (over.contains("vars") && over["vars"].is_object()) overrides.var_overrides = over["vars"];
-  if (over.contains("env_vars") && over["env_vars"].is_object()) {
-    for (const auto& [k, v] : over["env_vars"].items())
-      overrides.env_overrides[k] = v.is_string() ? v.get<std::string>() : v.dump();
-  }
-  if (over.contains("macros") && over["macros"].is_object()) {
-    for (const auto& [k, v] : over["macros"].items()) overrides.macro_overrides[k] = JsonToValue(v);
-  }
-  std::vector<std::string> seen;
-  auto compiled = CompileWithCtes(model, RelationKind::kNone, &seen, &overrides);
-  if (!compiled.ok()) return fail(compiled.message());
-  std::string actual = fmt::format(
-      "create temporary table __pdv_unit_actual on commit drop as\n"
-      "{}\nselect * from (\n{}\n) __pdv_model",
-      ctes, *compiled);
-  if (StatementResult r = RunStatement(*conn_, actual); !r.ok) {
-    return fail(fmt::format("the model on the given rows: {}", r.error));
-  }
-  auto actual_columns = ColumnsOf("", "__pdv_unit_actual");
-  if (!actual_columns.ok()) return fail(actual_columns.message());
-  const nlohmann::json& expect = ut["expect"];
-  std::vector<std::string> compared;
-  if (expect.value("format", "dict") == "sql") {
-    for (const auto& c : *actual_columns) compared.push_back(c.name);
-  } else {
-    auto named = FixtureColumns(expect);
-    if (!named.ok()) return fail("expect: " + named.message());
-    compared = *named;
-  }
-  auto expected = FixtureSql(expect, *actual_columns, /*only_named=*/true);
-  if (!expected.ok()) return fail("expect: " + expected.message() + " (of the model's output)");
-  auto diff = conn_->Exec(UnitDiffSql("__pdv_unit_actual", *expected, compared));
-  if (!diff.ok()) return fail(diff.message());
-  res.failures = diff->rows();
-  if (res.failures == 0) {
-    res.status = NodeStatus::kPass;
-    return res;
-  }
-  res.status = NodeStatus::kFail;
-  std::string rows;
-  for (int i = 0; i < diff->rows() && i < 20; ++i) {
-    std::string row =
-        diff->str(i, 0) == "missing" ? "  - expected, missing:  " : "  + actual, unexpected: ";
-    for (size_t c = 0; c < compared.size(); ++c) {
-      row += fmt::format("{}{}={}", c ? ", " : "", compared[c],
-                         diff->is_null(i, static_cast<int>(c) + 1)
-                             ? "null"
-                             : diff->str(i, static_cast<int>(c) + 1));
-    }
-    rows += "\n" + row;
-  }
-  res.message = fmt::format("{}: unit test {} of {}: {} row{} differ{}", node.defined_at, node.name,
-                            model.name, res.failures, res.failures == 1 ? "" : "s", rows);
-  return res;
-}
-
 NodeResult Runner::Execute(const Node& node) {
   auto start = Clock::now();
   NodeResult res{.unique_id = node.unique_id};
-  if (node.resource_type == "seed") {
-    res = ExecuteSeed(node);
+  std::string error;
+  auto materialization = MaterializationFor(node, &error);
+  const bool checks = node.resource_type == "test" || node.resource_type == "unit_test";
+  if (!materialization) {
+    res = ErrorResult(node, "", error);
+  } else if (!adapter_) {
+    res = ErrorResult(node, node.original_file_path, "no database connection");
   } else {
-    // One catalog lookup per node: compile, hooks and materialization share it.
-    RelationKind existing = node.resource_type == "test" || node.resource_type == "unit_test"
-                                ? RelationKind::kNone
-                                : ExistingKind(node.schema, node.alias);
-    auto compiled = node.resource_type == "unit_test" ? Result<std::string>(std::string())
-                                                      : Compile(node, existing);
+    // One catalog lookup per node (from the adapter's relation cache): compile, hooks and
+    // the materialization share it.
+    RelationKind existing = checks ? RelationKind::kNone : ExistingKind(node);
+    Result<std::string> compiled = std::string();
+    if (node.resource_type != "unit_test" && node.resource_type != "seed") {
+      compiled = Compile(node, existing);
+    }
     if (!compiled.ok()) {
-      res.status = NodeStatus::kError;
-      res.message = compiled.message();
+      res = ErrorResult(node, "", compiled.message());
     } else {
-      WriteCompiled(node, *compiled);
-      res = node.resource_type == "test"        ? ExecuteTest(node, *compiled)
-            : node.resource_type == "unit_test" ? ExecuteUnitTest(node)
-            : node.resource_type == "snapshot"  ? ExecuteSnapshot(node, *compiled, existing)
-                                                : ExecuteModel(node, *compiled, existing);
-      res.compiled = *compiled;
+      if (node.resource_type != "seed") WriteCompiled(node, *compiled);
+      NodeRun run{.node = node,
+                  .adapter = *adapter_,
+                  .compiler = *this,
+                  .compiled = *compiled,
+                  .existing = existing,
+                  .incremental = Incremental(node, existing),
+                  .begin_sql = options_.begin_sql,
+                  .commit_sql = options_.fence_sql.empty() ? "" : options_.fence_sql + "; commit"};
+      res = materialization->Execute(run);
+      if (node.resource_type != "seed") res.compiled = *compiled;
     }
   }
   res.seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -811,37 +298,43 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
   auto started = Clock::now();
   reporter_.Header(project_);
   std::vector<std::string> order = ExecutionOrder(selected);
-  // Workers: this runner, and one more per extra thread, each with its own connection.
-  std::vector<std::unique_ptr<pg::Connection>> extra_connections;
+  // Workers: this runner, and one more per extra thread, each with its own adapter (its
+  // own connection, the relation cache shared).
+  std::vector<std::unique_ptr<Adapter>> extra_adapters;
   std::vector<Runner*> workers{this};
   std::vector<std::unique_ptr<Runner>> extra_workers;
   int threads = std::max(1, options_.threads > 0 ? options_.threads : project_.target.threads);
   threads = std::min<int>(threads, std::max<int>(1, static_cast<int>(order.size())));
-  for (int i = 1; i < threads && conn_; ++i) {
-    auto c = pg::Connection::Connect(project_.target.conninfo);
-    if (!c.ok()) {
-      fmt::print(stderr, "warning: thread {}: {}; running with {} threads\n", i + 1, c.message(),
+  for (int i = 1; i < threads && adapter_; ++i) {
+    auto a = adapter_->Clone();
+    if (!a.ok()) {
+      fmt::print(stderr, "warning: thread {}: {}; running with {} threads\n", i + 1, a.message(),
                  i);
       break;
     }
-    extra_connections.push_back(std::make_unique<pg::Connection>(std::move(*c)));
+    extra_adapters.push_back(std::move(*a));
     extra_workers.push_back(
-        std::make_unique<Runner>(project_, graph_, extra_connections.back().get(), options_));
+        std::make_unique<Runner>(project_, graph_, extra_adapters.back().get(), options_));
     workers.push_back(extra_workers.back().get());
+  }
+  std::set<std::string> schemas;
+  for (const auto& id : order) {
+    const Node& n = project_.nodes.at(id);
+    bool builds = (n.resource_type == "model" && n.materialized() != "ephemeral") ||
+                  n.resource_type == "seed" || n.resource_type == "snapshot";
+    if (builds) schemas.insert(n.schema);
+  }
+  if (adapter_) {
+    // The relation cache: every relation of the schemas this run builds, in one query.
+    if (Status s = adapter_->CacheSchemas({schemas.begin(), schemas.end()}); !s.ok()) {
+      fmt::print(stderr, "warning: relation cache: {}\n", s.message());
+    }
   }
   if (workers.size() > 1) {
     // Concurrent CREATE SCHEMA IF NOT EXISTS of one name can fail in PostgreSQL: the
     // schemas are made first, one by one, as dbt does.
-    std::set<std::string> schemas;
-    for (const auto& id : order) {
-      const Node& n = project_.nodes.at(id);
-      bool builds = (n.resource_type == "model" && n.materialized() != "ephemeral") ||
-                    n.resource_type == "seed" || n.resource_type == "snapshot";
-      if (builds) schemas.insert(n.schema);
-    }
     for (const auto& schema : schemas) {
-      StatementResult r =
-          RunStatement(*conn_, "create schema if not exists " + QuoteIdentifier(schema));
+      StatementResult r = adapter_->Execute(adapter_->CreateSchemaSql(schema));
       if (!r.ok) fmt::print(stderr, "warning: schema {}: {}\n", schema, r.error);
     }
   }

@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "pg/connection.h"
+#include "transform/adapter.h"
 #include "transform/context.h"
 #include "transform/graph.h"
-#include "transform/materialization.h"
+#include "transform/materializations.h"
 #include "transform/node_result.h"
 #include "transform/project.h"
 #include "transform/reporter.h"
@@ -21,36 +21,32 @@
 
 namespace pdv::transform {
 
-class Runner {
+class Runner final : public NodeCompiler {
  public:
-  Runner(const Project& project, const Graph& graph, pg::Connection* conn,
+  // `adapter` (borrowed, may be null: compile without a database, where is_incremental()
+  // is false) is used by this runner's thread only; a run's extra threads clone it.
+  Runner(const Project& project, const Graph& graph, Adapter* adapter,
          const TransformOptions& options);
 
   // Runs `command` over `selected` (already filtered to the command's resource types).
   RunSummary Run(const std::string& command, const std::set<std::string>& selected);
   // Compiles `id` (execute context) into its SQL, ephemeral CTEs injected; for a test, the
-  // test query itself. `conn` may be null (compile without a database: is_incremental()
-  // is then false).
+  // test query itself.
   Result<std::string> Compile(const Node& node);
 
   // Writes target/manifest.json (every node, with compiled code where compiled).
   Status WriteManifest() const;
 
+  // NodeCompiler, for the materializations.
+  const Project& project() const override { return project_; }
+  Result<std::vector<std::string>> RenderHooks(const Node& node, const char* key,
+                                               RelationKind existing) override;
+  std::string WhereInSource(const Node& node, const std::string& statement,
+                            int position) const override;
+  Result<std::string> CompileWith(const Node& node, const ContextOptions* overrides) override;
+
  private:
-  // "begin", and the options' begin_sql.
-  std::string Begin() const {
-    return options_.begin_sql.empty() ? "begin" : "begin; " + options_.begin_sql;
-  }
-  // The fence (when held) and the commit in one query: no gap between them (pg/lease.h).
-  std::string CommitSql() const {
-    return options_.fence_sql.empty() ? "commit" : options_.fence_sql + "; commit";
-  }
   NodeResult Execute(const Node& node);
-  NodeResult ExecuteModel(const Node& node, const std::string& compiled, RelationKind existing);
-  NodeResult ExecuteSeed(const Node& node);
-  NodeResult ExecuteTest(const Node& node, const std::string& compiled);
-  NodeResult ExecuteUnitTest(const Node& node);
-  NodeResult ExecuteSnapshot(const Node& node, const std::string& compiled, RelationKind existing);
   std::vector<std::string> ExecutionOrder(const std::set<std::string>& selected) const;
   // Whether `node` is built incrementally now: an incremental model whose relation exists,
   // without --full-refresh or its full_refresh config. What is_incremental() answers too.
@@ -62,20 +58,14 @@ class Runner {
   Result<std::string> CompileWithCtes(const Node& node, RelationKind existing,
                                       std::vector<std::string>* seen,
                                       const ContextOptions* unit_test = nullptr);
-  Result<std::vector<std::string>> RenderHooks(const Node& node, const char* key,
-                                               RelationKind existing);
-  RelationKind ExistingKind(const std::string& schema, const std::string& name);
-  // A relation's columns and their types, in order; schema "": this session's temporary
-  // tables. Empty when the relation does not exist.
-  Result<std::vector<TypedColumn>> ColumnsOf(const std::string& schema, const std::string& name);
-  std::string WhereInSource(const Node& node, const std::string& compiled, int position) const;
+  RelationKind ExistingKind(const Node& node);
   void WriteCompiled(const Node& node, const std::string& sql) const;
   Status WriteRunResults(const std::vector<NodeResult>& results, double elapsed,
                          const std::string& command) const;
 
   const Project& project_;
   const Graph& graph_;
-  pg::Connection* conn_;
+  Adapter* adapter_;
   TransformOptions options_;
   ConsoleReporter reporter_;
   std::map<std::string, std::string> compiled_;

@@ -7,8 +7,8 @@
 namespace pdv::transform {
 namespace {
 
-std::string InferType(const std::vector<std::vector<std::string>>& rows,
-                      const std::vector<std::vector<bool>>& nulls, size_t col) {
+SeedColumnType InferType(const std::vector<std::vector<std::string>>& rows,
+                         const std::vector<std::vector<bool>>& nulls, size_t col) {
   static const std::regex kInt("-?[0-9]+");
   static const std::regex kNum("-?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?");
   static const std::regex kBool("(?:true|false|TRUE|FALSE|True|False)");
@@ -28,13 +28,13 @@ std::string InferType(const std::vector<std::vector<std::string>>& rows,
     if (is_date && !std::regex_match(v, kDate)) is_date = false;
     if (is_ts && !std::regex_match(v, kTs)) is_ts = false;
   }
-  if (!any) return "text";
-  if (is_int) return big ? "bigint" : "integer";
-  if (is_num) return "numeric";
-  if (is_bool) return "boolean";
-  if (is_date) return "date";
-  if (is_ts) return "timestamp without time zone";
-  return "text";
+  if (!any) return SeedColumnType::kText;
+  if (is_int) return big ? SeedColumnType::kBigInteger : SeedColumnType::kInteger;
+  if (is_num) return SeedColumnType::kNumber;
+  if (is_bool) return SeedColumnType::kBoolean;
+  if (is_date) return SeedColumnType::kDate;
+  if (is_ts) return SeedColumnType::kTimestamp;
+  return SeedColumnType::kText;
 }
 
 }  // namespace
@@ -118,7 +118,8 @@ Result<SeedFile> SeedFile::Parse(const std::string& text, const std::string& nam
   }
   for (size_t c = 0; c < f.columns.size(); ++c) {
     auto it = column_types.find(f.columns[c]);
-    f.types.push_back(it != column_types.end() ? it->second : InferType(f.rows, f.nulls, c));
+    f.kinds.push_back(InferType(f.rows, f.nulls, c));
+    f.types.push_back(it != column_types.end() ? it->second : std::string());
   }
   return f;
 }
@@ -135,6 +136,14 @@ std::string SeedFile::CopyData() const {
     }
     out += '\n';
   }
+  return out;
+}
+
+std::vector<std::string> SeedFile::SqlTypes(
+    const std::function<std::string(SeedColumnType)>& type_name) const {
+  std::vector<std::string> out;
+  for (size_t c = 0; c < types.size(); ++c)
+    out.push_back(types[c].empty() ? type_name(kinds[c]) : types[c]);
   return out;
 }
 

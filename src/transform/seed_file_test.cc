@@ -12,8 +12,14 @@ TEST(SeedFile, InfersTypesAndKeepsQuotedValues) {
       "12345678901,\"say \"\"hi\"\"\",2,False,2024-02-03,2024-02-03T11:30,\"\"\n",
       "seeds/x.csv", {{"note", "varchar(10)"}});
   ASSERT_TRUE(f.ok()) << f.message();
-  EXPECT_EQ(f->types, (std::vector<std::string>{"bigint", "text", "numeric", "boolean", "date",
-                                                "timestamp without time zone", "varchar(10)"}));
+  using K = SeedColumnType;
+  EXPECT_EQ(f->kinds, (std::vector<K>{K::kBigInteger, K::kText, K::kNumber, K::kBoolean, K::kDate,
+                                      K::kTimestamp, K::kText}));
+  EXPECT_EQ(f->types, (std::vector<std::string>{"", "", "", "", "", "", "varchar(10)"}));
+  auto named = f->SqlTypes([](K k) { return k == K::kText ? "text" : "other"; });
+  EXPECT_EQ(named[1], "text");
+  EXPECT_EQ(named[0], "other");
+  EXPECT_EQ(named[6], "varchar(10)");
   EXPECT_EQ(f->rows[1][1], "say \"hi\"");
   EXPECT_TRUE(f->nulls[0][6]);   // empty and unquoted: NULL
   EXPECT_FALSE(f->nulls[1][6]);  // "": the empty string

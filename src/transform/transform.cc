@@ -15,6 +15,7 @@
 #include "transform/catalog.h"
 #include "transform/freshness.h"
 #include "transform/graph.h"
+#include "transform/postgres_adapter.h"
 #include "transform/project.h"
 #include "transform/runner.h"
 
@@ -76,7 +77,9 @@ Result<RunSummary> RunLoaded(const Project& project, const Graph& graph, pg::Con
     return summary;
   }
   if (options.command == "freshness") return CheckFreshness(project, *conn, nodes, options.out);
-  Runner runner(project, graph, conn, options);
+  std::optional<PostgresAdapter> adapter;
+  if (conn) adapter.emplace(*conn, project.target.conninfo);
+  Runner runner(project, graph, adapter ? &*adapter : nullptr, options);
   if (options.command == "docs") {  // docs generate: the manifest and the catalog
     for (const auto& id : graph.order()) {
       const Node& n = project.nodes.at(id);

@@ -11,13 +11,9 @@
 #include <vector>
 
 #include "common/status.h"
+#include "transform/materialization.h"
 
 namespace pdv::transform {
-
-struct TypedColumn {
-  std::string name;
-  std::string type;  // format_type(), e.g. "integer", "character varying(20)"
-};
 
 // A given or expect entry ({format: dict|csv|sql, rows: ...}) as a query. With `columns`
 // (the input relation's), the result has exactly those columns in that order, each cast

@@ -1,0 +1,33 @@
+#include "transform/materializations.h"
+
+#include <fmt/format.h>
+
+#include "transform/model_materializations.h"
+#include "transform/seed_materialization.h"
+#include "transform/snapshot_materialization.h"
+#include "transform/test_materializations.h"
+
+namespace pdv::transform {
+
+std::unique_ptr<Materialization> MaterializationFor(const Node& node, std::string* error) {
+  const std::string& type = node.resource_type;
+  if (type == "seed") return std::make_unique<SeedMaterialization>();
+  if (type == "snapshot") return std::make_unique<SnapshotMaterialization>();
+  if (type == "test") return std::make_unique<DataTestMaterialization>();
+  if (type == "unit_test") return std::make_unique<UnitTestMaterialization>();
+  std::string mat = node.materialized();
+  if (mat == "view") return std::make_unique<ViewMaterialization>();
+  if (mat == "table") return std::make_unique<TableMaterialization>();
+  if (mat == "incremental") return std::make_unique<IncrementalMaterialization>();
+  *error = fmt::format("{}: unknown materialization '{}' (view, table, incremental, ephemeral)",
+                       node.original_file_path, mat);
+  return nullptr;
+}
+
+NodeResult ErrorResult(const Node& node, const std::string& where, const std::string& message) {
+  return NodeResult{.unique_id = node.unique_id,
+                    .status = NodeStatus::kError,
+                    .message = where.empty() ? message : fmt::format("{}: {}", where, message)};
+}
+
+}  // namespace pdv::transform

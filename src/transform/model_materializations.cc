@@ -1,0 +1,87 @@
+#include "transform/model_materializations.h"
+
+#include <fmt/format.h>
+
+namespace pdv::transform {
+
+NodeResult ModelMaterialization::Execute(NodeRun& run) {
+  const Node& node = run.node;
+  NodeResult res{.unique_id = node.unique_id};
+  auto pre = run.compiler.RenderHooks(node, "pre_hook", run.existing);
+  auto post = run.compiler.RenderHooks(node, "post_hook", run.existing);
+  if (!pre.ok() || !post.ok())
+    return ErrorResult(node, "", !pre.ok() ? pre.message() : post.message());
+  auto body = Plan(run);
+  if (!body.ok()) return ErrorResult(node, "", body.message());
+  auto txn = AdapterTransaction::Begin(run.adapter, run.begin_sql);
+  if (!txn.ok()) return ErrorResult(node, node.original_file_path, txn.message());
+  std::vector<std::string> statements(pre->begin(), pre->end());
+  size_t main_index = statements.size() + body->main;
+  size_t reported = statements.size() + body->reported;
+  statements.insert(statements.end(), body->statements.begin(), body->statements.end());
+  statements.insert(statements.end(), post->begin(), post->end());
+  for (size_t i = 0; i < statements.size(); ++i) {
+    StatementResult r = run.adapter.Execute(statements[i]);
+    if (!r.ok) {  // the guard rolls back
+      std::string where = i == main_index
+                              ? run.compiler.WhereInSource(node, statements[i], r.position)
+                              : node.original_file_path;
+      res = ErrorResult(node, where, r.error);
+      if (r.connection_lost) res.message += " [connection lost]";
+      return res;
+    }
+    if (i == reported) {
+      res.adapter_message = r.command_status;
+      res.rows_affected = r.rows;
+    }
+  }
+  if (Status s = txn->Commit(run.commit_sql); !s.ok()) {
+    res = ErrorResult(node, node.original_file_path, s.message());
+    if (run.adapter.ConnectionLost(s)) res.message += " [connection lost]";
+    return res;
+  }
+  run.adapter.CacheRelation(node.schema, node.alias, body->built);
+  res.status = NodeStatus::kSuccess;
+  return res;
+}
+
+Result<ModelMaterialization::Body> ViewMaterialization::Plan(NodeRun& run) {
+  Body body{.main = 1, .reported = 1, .built = RelationKind::kView};
+  body.statements =
+      run.adapter.ReplaceRelationSql({run.node.schema, run.node.alias}, run.compiled,
+                                     RelationKind::kView, run.existing, nlohmann::json());
+  return body;
+}
+
+Result<ModelMaterialization::Body> TableMaterialization::Plan(NodeRun& run) {
+  const Node& node = run.node;
+  Body body{.main = 1, .reported = 1, .built = RelationKind::kTable};
+  body.statements = run.adapter.ReplaceRelationSql(
+      {node.schema, node.alias}, run.compiled, RelationKind::kTable, run.existing,
+      node.config.contains("indexes") ? node.config["indexes"] : nlohmann::json());
+  return body;
+}
+
+Result<ModelMaterialization::Body> IncrementalMaterialization::Plan(NodeRun& run) {
+  if (!run.incremental) return TableMaterialization::Plan(run);
+  const Node& node = run.node;
+  RelationRef rel{node.schema, node.alias};
+  if (run.existing == RelationKind::kView) {
+    return Status::Error(fmt::format(
+        "{} is a view; run with --full-refresh to rebuild it as a table", rel.Quoted()));
+  }
+  auto cols = run.adapter.ColumnsOf(node.schema, node.alias);
+  if (!cols.ok()) return cols.status();
+  std::vector<std::string> columns;
+  for (const auto& c : *cols) columns.push_back(c.name);
+  std::string error;
+  Body body{.main = 0, .built = RelationKind::kTable};
+  body.statements = run.adapter.IncrementalSql(
+      rel, run.compiled, node.config.value("incremental_strategy", ""),
+      UniqueKeyColumns(node.config.value("unique_key", nlohmann::json())), columns, &error);
+  if (!error.empty()) return Status::Error(fmt::format("{}: {}", node.original_file_path, error));
+  body.reported = body.statements.size() - 1;  // the merge, not the staging of the new rows
+  return body;
+}
+
+}  // namespace pdv::transform

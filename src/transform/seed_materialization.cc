@@ -1,0 +1,62 @@
+#include "transform/seed_materialization.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "transform/seed_file.h"
+
+namespace pdv::transform {
+
+NodeResult SeedMaterialization::Execute(NodeRun& run) {
+  const Node& node = run.node;
+  Adapter& adapter = run.adapter;
+  std::ifstream in(std::filesystem::path(run.compiler.project().dir) / node.original_file_path,
+                   std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::map<std::string, std::string> column_types;
+  if (node.config.contains("column_types") && node.config["column_types"].is_object()) {
+    for (const auto& [k, v] : node.config["column_types"].items())
+      column_types[k] = v.get<std::string>();
+  }
+  auto seed = SeedFile::Parse(ss.str(), node.original_file_path, column_types);
+  if (!seed.ok()) return ErrorResult(node, "", seed.message());
+  RelationRef rel{node.schema, node.alias};
+  RelationRef tmp{node.schema, SuffixedName(node.alias, "__dbt_tmp")};
+  // quote_columns: false leaves the header's names to the warehouse's folding, as dbt does.
+  bool quote = node.config.value("quote_columns", true);
+  std::vector<std::string> names;
+  std::vector<TypedColumn> columns;
+  std::vector<std::string> types =
+      seed->SqlTypes([&](SeedColumnType t) { return adapter.SeedType(t); });
+  for (size_t i = 0; i < seed->columns.size(); ++i) {
+    names.push_back(quote ? adapter.Quote(seed->columns[i]) : seed->columns[i]);
+    columns.push_back({names.back(), types[i]});
+  }
+  auto fail = [&](const std::string& what) {  // the guard rolls back
+    return ErrorResult(node, node.original_file_path, what);
+  };
+  auto txn = AdapterTransaction::Begin(adapter, run.begin_sql);
+  if (!txn.ok()) return fail(txn.message());
+  for (const std::string& sql :
+       {adapter.CreateSchemaSql(node.schema), adapter.CreateTableSql(tmp, columns)}) {
+    StatementResult r = adapter.Execute(sql);
+    if (!r.ok) return fail(r.error);
+  }
+  if (Status s = adapter.LoadCsv(tmp, names, seed->CopyData()); !s.ok()) return fail(s.message());
+  for (const auto& sql : adapter.SwapInSql(tmp, rel, run.existing)) {
+    StatementResult r = adapter.Execute(sql);
+    if (!r.ok) return fail(r.error);
+  }
+  if (Status c = txn->Commit(run.commit_sql); !c.ok()) return fail(c.message());
+  adapter.CacheRelation(node.schema, node.alias, RelationKind::kTable);
+  NodeResult res{.unique_id = node.unique_id, .status = NodeStatus::kSuccess};
+  res.rows_affected = static_cast<int64_t>(seed->rows.size());
+  res.adapter_message = fmt::format("INSERT {}", seed->rows.size());
+  return res;
+}
+
+}  // namespace pdv::transform
