@@ -14,7 +14,12 @@
 #include <thread>
 
 #include "localsvc/local_postgres.h"
+#include "pg/connection.h"
 #include "test_support.h"
+#include "transform/graph.h"
+#include "transform/postgres_adapter.h"
+#include "transform/project.h"
+#include "transform/runner.h"
 
 namespace pdv::testing {
 namespace {
@@ -565,6 +570,165 @@ TEST_F(PlatformModelsTest, StagingMissesNoDeleteCommittedWhileARunIsUnderWay) {
                            updated + "'"),
             "11999990000");
   ExpectDimensionMatchesOltp();
+}
+
+// The adapter seam (leveldb's EnvWrapper): an adapter that wraps the real PostgreSQL one,
+// sees every statement of a run, and fails the commit of the transaction that builds one
+// chosen relation. The runner reaches the warehouse only through it: that node lands
+// nothing (the guard rolls it back), its dependants are skipped, the rest is built.
+class CommitFaultAdapter final : public transform::Adapter {
+ public:
+  CommitFaultAdapter(transform::Adapter& inner, std::string fail_relation)
+      : inner_(inner), fail_relation_(std::move(fail_relation)) {}
+  int statements = 0;
+  int failed_commits = 0;
+
+  std::string Type() const override { return inner_.Type(); }
+  Result<std::unique_ptr<transform::Adapter>> Clone() override {
+    return Status::Error("one thread in this test");
+  }
+  transform::StatementResult Execute(const std::string& sql) override {
+    ++statements;
+    if (in_transaction_ && sql.find(fail_relation_) != std::string::npos) poisoned_ = true;
+    return inner_.Execute(sql);
+  }
+  Result<transform::QueryResult> Query(const std::string& sql) override {
+    ++statements;
+    return inner_.Query(sql);
+  }
+  Result<TextRows> QueryText(const std::string& sql) override { return inner_.QueryText(sql); }
+  Status LoadCsv(const transform::RelationRef& r, const std::vector<std::string>& c,
+                 std::string_view csv) override {
+    return inner_.LoadCsv(r, c, csv);
+  }
+  Status BeginTransaction(const std::string& begin_sql) override {
+    in_transaction_ = true;
+    poisoned_ = false;
+    return inner_.BeginTransaction(begin_sql);
+  }
+  Status CommitTransaction(const std::string& commit_sql) override {
+    in_transaction_ = false;
+    if (poisoned_) {
+      ++failed_commits;
+      inner_.RollbackTransaction();
+      return Status::Error("injected: the commit failed");
+    }
+    return inner_.CommitTransaction(commit_sql);
+  }
+  void RollbackTransaction() override {
+    in_transaction_ = false;
+    inner_.RollbackTransaction();
+  }
+  bool ConnectionLost(const Status& s) const override { return inner_.ConnectionLost(s); }
+  transform::RelationKind ExistingKind(const std::string& s, const std::string& n) override {
+    return inner_.ExistingKind(s, n);
+  }
+  Result<transform::RelationKind> LookUpRelation(const std::string& s,
+                                                 const std::string& n) override {
+    return inner_.LookUpRelation(s, n);
+  }
+  Status CacheSchemas(const std::vector<std::string>& s) override { return inner_.CacheSchemas(s); }
+  void CacheRelation(const std::string& s, const std::string& n,
+                     transform::RelationKind k) override {
+    inner_.CacheRelation(s, n, k);
+  }
+  Result<std::vector<transform::TypedColumn>> ColumnsOf(const std::string& s,
+                                                        const std::string& n) override {
+    return inner_.ColumnsOf(s, n);
+  }
+  std::string Quote(std::string_view i) const override { return inner_.Quote(i); }
+  std::string SeedType(transform::SeedColumnType t) const override { return inner_.SeedType(t); }
+  std::string CreateSchemaSql(const std::string& s) const override {
+    return inner_.CreateSchemaSql(s);
+  }
+  std::vector<std::string> ReplaceRelationSql(const transform::RelationRef& r,
+                                              const std::string& sql, transform::RelationKind b,
+                                              transform::RelationKind e,
+                                              const nlohmann::json& i) const override {
+    return inner_.ReplaceRelationSql(r, sql, b, e, i);
+  }
+  std::vector<std::string> IncrementalSql(const transform::RelationRef& r, const std::string& sql,
+                                          const std::string& s, const std::vector<std::string>& k,
+                                          const std::vector<std::string>& c,
+                                          std::string* e) const override {
+    return inner_.IncrementalSql(r, sql, s, k, c, e);
+  }
+  std::string CreateTableSql(const transform::RelationRef& r,
+                             const std::vector<transform::TypedColumn>& c) const override {
+    return inner_.CreateTableSql(r, c);
+  }
+  std::vector<std::string> SwapInSql(const transform::RelationRef& l,
+                                     const transform::RelationRef& t,
+                                     transform::RelationKind e) const override {
+    return inner_.SwapInSql(l, t, e);
+  }
+  std::string TestQuerySql(const std::string& c, const std::string& f, const std::string& w,
+                           const std::string& e) const override {
+    return inner_.TestQuerySql(c, f, w, e);
+  }
+  std::string NowSql() const override { return inner_.NowSql(); }
+  std::vector<std::string> SnapshotCreateSql(const transform::RelationRef& r,
+                                             const std::string& sql,
+                                             const transform::SnapshotConfig& c,
+                                             const std::string& now) const override {
+    return inner_.SnapshotCreateSql(r, sql, c, now);
+  }
+  std::string SnapshotStageSql(const std::string& sql) const override {
+    return inner_.SnapshotStageSql(sql);
+  }
+  std::vector<std::string> SnapshotMergeSql(const transform::RelationRef& r,
+                                            const transform::SnapshotConfig& c,
+                                            const std::vector<std::string>& cols,
+                                            const std::string& now) const override {
+    return inner_.SnapshotMergeSql(r, c, cols, now);
+  }
+
+ private:
+  transform::Adapter& inner_;
+  std::string fail_relation_;
+  bool in_transaction_ = false;
+  bool poisoned_ = false;
+};
+
+TEST_F(TransformTest, TheRunnerReachesTheWarehouseOnlyThroughItsAdapter) {
+  auto project = transform::LoadProject({.project_dir = project_.string()});
+  ASSERT_TRUE(project.ok()) << project.message();
+  auto graph = transform::Graph::Build(*project);
+  ASSERT_TRUE(graph.ok()) << graph.message();
+  auto conn = pg::Connection::Connect(Url());
+  ASSERT_TRUE(conn.ok()) << conn.message();
+  transform::PostgresAdapter postgres(*conn, project->target.conninfo);
+  CommitFaultAdapter adapter(postgres, "customer_totals");
+  std::FILE* out = std::tmpfile();
+  transform::TransformOptions options{.command = "build", .out = out};
+  transform::Runner runner(*project, *graph, &adapter, options);
+  std::set<std::string> all;
+  for (const auto& [id, node] : project->nodes) {
+    if (node.resource_type != "source" &&
+        !(node.resource_type == "model" && node.materialized() == "ephemeral")) {
+      all.insert(id);
+    }
+  }
+  transform::RunSummary summary = runner.Run("build", all);
+  std::fclose(out);
+  EXPECT_EQ(adapter.failed_commits, 1);
+  EXPECT_GT(adapter.statements, 10);
+  EXPECT_GE(summary.error, 1);
+  EXPECT_GE(summary.skip, 1) << "customer_totals' tests and dependants are skipped";
+  EXPECT_GT(summary.pass, 5);
+  auto check = Connect(Url());
+  EXPECT_EQ(ScalarInt(check, "select count(*) from pg_class where relname = 'customer_totals'"), 0)
+      << "a failed commit landed nothing";
+  EXPECT_EQ(ScalarInt(check, "select count(*) from analytics_raw.raw_orders"), 4);
+  // The relation cache: what was built is known without the catalog; a relation dropped
+  // behind the adapter's back is still cached, and LookUpRelation refreshes it.
+  EXPECT_EQ(postgres.ExistingKind("analytics_raw", "raw_orders"), transform::RelationKind::kTable);
+  ASSERT_TRUE(check.Exec("drop table analytics_raw.raw_orders cascade").ok());
+  EXPECT_EQ(postgres.ExistingKind("analytics_raw", "raw_orders"), transform::RelationKind::kTable);
+  auto fresh = postgres.LookUpRelation("analytics_raw", "raw_orders");
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(*fresh, transform::RelationKind::kNone);
+  EXPECT_EQ(postgres.ExistingKind("analytics_raw", "raw_orders"), transform::RelationKind::kNone);
 }
 
 }  // namespace
