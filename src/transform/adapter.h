@@ -33,6 +33,20 @@ struct StatementResult {
   std::string first_value() const { return first_row.empty() ? "" : first_row[0]; }
 };
 
+// A relation as docs generate's catalog.json shows it.
+struct CatalogColumn {
+  int index = 0;  // from 1
+  std::string name, type;
+  std::optional<std::string> comment;
+};
+struct CatalogRelation {
+  std::string schema, name;
+  std::string type;  // "BASE TABLE", "VIEW", "MATERIALIZED VIEW"
+  std::string owner;
+  std::optional<std::string> comment;
+  std::vector<CatalogColumn> columns;
+};
+
 // Not thread-safe: one thread uses an adapter at a time (a worker thread gets its own
 // through Clone()). Failures are values: a StatementResult that is not ok, or a Status.
 class Adapter {
@@ -77,6 +91,8 @@ class Adapter {
   // What a committed materialization made (kNone: dropped).
   virtual void CacheRelation(const std::string& schema, const std::string& name,
                              RelationKind kind) = 0;
+  // Every relation of `schemas` with its columns, in one catalog read (docs generate).
+  virtual Result<std::vector<CatalogRelation>> Catalog(const std::vector<std::string>& schemas) = 0;
   // A relation's columns in order, from the catalog (never cached: they change within a
   // transaction); schema "": this session's temporary tables. Empty: no such relation.
   virtual Result<std::vector<TypedColumn>> ColumnsOf(const std::string& schema,

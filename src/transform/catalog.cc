@@ -14,7 +14,7 @@
 
 namespace pdv::transform {
 
-Status WriteCatalog(const Project& project, pg::Connection& conn, std::FILE* out) {
+Status WriteCatalog(const Project& project, Adapter& adapter, std::FILE* out) {
   // One catalog read for every schema the project's relations live in.
   std::set<std::string> schemas;
   for (const auto& [id, n] : project.nodes) {
@@ -22,49 +22,35 @@ Status WriteCatalog(const Project& project, pg::Connection& conn, std::FILE* out
         n.materialized() != "ephemeral")
       schemas.insert(n.schema);
   }
-  std::string list = "{";
-  for (const auto& s : schemas) {
-    list += (list.size() > 1 ? "," : "") + std::string("\"");
-    for (char c : s) list += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
-    list += "\"";
-  }
-  list += "}";
-  auto r = conn.ExecParams(
-      "select n.nspname, c.relname, case c.relkind when 'v' then 'VIEW' when 'm' then "
-      "'MATERIALIZED VIEW' else 'BASE TABLE' end, pg_get_userbyid(c.relowner), "
-      "obj_description(c.oid, 'pg_class'), a.attnum, a.attname, "
-      "format_type(a.atttypid, a.atttypmod), col_description(c.oid, a.attnum) "
-      "from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-      "join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped "
-      "where n.nspname = any($1::text[]) and c.relkind in ('r', 'p', 'v', 'm', 'f') "
-      "order by n.nspname, c.relname, a.attnum",
-      {list});
-  if (!r.ok()) return Status::Error("docs generate: reading the catalog: " + r.message());
+  auto relations = adapter.Catalog({schemas.begin(), schemas.end()});
+  if (!relations.ok())
+    return Status::Error("docs generate: reading the catalog: " + relations.message());
+  auto text = [](const std::optional<std::string>& v) {
+    return v ? nlohmann::json(*v) : nlohmann::json();
+  };
   std::map<std::pair<std::string, std::string>, nlohmann::json> tables;
-  for (int i = 0; i < r->rows(); ++i) {
-    auto& t = tables[{r->str(i, 0), r->str(i, 1)}];
-    if (t.is_null()) {
-      t = {{"metadata",
-            {{"type", r->str(i, 2)},
-             {"schema", r->str(i, 0)},
-             {"name", r->str(i, 1)},
-             {"database", project.target.database},
-             {"comment", r->is_null(i, 4) ? nlohmann::json() : nlohmann::json(r->str(i, 4))},
-             {"owner", r->str(i, 3)}}},
-           {"columns", nlohmann::json::object()},
-           {"stats",
-            {{"has_stats",
-              {{"id", "has_stats"},
-               {"label", "Has Stats?"},
-               {"value", false},
-               {"include", false},
-               {"description", "Indicates whether there are statistics for this table"}}}}}};
+  for (const CatalogRelation& rel : *relations) {
+    nlohmann::json t = {
+        {"metadata",
+         {{"type", rel.type},
+          {"schema", rel.schema},
+          {"name", rel.name},
+          {"database", project.target.database},
+          {"comment", text(rel.comment)},
+          {"owner", rel.owner}}},
+        {"columns", nlohmann::json::object()},
+        {"stats",
+         {{"has_stats",
+           {{"id", "has_stats"},
+            {"label", "Has Stats?"},
+            {"value", false},
+            {"include", false},
+            {"description", "Indicates whether there are statistics for this table"}}}}}};
+    for (const CatalogColumn& c : rel.columns) {
+      t["columns"][c.name] = {
+          {"type", c.type}, {"index", c.index}, {"name", c.name}, {"comment", text(c.comment)}};
     }
-    t["columns"][r->str(i, 6)] = {
-        {"type", r->str(i, 7)},
-        {"index", std::stoi(r->str(i, 5))},
-        {"name", r->str(i, 6)},
-        {"comment", r->is_null(i, 8) ? nlohmann::json() : nlohmann::json(r->str(i, 8))}};
+    tables[{rel.schema, rel.name}] = std::move(t);
   }
   nlohmann::json nodes = nlohmann::json::object(), sources = nlohmann::json::object();
   for (const auto& [id, n] : project.nodes) {

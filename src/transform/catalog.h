@@ -7,12 +7,12 @@
 #include <cstdio>
 
 #include "common/status.h"
-#include "pg/connection.h"
+#include "transform/adapter.h"
 #include "transform/project.h"
 
 namespace pdv::transform {
 
 // Writes target/catalog.json; relations not built yet are left out, as in dbt.
-Status WriteCatalog(const Project& project, pg::Connection& conn, std::FILE* out);
+Status WriteCatalog(const Project& project, Adapter& adapter, std::FILE* out);
 
 }  // namespace pdv::transform

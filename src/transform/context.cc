@@ -179,8 +179,8 @@ Value ColumnsOf(Adapter* adapter, const Value& relation, int line) {
   auto number = [](const std::optional<int64_t>& n) { return n ? Value(*n) : Value(); };
   ValueList out;
   for (const auto& c : *columns) {
-    out.push_back(ColumnValue(c.name, c.base_type, number(c.char_size),
-                              number(c.numeric_precision), number(c.numeric_scale)));
+    out.push_back(ColumnValue(c.name, c.base_type, number(c.char_size), number(c.numeric_precision),
+                              number(c.numeric_scale)));
   }
   return Value(std::move(out));
 }

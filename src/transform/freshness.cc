@@ -35,7 +35,7 @@ std::string FreshnessStatus(double age, const nlohmann::json& freshness) {
   return "pass";
 }
 
-RunSummary CheckFreshness(const Project& project, pg::Connection& conn,
+RunSummary CheckFreshness(const Project& project, Adapter& adapter,
                           const std::set<std::string>& sources, std::FILE* out) {
   auto started = std::chrono::system_clock::now();
   std::vector<const Node*> checked;
@@ -58,7 +58,7 @@ RunSummary CheckFreshness(const Project& project, pg::Connection& conn,
     const nlohmann::json& f = n->config["freshness"];
     std::string filter = f.value("filter", "");
     auto t0 = std::chrono::steady_clock::now();
-    auto r = conn.Exec(fmt::format(
+    auto r = adapter.QueryText(fmt::format(
         "select max({0})::text, now()::text, extract(epoch from now() - max({0})::timestamptz) "
         "from {1}{2}",
         n->config["loaded_at_field"].get<std::string>(), n->RelationName(),
@@ -81,11 +81,12 @@ RunSummary CheckFreshness(const Project& project, pg::Connection& conn,
                                what, seconds));
       fmt::print(out, "  {}: {}\n", n->original_file_path, r.message());
     } else {
-      bool empty = r->is_null(0, 0);
-      double age = empty ? 1e18 : std::stod(r->str(0, 2));
+      const auto& row = r->at(0);  // an aggregate: always one row
+      bool empty = !row[0];
+      double age = empty ? 1e18 : std::stod(row[2].value_or("0"));
       status = empty ? "error" : FreshnessStatus(age, f);
-      result["max_loaded_at"] = empty ? nlohmann::json() : nlohmann::json(r->str(0, 0));
-      result["snapshotted_at"] = r->str(0, 1);
+      result["max_loaded_at"] = empty ? nlohmann::json() : nlohmann::json(*row[0]);
+      result["snapshotted_at"] = row[1].value_or("");
       result["max_loaded_at_time_ago_in_s"] = empty ? nlohmann::json() : nlohmann::json(age);
       if (status == "pass") summary.pass++;
       if (status == "warn") summary.warn++;

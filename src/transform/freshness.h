@@ -9,7 +9,7 @@
 #include <string>
 
 #include "common/status.h"
-#include "pg/connection.h"
+#include "transform/adapter.h"
 #include "transform/project.h"
 #include "transform/transform.h"
 
@@ -23,7 +23,7 @@ std::string FreshnessStatus(double age_seconds, const nlohmann::json& freshness)
 
 // Checks `sources` (unique ids; those without freshness or loaded_at_field are left out,
 // as in dbt). error counts the stale (error) and the failed queries.
-RunSummary CheckFreshness(const Project& project, pg::Connection& conn,
+RunSummary CheckFreshness(const Project& project, Adapter& adapter,
                           const std::set<std::string>& sources, std::FILE* out);
 
 }  // namespace pdv::transform

@@ -3,8 +3,8 @@
 // The SQL each materialization runs, with dbt-postgres's semantics, as pure functions so
 // that golden tests can pin it. The runner executes each list in one transaction.
 
-#include <nlohmann/json.hpp>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>

@@ -10,6 +10,21 @@ namespace pdv::transform {
 
 using Clock = std::chrono::steady_clock;
 
+namespace {
+
+// A text[] literal of `values` ({"a","b\"c"}), for `= any($1::text[])`.
+std::string TextArray(const std::vector<std::string>& values) {
+  std::string list = "{";
+  for (const auto& v : values) {
+    list += (list.size() > 1 ? "," : "") + std::string("\"");
+    for (char c : v) list += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+    list += "\"";
+  }
+  return list + "}";
+}
+
+}  // namespace
+
 PostgresAdapter::PostgresAdapter(pg::Connection& conn, std::string conninfo)
     : conn_(&conn), conninfo_(std::move(conninfo)), cache_(std::make_shared<RelationCache>()) {}
 
@@ -185,18 +200,11 @@ Result<RelationKind> PostgresAdapter::LookUpRelation(const std::string& schema,
 }
 
 Status PostgresAdapter::CacheSchemas(const std::vector<std::string>& schemas) {
-  std::string list = "{";
-  for (const auto& s : schemas) {
-    list += (list.size() > 1 ? "," : "") + std::string("\"");
-    for (char c : s) list += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
-    list += "\"";
-  }
-  list += "}";
   auto r = conn_->ExecParams(
       "select n.nspname, c.relname, c.relkind from pg_class c join pg_namespace n on n.oid = "
       "c.relnamespace where n.nspname = any($1::text[]) and c.relkind in ('r', 'v', 'm', 'p', "
       "'f')",
-      {list});
+      {TextArray(schemas)});
   if (!r.ok()) return r.status();
   std::lock_guard<std::mutex> lock(cache_->mu);
   for (int i = 0; i < r->rows(); ++i) {
@@ -211,6 +219,39 @@ void PostgresAdapter::CacheRelation(const std::string& schema, const std::string
                                     RelationKind kind) {
   std::lock_guard<std::mutex> lock(cache_->mu);
   cache_->kinds[{schema, name}] = kind;
+}
+
+Result<std::vector<CatalogRelation>> PostgresAdapter::Catalog(
+    const std::vector<std::string>& schemas) {
+  auto r = conn_->ExecParams(
+      "select n.nspname, c.relname, case c.relkind when 'v' then 'VIEW' when 'm' then "
+      "'MATERIALIZED VIEW' else 'BASE TABLE' end, pg_get_userbyid(c.relowner), "
+      "obj_description(c.oid, 'pg_class'), a.attnum, a.attname, "
+      "format_type(a.atttypid, a.atttypmod), col_description(c.oid, a.attnum) "
+      "from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+      "join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped "
+      "where n.nspname = any($1::text[]) and c.relkind in ('r', 'p', 'v', 'm', 'f') "
+      "order by n.nspname, c.relname, a.attnum",
+      {TextArray(schemas)});
+  if (!r.ok()) return r.status();
+  auto text = [&](int row, int col) {
+    return r->is_null(row, col) ? std::nullopt : std::optional(r->str(row, col));
+  };
+  std::vector<CatalogRelation> out;
+  for (int i = 0; i < r->rows(); ++i) {
+    if (out.empty() || out.back().schema != r->get(i, 0) || out.back().name != r->get(i, 1)) {
+      out.push_back({.schema = r->str(i, 0),
+                     .name = r->str(i, 1),
+                     .type = r->str(i, 2),
+                     .owner = r->str(i, 3),
+                     .comment = text(i, 4)});
+    }
+    out.back().columns.push_back({.index = std::atoi(r->str(i, 5).c_str()),
+                                  .name = r->str(i, 6),
+                                  .type = r->str(i, 7),
+                                  .comment = text(i, 8)});
+  }
+  return out;
 }
 
 Result<std::vector<TypedColumn>> PostgresAdapter::ColumnsOf(const std::string& schema,

@@ -38,11 +38,11 @@ class PostgresAdapter final : public Adapter {
   bool ConnectionLost(const Status& status) const override { return pg::IsConnectionLost(status); }
 
   RelationKind ExistingKind(const std::string& schema, const std::string& name) override;
-  Result<RelationKind> LookUpRelation(const std::string& schema,
-                                      const std::string& name) override;
+  Result<RelationKind> LookUpRelation(const std::string& schema, const std::string& name) override;
   Status CacheSchemas(const std::vector<std::string>& schemas) override;
   void CacheRelation(const std::string& schema, const std::string& name,
                      RelationKind kind) override;
+  Result<std::vector<CatalogRelation>> Catalog(const std::vector<std::string>& schemas) override;
   Result<std::vector<TypedColumn>> ColumnsOf(const std::string& schema,
                                              const std::string& name) override;
 

@@ -76,9 +76,12 @@ Result<RunSummary> RunLoaded(const Project& project, const Graph& graph, pg::Con
     summary.pass = summary.total;
     return summary;
   }
-  if (options.command == "freshness") return CheckFreshness(project, *conn, nodes, options.out);
   std::optional<PostgresAdapter> adapter;
   if (conn) adapter.emplace(*conn, project.target.conninfo);
+  if (options.command == "freshness") {
+    if (!adapter) return Status::Error("source freshness needs a database connection");
+    return CheckFreshness(project, *adapter, nodes, options.out);
+  }
   Runner runner(project, graph, adapter ? &*adapter : nullptr, options);
   if (options.command == "docs") {  // docs generate: the manifest and the catalog
     for (const auto& id : graph.order()) {
@@ -88,7 +91,8 @@ Result<RunSummary> RunLoaded(const Project& project, const Graph& graph, pg::Con
       }
     }
     if (Status s = runner.WriteManifest(); !s.ok()) return s;
-    if (Status s = WriteCatalog(project, *conn, options.out); !s.ok()) return s;
+    if (!adapter) return Status::Error("docs generate needs a database connection");
+    if (Status s = WriteCatalog(project, *adapter, options.out); !s.ok()) return s;
     summary.total = summary.pass = static_cast<int>(nodes.size());
     return summary;
   }

@@ -632,6 +632,10 @@ class CommitFaultAdapter final : public transform::Adapter {
                      transform::RelationKind k) override {
     inner_.CacheRelation(s, n, k);
   }
+  Result<std::vector<transform::CatalogRelation>> Catalog(
+      const std::vector<std::string>& s) override {
+    return inner_.Catalog(s);
+  }
   Result<std::vector<transform::TypedColumn>> ColumnsOf(const std::string& s,
                                                         const std::string& n) override {
     return inner_.ColumnsOf(s, n);
