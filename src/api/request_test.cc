@@ -37,6 +37,10 @@ TEST(EligibilityTest, RuleAndMotivo) {
 
 TEST(JsonTest, ShapesAndRfc3339) {
   EXPECT_EQ(Rfc3339(0), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(Rfc3339(1709210096), "2024-02-29T12:34:56Z");  // a leap day
+  EXPECT_EQ(Rfc3339(1798761599), "2026-12-31T23:59:59Z");
+  EXPECT_EQ(Rfc3339(-1), "1969-12-31T23:59:59Z");  // before the epoch: floor, not truncation
+  EXPECT_EQ(Rfc3339(-631152000), "1950-01-01T00:00:00Z");
   cache::CustomerRecord r{.ativo = true,
                           .opt_in_marketing = true,
                           .elegivel_a_partir_de = 10,

@@ -89,6 +89,7 @@ class AsyncClient : public AsyncCommands, public std::enable_shared_from_this<As
   std::shared_ptr<InvalidationLink> link_;
   bool tracking_ready_ = false, tracking_pending_ = false;
   uint64_t tracking_epoch_ = 0;
+  bool drained_this_turn_ = false;  // the link was read during this loop turn
 };
 
 // A connection subscribed to Redis's invalidation channel (client-side caching with

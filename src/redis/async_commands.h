@@ -37,8 +37,9 @@ class AsyncCommands {
   // invalidation connection, a new primary or a new slot map is an on_reset.
   virtual void EnableTracking(TrackingHandlers handlers) = 0;
   // Whether a read of `key` sent now will be tracked, after applying the invalidations
-  // already received from its server (a write Redis acknowledged is then never answered
-  // from a copy). Re-enables tracking where the invalidation connection came back.
+  // its server sent before the request being answered arrived (read once per loop turn;
+  // a write Redis acknowledged is then never answered from a copy). Re-enables tracking where the
+  // invalidation connection came back.
   virtual bool Tracked(std::string_view key) = 0;
   // The same without side effects: for the reply of a read, before keeping a copy.
   virtual bool TrackingOn(std::string_view key) const = 0;
