@@ -547,11 +547,11 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     w_.redis().Command({"HGET", key, field}, [this, self, id = *id](const Status& s,
                                                                     redisReply* r) {
       if (!s.ok()) return Unavailable(s);
-      if (r->type != REDIS_REPLY_STRING || r->len != 12) {
+      if (r->type != REDIS_REPLY_STRING || r->len != cache::Layout::kCpfFieldBytes) {
         return Reply(http::status::ok, LegacyJson(arg_, nullptr, NowSeconds(), Elapsed()));
       }
       std::array<uint8_t, 32> hash{};
-      std::copy(r->str, r->str + 12, hash.begin());
+      std::copy(r->str, r->str + r->len, hash.begin());
       FetchByHash(hash, false, [this, id](const cache::CustomerRecord* rec) {
         bool match = rec && rec->cliente_id == id;
         Reply(http::status::ok, LegacyJson(arg_, match ? rec : nullptr, NowSeconds(), Elapsed()));
@@ -739,31 +739,32 @@ void Worker::RefreshLayout(std::function<void()> then) {
     return;
   }
   layout_refreshing_ = true;
-  redis_->Command(
-      {"HMGET", cache::kMetaKey, "version", "bits"}, [this, then](const Status& s, redisReply* r) {
-        layout_refreshing_ = false;
-        if (s.ok() && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-          std::vector<std::pair<std::string, std::string>> fields;
-          const char* names[] = {"version", "bits"};
-          for (size_t i = 0; i < 2; ++i) {
-            if (r->element[i]->type == REDIS_REPLY_STRING) {
-              fields.emplace_back(names[i], std::string(r->element[i]->str, r->element[i]->len));
-            }
-          }
-          auto meta = cache::ParseMeta(fields);
-          if (meta.ok() && meta->exists) {
-            layout_ = meta->layout;
-          } else {
-            // No dataset (Redis lost its data, or before the first load) or a malformed
-            // meta: nothing can be known, so lookups answer 503, never "unknown".
-            if (!meta.ok()) LogRedisError(meta.status());
-            if (layout_) near_.Clear();
-            layout_.reset();
-          }
-          layout_at_ = Clock::now();
-        }
-        if (then) then();
-      });
+  redis_->Command({"HMGET", cache::kMetaKey, "version", "bits", "format"},
+                  [this, then](const Status& s, redisReply* r) {
+                    layout_refreshing_ = false;
+                    if (s.ok() && r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+                      std::vector<std::pair<std::string, std::string>> fields;
+                      const char* names[] = {"version", "bits", "format"};
+                      for (size_t i = 0; i < 3; ++i) {
+                        if (r->element[i]->type == REDIS_REPLY_STRING) {
+                          fields.emplace_back(names[i],
+                                              std::string(r->element[i]->str, r->element[i]->len));
+                        }
+                      }
+                      auto meta = cache::ParseMeta(fields);
+                      if (meta.ok() && meta->exists) {
+                        layout_ = meta->layout;
+                      } else {
+                        // No dataset (Redis lost its data, or before the first load) or a malformed
+                        // meta: nothing can be known, so lookups answer 503, never "unknown".
+                        if (!meta.ok()) LogRedisError(meta.status());
+                        if (layout_) near_.Clear();
+                        layout_.reset();
+                      }
+                      layout_at_ = Clock::now();
+                    }
+                    if (then) then();
+                  });
 }
 
 void Worker::KeepLayoutFresh() {

@@ -70,14 +70,16 @@ pdv::Result<std::array<uint8_t, N>> FromHex(std::string_view hex, const char* wh
   return out;
 }
 
-constexpr uint8_t kAtivo = 1, kOptIn = 2, kHasElegivel = 4;
+// The flags byte: three flags in its low bits, the campaign in the high five.
+constexpr uint8_t kAtivo = 1, kOptIn = 2, kHasElegivel = 4, kCampaignShift = 3;
 
-// Campaigns stored as one byte (the index; the order is part of the format: append
-// only). Others are stored as text after the byte kLiteralCampaign.
+// Campaigns stored as their index in the flags byte (the order is part of the format:
+// append only, at most 31). Others are stored as text after kLiteralCampaign.
 constexpr std::string_view kCampaigns[] = {"organico",     "verao",         "inverno",
                                            "black_friday", "dia_das_maes",  "natal",
                                            "dia_dos_pais", "volta_as_aulas"};
-constexpr uint8_t kLiteralCampaign = 0xFF;
+constexpr uint8_t kLiteralCampaign = 31;
+static_assert(std::size(kCampaigns) < kLiteralCampaign);
 
 }  // namespace
 
@@ -86,19 +88,17 @@ std::string Encode(const CustomerRecord& r) {
   out.reserve(64);
   for (int s = 56; s >= 0; s -= 8) out.push_back(static_cast<char>(r.lsn >> s));
   out.append(reinterpret_cast<const char*>(r.cliente_id.data()), 16);
+  auto known = std::find(std::begin(kCampaigns), std::end(kCampaigns), r.origem_campanha);
+  auto campaign = static_cast<uint8_t>(
+      known != std::end(kCampaigns) ? known - std::begin(kCampaigns) : kLiteralCampaign);
   out.push_back(static_cast<char>((r.ativo ? kAtivo : 0) | (r.opt_in_marketing ? kOptIn : 0) |
-                                  (r.elegivel_a_partir_de ? kHasElegivel : 0)));
+                                  (r.elegivel_a_partir_de ? kHasElegivel : 0) |
+                                  (campaign << kCampaignShift)));
   PutVarint(&out, ZigZag(r.atualizado_em));
   if (r.elegivel_a_partir_de) PutVarint(&out, ZigZag(*r.elegivel_a_partir_de));
   PutVarint(&out, ZigZag(r.ticket_centavos));
   // Longer strings are cut: these are display fields of a few bytes.
-  auto known = std::find(std::begin(kCampaigns), std::end(kCampaigns), r.origem_campanha);
-  if (known != std::end(kCampaigns)) {
-    out.push_back(static_cast<char>(known - std::begin(kCampaigns)));
-  } else {
-    out.push_back(static_cast<char>(kLiteralCampaign));
-    PutShort(&out, r.origem_campanha.substr(0, 255));
-  }
+  if (campaign == kLiteralCampaign) PutShort(&out, r.origem_campanha.substr(0, 255));
   PutShort(&out, r.primeiro_nome.substr(0, 255));
   return out;
 }
@@ -122,9 +122,7 @@ pdv::Result<CustomerRecord> Decode(std::string_view in) {
   }
   if (!GetVarint(&in, &v)) return Status::Error("cache record: bad ticket");
   r.ticket_centavos = UnZigZag(v);
-  if (in.empty()) return Status::Error("cache record: bad campaign");
-  auto campaign = static_cast<uint8_t>(in.front());
-  in.remove_prefix(1);
+  auto campaign = static_cast<uint8_t>(flags >> kCampaignShift);
   if (campaign < std::size(kCampaigns)) {
     r.origem_campanha = kCampaigns[campaign];
   } else if (campaign != kLiteralCampaign || !GetShort(&in, &r.origem_campanha)) {
@@ -182,7 +180,7 @@ std::string Layout::CpfKey(const std::array<uint8_t, 32>& hash) const {
   return CpfBucketKey(Bucket(hash.data()));
 }
 std::string Layout::CpfField(const std::array<uint8_t, 32>& hash) {
-  return std::string(reinterpret_cast<const char*>(hash.data()), 12);
+  return std::string(reinterpret_cast<const char*>(hash.data()), kCpfFieldBytes);
 }
 std::string Layout::IdKey(const std::array<uint8_t, 16>& id) const {
   return IdBucketKey(Bucket(id.data()));
@@ -238,6 +236,7 @@ pdv::Result<Meta> ParseMeta(const std::vector<std::pair<std::string, std::string
   };
   Meta meta;
   bool has_bits = false;
+  uint64_t format = 1;  // the first releases wrote no format field
   for (const auto& [field, value] : fields) {
     uint64_t v = 0;
     if (field == "version") {
@@ -253,7 +252,16 @@ pdv::Result<Meta> ParseMeta(const std::vector<std::pair<std::string, std::string
       meta.lsn = v;
     } else if (field == "lsn_id") {
       meta.lsn_id = value;
+    } else if (field == "format") {
+      if (Status s = number(field, value, UINT64_MAX, &v); !s.ok()) return s;
+      format = v;
     }
+  }
+  if (meta.exists && format != kRecordFormat) {
+    // Written by an older release: its records can't be read as this one's. A full load
+    // replaces it (and removes it), as if nothing were loaded.
+    meta.exists = false;
+    meta.older_format = true;
   }
   if (meta.exists && !has_bits) {
     return Status::Error(fmt::format("{}: a version without its bucket bits", kMetaKey));

@@ -4,11 +4,12 @@
 // (reader). One customer is one field of a small hash ("bucket"), so a lookup is one
 // HGET and thousands of customers share a key's overhead (listpack encoding).
 //
-//   pdv:meta                      hash: version, bits, lsn (incremental position)
-//   pdv:c:v<version>:{<bucket>}   by cpf_hash: field = cpf_hash bytes 0..12 (binary),
+//   pdv:meta                      hash: version, bits, format (of the records), lsn
+//                                 (incremental position)
+//   pdv:c:v<version>:{<bucket>}   by cpf_hash: field = cpf_hash bytes 0..10 (binary),
 //                                 value = Encode(CustomerRecord)
 //   pdv:i:v<version>:{<bucket>}   by cliente_id: field = cliente_id bytes 0..8,
-//                                 value = the customer's cpf_hash bytes 0..12
+//                                 value = the customer's cpf_hash bytes 0..10
 //
 // <bucket> is the top `bits` bits of a mix of the id's first 8 bytes, in hex; the
 // braces make it the Redis Cluster hash tag. A full load writes version N+1 beside N and
@@ -30,6 +31,10 @@ inline constexpr char kMetaKey[] = "pdv:meta";
 inline constexpr char kLockKey[] = "pdv:lock";
 // Published (payload: the version) when a full load switches versions.
 inline constexpr char kVersionChannel[] = "pdv:cache:version";
+// The form of the records and fields under a version (pdv:meta's format): 1 had 12-byte
+// cpf fields and the campaign in a byte of its own; 2 has 10-byte fields and the campaign
+// in the flags byte (4 bytes less per customer).
+inline constexpr uint64_t kRecordFormat = 2;
 
 struct CustomerRecord {
   uint64_t lsn = 0;  // RAW LSN of the change this state comes from: newer wins
@@ -64,12 +69,15 @@ struct Layout {
   int bits = 8;  // buckets = 2^bits
 
   std::string CpfKey(const std::array<uint8_t, 32>& hash) const;
+  // 80 bits of the HMAC: within a bucket of ~128, two customers share a field with a
+  // probability of about 1e-16 per bucket (1e-10 over 20M customers).
+  static constexpr size_t kCpfFieldBytes = 10;
   static std::string CpfField(const std::array<uint8_t, 32>& hash);
   std::string IdKey(const std::array<uint8_t, 16>& id) const;
   static std::string IdField(const std::array<uint8_t, 16>& id);
   // The field of every bucket that holds the newest lease token of a cache watch that
   // wrote it (cache/sync.cc's scripts refuse an older one). Shorter than any customer
-  // field (12 or 8 bytes), so it never collides with one; readers of whole buckets skip it.
+  // field (10 or 8 bytes), so it never collides with one; readers of whole buckets skip it.
   static constexpr std::string_view kFenceField = "fence";
   std::string CpfBucketKey(uint32_t bucket) const;
   std::string IdBucketKey(uint32_t bucket) const;
@@ -86,7 +94,9 @@ struct Meta {
   Layout layout;
   uint64_t lsn = 0;
   std::string lsn_id;   // the last cliente_id applied at `lsn` ("": all of them)
-  bool exists = false;  // a version is loaded
+  bool exists = false;  // a version of this release's record format is loaded
+  // A version of an older format is there (exists is then false): a full load replaces it.
+  bool older_format = false;
 };
 // The one parser of pdv:meta, from its fields and values (HGETALL's pairs, or HMGET's
 // answers with absent fields left out). A malformed value is an error naming the field:

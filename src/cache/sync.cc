@@ -325,10 +325,10 @@ pdv::Result<SyncResult> SyncFull(const CacheOptions& options, Logger& log, std::
   if (Status s = redis->WaitForReplicas(options.replica_ack_timeout); !s.ok()) return s;
 
   // The switch: one HSET, then the announcement.
-  if (Status s =
-          WriteMeta(*redis, options.fence_token,
-                    {"version", std::to_string(next.version), "bits", std::to_string(next.bits),
-                     "lsn", std::to_string(max_lsn), "lsn_id", ""});
+  if (Status s = WriteMeta(
+          *redis, options.fence_token,
+          {"version", std::to_string(next.version), "bits", std::to_string(next.bits), "format",
+           std::to_string(kRecordFormat), "lsn", std::to_string(max_lsn), "lsn_id", ""});
       !s.ok()) {
     return s;
   }
@@ -339,7 +339,7 @@ pdv::Result<SyncResult> SyncFull(const CacheOptions& options, Logger& log, std::
                                     {"bucket_bits", next.bits},
                                     {"lsn", max_lsn},
                                     {"redis_bytes_per_customer", per_customer}});
-  if (meta->exists) {
+  if (meta->exists || meta->older_format) {
     pg::SleepFor(options.old_version_grace, stop);
     if (Status s = RemoveVersion(*redis, meta->layout); !s.ok()) return s;
   }

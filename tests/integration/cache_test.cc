@@ -221,6 +221,29 @@ TEST_F(CacheTest, FullLoadThenIncrementalUpdatesAndDeletes) {
   EXPECT_EQ(again.output.find("cache_sync_done"), std::string::npos) << again.output;
 }
 
+// Issue 16: records written by an older release (pdv:meta without this release's format)
+// are never read as this one's: the next sync replaces them with a full load and removes
+// the old version.
+TEST_F(CacheTest, AVersionOfAnOlderRecordFormatIsReplacedByAFullLoad) {
+  auto conn = Connect(Url());
+  Insert(conn, 1, 300);
+  ASSERT_EQ(RunPdv(Cache({"sync", "--full"})).exit_code, 0);
+  auto redis = redis::Client::Connect(redis_->Url());
+  ASSERT_TRUE(redis.ok());
+  ASSERT_TRUE(redis->Command({"HDEL", "pdv:meta", "format"}).ok());
+  auto sync = RunPdv(Cache({"sync"}));
+  ASSERT_EQ(sync.exit_code, 0) << sync.output;
+  EXPECT_NE(sync.output.find("event=cache_full_load_done version=2"), std::string::npos)
+      << sync.output;
+  auto format = redis->Command({"HGET", "pdv:meta", "format"});
+  ASSERT_TRUE(format.ok());
+  EXPECT_EQ(format->str(), std::to_string(cache::kRecordFormat));
+  auto old_keys = redis->Command({"KEYS", "pdv:*:v1:*"});
+  ASSERT_TRUE(old_keys.ok());
+  EXPECT_EQ(old_keys->elements(), 0u) << "the older version is removed";
+  ExpectRedisEqualsDimension();
+}
+
 // Issue 12: Redis replicates asynchronously, so a failover may promote a replica without
 // the last writes; a position stored past them would skip them for good. The position
 // moves only once the replica has them: with the replica hung (SIGSTOP), an incremental
