@@ -95,7 +95,12 @@ std::string Encode(const CustomerRecord& r) {
                                   (r.elegivel_a_partir_de ? kHasElegivel : 0) |
                                   (campaign << kCampaignShift)));
   PutVarint(&out, ZigZag(r.atualizado_em));
-  if (r.elegivel_a_partir_de) PutVarint(&out, ZigZag(*r.elegivel_a_partir_de));
+  // Relative to atualizado_em: days or months apart, a byte or two less than the date.
+  // (Wrapping arithmetic: any two int64 round-trip.)
+  if (r.elegivel_a_partir_de) {
+    PutVarint(&out, ZigZag(static_cast<int64_t>(static_cast<uint64_t>(*r.elegivel_a_partir_de) -
+                                                static_cast<uint64_t>(r.atualizado_em))));
+  }
   PutVarint(&out, ZigZag(r.ticket_centavos));
   // Longer strings are cut: these are display fields of a few bytes.
   if (campaign == kLiteralCampaign) PutShort(&out, r.origem_campanha.substr(0, 255));
@@ -118,7 +123,8 @@ pdv::Result<CustomerRecord> Decode(std::string_view in) {
   r.atualizado_em = UnZigZag(v);
   if (flags & kHasElegivel) {
     if (!GetVarint(&in, &v)) return Status::Error("cache record: bad elegivel_a_partir_de");
-    r.elegivel_a_partir_de = UnZigZag(v);
+    r.elegivel_a_partir_de = static_cast<int64_t>(static_cast<uint64_t>(r.atualizado_em) +
+                                                  static_cast<uint64_t>(UnZigZag(v)));
   }
   if (!GetVarint(&in, &v)) return Status::Error("cache record: bad ticket");
   r.ticket_centavos = UnZigZag(v);

@@ -32,8 +32,9 @@ inline constexpr char kLockKey[] = "pdv:lock";
 // Published (payload: the version) when a full load switches versions.
 inline constexpr char kVersionChannel[] = "pdv:cache:version";
 // The form of the records and fields under a version (pdv:meta's format): 1 had 12-byte
-// cpf fields and the campaign in a byte of its own; 2 has 10-byte fields and the campaign
-// in the flags byte (4 bytes less per customer).
+// cpf fields, the campaign in a byte of its own and elegivel_a_partir_de as a date; 2 has
+// 10-byte fields, the campaign in the flags byte and elegivel_a_partir_de relative to
+// atualizado_em (5-6 bytes less per customer).
 inline constexpr uint64_t kRecordFormat = 2;
 
 struct CustomerRecord {

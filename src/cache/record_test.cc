@@ -45,6 +45,20 @@ TEST(RecordTest, EveryKnownCampaignAndALiteralOneRoundTrip) {
   }
 }
 
+TEST(RecordTest, EligibilityFarFromTheUpdateRoundTrips) {
+  for (auto [atualizado, elegivel] :
+       std::vector<std::pair<int64_t, int64_t>>{{1'764'000'000, 1'764'000'000 + 30 * 86400},
+                                                {1'764'000'000, 0},
+                                                {-2'000'000'000, 4'000'000'000},
+                                                {INT64_MAX, INT64_MIN}}) {
+    CustomerRecord r{.elegivel_a_partir_de = elegivel, .atualizado_em = atualizado};
+    auto back = Decode(Encode(r));
+    ASSERT_TRUE(back.ok()) << back.message();
+    EXPECT_EQ(back->elegivel_a_partir_de, elegivel);
+    EXPECT_EQ(back->atualizado_em, atualizado);
+  }
+}
+
 TEST(MetaTest, AVersionOfAnOlderRecordFormatIsNotLoaded) {
   auto older = ParseMeta({{"version", "4"}, {"bits", "8"}, {"lsn", "7"}});
   ASSERT_TRUE(older.ok()) << older.message();
