@@ -8,6 +8,7 @@
 //
 // usage: api_bench PDV_BINARY REFERENCE_DIR [--seconds S] [--customers N]
 //                  [--connections N [--rate R]] [--threads T (pdv serve's loops)]
+//                  [--rounds R (ours and nginx in turn, 3 by default)]
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
@@ -105,6 +106,7 @@ int main(int argc, char** argv) {
   int terminals = 0;
   double terminal_rate = 20'000;
   std::string serve_threads = "0";
+  int rounds = 3;
   for (int i = 3; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seconds"))
       seconds = std::stoi(argv[i + 1]);
@@ -116,6 +118,8 @@ int main(int argc, char** argv) {
       terminal_rate = std::stod(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--threads"))
       serve_threads = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--rounds"))
+      rounds = std::max(1, std::stoi(argv[i + 1]));
     else
       Die(fmt::format("unknown option {}", argv[i]));
   }
@@ -200,6 +204,15 @@ int main(int argc, char** argv) {
            .log_file = (dir.path() / "nginx.log").string(),
            .parent_death_signal = SIGKILL}),
       "nginx");
+  // A SIGKILLed master leaves its workers running: stop nginx as it is meant to be (SIGQUIT
+  // makes the master end its workers and wait for them) when the bench ends.
+  struct StopNginx {
+    pdv::localsvc::ChildProcess& master;
+    ~StopNginx() {
+      master.Signal(SIGQUIT);
+      master.Wait(std::chrono::seconds(10));
+    }
+  } stop_nginx{nginx};
   WaitHttp(static_port);
 
   // wrk scripts: random keys over all customers.
@@ -221,41 +234,60 @@ int main(int argc, char** argv) {
     std::ofstream(dir.path() / "static.lua")
         << "request = function() return wrk.format(\"GET\", \"/answer.json\") end\n";
   }
-  fmt::print("bench/api: {} customers, wrk -t1 -c32 -d{}s, random keys, all on this machine\n",
-             customers, seconds);
-  // Twice: first while each loop's near-cache fills (every customer is new to it), then
-  // with it warm (the same random keys again): what the API does with and without it.
+  fmt::print(
+      "bench/api: {} customers, wrk -t1 -c32 -d{}s, random keys, all on this machine; ours and "
+      "nginx {} rounds in turn (the machine's speed drifts: a ratio of neighbouring runs)\n",
+      customers, seconds, rounds);
+  auto near_counts = [&] {
+    std::string text = Metrics(ours);
+    return std::pair{Metric(text, "pdv_api_near_cache_hits_total"),
+                     Metric(text, "pdv_api_near_cache_misses_total")};
+  };
+  auto near_share = [](std::pair<double, double> a, std::pair<double, double> b) {
+    double h = b.first - a.first, m = b.second - a.second;
+    return h + m > 0 ? 100 * h / (h + m) : 0.0;
+  };
+  // First while each loop's near-cache fills (every customer is new to it), then with it
+  // warm (the same random keys again): what the API does with and without it.
+  auto before_cold = near_counts();
   auto cold = Wrk(fmt::format("http://127.0.0.1:{}", ours), dir.path() / "ours.lua", seconds,
                   dir.path(), "ours-cold");
-  auto o = Wrk(fmt::format("http://127.0.0.1:{}", ours), dir.path() / "ours.lua", seconds,
-               dir.path(), "ours");
+  auto after_cold = near_counts();
+  std::vector<WrkResult> warm, statics;
+  std::vector<double> ratios;
+  for (int r = 0; r < rounds; ++r) {
+    warm.push_back(Wrk(fmt::format("http://127.0.0.1:{}", ours), dir.path() / "ours.lua", seconds,
+                       dir.path(), fmt::format("ours-{}", r)));
+    statics.push_back(Wrk(fmt::format("http://127.0.0.1:{}", static_port),
+                          dir.path() / "static.lua", seconds, dir.path(),
+                          fmt::format("static-{}", r)));
+    ratios.push_back(warm.back().rps / statics.back().rps);
+  }
+  auto after_warm = near_counts();
   auto f = Wrk(fmt::format("http://127.0.0.1:{}", theirs), dir.path() / "original.lua", seconds,
                dir.path(), "original");
-  auto n = Wrk(fmt::format("http://127.0.0.1:{}", static_port), dir.path() / "static.lua", seconds,
-               dir.path(), "static");
-  auto row = [](const char* what, const WrkResult& r) {
+  auto row = [](const std::string& what, const WrkResult& r) {
     fmt::print("  {:<54} {:>9.0f} req/s  p50 {:>7.3f} ms  p99 {:>7.3f} ms{}\n", what, r.rps,
                r.p50_ms, r.p99_ms, r.errors.empty() ? "" : "  non-2xx " + r.errors);
   };
   row("pdv serve  GET /v1/clientes/{cpf} (cold near-cache)", cold);
-  row("pdv serve  GET /v1/clientes/{cpf} (warm near-cache)", o);
-  row("original (FastAPI+uvicorn+redis-py) /status", f);
-  row("nginx, static JSON of the same size", n);
-  fmt::print(
-      "  pdv / nginx static: {:.2f}x warm, {:.2f}x cold (target >= 1.0x)   pdv / original: "
-      "{:.1f}x warm, {:.1f}x cold\n",
-      o.rps / n.rps, cold.rps / n.rps, o.rps / f.rps, cold.rps / f.rps);
-
-  // How much the near-cache answered during the run.
-  {
-    std::string text = Metrics(ours);
-    double h = Metric(text, "pdv_api_near_cache_hits_total");
-    double m = Metric(text, "pdv_api_near_cache_misses_total");
-    if (h >= 0 && m >= 0) {
-      fmt::print("  near-cache: {:.0f} hits, {:.0f} misses ({:.0f}% answered in process)\n", h, m,
-                 h + m > 0 ? 100 * h / (h + m) : 0.0);
-    }
+  for (int r = 0; r < rounds; ++r) {
+    row(fmt::format("pdv serve  GET /v1/clientes/{{cpf}} (warm, round {})", r + 1), warm[r]);
+    row(fmt::format("nginx, static JSON of the same size (round {})", r + 1), statics[r]);
   }
+  row("original (FastAPI+uvicorn+redis-py) /status", f);
+  auto median_of = [](std::vector<double> v) { return Percentile(v, 0.5); };
+  std::vector<double> warm_rps;
+  for (const auto& w : warm) warm_rps.push_back(w.rps);
+  double o_rps = median_of(warm_rps);
+  std::string each;
+  for (double x : ratios) each += fmt::format(" {:.2f}", x);
+  fmt::print(
+      "  pdv / nginx static: median {:.2f}x warm (rounds:{}), {:.2f}x cold against round 1 "
+      "(target >= 1.0x)   pdv / original: {:.1f}x warm, {:.1f}x cold\n",
+      median_of(ratios), each, cold.rps / statics[0].rps, o_rps / f.rps, cold.rps / f.rps);
+  fmt::print("  near-cache answered in process: {:.0f}% cold, {:.0f}% warm\n",
+             near_share(before_cold, after_cold), near_share(after_cold, after_warm));
 
   std::vector<std::string> requests;
   for (size_t i = 0; i < 20000; ++i) {
@@ -263,7 +295,7 @@ int main(int argc, char** argv) {
         fmt::format("GET /v1/clientes/{} HTTP/1.1\r\nHost: b\r\nX-API-Key: {}\r\n\r\n",
                     cpfs[(i * 7919) % cpfs.size()], key));
   }
-  double half = o.rps / 2;
+  double half = o_rps / 2;
   auto lat = FixedRate(ours, requests, half, 32, seconds);
   fmt::print(
       "  pdv serve at half its maximum ({:.0f} req/s, fixed schedule, 32 connections): p50 {:.3f} "

@@ -2,44 +2,29 @@
 
 namespace pdv::api {
 
-NearCache::Ticket NearCache::Take(const std::string& bucket_key) const {
-  auto it = buckets_.find(bucket_key);
-  return {global_, it == buckets_.end() ? 0 : it->second.epoch};
-}
-
-const cache::CustomerRecord* NearCache::Get(const std::string& bucket_key,
-                                            const std::string& field) const {
-  auto b = buckets_.find(bucket_key);
-  if (b == buckets_.end()) return nullptr;
-  auto r = b->second.records.find(field);
-  return r == b->second.records.end() ? nullptr : &r->second;
-}
-
-void NearCache::Put(const std::string& bucket_key, const std::string& field,
-                    const cache::CustomerRecord& r, const Ticket& ticket) {
-  if (ticket.global != global_) return;
-  Bucket& b = buckets_[bucket_key];
-  if (b.epoch != ticket.bucket) return;
-  if (entries_ >= max_entries_) Clear();  // bounded memory: start over
-  auto [it, added] = buckets_[bucket_key].records.insert_or_assign(field, r);
-  if (added) ++entries_;
-}
-
-void NearCache::Invalidate(std::string_view bucket_key) {
-  auto it = buckets_.find(std::string(bucket_key));
-  if (it == buckets_.end()) {
-    // Unknown yet: a read of it may be in flight; its ticket (epoch 0) must not match.
-    buckets_[std::string(bucket_key)].epoch = 1;
-    return;
+const cache::CustomerRecord* NearCache::Get(const Hash& hash, uint64_t version,
+                                            uint32_t bucket) const {
+  auto it = entries_.find(hash);
+  if (it == entries_.end() || it->second.version != version || it->second.epoch != Epoch(bucket)) {
+    return nullptr;
   }
-  entries_ -= it->second.records.size();
-  it->second.records.clear();
-  ++it->second.epoch;
+  return &it->second.record;
+}
+
+void NearCache::Put(const Hash& hash, uint64_t version, uint32_t bucket,
+                    const cache::CustomerRecord& r, const Ticket& ticket) {
+  if (ticket.global != global_ || ticket.bucket != Epoch(bucket)) return;
+  if (entries_.size() >= max_entries_ && !entries_.contains(hash)) Clear();  // bounded memory
+  entries_.insert_or_assign(hash, Entry{version, ticket.bucket, r});
+}
+
+void NearCache::Invalidate(uint32_t bucket) {
+  if (bucket >= epochs_.size()) epochs_.resize(size_t{bucket} + 1, 0);
+  ++epochs_[bucket];
 }
 
 void NearCache::Clear() {
-  buckets_.clear();
-  entries_ = 0;
+  entries_.clear();
   ++global_;
 }
 

@@ -209,7 +209,13 @@ class Worker {
     // cluster, the current primary behind Sentinels).
     if (shared.options.near_cache) {
       near_cache_on_ = true;
-      redis_->EnableTracking({.on_key = [this](std::string_view key) { near_.Invalidate(key); },
+      redis_->EnableTracking({.on_key =
+                                  [this](std::string_view key) {
+                                    // Only cpf index reads are cached.
+                                    if (auto b = cache::Layout::CpfBucketOfKey(key)) {
+                                      near_.Invalidate(*b);
+                                    }
+                                  },
                               .on_reset = [this] { near_.Clear(); }});
     }
   }
@@ -574,28 +580,29 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       });
     }
     const cache::Layout layout = *w_.layout();
-    std::string key = layout.CpfKey(hash), field = cache::Layout::CpfField(hash);
+    const uint32_t bucket = layout.Bucket(hash.data());
+    std::string key = layout.CpfBucketKey(bucket);
     // Invalidations Redis sent before this request arrived are applied first.
     bool cacheable = w_.near_cache_on() && w_.redis().Tracked(key);
     NearCache::Ticket ticket;
     if (cacheable) {
-      if (const cache::CustomerRecord* hit = w_.near().Get(key, field)) {
+      if (const cache::CustomerRecord* hit = w_.near().Get(hash, layout.version, bucket)) {
         w_.shared().near_hits->Add(1);
         return done(hit);
       }
       w_.shared().near_misses->Add(1);
-      ticket = w_.near().Take(key);
+      ticket = w_.near().Take(bucket);
     }
     auto self = this->shared_from_this();
-    w_.redis().Command({"HGET", key, field},
-                       [this, self, hash, retried, done, key, field, cacheable, ticket,
+    w_.redis().Command({"HGET", key, cache::Layout::CpfField(hash)},
+                       [this, self, hash, retried, done, key, bucket, cacheable, ticket,
                         version = layout.version](const Status& s, redisReply* r) {
                          if (!s.ok()) return Unavailable(s);
                          if (r->type == REDIS_REPLY_STRING) {
                            auto rec = cache::Decode(std::string_view(r->str, r->len));
                            if (!rec.ok()) return Unavailable();
                            if (cacheable && w_.redis().TrackingOn(key))
-                             w_.near().Put(key, field, *rec, ticket);
+                             w_.near().Put(hash, version, bucket, *rec, ticket);
                            return done(&*rec);
                          }
                          if (retried) return done(nullptr);

@@ -179,6 +179,21 @@ uint32_t Layout::Bucket(const uint8_t* b) const {
 std::string Layout::CpfBucketKey(uint32_t bucket) const {
   return fmt::format("pdv:c:v{}:{{{:x}}}", version, bucket);
 }
+std::optional<uint32_t> Layout::CpfBucketOfKey(std::string_view key) {
+  constexpr std::string_view kPrefix = "pdv:c:v";
+  if (!key.starts_with(kPrefix)) return std::nullopt;
+  key.remove_prefix(kPrefix.size());
+  auto open = key.find(":{");
+  if (open == std::string_view::npos || open == 0 || !key.ends_with('}')) return std::nullopt;
+  if (!std::all_of(key.begin(), key.begin() + open, [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  std::string_view hex = key.substr(open + 2, key.size() - open - 3);
+  uint32_t bucket = 0;
+  auto [end, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), bucket, 16);
+  if (ec != std::errc() || end != hex.data() + hex.size() || hex.empty()) return std::nullopt;
+  return bucket;
+}
 std::string Layout::IdBucketKey(uint32_t bucket) const {
   return fmt::format("pdv:i:v{}:{{{:x}}}", version, bucket);
 }

@@ -81,6 +81,9 @@ struct Layout {
   // field (10 or 8 bytes), so it never collides with one; readers of whole buckets skip it.
   static constexpr std::string_view kFenceField = "fence";
   std::string CpfBucketKey(uint32_t bucket) const;
+  // The bucket a cpf index key of any version names (what an invalidation carries), or
+  // nullopt for any other key.
+  static std::optional<uint32_t> CpfBucketOfKey(std::string_view key);
   std::string IdBucketKey(uint32_t bucket) const;
   uint32_t Bucket(const uint8_t* first8) const;
   uint32_t buckets() const { return 1u << bits; }

@@ -105,5 +105,19 @@ TEST(LayoutTest, KeysCarryHashTagsAndBucketsFollowBits) {
   EXPECT_EQ(BucketBitsFor(1'000'000), 13);
 }
 
+TEST(LayoutTest, AnInvalidatedKeyNamesItsCpfBucket) {
+  Layout layout{.version = 12, .bits = 10};
+  for (uint32_t b : {0u, 1u, 0x3ffu}) {
+    EXPECT_EQ(Layout::CpfBucketOfKey(layout.CpfBucketKey(b)), b);
+  }
+  EXPECT_EQ(Layout::CpfBucketOfKey(layout.IdBucketKey(5)), std::nullopt);
+  EXPECT_EQ(Layout::CpfBucketOfKey("pdv:meta"), std::nullopt);
+  EXPECT_EQ(Layout::CpfBucketOfKey("pdv:c:v:{1}"), std::nullopt);
+  EXPECT_EQ(Layout::CpfBucketOfKey("pdv:c:vx:{1}"), std::nullopt);
+  EXPECT_EQ(Layout::CpfBucketOfKey("pdv:c:v1:{}"), std::nullopt);
+  EXPECT_EQ(Layout::CpfBucketOfKey("pdv:c:v1:{1g}"), std::nullopt);
+  EXPECT_EQ(Layout::CpfBucketOfKey("pdv:c:v1:{1"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace pdv::cache
