@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 namespace pdv::api {
 namespace {
 
@@ -48,6 +50,35 @@ TEST(NearCacheTest, InvalidationDropsTheBucketAndRacesAreLost) {
   nc.Put(h1, 7, 4, a, nc.Take(4));
   EXPECT_NE(nc.Get(h1, 7, 4), nullptr);
   EXPECT_EQ(nc.size(), 1u);
+}
+
+TEST(NearCacheTest, EveryRecordIsFoundAsTheTableGrowsAndTagsCollide) {
+  NearCache nc;
+  auto hash = [](uint32_t i, bool collide) {
+    NearCache::Hash h{};
+    std::memcpy(h.data(), &i, sizeof(i));                     // bytes 0-3 differ: the key
+    if (!collide) std::memcpy(h.data() + 16, &i, sizeof(i));  // the probe's bytes
+    return h;
+  };
+  for (uint32_t i = 1; i <= 5000; ++i) {
+    cache::CustomerRecord r{.lsn = i};
+    nc.Put(hash(i, false), 1, 0, r, nc.Take(0));
+    nc.Put(hash(i, true), 1, 0, cache::CustomerRecord{.lsn = i + 100'000}, nc.Take(0));
+  }
+  EXPECT_EQ(nc.size(), 10'000u);
+  for (uint32_t i = 1; i <= 5000; ++i) {
+    const auto* a = nc.Get(hash(i, false), 1, 0);
+    const auto* b = nc.Get(hash(i, true), 1, 0);
+    ASSERT_NE(a, nullptr) << i;
+    ASSERT_NE(b, nullptr) << i;
+    EXPECT_EQ(a->lsn, i);
+    EXPECT_EQ(b->lsn, i + 100'000);
+  }
+  // A put of a cached hash replaces its record in place.
+  nc.Put(hash(7, false), 1, 0, cache::CustomerRecord{.lsn = 42}, nc.Take(0));
+  EXPECT_EQ(nc.size(), 10'000u);
+  EXPECT_EQ(nc.Get(hash(7, false), 1, 0)->lsn, 42u);
+  EXPECT_EQ(nc.Get(hash(5001, false), 1, 0), nullptr);
 }
 
 TEST(NearCacheTest, BoundedSize) {
