@@ -81,6 +81,8 @@ struct Figures {
   std::map<std::string, double> watch_rss_mb;  // stage -> peak RSS during the workload
   // Where the freshness goes, from the stages' logs during the workload: name -> values.
   std::map<std::string, std::vector<double>> breakdown;
+  // The full transform build's nodes as its console reported them (where its time goes).
+  std::vector<std::string> transform_nodes;
 };
 
 // The numeric field `field` of every `event` line in a stage's key=value log.
@@ -129,6 +131,14 @@ Figures RunOne(const std::string& pdv, int64_t customers, int rate, int seconds)
                           customers, dir.path()));
   f.steps.push_back(Timed("cdc snapshot", with({"cdc", "--once"}), customers, dir.path()));
   f.steps.push_back(Timed("transform build", with({"transform", "build"}), customers, dir.path()));
+  {
+    std::istringstream log(pdv::bench::ReadFile(dir.path() / "transform build.log"));
+    for (std::string line; std::getline(log, line);) {
+      if (line.find(" in ") != std::string::npos && line.find("s]") != std::string::npos) {
+        f.transform_nodes.push_back(line);
+      }
+    }
+  }
   f.steps.push_back(Timed("cache full load",
                           with({"--log-level", "info", "cache", "sync", "--full"}), customers,
                           dir.path()));
@@ -211,6 +221,7 @@ void Print(const Figures& f) {
     fmt::print("  {:<16} {:>9.1f} {:>12.0f} {:>14.0f}\n", s.name, s.seconds, s.rows_per_s,
                s.peak_rss_mb);
   }
+  for (const auto& line : f.transform_nodes) fmt::print("    transform build: {}\n", line);
   for (const auto& [layer, mb] : f.disk_mb) {
     fmt::print("  disk {:<10} {:>9.0f} MB ({:.0f} B per customer)\n", layer, mb,
                mb * 1e6 / static_cast<double>(f.customers));

@@ -23,6 +23,9 @@ struct CacheOptions {
   std::string warehouse_url;
   std::string redis_url;
   size_t batch = 2000;  // commands per pipeline round trip
+  // A full load groups its writes by bucket in two batches of half this each (one
+  // filling while the other is sent): its memory, whatever the number of customers.
+  size_t full_load_batch_bytes = 64 << 20;
   // How long the previous version stays after a full load switched away from it, for
   // readers that looked the version up just before the switch.
   std::chrono::milliseconds old_version_grace{2000};

@@ -17,6 +17,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "common/random_secret.h"
 #include "transform/builtin_macros.h"
@@ -627,6 +628,9 @@ class Loader {
       t.type = "postgres";
       t.conninfo = *options_.platform_warehouse_url;
       t.schema = "public";
+      // Nodes that do not depend on each other (tests, the snapshot beside the dimension)
+      // run at once, one per core up to 4; `transform watch` runs one at a time.
+      t.threads = std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, 4);
       char* err = nullptr;
       PQconninfoOption* opts = PQconninfoParse(t.conninfo.c_str(), &err);
       if (!opts) {

@@ -156,6 +156,8 @@ Status Watch(const TransformOptions& options, const std::string& channel, Logger
   if (!graph.ok()) return graph.status();
   TransformOptions run_options = options;
   run_options.quiet = true;
+  // A run is a chain of a few nodes: an extra thread's connection would only add latency.
+  if (run_options.threads == 0) run_options.threads = 1;
   Backoff backoff;
   std::unique_ptr<pg::Lease> lease;
   while (!stop.stop_requested()) {
