@@ -32,8 +32,10 @@ class BucketBatch {
   // `send` returns), then empties the batch.
   template <class KeyText, class Send>
   void Flush(KeyText&& key_text, Send&& send) {
-    std::stable_sort(writes_.begin(), writes_.end(),
-                     [](const Write& a, const Write& b) { return a.key < b.key; });
+    // By key, then in the order added (`at` grows): no buffer, unlike std::stable_sort.
+    std::sort(writes_.begin(), writes_.end(), [](const Write& a, const Write& b) {
+      return a.key != b.key ? a.key < b.key : a.at < b.at;
+    });
     std::vector<std::string_view> args;
     for (size_t i = 0; i < writes_.size();) {
       const uint64_t key = writes_[i].key;
