@@ -22,7 +22,9 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "api/apikeys.h"
@@ -86,6 +88,25 @@ double RssBytes(pid_t pid) {
   auto at = status.find("VmRSS:");
   if (at == std::string::npos) return 0;
   return std::stod(status.substr(at + 6)) * 1024;
+}
+
+// CPU seconds (user and system) a process and its live descendants used so far (nginx's
+// master and its workers; every thread of ours).
+double TreeCpuSeconds(pid_t pid) {
+  std::string stat = pdv::bench::ReadFile(fmt::format("/proc/{}/stat", pid));
+  auto fields = stat.rfind(')');
+  if (fields == std::string::npos) return 0;
+  std::istringstream in(stat.substr(fields + 2));
+  std::string f;
+  double ticks = 0;
+  for (int i = 3; in >> f && i <= 15; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(f);  // utime, stime
+  }
+  double seconds = ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  std::istringstream children(
+      pdv::bench::ReadFile(fmt::format("/proc/{0}/task/{0}/children", pid)));
+  for (pid_t child; children >> child;) seconds += TreeCpuSeconds(child);
+  return seconds;
 }
 
 // Memory the kernel holds for TCP sockets (both ends of every connection), in bytes.
@@ -197,8 +218,8 @@ int main(int argc, char** argv) {
         "events {{ worker_connections 1024; }}\n"
         "http {{ access_log off; client_body_temp_path {0}; proxy_temp_path {0}; "
         "fastcgi_temp_path {0}; uwsgi_temp_path {0}; scgi_temp_path {0}; "
-        "server {{ listen 127.0.0.1:{1}; location / {{ root {0}/www; default_type "
-        "application/json; }} }} }}\n",
+        "open_file_cache max=64 inactive=60s; server {{ listen 127.0.0.1:{1}; location / {{ "
+        "root {0}/www; default_type application/json; rewrite ^ /answer.json break; }} }} }}\n",
         dir.path().string(), static_port, serve_threads == "0" ? "auto" : serve_threads);
   }
   auto nginx = Must(
@@ -234,8 +255,10 @@ int main(int argc, char** argv) {
     script("ours.lua", "cpfs.txt", "/v1/clientes/",
            fmt::format("{{[\"X-API-Key\"] = \"{}\"}}", key));
     script("original.lua", "ids.txt", "/cliente/", "nil");
-    std::ofstream(dir.path() / "static.lua")
-        << "request = function() return wrk.format(\"GET\", \"/answer.json\") end\n";
+    // The same requests to nginx, which answers every path with the static file: wrk
+    // then does the same work for both servers (it shares this machine with them).
+    script("static.lua", "cpfs.txt", "/v1/clientes/",
+           fmt::format("{{[\"X-API-Key\"] = \"{}\"}}", key));
   }
   fmt::print(
       "bench/api: {} customers, wrk -t1 -c32 -d{}s, random keys, all on this machine; ours and "
@@ -258,14 +281,33 @@ int main(int argc, char** argv) {
                   dir.path(), "ours-cold");
   auto after_cold = near_counts();
   std::vector<WrkResult> warm, statics;
-  std::vector<double> ratios;
+  std::vector<double> ratios, cpu_ratios;
+  // The server's CPU per answer: what it costs, whatever share of the 2 cores wrk leaves.
+  auto cpu_us = [](pid_t server, const std::function<WrkResult()>& run, WrkResult* result) {
+    double before = TreeCpuSeconds(server);
+    *result = run();
+    return result->requests > 0 ? (TreeCpuSeconds(server) - before) * 1e6 / result->requests : 0;
+  };
+  std::vector<double> ours_us, nginx_us;
   for (int r = 0; r < rounds; ++r) {
-    warm.push_back(Wrk(fmt::format("http://127.0.0.1:{}", ours), dir.path() / "ours.lua", seconds,
-                       dir.path(), fmt::format("ours-{}", r)));
-    statics.push_back(Wrk(fmt::format("http://127.0.0.1:{}", static_port),
-                          dir.path() / "static.lua", seconds, dir.path(),
-                          fmt::format("static-{}", r)));
+    warm.emplace_back();
+    ours_us.push_back(cpu_us(
+        serve.pid(),
+        [&] {
+          return Wrk(fmt::format("http://127.0.0.1:{}", ours), dir.path() / "ours.lua", seconds,
+                     dir.path(), fmt::format("ours-{}", r));
+        },
+        &warm.back()));
+    statics.emplace_back();
+    nginx_us.push_back(cpu_us(
+        nginx.pid(),
+        [&] {
+          return Wrk(fmt::format("http://127.0.0.1:{}", static_port), dir.path() / "static.lua",
+                     seconds, dir.path(), fmt::format("static-{}", r));
+        },
+        &statics.back()));
     ratios.push_back(warm.back().rps / statics.back().rps);
+    cpu_ratios.push_back(nginx_us.back() / ours_us.back());
   }
   auto after_warm = near_counts();
   auto f = Wrk(fmt::format("http://127.0.0.1:{}", theirs), dir.path() / "original.lua", seconds,
@@ -290,6 +332,15 @@ int main(int argc, char** argv) {
       "  pdv / nginx static: median {:.2f}x warm (rounds:{}), {:.2f}x cold against round 1 "
       "(target >= 1.0x)   pdv / original: {:.1f}x warm, {:.1f}x cold\n",
       median_of(ratios), each, cold.rps / statics[0].rps, o_rps / f.rps, cold.rps / f.rps);
+  std::string each_cpu;
+  for (int r = 0; r < rounds; ++r) {
+    each_cpu += fmt::format(" {:.1f}/{:.1f}", ours_us[static_cast<size_t>(r)],
+                            nginx_us[static_cast<size_t>(r)]);
+  }
+  fmt::print(
+      "  server CPU per answer (user+system, µs, ours/nginx by round:{}): nginx / pdv median "
+      "{:.2f}x (above 1: ours costs less)\n",
+      each_cpu, median_of(cpu_ratios));
   fmt::print("  near-cache answered in process: {:.0f}% cold, {:.0f}% warm\n",
              near_share(before_cold, after_cold), near_share(after_cold, after_warm));
 

@@ -45,6 +45,7 @@ WrkResult Wrk(const std::string& url, const fs::path& script, int seconds, const
   std::smatch m;
   if (std::regex_search(text, m, std::regex(R"(Requests/sec:\s+([\d.]+))")))
     r.rps = std::stod(m[1]);
+  if (std::regex_search(text, m, std::regex(R"((\d+) requests in)"))) r.requests = std::stod(m[1]);
   if (std::regex_search(text, m, std::regex(R"(50%\s+([\d.]+)(us|ms|s))")))
     r.p50_ms = ToMs(m[1], m[2]);
   if (std::regex_search(text, m, std::regex(R"(99%\s+([\d.]+)(us|ms|s))")))

@@ -12,7 +12,8 @@ namespace pdv::bench {
 
 struct WrkResult {
   double rps = 0, p50_ms = 0, p99_ms = 0;
-  std::string errors;  // wrk's count of non-2xx/3xx answers ("" if none)
+  double requests = 0;  // answered in the run
+  std::string errors;   // wrk's count of non-2xx/3xx answers ("" if none)
 };
 
 // wrk -t1 -c<connections> -d<seconds>s --latency -s <script> <url>; its output is kept in

@@ -49,8 +49,8 @@ KeyLimits::KeyLimits(redis::AsyncCommands& redis, KeyLimitOptions options)
     chunk_ = std::min<uint64_t>(chunk_, std::max<uint64_t>(1, options_.daily_quota / 1000));
 }
 
-void KeyLimits::Admit(const std::string& key, std::function<void(Admission)> done) {
-  if (options_.rate_per_key <= 0 && options_.daily_quota == 0) return done({});
+std::optional<Admission> KeyLimits::TryAdmit(const std::string& key) {
+  if (options_.rate_per_key <= 0 && options_.daily_quota == 0) return Admission{};
   if (keys_.size() >= kMaxKeys && !keys_.contains(key)) keys_.clear();
   KeyState& s = keys_[key];
   if (s.hash.empty()) s.hash = ApiKeyHash(key);
@@ -65,14 +65,21 @@ void KeyLimits::Admit(const std::string& key, std::function<void(Admission)> don
     s.allowance = 0;
     s.second_spent = false;
   }
-  if (s.day_spent) return done({false, SecondsToMidnight(second), "COTA_DIARIA_EXCEDIDA"});
+  if (s.day_spent) return Admission{false, SecondsToMidnight(second), "COTA_DIARIA_EXCEDIDA"};
   if (s.allowance > 0) {
     --s.allowance;
-    return done({});
+    return Admission{};
   }
-  if (s.second_spent) return done({false, 1, "LIMITE_EXCEDIDO"});
+  if (s.second_spent) return Admission{false, 1, "LIMITE_EXCEDIDO"};
+  return std::nullopt;
+}
+
+void KeyLimits::Admit(const std::string& key, std::function<void(Admission)> done) {
+  if (auto now = TryAdmit(key)) return done(*now);
+  // TryAdmit left the key's state for this second and day in place.
+  KeyState& s = keys_[key];
   s.waiting.push_back(std::move(done));
-  if (!s.fetching) Fetch(key, s, second, day);
+  if (!s.fetching) Fetch(key, s, s.second, s.day);
 }
 
 void KeyLimits::Fetch(const std::string& key, KeyState& s, int64_t second, int64_t day) {

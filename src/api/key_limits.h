@@ -21,6 +21,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -47,6 +48,9 @@ class KeyLimits {
   KeyLimits(redis::AsyncCommands& redis, KeyLimitOptions options);
   // Calls `done` once, maybe before returning. `key` is the API key as sent.
   void Admit(const std::string& key, std::function<void(Admission)> done);
+  // The answer when this loop can give it at once (no limits, the loop's share not yet
+  // spent, or refused); nullopt when it needs Redis: then call Admit.
+  std::optional<Admission> TryAdmit(const std::string& key);
   size_t tracked_keys() const { return keys_.size(); }
 
  private:

@@ -44,6 +44,8 @@ Eligibility Evaluate(const cache::CustomerRecord& r, int64_t now);
 
 // "2025-01-31T12:00:00Z".
 std::string Rfc3339(int64_t unix_seconds);
+// The same text, quoted as a JSON string, appended to `out`.
+void AppendRfc3339Json(std::string* out, int64_t unix_seconds);
 
 // The optional fields of an answer (api.fields): an operator may leave any out, as data
 // minimisation (LGPD art. 6, III). The contract's default has all three.
@@ -59,6 +61,9 @@ Result<AnswerFields> ParseAnswerFields(std::string_view list);
 // The /v1/clientes/{cpf} body.
 std::string CustomerJson(const cache::CustomerRecord& r, int64_t now,
                          const AnswerFields& fields = {});
+// The same answer appended to `out` (the API reuses one buffer per connection).
+void AppendCustomerJson(std::string* out, const cache::CustomerRecord& r, int64_t now,
+                        const AnswerFields& fields);
 // The original platform's /cliente/{id}/status body (found or not).
 std::string LegacyJson(std::string_view cliente_id, const cache::CustomerRecord* r, int64_t now,
                        double latency_ms);

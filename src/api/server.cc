@@ -52,6 +52,11 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+// The loop's own executor type, not Asio's type-erased default: every handler and
+// operation on a connection would otherwise pay for the erasure.
+using Executor = asio::io_context::executor_type;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
 
 constexpr size_t kHeaderLimit = 8 * 1024;
 constexpr size_t kBodyLimit = 1024;
@@ -185,6 +190,8 @@ class SessionBase {
  public:
   virtual ~SessionBase() = default;
   virtual void Shutdown() = 0;
+  // Closes the connection if its deadline (idle, read or write) has passed.
+  virtual void ExpireAt(Clock::time_point now) = 0;
 };
 
 constexpr size_t kMaxRememberedKeys = 10'000;  // per event loop
@@ -241,6 +248,7 @@ class Worker {
   void Start() {
     Accept();
     KeepLayoutFresh();
+    Sweep();
   }
 
   // The near-cache serves `key` only while reads of it are tracked (redis::AsyncCommands).
@@ -262,6 +270,9 @@ class Worker {
   void RefreshLayout(std::function<void()> then = {});
 
   enum class KeyState { kValid, kRevoked, kSuspended, kUnknown };
+  // The key's state when this loop knows it without asking Redis (a malformed key, or
+  // one remembered); nullopt otherwise: then call CheckKey.
+  std::optional<KeyState> KnownKey(const std::string& key);
   void CheckKey(const std::string& key, std::function<void(Status, KeyState)> done);
   // CheckKey's Redis part; `index_seen` once the key index was found present.
   void LookUpKey(const std::string& key, bool index_seen,
@@ -293,10 +304,17 @@ class Worker {
   void DrainThenClose(Clock::time_point deadline);
   // Re-reads the layout every second, so a version switch is seen within a second.
   void KeepLayoutFresh();
+  // Every kSweepInterval: closes the connections past their deadline and forgets the
+  // closed ones. Ends once the loop stopped accepting and has no connection left.
+  void Sweep();
+  static constexpr auto kSweepInterval = std::chrono::milliseconds(250);
 
   Shared& shared_;
   asio::io_context io_{1};
-  tcp::acceptor acceptor_;
+  Acceptor acceptor_;
+  // Closes connections past their deadline (Worker::Sweep): one timer for the loop, not
+  // one armed and cancelled with every read and write.
+  asio::steady_timer sweep_{io_};
   asio::steady_timer accept_retry_{io_};
   AcceptErrors accept_errors_;
   std::shared_ptr<redis::AsyncCommands> redis_;
@@ -319,17 +337,17 @@ class Worker {
   bool near_cache_on_ = false;
 };
 
-// One client connection, over plain TCP or TLS (Stream: beast::tcp_stream or
-// beast::ssl_stream of one).
+// One client connection, over plain TCP or TLS (Stream: Socket or beast::ssl_stream of
+// one). Its deadline is checked by the loop's sweep (Worker::Sweep).
 template <class Stream>
 class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
   template <class... Args>
-  Session(Worker& w, tcp::socket socket, Args&&... tls)
+  Session(Worker& w, Socket socket, Args&&... tls)
       : w_(w), stream_(std::move(socket), std::forward<Args>(tls)...) {
     w_.shared().open_connections->Add(1);
     beast::error_code ec;
-    auto remote = Socket().remote_endpoint(ec);
+    auto remote = LowestSocket().remote_endpoint(ec);
     if (!ec) peer_ = remote.address().to_string();
   }
   ~Session() {
@@ -339,7 +357,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void Start() {
     if constexpr (kTls) {
       // The handshake must complete within the read timeout, like a request.
-      beast::get_lowest_layer(stream_).expires_after(w_.shared().options.read_timeout);
+      deadline_ = Clock::now() + w_.shared().options.read_timeout;
       auto self = this->shared_from_this();
       stream_.async_handshake(asio::ssl::stream_base::server, [this, self](beast::error_code ec) {
         if (ec) {
@@ -355,38 +373,42 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   // Called on shutdown: close now if idle, else after the reply in flight.
   void Shutdown() override {
     closing_ = true;
-    if (!busy_) {
-      beast::error_code ec;
-      Socket().shutdown(tcp::socket::shutdown_both, ec);
-      beast::get_lowest_layer(stream_).close();
+    if (!busy_) Close();
+  }
+  void ExpireAt(Clock::time_point now) override {
+    if (deadline_ != Clock::time_point() && now >= deadline_) {
+      deadline_ = {};
+      Close();  // the pending read or write ends with operation_aborted
     }
   }
 
  private:
-  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
-  tcp::socket& Socket() { return beast::get_lowest_layer(stream_).socket(); }
+  static constexpr bool kTls = !std::is_same_v<Stream, Socket>;
+  Socket& LowestSocket() { return beast::get_lowest_layer(stream_); }
   void Close() {
     beast::error_code ignored;
-    Socket().shutdown(tcp::socket::shutdown_both, ignored);
-    Socket().close(ignored);
+    LowestSocket().shutdown(tcp::socket::shutdown_both, ignored);
+    LowestSocket().close(ignored);
   }
   void Read() {
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
     parser_->body_limit(kBodyLimit);
     // The first byte may wait for the idle timeout; the rest must follow promptly.
-    beast::get_lowest_layer(stream_).expires_after(w_.shared().options.idle_timeout);
+    deadline_ = Clock::now() + w_.shared().options.idle_timeout;
     auto self = this->shared_from_this();
     http::async_read_header(stream_, buffer_, *parser_, [this, self](beast::error_code ec, size_t) {
       if (ec) return OnReadError(ec);
       busy_ = true;
-      beast::get_lowest_layer(stream_).expires_after(w_.shared().options.read_timeout);
       if (parser_->is_done()) {  // no body (a GET): no second read to wait for
+        deadline_ = {};          // Redis has its own timeout
         started_ = Clock::now();
         return Handle(parser_->get());
       }
+      deadline_ = Clock::now() + w_.shared().options.read_timeout;
       http::async_read(stream_, buffer_, *parser_, [this, self](beast::error_code ec2, size_t) {
         if (ec2) return OnReadError(ec2);
+        deadline_ = {};
         started_ = Clock::now();
         Handle(parser_->get());
       });
@@ -407,7 +429,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (!malformed) {
       // Closed, timed out (a slow or idle client) or reset: nothing to answer.
       beast::error_code ignored;
-      Socket().shutdown(tcp::socket::shutdown_both, ignored);
+      LowestSocket().shutdown(tcp::socket::shutdown_both, ignored);
       return;
     }
     Reply(http::status::bad_request, ErrorJson("REQUISICAO_INVALIDA", "malformed HTTP request"),
@@ -480,61 +502,73 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       return Reply(http::status::too_many_requests,
                    ErrorJson("LIMITE_EXCEDIDO", "too many requests from this address"));
     }
-    std::string key;
+    // The key is kept in the session: its buffer outlives requests (no allocation).
+    key_.clear();
     if (auto auth = req[http::field::authorization]; auth.rfind("Bearer ", 0) == 0) {
-      key = std::string(auth.substr(7));
+      key_.assign(auth.substr(7));
     } else if (auto header = req["X-API-Key"]; !header.empty()) {
-      key = std::string(header);
+      key_.assign(header);
     }
-    if (key.empty()) {
+    if (key_.empty()) {
       return Reply(http::status::unauthorized,
                    ErrorJson("NAO_AUTENTICADO",
                              "an API key is required (Authorization: Bearer or X-API-Key)"));
     }
-    arg_ = std::string(routed.arg);
+    arg_.assign(routed.arg);
+    // Known keys and locally admitted requests go on at once, without a callback.
+    if (auto known = w_.KnownKey(key_)) return OnKeyState(*known);
     auto self = this->shared_from_this();
-    w_.CheckKey(key, [this, self, key](Status s, Worker::KeyState state) {
+    w_.CheckKey(key_, [this, self](Status s, Worker::KeyState state) {
       if (!s.ok()) return Unavailable(s);
-      if (state == Worker::KeyState::kUnknown) {
-        return Reply(http::status::unauthorized, ErrorJson("CHAVE_INVALIDA", "unknown API key"));
-      }
-      if (state == Worker::KeyState::kRevoked) {
-        return Reply(http::status::forbidden,
-                     ErrorJson("CHAVE_REVOGADA", "this API key was revoked"));
-      }
-      if (state == Worker::KeyState::kSuspended) {
-        return Reply(http::status::forbidden,
-                     ErrorJson("CHAVE_SUSPENSA",
-                               "this API key is suspended: its lookups looked like an "
-                               "enumeration of CPFs"));
-      }
-      key_ = key;
-      w_.limits().Admit(key, [this, self](Admission admission) {
-        if (!admission.allowed) {
-          retry_after_ = admission.retry_after_s;
-          bool daily = std::string_view(admission.code) == "COTA_DIARIA_EXCEDIDA";
-          return Reply(http::status::too_many_requests,
-                       ErrorJson(admission.code, daily ? "this API key's daily quota is spent"
-                                                       : "too many requests for this API key"));
-        }
-        if (route_ == Route::kCustomer) return LookupCustomer();
-        LookupLegacy();
-      });
+      OnKeyState(state);
     });
+  }
+
+  void OnKeyState(Worker::KeyState state) {
+    if (state == Worker::KeyState::kUnknown) {
+      return Reply(http::status::unauthorized, ErrorJson("CHAVE_INVALIDA", "unknown API key"));
+    }
+    if (state == Worker::KeyState::kRevoked) {
+      return Reply(http::status::forbidden,
+                   ErrorJson("CHAVE_REVOGADA", "this API key was revoked"));
+    }
+    if (state == Worker::KeyState::kSuspended) {
+      return Reply(http::status::forbidden,
+                   ErrorJson("CHAVE_SUSPENSA",
+                             "this API key is suspended: its lookups looked like an "
+                             "enumeration of CPFs"));
+    }
+    if (auto admission = w_.limits().TryAdmit(key_)) return OnAdmission(*admission);
+    auto self = this->shared_from_this();
+    w_.limits().Admit(key_, [this, self](Admission admission) { OnAdmission(admission); });
+  }
+
+  void OnAdmission(const Admission& admission) {
+    if (!admission.allowed) {
+      retry_after_ = admission.retry_after_s;
+      bool daily = std::string_view(admission.code) == "COTA_DIARIA_EXCEDIDA";
+      return Reply(http::status::too_many_requests,
+                   ErrorJson(admission.code, daily ? "this API key's daily quota is spent"
+                                                   : "too many requests for this API key"));
+    }
+    if (route_ == Route::kCustomer) return LookupCustomer();
+    LookupLegacy();
   }
 
   void LookupCustomer() {
     auto cpf = Cpf::Parse(arg_);
     if (!cpf.ok())
       return Reply(http::status::bad_request, ErrorJson("CPF_INVALIDO", cpf.message()));
-    FetchByHash(
-        w_.hasher().RawHash(*cpf), /*retried=*/false, [this](const cache::CustomerRecord* r) {
-          w_.RecordLookup(key_, r == nullptr);
-          if (!r)
-            return Reply(http::status::not_found,
-                         ErrorJson("NAO_ENCONTRADO", "no club member with this CPF"));
-          Reply(http::status::ok, CustomerJson(*r, NowSeconds(), w_.shared().options.fields));
-        });
+    FetchByHash(w_.hasher().RawHash(*cpf), /*retried=*/false,
+                [this](const cache::CustomerRecord* r) {
+                  w_.RecordLookup(key_, r == nullptr);
+                  if (!r)
+                    return Reply(http::status::not_found,
+                                 ErrorJson("NAO_ENCONTRADO", "no club member with this CPF"));
+                  body_.clear();
+                  AppendCustomerJson(&body_, *r, NowSeconds(), w_.shared().options.fields);
+                  Reply(http::status::ok, body_);
+                });
   }
 
   void LookupLegacy(bool refreshed = false) {
@@ -629,7 +663,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     return std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
   }
 
-  void Reply(http::status status, std::string body, bool close = false,
+  void Reply(http::status status, std::string_view body, bool close = false,
              const char* type = "application/json; charset=utf-8") {
     close = close || closing_ || !keep_alive_;
     WriteResponse({.status = static_cast<unsigned>(status),
@@ -642,6 +676,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (started_ != Clock::time_point()) {
       latency->Observe(std::chrono::duration<double>(Clock::now() - started_).count());
     }
+    // The client must take the answer within the read timeout.
+    deadline_ = Clock::now() + w_.shared().options.read_timeout;
     auto self = this->shared_from_this();
     asio::async_write(stream_, asio::buffer(answer_),
                       [this, self, close](beast::error_code ec, size_t) {
@@ -651,7 +687,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                         route_ = Route::kNotFound;
                         if (ec || close || closing_) {
                           beast::error_code ignored;
-                          Socket().shutdown(tcp::socket::shutdown_both, ignored);
+                          LowestSocket().shutdown(tcp::socket::shutdown_both, ignored);
                           return;
                         }
                         Read();
@@ -663,17 +699,19 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string answer_;  // the answer being written
+  std::string body_;    // a customer's answer body (its buffer reused request to request)
   Route route_ = Route::kNotFound;
   std::string arg_;
-  std::string key_;   // the request's API key, once admitted
+  std::string key_;   // the request's API key
   std::string peer_;  // the client's address
   bool keep_alive_ = true, busy_ = false, closing_ = false;
   int retry_after_ = 0;
   Clock::time_point started_{};
+  Clock::time_point deadline_{};  // none while the answer is being looked up
 };
 
 void Worker::Accept() {
-  acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
+  acceptor_.async_accept([this](beast::error_code ec, Socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;  // shutdown
     if (ec) {
       // Out of descriptors or memory (or anything else): wait and accept again; the
@@ -697,14 +735,13 @@ void Worker::Accept() {
       socket.close(ignored);
     } else {
       socket.set_option(tcp::no_delay(true));
-      sessions_.remove_if([](const std::weak_ptr<SessionBase>& s) { return s.expired(); });
       if (shared_.tls) {
-        auto session = std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+        auto session = std::make_shared<Session<beast::ssl_stream<Socket>>>(
             *this, std::move(socket), *shared_.tls);
         sessions_.push_back(session);
         session->Start();
       } else {
-        auto session = std::make_shared<Session<beast::tcp_stream>>(*this, std::move(socket));
+        auto session = std::make_shared<Session<Socket>>(*this, std::move(socket));
         sessions_.push_back(session);
         session->Start();
       }
@@ -774,6 +811,19 @@ void Worker::RefreshLayout(std::function<void()> then) {
                   });
 }
 
+void Worker::Sweep() {
+  sessions_.remove_if([](const std::weak_ptr<SessionBase>& s) { return s.expired(); });
+  if (!acceptor_.is_open() && sessions_.empty()) return;
+  const auto now = Clock::now();
+  for (auto& weak : sessions_) {
+    if (auto s = weak.lock()) s->ExpireAt(now);
+  }
+  sweep_.expires_after(kSweepInterval);
+  sweep_.async_wait([this](beast::error_code ec) {
+    if (!ec) Sweep();
+  });
+}
+
 void Worker::KeepLayoutFresh() {
   RefreshLayout();
   auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(1));
@@ -782,16 +832,20 @@ void Worker::KeepLayoutFresh() {
   });
 }
 
-void Worker::CheckKey(const std::string& key, std::function<void(Status, KeyState)> done) {
+std::optional<Worker::KeyState> Worker::KnownKey(const std::string& key) {
   // Only what `pdv apikey` makes ("pdv_" and 64 hex digits) can be a key: anything else
   // is unknown at once, asks nothing of Redis and is remembered nowhere, so the memory
   // below holds at most kMaxRememberedKeys keys of 68 bytes.
-  if (!LooksLikeApiKey(key)) return done(Status::Ok(), KeyState::kUnknown);
+  if (!LooksLikeApiKey(key)) return KeyState::kUnknown;
   // Remembered by the key as sent (process memory only), so a known key costs no hash.
-  auto now = Clock::now();
-  if (auto it = keys_.find(key); it != keys_.end() && it->second.until > now) {
-    return done(Status::Ok(), it->second.state);
+  if (auto it = keys_.find(key); it != keys_.end() && it->second.until > Clock::now()) {
+    return it->second.state;
   }
+  return std::nullopt;
+}
+
+void Worker::CheckKey(const std::string& key, std::function<void(Status, KeyState)> done) {
+  if (auto known = KnownKey(key)) return done(Status::Ok(), *known);
   LookUpKey(key, /*index_seen=*/false, std::move(done));
 }
 

@@ -153,16 +153,23 @@ pdv::Result<std::array<uint8_t, 16>> UuidBytes(std::string_view text) {
   return FromHex<16>(hex, "cliente_id");
 }
 
-std::string UuidText(const std::array<uint8_t, 16>& id) {
+void AppendUuidText(std::string* out, const std::array<uint8_t, 16>& id) {
   // By hand: every API answer carries one, and fmt's per-byte formatting showed in perf.
   static constexpr char kHex[] = "0123456789abcdef";
+  char text[36];
+  char* at = text;
+  for (size_t i = 0; i < id.size(); ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) *at++ = '-';
+    *at++ = kHex[id[i] >> 4];
+    *at++ = kHex[id[i] & 0xf];
+  }
+  out->append(text, sizeof(text));
+}
+
+std::string UuidText(const std::array<uint8_t, 16>& id) {
   std::string text;
   text.reserve(36);
-  for (size_t i = 0; i < id.size(); ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) text.push_back('-');
-    text.push_back(kHex[id[i] >> 4]);
-    text.push_back(kHex[id[i] & 0xf]);
-  }
+  AppendUuidText(&text, id);
   return text;
 }
 

@@ -64,6 +64,8 @@ pdv::Result<CustomerRecord> RecordFromDimension(const warehouse::DimensionRow& d
 pdv::Result<std::array<uint8_t, 32>> HashBytes(std::string_view hex);
 pdv::Result<std::array<uint8_t, 16>> UuidBytes(std::string_view text);
 std::string UuidText(const std::array<uint8_t, 16>& id);
+// The same text appended to `out` (every API answer writes one).
+void AppendUuidText(std::string* out, const std::array<uint8_t, 16>& id);
 
 struct Layout {
   uint64_t version = 0;

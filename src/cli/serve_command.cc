@@ -26,6 +26,8 @@ class ServeCommand : public Command {
     flags_.Add(cmd, "--enumeration-window-s", "api.enumeration_window_s");
     flags_.Add(cmd, "--enumeration-suspend", "api.enumeration_suspend");
     flags_.Add(cmd, "--redis-timeout-ms", "api.redis_timeout_ms");
+    flags_.Add(cmd, "--idle-timeout-s", "api.idle_timeout_s");
+    flags_.Add(cmd, "--read-timeout-s", "api.read_timeout_s");
     flags_.Add(cmd, "--near-cache", "api.near_cache");
     return cmd;
   }
@@ -55,7 +57,9 @@ class ServeCommand : public Command {
         .enumeration_suspend = config.Get("api.enumeration_suspend") == "on",
         .enumeration_suspend_for = std::chrono::seconds(config.GetInt("api.enumeration_suspend_s")),
         .redis_timeout = std::chrono::milliseconds(config.GetInt("api.redis_timeout_ms")),
-        .near_cache = config.Get("api.near_cache") == "on"};
+        .near_cache = config.Get("api.near_cache") == "on",
+        .read_timeout = std::chrono::seconds(config.GetInt("api.read_timeout_s")),
+        .idle_timeout = std::chrono::seconds(config.GetInt("api.idle_timeout_s"))};
     auto fields = api::ParseAnswerFields(*config.Get("api.fields"));
     if (!fields.ok()) {
       fmt::print(stderr, "pdv serve: {}\n", fields.message());

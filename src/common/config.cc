@@ -356,6 +356,19 @@ const std::vector<ConfigKey>& AllConfigKeys() {
          .help = "how long a suspension lasts, in seconds",
          .min = 1,
          .max = 1e8});
+    add({.name = "api.idle_timeout_s",
+         .kind = ConfigKind::kInt,
+         .default_value = "30",
+         .help = "a keep-alive connection with no request for this long is closed",
+         .min = 1,
+         .max = 86400});
+    add({.name = "api.read_timeout_s",
+         .kind = ConfigKind::kInt,
+         .default_value = "10",
+         .help = "a request's body, or an answer the client does not take, must move within "
+                 "this",
+         .min = 1,
+         .max = 3600});
     add({.name = "api.redis_timeout_ms",
          .kind = ConfigKind::kInt,
          .default_value = "40",

@@ -1,10 +1,14 @@
 #include "common/cpf_hasher.h"
 
-#include <openssl/core_names.h>
+// clang-format off
+#define OPENSSL_SUPPRESS_DEPRECATED  // SHA256_CTX: see CpfHasher::KeyedStates
+#include <openssl/sha.h>
+// clang-format on
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/params.h>
 
+#include <cstring>
 #include <stdexcept>
 
 namespace pdv {
@@ -30,39 +34,47 @@ std::string ToHex(std::string_view bytes) {
   return hex;
 }
 
-void CpfHasher::MacCtxFree::operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
+// SHA256_Init/Update/Final are deprecated in OpenSSL 3 in favour of EVP, whose contexts
+// cannot be copied without allocating; these states are plain structs copied per hash.
+struct CpfHasher::KeyedStates {
+  SHA256_CTX inner, outer;
+};
 
-CpfHasher::CpfHasher(std::string_view key) {
-  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  if (mac == nullptr) throw std::runtime_error("OpenSSL has no HMAC");
-  keyed_.reset(EVP_MAC_CTX_new(mac));
-  EVP_MAC_free(mac);  // the context keeps its own reference
-  char digest[] = "SHA256";
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                         OSSL_PARAM_construct_end()};
-  if (!keyed_ || !EVP_MAC_init(keyed_.get(), reinterpret_cast<const unsigned char*>(key.data()),
-                               key.size(), params)) {
-    throw std::runtime_error("OpenSSL HMAC-SHA256 init failed");
+CpfHasher::CpfHasher(std::string_view key) : keyed_(std::make_unique<KeyedStates>()) {
+  unsigned char block[SHA256_CBLOCK] = {};
+  if (key.size() > SHA256_CBLOCK) {  // a long key is hashed first (RFC 2104)
+    SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), block);
+  } else {
+    std::memcpy(block, key.data(), key.size());
   }
+  unsigned char pad[SHA256_CBLOCK];
+  for (size_t i = 0; i < SHA256_CBLOCK; ++i) pad[i] = block[i] ^ 0x36;
+  SHA256_Init(&keyed_->inner);
+  SHA256_Update(&keyed_->inner, pad, sizeof(pad));
+  for (size_t i = 0; i < SHA256_CBLOCK; ++i) pad[i] = block[i] ^ 0x5c;
+  SHA256_Init(&keyed_->outer);
+  SHA256_Update(&keyed_->outer, pad, sizeof(pad));
+  OPENSSL_cleanse(block, sizeof(block));
+  OPENSSL_cleanse(pad, sizeof(pad));
 }
 
-CpfHasher::CpfHasher(const CpfHasher& other) : keyed_(EVP_MAC_CTX_dup(other.keyed_.get())) {
-  if (!keyed_) throw std::runtime_error("OpenSSL EVP_MAC_CTX_dup failed");
-}
+CpfHasher::CpfHasher(const CpfHasher& other)
+    : keyed_(std::make_unique<KeyedStates>(*other.keyed_)) {}
 
-CpfHasher::~CpfHasher() = default;
+CpfHasher::~CpfHasher() {
+  if (keyed_) OPENSSL_cleanse(keyed_.get(), sizeof(KeyedStates));
+}
 
 std::string CpfHasher::Hash(const Cpf& cpf) const { return HashDigits(cpf.digits()); }
 
 void CpfHasher::Mac(std::string_view data, uint8_t* out) const {
-  std::unique_ptr<EVP_MAC_CTX, MacCtxFree> ctx(EVP_MAC_CTX_dup(keyed_.get()));
-  size_t len = 0;
-  if (!ctx ||
-      !EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(data.data()),
-                      data.size()) ||
-      !EVP_MAC_final(ctx.get(), out, &len, 32) || len != 32) {
-    throw std::runtime_error("OpenSSL HMAC-SHA256 failed");
-  }
+  SHA256_CTX ctx = keyed_->inner;
+  unsigned char inner[SHA256_DIGEST_LENGTH];
+  SHA256_Update(&ctx, data.data(), data.size());
+  SHA256_Final(inner, &ctx);
+  ctx = keyed_->outer;
+  SHA256_Update(&ctx, inner, sizeof(inner));
+  SHA256_Final(out, &ctx);
 }
 
 std::string CpfHasher::HashDigits(std::string_view eleven_digits) const {

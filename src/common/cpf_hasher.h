@@ -8,8 +8,6 @@
 
 #include "common/cpf.h"
 
-typedef struct evp_mac_ctx_st EVP_MAC_CTX;
-
 namespace pdv {
 
 // HMAC-SHA256 of `data` keyed with `key`: the 32 raw bytes. Thread-safe.
@@ -19,8 +17,10 @@ std::string HmacSha256(std::string_view key, std::string_view data);
 std::string ToHex(std::string_view bytes);
 
 // Computes cpf_hash as the data contract defines it: HMAC-SHA256 keyed with the bytes
-// of PDV_CPF_KEY over the 11 CPF digits, in lowercase hex. The key is prepared once, so
-// hashing costs one context copy. Not thread-safe: give each thread its own copy.
+// of PDV_CPF_KEY over the 11 CPF digits, in lowercase hex. The key is prepared once
+// (RFC 2104 section 4: the SHA-256 states after the padded key's inner and outer blocks),
+// so a hash costs two SHA-256 blocks and no allocation; the API hashes every request.
+// Thread-safe (nothing is modified after construction).
 class CpfHasher {
  public:
   explicit CpfHasher(std::string_view key);
@@ -36,10 +36,8 @@ class CpfHasher {
  private:
   // The 32-byte HMAC of `data` into `out`.
   void Mac(std::string_view data, uint8_t* out) const;
-  struct MacCtxFree {
-    void operator()(EVP_MAC_CTX* ctx) const;
-  };
-  std::unique_ptr<EVP_MAC_CTX, MacCtxFree> keyed_;
+  struct KeyedStates;  // SHA-256 states after the inner and outer key blocks
+  std::unique_ptr<KeyedStates> keyed_;
 };
 
 }  // namespace pdv

@@ -64,5 +64,19 @@ TEST(CpfHasherTest, IsHmacOfTheElevenDigitsInLowercaseHex) {
   EXPECT_NE(hash, ToHex(std::string_view(reinterpret_cast<char*>(digest), sizeof(digest))));
 }
 
+// The prepared states give OpenSSL's HMAC for keys shorter than, as long as and longer
+// than SHA-256's 64-byte block (a longer key is hashed first).
+TEST(CpfHasherTest, AgreesWithOneShotHmacForEveryKeyLength) {
+  auto cpf = Cpf::Parse("529.982.247-25");
+  ASSERT_TRUE(cpf.ok());
+  for (size_t length : {1, 20, 63, 64, 65, 131}) {
+    std::string key(length, '\0');
+    for (size_t i = 0; i < length; ++i) key[i] = static_cast<char>(i * 37 + 11);
+    CpfHasher hasher(key);
+    EXPECT_EQ(hasher.Hash(*cpf), ToHex(HmacSha256(key, "52998224725"))) << length;
+    EXPECT_EQ(hasher.HashDigits("00000000191"), ToHex(HmacSha256(key, "00000000191"))) << length;
+  }
+}
+
 }  // namespace
 }  // namespace pdv

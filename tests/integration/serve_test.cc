@@ -349,6 +349,33 @@ TEST_F(ServeTest, OversizedAndMalformedRequestsAreRefusedAndTheServerGoesOn) {
   EXPECT_NE(second, std::string::npos) << two;
 }
 
+// Connections are closed by the loop's sweep once past their deadline: one that never
+// sends a request, one idle after its answer, and one whose body stops coming. Each waits
+// at least the timeout (1 s here) and is closed well before the client gives up (15 s).
+TEST_F(ServeTest, IdleAndStalledConnectionsAreClosedAfterTheirTimeout) {
+  StartServe({"--idle-timeout-s", "1", "--read-timeout-s", "1"});
+  auto timed = [&](const std::string& raw) {
+    auto start = std::chrono::steady_clock::now();
+    std::string answer = HttpRaw(port_, raw, 15s);
+    return std::pair{answer, std::chrono::steady_clock::now() - start};
+  };
+  auto [silent, silent_took] = timed("");
+  EXPECT_EQ(silent, "");
+  EXPECT_GE(silent_took, 900ms);
+  EXPECT_LT(silent_took, 14s);
+  auto [kept, kept_took] = timed("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(HttpStatus(kept), 200) << kept;
+  EXPECT_GE(kept_took, 900ms);
+  EXPECT_LT(kept_took, 14s);
+  auto [stalled, stalled_took] =
+      timed("GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab");
+  EXPECT_EQ(stalled, "");
+  EXPECT_GE(stalled_took, 900ms);
+  EXPECT_LT(stalled_took, 14s);
+  // The server still answers.
+  EXPECT_EQ(HttpStatus(Authed("/v1/clientes/52998224725")), 200);
+}
+
 TEST_F(ServeTest, PerKeyRateLimitAnswers429WithRetryAfter) {
   StartServe({"--rate-per-key", "5", "--threads", "1"});
   int ok = 0, limited = 0;
