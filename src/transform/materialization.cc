@@ -84,26 +84,31 @@ std::vector<std::string> IncrementalSql(const RelationRef& rel, const std::strin
                                         const std::vector<std::string>& unique_key,
                                         const std::vector<std::string>& columns,
                                         std::string* error) {
-  std::string tmp = QuoteIdentifier(SuffixedName(rel.identifier, "__dbt_tmp"));
   std::string cols = Join(Quoted(columns), ", ");
-  std::vector<std::string> out;
-  out.push_back(fmt::format("create temporary table {} on commit drop as (\n{}\n)", tmp, sql));
   std::string effective = strategy;
   if (effective.empty()) effective = unique_key.empty() ? "append" : "delete+insert";
   if (effective == "append") {
-    out.push_back(
-        fmt::format("insert into {} ({})\n(select {} from {})", rel.Quoted(), cols, cols, tmp));
-  } else if (effective == "delete+insert") {
+    return {fmt::format("insert into {} ({})\n(select {} from (\n{}\n) as dbt_new_rows)",
+                        rel.Quoted(), cols, cols, sql)};
+  }
+  if (effective == "delete+insert") {
     if (unique_key.empty()) {
       *error = "incremental_strategy 'delete+insert' needs a unique_key";
       return {};
     }
+    // The insert waits for the delete (its one-time filter counts the deleted rows), so a
+    // unique index on the key sees the old row gone; both read the model's rows, computed
+    // once, from the snapshot the statement started with, as from dbt's temporary table.
     std::string keys = Join(Quoted(unique_key), ", ");
-    out.push_back(fmt::format("delete from {} where ({}) in (\n  select {} from {}\n)",
-                              rel.Quoted(), keys, keys, tmp));
-    out.push_back(
-        fmt::format("insert into {} ({})\n(select {} from {})", rel.Quoted(), cols, cols, tmp));
-  } else if (effective == "merge") {
+    return {fmt::format(
+        "with dbt_new_rows as materialized (\n{3}\n),\n"
+        "dbt_deleted as (\n  delete from {0} where ({2}) in (select {2} from dbt_new_rows)\n"
+        "  returning 1\n)\n"
+        "insert into {0} ({1})\n(select {1} from dbt_new_rows\n"
+        " where (select count(*) from dbt_deleted) >= 0)",
+        rel.Quoted(), cols, keys, sql)};
+  }
+  if (effective == "merge") {
     if (unique_key.empty()) {
       *error = "incremental_strategy 'merge' needs a unique_key";
       return {};
@@ -115,18 +120,16 @@ std::vector<std::string> IncrementalSql(const RelationRef& rel, const std::strin
     }
     for (const auto& c : columns)
       set.push_back(fmt::format("{0} = DBT_INTERNAL_SOURCE.{0}", QuoteIdentifier(c)));
-    out.push_back(
-        fmt::format("merge into {} as DBT_INTERNAL_DEST\nusing {} as DBT_INTERNAL_SOURCE\non ({})\n"
-                    "when matched then update set\n  {}\nwhen not matched then insert\n  ({})\n"
-                    "values\n  ({})",
-                    rel.Quoted(), tmp, Join(on, " and "), Join(set, ", "), cols,
-                    Join(Quoted(columns), ", ", "DBT_INTERNAL_SOURCE.")));
-  } else {
-    *error =
-        fmt::format("unknown incremental_strategy '{}' (append, delete+insert, merge)", strategy);
-    return {};
+    return {fmt::format(
+        "merge into {} as DBT_INTERNAL_DEST\nusing (\n{}\n) as DBT_INTERNAL_SOURCE\non ({})\n"
+        "when matched then update set\n  {}\nwhen not matched then insert\n  ({})\n"
+        "values\n  ({})",
+        rel.Quoted(), sql, Join(on, " and "), Join(set, ", "), cols,
+        Join(Quoted(columns), ", ", "DBT_INTERNAL_SOURCE."))};
   }
-  return out;
+  *error =
+      fmt::format("unknown incremental_strategy '{}' (append, delete+insert, merge)", strategy);
+  return {};
 }
 
 std::string TestQuerySql(const std::string& compiled, const std::string& fail_calc,

@@ -41,8 +41,12 @@ std::vector<std::string> ReplaceRelationSql(const RelationRef& rel, const std::s
                                             RelationKind build, RelationKind existing,
                                             const nlohmann::json& indexes);
 
-// incremental on an existing table: the new rows into a temporary table, then append,
-// delete+insert (by unique_key) or merge. `columns`: the target's columns, in order.
+// incremental on an existing table: append, delete+insert (by unique_key) or merge of
+// the model's rows, each one statement. Where dbt stages the new rows in a temporary
+// table, the model's query is a subquery or a materialized CTE: a temporary table costs
+// catalog rows written and removed at every run, which a run every few milliseconds
+// (transform watch) pays in latency and catalog bloat. `columns`: the target's columns,
+// in order.
 // Returns an error text in `error` for an unknown strategy or a merge without a key.
 std::vector<std::string> IncrementalSql(const RelationRef& rel, const std::string& sql,
                                         const std::string& strategy,
