@@ -461,12 +461,13 @@ class Session {
                   {{"lsn", LsnText(checkpoint_.commit_lsn)}, {"rows", rows_written_}});
         return Status::Ok();
       }
-      milliseconds wait(1000);
+      std::chrono::microseconds wait = milliseconds(1000);
       auto now = Clock::now();
       if (batch_ && !open_) {  // inside a transaction the batch cannot close: just read
         auto due =
             std::min(last_message_ + options_.flush_idle, batch_started_ + options_.max_batch_age);
-        wait = std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(due - now));
+        wait = std::max(std::chrono::microseconds(0),
+                        std::chrono::ceil<std::chrono::microseconds>(due - now));
       } else if (options_.once) {
         wait = milliseconds(50);
       }

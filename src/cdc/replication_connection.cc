@@ -93,7 +93,7 @@ Status ReplicationConnection::Start(const std::string& slot, Lsn start,
 }
 
 pdv::Result<std::optional<std::string>> ReplicationConnection::Receive(
-    std::chrono::milliseconds timeout) {
+    std::chrono::microseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     char* buf = nullptr;
@@ -111,12 +111,14 @@ pdv::Result<std::optional<std::string>> ReplicationConnection::Receive(
       return Status::Error(ended.message(), kConnectionLost);
     }
     if (n == -2) return Error("replication stream", nullptr);
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+    auto left = std::chrono::duration_cast<std::chrono::microseconds>(
         deadline - std::chrono::steady_clock::now());
     // Even with no time left, read what the socket already holds: a zero timeout must
     // not leave the stream unread (the caller may be asking with 0 again and again).
     pollfd pfd{.fd = PQsocket(conn_.get()), .events = POLLIN, .revents = 0};
-    int ready = ::poll(&pfd, 1, static_cast<int>(std::max<int64_t>(0, left.count())));
+    const int64_t wait_us = std::max<int64_t>(0, left.count());
+    timespec wait{.tv_sec = wait_us / 1'000'000, .tv_nsec = (wait_us % 1'000'000) * 1000};
+    int ready = ::ppoll(&pfd, 1, &wait, nullptr);
     if (ready < 0 && errno != EINTR) return Error("poll", nullptr);
     if (ready > 0) {
       if (PQconsumeInput(conn_.get()) == 0) return Error("replication stream", nullptr);

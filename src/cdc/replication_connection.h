@@ -40,7 +40,9 @@ class ReplicationConnection {
   Status Start(const std::string& slot, Lsn start, const std::string& publication, bool streaming);
   // The next CopyData message, nullopt after `timeout` with nothing to read. An error when
   // the stream ends or the connection fails.
-  pdv::Result<std::optional<std::string>> Receive(std::chrono::milliseconds timeout);
+  // (Microseconds: a batch closes a few ms after its first change, and a wait rounded
+  // down to whole milliseconds made the caller spin through the last one.)
+  pdv::Result<std::optional<std::string>> Receive(std::chrono::microseconds timeout);
   // Standby status update: everything up to `flush` is durable on our side.
   Status SendStatus(Lsn received, Lsn flush, bool reply_requested);
 

@@ -228,13 +228,13 @@ const std::vector<ConfigKey>& AllConfigKeys() {
          .max = 1e7});
     add({.name = "cdc.flush_idle_ms",
          .kind = ConfigKind::kInt,
-         .default_value = "20",
+         .default_value = "2",
          .help = "a RAW batch closes after this many ms without a change",
          .min = 0,
          .max = 60000});
     add({.name = "cdc.max_batch_age_ms",
          .kind = ConfigKind::kInt,
-         .default_value = "25",
+         .default_value = "5",
          .help = "a RAW batch closes when its first change is this many ms old",
          .min = 0,
          .max = 60000});

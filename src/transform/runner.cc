@@ -477,13 +477,20 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
       busy[w] = true;
       ++in_flight;
       Runner* worker = workers[w];
-      running[w] = std::thread([&mu, &cv, &completed, w, worker, &node] {
+      auto execute = [&mu, &cv, &completed, w, worker, &node] {
         NodeResult r = worker->Execute(node);
         r.thread = static_cast<int>(w) + 1;
         std::lock_guard<std::mutex> lock(mu);
         completed.push_back(Done{w, std::move(r)});
         cv.notify_one();
-      });
+      };
+      // One worker: in this thread (a thread per node cost a run every few ms its
+      // creation and two wake-ups).
+      if (workers.size() == 1) {
+        execute();
+      } else {
+        running[w] = std::thread(execute);
+      }
     }
     if (in_flight == 0) {
       if (!pending.empty() && std::none_of(pending.begin(), pending.end(), [&](const auto& id) {
@@ -502,7 +509,7 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
       done.swap(completed);
     }
     for (auto& d : done) {
-      running[d.worker].join();
+      if (running[d.worker].joinable()) running[d.worker].join();
       busy[d.worker] = false;
       --in_flight;
       std::string id = d.result.unique_id;  // before the result is moved
@@ -513,6 +520,7 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
   for (const auto& w : extra_workers) compiled_.insert(w->compiled_.begin(), w->compiled_.end());
   double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
   reporter_.Summary(kinds, elapsed, summary, problems);
+  if (!options_.artifacts_on_success && summary.ok()) return summary;
   if (Status s = WriteRunResults(results, elapsed, command); !s.ok()) {
     fmt::print(stderr, "warning: {}\n", s.message());
   }

@@ -160,6 +160,7 @@ Status Watch(const TransformOptions& options, const std::string& channel, Logger
   if (run_options.threads == 0) run_options.threads = 1;
   Backoff backoff;
   std::unique_ptr<pg::Lease> lease;
+  std::chrono::steady_clock::time_point artifacts_at{};  // the last run that wrote them
   while (!stop.stop_requested()) {
     Status failed;
     if (!lease) {
@@ -203,6 +204,8 @@ Status Watch(const TransformOptions& options, const std::string& channel, Logger
         break;
       }
       auto started = std::chrono::steady_clock::now();
+      run_options.artifacts_on_success = started - artifacts_at >= std::chrono::seconds(1);
+      if (run_options.artifacts_on_success) artifacts_at = started;
       auto r = RunLoaded(*project, *graph, &*conn, run_options);
       int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::steady_clock::now() - started)

@@ -30,6 +30,10 @@ struct TransformOptions {
   std::optional<std::string> warehouse_url;
   std::FILE* out = stdout;
   bool quiet = false;  // no per-node lines (watch)
+  // target/run_results.json and target/manifest.json after a run without errors (always
+  // after one with errors). Watch writes them at most once a second: serializing the
+  // manifest cost a fifth of a run's CPU at a run every ~10 ms.
+  bool artifacts_on_success = true;
   // A statement run in each model's and seed's transaction right before its commit (the
   // lease's fence, pg/lease.h, set by watch): once it fails, nothing of that node lands.
   std::string fence_sql;
