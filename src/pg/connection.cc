@@ -131,6 +131,37 @@ pdv::Result<Result> Connection::ExecParams(std::string_view sql,
   return ErrorFrom(res.raw(), Brief(text));
 }
 
+pdv::Result<Result> Connection::ExecPrepared(
+    std::string_view sql, const std::vector<std::optional<std::string>>& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  if (!prepared_) prepared_ = std::make_unique<std::map<std::string, std::string, std::less<>>>();
+  auto& prepared = *prepared_;
+  for (int attempt = 0;; ++attempt) {
+    auto it = prepared.find(sql);
+    if (it == prepared.end()) {
+      // Numbered by all ever prepared: a name freed by the retry below is not reused.
+      std::string name = fmt::format("pdv_prepared_{}", ++prepared_count_);
+      std::string text(sql);
+      Result made(PQprepare(conn_.get(), name.c_str(), text.c_str(), 0, nullptr));
+      if (PQresultStatus(made.raw()) != PGRES_COMMAND_OK) return ErrorFrom(made.raw(), Brief(text));
+      it = prepared.emplace(std::move(text), std::move(name)).first;
+    }
+    Result res(PQexecPrepared(conn_.get(), it->second.c_str(), static_cast<int>(values.size()),
+                              values.data(), nullptr, nullptr, 0));
+    auto st = PQresultStatus(res.raw());
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return res;
+    // Gone from the session (DEALLOCATE or DISCARD ALL in some hook): prepared again, once.
+    const char* state = PQresultErrorField(res.raw(), PG_DIAG_SQLSTATE);
+    if (attempt == 0 && state && std::string_view(state) == "26000") {
+      prepared.erase(it);
+      continue;
+    }
+    return ErrorFrom(res.raw(), Brief(it->first));
+  }
+}
+
 Status Connection::CopyBegin(std::string_view copy_sql) {
   std::string text(copy_sql);
   Result res(PQexec(conn_.get(), text.c_str()));

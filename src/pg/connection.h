@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,6 +68,12 @@ class Connection {
   pdv::Result<Result> ExecParams(std::string_view sql,
                                  const std::vector<std::optional<std::string>>& params);
 
+  // The same through a statement prepared on this connection the first time `sql` is
+  // run: parsed and planned once, for statements a loop runs again and again (catalog
+  // lookups of transform watch, run every few milliseconds).
+  pdv::Result<Result> ExecPrepared(std::string_view sql,
+                                   const std::vector<std::optional<std::string>>& params);
+
   // COPY ... FROM STDIN: Begin, Put as many chunks as wanted, End (or Abort).
   Status CopyBegin(std::string_view copy_sql);
   Status CopyPut(std::string_view data);
@@ -92,6 +99,9 @@ class Connection {
   explicit Connection(PGconn* conn) : conn_(conn) {}
   Status ErrorFrom(const PGresult* res, std::string_view what);
   std::unique_ptr<PGconn, Finish> conn_;
+  // SQL -> statement name (on the heap: GCC 12 misreads a map moved out of a Result).
+  std::unique_ptr<std::map<std::string, std::string, std::less<>>> prepared_;
+  uint64_t prepared_count_ = 0;
 };
 
 // A quoted SQL identifier ("a ""b"""), for SQL built without a connection at hand; the

@@ -187,7 +187,7 @@ RelationKind PostgresAdapter::ExistingKind(const std::string& schema, const std:
 
 Result<RelationKind> PostgresAdapter::LookUpRelation(const std::string& schema,
                                                      const std::string& name) {
-  auto r = conn_->ExecParams(
+  auto r = conn_->ExecPrepared(
       "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace "
       "where n.nspname = $1 and c.relname = $2",
       {schema, name});
@@ -200,7 +200,7 @@ Result<RelationKind> PostgresAdapter::LookUpRelation(const std::string& schema,
 }
 
 Status PostgresAdapter::CacheSchemas(const std::vector<std::string>& schemas) {
-  auto r = conn_->ExecParams(
+  auto r = conn_->ExecPrepared(
       "select n.nspname, c.relname, c.relkind from pg_class c join pg_namespace n on n.oid = "
       "c.relnamespace where n.nspname = any($1::text[]) and c.relkind in ('r', 'v', 'm', 'p', "
       "'f')",
@@ -256,7 +256,7 @@ Result<std::vector<CatalogRelation>> PostgresAdapter::Catalog(
 
 Result<std::vector<TypedColumn>> PostgresAdapter::ColumnsOf(const std::string& schema,
                                                             const std::string& name) {
-  auto r = conn_->ExecParams(
+  auto r = conn_->ExecPrepared(
       "select a.attname, format_type(a.atttypid, a.atttypmod), format_type(a.atttypid, null), "
       "case when a.atttypmod > 4 and a.atttypid in (1042, 1043) then a.atttypmod - 4 end, "
       "case when a.atttypid = 1700 and a.atttypmod > 0 then ((a.atttypmod - 4) >> 16) & 65535 "

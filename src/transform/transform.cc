@@ -123,7 +123,7 @@ Result<RunSummary> RunLoaded(const Project& project, const Graph& graph, pg::Con
 std::string MissingSource(const Project& project, pg::Connection& conn) {
   for (const auto& [id, n] : project.nodes) {
     if (n.resource_type != "source") continue;
-    auto r = conn.ExecParams("SELECT to_regclass($1) IS NULL", {n.RelationName()});
+    auto r = conn.ExecPrepared("SELECT to_regclass($1) IS NULL", {n.RelationName()});
     if (r.ok() && r->get(0, 0) == "t") return n.RelationName();
   }
   return "";
