@@ -17,7 +17,6 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
-#include <list>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -26,6 +25,7 @@
 #include <unordered_map>
 
 #include "api/apikeys.h"
+#include "api/deadlines.h"
 #include "api/key_limits.h"
 #include "api/near_cache.h"
 #include "api/request.h"
@@ -190,8 +190,8 @@ class SessionBase {
  public:
   virtual ~SessionBase() = default;
   virtual void Shutdown() = 0;
-  // Closes the connection if its deadline (idle, read or write) has passed.
-  virtual void ExpireAt(Clock::time_point now) = 0;
+  // Its deadline (idle, read or write) passed: closes the connection.
+  virtual void Expire() = 0;
 };
 
 constexpr size_t kMaxRememberedKeys = 10'000;  // per event loop
@@ -263,7 +263,18 @@ class Worker {
   Shared& shared() { return shared_; }
   redis::AsyncCommands& redis() { return *redis_; }
   const CpfHasher& hasher() const { return hasher_; }
-  std::list<std::weak_ptr<SessionBase>>& sessions() { return sessions_; }
+  // A connection's slot in the loop's deadlines; given back when it closes.
+  uint32_t Register(const std::shared_ptr<SessionBase>& session) {
+    uint32_t slot = deadlines_.Add();
+    if (slot >= by_slot_.size()) by_slot_.resize(size_t{slot} + 1);
+    by_slot_[slot] = session;
+    return slot;
+  }
+  void Unregister(uint32_t slot) {
+    deadlines_.Remove(slot);
+    by_slot_[slot].reset();
+  }
+  Deadlines& deadlines() { return deadlines_; }
 
   // The cache layout in use (version and bucket bits), refreshed every second.
   const std::optional<cache::Layout>& layout() const { return layout_; }
@@ -304,12 +315,15 @@ class Worker {
   void DrainThenClose(Clock::time_point deadline);
   // Re-reads the layout every second, so a version switch is seen within a second.
   void KeepLayoutFresh();
-  // Every kSweepInterval: closes the connections past their deadline and forgets the
-  // closed ones. Ends once the loop stopped accepting and has no connection left.
+  // Every kSweepInterval: closes the connections past their deadline. Ends once the
+  // loop stopped accepting and has no connection left.
   void Sweep();
   static constexpr auto kSweepInterval = std::chrono::milliseconds(250);
 
   Shared& shared_;
+  // Before io_: the sessions its pending handlers hold unregister when io_ destroys them.
+  Deadlines deadlines_;
+  std::vector<std::weak_ptr<SessionBase>> by_slot_;  // the session of each slot
   asio::io_context io_{1};
   Acceptor acceptor_;
   // Closes connections past their deadline (Worker::Sweep): one timer for the loop, not
@@ -330,7 +344,6 @@ class Worker {
   KeyLimits limits_;
   AddressLimits addresses_;
   EnumerationWatch watch_;
-  std::list<std::weak_ptr<SessionBase>> sessions_;
   Clock::time_point last_error_log_{};
   std::unordered_map<size_t, std::pair<metrics::Gauge*, metrics::Histogram*>> counted_;
   NearCache near_;
@@ -351,13 +364,15 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (!ec) peer_ = remote.address().to_string();
   }
   ~Session() {
+    w_.Unregister(slot_);
     w_.shared().connections--;
     w_.shared().open_connections->Add(-1);
   }
   void Start() {
+    slot_ = w_.Register(this->shared_from_this());
     if constexpr (kTls) {
       // The handshake must complete within the read timeout, like a request.
-      deadline_ = Clock::now() + w_.shared().options.read_timeout;
+      SetDeadline(Clock::now() + w_.shared().options.read_timeout);
       auto self = this->shared_from_this();
       stream_.async_handshake(asio::ssl::stream_base::server, [this, self](beast::error_code ec) {
         if (ec) {
@@ -375,16 +390,13 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     closing_ = true;
     if (!busy_) Close();
   }
-  void ExpireAt(Clock::time_point now) override {
-    if (deadline_ != Clock::time_point() && now >= deadline_) {
-      deadline_ = {};
-      Close();  // the pending read or write ends with operation_aborted
-    }
-  }
+  void Expire() override { Close(); }  // the pending read or write ends (operation_aborted)
 
  private:
   static constexpr bool kTls = !std::is_same_v<Stream, Socket>;
   Socket& LowestSocket() { return beast::get_lowest_layer(stream_); }
+  // Clock::time_point{}: none (while the answer is looked up: Redis has its own timeout).
+  void SetDeadline(Clock::time_point at) { w_.deadlines().Set(slot_, at); }
   void Close() {
     beast::error_code ignored;
     LowestSocket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -395,20 +407,20 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     parser_->header_limit(kHeaderLimit);
     parser_->body_limit(kBodyLimit);
     // The first byte may wait for the idle timeout; the rest must follow promptly.
-    deadline_ = Clock::now() + w_.shared().options.idle_timeout;
+    SetDeadline(Clock::now() + w_.shared().options.idle_timeout);
     auto self = this->shared_from_this();
     http::async_read_header(stream_, buffer_, *parser_, [this, self](beast::error_code ec, size_t) {
       if (ec) return OnReadError(ec);
       busy_ = true;
       if (parser_->is_done()) {  // no body (a GET): no second read to wait for
-        deadline_ = {};          // Redis has its own timeout
+        SetDeadline({});
         started_ = Clock::now();
         return Handle(parser_->get());
       }
-      deadline_ = Clock::now() + w_.shared().options.read_timeout;
+      SetDeadline(Clock::now() + w_.shared().options.read_timeout);
       http::async_read(stream_, buffer_, *parser_, [this, self](beast::error_code ec2, size_t) {
         if (ec2) return OnReadError(ec2);
-        deadline_ = {};
+        SetDeadline({});
         started_ = Clock::now();
         Handle(parser_->get());
       });
@@ -677,7 +689,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       latency->Observe(std::chrono::duration<double>(Clock::now() - started_).count());
     }
     // The client must take the answer within the read timeout.
-    deadline_ = Clock::now() + w_.shared().options.read_timeout;
+    SetDeadline(Clock::now() + w_.shared().options.read_timeout);
     auto self = this->shared_from_this();
     asio::async_write(stream_, asio::buffer(answer_),
                       [this, self, close](beast::error_code ec, size_t) {
@@ -707,7 +719,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   bool keep_alive_ = true, busy_ = false, closing_ = false;
   int retry_after_ = 0;
   Clock::time_point started_{};
-  Clock::time_point deadline_{};  // none while the answer is being looked up
+  uint32_t slot_ = 0;  // in the loop's deadlines
 };
 
 void Worker::Accept() {
@@ -736,14 +748,10 @@ void Worker::Accept() {
     } else {
       socket.set_option(tcp::no_delay(true));
       if (shared_.tls) {
-        auto session = std::make_shared<Session<beast::ssl_stream<Socket>>>(
-            *this, std::move(socket), *shared_.tls);
-        sessions_.push_back(session);
-        session->Start();
+        std::make_shared<Session<beast::ssl_stream<Socket>>>(*this, std::move(socket), *shared_.tls)
+            ->Start();
       } else {
-        auto session = std::make_shared<Session<Socket>>(*this, std::move(socket));
-        sessions_.push_back(session);
-        session->Start();
+        std::make_shared<Session<Socket>>(*this, std::move(socket))->Start();
       }
     }
     Accept();
@@ -755,7 +763,7 @@ void Worker::Stop() {
     beast::error_code ignored;
     acceptor_.close(ignored);
     accept_retry_.cancel();
-    for (auto& weak : sessions_) {
+    for (auto& weak : by_slot_) {
       if (auto s = weak.lock()) s->Shutdown();
     }
     DrainThenClose(Clock::now() + std::chrono::seconds(10));
@@ -763,8 +771,7 @@ void Worker::Stop() {
 }
 
 void Worker::DrainThenClose(Clock::time_point deadline) {
-  sessions_.remove_if([](const std::weak_ptr<SessionBase>& s) { return s.expired(); });
-  if (sessions_.empty() || Clock::now() >= deadline) {
+  if (deadlines_.size() == 0 || Clock::now() >= deadline) {
     // Requests in flight are answered: the Redis connections can go, and with them the
     // loop's last work.
     redis_->Close();
@@ -812,12 +819,10 @@ void Worker::RefreshLayout(std::function<void()> then) {
 }
 
 void Worker::Sweep() {
-  sessions_.remove_if([](const std::weak_ptr<SessionBase>& s) { return s.expired(); });
-  if (!acceptor_.is_open() && sessions_.empty()) return;
-  const auto now = Clock::now();
-  for (auto& weak : sessions_) {
-    if (auto s = weak.lock()) s->ExpireAt(now);
-  }
+  if (!acceptor_.is_open() && deadlines_.size() == 0) return;
+  deadlines_.ExpireAt(Clock::now(), [this](uint32_t slot) {
+    if (auto s = by_slot_[slot].lock()) s->Expire();
+  });
   sweep_.expires_after(kSweepInterval);
   sweep_.async_wait([this](beast::error_code ec) {
     if (!ec) Sweep();
