@@ -32,10 +32,10 @@ struct CdcOptions {
   // where the logical slot does not exist): resync by itself instead of stopping with an
   // error. Opt-in: the default stays the clear error.
   bool auto_resync = false;
-  size_t batch_rows = 20'000;                   // a batch closes at this many rows,
+  size_t batch_rows = 20'000;                  // a batch closes at this many rows,
   std::chrono::milliseconds flush_idle{2};     // or after this long without a message,
   std::chrono::milliseconds max_batch_age{5};  // or when its first row is this old
-  std::string decoding_work_mem;                // walsender logical_decoding_work_mem
+  std::string decoding_work_mem;               // walsender logical_decoding_work_mem
   // Ask the walsender to stream transactions larger than its logical_decoding_work_mem
   // before they commit (buffered here, spilled to disk, applied at commit). Off: the
   // server spills them itself and sends them whole at commit, and their rows go into
