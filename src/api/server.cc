@@ -282,10 +282,10 @@ class Worker {
 
   enum class KeyState { kValid, kRevoked, kSuspended, kUnknown };
   // The key's state when this loop knows it without asking Redis (a malformed key, or
-  // one remembered); nullopt otherwise: then call CheckKey.
+  // one remembered); nullopt otherwise: then call LookUpKey.
   std::optional<KeyState> KnownKey(const std::string& key);
-  void CheckKey(const std::string& key, std::function<void(Status, KeyState)> done);
-  // CheckKey's Redis part; `index_seen` once the key index was found present.
+  // Asks Redis for a key KnownKey does not know; `index_seen` once the key index was
+  // found present.
   void LookUpKey(const std::string& key, bool index_seen,
                  std::function<void(Status, KeyState)> done);
   // The request counter and latency histogram of (route, status), looked up in the
@@ -530,7 +530,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     // Known keys and locally admitted requests go on at once, without a callback.
     if (auto known = w_.KnownKey(key_)) return OnKeyState(*known);
     auto self = this->shared_from_this();
-    w_.CheckKey(key_, [this, self](Status s, Worker::KeyState state) {
+    w_.LookUpKey(key_, /*index_seen=*/false, [this, self](Status s, Worker::KeyState state) {
       if (!s.ok()) return Unavailable(s);
       OnKeyState(state);
     });
@@ -847,11 +847,6 @@ std::optional<Worker::KeyState> Worker::KnownKey(const std::string& key) {
     return it->second.state;
   }
   return std::nullopt;
-}
-
-void Worker::CheckKey(const std::string& key, std::function<void(Status, KeyState)> done) {
-  if (auto known = KnownKey(key)) return done(Status::Ok(), *known);
-  LookUpKey(key, /*index_seen=*/false, std::move(done));
 }
 
 void Worker::LookUpKey(const std::string& key, bool index_seen,
