@@ -3,6 +3,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -347,8 +348,11 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
   std::vector<std::pair<const Node*, NodeResult>> problems;
 
   // What each selected node waits for: the selected nodes it depends on (through
-  // unselected ones), and, as in dbt build, the selected tests of those (data tests of
-  // its parents, unit tests of itself), so that a failing test stops it before it starts.
+  // unselected ones), and, as in dbt build, selected tests that vouch for its inputs (unit
+  // tests of itself; data tests of its ancestors whose every input is one of its
+  // ancestors), so that a failing test stops it before it starts. A test that also reads a
+  // node outside its ancestry does not hold it back (dbt's add_test_edges): a snapshot of
+  // staging need not wait for a test comparing staging with a mart built from it.
   std::set<std::string> chosen(order.begin(), order.end());
   std::map<std::string, std::set<std::string>> ancestors;
   auto ancestors_of = [&](const std::string& id) -> const std::set<std::string>& {
@@ -381,12 +385,17 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
       }
     }
     if (n.resource_type != "test" && n.resource_type != "unit_test") {
-      std::set<std::string> direct = waits;
-      for (const auto& p : direct) {
-        for (const auto& t : tests_of[p]) {
-          // Not a test that itself reads this node (relationships to it): that would wait
-          // for itself.
-          if (!ancestors_of(t).count(id)) waits.insert(t);
+      const std::set<std::string>& upstream = ancestors_of(id);
+      for (const auto& p : upstream) {
+        auto tests = tests_of.find(p);
+        if (tests == tests_of.end()) continue;
+        for (const auto& t : tests->second) {
+          if (project_.nodes.at(t).resource_type != "test") continue;
+          const auto& inputs = graph_.parents(t);
+          if (std::all_of(inputs.begin(), inputs.end(),
+                          [&](const std::string& i) { return upstream.count(i) > 0; })) {
+            waits.insert(t);
+          }
         }
       }
       for (const auto& t : tests_of[id]) {

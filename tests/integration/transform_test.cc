@@ -250,6 +250,31 @@ TEST_F(TransformTest, ErrorsMidDagSkipDependantsOnly) {
       0);
 }
 
+// dbt build holds a node back only for tests whose every input is upstream of it: a failing
+// test that also reads a node outside its ancestry stops the nodes built from both inputs,
+// not those built from one of them.
+TEST_F(TransformTest, BuildWaitsOnlyForTestsOfItsOwnInputs) {
+  Write("tests/assert_cross.sql",
+        "select c.id\nfrom {{ ref('stg_customers') }} c\n"
+        "cross join {{ ref('orders_replaced') }} o\n");
+  Write("models/marts/from_customers.sql", "select id from {{ ref('stg_customers') }}\n");
+  Write("models/marts/from_both.sql",
+        "select c.id, o.order_id\nfrom {{ ref('stg_customers') }} c\n"
+        "cross join {{ ref('orders_replaced') }} o\n");
+  auto r = Dbt({"build", "--threads", "1"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("FAIL"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(" assert_cross "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("OK created sql table model analytics_marts.from_customers"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("SKIP relation analytics_marts.from_both"), std::string::npos)
+      << r.output;
+  // The failing test ran before the node it holds back was skipped, and after both inputs.
+  EXPECT_LT(r.output.find(" assert_cross "),
+            r.output.find("SKIP relation analytics_marts.from_both"));
+}
+
 TEST_F(TransformTest, ProjectErrorsAreOneClearLine) {
   Write("models/loop_a.sql", "select * from {{ ref('loop_b') }}");
   Write("models/loop_b.sql", "select * from {{ ref('loop_a') }}");
