@@ -445,6 +445,16 @@ TEST_F(PlatformModelsTest, DimensionEqualsTheRuleOverOltpAfterMixedWorkload) {
   // Staging holds exactly the live customers.
   EXPECT_EQ(ScalarInt(wh, "select count(*) from staging.stg_clientes_clube"),
             static_cast<int64_t>(Expected().size()));
+  // A full build of staging (its anti-join, not the incremental DISTINCT ON) over the same
+  // inserts, updates and deletes holds the same rows.
+  std::string staging_rows =
+      "select md5(string_agg(s::text, ',' order by cliente_id)) from staging.stg_clientes_clube s";
+  std::string incremental_staging = Scalar(wh, staging_rows);
+  r = RunPdv({"transform", "run", "--select", "stg_clientes_clube", "--full-refresh",
+              "--warehouse-url", warehouse_});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Scalar(wh, staging_rows), incremental_staging);
+  ExpectDimensionMatchesOltp();
 
   // A truncate, then new sign-ups: everyone before it becomes a tombstone.
   auto oltp = Connect(oltp_);
