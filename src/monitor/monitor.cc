@@ -141,6 +141,9 @@ Status Run(const MonitorOptions& options, Logger& log, std::stop_token stop) {
     if (ms.ok()) {
       ++samples;
       last = *ms;
+      // Each probe at debug level, so a run's whole distribution can be read back (the
+      // status keeps only the last kWindow).
+      log.Debug("freshness_probe", {{"ms", *ms}});
       recent.push_back(*ms);
       if (recent.size() > kWindow) recent.pop_front();
       last_error.clear();
