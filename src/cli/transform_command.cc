@@ -117,6 +117,9 @@ class TransformCommand : public Command {
     sub->add_option("--profiles-dir", options_.profiles_dir,
                     "folder of profiles.yml (default: the project folder, then ~/.dbt)");
     sub->add_option("--target,-t", options_.target, "profiles.yml target");
+    sub->add_option("--target-path", options_.target_path,
+                    "folder of the artifacts and compiled SQL (default: the project's "
+                    "target-path)");
     sub->add_option("--select,-s,--models,-m", options_.select, "node selection (dbt syntax)")
         ->expected(1, -1);
     sub->add_option("--exclude", options_.exclude, "nodes to leave out (dbt syntax)")

@@ -21,9 +21,11 @@
 #include "api/apikeys.h"
 #include "cli/supervisor.h"
 #include "cli/up_access.h"
+#include "cli/up_account.h"
 #include "common/config.h"
 #include "common/host_port.h"
 #include "common/random_secret.h"
+#include "localsvc/launch_support.h"
 #include "localsvc/local_postgres.h"
 #include "localsvc/local_redis.h"
 #include "localsvc/scratch_dir.h"
@@ -74,7 +76,11 @@ int PortOf(const std::string& url) {
   return hp.ok() ? hp->port : 0;
 }
 
-// Whether 127.0.0.1:port can be bound now.
+// The lowest port an account without CAP_NET_BIND_SERVICE may bind (the stages have none).
+int FirstUnprivilegedPort() {
+  std::string text = ReadText("/proc/sys/net/ipv4/ip_unprivileged_port_start");
+  return text.empty() ? 1024 : std::atoi(text.c_str());
+}
 
 // Whether the URL of a server of ours carries a password (user:password@).
 bool HasPassword(const std::string& url) {
@@ -248,6 +254,8 @@ std::string FirstLine(const fs::path& file) {
 }  // namespace
 
 Status Up(const UpOptions& options, Logger& log, std::stop_token stop) {
+  // Whatever the caller's umask: nothing under the data directory is for another user.
+  ::umask(077);
   fs::path dir = fs::absolute(options.data_dir).lexically_normal();
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -255,16 +263,37 @@ Status Up(const UpOptions& options, Logger& log, std::stop_token stop) {
     return Status::Error(
         fmt::format("cannot create data directory {}: {}", dir.string(), ec.message()));
   }
+  // First, so that a running `up` of this directory is not disturbed.
+  auto pid_file = PidFile::Claim(dir / "up.pid");
+  if (!pid_file.ok()) return pid_file.status();
+  // As root, root's work ends here: the account is chosen (made on first use), given the
+  // data directory, and this process becomes it before any server or stage starts.
+  std::optional<localsvc::RunAs> account;
+  if (::geteuid() == 0) {
+    auto chosen = ChoosePlatformAccount(dir);
+    if (!chosen.ok()) return chosen.status();
+    account = *chosen;
+    if (Status s = localsvc::CheckReachable(dir, account, kPlatformAccount); !s.ok()) return s;
+  }
+  // Earlier versions left the servers' files to their own accounts and some readable by
+  // anyone: every start makes the whole directory owner-only again.
+  if (Status s = MakePrivate(dir, account); !s.ok()) return s;
+  if (account) {
+    if (Status s = DropPrivileges(*account); !s.ok()) return s;
+  }
   if (::access(dir.c_str(), W_OK) != 0) {
     return Status::Error(fmt::format("data directory {} is not writable", dir.string()));
   }
-  // Owner-only. As root the servers run as their own accounts, which must be able to
-  // enter it (not list it): 0711.
-  if (::chmod(dir.c_str(), ::geteuid() == 0 ? 0711 : 0700) != 0) {
-    return Status::Error(fmt::format("cannot chmod {}: {}", dir.string(), std::strerror(errno)));
+  std::error_code exe_ec;
+  std::string exe = fs::read_symlink("/proc/self/exe", exe_ec).string();
+  // The stages are this binary, run by the account: a build under /root (0700) is not
+  // reachable by it.
+  if (account && ::access(exe.c_str(), X_OK) != 0) {
+    return Status::Error(
+        fmt::format("{} cannot be run by the '{}' account the platform runs as: install pdv (cmake "
+                    "--install) or build it in a directory every account can enter",
+                    exe, kPlatformAccount));
   }
-  auto pid_file = PidFile::Claim(dir / "up.pid");
-  if (!pid_file.ok()) return pid_file.status();
   fs::path config_file = dir / "pdv.yaml";
   if (Status s = EnsureConfigFile(config_file, options); !s.ok()) return s;
   // Only the file counts: the environment must not point the stages at other servers.
@@ -284,13 +313,18 @@ Status Up(const UpOptions& options, Logger& log, std::stop_token stop) {
        {PortUse{PortOf(oltp_url), "oltp_url"}, PortUse{PortOf(warehouse_url), "warehouse_url"},
         PortUse{PortOf(redis_url), "redis_url"}, PortUse{PortOf(listen), "listen"},
         PortUse{PortOf(metrics_listen), "cdc.metrics_listen"}}) {
+    if (use.port > 0 && use.port < FirstUnprivilegedPort()) {
+      return Status::Error(fmt::format(
+          "port {} ({} in {}) is privileged, and the platform runs without privileges: use a "
+          "port from {} up (behind a proxy for 443), or lower net.ipv4.ip_unprivileged_port_start",
+          use.port, use.what, config_file.string(), FirstUnprivilegedPort()));
+    }
     if (use.port > 0 && !localsvc::LoopbackPortFree(use.port)) {
       return Status::Error(fmt::format("port {} ({} in {}) is already in use by another process",
                                        use.port, use.what, config_file.string()));
     }
   }
   fs::create_directories(dir / "logs", ec);
-  ::chmod((dir / "logs").c_str(), 0700);
 
   auto secrets = MakeStageSecrets();
   if (!secrets.ok()) return secrets.status();
@@ -315,7 +349,8 @@ Status Up(const UpOptions& options, Logger& log, std::stop_token stop) {
   log.Info("servers_started", {{"oltp", oltp_url},
                                {"warehouse", warehouse_url},
                                {"redis", redis_url},
-                               {"data_dir", dir.string()}});
+                               {"data_dir", dir.string()},
+                               {"uid", static_cast<int64_t>(::getuid())}});
   if (Status s = GrantOltpAccess(oltp_url, *secrets); !s.ok()) {
     return Status::Error("OLTP roles: " + s.message());
   }
@@ -335,8 +370,6 @@ Status Up(const UpOptions& options, Logger& log, std::stop_token stop) {
       EnsureApiKey(dir / "probe-key", redis_url, warehouse_url, "pdv-probe", &probe_created);
   if (!probe_key.ok()) return probe_key.status();
 
-  std::error_code exe_ec;
-  std::string exe = fs::read_symlink("/proc/self/exe", exe_ec).string();
   // Each stage reads its own file: its credentials, and no one else's.
   auto pdv = [&](std::vector<std::string> args) {
     std::vector<std::string> argv = {exe, "--config", stage_files->at(args.front()).string()};
@@ -351,7 +384,8 @@ Status Up(const UpOptions& options, Logger& log, std::stop_token stop) {
       {"generate", pdv({"generate", "--initial", std::to_string(options.initial), "--only-if-empty",
                         "--rate", rate, "--cpf-out", cpfs})},
       {"cdc", pdv({"cdc"})},
-      {"transform", pdv({"transform", "watch", "--platform"})},
+      {"transform", pdv({"transform", "watch", "--platform", "--target-path",
+                         (dir / "transform-target").string()})},
       {"cache", pdv({"cache", "watch"})},
       {"serve", pdv({"serve"})},
       {"monitor", pdv({"monitor", "--api-key-file", (dir / "probe-key").string(), "--interval-ms",

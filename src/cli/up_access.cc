@@ -18,6 +18,7 @@
 #include "localsvc/launch_support.h"
 #include "monitor/monitor.h"
 #include "pg/connection.h"
+#include "pg/scram_verifier.h"
 #include "redis/client.h"
 #include "warehouse/warehouse.h"
 
@@ -84,11 +85,14 @@ Status EnsureRole(pg::Connection& conn, const std::string& role, const std::stri
   if (exists->rows() == 0) {
     if (auto r = conn.Exec("CREATE ROLE " + quoted); !r.ok()) return r.status();
   }
+  // The server gets a SCRAM verifier, never the password itself.
+  auto verifier = pg::ScramSha256Verifier(password);
+  if (!verifier.ok()) return verifier.status();
   return conn
       .Exec(fmt::format("ALTER ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS {} "
                         "PASSWORD {}",
                         quoted, replication ? "REPLICATION" : "NOREPLICATION",
-                        conn.Literal(password)))
+                        conn.Literal(*verifier)))
       .status();
 }
 
@@ -174,6 +178,8 @@ std::vector<localsvc::LocalRedisOptions::User> RedisUsers(const StageSecrets& se
   // stage may ask for the slot map and follow ASK (Redis Cluster) and ask a server its
   // ROLE (behind Sentinels; the cache also waits for replicas with ROLE and WAIT).
   constexpr char kTopology[] = " +role +cluster|slots +cluster|nodes +asking";
+  // Redis 7 ACL selector: its own key pattern and commands, so SET reaches no counter.
+  constexpr char kServeSuspendSelector[] = " (%W~pdv:limit:suspended:* +set)";
   return {
       {kCacheUser, secrets.redis.at(kCacheUser),
        std::string("resetkeys ~pdv:* resetchannels &pdv:* -@all +@read +@write +@keyspace "
@@ -183,8 +189,10 @@ std::vector<localsvc::LocalRedisOptions::User> RedisUsers(const StageSecrets& se
        std::string("resetkeys %R~pdv:* resetchannels &__redis__:invalidate -@all +ping +auth "
                    "+hello +select +get +hget +hmget +exists +client|id +client|tracking "
                    "+subscribe "
-                   // Its shared request counters and enumeration suspensions, nothing else.
-                   "%RW~pdv:limit:* +incrby +pexpire +expire +set") +
+                   // Its shared request counters (INCRBY, then a TTL)...
+                   "%RW~pdv:limit:rate:* %RW~pdv:limit:day:* +incrby +pexpire +expire" +
+                   // ...and, through a selector, only SET of a suspension.
+                   std::string(kServeSuspendSelector)) +
            kTopology},
       {kMonitorUser, secrets.redis.at(kMonitorUser),
        std::string("resetkeys %R~pdv:* %RW~pdv:status resetchannels -@all +ping +auth +hello "

@@ -92,6 +92,19 @@ std::string Check(const ConfigKey& key, const std::string& v) {
         return fmt::format("expected one of {}, got '{}'", fmt::join(key.choices, "|"), v);
       }
       return "";
+    case ConfigKind::kSqlName: {
+      bool ok = !v.empty() && v.size() <= 63 && !std::isdigit(static_cast<unsigned char>(v[0])) &&
+                std::all_of(v.begin(), v.end(), [](char c) {
+                  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+                });
+      if (!ok) {
+        return fmt::format(
+            "expected a name of lowercase letters, digits and _ (at most 63, not starting with a "
+            "digit), got '{}'",
+            v);
+      }
+      return "";
+    }
   }
   return "";
 }
@@ -213,11 +226,11 @@ const std::vector<ConfigKey>& AllConfigKeys() {
          .min = 0,
          .max = 36500});
     add({.name = "cdc.slot",
-         .kind = ConfigKind::kString,
+         .kind = ConfigKind::kSqlName,
          .default_value = "pdv_slot",
          .help = "logical replication slot"});
     add({.name = "cdc.publication",
-         .kind = ConfigKind::kString,
+         .kind = ConfigKind::kSqlName,
          .default_value = "pdv_pub",
          .help = "publication the slot streams"});
     add({.name = "cdc.batch_rows",

@@ -20,7 +20,11 @@ enum class ConfigKind {
   kHostPort,
   kInt,
   kDouble,
-  kEnum
+  kEnum,
+  // A replication slot's or publication's name, written into replication commands:
+  // lowercase letters, digits and _, at most 63, not starting with a digit (PostgreSQL's
+  // rule for slot names; the same for publications, so neither needs quoting).
+  kSqlName
 };
 
 // One key of pdv.yaml. Nested YAML maps name keys with dots ("generate.seed"); the

@@ -68,6 +68,27 @@ Status WritePrivateFile(const fs::path& file, const std::string& text,
   return Status::Ok();
 }
 
+Status CheckReachable(const fs::path& dir, const std::optional<RunAs>& run_as,
+                      const std::string& account) {
+  if (!run_as) return Status::Ok();
+  for (fs::path p = fs::absolute(dir).parent_path(); !p.empty(); p = p.parent_path()) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) == 0) {
+      bool enterable = (st.st_mode & S_IXOTH) ||
+                       (st.st_uid == run_as->uid && (st.st_mode & S_IXUSR)) ||
+                       (st.st_gid == run_as->gid && (st.st_mode & S_IXGRP));
+      if (!enterable) {
+        return Status::Error(fmt::format(
+            "{} is not reachable by the '{}' account it runs as (as root): {} has mode {:o}; "
+            "choose a directory elsewhere (e.g. under /var/lib or /srv)",
+            dir.string(), account, p.string(), st.st_mode & 07777));
+      }
+    }
+    if (p == p.root_path()) break;
+  }
+  return Status::Ok();
+}
+
 Result<std::string> PasswordOrRandom(const std::optional<std::string>& given) {
   if (given) return *given;
   return RandomSecretHex(16);

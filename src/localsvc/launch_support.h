@@ -31,6 +31,12 @@ std::string FileTail(const std::filesystem::path& file, size_t bytes);
 Status WritePrivateFile(const std::filesystem::path& file, const std::string& text,
                         const std::optional<RunAs>& owner);
 
+// Whether `run_as` (when set: we are root and it runs as another account, named
+// `account` in the error) can enter every directory above `dir` (a checkout under
+// /root, mode 0700, cannot).
+Status CheckReachable(const std::filesystem::path& dir, const std::optional<RunAs>& run_as,
+                      const std::string& account);
+
 // `given`, else a random password (32 hex digits).
 Result<std::string> PasswordOrRandom(const std::optional<std::string>& given);
 

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "localsvc/launch_support.h"
+#include "pg/scram_verifier.h"
 
 namespace pdv::localsvc {
 namespace fs = std::filesystem;
@@ -129,28 +130,6 @@ Result<fs::path> TemplateCluster(const fs::path& bindir, const std::optional<Run
   return ready / "data";
 }
 
-// As root the server runs as 'postgres', which must be able to enter every directory
-// above its data (a checkout under /root, mode 0700, is not).
-Status CheckReachable(const fs::path& dir, const std::optional<RunAs>& run_as) {
-  if (!run_as) return Status::Ok();
-  for (fs::path p = fs::absolute(dir).parent_path(); !p.empty(); p = p.parent_path()) {
-    struct stat st {};
-    if (::stat(p.c_str(), &st) == 0) {
-      bool enterable = (st.st_mode & S_IXOTH) ||
-                       (st.st_uid == run_as->uid && (st.st_mode & S_IXUSR)) ||
-                       (st.st_gid == run_as->gid && (st.st_mode & S_IXGRP));
-      if (!enterable) {
-        return Status::Error(fmt::format(
-            "{} is not reachable by the 'postgres' user the server runs as (as root): {} has "
-            "mode {:o}; choose a data directory elsewhere (e.g. under /var/lib or /srv)",
-            dir.string(), p.string(), st.st_mode & 07777));
-      }
-    }
-    if (p == p.root_path()) break;
-  }
-  return Status::Ok();
-}
-
 // Every connection authenticates with a password: the local socket too, so that no other
 // local account (nor ours without the password) gets in.
 constexpr char kScramOnlyHba[] =
@@ -180,7 +159,8 @@ Result<std::unique_ptr<LocalPostgres>> LocalPostgres::Start(LocalPostgresOptions
   if (!password.ok()) return password.status();
   pg->password_ = *password;
   if (options.dir) {
-    if (Status s = CheckReachable(fs::absolute(*options.dir), pg->run_as_); !s.ok()) return s;
+    if (Status s = CheckReachable(fs::absolute(*options.dir), pg->run_as_, "postgres"); !s.ok())
+      return s;
   }
   auto dir = OpenServerDir(options.dir, "pdv-pg", &pg->scratch_);
   if (!dir.ok()) return dir.status();
@@ -246,12 +226,12 @@ Status LocalPostgres::RequirePasswords() {
   if (current.str() == wanted) return Status::Ok();
   auto bindir = PostgresBinDir();
   if (!bindir.ok()) return bindir.status();
-  if (password_.find_first_of("'\\") != std::string::npos) {
-    return Status::Error("the PostgreSQL password must not contain ' or \\");
-  }
+  // The session's input file holds a SCRAM verifier, never the password itself.
+  auto verifier = pg::ScramSha256Verifier(password_);
+  if (!verifier.ok()) return verifier.status();
   fs::path sql = dir_ / "set-password.sql";
   if (Status s = WritePrivateFile(
-          sql, fmt::format("ALTER ROLE postgres PASSWORD '{}';\n", password_), run_as_);
+          sql, fmt::format("ALTER ROLE postgres PASSWORD '{}';\n", *verifier), run_as_);
       !s.ok()) {
     return s;
   }
@@ -276,25 +256,13 @@ Status LocalPostgres::Launch() {
   if (!bindir.ok()) return bindir.status();
   fs::path log = dir_ / "server.log";
   std::vector<std::string> argv = {
-      (*bindir / "postgres").string(),
-      "-D",
-      (dir_ / "data").string(),
-      "-c",
-      "listen_addresses=127.0.0.1" + (options_.host.empty() ? "" : "," + options_.host),
-      "-c",
-      fmt::format("port={}", port_),
-      "-c",
-      "unix_socket_directories=" + dir_.string(),
-      "-c",
-      "wal_level=logical",
-      "-c",
-      "max_replication_slots=10",
-      "-c",
-      "max_wal_senders=10",
-      "-c",
-      "max_connections=200",
-      "-c",
-      "password_encryption=scram-sha-256"};
+      (*bindir / "postgres").string(), "-D", (dir_ / "data").string(), "-c",
+      "listen_addresses=127.0.0.1" + (options_.host.empty() ? "" : "," + options_.host), "-c",
+      fmt::format("port={}", port_), "-c", "unix_socket_directories=" + dir_.string(),
+      // Owner-only, as every file of ours: the socket and any log file the server writes.
+      "-c", "unix_socket_permissions=0700", "-c", "log_file_mode=0600", "-c", "wal_level=logical",
+      "-c", "max_replication_slots=10", "-c", "max_wal_senders=10", "-c", "max_connections=200",
+      "-c", "password_encryption=scram-sha-256"};
   if (!options_.durable) {
     for (const char* s : {"fsync=off", "full_page_writes=off"}) {
       argv.push_back("-c");

@@ -139,6 +139,7 @@ Result<RunSummary> RunCommand(const TransformOptions& options) {
   }
   auto project = LoadProject(ToLoadOptions(options));
   if (!project.ok()) return project.status();
+  if (!options.target_path.empty()) project->target_path = options.target_path;
   auto graph = Graph::Build(*project);
   if (!graph.ok()) return graph.status();
   if (options.command == "ls") return RunLoaded(*project, *graph, nullptr, options);
@@ -152,6 +153,7 @@ Status Watch(const TransformOptions& options, const std::string& channel, Logger
              std::stop_token stop) {
   auto project = LoadProject(ToLoadOptions(options));
   if (!project.ok()) return project.status();
+  if (!options.target_path.empty()) project->target_path = options.target_path;
   auto graph = Graph::Build(*project);
   if (!graph.ok()) return graph.status();
   TransformOptions run_options = options;

@@ -19,6 +19,10 @@ struct TransformOptions {
   std::string command;  // seed, run, test, build, compile, ls
   std::string project_dir;
   std::string profiles_dir;
+  // --target-path (dbt's flag): artifacts and compiled SQL here, not in the project's
+  // target-path ("": the project's). `pdv up` points it into the data directory, so the
+  // stage never writes into an installed or checked-out project.
+  std::string target_path;
   std::string target;
   std::string vars;                   // YAML mapping
   std::vector<std::string> env_vars;  // declared readable by env_var() in models

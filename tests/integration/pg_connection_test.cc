@@ -6,6 +6,7 @@
 
 #include "localsvc/local_postgres.h"
 #include "pg/connection.h"
+#include "pg/scram_verifier.h"
 #include "test_support.h"
 
 namespace pdv::testing {
@@ -41,6 +42,40 @@ TEST(PgConnectionTest, ExecPreparedPreparesOnceAndSurvivesDeallocate) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.message().find("no_such_column"), std::string::npos) << bad.message();
   EXPECT_EQ(prepared_count(), 1);
+}
+
+}  // namespace
+}  // namespace pdv::testing
+
+namespace pdv::testing {
+namespace {
+
+// Issue 30 (8): a role's password is set from a verifier built here; the server stores
+// it as sent (it never saw the password), and the password, and only it, logs in.
+TEST(PgConnectionTest, ScramVerifierBuiltClientSideIsStoredAsSentAndLogsIn) {
+  auto pg = localsvc::LocalPostgres::Start({});
+  ASSERT_TRUE(pg.ok()) << pg.message();
+  auto admin = Connect((*pg)->Url());
+  auto verifier = pg::ScramSha256Verifier("s3cret-Pass.word");
+  ASSERT_TRUE(verifier.ok()) << verifier.message();
+  EXPECT_TRUE(verifier->starts_with("SCRAM-SHA-256$4096:")) << *verifier;
+  auto again = pg::ScramSha256Verifier("s3cret-Pass.word");
+  ASSERT_TRUE(again.ok());
+  EXPECT_NE(*again, *verifier) << "a fresh salt each time";
+  ASSERT_TRUE(
+      admin.Exec("CREATE ROLE scram_probe LOGIN PASSWORD " + admin.Literal(*verifier)).ok());
+  EXPECT_EQ(Scalar(admin, "SELECT rolpassword FROM pg_authid WHERE rolname = 'scram_probe'"),
+            *verifier);
+  auto as = [&](const std::string& password) {
+    return pg::Connection::Connect((*pg)->UrlAs("scram_probe", password, "postgres"));
+  };
+  auto good = as("s3cret-Pass.word");
+  EXPECT_TRUE(good.ok()) << good.message();
+  auto bad = as("s3cret-Pass.worD");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("password authentication failed"), std::string::npos)
+      << bad.message();
+  EXPECT_FALSE(pg::ScramSha256Verifier("caf\xc3\xa9").ok()) << "non-ASCII is refused";
 }
 
 }  // namespace

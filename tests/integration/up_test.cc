@@ -12,8 +12,11 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "localsvc/scratch_dir.h"
@@ -288,6 +291,13 @@ TEST_F(UpTest, ServersRefuseOtherLocalUsersAndEachStageHoldsOnlyItsOwnAccess) {
   EXPECT_NE(as_serve({"HSET", "pdv:apikey:x", "name", "x"}).find("NOPERM"), std::string::npos);
   EXPECT_NE(as_serve({"SET", "pdv:meta", "x"}).find("NOPERM"), std::string::npos);
   EXPECT_NE(as_serve({"FLUSHALL"}).find("NOPERM"), std::string::npos);
+  // Issue 30 (8): of pdv:limit:*, SET reaches only a suspension, INCRBY only a counter.
+  EXPECT_NE(as_serve({"SET", "pdv:limit:rate:x:1", "999"}).find("NOPERM"), std::string::npos);
+  EXPECT_NE(as_serve({"SET", "pdv:limit:day:x:20261207", "0"}).find("NOPERM"), std::string::npos);
+  EXPECT_NE(as_serve({"INCRBY", "pdv:limit:suspended:x", "1"}).find("NOPERM"), std::string::npos);
+  EXPECT_EQ(as_serve({"SET", "pdv:limit:suspended:x", "1", "EX", "5"}), "OK\n");
+  EXPECT_EQ(as_serve({"INCRBY", "pdv:limit:rate:x:1", "1"}), "1\n");
+  EXPECT_EQ(as_serve({"PEXPIRE", "pdv:limit:rate:x:1", "2000"}), "1\n");
   EXPECT_NE(as_serve({"HGET", "pdv:meta", "version"}).find_first_of("0123456789"),
             std::string::npos);
 
@@ -306,7 +316,7 @@ TEST_F(UpTest, ServersRefuseOtherLocalUsersAndEachStageHoldsOnlyItsOwnAccess) {
   }
   struct stat st {};
   ASSERT_EQ(::stat(data_.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, ::geteuid() == 0 ? 0711u : 0700u);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
 
   // Least privilege in the warehouse: cache and transform cannot change RAW; cache
   // cannot read it; CDC cannot touch the dimension.
@@ -333,6 +343,113 @@ TEST_F(UpTest, ServersRefuseOtherLocalUsersAndEachStageHoldsOnlyItsOwnAccess) {
             std::string::npos);
   EXPECT_EQ(refused(cache_wh, "SELECT count(*) FROM marts.dim_clientes_clube"), "allowed");
 
+  EXPECT_EQ(RunPdv({"down", "--data-dir", data_.string()}).exit_code, 0);
+  EXPECT_EQ(up->Wait(60s), 0);
+}
+
+// A line of /proc/<pid>/status ("Uid", "CapEff", ...), "" when the process is gone.
+std::string ProcStatus(pid_t pid, const std::string& field) {
+  std::string text = ReadFile(fmt::format("/proc/{}/status", pid));
+  std::smatch m;
+  if (!std::regex_search(text, m, std::regex("(^|\n)" + field + ":\\s*([^\n]*)"))) return "";
+  return m[2];
+}
+
+// Every descendant of `root` (servers and stages), by walking /proc's parent links.
+std::vector<pid_t> Descendants(pid_t root) {
+  std::map<pid_t, pid_t> parent;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string ppid = ProcStatus(std::stoi(name), "PPid");
+    if (!ppid.empty()) parent[std::stoi(name)] = std::stoi(ppid);
+  }
+  std::vector<pid_t> out;
+  for (const auto& [pid, pp] : parent) {
+    for (pid_t p = pp; p > 1; p = parent.count(p) ? parent[p] : 0) {
+      if (p == root) {
+        out.push_back(pid);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+// Issue 30 (1, 2): under a root `pdv up` started with a permissive umask, another local
+// user can neither list nor read anything under the data directory (Redis's append-only
+// files and what older versions left readable included), and no server or stage runs as
+// root or with a capability.
+TEST_F(UpTest, NothingUnderTheDataDirectoryIsForAnotherUserAndNothingRunsAsRoot) {
+  // What an earlier version left: a world-readable file in a world-listable directory.
+  fs::create_directories(data_ / "logs");
+  fs::permissions(data_, fs::perms(0755));
+  { std::ofstream(data_ / "logs" / "old.log") << "a member's record\n"; }
+  fs::permissions(data_ / "logs" / "old.log", fs::perms(0644));
+  mode_t umask_before = ::umask(022);  // inherited by pdv up
+  auto up = StartUp("up.log");
+  ::umask(umask_before);
+  ASSERT_TRUE(WaitFor(*up, "pdv up: the platform is running", 180s)) << up->Output();
+  // Redis writes its append-only files once it runs: wait for them to exist.
+  fs::path aof_dir = data_ / "redis" / "appendonlydir";
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!fs::exists(aof_dir) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(fs::exists(aof_dir));
+
+  struct stat top {};
+  ASSERT_EQ(::stat(data_.c_str(), &top), 0);
+  EXPECT_EQ(top.st_mode & 07777, 0700u);
+  if (::geteuid() == 0) {
+    EXPECT_NE(top.st_uid, 0u) << "the data directory is root's";
+  }
+  int entries = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(data_, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0 || S_ISLNK(st.st_mode)) continue;
+    ++entries;
+    if (S_ISDIR(st.st_mode)) {
+      EXPECT_EQ(st.st_mode & 07777, 0700u) << it->path();
+    } else {
+      EXPECT_EQ(st.st_mode & 077, 0u) << it->path() << " mode " << std::oct << (st.st_mode & 07777);
+    }
+    EXPECT_EQ(st.st_uid, top.st_uid) << it->path();
+  }
+  EXPECT_GT(entries, 100);
+
+  if (::geteuid() == 0) {
+    // Another local account: nothing to list, nothing to read.
+    std::string aof;
+    for (const auto& e : fs::directory_iterator(aof_dir)) aof = e.path().string();
+    for (const std::vector<std::string>& cmd : {std::vector<std::string>{"ls", data_.string()},
+                                                {"ls", aof_dir.string()},
+                                                {"cat", aof},
+                                                {"cat", (data_ / "logs" / "old.log").string()},
+                                                {"cat", (data_ / "pdv.yaml").string()}}) {
+      std::string out = RunCommandOutput(AsOtherUser(cmd));
+      EXPECT_NE(out.find("Permission denied"), std::string::npos)
+          << fmt::format("{}", fmt::join(cmd, " ")) << ": " << out;
+    }
+    // No process of the platform is root or holds a capability; none can gain one.
+    std::vector<pid_t> tree = Descendants(up->pid());
+    tree.push_back(up->pid());
+    EXPECT_GE(tree.size(), 9u);  // pdv up, three servers, six stages (and server workers)
+    for (pid_t pid : tree) {
+      std::string uid = ProcStatus(pid, "Uid");
+      if (uid.empty()) continue;  // exited meanwhile
+      std::string comm = ReadFile(fmt::format("/proc/{}/comm", pid));
+      std::istringstream ids(uid);  // real, effective, saved, filesystem
+      for (int n = 0, id = 0; n < 4 && ids >> id; ++n) {
+        EXPECT_NE(id, 0) << pid << " " << comm << " Uid: " << uid;
+      }
+      EXPECT_EQ(ProcStatus(pid, "CapEff"), "0000000000000000") << pid << " " << comm;
+      EXPECT_EQ(ProcStatus(pid, "CapPrm"), "0000000000000000") << pid << " " << comm;
+      EXPECT_EQ(ProcStatus(pid, "NoNewPrivs"), "1") << pid << " " << comm;
+    }
+  }
   EXPECT_EQ(RunPdv({"down", "--data-dir", data_.string()}).exit_code, 0);
   EXPECT_EQ(up->Wait(60s), 0);
 }
