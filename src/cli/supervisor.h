@@ -17,6 +17,10 @@
 
 namespace pdv::cli {
 
+// The environment a stage is started with: of `environment` (NAME=value entries), only
+// the locale, TZ, PATH, TMPDIR and PDV_TRANSFORM_TRACE.
+std::vector<std::string> StageEnvironment(char** environment);
+
 struct StageSpec {
   std::string name;               // "cdc"
   std::vector<std::string> argv;  // full command line

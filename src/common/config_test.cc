@@ -68,6 +68,23 @@ TEST_F(ConfigTest, BadValueNamesKeyAndSource) {
             "config: redis_url from environment PDV_REDIS_URL: expected "
             "redis[s]://[user:password@]host:port[/db][?ca_cert=PATH]: not a redis:// or rediss:// "
             "URL");
+
+  // Issue 30 (8): names written into replication commands are checked, not trusted.
+  for (const char* bad : {"pdv_pub' , 'x", "Slot", "1slot", "a\"b", ""}) {
+    sources = {};
+    sources.env = {{"PDV_CDC_PUBLICATION", bad}};
+    EXPECT_NE(Config::Load(sources).message().find(
+                  "config: cdc.publication from environment PDV_CDC_PUBLICATION: expected a name "
+                  "of lowercase letters, digits and _"),
+              std::string::npos)
+        << bad;
+    sources = {};
+    sources.flags = {{"cdc.slot", {bad, "--slot"}}};
+    EXPECT_FALSE(Config::Load(sources).ok()) << bad;
+  }
+  sources = {};
+  sources.flags = {{"cdc.slot", {"pdv_slot_2", "--slot"}}};
+  EXPECT_TRUE(Config::Load(sources).ok());
 }
 
 TEST_F(ConfigTest, SecretsAreNeverEchoed) {

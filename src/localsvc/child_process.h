@@ -20,6 +20,8 @@ struct SpawnOptions {
   std::string log_file = {};
   // stdin reads this file ("": /dev/null).
   std::string stdin_file = {};
+  // The child's whole environment ("NAME=value" each), or unset: ours.
+  std::optional<std::vector<std::string>> env = {};
   // Signal the child gets when the thread that spawned it dies, however it dies
   // (SIGKILL included), so no server outlives a crashed test or supervisor. 0: none.
   int parent_death_signal = 0;

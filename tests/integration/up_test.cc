@@ -387,8 +387,13 @@ TEST_F(UpTest, NothingUnderTheDataDirectoryIsForAnotherUserAndNothingRunsAsRoot)
   { std::ofstream(data_ / "logs" / "old.log") << "a member's record\n"; }
   fs::permissions(data_ / "logs" / "old.log", fs::perms(0644));
   mode_t umask_before = ::umask(022);  // inherited by pdv up
+  // Secrets of the caller's environment that no stage needs (issue 30, 4).
+  ::setenv("DBT_ENV_SECRET_TOKEN", "caller-secret-1", 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", "caller-secret-2", 1);
   auto up = StartUp("up.log");
   ::umask(umask_before);
+  ::unsetenv("DBT_ENV_SECRET_TOKEN");
+  ::unsetenv("AWS_SECRET_ACCESS_KEY");
   ASSERT_TRUE(WaitFor(*up, "pdv up: the platform is running", 180s)) << up->Output();
   // Redis writes its append-only files once it runs: wait for them to exist.
   fs::path aof_dir = data_ / "redis" / "appendonlydir";
@@ -449,6 +454,16 @@ TEST_F(UpTest, NothingUnderTheDataDirectoryIsForAnotherUserAndNothingRunsAsRoot)
       EXPECT_EQ(ProcStatus(pid, "CapPrm"), "0000000000000000") << pid << " " << comm;
       EXPECT_EQ(ProcStatus(pid, "NoNewPrivs"), "1") << pid << " " << comm;
     }
+  }
+  // Each stage's environment: none of the caller's secrets, nor any PDV_ setting.
+  std::string out = up->Output();
+  for (const char* stage : {"generate", "cdc", "transform", "cache", "serve", "monitor"}) {
+    int pid = LastPid(out, stage);
+    ASSERT_GT(pid, 0) << stage;
+    std::string environ_text = ReadFile(fmt::format("/proc/{}/environ", pid));
+    EXPECT_NE(environ_text.find("PATH="), std::string::npos) << stage;
+    EXPECT_EQ(environ_text.find("caller-secret"), std::string::npos) << stage;
+    EXPECT_EQ(environ_text.find("PDV_"), std::string::npos) << stage;
   }
   EXPECT_EQ(RunPdv({"down", "--data-dir", data_.string()}).exit_code, 0);
   EXPECT_EQ(up->Wait(60s), 0);
