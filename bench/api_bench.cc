@@ -188,7 +188,8 @@ int main(int argc, char** argv) {
       Must(pdv::localsvc::ChildProcess::Spawn(
                {.argv = {pdv, "--log-level", "warn", "serve", "--listen",
                          fmt::format("127.0.0.1:{}", ours), "--redis-url", redis_server->Url(),
-                         "--rate-per-key", "0", "--threads", serve_threads, "--max-connections",
+                         "--rate-per-key", "0", "--rate-per-ip", "0", "--max-connections-per-ip",
+                         "0", "--threads", serve_threads, "--max-connections",
                          std::to_string(std::max(10'000, terminals + 100))},
                 .log_file = (dir.path() / "serve.log").string(),
                 .parent_death_signal = SIGKILL}),

@@ -45,7 +45,8 @@ pdv::localsvc::ChildProcess Serve(const std::string& pdv, int port, const std::s
   return Must(pdv::localsvc::ChildProcess::Spawn(
                   {.argv = {pdv, "--log-level", "warn", "serve", "--listen",
                             fmt::format("127.0.0.1:{}", port), "--redis-url", redis_url,
-                            "--rate-per-key", "0", "--threads", threads},
+                            "--rate-per-key", "0", "--rate-per-ip", "0", "--max-connections-per-ip",
+                            "0", "--threads", threads},
                    .log_file = log.string(),
                    .parent_death_signal = SIGKILL}),
               "pdv serve");

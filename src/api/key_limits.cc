@@ -177,6 +177,27 @@ int AddressLimits::Take(const std::string& address) {
   return std::max(1, static_cast<int>(std::ceil((1.0 - b.tokens) / rate_)));
 }
 
+bool AddressConnections::Acquire(const std::string& address) {
+  if (cap_ == 0) return true;
+  std::lock_guard lock(mu_);
+  size_t& open = open_[address];
+  if (open >= cap_) {
+    if (open == 0) open_.erase(address);
+    return false;
+  }
+  ++open;
+  return true;
+}
+
+void AddressConnections::Release(const std::string& address) {
+  if (cap_ == 0) return;
+  std::lock_guard lock(mu_);
+  auto it = open_.find(address);
+  if (it == open_.end()) return;
+  // Erased at zero: the map holds only addresses with open connections.
+  if (--it->second == 0) open_.erase(it);
+}
+
 bool EnumerationWatch::Record(const std::string& key, bool not_found) {
   if (ratio_ <= 0) return false;
   auto now = Clock::now();

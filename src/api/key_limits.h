@@ -12,8 +12,9 @@
 //   pdv:limit:rate:<key sha256>:<unix second>   integer, expires after 2 s
 //   pdv:limit:day:<key sha256>:<YYYYMMDD UTC>   integer, expires after 25 h
 //
-// Also: a token bucket per client IP (before authentication), and a watch over each
-// key's share of 404s (the sign of a CPF enumeration).
+// Also: a token bucket per client IP (before authentication), a count of each client
+// IP's open connections, and a watch over each key's share of 404s (the sign of a CPF
+// enumeration).
 
 // clang-format off
 #include <utility>  // before any Asio header under C++20 (PLATFORM-NOTES.md)
@@ -21,6 +22,7 @@
 
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -89,6 +91,24 @@ class AddressLimits {
   };
   double rate_;
   std::unordered_map<std::string, Bucket> buckets_;
+};
+
+// Open connections per client address, across every event loop of a replica, at most
+// `cap` each (0: no cap), so that one address cannot take the whole of max_connections.
+// Thread-safe: taken at accept and given back at close, never per request.
+class AddressConnections {
+ public:
+  explicit AddressConnections(size_t cap) : cap_(cap) {}
+  // Whether `address` may open one more connection; if true, it counts until Release.
+  [[nodiscard]] bool Acquire(const std::string& address);
+  // Gives back what one successful Acquire of `address` took.
+  void Release(const std::string& address);
+  size_t cap() const { return cap_; }
+
+ private:
+  const size_t cap_;
+  std::mutex mu_;
+  std::unordered_map<std::string, size_t> open_;  // only addresses with connections
 };
 
 // Each key's lookups and 404s over a window: Record returns true when the key's 404

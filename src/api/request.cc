@@ -3,6 +3,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -220,6 +221,33 @@ std::string ErrorJson(std::string_view erro, std::string_view mensagem) {
   j["erro"] = erro;
   j["mensagem"] = mensagem;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+bool IsChunkedOnly(std::string_view transfer_encoding) {
+  int codings = 0;
+  bool chunked = false;
+  size_t start = 0;
+  while (start <= transfer_encoding.size()) {
+    size_t comma = transfer_encoding.find(',', start);
+    if (comma == std::string_view::npos) comma = transfer_encoding.size();
+    std::string_view element = transfer_encoding.substr(start, comma - start);
+    while (!element.empty() && (element.front() == ' ' || element.front() == '\t')) {
+      element.remove_prefix(1);
+    }
+    while (!element.empty() && (element.back() == ' ' || element.back() == '\t')) {
+      element.remove_suffix(1);
+    }
+    if (!element.empty()) {
+      ++codings;
+      constexpr std::string_view kChunked = "chunked";
+      chunked = element.size() == kChunked.size() &&
+                std::equal(element.begin(), element.end(), kChunked.begin(), [](char a, char b) {
+                  return (a >= 'A' && a <= 'Z' ? a - 'A' + 'a' : a) == b;
+                });
+    }
+    start = comma + 1;
+  }
+  return codings == 1 && chunked;
 }
 
 }  // namespace pdv::api

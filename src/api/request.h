@@ -32,6 +32,12 @@ struct Routed {
 
 // `target` is the request target (path and query); the query is ignored.
 Routed RouteRequest(std::string_view method, std::string_view target);
+// Whether a request's Transfer-Encoding, its field values joined with ",", is the one
+// coding the API decodes: "chunked" alone (case-insensitive, list whitespace and empty
+// elements allowed). Anything else ("gzip, chunked", "chunked, chunked", "identity") is
+// a body whose length the API cannot know: RFC 9112 section 6.1 says answer 400 and
+// close, since reading on would let the next request be smuggled inside this one.
+bool IsChunkedOnly(std::string_view transfer_encoding);
 // "customer", "legacy_status", ... for metrics labels.
 const char* RouteName(Route r);
 

@@ -82,5 +82,15 @@ TEST(JsonTest, AnswerFieldsLeaveOutWhatTheOperatorDrops) {
   EXPECT_EQ(CustomerJson(r, 20, *all), CustomerJson(r, 20));
 }
 
+TEST(RequestTest, OnlyChunkedAloneIsATransferEncodingTheApiDecodes) {
+  for (const char* ok : {"chunked", "Chunked", " chunked ", "chunked,", ", chunked", "CHUNKED"}) {
+    EXPECT_TRUE(IsChunkedOnly(ok)) << ok;
+  }
+  for (const char* bad : {"", "gzip, chunked", "chunked, chunked", "identity", "gzip",
+                          "chunked;q=1", "chunkedx", "chunked, gzip", ","}) {
+    EXPECT_FALSE(IsChunkedOnly(bad)) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace pdv::api

@@ -38,8 +38,13 @@ std::string_view ReasonPhrase(unsigned status) {
 void WriteResponse(const ResponseHead& head, std::string_view body, std::string& out) {
   out.clear();
   auto it = std::back_inserter(out);
-  fmt::format_to(it, "HTTP/1.1 {} {}\r\nServer: pdv\r\nContent-Type: {}\r\n", head.status,
-                 ReasonPhrase(head.status), head.content_type);
+  fmt::format_to(it,
+                 "HTTP/1.1 {} {}\r\nServer: pdv\r\nContent-Type: {}\r\nCache-Control: "
+                 "no-store\r\nX-Content-Type-Options: nosniff\r\n",
+                 head.status, ReasonPhrase(head.status), head.content_type);
+  if (!head.content_security_policy.empty()) {
+    fmt::format_to(it, "Content-Security-Policy: {}\r\n", head.content_security_policy);
+  }
   if (head.retry_after_s > 0) fmt::format_to(it, "Retry-After: {}\r\n", head.retry_after_s);
   if (head.close) out += "Connection: close\r\n";
   fmt::format_to(it, "Content-Length: {}\r\n\r\n", body.size());

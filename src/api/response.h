@@ -13,9 +13,14 @@ struct ResponseHead {
   std::string_view content_type = "application/json; charset=utf-8";
   int retry_after_s = 0;  // 0: no Retry-After
   bool close = false;     // Connection: close (keep-alive otherwise, HTTP/1.1's default)
+  // Set: a Content-Security-Policy header (the HTML status page).
+  std::string_view content_security_policy;
 };
 
-// Replaces `out` with the whole answer: status line, headers, body.
+// Replaces `out` with the whole answer: status line, headers, body. Every answer says
+// `Cache-Control: no-store` (answers are a member's data, or live state: no proxy or
+// browser may keep them) and `X-Content-Type-Options: nosniff` (a browser must take the
+// JSON as JSON, never guess HTML from a body that echoes input).
 void WriteResponse(const ResponseHead& head, std::string_view body, std::string& out);
 
 // The reason phrase of a status the API answers with ("Unknown" for any other).

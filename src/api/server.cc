@@ -20,7 +20,6 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <thread>
 #include <unordered_map>
 
@@ -59,6 +58,8 @@ using Socket = asio::basic_stream_socket<tcp, Executor>;
 using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
 
 constexpr size_t kHeaderLimit = 8 * 1024;
+// The first read of a request: a whole GET fits (the parser reads on for the rest).
+constexpr size_t kFirstRead = 2048;
 constexpr size_t kBodyLimit = 1024;
 
 int64_t NowSeconds() {
@@ -88,10 +89,17 @@ struct Shared {
   metrics::Gauge* tls_failures;
   std::optional<asio::ssl::context> tls;  // set: every connection is HTTPS
   metrics::Gauge* address_limited;
+  metrics::Gauge* address_connections_refused;
   int loops = 1;
+  AddressConnections address_connections;  // api.max_connections_per_ip, every loop's
+  const std::string status_page_csp = StatusPageContentSecurityPolicy();
 
   Shared(const ServeOptions& o, Logger& l, int threads)
-      : options(o), log(l), max_connections(o.max_connections), loops(threads) {
+      : options(o),
+        log(l),
+        max_connections(o.max_connections),
+        loops(threads),
+        address_connections(o.max_connections_per_ip) {
     enumeration_alarms = registry.AddCounter(
         "pdv_api_enumeration_alarms_total",
         "keys whose share of 404s passed the enumeration threshold (api.enumeration_ratio)");
@@ -99,6 +107,9 @@ struct Shared {
                                        "connections whose TLS handshake failed");
     address_limited = registry.AddCounter("pdv_api_address_limited_total",
                                           "requests refused by the per-address limit");
+    address_connections_refused = registry.AddCounter(
+        "pdv_api_address_connections_refused_total",
+        "connections closed at once: their address had api.max_connections_per_ip open");
     redis_errors = registry.AddCounter("pdv_api_redis_errors_total", "Redis commands that failed");
     open_connections = registry.AddGauge("pdv_api_connections", "open client connections");
     near_hits = registry.AddCounter("pdv_api_near_cache_hits_total", "lookups answered in process");
@@ -146,35 +157,6 @@ struct Shared {
     return h;
   }
 };
-
-// The published status as /status.json (which needs no key) shows it: a stage's detail
-// that names a server (an error with its host, port, user or database) becomes a
-// pointer to `pdv status`, which only an operator with the configuration can run, and
-// the stages' instances lose their names.
-std::string PublicStatus(std::string_view published) {
-  auto j = nlohmann::json::parse(published, nullptr, false);
-  if (!j.is_object()) return R"({"stages":[],"freshness":{},"note":"unreadable status"})";
-  static const std::regex names_a_server(
-      R"(://|host=|port=|user=|dbname=|connect|\b\d{1,3}(\.\d{1,3}){3}\b|@)");
-  if (j.contains("stages") && j["stages"].is_array()) {
-    for (auto& stage : j["stages"]) {
-      // Instances by role and lease token only: their names are hosts and process ids.
-      if (stage.is_object() && stage.contains("instances") && stage["instances"].is_array()) {
-        for (auto& instance : stage["instances"]) {
-          if (instance.is_object()) instance.erase("instance");
-        }
-      }
-      if (!stage.is_object() || !stage.contains("detail") || !stage["detail"].is_string() ||
-          stage.value("health", "") == "ok") {
-        continue;
-      }
-      if (std::regex_search(stage["detail"].get<std::string>(), names_a_server)) {
-        stage["detail"] = "unreachable (the cause: `pdv status`, or the stage's log)";
-      }
-    }
-  }
-  return j.dump();
-}
 
 // What the worker needs of a session, whatever its transport.
 // One Redis server, the primary Sentinels name, or a cluster.
@@ -355,16 +337,15 @@ class Worker {
 template <class Stream>
 class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
+  // `peer`: the client's address, already counted in Shared::address_connections.
   template <class... Args>
-  Session(Worker& w, Socket socket, Args&&... tls)
-      : w_(w), stream_(std::move(socket), std::forward<Args>(tls)...) {
+  Session(Worker& w, std::string peer, Socket socket, Args&&... tls)
+      : w_(w), stream_(std::move(socket), std::forward<Args>(tls)...), peer_(std::move(peer)) {
     w_.shared().open_connections->Add(1);
-    beast::error_code ec;
-    auto remote = LowestSocket().remote_endpoint(ec);
-    if (!ec) peer_ = remote.address().to_string();
   }
   ~Session() {
     w_.Unregister(slot_);
+    w_.shared().address_connections.Release(peer_);
     w_.shared().connections--;
     w_.shared().open_connections->Add(-1);
   }
@@ -406,18 +387,39 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
     parser_->body_limit(kBodyLimit);
-    // The first byte may wait for the idle timeout; the rest must follow promptly.
+    // A pipelined request already began: its time runs from now.
+    if (buffer_.size() > 0) return ReadRequest();
+    // Waiting for a request may last the idle timeout. Its first byte is read here, not
+    // by the parser, so that the read timeout is counted from it: a client that
+    // trickles a byte now and then must not hold the connection past that.
     SetDeadline(Clock::now() + w_.shared().options.idle_timeout);
+    auto self = this->shared_from_this();
+    stream_.async_read_some(buffer_.prepare(kFirstRead),
+                            [this, self](beast::error_code ec, size_t n) {
+                              if (ec) return OnReadError(ec);
+                              buffer_.commit(n);
+                              ReadRequest();
+                            });
+  }
+  // The request whose first byte is in buffer_: headers and body within the read
+  // timeout, one deadline for both, however the bytes come.
+  void ReadRequest() {
+    SetDeadline(Clock::now() + w_.shared().options.read_timeout);
     auto self = this->shared_from_this();
     http::async_read_header(stream_, buffer_, *parser_, [this, self](beast::error_code ec, size_t) {
       if (ec) return OnReadError(ec);
       busy_ = true;
+      if (!TransferEncodingAccepted(parser_->get())) {
+        return Reply(
+            http::status::bad_request,
+            ErrorJson("REQUISICAO_INVALIDA", "unsupported Transfer-Encoding (only chunked alone)"),
+            true);
+      }
       if (parser_->is_done()) {  // no body (a GET): no second read to wait for
         SetDeadline({});
         started_ = Clock::now();
         return Handle(parser_->get());
       }
-      SetDeadline(Clock::now() + w_.shared().options.read_timeout);
       http::async_read(stream_, buffer_, *parser_, [this, self](beast::error_code ec2, size_t) {
         if (ec2) return OnReadError(ec2);
         SetDeadline({});
@@ -425,6 +427,19 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         Handle(parser_->get());
       });
     });
+  }
+
+  // No Transfer-Encoding, or chunked alone (every field of it: a second field could
+  // hide another coding).
+  static bool TransferEncodingAccepted(const http::request<http::string_body>& req) {
+    auto [first, last] = req.equal_range(http::field::transfer_encoding);
+    if (first == last) return true;
+    std::string codings;
+    for (auto it = first; it != last; ++it) {
+      if (!codings.empty()) codings += ',';
+      codings.append(it->value().data(), it->value().size());
+    }
+    return IsChunkedOnly(codings);
   }
 
   void OnReadError(beast::error_code ec) {
@@ -483,7 +498,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       case Route::kOpenApi:
         return Reply(http::status::ok, OpenApi());
       case Route::kStatusPage:
-        return Reply(http::status::ok, kStatusPageHtml, false, "text/html; charset=utf-8");
+        return Reply(http::status::ok, kStatusPageHtml, false, "text/html; charset=utf-8",
+                     w_.shared().status_page_csp);
       case Route::kStatusJson: {
         auto self = this->shared_from_this();
         w_.redis().Command({"GET", monitor::kStatusKey}, [this, self](const Status& s,
@@ -494,7 +510,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                 http::status::ok,
                 R"({"stages":[],"freshness":{},"note":"no status published: is pdv monitor running?"})");
           }
-          Reply(http::status::ok, PublicStatus(std::string_view(r->str, r->len)));
+          // Anyone may read it: states, never what names a server.
+          auto published = nlohmann::json::parse(std::string_view(r->str, r->len), nullptr, false);
+          Reply(http::status::ok, monitor::PublicStatus(published).dump());
         });
         return;
       }
@@ -676,12 +694,13 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void Reply(http::status status, std::string_view body, bool close = false,
-             const char* type = "application/json; charset=utf-8") {
+             const char* type = "application/json; charset=utf-8", std::string_view csp = {}) {
     close = close || closing_ || !keep_alive_;
     WriteResponse({.status = static_cast<unsigned>(status),
                    .content_type = type,
                    .retry_after_s = retry_after_,
-                   .close = close},
+                   .close = close,
+                   .content_security_policy = csp},
                   body, answer_);
     auto [counter, latency] = w_.Count(route_, static_cast<unsigned>(status));
     counter->Add(1);
@@ -708,14 +727,14 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   Worker& w_;
   Stream stream_;
+  std::string peer_;  // the client's address
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string answer_;  // the answer being written
   std::string body_;    // a customer's answer body (its buffer reused request to request)
   Route route_ = Route::kNotFound;
   std::string arg_;
-  std::string key_;   // the request's API key
-  std::string peer_;  // the client's address
+  std::string key_;  // the request's API key
   bool keep_alive_ = true, busy_ = false, closing_ = false;
   int retry_after_ = 0;
   Clock::time_point started_{};
@@ -741,17 +760,28 @@ void Worker::Accept() {
       });
       return;
     }
+    beast::error_code peer_ec;
+    auto remote = socket.remote_endpoint(peer_ec);
+    std::string peer = peer_ec ? std::string() : remote.address().to_string();
     if (++shared_.connections > shared_.max_connections) {
       shared_.connections--;
+      beast::error_code ignored;
+      socket.close(ignored);
+    } else if (!shared_.address_connections.Acquire(peer)) {
+      // One address (a runaway client, or a flood of slow ones) may not take every
+      // connection: closed unanswered, as past max_connections.
+      shared_.connections--;
+      shared_.address_connections_refused->Add(1);
       beast::error_code ignored;
       socket.close(ignored);
     } else {
       socket.set_option(tcp::no_delay(true));
       if (shared_.tls) {
-        std::make_shared<Session<beast::ssl_stream<Socket>>>(*this, std::move(socket), *shared_.tls)
+        std::make_shared<Session<beast::ssl_stream<Socket>>>(*this, std::move(peer),
+                                                             std::move(socket), *shared_.tls)
             ->Start();
       } else {
-        std::make_shared<Session<Socket>>(*this, std::move(socket))->Start();
+        std::make_shared<Session<Socket>>(*this, std::move(peer), std::move(socket))->Start();
       }
     }
     Accept();
@@ -899,11 +929,22 @@ void Worker::RecordLookup(const std::string& key, bool not_found) {
   const ServeOptions& o = shared_.options;
   std::string hash = ApiKeyHash(key);
   shared_.enumeration_alarms->Add(1);
-  shared_.log.Warn("serve_enumeration_suspected",
-                   {{"key_hash", hash.substr(0, 16)},
-                    {"not_found_ratio_over", o.enumeration_ratio},
-                    {"window_s", static_cast<int64_t>(o.enumeration_window.count())},
-                    {"action", o.enumeration_suspend ? "suspended" : "logged"}});
+  // Named as `pdv apikey revoke` names it, and by its hash's first 12 hex digits (the
+  // hash is no secret: it is what Redis and the warehouse hold) should names repeat.
+  // The field names avoid "key", which the logger redacts.
+  redis_->Command({"HGET", ApiKeyRedisKey(hash), "name"}, [this, prefix = hash.substr(0, 12)](
+                                                              const Status& s, redisReply* r) {
+    const ServeOptions& opts = shared_.options;
+    std::string name = s.ok() && r && r->type == REDIS_REPLY_STRING
+                           ? std::string(r->str, r->len)
+                           : std::string("(unknown: Redis did not say)");
+    shared_.log.Warn("serve_enumeration_suspected",
+                     {{"credential", name},
+                      {"credential_sha256_prefix", prefix},
+                      {"not_found_ratio_over", opts.enumeration_ratio},
+                      {"window_s", static_cast<int64_t>(opts.enumeration_window.count())},
+                      {"action", opts.enumeration_suspend ? "suspended" : "logged"}});
+  });
   if (!o.enumeration_suspend) return;
   keys_.erase(key);
   redis_->Command(
@@ -1019,7 +1060,16 @@ Status Serve(const ServeOptions& options, Logger& log, std::stop_token stop) {
             {"threads", threads},
             {"fd_limit", fd_limit.soft},
             {"max_connections", static_cast<uint64_t>(shared.max_connections)},
-            {"max_connections_asked", static_cast<uint64_t>(options.max_connections)}});
+            {"max_connections_asked", static_cast<uint64_t>(options.max_connections)},
+            {"max_connections_per_ip", static_cast<uint64_t>(options.max_connections_per_ip)},
+            {"rate_per_ip", options.rate_per_ip},
+            {"rate_per_key", options.rate_per_key},
+            {"daily_quota_per_key", options.daily_quota_per_key},
+            {"enumeration_ratio", options.enumeration_ratio},
+            {"enumeration_min_lookups", options.enumeration_min_lookups},
+            {"enumeration_action", options.enumeration_suspend ? "suspend" : "log"},
+            {"read_timeout_s", static_cast<int64_t>(options.read_timeout.count())},
+            {"idle_timeout_s", static_cast<int64_t>(options.idle_timeout.count())}});
   std::stop_callback on_stop(stop, [&] {
     shared.stopping = true;
     for (auto& w : workers) w->Stop();

@@ -3,7 +3,11 @@
 // GET /status: the pipeline drawn as its five stages, refreshed every second from
 // /status.json (published in Redis by `pdv monitor`), and charts of its last 15 minutes
 // (freshness p50/p99, each stage's rate and lag) drawn in the page as SVG. Data is set
-// with textContent and SVG attributes only.
+// with textContent and SVG attributes only, and the page has no style attribute: its
+// Content-Security-Policy (StatusPageContentSecurityPolicy) allows nothing but this
+// page's own <script> and <style> (by hash) and fetches of this origin.
+
+#include <string>
 
 namespace pdv::api {
 
@@ -31,6 +35,7 @@ inline constexpr char kStatusPageHtml[] = R"html(<!doctype html>
                box-shadow: 0 1px 3px rgba(0,0,0,.12); max-width: 560px; }
   #freshness .big { font-size: 28px; font-weight: 600; margin-right: 18px; }
   #error { color: #d33a2c; margin-top: 12px; }
+  #quantiles { margin-top: 8px; } #p99 { margin-left: 24px; } #probes { color: #667; margin-top: 6px; }
   .chart { margin-top: 16px; background: #fff; border-radius: 8px; padding: 12px 14px;
            box-shadow: 0 1px 3px rgba(0,0,0,.12); max-width: 760px; }
   .chart svg { width: 100%; height: 150px; display: block; }
@@ -44,11 +49,11 @@ inline constexpr char kStatusPageHtml[] = R"html(<!doctype html>
 <div id="pipeline"></div>
 <div id="freshness">
   <div><b>Freshness</b>: OLTP commit → API answer, measured every second by a probe</div>
-  <div style="margin-top:8px">
+  <div id="quantiles">
     <span class="big" id="p50">–</span><span>p50</span>
-    <span class="big" id="p99" style="margin-left:24px">–</span><span>p99</span>
+    <span class="big" id="p99">–</span><span>p99</span>
   </div>
-  <div id="probes" style="color:#667;margin-top:6px"></div>
+  <div id="probes"></div>
 </div>
 <div class="chart"><b>Freshness, last 15 minutes</b> (ms)
   <svg id="chart-freshness" viewBox="0 0 720 150" preserveAspectRatio="none"></svg>
@@ -181,5 +186,10 @@ setInterval(refresh, 1000);
 </body>
 </html>
 )html";
+
+// The page's Content-Security-Policy: its inline <script> and <style> by their SHA-256
+// (so an injected script or style would not run), connections to its own origin only
+// (/status.json), no frames, forms, plugins or base URL. Pure; computed once at start.
+std::string StatusPageContentSecurityPolicy();
 
 }  // namespace pdv::api

@@ -19,6 +19,46 @@ monitor::Sources SourcesFrom(const Config& config) {
           .slot = *config.Get("cdc.slot")};
 }
 
+// The API's protective limits as this configuration sets them (the defaults unless
+// changed): what `pdv serve` started from the same configuration enforces, and says in
+// its serve_listening line.
+nlohmann::json ApiLimits(const Config& config) {
+  return {
+      {"rate_per_key", config.GetDouble("api.rate_per_key")},
+      {"daily_quota_per_key", config.GetInt("api.daily_quota_per_key")},
+      {"rate_per_ip", config.GetDouble("api.rate_per_ip")},
+      {"max_connections", config.GetInt("api.max_connections")},
+      {"max_connections_per_ip", config.GetInt("api.max_connections_per_ip")},
+      {"enumeration_ratio", config.GetDouble("api.enumeration_ratio")},
+      {"enumeration_min_lookups", config.GetInt("api.enumeration_min_lookups")},
+      {"enumeration_window_s", config.GetInt("api.enumeration_window_s")},
+      {"enumeration_action", *config.Get("api.enumeration_suspend") == "on" ? "suspend" : "log"},
+      {"read_timeout_s", config.GetInt("api.read_timeout_s")},
+      {"idle_timeout_s", config.GetInt("api.idle_timeout_s")}};
+}
+
+std::string FormatApiLimits(const nlohmann::json& l) {
+  auto per_second = [](double v) { return v > 0 ? fmt::format("{:g}/s", v) : std::string("off"); };
+  auto count = [](int64_t v) { return v > 0 ? std::to_string(v) : std::string("off"); };
+  std::string enumeration =
+      l["enumeration_ratio"].get<double>() > 0
+          ? fmt::format(
+                "over {:g}% 404s of at least {} lookups in {} s: {}",
+                l["enumeration_ratio"].get<double>() * 100,
+                l["enumeration_min_lookups"].get<int64_t>(),
+                l["enumeration_window_s"].get<int64_t>(),
+                l["enumeration_action"].get<std::string>() == "suspend" ? "suspended" : "logged")
+          : std::string("off");
+  return fmt::format(
+      "API limits (this configuration): rate_per_key {}, daily_quota_per_key {}, rate_per_ip {} "
+      "per replica, max_connections_per_ip {} (of {}), a request within {} s (idle {} s); "
+      "enumeration watch: {}\n",
+      per_second(l["rate_per_key"].get<double>()), count(l["daily_quota_per_key"].get<int64_t>()),
+      per_second(l["rate_per_ip"].get<double>()), count(l["max_connections_per_ip"].get<int64_t>()),
+      l["max_connections"].get<int64_t>(), l["read_timeout_s"].get<int64_t>(),
+      l["idle_timeout_s"].get<int64_t>(), enumeration);
+}
+
 class StatusCommand : public Command {
  public:
   CLI::App* Register(CLI::App& app) override {
@@ -35,10 +75,12 @@ class StatusCommand : public Command {
   }
   int Run(const Config& config, std::stop_token) override {
     nlohmann::json status = monitor::CollectStatus(SourcesFrom(config), 1000);
+    status["api_limits"] = ApiLimits(config);
     if (json_) {
       fmt::print("{}\n", status.dump(2));
     } else {
       fmt::print("{}", monitor::FormatStatus(status));
+      fmt::print("{}", FormatApiLimits(status["api_limits"]));
     }
     bool healthy = true;
     for (const auto& s : status["stages"]) healthy &= s["health"] != "down";

@@ -18,6 +18,7 @@ class ServeCommand : public Command {
     flags_.Add(cmd, "--tls-key", "api.tls_key");
     flags_.Add(cmd, "--threads", "api.threads");
     flags_.Add(cmd, "--max-connections", "api.max_connections");
+    flags_.Add(cmd, "--max-connections-per-ip", "api.max_connections_per_ip");
     flags_.Add(cmd, "--rate-per-key", "api.rate_per_key");
     flags_.Add(cmd, "--daily-quota-per-key", "api.daily_quota_per_key");
     flags_.Add(cmd, "--rate-per-ip", "api.rate_per_ip");
@@ -47,6 +48,7 @@ class ServeCommand : public Command {
         .tls_key = config.Get("api.tls_key").value_or(""),
         .threads = static_cast<int>(config.GetInt("api.threads")),
         .max_connections = static_cast<size_t>(config.GetInt("api.max_connections")),
+        .max_connections_per_ip = static_cast<size_t>(config.GetInt("api.max_connections_per_ip")),
         .rate_per_key = config.GetDouble("api.rate_per_key"),
         .daily_quota_per_key = static_cast<uint64_t>(config.GetInt("api.daily_quota_per_key")),
         .rate_per_ip = config.GetDouble("api.rate_per_ip"),

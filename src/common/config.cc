@@ -319,6 +319,15 @@ const std::vector<ConfigKey>& AllConfigKeys() {
          .help = "open client connections at most",
          .min = 1,
          .max = 1e6});
+    add({.name = "api.max_connections_per_ip",
+         .kind = ConfigKind::kInt,
+         .default_value = "1000",
+         .help = "open client connections per client address and replica; more are closed "
+                 "at once (0: no cap). A store's NAT of hundreds of terminals stays well "
+                 "below; behind a load balancer every connection has its address: set 0 and "
+                 "cap per address at the balancer",
+         .min = 0,
+         .max = 1e6});
     add({.name = "api.rate_per_key",
          .kind = ConfigKind::kDouble,
          .default_value = "5000",
@@ -334,16 +343,19 @@ const std::vector<ConfigKey>& AllConfigKeys() {
          .max = 1e15});
     add({.name = "api.rate_per_ip",
          .kind = ConfigKind::kDouble,
-         .default_value = "0",
+         .default_value = "1000",
          .help = "requests per second per client address and replica, checked before the "
-                 "key (0: no limit)",
+                 "key (0: no limit); the default is more than a store of hundreds of "
+                 "terminals asks; behind a load balancer every request has its address: set 0 "
+                 "and limit per address at the balancer",
          .min = 0,
          .max = 1e9});
     add({.name = "api.enumeration_ratio",
          .kind = ConfigKind::kDouble,
          .default_value = "0.5",
          .help = "a key whose lookups are more than this share of 404s is an enumeration "
-                 "suspect (0: not watched)",
+                 "suspect: logged and counted, suspended only with api.enumeration_suspend "
+                 "(0: not watched)",
          .min = 0,
          .max = 1});
     add({.name = "api.enumeration_min_lookups",
@@ -372,14 +384,14 @@ const std::vector<ConfigKey>& AllConfigKeys() {
     add({.name = "api.idle_timeout_s",
          .kind = ConfigKind::kInt,
          .default_value = "30",
-         .help = "a keep-alive connection with no request for this long is closed",
+         .help = "a connection with no request begun for this long is closed",
          .min = 1,
          .max = 86400});
     add({.name = "api.read_timeout_s",
          .kind = ConfigKind::kInt,
          .default_value = "10",
-         .help = "a request's body, or an answer the client does not take, must move within "
-                 "this",
+         .help = "a request must arrive whole (first byte to end of body) within this many "
+                 "seconds, and an answer be taken within it",
          .min = 1,
          .max = 3600});
     add({.name = "api.redis_timeout_ms",

@@ -102,6 +102,12 @@ struct ReconcileOptions {
 Result<ReconcileReport> Reconcile(const ReconcileOptions& options);
 std::string FormatReconcile(const ReconcileReport& report);
 
+// `status` (as the monitor publishes it, or CollectStatus returns it) as anyone may see
+// it (/status.json needs no key): each stage's detail is its public_detail, a state
+// ("unreachable") where the operator's detail is an error naming a server; no instance
+// names; freshness.last_error says only that the probe fails. Pure.
+nlohmann::json PublicStatus(const nlohmann::json& status);
+
 // One line per stage (pdv status).
 std::string FormatStatus(const nlohmann::json& status);
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <regex>
 #include <thread>
 
 #include "cache/cache.h"
@@ -233,11 +234,19 @@ Sample Read(const Sources& s, Links& links, const Sample* previous) {
   return out;
 }
 
-nlohmann::json Stage(const std::string& name, const std::string& health,
-                     const std::string& detail) {
-  return {{"name", name},           {"health", health},    {"detail", detail},
-          {"position", nullptr},    {"rows", nullptr},     {"rate", nullptr},
-          {"lag_seconds", nullptr}, {"lag_rows", nullptr}, {"lag_bytes", nullptr}};
+// What anyone may see of a stage whose server does not answer (PublicStatus): the
+// state, never the error, which names the server.
+constexpr char kUnreachable[] = "unreachable (the cause: `pdv status`, or the stage's log)";
+
+// `detail` is for the operator (pdv status: errors name their server); `public_detail`
+// is what PublicStatus shows instead: a fixed text that names no server.
+nlohmann::json Stage(const std::string& name, const std::string& health, const std::string& detail,
+                     const std::string& public_detail) {
+  return {{"name", name},        {"health", health},
+          {"detail", detail},    {"public_detail", public_detail},
+          {"position", nullptr}, {"rows", nullptr},
+          {"rate", nullptr},     {"lag_seconds", nullptr},
+          {"lag_rows", nullptr}, {"lag_bytes", nullptr}};
 }
 
 double Rate(int64_t now, int64_t before, double seconds) {
@@ -249,7 +258,8 @@ nlohmann::json Build(const Sources& sources, const Sample& a, const Sample& b) {
   nlohmann::json stages = nlohmann::json::array();
 
   auto gen = Stage("generate", b.oltp_error.empty() ? "ok" : "down",
-                   b.oltp_error.empty() ? "OLTP public.clientes_clube" : b.oltp_error);
+                   b.oltp_error.empty() ? "OLTP public.clientes_clube" : b.oltp_error,
+                   b.oltp_error.empty() ? "OLTP public.clientes_clube" : kUnreachable);
   if (b.oltp_error.empty()) {
     gen["position"] = b.wal_lsn;
     gen["rows"] = b.oltp_rows;
@@ -260,9 +270,11 @@ nlohmann::json Build(const Sources& sources, const Sample& a, const Sample& b) {
   stages.push_back(gen);
 
   std::string cdc_health = "ok", cdc_detail = "slot → raw.clientes_clube";
+  std::string cdc_public;  // the detail, unless it is an error
   if (!b.oltp_error.empty() || !b.warehouse_error.empty()) {
     cdc_health = "down";
     cdc_detail = !b.oltp_error.empty() ? b.oltp_error : b.warehouse_error;
+    cdc_public = kUnreachable;
   } else if (!b.slot_exists) {
     cdc_health = "waiting";
     cdc_detail = "no replication slot yet";
@@ -272,7 +284,7 @@ nlohmann::json Build(const Sources& sources, const Sample& a, const Sample& b) {
   } else if (b.slot_lag_bytes > 64 * 1024 * 1024) {
     cdc_health = "lagging";
   }
-  auto cdc = Stage("cdc", cdc_health, cdc_detail);
+  auto cdc = Stage("cdc", cdc_health, cdc_detail, cdc_public.empty() ? cdc_detail : cdc_public);
   if (b.warehouse_error.empty()) {
     cdc["position"] = b.checkpoint_lsn ? nlohmann::json(*b.checkpoint_lsn) : nlohmann::json();
     cdc["rows"] = b.raw_rows;
@@ -292,9 +304,10 @@ nlohmann::json Build(const Sources& sources, const Sample& a, const Sample& b) {
   } else if (b.transform_lag_s > 10) {
     tr_health = "lagging";
   }
-  auto tr = Stage(
-      "transform", tr_health,
-      b.warehouse_error.empty() ? "raw → staging → marts.dim_clientes_clube" : b.warehouse_error);
+  constexpr char kTransformDetail[] = "raw → staging → marts.dim_clientes_clube";
+  auto tr = Stage("transform", tr_health,
+                  b.warehouse_error.empty() ? kTransformDetail : b.warehouse_error,
+                  b.warehouse_error.empty() ? kTransformDetail : kUnreachable);
   if (b.warehouse_error.empty()) {
     tr["position"] = b.dim_lsn ? nlohmann::json(*b.dim_lsn) : nlohmann::json();
     tr["rows"] = b.dim_rows;
@@ -313,7 +326,8 @@ nlohmann::json Build(const Sources& sources, const Sample& a, const Sample& b) {
     cache_health = "lagging";
   }
   auto cache =
-      Stage("cache", cache_health, b.redis_error.empty() ? "dimension → Redis" : b.redis_error);
+      Stage("cache", cache_health, b.redis_error.empty() ? "dimension → Redis" : b.redis_error,
+            b.redis_error.empty() ? "dimension → Redis" : kUnreachable);
   if (b.redis_error.empty() && b.cache_lsn) {
     cache["position"] = *b.cache_lsn;
     cache["rate"] = dt > 0 ? b.cache_applied / dt : 0;
@@ -322,8 +336,10 @@ nlohmann::json Build(const Sources& sources, const Sample& a, const Sample& b) {
   }
   stages.push_back(cache);
 
+  // Where the API listens is for the operator only.
   auto serve = Stage("serve", b.api_error.empty() && b.api_ready ? "ok" : "down",
-                     b.api_error.empty() ? "HTTP API on " + sources.api_listen : b.api_error);
+                     b.api_error.empty() ? "HTTP API on " + sources.api_listen : b.api_error,
+                     b.api_error.empty() ? "HTTP API" : kUnreachable);
   if (b.api_error.empty()) {
     serve["rate"] =
         b.api_requests >= a.api_requests && dt > 0 ? (b.api_requests - a.api_requests) / dt : 0;
@@ -346,6 +362,51 @@ nlohmann::json Build(const Sources& sources, const Sample& a, const Sample& b) {
 }
 
 }  // namespace
+
+nlohmann::json PublicStatus(const nlohmann::json& status) {
+  if (!status.is_object()) {
+    return {{"stages", nlohmann::json::array()},
+            {"freshness", nlohmann::json::object()},
+            {"note", "unreadable status"}};
+  }
+  nlohmann::json out = status;
+  // A status published by a monitor older than public_detail: its details are shown
+  // only when healthy and naming nothing that looks like a server.
+  static const std::regex names_a_server(
+      R"(://|host=|port=|user=|dbname=|connect|\b\d{1,3}(\.\d{1,3}){3}\b|@|:\d{2,5}\b|\bon\b)");
+  if (out.contains("stages") && out["stages"].is_array()) {
+    for (auto& stage : out["stages"]) {
+      if (!stage.is_object()) continue;
+      // Instances by role and lease token only: their names are hosts and process ids.
+      if (stage.contains("instances") && stage["instances"].is_array()) {
+        for (auto& instance : stage["instances"]) {
+          if (instance.is_object()) instance.erase("instance");
+        }
+      }
+      std::string shown = kUnreachable;
+      if (stage.contains("public_detail") && stage["public_detail"].is_string()) {
+        shown = stage["public_detail"].get<std::string>();
+      } else if (stage.value("health", "") == "ok" && stage.contains("detail") &&
+                 stage["detail"].is_string() &&
+                 !std::regex_search(stage["detail"].get<std::string>(), names_a_server)) {
+        shown = stage["detail"].get<std::string>();
+      }
+      stage["detail"] = shown;
+      stage.erase("public_detail");
+    }
+  }
+  // The probe's error is libpq's or the HTTP client's text (role, host, port, database):
+  // anyone sees that the probe fails, the operator why.
+  if (out.contains("freshness") && out["freshness"].is_object()) {
+    auto& f = out["freshness"];
+    if (f.contains("last_error")) {
+      bool failing = f["last_error"].is_string() && !f["last_error"].get<std::string>().empty();
+      f["last_error"] =
+          failing ? "the probe fails (the cause: `pdv status`, or the monitor's log)" : "";
+    }
+  }
+  return out;
+}
 
 struct StatusSampler::State {
   Links links;
@@ -411,6 +472,11 @@ std::string FormatStatus(const nlohmann::json& status) {
         f["samples"].get<int64_t>(), f.value("missed", int64_t{0}));
   } else {
     out += "freshness: no probe results (is the monitor running?)\n";
+  }
+  // The cause, which /status.json does not show (PublicStatus).
+  if (f.is_object() && f.contains("last_error") && f["last_error"].is_string() &&
+      !f["last_error"].get<std::string>().empty()) {
+    out += fmt::format("freshness probe's last error: {}\n", f["last_error"].get<std::string>());
   }
   return out;
 }

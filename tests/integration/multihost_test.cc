@@ -240,7 +240,9 @@ class MultiHostTest : public ::testing::Test {
   }
   void StartServe(const std::string& host) {
     Stage("serve-" + host, host,
-          {"serve", "--listen", fmt::format("{}:{}", At(host), kApiPort), "--threads", "1"});
+          // Behind HAProxy every request has the balancer's address: no per-address limit.
+          {"serve", "--listen", fmt::format("{}:{}", At(host), kApiPort), "--threads", "1",
+           "--rate-per-ip", "0", "--max-connections-per-ip", "0"});
     ASSERT_TRUE(WaitFor(30s, [&] {
       return HttpStatus(HttpRawTo(At(host), kApiPort,
                                   "GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",

@@ -4,6 +4,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -36,6 +39,105 @@ namespace {
 
 using namespace std::chrono_literals;
 constexpr char kCpfKey[] = "serve-test-cpf-key-0123";
+
+// A client connection of plain POSIX sockets, for what HttpRaw cannot do: hold a
+// connection open, send byte by byte, come from another loopback address.
+class RawClient {
+ public:
+  // Connects to 127.0.0.1:port from `from` (any address of 127/8); fd() < 0 if it failed.
+  RawClient(int port, const char* from = "127.0.0.1") {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    ::inet_pton(AF_INET, from, &local.sin_addr);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(static_cast<uint16_t>(port));
+    ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    if (fd_ >= 0 && (::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0 ||
+                     ::connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0)) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~RawClient() { Close(); }
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+  int fd() const { return fd_; }
+  void Close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  bool Send(std::string_view data) {
+    while (!data.empty()) {
+      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+  // Whether the server closed the connection (EOF or reset), waiting up to `wait`; what
+  // arrived meanwhile is appended to `received`.
+  bool ClosedWithin(std::chrono::milliseconds wait, std::string* received = nullptr) {
+    auto until = std::chrono::steady_clock::now() + wait;
+    while (true) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          until - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[4096];
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return true;
+      if (received) received->append(buf, static_cast<size_t>(n));
+    }
+  }
+  // One whole answer (headers and Content-Length body); "" if the connection closed or
+  // nothing came within `wait`.
+  std::string ReadAnswer(std::chrono::milliseconds wait = 5000ms) {
+    auto until = std::chrono::steady_clock::now() + wait;
+    while (true) {
+      if (auto end = pending_.find("\r\n\r\n"); end != std::string::npos) {
+        std::smatch m;
+        std::string head = pending_.substr(0, end);
+        size_t length = std::regex_search(head, m, std::regex(R"(Content-Length: (\d+))"))
+                            ? std::stoul(m[1])
+                            : 0;
+        if (pending_.size() >= end + 4 + length) {
+          std::string answer = pending_.substr(0, end + 4 + length);
+          pending_.erase(0, end + 4 + length);
+          return answer;
+        }
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          until - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return "";
+      pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[4096];
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return "";
+      pending_.append(buf, static_cast<size_t>(n));
+    }
+  }
+
+ private:
+  int fd_ = -1;
+  std::string pending_;
+};
+
+// Starts a request and sends one more byte of it every 500 ms until the server closes
+// the connection or `give_up` passes: how long the server let it hold the connection
+// (give_up if it never closed it).
+std::chrono::steady_clock::duration DribbleUntilClosed(int port, std::chrono::seconds give_up) {
+  RawClient c(port);
+  auto start = std::chrono::steady_clock::now();
+  if (c.fd() < 0 || !c.Send("GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: ")) return {};
+  while (std::chrono::steady_clock::now() - start < give_up) {
+    if (c.ClosedWithin(500ms) || !c.Send("a")) return std::chrono::steady_clock::now() - start;
+  }
+  return give_up;
+}
 
 class ServeTest : public ::testing::Test {
  protected:
@@ -417,8 +519,11 @@ int64_t UnixSecondNow() {
 // touched, stay within the limit plus 10%.
 TEST_F(ServeTest, PerKeyLimitHoldsAcrossLoopsAndReplicas) {
   constexpr int kRate = 100;
-  std::vector<std::string> flags = {
-      "--rate-per-key", std::to_string(kRate), "--threads", "2", "--near-cache", "off"};
+  // Four client threads from one address stand for many stores: no per-address limit.
+  std::vector<std::string> flags = {"--rate-per-key", std::to_string(kRate),
+                                    "--threads",      "2",
+                                    "--near-cache",   "off",
+                                    "--rate-per-ip",  "0"};
   StartServe(flags);
   std::optional<PdvProcess> second;
   int second_port = StartReplica(second, redis_->Url(), dir_->path() / "serve2.log", flags);
@@ -508,8 +613,20 @@ TEST_F(ServeTest, EnumerationIsLoggedAndTheKeySuspendedEverywhere) {
   EXPECT_TRUE(WaitFor(10s, [&] {
     return HttpStatus(GetWithKey(second_port, "/v1/clientes/52998224725", key_)) == 403;
   })) << "the other replica still answers the suspended key";
-  EXPECT_NE(serve_->Output().find("event=serve_enumeration_suspected"), std::string::npos)
-      << serve_->Output();
+  // Issue 30, item 8: the line names the key as `pdv apikey revoke` does, and its hash's
+  // prefix, so that the operator knows which key to revoke.
+  ASSERT_TRUE(WaitFor(10s, [&] {
+    return serve_->Output().find("event=serve_enumeration_suspected") != std::string::npos;
+  })) << serve_->Output();
+  std::string alarm;
+  for (const auto& line : Lines(serve_->Output())) {
+    if (line.find("event=serve_enumeration_suspected") != std::string::npos) alarm = line;
+  }
+  EXPECT_NE(alarm.find("credential=caixa-01"), std::string::npos) << alarm;
+  EXPECT_NE(alarm.find("credential_sha256_prefix=" + api::ApiKeyHash(key_).substr(0, 12)),
+            std::string::npos)
+      << alarm;
+  EXPECT_EQ(alarm.find("[redacted]"), std::string::npos) << alarm;
   std::string metrics = HttpBody(HttpGet(port_, "/metrics"));
   EXPECT_NE(metrics.find("pdv_api_enumeration_alarms_total 1"), std::string::npos) << metrics;
 }
@@ -580,8 +697,8 @@ TEST_F(ServeTest, OnAClusterAMasterKilledUnderLookupsGivesOnly503sUntilFailover)
   ASSERT_NO_FATAL_FAILURE(
       LoadedCluster("serve-cluster-password-01", "caixa-cluster", cluster, api_key));
   std::optional<PdvProcess> serve;
-  int port =
-      StartReplica(serve, cluster->Url(), dir_->path() / "serve-cluster.log", {"--threads", "2"});
+  int port = StartReplica(serve, cluster->Url(), dir_->path() / "serve-cluster.log",
+                          {"--threads", "2", "--rate-per-ip", "0"});  // one client, many stores
   ASSERT_GT(port, 0);
   auto lookup = [&] { return HttpStatus(GetWithKey(port, "/v1/clientes/52998224725", api_key)); };
   ASSERT_TRUE(WaitFor(20s, [&] { return lookup() == 200; })) << serve->Output();
@@ -669,10 +786,11 @@ TEST_F(ServeTest, OnAClusterReadinessComesBackByItselfAfterEveryDataConnectionDr
 // (HAProxy retries a refused connection on the other replica) or 503s, and HAProxy marks
 // the replica DOWN within its check interval (two failed checks).
 TEST_F(ServeTest, BehindHaproxyAKilledReplicaCostsNothingWorseThanRetries) {
-  StartServe({"--threads", "1"});
+  // Behind a balancer every request comes from its address: the limit is the balancer's.
+  StartServe({"--threads", "1", "--rate-per-ip", "0"});
   std::optional<PdvProcess> second;
-  int second_port =
-      StartReplica(second, redis_->Url(), dir_->path() / "serve2.log", {"--threads", "1"});
+  int second_port = StartReplica(second, redis_->Url(), dir_->path() / "serve2.log",
+                                 {"--threads", "1", "--rate-per-ip", "0"});
   ASSERT_GT(second_port, 0);
   auto lb_port = localsvc::FreeLoopbackPort();
   ASSERT_TRUE(lb_port.ok());
@@ -780,7 +898,8 @@ TEST_F(ServeTest, BehindSentinelsAPrimaryKilledUnderLookupsGivesOnly503sUntilFai
   ASSERT_EQ(key.exit_code, 0) << key.output;
   std::string api_key = Lines(key.output)[0];
   std::optional<PdvProcess> serve;
-  int port = StartReplica(serve, url, dir_->path() / "serve-sentinel.log", {"--threads", "2"});
+  int port = StartReplica(serve, url, dir_->path() / "serve-sentinel.log",
+                          {"--threads", "2", "--rate-per-ip", "0"});  // one client, many stores
   ASSERT_GT(port, 0);
   auto lookup = [&] { return HttpStatus(GetWithKey(port, "/v1/clientes/52998224725", api_key)); };
   ASSERT_TRUE(WaitFor(20s, [&] { return lookup() == 200; })) << serve->Output();
@@ -843,7 +962,7 @@ TEST_F(ServeTest, RedisDownIsA503WithinFiftyMillisecondsAndServiceResumes) {
 }
 
 TEST_F(ServeTest, RedisKilledAndRestartedUnderLoad) {
-  StartServe();
+  StartServe({"--rate-per-ip", "0"});  // four clients of one address stand for many stores
   std::atomic<bool> done{false};
   std::atomic<int> ok{0}, unavailable{0}, other{0};
   std::vector<std::thread> clients;
@@ -1009,6 +1128,260 @@ TEST_F(ServeTest, RedisLosingItsDataIsNoticedAndReloadedWithoutANewChange) {
   EXPECT_TRUE(serve_->Running());
   watch.Signal(SIGTERM);
   EXPECT_EQ(watch.Wait(10s), 0);
+}
+
+// Issue 30, item 5: the read timeout runs from a request's first byte to the end of its
+// body, so a client trickling a byte every 500 ms is cut (today's main gave the headers
+// the 60 s idle timeout here), while a kept-alive connection may idle longer than the
+// read timeout and a normal client is served throughout.
+TEST_F(ServeTest, ADribblingClientIsCutAtTheReadTimeoutAndOthersAreServed) {
+  StartServe({"--read-timeout-s", "2", "--idle-timeout-s", "60", "--threads", "1"});
+  RawClient kept(port_);
+  ASSERT_TRUE(kept.Send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_EQ(HttpStatus(kept.ReadAnswer()), 200);
+  std::atomic<bool> dribbling{true};
+  std::chrono::steady_clock::duration held{};
+  std::thread slow([&] {
+    held = DribbleUntilClosed(port_, 40s);
+    dribbling = false;
+  });
+  int served = 0;
+  while (dribbling) {
+    EXPECT_EQ(HttpStatus(Authed("/v1/clientes/52998224725")), 200);
+    ++served;
+    std::this_thread::sleep_for(100ms);
+  }
+  slow.join();
+  EXPECT_GT(served, 0);
+  // Cut at the 2 s deadline plus the sweep's 250 ms; 40 s: never (a generous bound, the
+  // box may be slow, but well below the 60 s idle timeout).
+  EXPECT_LT(held, 30s) << "the dribbling client kept its connection";
+  EXPECT_GE(held, 1500ms) << "cut before its deadline";
+  // Idle for longer than the read timeout, the kept-alive connection is still served.
+  ASSERT_TRUE(kept.Send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(HttpStatus(kept.ReadAnswer()), 200);
+}
+
+// Issue 30, item 5: at most --max-connections-per-ip open connections per address; more
+// are closed unanswered, another address is unaffected, and a closed one is given back.
+TEST_F(ServeTest, PerAddressConnectionCapClosesTheExtraOnesOnly) {
+  StartServe({"--max-connections-per-ip", "3", "--threads", "2"});
+  std::vector<std::unique_ptr<RawClient>> open;
+  for (int i = 0; i < 3; ++i) {
+    open.push_back(std::make_unique<RawClient>(port_));
+    ASSERT_TRUE(open.back()->Send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_EQ(HttpStatus(open.back()->ReadAnswer()), 200) << "connection " << i;
+  }
+  RawClient extra(port_);
+  ASSERT_GE(extra.fd(), 0);
+  extra.Send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");  // may fail: the server closed it
+  std::string got;
+  EXPECT_TRUE(extra.ClosedWithin(10s, &got)) << "a fourth connection was kept";
+  EXPECT_EQ(got, "") << "a fourth connection was answered";
+  // Another address (the loopback range is all ours) is not counted with this one.
+  RawClient other(port_, "127.0.0.2");
+  ASSERT_GE(other.fd(), 0);
+  ASSERT_TRUE(other.Send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(HttpStatus(other.ReadAnswer()), 200);
+  // The open ones go on, and one closed is one free again.
+  ASSERT_TRUE(open[0]->Send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(HttpStatus(open[0]->ReadAnswer()), 200);
+  open[1]->Close();
+  EXPECT_TRUE(WaitFor(10s, [&] { return HttpStatus(HttpGet(port_, "/health")) == 200; }));
+  EXPECT_NE(HttpBody(HttpGet(port_, "/metrics")).find("pdv_api_address_connections_refused_total"),
+            std::string::npos);
+}
+
+// Issue 30, item 5: HAProxy with deploy/haproxy.cfg's defaults cuts a client that trickles
+// its request (timeout http-request), and serves a normal one.
+TEST_F(ServeTest, HaproxyWithTheDeployDefaultsCutsADribblingClient) {
+  StartServe({"--threads", "1"});
+  std::ifstream deploy(std::string(PDV_SOURCE_DIR) + "/deploy/haproxy.cfg");
+  ASSERT_TRUE(deploy.good());
+  std::string defaults, line;
+  bool in_defaults = false;
+  while (std::getline(deploy, line)) {
+    if (!line.empty() && line[0] != ' ' && line[0] != '#') in_defaults = line == "defaults";
+    if (in_defaults) defaults += line + "\n";
+  }
+  ASSERT_NE(defaults.find("timeout client"), std::string::npos) << defaults;
+  auto lb_port = localsvc::FreeLoopbackPort();
+  ASSERT_TRUE(lb_port.ok());
+  std::filesystem::path cfg = dir_->path() / "haproxy.cfg";
+  // The deploy's defaults as they are; only the addresses are this test's.
+  std::ofstream(cfg) << "global\n  maxconn 200\n"
+                     << defaults
+                     << fmt::format(
+                            "frontend api\n  bind 127.0.0.1:{}\n  default_backend serve\n"
+                            "backend serve\n  server api1 127.0.0.1:{}\n",
+                            *lb_port, port_);
+  auto haproxy =
+      localsvc::ChildProcess::Spawn({.argv = {"haproxy", "-f", cfg.string(), "-db"},
+                                     .log_file = (dir_->path() / "haproxy.log").string()});
+  ASSERT_TRUE(haproxy.ok()) << haproxy.message();
+  ASSERT_TRUE(WaitFor(20s, [&] { return HttpStatus(HttpGet(*lb_port, "/health")) == 200; }))
+      << ReadFile(dir_->path() / "haproxy.log");
+  // http-request 10 s; without it, `timeout client` (inactivity) never cuts a client
+  // that sends a byte every 500 ms.
+  auto held = DribbleUntilClosed(*lb_port, 40s);
+  EXPECT_LT(held, 30s) << "HAProxy let the dribbling client keep its connection";
+  EXPECT_EQ(HttpStatus(GetWithKey(*lb_port, "/v1/clientes/52998224725", key_)), 200);
+  haproxy->Signal(SIGTERM);
+  haproxy->Wait(5s);
+}
+
+// Issue 30, item 6: a Transfer-Encoding other than chunked alone is a 400 and the
+// connection closes (RFC 9112 section 6.1): the request pipelined behind is not read.
+TEST_F(ServeTest, UnknownTransferEncodingIsA400ThatClosesTheConnection) {
+  StartServe();
+  for (const char* coding : {"gzip, chunked", "chunked, chunked", "identity"}) {
+    RawClient c(port_);
+    ASSERT_TRUE(c.Send(
+        fmt::format("GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {}\r\n\r\n0\r\n\r\n"
+                    "GET /v1/clientes/52998224725 HTTP/1.1\r\nHost: x\r\nX-API-Key: {}\r\n\r\n",
+                    coding, key_)));
+    std::string got;
+    EXPECT_TRUE(c.ClosedWithin(10s, &got)) << coding << ": the connection stayed open";
+    EXPECT_EQ(HttpStatus(got), 400) << coding << "\n" << got;
+    EXPECT_NE(got.find("Connection: close"), std::string::npos) << got;
+    EXPECT_EQ(got.find("HTTP/1.1", 1), std::string::npos) << coding << ": answered twice\n" << got;
+  }
+  // Chunked alone is still read, and its connection kept.
+  RawClient c(port_);
+  ASSERT_TRUE(
+      c.Send("GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"));
+  EXPECT_EQ(HttpStatus(c.ReadAnswer()), 200);
+  ASSERT_TRUE(c.Send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(HttpStatus(c.ReadAnswer()), 200);
+}
+
+std::string Base64Sha256(std::string_view text) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  std::string b64(44, '\0');
+  EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), digest, SHA256_DIGEST_LENGTH);
+  return b64;
+}
+
+// Issue 30, item 6: answers are not cached nor sniffed; the status page runs only its
+// own script and style.
+TEST_F(ServeTest, AnswersCarryNoStoreAndNosniffAndTheStatusPageACsp) {
+  StartServe();
+  for (const char* path : {"/v1/clientes/52998224725", "/v1/clientes/93541134780"}) {
+    auto r = Authed(path);
+    EXPECT_NE(r.find("\r\nCache-Control: no-store\r\n"), std::string::npos) << r;
+    EXPECT_NE(r.find("\r\nX-Content-Type-Options: nosniff\r\n"), std::string::npos) << r;
+  }
+  auto page = HttpGet(port_, "/status");
+  ASSERT_EQ(HttpStatus(page), 200);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(page, m, std::regex("\r\nContent-Security-Policy: ([^\r]*)\r\n")))
+      << page.substr(0, 500);
+  std::string csp = m[1], body = HttpBody(page);
+  auto inner = [&](const std::string& open, const std::string& close) {
+    size_t a = body.find(open), b = body.find(close);
+    return body.substr(a + open.size(), b - a - open.size());
+  };
+  EXPECT_NE(csp.find("default-src 'none'"), std::string::npos) << csp;
+  EXPECT_NE(csp.find("script-src 'sha256-" + Base64Sha256(inner("<script>", "</script>")) + "'"),
+            std::string::npos)
+      << csp;
+  EXPECT_NE(csp.find("style-src 'sha256-" + Base64Sha256(inner("<style>", "</style>")) + "'"),
+            std::string::npos)
+      << csp;
+  EXPECT_NE(csp.find("connect-src 'self'"), std::string::npos) << csp;
+  EXPECT_EQ(body.find("style=\""), std::string::npos) << "a style attribute the CSP would block";
+}
+
+// Issue 30, item 3: a real `pdv monitor` whose OLTP server does not answer publishes
+// libpq's error (role, host, port, database) and the API's address; /status.json, which
+// needs no key, shows states only, and `pdv status` (the operator) shows the cause.
+TEST_F(ServeTest, StatusJsonFromARealMonitorNamesNoServer) {
+  StartServe();
+  auto dead = localsvc::FreeLoopbackPort();
+  ASSERT_TRUE(dead.ok());
+  std::string oltp = fmt::format("postgresql://pdv_monitor:pw@127.0.0.1:{}/source_db", *dead);
+  std::filesystem::path key_file = dir_->path() / "probe-key";
+  std::ofstream(key_file) << key_ << "\n";
+  ::setenv("PDV_OLTP_URL", oltp.c_str(), 1);
+  ::setenv("PDV_WAREHOUSE_URL", pg_->Url().c_str(), 1);
+  ::setenv("PDV_REDIS_URL", redis_->Url().c_str(), 1);
+  ::setenv("PDV_LISTEN", fmt::format("127.0.0.1:{}", port_).c_str(), 1);
+  PdvProcess monitor({"monitor", "--api-key-file", key_file.string(), "--interval-ms", "200"},
+                     dir_->path() / "monitor.log");
+  auto operator_status = RunPdv({"status"});
+  for (const char* name : {"PDV_OLTP_URL", "PDV_WAREHOUSE_URL", "PDV_REDIS_URL", "PDV_LISTEN"}) {
+    ::unsetenv(name);
+  }
+  auto admin = redis::Client::Connect(redis_->Url());
+  ASSERT_TRUE(admin.ok()) << admin.message();
+  std::string published;
+  ASSERT_TRUE(WaitFor(60s, [&] {
+    auto r = admin->Command({"GET", "pdv:status"});
+    if (!r.ok() || r->type() != REDIS_REPLY_STRING) return false;
+    published = std::string(r->str());
+    auto j = nlohmann::json::parse(published, nullptr, false);
+    return j.is_object() && !j["freshness"].value("last_error", "").empty();
+  })) << monitor.Output();
+  // What the monitor publishes does name them (else this test would show nothing).
+  std::string dead_port = std::to_string(*dead), serve_at = fmt::format("127.0.0.1:{}", port_);
+  ASSERT_NE(published.find(dead_port), std::string::npos) << published;
+  ASSERT_NE(published.find(serve_at), std::string::npos) << published;
+  std::string body = HttpBody(HttpGet(port_, "/status.json"));
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << body;
+  for (const std::string& secret : {dead_port, serve_at, std::string("127.0.0.1"),
+                                    std::string("pdv_monitor"), std::string("source_db")}) {
+    EXPECT_EQ(body.find(secret), std::string::npos) << secret << " in\n" << body;
+  }
+  EXPECT_NE(j["freshness"].value("last_error", "").find("the probe fails"), std::string::npos)
+      << body;
+  bool unreachable = false;
+  for (const auto& stage : j["stages"]) {
+    unreachable |= stage.value("detail", "").starts_with("unreachable");
+  }
+  EXPECT_TRUE(unreachable) << body;
+  // The operator on the box sees the cause.
+  EXPECT_NE(operator_status.output.find(dead_port), std::string::npos) << operator_status.output;
+  monitor.Signal(SIGTERM);
+  monitor.Wait(10s);
+}
+
+// Issue 30, item 9: with no limit flag, the per-address limit is on (a burst of 2,000
+// pipelined requests, far past what a store sends, gets 429s), and the serve start
+// line and `pdv status` say the limits in force.
+TEST_F(ServeTest, ProtectiveLimitsAreOnByDefaultAndShown) {
+  StartServe();
+  RawClient c(port_);
+  std::string burst;
+  for (int i = 0; i < 2000; ++i)
+    burst += "GET /v1/clientes/52998224725 HTTP/1.1\r\nHost: x\r\n\r\n";
+  burst += "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  std::thread sender([&] { c.Send(burst); });  // read meanwhile: the answers fill buffers
+  std::string answers;
+  EXPECT_TRUE(c.ClosedWithin(60s, &answers));
+  sender.join();
+  auto count = [&](const std::string& what) {
+    int n = 0;
+    for (size_t at = answers.find(what); at != std::string::npos; at = answers.find(what, at + 1))
+      ++n;
+    return n;
+  };
+  EXPECT_GT(count("HTTP/1.1 429"), 0) << "no per-address limit by default";
+  EXPECT_GT(count("HTTP/1.1 401"), 0) << "the limit let nothing through";
+  EXPECT_NE(answers.find("LIMITE_EXCEDIDO"), std::string::npos);
+  std::string log = serve_->Output();
+  for (const char* shown : {"rate_per_ip=1000", "max_connections_per_ip=1000",
+                            "enumeration_ratio=0.5", "enumeration_action=log"}) {
+    EXPECT_NE(log.find(shown), std::string::npos) << shown << "\n" << log;
+  }
+  auto status = RunPdv(
+      {"status", "--redis-url", redis_->Url(), "--listen", fmt::format("127.0.0.1:{}", port_)});
+  for (const char* shown : {"rate_per_ip 1000/s per replica", "max_connections_per_ip 1000",
+                            "enumeration watch: over 50% 404s of at least 500 lookups in 60 s: "
+                            "logged"}) {
+    EXPECT_NE(status.output.find(shown), std::string::npos) << shown << "\n" << status.output;
+  }
 }
 
 }  // namespace

@@ -238,7 +238,9 @@ TEST_F(SubjectTest, ForgetWhileTheCustomerChangesLeavesNothingInAnyLayerAndVerif
   std::string api_key = Lines(key.output)[0];
   stages_.push_back(std::make_unique<PdvProcess>(
       WithConfig(
-          {"serve", "--listen", fmt::format("127.0.0.1:{}", api_port), "--near-cache", "on"}),
+          // Lookups without pause from one address: no per-address limit.
+          {"serve", "--listen", fmt::format("127.0.0.1:{}", api_port), "--near-cache", "on",
+           "--rate-per-ip", "0"}),
       Path("serve.log")));
   auto lookup = [&](const Person& p) {
     return HttpStatus(GetWithKey(api_port, "/v1/clientes/" + p.cpf, api_key));
