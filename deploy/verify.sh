@@ -34,7 +34,10 @@ if $start_dockerd; then
 fi
 docker info >/dev/null
 docker image inspect pdv/debian:bookworm >/dev/null 2>&1 || bash deploy/build-base.sh
-cmake --build build --target pdv >/dev/null
+# The image takes build/src/cli/pdv: rebuilt when this tree has a CMake build directory,
+# else (a prebuilt binary only) used as it is.
+if [[ -f build/CMakeCache.txt ]]; then cmake --build build --target pdv >/dev/null; fi
+[[ -x build/src/cli/pdv ]] || { echo "deploy/verify.sh: no build/src/cli/pdv (cmake --build build --target pdv)" >&2; exit 1; }
 # apt inside the builds needs the host's network (there may be no bridge network).
 docker build -q --network host -f deploy/Dockerfile -t pdv/pdv . >/dev/null
 docker build -q --network host -f deploy/postgres.Dockerfile -t pdv/postgres . >/dev/null
