@@ -1,8 +1,16 @@
 # HAProxy 2.6 from Debian before the API replicas (deploy/haproxy.cfg).
+# The haproxy account is made before the package (whose postinst then keeps it) with a
+# fixed uid/gid (542): deploy/make-secrets.sh makes lb_server_key owner-only (0600) for that
+# uid. Change it here and in make-secrets.sh (HAPROXY_UID) together.
 ARG BASE=pdv/debian:bookworm
 FROM ${BASE}
-RUN apt-get update \
+ARG HAPROXY_UID=542
+RUN groupadd --system --gid "$HAPROXY_UID" haproxy \
+ && useradd --system --uid "$HAPROXY_UID" --gid haproxy --home-dir /var/lib/haproxy \
+      --no-create-home --shell /usr/sbin/nologin haproxy \
+ && apt-get update \
  && apt-get install -y --no-install-recommends haproxy \
+ && test "$(id -u haproxy):$(id -g haproxy)" = "$HAPROXY_UID:$HAPROXY_UID" \
  && rm -rf /var/lib/apt/lists/*
 COPY deploy/haproxy.cfg /etc/haproxy/pdv.cfg
 USER haproxy

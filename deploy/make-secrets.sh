@@ -3,11 +3,23 @@
 # the servers' administrator passwords, one password per stage role and Redis user,
 # cpf_key, a CA and the servers' certificate (every service name, localhost, 127.0.0.1),
 # the Redis ACL file (password hashes only), and one configuration file per stage holding
-# only that stage's URLs (TLS: verify-full, rediss://). Existing secrets are kept. The
-# files are 0644 inside the 0700 directory: compose bind-mounts each into only the
-# containers that need it, whose own users must read it.
-#   bash deploy/make-secrets.sh deploy/.env [DIR]
+# only that stage's URLs (TLS: verify-full, rediss://). Existing secrets are kept.
+# Compose (not swarm) bind-mounts each secret file into the containers that need it with
+# the host file's owner and mode, so every secret file is 0600 and owned by the uid of the
+# one container user that reads it (fixed in the Dockerfiles: postgres 540, redis 541,
+# haproxy 542, pdv 543; POSTGRES_UID, REDIS_UID, HAPROXY_UID, PDV_UID if an image is
+# built with another). The servers' private key has one copy per user (postgres_, redis_,
+# serve_ and lb_server_key); the original server_key, ca.key, cpf_key and erasure_key
+# (copied into the stage files, never mounted) stay root's. Only the public certificates,
+# ca_cert and server_cert, are 0644 (no secret in them; every container verifies with
+# ca_cert). A re-run keeps every secret and resets these owners and modes. Needs root
+# (chown).
+#   sudo bash deploy/make-secrets.sh deploy/.env [DIR]
 set -euo pipefail
+if [[ $EUID -ne 0 ]]; then
+  echo "deploy/make-secrets.sh: run it as root (sudo): it chowns each secret file to the uid of the container user that reads it (0600)" >&2
+  exit 1
+fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 env_file=${1:?usage: make-secrets.sh ENV_FILE [DIR]}
 out=${2:-$root/deploy/secrets}
@@ -16,9 +28,12 @@ set -a
 # shellcheck disable=SC1090
 source "$env_file"
 set +a
+postgres_uid=${POSTGRES_UID:-540} redis_uid=${REDIS_UID:-541} haproxy_uid=${HAPROXY_UID:-542}
+pdv_uid=${PDV_UID:-543}
 mkdir -p "$out"
+chown 0:0 "$out"
 chmod 700 "$out"
-umask 022
+umask 077
 secret() { [[ -s "$out/$1" ]] || openssl rand -hex "$2" >"$out/$1"; }
 for name in postgres_admin redis_admin pdv_generate pdv_cdc pdv_transform pdv_cache pdv_monitor \
   pdv-cache pdv-serve pdv-monitor; do
@@ -38,6 +53,7 @@ if [[ ! -s "$out/server_cert" ]]; then
     -CAcreateserial -out "$out/server_cert" -days 825 -extfile "$out/san.ext" 2>/dev/null
   rm -f "$out/server.csr" "$out/san.ext"
 fi
+for user in postgres redis serve lb; do cp "$out/server_key" "$out/${user}_server_key"; done
 "$pdv" grant --passwords "$out" --redis-acl "$out/redis_admin" >"$out/redis_acl"
 probe_hash=$(PDV_CPF_KEY=$(cat "$out/cpf_key") "$pdv" grant --probe-hash)
 
@@ -87,5 +103,20 @@ write monitor "oltp_url: $(pg pdv_monitor pdv_monitor "$oltp/source_db")" \
   "warehouse_url: $(pg pdv_monitor pdv_monitor "$warehouse/warehouse")" \
   "redis_url: $(rd pdv-monitor pdv-monitor)" "monitor:" "  api_ca_cert: /run/secrets/ca_cert" \
   "  probe_cpf_hash: $probe_hash"
-chmod 644 "$out"/* && chmod 600 "$out/ca.key"
+# Every file root's and owner-only, then each mounted one its consumer's; the certificates
+# public.
+chown 0:0 "$out"/*
+chmod 600 "$out"/*
+own() { # uid, then the files that uid's containers (only) read
+  local uid=$1 file
+  shift
+  for file in "$@"; do chown "$uid:$uid" "$out/$file"; done
+}
+own "$postgres_uid" postgres_admin postgres_server_key
+own "$redis_uid" redis_acl redis_admin redis_server_key
+own "$haproxy_uid" lb_server_key
+own "$pdv_uid" serve_server_key admin.yaml generate.yaml cdc.yaml transform.yaml cache.yaml \
+  serve.yaml monitor.yaml pdv_generate pdv_cdc pdv_transform pdv_cache pdv_monitor pdv-cache \
+  pdv-serve pdv-monitor
+chmod 644 "$out/ca_cert" "$out/server_cert"
 echo "deploy/make-secrets.sh: secrets in $out"

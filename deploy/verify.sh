@@ -8,18 +8,29 @@
 # With `--cluster`, the scaled-out stack (compose.cluster.yaml: a six-node Redis Cluster,
 # two API replicas, HAProxy): the lookup goes through HAProxy, and a POS loop runs while
 # an API replica and then a Redis master are killed (docker kill); every answer must be
-# 200 or 503.
+# 200 or 503. With `--host`, the stack on the host's network (compose.host.yaml, host.env's
+# settings on free loopback ports), and every server port (PostgreSQL's two, Redis, the
+# API, cdc's metrics) must be listened on at 127.0.0.1 only (ss -ltn on the host).
+# Every run checks the secrets make-secrets.sh wrote: the directory root's and 0700, each
+# file 0600 and owned by the uid of the (one) image user of every service that mounts it
+# (docker-compose config of compose.yaml with compose.cluster.yaml; root's if none), the
+# public ca_cert and server_cert 0644.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-start_dockerd=false cluster=false
+start_dockerd=false cluster=false host=false
 for arg in "$@"; do
   case "$arg" in
     --start-dockerd) start_dockerd=true ;;
     --cluster) cluster=true ;;
-    *) echo "usage: deploy/verify.sh [--start-dockerd] [--cluster]" >&2; exit 2 ;;
+    --host) host=true ;;
+    *) echo "usage: deploy/verify.sh [--start-dockerd] [--cluster | --host]" >&2; exit 2 ;;
   esac
 done
+if $cluster && $host; then
+  echo "deploy/verify.sh: --cluster needs a bridge network (service names); not with --host" >&2
+  exit 2
+fi
 if $start_dockerd; then
   apt-get install -y -o DPkg::Lock::Timeout=600 --no-install-recommends docker.io docker-compose \
     debootstrap >/dev/null
@@ -34,12 +45,16 @@ if $start_dockerd; then
 fi
 docker info >/dev/null
 docker image inspect pdv/debian:bookworm >/dev/null 2>&1 || bash deploy/build-base.sh
-cmake --build build --target pdv >/dev/null
+# The image takes build/src/cli/pdv: rebuilt when this tree has a CMake build directory,
+# else (a prebuilt binary only) used as it is.
+if [[ -f build/CMakeCache.txt ]]; then cmake --build build --target pdv >/dev/null; fi
+[[ -x build/src/cli/pdv ]] || { echo "deploy/verify.sh: no build/src/cli/pdv (cmake --build build --target pdv)" >&2; exit 1; }
 # apt inside the builds needs the host's network (there may be no bridge network).
 docker build -q --network host -f deploy/Dockerfile -t pdv/pdv . >/dev/null
 docker build -q --network host -f deploy/postgres.Dockerfile -t pdv/postgres . >/dev/null
 docker build -q --network host -f deploy/redis.Dockerfile -t pdv/redis . >/dev/null
-$cluster && docker build -q --network host -f deploy/haproxy.Dockerfile -t pdv/haproxy . >/dev/null
+# (The HAProxy image also without --cluster: the secrets check asks it for its user's uid.)
+docker build -q --network host -f deploy/haproxy.Dockerfile -t pdv/haproxy . >/dev/null
 env_file=$(mktemp)
 secrets=$(mktemp -d)
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -51,6 +66,18 @@ ENV
 files=(-f deploy/compose.yaml)
 up=(up -d --no-build)
 want_healthy=5  # oltp, warehouse, redis, cdc, serve
+if $host; then
+  # host.env's settings, each server on a free port (the host's ports are shared).
+  read -r oltp_port warehouse_port redis_port metrics_port < <(/usr/bin/python3 -c '
+import socket
+s = [socket.socket() for _ in range(4)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
+  sed -e "s/^OLTP_PORT=.*/OLTP_PORT=$oltp_port/" -e "s/^WAREHOUSE_PORT=.*/WAREHOUSE_PORT=$warehouse_port/" \
+    -e "s/^REDIS_PORT=.*/REDIS_PORT=$redis_port/" -e "s/^API_PORT=.*/API_PORT=$port/" \
+    -e "s/^CDC_METRICS_PORT=.*/CDC_METRICS_PORT=$metrics_port/" deploy/host.env >"$env_file"
+  files+=(-f deploy/compose.host.yaml)
+fi
 if $cluster; then
   grep -v -e '^#' -e '^INITIAL' -e '^RATE' deploy/cluster.env.example | grep . | sed "s/^API_PUBLISH=.*/API_PUBLISH=$((port + 1))-$((port + 2))/; s/^LB_PUBLISH=.*/LB_PUBLISH=$port/" >>"$env_file"
   files+=(-f deploy/compose.cluster.yaml)
@@ -60,6 +87,47 @@ fi
 bash deploy/make-secrets.sh "$env_file" "$secrets" >/dev/null
 export PDV_SECRETS=$secrets
 compose=(docker-compose -p pdvverify "${files[@]}" --env-file "$env_file")
+# The secrets' owners and modes, against the services that mount each (and their images'
+# users) in compose.yaml with compose.cluster.yaml (every service and secret there is).
+docker-compose -f deploy/compose.yaml -f deploy/compose.cluster.yaml --env-file "$env_file" config |
+  /usr/bin/python3 -c '
+import os, stat, subprocess, sys, yaml
+cfg, d = yaml.safe_load(sys.stdin), sys.argv[1]
+public = {"ca_cert", "server_cert"}  # certificates: nothing secret, every user reads them
+uids, readers, nobody = {}, {}, ["no container"]
+for name, svc in cfg["services"].items():
+    image = svc["image"]
+    if image not in uids:
+        uids[image] = int(subprocess.check_output(
+            ["docker", "run", "--rm", "--network", "none", "--entrypoint", "id", image, "-u"]))
+    for s in svc.get("secrets", []):
+        source = s if isinstance(s, str) else s["source"]
+        path = os.path.realpath(cfg["secrets"][source]["file"])
+        readers.setdefault(path, {})[name] = uids[image]
+bad = []
+st = os.stat(d)
+if st.st_uid != 0 or stat.S_IMODE(st.st_mode) != 0o700:
+    bad.append(f"{d}: uid {st.st_uid} mode {stat.S_IMODE(st.st_mode):04o}, want root 0700")
+counts = {}
+for f in sorted(os.listdir(d)):
+    path = os.path.realpath(os.path.join(d, f))
+    st, by = os.stat(path), readers.get(path, {})
+    mode, users = stat.S_IMODE(st.st_mode), set(by.values())
+    if f in public:
+        want = (0, 0o644)
+    elif len(users) > 1:
+        bad.append(f"{f}: read by several users ({by}): one copy per user")
+        continue
+    else:
+        want = (users.pop() if users else 0, 0o600)
+    if (st.st_uid, mode) != want:
+        bad.append(f"{f}: uid {st.st_uid} mode {mode:04o}, want uid {want[0]} mode {want[1]:04o} (read by {sorted(by) or nobody})")
+    counts[want] = counts.get(want, 0) + 1
+if bad:
+    sys.exit("deploy/verify.sh: secrets with the wrong owner or mode:\n  " + "\n  ".join(bad))
+print("deploy/verify.sh: secrets:", ", ".join(f"{n} file(s) uid {u} mode {m:04o}" for (u, m), n in sorted(counts.items())),
+      "; images:", ", ".join(f"{i} uid {u}" for i, u in sorted(uids.items())))
+' "$secrets"
 loop=""
 cleanup() {
   [[ -n "$loop" ]] && kill "$loop" 2>/dev/null
@@ -74,6 +142,16 @@ for _ in $(seq 240); do
   sleep 1
 done
 "${compose[@]}" ps
+if $host; then
+  # On the host's network each server listens on loopback only.
+  for p in "$oltp_port" "$warehouse_port" "$redis_port" "$port" "$metrics_port"; do
+    addresses=$(ss -Hltn "sport = :$p" | awk '{print $4}')
+    echo "deploy/verify.sh: listening on port $p: $(echo $addresses)"
+    if [[ -z "$addresses" ]] || grep -qvx "127.0.0.1:$p" <<<"$addresses"; then
+      echo "deploy/verify.sh: port $p is listened on elsewhere than (only) 127.0.0.1" >&2; exit 1
+    fi
+  done
+fi
 key=$("${compose[@]}" run --rm --no-deps -T --entrypoint cat keys /var/lib/pdv/pos/api-key)
 api="https://127.0.0.1:$port"
 for _ in $(seq 90); do
@@ -128,4 +206,4 @@ fi
 admin=("${compose[@]}" run --rm --no-deps -T --entrypoint pdv grants --config /run/secrets/admin.yaml)
 "${admin[@]}" status
 "${admin[@]}" reconcile --wait 60
-echo "deploy/verify.sh: the compose stack answered over HTTPS, kept its doors shut and reconciled clean"
+echo "deploy/verify.sh: the compose stack$($host && echo " (host network)") answered over HTTPS, kept its doors shut and reconciled clean"
