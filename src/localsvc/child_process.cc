@@ -23,6 +23,11 @@ Result<ChildProcess> ChildProcess::Spawn(const SpawnOptions& options) {
   std::vector<char*> argv;
   for (const auto& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  std::vector<char*> envp;
+  if (options.env) {
+    for (const auto& e : *options.env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+  }
   int log_fd = -1;
   if (!options.log_file.empty()) {
     // Owner-only: a server's log can hold what its clients sent.
@@ -74,7 +79,11 @@ Result<ChildProcess> ChildProcess::Spawn(const SpawnOptions& options) {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execvp(argv[0], argv.data());
+    if (options.env) {
+      ::execvpe(argv[0], argv.data(), envp.data());
+    } else {
+      ::execvp(argv[0], argv.data());
+    }
     ::_exit(127);
   }
   if (log_fd >= 0) ::close(log_fd);

@@ -23,6 +23,9 @@ struct SpawnOptions {
   // Signal the child gets when the thread that spawned it dies, however it dies
   // (SIGKILL included), so no server outlives a crashed test or supervisor. 0: none.
   int parent_death_signal = 0;
+  // The child's whole environment ("NAME=value" entries); unset: ours. Set it to keep
+  // secrets the child does not need out of it (common/child_environment.h).
+  std::optional<std::vector<std::string>> env = {};
 };
 
 // A child process, killed (SIGKILL) and reaped on destruction if still running.
