@@ -198,12 +198,18 @@ class Installer {
     }
     auto head = Run({"git", "-C", clone.string(), "rev-parse", "HEAD"}, git_env_, log);
     if (!head.ok()) return Status::Error(spec.defined_at + ": " + head.status().message());
-    // The clone keeps the URL as its remote: a token in it would stay on disk in
-    // dbt_packages/<name>/.git/config.
+    // The clone keeps the URL as its remote and in its reflogs ("clone: from <url>"): a
+    // token in it would stay on disk under dbt_packages/<name>/.git.
     if (std::string shown = secrets_.Scrub(where); shown != where) {
       auto reset =
           Run({"git", "-C", clone.string(), "remote", "set-url", "origin", shown}, git_env_, log);
       if (!reset.ok()) return Status::Error(spec.defined_at + ": " + reset.status().message());
+      std::error_code ec;
+      fs::remove_all(clone / ".git" / "logs", ec);
+      if (ec) {
+        return Status::Error(fmt::format("{}: cannot remove {}: {}", spec.defined_at,
+                                         (clone / ".git" / "logs").string(), ec.message()));
+      }
     }
     fs::path root = spec.subdirectory.empty() ? clone : clone / spec.subdirectory;
     auto placed = Place(spec, root, /*link=*/false, "git:" + secrets_.Scrub(url), Trim(*head));
