@@ -2,11 +2,35 @@
 
 #include <fmt/format.h>
 
+#include <iostream>
+#include <istream>
+#include <iterator>
+
 #include "cli/command.h"
+#include "common/cpf.h"
 #include "subject/subject.h"
 
 namespace pdv::cli {
 namespace {
+
+// `--cpf -`: the CPF from one line of `in` (surrounding whitespace ignored), in any
+// spelling --cpf accepts; its 11 digits. Empty input, more than one line or a bad CPF is
+// an error that does not repeat the input.
+Result<std::string> CpfFromStdin(std::istream& in) {
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) {
+    return Status::Error("standard input is empty: give the CPF on one line");
+  }
+  size_t last = text.find_last_not_of(" \t\r\n");
+  std::string line = text.substr(first, last - first + 1);
+  if (line.find('\n') != std::string::npos) {
+    return Status::Error("standard input has more than one line: give one CPF");
+  }
+  auto cpf = Cpf::Parse(line);
+  if (!cpf.ok()) return Status::Error("standard input: " + cpf.message());
+  return cpf->digits();
+}
 
 class SubjectCommand : public Command {
  public:
@@ -26,7 +50,10 @@ class SubjectCommand : public Command {
         "Scans every layer for an erasure's subject; prints the proof of absence, "
         "exits 1 if anything remains");
     for (CLI::App* sub : {export_, forget_}) {
-      sub->add_option("--cpf", who_.cpf, "The person's CPF (hashed with cpf_key, never kept)");
+      sub->add_option("--cpf", who_.cpf,
+                      "The person's CPF (hashed with cpf_key, never kept). Pass `--cpf -` and "
+                      "the CPF on standard input (one line): that is the way to pass one, a "
+                      "CPF on the command line shows in `ps` and the shell's history");
       sub->add_option("--cliente-id", who_.cliente_id, "The person's cliente_id");
     }
     forget_->add_flag("--at-source", forget_options_.at_source,
@@ -53,6 +80,14 @@ class SubjectCommand : public Command {
     if (!verify_->parsed() && who_.cpf.empty() == who_.cliente_id.empty()) {
       fmt::print(stderr, "pdv subject: give exactly one of --cpf and --cliente-id\n");
       return kExitUsage;
+    }
+    if (who_.cpf == "-") {
+      auto cpf = CpfFromStdin(std::cin);
+      if (!cpf.ok()) {
+        fmt::print(stderr, "pdv subject: --cpf -: {}\n", cpf.message());
+        return kExitUsage;
+      }
+      who_.cpf = std::move(*cpf);
     }
     if (export_->parsed()) {
       auto doc = subject::Export(sources, who_);

@@ -7,36 +7,17 @@
 #include <algorithm>
 #include <string_view>
 
+#include "common/child_environment.h"
+
 namespace pdv::cli {
 
 using Clock = std::chrono::steady_clock;
 
-namespace {
-
-// What a stage inherits of our environment: the locale, the time zone, where programs and
-// temporary files are, and the transform's SQL trace switch; nothing else. A stage's
-// configuration and credentials are in its own file: a caller's DBT_ENV_SECRET_*, cloud
-// keys or PDV_* settings never reach a stage, nor a dbt package it runs.
-bool StageMayInherit(std::string_view name) {
-  for (std::string_view kept :
-       {"PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PDV_TRANSFORM_TRACE"}) {
-    if (name == kept) return true;
-  }
-  return name.starts_with("LC_");
-}
-
-}  // namespace
-
+// A stage's configuration and credentials are in its own file: a caller's
+// DBT_ENV_SECRET_*, cloud keys or PDV_* settings never reach a stage, nor a dbt package
+// it runs (common/child_environment.h says what does).
 std::vector<std::string> StageEnvironment(char** environment) {
-  std::vector<std::string> out;
-  for (char** e = environment; e && *e; ++e) {
-    std::string_view entry(*e);
-    auto eq = entry.find('=');
-    if (eq != std::string_view::npos && StageMayInherit(entry.substr(0, eq))) {
-      out.emplace_back(entry);
-    }
-  }
-  return out;
+  return FilterEnvironment(environment, StageMayInherit);
 }
 
 Status Supervisor::Launch(Stage& stage, bool restart) {

@@ -17,8 +17,8 @@
 
 namespace pdv::cli {
 
-// The environment a stage is started with: of `environment` (NAME=value entries), only
-// the locale, TZ, PATH, TMPDIR and PDV_TRANSFORM_TRACE.
+// The environment a stage is started with: of `environment` (NAME=value entries), what
+// common/child_environment.h's StageMayInherit keeps.
 std::vector<std::string> StageEnvironment(char** environment);
 
 struct StageSpec {

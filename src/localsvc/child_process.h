@@ -20,7 +20,8 @@ struct SpawnOptions {
   std::string log_file = {};
   // stdin reads this file ("": /dev/null).
   std::string stdin_file = {};
-  // The child's whole environment ("NAME=value" each), or unset: ours.
+  // The child's whole environment ("NAME=value" each), or unset: ours. Set it to keep
+  // secrets the child does not need out of it (common/child_environment.h).
   std::optional<std::vector<std::string>> env = {};
   // Signal the child gets when the thread that spawned it dies, however it dies
   // (SIGKILL included), so no server outlives a crashed test or supervisor. 0: none.

@@ -17,7 +17,7 @@ Status WriteArtifact(const Project& project, const std::string& file, const nloh
   std::error_code ec;
   fs::create_directories(project.target_path, ec);
   std::ofstream out(fs::path(project.target_path) / file);
-  out << doc.dump(2);
+  out << project.secrets.Scrub(doc.dump(2));
   if (!out) return Status::Error(fmt::format("{}/{}: cannot write", project.target_path, file));
   return Status::Ok();
 }

@@ -561,42 +561,39 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
                                                   "vars: in dbt_project.yml or with --vars)",
                                                   name->as_string()));
         })));
-  bool all_env = options.all_env;
+  EnvScope env_scope = options.env_scope;
   const std::set<std::string>* declared = &project.declared_env;
   std::map<std::string, std::string> env_overrides = options.env_overrides;
-  g.Set("env_var", Value(Function([all_env, declared, env_overrides](const Arguments& a) -> Value {
+  g.Set("env_var",
+        Value(Function([env_scope, declared, env_overrides](const Arguments& a) -> Value {
           const Value* name = a.Get(0, "var");
           if (!name || !name->is_string()) throw TemplateError(a.line, "env_var() needs a name");
           const std::string& n = name->as_string();
           if (auto it = env_overrides.find(n); it != env_overrides.end()) return Value(it->second);
-          bool visible = all_env || declared->contains(n) ||
-                         (n.starts_with("DBT_ENV_") && !n.starts_with("DBT_ENV_SECRET_"));
-          if (!visible) {
-            throw TemplateError(a.line,
-                                fmt::format("env_var('{}'): outside profiles.yml only DBT_ENV_* "
-                                            "variables (DBT_ENV_SECRET_* not even those) and those "
-                                            "declared with --env-var are visible",
-                                            n));
+          // Refused even with a default: a package probing for a secret is an error, as
+          // in dbt, not a silent fallback.
+          if (std::string refused = EnvVarRefusal(n, env_scope, *declared); !refused.empty()) {
+            throw TemplateError(a.line, refused);
           }
-          if (const char* v = std::getenv(name->as_string().c_str())) return Value(std::string(v));
+          if (const char* v = std::getenv(n.c_str())) return Value(std::string(v));
           if (const Value* d = a.Get(1, "default")) return *d;
-          throw TemplateError(
-              a.line, fmt::format("env var required but not provided: '{}'", name->as_string()));
+          throw TemplateError(a.line, fmt::format("env var required but not provided: '{}'", n));
         })));
   g.Set("target", TargetValue(project.target));
   g.Set("project_name", Value(project.name));
   g.Set("schema", Value(node.schema));
   g.Set("database", Value(node.database));
   g.Set("model", NodeValue(node));
-  g.Set("log", Value(Function([](const Arguments& a) -> Value {
+  const SecretMask* secrets = &project.secrets;
+  g.Set("log", Value(Function([secrets](const Arguments& a) -> Value {
           const Value* info = a.Get(1, "info");
           if (info && info->Truthy() && !a.positional.empty()) {
-            std::cerr << a.positional[0].Str() << "\n";
+            std::cerr << secrets->Scrub(a.positional[0].Str()) << "\n";
           }
           return Value("");
         })));
-  g.Set("print", Value(Function([](const Arguments& a) -> Value {
-          if (!a.positional.empty()) std::cerr << a.positional[0].Str() << "\n";
+  g.Set("print", Value(Function([secrets](const Arguments& a) -> Value {
+          if (!a.positional.empty()) std::cerr << secrets->Scrub(a.positional[0].Str()) << "\n";
           return Value("");
         })));
   ValueDict exceptions;
@@ -604,9 +601,9 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
                    throw TemplateError(
                        a.line, a.positional.empty() ? "compiler error" : a.positional[0].Str());
                  })));
-  exceptions.Set("warn", Value(Function([](const Arguments& a) -> Value {
+  exceptions.Set("warn", Value(Function([secrets](const Arguments& a) -> Value {
                    if (!a.positional.empty())
-                     std::cerr << "warning: " << a.positional[0].Str() << "\n";
+                     std::cerr << "warning: " << secrets->Scrub(a.positional[0].Str()) << "\n";
                    return Value("");
                  })));
   g.Set("exceptions", Value(std::move(exceptions)));

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "transform/env_access.h"
 #include "transform/project.h"
 
 namespace pdv::transform {
@@ -33,10 +34,10 @@ struct QueryResult {
 
 struct ContextOptions {
   bool parse = false;
-  // env_var() sees every environment variable (profiles.yml, as in dbt). Otherwise
-  // (models, macros, tests, schema files) only DBT_ENV_* other than DBT_ENV_SECRET_*:
-  // a project must not read the platform's secrets (PDV_CPF_KEY) into SQL or logs.
-  bool all_env = false;
+  // What env_var() may read (transform/env_access.h): profiles.yml any variable but
+  // PDV_*; models, macros, tests, schema files only DBT_ENV_* other than DBT_ENV_SECRET_*
+  // and the declared ones, so a project cannot read a secret into SQL or logs.
+  EnvScope env_scope = EnvScope::kProject;
   // Execute mode: what is_incremental() answers (the runner decides it, see
   // Runner::Incremental).
   bool incremental = false;

@@ -46,7 +46,7 @@ RunSummary CheckFreshness(const Project& project, Adapter& adapter,
     if (n.resource_type == "source" && has_threshold && n.config.value("loaded_at_field", "") != "")
       checked.push_back(&n);
   }
-  const ConsoleReporter console(out, /*quiet=*/false);
+  const ConsoleReporter console(out, /*quiet=*/false, &project.secrets);
   RunSummary summary;
   summary.total = static_cast<int>(checked.size());
   nlohmann::json results = nlohmann::json::array();
@@ -79,7 +79,7 @@ RunSummary CheckFreshness(const Project& project, Adapter& adapter,
       summary.error++;
       console.Line(fmt::format("{} of {} ERROR STALE {} [ERROR in {:.2f}s]", index, summary.total,
                                what, seconds));
-      fmt::print(out, "  {}: {}\n", n->original_file_path, r.message());
+      fmt::print(out, "  {}: {}\n", n->original_file_path, project.secrets.Scrub(r.message()));
     } else {
       const auto& row = r->at(0);  // an aggregate: always one row
       bool empty = !row[0];

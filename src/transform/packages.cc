@@ -13,8 +13,11 @@
 #include <optional>
 #include <sstream>
 
+#include "common/child_environment.h"
 #include "localsvc/child_process.h"
+#include "transform/env_access.h"
 #include "transform/jinja.h"
+#include "transform/secret_mask.h"
 
 namespace pdv::transform {
 namespace {
@@ -55,11 +58,13 @@ Result<std::pair<std::string, std::string>> ReadPackageName(const fs::path& dir,
   }
 }
 
-// Runs a command (git); its output goes to `log`, whose text is returned.
-Result<std::string> Run(const std::vector<std::string>& argv, const fs::path& log) {
+// Runs a command (git) in environment `env`; its output goes to `log`, whose text is
+// returned.
+Result<std::string> Run(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                        const fs::path& log) {
   fs::remove(log);
-  Status s =
-      localsvc::RunCommand({.argv = argv, .log_file = log.string()}, std::chrono::seconds(600));
+  Status s = localsvc::RunCommand({.argv = argv, .log_file = log.string(), .env = env},
+                                  std::chrono::seconds(600));
   std::string out = Slurp(log);
   fs::remove(log);
   if (!s.ok()) return s;
@@ -110,8 +115,13 @@ bool Satisfies(const std::vector<int>& version, const std::string& range) {
 
 class Installer {
  public:
-  Installer(const DepsOptions& options, fs::path project, fs::path staging)
-      : options_(options), project_(std::move(project)), staging_(std::move(staging)) {}
+  Installer(const DepsOptions& options, fs::path project, fs::path staging,
+            const SecretMask& secrets)
+      : options_(options),
+        project_(std::move(project)),
+        staging_(std::move(staging)),
+        secrets_(secrets),
+        git_env_(FilterEnvironment(environ, HelperMayInherit)) {}
 
   Result<InstalledPackage> Install(const PackageSpec& spec, size_t index) {
     switch (spec.kind) {
@@ -173,22 +183,36 @@ class Installer {
         fs::path(url).is_relative()) {
       where = (fs::path(spec.base_dir) / url).string();
     }
-    auto cloned = Run({"git", "clone", "--quiet", where, clone.string()}, log);
+    auto cloned = Run({"git", "clone", "--quiet", where, clone.string()}, git_env_, log);
     if (!cloned.ok()) {
       return Status::Error(
           fmt::format("{}: git clone {}: {}", spec.defined_at, url, cloned.status().message()));
     }
     if (!revision.empty()) {
-      auto checked = Run({"git", "-C", clone.string(), "checkout", "--quiet", revision, "--"}, log);
+      auto checked =
+          Run({"git", "-C", clone.string(), "checkout", "--quiet", revision, "--"}, git_env_, log);
       if (!checked.ok()) {
         return Status::Error(fmt::format("{}: {} has no revision '{}': {}", spec.defined_at, url,
                                          revision, checked.status().message()));
       }
     }
-    auto head = Run({"git", "-C", clone.string(), "rev-parse", "HEAD"}, log);
+    auto head = Run({"git", "-C", clone.string(), "rev-parse", "HEAD"}, git_env_, log);
     if (!head.ok()) return Status::Error(spec.defined_at + ": " + head.status().message());
+    // The clone keeps the URL as its remote and in its reflogs ("clone: from <url>"): a
+    // token in it would stay on disk under dbt_packages/<name>/.git.
+    if (std::string shown = secrets_.Scrub(where); shown != where) {
+      auto reset =
+          Run({"git", "-C", clone.string(), "remote", "set-url", "origin", shown}, git_env_, log);
+      if (!reset.ok()) return Status::Error(spec.defined_at + ": " + reset.status().message());
+      std::error_code ec;
+      fs::remove_all(clone / ".git" / "logs", ec);
+      if (ec) {
+        return Status::Error(fmt::format("{}: cannot remove {}: {}", spec.defined_at,
+                                         (clone / ".git" / "logs").string(), ec.message()));
+      }
+    }
     fs::path root = spec.subdirectory.empty() ? clone : clone / spec.subdirectory;
-    auto placed = Place(spec, root, /*link=*/false, "git:" + url, Trim(*head));
+    auto placed = Place(spec, root, /*link=*/false, "git:" + secrets_.Scrub(url), Trim(*head));
     if (!spec.subdirectory.empty()) fs::remove_all(clone);
     return placed;
   }
@@ -222,7 +246,7 @@ class Installer {
     if (fs::exists(found / ".git")) {
       // A repository: its tags are the versions; the highest one in range is installed.
       fs::path log = staging_ / fmt::format(".git-{}.log", index);
-      auto tags = Run({"git", "-C", found.string(), "tag", "--list"}, log);
+      auto tags = Run({"git", "-C", found.string(), "tag", "--list"}, git_env_, log);
       if (!tags.ok()) return Status::Error(spec.defined_at + ": " + tags.status().message());
       std::optional<std::vector<int>> best;
       std::string best_tag;
@@ -266,10 +290,15 @@ class Installer {
   const DepsOptions& options_;
   fs::path project_;
   fs::path staging_;
+  const SecretMask& secrets_;
+  // git needs none of the platform's secrets, nor the DBT_ENV_SECRET_* ones: a URL that
+  // needs a token already carries it.
+  std::vector<std::string> git_env_;
 };
 
-// dbt renders packages.yml with env_var() (every variable: a git URL may carry a token
-// from DBT_ENV_SECRET_*), before it is read as YAML.
+// dbt renders packages.yml with env_var() before it is read as YAML: a git URL may carry a
+// token from DBT_ENV_SECRET_*. The file may be a package's (transitive): like the project's,
+// it reads no PDV_* variable (transform/env_access.h).
 Result<std::string> RenderWithEnv(const std::string& text, const std::string& file) {
   auto tmpl = jinja::Template::Parse(text, file);
   if (!tmpl.ok()) return tmpl.status();
@@ -277,6 +306,10 @@ Result<std::string> RenderWithEnv(const std::string& text, const std::string& fi
   globals.Set("env_var", jinja::Value(jinja::Function([](const jinja::Arguments& a) {
                 const jinja::Value* name = a.Get(0, "var");
                 if (!name) throw jinja::TemplateError(a.line, "env_var() needs a name");
+                if (std::string refused = EnvVarRefusal(name->Str(), EnvScope::kPackages, {});
+                    !refused.empty()) {
+                  throw jinja::TemplateError(a.line, refused);
+                }
                 if (const char* v = std::getenv(name->Str().c_str())) {
                   return jinja::Value(std::string(v));
                 }
@@ -362,7 +395,10 @@ Result<std::vector<PackageSpec>> ReadPackageSpecs(const std::string& project_dir
   return specs;
 }
 
-Result<std::vector<InstalledPackage>> InstallPackages(const DepsOptions& options) {
+namespace {
+
+Result<std::vector<InstalledPackage>> InstallUnscrubbed(const DepsOptions& options,
+                                                        const SecretMask& secrets) {
   fs::path project =
       fs::absolute(options.project_dir.empty() ? "." : options.project_dir).lexically_normal();
   auto specs = ReadPackageSpecs(project.string());
@@ -380,7 +416,7 @@ Result<std::vector<InstalledPackage>> InstallPackages(const DepsOptions& options
   fs::path staging = project / fmt::format(".{}.new-{}", install_name, ::getpid());
   fs::remove_all(staging);
   fs::create_directories(staging);
-  Installer installer(options, project, staging);
+  Installer installer(options, project, staging, secrets);
   std::vector<InstalledPackage> installed;
   std::vector<PackageSpec> queue = std::move(*specs);
   for (size_t i = 0; i < queue.size(); ++i) {
@@ -391,7 +427,7 @@ Result<std::vector<InstalledPackage>> InstallPackages(const DepsOptions& options
     }
     if (r->duplicate) continue;
     fmt::print(options.out, "Installed {} ({})\n", r->name,
-               r->revision.empty() ? r->source : r->source + " @ " + r->revision);
+               secrets.Scrub(r->revision.empty() ? r->source : r->source + " @ " + r->revision));
     // The package's own packages, named relative to it.
     fs::path placed = staging / r->name;
     auto inner = ReadPackageSpecs(placed.string());
@@ -418,8 +454,19 @@ Result<std::vector<InstalledPackage>> InstallPackages(const DepsOptions& options
          << YAML::EndMap;
   }
   lock << YAML::EndSeq << YAML::EndMap;
-  std::ofstream(project / "package-lock.yml") << lock.c_str() << "\n";
+  std::ofstream(project / "package-lock.yml") << secrets.Scrub(lock.c_str()) << "\n";
   fmt::print(options.out, "{} package(s) installed in {}\n", installed.size(), install_name);
+  return installed;
+}
+
+}  // namespace
+
+Result<std::vector<InstalledPackage>> InstallPackages(const DepsOptions& options) {
+  // A git URL rendered from DBT_ENV_SECRET_* is in the sources printed and locked (scrubbed
+  // where they are made) and in git's errors, which quote its command line.
+  SecretMask secrets = SecretMask::FromEnvironment(environ);
+  auto installed = InstallUnscrubbed(options, secrets);
+  if (!installed.ok()) return Status::Error(secrets.Scrub(installed.message()));
   return installed;
 }
 

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <libpq-fe.h>
 #include <openssl/evp.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -338,7 +339,9 @@ std::string ShortHash(const std::string& text) {
 
 class Loader {
  public:
-  explicit Loader(const LoadOptions& options) : options_(options) {}
+  Loader(const LoadOptions& options, const SecretMask& secrets) : options_(options) {
+    p_.secrets = secrets;
+  }
 
   Project Load() {
     dir_ =
@@ -604,11 +607,9 @@ class Loader {
       }
     }
     for (const auto& name : options_.declared_env) {
-      // The platform's own secrets stay out of SQL and logs, declared or not.
-      if (name == "PDV_CPF_KEY" || name.starts_with("DBT_ENV_SECRET_") ||
-          name.find("PASSWORD") != std::string::npos) {
-        throw LoadError{
-            fmt::format("--env-var {}: a secret cannot be made readable by models", name)};
+      // Secrets stay out of SQL and logs, declared or not.
+      if (std::string refused = EnvVarDeclarationRefusal(name); !refused.empty()) {
+        throw LoadError{refused};
       }
       p_.declared_env.insert(name);
     }
@@ -679,7 +680,8 @@ class Loader {
     jinja::Environment env;
     Node none;
     ContextCapture capture;
-    ValueDict ctx = MakeContext(p_, none, {.parse = true, .all_env = true}, &capture);
+    ValueDict ctx =
+        MakeContext(p_, none, {.parse = true, .env_scope = EnvScope::kProfiles}, &capture);
     auto render = [&](const YAML::Node& value) -> std::string {
       std::string text = value.as<std::string>();
       if (text.find("{{") == std::string::npos && text.find("{%") == std::string::npos) return text;
@@ -1292,15 +1294,18 @@ class Loader {
 }  // namespace
 
 Result<Project> LoadProject(const LoadOptions& options) {
+  // Read once, here: the same values are scrubbed from the errors below and, through
+  // Project::secrets, from everything the runner prints and writes later.
+  SecretMask secrets = SecretMask::FromEnvironment(environ);
   try {
-    return Loader(options).Load();
+    return Loader(options, secrets).Load();
   } catch (const LoadError& e) {
-    return Status::Error(e.message);
+    return Status::Error(secrets.Scrub(e.message));
   } catch (const YAML::Exception& e) {
     return Status::Error(
-        fmt::format("invalid project YAML at line {}: {}", e.mark.line + 1, e.msg));
+        secrets.Scrub(fmt::format("invalid project YAML at line {}: {}", e.mark.line + 1, e.msg)));
   } catch (const fs::filesystem_error& e) {
-    return Status::Error(e.what());
+    return Status::Error(secrets.Scrub(e.what()));
   }
 }
 

@@ -17,6 +17,7 @@
 
 #include "common/status.h"
 #include "transform/jinja.h"
+#include "transform/secret_mask.h"
 
 namespace pdv::transform {
 
@@ -78,7 +79,7 @@ struct LoadOptions {
   std::string vars_yaml;                              // --vars
   std::optional<std::string> platform_warehouse_url;  // set: no profiles.yml, this target
   // Environment variables the operator declared readable by env_var() in models,
-  // besides DBT_ENV_* (--env-var). The platform's secrets cannot be declared.
+  // besides DBT_ENV_* (--env-var). No secret can be declared (PDV_*, DBT_ENV_SECRET_*).
   std::vector<std::string> declared_env;
 };
 
@@ -108,6 +109,8 @@ struct Project {
   // graph.nodes / graph.sources, built on first use in execute mode.
   std::shared_ptr<const jinja::Value> GraphValue() const;
   std::set<std::string> declared_env;  // LoadOptions::declared_env
+  // The DBT_ENV_SECRET_* values at load: scrubbed from what the runner prints and writes.
+  SecretMask secrets;
   Target target;
   std::map<std::string, Node> nodes;  // by unique id (models, seeds, tests, sources)
   std::shared_ptr<jinja::Environment> env;

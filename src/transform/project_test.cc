@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "transform/graph.h"
 
@@ -45,6 +46,12 @@ class ProjectTest : public ::testing::Test {
     for (const auto& id : *s) names.insert(p.nodes.at(id).name);
     return names;
   }
+  static std::string ReadFile(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
   fs::path dir_;
 };
 
@@ -56,12 +63,19 @@ TEST_F(ProjectTest, ModelsSeeOnlyDbtEnvVariables) {
   auto leaked = Load();
   ASSERT_FALSE(leaked.ok());
   EXPECT_NE(leaked.message().find("leak.sql:1"), std::string::npos) << leaked.message();
-  EXPECT_NE(leaked.message().find("only DBT_ENV_* variables"), std::string::npos)
+  EXPECT_NE(leaked.message().find("PDV_* variables are the platform's"), std::string::npos)
       << leaked.message();
   EXPECT_EQ(leaked.message().find("the-platform-secret-key"), std::string::npos);
-  setenv("DBT_ENV_SECRET_TOKEN", "t", 1);
+  // Issue 30: dbt's rule for its secrets.
+  setenv("DBT_ENV_SECRET_TOKEN", "tok-3141", 1);
   Write("models/leak.sql", "select '{{ env_var(\"DBT_ENV_SECRET_TOKEN\") }}' as k\n");
-  EXPECT_FALSE(Load().ok());
+  auto secret_in_model = Load();
+  ASSERT_FALSE(secret_in_model.ok());
+  EXPECT_NE(secret_in_model.message().find(
+                "leak.sql:1: env_var('DBT_ENV_SECRET_TOKEN'): Secret env vars are allowed only in "
+                "profiles.yml or packages.yml"),
+            std::string::npos)
+      << secret_in_model.message();
   setenv("DBT_ENV_REGION", "sp", 1);
   Write("models/leak.sql", "select '{{ env_var(\"DBT_ENV_REGION\") }}' as k\n");
   auto fine = Load();
@@ -80,6 +94,43 @@ TEST_F(ProjectTest, ModelsSeeOnlyDbtEnvVariables) {
   unsetenv("PDV_CPF_KEY");
   unsetenv("DBT_ENV_SECRET_TOKEN");
   unsetenv("DBT_ENV_REGION");
+}
+
+// Issue 30: profiles.yml reads any variable but the platform's own; its DBT_ENV_SECRET_*
+// password is scrubbed from the errors.
+TEST_F(ProjectTest, ProfilesReadNoPdvVariable) {
+  setenv("PDV_WAREHOUSE_URL", "postgresql://postgres:pw-2718@127.0.0.1/w", 1);
+  std::string profiles = ReadFile(dir_ / "profiles.yml");
+  std::string leaky = profiles;
+  leaky.replace(leaky.find("{{ env_var('SHOP_PG_DB') }}"),
+                std::string("{{ env_var('SHOP_PG_DB') }}").size(),
+                "{{ env_var('PDV_WAREHOUSE_URL', 'x') }}");
+  Write("profiles.yml", leaky);
+  auto refused = Load();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find("profiles.yml:10: env_var('PDV_WAREHOUSE_URL'): PDV_* "
+                                   "variables are the platform's"),
+            std::string::npos)
+      << refused.message();
+  EXPECT_EQ(refused.message().find("pw-2718"), std::string::npos) << refused.message();
+  unsetenv("PDV_WAREHOUSE_URL");
+  // A secret profiles.yml may read, in a value that makes an error: shown scrubbed.
+  setenv("DBT_ENV_SECRET_SHOP_PG_PASSWORD", "pw-1618", 1);
+  std::string bad = profiles;
+  bad.replace(bad.find("{{ env_var('SHOP_PG_DB') }}"),
+              std::string("{{ env_var('SHOP_PG_DB') }}").size(),
+              "{{ exceptions.raise_compiler_error('no ' ~ "
+              "env_var('DBT_ENV_SECRET_SHOP_PG_PASSWORD')) }}");
+  Write("profiles.yml", bad);
+  auto scrubbed = Load();
+  ASSERT_FALSE(scrubbed.ok());
+  EXPECT_NE(scrubbed.message().find("no *****"), std::string::npos) << scrubbed.message();
+  EXPECT_EQ(scrubbed.message().find("pw-1618"), std::string::npos) << scrubbed.message();
+  Write("profiles.yml", profiles);
+  auto fine = Load();
+  ASSERT_TRUE(fine.ok()) << fine.message();
+  EXPECT_NE(fine->target.conninfo.find("pw-1618"), std::string::npos);  // still used
+  unsetenv("DBT_ENV_SECRET_SHOP_PG_PASSWORD");
 }
 
 TEST_F(ProjectTest, ConfigsFromProjectSchemaAndFile) {

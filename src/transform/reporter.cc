@@ -50,7 +50,7 @@ std::string ConsoleReporter::Kind(const Node& node) {
 
 void ConsoleReporter::Line(const std::string& text) const {
   if (quiet_) return;
-  fmt::print(out_, "{}  {}\n", Now(), text);
+  fmt::print(out_, "{}  {}\n", Now(), secrets_->Scrub(text));
   std::fflush(out_);
 }
 

@@ -18,7 +18,9 @@ namespace pdv::transform {
 
 class ConsoleReporter {
  public:
-  ConsoleReporter(std::FILE* out, bool quiet) : out_(out), quiet_(quiet) {}
+  // `secrets` (borrowed, outlives this) are scrubbed from every line.
+  ConsoleReporter(std::FILE* out, bool quiet, const SecretMask* secrets)
+      : out_(out), quiet_(quiet), secrets_(secrets) {}
 
   void Line(const std::string& text) const;
   void Header(const Project& project) const;
@@ -36,6 +38,7 @@ class ConsoleReporter {
  private:
   std::FILE* out_;
   bool quiet_;
+  const SecretMask* secrets_;
 };
 
 }  // namespace pdv::transform

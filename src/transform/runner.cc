@@ -34,7 +34,7 @@ Runner::Runner(const Project& project, const Graph& graph, Adapter* adapter,
       graph_(graph),
       adapter_(adapter),
       options_(options),
-      reporter_(options.out, options.quiet) {
+      reporter_(options.out, options.quiet, &project.secrets) {
   generated_at_ = ArtifactTime();
 }
 
@@ -184,7 +184,7 @@ void Runner::WriteCompiled(const Node& node, const std::string& sql) const {
         (node.name + ".sql");
   }
   fs::create_directories(p.parent_path(), ec);
-  std::ofstream(p) << sql;
+  std::ofstream(p) << project_.secrets.Scrub(sql);
 }
 
 // The source line of a SQL error: the line of the compiled SQL that holds `position`,
@@ -309,8 +309,8 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
   for (int i = 1; i < threads && adapter_; ++i) {
     auto a = adapter_->Clone();
     if (!a.ok()) {
-      fmt::print(stderr, "warning: thread {}: {}; running with {} threads\n", i + 1, a.message(),
-                 i);
+      fmt::print(stderr, "warning: thread {}: {}; running with {} threads\n", i + 1,
+                 project_.secrets.Scrub(a.message()), i);
       break;
     }
     extra_adapters.push_back(std::move(*a));
@@ -328,7 +328,7 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
   if (adapter_) {
     // The relation cache: every relation of the schemas this run builds, in one query.
     if (Status s = adapter_->CacheSchemas({schemas.begin(), schemas.end()}); !s.ok()) {
-      fmt::print(stderr, "warning: relation cache: {}\n", s.message());
+      fmt::print(stderr, "warning: relation cache: {}\n", project_.secrets.Scrub(s.message()));
     }
   }
   if (workers.size() > 1) {
@@ -336,7 +336,8 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
     // schemas are made first, one by one, as dbt does.
     for (const auto& schema : schemas) {
       StatementResult r = adapter_->Execute(adapter_->CreateSchemaSql(schema));
-      if (!r.ok) fmt::print(stderr, "warning: schema {}: {}\n", schema, r.error);
+      if (!r.ok)
+        fmt::print(stderr, "warning: schema {}: {}\n", schema, project_.secrets.Scrub(r.error));
     }
   }
   reporter_.Concurrency(workers.size(), project_.target.name);
@@ -531,9 +532,10 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
   reporter_.Summary(kinds, elapsed, summary, problems);
   if (!options_.artifacts_on_success && summary.ok()) return summary;
   if (Status s = WriteRunResults(results, elapsed, command); !s.ok()) {
-    fmt::print(stderr, "warning: {}\n", s.message());
+    fmt::print(stderr, "warning: {}\n", project_.secrets.Scrub(s.message()));
   }
-  if (Status s = WriteManifest(); !s.ok()) fmt::print(stderr, "warning: {}\n", s.message());
+  if (Status s = WriteManifest(); !s.ok())
+    fmt::print(stderr, "warning: {}\n", project_.secrets.Scrub(s.message()));
   return summary;
 }
 

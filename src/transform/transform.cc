@@ -104,13 +104,14 @@ Result<RunSummary> RunLoaded(const Project& project, const Graph& graph, pg::Con
       summary.total++;
       if (!sql.ok()) {
         fmt::print(stderr, "Compilation Error in {} {}: {}\n", n.resource_type, n.name,
-                   sql.message());
+                   project.secrets.Scrub(sql.message()));
         summary.error++;
         continue;
       }
       summary.pass++;
       if (nodes.size() == 1 || !options.select.empty()) {
-        fmt::print(options.out, "-- {} ({})\n{}\n", n.unique_id, n.original_file_path, *sql);
+        fmt::print(options.out, "-- {} ({})\n{}\n", n.unique_id, n.original_file_path,
+                   project.secrets.Scrub(*sql));
       }
     }
     if (Status s = runner.WriteManifest(); !s.ok()) return s;
@@ -131,22 +132,32 @@ std::string MissingSource(const Project& project, pg::Connection& conn) {
 
 }  // namespace
 
+namespace {
+
+Result<RunSummary> RunCommandUnscrubbed(const TransformOptions& options, const Project& project) {
+  auto graph = Graph::Build(project);
+  if (!graph.ok()) return graph.status();
+  if (options.command == "ls") return RunLoaded(project, *graph, nullptr, options);
+  auto conn = pg::Connection::Connect(project.target.conninfo);
+  if (!conn.ok())
+    return Status::Error(fmt::format("target '{}': {}", project.target.name, conn.message()));
+  return RunLoaded(project, *graph, &*conn, options);
+}
+
+}  // namespace
+
 Result<RunSummary> RunCommand(const TransformOptions& options) {
   static const std::set<std::string> kCommands = {
       "seed", "run", "test", "build", "compile", "ls", "snapshot", "freshness", "docs"};
   if (!kCommands.count(options.command)) {
     return Status::Error(fmt::format("unknown transform command '{}'", options.command));
   }
-  auto project = LoadProject(ToLoadOptions(options));
+  auto project = LoadProject(ToLoadOptions(options));  // its errors come scrubbed
   if (!project.ok()) return project.status();
   if (!options.target_path.empty()) project->target_path = options.target_path;
-  auto graph = Graph::Build(*project);
-  if (!graph.ok()) return graph.status();
-  if (options.command == "ls") return RunLoaded(*project, *graph, nullptr, options);
-  auto conn = pg::Connection::Connect(project->target.conninfo);
-  if (!conn.ok())
-    return Status::Error(fmt::format("target '{}': {}", project->target.name, conn.message()));
-  return RunLoaded(*project, *graph, &*conn, options);
+  auto r = RunCommandUnscrubbed(options, *project);
+  if (!r.ok()) return Status::Error(project->secrets.Scrub(r.message()), r.status().code());
+  return r;
 }
 
 Status Watch(const TransformOptions& options, const std::string& channel, Logger& log,
@@ -155,7 +166,7 @@ Status Watch(const TransformOptions& options, const std::string& channel, Logger
   if (!project.ok()) return project.status();
   if (!options.target_path.empty()) project->target_path = options.target_path;
   auto graph = Graph::Build(*project);
-  if (!graph.ok()) return graph.status();
+  if (!graph.ok()) return Status::Error(project->secrets.Scrub(graph.message()));
   TransformOptions run_options = options;
   run_options.quiet = true;
   // A run is a chain of a few nodes: an extra thread's connection would only add latency.
@@ -212,7 +223,7 @@ Status Watch(const TransformOptions& options, const std::string& channel, Logger
       int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::steady_clock::now() - started)
                        .count();
-      if (!r.ok()) return r.status();
+      if (!r.ok()) return Status::Error(project->secrets.Scrub(r.message()), r.status().code());
       if (conn->broken()) {
         failed = Status::Error("warehouse: connection lost during a run", "08006");
         break;
@@ -248,14 +259,14 @@ Status Watch(const TransformOptions& options, const std::string& channel, Logger
     }
     if (stop.stop_requested()) break;
     if (pg::IsLeaseLost(failed)) {
-      log.Warn("transform_lease_lost",
-               {{"lease_token", lease->token()}, {"error", failed.message()}});
+      log.Warn("transform_lease_lost", {{"lease_token", lease->token()},
+                                        {"error", project->secrets.Scrub(failed.message())}});
       lease.reset();
       run_options.fence_sql.clear();
       continue;
     }
     log.Warn("transform_watch_retry",
-             {{"error", failed.message()},
+             {{"error", project->secrets.Scrub(failed.message())},
               {"retry_in_ms", static_cast<int64_t>(backoff.delay().count())}});
     if (!pg::SleepFor(backoff.delay(), stop)) break;
     backoff.Grow();

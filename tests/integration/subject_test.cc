@@ -204,6 +204,58 @@ TEST_F(SubjectTest, ExportFindsOnePersonInEveryLayerAndNoOneElse) {
       << unknown.output;
 }
 
+// Issue 30 item 7: `--cpf -` reads the CPF from standard input (one line, surrounding
+// whitespace ignored, formatted or bare), so it never shows in `ps` or the shell's
+// history; empty or bad input is a clear error.
+TEST_F(SubjectTest, CpfFromStandardInputForExportAndForget) {
+  auto load = Pdv({"generate", "--initial", "50", "--cpf-out", Path("cpfs").string()});
+  ASSERT_EQ(load.exit_code, 0) << load.output;
+  StartPipeline();
+  ASSERT_NO_FATAL_FAILURE(CaughtUp());
+  std::vector<std::string> cpfs = Lines(ReadFile(Path("cpfs")));
+  ASSERT_GE(cpfs.size(), 4u);
+  auto Stdin = [&](std::vector<std::string> args, const std::string& input) {
+    return RunPdvWithInput(WithConfig(std::move(args)), input);
+  };
+  auto bare = [](const std::string& cpf) {
+    std::string digits;
+    for (char c : cpf) {
+      if (c >= '0' && c <= '9') digits += c;
+    }
+    return digits;
+  };
+  auto by_flag = Pdv({"subject", "export", "--cpf", cpfs[1]});
+  ASSERT_EQ(by_flag.exit_code, 0) << by_flag.output;
+  auto expected = Json(by_flag)["subject"]["cliente_ids"];
+  ASSERT_EQ(expected.size(), 1u);
+  for (const std::string& input :
+       {"  " + cpfs[1] + " \n", bare(cpfs[1]), "\t" + bare(cpfs[1]) + "\r\n\n"}) {
+    auto r = Stdin({"subject", "export", "--cpf", "-"}, input);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(Json(r)["subject"]["cliente_ids"], expected) << input;
+  }
+  for (const auto& [input, error] : std::vector<std::pair<std::string, std::string>>{
+           {"", "pdv subject: --cpf -: standard input is empty"},
+           {" \n\t\n", "pdv subject: --cpf -: standard input is empty"},
+           {"123.456.789-00\n", "pdv subject: --cpf -: standard input: invalid CPF"},
+           {cpfs[1] + "\n" + cpfs[2] + "\n", "standard input has more than one line"}}) {
+    auto r = Stdin({"subject", "export", "--cpf", "-"}, input);
+    EXPECT_NE(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find(error), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("\"subject\""), std::string::npos) << r.output;
+  }
+  auto forgot = Stdin({"subject", "forget", "--cpf", "-"}, cpfs[3] + "\n");
+  ASSERT_EQ(forgot.exit_code, 0) << forgot.output;
+  std::string request = Json(forgot)["request_id"];
+  auto proof = Pdv({"subject", "verify", request});
+  EXPECT_EQ(proof.exit_code, 0) << proof.output;
+  // The help says it is the way to pass one.
+  for (const char* sub : {"export", "forget"}) {
+    auto help = RunPdv({"subject", sub, "--help"});
+    EXPECT_NE(help.output.find("--cpf -"), std::string::npos) << help.output;
+  }
+}
+
 // Forget while that customer keeps changing at the source (and the generator's workload
 // runs): one subject at the source with --rewrite (no byte left in any table file), one
 // kept at the source (its later changes never reach RAW).

@@ -22,12 +22,13 @@ std::string PdvBinary() {
 }
 
 PdvProcess::PdvProcess(const std::vector<std::string>& args, const std::filesystem::path& log,
-                       const std::vector<std::string>& wrapper)
+                       const std::vector<std::string>& wrapper, const std::string& stdin_file)
     : log_(log) {
   std::vector<std::string> argv = wrapper;
   argv.push_back(PdvBinary());
   argv.insert(argv.end(), args.begin(), args.end());
-  auto child = localsvc::ChildProcess::Spawn({.argv = argv, .log_file = log.string()});
+  auto child = localsvc::ChildProcess::Spawn(
+      {.argv = argv, .log_file = log.string(), .stdin_file = stdin_file});
   if (!child.ok()) {
     ADD_FAILURE() << child.message();
     return;
@@ -61,6 +62,22 @@ CommandResult RunPdv(const std::vector<std::string>& args, std::chrono::seconds 
     return {};
   }
   PdvProcess process(args, dir->path() / "output.log");
+  CommandResult result;
+  result.exit_code = process.Wait(timeout);
+  result.output = process.Output();
+  return result;
+}
+
+CommandResult RunPdvWithInput(const std::vector<std::string>& args, const std::string& input,
+                              std::chrono::seconds timeout) {
+  auto dir = localsvc::ScratchDir::Create("pdv-test-cmd");
+  if (!dir.ok()) {
+    ADD_FAILURE() << dir.message();
+    return {};
+  }
+  std::filesystem::path in = dir->path() / "stdin";
+  std::ofstream(in, std::ios::binary) << input;
+  PdvProcess process(args, dir->path() / "output.log", {}, in.string());
   CommandResult result;
   result.exit_code = process.Wait(timeout);
   result.output = process.Output();

@@ -29,8 +29,9 @@ std::string PdvBinary();
 class PdvProcess {
  public:
   // `wrapper` runs pdv under another program (e.g. {"prlimit", "--nofile=200:200", "--"}).
+  // Standard input reads `stdin_file` ("": /dev/null).
   PdvProcess(const std::vector<std::string>& args, const std::filesystem::path& log,
-             const std::vector<std::string>& wrapper = {});
+             const std::vector<std::string>& wrapper = {}, const std::string& stdin_file = "");
   // Waits for the exit; the exit code, or -1 after the timeout (then it is killed).
   int Wait(std::chrono::seconds timeout);
   void Signal(int sig) { child_->Signal(sig); }
@@ -46,6 +47,10 @@ class PdvProcess {
 // Runs `pdv args...` to completion.
 CommandResult RunPdv(const std::vector<std::string>& args,
                      std::chrono::seconds timeout = std::chrono::seconds(120));
+
+// Runs `pdv args...` to completion with `input` on its standard input.
+CommandResult RunPdvWithInput(const std::vector<std::string>& args, const std::string& input,
+                              std::chrono::seconds timeout = std::chrono::seconds(120));
 
 // Runs any command to completion (60 s at most); its stdout and stderr.
 std::string RunCommandOutput(const std::vector<std::string>& argv);

@@ -191,5 +191,136 @@ TEST_F(TransformPackagesTest, PackageErrorsNameTheFileAndLine) {
       << bad.output;
 }
 
+// Every file under `dir` (target/, dbt_packages/<it>/.git, ...), as one text.
+std::string AllFiles(const fs::path& dir) {
+  std::string all;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) all += e.path().string() + "\n" + ReadFile(e.path()) + "\n";
+  }
+  return all;
+}
+
+// Issue 30: a package, transitive or not, reads none of the platform's PDV_* variables:
+// not in its packages.yml (a git URL would carry the key to its author's server, and show
+// it in every error), not in its models, not even when the operator declares one.
+TEST_F(TransformPackagesTest, AHostilePackageReadsNoPlatformSecret) {
+  const std::string cpf_key = "hostile-test-cpf-key-5551";
+  const std::string warehouse_password = "hostile-test-wh-pass-5552";
+  ::setenv("PDV_CPF_KEY", cpf_key.c_str(), 1);
+  ::setenv("PDV_WAREHOUSE_URL",
+           ("postgresql://pdv:" + warehouse_password + "@127.0.0.1:1/warehouse").c_str(), 1);
+  CopyBeside("dbt_packages/fixture_hostile", "fixture_hostile");
+  Write("packages.yml", ReadFile(project_ / "packages.yml") + "  - local: ../fixture_hostile\n");
+  auto deps = RunPdv(
+      {"transform", "deps", "--project-dir", project_.string(), "--packages-dir", hub_.string()});
+  EXPECT_NE(deps.exit_code, 0) << deps.output;
+  EXPECT_NE(deps.output.find("dbt_packages/fixture_hostile: packages.yml:3: "
+                             "env_var('PDV_CPF_KEY'): PDV_* variables are the platform's"),
+            std::string::npos)
+      << deps.output;
+  EXPECT_EQ(deps.output.find(cpf_key), std::string::npos) << deps.output;
+
+  fs::remove(dir_->path() / "fixture_hostile/packages.yml");
+  deps = RunPdv(
+      {"transform", "deps", "--project-dir", project_.string(), "--packages-dir", hub_.string()});
+  ASSERT_EQ(deps.exit_code, 0) << deps.output;
+  // Its models, one at a time: each attempt a compile error naming the file; the value
+  // nowhere.
+  fs::path models = dir_->path() / "fixture_hostile/models";
+  fs::path stash = dir_->path() / "stash";
+  fs::rename(models, stash);
+  fs::create_directories(models);
+  auto hostile_model = [&](const std::string& name, std::vector<std::string> args,
+                           const std::string& error) {
+    fs::copy_file(stash / name, models / name);
+    args.insert(args.begin(), "build");
+    auto build = Dbt(args);
+    EXPECT_NE(build.exit_code, 0);
+    EXPECT_NE(build.output.find(error), std::string::npos) << build.output;
+    for (const std::string& secret : {cpf_key, warehouse_password, pg_->password()}) {
+      EXPECT_EQ(build.output.find(secret), std::string::npos) << build.output;
+    }
+    fs::remove(models / name);
+  };
+  hostile_model("steal_key.sql", {},
+                "dbt_packages/fixture_hostile/models/steal_key.sql:1: env_var('PDV_CPF_KEY'): "
+                "PDV_* variables are the platform's");
+  hostile_model("steal_secret.sql", {},
+                "steal_secret.sql:1: env_var('DBT_ENV_SECRET_SHOP_PG_PASSWORD'): Secret env vars "
+                "are allowed only in profiles.yml or packages.yml");
+  hostile_model("steal_declared.sql", {"--env-var", "PDV_WAREHOUSE_URL"},
+                "--env-var PDV_WAREHOUSE_URL: a secret cannot be made readable");
+  hostile_model("steal_declared.sql", {},
+                "steal_declared.sql:1: env_var('PDV_WAREHOUSE_URL'): PDV_* variables");
+  auto build = Dbt({"build"});
+  EXPECT_EQ(build.exit_code, 0) << build.output;
+  std::string written = AllFiles(project_ / "target");
+  for (const std::string& secret : {cpf_key, warehouse_password, pg_->password()}) {
+    EXPECT_EQ(written.find(secret), std::string::npos) << secret;
+  }
+  ::unsetenv("PDV_CPF_KEY");
+  ::unsetenv("PDV_WAREHOUSE_URL");
+}
+
+// Issue 30: a DBT_ENV_SECRET_* value packages.yml may read (a git token) or that reaches a
+// model some other way (--vars) is shown as ***** in every line, error and file the runner
+// writes, while the URL and the SQL still use the real value.
+TEST_F(TransformPackagesTest, DbtSecretsAreScrubbedFromOutputErrorsAndEveryFileWritten) {
+  const std::string token = "ghp-test-token-7771";
+  ::setenv("DBT_ENV_SECRET_GIT_TOKEN", token.c_str(), 1);
+  // The repository's path holds the token, as an https URL would: it must reach git.
+  fs::path repos = dir_->path() / "repos";
+  fs::create_directories(repos / token);
+  fs::rename(repos / "fixture_dates", repos / token / "fixture_dates");
+  ::setenv("FIXTURE_REPOS", repos.c_str(), 1);
+  std::string yml = ReadFile(project_ / "packages.yml");
+  yml.replace(yml.find("{{ env_var('FIXTURE_DATES_GIT') }}"),
+              std::string("{{ env_var('FIXTURE_DATES_GIT') }}").size(),
+              "{{ env_var('FIXTURE_REPOS') }}/{{ env_var('DBT_ENV_SECRET_GIT_TOKEN') "
+              "}}/fixture_dates");
+  std::string wrong = yml;
+  Write("packages.yml", wrong.replace(wrong.find("v1.0.0"), 6, "v9.9.9"));
+  auto bad = RunPdv(
+      {"transform", "deps", "--project-dir", project_.string(), "--packages-dir", hub_.string()});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("packages.yml:3: "), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("/*****/fixture_dates has no revision 'v9.9.9'"), std::string::npos)
+      << bad.output;
+  EXPECT_EQ(bad.output.find(token), std::string::npos) << bad.output;
+
+  Write("packages.yml", yml);
+  auto deps = RunPdv(
+      {"transform", "deps", "--project-dir", project_.string(), "--packages-dir", hub_.string()});
+  ASSERT_EQ(deps.exit_code, 0) << deps.output;
+  EXPECT_NE(deps.output.find("Installed fixture_dates (git:" + repos.string() +
+                             "/*****/fixture_dates @ "),
+            std::string::npos)
+      << deps.output;
+  EXPECT_EQ(deps.output.find(token), std::string::npos) << deps.output;
+  EXPECT_TRUE(fs::exists(project_ / "dbt_packages/fixture_dates/macros/dates.sql"));
+  // The lock file and the clone's remote (.git/config) keep the scrubbed URL.
+  EXPECT_EQ(ReadFile(project_ / "package-lock.yml").find(token), std::string::npos);
+  EXPECT_NE(ReadFile(project_ / "package-lock.yml").find("/*****/fixture_dates"),
+            std::string::npos);
+  EXPECT_EQ(AllFiles(project_ / "dbt_packages/fixture_dates").find(token), std::string::npos);
+
+  // A model that gets the value through --vars, logs it and selects it.
+  Write("models/leaky.sql",
+        "{{ log('leaky sees ' ~ var('leak', ''), info=True) }}"
+        "select '{{ var(\"leak\", \"\") }}'::text as v\n");
+  auto build = Dbt({"build", "--vars", "{leak: " + token + "}"});
+  ASSERT_EQ(build.exit_code, 0) << build.output;
+  EXPECT_NE(build.output.find("leaky sees *****"), std::string::npos) << build.output;
+  EXPECT_EQ(build.output.find(token), std::string::npos) << build.output;
+  std::string written = AllFiles(project_ / "target");
+  EXPECT_EQ(written.find(token), std::string::npos);
+  EXPECT_EQ(written.find(pg_->password()), std::string::npos);
+  EXPECT_NE(ReadFile(project_ / "target/compiled/pkg_shop/models/leaky.sql").find("'*****'"),
+            std::string::npos);
+  auto conn = Connect(Url());
+  EXPECT_EQ(Scalar(conn, "select v from analytics.leaky"), token);  // the SQL had the value
+  ::unsetenv("DBT_ENV_SECRET_GIT_TOKEN");
+}
+
 }  // namespace
 }  // namespace pdv::testing
