@@ -64,9 +64,6 @@ Result<ChildProcess> ChildProcess::Spawn(const SpawnOptions& options) {
       ::dup2(log_fd, STDERR_FILENO);
     }
     ::dup2(stdin_fd, STDIN_FILENO);
-    // Whatever the caller's umask, what a server or stage creates later (Redis's
-    // append-only files, a spill file, an artifact) is its owner's only.
-    ::umask(077);
     // Dropping to another account drops root's supplementary groups too: only the
     // target group stays (setgroups before setgid/setuid, while still allowed).
     if (options.uid || options.gid) {
