@@ -13,6 +13,7 @@
 #include "common/random_secret.h"
 #include "pg/connection.h"
 #include "pg/lease.h"
+#include "pg/lease_runner.h"
 #include "pg/notifications.h"
 #include "pg/reconnect.h"
 #include "redis/client.h"
@@ -88,7 +89,7 @@ return 1)lua";
 // A refused fence (a script's FENCED error) is the lease lost; anything else as it is.
 Status FencedAsLeaseLost(Status s) {
   if (!s.ok() && s.message().find("FENCED") != std::string::npos) {
-    return Status::Error("cache: " + s.message(), "lease_lost");
+    return Status::Error("cache: " + s.message(), pg::kLeaseLost);
   }
   return s;
 }
@@ -152,7 +153,7 @@ class SyncLock {
                               "1", kLockKey, token_, std::to_string(kTtl.count())});
     if (!r.ok()) return r.status();
     if (r->integer() != 1) {
-      return Status::Error("cache: the sync lock was taken over by a newer holder", "lease_lost");
+      return Status::Error("cache: the sync lock was taken over by a newer holder", pg::kLeaseLost);
     }
     return Status::Ok();
   }
@@ -635,100 +636,56 @@ pdv::Result<Dataset> CheckDataset(redis::Client& redis, const std::optional<Writ
 }  // namespace
 
 Status Watch(const CacheOptions& given, Logger& log, std::stop_token stop) {
-  Backoff backoff;
   std::optional<Written> written;
   CacheOptions options = given;
-  std::unique_ptr<pg::Lease> lease;
-  while (!stop.stop_requested()) {
-    if (!lease) {
-      // Active/standby: wait for the cache's lease; its token fences pdv:meta. The
-      // warehouse's Init makes the lease's tables where they are missing.
-      pdv::Result<std::unique_ptr<pg::Lease>> acquired = std::unique_ptr<pg::Lease>();
-      if (auto wh = warehouse::ConnectPostgresWarehouse(options.warehouse_url); !wh.ok()) {
-        acquired = wh.status();
-      } else {
-        acquired = pg::Lease::Acquire({.warehouse_url = options.warehouse_url, .stage = "cache"},
-                                      log, stop);
-      }
-      if (acquired.ok() && !*acquired) break;  // stopped while a standby
-      if (acquired.ok()) {
-        lease = std::move(*acquired);
-        options.fence_token = lease->token();
-        written.reset();  // another holder may have written since
-      } else {
-        log.Warn("cache_watch_retry",
-                 {{"error", acquired.message()},
-                  {"retry_in_ms", static_cast<int64_t>(backoff.delay().count())}});
-        if (!pg::SleepFor(backoff.delay(), stop)) break;
-        backoff.Grow();
-        continue;
-      }
+  // Active/standby: the cache's lease token fences pdv:meta and the buckets.
+  auto work = [&](pg::LeaseHold& hold) -> Status {
+    std::stop_token stop = hold.stop_token();
+    if (options.fence_token != hold.token()) {
+      options.fence_token = hold.token();
+      written.reset();  // another holder may have written since
     }
     auto listener = pg::Connection::Connect(options.warehouse_url);
+    if (!listener.ok()) return listener.status();
     auto redis = redis::Client::Connect(options.redis_url);
+    if (!redis.ok()) return redis.status();
     auto wh = warehouse::ConnectPostgresWarehouse(options.warehouse_url);
-    IncrementalScripts scripts;  // loaded on this connection's first sync
-    Status failed;
-    if (!listener.ok()) {
-      failed = listener.status();
-    } else if (!redis.ok()) {
-      failed = redis.status();
-    } else if (!wh.ok()) {
-      failed = wh.status();
-    } else if (auto l = listener->Exec(std::string("LISTEN ") + kDimensionChannel); !l.ok()) {
-      failed = l.status();
+    if (!wh.ok()) return wh.status();
+    if (auto l = listener->Exec(std::string("LISTEN ") + kDimensionChannel); !l.ok()) {
+      return l.status();
     }
+    IncrementalScripts scripts;  // loaded on this connection's first sync
     // Catch up once (a new connection: check everything), then on every notification;
     // a burst becomes one sync. Without one, a check every check_interval.
     bool notified = true;
-    while (failed.ok() && !stop.stop_requested()) {
-      if (Status kept = lease->Keep(); !kept.ok()) {
-        failed = kept;
-        break;
-      }
+    while (!stop.stop_requested()) {
+      if (Status kept = hold.lease().Keep(); !kept.ok()) return kept;
       auto dataset = CheckDataset(*redis, written, log);
-      if (!dataset.ok()) {
-        failed = dataset.status();
-        break;
-      }
+      if (!dataset.ok()) return dataset.status();
       // Keys first: restoring them is quick, and terminals get their answers as soon
       // as the reload switches.
       if (options.restore_api_keys) {
-        if (Status s = options.restore_api_keys(*redis); !s.ok()) {
-          failed = s;
-          break;
-        }
+        if (Status s = options.restore_api_keys(*redis); !s.ok()) return s;
       }
       if (*dataset != Dataset::kCurrent || notified) {
         auto synced = *dataset != Dataset::kCurrent
                           ? SyncFull(options, log, stop)
                           : SyncIncrementalOn(*redis, **wh, scripts, options, log, stop);
-        if (!synced.ok()) {
-          failed = synced.status();
-          break;
-        }
+        if (!synced.ok()) return synced.status();
         written = Written{synced->version, synced->lsn};
       }
-      backoff.Reset();
+      hold.Healthy();
       if (Status waited =
               pg::WaitForNotifications(*listener, stop, options.check_interval, &notified);
           !waited.ok()) {
-        failed = Status::Error("warehouse: " + waited.message(), waited.code());
+        return Status::Error("warehouse: " + waited.message(), waited.code());
       }
     }
-    if (stop.stop_requested()) break;
-    if (pg::IsLeaseLost(failed)) {
-      log.Warn("cache_lease_lost", {{"lease_token", lease->token()}, {"error", failed.message()}});
-      lease.reset();
-      continue;
-    }
-    log.Warn("cache_watch_retry", {{"error", failed.message()},
-                                   {"retry_in_ms", static_cast<int64_t>(backoff.delay().count())}});
-    if (!pg::SleepFor(backoff.delay(), stop)) break;
-    backoff.Grow();
-  }
-  if (lease) lease->Release();
-  return Status::Ok();
+    return Status::Ok();
+  };
+  return pg::RunUnderLease({.lease = {.warehouse_url = options.warehouse_url, .stage = "cache"},
+                            .retry_event = "cache_watch_retry"},
+                           log, stop, work);
 }
 
 }  // namespace pdv::cache

@@ -27,6 +27,7 @@
 #include "metrics/registry.h"
 #include "pg/connection.h"
 #include "pg/lease.h"
+#include "pg/lease_runner.h"
 #include "pg/reconnect.h"
 #include "warehouse/warehouse.h"
 
@@ -1001,82 +1002,28 @@ Status Run(const CdcOptions& options, Logger& log, std::stop_token stop) {
                                   FormatHostPort({hp.ok() ? hp->host : "?", exporter->port()}))}});
   }
   bool resync = options.resync;
-  auto give_up = options.retry_timeout_s > 0
-                     ? milliseconds(static_cast<int64_t>(options.retry_timeout_s * 1000))
-                     : milliseconds::max();
-  Backoff backoff;
-  auto failing_since = Clock::time_point();
-  int attempt = 0;
-  // A failure before streaming: retried with backoff while retryable, up to give_up.
-  auto retry = [&](const Status& s, bool started) -> std::optional<Status> {
-    ++attempt;
-    if (!Retryable(s)) return s;
-    auto now = Clock::now();
-    if (started) {
-      backoff.Reset();
-      failing_since = Clock::time_point();
-    }
-    if (failing_since == Clock::time_point()) failing_since = now;
-    if (give_up != milliseconds::max() && now - failing_since > give_up) {
-      return Status::Error(fmt::format("{} (gave up after {} attempts)", s.message(), attempt),
-                           s.code());
-    }
-    metrics.reconnects->Add(1);
-    log.Warn("cdc_reconnect", {{"attempt", attempt},
-                               {"retry_in_ms", static_cast<int64_t>(backoff.delay().count())},
-                               {"error", s.message()}});
-    if (!pg::SleepFor(backoff.delay(), stop)) return Status::Ok();
-    backoff.Grow();
-    return std::nullopt;
-  };
-  while (!stop.stop_requested()) {
-    // The warehouse's tables (the lease's included) exist before the lease is asked for.
-    if (auto wh = warehouse::ConnectPostgresWarehouse(options.warehouse_url); !wh.ok()) {
-      if (auto done = retry(wh.status(), false)) return *done;
-      continue;
-    }
-    // Active/standby: one instance streams; the others wait here.
-    auto lease = pg::Lease::Acquire(
-        {.warehouse_url = options.warehouse_url, .stage = "cdc", .ttl = options.lease_ttl}, log,
-        stop);
-    if (!lease.ok()) {
-      if (auto done = retry(lease.status(), false)) return *done;
-      continue;
-    }
-    if (!*lease) return Status::Ok();  // stopped while a standby
-    // RAW retention beside the stream, on a connection of its own: short batches that
-    // block no writer, while this instance is the active one.
+  // RAW retention beside the stream, on a connection of its own: short batches that block
+  // no writer, while this instance is the active one.
+  auto work = [&](pg::LeaseHold& hold) -> Status {
     std::optional<std::jthread> retention;
     if (options.retention_days > 0) {
       retention.emplace([&options, &log](std::stop_token done) { PruneRaw(options, log, done); });
     }
-    while (true) {
-      Session session(options, log, metrics, resync, **lease);
-      Status s = session.Run(stop);
-      if (session.resynced()) resync = false;
-      if (stop.stop_requested() || s.ok()) {
-        (*lease)->Release();  // a standby takes over at once
-        return s;
-      }
-      // A former holder back from a cut link may fail before its fence is checked: its
-      // batch repeats changes the new holder already committed, and RAW's unique
-      // (_cdc_lsn, _cdc_seq) refuses them at COPY. Whatever failed, a lost lease is the
-      // reason.
-      if (!pg::IsLeaseLost(s) && pg::IsLeaseLost((*lease)->Keep())) {
-        s = Status::Error(s.message(), pg::kLeaseLost);
-      }
-      if (pg::IsLeaseLost(s)) {
-        // Cut off or outlived: what this instance had not committed is fenced out.
-        log.Warn("cdc_lease_lost", {{"lease_token", (*lease)->token()}, {"error", s.message()}});
-        break;
-      }
-      if (auto done = retry(s, session.started())) {
-        (*lease)->Release();
-        return *done;
-      }
-    }
-  }
-  return Status::Ok();
+    Session session(options, log, metrics, resync, hold.lease());
+    Status s = session.Run(hold.stop_token());
+    if (session.resynced()) resync = false;
+    if (session.started()) hold.Healthy();
+    return s;
+  };
+  return pg::RunUnderLease(
+      {.lease = {.warehouse_url = options.warehouse_url, .stage = "cdc", .ttl = options.lease_ttl},
+       .retryable = Retryable,
+       .give_up = options.retry_timeout_s > 0
+                      ? milliseconds(static_cast<int64_t>(options.retry_timeout_s * 1000))
+                      : milliseconds(0),
+       .retry_event = "cdc_reconnect",
+       .on_retry = [&] { metrics.reconnects->Add(1); }},
+      log, stop, work);
 }
 
 }  // namespace pdv::cdc

@@ -52,6 +52,38 @@ Status Seen(Connection& conn, const LeaseOptions& o, const char* role) {
 
 bool IsLeaseLost(const Status& s) { return s.code() == kLeaseLost; }
 
+Status EnsureLeaseSchema(Connection& conn) {
+  auto present = conn.Exec(
+      "SELECT to_regclass('platform.stage_leases') IS NOT NULL AND "
+      "to_regclass('platform.stage_instances') IS NOT NULL AND EXISTS (SELECT FROM pg_proc p "
+      "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'platform' AND "
+      "p.proname = 'pdv_fence')");
+  if (!present.ok()) return present.status();
+  if (present->get(0, 0) == "t") return Status::Ok();
+  // One query, one transaction: the advisory lock is held to its end (the warehouse's
+  // schema takes the same lock).
+  return conn
+      .Exec(
+          "SELECT pg_advisory_xact_lock(hashtext('pdv warehouse schema')); "
+          "CREATE SCHEMA IF NOT EXISTS platform; "
+          // Each stage's lease and fencing token, and the instances seen (the active one
+          // and its standbys).
+          "CREATE TABLE IF NOT EXISTS platform.stage_leases (stage text PRIMARY KEY, holder "
+          "text NOT NULL, token bigint NOT NULL, expires_at timestamptz NOT NULL, renewed_at "
+          "timestamptz NOT NULL); "
+          "CREATE TABLE IF NOT EXISTS platform.stage_instances (stage text NOT NULL, instance "
+          "text NOT NULL, role text NOT NULL, seen_at timestamptz NOT NULL, PRIMARY KEY (stage, "
+          "instance)); "
+          // Run in a holder's write transaction right before COMMIT: the share lock makes a
+          // takeover wait for this commit, and a takeover already done fails it.
+          "CREATE OR REPLACE FUNCTION platform.pdv_fence(p_stage text, p_token bigint) RETURNS "
+          "void LANGUAGE plpgsql AS $f$ BEGIN PERFORM 1 FROM platform.stage_leases WHERE stage "
+          "= p_stage AND token = p_token FOR SHARE; IF NOT FOUND THEN RAISE EXCEPTION 'pdv: "
+          "fenced: the % lease has a newer holder than token %', p_stage, p_token USING ERRCODE "
+          "= 'P0001'; END IF; END $f$")
+      .status();
+}
+
 std::string DefaultInstanceName() {
   char host[256] = {};
   ::gethostname(host, sizeof(host) - 1);
@@ -69,6 +101,8 @@ pdv::Result<std::unique_ptr<Lease>> Lease::Acquire(const LeaseOptions& given, Lo
       auto opened = Open(options.warehouse_url, options.ttl);
       if (!opened.ok()) return opened.status();
       conn.emplace(std::move(*opened));
+      // Every stage makes the lease's tables before it asks for the lease.
+      if (Status s = EnsureLeaseSchema(*conn); !s.ok()) return s;
     }
     auto sent = Clock::now();
     // A new holder when the lease is free or expired (by the warehouse's clock), with
@@ -150,13 +184,25 @@ Status Lease::Renew() {
   return Status::Ok();
 }
 
+void Lease::MarkLost(Status why) {
+  if (lost_.ok()) lost_ = std::move(why);
+  lost_signal_.request_stop();
+}
+
 void Lease::KeepRenewing(std::stop_token stop) {
   while (!stop.stop_requested()) {
     if (!SleepFor(options_.ttl / 3, stop)) return;
     Status s = Renew();
     std::lock_guard lock(mu_);
     if (IsLeaseLost(s)) {
-      lost_ = s;
+      MarkLost(s);
+      return;
+    }
+    // Renewals failing (the warehouse unreachable) for a TTL: as lost as Keep() says.
+    if (!s.ok() && Clock::now() - renewed_sent_ >= options_.ttl) {
+      MarkLost(Status::Error(
+          fmt::format("{}: no lease renewal for {} ms", options_.stage, options_.ttl.count()),
+          kLeaseLost));
       return;
     }
   }
@@ -169,9 +215,9 @@ Status Lease::Keep() {
   // Renewals failing (the warehouse unreachable): still ours until a TTL after the last
   // successful renewal was sent (the warehouse counts from when it received it, later).
   if (Clock::now() - renewed_sent_ >= options_.ttl) {
-    lost_ = Status::Error(
+    MarkLost(Status::Error(
         fmt::format("{}: no lease renewal for {} ms", options_.stage, options_.ttl.count()),
-        kLeaseLost);
+        kLeaseLost));
     return lost_;
   }
   return Status::Ok();

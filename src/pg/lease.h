@@ -40,6 +40,13 @@ bool IsLeaseLost(const Status& s);
 // "<hostname>:<pid>".
 std::string DefaultInstanceName();
 
+// Creates what the leases need where it is missing: platform.stage_leases,
+// platform.stage_instances and platform.pdv_fence (the fence every holder's write
+// transaction runs). Nothing when all exist (a stage's role may not create them); under
+// an advisory lock, so stages starting together on a new warehouse do not race. This
+// file owns that schema; the warehouse's own Init calls it too.
+Status EnsureLeaseSchema(Connection& conn);
+
 // Held, a lease renews itself on a thread of its own every third of the TTL, so that a
 // long step of the stage (a snapshot, a full build) does not lose it.
 class Lease {
@@ -61,6 +68,9 @@ class Lease {
   Status Keep();
   // Gives the lease up now (a clean stop), so that a standby takes over at once.
   void Release();
+  // Stopped once the lease is lost (a renewal found a newer holder, or none succeeded for
+  // a TTL): work waiting on it wakes then, not at its next Keep().
+  std::stop_token lost_token() const { return lost_signal_.get_token(); }
   // The fencing statement for a write transaction of this holder:
   // "SELECT platform.pdv_fence('<stage>', <token>)".
   std::string FenceSql() const;
@@ -68,6 +78,8 @@ class Lease {
  private:
   Lease(LeaseOptions options, Connection conn, int64_t token);
   Status Renew();
+  // Sets lost_ (mu_ held) and wakes whoever waits on lost_token().
+  void MarkLost(Status why);
   void KeepRenewing(std::stop_token stop);
 
   const LeaseOptions options_;
@@ -77,6 +89,7 @@ class Lease {
   std::chrono::steady_clock::time_point renewed_sent_{};  // of the last successful renewal
   Status lost_;                                           // set once: kLeaseLost
   bool released_ = false;
+  std::stop_source lost_signal_;
   std::jthread renewer_;  // last: stopped and joined first
 };
 

@@ -7,9 +7,9 @@
 
 #include <chrono>
 
-#include "common/backoff.h"
 #include "pg/connection.h"
 #include "pg/lease.h"
+#include "pg/lease_runner.h"
 #include "pg/notifications.h"
 #include "pg/reconnect.h"
 #include "transform/catalog.h"
@@ -171,51 +171,40 @@ Status Watch(const TransformOptions& options, const std::string& channel, Logger
   run_options.quiet = true;
   // A run is a chain of a few nodes: an extra thread's connection would only add latency.
   if (run_options.threads == 0) run_options.threads = 1;
-  Backoff backoff;
-  std::unique_ptr<pg::Lease> lease;
   std::chrono::steady_clock::time_point artifacts_at{};  // the last run that wrote them
-  while (!stop.stop_requested()) {
-    Status failed;
-    if (!lease) {
-      auto acquired = pg::Lease::Acquire(
-          {.warehouse_url = project->target.conninfo, .stage = "transform"}, log, stop);
-      if (!acquired.ok()) {
-        failed = acquired.status();
-      } else if (!*acquired) {
-        break;  // stopped while a standby
-      } else {
-        lease = std::move(*acquired);
-        run_options.fence_sql = lease->FenceSql();
-      }
-    }
+  // A run that cannot even start (the project's own error) is not retried.
+  constexpr char kProjectError[] = "transform_project_error";
+  auto work = [&](pg::LeaseHold& hold) -> Status {
+    std::stop_token stop = hold.stop_token();
+    run_options.fence_sql = hold.FenceSql();
     auto listener = pg::Connection::Connect(project->target.conninfo);
+    if (!listener.ok()) return listener.status();
     auto conn = pg::Connection::Connect(project->target.conninfo);
-    if (!failed.ok()) {
-      // the lease could not be asked for
-    } else if (!listener.ok()) {
-      failed = listener.status();
-    } else if (!conn.ok()) {
-      failed = conn.status();
-    } else if (auto l = listener->Exec("LISTEN " + listener->Identifier(channel)); !l.ok()) {
-      failed = l.status();
+    if (!conn.ok()) return conn.status();
+    if (auto l = listener->Exec("LISTEN " + listener->Identifier(channel)); !l.ok()) {
+      return l.status();
     }
-    // Run once to catch up, then after every notification; what arrives during a run
-    // (a burst) is drained into one more run.
+    auto wait = [&](std::chrono::milliseconds timeout, bool* notified) -> Status {
+      bool ignored = false;
+      if (Status waited =
+              pg::WaitForNotifications(*listener, stop, timeout, notified ? notified : &ignored);
+          !waited.ok()) {
+        return Status::Error("warehouse: " + waited.message(), waited.code());
+      }
+      return Status::Ok();
+    };
+    // Run once to catch up, then after every notification; what arrives during a run (a
+    // burst) is drained into one more run. Woken at least every second, to see the lease.
     bool announced_wait = false;
-    while (failed.ok() && !stop.stop_requested()) {
+    while (!stop.stop_requested()) {
       // Before the CDC stage has created RAW there is nothing to run: wait, quietly.
       if (std::string missing = MissingSource(*project, *conn); !missing.empty()) {
         if (!announced_wait) log.Info("transform_waiting", {{"for_source", missing}});
         announced_wait = true;
-        if (Status waited = pg::WaitForNotifications(*listener, stop); !waited.ok()) {
-          failed = Status::Error("warehouse: " + waited.message(), waited.code());
-        }
+        if (Status s = wait(std::chrono::milliseconds(1000), nullptr); !s.ok()) return s;
         continue;
       }
-      if (Status kept = lease->Keep(); !kept.ok()) {
-        failed = kept;
-        break;
-      }
+      if (Status kept = hold.lease().Keep(); !kept.ok()) return kept;
       auto started = std::chrono::steady_clock::now();
       run_options.artifacts_on_success = started - artifacts_at >= std::chrono::seconds(1);
       if (run_options.artifacts_on_success) artifacts_at = started;
@@ -223,11 +212,8 @@ Status Watch(const TransformOptions& options, const std::string& channel, Logger
       int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::steady_clock::now() - started)
                        .count();
-      if (!r.ok()) return Status::Error(project->secrets.Scrub(r.message()), r.status().code());
-      if (conn->broken()) {
-        failed = Status::Error("warehouse: connection lost during a run", "08006");
-        break;
-      }
+      if (!r.ok()) return Status::Error(r.message(), kProjectError);
+      if (conn->broken()) return Status::Error("warehouse: connection lost during a run", "08006");
       if (r->ok()) {
         log.Debug("transform_run", {{"nodes", r->total}, {"ms", ms}});
       } else {
@@ -237,42 +223,26 @@ Status Watch(const TransformOptions& options, const std::string& channel, Logger
                                            {"ms", ms},
                                            {"hint", "see target/run_results.json"}});
       }
-      backoff.Reset();
-      // Woken at least every second, to keep the lease while nothing changes.
+      hold.Healthy();
       bool notified = false;
-      if (Status waited =
-              pg::WaitForNotifications(*listener, stop, std::chrono::milliseconds(1000), &notified);
-          !waited.ok()) {
-        failed = Status::Error("warehouse: " + waited.message(), waited.code());
-      }
-      while (failed.ok() && !notified && !stop.stop_requested()) {
-        if (Status kept = lease->Keep(); !kept.ok()) {
-          failed = kept;
-          break;
-        }
-        if (Status waited = pg::WaitForNotifications(*listener, stop,
-                                                     std::chrono::milliseconds(1000), &notified);
-            !waited.ok()) {
-          failed = Status::Error("warehouse: " + waited.message(), waited.code());
-        }
+      while (!notified && !stop.stop_requested()) {
+        if (Status s = wait(std::chrono::milliseconds(1000), &notified); !s.ok()) return s;
+        if (Status kept = hold.lease().Keep(); !kept.ok()) return kept;
       }
     }
-    if (stop.stop_requested()) break;
-    if (pg::IsLeaseLost(failed)) {
-      log.Warn("transform_lease_lost", {{"lease_token", lease->token()},
-                                        {"error", project->secrets.Scrub(failed.message())}});
-      lease.reset();
-      run_options.fence_sql.clear();
-      continue;
-    }
-    log.Warn("transform_watch_retry",
-             {{"error", project->secrets.Scrub(failed.message())},
-              {"retry_in_ms", static_cast<int64_t>(backoff.delay().count())}});
-    if (!pg::SleepFor(backoff.delay(), stop)) break;
-    backoff.Grow();
-  }
-  if (lease) lease->Release();
-  return Status::Ok();
+    return Status::Ok();
+  };
+  // What the runner logs or returns never carries a secret the project was given.
+  auto scrubbed_work = [&](pg::LeaseHold& hold) -> Status {
+    Status s = work(hold);
+    if (s.ok()) return s;
+    return Status::Error(project->secrets.Scrub(s.message()), s.code());
+  };
+  return pg::RunUnderLease(
+      {.lease = {.warehouse_url = project->target.conninfo, .stage = "transform"},
+       .retryable = [&](const Status& s) { return s.code() != kProjectError; },
+       .retry_event = "transform_watch_retry"},
+      log, stop, scrubbed_work);
 }
 
 }  // namespace pdv::transform

@@ -9,6 +9,7 @@
 #include "common/lsn.h"
 #include "common/time_text.h"
 #include "pg/connection.h"
+#include "pg/lease.h"
 #include "warehouse/warehouse.h"
 
 namespace pdv::warehouse {
@@ -184,7 +185,7 @@ class PostgresBatch : public RawBatch {
     if (!c.ok()) {
       // A failed statement leaves the transaction aborted: the destructor rolls back.
       if (c.message().find("pdv: fenced") != std::string::npos) {
-        return Status::Error("warehouse: " + c.message(), "lease_lost");
+        return Status::Error("warehouse: " + c.message(), pg::kLeaseLost);
       }
       return c.status();
     }
@@ -291,14 +292,13 @@ class PostgresWarehouse : public Warehouse {
         "SELECT (SELECT count(*) FROM pg_namespace WHERE nspname IN ('raw', 'staging', 'marts', "
         "'platform')) = 4 AND (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = "
         "c.relnamespace WHERE (n.nspname, c.relname) IN (('raw', '_cdc_checkpoint'), "
-        "('platform', 'api_keys'), ('platform', 'stage_leases'), ('platform', "
-        "'stage_instances'))) = 4 AND EXISTS (SELECT FROM pg_proc WHERE proname = 'pdv_fence') "
+        "('platform', 'api_keys'))) = 2 "
         "AND to_regclass('platform.erasure_register') IS NOT NULL "
         "AND EXISTS (SELECT FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN "
         "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'raw' AND c.relname = "
         "'_cdc_checkpoint' AND a.attname = 'source_timeline')");
     if (!present.ok()) return present.status();
-    if (present->get(0, 0) == "t") return Status::Ok();
+    if (present->get(0, 0) == "t") return pg::EnsureLeaseSchema(conn_);
     // Stages starting together on a new warehouse run this at once, and CREATE ... IF NOT
     // EXISTS races on the catalog's unique index: one at a time (a lock held to the end of
     // this one-transaction query).
@@ -315,14 +315,6 @@ class PostgresWarehouse : public Warehouse {
         "CREATE TABLE IF NOT EXISTS platform.api_keys (hash text PRIMARY KEY, name text NOT NULL, "
         "created_at text NOT NULL, revoked boolean NOT NULL DEFAULT false, "
         "updated_at timestamptz NOT NULL DEFAULT now()); "
-        // Active/standby (pg/lease.h): each stage's lease and fencing token, and the
-        // instances seen (the active one and its standbys).
-        "CREATE TABLE IF NOT EXISTS platform.stage_leases (stage text PRIMARY KEY, holder text "
-        "NOT NULL, token bigint NOT NULL, expires_at timestamptz NOT NULL, renewed_at "
-        "timestamptz NOT NULL); "
-        "CREATE TABLE IF NOT EXISTS platform.stage_instances (stage text NOT NULL, instance "
-        "text NOT NULL, role text NOT NULL, seen_at timestamptz NOT NULL, PRIMARY KEY (stage, "
-        "instance)); "
         // LGPD erasures (src/subject/): the requests with their receipts (times and counts
         // per layer), and the subjects they name, by HMAC only (common/erasure.h). No PII.
         "CREATE TABLE IF NOT EXISTS platform.erasure_requests (request_id uuid PRIMARY KEY, "
@@ -332,14 +324,10 @@ class PostgresWarehouse : public Warehouse {
         "request_id uuid NOT NULL REFERENCES platform.erasure_requests, kind text NOT NULL "
         "CHECK (kind IN ('cliente_id', 'cpf_hash', 'email')), hmac text NOT NULL, PRIMARY KEY "
         "(kind, hmac)); "
-        // Run in a holder's write transaction right before COMMIT: the share lock makes a
-        // takeover wait for this commit, and a takeover already done fails it.
-        "CREATE OR REPLACE FUNCTION platform.pdv_fence(p_stage text, p_token bigint) RETURNS "
-        "void LANGUAGE plpgsql AS $f$ BEGIN PERFORM 1 FROM platform.stage_leases WHERE stage = "
-        "p_stage AND token = p_token FOR SHARE; IF NOT FOUND THEN RAISE EXCEPTION 'pdv: fenced: "
-        "the % lease has a newer holder than token %', p_stage, p_token USING ERRCODE = "
-        "'P0001'; END IF; END $f$");
-    return r.status();
+        "SELECT 1");
+    if (!r.ok()) return r.status();
+    // The leases' tables and fence: pg/lease.h owns them.
+    return pg::EnsureLeaseSchema(conn_);
   }
 
   pdv::Result<ErasedIds> ErasedSince(int64_t after_seq) override {
