@@ -16,6 +16,7 @@
 #include "monitor/http_client.h"
 #include "pg/connection.h"
 #include "pg/lease.h"
+#include "pg/lease_runner.h"
 #include "pg/reconnect.h"
 #include "redis/client.h"
 
@@ -117,93 +118,84 @@ Status Run(const MonitorOptions& options, Logger& log, std::stop_token stop) {
   std::deque<nlohmann::json> history;      // status["history"]
   log.Info("monitor_start", {{"api", options.sources.api_listen}});
   // Active/standby: one monitor probes and publishes (two would change the probe row
-  // against each other); the others wait for the "monitor" lease.
-  std::unique_ptr<pg::Lease> lease;
-  while (!stop.stop_requested()) {
-    if (!lease) {
-      auto acquired = pg::Lease::Acquire(
-          {.warehouse_url = options.sources.warehouse_url, .stage = "monitor"}, log, stop);
-      if (!acquired.ok()) {
-        log.Warn("monitor_lease_retry", {{"error", acquired.message()}});
-        if (!pg::SleepFor(std::chrono::milliseconds(1000), stop)) break;
-        continue;
-      }
-      if (!*acquired) break;  // stopped while a standby
-      lease = std::move(*acquired);
-    }
-    if (Status kept = lease->Keep(); !kept.ok()) {
-      log.Warn("monitor_lease_lost", {{"lease_token", lease->token()}, {"error", kept.message()}});
-      lease.reset();
-      continue;
-    }
-    auto started = Clock::now();
-    auto ms = probe.Once();
-    if (ms.ok()) {
-      ++samples;
-      last = *ms;
-      // Each probe at debug level, so a run's whole distribution can be read back (the
-      // status keeps only the last kWindow).
-      log.Debug("freshness_probe", {{"ms", *ms}});
-      recent.push_back(*ms);
-      if (recent.size() > kWindow) recent.pop_front();
-      last_error.clear();
-    } else {
-      ++missed;
-      if (ms.message() != last_error) log.Warn("probe_missed", {{"error", ms.message()}});
-      last_error = ms.message();
-    }
-    nlohmann::json status = sampler.Next();
-    // The last 15 minutes, a point every 5 s (the status page draws them): freshness, and
-    // each stage's rate and lag, so a takeover shows as a dip and its recovery.
-    {
-      int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-      std::vector<double> current(recent.begin(), recent.end());
-      nlohmann::json point = {{"t", now_s},
-                              {"p50_ms", Percentile(current, 0.5)},
-                              {"p99_ms", Percentile(current, 0.99)}};
-      nlohmann::json stages = nlohmann::json::object();
-      for (const auto& st : status["stages"]) {
-        stages[st["name"].get<std::string>()] = {{"rate", st["rate"]},
-                                                 {"lag_s", st["lag_seconds"]}};
-      }
-      point["stages"] = stages;
-      if (history.empty() || now_s - history.back()["t"].get<int64_t>() >= kHistoryStepS) {
-        history.push_back(point);
+  // against each other); the others wait for the "monitor" lease (pg/lease_runner.h).
+  auto work = [&](pg::LeaseHold& hold) -> Status {
+    std::stop_token stop = hold.stop_token();
+    while (!stop.stop_requested()) {
+      if (Status kept = hold.lease().Keep(); !kept.ok()) return kept;
+      hold.Healthy();
+      auto started = Clock::now();
+      auto ms = probe.Once();
+      if (ms.ok()) {
+        ++samples;
+        last = *ms;
+        // Each probe at debug level, so a run's whole distribution can be read back (the
+        // status keeps only the last kWindow).
+        log.Debug("freshness_probe", {{"ms", *ms}});
+        recent.push_back(*ms);
+        if (recent.size() > kWindow) recent.pop_front();
+        last_error.clear();
       } else {
-        history.back() = point;  // the newest point follows the present
+        ++missed;
+        if (ms.message() != last_error) log.Warn("probe_missed", {{"error", ms.message()}});
+        last_error = ms.message();
       }
-      while (!history.empty() && now_s - history.front()["t"].get<int64_t>() > kHistoryS) {
-        history.pop_front();
+      nlohmann::json status = sampler.Next();
+      // The last 15 minutes, a point every 5 s (the status page draws them): freshness, and
+      // each stage's rate and lag, so a takeover shows as a dip and its recovery.
+      {
+        int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+        std::vector<double> current(recent.begin(), recent.end());
+        nlohmann::json point = {{"t", now_s},
+                                {"p50_ms", Percentile(current, 0.5)},
+                                {"p99_ms", Percentile(current, 0.99)}};
+        nlohmann::json stages = nlohmann::json::object();
+        for (const auto& st : status["stages"]) {
+          stages[st["name"].get<std::string>()] = {{"rate", st["rate"]},
+                                                   {"lag_s", st["lag_seconds"]}};
+        }
+        point["stages"] = stages;
+        if (history.empty() || now_s - history.back()["t"].get<int64_t>() >= kHistoryStepS) {
+          history.push_back(point);
+        } else {
+          history.back() = point;  // the newest point follows the present
+        }
+        while (!history.empty() && now_s - history.front()["t"].get<int64_t>() > kHistoryS) {
+          history.pop_front();
+        }
+        status["history"] = nlohmann::json(history);
       }
-      status["history"] = nlohmann::json(history);
-    }
-    std::vector<double> window(recent.begin(), recent.end());
-    status["freshness"] = {{"p50_ms", Percentile(window, 0.5)},
-                           {"p99_ms", Percentile(window, 0.99)},
-                           {"last_ms", last},
-                           {"samples", samples},
-                           {"missed", missed},
-                           {"window", window.size()},
-                           {"last_error", last_error}};
-    if (!publisher) {
-      if (auto c = redis::Client::Connect(options.sources.redis_url); c.ok()) {
-        publisher.emplace(std::move(*c));
+      std::vector<double> window(recent.begin(), recent.end());
+      status["freshness"] = {{"p50_ms", Percentile(window, 0.5)},
+                             {"p99_ms", Percentile(window, 0.99)},
+                             {"last_ms", last},
+                             {"samples", samples},
+                             {"missed", missed},
+                             {"window", window.size()},
+                             {"last_error", last_error}};
+      if (!publisher) {
+        if (auto c = redis::Client::Connect(options.sources.redis_url); c.ok()) {
+          publisher.emplace(std::move(*c));
+        }
+      }
+      if (publisher) {
+        std::string text = status.dump();
+        if (!publisher->Command({"SET", kStatusKey, text, "EX", "15"}).ok()) publisher.reset();
+      }
+      auto next = started + std::chrono::milliseconds(options.interval_ms);
+      if (!pg::SleepFor(std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now()),
+                        stop)) {
+        break;
       }
     }
-    if (publisher) {
-      std::string text = status.dump();
-      if (!publisher->Command({"SET", kStatusKey, text, "EX", "15"}).ok()) publisher.reset();
-    }
-    auto next = started + std::chrono::milliseconds(options.interval_ms);
-    if (!pg::SleepFor(std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now()),
-                      stop)) {
-      break;
-    }
-  }
-  if (lease) lease->Release();
-  return Status::Ok();
+    return Status::Ok();
+  };
+  return pg::RunUnderLease(
+      {.lease = {.warehouse_url = options.sources.warehouse_url, .stage = "monitor"},
+       .retry_event = "monitor_lease_retry"},
+      log, stop, work);
 }
 
 }  // namespace pdv::monitor

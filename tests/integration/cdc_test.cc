@@ -677,12 +677,17 @@ TEST_F(CdcTest, ServerRestartsAndKilledConnectionsAreRidden) {
   ASSERT_TRUE(WaitFor(60s, connected)) << cdc.Output();
   ASSERT_TRUE(oltp_->Restart().ok());
   ASSERT_TRUE(WaitFor(60s, connected)) << cdc.Output();
+  // A killed connection to one server ends cdc's session, and with it (for a moment) its
+  // connection to the other: each kill waits for both to be back first.
   for (auto* server : {oltp_, wh_}) {
+    ASSERT_TRUE(WaitFor(60s, connected)) << cdc.Output();
     auto conn = Connect(server->Url(name_));
     EXPECT_GE(ScalarInt(conn,
                         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                         "WHERE application_name = 'pdv-cdc'"),
-              1);
+              1)
+        << (server == oltp_ ? "oltp" : "warehouse") << "\n"
+        << cdc.Output();
   }
   ASSERT_EQ(workload.Wait(60s), 0) << workload.Output();
   auto oltp = Connect(OltpUrl());

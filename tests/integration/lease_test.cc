@@ -6,10 +6,15 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "common/log.h"
 #include "localsvc/local_postgres.h"
+#include "pg/lease_runner.h"
 #include "test_support.h"
 #include "warehouse/warehouse.h"
 
@@ -102,6 +107,94 @@ TEST_F(LeaseTest, OneHolderAStandbyTakesOverAndTheFormerHoldersWriteIsFenced) {
   auto third = pg::Lease::Acquire(Options("c"), log_, {});
   ASSERT_TRUE(third.ok() && *third);
   EXPECT_EQ((*third)->token(), 3);
+}
+
+// pg/lease_runner.h: the work runs while the lease is held; a lease taken by another
+// holder stops the work at once (its stop token), the runner asks again and starts the
+// work anew with a newer token; a clean stop releases the lease.
+TEST_F(LeaseTest, TheRunnerStopsTheWorkWhenTheLeaseIsLostAndStartsItAgainWithANewerToken) {
+  std::mutex mu;
+  std::vector<int64_t> tokens;  // the lease token each call of the work ran under
+  std::atomic<int> ended{0};    // calls that saw their stop token fire
+  std::stop_source stop;
+  Status result = Status::Error("not returned");
+  std::thread runner([&] {
+    result = pg::RunUnderLease({.lease = Options("b")}, log_, stop.get_token(),
+                               [&](pg::LeaseHold& hold) -> Status {
+                                 {
+                                   std::lock_guard lock(mu);
+                                   tokens.push_back(hold.token());
+                                 }
+                                 hold.Healthy();
+                                 // Waits for nothing but its stop token.
+                                 std::mutex m;
+                                 std::condition_variable_any cv;
+                                 std::unique_lock lock(m);
+                                 cv.wait(lock, hold.stop_token(), [] { return false; });
+                                 ++ended;
+                                 return Status::Ok();
+                               });
+  });
+  auto calls = [&] {
+    std::lock_guard lock(mu);
+    return tokens.size();
+  };
+  ASSERT_TRUE(WaitFor(30s, [&] { return calls() == 1; }));
+  // Another holder takes the lease (as a takeover after a cut link would), for a moment.
+  auto admin = Connect(pg_->Url());
+  ASSERT_TRUE(admin
+                  .Exec("UPDATE platform.stage_leases SET holder = 'intruder', token = token + 10, "
+                        "expires_at = now() + interval '1 second' WHERE stage = 'cdc'")
+                  .ok());
+  ASSERT_TRUE(WaitFor(30s, [&] { return ended.load() == 1; })) << "the work was not stopped";
+  ASSERT_TRUE(WaitFor(30s, [&] { return calls() == 2; })) << "the work was not started again";
+  {
+    std::lock_guard lock(mu);
+    EXPECT_GT(tokens[1], tokens[0] + 10);  // newer than the intruder's
+  }
+  EXPECT_EQ(ScalarInt(admin,
+                      "SELECT count(*) FROM platform.stage_leases WHERE stage = 'cdc' "
+                      "AND holder = 'b' AND expires_at > now()"),
+            1);
+  stop.request_stop();
+  runner.join();
+  EXPECT_TRUE(result.ok()) << result.message();
+  EXPECT_EQ(ended.load(), 2);
+  // Released: a standby need not wait for the TTL.
+  EXPECT_EQ(ScalarInt(admin,
+                      "SELECT count(*) FROM platform.stage_leases WHERE stage = 'cdc' "
+                      "AND expires_at > now()"),
+            0);
+}
+
+// A failing work is retried with backoff while its failure is retryable; one that is not
+// ends the run with that failure, and the lease is released.
+TEST_F(LeaseTest, TheRunnerRetriesARetryableFailureAndEndsOnAnother) {
+  int calls = 0;
+  Status s = pg::RunUnderLease(
+      {.lease = Options("b"), .retryable = [](const Status& f) { return f.code() == "again"; }},
+      log_, {}, [&](pg::LeaseHold&) -> Status {
+        ++calls;
+        return calls < 3 ? Status::Error("not yet", "again") : Status::Error("bad project", "no");
+      });
+  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(s.code(), "no");
+  EXPECT_EQ(s.message(), "bad project");
+  auto admin = Connect(pg_->Url());
+  EXPECT_EQ(ScalarInt(admin,
+                      "SELECT count(*) FROM platform.stage_leases WHERE stage = 'cdc' "
+                      "AND expires_at > now()"),
+            0);
+  // With a give-up time, a retryable failure that outlasts it ends the run too.
+  calls = 0;
+  s = pg::RunUnderLease({.lease = Options("b"), .give_up = 1ms}, log_, {},
+                        [&](pg::LeaseHold&) -> Status {
+                          ++calls;
+                          std::this_thread::sleep_for(5ms);
+                          return Status::Error("still failing", "again");
+                        });
+  EXPECT_GE(calls, 2);
+  EXPECT_NE(s.message().find("gave up after"), std::string::npos) << s.message();
 }
 
 }  // namespace
