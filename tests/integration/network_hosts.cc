@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
@@ -60,17 +61,37 @@ void RemoveLeftovers() {
 }  // namespace
 
 std::string NetworkHosts::Unavailable() {
-  if (::geteuid() != 0) return "needs root to make network namespaces (ip netns)";
+  constexpr char kHow[] =
+      " (run them as root on a host, a VM or a privileged container where `ip netns add` and "
+      "`ip netns exec` work: ctest -L multihost)";
+  if (::geteuid() != 0) return std::string("needs root to make network namespaces") + kHow;
   if (::access("/usr/sbin/ip", X_OK) != 0 && ::access("/sbin/ip", X_OK) != 0 &&
       ::access("/usr/bin/ip", X_OK) != 0) {
-    return "the ip command (iproute2) is not installed";
+    return std::string("the ip command (iproute2) is not installed") + kHow;
   }
+  // Everything a test host needs, tried once on a throw-away host: a namespace, a veth
+  // link into it, and a command run inside (`ip -n`/`ip netns exec` remount /sys in a
+  // mount namespace of their own, which fails in a chroot whose root is no mount point
+  // and in an unprivileged container).
   std::string probe = fmt::format("pv{}-probe", ::getpid());
-  if (Status s = Run({"ip", "netns", "add", probe}); !s.ok()) {
-    return "ip netns add fails here: " + s.message();
-  }
+  std::string link = fmt::format("pv{}probe", ::getpid());
   (void)Run({"ip", "netns", "del", probe});
-  return "";
+  std::string why;
+  for (const auto& argv : std::vector<std::vector<std::string>>{
+           {"ip", "netns", "add", probe},
+           {"ip", "link", "add", link, "type", "veth", "peer", "name", link + "p"},
+           {"ip", "link", "set", link + "p", "netns", probe},
+           {"ip", "-n", probe, "link", "set", "lo", "up"}}) {
+    if (Status s = Run(argv); !s.ok()) {
+      why = "network namespaces can't be made here: " + s.message();
+      std::replace(why.begin(), why.end(), '\n', ' ');
+      while (!why.empty() && why.back() == ' ') why.pop_back();
+      break;
+    }
+  }
+  (void)Run({"ip", "link", "del", link});
+  (void)Run({"ip", "netns", "del", probe});
+  return why.empty() ? why : why + kHow;
 }
 
 Result<std::unique_ptr<NetworkHosts>> NetworkHosts::Create(const std::vector<std::string>& hosts) {
