@@ -91,6 +91,9 @@ class Adapter {
   // What a committed materialization made (kNone: dropped).
   virtual void CacheRelation(const std::string& schema, const std::string& name,
                              RelationKind kind) = 0;
+  // The views that a `drop ... cascade` of `relation` would take with it (views on views
+  // included): what the cache forgets once a rebuild that drops the relation commits.
+  virtual Result<std::vector<RelationRef>> DependentViews(const RelationRef& relation) = 0;
   // Every relation of `schemas` with its columns, in one catalog read (docs generate).
   virtual Result<std::vector<CatalogRelation>> Catalog(const std::vector<std::string>& schemas) = 0;
   // A relation's columns in order, from the catalog (never cached: they change within a
@@ -104,6 +107,7 @@ class Adapter {
 
   // --- the SQL of each materialization (materialization.h, snapshot.h, for PostgreSQL)
   virtual std::string CreateSchemaSql(const std::string& schema) const = 0;
+  virtual std::string TruncateTableSql(const RelationRef& relation) const = 0;
   virtual std::vector<std::string> ReplaceRelationSql(const RelationRef& relation,
                                                       const std::string& sql, RelationKind build,
                                                       RelationKind existing,

@@ -24,6 +24,19 @@ std::unique_ptr<Materialization> MaterializationFor(const Node& node, std::strin
   return nullptr;
 }
 
+Result<DroppedViews> DroppedViews::Before(NodeRun& run) {
+  DroppedViews dropped;
+  if (run.existing == RelationKind::kNone || run.incremental) return dropped;
+  auto views = run.adapter.DependentViews({run.node.schema, run.node.alias});
+  if (!views.ok()) return views.status();
+  dropped.views_ = std::move(*views);
+  return dropped;
+}
+
+void DroppedViews::Forget(Adapter& adapter) const {
+  for (const auto& v : views_) adapter.CacheRelation(v.schema, v.identifier, RelationKind::kNone);
+}
+
 NodeResult ErrorResult(const Node& node, const std::string& where, const std::string& message) {
   return NodeResult{.unique_id = node.unique_id,
                     .status = NodeStatus::kError,

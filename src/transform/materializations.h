@@ -40,6 +40,7 @@ struct NodeRun {
   const std::string& compiled;  // the node's SQL ("" for seeds and unit tests)
   RelationKind existing;        // what the node's relation is now
   bool incremental;             // an incremental model built incrementally now
+  bool full_refresh;            // --full-refresh, or the node's full_refresh config
   std::string begin_sql;        // statements right after BEGIN ("" none)
   std::string commit_sql;       // the fence and the COMMIT ("" a plain commit)
 };
@@ -55,6 +56,21 @@ class Materialization {
 // The class for `node`: by resource type, and for a model by its `materialized` config.
 // Null, with the reason in *error, for a materialization pdv does not know.
 std::unique_ptr<Materialization> MaterializationFor(const Node& node, std::string* error);
+
+// A rebuild of an existing relation (not an incremental one) drops the views on it with
+// `cascade`, as on dbt-postgres; DAG order rebuilds those of the run after it. What the
+// relation cache must forget once the rebuild commits, so that a later node does not take
+// a dropped view for an existing one.
+class DroppedViews {
+ public:
+  // Asks the catalog before the rebuild (nothing when there is no relation to drop).
+  static Result<DroppedViews> Before(NodeRun& run);
+  // After the commit: the cache forgets them.
+  void Forget(Adapter& adapter) const;
+
+ private:
+  std::vector<RelationRef> views_;
+};
 
 // A failed node's result: `message` prefixed with `where`.
 NodeResult ErrorResult(const Node& node, const std::string& where, const std::string& message);

@@ -13,6 +13,8 @@ NodeResult ModelMaterialization::Execute(NodeRun& run) {
     return ErrorResult(node, "", !pre.ok() ? pre.message() : post.message());
   auto body = Plan(run);
   if (!body.ok()) return ErrorResult(node, "", body.message());
+  auto dropped = DroppedViews::Before(run);
+  if (!dropped.ok()) return ErrorResult(node, node.original_file_path, dropped.message());
   auto txn = AdapterTransaction::Begin(run.adapter, run.begin_sql);
   if (!txn.ok()) return ErrorResult(node, node.original_file_path, txn.message());
   std::vector<std::string> statements(pre->begin(), pre->end());
@@ -40,6 +42,7 @@ NodeResult ModelMaterialization::Execute(NodeRun& run) {
     if (run.adapter.ConnectionLost(s)) res.message += " [connection lost]";
     return res;
   }
+  dropped->Forget(run.adapter);
   run.adapter.CacheRelation(node.schema, node.alias, body->built);
   res.status = NodeStatus::kSuccess;
   return res;

@@ -221,6 +221,24 @@ void PostgresAdapter::CacheRelation(const std::string& schema, const std::string
   cache_->kinds[{schema, name}] = kind;
 }
 
+Result<std::vector<RelationRef>> PostgresAdapter::DependentViews(const RelationRef& relation) {
+  // A view depends on what its rewrite rule reads; followed to views on views.
+  auto r = conn_->ExecPrepared(
+      "with recursive dep(oid) as (select r.ev_class from pg_depend d join pg_rewrite r on "
+      "r.oid = d.objid where d.classid = 'pg_rewrite'::regclass and d.refclassid = "
+      "'pg_class'::regclass and d.refobjid = to_regclass($1) and r.ev_class <> d.refobjid "
+      "union select r.ev_class from dep join pg_depend d on d.refobjid = dep.oid join "
+      "pg_rewrite r on r.oid = d.objid where d.classid = 'pg_rewrite'::regclass and "
+      "d.refclassid = 'pg_class'::regclass and r.ev_class <> d.refobjid) "
+      "select n.nspname, c.relname from dep join pg_class c on c.oid = dep.oid "
+      "join pg_namespace n on n.oid = c.relnamespace",
+      {relation.Quoted()});
+  if (!r.ok()) return r.status();
+  std::vector<RelationRef> out;
+  for (int i = 0; i < r->rows(); ++i) out.push_back({r->str(i, 0), r->str(i, 1)});
+  return out;
+}
+
 Result<std::vector<CatalogRelation>> PostgresAdapter::Catalog(
     const std::vector<std::string>& schemas) {
   auto r = conn_->ExecParams(
@@ -329,6 +347,10 @@ std::string PostgresAdapter::CreateTableSql(const RelationRef& relation,
   for (const auto& c : columns)
     defs += fmt::format("{}{} {}", defs.empty() ? "" : ", ", c.name, c.type);
   return fmt::format("create table {} ({})", relation.Quoted(), defs);
+}
+
+std::string PostgresAdapter::TruncateTableSql(const RelationRef& relation) const {
+  return fmt::format("truncate table {}", relation.Quoted());
 }
 
 std::vector<std::string> PostgresAdapter::SwapInSql(const RelationRef& loaded,

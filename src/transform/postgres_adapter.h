@@ -40,6 +40,7 @@ class PostgresAdapter final : public Adapter {
   RelationKind ExistingKind(const std::string& schema, const std::string& name) override;
   Result<RelationKind> LookUpRelation(const std::string& schema, const std::string& name) override;
   Status CacheSchemas(const std::vector<std::string>& schemas) override;
+  Result<std::vector<RelationRef>> DependentViews(const RelationRef& relation) override;
   void CacheRelation(const std::string& schema, const std::string& name,
                      RelationKind kind) override;
   Result<std::vector<CatalogRelation>> Catalog(const std::vector<std::string>& schemas) override;
@@ -62,6 +63,7 @@ class PostgresAdapter final : public Adapter {
                                           std::string* error) const override;
   std::string CreateTableSql(const RelationRef& relation,
                              const std::vector<TypedColumn>& columns) const override;
+  std::string TruncateTableSql(const RelationRef& relation) const override;
   std::vector<std::string> SwapInSql(const RelationRef& loaded, const RelationRef& target,
                                      RelationKind existing) const override;
   std::string TestQuerySql(const std::string& compiled, const std::string& fail_calc,

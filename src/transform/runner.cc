@@ -257,6 +257,7 @@ NodeResult Runner::Execute(const Node& node) {
                   .compiled = *compiled,
                   .existing = existing,
                   .incremental = Incremental(node, existing),
+                  .full_refresh = options_.full_refresh || node.config.value("full_refresh", false),
                   .begin_sql = options_.begin_sql,
                   .commit_sql = options_.fence_sql.empty() ? "" : options_.fence_sql + "; commit"};
       res = materialization->Execute(run);

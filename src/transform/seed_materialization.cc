@@ -1,7 +1,10 @@
 #include "transform/seed_materialization.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -39,19 +42,58 @@ NodeResult SeedMaterialization::Execute(NodeRun& run) {
   auto fail = [&](const std::string& what) {  // the guard rolls back
     return ErrorResult(node, node.original_file_path, what);
   };
+  // A seed that exists as a table is emptied and reloaded in place, as on dbt-core: the
+  // views on it stay. --full-refresh (or a view in its place) recreates it, and the views
+  // on it go with the old one (DroppedViews).
+  bool reload = run.existing == RelationKind::kTable && !run.full_refresh;
+  if (reload) {
+    auto existing = adapter.ColumnsOf(node.schema, node.alias);
+    if (!existing.ok()) return fail(existing.message());
+    std::vector<std::string> now, loaded;
+    for (const auto& c : *existing) now.push_back(c.name);
+    for (std::string c : seed->columns) {  // unquoted, the warehouse folds them to lower case
+      if (!quote)
+        std::ranges::transform(c, c.begin(), [](unsigned char ch) { return std::tolower(ch); });
+      loaded.push_back(std::move(c));
+    }
+    if (now != loaded) {
+      return ErrorResult(
+          node, node.original_file_path + ":1",
+          fmt::format("the seed's columns ({}) differ from those of its table {} ({}): run it "
+                      "with --full-refresh to recreate the table",
+                      fmt::join(loaded, ", "), rel.Quoted(), fmt::join(now, ", ")));
+    }
+  }
+  Result<DroppedViews> dropped = DroppedViews();  // a reload drops nothing
+  if (!reload) dropped = DroppedViews::Before(run);
+  if (!dropped.ok()) return fail(dropped.message());
   auto txn = AdapterTransaction::Begin(adapter, run.begin_sql);
   if (!txn.ok()) return fail(txn.message());
-  for (const std::string& sql :
-       {adapter.CreateSchemaSql(node.schema), adapter.CreateTableSql(tmp, columns)}) {
-    StatementResult r = adapter.Execute(sql);
-    if (!r.ok) return fail(r.error);
-  }
-  if (Status s = adapter.LoadCsv(tmp, names, seed->CopyData()); !s.ok()) return fail(s.message());
-  for (const auto& sql : adapter.SwapInSql(tmp, rel, run.existing)) {
-    StatementResult r = adapter.Execute(sql);
-    if (!r.ok) return fail(r.error);
+  auto execute = [&](const std::vector<std::string>& statements) -> Status {
+    for (const std::string& sql : statements) {
+      StatementResult r = adapter.Execute(sql);
+      if (!r.ok) return Status::Error(r.error);
+    }
+    return Status::Ok();
+  };
+  if (reload) {
+    if (Status s = execute({adapter.TruncateTableSql(rel)}); !s.ok()) return fail(s.message());
+    if (Status s = adapter.LoadCsv(rel, names, seed->CopyData()); !s.ok()) {
+      return fail(s.message());
+    }
+  } else {
+    if (Status s =
+            execute({adapter.CreateSchemaSql(node.schema), adapter.CreateTableSql(tmp, columns)});
+        !s.ok()) {
+      return fail(s.message());
+    }
+    if (Status s = adapter.LoadCsv(tmp, names, seed->CopyData()); !s.ok()) return fail(s.message());
+    if (Status s = execute(adapter.SwapInSql(tmp, rel, run.existing)); !s.ok()) {
+      return fail(s.message());
+    }
   }
   if (Status c = txn->Commit(run.commit_sql); !c.ok()) return fail(c.message());
+  dropped->Forget(adapter);
   adapter.CacheRelation(node.schema, node.alias, RelationKind::kTable);
   NodeResult res{.unique_id = node.unique_id, .status = NodeStatus::kSuccess};
   res.rows_affected = static_cast<int64_t>(seed->rows.size());

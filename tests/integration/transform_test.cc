@@ -206,6 +206,62 @@ TEST_F(TransformTest, IncrementalStrategiesAndFullRefresh) {
             "7.00");
 }
 
+// Issue 32: a project builds any number of times in a row, as on dbt-core. A seed that
+// exists is emptied and reloaded in place (the views on it stay); --full-refresh recreates
+// it, the views on it go with the old table (cascade) and the same run rebuilds them.
+TEST_F(TransformTest, EveryBuildRunsAgainAndAReloadedSeedKeepsTheViewsOnIt) {
+  Write("models/staging/stg_customers_named.sql",
+        "select * from {{ ref('stg_customers') }} where name is not null\n");
+  auto conn = Connect(Url());
+  auto oid = [&](const std::string& relation) {
+    return Scalar(conn, "select coalesce(to_regclass('" + relation + "')::oid::text, 'missing')");
+  };
+  for (int round = 0; round < 2; ++round) {
+    auto r = Dbt({"build"});
+    ASSERT_EQ(r.exit_code, 0) << "round " << round << ": " << r.output;
+  }
+  std::string seed = oid("analytics_raw.raw_customers");
+  std::string view = oid("analytics_staging.stg_customers");
+  std::string view_on_view = oid("analytics_staging.stg_customers_named");
+  ASSERT_NE(view_on_view, "missing");
+  auto r = Dbt({"seed"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(oid("analytics_raw.raw_customers"), seed);  // truncated and reloaded
+  EXPECT_EQ(oid("analytics_staging.stg_customers"), view);
+  EXPECT_EQ(oid("analytics_staging.stg_customers_named"), view_on_view);
+  for (const std::vector<std::string>& command : std::vector<std::vector<std::string>>{
+           {"build", "--full-refresh"}, {"build"}, {"run", "--full-refresh"}, {"build"}}) {
+    r = Dbt(command);
+    ASSERT_EQ(r.exit_code, 0) << command[0] << " " << command.size() << ": " << r.output;
+  }
+  EXPECT_NE(oid("analytics_raw.raw_customers"), seed);  // recreated by the full refresh
+  EXPECT_NE(oid("analytics_staging.stg_customers_named"), "missing");
+  int64_t rows = ScalarInt(conn, "select count(*) from analytics_raw.raw_customers");
+  // A seed whose columns changed is not reloaded into the old table: a clear error, the
+  // table as it was; --full-refresh recreates it.
+  std::string csv;
+  {
+    std::ifstream in(project_ / "seeds/raw_customers.csv");
+    std::string line;
+    for (bool header = true; std::getline(in, line); header = false) {
+      csv += line + (header ? ",apelido\n" : ",x\n");
+    }
+  }
+  Write("seeds/raw_customers.csv", csv);
+  r = Dbt({"seed"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("seeds/raw_customers.csv:1: the seed's columns"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("--full-refresh"), std::string::npos) << r.output;
+  EXPECT_EQ(ScalarInt(conn, "select count(*) from analytics_raw.raw_customers"), rows);
+  r = Dbt({"build", "--full-refresh"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(ScalarInt(conn, "select count(*) from analytics_raw.raw_customers where apelido = 'x'"),
+            rows);
+  r = Dbt({"build"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+}
+
 TEST_F(TransformTest, ErrorsMidDagSkipDependantsOnly) {
   Write("models/marts/broken.sql",
         "select id\nfrom {{ ref('stg_customers') }}\njoin no_such_table using (id)\n");
@@ -667,6 +723,10 @@ class CommitFaultAdapter final : public transform::Adapter {
                      transform::RelationKind k) override {
     inner_.CacheRelation(s, n, k);
   }
+  Result<std::vector<transform::RelationRef>> DependentViews(
+      const transform::RelationRef& r) override {
+    return inner_.DependentViews(r);
+  }
   Result<std::vector<transform::CatalogRelation>> Catalog(
       const std::vector<std::string>& s) override {
     return inner_.Catalog(s);
@@ -679,6 +739,9 @@ class CommitFaultAdapter final : public transform::Adapter {
   std::string SeedType(transform::SeedColumnType t) const override { return inner_.SeedType(t); }
   std::string CreateSchemaSql(const std::string& s) const override {
     return inner_.CreateSchemaSql(s);
+  }
+  std::string TruncateTableSql(const transform::RelationRef& r) const override {
+    return inner_.TruncateTableSql(r);
   }
   std::vector<std::string> ReplaceRelationSql(const transform::RelationRef& r,
                                               const std::string& sql, transform::RelationKind b,
