@@ -431,6 +431,12 @@ TEST_F(SubjectTest, ForgetWhileTheCustomerChangesLeavesNothingInAnyLayerAndVerif
       EXPECT_EQ(reg.find(s), std::string::npos);
     }
   }
+  // Issue 33: the platform's own contract holds after an erasure (the erased tombstone's
+  // NULL cpf_hash is what the dimension's tests allow): its tests, a build and its tests.
+  for (const char* command : {"test", "build", "test"}) {
+    auto r = Pdv({"transform", command, "--platform"});
+    EXPECT_EQ(r.exit_code, 0) << command << ": " << r.output;
+  }
 }
 
 // raw.retention_days: superseded versions older than that go, in batches, while cdc
