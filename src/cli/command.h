@@ -12,8 +12,9 @@
 namespace pdv::cli {
 
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailure = 1;  // the command ran and failed
-inline constexpr int kExitUsage = 2;    // bad flags or configuration
+inline constexpr int kExitFailure = 1;    // the command ran and failed
+inline constexpr int kExitUsage = 2;      // bad flags or configuration
+inline constexpr int kExitInternal = 70;  // a defect: an exception no layer answered (EX_SOFTWARE)
 
 // Options that override configuration keys, collected after parsing.
 class ConfigFlags {

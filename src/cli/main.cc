@@ -113,7 +113,19 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   }
   for (size_t i = 0; i < commands.size(); ++i) {
-    if (subcommands[i]->parsed()) return commands[i]->Run(*config, signals.token());
+    if (!subcommands[i]->parsed()) continue;
+    // Errors are values; this is the net under them: whatever escapes a command still
+    // ends it with an answer, never an abort.
+    try {
+      return commands[i]->Run(*config, signals.token());
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "pdv {}: internal error: {} (a defect of pdv: please report it)\n",
+                 subcommands[i]->get_name(), e.what());
+    } catch (...) {
+      fmt::print(stderr, "pdv {}: internal error (a defect of pdv: please report it)\n",
+                 subcommands[i]->get_name());
+    }
+    return kExitInternal;
   }
   return kExitUsage;
 }

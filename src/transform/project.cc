@@ -4,6 +4,7 @@
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <libpq-fe.h>
 #include <openssl/evp.h>
 #include <unistd.h>
@@ -530,6 +531,13 @@ class Loader {
       MergeConfig(config, TreeConfig(Child(Child(root_yml_, resource), u.name), path));
     }
     RenderConfigValues(config, u.name);
+    std::string where =
+        u.name == p_.name ? "dbt_project.yml" : Rel(u.dir / "dbt_project.yml", dir_);
+    if (Status s = NormalizeBoolConfigs(
+            config, fmt::format("{} ({}: {})", where, resource, fmt::join(path, ".")));
+        !s.ok()) {
+      throw LoadError{s.message()};
+    }
     return config;
   }
 
@@ -551,7 +559,7 @@ class Loader {
       std::string out = *r;
       out.erase(0, out.find_first_not_of(" \t\r\n"));
       out.erase(out.find_last_not_of(" \t\r\n") + 1);
-      value = out;
+      value = NativeValue(out);  // "False" is false, as dbt's native rendering reads it
     }
   }
 
@@ -966,7 +974,16 @@ class Loader {
         }
         Node& n = it->second;
         if (m["description"]) n.description = m["description"].as<std::string>();
-        if (m["config"]) MergeConfig(n.config, YamlToJson(m["config"]));
+        if (m["config"]) {
+          nlohmann::json config = YamlToJson(m["config"]);
+          RenderConfigValues(config, package);
+          if (Status s = NormalizeBoolConfigs(
+                  config, fmt::format("{}:{}", file, m["config"].Mark().line + 1));
+              !s.ok()) {
+            throw LoadError{s.message()};
+          }
+          MergeConfig(n.config, config);
+        }
         for (const auto& col : m["columns"]) {
           std::string cname = col["name"].as<std::string>();
           n.columns[cname] = {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "transform/config_values.h"
 #include "transform/jinja.h"
 #include "transform/secret_mask.h"
 
@@ -66,7 +67,7 @@ struct Node {
   std::string source_name, identifier;
 
   std::string materialized() const { return config.value("materialized", "view"); }
-  bool enabled() const { return config.value("enabled", true); }
+  bool enabled() const { return ConfigFlag(config, "enabled", true); }
   std::vector<std::string> tags() const;
   // "schema"."alias" (quoted as dbt-postgres quotes).
   std::string RelationName() const;

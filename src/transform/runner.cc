@@ -44,7 +44,7 @@ RelationKind Runner::ExistingKind(const Node& node) {
 
 bool Runner::Incremental(const Node& node, RelationKind existing) const {
   return node.materialized() == "incremental" && existing != RelationKind::kNone &&
-         !options_.full_refresh && !node.config.value("full_refresh", false);
+         !options_.full_refresh && !ConfigFlag(node.config, "full_refresh", false);
 }
 
 ContextOptions Runner::ExecuteOptions(const Node& node, RelationKind existing) {
@@ -251,15 +251,16 @@ NodeResult Runner::Execute(const Node& node) {
       res = ErrorResult(node, "", compiled.message());
     } else {
       if (node.resource_type != "seed") WriteCompiled(node, *compiled);
-      NodeRun run{.node = node,
-                  .adapter = *adapter_,
-                  .compiler = *this,
-                  .compiled = *compiled,
-                  .existing = existing,
-                  .incremental = Incremental(node, existing),
-                  .full_refresh = options_.full_refresh || node.config.value("full_refresh", false),
-                  .begin_sql = options_.begin_sql,
-                  .commit_sql = options_.fence_sql.empty() ? "" : options_.fence_sql + "; commit"};
+      NodeRun run{
+          .node = node,
+          .adapter = *adapter_,
+          .compiler = *this,
+          .compiled = *compiled,
+          .existing = existing,
+          .incremental = Incremental(node, existing),
+          .full_refresh = options_.full_refresh || ConfigFlag(node.config, "full_refresh", false),
+          .begin_sql = options_.begin_sql,
+          .commit_sql = options_.fence_sql.empty() ? "" : options_.fence_sql + "; commit"};
       res = materialization->Execute(run);
       if (node.resource_type != "seed") res.compiled = *compiled;
     }

@@ -30,7 +30,7 @@ NodeResult SeedMaterialization::Execute(NodeRun& run) {
   RelationRef rel{node.schema, node.alias};
   RelationRef tmp{node.schema, SuffixedName(node.alias, "__dbt_tmp")};
   // quote_columns: false leaves the header's names to the warehouse's folding, as dbt does.
-  bool quote = node.config.value("quote_columns", true);
+  bool quote = ConfigFlag(node.config, "quote_columns", true);
   std::vector<std::string> names;
   std::vector<TypedColumn> columns;
   std::vector<std::string> types =

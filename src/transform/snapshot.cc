@@ -108,7 +108,7 @@ Result<SnapshotConfig> ReadSnapshotConfig(const nlohmann::json& config) {
     }
   }
   std::string hard = config.value("hard_deletes", "");
-  if (hard.empty() && config.value("invalidate_hard_deletes", false)) hard = "invalidate";
+  if (hard.empty() && ConfigFlag(config, "invalidate_hard_deletes", false)) hard = "invalidate";
   if (hard.empty() || hard == "ignore") {
     c.hard_deletes = SnapshotConfig::HardDeletes::kIgnore;
   } else if (hard == "invalidate") {

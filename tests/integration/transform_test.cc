@@ -358,6 +358,48 @@ TEST_F(TransformTest, ProjectErrorsAreOneClearLine) {
       << r.output;
 }
 
+// Issue 32: Jinja in dbt_project.yml and property-file configs renders as dbt's native
+// rendering reads it (jaffle-shop's `+enabled: "{{ var('load_source_data', false) }}"`),
+// and a value that is no boolean is an error naming the file, never an abort.
+TEST_F(TransformTest, RenderedConfigsAreTypedAsDbtTypesThem) {
+  std::string project = ReadFile(project_ / "dbt_project.yml");
+  project.replace(project.find("seeds:\n  shop:\n"), std::string("seeds:\n  shop:\n").size(),
+                  "seeds:\n  shop:\n    jaffle-data:\n      +enabled: \"{{ "
+                  "var('load_source_data', false) }}\"\n");
+  Write("dbt_project.yml", project);
+  Write("seeds/jaffle-data/raw_stores.csv", "id,name\n1,Centro\n");
+  Write("models/extra/audit_orders.sql", "select 1 as checked\n");
+  Write("models/extra/properties.yml",
+        "version: 2\nmodels:\n  - name: audit_orders\n    config:\n      enabled: \"{{ "
+        "var('orders_on', true) }}\"\n");
+  auto listed = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"ls"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Dbt(args);
+  };
+  auto r = listed({});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("raw_stores"), std::string::npos) << r.output;  // false: off
+  EXPECT_NE(r.output.find("audit_orders"), std::string::npos) << r.output;
+  r = listed({"--vars", "{load_source_data: true, orders_on: false}"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("raw_stores"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("audit_orders"), std::string::npos) << r.output;
+  r = listed({"--vars", "{load_source_data: maybe}"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("pdv transform ls: dbt_project.yml (seeds: "), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("config 'enabled' must be true or false, not \"maybe\""),
+            std::string::npos)
+      << r.output;
+  r = listed({"--vars", "{orders_on: sometimes}"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("models/extra/properties.yml:5: config 'enabled' must be true or false"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("terminate"), std::string::npos) << r.output;
+}
+
 TEST_F(TransformTest, TableReadersNeverSeeItMissing) {
   ASSERT_EQ(Dbt({"build"}).exit_code, 0);
   std::atomic<bool> done{false};
