@@ -12,26 +12,13 @@
 #include <map>
 #include <system_error>
 
+#include "common/unique_fd.h"
+
 namespace pdv::subject {
 namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kChunk = 8 << 20;
-
-// Closes the descriptor it owns.
-class File {
- public:
-  explicit File(const fs::path& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
-  ~File() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  File(const File&) = delete;
-  File& operator=(const File&) = delete;
-  int fd() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 std::string HexToBytes(const std::string& hex) {
   std::string out;
@@ -139,14 +126,15 @@ Result<ByteScanResult> ScanFiles(const fs::path& root, const std::vector<Needle>
       result.not_scanned.push_back({path, "not a regular file (a socket, FIFO or device)"});
       continue;
     }
-    File f(e.path());
-    if (f.fd() < 0) {
+    UniqueFd f(::open(e.path().c_str(), O_RDONLY | O_CLOEXEC));
+    if (!f) {
       result.not_scanned.push_back({path, std::strerror(errno)});
       continue;
     }
     std::map<size_t, uint64_t> first;
     std::string head;
-    if (Status s = ScanOne(f.fd(), needles, overlap, &first, &result.bytes, &head, stop); !s.ok()) {
+    if (Status s = ScanOne(f.get(), needles, overlap, &first, &result.bytes, &head, stop);
+        !s.ok()) {
       result.not_scanned.push_back({path, s.message()});
       continue;
     }
