@@ -89,7 +89,10 @@ Status LocalRedis::WriteConfig() const {
   std::string text = fmt::format(
       "# Written by pdv on each start.\n"
       "bind 127.0.0.1{}\nport {}\nprotected-mode yes\ndir \"{}\"\nsave \"\"\nappendonly {}\n"
-      "daemonize no\nhash-max-listpack-entries 1024\nrequirepass {}\n",
+      "daemonize no\nhash-max-listpack-entries 1024\nrequirepass {}\n"
+      // Its RDB and the AOF base uncompressed: an erasure's byte scan reads every string
+      // (subject/byte_scan.h).
+      "rdbcompression no\n",
       options_.host.empty() ? "" : " " + options_.host, options_.tls ? 0 : port_, dir_.string(),
       options_.persistent ? "yes" : "no", password_);
   // A replica (of a cluster, or made one by Sentinel after a failover) authenticates to

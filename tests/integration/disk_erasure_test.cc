@@ -1,0 +1,96 @@
+// Issue 33: the files an erasure must reach beyond the rows, on real servers: the
+// warehouse's WAL (segments written before the erasure removed), Redis's append-only file
+// (rewritten), a plaintext CPF list. Each checked by reading the files' bytes.
+
+#include "subject/disk_erasure.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "localsvc/local_postgres.h"
+#include "localsvc/local_redis.h"
+#include "subject/byte_scan.h"
+#include "test_support.h"
+
+namespace pdv::testing {
+namespace {
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// Whether any file under `dir` holds `marker`.
+bool Holds(const fs::path& dir, const std::string& marker) {
+  auto r = subject::ScanFiles(dir, {{"marker", marker}}, {.rdb_uncompressed = true}, {});
+  return r.ok() && !r->found.empty();
+}
+
+TEST(DiskErasureTest, TheWarehousesWalBeforeTheErasureIsRemoved) {
+  auto pg = localsvc::LocalPostgres::Start({.settings = {"wal_recycle=off"}});
+  ASSERT_TRUE(pg.ok()) << pg.message();
+  auto conn = Connect((*pg)->Url());
+  const std::string marker = "pessoa-apagada-7f3a9c@exemplo.com.br";
+  ASSERT_TRUE(
+      conn.Exec("CREATE TABLE t (email text); INSERT INTO t VALUES ('" + marker + "')").ok());
+  ASSERT_TRUE(conn.Exec("DELETE FROM t").ok());
+  ASSERT_TRUE(conn.Exec("VACUUM FULL t").ok());
+  fs::path wal = (*pg)->dir() / "data" / "pg_wal";
+  ASSERT_TRUE(Holds(wal, marker)) << "the test's marker should be in the WAL first";
+  auto done = subject::RemoveWalBeforeNow(conn, 60s, {});
+  ASSERT_TRUE(done.ok()) << done.message();
+  EXPECT_GT((*done)["oldest_segment_now"].get<std::string>(),
+            (*done)["wal_segment_at_erasure"].get<std::string>());
+  EXPECT_FALSE(Holds(wal, marker));
+}
+
+TEST(DiskErasureTest, AWarehouseThatRecyclesItsWalSaysSoAtTheBound) {
+  auto pg = localsvc::LocalPostgres::Start({.settings = {"wal_recycle=on", "wal_keep_size=1GB"}});
+  ASSERT_TRUE(pg.ok()) << pg.message();
+  auto conn = Connect((*pg)->Url());
+  auto done = subject::RemoveWalBeforeNow(conn, 1s, {});
+  ASSERT_FALSE(done.ok());
+  EXPECT_NE(done.message().find("wal_recycle is on"), std::string::npos) << done.message();
+}
+
+TEST(DiskErasureTest, RedisAppendOnlyFileIsRewrittenWithoutTheErasedRecord) {
+  auto dir = localsvc::ScratchDir::Create("pdv-test-aof");
+  ASSERT_TRUE(dir.ok());
+  auto redis = localsvc::LocalRedis::Start({.dir = dir->path(), .persistent = true});
+  ASSERT_TRUE(redis.ok()) << redis.message();
+  auto client = redis::Client::Connect((*redis)->Url());
+  ASSERT_TRUE(client.ok()) << client.message();
+  const std::string marker = "Maria-Apagada-9c2e";
+  ASSERT_TRUE(client->Command({"HSET", "pdv:c:1", "f", marker}).ok());
+  ASSERT_TRUE(client->Command({"HDEL", "pdv:c:1", "f"}).ok());
+  ASSERT_TRUE(WaitFor(10s, [&] { return Holds(dir->path(), marker); }));
+  auto done = subject::RewriteAppendOnlyFile(*client, 60s, {});
+  ASSERT_TRUE(done.ok()) << done.message();
+  EXPECT_TRUE((*done)["rewritten"].get<bool>());
+  EXPECT_FALSE(Holds(dir->path(), marker));
+  // A server without an AOF: nothing to rewrite, and said so.
+  auto volatile_redis = localsvc::LocalRedis::Start({});
+  ASSERT_TRUE(volatile_redis.ok());
+  auto other = redis::Client::Connect((*volatile_redis)->Url());
+  ASSERT_TRUE(other.ok());
+  done = subject::RewriteAppendOnlyFile(*other, 10s, {});
+  ASSERT_TRUE(done.ok()) << done.message();
+  EXPECT_FALSE((*done)["rewritten"].get<bool>());
+}
+
+TEST(DiskErasureTest, APlaintextCpfListLosesThePersonsLineOnly) {
+  auto dir = localsvc::ScratchDir::Create("pdv-test-cpfs");
+  ASSERT_TRUE(dir.ok());
+  fs::path file = dir->path() / "cpfs.txt";
+  std::ofstream(file) << "52998224725\n11144477735\n39053344705\n";
+  fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write);
+  auto removed = subject::RemoveLinesHolding(file, {"11144477735"});
+  ASSERT_TRUE(removed.ok()) << removed.message();
+  EXPECT_EQ(*removed, 1);
+  EXPECT_EQ(ReadFile(file), "52998224725\n39053344705\n");
+  EXPECT_EQ(fs::status(file).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(*subject::RemoveLinesHolding(dir->path() / "absent.txt", {"1"}), 0);
+}
+
+}  // namespace
+}  // namespace pdv::testing
