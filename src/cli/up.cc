@@ -328,14 +328,19 @@ Status Up(const UpOptions& options, Logger& log, std::stop_token stop) {
 
   auto secrets = MakeStageSecrets();
   if (!secrets.ok()) return secrets.status();
+  // WAL segments are removed, not renamed and kept, once a checkpoint passes them: an
+  // erasure's bytes leave pg_wal (subject/disk_erasure.h).
+  const std::vector<std::string> pg_settings = {"wal_recycle=off"};
   auto oltp = localsvc::LocalPostgres::Start({.dir = dir / "oltp",
                                               .port = PortOf(oltp_url),
                                               .durable = true,
+                                              .settings = pg_settings,
                                               .password = PasswordOf(oltp_url)});
   if (!oltp.ok()) return Status::Error("OLTP PostgreSQL: " + oltp.message());
   auto warehouse = localsvc::LocalPostgres::Start({.dir = dir / "warehouse",
                                                    .port = PortOf(warehouse_url),
                                                    .durable = true,
+                                                   .settings = pg_settings,
                                                    .password = PasswordOf(warehouse_url)});
   if (!warehouse.ok()) return Status::Error("warehouse PostgreSQL: " + warehouse.message());
   auto redis = localsvc::LocalRedis::Start({.dir = dir / "redis",
