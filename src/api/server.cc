@@ -989,11 +989,6 @@ Status Serve(const ServeOptions& options, Logger& log, std::stop_token stop) {
   }
   auto endpoint = redis::ParseRedisUrl(options.redis_url);
   if (!endpoint.ok()) return endpoint.status();
-  if ((endpoint->cluster || endpoint->sentinel()) && options.near_cache) {
-    log.Info("serve_near_cache_off",
-             {{"reason", endpoint->cluster ? "Redis Cluster (tracking is per node)"
-                                           : "Redis Sentinel (tracking is per primary)"}});
-  }
   auto hp = ParseHostPort(options.listen);
   if (!hp.ok()) return Status::Error("serve: bad listen address: " + hp.message());
   boost::system::error_code ec;
@@ -1058,6 +1053,12 @@ Status Serve(const ServeOptions& options, Logger& log, std::stop_token stop) {
             {"scheme", shared.tls ? "https" : "http"},
             {"port", static_cast<int>(listen.port())},
             {"threads", threads},
+            // Every shape tracks reads (per node on a cluster, on the current primary
+            // behind Sentinels): the near-cache is on wherever the option is.
+            {"near_cache", options.near_cache ? "on" : "off"},
+            {"redis", endpoint->cluster      ? "cluster"
+                      : endpoint->sentinel() ? "sentinel"
+                                             : "server"},
             {"fd_limit", fd_limit.soft},
             {"max_connections", static_cast<uint64_t>(shared.max_connections)},
             {"max_connections_asked", static_cast<uint64_t>(options.max_connections)},
