@@ -49,17 +49,37 @@ bool LooksLikeApiKey(std::string_view key) {
 
 std::string ApiKeyRedisKey(std::string_view hash) { return fmt::format("pdv:apikey:{{{}}}", hash); }
 
-pdv::Result<std::string> CreateApiKey(const std::string& redis_url,
-                                      const std::string& warehouse_url, const std::string& name) {
-  if (name.empty() || name.size() > 64)
-    return Status::Error("apikey: the name must be 1-64 characters");
+namespace {
+
+// Where keys live (the warehouse holds them, Redis serves them) and the keys the
+// warehouse holds now: what creating and revoking a key start from.
+struct KeyStores {
+  std::unique_ptr<warehouse::Warehouse> wh;
+  redis::Client redis;
+  std::vector<warehouse::ApiKeyRow> keys;
+};
+
+pdv::Result<KeyStores> OpenKeyStores(const std::string& redis_url,
+                                     const std::string& warehouse_url) {
   auto wh = warehouse::ConnectPostgresWarehouse(warehouse_url);
   if (!wh.ok()) return wh.status();
   auto redis = redis::Client::Connect(redis_url);
   if (!redis.ok()) return redis.status();
   auto keys = (*wh)->ApiKeys();
   if (!keys.ok()) return keys.status();
-  for (const auto& k : *keys) {
+  return KeyStores{std::move(*wh), std::move(*redis), std::move(*keys)};
+}
+
+}  // namespace
+
+pdv::Result<std::string> CreateApiKey(const std::string& redis_url,
+                                      const std::string& warehouse_url, const std::string& name) {
+  if (name.empty() || name.size() > 64)
+    return Status::Error("apikey: the name must be 1-64 characters");
+  auto stores = OpenKeyStores(redis_url, warehouse_url);
+  if (!stores.ok()) return stores.status();
+  auto& [wh, redis, keys] = *stores;
+  for (const auto& k : keys) {
     if (k.name == name && !k.revoked) {
       return Status::Error(fmt::format("apikey: a key named '{}' exists; revoke it first", name));
     }
@@ -73,34 +93,31 @@ pdv::Result<std::string> CreateApiKey(const std::string& redis_url,
       .created_at = fmt::format(
           "{:%Y-%m-%dT%H:%M:%S}Z",
           std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()))};
-  if (Status s = (*wh)->SaveApiKey(row); !s.ok()) return s;
+  if (Status s = wh->SaveApiKey(row); !s.ok()) return s;
   // A Redis that lost its data gets every key back first (the new one included): an
   // index holding only the new key would make every older key a 401.
-  if (Status s = RestoreApiKeys(*redis, warehouse_url); !s.ok()) return s;
-  if (Status s = PutInRedis(*redis, row); !s.ok()) return s;
+  if (Status s = RestoreApiKeys(redis, warehouse_url); !s.ok()) return s;
+  if (Status s = PutInRedis(redis, row); !s.ok()) return s;
   return key;
 }
 
 Status RevokeApiKey(const std::string& redis_url, const std::string& warehouse_url,
                     const std::string& name) {
-  auto wh = warehouse::ConnectPostgresWarehouse(warehouse_url);
-  if (!wh.ok()) return wh.status();
-  auto redis = redis::Client::Connect(redis_url);
-  if (!redis.ok()) return redis.status();
-  auto keys = (*wh)->ApiKeys();
-  if (!keys.ok()) return keys.status();
+  auto stores = OpenKeyStores(redis_url, warehouse_url);
+  if (!stores.ok()) return stores.status();
+  auto& [wh, redis, keys] = *stores;
   // As in CreateApiKey: a Redis that lost its data gets every key back first.
-  if (Status s = RestoreApiKeys(*redis, warehouse_url); !s.ok()) return s;
+  if (Status s = RestoreApiKeys(redis, warehouse_url); !s.ok()) return s;
   bool found = false;
-  for (auto k : *keys) {
+  for (auto k : keys) {
     if (k.name != name || k.revoked) continue;
     found = true;
     k.revoked = true;
-    if (Status s = (*wh)->SaveApiKey(k); !s.ok()) return s;
-    if (Status s = PutInRedis(*redis, k); !s.ok()) return s;
+    if (Status s = wh->SaveApiKey(k); !s.ok()) return s;
+    if (Status s = PutInRedis(redis, k); !s.ok()) return s;
   }
   if (!found) return Status::Error(fmt::format("apikey: no key named '{}' that is active", name));
-  return redis->Command({"HDEL", kApiKeysIndexKey, name}).status();
+  return redis.Command({"HDEL", kApiKeysIndexKey, name}).status();
 }
 
 pdv::Result<std::vector<ApiKeyInfo>> ListApiKeys(const std::string& warehouse_url) {
