@@ -4,16 +4,20 @@
 // (reader). One customer is one field of a small hash ("bucket"), so a lookup is one
 // HGET and thousands of customers share a key's overhead (listpack encoding).
 //
-//   pdv:meta                      hash: version, bits, format (of the records), lsn
-//                                 (incremental position)
+//   pdv:meta                      hash: version, bits, format (of the records), lsn and
+//                                 lsn_id (the incremental position: its LSN and the
+//                                 last cliente_id applied at it, "" for all), fence
+//                                 (the newest writer's lease token)
 //   pdv:c:v<version>:{<bucket>}   by cpf_hash: field = cpf_hash bytes 0..10 (binary),
-//                                 value = Encode(CustomerRecord)
+//                                 value = Encode(CustomerRecord); and kFenceField
 //   pdv:i:v<version>:{<bucket>}   by cliente_id: field = cliente_id bytes 0..8,
-//                                 value = the customer's cpf_hash bytes 0..10
+//                                 value = the customer's cpf_hash bytes 0..10; and
+//                                 kFenceField
 //
 // <bucket> is the top `bits` bits of a mix of the id's first 8 bytes, in hex; the
 // braces make it the Redis Cluster hash tag. A full load writes version N+1 beside N and
-// switches pdv:meta in one HSET.
+// switches pdv:meta in one fenced script (one HSET of version, bits, format and the
+// position).
 
 #include <array>
 #include <cstdint>

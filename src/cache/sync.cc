@@ -88,7 +88,7 @@ return 1)lua";
 
 // A refused fence (a script's FENCED error) is the lease lost; anything else as it is.
 Status FencedAsLeaseLost(Status s) {
-  if (!s.ok() && s.message().find("FENCED") != std::string::npos) {
+  if (!s.ok() && redis::IsFenced(s)) {
     return Status::Error("cache: " + s.message(), pg::kLeaseLost);
   }
   return s;

@@ -332,7 +332,7 @@ class Session {
       // A new session drops the slot of the unfinished snapshot and starts over.
       return Status::Error(
           fmt::format("snapshot export lost with the replication connection: {}", r.message()),
-          "08006");
+          pg::kConnectionLost);
     }
     std::string qualified =
         conn->Identifier(options_.schema) + "." + conn->Identifier(options_.table);

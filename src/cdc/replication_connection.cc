@@ -9,11 +9,12 @@
 
 #include "common/log.h"
 #include "common/time_text.h"
+#include "pg/errors.h"
 
 namespace pdv::cdc {
 namespace {
 
-constexpr char kConnectionLost[] = "08006";
+using pg::kConnectionLost;
 
 std::string OneLine(const char* text) {
   std::string out;

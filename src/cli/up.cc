@@ -23,6 +23,7 @@
 #include "cli/up_access.h"
 #include "cli/up_account.h"
 #include "common/config.h"
+#include "common/conninfo.h"
 #include "common/host_port.h"
 #include "common/random_secret.h"
 #include "localsvc/launch_support.h"
@@ -188,15 +189,8 @@ std::string PasswordOf(const std::string& url) {
     auto e = redis::ParseRedisUrl(url);
     return e.ok() ? e->password : "";
   }
-  char* error = nullptr;
-  PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
-  PQfreemem(error);
-  std::string password;
-  for (auto* o = options; o && o->keyword; ++o) {
-    if (std::strcmp(o->keyword, "password") == 0 && o->val) password = o->val;
-  }
-  PQconninfoFree(options);
-  return password;
+  auto parsed = pg::Conninfo::Parse(url);
+  return parsed.ok() ? parsed->Get("password") : "";
 }
 
 // The pid file that tells `pdv down` (and a second `up`) who runs this data directory.

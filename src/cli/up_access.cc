@@ -13,6 +13,7 @@
 #include <memory>
 #include <sstream>
 
+#include "common/conninfo.h"
 #include "common/random_secret.h"
 #include "generate/oltp_schema.h"
 #include "localsvc/launch_support.h"
@@ -41,21 +42,9 @@ struct PgTarget {
 };
 
 Result<PgTarget> ParsePgUrl(const std::string& url) {
-  char* error = nullptr;
-  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options(
-      PQconninfoParse(url.c_str(), &error), &PQconninfoFree);
-  if (!options) {
-    std::string why = error ? error : "unparsable";
-    PQfreemem(error);
-    return Status::Error("not a PostgreSQL URL: " + why);
-  }
-  PgTarget t;
-  for (auto* o = options.get(); o->keyword; ++o) {
-    std::string value = o->val ? o->val : "";
-    if (std::strcmp(o->keyword, "host") == 0) t.host = value;
-    if (std::strcmp(o->keyword, "port") == 0) t.port = value;
-    if (std::strcmp(o->keyword, "dbname") == 0) t.dbname = value;
-  }
+  auto parsed = pg::Conninfo::Parse(url);
+  if (!parsed.ok()) return Status::Error("not a PostgreSQL URL: " + parsed.message());
+  PgTarget t{parsed->Get("host"), parsed->Get("port"), parsed->Get("dbname")};
   if (t.host.empty()) t.host = "127.0.0.1";
   if (t.port.empty()) t.port = "5432";
   return t;

@@ -1,7 +1,6 @@
 #include "common/config.h"
 
 #include <fmt/format.h>
-#include <libpq-fe.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -11,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "common/conninfo.h"
 #include "common/host_port.h"
 #include "common/redis_url.h"
 
@@ -46,17 +46,8 @@ std::string Check(const ConfigKey& key, const std::string& v) {
       }
       return "";
     case ConfigKind::kPostgresUrl: {
-      char* err = nullptr;
-      PQconninfoOption* opts = PQconninfoParse(v.c_str(), &err);
-      std::string what;
-      if (opts == nullptr) {
-        what = err ? err : "unparseable connection string";
-        while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();
-        what = fmt::format("not a valid PostgreSQL URL: {}", what);
-      }
-      if (err) PQfreemem(err);
-      if (opts) PQconninfoFree(opts);
-      return what;
+      auto parsed = pg::Conninfo::Parse(v);
+      return parsed.ok() ? "" : fmt::format("not a valid PostgreSQL URL: {}", parsed.message());
     }
     case ConfigKind::kRedisUrl: {
       auto e = redis::ParseRedisUrl(v);

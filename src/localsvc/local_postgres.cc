@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "localsvc/launch_support.h"
+#include "pg/connection.h"
 #include "pg/scram_verifier.h"
 
 namespace pdv::localsvc {
@@ -307,35 +308,22 @@ std::string LocalPostgres::UrlAs(const std::string& user, const std::string& pas
 }
 
 Status LocalPostgres::CreateDatabase(const std::string& name) {
-  std::string url = Url();
-  PGconn* conn = PQconnectdb(url.c_str());
-  std::string error;
-  if (PQstatus(conn) != CONNECTION_OK) {
-    error = PQerrorMessage(conn);
-  } else {
-    std::string sql = fmt::format("CREATE DATABASE \"{}\"", name);
-    PGresult* res = PQexec(conn, sql.c_str());
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) error = PQresultErrorMessage(res);
-    PQclear(res);
+  auto conn = pg::Connection::Connect(Url());
+  Status created =
+      conn.ok() ? conn->Exec("CREATE DATABASE " + conn->Identifier(name)).status() : conn.status();
+  if (!created.ok()) {
+    return Status::Error(fmt::format("create database {}: {}", name, created.message()));
   }
-  PQfinish(conn);
-  if (!error.empty()) return Status::Error(fmt::format("create database {}: {}", name, error));
   return Status::Ok();
 }
 
 Status LocalPostgres::EnsureDatabase(const std::string& name) {
-  std::string url = Url();
-  PGconn* conn = PQconnectdb(url.c_str());
-  bool exists = false;
-  if (PQstatus(conn) == CONNECTION_OK) {
-    const char* params[] = {name.c_str()};
-    PGresult* res = PQexecParams(conn, "SELECT 1 FROM pg_database WHERE datname = $1", 1, nullptr,
-                                 params, nullptr, nullptr, 0);
-    exists = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
-    PQclear(res);
+  auto conn = pg::Connection::Connect(Url());
+  if (conn.ok()) {
+    auto found = conn->ExecParams("SELECT 1 FROM pg_database WHERE datname = $1", {name});
+    if (found.ok() && found->rows() == 1) return Status::Ok();
   }
-  PQfinish(conn);
-  return exists ? Status::Ok() : CreateDatabase(name);
+  return CreateDatabase(name);
 }
 
 Status LocalPostgres::Stop() {

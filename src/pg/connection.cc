@@ -33,8 +33,6 @@ std::string Brief(std::string_view sql) {
   return "\"" + s + "\"";
 }
 
-constexpr char kConnectionLost[] = "08006";
-
 }  // namespace
 
 int64_t Result::affected() const {
@@ -225,12 +223,6 @@ std::string Connection::Identifier(std::string_view name) {
   std::string out(quoted);
   PQfreemem(quoted);
   return out;
-}
-
-bool IsConnectionLost(const Status& status) {
-  const std::string& c = status.code();
-  // Class 08: connection exception; 57P01-57P03: admin/crash shutdown, cannot connect now.
-  return c.rfind("08", 0) == 0 || c == "57P01" || c == "57P02" || c == "57P03";
 }
 
 pdv::Result<Transaction> Transaction::Begin(Connection& conn, std::string_view begin_sql) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "pg/errors.h"
 
 namespace pdv::pg {
 
@@ -48,13 +49,13 @@ class Result {
 struct SqlError {
   std::string primary;  // the message, without "ERROR:"
   std::string detail, hint;
-  std::string sqlstate;  // "08006" when the connection itself is gone
+  std::string sqlstate;  // kConnectionLost (pg/errors.h) when the connection itself is gone
   int position = 0;      // 1-based character of the statement, 0 when none
 };
 
 // Owns one libpq connection (PQfinish on destruction). Move-only, not thread-safe:
 // one thread uses a connection at a time. Errors carry the server's SQLSTATE as
-// Status::code(), or "08006" when the connection itself is gone.
+// Status::code(), or kConnectionLost when the connection itself is gone (pg/errors.h).
 class Connection {
  public:
   // Connects with libpq; `url` is a libpq URL or key=value string. The error names the
@@ -107,10 +108,6 @@ class Connection {
 // A quoted SQL identifier ("a ""b"""), for SQL built without a connection at hand; the
 // same as Connection::Identifier for UTF-8 servers. Pure.
 std::string QuoteIdentifier(std::string_view name);
-
-// True when `status` means the connection was lost (server gone, backend terminated,
-// network cut): the caller should reconnect and retry, not give up.
-bool IsConnectionLost(const Status& status);
 
 // Rolls back on destruction unless Commit() succeeded.
 class Transaction {

@@ -19,7 +19,7 @@ Status WaitForNotifications(Connection& listener, std::stop_token stop,
     pollfd pfd{.fd = PQsocket(listener.raw()), .events = POLLIN, .revents = 0};
     ::poll(&pfd, 1, static_cast<int>(std::min<int64_t>(200, left.count())));
     if (PQconsumeInput(listener.raw()) == 0) {
-      return Status::Error("the LISTEN connection was lost", "08006");
+      return Status::Error("the LISTEN connection was lost", kConnectionLost);
     }
     while (PGnotify* n = PQnotifies(listener.raw())) {
       *notified = true;

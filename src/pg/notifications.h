@@ -10,7 +10,7 @@ namespace pdv::pg {
 
 // Waits on a connection that LISTENs until at least one notification arrives, then drains
 // every one already delivered (a burst counts once). Returns ok after notifications or when
-// `stop` is requested; an error ("08006") when the connection is lost.
+// `stop` is requested; an error (kConnectionLost) when the connection is lost.
 Status WaitForNotifications(Connection& listener, std::stop_token stop);
 // The same, giving up after `timeout` without one: `*notified` says which it was.
 Status WaitForNotifications(Connection& listener, std::stop_token stop,

@@ -41,7 +41,7 @@ pdv::Result<Connection> ConnectWithRetry(const std::string& url, Logger& log,
                               {"retry_in_ms", static_cast<int64_t>(backoff.delay().count())},
                               {"error", conn.message()}});
     if (!SleepFor(backoff.delay(), stop))
-      return Status::Error("stopped while reconnecting", "08006");
+      return Status::Error("stopped while reconnecting", kConnectionLost);
     backoff.Grow();
   }
 }

@@ -45,7 +45,7 @@ void AsyncClient::Command(const std::vector<std::string_view>& args, Callback do
 
   if (closed_ || (state_ == State::kDisconnected && Clock::now() < retry_after_)) {
     ++errors_;
-    done(Status::Error("redis: unavailable (reconnecting)", "connection"), nullptr);
+    done(Status::Error("redis: unavailable (reconnecting)", kConnectionError), nullptr);
     return;
   }
   pending_.push_back({std::move(done), Clock::now() + timeout_});
@@ -77,7 +77,8 @@ void AsyncClient::Connect() {
     asio::ip::tcp::resolver resolver(io_);
     auto results = resolver.resolve(endpoint_.host, std::to_string(endpoint_.port), ec);
     if (ec || results.empty()) {
-      Fail(Status::Error(fmt::format("redis: cannot resolve {}", endpoint_.host), "connection"));
+      Fail(
+          Status::Error(fmt::format("redis: cannot resolve {}", endpoint_.host), kConnectionError));
       return;
     }
     address = results.begin()->endpoint().address();
@@ -96,7 +97,7 @@ void AsyncClient::Connect() {
       [this, self, generation](boost::system::error_code cec) {
         if (generation != generation_ || state_ != State::kConnecting) return;
         if (cec) {
-          Fail(Status::Error(fmt::format("redis: connect: {}", cec.message()), "connection"));
+          Fail(Status::Error(fmt::format("redis: connect: {}", cec.message()), kConnectionError));
           return;
         }
         Socket().set_option(asio::ip::tcp::no_delay(true));
@@ -108,7 +109,7 @@ void AsyncClient::Connect() {
           }
           if (hec) {
             Fail(Status::Error(fmt::format("redis: TLS handshake: {}", hec.message()),
-                               "connection"));
+                               kConnectionError));
             return;
           }
           Connected();
@@ -157,7 +158,7 @@ void AsyncClient::Flush() {
     write_in_flight_ = false;
     writing_.clear();
     if (ec) {
-      Fail(Status::Error(fmt::format("redis: write: {}", ec.message()), "connection"));
+      Fail(Status::Error(fmt::format("redis: write: {}", ec.message()), kConnectionError));
       return;
     }
     Flush();
@@ -175,7 +176,7 @@ void AsyncClient::Read() {
   auto got = [this, self, generation](boost::system::error_code ec, size_t n) {
     if (generation != generation_ || state_ != State::kConnected) return;
     if (ec) {
-      Fail(Status::Error(fmt::format("redis: read: {}", ec.message()), "connection"));
+      Fail(Status::Error(fmt::format("redis: read: {}", ec.message()), kConnectionError));
       return;
     }
     reader_->Feed(in_.data(), n);
@@ -191,8 +192,8 @@ void AsyncClient::Read() {
         Pending p = std::move(pending_.front());
         pending_.pop_front();
         if (r->type == REDIS_REPLY_ERROR) {
-          p.done(Status::Error(fmt::format("redis: {}", std::string_view(r->str, r->len)), "reply"),
-                 r);
+          std::string where = fmt::format("{}:{}", endpoint_.host, endpoint_.port);
+          p.done(ErrorReply({r->str, r->len}, where, endpoint_.cluster), r);
         } else {
           p.done(Status::Ok(), r);
         }
@@ -279,7 +280,7 @@ void AsyncClient::Close() {
   closed_ = true;
   if (link_) link_->Stop();
   timer_.cancel();
-  Fail(Status::Error("redis: closed", "connection"));
+  Fail(Status::Error("redis: closed", kConnectionError));
 }
 
 void AsyncClient::ArmTimer() {
@@ -290,7 +291,7 @@ void AsyncClient::ArmTimer() {
     if (ec || pending_.empty()) return;
     if (Clock::now() >= pending_.front().deadline) {
       // Replies arrive in order: the oldest is late, so the connection is stuck.
-      Fail(Status::Error("redis: no reply within the deadline", "connection"));
+      Fail(Status::Error("redis: no reply within the deadline", kConnectionError));
       return;
     }
     ArmTimer();

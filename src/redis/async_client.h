@@ -27,7 +27,9 @@ class InvalidationLink;
 // concurrent requests are written back to back (pipelined) and their replies, parsed by hiredis's
 // reader, handed to callbacks in order. Lives on one io_context thread; not thread-safe. A command
 // not answered within its deadline, or any connection failure, fails every pending command with a
-// Status, and the next command reconnects (with a short backoff).
+// Status, and the next command reconnects (with a short backoff). Error codes as the synchronous
+// client's (redis/errors.h); a redirection from a server the endpoint does not call a cluster's
+// node (a redis:// URL naming one) is an error that says so.
 class AsyncClient : public AsyncCommands, public std::enable_shared_from_this<AsyncClient> {
  public:
   // Reply view: type, integer, string (valid during the callback), elements.

@@ -4,7 +4,6 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
-#include <thread>
 
 #include "redis/client.h"
 #include "redis/cluster_slots.h"
@@ -16,7 +15,11 @@ using Clock = std::chrono::steady_clock;
 
 AsyncCluster::AsyncCluster(asio::io_context& io, Endpoint endpoint,
                            std::chrono::milliseconds timeout)
-    : io_(io), endpoint_(std::move(endpoint)), timeout_(timeout), watch_(io) {}
+    : io_(io),
+      endpoint_(std::move(endpoint)),
+      timeout_(timeout),
+      watch_(io),
+      refresher_(io, std::chrono::milliseconds(200)) {}
 
 AsyncCluster::~AsyncCluster() = default;
 
@@ -31,7 +34,7 @@ void AsyncCluster::Watch() {
   watch_.async_wait([weak](const boost::system::error_code& ec) {
     auto self = weak.lock();
     if (ec || !self || self->closed_) return;
-    bool stale = Clock::now() - self->refreshed_at_ > std::chrono::seconds(5);
+    bool stale = Clock::now() - self->refresher_.started_at() > std::chrono::seconds(5);
     if (stale || !self->AllMastersConnected()) self->Refresh();
     self->ReconnectMasters();
     self->Watch();
@@ -53,27 +56,21 @@ void AsyncCluster::ReconnectMasters() {
 }
 
 void AsyncCluster::Refresh() {
-  if (refreshing_ || closed_) return;
-  if (Clock::now() - refreshed_at_ < std::chrono::milliseconds(200)) return;
-  refreshing_ = true;
-  refreshed_at_ = Clock::now();
+  if (closed_) return;
   std::vector<std::string> known;
   for (const auto& [name, client] : nodes_) known.push_back(name);
-  std::weak_ptr<AsyncCluster> weak = weak_from_this();
-  // CLUSTER SLOTS blocks (connects, waits): off the loop, the result posted back.
-  std::thread([weak, endpoint = endpoint_, timeout = std::chrono::milliseconds(1000), known,
-               &io = io_] {
-    auto owners = ClusterSlotOwners(endpoint, timeout, known);
-    asio::post(io, [weak, owners = std::move(owners)]() mutable {
-      auto self = weak.lock();
-      if (!self) return;
-      self->refreshing_ = false;
-      if (!owners.ok() || *owners == self->slot_owner_) return;
-      bool had_map = !self->slot_owner_.empty();
-      self->slot_owner_ = std::move(*owners);
-      if (had_map && self->tracking_) self->tracking_->on_reset();
-    });
-  }).detach();
+  // CLUSTER SLOTS blocks (connects, waits): off the loop, the result handed back to it.
+  refresher_.Request(
+      [endpoint = endpoint_, known] {
+        return ClusterSlotOwners(endpoint, std::chrono::milliseconds(1000), known);
+      },
+      [weak = weak_from_this()](Result<std::vector<std::string>> owners) {
+        auto self = weak.lock();
+        if (!self || !owners.ok() || *owners == self->slot_owner_) return;
+        bool had_map = !self->slot_owner_.empty();
+        self->slot_owner_ = std::move(*owners);
+        if (had_map && self->tracking_) self->tracking_->on_reset();
+      });
 }
 
 AsyncClient& AsyncCluster::Node(const std::string& name) {
@@ -83,7 +80,7 @@ AsyncClient& AsyncCluster::Node(const std::string& name) {
     auto colon = name.rfind(':');
     e.host = name.substr(0, colon);
     e.port = std::stoi(name.substr(colon + 1));
-    e.cluster = false;
+    // Still a cluster's node: its MOVED and ASK are redirections to follow.
     client = std::make_shared<AsyncClient>(io_, e, timeout_);
     if (tracking_) client->EnableTracking(*tracking_);
   }
@@ -127,7 +124,7 @@ void AsyncCluster::Command(const std::vector<std::string_view>& args, Callback d
   }
   if (owner.empty()) {
     Refresh();
-    return done(Status::Error("redis: the cluster's slot map is not known yet", "connection"),
+    return done(Status::Error("redis: the cluster's slot map is not known yet", kConnectionError),
                 nullptr);
   }
   Send(owner, std::vector<std::string>(args.begin(), args.end()), std::move(done), 0);
@@ -173,6 +170,7 @@ bool AsyncCluster::AllMastersConnected() const {
 void AsyncCluster::Close() {
   closed_ = true;
   watch_.cancel();
+  refresher_.Close();
   for (auto& [name, client] : nodes_) client->Close();
 }
 

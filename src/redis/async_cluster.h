@@ -15,12 +15,13 @@
 #include "common/redis_url.h"
 #include "redis/async_client.h"
 #include "redis/async_commands.h"
+#include "redis/background_refresher.h"
 
 namespace pdv::redis {
 
 // A Redis Cluster for one event loop: one pipelined AsyncClient per master, each command
 // sent to its key's slot's master. The slot map comes from CLUSTER SLOTS (the same code
-// as the synchronous client's, run on a thread off the loop) at start, on MOVED, and
+// as the synchronous client's, run off the loop by a BackgroundRefresher) at start, on MOVED, and
 // while a node is unreachable (at most every 200 ms): after a failover the loop finds
 // the promoted replica by itself. A watch every 500 ms refreshes it too while a master
 // of the map is disconnected, and every 5 s anyway, so a loop that no command sends to
@@ -61,8 +62,8 @@ class AsyncCluster : public AsyncCommands, public std::enable_shared_from_this<A
   std::map<std::string, std::shared_ptr<AsyncClient>> nodes_;
   boost::asio::steady_timer watch_;
   std::optional<TrackingHandlers> tracking_;
-  bool refreshing_ = false, closed_ = false;
-  std::chrono::steady_clock::time_point refreshed_at_{};
+  bool closed_ = false;
+  BackgroundRefresher refresher_;  // CLUSTER SLOTS; the last member: joined first
 };
 
 }  // namespace pdv::redis

@@ -13,12 +13,13 @@
 #include "common/redis_url.h"
 #include "redis/async_client.h"
 #include "redis/async_commands.h"
+#include "redis/background_refresher.h"
 
 namespace pdv::redis {
 
 // The primary a set of Sentinels names, for one event loop: one pipelined AsyncClient to
-// it. Who the primary is comes from the synchronous client's SentinelPrimary (run on a
-// thread off the loop) at start and whenever the connection fails (at most every
+// it. Who the primary is comes from the synchronous client's SentinelPrimary (run off
+// the loop by a BackgroundRefresher) at start and whenever the connection fails (at most every
 // 200 ms), so after a failover the loop moves to the promoted replica by itself; until
 // then commands fail at once as unavailable. Lives on one io_context thread.
 class AsyncSentinel : public AsyncCommands, public std::enable_shared_from_this<AsyncSentinel> {
@@ -46,8 +47,7 @@ class AsyncSentinel : public AsyncCommands, public std::enable_shared_from_this<
   std::shared_ptr<AsyncClient> primary_;
   std::string primary_address_;
   std::optional<TrackingHandlers> tracking_;
-  bool resolving_ = false, closed_ = false;
-  std::chrono::steady_clock::time_point resolved_at_{};
+  BackgroundRefresher refresher_;  // asks the Sentinels; the last member: joined first
 };
 
 }  // namespace pdv::redis

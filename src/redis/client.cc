@@ -18,7 +18,6 @@
 namespace pdv::redis {
 namespace {
 
-constexpr char kConnection[] = "connection";
 constexpr int kMaxRedirections = 5;
 
 std::string Upper(std::string_view s) {
@@ -63,7 +62,7 @@ struct Client::State {
     if (colon == std::string::npos ||
         std::from_chars(name.data() + colon + 1, name.data() + name.size(), port).ec !=
             std::errc()) {
-      return Status::Error("redis: bad cluster node address " + name, kConnection);
+      return Status::Error("redis: bad cluster node address " + name, kConnectionError);
     }
     auto conn = Connection::Open(endpoint, timeout, name.substr(0, colon), port);
     if (!conn.ok()) return conn.status();
@@ -75,7 +74,7 @@ struct Client::State {
     std::vector<std::string> ask;
     for (const auto& [name, conn] : nodes) ask.push_back(name);
     for (const auto& [host, port] : endpoint.seeds) ask.push_back(fmt::format("{}:{}", host, port));
-    Status last = Status::Error("redis: no cluster node answered", kConnection);
+    Status last = Status::Error("redis: no cluster node answered", kConnectionError);
     for (const auto& name : ask) {
       auto conn = Node(name);
       if (!conn.ok()) {
@@ -155,7 +154,7 @@ struct Client::State {
       (void)RefreshSlots();
       node = redirect->second;
     }
-    return Status::Error("redis: too many cluster redirections", kConnection);
+    return Status::Error("redis: too many cluster redirections", kConnectionError);
   }
 
   // SCRIPT LOAD (and the like): the script must be on every master.
@@ -172,7 +171,7 @@ struct Client::State {
       if (!r.ok()) return r;
       if (!first) first = std::move(r);
     }
-    if (!first) return Status::Error("redis: no cluster master known", kConnection);
+    if (!first) return Status::Error("redis: no cluster master known", kConnectionError);
     return std::move(*first);
   }
 
@@ -258,7 +257,7 @@ struct Client::State {
     if (role->type() != REDIS_REPLY_ARRAY || role->elements() < 3 ||
         role->element(2)->type != REDIS_REPLY_ARRAY) {
       return Status::Error(fmt::format("redis: {} is not a master (failover in progress)", name),
-                           kConnection);
+                           kConnectionError);
     }
     const redisReply* replicas = role->element(2);
     long long wanted = 0;
@@ -278,7 +277,7 @@ struct Client::State {
       return Status::Error(
           fmt::format("redis: {} of {} replicas of {} acknowledged the writes within {} ms",
                       acked->integer(), wanted, name.empty() ? "the primary" : name, t.count()),
-          kConnection);
+          kConnectionError);
     }
     return Status::Ok();
   }
@@ -359,26 +358,10 @@ pdv::Result<Reply> Client::GetReply() {
     state_->queued.clear();
     for (auto& r : state_->RunBatch(batch)) state_->ready.push_back(std::move(r));
   }
-  if (state_->ready.empty()) return Status::Error("redis: no command pending", kConnection);
+  if (state_->ready.empty()) return Status::Error("redis: no command pending", kConnectionError);
   auto r = std::move(state_->ready.front());
   state_->ready.pop_front();
   return r;
-}
-
-bool IsConnectionError(const Status& s) { return s.code() == kConnection; }
-
-std::optional<std::pair<std::string, std::string>> ClusterRedirection(const Status& s) {
-  if (s.ok() || s.code() != "reply") return std::nullopt;
-  std::string_view m = s.message();
-  if (m.rfind("redis: ", 0) == 0) m.remove_prefix(7);
-  for (const char* kind : {"MOVED ", "ASK "}) {
-    if (m.rfind(kind, 0) != 0) continue;
-    auto space = m.find(' ', std::string_view(kind).size());
-    if (space == std::string_view::npos) return std::nullopt;
-    return std::pair{std::string(kind, std::string_view(kind).size() - 1),
-                     std::string(m.substr(space + 1))};
-  }
-  return std::nullopt;
 }
 
 pdv::Result<std::pair<std::string, int>> SentinelPrimary(const Endpoint& endpoint,
@@ -388,7 +371,7 @@ pdv::Result<std::pair<std::string, int>> SentinelPrimary(const Endpoint& endpoin
   sentinel.password = endpoint.sentinel_password;
   sentinel.db = 0;
   sentinel.cluster = false;
-  Status last = Status::Error("redis: no Sentinel answered", kConnection);
+  Status last = Status::Error("redis: no Sentinel answered", kConnectionError);
   for (const auto& [host, port] : endpoint.seeds) {
     auto conn = Connection::Open(sentinel, timeout, host, port);
     if (!conn.ok()) {
@@ -399,7 +382,7 @@ pdv::Result<std::pair<std::string, int>> SentinelPrimary(const Endpoint& endpoin
     if (!r.ok() || r->type() != REDIS_REPLY_ARRAY || r->elements() != 2) {
       last = r.ok() ? Status::Error(fmt::format("redis: Sentinel {}:{} knows no master {}", host,
                                                 port, endpoint.sentinel_master),
-                                    kConnection)
+                                    kConnectionError)
                     : r.status();
       continue;
     }
@@ -415,7 +398,7 @@ pdv::Result<std::pair<std::string, int>> SentinelPrimary(const Endpoint& endpoin
         std::string_view(role->element(0)->str, role->element(0)->len) != "master") {
       last = Status::Error(fmt::format("redis: {}:{} is not a primary yet (failover in progress)",
                                        primary_host, primary_port),
-                           kConnection);
+                           kConnectionError);
       continue;
     }
     return std::pair{primary_host, primary_port};

@@ -15,12 +15,14 @@
 #include "common/redis_url.h"
 #include "common/status.h"
 #include "redis/endpoint.h"
+#include "redis/errors.h"
 #include "redis/reply.h"
 
 namespace pdv::redis {
 
-// Not thread-safe; move-only. Errors carry code "connection" when a connection is gone
-// (reconnect and retry) and "reply" for an error reply from the server.
+// Not thread-safe; move-only. Errors carry code kConnectionError when a connection is gone
+// (reconnect and retry) and kReplyError for an error reply from the server
+// (redis/errors.h). A redis:// URL naming a cluster node fails with an error that says so.
 //
 // On a cluster: each command goes to the master of its key's slot (from CLUSTER SLOTS,
 // refreshed on MOVED; ASK is followed once with ASKING); a pipeline is sent per node and
@@ -48,7 +50,7 @@ class Client {
   // fail?). Replication is asynchronous: without this, a failover may promote a replica
   // that lacks acknowledged writes, and a position stored after them would skip them for
   // good. A replica that has not acknowledged within `timeout` is an error with code
-  // "connection" (retry later); masters without replicas return at once.
+  // kConnectionError (retry later); masters without replicas return at once.
   pdv::Status WaitForReplicas(std::chrono::milliseconds timeout);
 
  private:
@@ -59,8 +61,6 @@ class Client {
                                                                  const std::vector<std::string>&);
   std::unique_ptr<State> state_;
 };
-
-bool IsConnectionError(const Status& s);
 
 // The master ("host:port") of each of the 16384 slots of a cluster, from the first of
 // `nodes` (then the endpoint's seeds) that answers CLUSTER SLOTS. Blocking: the
@@ -74,9 +74,5 @@ pdv::Result<std::vector<std::string>> ClusterSlotOwners(const Endpoint& endpoint
 // that came back before the Sentinels demoted it. Blocking.
 pdv::Result<std::pair<std::string, int>> SentinelPrimary(const Endpoint& endpoint,
                                                          std::chrono::milliseconds timeout);
-
-// "redis: MOVED 3999 127.0.0.1:6381" -> {"MOVED", "127.0.0.1:6381"} (or ASK); nullopt for
-// anything else.
-std::optional<std::pair<std::string, std::string>> ClusterRedirection(const Status& s);
 
 }  // namespace pdv::redis

@@ -16,9 +16,6 @@
 namespace pdv::redis {
 namespace {
 
-constexpr char kConnection[] = "connection";
-constexpr char kReplyError[] = "reply";
-
 // A TCP connection to host:port within `timeout` (non-blocking connect, then blocking
 // with send and receive timeouts); -1 and `error` set on failure.
 int ConnectTcp(const std::string& host, int port, std::chrono::milliseconds timeout,
@@ -88,12 +85,13 @@ pdv::Result<Connection> Connection::Open(const Endpoint& e, std::chrono::millise
   const Endpoint* endpoint = &target;
   Connection client;
   client.where_ = fmt::format("{}:{}", endpoint->host, endpoint->port);
+  client.cluster_node_ = endpoint->cluster;
   client.reader_ = std::make_unique<ReplyReader>();
   std::string error;
   int fd = ConnectTcp(endpoint->host, endpoint->port, timeout, &error);
   if (fd < 0) {
     return Status::Error(fmt::format("redis: cannot connect to {}: {}", client.where_, error),
-                         kConnection);
+                         kConnectionError);
   }
   client.fd_.reset(new int(fd));
   if (endpoint->tls) {
@@ -109,7 +107,8 @@ pdv::Result<Connection> Connection::Open(const Endpoint& e, std::chrono::millise
       std::string why =
           verify != X509_V_OK ? X509_verify_cert_error_string(verify) : OpenSslErrors();
       return Status::Error(
-          fmt::format("redis: TLS handshake with {} failed: {}", client.where_, why), kConnection);
+          fmt::format("redis: TLS handshake with {} failed: {}", client.where_, why),
+          kConnectionError);
     }
   }
   if (auto auth = AuthCommand(*endpoint); !auth.empty()) {
@@ -124,7 +123,7 @@ pdv::Result<Connection> Connection::Open(const Endpoint& e, std::chrono::millise
 }
 
 Status Connection::Broken(std::string what) {
-  broken_ = Status::Error(fmt::format("redis: {} ({})", what, where_), kConnection);
+  broken_ = Status::Error(fmt::format("redis: {} ({})", what, where_), kConnectionError);
   return broken_;
 }
 
@@ -165,7 +164,7 @@ pdv::Result<Reply> Connection::GetReply() {
     if (*next) {
       Reply reply(next->release());
       if (reply.type() == REDIS_REPLY_ERROR) {
-        return Status::Error(fmt::format("redis: {}", reply.str()), kReplyError);
+        return ErrorReply(reply.str(), where_, cluster_node_);
       }
       return reply;
     }

@@ -12,14 +12,16 @@
 
 #include "common/redis_url.h"
 #include "common/status.h"
+#include "redis/errors.h"
 #include "redis/reply.h"
 #include "redis/tls.h"
 
 namespace pdv::redis {
 
-// Not thread-safe; move-only. Errors carry code "connection" when the connection is gone
-// (reconnect and retry) and "reply" for an error reply from the server. `timeout` bounds
-// the connect and each read or write.
+// Not thread-safe; move-only. Errors carry code kConnectionError when the connection is
+// gone (reconnect and retry) and kReplyError for an error reply from the server
+// (redis/errors.h); a redirection from a server the endpoint does not call a cluster node
+// is an error saying so (ErrorReply). `timeout` bounds the connect and each read or write.
 class Connection {
  public:
   // To `host`:`port` (else the endpoint's), with its TLS, AUTH and SELECT.
@@ -52,8 +54,9 @@ class Connection {
   std::unique_ptr<SSL, FreeSsl> ssl_;
   std::string out_;
   std::unique_ptr<ReplyReader> reader_;
-  std::string where_;  // host:port, for messages
-  Status broken_;      // once the stream is unusable, every call fails with it
+  std::string where_;          // host:port, for messages
+  bool cluster_node_ = false;  // the endpoint is a cluster's: MOVED and ASK are expected
+  Status broken_;              // once the stream is unusable, every call fails with it
 };
 
 }  // namespace pdv::redis

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "redis/errors.h"
 
 namespace pdv::redis {
 
@@ -26,11 +27,11 @@ class ReplyReader {
   ReplyReader() : reader_(redisReaderCreate()) {}
   void Feed(const char* data, size_t n) { redisReaderFeed(reader_.get(), data, n); }
   // The next complete reply, nullptr when more bytes are needed; an error (code
-  // "connection": the stream is unusable) on malformed input.
+  // kConnectionError: the stream is unusable) on malformed input.
   pdv::Result<OwnedReply> Next() {
     void* raw = nullptr;
     if (redisReaderGetReply(reader_.get(), &raw) != REDIS_OK) {
-      return Status::Error("redis: protocol error", "connection");
+      return Status::Error("redis: protocol error", kConnectionError);
     }
     return OwnedReply(static_cast<redisReply*>(raw));
   }

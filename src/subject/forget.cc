@@ -42,6 +42,21 @@ pdv::Result<std::string> EarlierRequest(pg::Connection& wh, const std::vector<st
   return r->rows() ? r->str(0, 0) : std::string();
 }
 
+// Makes the dimension's rows of `ids` tombstones: each keeps its position and nothing of
+// the person (a new random id, every attribute NULL).
+pdv::Result<pg::Result> Tombstone(pg::Connection& wh, const std::string& ids) {
+  auto cols = wh.Exec(
+      "SELECT column_name FROM information_schema.columns WHERE table_schema = 'marts' AND "
+      "table_name = 'dim_clientes_clube' AND column_name NOT IN ('cliente_id', '_deleted', "
+      "'_lsn')");
+  if (!cols.ok()) return cols.status();
+  std::string set = "cliente_id = gen_random_uuid(), _deleted = true";
+  for (int i = 0; i < cols->rows(); ++i) set += ", " + wh.Identifier(cols->str(i, 0)) + " = NULL";
+  return wh.ExecParams(
+      fmt::format("UPDATE {} SET {} WHERE cliente_id = ANY($1::uuid[])", kDimension.name, set),
+      {ids});
+}
+
 }  // namespace
 
 pdv::Result<nlohmann::json> Forget(const Sources& sources, const Selector& who,
@@ -54,7 +69,8 @@ pdv::Result<nlohmann::json> Forget(const Sources& sources, const Selector& who,
   if (!oltp.ok()) return oltp.status();
   auto wh = pg::Connection::Connect(sources.warehouse_url);
   if (!wh.ok()) return wh.status();
-  auto found = Resolve(*oltp, *wh, sources, who);
+  Layers tables(*oltp, *wh);
+  auto found = Resolve(tables, sources, who);
   if (!found.ok()) return found.status();
   const std::string& key = sources.erasure_key;
 
@@ -134,34 +150,19 @@ pdv::Result<nlohmann::json> Forget(const Sources& sources, const Selector& who,
   {
     auto txn = pg::Transaction::Begin(*wh, std::string("BEGIN; ") + kSubjectEraseLockSql);
     if (!txn.ok()) return txn.status();
-    for (const Table& t : {kRaw, kStaging, kHistory}) {
-      auto exists = TableExists(*wh, t.name);
-      if (!exists.ok()) return exists.status();
-      if (!*exists) continue;
-      auto r = wh->ExecParams(
-          fmt::format("DELETE FROM {} WHERE cliente_id = ANY($1::uuid[])", t.name), {ids});
-      if (!r.ok()) return r.status();
-      layers[t.layer] = {{"erased_at", NowText()}, {"rows", r->affected()}};
-    }
-    auto exists = TableExists(*wh, kDimension.name);
-    if (!exists.ok()) return exists.status();
-    if (*exists) {
-      // The tombstone keeps its position and nothing of the person: a new random id,
-      // every attribute NULL.
-      auto cols = wh->Exec(
-          "SELECT column_name FROM information_schema.columns WHERE table_schema = 'marts' AND "
-          "table_name = 'dim_clientes_clube' AND column_name NOT IN ('cliente_id', '_deleted', "
-          "'_lsn')");
-      if (!cols.ok()) return cols.status();
-      std::string set = "cliente_id = gen_random_uuid(), _deleted = true";
-      for (int i = 0; i < cols->rows(); ++i)
-        set += ", " + wh->Identifier(cols->str(i, 0)) + " = NULL";
-      auto r = wh->ExecParams(
-          fmt::format("UPDATE {} SET {} WHERE cliente_id = ANY($1::uuid[])", kDimension.name, set),
-          {ids});
-      if (!r.ok()) return r.status();
-      layers["dimension"] = {{"erased_at", NowText()}, {"rows", r->affected()}};
-    }
+    Status erased = tables.ForEach(
+        Layers::Where::kWarehouse, [&](pg::Connection& conn, const Table& t) -> Status {
+          auto r =
+              std::string_view(t.name) == kDimension.name
+                  ? Tombstone(conn, ids)
+                  : conn.ExecParams(
+                        fmt::format("DELETE FROM {} WHERE cliente_id = ANY($1::uuid[])", t.name),
+                        {ids});
+          if (!r.ok()) return r.status();
+          layers[t.layer] = {{"erased_at", NowText()}, {"rows", r->affected()}};
+          return Status::Ok();
+        });
+    if (!erased.ok()) return erased;
     if (Status s = txn->Commit(); !s.ok()) return s;
   }
 
@@ -183,16 +184,15 @@ pdv::Result<nlohmann::json> Forget(const Sources& sources, const Selector& who,
 
   // 5. The dead tuples, so the data leaves the table files too.
   nlohmann::json vacuumed = nlohmann::json::array();
-  for (const Table& t : kTables) {
-    if (!t.warehouse && !options.at_source) continue;
-    pg::Connection& conn = t.warehouse ? *wh : *oltp;
-    auto exists = TableExists(conn, t.name);
-    if (!exists.ok()) return exists.status();
-    if (!*exists) continue;
-    auto r = conn.Exec(fmt::format("VACUUM {}{}", options.rewrite ? "FULL " : "", t.name));
-    if (!r.ok()) return r.status();
-    vacuumed.push_back(t.name);
-  }
+  Status vacuum = tables.ForEach(
+      options.at_source ? Layers::Where::kEverywhere : Layers::Where::kWarehouse,
+      [&](pg::Connection& conn, const Table& t) {
+        auto r = conn.Exec(fmt::format("VACUUM {}{}", options.rewrite ? "FULL " : "", t.name));
+        if (!r.ok()) return r.status();
+        vacuumed.push_back(t.name);
+        return Status::Ok();
+      });
+  if (!vacuum.ok()) return vacuum;
   layers["vacuum"] = {{"at", NowText()}, {"tables", vacuumed}, {"full", options.rewrite}};
   receipt["layers"] = layers;
   receipt["completed_at"] = NowText();

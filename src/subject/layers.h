@@ -39,19 +39,39 @@ struct Found {
   std::string named_cpf_hash;  // the selector's CPF hashed ("" when named by cliente_id)
 };
 
-// Whether `table` exists on `conn` (a layer not built yet holds nothing).
-pdv::Result<bool> TableExists(pg::Connection& conn, const char* table);
-// `each` for every table of kTables that exists, with its database's connection; stops at
-// the first error.
-Status ForEachTable(pg::Connection& oltp, pg::Connection& warehouse,
-                    const std::function<Status(pg::Connection&, const Table&)>& each);
+// Where a subject's data lives: the tables of kTables, each in its database (the OLTP
+// source or the warehouse), and the way through them every step takes (a table not built
+// yet holds nothing). Borrows both connections, which must outlive it; not thread-safe,
+// as they are not. Errors are the databases'.
+class Layers {
+ public:
+  Layers(pg::Connection& oltp, pg::Connection& warehouse) : oltp_(oltp), warehouse_(warehouse) {}
+
+  enum class Where { kEverywhere, kWarehouse };  // every table, or the warehouse's only
+  using Visit = std::function<Status(pg::Connection&, const Table&)>;
+  using VisitReported = std::function<Status(pg::Connection&, const Table&, bool exists)>;
+
+  // `each` for every table of `where` that exists, in kTables' order, with its
+  // database's connection; stops at the first error.
+  Status ForEach(Where where, const Visit& each);
+  Status ForEach(const Visit& each) { return ForEach(Where::kEverywhere, each); }
+  // `each` for every table of `where`, `exists` false for one not built yet (a layer
+  // reported as holding nothing); stops at the first error.
+  Status ForEachReported(const VisitReported& each, Where where = Where::kEverywhere);
+
+  pg::Connection& oltp() { return oltp_; }
+  pg::Connection& warehouse() { return warehouse_; }
+
+ private:
+  pg::Connection& oltp_;
+  pg::Connection& warehouse_;
+};
 // "no customer with this CPF in any layer" (or cliente_id).
 Status NotFound(const Selector& who);
 
 // The subject in every layer. A CPF is hashed with cpf_key; nothing found is an empty
 // Found, not an error.
-pdv::Result<Found> Resolve(pg::Connection& oltp, pg::Connection& warehouse, const Sources& sources,
-                           const Selector& who);
+pdv::Result<Found> Resolve(Layers& layers, const Sources& sources, const Selector& who);
 
 // A PostgreSQL array literal of UUIDs (validated), for "= ANY($1::uuid[])".
 std::string UuidArray(const std::vector<std::string>& ids);

@@ -9,24 +9,6 @@
 
 namespace pdv::subject {
 
-pdv::Result<bool> TableExists(pg::Connection& conn, const char* table) {
-  auto r = conn.ExecParams("SELECT to_regclass($1) IS NOT NULL", {std::string(table)});
-  if (!r.ok()) return r.status();
-  return r->get(0, 0) == std::string_view("t");
-}
-
-Status ForEachTable(pg::Connection& oltp, pg::Connection& warehouse,
-                    const std::function<Status(pg::Connection&, const Table&)>& each) {
-  for (const Table& t : kTables) {
-    pg::Connection& conn = t.warehouse ? warehouse : oltp;
-    auto exists = TableExists(conn, t.name);
-    if (!exists.ok()) return exists.status();
-    if (!*exists) continue;
-    if (Status s = each(conn, t); !s.ok()) return s;
-  }
-  return Status::Ok();
-}
-
 Status NotFound(const Selector& who) {
   return Status::Error(
       fmt::format("no customer with this {} in any layer", who.cpf.empty() ? "cliente_id" : "CPF"));
@@ -38,8 +20,7 @@ std::string UuidArray(const std::vector<std::string>& ids) {
   return out + "}";
 }
 
-pdv::Result<Found> Resolve(pg::Connection& oltp, pg::Connection& warehouse, const Sources& sources,
-                           const Selector& who) {
+pdv::Result<Found> Resolve(Layers& layers, const Sources& sources, const Selector& who) {
   Found found;
   std::set<std::string> ids;
   if (!who.cpf.empty()) {
@@ -50,7 +31,7 @@ pdv::Result<Found> Resolve(pg::Connection& oltp, pg::Connection& warehouse, cons
     if (!cpf.ok()) return Status::Error("--cpf: " + cpf.message());
     std::string hash = CpfHasher(sources.cpf_key).Hash(*cpf);
     found.named_cpf_hash = hash;
-    Status s = ForEachTable(oltp, warehouse, [&](pg::Connection& conn, const Table& t) {
+    Status s = layers.ForEach([&](pg::Connection& conn, const Table& t) {
       if (!t.has_cpf_hash) return Status::Ok();
       auto r = conn.ExecParams(
           fmt::format("SELECT DISTINCT cliente_id::text FROM {} WHERE cpf_hash = $1", t.name),
@@ -64,7 +45,7 @@ pdv::Result<Found> Resolve(pg::Connection& oltp, pg::Connection& warehouse, cons
     auto id = cache::UuidBytes(who.cliente_id);
     if (!id.ok()) return Status::Error(fmt::format("--cliente-id {}: not a UUID", who.cliente_id));
     // Known to some layer, or no one.
-    Status s = ForEachTable(oltp, warehouse, [&](pg::Connection& conn, const Table& t) {
+    Status s = layers.ForEach([&](pg::Connection& conn, const Table& t) {
       auto r = conn.ExecParams(
           fmt::format("SELECT 1 FROM {} WHERE cliente_id = $1::uuid LIMIT 1", t.name),
           {cache::UuidText(*id)});
@@ -78,7 +59,7 @@ pdv::Result<Found> Resolve(pg::Connection& oltp, pg::Connection& warehouse, cons
   if (ids.empty()) return found;
   // Every cpf_hash and e-mail any layer holds for these ids (an e-mail changed over time
   // is in RAW's older versions).
-  Status s = ForEachTable(oltp, warehouse, [&](pg::Connection& conn, const Table& t) {
+  Status s = layers.ForEach([&](pg::Connection& conn, const Table& t) {
     auto r = conn.ExecParams(
         fmt::format("SELECT DISTINCT to_jsonb(t)->>'cpf_hash', to_jsonb(t)->>'email' FROM {} t "
                     "WHERE cliente_id = ANY($1::uuid[])",
@@ -118,28 +99,26 @@ pdv::Result<nlohmann::json> Export(const Sources& sources, const Selector& who) 
   if (!oltp.ok()) return oltp.status();
   auto wh = pg::Connection::Connect(sources.warehouse_url);
   if (!wh.ok()) return wh.status();
-  auto found = Resolve(*oltp, *wh, sources, who);
+  Layers layers(*oltp, *wh);
+  auto found = Resolve(layers, sources, who);
   if (!found.ok()) return found.status();
   if (found->cliente_ids.empty()) return NotFound(who);
   nlohmann::json doc = {{"subject", {{"cliente_ids", found->cliente_ids}}}};
-  for (const Table& t : kTables) {
-    pg::Connection& conn = t.warehouse ? *wh : *oltp;
-    nlohmann::json rows = nlohmann::json::array();
-    auto exists = TableExists(conn, t.name);
-    if (!exists.ok()) return exists.status();
-    if (*exists) {
-      // RAW: every version, oldest first, with its _cdc_ columns (LSN, operation, when
-      // committed at the source, when deleted, when loaded).
-      std::string order = std::string(t.name) == kRaw.name ? "_cdc_lsn, _cdc_seq" : "cliente_id";
-      auto r = conn.ExecParams(fmt::format("SELECT to_jsonb(t)::text FROM {} t WHERE cliente_id "
-                                           "= ANY($1::uuid[]) ORDER BY {}",
-                                           t.name, order),
-                               {UuidArray(found->cliente_ids)});
-      if (!r.ok()) return r.status();
-      for (int i = 0; i < r->rows(); ++i) rows.push_back(nlohmann::json::parse(r->str(i, 0)));
-    }
-    doc[t.layer] = rows;
-  }
+  Status read = layers.ForEachReported([&](pg::Connection& conn, const Table& t, bool exists) {
+    nlohmann::json& rows = doc[t.layer] = nlohmann::json::array();
+    if (!exists) return Status::Ok();
+    // RAW: every version, oldest first, with its _cdc_ columns (LSN, operation, when
+    // committed at the source, when deleted, when loaded).
+    std::string order = std::string(t.name) == kRaw.name ? "_cdc_lsn, _cdc_seq" : "cliente_id";
+    auto r = conn.ExecParams(fmt::format("SELECT to_jsonb(t)::text FROM {} t WHERE cliente_id "
+                                         "= ANY($1::uuid[]) ORDER BY {}",
+                                         t.name, order),
+                             {UuidArray(found->cliente_ids)});
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < r->rows(); ++i) rows.push_back(nlohmann::json::parse(r->str(i, 0)));
+    return Status::Ok();
+  });
+  if (!read.ok()) return read;
   nlohmann::json records = nlohmann::json::array();
   if (!sources.redis_url.empty()) {
     auto redis = redis::Client::Connect(sources.redis_url);

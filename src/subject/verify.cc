@@ -47,12 +47,10 @@ pdv::Result<nlohmann::json> Verify(const Sources& sources, const std::string& re
   nlohmann::json layers;
   bool clean = request->get(0, 1) == std::string_view("t");
   // Every row of every table: its id, cpf_hash and e-mail against the register.
-  for (const Table& t : kTables) {
-    pg::Connection& conn = t.warehouse ? *wh : *oltp;
-    auto exists = TableExists(conn, t.name);
-    if (!exists.ok()) return exists.status();
+  Layers tables(*oltp, *wh);
+  Status scan = tables.ForEachReported([&](pg::Connection& conn, const Table& t, bool exists) {
     int64_t scanned = 0, found = 0;
-    if (*exists) {
+    if (exists) {
       Status s = conn.CopyOut(
           fmt::format("COPY (SELECT cliente_id::text, to_jsonb(t)->>'cpf_hash', "
                       "to_jsonb(t)->>'email' FROM {} t) TO STDOUT",
@@ -83,7 +81,9 @@ pdv::Result<nlohmann::json> Verify(const Sources& sources, const std::string& re
     if (counts && found > 0) clean = false;
     layers[t.layer] = {{"table", t.name}, {"scanned", scanned}, {"found", found}};
     if (!counts) layers[t.layer]["kept_at_source"] = true;
-  }
+    return Status::Ok();
+  });
+  if (!scan.ok()) return scan;
   // Every Redis key: bucket records by their cliente_id, id-index pointers by cpf field.
   if (!sources.redis_url.empty()) {
     auto redis = redis::Client::Connect(sources.redis_url);

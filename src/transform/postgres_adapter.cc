@@ -69,7 +69,7 @@ StatementResult PostgresAdapter::Execute(const std::string& sql) {
       r.error.pop_back();
     if (!error.detail.empty()) r.error += fmt::format(" ({})", error.detail);
     r.position = error.position;
-    r.connection_lost = error.sqlstate == "08006" || conn_->broken();
+    r.connection_lost = error.sqlstate == pg::kConnectionLost || conn_->broken();
   }
   return r;
 }

@@ -21,6 +21,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/conninfo.h"
 #include "common/random_secret.h"
 #include "transform/builtin_macros.h"
 #include "transform/context.h"
@@ -640,22 +641,12 @@ class Loader {
       // Nodes that do not depend on each other (tests, the snapshot beside the dimension)
       // run at once, one per core up to 4; `transform watch` runs one at a time.
       t.threads = std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, 4);
-      char* err = nullptr;
-      PQconninfoOption* opts = PQconninfoParse(t.conninfo.c_str(), &err);
-      if (!opts) {
-        std::string msg = err ? err : "invalid";
-        PQfreemem(err);
-        throw LoadError{"warehouse_url: " + msg};
-      }
-      for (PQconninfoOption* o = opts; o->keyword; ++o) {
-        if (!o->val) continue;
-        std::string k = o->keyword;
-        if (k == "dbname") t.database = o->val;
-        if (k == "host") t.host = o->val;
-        if (k == "user") t.user = o->val;
-        if (k == "port") t.port = std::atoi(o->val);
-      }
-      PQconninfoFree(opts);
+      auto parsed = pg::Conninfo::Parse(t.conninfo);
+      if (!parsed.ok()) throw LoadError{"warehouse_url: " + parsed.message()};
+      t.database = parsed->Get("dbname");
+      t.host = parsed->Get("host");
+      t.user = parsed->Get("user");
+      if (auto port = parsed->Get("port"); !port.empty()) t.port = std::atoi(port.c_str());
       return;
     }
     std::vector<fs::path> candidates;

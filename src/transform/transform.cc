@@ -213,7 +213,8 @@ Status Watch(const TransformOptions& options, const std::string& channel, Logger
                        std::chrono::steady_clock::now() - started)
                        .count();
       if (!r.ok()) return Status::Error(r.message(), kProjectError);
-      if (conn->broken()) return Status::Error("warehouse: connection lost during a run", "08006");
+      if (conn->broken())
+        return Status::Error("warehouse: connection lost during a run", pg::kConnectionLost);
       if (r->ok()) {
         log.Debug("transform_run", {{"nodes", r->total}, {"ms", ms}});
       } else {

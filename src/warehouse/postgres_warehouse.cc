@@ -184,7 +184,7 @@ class PostgresBatch : public RawBatch {
     auto c = conn_->Exec(sql + "COMMIT");
     if (!c.ok()) {
       // A failed statement leaves the transaction aborted: the destructor rolls back.
-      if (c.message().find("pdv: fenced") != std::string::npos) {
+      if (pg::IsFenced(c.status())) {
         return Status::Error("warehouse: " + c.message(), pg::kLeaseLost);
       }
       return c.status();

@@ -178,7 +178,10 @@ std::string LatestRawStateSql(const LatestStateQuery& query);
 pdv::Result<int64_t> PruneSupersededVersions(const std::string& warehouse_url,
                                              const std::string& table, int days, int batch);
 
-// Connects to a PostgreSQL warehouse (schemas raw, staging, marts are created if missing).
+// Connects to a PostgreSQL warehouse and creates what is missing there: four schemas
+// (raw, staging, marts, platform), raw._cdc_checkpoint, platform's API keys and erasure
+// register, and the leases' tables and fence (pg/lease.h); the dbt project's models and
+// snapshots make the rest. Nothing is created when all of it exists.
 pdv::Result<std::unique_ptr<Warehouse>> ConnectPostgresWarehouse(const std::string& url);
 
 }  // namespace pdv::warehouse
