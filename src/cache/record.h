@@ -121,7 +121,7 @@ struct Layout {
   std::string IdKey(const std::array<uint8_t, 16>& id) const;
   static std::string IdField(const std::array<uint8_t, 16>& id);
   // The field of every bucket that holds the newest lease token of a cache watch that
-  // wrote it (cache/sync.cc's scripts refuse an older one). Shorter than any customer
+  // wrote it (the fenced scripts of cache/scripts.h refuse an older one). Shorter than any customer
   // field (10 or 8 bytes), so it never collides with one; readers of whole buckets skip it.
   static constexpr std::string_view kFenceField = "fence";
   std::string CpfBucketKey(uint32_t bucket) const;
