@@ -184,12 +184,13 @@ uint32_t Layout::Bucket(const uint8_t* b) const {
 }
 
 std::string Layout::CpfBucketKey(uint32_t bucket) const {
-  return fmt::format("pdv:c:v{}:{{{:x}}}", version, bucket);
+  return fmt::format("{}v{}:{{{:x}}}", kCpfBucketPrefix, version, bucket);
 }
 std::optional<uint32_t> Layout::CpfBucketOfKey(std::string_view key) {
-  constexpr std::string_view kPrefix = "pdv:c:v";
-  if (!key.starts_with(kPrefix)) return std::nullopt;
-  key.remove_prefix(kPrefix.size());
+  if (!key.starts_with(kCpfBucketPrefix)) return std::nullopt;
+  key.remove_prefix(kCpfBucketPrefix.size());
+  if (!key.starts_with('v')) return std::nullopt;
+  key.remove_prefix(1);
   auto open = key.find(":{");
   if (open == std::string_view::npos || open == 0 || !key.ends_with('}')) return std::nullopt;
   if (!std::all_of(key.begin(), key.begin() + open, [](char c) { return c >= '0' && c <= '9'; })) {
@@ -202,7 +203,7 @@ std::optional<uint32_t> Layout::CpfBucketOfKey(std::string_view key) {
   return bucket;
 }
 std::string Layout::IdBucketKey(uint32_t bucket) const {
-  return fmt::format("pdv:i:v{}:{{{:x}}}", version, bucket);
+  return fmt::format("{}v{}:{{{:x}}}", kIdBucketPrefix, version, bucket);
 }
 std::string Layout::CpfKey(const std::array<uint8_t, 32>& hash) const {
   return CpfBucketKey(Bucket(hash.data()));

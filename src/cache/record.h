@@ -21,6 +21,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,10 +30,17 @@
 #include "common/status.h"
 #include "warehouse/warehouse.h"
 
+namespace pdv::redis {
+class Client;
+}
+
 namespace pdv::cache {
 
 inline constexpr char kMetaKey[] = "pdv:meta";
 inline constexpr char kLockKey[] = "pdv:lock";
+// The start of every bucket key of the cpf index and of the id index, of any version.
+inline constexpr std::string_view kCpfBucketPrefix = "pdv:c:";
+inline constexpr std::string_view kIdBucketPrefix = "pdv:i:";
 // Published (payload: the version) when a full load switches versions.
 inline constexpr char kVersionChannel[] = "pdv:cache:version";
 // The form of the records and fields under a version (pdv:meta's format): 1 had 12-byte
@@ -64,6 +72,40 @@ pdv::Result<CustomerRecord> Decode(std::string_view bytes);
 // for an id that is not a UUID or a status_clube other than ATIVO/INATIVO.
 pdv::Result<CustomerRecord> RecordFromDimension(const warehouse::DimensionRow& d);
 
+// One dimension row as the cache stores it: what a sync writes and a reconcile expects.
+struct DimensionRecord {
+  const warehouse::DimensionRow& row;  // as read
+  // An erased customer's tombstone names no one (src/subject/): nothing is to be written
+  // for it (the erasure removed the record itself), and nothing below is set.
+  bool nameless = false;
+  std::array<uint8_t, 32> hash{};        // cpf_hash: the record's bucket and field
+  std::array<uint8_t, 16> id{};          // cliente_id: the id index's entry
+  std::optional<CustomerRecord> record;  // nullopt for a tombstone
+};
+
+// Which rows of the dimension to read (warehouse::Warehouse::ReadDimension's arguments).
+struct DimensionRead {
+  uint64_t after_lsn = 0;
+  std::string after_id;
+  bool live_only = false;
+  size_t limit = 0;             // 0: all
+  uint64_t* max_lsn = nullptr;  // set to the dimension's highest _lsn, when given
+};
+
+// The one reader of the dimension into records: every row of `read`, in its order, to
+// `each`. A row with a malformed cpf_hash, cliente_id or status_clube is an error naming
+// the customer; a failure of the warehouse or of `each` ends the read with it. Uses `wh`
+// only for the call.
+Status ReadDimensionRecords(warehouse::Warehouse& wh, const DimensionRead& read,
+                            const std::function<Status(const DimensionRecord&)>& each);
+
+// The one reader of whole buckets: every customer field of the bucket hash `key` (of
+// either index) and its value, by one HGETALL, the fence field (Layout::kFenceField)
+// left out. Fails as Redis does or as `each` does; the views live until `each` returns.
+Status ScanBucket(
+    redis::Client& redis, std::string_view key,
+    const std::function<Status(std::string_view field, std::string_view value)>& each);
+
 // 32 bytes from 64 hex characters (cpf_hash), 16 from a UUID's text.
 pdv::Result<std::array<uint8_t, 32>> HashBytes(std::string_view hex);
 pdv::Result<std::array<uint8_t, 16>> UuidBytes(std::string_view text);
@@ -83,7 +125,7 @@ struct Layout {
   std::string IdKey(const std::array<uint8_t, 16>& id) const;
   static std::string IdField(const std::array<uint8_t, 16>& id);
   // The field of every bucket that holds the newest lease token of a cache watch that
-  // wrote it (cache/sync.cc's scripts refuse an older one). Shorter than any customer
+  // wrote it (the fenced scripts of cache/scripts.h refuse an older one). Shorter than any customer
   // field (10 or 8 bytes), so it never collides with one; readers of whole buckets skip it.
   static constexpr std::string_view kFenceField = "fence";
   std::string CpfBucketKey(uint32_t bucket) const;

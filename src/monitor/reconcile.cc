@@ -232,34 +232,25 @@ Result<ReconcileReport> ReconcileOnce(const ReconcileOptions& options) {
   if (!warehouse.ok()) return Status::Error("warehouse: " + warehouse.message());
   Rows want, have;
   std::map<std::string, std::string> id_of_field;
-  Status read = (*warehouse)
-                    ->ReadDimension(
-                        0, "", /*live_only=*/true, 0,
-                        [&](const warehouse::DimensionRow& d) -> Status {
-                          auto rec = cache::RecordFromDimension(d);
-                          if (!rec.ok()) return rec.status();
-                          auto hash = cache::HashBytes(d.cpf_hash);
-                          if (!hash.ok()) return hash.status();
-                          std::string field = cache::Layout::CpfField(*hash);
-                          want[field] = cache::Encode(*rec);
-                          id_of_field[field] = d.cliente_id;
-                          return Status::Ok();
-                        },
-                        nullptr);
+  Status read = cache::ReadDimensionRecords(**warehouse, {.live_only = true},
+                                            [&](const cache::DimensionRecord& d) -> Status {
+                                              std::string field = cache::Layout::CpfField(d.hash);
+                                              want[field] = cache::Encode(*d.record);
+                                              id_of_field[field] = d.row.cliente_id;
+                                              return Status::Ok();
+                                            });
   if (!read.ok()) return Status::Error("warehouse: " + read.message());
   auto meta = cache::ReadMeta(*redis);
   if (!meta.ok()) return Status::Error("Redis: " + meta.message());
   cache::Layout layout = meta->layout;
   if (meta->exists) {
-    for (uint32_t b = 0; b < (1u << layout.bits); ++b) {
-      auto all = redis->Command({"HGETALL", layout.CpfBucketKey(b)});
-      if (!all.ok()) return Status::Error("Redis: " + all.message());
-      for (size_t i = 0; i + 1 < all->elements(); i += 2) {
-        const redisReply* f = all->element(i);
-        const redisReply* v = all->element(i + 1);
-        if (std::string_view(f->str, f->len) == cache::Layout::kFenceField) continue;
-        have[std::string(f->str, f->len)] = std::string(v->str, v->len);
-      }
+    for (uint32_t b = 0; b < layout.buckets(); ++b) {
+      Status scanned = cache::ScanBucket(*redis, layout.CpfBucketKey(b),
+                                         [&](std::string_view field, std::string_view value) {
+                                           have[std::string(field)] = std::string(value);
+                                           return Status::Ok();
+                                         });
+      if (!scanned.ok()) return Status::Error("Redis: " + scanned.message());
     }
   }
   // Report by cliente_id where known, the record's own id otherwise.

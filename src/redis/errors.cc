@@ -23,7 +23,13 @@ std::optional<std::pair<std::string, std::string>> Redirection(std::string_view 
 
 bool IsConnectionError(const Status& s) { return s.code() == kConnectionError; }
 
-bool IsFenced(const Status& s) { return s.message().find(kFencedReply) != std::string::npos; }
+bool IsFenced(const Status& s) {
+  return !s.ok() && s.message().find(kFencedReply) != std::string::npos;
+}
+
+bool IsNoScript(const Status& s) {
+  return !s.ok() && s.code() == kReplyError && s.message().find("NOSCRIPT") != std::string::npos;
+}
 
 Status ErrorReply(std::string_view text, std::string_view where, bool cluster_node) {
   if (!cluster_node && Redirection(text)) {

@@ -19,7 +19,7 @@ inline constexpr char kConnectionError[] = "connection";
 // An error reply from the server ("redis: <its text>").
 inline constexpr char kReplyError[] = "reply";
 // The start of the error a fenced script returns (redis.error_reply('FENCED ...'): the
-// cache's scripts, cache/sync.cc) when a newer holder writes there.
+// cache's scripts, cache/scripts.cc) when a newer holder writes there.
 inline constexpr char kFencedReply[] = "FENCED";
 
 // True when `s` carries kConnectionError. Pure.
@@ -28,6 +28,10 @@ bool IsConnectionError(const Status& s);
 // True when `s` is a script's FENCED refusal: a newer holder writes there, this one must
 // stop. Pure.
 bool IsFenced(const Status& s);
+
+// True when `s` is the server's NOSCRIPT reply to an EVALSHA (the script cache was
+// flushed, or this node never loaded it): load it and send the call again. Pure.
+bool IsNoScript(const Status& s);
 
 // The Status of the error reply `text` that the server at `where` ("host:port") sent:
 // "redis: <text>", code kReplyError. A cluster redirection (MOVED, ASK) from a server not

@@ -98,22 +98,17 @@ pdv::Result<nlohmann::json> Verify(const Sources& sources, const std::string& re
       for (size_t i = 0; i < names->elements; ++i) {
         std::string name(names->element[i]->str, names->element[i]->len);
         ++keys;
-        bool cpf_bucket = name.rfind("pdv:c:", 0) == 0, id_bucket = name.rfind("pdv:i:", 0) == 0;
-        if (!cpf_bucket && !id_bucket) continue;
-        auto all = redis->Command({"HGETALL", name});
-        if (!all.ok()) return all.status();
-        for (size_t k = 0; k + 1 < all->elements(); k += 2) {
-          std::string_view field(all->element(k)->str, all->element(k)->len);
-          std::string_view value(all->element(k + 1)->str, all->element(k + 1)->len);
-          if (field == cache::Layout::kFenceField) continue;
+        bool cpf_bucket = name.starts_with(cache::kCpfBucketPrefix);
+        if (!cpf_bucket && !name.starts_with(cache::kIdBucketPrefix)) continue;
+        Status s = cache::ScanBucket(*redis, name, [&](std::string_view, std::string_view value) {
           ++entries;
-          if (cpf_bucket) {
-            auto rec = cache::Decode(value);
-            if (rec.ok() && Matches(w, key, kSubjectColumn, cache::UuidText(rec->cliente_id))) {
-              ++found;
-            }
-          }
-        }
+          if (!cpf_bucket) return Status::Ok();
+          auto rec = cache::Decode(value);
+          if (rec.ok() && Matches(w, key, kSubjectColumn, cache::UuidText(rec->cliente_id)))
+            ++found;
+          return Status::Ok();
+        });
+        if (!s.ok()) return s;
       }
     } while (cursor != "0");
     if (found > 0) clean = false;

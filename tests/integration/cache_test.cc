@@ -488,6 +488,17 @@ TEST_F(CacheTest, WatchAppliesEachNotifiedChange) {
     auto r = Lookup(*redis, hash);
     return r && r->primeiro_nome == "V4";
   })) << watch.Output();
+  // Redis lost its scripts (a restart, a failover): the watch loads them again (NOSCRIPT)
+  // on the connection it keeps, and goes on without a retry.
+  ASSERT_TRUE(redis->Command({"SCRIPT", "FLUSH"}).ok());
+  ASSERT_TRUE(conn.Exec("UPDATE marts.dim_clientes_clube SET primeiro_nome = 'W', _lsn = '9/0' "
+                        "WHERE primeiro_nome = 'V4'; NOTIFY pdv_dim")
+                  .ok());
+  EXPECT_TRUE(wait_for([&] {
+    auto r = Lookup(*redis, hash);
+    return r && r->primeiro_nome == "W";
+  })) << watch.Output();
+  EXPECT_EQ(watch.Output().find("cache_watch_retry"), std::string::npos) << watch.Output();
   watch.Signal(SIGTERM);
   EXPECT_EQ(watch.Wait(10s), 0) << watch.Output();
 }
