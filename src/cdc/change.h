@@ -20,7 +20,7 @@ struct Relation {
   std::string ns, name;
   std::vector<warehouse::RawColumn> columns;  // with SQL types resolved at the source
   bool target = false;
-  mutable std::vector<int> raw_index;  // cached by the session: see Session::RawIndex
+  mutable std::vector<int> raw_index;  // cached by RawWriter::RawIndex
   // RAW's column count when every column of this relation was last found in RAW (RAW
   // only gains columns): the per-row check is then one comparison.
   mutable size_t in_raw_at = SIZE_MAX;

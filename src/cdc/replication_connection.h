@@ -19,7 +19,7 @@ struct SlotCreated {
 
 // A libpq connection in logical replication mode (replication=database): slot commands
 // and the streaming protocol. Move-only, not thread-safe. Errors carry SQLSTATE codes
-// like pg::Connection's ("08006" when the connection is gone).
+// like pg::Connection's (pg::kConnectionLost when the connection is gone).
 class ReplicationConnection {
  public:
   // `options` are extra server settings for the walsender ("-c logical_decoding_work_mem=64kB").
