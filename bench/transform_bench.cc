@@ -94,7 +94,9 @@ void ParseAndCompile(const std::filesystem::path& dir, int port, const std::stri
     size_t nodes = 0;
     for (const auto& id : graph.order()) {
       const auto& n = project.nodes.at(id);
-      if (n.resource_type != "model" && n.resource_type != "test") continue;
+      if (n.resource_type != pdv::transform::NodeType::kModel &&
+          n.resource_type != pdv::transform::NodeType::kTest)
+        continue;
       auto sql = runner.Compile(n);
       if (!sql.ok()) Die("compile " + id + ": " + sql.message());
       ++nodes;

@@ -29,13 +29,13 @@ std::string ArtifactTime() {
 
 Status WriteManifest(const Project& project_, const Graph& graph_,
                      const std::map<std::string, std::string>& compiled_,
-                     const std::string& generated_at) {
+                     const std::string& generated_at, const std::string& adapter_type) {
   nlohmann::json m;
   m["metadata"] = {{"dbt_schema_version", "https://schemas.getdbt.com/dbt/manifest/v12.json"},
                    {"dbt_version", "1.8.0"},
                    {"generated_at", generated_at},
                    {"invocation_id", project_.invocation_id},
-                   {"adapter_type", "postgres"},
+                   {"adapter_type", adapter_type},
                    {"project_name", project_.name},
                    {"env", nlohmann::json::object()}};
   m["nodes"] = nlohmann::json::object();
@@ -47,7 +47,7 @@ Status WriteManifest(const Project& project_, const Graph& graph_,
     nlohmann::json j;
     j["unique_id"] = id;
     j["name"] = n.name;
-    j["resource_type"] = n.resource_type;
+    j["resource_type"] = NodeTypeName(n.resource_type);
     j["package_name"] = n.package_name;
     j["path"] = n.path;
     j["original_file_path"] = n.original_file_path;
@@ -68,7 +68,7 @@ Status WriteManifest(const Project& project_, const Graph& graph_,
     m["parent_map"][id] = node_deps;
     m["child_map"][id] =
         std::vector<std::string>(graph_.children(id).begin(), graph_.children(id).end());
-    if (n.resource_type == "source") {
+    if (n.resource_type == NodeType::kSource) {
       j["source_name"] = n.source_name;
       j["identifier"] = n.identifier;
       j["relation_name"] = n.RelationName();
@@ -83,7 +83,7 @@ Status WriteManifest(const Project& project_, const Graph& graph_,
       refs.push_back({{"name", r.back()}, {"package", nullptr}, {"version", nullptr}});
     j["refs"] = refs;
     j["sources"] = n.sources;
-    if (n.resource_type != "test") j["relation_name"] = n.RelationName();
+    if (n.resource_type != NodeType::kTest) j["relation_name"] = n.RelationName();
     auto c = compiled_.find(id);
     j["compiled"] = c != compiled_.end();
     if (c != compiled_.end()) j["compiled_code"] = c->second;
@@ -129,8 +129,8 @@ Status WriteRunResults(const Project& project_, const TransformOptions& options_
     e["compiled"] = !r.compiled.empty();
     e["compiled_code"] = r.compiled.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.compiled);
     const Node& n = project_.nodes.at(r.unique_id);
-    e["relation_name"] =
-        n.resource_type == "test" ? nlohmann::json(nullptr) : nlohmann::json(n.RelationName());
+    e["relation_name"] = n.resource_type == NodeType::kTest ? nlohmann::json(nullptr)
+                                                            : nlohmann::json(n.RelationName());
     j["results"].push_back(e);
   }
   j["elapsed_time"] = elapsed;

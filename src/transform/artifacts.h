@@ -21,9 +21,10 @@ Status WriteArtifact(const Project& project, const std::string& file, const nloh
 // Now, as the artifacts write times ("2026-12-01T23:20:59.123456Z").
 std::string ArtifactTime();
 
+// `adapter_type`: the adapter's Type() ("postgres"), dbt's metadata.adapter_type.
 Status WriteManifest(const Project& project, const Graph& graph,
                      const std::map<std::string, std::string>& compiled,
-                     const std::string& generated_at);
+                     const std::string& generated_at, const std::string& adapter_type);
 
 Status WriteRunResults(const Project& project, const TransformOptions& options,
                        const std::vector<NodeResult>& results, double elapsed,

@@ -18,7 +18,7 @@ Status WriteCatalog(const Project& project, Adapter& adapter, std::FILE* out) {
   // One catalog read for every schema the project's relations live in.
   std::set<std::string> schemas;
   for (const auto& [id, n] : project.nodes) {
-    if (n.resource_type != "test" && n.resource_type != "unit_test" &&
+    if (n.resource_type != NodeType::kTest && n.resource_type != NodeType::kUnitTest &&
         n.materialized() != "ephemeral")
       schemas.insert(n.schema);
   }
@@ -54,12 +54,14 @@ Status WriteCatalog(const Project& project, Adapter& adapter, std::FILE* out) {
   }
   nlohmann::json nodes = nlohmann::json::object(), sources = nlohmann::json::object();
   for (const auto& [id, n] : project.nodes) {
-    std::string name = n.resource_type == "source" ? n.identifier : n.alias;
+    std::string name = n.resource_type == NodeType::kSource ? n.identifier : n.alias;
     auto it = tables.find({n.schema, name});
-    if (it == tables.end() || n.resource_type == "test" || n.resource_type == "unit_test") continue;
+    if (it == tables.end() || n.resource_type == NodeType::kTest ||
+        n.resource_type == NodeType::kUnitTest)
+      continue;
     nlohmann::json entry = it->second;
     entry["unique_id"] = id;
-    (n.resource_type == "source" ? sources : nodes)[id] = std::move(entry);
+    (n.resource_type == NodeType::kSource ? sources : nodes)[id] = std::move(entry);
   }
   nlohmann::json doc = {{"metadata",
                          {{"dbt_schema_version", "https://schemas.getdbt.com/dbt/catalog/v1.json"},

@@ -74,14 +74,15 @@ Value NodeValue(const Node& node) {
   ValueDict d;
   d.Set("name", Value(node.name));
   d.Set("unique_id", Value(node.unique_id));
-  d.Set("resource_type", Value(node.resource_type));
+  d.Set("resource_type", Value(std::string(NodeTypeName(node.resource_type))));
   d.Set("package_name", Value(node.package_name));
   d.Set("original_file_path", Value(node.original_file_path));
   d.Set("path", Value(node.path));
   d.Set("database", Value(node.database));
   d.Set("schema", Value(node.schema));
   d.Set("alias", Value(node.alias));
-  d.Set("identifier", Value(node.resource_type == "source" ? node.identifier : node.alias));
+  d.Set("identifier",
+        Value(node.resource_type == NodeType::kSource ? node.identifier : node.alias));
   d.Set("source_name", Value(node.source_name));
   d.Set("description", Value(node.description));
   d.Set("fqn", JsonToValue(node.fqn));
@@ -109,7 +110,7 @@ std::shared_ptr<const Value> Project::GraphValue() const {
   std::call_once(graph_cache_->once, [this] {
     ValueDict graph_nodes, graph_sources;
     for (const auto& [id, n] : nodes) {
-      (n.resource_type == "source" ? graph_sources : graph_nodes).Set(id, NodeValue(n));
+      (n.resource_type == NodeType::kSource ? graph_sources : graph_nodes).Set(id, NodeValue(n));
     }
     ValueDict graph;
     graph.Set("nodes", Value(std::move(graph_nodes)));
@@ -453,7 +454,7 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
           }
           if (auto it = overrides->find(target->unique_id); it != overrides->end())
             return it->second;
-          if (target->materialized() == "ephemeral" && target->resource_type == "model") {
+          if (target->materialized() == "ephemeral" && target->resource_type == NodeType::kModel) {
             capture->ephemerals.push_back(target->unique_id);
             return EphemeralValue(*target);
           }

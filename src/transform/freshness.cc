@@ -43,7 +43,8 @@ RunSummary CheckFreshness(const Project& project, Adapter& adapter,
     const Node& n = project.nodes.at(id);
     const auto& f = n.config.value("freshness", nlohmann::json());
     bool has_threshold = f.is_object() && (f.contains("warn_after") || f.contains("error_after"));
-    if (n.resource_type == "source" && has_threshold && n.config.value("loaded_at_field", "") != "")
+    if (n.resource_type == NodeType::kSource && has_threshold &&
+        n.config.value("loaded_at_field", "") != "")
       checked.push_back(&n);
   }
   const ConsoleReporter console(out, /*quiet=*/false, &project.secrets);
@@ -110,7 +111,7 @@ RunSummary CheckFreshness(const Project& project, Adapter& adapter,
       {"results", results},
       {"elapsed_time", std::chrono::duration<double>(finished - started).count()}};
   if (Status s = WriteArtifact(project, "sources.json", doc); !s.ok()) {
-    fmt::print(stderr, "warning: {}\n", s.message());
+    console.Warning(s.message());
   }
   console.Line(fmt::format("Done. PASS={} WARN={} ERROR={} SKIP=0 TOTAL={}", summary.pass,
                            summary.warn, summary.error, summary.total));

@@ -127,14 +127,14 @@ Result<std::set<std::string>> Graph::Method(const std::string& method,
       const std::string& p = n.original_file_path;
       match = p == v || p.starts_with(v + "/");
     } else if (method == "source") {
-      if (n.resource_type != "source") continue;
+      if (n.resource_type != NodeType::kSource) continue;
       auto parts = SplitOn(value, '.');
       if (parts.size() == 1) match = Glob(parts[0], n.source_name);
       if (parts.size() == 2) match = Glob(parts[0], n.source_name) && Glob(parts[1], n.name);
     } else if (method == "resource_type") {
-      match = n.resource_type == value;
+      match = NodeTypeName(n.resource_type) == value;
     } else if (method == "fqn") {
-      if (n.resource_type == "source") continue;
+      if (n.resource_type == NodeType::kSource) continue;
       auto parts = SplitOn(value, '.');
       if (parts.size() == 1 && Glob(parts[0], n.name)) {
         match = true;
@@ -253,8 +253,9 @@ Result<std::set<std::string>> Graph::Select(const std::vector<std::string>& sele
   if (with_tests) {
     for (const auto& [id, n] : project_->nodes) {
       // A unit test goes with its model.
-      if (n.resource_type == "unit_test" && chosen.count(n.attached_node)) chosen.insert(id);
-      if (n.resource_type != "test" || chosen.count(id)) continue;
+      if (n.resource_type == NodeType::kUnitTest && chosen.count(n.attached_node))
+        chosen.insert(id);
+      if (n.resource_type != NodeType::kTest || chosen.count(id)) continue;
       for (const auto& p : parents(id)) {
         if (chosen.count(p)) {
           chosen.insert(id);

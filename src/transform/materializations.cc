@@ -10,11 +10,19 @@
 namespace pdv::transform {
 
 std::unique_ptr<Materialization> MaterializationFor(const Node& node, std::string* error) {
-  const std::string& type = node.resource_type;
-  if (type == "seed") return std::make_unique<SeedMaterialization>();
-  if (type == "snapshot") return std::make_unique<SnapshotMaterialization>();
-  if (type == "test") return std::make_unique<DataTestMaterialization>();
-  if (type == "unit_test") return std::make_unique<UnitTestMaterialization>();
+  switch (node.resource_type) {
+    case NodeType::kSeed:
+      return std::make_unique<SeedMaterialization>();
+    case NodeType::kSnapshot:
+      return std::make_unique<SnapshotMaterialization>();
+    case NodeType::kTest:
+      return std::make_unique<DataTestMaterialization>();
+    case NodeType::kUnitTest:
+      return std::make_unique<UnitTestMaterialization>();
+    case NodeType::kModel:
+    case NodeType::kSource:
+      break;
+  }
   std::string mat = node.materialized();
   if (mat == "view") return std::make_unique<ViewMaterialization>();
   if (mat == "table") return std::make_unique<TableMaterialization>();

@@ -493,7 +493,7 @@ class Loader {
                    const std::string& code, std::shared_ptr<const jinja::Template> tmpl,
                    const PackageDir& u) {
     Node n;
-    n.resource_type = "snapshot";
+    n.resource_type = NodeType::kSnapshot;
     n.name = name;
     n.package_name = u.name;
     n.unique_id = fmt::format("snapshot.{}.{}", u.name, name);
@@ -751,7 +751,7 @@ class Loader {
 
   void AddModel(const fs::path& f, const fs::path& root, const PackageDir& u) {
     Node n;
-    n.resource_type = "model";
+    n.resource_type = NodeType::kModel;
     n.name = f.stem().string();
     n.package_name = u.name;
     n.unique_id = fmt::format("model.{}.{}", u.name, n.name);
@@ -776,7 +776,7 @@ class Loader {
 
   void AddSeed(const fs::path& f, const fs::path& root, const PackageDir& u) {
     Node n;
-    n.resource_type = "seed";
+    n.resource_type = NodeType::kSeed;
     n.name = f.stem().string();
     n.package_name = u.name;
     n.unique_id = fmt::format("seed.{}.{}", u.name, n.name);
@@ -871,7 +871,7 @@ class Loader {
       std::string schema = src["schema"] ? src["schema"].as<std::string>() : sname;
       for (const auto& tbl : src["tables"]) {
         Node n;
-        n.resource_type = "source";
+        n.resource_type = NodeType::kSource;
         n.source_name = sname;
         n.name = tbl["name"].as<std::string>();
         n.identifier = tbl["identifier"] ? tbl["identifier"].as<std::string>() : n.name;
@@ -959,8 +959,10 @@ class Loader {
                                      package, name);
         auto it = p_.nodes.find(id);
         if (it == p_.nodes.end()) {
-          std::cerr << fmt::format("warning: {}:{}: {} '{}' is described but has no file\n", file,
-                                   m.Mark().line + 1, kind, name);
+          if (options_.warn) {
+            options_.warn(fmt::format("{}:{}: {} '{}' is described but has no file", file,
+                                      m.Mark().line + 1, kind, name));
+          }
           continue;
         }
         Node& n = it->second;
@@ -991,7 +993,7 @@ class Loader {
   // Renders each model in parse mode: records refs, sources and in-file config().
   void ParseModels() {
     for (auto& [id, n] : p_.nodes) {
-      if (n.resource_type != "model" && n.resource_type != "snapshot") continue;
+      if (n.resource_type != NodeType::kModel && n.resource_type != NodeType::kSnapshot) continue;
       ResolveRelation(n);  // from project/schema configs, so `this` works while parsing
       ParseRender(n);
     }
@@ -1003,7 +1005,8 @@ class Loader {
       }
     }
     for (auto& [id, n] : p_.nodes) {
-      if (n.resource_type == "model" || n.resource_type == "seed" || n.resource_type == "snapshot")
+      if (n.resource_type == NodeType::kModel || n.resource_type == NodeType::kSeed ||
+          n.resource_type == NodeType::kSnapshot)
         ResolveRelation(n);
     }
   }
@@ -1049,7 +1052,7 @@ class Loader {
     n.alias = call("generate_alias_name", "alias");
     n.database = p_.target.database;
     // A snapshot's legacy target_schema is used as it is, as dbt does.
-    if (n.resource_type == "snapshot" && n.config.contains("target_schema") &&
+    if (n.resource_type == NodeType::kSnapshot && n.config.contains("target_schema") &&
         n.config["target_schema"].is_string()) {
       n.schema = n.config["target_schema"].get<std::string>();
     }
@@ -1067,7 +1070,7 @@ class Loader {
       std::string rel = Rel(f, dir);
       if (rel.starts_with("generic/")) return;
       Node n;
-      n.resource_type = "test";
+      n.resource_type = NodeType::kTest;
       n.name = f.stem().string();
       n.package_name = u.name;
       n.unique_id = fmt::format("test.{}.{}", u.name, n.name);
@@ -1116,7 +1119,7 @@ class Loader {
     auto node_it = p_.nodes.find(spec.attached);
     if (node_it == p_.nodes.end()) return;  // attached to a disabled node
     Node n;
-    n.resource_type = "test";
+    n.resource_type = NodeType::kTest;
     std::string name =
         spec.test + "_" + spec.attached_name + (spec.column.empty() ? "" : "_" + spec.column);
     for (const auto& [k, v] : spec.kwargs.items()) {
@@ -1208,14 +1211,14 @@ class Loader {
     std::string where = fmt::format("{}:{}", spec.file, spec.line);
     std::string model = ut["model"].is_string() ? ut["model"].get<std::string>() : "";
     const Node* target = p_.FindModelOrSeed(model, "", spec.package);
-    if (!target || target->resource_type != "model") {
+    if (!target || target->resource_type != NodeType::kModel) {
       throw LoadError{
           fmt::format("{}: unit test '{}' is of model '{}', which is not a model of "
                       "this project",
                       where, ut.value("name", ""), model)};
     }
     Node n;
-    n.resource_type = "unit_test";
+    n.resource_type = NodeType::kUnitTest;
     n.name = ut["name"].get<std::string>();
     n.package_name = spec.package;
     n.unique_id = fmt::format("unit_test.{}.{}.{}", spec.package, target->name, n.name);
@@ -1267,7 +1270,7 @@ class Loader {
           throw LoadError{
               fmt::format("{}: {} '{}' depends on ref('{}'), which is not a model or "
                           "seed of this project",
-                          where, n.resource_type, n.name, n.refs[i].back())};
+                          where, NodeTypeName(n.resource_type), n.name, n.refs[i].back())};
         }
         if (std::find(n.depends_on.begin(), n.depends_on.end(), target->unique_id) ==
             n.depends_on.end())

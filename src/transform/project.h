@@ -18,6 +18,7 @@
 #include "common/status.h"
 #include "transform/config_values.h"
 #include "transform/jinja.h"
+#include "transform/node_type.h"
 #include "transform/secret_mask.h"
 
 namespace pdv::transform {
@@ -35,8 +36,8 @@ struct Target {
 };
 
 struct Node {
-  std::string unique_id;      // model.<package>.<name>, seed..., test..., source.<p>.<s>.<t>
-  std::string resource_type;  // model, seed, test, source
+  std::string unique_id;  // model.<package>.<name>, seed..., test..., source.<p>.<s>.<t>
+  NodeType resource_type = NodeType::kModel;
   std::string name;
   std::string package_name;  // the root project's name or an installed package's
   // Relative to the root project's folder (a package's files under dbt_packages/<name>/),
@@ -68,6 +69,11 @@ struct Node {
 
   std::string materialized() const { return config.value("materialized", "view"); }
   bool enabled() const { return ConfigFlag(config, "enabled", true); }
+  // Whether a run makes a relation of it: a model that is not ephemeral, a seed, a snapshot.
+  bool Builds() const {
+    return (resource_type == NodeType::kModel && materialized() != "ephemeral") ||
+           resource_type == NodeType::kSeed || resource_type == NodeType::kSnapshot;
+  }
   std::vector<std::string> tags() const;
   // "schema"."alias" (quoted as dbt-postgres quotes).
   std::string RelationName() const;
@@ -82,6 +88,9 @@ struct LoadOptions {
   // Environment variables the operator declared readable by env_var() in models,
   // besides DBT_ENV_* (--env-var). No secret can be declared (PDV_*, DBT_ENV_SECRET_*).
   std::vector<std::string> declared_env;
+  // Where loading's warnings go (a file described but missing): the reporter's Warning.
+  // Unset: nowhere.
+  std::function<void(const std::string&)> warn;
 };
 
 // A package installed under the project's packages-install-path (dbt_packages/).

@@ -29,41 +29,52 @@ std::string Plural(int n, const std::string& word) {
 }
 
 std::string Describe(const Node& n) {
-  if (n.resource_type == "seed") return "seed file " + n.schema + "." + n.alias;
-  if (n.resource_type == "test") return "test " + n.name;
-  if (n.resource_type == "unit_test") return "unit test " + n.name;
-  if (n.resource_type == "snapshot") return "snapshot " + n.schema + "." + n.alias;
+  if (n.resource_type == NodeType::kSeed) return "seed file " + n.schema + "." + n.alias;
+  if (n.resource_type == NodeType::kTest) return "test " + n.name;
+  if (n.resource_type == NodeType::kUnitTest) return "unit test " + n.name;
+  if (n.resource_type == NodeType::kSnapshot) return "snapshot " + n.schema + "." + n.alias;
   return fmt::format("sql {} model {}.{}", n.materialized(), n.schema, n.alias);
 }
 
-bool IsTest(const Node& n) { return n.resource_type == "test" || n.resource_type == "unit_test"; }
+bool IsTest(const Node& n) { return IsCheck(n.resource_type); }
 
 }  // namespace
 
 std::string ConsoleReporter::Kind(const Node& node) {
-  return node.resource_type == "unit_test"  ? "unit test"
-         : node.resource_type == "test"     ? "data test"
-         : node.resource_type == "seed"     ? "seed"
-         : node.resource_type == "snapshot" ? "snapshot"
-                                            : node.materialized() + " model";
+  return node.resource_type == NodeType::kUnitTest   ? "unit test"
+         : node.resource_type == NodeType::kTest     ? "data test"
+         : node.resource_type == NodeType::kSeed     ? "seed"
+         : node.resource_type == NodeType::kSnapshot ? "snapshot"
+                                                     : node.materialized() + " model";
+}
+
+std::string ConsoleReporter::Scrub(const std::string& text) const {
+  return secrets_ ? secrets_->Scrub(text) : text;
 }
 
 void ConsoleReporter::Line(const std::string& text) const {
   if (quiet_) return;
-  fmt::print(out_, "{}  {}\n", Now(), secrets_->Scrub(text));
+  fmt::print(out_, "{}  {}\n", Now(), Scrub(text));
   std::fflush(out_);
+}
+
+void ConsoleReporter::Warning(const std::string& text) const { Error("warning: " + text); }
+
+void ConsoleReporter::Error(const std::string& text) const {
+  fmt::print(stderr, "{}\n", Scrub(text));
 }
 
 void ConsoleReporter::Header(const Project& project) const {
   Line("Running with pdv transform (dbt-compatible runner)");
-  std::map<std::string, int> count;
+  std::map<NodeType, int> count;
   for (const auto& [id, n] : project.nodes) count[n.resource_type]++;
   std::string extra;
-  if (count["snapshot"]) extra += ", " + Plural(count["snapshot"], "snapshot");
-  if (count["unit_test"]) extra += ", " + Plural(count["unit_test"], "unit test");
-  Line(fmt::format("Found {}, {}, {}, {}, {}{}", Plural(count["model"], "model"),
-                   Plural(count["seed"], "seed"), Plural(count["test"], "data test"),
-                   Plural(count["source"], "source"),
+  if (count[NodeType::kSnapshot]) extra += ", " + Plural(count[NodeType::kSnapshot], "snapshot");
+  if (count[NodeType::kUnitTest]) extra += ", " + Plural(count[NodeType::kUnitTest], "unit test");
+  Line(fmt::format("Found {}, {}, {}, {}, {}{}", Plural(count[NodeType::kModel], "model"),
+                   Plural(count[NodeType::kSeed], "seed"),
+                   Plural(count[NodeType::kTest], "data test"),
+                   Plural(count[NodeType::kSource], "source"),
                    Plural(static_cast<int>(project.macro_files.size()), "macro file"), extra));
   Line("");
 }
@@ -88,9 +99,9 @@ void ConsoleReporter::Finished(const std::string& n_of, const Node& node,
   std::string timing = fmt::format("in {:.2f}s", r.seconds);
   switch (r.status) {
     case NodeStatus::kSuccess: {
-      std::string verb = node.resource_type == "seed"       ? "OK loaded"
-                         : node.resource_type == "snapshot" ? "OK snapshotted"
-                                                            : "OK created";
+      std::string verb = node.resource_type == NodeType::kSeed       ? "OK loaded"
+                         : node.resource_type == NodeType::kSnapshot ? "OK snapshotted"
+                                                                     : "OK created";
       Line(Dots(
           fmt::format("{} {} {}", n_of, verb, Describe(node)),
           fmt::format("[{} {}]", r.adapter_message.empty() ? "OK" : r.adapter_message, timing)));
@@ -137,8 +148,9 @@ void ConsoleReporter::Summary(
       Line("");
       std::string kind = r.status == NodeStatus::kFail   ? "Failure in test"
                          : r.status == NodeStatus::kWarn ? "Warning in test"
-                         : node->resource_type == "test" ? "Database Error in test"
-                                                         : "Error in " + node->resource_type;
+                         : node->resource_type == NodeType::kTest
+                             ? "Database Error in test"
+                             : "Error in " + std::string(NodeTypeName(node->resource_type));
       Line(fmt::format("{} {} ({})", kind, node->name,
                        node->defined_at.empty() ? node->original_file_path : node->defined_at));
       Line("  " + r.message);

@@ -2,7 +2,8 @@
 
 // What a run prints, in dbt's shape: the header, a line as each node starts and as it
 // ends (`3 of 18 START ...`, `OK created ...`, `FAIL 2 ...`), and the closing summary with
-// each problem's message. Timestamped lines on `out`; nothing when quiet (watch).
+// each problem's message. Timestamped lines on `out`; nothing when quiet (watch). Warnings
+// and errors outside a node's result on stderr.
 
 #include <cstdio>
 #include <map>
@@ -18,11 +19,15 @@ namespace pdv::transform {
 
 class ConsoleReporter {
  public:
-  // `secrets` (borrowed, outlives this) are scrubbed from every line.
+  // `secrets` (borrowed, outlives this; null: none) are scrubbed from every line.
   ConsoleReporter(std::FILE* out, bool quiet, const SecretMask* secrets)
       : out_(out), quiet_(quiet), secrets_(secrets) {}
 
   void Line(const std::string& text) const;
+  // Outside any node's result, on stderr and even when quiet: "warning: <text>", and a
+  // whole error line as given.
+  void Warning(const std::string& text) const;
+  void Error(const std::string& text) const;
   void Header(const Project& project) const;
   void Concurrency(size_t threads, const std::string& target) const;
   void Started(const std::string& n_of, const Node& node) const;
@@ -36,6 +41,8 @@ class ConsoleReporter {
   static std::string Kind(const Node& node);
 
  private:
+  std::string Scrub(const std::string& text) const;
+
   std::FILE* out_;
   bool quiet_;
   const SecretMask* secrets_;

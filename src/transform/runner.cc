@@ -18,6 +18,7 @@
 #include "transform/artifacts.h"
 #include "transform/context.h"
 #include "transform/materialization.h"
+#include "transform/plan.h"
 #include "transform/reporter.h"
 #include "transform/seed_file.h"
 #include "transform/snapshot.h"
@@ -83,7 +84,7 @@ Result<std::string> Runner::CompileWithCtes(const Node& node, RelationKind exist
     jinja::Arguments args;
     const Node& attached = project_.nodes.at(node.attached_node);
     jinja::Value model = RelationValue(attached.database, attached.schema, attached.alias);
-    if (attached.resource_type == "model" && attached.materialized() == "ephemeral") {
+    if (attached.resource_type == NodeType::kModel && attached.materialized() == "ephemeral") {
       // A test of an ephemeral model reads it as a CTE, as dbt does.
       model = EphemeralValue(attached);
       capture.ephemerals.push_back(attached.unique_id);
@@ -179,7 +180,7 @@ void Runner::WriteCompiled(const Node& node, const std::string& sql) const {
   std::error_code ec;
   fs::path p =
       fs::path(project_.target_path) / "compiled" / node.package_name / node.original_file_path;
-  if (node.resource_type == "test" && !node.test_macro.empty()) {
+  if (node.resource_type == NodeType::kTest && !node.test_macro.empty()) {
     p = fs::path(project_.target_path) / "compiled" / node.package_name / node.original_file_path /
         (node.name + ".sql");
   }
@@ -234,7 +235,8 @@ NodeResult Runner::Execute(const Node& node) {
   NodeResult res{.unique_id = node.unique_id};
   std::string error;
   auto materialization = MaterializationFor(node, &error);
-  const bool checks = node.resource_type == "test" || node.resource_type == "unit_test";
+  const bool checks =
+      node.resource_type == NodeType::kTest || node.resource_type == NodeType::kUnitTest;
   if (!materialization) {
     res = ErrorResult(node, "", error);
   } else if (!adapter_) {
@@ -244,13 +246,13 @@ NodeResult Runner::Execute(const Node& node) {
     // the materialization share it.
     RelationKind existing = checks ? RelationKind::kNone : ExistingKind(node);
     Result<std::string> compiled = std::string();
-    if (node.resource_type != "unit_test" && node.resource_type != "seed") {
+    if (node.resource_type != NodeType::kUnitTest && node.resource_type != NodeType::kSeed) {
       compiled = Compile(node, existing);
     }
     if (!compiled.ok()) {
       res = ErrorResult(node, "", compiled.message());
     } else {
-      if (node.resource_type != "seed") WriteCompiled(node, *compiled);
+      if (node.resource_type != NodeType::kSeed) WriteCompiled(node, *compiled);
       NodeRun run{
           .node = node,
           .adapter = *adapter_,
@@ -262,153 +264,54 @@ NodeResult Runner::Execute(const Node& node) {
           .begin_sql = options_.begin_sql,
           .commit_sql = options_.fence_sql.empty() ? "" : options_.fence_sql + "; commit"};
       res = materialization->Execute(run);
-      if (node.resource_type != "seed") res.compiled = *compiled;
+      if (node.resource_type != NodeType::kSeed) res.compiled = *compiled;
     }
   }
   res.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return res;
 }
 
-// Dependencies first; among the nodes ready to run, tests before models (so that a failing
-// test stops its model's dependants in `build`), then by unique id.
-std::vector<std::string> Runner::ExecutionOrder(const std::set<std::string>& selected) const {
-  // Ordered over the whole graph (a selected model may depend on an unselected one through
-  // an ephemeral), then filtered to the selection.
-  std::map<std::string, int> pending;
-  for (const auto& [id, n] : project_.nodes)
-    pending[id] = static_cast<int>(graph_.parents(id).size());
-  auto rank = [&](const std::string& id) {
-    const std::string& type = project_.nodes.at(id).resource_type;
-    return std::make_pair(type == "unit_test" ? 0 : type == "test" ? 1 : 2, id);
-  };
-  std::set<std::pair<int, std::string>> ready;
-  for (const auto& [id, n] : pending) {
-    if (n == 0) ready.insert(rank(id));
-  }
-  std::vector<std::string> order;
-  while (!ready.empty()) {
-    std::string id = ready.begin()->second;
-    ready.erase(ready.begin());
-    if (selected.count(id)) order.push_back(id);
-    for (const auto& c : graph_.children(id)) {
-      if (--pending[c] == 0) ready.insert(rank(c));
-    }
-  }
-  return order;
-}
-
-RunSummary Runner::Run(const std::string& command, const std::set<std::string>& selected) {
-  auto started = Clock::now();
-  reporter_.Header(project_);
-  std::vector<std::string> order = ExecutionOrder(selected);
-  // Workers: this runner, and one more per extra thread, each with its own adapter (its
-  // own connection, the relation cache shared).
-  std::vector<std::unique_ptr<Adapter>> extra_adapters;
-  std::vector<Runner*> workers{this};
-  std::vector<std::unique_ptr<Runner>> extra_workers;
+// Workers: this runner, and one more per extra thread, each with its own adapter (its own
+// connection, the relation cache shared). Fewer when a connection cannot be had.
+void Runner::AddWorkers(size_t steps, Workers* workers) {
+  workers->all = {this};
   int threads = std::max(1, options_.threads > 0 ? options_.threads : project_.target.threads);
-  threads = std::min<int>(threads, std::max<int>(1, static_cast<int>(order.size())));
+  threads = std::min<int>(threads, std::max<int>(1, static_cast<int>(steps)));
   for (int i = 1; i < threads && adapter_; ++i) {
     auto a = adapter_->Clone();
     if (!a.ok()) {
-      fmt::print(stderr, "warning: thread {}: {}; running with {} threads\n", i + 1,
-                 project_.secrets.Scrub(a.message()), i);
+      reporter_.Warning(
+          fmt::format("thread {}: {}; running with {} threads", i + 1, a.message(), i));
       break;
     }
-    extra_adapters.push_back(std::move(*a));
-    extra_workers.push_back(
-        std::make_unique<Runner>(project_, graph_, extra_adapters.back().get(), options_));
-    workers.push_back(extra_workers.back().get());
+    workers->adapters.push_back(std::move(*a));
+    workers->extra.push_back(
+        std::make_unique<Runner>(project_, graph_, workers->adapters.back().get(), options_));
+    workers->all.push_back(workers->extra.back().get());
   }
-  std::set<std::string> schemas;
-  for (const auto& id : order) {
-    const Node& n = project_.nodes.at(id);
-    bool builds = (n.resource_type == "model" && n.materialized() != "ephemeral") ||
-                  n.resource_type == "seed" || n.resource_type == "snapshot";
-    if (builds) schemas.insert(n.schema);
-  }
-  if (adapter_) {
-    // The relation cache: every relation of the schemas this run builds, in one query.
-    if (Status s = adapter_->CacheSchemas({schemas.begin(), schemas.end()}); !s.ok()) {
-      fmt::print(stderr, "warning: relation cache: {}\n", project_.secrets.Scrub(s.message()));
-    }
-  }
-  if (workers.size() > 1) {
-    // Concurrent CREATE SCHEMA IF NOT EXISTS of one name can fail in PostgreSQL: the
-    // schemas are made first, one by one, as dbt does.
-    for (const auto& schema : schemas) {
-      StatementResult r = adapter_->Execute(adapter_->CreateSchemaSql(schema));
-      if (!r.ok)
-        fmt::print(stderr, "warning: schema {}: {}\n", schema, project_.secrets.Scrub(r.error));
-    }
-  }
-  reporter_.Concurrency(workers.size(), project_.target.name);
-  RunSummary summary;
-  summary.total = static_cast<int>(order.size());
-  std::vector<NodeResult> results;
-  std::set<std::string> skip, failed_nodes;
-  std::map<std::string, int> kinds;  // "table model" -> n
-  std::vector<std::pair<const Node*, NodeResult>> problems;
+}
 
-  // What each selected node waits for: the selected nodes it depends on (through
-  // unselected ones), and, as in dbt build, selected tests that vouch for its inputs (unit
-  // tests of itself; data tests of its ancestors whose every input is one of its
-  // ancestors), so that a failing test stops it before it starts. A test that also reads a
-  // node outside its ancestry does not hold it back (dbt's add_test_edges): a snapshot of
-  // staging need not wait for a test comparing staging with a mart built from it.
-  std::set<std::string> chosen(order.begin(), order.end());
-  std::map<std::string, std::set<std::string>> ancestors;
-  auto ancestors_of = [&](const std::string& id) -> const std::set<std::string>& {
-    auto it = ancestors.find(id);
-    if (it == ancestors.end()) it = ancestors.emplace(id, graph_.Ancestors(id)).first;
-    return it->second;
-  };
-  std::map<std::string, std::set<std::string>> waits_for;
-  std::map<std::string, std::vector<std::string>> tests_of;  // node -> its selected tests
-  for (const auto& id : order) {
-    const Node& n = project_.nodes.at(id);
-    if (n.resource_type == "unit_test") tests_of[n.attached_node].push_back(id);
-    if (n.resource_type == "test") {
-      for (const auto& p : graph_.parents(id)) tests_of[p].push_back(id);
-    }
+void Runner::PrepareSchemas(const Plan& plan, bool concurrent) {
+  if (!adapter_) return;
+  // The relation cache: every relation of the schemas this run builds, in one query.
+  if (Status s = adapter_->CacheSchemas(plan.schemas); !s.ok()) {
+    reporter_.Warning("relation cache: " + s.message());
   }
-  for (const auto& id : order) {
-    const Node& n = project_.nodes.at(id);
-    std::set<std::string>& waits = waits_for[id];
-    std::vector<std::string> stack(graph_.parents(id).begin(), graph_.parents(id).end());
-    std::set<std::string> seen;
-    while (!stack.empty()) {
-      std::string p = stack.back();
-      stack.pop_back();
-      if (!seen.insert(p).second) continue;
-      if (chosen.count(p)) {
-        waits.insert(p);
-      } else {
-        stack.insert(stack.end(), graph_.parents(p).begin(), graph_.parents(p).end());
-      }
-    }
-    if (n.resource_type != "test" && n.resource_type != "unit_test") {
-      const std::set<std::string>& upstream = ancestors_of(id);
-      for (const auto& p : upstream) {
-        auto tests = tests_of.find(p);
-        if (tests == tests_of.end()) continue;
-        for (const auto& t : tests->second) {
-          if (project_.nodes.at(t).resource_type != "test") continue;
-          const auto& inputs = graph_.parents(t);
-          if (std::all_of(inputs.begin(), inputs.end(),
-                          [&](const std::string& i) { return upstream.count(i) > 0; })) {
-            waits.insert(t);
-          }
-        }
-      }
-      for (const auto& t : tests_of[id]) {
-        if (project_.nodes.at(t).resource_type == "unit_test") waits.insert(t);
-      }
-    }
+  if (!concurrent) return;
+  // Concurrent CREATE SCHEMA IF NOT EXISTS of one name can fail in PostgreSQL: the schemas
+  // are made first, one by one, as dbt does.
+  for (const auto& schema : plan.schemas) {
+    StatementResult r = adapter_->Execute(adapter_->CreateSchemaSql(schema));
+    if (!r.ok) reporter_.Warning(fmt::format("schema {}: {}", schema, r.error));
   }
+}
 
-  // The scheduler: start ready nodes in `order` while a worker is free; one thread per
-  // node run; results are handled here, in the calling thread, one at a time.
+// The scheduler: starts the plan's ready steps in order while a worker is free, one thread
+// per node run (none with one worker); results are handled here, in the calling thread,
+// one at a time. A failure skips what its step stops.
+std::vector<NodeResult> Runner::ExecutePlan(
+    const Plan& plan, const std::vector<Runner*>& workers, RunSummary* summary,
+    std::map<std::string, int>* kinds, std::vector<std::pair<const Node*, NodeResult>>* problems) {
   struct Done {
     size_t worker;
     NodeResult result;
@@ -418,66 +321,49 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
   std::vector<Done> completed;
   std::vector<std::thread> running(workers.size());
   std::vector<bool> busy(workers.size(), false);
+  std::vector<NodeResult> results;
+  std::map<std::string, const PlanStep*> step_of;
+  for (const auto& step : plan.steps) step_of[step.id] = &step;
   std::map<std::string, std::string> n_of_by_id;
-  std::set<std::string> finished;
-  std::vector<std::string> pending = order;
+  std::set<std::string> finished, skip;
+  std::vector<const PlanStep*> pending;
+  for (const auto& step : plan.steps) pending.push_back(&step);
   int index = 0;
   size_t in_flight = 0;
+  auto ready = [&](const PlanStep* step) {
+    return std::all_of(step->waits_for.begin(), step->waits_for.end(),
+                       [&](const std::string& w) { return finished.count(w) > 0; });
+  };
   auto handle = [&](const std::string& id, NodeResult r) {
     const Node& node = project_.nodes.at(id);
-    const std::string& n_of = n_of_by_id[id];
-    reporter_.Finished(n_of, node, r);
+    reporter_.Finished(n_of_by_id[id], node, r);
     bool failed = r.status == NodeStatus::kFail || r.status == NodeStatus::kError;
-    if (r.status == NodeStatus::kSuccess || r.status == NodeStatus::kPass) summary.pass++;
-    if (r.status == NodeStatus::kWarn) summary.warn++;
-    if (failed) summary.error++;
-    if (r.status == NodeStatus::kWarn || failed) problems.emplace_back(&node, r);
-    if (failed) {
-      // The dependants of a failed model, or of the model a failed test checks, are
-      // skipped (their tests too, below); other tests of the same model still run.
-      failed_nodes.insert(id);
-      std::set<std::string> roots{id};
-      if (node.resource_type == "test") roots = graph_.parents(id);
-      // A failed unit test stops its model (dbt build), not the model's inputs.
-      if (node.resource_type == "unit_test") {
-        roots = {node.attached_node};
-        skip.insert(node.attached_node);
-      }
-      for (const auto& root : roots) {
-        for (const auto& d : graph_.Descendants(root)) {
-          if (project_.nodes.at(d).resource_type != "test") skip.insert(d);
-        }
-      }
-    }
+    if (r.status == NodeStatus::kSuccess || r.status == NodeStatus::kPass) summary->pass++;
+    if (r.status == NodeStatus::kWarn) summary->warn++;
+    if (failed) summary->error++;
+    if (r.status == NodeStatus::kWarn || failed) problems->emplace_back(&node, r);
+    if (failed) skip.insert(step_of[id]->stops.begin(), step_of[id]->stops.end());
     finished.insert(id);
     results.push_back(std::move(r));
   };
   while (!pending.empty() || in_flight > 0) {
     // Start what is ready, in order, on free workers; skipped nodes finish at once.
     for (auto it = pending.begin(); it != pending.end();) {
-      const std::string id = *it;
-      bool ready = std::all_of(waits_for[id].begin(), waits_for[id].end(),
-                               [&](const std::string& w) { return finished.count(w) > 0; });
-      if (!ready) {
+      const std::string id = (*it)->id;
+      if (!ready(*it)) {
         ++it;
         continue;
       }
       const Node& node = project_.nodes.at(id);
-      const bool is_test = node.resource_type == "test" || node.resource_type == "unit_test";
-      bool parent_failed = false;
-      if (is_test) {
-        for (const auto& p : graph_.parents(id))
-          parent_failed |= skip.count(p) > 0 || failed_nodes.count(p) > 0;
-      }
-      bool skipped = skip.count(id) || parent_failed;
+      bool skipped = skip.count(id) > 0;
       auto free_worker = std::find(busy.begin(), busy.end(), false);
       if (!skipped && free_worker == busy.end()) break;  // wait for a worker
       it = pending.erase(it);
-      n_of_by_id[id] = fmt::format("{} of {}", ++index, order.size());
-      kinds[ConsoleReporter::Kind(node)]++;
+      n_of_by_id[id] = fmt::format("{} of {}", ++index, plan.steps.size());
+      (*kinds)[ConsoleReporter::Kind(node)]++;
       if (skipped) {
         reporter_.Skipped(n_of_by_id[id], node);
-        summary.skip++;
+        summary->skip++;
         finished.insert(id);
         results.push_back(NodeResult{
             .unique_id = id, .status = NodeStatus::kSkipped, .message = "an upstream node failed"});
@@ -505,11 +391,8 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
       }
     }
     if (in_flight == 0) {
-      if (!pending.empty() && std::none_of(pending.begin(), pending.end(), [&](const auto& id) {
-            return std::all_of(waits_for[id].begin(), waits_for[id].end(),
-                               [&](const std::string& w) { return finished.count(w) > 0; });
-          })) {
-        fmt::print(stderr, "error: {} nodes wait for nodes that never run\n", pending.size());
+      if (!pending.empty() && std::none_of(pending.begin(), pending.end(), ready)) {
+        reporter_.Error(fmt::format("{} nodes wait for nodes that never run", pending.size()));
         break;  // cannot happen with a DAG; never spin
       }
       continue;
@@ -528,21 +411,37 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
       handle(id, std::move(d.result));
     }
   }
+  return results;
+}
+
+RunSummary Runner::Run(const std::string& command, const std::set<std::string>& selected) {
+  auto started = Clock::now();
+  reporter_.Header(project_);
+  const Plan plan = MakePlan(project_, graph_, selected);
+  Workers workers;
+  AddWorkers(plan.steps.size(), &workers);
+  PrepareSchemas(plan, workers.all.size() > 1);
+  reporter_.Concurrency(workers.all.size(), project_.target.name);
+  RunSummary summary;
+  summary.total = static_cast<int>(plan.steps.size());
+  std::map<std::string, int> kinds;  // "table model" -> n
+  std::vector<std::pair<const Node*, NodeResult>> problems;
+  std::vector<NodeResult> results = ExecutePlan(plan, workers.all, &summary, &kinds, &problems);
   // The manifest shows what every worker compiled.
-  for (const auto& w : extra_workers) compiled_.insert(w->compiled_.begin(), w->compiled_.end());
+  for (const auto& w : workers.extra) compiled_.insert(w->compiled_.begin(), w->compiled_.end());
   double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
   reporter_.Summary(kinds, elapsed, summary, problems);
   if (!options_.artifacts_on_success && summary.ok()) return summary;
-  if (Status s = WriteRunResults(results, elapsed, command); !s.ok()) {
-    fmt::print(stderr, "warning: {}\n", project_.secrets.Scrub(s.message()));
-  }
-  if (Status s = WriteManifest(); !s.ok())
-    fmt::print(stderr, "warning: {}\n", project_.secrets.Scrub(s.message()));
+  if (Status s = WriteRunResults(results, elapsed, command); !s.ok())
+    reporter_.Warning(s.message());
+  if (Status s = WriteManifest(); !s.ok()) reporter_.Warning(s.message());
   return summary;
 }
 
 Status Runner::WriteManifest() const {
-  return pdv::transform::WriteManifest(project_, graph_, compiled_, generated_at_);
+  // Without a connection (compile), the profile's type: the adapter's it would be.
+  return pdv::transform::WriteManifest(project_, graph_, compiled_, generated_at_,
+                                       adapter_ ? adapter_->Type() : project_.target.type);
 }
 
 Status Runner::WriteRunResults(const std::vector<NodeResult>& results, double elapsed,

@@ -14,6 +14,7 @@
 #include "transform/graph.h"
 #include "transform/materializations.h"
 #include "transform/node_result.h"
+#include "transform/plan.h"
 #include "transform/project.h"
 #include "transform/reporter.h"
 #include "transform/transform.h"
@@ -34,6 +35,9 @@ class Runner final : public NodeCompiler {
   // test query itself.
   Result<std::string> Compile(const Node& node);
 
+  // Where this runner's lines and warnings go.
+  const ConsoleReporter& reporter() const { return reporter_; }
+
   // Writes target/manifest.json (every node, with compiled code where compiled).
   Status WriteManifest() const;
 
@@ -47,7 +51,22 @@ class Runner final : public NodeCompiler {
 
  private:
   NodeResult Execute(const Node& node);
-  std::vector<std::string> ExecutionOrder(const std::set<std::string>& selected) const;
+  // The runners a run's steps go to: this one first, then one per extra thread with the
+  // adapter it owns (declared first, so destroyed last).
+  struct Workers {
+    std::vector<std::unique_ptr<Adapter>> adapters;
+    std::vector<std::unique_ptr<Runner>> extra;
+    std::vector<Runner*> all;
+  };
+  void AddWorkers(size_t steps, Workers* workers);
+  // Lists the plan's schemas into the relation cache; with `concurrent` workers, makes
+  // them first (warnings, not failures: a node's own statement will say what is wrong).
+  void PrepareSchemas(const Plan& plan, bool concurrent);
+  // Runs `plan` on `workers`, counting into `summary`, `kinds` and `problems`; the results
+  // in the order they finished.
+  std::vector<NodeResult> ExecutePlan(const Plan& plan, const std::vector<Runner*>& workers,
+                                      RunSummary* summary, std::map<std::string, int>* kinds,
+                                      std::vector<std::pair<const Node*, NodeResult>>* problems);
   // Whether `node` is built incrementally now: an incremental model whose relation exists,
   // without --full-refresh or its full_refresh config. What is_incremental() answers too.
   bool Incremental(const Node& node, RelationKind existing) const;

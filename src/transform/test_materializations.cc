@@ -107,10 +107,11 @@ NodeResult UnitTestMaterialization::Execute(NodeRun& run) {
       target = &model;
     }
     std::string schema = target->schema;
-    std::string name = target->resource_type == "source" ? target->identifier : target->alias;
+    std::string name =
+        target->resource_type == NodeType::kSource ? target->identifier : target->alias;
     auto columns = adapter.ColumnsOf(schema, name);
     if (!columns.ok()) return fail(columns.message());
-    if (columns->empty() && target->resource_type == "model") {
+    if (columns->empty() && target->resource_type == NodeType::kModel) {
       // Not built yet (`this` before the model's first build): its columns from its query.
       auto shape_sql = run.compiler.CompileWith(*target, nullptr);
       if (!shape_sql.ok()) return fail(shape_sql.message());

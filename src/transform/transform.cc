@@ -3,7 +3,6 @@
 #include "transform/transform.h"
 
 #include <fmt/format.h>
-#include <libpq-fe.h>
 
 #include <chrono>
 
@@ -15,8 +14,10 @@
 #include "transform/catalog.h"
 #include "transform/freshness.h"
 #include "transform/graph.h"
+#include "transform/plan.h"
 #include "transform/postgres_adapter.h"
 #include "transform/project.h"
+#include "transform/reporter.h"
 #include "transform/runner.h"
 
 namespace pdv::transform {
@@ -28,35 +29,16 @@ LoadOptions ToLoadOptions(const TransformOptions& o) {
                      .target = o.target,
                      .vars_yaml = o.vars,
                      .platform_warehouse_url = o.warehouse_url,
-                     .declared_env = o.env_vars};
-}
-
-// The nodes a command acts on, from the selection.
-std::set<std::string> ForCommand(const Project& project, const std::string& command,
-                                 const std::set<std::string>& selected) {
-  std::set<std::string> out;
-  for (const auto& id : selected) {
-    const Node& n = project.nodes.at(id);
-    bool runnable_model = n.resource_type == "model" && n.materialized() != "ephemeral";
-    bool take =
-        (command == "seed" && n.resource_type == "seed") || (command == "run" && runnable_model) ||
-        (command == "test" && (n.resource_type == "test" || n.resource_type == "unit_test")) ||
-        (command == "snapshot" && n.resource_type == "snapshot") ||
-        (command == "build" &&
-         (runnable_model || n.resource_type == "seed" || n.resource_type == "test" ||
-          n.resource_type == "snapshot" || n.resource_type == "unit_test")) ||
-        (command == "compile" && (n.resource_type == "model" || n.resource_type == "test")) ||
-        (command == "freshness" && n.resource_type == "source") ||
-        (command == "docs" && n.resource_type != "unit_test") || command == "ls";
-    if (take) out.insert(id);
-  }
-  return out;
+                     .declared_env = o.env_vars,
+                     .warn = [out = o.out, quiet = o.quiet](const std::string& warning) {
+                       ConsoleReporter(out, quiet, nullptr).Warning(warning);
+                     }};
 }
 
 std::string ListName(const Node& n) {
   std::string fqn;
   for (const auto& part : n.fqn) fqn += (fqn.empty() ? "" : ".") + part;
-  if (n.resource_type == "source") return "source:" + fqn;
+  if (n.resource_type == NodeType::kSource) return "source:" + fqn;
   return fqn;
 }
 
@@ -66,7 +48,7 @@ Result<RunSummary> RunLoaded(const Project& project, const Graph& graph, pg::Con
       options.command == "test" || options.command == "build" || options.command == "ls";
   auto selected = graph.Select(options.select, options.exclude, with_tests);
   if (!selected.ok()) return selected.status();
-  std::set<std::string> nodes = ForCommand(project, options.command, *selected);
+  std::set<std::string> nodes = NodesForCommand(project, options.command, *selected);
   RunSummary summary;
   if (options.command == "ls") {
     for (const auto& id : graph.order()) {
@@ -86,7 +68,8 @@ Result<RunSummary> RunLoaded(const Project& project, const Graph& graph, pg::Con
   if (options.command == "docs") {  // docs generate: the manifest and the catalog
     for (const auto& id : graph.order()) {
       const Node& n = project.nodes.at(id);
-      if (nodes.count(id) && (n.resource_type == "model" || n.resource_type == "test")) {
+      if (nodes.count(id) &&
+          (n.resource_type == NodeType::kModel || n.resource_type == NodeType::kTest)) {
         (void)runner.Compile(n);
       }
     }
@@ -103,8 +86,8 @@ Result<RunSummary> RunLoaded(const Project& project, const Graph& graph, pg::Con
       auto sql = runner.Compile(n);
       summary.total++;
       if (!sql.ok()) {
-        fmt::print(stderr, "Compilation Error in {} {}: {}\n", n.resource_type, n.name,
-                   project.secrets.Scrub(sql.message()));
+        runner.reporter().Error(fmt::format("Compilation Error in {} {}: {}",
+                                            NodeTypeName(n.resource_type), n.name, sql.message()));
         summary.error++;
         continue;
       }
@@ -120,14 +103,21 @@ Result<RunSummary> RunLoaded(const Project& project, const Graph& graph, pg::Con
   return runner.Run(options.command, nodes);
 }
 
-// The first source relation of the project that does not exist yet ("" when all do).
-std::string MissingSource(const Project& project, pg::Connection& conn) {
+// The first source relation of the project that does not exist yet ("" when all do, or
+// when the catalog cannot say).
+std::string MissingSource(const Project& project, Adapter& adapter) {
   for (const auto& [id, n] : project.nodes) {
-    if (n.resource_type != "source") continue;
-    auto r = conn.ExecPrepared("SELECT to_regclass($1) IS NULL", {n.RelationName()});
-    if (r.ok() && r->get(0, 0) == "t") return n.RelationName();
+    if (n.resource_type != NodeType::kSource) continue;
+    auto kind = adapter.LookUpRelation(n.schema, n.alias);
+    if (kind.ok() && *kind == RelationKind::kNone) return n.RelationName();
   }
   return "";
+}
+
+// Watch's connection, through a PostgreSQL adapter of its own.
+std::string MissingSource(const Project& project, pg::Connection& conn) {
+  PostgresAdapter adapter(conn, project.target.conninfo);
+  return MissingSource(project, adapter);
 }
 
 }  // namespace

@@ -848,8 +848,9 @@ TEST_F(TransformTest, TheRunnerReachesTheWarehouseOnlyThroughItsAdapter) {
   transform::Runner runner(*project, *graph, &adapter, options);
   std::set<std::string> all;
   for (const auto& [id, node] : project->nodes) {
-    if (node.resource_type != "source" &&
-        !(node.resource_type == "model" && node.materialized() == "ephemeral")) {
+    if (node.resource_type != transform::NodeType::kSource &&
+        !(node.resource_type == transform::NodeType::kModel &&
+          node.materialized() == "ephemeral")) {
       all.insert(id);
     }
   }
