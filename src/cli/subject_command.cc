@@ -63,6 +63,17 @@ class SubjectCommand : public Command {
                       "in their files (writers wait for the rewrite)");
     verify_->add_option("request_id", request_id_, "The erasure's request id (its receipt's)")
         ->required();
+    forget_->add_option("--data-dir", forget_options_.data_dir,
+                        "A `pdv up` data directory (its pdv.yaml is the configuration): erase the "
+                        "person from its files too (table files rewritten, WAL before the "
+                        "erasure removed, Redis's AOF rewritten, cpfs.txt), then read every file "
+                        "back for the person's values");
+    verify_->add_option("--data-dir", verify_options_.data_dir,
+                        "Also scan every file under this directory, byte by byte (a `pdv up` data "
+                        "directory: its pdv.yaml is the configuration)");
+    verify_->add_option("--cpf", verify_options_.cpf,
+                        "With --data-dir: the CPF to search the files for (digits, formatted, "
+                        "its hash); `-` reads it from standard input");
     for (const char* key : {"oltp_url", "warehouse_url", "redis_url"}) {
       std::string flag = std::string("--") + key;
       for (char& c : flag) c = c == '_' ? '-' : c;
@@ -80,6 +91,14 @@ class SubjectCommand : public Command {
     if (!verify_->parsed() && who_.cpf.empty() == who_.cliente_id.empty()) {
       fmt::print(stderr, "pdv subject: give exactly one of --cpf and --cliente-id\n");
       return kExitUsage;
+    }
+    if (verify_options_.cpf == "-") {
+      auto cpf = CpfFromStdin(std::cin);
+      if (!cpf.ok()) {
+        fmt::print(stderr, "pdv subject verify: --cpf -: {}\n", cpf.message());
+        return kExitUsage;
+      }
+      verify_options_.cpf = std::move(*cpf);
     }
     if (who_.cpf == "-") {
       auto cpf = CpfFromStdin(std::cin);
@@ -102,7 +121,7 @@ class SubjectCommand : public Command {
       fmt::print("{}\n", receipt->dump(2));
       return kExitOk;
     }
-    auto proof = subject::Verify(sources, request_id_);
+    auto proof = subject::Verify(sources, request_id_, verify_options_);
     if (!proof.ok()) return Finish("pdv subject verify", proof.status());
     fmt::print("{}\n", proof->dump(2));
     return (*proof)["clean"].get<bool>() ? kExitOk : kExitFailure;
@@ -112,6 +131,7 @@ class SubjectCommand : public Command {
   CLI::App *export_ = nullptr, *forget_ = nullptr, *verify_ = nullptr;
   subject::Selector who_;
   subject::ForgetOptions forget_options_;
+  subject::VerifyOptions verify_options_;
   std::string request_id_;
 };
 

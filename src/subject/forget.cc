@@ -3,20 +3,24 @@
 #include <chrono>
 
 #include "cache/cache.h"
+#include "common/cpf.h"
 #include "common/erasure.h"
 #include "common/random_secret.h"
 #include "common/time_text.h"
+#include "subject/forget_files.h"
 #include "subject/layers.h"
 
 namespace pdv::subject {
+namespace fs = std::filesystem;
 namespace {
 
-std::string NowText() {
-  return TimestampText(std::chrono::duration_cast<std::chrono::microseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count()) +
+std::string TimeText(std::chrono::system_clock::time_point t) {
+  return TimestampText(
+             std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count()) +
          "Z";
 }
+
+std::string NowText() { return TimeText(std::chrono::system_clock::now()); }
 
 pdv::Result<std::string> NewRequestId() {
   auto hex = RandomSecretHex(16);
@@ -101,7 +105,8 @@ pdv::Result<nlohmann::json> Forget(const Sources& sources, const Selector& who,
     if (!id.ok()) return id.status();
     request_id = *id;
   }
-  nlohmann::json receipt = {{"request_id", request_id}, {"requested_at", NowText()}};
+  const auto requested = std::chrono::system_clock::now();
+  nlohmann::json receipt = {{"request_id", request_id}, {"requested_at", TimeText(requested)}};
   nlohmann::json subject_hmacs = nlohmann::json::array();
 
   // 1. The register first, committed: from now on cdc keeps these ids out of RAW.
@@ -133,6 +138,22 @@ pdv::Result<nlohmann::json> Forget(const Sources& sources, const Selector& who,
     if (Status s = remember("email", e); !s.ok()) return s;
   }
   receipt["cliente_id_hmacs"] = subject_hmacs;
+  // On a pdv up data directory: the person's values, in memory only, for the files step.
+  std::vector<Needle> needles;
+  std::vector<std::string> cpfs;
+  if (!options.data_dir.empty()) {
+    auto exported = Export(sources, who);
+    if (!exported.ok()) return exported.status();
+    if (!who.cpf.empty()) {
+      auto cpf = Cpf::Parse(who.cpf);
+      if (cpf.ok()) cpfs.push_back(cpf->digits());
+    }
+    std::vector<std::string> hashes(found->cpf_hashes.begin(), found->cpf_hashes.end());
+    for (auto& c : CpfsInList(fs::path(options.data_dir) / "cpfs.txt", sources.cpf_key, hashes)) {
+      cpfs.push_back(std::move(c));
+    }
+    needles = NeedlesOf(ValuesOf(*exported, cpfs.empty() ? "" : cpfs[0]), cpfs);
+  }
   std::string ids = UuidArray(found->cliente_ids);
   nlohmann::json layers;
 
@@ -182,19 +203,45 @@ pdv::Result<nlohmann::json> Forget(const Sources& sources, const Selector& who,
     layers["redis"] = {{"erased_at", NowText()}, {"records", records}, {"id_entries", id_entries}};
   }
 
-  // 5. The dead tuples, so the data leaves the table files too.
+  // 5. The dead tuples, so the data leaves the table files too. On a data directory of
+  // pdv's own, rewritten (no byte left in a page's free space).
+  const bool rewrite = options.rewrite || !options.data_dir.empty();
   nlohmann::json vacuumed = nlohmann::json::array();
   Status vacuum = tables.ForEach(
       options.at_source ? Layers::Where::kEverywhere : Layers::Where::kWarehouse,
       [&](pg::Connection& conn, const Table& t) {
-        auto r = conn.Exec(fmt::format("VACUUM {}{}", options.rewrite ? "FULL " : "", t.name));
+        auto r = conn.Exec(fmt::format("VACUUM {}{}", rewrite ? "FULL " : "", t.name));
         if (!r.ok()) return r.status();
         vacuumed.push_back(t.name);
         return Status::Ok();
       });
   if (!vacuum.ok()) return vacuum;
-  layers["vacuum"] = {{"at", NowText()}, {"tables", vacuumed}, {"full", options.rewrite}};
+  layers["vacuum"] = {{"at", NowText()}, {"tables", vacuumed}, {"full", rewrite}};
   receipt["layers"] = layers;
+  // 6. The files (a pdv up data directory), or what the operator must do for them.
+  if (!options.data_dir.empty()) {
+    auto files = ForgetFiles(sources, *oltp, *wh, options, needles, cpfs, stop);
+    if (!files.ok()) return files.status();
+    receipt["files"] = *files;
+  } else {
+    receipt["files"] = {
+        {"reached", false},
+        {"operator_must",
+         "the servers are not pdv's: rewrite the tables (pdv subject forget --rewrite, or VACUUM "
+         "FULL), let a checkpoint recycle the WAL written before now, rewrite Redis's "
+         "append-only file (BGREWRITEAOF) and delete any plaintext export naming the person"}};
+  }
+  receipt["not_covered"] = {
+      {"backups",
+       "a backup taken before the erasure still holds the person: after a restore, run pdv "
+       "subject forget again for this request's subject"},
+      {"source_system", options.at_source ? "erased (--at-source)"
+                                          : "the OLTP keeps the person's row: the source system's "
+                                            "controller erases it there"}};
+  receipt["legal_basis"] =
+      "LGPD (Lei 13.709/2018) art. 18, VI: eliminação dos dados pessoais; art. 16";
+  // The full declaration is due within 15 days of the request (LGPD art. 19, II).
+  receipt["declaration_due_by"] = TimeText(requested + std::chrono::days(15));
   receipt["completed_at"] = NowText();
   auto saved = wh->ExecParams(
       "UPDATE platform.erasure_requests SET receipt = $2::jsonb, completed_at = now() WHERE "

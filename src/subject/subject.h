@@ -44,6 +44,12 @@ struct ForgetOptions {
   // index entries, but a removed tuple at the bottom of a page can stay in the page's
   // free space until that space is reused; the rewrite leaves no byte behind.
   bool rewrite = false;
+  // A `pdv up` data directory (its servers and files are the platform's own): the files
+  // too (subject/forget_files.h): table files rewritten, the WAL written before the
+  // erasure removed, Redis's AOF rewritten, the person's cpfs.txt line, then every file
+  // read back for the person's values. Empty: the rows only; the receipt says what the
+  // operator must do for the files.
+  std::string data_dir;
 };
 
 // Erases the subject from every layer (RAW: every version; staging: the row; the
@@ -60,6 +66,15 @@ pdv::Result<nlohmann::json> Forget(const Sources& sources, const Selector& who,
 // request's subjects (by their HMACs) and returns the proof: {request_id, checked_at,
 // layers: {<layer>: {scanned, found}}, clean}. clean is false if anything remains (the
 // OLTP row counts only when the request was at_source).
-pdv::Result<nlohmann::json> Verify(const Sources& sources, const std::string& request_id);
+// With `data_dir`, also every file under it, byte by byte, for the values the proof can
+// know without keeping them: the CPF given (`cpf`: its digits, formatted, its hash) —
+// the register holds HMACs only, so the other values are scanned by forget itself, while
+// it still has them.
+struct VerifyOptions {
+  std::string data_dir;
+  std::string cpf;
+};
+pdv::Result<nlohmann::json> Verify(const Sources& sources, const std::string& request_id,
+                                   const VerifyOptions& options = {});
 
 }  // namespace pdv::subject

@@ -5,9 +5,12 @@
 
 #include "cache/cache.h"
 #include "cache/record.h"
+#include "common/cpf.h"
+#include "common/cpf_hasher.h"
 #include "common/erasure.h"
 #include "common/time_text.h"
 #include "redis/client.h"
+#include "subject/forget_files.h"
 #include "subject/layers.h"
 
 namespace pdv::subject {
@@ -25,7 +28,8 @@ bool Matches(const Wanted& w, const std::string& key, const char* kind, const st
 
 }  // namespace
 
-pdv::Result<nlohmann::json> Verify(const Sources& sources, const std::string& request_id) {
+pdv::Result<nlohmann::json> Verify(const Sources& sources, const std::string& request_id,
+                                   const VerifyOptions& options) {
   if (sources.erasure_key.empty()) return Status::Error("verify needs erasure_key");
   const std::string& key = sources.erasure_key;
   auto wh = pg::Connection::Connect(sources.warehouse_url);
@@ -114,7 +118,27 @@ pdv::Result<nlohmann::json> Verify(const Sources& sources, const std::string& re
     if (found > 0) clean = false;
     layers["redis"] = {{"keys_scanned", keys}, {"entries_scanned", entries}, {"found", found}};
   }
-  return nlohmann::json{
+  nlohmann::json files;
+  if (!options.data_dir.empty()) {
+    // Byte by byte, for the values this proof can know: the CPF given, and its hash.
+    std::vector<std::string> cpfs;
+    std::vector<IdentifyingValues> people;
+    if (!options.cpf.empty()) {
+      auto cpf = Cpf::Parse(options.cpf);
+      if (!cpf.ok()) return cpf.status();
+      cpfs.push_back(cpf->digits());
+      if (!sources.cpf_key.empty()) {
+        people.push_back({.cpf_hash = CpfHasher(sources.cpf_key).Hash(*cpf)});
+      }
+    }
+    files = ScanDataDirectory(options.data_dir, NeedlesOf(people, cpfs), w.at_source, {});
+    files["values_searched"] = options.cpf.empty()
+                                   ? "none: give --cpf (the register keeps HMACs only; forget's "
+                                     "own scan searched every value)"
+                                   : "the CPF given (digits and formatted) and its hash";
+    if (!files.value("clean", false)) clean = false;
+  }
+  nlohmann::json proof{
       {"request_id", request_id},
       {"checked_at", TimestampText(std::chrono::duration_cast<std::chrono::microseconds>(
                                        std::chrono::system_clock::now().time_since_epoch())
@@ -122,6 +146,8 @@ pdv::Result<nlohmann::json> Verify(const Sources& sources, const std::string& re
                          "Z"},
       {"layers", layers},
       {"clean", clean}};
+  if (!files.is_null()) proof["files"] = files;
+  return proof;
 }
 
 }  // namespace pdv::subject

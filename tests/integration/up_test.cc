@@ -40,10 +40,11 @@ class UpTest : public ::testing::Test {
     port_ = *port;
   }
 
-  std::unique_ptr<PdvProcess> StartUp(const std::string& log_name) {
+  std::unique_ptr<PdvProcess> StartUp(const std::string& log_name, int initial = 300) {
     return std::make_unique<PdvProcess>(
-        std::vector<std::string>{"up", "--data-dir", data_.string(), "--initial", "300", "--rate",
-                                 "20", "--listen", fmt::format("127.0.0.1:{}", port_)},
+        std::vector<std::string>{"up", "--data-dir", data_.string(), "--initial",
+                                 std::to_string(initial), "--rate", "20", "--listen",
+                                 fmt::format("127.0.0.1:{}", port_)},
         scratch_->path() / log_name);
   }
   // Waits for `text` in the process's output.
@@ -466,6 +467,99 @@ TEST_F(UpTest, NothingUnderTheDataDirectoryIsForAnotherUserAndNothingRunsAsRoot)
     EXPECT_EQ(environ_text.find("PDV_"), std::string::npos) << stage;
   }
   EXPECT_EQ(RunPdv({"down", "--data-dir", data_.string()}).exit_code, 0);
+  EXPECT_EQ(up->Wait(60s), 0);
+}
+
+// Issue 33: on a pdv up with 20,000 members, forget --at-source --data-dir leaves none of
+// the person's identifying values in any byte of the data directory: the test reads every
+// file itself (apart from forget's own scan), and verify's byte scan agrees.
+TEST_F(UpTest, ForgetLeavesNoByteOfThePersonInTheDataDirectory) {
+  auto up = StartUp("up.log", 20000);
+  ASSERT_TRUE(WaitFor(*up, "pdv up: the platform is running", 300s)) << up->Output();
+  std::vector<std::string> cpfs = Lines(ReadFile(data_ / "cpfs.txt"));
+  ASSERT_GE(cpfs.size(), 20000u);
+  const std::string cpf = cpfs[4321];
+  ASSERT_TRUE(pdv::testing::WaitFor(60s, [&] { return HttpStatus(Lookup(cpf)) == 200; }));
+  auto exported = RunPdvWithInput({"subject", "export", "--data-dir", data_.string(), "--cpf", "-"},
+                                  cpf + "\n");
+  ASSERT_EQ(exported.exit_code, 0) << exported.output;
+  auto doc = nlohmann::json::parse(exported.output);
+  const nlohmann::json& row = doc["oltp"][0];
+  std::string id = row["cliente_id"], hash = row["cpf_hash"], email = row["email"],
+              name = row["nome_completo"], phone = row["telefone"];
+  auto bytes_of_hex = [](const std::string& hex) {
+    std::string out;
+    for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+      out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    }
+    return out;
+  };
+  std::string id_hex;
+  for (char c : id) {
+    if (c != '-') id_hex.push_back(c);
+  }
+  const std::vector<std::pair<std::string, std::string>> values = {
+      {"cpf", cpf},
+      {"cpf formatted",
+       cpf.substr(0, 3) + "." + cpf.substr(3, 3) + "." + cpf.substr(6, 3) + "-" + cpf.substr(9)},
+      {"cpf_hash", hash},
+      {"cpf_hash bytes", bytes_of_hex(hash).substr(0, 12)},
+      {"cliente_id", id},
+      {"cliente_id bytes", bytes_of_hex(id_hex)},
+      {"email", email},
+      {"nome_completo", name},
+      {"telefone", phone}};
+  // Every regular file under the data directory, read here.
+  auto grep = [&] {
+    std::string hits;
+    for (const auto& e :
+         fs::recursive_directory_iterator(data_, fs::directory_options::skip_permission_denied)) {
+      if (!e.is_regular_file()) continue;
+      std::ifstream in(e.path(), std::ios::binary);
+      std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      for (const auto& [what, v] : values) {
+        if (!v.empty() && bytes.find(v) != std::string::npos) {
+          hits += what + " in " + fs::relative(e.path(), data_).string() + "\n";
+        }
+      }
+    }
+    return hits;
+  };
+  ASSERT_NE(grep(), "") << "the person should be on disk before the erasure";
+  auto started = std::chrono::steady_clock::now();
+  auto forgot = RunPdvWithInput(
+      {"subject", "forget", "--data-dir", data_.string(), "--at-source", "--cpf", "-"}, cpf + "\n");
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  ASSERT_EQ(forgot.exit_code, 0) << forgot.output;
+  // The receipt is the JSON document on stdout; the log lines (stderr) come with it.
+  auto json_of = [](const std::string& out) {
+    size_t at = out.rfind("\n{", out.rfind("\n}"));
+    return nlohmann::json::parse(at == std::string::npos ? out : out.substr(at + 1), nullptr,
+                                 false);
+  };
+  auto receipt = json_of(forgot.output);
+  ASSERT_TRUE(receipt.is_object()) << forgot.output;
+  std::cout << "forget with the files step took " << seconds
+            << " s; its scan: " << receipt["files"]["scan"].dump() << "\n";
+  EXPECT_TRUE(receipt["files"]["scan"]["clean"].get<bool>()) << receipt.dump(2);
+  EXPECT_EQ(receipt["files"]["cpf_list"]["lines_removed"], 1);
+  EXPECT_TRUE(receipt["files"]["aof"]["rewritten"].get<bool>());
+  EXPECT_NE(receipt["legal_basis"].get<std::string>().find("art. 18, VI"), std::string::npos);
+  EXPECT_TRUE(receipt.contains("declaration_due_by"));
+  for (const auto& [what, v] : values) {
+    EXPECT_EQ(forgot.output.find(v), std::string::npos) << what << " in the receipt";
+  }
+  EXPECT_EQ(grep(), "");
+  auto verified = RunPdvWithInput({"subject", "verify", "--data-dir", data_.string(), "--cpf", "-",
+                                   receipt["request_id"].get<std::string>()},
+                                  cpf + "\n");
+  EXPECT_EQ(verified.exit_code, 0) << verified.output;
+  auto proof = json_of(verified.output);
+  ASSERT_TRUE(proof.is_object()) << verified.output;
+  EXPECT_TRUE(proof["files"]["clean"].get<bool>()) << verified.output;
+  EXPECT_GT(proof["files"]["files"].get<int64_t>(), 100);
+  up->Signal(SIGTERM);
   EXPECT_EQ(up->Wait(60s), 0);
 }
 
