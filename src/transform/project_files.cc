@@ -126,11 +126,7 @@ void Loader::AddModel(const fs::path& f, const fs::path& root, const PackageDir&
     throw LoadError{fmt::format("{}: a second model named '{}' (model names must be unique)",
                                 Rel(f, dir_), n.name)};
   }
-  n.original_file_path = Rel(f, dir_);
-  n.path = Rel(f, root);
-  n.fqn.push_back(u.name);
-  for (const auto& part : fs::path(n.path).parent_path()) n.fqn.push_back(part.string());
-  n.fqn.push_back(n.name);
+  SetPathAndFqn(n, f, root, u);
   n.raw_code = ReadFile(f);
   auto tmpl = jinja::Template::Parse(n.raw_code, n.original_file_path);
   if (!tmpl.ok()) throw LoadError{tmpl.message()};
@@ -140,17 +136,21 @@ void Loader::AddModel(const fs::path& f, const fs::path& root, const PackageDir&
   p_.nodes[n.unique_id] = std::move(n);
 }
 
+void Loader::SetPathAndFqn(Node& n, const fs::path& f, const fs::path& root, const PackageDir& u) {
+  n.original_file_path = Rel(f, dir_);
+  n.path = Rel(f, root);
+  n.fqn.push_back(u.name);
+  for (const auto& part : fs::path(n.path).parent_path()) n.fqn.push_back(part.string());
+  n.fqn.push_back(n.name);
+}
+
 void Loader::AddSeed(const fs::path& f, const fs::path& root, const PackageDir& u) {
   Node n;
   n.resource_type = NodeType::kSeed;
   n.name = f.stem().string();
   n.package_name = u.name;
   n.unique_id = fmt::format("seed.{}.{}", u.name, n.name);
-  n.original_file_path = Rel(f, dir_);
-  n.path = Rel(f, root);
-  n.fqn.push_back(u.name);
-  for (const auto& part : fs::path(n.path).parent_path()) n.fqn.push_back(part.string());
-  n.fqn.push_back(n.name);
+  SetPathAndFqn(n, f, root, u);
   n.config = ResourceConfig(u, "seeds", std::vector<std::string>(n.fqn.begin() + 1, n.fqn.end()));
   n.config["materialized"] = "seed";
   p_.nodes[n.unique_id] = std::move(n);

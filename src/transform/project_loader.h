@@ -110,6 +110,10 @@ class Loader {
 
   void AddModel(const fs::path& f, const fs::path& root, const PackageDir& u);
 
+  // A model's or seed's original_file_path, path (under `root`) and fqn (package, folders,
+  // name); n.name must be set.
+  void SetPathAndFqn(Node& n, const fs::path& f, const fs::path& root, const PackageDir& u);
+
   void AddSeed(const fs::path& f, const fs::path& root, const PackageDir& u);
 
   struct UnitSpec {
