@@ -94,4 +94,15 @@ Result<std::string> PasswordOrRandom(const std::optional<std::string>& given) {
   return RandomSecretHex(16);
 }
 
+Status StopServer(std::optional<ChildProcess>& server, int sig, std::chrono::milliseconds timeout,
+                  const std::string& timeout_error) {
+  if (!server || !server->Running()) return Status::Ok();
+  server->Signal(sig);
+  if (!server->Wait(timeout)) {
+    server->Kill();
+    return Status::Error(timeout_error);
+  }
+  return Status::Ok();
+}
+
 }  // namespace pdv::localsvc

@@ -2,12 +2,14 @@
 
 // What starting any local server needs: its directory, a port, its log's last lines.
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
 
 #include "common/status.h"
+#include "localsvc/child_process.h"
 #include "localsvc/scratch_dir.h"
 
 namespace pdv::localsvc {
@@ -39,5 +41,10 @@ Status CheckReachable(const std::filesystem::path& dir, const std::optional<RunA
 
 // `given`, else a random password (32 hex digits).
 Result<std::string> PasswordOrRandom(const std::optional<std::string>& given);
+
+// Stops a server: sends `sig`, waits up to `timeout`, then kills it and returns
+// `timeout_error`. Ok when there is no server or it is not running.
+Status StopServer(std::optional<ChildProcess>& server, int sig, std::chrono::milliseconds timeout,
+                  const std::string& timeout_error);
 
 }  // namespace pdv::localsvc

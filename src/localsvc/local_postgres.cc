@@ -327,13 +327,9 @@ Status LocalPostgres::EnsureDatabase(const std::string& name) {
 }
 
 Status LocalPostgres::Stop() {
-  if (!server_ || !server_->Running()) return Status::Ok();
-  server_->Signal(SIGINT);  // fast shutdown
-  if (!server_->Wait(60s)) {
-    server_->Kill();
-    return Status::Error(fmt::format("postgres on port {} did not stop within 60 s", port_));
-  }
-  return Status::Ok();
+  // SIGINT: fast shutdown.
+  return StopServer(server_, SIGINT, 60s,
+                    fmt::format("postgres on port {} did not stop within 60 s", port_));
 }
 
 Status LocalPostgres::Restart() {

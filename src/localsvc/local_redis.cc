@@ -177,13 +177,8 @@ std::string LocalRedis::UrlAs(const std::string& user, const std::string& passwo
 }
 
 Status LocalRedis::Stop() {
-  if (!server_ || !server_->Running()) return Status::Ok();
-  server_->Signal(SIGTERM);
-  if (!server_->Wait(30s)) {
-    server_->Kill();
-    return Status::Error(fmt::format("redis-server on port {} did not stop in 30 s", port_));
-  }
-  return Status::Ok();
+  return StopServer(server_, SIGTERM, 30s,
+                    fmt::format("redis-server on port {} did not stop in 30 s", port_));
 }
 
 Status LocalRedis::Restart() {

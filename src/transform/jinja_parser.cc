@@ -1,5 +1,9 @@
 // Template::Parse: splits the source into text, {{ }}, {% %} and {# #} segments (with
 // whitespace control), then parses statements and expressions by recursive descent.
+//
+// One file because its stages (Split, Tokenize, ExprParser, StatementParser) are one
+// pipeline private to Template::Parse: StatementParser runs an ExprParser over each tag and
+// {{ }}, and no other file uses their types.
 
 #include <fmt/format.h>
 
