@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include "pg/errors.h"
 #include "pg/reconnect.h"
 
 namespace pdv::pg {
@@ -64,23 +65,26 @@ Status EnsureLeaseSchema(Connection& conn) {
   // schema takes the same lock).
   return conn
       .Exec(
-          "SELECT pg_advisory_xact_lock(hashtext('pdv warehouse schema')); "
-          "CREATE SCHEMA IF NOT EXISTS platform; "
-          // Each stage's lease and fencing token, and the instances seen (the active one
-          // and its standbys).
-          "CREATE TABLE IF NOT EXISTS platform.stage_leases (stage text PRIMARY KEY, holder "
-          "text NOT NULL, token bigint NOT NULL, expires_at timestamptz NOT NULL, renewed_at "
-          "timestamptz NOT NULL); "
-          "CREATE TABLE IF NOT EXISTS platform.stage_instances (stage text NOT NULL, instance "
-          "text NOT NULL, role text NOT NULL, seen_at timestamptz NOT NULL, PRIMARY KEY (stage, "
-          "instance)); "
-          // Run in a holder's write transaction right before COMMIT: the share lock makes a
-          // takeover wait for this commit, and a takeover already done fails it.
-          "CREATE OR REPLACE FUNCTION platform.pdv_fence(p_stage text, p_token bigint) RETURNS "
-          "void LANGUAGE plpgsql AS $f$ BEGIN PERFORM 1 FROM platform.stage_leases WHERE stage "
-          "= p_stage AND token = p_token FOR SHARE; IF NOT FOUND THEN RAISE EXCEPTION 'pdv: "
-          "fenced: the % lease has a newer holder than token %', p_stage, p_token USING ERRCODE "
-          "= 'P0001'; END IF; END $f$")
+          std::string(
+              "SELECT pg_advisory_xact_lock(hashtext('pdv warehouse schema')); "
+              "CREATE SCHEMA IF NOT EXISTS platform; "
+              // Each stage's lease and fencing token, and the instances seen (the active one
+              // and its standbys).
+              "CREATE TABLE IF NOT EXISTS platform.stage_leases (stage text PRIMARY KEY, holder "
+              "text NOT NULL, token bigint NOT NULL, expires_at timestamptz NOT NULL, renewed_at "
+              "timestamptz NOT NULL); "
+              "CREATE TABLE IF NOT EXISTS platform.stage_instances (stage text NOT NULL, instance "
+              "text NOT NULL, role text NOT NULL, seen_at timestamptz NOT NULL, PRIMARY KEY "
+              "(stage, "
+              "instance)); "
+              // Run in a holder's write transaction right before COMMIT: the share lock makes a
+              // takeover wait for this commit, and a takeover already done fails it.
+              "CREATE OR REPLACE FUNCTION platform.pdv_fence(p_stage text, p_token bigint) RETURNS "
+              "void LANGUAGE plpgsql AS $f$ BEGIN PERFORM 1 FROM platform.stage_leases WHERE stage "
+              "= p_stage AND token = p_token FOR SHARE; IF NOT FOUND THEN RAISE EXCEPTION '") +
+          kFencedMessage +  // what pg::IsFenced recognises
+          ": the % lease has a newer holder than token %', p_stage, p_token USING ERRCODE = "
+          "'P0001'; END IF; END $f$")
       .status();
 }
 
