@@ -92,21 +92,15 @@ class SubjectCommand : public Command {
       fmt::print(stderr, "pdv subject: give exactly one of --cpf and --cliente-id\n");
       return kExitUsage;
     }
-    if (verify_options_.cpf == "-") {
-      auto cpf = CpfFromStdin(std::cin);
-      if (!cpf.ok()) {
-        fmt::print(stderr, "pdv subject verify: --cpf -: {}\n", cpf.message());
-        return kExitUsage;
-      }
-      verify_options_.cpf = std::move(*cpf);
-    }
-    if (who_.cpf == "-") {
+    // One subcommand runs: its --cpf is the one that may be `-`.
+    std::string& cpf_given = verify_->parsed() ? verify_options_.cpf : who_.cpf;
+    if (cpf_given == "-") {
       auto cpf = CpfFromStdin(std::cin);
       if (!cpf.ok()) {
         fmt::print(stderr, "pdv subject: --cpf -: {}\n", cpf.message());
         return kExitUsage;
       }
-      who_.cpf = std::move(*cpf);
+      cpf_given = std::move(*cpf);
     }
     if (export_->parsed()) {
       auto doc = subject::Export(sources, who_);
