@@ -10,7 +10,10 @@ if [ "$(id -u)" -eq 0 ]; then
   out=$(unshare -m --propagation private bash -c '
     set -e
     root=$(mktemp -d /tmp/pdv-chroot.XXXXXX)
-    for d in usr bin sbin lib lib32 lib64 etc proc sys dev run tmp work root home; do
+    # The binary'"'"'s own top directory too: a clone may live anywhere (CI builds under /check).
+    top=$(cut -d/ -f2 <<<"$0")
+    for d in usr bin sbin lib lib32 lib64 etc proc sys dev run tmp work root home "$top"; do
+      [ -e "$root/$d" ] && continue
       if [ -L "/$d" ]; then cp -a "/$d" "$root/$d"
       elif [ -d "/$d" ]; then mkdir -p "$root/$d"; mount --rbind "/$d" "$root/$d"; fi
     done
