@@ -50,7 +50,7 @@ class Session {
         metrics_(metrics),
         resync_(resync),
         lease_(lease),
-        erasure_(options.erasure_key) {}
+        erasure_(options.erasure_key, options.erasure_register) {}
 
   // Ok when stopped or (once) caught up; otherwise why the session ended.
   Status Run(std::stop_token stop) {
