@@ -570,10 +570,11 @@ TEST_F(SubjectTest, RestoreOfABackupTakenBeforeTheForgetBringsNobodyBackAfterRea
   }
 
   // Before any reapply, cdc reads the file: a new snapshot of the source (which keeps
-  // one of them) leaves them out of RAW although the restored warehouse's register is
-  // empty.
-  const std::string kept_raw =
-      "SELECT count(*) FROM raw.clientes_clube WHERE cliente_id = '" + kept.id + "'";
+  // one of them) leaves their row out of RAW although the restored warehouse's register
+  // is empty. (The resync still marks them deleted, as every key RAW holds and the
+  // snapshot lacks: a version with the cliente_id only, which reapply removes below.)
+  const std::string kept_raw = "SELECT count(*) FROM raw.clientes_clube WHERE cliente_id = '" +
+                               kept.id + "' AND _cdc_op <> 'd'";
   const int64_t kept_versions = ScalarInt(wh, kept_raw);
   auto resync = Pdv({"cdc", "--resync", "--once"});
   ASSERT_EQ(resync.exit_code, 0) << resync.output;
