@@ -586,15 +586,20 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
   g.Set("database", Value(node.database));
   g.Set("model", NodeValue(node));
   const SecretMask* secrets = &project.secrets;
-  g.Set("log", Value(Function([secrets](const Arguments& a) -> Value {
+  // The reporter scrubs secrets itself; stderr (no reporter) is scrubbed here.
+  auto message = options.message ? options.message : [secrets](const std::string& text) {
+    std::cerr << secrets->Scrub(text) << "\n";
+  };
+  auto warning = options.warning ? options.warning : [secrets](const std::string& text) {
+    std::cerr << "warning: " << secrets->Scrub(text) << "\n";
+  };
+  g.Set("log", Value(Function([message](const Arguments& a) -> Value {
           const Value* info = a.Get(1, "info");
-          if (info && info->Truthy() && !a.positional.empty()) {
-            std::cerr << secrets->Scrub(a.positional[0].Str()) << "\n";
-          }
+          if (info && info->Truthy() && !a.positional.empty()) message(a.positional[0].Str());
           return Value("");
         })));
-  g.Set("print", Value(Function([secrets](const Arguments& a) -> Value {
-          if (!a.positional.empty()) std::cerr << secrets->Scrub(a.positional[0].Str()) << "\n";
+  g.Set("print", Value(Function([message](const Arguments& a) -> Value {
+          if (!a.positional.empty()) message(a.positional[0].Str());
           return Value("");
         })));
   ValueDict exceptions;
@@ -602,9 +607,8 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
                    throw TemplateError(
                        a.line, a.positional.empty() ? "compiler error" : a.positional[0].Str());
                  })));
-  exceptions.Set("warn", Value(Function([secrets](const Arguments& a) -> Value {
-                   if (!a.positional.empty())
-                     std::cerr << "warning: " << secrets->Scrub(a.positional[0].Str()) << "\n";
+  exceptions.Set("warn", Value(Function([warning](const Arguments& a) -> Value {
+                   if (!a.positional.empty()) warning(a.positional[0].Str());
                    return Value("");
                  })));
   g.Set("exceptions", Value(std::move(exceptions)));

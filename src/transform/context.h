@@ -56,6 +56,10 @@ struct ContextOptions {
   // The command being run (flags.WHICH): run, test, build, compile ...
   std::string which;
   bool full_refresh = false;
+  // Where the templates' log(info=True)/print() lines and exceptions.warn() go (the
+  // runner's reporter). Unset (parsing, compiling without a runner): stderr.
+  std::function<void(const std::string& text)> message;
+  std::function<void(const std::string& text)> warning;
 };
 
 // Builds the globals for rendering `node`. `capture` must outlive the renders.

@@ -55,6 +55,8 @@ ContextOptions Runner::ExecuteOptions(const Node& node, RelationKind existing) {
                       .full_refresh = options_.full_refresh};
   opts.run_query = [this](const std::string& sql) { return RunQuery(sql); };
   opts.adapter = adapter_;
+  opts.message = [this](const std::string& text) { reporter_.Line(text); };
+  opts.warning = [this](const std::string& text) { reporter_.Warning(text); };
   return opts;
 }
 

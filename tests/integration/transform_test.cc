@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <thread>
 
 #include "localsvc/local_postgres.h"
@@ -260,6 +261,22 @@ TEST_F(TransformTest, EveryBuildRunsAgainAndAReloadedSeedKeepsTheViewsOnIt) {
             rows);
   r = Dbt({"build"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
+}
+
+// Issue 31: the templates' log(info=True), print() and exceptions.warn() go through the
+// run's reporter (timestamped lines, its secret scrubbing), not straight to stderr.
+TEST_F(TransformTest, TemplateMessagesGoThroughTheReporter) {
+  Write("models/noisy.sql",
+        "{{ log('hello from a model', info=True) }}{{ log('not shown') }}"
+        "{{ print('printed too') }}{{ exceptions.warn('careful here') }}select 1 as x\n");
+  auto r = Dbt({"run", "--select", "noisy"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(\d\d:\d\d:\d\d  hello from a model)")))
+      << r.output;
+  EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(\d\d:\d\d:\d\d  printed too)")))
+      << r.output;
+  EXPECT_NE(r.output.find("warning: careful here"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("not shown"), std::string::npos) << r.output;
 }
 
 TEST_F(TransformTest, ErrorsMidDagSkipDependantsOnly) {
