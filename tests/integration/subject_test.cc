@@ -675,6 +675,11 @@ TEST_F(SubjectTest, RetentionRemovesOldSupersededVersionsAndKeepsEveryLatestStat
   stages_[0] = std::make_unique<PdvProcess>(WithConfig({"cdc"}), Path("cdc-retention.log"));
   PdvProcess workload(WithConfig({"generate", "--rate", "100", "--delete-share", "0"}),
                       Path("workload.log"));
+  // Until its main() runs, a SIGTERM would end it by default (exit 143): the stop below
+  // waits for it to be running (a CI run on a loaded machine pruned faster than it started).
+  ASSERT_TRUE(WaitFor(60s, [&] {
+    return workload.Output().find("event=oltp_schema_ready") != std::string::npos;
+  })) << workload.Output();
   ASSERT_TRUE(WaitFor(60s, [&] { return ScalarInt(wh, superseded) == 0; })) << stages_[0]->Output();
   // cdc logs the total after its last batch has committed (and one more has found nothing),
   // so the line follows the rows' going: wait for it.
