@@ -8,6 +8,7 @@
 #include <iterator>
 
 #include "cli/command.h"
+#include "cli/subject_sources.h"
 #include "common/cpf.h"
 #include "subject/subject.h"
 
@@ -92,12 +93,7 @@ class SubjectCommand : public Command {
   }
 
   int Run(const Config& config, std::stop_token stop) override {
-    subject::Sources sources{.oltp_url = *config.Get("oltp_url"),
-                             .warehouse_url = *config.Get("warehouse_url"),
-                             .redis_url = *config.Get("redis_url"),
-                             .cpf_key = config.Get("cpf_key").value_or(""),
-                             .erasure_key = config.Get("erasure_key").value_or(""),
-                             .erasure_register = config.Get("erasure_register").value_or("")};
+    subject::Sources sources = SubjectSources(config);
     if (reapply_->parsed()) {
       Logger log = MakeLogger(config, "subject");
       auto report = subject::Reapply(sources, reapply_options_, log, stop);

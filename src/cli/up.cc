@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "api/apikeys.h"
+#include "cli/subject_sources.h"
 #include "cli/supervisor.h"
 #include "cli/up_access.h"
 #include "cli/up_account.h"
@@ -256,12 +257,7 @@ std::string FirstLine(const fs::path& file) {
 // every layer, tables rewritten. Not the files step (the OLTP's WAL waits for cdc, which
 // is not running yet): the log line says how to run it.
 Status ReapplyErasures(const Config& config, Logger& log, std::stop_token stop) {
-  subject::Sources sources{.oltp_url = *config.Get("oltp_url"),
-                           .warehouse_url = *config.Get("warehouse_url"),
-                           .redis_url = *config.Get("redis_url"),
-                           .cpf_key = config.Get("cpf_key").value_or(""),
-                           .erasure_key = config.Get("erasure_key").value_or(""),
-                           .erasure_register = config.Get("erasure_register").value_or("")};
+  subject::Sources sources = SubjectSources(config);
   if (sources.erasure_register.empty()) return Status::Ok();
   auto report = subject::Reapply(sources, {.rewrite = true, .only_if_behind = true}, log, stop);
   if (!report.ok()) return Status::Error("the erasure register: " + report.message());

@@ -11,13 +11,6 @@
 namespace pdv::subject {
 namespace {
 
-std::string NowText() {
-  return TimestampText(std::chrono::duration_cast<std::chrono::microseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count()) +
-         "Z";
-}
-
 // Makes the dimension's rows of `ids` tombstones: each keeps its position and nothing of
 // the person (a new random id, every attribute NULL).
 pdv::Result<pg::Result> Tombstone(pg::Connection& wh, const std::string& ids) {
@@ -46,7 +39,7 @@ Result<nlohmann::json> EraseFromLayers(Layers& tables, const Sources& sources,
         fmt::format("DELETE FROM {} WHERE cliente_id = ANY($1::uuid[])", kOltp.name),
         {UuidArray(erasure.source_ids)});
     if (!r.ok()) return r.status();
-    layers["oltp"] = {{"erased_at", NowText()}, {"rows", r->affected()}};
+    layers["oltp"] = {{"erased_at", UtcNowText()}, {"rows", r->affected()}};
   }
 
   // 3. The warehouse in one transaction, under the subject lock: a RAW batch or a model
@@ -65,7 +58,7 @@ Result<nlohmann::json> EraseFromLayers(Layers& tables, const Sources& sources,
                         fmt::format("DELETE FROM {} WHERE cliente_id = ANY($1::uuid[])", t.name),
                         {ids});
           if (!r.ok()) return r.status();
-          layers[t.layer] = {{"erased_at", NowText()}, {"rows", r->affected()}};
+          layers[t.layer] = {{"erased_at", UtcNowText()}, {"rows", r->affected()}};
           return Status::Ok();
         });
     if (!erased.ok()) return erased;
@@ -85,7 +78,8 @@ Result<nlohmann::json> EraseFromLayers(Layers& tables, const Sources& sources,
         id_entries += erased->id_entries;
       }
     }
-    layers["redis"] = {{"erased_at", NowText()}, {"records", records}, {"id_entries", id_entries}};
+    layers["redis"] = {
+        {"erased_at", UtcNowText()}, {"records", records}, {"id_entries", id_entries}};
   }
 
   // 5. The dead tuples, so the data leaves the table files too. On a data directory of
@@ -101,7 +95,7 @@ Result<nlohmann::json> EraseFromLayers(Layers& tables, const Sources& sources,
         return Status::Ok();
       });
   if (!vacuum.ok()) return vacuum;
-  layers["vacuum"] = {{"at", NowText()}, {"tables", vacuumed}, {"full", rewrite}};
+  layers["vacuum"] = {{"at", UtcNowText()}, {"tables", vacuumed}, {"full", rewrite}};
   return layers;
 }
 

@@ -16,14 +16,6 @@ namespace pdv::subject {
 namespace fs = std::filesystem;
 namespace {
 
-std::string TimeText(std::chrono::system_clock::time_point t) {
-  return TimestampText(
-             std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count()) +
-         "Z";
-}
-
-std::string NowText() { return TimeText(std::chrono::system_clock::now()); }
-
 pdv::Result<std::string> NewRequestId() {
   auto hex = RandomSecretHex(16);
   if (!hex.ok()) return hex.status();
@@ -139,7 +131,7 @@ pdv::Result<nlohmann::json> Forget(const Sources& sources, const Selector& who,
     request_id = *id;
   }
   const auto requested = std::chrono::system_clock::now();
-  nlohmann::json receipt = {{"request_id", request_id}, {"requested_at", TimeText(requested)}};
+  nlohmann::json receipt = {{"request_id", request_id}, {"requested_at", UtcText(requested)}};
   nlohmann::json subject_hmacs = nlohmann::json::array();
 
   // 1. The register first: its file (fsynced; a restore of the warehouse cannot take it
@@ -156,7 +148,7 @@ pdv::Result<nlohmann::json> Forget(const Sources& sources, const Selector& who,
   if (!sources.erasure_register.empty()) {
     ErasureRecord record{
         .request_id = request_id,
-        .requested_at = TimeText(requested),
+        .requested_at = UtcText(requested),
         .at_source = options.at_source,
         .subjects = NotInFile(file_records, request_id, options.at_source, identifiers)};
     // A repeated request that found nothing new adds no line.
@@ -239,8 +231,8 @@ pdv::Result<nlohmann::json> Forget(const Sources& sources, const Selector& who,
   receipt["legal_basis"] =
       "LGPD (Lei 13.709/2018) art. 18, VI: eliminação dos dados pessoais; art. 16";
   // The full declaration is due within 15 days of the request (LGPD art. 19, II).
-  receipt["declaration_due_by"] = TimeText(requested + std::chrono::days(15));
-  receipt["completed_at"] = NowText();
+  receipt["declaration_due_by"] = UtcText(requested + std::chrono::days(15));
+  receipt["completed_at"] = UtcNowText();
   auto saved = wh->ExecParams(
       "UPDATE platform.erasure_requests SET receipt = $2::jsonb, completed_at = now() WHERE "
       "request_id = $1::uuid",

@@ -18,13 +18,6 @@ namespace pdv::subject {
 namespace fs = std::filesystem;
 namespace {
 
-std::string NowText() {
-  return TimestampText(std::chrono::duration_cast<std::chrono::microseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count()) +
-         "Z";
-}
-
 // One request as a register holds it: the union of its lines or rows.
 struct Request {
   std::string requested_at;
@@ -241,10 +234,10 @@ pdv::Result<nlohmann::json> Reapply(const Sources& sources, const ReapplyOptions
       "'reapplied_at', $1::text, 'note', 'the warehouse was restored from a backup that did not "
       "hold this request''s completion: pdv subject reapply erased its subjects again from the "
       "register file') WHERE completed_at IS NULL",
-      {NowText()});
+      {UtcNowText()});
   if (!completed.ok()) return completed.status();
   report["requests_completed_again"] = completed->affected();
-  report["completed_at"] = NowText();
+  report["completed_at"] = UtcNowText();
   log.Info("subject_reapplied",
            {{"requests", static_cast<uint64_t>(in_file.size())},
             {"customers", static_cast<uint64_t>(ids.size())},

@@ -154,14 +154,10 @@ pdv::Result<nlohmann::json> Verify(const Sources& sources, const std::string& re
       clean = false;
     }
   }
-  nlohmann::json proof{
-      {"request_id", request_id},
-      {"checked_at", TimestampText(std::chrono::duration_cast<std::chrono::microseconds>(
-                                       std::chrono::system_clock::now().time_since_epoch())
-                                       .count()) +
-                         "Z"},
-      {"layers", layers},
-      {"clean", clean}};
+  nlohmann::json proof{{"request_id", request_id},
+                       {"checked_at", UtcNowText()},
+                       {"layers", layers},
+                       {"clean", clean}};
   if (!files.is_null()) proof["files"] = files;
   if (!register_file.is_null()) proof["register_file"] = register_file;
   return proof;
