@@ -161,7 +161,8 @@ Result<std::set<std::string>> Selector::Method(const std::string& method,
       if (n.resource_type == NodeType::kSource) continue;
       match = FqnMatches(n.fqn, value);
       // Unqualified: also within any package (dbt tries each package's name in front).
-      if (!match && n.fqn.size() > 1) {
+      // A unit test's fqn holds its model's name, which must not select it.
+      if (!match && n.fqn.size() > 1 && n.resource_type != NodeType::kUnitTest) {
         match = FqnMatches(std::vector<std::string>(n.fqn.begin() + 1, n.fqn.end()), value);
       }
     } else if (method == "tag") {
