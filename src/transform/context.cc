@@ -683,9 +683,21 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
                            [](const Value& x, const Value& y) { return x.Repr() < y.Repr(); });
           return Value(std::move(out));
         })));
-  // A unit test's macro overrides: the name answers the given value.
-  for (const auto& [name, value] : options.macro_overrides) {
-    g.Set(name, Value(Function([value](const Arguments&) { return value; })));
+  // A unit test's macro overrides: the name answers the given value. "<package>.<macro>"
+  // overrides it in that package's namespace (the renderer reads such globals); dbt's own
+  // macros answer both ways, dbt.name and name, and unqualified overrides win, as in dbt.
+  for (int qualified = 1; qualified >= 0; --qualified) {
+    for (const auto& [name, value] : options.macro_overrides) {
+      size_t dot = name.find('.');
+      if ((dot != std::string::npos) != (qualified == 1)) continue;
+      Value answer(Function([value](const Arguments&) { return value; }));
+      g.Set(name, answer);
+      if (qualified && name.substr(0, dot) == jinja::Environment::kGlobalPackage) {
+        g.Set(name.substr(dot + 1), answer);
+      } else if (!qualified && project.env->HasMacro(jinja::Environment::kGlobalPackage, name)) {
+        g.Set(std::string(jinja::Environment::kGlobalPackage) + "." + name, answer);
+      }
+    }
   }
   if (!parse) {
     g.Set("graph", *project.GraphValue());

@@ -163,6 +163,10 @@ class Loader {
   // A unit test: attached to its model, depending on the inputs it gives rows for (their
   // columns type the rows, so they are built first, as in dbt).
   void AddUnitTest(const UnitSpec& spec);
+  // A given or expect entry's `fixture: name`: the file's text (tests/fixtures/) as its
+  // rows.
+  void LoadFixture(nlohmann::json& entry, const PackageDir& u, const std::string& where,
+                   const std::string& test);
 
   void ResolveDependencies();
 

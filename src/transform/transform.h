@@ -28,6 +28,9 @@ struct TransformOptions {
   std::vector<std::string> env_vars;  // declared readable by env_var() in models
   std::vector<std::string> select;
   std::vector<std::string> exclude;
+  std::string selector;            // --selector: a selectors.yml definition (wins over --select)
+  std::string state;               // --state: the folder of an earlier run's artifacts
+  std::string indirect_selection;  // --indirect-selection ("": eager)
   bool full_refresh = false;
   int threads = 0;  // --threads: nodes run at once; 0: the profile target's threads
   // Set: the platform's project against this warehouse, no profiles.yml.
