@@ -69,7 +69,7 @@ std::string QuotedName(Adapter* db, const RelationRef& ref) {
 }
 
 RelationKind CacheKind(const std::string& keyword) {
-  return keyword.empty()    ? RelationKind::kNone
+  return keyword.empty()     ? RelationKind::kNone
          : keyword == "view" ? RelationKind::kView
                              : RelationKind::kTable;
 }
@@ -92,7 +92,7 @@ void AddAdapterApi(ValueDict& adapter, Adapter* db, const std::string& database)
                 }
                 Run(db, fmt::format("drop {} if exists {} cascade", kind, QuotedName(db, ref)),
                     "drop_relation", a.line);
-                for (const auto& v : *views)
+                for (const auto& v : views)
                   db->CacheRelation(v.schema, v.identifier, RelationKind::kNone);
                 db->CacheRelation(ref.schema, ref.identifier, RelationKind::kNone);
                 return Value("");
@@ -129,16 +129,15 @@ void AddAdapterApi(ValueDict& adapter, Adapter* db, const std::string& database)
                 if (db) Run(db, db->CreateSchemaSql(Part(rel, "schema")), "create_schema", a.line);
                 return Value("");
               })));
-  adapter.Set("drop_schema", Value(Function([db](const Arguments& a) -> Value {
-                const Value& rel = Relation(a, 0, "relation", "drop_schema");
-                if (db) {
-                  Run(db,
-                      fmt::format("drop schema if exists {} cascade",
-                                  db->Quote(Part(rel, "schema"))),
-                      "drop_schema", a.line);
-                }
-                return Value("");
-              })));
+  adapter.Set(
+      "drop_schema", Value(Function([db](const Arguments& a) -> Value {
+        const Value& rel = Relation(a, 0, "relation", "drop_schema");
+        if (db) {
+          Run(db, fmt::format("drop schema if exists {} cascade", db->Quote(Part(rel, "schema"))),
+              "drop_schema", a.line);
+        }
+        return Value("");
+      })));
   adapter.Set(
       "list_relations_without_caching", Value(Function([db, database](const Arguments& a) -> Value {
         const Value& rel = Relation(a, 0, "schema_relation", "list_relations_without_caching");
@@ -208,8 +207,8 @@ Value ColumnApi() {
       const Value* v = a.Get(i, key);
       return v ? *v : Value();
     };
-    return ColumnValue(name->Str(), dtype->Str(), opt(2, "char_size"),
-                       opt(3, "numeric_precision"), opt(4, "numeric_scale"));
+    return ColumnValue(name->Str(), dtype->Str(), opt(2, "char_size"), opt(3, "numeric_precision"),
+                       opt(4, "numeric_scale"));
   };
   ValueDict column;
   column.call = std::make_shared<Function>(make);
@@ -218,8 +217,11 @@ Value ColumnApi() {
                const Value* t = a.Get(0, "dtype");
                if (!t) throw TemplateError(a.line, "api.Column.translate_type(dtype)");
                static const std::pair<const char*, const char*> kAliases[] = {
-                   {"STRING", "text"}, {"TIMESTAMP", "timestamp"}, {"FLOAT", "float"},
-                   {"INTEGER", "integer"}, {"BOOLEAN", "boolean"}};
+                   {"STRING", "text"},
+                   {"TIMESTAMP", "timestamp"},
+                   {"FLOAT", "float"},
+                   {"INTEGER", "integer"},
+                   {"BOOLEAN", "boolean"}};
                for (const auto& [from, to] : kAliases) {
                  if (t->Str() == from) return Value(to);
                }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <memory>
 #include <set>
 #include <utility>
 #include <vector>
@@ -18,9 +19,9 @@ std::optional<MaterializationMacro> FindMaterializationMacro(const Project& proj
   std::vector<std::string> packages{project.name};
   // A package's block does not replace a built-in materialization (dbt's default since
   // 1.8, require_explicit_package_overrides_for_builtin_materializations); the root's does.
-  static const std::set<std::string> kBuiltIn = {"view", "table", "incremental",
-                                                 "materialized_view", "ephemeral", "seed",
-                                                 "snapshot", "test", "unit"};
+  static const std::set<std::string> kBuiltIn = {
+      "view",     "table", "incremental", "materialized_view", "ephemeral", "seed",
+      "snapshot", "test",  "unit"};
   if (!kBuiltIn.count(name)) {
     for (const auto& p : project.packages) packages.push_back(p.name);
   }
@@ -84,14 +85,12 @@ NodeResult CustomMaterialization::Execute(NodeRun& run) {
   if (!dropped.ok()) return ErrorResult(node, node.original_file_path, dropped.message());
   auto begun = AdapterTransaction::Begin(adapter, run.begin_sql);
   if (!begun.ok()) return ErrorResult(node, node.original_file_path, begun.message());
-  std::optional<AdapterTransaction> txn(std::move(*begun));
+  auto txn = std::make_unique<AdapterTransaction>(std::move(*begun));
   auto returned = project.env->CallMacro(macro_.macro, jinja::Arguments{}, ctx, node.package_name,
                                          macro_.package);
   // What the macro changed is rolled back on failure; the cache (told of drops and
   // renames as they ran) is read again from the catalog for the node's schema.
-  auto relist = [&] {
-    (void)adapter.CacheSchemas({node.schema});
-  };
+  auto relist = [&] { (void)adapter.CacheSchemas({node.schema}); };
   if (!returned.ok()) {
     txn.reset();  // rolls back
     relist();
@@ -108,8 +107,8 @@ NodeResult CustomMaterialization::Execute(NodeRun& run) {
     }
     for (const auto& r : relations.list()) {
       RelationRef ref{Field(r, "schema"), Field(r, "identifier")};
-      built.emplace_back(ref, Field(r, "type") == "view" ? RelationKind::kView
-                                                         : RelationKind::kTable);
+      built.emplace_back(ref,
+                         Field(r, "type") == "view" ? RelationKind::kView : RelationKind::kTable);
     }
   } else {
     // A materialization that returns nothing: dbt takes it to have made `this` (a table).

@@ -34,8 +34,7 @@ TEST(MaterializedView, IndexChangesDropWhatIsNotWantedAndMakeWhatIsMissing) {
   RelationRef rel{"marts", "mv"};
   std::vector<IndexShape> existing = {{.name = "mv_id_idx", .columns = "id"},
                                       {.name = "mv_a_idx", .columns = "a", .unique = true}};
-  EXPECT_TRUE(IndexChangeSql(rel, existing,
-                             nlohmann::json::parse(R"([{"columns": ["ID"]},
+  EXPECT_TRUE(IndexChangeSql(rel, existing, nlohmann::json::parse(R"([{"columns": ["ID"]},
                                                        {"columns": ["a"], "unique": true}])"))
                   .empty());
   auto sql = IndexChangeSql(rel, existing,

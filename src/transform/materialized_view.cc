@@ -46,8 +46,8 @@ std::vector<std::string> IndexChangeSql(const RelationRef& rel,
     bool keep = false;
     for (const auto& w : want) keep = keep || w.SameAs(have);
     if (!keep) {
-      out.push_back(fmt::format("drop index if exists {}",
-                                RelationRef{rel.schema, have.name}.Quoted()));
+      out.push_back(
+          fmt::format("drop index if exists {}", RelationRef{rel.schema, have.name}.Quoted()));
     }
   }
   for (size_t i = 0; i < want.size(); ++i) {
@@ -78,8 +78,8 @@ Result<ModelMaterialization::Body> MaterializedViewMaterialization::Plan(NodeRun
       for (const auto& index : indexes) body.statements.push_back(IndexSql(into, index));
     }
   };
-  body.statements.push_back(fmt::format("create schema if not exists {}",
-                                        run.adapter.Quote(rel.schema)));
+  body.statements.push_back(
+      fmt::format("create schema if not exists {}", run.adapter.Quote(rel.schema)));
   if (relkind.empty()) {
     create(rel);
     return body;
@@ -90,8 +90,8 @@ Result<ModelMaterialization::Body> MaterializedViewMaterialization::Plan(NodeRun
     std::string backup = SuffixedName(rel.identifier, "__dbt_backup");
     const char* old_kind = relkind == "v" ? "view" : relkind == "m" ? "materialized view" : "table";
     create(tmp);
-    body.statements.push_back(fmt::format("alter {} {} rename to {}", old_kind, rel.Quoted(),
-                                          run.adapter.Quote(backup)));
+    body.statements.push_back(
+        fmt::format("alter {} {} rename to {}", old_kind, rel.Quoted(), run.adapter.Quote(backup)));
     body.statements.push_back(fmt::format("alter materialized view {} rename to {}", tmp.Quoted(),
                                           run.adapter.Quote(rel.identifier)));
     body.statements.push_back(fmt::format("drop {} if exists {} cascade", old_kind,
@@ -138,9 +138,9 @@ Result<ModelMaterialization::Body> MaterializedViewMaterialization::Plan(NodeRun
         "`fail` for {}",
         node.original_file_path, rel.Quoted()));
   } else {
-    return Status::Error(fmt::format(
-        "{}: on_configuration_change '{}' is none of apply, continue, fail",
-        node.original_file_path, on_change));
+    return Status::Error(
+        fmt::format("{}: on_configuration_change '{}' is none of apply, continue, fail",
+                    node.original_file_path, on_change));
   }
   return body;
 }

@@ -15,7 +15,7 @@ namespace pdv::transform {
 
 // An index as the catalog describes it and as the `indexes` config entry does.
 struct IndexShape {
-  std::string name;  // the catalog's; "" for a config entry
+  std::string name;     // the catalog's; "" for a config entry
   std::string columns;  // comma-separated, in order
   bool unique = false;
   std::string type = "btree";

@@ -36,27 +36,27 @@ Result<std::vector<Batch>> Batches(NodeRun& run, const std::string& batch_size) 
     int64_t lookback = 1;
     if (auto it = node.config.find("lookback"); it != node.config.end()) {
       if (!it->is_number_integer() || it->get<int64_t>() < 0)
-        return Status::Error(fmt::format("{}: lookback must be a whole number of batches",
-                                         node.original_file_path));
+        return Status::Error(
+            fmt::format("{}: lookback must be a whole number of batches", node.original_file_path));
       lookback = it->get<int64_t>();
     }
     start = fmt::format("date_trunc('{}', {}) - {} * {}", batch_size, now, lookback, step);
   } else {
     std::string begin = ConfigText(node.config, "begin");
     if (begin.empty())
-      return Status::Error(fmt::format(
-          "{}: a microbatch model needs a `begin` config (the first batch's time)",
-          node.original_file_path));
+      return Status::Error(
+          fmt::format("{}: a microbatch model needs a `begin` config (the first batch's time)",
+                      node.original_file_path));
     start = fmt::format("{}::timestamp", Literal(begin));
   }
-  end = run.event_time_end.empty()
-            ? fmt::format("date_trunc('{}', {}) + {}", batch_size, now, step)
-            : fmt::format("{}::timestamp", Literal(run.event_time_end));
+  end = run.event_time_end.empty() ? fmt::format("date_trunc('{}', {}) + {}", batch_size, now, step)
+                                   : fmt::format("{}::timestamp", Literal(run.event_time_end));
   auto rows = run.adapter.QueryText(BatchesSql(start, end, batch_size));
   if (!rows.ok())
-    return Status::Error(fmt::format("{}: the batches' window (begin, --event-time-start, "
-                                     "--event-time-end): {}",
-                                     node.original_file_path, rows.message()));
+    return Status::Error(
+        fmt::format("{}: the batches' window (begin, --event-time-start, "
+                    "--event-time-end): {}",
+                    node.original_file_path, rows.message()));
   std::vector<Batch> out;
   for (const auto& r : *rows) out.push_back({r[0].value_or(""), r[1].value_or("")});
   return out;
@@ -90,11 +90,10 @@ NodeResult MicrobatchMaterialization::Execute(NodeRun& run) {
   if (event_time.empty())
     return ErrorResult(node, node.original_file_path,
                        "a microbatch model needs an `event_time` config (its time column)");
-  if (batch_size != "hour" && batch_size != "day" && batch_size != "month" &&
-      batch_size != "year")
-    return ErrorResult(node, node.original_file_path,
-                       fmt::format("batch_size '{}' is none of hour, day, month, year",
-                                   batch_size));
+  if (batch_size != "hour" && batch_size != "day" && batch_size != "month" && batch_size != "year")
+    return ErrorResult(
+        node, node.original_file_path,
+        fmt::format("batch_size '{}' is none of hour, day, month, year", batch_size));
   if (unique_key.empty())
     return ErrorResult(node, node.original_file_path,
                        "dbt-postgres 'microbatch' requires a `unique_key` config");
@@ -118,8 +117,8 @@ NodeResult MicrobatchMaterialization::Execute(NodeRun& run) {
   int64_t rows = 0;
   for (size_t i = 0; i < batches->size(); ++i) {
     const Batch& batch = (*batches)[i];
-    std::string which = fmt::format("batch {} of {} ({} to {})", i + 1, batches->size(),
-                                    batch.start, batch.end);
+    std::string which =
+        fmt::format("batch {} of {} ({} to {})", i + 1, batches->size(), batch.start, batch.end);
     // The upstream nodes with an event_time read through this batch's window.
     ContextOptions overrides;
     for (const auto& id : node.depends_on) {
@@ -130,8 +129,7 @@ NodeResult MicrobatchMaterialization::Execute(NodeRun& run) {
       const Node& u = up->second;
       const std::string& identifier = u.resource_type == NodeType::kSource ? u.identifier : u.alias;
       Value relation = RelationValue(u.database, u.schema, identifier);
-      relation.dict().text =
-          EventTimeFiltered(*relation.dict().text, column, identifier, batch);
+      relation.dict().text = EventTimeFiltered(*relation.dict().text, column, identifier, batch);
       overrides.relation_overrides[id] = relation;
     }
     overrides.macro_overrides["is_incremental"] = Value(exists);

@@ -11,8 +11,8 @@ std::string VersionedRefName(const std::string& name, const std::string& version
   return fmt::format("{}.v{}", name, version);
 }
 
-const Node* FindVersionedModel(const std::map<std::string, Node>& nodes,
-                               const std::string& package, const std::string& name) {
+const Node* FindVersionedModel(const std::map<std::string, Node>& nodes, const std::string& package,
+                               const std::string& name) {
   // Pinned: the unique id itself.
   auto exact = nodes.find(fmt::format("model.{}.{}", package, name));
   if (exact != nodes.end() && !exact->second.version.empty()) return &exact->second;
@@ -30,9 +30,7 @@ namespace project_internal {
 
 namespace {
 
-std::string Scalar(const YAML::Node& n) {
-  return n && n.IsScalar() ? n.Scalar() : std::string();
-}
+std::string Scalar(const YAML::Node& n) { return n && n.IsScalar() ? n.Scalar() : std::string(); }
 
 // Python's ordering of versions as dbt compares them: numerically when both are numbers.
 bool VersionLess(const std::string& a, const std::string& b) {
@@ -58,8 +56,8 @@ void Loader::ApplyVersions(const YAML::Node& m, const std::string& file,
   std::string latest = Scalar(m["latest_version"]);
   for (const auto& v : versions) {
     if (Scalar(v["v"]).empty())
-      throw LoadError{fmt::format("{}:{}: a version of '{}' needs v:", file,
-                                  v.Mark().line + 1, name)};
+      throw LoadError{
+          fmt::format("{}:{}: a version of '{}' needs v:", file, v.Mark().line + 1, name)};
     if (!m["latest_version"] && (latest.empty() || VersionLess(latest, Scalar(v["v"]))))
       latest = Scalar(v["v"]);
   }
@@ -79,8 +77,8 @@ void Loader::ApplyVersions(const YAML::Node& m, const std::string& file,
       n.columns[cname] = {
           {"name", cname},
           {"description", col["description"] ? col["description"].as<std::string>() : ""}};
-      CollectTests(col["tests"] ? col["tests"] : col["data_tests"], n.unique_id, test_name,
-                   cname, file, package);
+      CollectTests(col["tests"] ? col["tests"] : col["data_tests"], n.unique_id, test_name, cname,
+                   file, package);
     }
   };
   for (const auto& v : versions) {

@@ -17,7 +17,7 @@ std::string VersionedRefName(const std::string& name, const std::string& version
 
 // The version a ref of `name` reads among the nodes of `package`: the pinned one for
 // "<name>.v<version>", else the latest. Null: `name` has no versions there.
-const Node* FindVersionedModel(const std::map<std::string, Node>& nodes,
-                               const std::string& package, const std::string& name);
+const Node* FindVersionedModel(const std::map<std::string, Node>& nodes, const std::string& package,
+                               const std::string& name);
 
 }  // namespace pdv::transform

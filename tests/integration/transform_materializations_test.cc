@@ -44,14 +44,17 @@ TEST_F(TransformMaterializationsTest, CustomMaterializationsFromTheProjectAndAPa
     EXPECT_NE(r.output.find("PASS=14 WARN=0 ERROR=0 SKIP=0 TOTAL=14"), std::string::npos)
         << r.output;
     // swap_table: a table, swapped in, with its index, grants and post-hook.
-    EXPECT_EQ(Scalar(conn, "select relkind from pg_class where oid = 'analytics.swapped'::regclass"),
-              "r");
+    EXPECT_EQ(
+        Scalar(conn, "select relkind from pg_class where oid = 'analytics.swapped'::regclass"),
+        "r");
     EXPECT_EQ(ScalarInt(conn, "select count(*) from analytics.swapped"), 4);
-    EXPECT_EQ(ScalarInt(conn, "select count(*) from pg_indexes where schemaname = 'analytics' "
-                              "and tablename = 'swapped'"),
+    EXPECT_EQ(ScalarInt(conn,
+                        "select count(*) from pg_indexes where schemaname = 'analytics' "
+                        "and tablename = 'swapped'"),
               1);
-    EXPECT_EQ(Scalar(conn, "select has_table_privilege('mat_reader', 'analytics.swapped', "
-                           "'select')"),
+    EXPECT_EQ(Scalar(conn,
+                     "select has_table_privilege('mat_reader', 'analytics.swapped', "
+                     "'select')"),
               "t");
     EXPECT_EQ(ScalarInt(conn, "select count(*) from analytics.hook_log"), run);
     EXPECT_EQ(ScalarInt(conn, "select count(*) from pg_class where relname like 'swapped__dbt%'"),
@@ -63,12 +66,14 @@ TEST_F(TransformMaterializationsTest, CustomMaterializationsFromTheProjectAndAPa
               2 * run);
     EXPECT_EQ(Scalar(conn, "select obj_description('analytics.logged'::regclass)"),
               run == 1 ? "listed=False" : "listed=True");
-    EXPECT_EQ(Scalar(conn, "select data_type from information_schema.columns where "
-                           "table_name = 'logged' and column_name = 'note'"),
+    EXPECT_EQ(Scalar(conn,
+                     "select data_type from information_schema.columns where "
+                     "table_name = 'logged' and column_name = 'note'"),
               "character varying");
     // The package's postgres materialization, not its default one.
-    EXPECT_EQ(Scalar(conn, "select relkind from pg_class where oid = "
-                           "'analytics.pkg_viewed'::regclass"),
+    EXPECT_EQ(Scalar(conn,
+                     "select relkind from pg_class where oid = "
+                     "'analytics.pkg_viewed'::regclass"),
               "v");
     EXPECT_EQ(ScalarInt(conn, "select n from analytics.pkg_viewed"), 4);
   }
@@ -95,8 +100,9 @@ TEST_F(TransformMaterializationsTest, MaterializedViewIsCreatedThenRefreshedThen
   auto conn = Connect(Url());
   auto r = Build();
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(Scalar(conn, "select relkind from pg_class where oid = 'analytics.events_mv'::regclass"),
-            "m");
+  EXPECT_EQ(
+      Scalar(conn, "select relkind from pg_class where oid = 'analytics.events_mv'::regclass"),
+      "m");
   EXPECT_EQ(ScalarInt(conn, "select count(*) from analytics.events_mv"), 4);
   std::string oid = Scalar(conn, "select 'analytics.events_mv'::regclass::oid::text");
   Exec(conn, "insert into src.events values (5, '2026-01-02 12:00', 50)");
@@ -113,8 +119,9 @@ TEST_F(TransformMaterializationsTest, MaterializedViewIsCreatedThenRefreshedThen
         "'unique': True}]) }}\nselect id, amount from {{ source('src', 'events') }}");
   r = Dbt({"run", "--select", "events_mv"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(Scalar(conn, "select string_agg(indexdef, '; ') from pg_indexes where tablename = "
-                         "'events_mv'"),
+  EXPECT_EQ(Scalar(conn,
+                   "select string_agg(indexdef, '; ') from pg_indexes where tablename = "
+                   "'events_mv'"),
             "CREATE UNIQUE INDEX events_mv_amount_idx ON analytics.events_mv USING btree "
             "(amount)");
   EXPECT_EQ(Scalar(conn, "select 'analytics.events_mv'::regclass::oid::text"), oid);
@@ -148,8 +155,8 @@ TEST_F(TransformMaterializationsTest, MicrobatchBuildsEachBatchAndRerunsOne) {
   // New events on both days; a rerun over Jan 2 alone changes Jan 2 alone.
   Exec(conn,
        "insert into src.events values (6, '2026-01-01 09:00', 1), (7, '2026-01-02 10:00', 2)");
-  auto r = Dbt({"build", "--select", "base_events", "daily", "--event-time-start",
-                "2026-01-02", "--event-time-end", "2026-01-03"});
+  auto r = Dbt({"build", "--select", "base_events", "daily", "--event-time-start", "2026-01-02",
+                "--event-time-end", "2026-01-03"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("1 batch "), std::string::npos) << r.output;
   EXPECT_EQ(Scalar(conn, kDays), "01-01:2:30 01-02:2:32");
@@ -159,8 +166,7 @@ TEST_F(TransformMaterializationsTest, MicrobatchBuildsEachBatchAndRerunsOne) {
         "event_time='day', batch_size='week') }}\nselect 1 as day");
   r = Dbt({"run", "--select", "daily"});
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.output.find("batch_size 'week' is none of hour, day, month, year"),
-            std::string::npos)
+  EXPECT_NE(r.output.find("batch_size 'week' is none of hour, day, month, year"), std::string::npos)
       << r.output;
 }
 
@@ -169,19 +175,20 @@ TEST_F(TransformMaterializationsTest, VersionedModelsAreReadWithRefV) {
   for (int run = 1; run <= 2; ++run) {
     auto r = Build();
     ASSERT_EQ(r.exit_code, 0) << r.output;
-    EXPECT_EQ(Scalar(conn, "select pinned || ' ' || latest || ' ' || newest from "
-                           "analytics.uses_dim"),
+    EXPECT_EQ(Scalar(conn,
+                     "select pinned || ' ' || latest || ' ' || newest from "
+                     "analytics.uses_dim"),
               "one two three");
-    EXPECT_EQ(Scalar(conn, "select string_agg(relname, ' ' order by relname) from pg_class c "
-                           "join pg_namespace n on n.oid = c.relnamespace where nspname = "
-                           "'analytics' and relname like 'dim%'"),
+    EXPECT_EQ(Scalar(conn,
+                     "select string_agg(relname, ' ' order by relname) from pg_class c "
+                     "join pg_namespace n on n.oid = c.relnamespace where nspname = "
+                     "'analytics' and relname like 'dim%'"),
               "dim_v1 dim_v2 dim_v3");
   }
   auto ls = Dbt({"ls", "--resource-type", "model", "--output", "json"});
   EXPECT_NE(ls.output.find("model.mats.dim.v2"), std::string::npos) << ls.output;
   // A version without its file is an error naming the properties file.
-  Write("models/more.yml",
-        "version: 2\nmodels:\n  - name: other\n    versions:\n      - v: 1\n");
+  Write("models/more.yml", "version: 2\nmodels:\n  - name: other\n    versions:\n      - v: 1\n");
   auto r = Dbt({"ls"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("models/more.yml:5: version 1 of model 'other' has no file "
