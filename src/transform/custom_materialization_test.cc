@@ -25,7 +25,8 @@ TEST(CustomMaterialization, BlocksAreMacrosNamedByAdapter) {
                                              "materialization_t2_postgres"}));
   auto bad = jinja::Template::Parse("{% materialization swap %}{% endmaterialization %}", "b.sql");
   ASSERT_FALSE(bad.ok());
-  EXPECT_EQ(bad.message(), "b.sql:1: a materialization needs adapter='<type>' or default");
+  EXPECT_EQ(bad.message(),
+            "b.sql:1: a materialization needs adapter='<type>' or default at 'end of tag'");
   auto open = jinja::Template::Parse("{% materialization swap, default %}", "o.sql");
   EXPECT_FALSE(open.ok());
 }
