@@ -146,6 +146,10 @@ class TransformCommand : public Command {
                     "threads)");
     sub->add_flag("--full-refresh", options_.full_refresh,
                   "rebuild incremental models from scratch");
+    sub->add_option("--event-time-start", options_.event_time_start,
+                    "microbatch models: build the batches from this time (UTC)");
+    sub->add_option("--event-time-end", options_.event_time_end,
+                    "microbatch models: build the batches up to this time (UTC)");
     flags_.Add(sub, "--warehouse-url", "warehouse_url");
   }
 

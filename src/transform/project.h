@@ -66,10 +66,9 @@ struct Node {
   nlohmann::json unit_test;
   // Sources.
   std::string source_name, identifier;
-  // A versioned model (`versions:`): its version and its model's latest_version, as
-  // written (a number or a string); null when not versioned. The version: selection
-  // method reads them.
-  nlohmann::json version, latest_version;
+  // A versioned model's version and its model's latest_version ("" unversioned); the
+  // version: selection method reads them.
+  std::string version, latest_version;
 
   std::string materialized() const { return config.value("materialized", "view"); }
   bool enabled() const { return ConfigFlag(config, "enabled", true); }

@@ -178,6 +178,10 @@ void Loader::LoadSchemaFile(const fs::path& f, const std::string& package) {
                                    : kind_name == "seeds" ? "seed"
                                                           : "snapshot",
                                    package, name);
+      if (kind_name == "models" && m["versions"]) {
+        ApplyVersions(m, file, package);
+        continue;
+      }
       auto it = p_.nodes.find(id);
       if (it == p_.nodes.end()) {
         if (options_.warn) {

@@ -110,11 +110,7 @@ bool ConfigMatches(const nlohmann::json& v, const std::string& selector) {
 }
 
 // Version identifiers compare as numbers when both are, else as text.
-int CompareVersions(const nlohmann::json& a, const nlohmann::json& b) {
-  auto text = [](const nlohmann::json& v) {
-    return v.is_string() ? v.get<std::string>() : v.dump();
-  };
-  std::string x = text(a), y = text(b);
+int CompareVersions(const std::string& x, const std::string& y) {
   try {
     size_t px = 0, py = 0;
     double dx = std::stod(x, &px), dy = std::stod(y, &py);
@@ -231,11 +227,11 @@ Result<std::set<std::string>> Selector::Method(const std::string& method,
       match = access == value;
     } else if (method == "version") {
       if (n.resource_type != NodeType::kModel) continue;
-      bool versioned = !n.version.is_null();
+      bool versioned = !n.version.empty();
       if (value == "none") {
         match = !versioned;
       } else if (versioned) {
-        int c = n.latest_version.is_null() ? 0 : CompareVersions(n.version, n.latest_version);
+        int c = n.latest_version.empty() ? 0 : CompareVersions(n.version, n.latest_version);
         match = (value == "latest" && c == 0) || (value == "old" && c < 0) ||
                 (value == "prerelease" && c > 0);
       }

@@ -32,6 +32,8 @@ struct TransformOptions {
   std::string state;               // --state: the folder of an earlier run's artifacts
   std::string indirect_selection;  // --indirect-selection ("": eager)
   bool full_refresh = false;
+  // --event-time-start / --event-time-end: the batches a microbatch model builds.
+  std::string event_time_start, event_time_end;
   int threads = 0;  // --threads: nodes run at once; 0: the profile target's threads
   // Set: the platform's project against this warehouse, no profiles.yml.
   std::optional<std::string> warehouse_url;
