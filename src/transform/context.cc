@@ -11,7 +11,9 @@
 #include <regex>
 
 #include "transform/adapter.h"
+#include "transform/adapter_api.h"
 #include "transform/datetime_module.h"
+#include "transform/model_versions.h"
 
 namespace pdv::transform {
 
@@ -94,6 +96,8 @@ Value NodeValue(const Node& node) {
   depends.Set("nodes", JsonToValue(node.depends_on));
   depends.Set("macros", Value(ValueList{}));
   d.Set("depends_on", Value(std::move(depends)));
+  d.Set("version", node.version.empty() ? Value() : Value(node.version));
+  d.Set("latest_version", node.latest_version.empty() ? Value() : Value(node.latest_version));
   d.Set("refs", JsonToValue(node.refs));
   d.Set("sources", JsonToValue(node.sources));
   return Value(std::move(d));
@@ -133,6 +137,8 @@ std::string Field(const Value& v, const char* key) {
   return f && !f->is_none() && !f->is_undefined() ? f->Str() : "";
 }
 
+}  // namespace
+
 // dbt's Column: .name, .column, .quoted, .dtype, .data_type, .char_size,
 // .numeric_precision, .numeric_scale and the is_* tests.
 Value ColumnValue(const std::string& name, const std::string& dtype, const Value& char_size,
@@ -169,6 +175,8 @@ Value ColumnValue(const std::string& name, const std::string& dtype, const Value
   c.Set("is_number", is({"integer", "bigint", "smallint", "real", "double precision", "numeric"}));
   return Value(std::move(c));
 }
+
+namespace {
 
 // The adapter's catalog lookups: columns of a relation, a relation if it exists.
 Value ColumnsOf(Adapter* adapter, const Value& relation, int line) {
@@ -318,6 +326,7 @@ Value AdapterValue(const Project* p, const RunQueryFn& run, Adapter* db, bool pa
                                         id.empty() ? Field(*rel, "name") : id, a.line);
               })));
   adapter.Set("type", Value(Function([type](const Arguments&) { return Value(type); })));
+  AddAdapterApi(adapter, db, database);
   return Value(std::move(adapter));
 }
 
@@ -444,6 +453,10 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
         Value(Function([p, capture, parse, from_package, overrides](const Arguments& a) -> Value {
           std::vector<std::string> args = StringArgs(a, "ref");
           if (args.size() > 2) throw TemplateError(a.line, "ref() takes (package, name) at most");
+          const Value* version = a.Get(99, "v");
+          if (!version) version = a.Get(99, "version");
+          if (version && !version->is_none())
+            args.back() = VersionedRefName(args.back(), version->Str());
           capture->refs.emplace_back(args, a.line);
           const Node* target =
               p->FindModelOrSeed(args.back(), args.size() == 2 ? args[0] : "", from_package);
@@ -626,6 +639,7 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
                    })));
   ValueDict api;
   api.Set("Relation", Value(std::move(relation_api)));
+  api.Set("Column", ColumnApi());
   g.Set("api", Value(std::move(api)));
   ValueDict flags;
   flags.Set("WHICH", Value(options.which));
@@ -683,9 +697,21 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
                            [](const Value& x, const Value& y) { return x.Repr() < y.Repr(); });
           return Value(std::move(out));
         })));
-  // A unit test's macro overrides: the name answers the given value.
-  for (const auto& [name, value] : options.macro_overrides) {
-    g.Set(name, Value(Function([value](const Arguments&) { return value; })));
+  // A unit test's macro overrides: the name answers the given value. "<package>.<macro>"
+  // overrides it in that package's namespace (the renderer reads such globals); dbt's own
+  // macros answer both ways, dbt.name and name, and unqualified overrides win, as in dbt.
+  for (int qualified = 1; qualified >= 0; --qualified) {
+    for (const auto& [name, value] : options.macro_overrides) {
+      size_t dot = name.find('.');
+      if ((dot != std::string::npos) != (qualified == 1)) continue;
+      Value answer(Function([value](const Arguments&) { return value; }));
+      g.Set(name, answer);
+      if (qualified && name.substr(0, dot) == jinja::Environment::kGlobalPackage) {
+        g.Set(name.substr(dot + 1), answer);
+      } else if (!qualified && project.env->HasMacro(jinja::Environment::kGlobalPackage, name)) {
+        g.Set(std::string(jinja::Environment::kGlobalPackage) + "." + name, answer);
+      }
+    }
   }
   if (!parse) {
     g.Set("graph", *project.GraphValue());

@@ -72,6 +72,12 @@ jinja::Value EphemeralValue(const Node& node);
 // dbt's `model`/`node` object: name, unique_id, resource_type, schema, alias, fqn, config.
 jinja::Value NodeValue(const Node& node);
 
+// dbt's Column (adapter.get_columns_in_relation, api.Column): name, quoted, dtype,
+// data_type, the sizes and the is_* tests.
+jinja::Value ColumnValue(const std::string& name, const std::string& dtype,
+                         const jinja::Value& char_size, const jinja::Value& precision,
+                         const jinja::Value& scale);
+
 // Merges config `add` into `into` with dbt's rules: tags and hooks accumulate, other keys
 // replace; "pre-hook"/"post-hook" are spelled pre_hook/post_hook.
 void MergeConfig(nlohmann::json& into, const nlohmann::json& add);

@@ -66,6 +66,9 @@ struct Node {
   nlohmann::json unit_test;
   // Sources.
   std::string source_name, identifier;
+  // A versioned model's version and its model's latest_version ("" unversioned); the
+  // version: selection method reads them.
+  std::string version, latest_version;
 
   std::string materialized() const { return config.value("materialized", "view"); }
   bool enabled() const { return ConfigFlag(config, "enabled", true); }

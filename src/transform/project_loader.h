@@ -139,6 +139,9 @@ class Loader {
                     const std::string& column, const std::string& file, const std::string& package);
 
   void LoadSchemaFile(const fs::path& f, const std::string& package);
+  // A model entry with `versions:` (model_versions.cc): each version's file becomes the
+  // node model.<package>.<name>.v<v>, with the model's properties and then its own.
+  void ApplyVersions(const YAML::Node& model, const std::string& file, const std::string& package);
 
   // Renders each model in parse mode: records refs, sources and in-file config().
   void ParseModels();
@@ -163,6 +166,10 @@ class Loader {
   // A unit test: attached to its model, depending on the inputs it gives rows for (their
   // columns type the rows, so they are built first, as in dbt).
   void AddUnitTest(const UnitSpec& spec);
+  // A given or expect entry's `fixture: name`: the file's text (tests/fixtures/) as its
+  // rows.
+  void LoadFixture(nlohmann::json& entry, const PackageDir& u, const std::string& where,
+                   const std::string& test);
 
   void ResolveDependencies();
 

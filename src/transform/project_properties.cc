@@ -178,6 +178,10 @@ void Loader::LoadSchemaFile(const fs::path& f, const std::string& package) {
                                    : kind_name == "seeds" ? "seed"
                                                           : "snapshot",
                                    package, name);
+      if (kind_name == "models" && m["versions"]) {
+        ApplyVersions(m, file, package);
+        continue;
+      }
       auto it = p_.nodes.find(id);
       if (it == p_.nodes.end()) {
         if (options_.warn) {
@@ -323,6 +327,39 @@ void Loader::ParseTestMacro(Node& n, const Node& attached) {
   MergeConfig(n.config, capture.config);
 }
 
+void Loader::LoadFixture(nlohmann::json& entry, const PackageDir& u, const std::string& where,
+                         const std::string& test) {
+  if (!entry.is_object() || !entry.contains("fixture")) return;
+  std::string format = entry.value("format", "dict");
+  std::string name = entry["fixture"].is_string() ? entry["fixture"].get<std::string>() : "";
+  if (format != "csv" && format != "sql") {
+    throw LoadError{fmt::format("{}: unit test '{}': fixture '{}' needs format: csv or sql", where,
+                                test, name)};
+  }
+  if (entry.contains("rows")) {
+    throw LoadError{
+        fmt::format("{}: unit test '{}': give rows or a fixture, not both", where, test)};
+  }
+  // dbt's fixture files: <test-path>/fixtures/**/<name>.csv or .sql.
+  std::vector<fs::path> found;
+  for (const auto& dir : PathList(u.yml, "test-paths", "tests")) {
+    for (const auto& f : FilesUnder(u.dir / dir / "fixtures", "." + format)) {
+      if (f.stem().string() == name) found.push_back(f);
+    }
+  }
+  if (found.empty()) {
+    throw LoadError{fmt::format(
+        "{}: unit test '{}': no fixture file '{}.{}' under the test paths' fixtures/ folder", where,
+        test, name, format)};
+  }
+  if (found.size() > 1) {
+    throw LoadError{fmt::format("{}: unit test '{}': fixture '{}' is both {} and {}", where, test,
+                                name, Rel(found[0], dir_), Rel(found[1], dir_))};
+  }
+  entry["rows"] = ReadFile(found[0]);
+  entry["fixture_path"] = Rel(found[0], dir_);
+}
+
 void Loader::AddUnitTest(const UnitSpec& spec) {
   const nlohmann::json& ut = spec.entry;
   std::string where = fmt::format("{}:{}", spec.file, spec.line);
@@ -348,10 +385,28 @@ void Loader::AddUnitTest(const UnitSpec& spec) {
   n.description = ut.value("description", "");
   n.schema = target->schema;
   n.alias = n.name;
-  n.config = {{"materialized", "unit_test"}};
-  if (ut.contains("config") && ut["config"].is_object()) MergeConfig(n.config, ut["config"]);
+  const PackageDir* unit = FindUnit(spec.package);
+  // dbt_project.yml `unit_tests:` configs, then the test's own (tags, enabled, meta), its
+  // Jinja rendered as a model's are.
+  n.config =
+      unit ? ResourceConfig(*unit, "unit_tests", {target->name, n.name}) : nlohmann::json::object();
+  n.config["materialized"] = "unit_test";
+  if (ut.contains("config") && ut["config"].is_object()) {
+    nlohmann::json config = ut["config"];
+    RenderConfigValues(config, spec.package);
+    if (Status s = NormalizeBoolConfigs(config, where); !s.ok()) throw LoadError{s.message()};
+    MergeConfig(n.config, config);
+  } else if (ut.contains("config") && !ut["config"].is_null()) {
+    throw LoadError{fmt::format("{}: unit test '{}': config must be a mapping", where, n.name)};
+  }
   if (!ut.contains("expect") || !ut["expect"].is_object()) {
     throw LoadError{fmt::format("{}: unit test '{}' needs expect: rows", where, n.name)};
+  }
+  if (unit) {
+    if (n.unit_test.contains("given") && n.unit_test["given"].is_array()) {
+      for (auto& entry : n.unit_test["given"]) LoadFixture(entry, *unit, where, n.name);
+    }
+    LoadFixture(n.unit_test["expect"], *unit, where, n.name);
   }
   for (const auto& given : ut.value("given", nlohmann::json::array())) {
     std::string input = given.value("input", "");

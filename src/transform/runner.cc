@@ -236,7 +236,8 @@ NodeResult Runner::Execute(const Node& node) {
   auto start = Clock::now();
   NodeResult res{.unique_id = node.unique_id};
   std::string error;
-  auto materialization = MaterializationFor(node, &error);
+  auto materialization = MaterializationFor(
+      project_, adapter_ ? adapter_->Type() : project_.target.type, node, &error);
   const bool checks =
       node.resource_type == NodeType::kTest || node.resource_type == NodeType::kUnitTest;
   if (!materialization) {
@@ -264,7 +265,9 @@ NodeResult Runner::Execute(const Node& node) {
           .incremental = Incremental(node, existing),
           .full_refresh = options_.full_refresh || ConfigFlag(node.config, "full_refresh", false),
           .begin_sql = options_.begin_sql,
-          .commit_sql = options_.fence_sql.empty() ? "" : options_.fence_sql + "; commit"};
+          .commit_sql = options_.fence_sql.empty() ? "" : options_.fence_sql + "; commit",
+          .event_time_start = options_.event_time_start,
+          .event_time_end = options_.event_time_end};
       res = materialization->Execute(run);
       if (node.resource_type != NodeType::kSeed) res.compiled = *compiled;
     }

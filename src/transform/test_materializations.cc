@@ -85,7 +85,29 @@ NodeResult UnitTestMaterialization::Execute(NodeRun& run) {
   ContextOptions overrides;
   std::string ctes;
   int index = 0;
-  for (const auto& given : ut.value("given", nlohmann::json::array())) {
+  // A sql-format entry's rows rendered in the unit test's context, as dbt renders them (a
+  // fixture file may call the project's macros).
+  auto rendered = [&](nlohmann::json entry) -> Result<nlohmann::json> {
+    if (entry.value("format", "dict") != "sql" || !entry.contains("rows") ||
+        !entry["rows"].is_string()) {
+      return entry;
+    }
+    std::string text = entry["rows"].get<std::string>();
+    if (text.find("{{") == std::string::npos && text.find("{%") == std::string::npos) return entry;
+    auto tmpl = jinja::Template::Parse(text, entry.value("fixture_path", node.defined_at));
+    if (!tmpl.ok()) return tmpl.status();
+    Node scratch = node;
+    scratch.raw_code = text;
+    scratch.tmpl = *tmpl;
+    auto sql = run.compiler.CompileWith(scratch, nullptr);
+    if (!sql.ok()) return sql.status();
+    entry["rows"] = *sql;
+    return entry;
+  };
+  for (const auto& raw_given : ut.value("given", nlohmann::json::array())) {
+    auto given_or = rendered(raw_given);
+    if (!given_or.ok()) return fail(given_or.message());
+    const nlohmann::json& given = *given_or;
     std::string input = given.value("input", "");
     const Node* target = nullptr;
     std::string key = "this";
@@ -155,16 +177,23 @@ NodeResult UnitTestMaterialization::Execute(NodeRun& run) {
   }
   auto actual_columns = adapter.ColumnsOf("", "__pdv_unit_actual");
   if (!actual_columns.ok()) return fail(actual_columns.message());
-  const nlohmann::json& expect = ut["expect"];
+  auto expect_or = rendered(ut["expect"]);
+  if (!expect_or.ok()) return fail("expect: " + expect_or.message());
+  const nlohmann::json& expect = *expect_or;
   std::vector<std::string> compared;
+  bool only_named = true;
   if (expect.value("format", "dict") == "sql") {
     for (const auto& c : *actual_columns) compared.push_back(c.name);
   } else {
     auto named = FixtureColumns(expect);
     if (!named.ok()) return fail("expect: " + named.message());
     compared = *named;
+    if (compared.empty()) {  // `rows: []`: no rows at all, whatever their columns
+      for (const auto& c : *actual_columns) compared.push_back(c.name);
+      only_named = false;
+    }
   }
-  auto expected = FixtureSql(expect, *actual_columns, /*only_named=*/true);
+  auto expected = FixtureSql(expect, *actual_columns, only_named);
   if (!expected.ok()) return fail("expect: " + expected.message() + " (of the model's output)");
   auto diff = adapter.QueryText(UnitDiffSql("__pdv_unit_actual", *expected, compared));
   if (!diff.ok()) return fail(diff.message());

@@ -285,7 +285,7 @@ TEST_F(TransformTest, ErrorsMidDagSkipDependantsOnly) {
   Write("models/marts/after_broken.sql", "select * from {{ ref('broken') }}\n");
   Write("tests/assert_never.sql",
         "select order_id from {{ ref('orders_replaced') }} where order_id < 12\n");
-  Write("models/marts/odd.sql", "{{ config(materialized='materialized_view') }}\nselect 1 as x\n");
+  Write("models/marts/odd.sql", "{{ config(materialized='dynamic_table') }}\nselect 1 as x\n");
   Write("models/marts/more.yml",
         "version: 2\nmodels:\n  - name: orders_appended\n    columns:\n      - name: order_id\n"
         "        tests:\n          - unique:\n              config:\n                "
@@ -312,8 +312,9 @@ TEST_F(TransformTest, ErrorsMidDagSkipDependantsOnly) {
             std::string::npos)
       << r.output;
   EXPECT_NE(
-      r.output.find("models/marts/odd.sql: unknown materialization 'materialized_view' (view, "
-                    "table, incremental, ephemeral)"),
+      r.output.find("models/marts/odd.sql: unknown materialization 'dynamic_table' (view, "
+                    "table, incremental, materialized_view, ephemeral, or a {% materialization "
+                    "%} of the project or a package)"),
       std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("ERROR=4 SKIP="), std::string::npos);
