@@ -18,7 +18,9 @@ std::string Lower(std::string s) {
 // dbt-postgres' comment literal: dollar quoting, so a description needs no escaping.
 std::string CommentLiteral(const std::string& text) {
   std::string tag = "$dbt_comment_literal_block$";
-  while (text.find(tag) != std::string::npos) tag.insert(1, "x");
+  for (int n = 1; text.find(tag) != std::string::npos; ++n) {
+    tag = fmt::format("$dbt_comment_literal_block{}$", n);
+  }
   return tag + text + tag;
 }
 
