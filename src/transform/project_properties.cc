@@ -268,6 +268,26 @@ void Loader::LoadSchemaFile(const fs::path& f, const std::string& package) {
                      package);
       }
       if (m["constraints"]) n.constraints = ModelConstraints(m["constraints"], file);
+      // A foreign key's `to: ref(...)` is a dependency, as dbt records it: the referenced
+      // table is built first.
+      std::vector<const nlohmann::json*> all;
+      for (const auto& c : n.constraints) all.push_back(&c);
+      for (const auto& [cname, col] : n.columns.items()) {
+        if (col.contains("constraints"))
+          for (const auto& c : col["constraints"]) all.push_back(&c);
+      }
+      static const std::regex kToRef(
+          R"(^\s*ref\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"]\s*)?\)\s*$)");
+      for (const nlohmann::json* c : all) {
+        std::smatch match;
+        std::string to =
+            c->contains("to") && (*c)["to"].is_string() ? (*c)["to"].get<std::string>() : "";
+        if (!std::regex_match(to, match, kToRef)) continue;
+        std::vector<std::string> ref = {match[1].str()};
+        if (match[2].matched) ref.push_back(match[2].str());
+        n.refs.push_back(ref);
+        ref_lines_[id].push_back(m.Mark().line + 1);
+      }
       CollectTests(m["tests"] ? m["tests"] : m["data_tests"], id, name, "", file, package);
     }
   }

@@ -58,7 +58,9 @@ TEST_F(TransformConfigsTest, ProjectAndSeedHooksRunWithDbtsContext) {
             2);
   // A failing on-run-start hook names its line, runs no node and fails the run.
   std::string project = ReadFile(project_ / "dbt_project.yml");
-  Write("dbt_project.yml", project + "\n" + "on-run-start: \"select * from no_such_table\"\n");
+  project.replace(project.find("on-run-start:\n"), std::string("on-run-start:\n").size(),
+                  "on-run-start:\n  - \"select * from no_such_table\"\n");
+  Write("dbt_project.yml", project);
   auto r = Dbt({"run"});
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("dbt_project.yml:"), std::string::npos) << r.output;
@@ -295,10 +297,10 @@ models:
   Write("models/orders.sql", "{{ config(sort_order='asc') }}\nselect 1 as id\n");
   auto r = Dbt({"ls"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("dbt_project.yml:29: 'materialised' is not a dbt config"),
+  EXPECT_NE(r.output.find("dbt_project.yml:25: 'materialised' is not a dbt config"),
             std::string::npos)
       << r.output;
-  EXPECT_NE(r.output.find("dbt_project.yml:30: config 'unlogged' is not supported by pdv"),
+  EXPECT_NE(r.output.find("dbt_project.yml:26: config 'unlogged' is not supported by pdv"),
             std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("models/orders.sql: 'sort_order' is not a dbt config"), std::string::npos)
