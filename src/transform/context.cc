@@ -316,6 +316,21 @@ Value AdapterValue(const Project* p, const RunQueryFn& run, Adapter* db, bool pa
                 }
                 return Value(std::move(missing));
               })));
+  // dbt-postgres' drop_relation: `drop <type> if exists <relation> cascade`, the cache told
+  // (seed post-hooks use it: dbt_utils' integration tests).
+  adapter.Set("drop_relation", Value(Function([db, run, parse](const Arguments& a) -> Value {
+                const Value* rel = a.Get(0, "relation");
+                if (!rel) throw TemplateError(a.line, "drop_relation() needs a relation");
+                if (parse || !run) return Value();
+                std::string type = Field(*rel, "type");
+                auto r = run(fmt::format("drop {} if exists {} cascade",
+                                         type == "view" ? "view" : "table", rel->Str()));
+                if (!r.ok()) throw TemplateError(a.line, "adapter.drop_relation: " + r.message());
+                if (db)
+                  db->CacheRelation(Field(*rel, "schema"), Field(*rel, "identifier"),
+                                    RelationKind::kNone);
+                return Value();
+              })));
   std::string database = p->target.database;
   adapter.Set("get_relation", Value(Function([db, database](const Arguments& a) -> Value {
                 const Value* schema = a.Get(1, "schema");

@@ -78,11 +78,10 @@ NodeResult SeedMaterialization::Execute(NodeRun& run) {
   if (!reload) dropped = DroppedViews::Before(run);
   if (!dropped.ok()) return fail(dropped.message());
   // The seed's hooks run in its transaction, around the load, as dbt's seed
-  // materialization runs them.
+  // materialization runs them; each is rendered when it runs (a post-hook's
+  // `adapter.drop_relation(this)` must come after the load).
   auto pre = run.compiler.RenderHooks(node, "pre_hook", run.existing);
-  auto post = run.compiler.RenderHooks(node, "post_hook", run.existing);
-  if (!pre.ok() || !post.ok())
-    return ErrorResult(node, "", !pre.ok() ? pre.message() : post.message());
+  if (!pre.ok()) return ErrorResult(node, "", pre.message());
   auto txn = AdapterTransaction::Begin(adapter, run.begin_sql);
   if (!txn.ok()) return fail(txn.message());
   auto execute = [&](const std::vector<std::string>& statements) -> Status {
@@ -109,6 +108,8 @@ NodeResult SeedMaterialization::Execute(NodeRun& run) {
       return fail(s.message());
     }
   }
+  auto post = run.compiler.RenderHooks(node, "post_hook", RelationKind::kTable);
+  if (!post.ok()) return ErrorResult(node, "", post.message());
   if (Status s = execute(*post); !s.ok()) return fail(s.message());
   if (Status s = ApplyRelationConfigs(run, RelationKind::kTable); !s.ok()) {
     return ErrorResult(node, "", s.message());
