@@ -38,6 +38,20 @@ void MergeConfig(nlohmann::json& into, const nlohmann::json& add) {
       } else if (!value.is_null()) {
         list.push_back(value);
       }
+    } else if (key == "grants" && value.is_object() && into[key].is_object()) {
+      // dbt merges grants by privilege: a nearer level's privilege replaces the outer
+      // one's grantees, a `+privilege` adds to them.
+      for (const auto& [privilege, grantees] : value.items()) {
+        if (!privilege.starts_with("+")) {
+          into[key][privilege] = grantees;
+          continue;
+        }
+        nlohmann::json& list = into[key][privilege.substr(1)];
+        if (list.is_string()) list = nlohmann::json::array({list});
+        if (!list.is_array()) list = nlohmann::json::array();
+        for (const auto& g : grantees.is_array() ? grantees : nlohmann::json::array({grantees}))
+          list.push_back(g);
+      }
     } else {
       into[key] = value;
     }

@@ -207,6 +207,9 @@ Project Loader::Load() {
   for (auto& spec : pending_tests_) AddGenericTest(spec);
   for (auto& spec : pending_unit_tests_) AddUnitTest(spec);
   ResolveDependencies();
+  LoadDocs();
+  LoadProjectHooks();
+  CheckConfigKeys();
   return std::move(p_);
 }
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -173,6 +174,17 @@ class Loader {
 
   void ResolveDependencies();
 
+  // Warnings for config keys pdv does not act on (config_check.cc).
+  void CheckConfigKeys();
+  void WarnAboutConfig(const std::string& key, const std::string& where);
+
+  // Each project's on-run-start / on-run-end hooks, in dbt's order (hooks.cc).
+  void LoadProjectHooks();
+
+  // Docs blocks of every project, and descriptions' doc() references resolved to them
+  // (docs_blocks.cc).
+  void LoadDocs();
+
   LoadOptions options_;
   fs::path dir_;
   YAML::Node root_yml_;
@@ -183,6 +195,7 @@ class Loader {
   std::vector<UnitSpec> pending_unit_tests_;
   std::map<std::string, std::vector<int>> ref_lines_, source_lines_;
   ContextCapture scratch_;
+  std::set<std::string> warned_configs_;  // "where\nkey"
 };
 
 }  // namespace pdv::transform::project_internal

@@ -32,6 +32,68 @@
 #include "transform/project_loader.h"
 
 namespace pdv::transform::project_internal {
+namespace {
+
+// A constraint entry (dbt's shape: type, expression, name, columns, to, to_columns), its
+// type checked; `line` is its line in `file`.
+nlohmann::json Constraint(const YAML::Node& c, const std::string& file) {
+  static const std::set<std::string> kTypes = {"not_null",    "unique", "primary_key",
+                                               "foreign_key", "check",  "custom"};
+  int line = static_cast<int>(c.Mark().line) + 1;
+  nlohmann::json j = YamlToJson(c);
+  if (!j.is_object() || !j.contains("type") || !j["type"].is_string() ||
+      !kTypes.count(j["type"].get<std::string>())) {
+    throw LoadError{fmt::format(
+        "{}:{}: a constraint needs a type: not_null, unique, primary_key, foreign_key, check "
+        "or custom",
+        file, line)};
+  }
+  std::string type = j["type"].get<std::string>();
+  if ((type == "check" || type == "custom") && !j.contains("expression")) {
+    throw LoadError{fmt::format("{}:{}: a {} constraint needs an expression", file, line, type)};
+  }
+  if (type == "foreign_key" && !j.contains("expression") && !j.contains("to")) {
+    throw LoadError{fmt::format(
+        "{}:{}: a foreign_key constraint needs `to` (and `to_columns`) or an expression", file,
+        line)};
+  }
+  return j;
+}
+
+nlohmann::json Constraints(const YAML::Node& list, const std::string& file) {
+  nlohmann::json out = nlohmann::json::array();
+  if (!list) return out;
+  if (!list.IsSequence()) {
+    throw LoadError{fmt::format("{}:{}: constraints must be a list", file, list.Mark().line + 1)};
+  }
+  for (const auto& c : list) out.push_back(Constraint(c, file));
+  return out;
+}
+
+// A model column's properties as dbt's manifest keeps them.
+nlohmann::json ColumnProperties(const YAML::Node& col, const std::string& file) {
+  nlohmann::json j = {
+      {"name", col["name"].as<std::string>()},
+      {"description", col["description"] ? col["description"].as<std::string>() : ""},
+      {"meta", col["meta"] ? YamlToJson(col["meta"]) : nlohmann::json::object()},
+      {"data_type", col["data_type"] ? YamlToJson(col["data_type"]) : nullptr},
+      {"constraints", Constraints(col["constraints"], file)},
+      {"quote", col["quote"] ? YamlToJson(col["quote"]) : nullptr},
+      {"tags", col["tags"] ? YamlToJson(col["tags"]) : nlohmann::json::array()}};
+  for (const auto& c : j["constraints"]) {
+    if (c.contains("columns")) {
+      throw LoadError{fmt::format("{}:{}: a column's constraint takes no `columns`", file,
+                                  col.Mark().line + 1)};
+    }
+  }
+  return j;
+}
+
+nlohmann::json ModelConstraints(const YAML::Node& list, const std::string& file) {
+  return Constraints(list, file);
+}
+
+}  // namespace
 
 void Loader::CollectTests(const YAML::Node& tests, const std::string& attached,
                           const std::string& name, const std::string& column,
@@ -191,6 +253,7 @@ void Loader::LoadSchemaFile(const fs::path& f, const std::string& package) {
         continue;
       }
       Node& n = it->second;
+      n.properties_at = fmt::format("{}:{}", file, m.Mark().line + 1);
       if (m["description"]) n.description = m["description"].as<std::string>();
       if (m["config"]) {
         nlohmann::json config = YamlToJson(m["config"]);
@@ -204,11 +267,30 @@ void Loader::LoadSchemaFile(const fs::path& f, const std::string& package) {
       }
       for (const auto& col : m["columns"]) {
         std::string cname = col["name"].as<std::string>();
-        n.columns[cname] = {
-            {"name", cname},
-            {"description", col["description"] ? col["description"].as<std::string>() : ""}};
+        n.columns[cname] = ColumnProperties(col, file);
         CollectTests(col["tests"] ? col["tests"] : col["data_tests"], id, name, cname, file,
                      package);
+      }
+      if (m["constraints"]) n.constraints = ModelConstraints(m["constraints"], file);
+      // A foreign key's `to: ref(...)` is a dependency, as dbt records it: the referenced
+      // table is built first.
+      std::vector<const nlohmann::json*> all;
+      for (const auto& c : n.constraints) all.push_back(&c);
+      for (const auto& [cname, col] : n.columns.items()) {
+        if (col.contains("constraints"))
+          for (const auto& c : col["constraints"]) all.push_back(&c);
+      }
+      static const std::regex kToRef(
+          R"(^\s*ref\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"]\s*)?\)\s*$)");
+      for (const nlohmann::json* c : all) {
+        std::smatch match;
+        std::string to =
+            c->contains("to") && (*c)["to"].is_string() ? (*c)["to"].get<std::string>() : "";
+        if (!std::regex_match(to, match, kToRef)) continue;
+        std::vector<std::string> ref = {match[1].str()};
+        if (match[2].matched) ref.push_back(match[2].str());
+        n.refs.push_back(ref);
+        ref_lines_[id].push_back(m.Mark().line + 1);
       }
       CollectTests(m["tests"] ? m["tests"] : m["data_tests"], id, name, "", file, package);
     }
@@ -282,6 +364,17 @@ void Loader::AddGenericTest(TestSpec& spec) {
   n.config = nlohmann::json::object();
   n.config["materialized"] = "test";
   n.config["severity"] = "ERROR";
+  if (const PackageDir* u = FindUnit(spec.package)) {
+    // dbt_project.yml's `data_tests:` tree, at the schema file's folders under its
+    // resource folder (store_failures, severity, +schema ...).
+    std::vector<std::string> path;
+    fs::path rel = fs::path(Rel(dir_ / spec.file, u->dir)).parent_path();
+    for (auto it = rel.begin(); it != rel.end(); ++it) {
+      if (it != rel.begin()) path.push_back(it->string());
+    }
+    path.push_back(name);
+    MergeConfig(n.config, ResourceConfig(*u, u->yml["data_tests"] ? "data_tests" : "tests", path));
+  }
   n.depends_on.push_back(spec.attached);
   for (const auto& [k, v] : spec.kwargs.items()) {
     n.test_kwargs.Set(k, JsonToValue(v));

@@ -17,6 +17,7 @@
 #include "common/random_secret.h"
 #include "transform/artifacts.h"
 #include "transform/context.h"
+#include "transform/hooks.h"
 #include "transform/materialization.h"
 #include "transform/plan.h"
 #include "transform/reporter.h"
@@ -431,7 +432,34 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
   summary.total = static_cast<int>(plan.steps.size());
   std::map<std::string, int> kinds;  // "table model" -> n
   std::vector<std::pair<const Node*, NodeResult>> problems;
-  std::vector<NodeResult> results = ExecutePlan(plan, workers.all, &summary, &kinds, &problems);
+  // on-run-start: a failure runs no node (each is skipped), as on dbt-core.
+  HookRun hooks{.project = project_,
+                .adapter = adapter_,
+                .options = ExecuteOptions(Node(), RelationKind::kNone),
+                .schemas = plan.schemas,
+                .line = [this](const std::string& l) { reporter_.Line(l); }};
+  Status started_ok =
+      adapter_ ? RunProjectHooks(project_.on_run_start, "on-run-start", hooks) : Status::Ok();
+  std::vector<NodeResult> results;
+  if (started_ok.ok()) {
+    results = ExecutePlan(plan, workers.all, &summary, &kinds, &problems);
+  } else {
+    reporter_.Error(started_ok.message());
+    summary.error++;
+    for (const auto& step : plan.steps) {
+      summary.skip++;
+      results.push_back(NodeResult{.unique_id = step.id,
+                                   .status = NodeStatus::kSkipped,
+                                   .message = "an on-run-start hook failed"});
+    }
+  }
+  if (adapter_ && started_ok.ok()) {
+    hooks.results = &results;
+    if (Status s = RunProjectHooks(project_.on_run_end, "on-run-end", hooks); !s.ok()) {
+      reporter_.Error(s.message());
+      summary.error++;
+    }
+  }
   // The manifest shows what every worker compiled.
   for (const auto& w : workers.extra) compiled_.insert(w->compiled_.begin(), w->compiled_.end());
   double elapsed = std::chrono::duration<double>(Clock::now() - started).count();

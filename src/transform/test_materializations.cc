@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <optional>
 #include <regex>
 
+#include "transform/store_failures.h"
 #include "transform/unit_test.h"
 
 namespace pdv::transform {
@@ -12,16 +14,6 @@ NodeResult DataTestMaterialization::Execute(NodeRun& run) {
   const Node& node = run.node;
   const std::string& compiled = run.compiled;
   NodeResult res{.unique_id = node.unique_id};
-  // store_failures is not implemented: an error, not silently ignored.
-  if (node.config.contains("store_failures") && node.config["store_failures"].is_boolean() &&
-      node.config["store_failures"].get<bool>()) {
-    res.status = NodeStatus::kError;
-    res.message = fmt::format(
-        "{}: test config 'store_failures: true' is not supported by pdv "
-        "transform",
-        node.defined_at.empty() ? node.original_file_path : node.defined_at);
-    return res;
-  }
   auto text_config = [&](const char* key, const char* fallback) {
     return node.config.contains(key) && node.config[key].is_string()
                ? node.config[key].get<std::string>()
@@ -32,9 +24,31 @@ NodeResult DataTestMaterialization::Execute(NodeRun& run) {
     sql = fmt::format("select * from (\n{}\n) dbt_limit limit {}", compiled,
                       node.config["limit"].get<int64_t>());
   }
+  // store_failures: the failing rows kept in the audit schema, and the test counted on
+  // them, as dbt's test materialization does.
+  std::optional<AdapterTransaction> txn;
+  auto stored = StoreFailures(run, compiled);
+  if (!stored.ok()) {
+    res.status = NodeStatus::kError;
+    res.message = stored.message();
+    return res;
+  }
+  if (stored->has_value()) {
+    txn.emplace(std::move((*stored)->transaction));
+    sql = fmt::format("select * from {}", (*stored)->relation.Quoted());
+    if (node.config.contains("limit") && node.config["limit"].is_number_integer()) {
+      sql += fmt::format(" limit {}", node.config["limit"].get<int64_t>());
+    }
+  }
   StatementResult r = run.adapter.Execute(
       run.adapter.TestQuerySql(sql, text_config("fail_calc", "count(*)"),
                                text_config("warn_if", "!= 0"), text_config("error_if", "!= 0")));
+  if (r.ok && txn) {
+    if (Status c = txn->Commit(run.commit_sql); !c.ok()) {
+      r.ok = false;
+      r.error = c.message();
+    }
+  }
   if (!r.ok) {
     res.status = NodeStatus::kError;
     res.message = fmt::format(
