@@ -139,8 +139,8 @@ class Value {
   friend bool operator==(const Value& a, const Value& b);
 
  private:
-  Data data_;
   bool tuple_ = false;
+  Data data_;
 };
 
 // Python's comparison: -1, 0 or 1; a TemplateError at `line` for operands Python cannot
