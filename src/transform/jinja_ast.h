@@ -70,8 +70,8 @@ struct Node {
   NodeList else_body;
   std::vector<std::string> params;
   std::vector<std::unique_ptr<Expr>> defaults;  // per param, null when none
-  std::unique_ptr<Expr> condition;               // kFor: the `if` filter, null when none
-  bool recursive = false;                        // kFor: `recursive`, loop(items) renders again
+  std::unique_ptr<Expr> condition;              // kFor: the `if` filter, null when none
+  bool recursive = false;                       // kFor: `recursive`, loop(items) renders again
 };
 
 }  // namespace pdv::transform::jinja

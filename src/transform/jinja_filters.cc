@@ -8,6 +8,8 @@
 #include <cctype>
 #include <cfenv>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <regex>
 
@@ -60,7 +62,8 @@ ValueList ToList(const std::string& name, const Value& v, int line) {
     return chars;
   }
   if (v.is_undefined()) ThrowUndefined(v, line);
-  throw TemplateError(line, fmt::format("filter '{}' needs a sequence, not {}", name, v.TypeName()));
+  throw TemplateError(line,
+                      fmt::format("filter '{}' needs a sequence, not {}", name, v.TypeName()));
 }
 
 // Jinja's map/select and kin yield nothing for none and undefined.
@@ -441,6 +444,13 @@ Value FRound(const std::string&, const Value& v, const Arguments& a, int line) {
   double scale = std::pow(10.0, static_cast<double>(precision));
   if (method == "common") {
     if (v.is_int() && precision >= 0) return v;  // Python's round(int, n) is that int
+    if (precision >= 0 && precision < 300 && std::isfinite(v.as_number())) {
+      // Python rounds the exact binary value half to even, as printf does: 2.675 (really
+      // 2.67499...) to 2.67, 2.5 to 2.
+      char buf[512];
+      std::snprintf(buf, sizeof buf, "%.*f", static_cast<int>(precision), v.as_number());
+      return Value(std::strtod(buf, nullptr));
+    }
     return Value(RoundHalfEven(v.as_number() * scale) / scale);
   }
   double x = v.as_number() * scale;
@@ -469,12 +479,11 @@ Value FToJson(const std::string&, const Value& v, const Arguments& a, int line) 
 }
 Value FIndent(const std::string&, const Value& v, const Arguments& a, int line) {
   const Value* w = Arg(a, 0, "width");
-  std::string pad = w && w->is_string() ? w->as_string()
-                                        : std::string(w && w->is_int() ? static_cast<size_t>(
-                                                                             std::max<int64_t>(
-                                                                                 w->as_int(), 0))
-                                                                       : 4,
-                                                      ' ');
+  std::string pad =
+      w && w->is_string()
+          ? w->as_string()
+          : std::string(
+                w && w->is_int() ? static_cast<size_t>(std::max<int64_t>(w->as_int(), 0)) : 4, ' ');
   bool first = Flag(a, 1, "first"), blank = Flag(a, 2, "blank");
   std::string s = Text(v, line) + "\n";
   std::vector<std::string> lines;
@@ -547,8 +556,8 @@ Value FFormat(const std::string&, const Value& v, const Arguments& a, int line) 
 Value FAttr(const std::string&, const Value& v, const Arguments& a, int line) {
   const Value* name = Arg(a, 0, "name");
   if (!name) throw TemplateError(line, "attr needs a name");
-  bool plain_dict = v.is_dict() && !v.dict().text && !v.dict().operators && !v.dict().sequence &&
-                    !v.dict().call;
+  bool plain_dict =
+      v.is_dict() && !v.dict().text && !v.dict().operators && !v.dict().sequence && !v.dict().call;
   if (plain_dict) return Method(v, name->Str());
   return Attribute(v, name->Str(), line);
 }
@@ -636,8 +645,12 @@ Value FStriptags(const std::string&, const Value& v, const Arguments&, int line)
       out += c;
     }
   }
-  for (auto [from, to] : {std::pair{"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&#34;", "\""},
-                          {"&#39;", "'"}, {"&quot;", "\""}}) {
+  for (auto [from, to] : {std::pair{"&amp;", "&"},
+                          {"&lt;", "<"},
+                          {"&gt;", ">"},
+                          {"&#34;", "\""},
+                          {"&#39;", "'"},
+                          {"&quot;", "\""}}) {
     std::string f = from;
     for (size_t p; (p = out.find(f)) != std::string::npos;) out.replace(p, f.size(), to);
   }
@@ -654,7 +667,8 @@ Value FFilesize(const std::string&, const Value& v, const Arguments& a, int line
   for (int i = 0; i < 8; ++i) {
     double unit = std::pow(base, i + 2);
     if (bytes < unit || i == 7) {
-      return Value(fmt::format("{:.1f} {}", base * bytes / unit, binary ? kBinary[i] : kDecimal[i]));
+      return Value(
+          fmt::format("{:.1f} {}", base * bytes / unit, binary ? kBinary[i] : kDecimal[i]));
     }
   }
   return Value();
@@ -780,7 +794,8 @@ bool TSameAs(const Value& v, const Arguments& a, int line) {
 
 bool TIn(const Value& v, const Arguments& a, int line) {
   const Value& seq = Other(a, line, "in");
-  if (seq.is_string()) return v.is_string() && seq.as_string().find(v.as_string()) != std::string::npos;
+  if (seq.is_string())
+    return v.is_string() && seq.as_string().find(v.as_string()) != std::string::npos;
   if (seq.is_dict() && !seq.dict().sequence) return seq.dict().Find(v.Str()) != nullptr;
   if (seq.is_undefined()) ThrowUndefined(seq, line);
   ValueList items = ToList("in", seq, line);
@@ -813,18 +828,18 @@ const std::map<std::string, TestFn>& Tests() {
       {"boolean", [](const Value& v, const Arguments&, int) { return v.is_bool(); }},
       {"true", [](const Value& v, const Arguments&, int) { return v.is_bool() && v.as_bool(); }},
       {"false", [](const Value& v, const Arguments&, int) { return v.is_bool() && !v.as_bool(); }},
-      {"mapping", [](const Value& v, const Arguments&, int) {
-         return v.is_dict() && !v.dict().operators;
-       }},
-      {"sequence", [](const Value& v, const Arguments&, int) {
+      {"mapping",
+       [](const Value& v, const Arguments&, int) { return v.is_dict() && !v.dict().operators; }},
+      {"sequence",
+       [](const Value& v, const Arguments&, int) {
          return v.is_list() || v.is_string() || (v.is_dict() && !v.dict().operators);
        }},
-      {"iterable", [](const Value& v, const Arguments&, int) {
+      {"iterable",
+       [](const Value& v, const Arguments&, int) {
          return v.is_list() || v.is_string() || (v.is_dict() && !v.dict().operators);
        }},
-      {"callable", [](const Value& v, const Arguments&, int) {
-         return v.is_callable() || (v.is_dict() && v.dict().call);
-       }},
+      {"callable", [](const Value& v, const Arguments&,
+                      int) { return v.is_callable() || (v.is_dict() && v.dict().call); }},
       {"escaped", [](const Value&, const Arguments&, int) { return false; }},
       {"even",
        [](const Value& v, const Arguments&, int line) {
@@ -850,46 +865,34 @@ const std::map<std::string, TestFn>& Tests() {
       {"==", [](const Value& v, const Arguments& a, int l) { return v == Other(a, l, "=="); }},
       {"ne", [](const Value& v, const Arguments& a, int l) { return !(v == Other(a, l, "ne")); }},
       {"!=", [](const Value& v, const Arguments& a, int l) { return !(v == Other(a, l, "!=")); }},
-      {"lt", [](const Value& v, const Arguments& a, int l) {
-         return Compare(v, Other(a, l, "lt"), l) < 0;
-       }},
-      {"lessthan", [](const Value& v, const Arguments& a, int l) {
-         return Compare(v, Other(a, l, "lt"), l) < 0;
-       }},
-      {"<", [](const Value& v, const Arguments& a, int l) {
-         return Compare(v, Other(a, l, "<"), l) < 0;
-       }},
-      {"le", [](const Value& v, const Arguments& a, int l) {
-         return Compare(v, Other(a, l, "le"), l) <= 0;
-       }},
-      {"<=", [](const Value& v, const Arguments& a, int l) {
-         return Compare(v, Other(a, l, "<="), l) <= 0;
-       }},
-      {"gt", [](const Value& v, const Arguments& a, int l) {
-         return Compare(v, Other(a, l, "gt"), l) > 0;
-       }},
-      {"greaterthan", [](const Value& v, const Arguments& a, int l) {
-         return Compare(v, Other(a, l, "gt"), l) > 0;
-       }},
-      {">", [](const Value& v, const Arguments& a, int l) {
-         return Compare(v, Other(a, l, ">"), l) > 0;
-       }},
-      {"ge", [](const Value& v, const Arguments& a, int l) {
-         return Compare(v, Other(a, l, "ge"), l) >= 0;
-       }},
-      {">=", [](const Value& v, const Arguments& a, int l) {
-         return Compare(v, Other(a, l, ">="), l) >= 0;
-       }},
+      {"lt", [](const Value& v, const Arguments& a,
+                int l) { return Compare(v, Other(a, l, "lt"), l) < 0; }},
+      {"lessthan", [](const Value& v, const Arguments& a,
+                      int l) { return Compare(v, Other(a, l, "lt"), l) < 0; }},
+      {"<", [](const Value& v, const Arguments& a,
+               int l) { return Compare(v, Other(a, l, "<"), l) < 0; }},
+      {"le", [](const Value& v, const Arguments& a,
+                int l) { return Compare(v, Other(a, l, "le"), l) <= 0; }},
+      {"<=", [](const Value& v, const Arguments& a,
+                int l) { return Compare(v, Other(a, l, "<="), l) <= 0; }},
+      {"gt", [](const Value& v, const Arguments& a,
+                int l) { return Compare(v, Other(a, l, "gt"), l) > 0; }},
+      {"greaterthan", [](const Value& v, const Arguments& a,
+                         int l) { return Compare(v, Other(a, l, "gt"), l) > 0; }},
+      {">", [](const Value& v, const Arguments& a,
+               int l) { return Compare(v, Other(a, l, ">"), l) > 0; }},
+      {"ge", [](const Value& v, const Arguments& a,
+                int l) { return Compare(v, Other(a, l, "ge"), l) >= 0; }},
+      {">=", [](const Value& v, const Arguments& a,
+                int l) { return Compare(v, Other(a, l, ">="), l) >= 0; }},
       {"in", TIn},
       {"sameas", TSameAs},
       {"upper", [](const Value& v, const Arguments&, int) { return TCase(v, true); }},
       {"lower", [](const Value& v, const Arguments&, int) { return TCase(v, false); }},
-      {"filter", [](const Value& v, const Arguments&, int) {
-         return v.is_string() && IsFilter(v.as_string());
-       }},
-      {"test", [](const Value& v, const Arguments&, int) {
-         return v.is_string() && IsTest(v.as_string());
-       }},
+      {"filter", [](const Value& v, const Arguments&,
+                    int) { return v.is_string() && IsFilter(v.as_string()); }},
+      {"test", [](const Value& v, const Arguments&,
+                  int) { return v.is_string() && IsTest(v.as_string()); }},
   };
   return kTests;
 }
@@ -901,7 +904,8 @@ bool IsTest(const std::string& name) { return Tests().count(name) > 0; }
 
 Value ApplyFilter(const std::string& name, const Value& v, const Arguments& a, int line) {
   auto it = Filters().find(name);
-  if (it == Filters().end()) throw TemplateError(line, fmt::format("unsupported filter '{}'", name));
+  if (it == Filters().end())
+    throw TemplateError(line, fmt::format("unsupported filter '{}'", name));
   return it->second(name, v, a, line);
 }
 

@@ -138,7 +138,8 @@ std::string FormatInt(int64_t v, const Spec& spec, int line) {
     default:
       throw TemplateError(line, fmt::format("unknown format code '{}' for int", spec.type));
   }
-  if (spec.grouping) digits = Group(digits, spec.grouping, spec.type == 0 || spec.type == 'd' ? 3 : 4);
+  if (spec.grouping)
+    digits = Group(digits, spec.grouping, spec.type == 0 || spec.type == 'd' ? 3 : 4);
   return Pad(spec, SignOf(negative, spec.sign) + prefix, digits, '>');
 }
 
@@ -184,8 +185,9 @@ Value FieldValue(const std::string& field, const Arguments& args, size_t& next_a
   size_t end = field.find_first_of(".[");
   std::string head = field.substr(0, end);
   Value v;
-  if (head.empty() || std::all_of(head.begin(), head.end(),
-                                  [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+  if (head.empty() || std::all_of(head.begin(), head.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c));
+      })) {
     size_t index = head.empty() ? next_auto++ : std::stoul(head);
     if (index >= args.positional.size()) {
       throw TemplateError(args.line, fmt::format("format: replacement index {} out of range for "
@@ -217,9 +219,9 @@ Value FieldValue(const std::string& field, const Arguments& args, size_t& next_a
       size_t close = field.find(']', i);
       if (close == std::string::npos) throw TemplateError(args.line, "format: missing ']'");
       std::string key = field.substr(i + 1, close - i - 1);
-      if (v.is_list() && !key.empty() &&
-          std::all_of(key.begin(), key.end(),
-                      [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+      if (v.is_list() && !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
+            return std::isdigit(static_cast<unsigned char>(c));
+          })) {
         size_t k = std::stoul(key);
         if (k >= v.list().size()) throw TemplateError(args.line, "format: index out of range");
         v = v.list()[k];
@@ -414,7 +416,7 @@ std::string StrFormat(const std::string& f, const Arguments& args) {
 std::string PrintfFormat(const std::string& f, const Value& args, int line) {
   ValueList positional;
   const ValueDict* mapping = nullptr;
-  if (args.is_list()) {
+  if (args.is_tuple()) {
     positional = args.list();
   } else {
     if (args.is_dict() && !args.dict().text && !args.dict().operators) mapping = &args.dict();
@@ -502,9 +504,9 @@ std::string PrintfFormat(const std::string& f, const Value& args, int line) {
                                                 "not {}",
                                                 type, arg->TypeName()));
         }
-        int64_t v = arg->is_bool()     ? int64_t(arg->as_bool())
-                    : arg->is_int()    ? arg->as_int()
-                                       : static_cast<int64_t>(std::trunc(arg->as_number()));
+        int64_t v = arg->is_bool()  ? int64_t(arg->as_bool())
+                    : arg->is_int() ? arg->as_int()
+                                    : static_cast<int64_t>(std::trunc(arg->as_number()));
         Spec s = spec;
         s.precision = -1;
         std::string body = FormatInt(v < 0 ? -v : v, {.type = 'd'}, line);
@@ -535,8 +537,8 @@ std::string PrintfFormat(const std::string& f, const Value& args, int line) {
       case 'g':
       case 'G': {
         if (!arg->is_number() && !arg->is_bool()) {
-          throw TemplateError(line, fmt::format("format: must be real number, not {}",
-                                                arg->TypeName()));
+          throw TemplateError(line,
+                              fmt::format("format: must be real number, not {}", arg->TypeName()));
         }
         Spec s = spec;
         s.type = type;

@@ -16,7 +16,7 @@ std::string FormatSpec(const Value& value, const std::string& spec, int line);
 // `fmt`.format(*args, **kwargs).
 std::string StrFormat(const std::string& fmt, const Arguments& args);
 
-// `fmt` % args: args a list (a tuple), a dict (for %(name)s) or one value.
+// `fmt` % args: args a tuple, a dict (for %(name)s) or one value.
 std::string PrintfFormat(const std::string& fmt, const Value& args, int line);
 
 // json.dumps(value, sort_keys=...): Python's separators and ASCII escapes; html_safe also

@@ -31,8 +31,8 @@ int64_t IntArg(const Arguments& a, size_t i, const char* method, const char* nam
   const Value* v = a.Get(i, name);
   if (!v || v->is_none()) return fallback;
   if (!v->is_int()) {
-    throw TemplateError(a.line, fmt::format("{}() needs an integer '{}', not {}", method, name,
-                                            v->TypeName()));
+    throw TemplateError(
+        a.line, fmt::format("{}() needs an integer '{}', not {}", method, name, v->TypeName()));
   }
   return v->as_int();
 }
@@ -70,9 +70,7 @@ ValueList Split(const std::string& s, const Value* sep_arg, int64_t maxsplit, bo
       parts.push_back(s.substr(rest, end - rest));
     } else {
       size_t keep = words.size() - static_cast<size_t>(maxsplit);
-      size_t begin = 0;
-      while (begin < s.size() && IsPySpace(s[begin])) ++begin;
-      parts.push_back(s.substr(begin, words[keep - 1].second - begin));
+      parts.push_back(s.substr(0, words[keep - 1].second));
       for (size_t k = keep; k < words.size(); ++k)
         parts.push_back(s.substr(words[k].first, words[k].second - words[k].first));
     }
@@ -113,16 +111,16 @@ std::string Justify(const std::string& s, const Arguments& a, const char* method
   std::string fill = " ";
   if (const Value* f = a.Get(1, "fillchar")) {
     if (!f->is_string() || f->as_string().size() != 1)
-      throw TemplateError(a.line, fmt::format("{}(): the fill character must be one character",
-                                              method));
+      throw TemplateError(a.line,
+                          fmt::format("{}(): the fill character must be one character", method));
     fill = f->as_string();
   }
   if (width <= static_cast<int64_t>(s.size())) return s;
   size_t pad = static_cast<size_t>(width) - s.size();
   if (align == '<') return s + std::string(pad, fill[0]);
   if (align == '>') return std::string(pad, fill[0]) + s;
-  // Python's center puts the odd pad on the left when the string's length is odd.
-  size_t left = pad / 2 + (pad & s.size() & 1);
+  // Python's center puts the odd pad on the left when the width is odd.
+  size_t left = pad / 2 + (pad & static_cast<size_t>(width) & 1);
   return std::string(left, fill[0]) + s + std::string(pad - left, fill[0]);
 }
 
@@ -293,11 +291,13 @@ Value StrMethod(const std::string& s, const std::string& name) {
                         : std::string(pad, '0') + s);
     });
   }
-  if (name == "center") return fn([s](const Arguments& a) { return Value(Justify(s, a, "center", '^')); });
-  if (name == "ljust") return fn([s](const Arguments& a) { return Value(Justify(s, a, "ljust", '<')); });
-  if (name == "rjust") return fn([s](const Arguments& a) { return Value(Justify(s, a, "rjust", '>')); });
-  if (name == "find" || name == "rfind" || name == "index" || name == "rindex" ||
-      name == "count") {
+  if (name == "center")
+    return fn([s](const Arguments& a) { return Value(Justify(s, a, "center", '^')); });
+  if (name == "ljust")
+    return fn([s](const Arguments& a) { return Value(Justify(s, a, "ljust", '<')); });
+  if (name == "rjust")
+    return fn([s](const Arguments& a) { return Value(Justify(s, a, "rjust", '>')); });
+  if (name == "find" || name == "rfind" || name == "index" || name == "rindex" || name == "count") {
     return fn([s, name](const Arguments& a) -> Value {
       const std::string& sub = StrArg(a, 0, name.c_str(), "sub");
       auto [b, e] = Bounds(a, 1, static_cast<int64_t>(s.size()), name.c_str());
@@ -324,10 +324,10 @@ Value StrMethod(const std::string& s, const std::string& name) {
       if (sep.empty()) throw TemplateError(a.line, "empty separator");
       size_t at = name == "partition" ? s.find(sep) : s.rfind(sep);
       if (at == std::string::npos) {
-        return name == "partition" ? Value(ValueList{Value(s), Value(""), Value("")})
-                                   : Value(ValueList{Value(""), Value(""), Value(s)});
+        return name == "partition" ? Value::Tuple({Value(s), Value(""), Value("")})
+                                   : Value::Tuple({Value(""), Value(""), Value(s)});
       }
-      return Value(ValueList{Value(s.substr(0, at)), Value(sep), Value(s.substr(at + sep.size()))});
+      return Value::Tuple({Value(s.substr(0, at)), Value(sep), Value(s.substr(at + sep.size()))});
     });
   }
   if (name == "removeprefix" || name == "removesuffix") {

@@ -72,6 +72,7 @@ std::vector<Segment> Split(const std::string& src) {
     // hold "{{ this }}" (hooks in config()).
     size_t end = std::string::npos;
     char quote = 0;
+    int depth = 0;
     for (size_t i = body_start; i + 1 < src.size(); ++i) {
       char ch = src[i];
       if (kind != '#' && quote) {
@@ -82,9 +83,13 @@ std::vector<Segment> Split(const std::string& src) {
         }
       } else if (kind != '#' && (ch == '\'' || ch == '"')) {
         quote = ch;
-      } else if (ch == close[0] && src[i + 1] == close[1]) {
+      } else if (ch == close[0] && src[i + 1] == close[1] && depth == 0) {
         end = i;
         break;
+      } else if (kind == '{' && ch == '{') {
+        ++depth;  // a dict literal: its closing braces do not end the tag
+      } else if (kind == '{' && ch == '}' && depth > 0) {
+        --depth;
       }
     }
     if (end == std::string::npos) {
@@ -277,7 +282,7 @@ class ExprParser {
     list->tuple = true;
     list->args.push_back(std::move(first));
     while (AcceptOp(",")) {
-      if (AtEnd()) break;
+      if (AtEnd() || PeekOp(")")) break;
       list->args.push_back(Parse());
     }
     return list;
@@ -347,8 +352,9 @@ class ExprParser {
         if (PeekOp("(")) {
           ++pos_;
           ParseArgs(t.get());
-        } else if (!AtEnd() && tokens_[pos_].kind != Token::Kind::kOp && !PeekName("and") &&
-                   !PeekName("or") && !PeekName("if") && !PeekName("else")) {
+        } else if (!AtEnd() &&
+                   (tokens_[pos_].kind != Token::Kind::kOp || PeekOp("[") || PeekOp("{")) &&
+                   !PeekName("and") && !PeekName("or") && !PeekName("if") && !PeekName("else")) {
           t->args.push_back(ParsePrimary());
           t->names.push_back("");
         }

@@ -329,10 +329,10 @@ class Renderer : public MacroScope {
                              : v.is_dict() && v.dict().sequence ? v.dict().sequence.get()
                                                                 : nullptr;
     if (!items || items->size() != targets.size()) {
-      throw TemplateError(line, fmt::format("cannot unpack {} into {} names",
-                                            items ? fmt::format("{} values", items->size())
-                                                  : v.TypeName(),
-                                            targets.size()));
+      throw TemplateError(
+          line, fmt::format("cannot unpack {} into {} names",
+                            items ? fmt::format("{} values", items->size()) : v.TypeName(),
+                            targets.size()));
     }
     for (size_t i = 0; i < targets.size(); ++i) scopes_.back().Set(targets[i], (*items)[i]);
   }
@@ -398,7 +398,8 @@ class Renderer : public MacroScope {
       loop.Set("previtem", i > 0 ? items[at - 1] : Value::MakeUndefined("previtem"));
       loop.Set("nextitem", i + 1 < length ? items[at + 1] : Value::MakeUndefined("nextitem"));
       loop.Set("cycle", Value(Function([i](const Arguments& a) -> Value {
-                 if (a.positional.empty()) throw TemplateError(a.line, "no items for cycling given");
+                 if (a.positional.empty())
+                   throw TemplateError(a.line, "no items for cycling given");
                  return a.positional[static_cast<size_t>(i) % a.positional.size()];
                })));
       loop.Set("changed", Value(Function([last_changed](const Arguments& a) {
@@ -790,10 +791,10 @@ class Renderer : public MacroScope {
   const std::string node_package_;
   std::string package_;  // of the macro being rendered (the node's at the top level)
   std::vector<ValueDict> scopes_;
-  int line_ = 0;                        // of the statement being rendered
-  int depth_ = 0;                       // frames entered (macro calls, caller bodies)
+  int line_ = 0;                         // of the statement being rendered
+  int depth_ = 0;                        // frames entered (macro calls, caller bodies)
   const ValueDict* toplevel_ = nullptr;  // the template's top-level scope while in a frame
-  bool sees_toplevel_ = false;          // the current frame is a macro of that template
+  bool sees_toplevel_ = false;           // the current frame is a macro of that template
   std::map<std::string, Value> namespaces_;
 };
 

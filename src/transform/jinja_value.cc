@@ -144,9 +144,8 @@ int Compare(const Value& a, const Value& b, int line) {
   if (a.is_undefined() || b.is_undefined()) {
     throw TemplateError(line, (a.is_undefined() ? a : b).UndefinedMessage());
   }
-  throw TemplateError(line,
-                      fmt::format("'<' not supported between instances of '{}' and '{}'",
-                                  a.TypeName(), b.TypeName()));
+  throw TemplateError(line, fmt::format("'<' not supported between instances of '{}' and '{}'",
+                                        a.TypeName(), b.TypeName()));
 }
 
 bool operator==(const Value& a, const Value& b) {

@@ -35,8 +35,8 @@ using Function = std::function<Value(const Arguments&)>;
 // An object's operators (datetime arithmetic): `op` is "+", "-", "*", "/", "//", "%", or
 // "cmp" (answer -1, 0 or 1); `self_left` says whether the object is the left operand.
 // nullopt: the object does not support the operation with that operand.
-using Operators = std::function<std::optional<Value>(const std::string& op, const Value& other,
-                                                     bool self_left)>;
+using Operators =
+    std::function<std::optional<Value>(const std::string& op, const Value& other, bool self_left)>;
 
 // An insertion-ordered dict. `text`, when set, is what the dict renders as: dbt's
 // relations (`this`, `ref()`) are dicts of their parts that render as "schema"."name".
