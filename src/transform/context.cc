@@ -12,6 +12,7 @@
 
 #include "transform/adapter.h"
 #include "transform/datetime_module.h"
+#include "transform/jinja_format.h"
 
 namespace pdv::transform {
 
@@ -430,6 +431,43 @@ Value ReModule() {
   return Value(std::move(re));
 }
 
+// log(msg, info=True), print(msg) and exceptions.warn(msg) (with raise_compiler_error), to
+// `sink` (the runner's reporter), or stderr when the render has none (parsing).
+void AddMessageFunctions(ValueDict& g, const SecretMask& secrets,
+                         const std::function<void(TemplateMessage, const std::string&)>& sink) {
+  const SecretMask* mask = &secrets;
+  auto send = [mask, sink](TemplateMessage kind, const std::string& text) {
+    std::string clean = mask->Scrub(text);
+    if (sink) {
+      sink(kind, clean);
+    } else {
+      std::cerr << (kind == TemplateMessage::kWarning ? "warning: " : "") << clean << "\n";
+    }
+  };
+  g.Set("log", Value(Function([send](const Arguments& a) -> Value {
+          const Value* info = a.Get(1, "info");
+          if (info && info->Truthy() && !a.positional.empty()) {
+            send(TemplateMessage::kLog, a.positional[0].Str());
+          }
+          return Value("");
+        })));
+  g.Set("print", Value(Function([send](const Arguments& a) -> Value {
+          if (!a.positional.empty()) send(TemplateMessage::kPrint, a.positional[0].Str());
+          return Value("");
+        })));
+  ValueDict exceptions;
+  exceptions.Set("raise_compiler_error", Value(Function([](const Arguments& a) -> Value {
+                   throw TemplateError(
+                       a.line, a.positional.empty() ? "compiler error" : a.positional[0].Str());
+                 })));
+  exceptions.Set("warn", Value(Function([send](const Arguments& a) -> Value {
+                   if (!a.positional.empty())
+                     send(TemplateMessage::kWarning, a.positional[0].Str());
+                   return Value("");
+                 })));
+  g.Set("exceptions", Value(std::move(exceptions)));
+}
+
 }  // namespace
 
 ValueDict MakeContext(const Project& project, const Node& node, const ContextOptions& options,
@@ -585,29 +623,7 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
   g.Set("schema", Value(node.schema));
   g.Set("database", Value(node.database));
   g.Set("model", NodeValue(node));
-  const SecretMask* secrets = &project.secrets;
-  g.Set("log", Value(Function([secrets](const Arguments& a) -> Value {
-          const Value* info = a.Get(1, "info");
-          if (info && info->Truthy() && !a.positional.empty()) {
-            std::cerr << secrets->Scrub(a.positional[0].Str()) << "\n";
-          }
-          return Value("");
-        })));
-  g.Set("print", Value(Function([secrets](const Arguments& a) -> Value {
-          if (!a.positional.empty()) std::cerr << secrets->Scrub(a.positional[0].Str()) << "\n";
-          return Value("");
-        })));
-  ValueDict exceptions;
-  exceptions.Set("raise_compiler_error", Value(Function([](const Arguments& a) -> Value {
-                   throw TemplateError(
-                       a.line, a.positional.empty() ? "compiler error" : a.positional[0].Str());
-                 })));
-  exceptions.Set("warn", Value(Function([secrets](const Arguments& a) -> Value {
-                   if (!a.positional.empty())
-                     std::cerr << "warning: " << secrets->Scrub(a.positional[0].Str()) << "\n";
-                   return Value("");
-                 })));
-  g.Set("exceptions", Value(std::move(exceptions)));
+  AddMessageFunctions(g, project.secrets, options.message);
   Value adapter = AdapterValue(p, run, parse ? nullptr : options.adapter, parse);
   g.Set("load_relation", *adapter.dict().Find("load_relation"));
   g.Set("adapter", adapter);
@@ -652,10 +668,13 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
           }
           return Value(std::move(out));
         })));
-  g.Set("tojson", Value(Function([](const Arguments& a) -> Value {
-          if (a.positional.empty()) throw TemplateError(a.line, "tojson() needs a value");
-          return Value(ValueToJson(a.positional[0]).dump());
-        })));
+  g.Set(
+      "tojson", Value(Function([](const Arguments& a) -> Value {
+        if (a.positional.empty()) throw TemplateError(a.line, "tojson() needs a value");
+        // dbt's tojson is json.dumps(value, sort_keys=sort_keys): Python's spacing.
+        const Value* sort_keys = a.Get(2, "sort_keys");
+        return Value(jinja::PyJsonDumps(a.positional[0], sort_keys && sort_keys->Truthy(), false));
+      })));
   g.Set("fromjson", Value(Function([](const Arguments& a) -> Value {
           if (a.positional.empty()) throw TemplateError(a.line, "fromjson() needs a string");
           try {

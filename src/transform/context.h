@@ -32,6 +32,9 @@ struct QueryResult {
   std::string status;
 };
 
+// What a template's log(info=True), print() and exceptions.warn() say.
+enum class TemplateMessage { kLog, kPrint, kWarning };
+
 struct ContextOptions {
   bool parse = false;
   // What env_var() may read (transform/env_access.h): profiles.yml any variable but
@@ -56,6 +59,8 @@ struct ContextOptions {
   // The command being run (flags.WHICH): run, test, build, compile ...
   std::string which;
   bool full_refresh = false;
+  // Where log/print/warn go (the runner's reporter); unset: stderr.
+  std::function<void(TemplateMessage, const std::string&)> message;
 };
 
 // Builds the globals for rendering `node`. `capture` must outlive the renders.

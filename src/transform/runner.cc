@@ -55,6 +55,13 @@ ContextOptions Runner::ExecuteOptions(const Node& node, RelationKind existing) {
                       .full_refresh = options_.full_refresh};
   opts.run_query = [this](const std::string& sql) { return RunQuery(sql); };
   opts.adapter = adapter_;
+  opts.message = [this](TemplateMessage kind, const std::string& text) {
+    if (kind == TemplateMessage::kWarning) {
+      reporter_.Warning(text);
+    } else {
+      reporter_.Line(text);
+    }
+  };
   return opts;
 }
 
