@@ -14,6 +14,7 @@
 #include "transform/adapter_api.h"
 #include "transform/datetime_module.h"
 #include "transform/model_versions.h"
+#include "transform/jinja_format.h"
 
 namespace pdv::transform {
 
@@ -684,10 +685,13 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
           }
           return Value(std::move(out));
         })));
-  g.Set("tojson", Value(Function([](const Arguments& a) -> Value {
-          if (a.positional.empty()) throw TemplateError(a.line, "tojson() needs a value");
-          return Value(ValueToJson(a.positional[0]).dump());
-        })));
+  g.Set(
+      "tojson", Value(Function([](const Arguments& a) -> Value {
+        if (a.positional.empty()) throw TemplateError(a.line, "tojson() needs a value");
+        // dbt's tojson is json.dumps(value, sort_keys=sort_keys): Python's spacing.
+        const Value* sort_keys = a.Get(2, "sort_keys");
+        return Value(jinja::PyJsonDumps(a.positional[0], sort_keys && sort_keys->Truthy(), false));
+      })));
   g.Set("fromjson", Value(Function([](const Arguments& a) -> Value {
           if (a.positional.empty()) throw TemplateError(a.line, "fromjson() needs a string");
           try {

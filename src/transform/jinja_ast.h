@@ -23,7 +23,7 @@ struct Expr {
     kUnary,      // text ("-", "not") args[0]
     kBinary,     // args[0] text args[1]: arithmetic, comparison, in, and, or, ~
     kCondition,  // args[0] if args[1] else args[2] (args[2] may be absent)
-    kList,       // [args...]
+    kList,       // [args...], a tuple (args...) when `tuple`
     kDict,       // {args[0]: args[1], ...}
   };
   Kind kind;
@@ -31,6 +31,7 @@ struct Expr {
   std::string text;
   Value literal;
   bool negate = false;
+  bool tuple = false;
   std::vector<std::unique_ptr<Expr>> args;
   std::vector<std::string> names;
 };
@@ -43,15 +44,22 @@ struct Node {
     kText,          // text
     kOutput,        // {{ expr }}
     kIf,            // branches: (condition, body); else branch has a null condition
-    kFor,           // for targets in expr: body, else_body
+    kFor,           // for targets in expr [if condition] [recursive]: body, else_body
     kSet,           // set targets = expr
     kSetBlock,      // set targets[0] %}body{% endset
     kMacro,         // macro text(params = defaults): body
     kDo,            // do expr
     kSetAttribute,  // set targets[0].text = expr, or to body when expr is null
-    kCallBlock,     // call expr (a kCall) %}body{% endcall: the body is the callee's caller()
+    kCallBlock,     // call(params = defaults) expr (a kCall) %}body{% endcall: the body is the
+                    // callee's caller(args)
     kSnapshot,      // snapshot text %}body{% endsnapshot: dbt's snapshot; renders its body
+    kBreak,         // break (loopcontrols)
+    kContinue,      // continue (loopcontrols)
+    kFilterBlock,   // filter chain %}body{% endfilter: expr applies the chain to the name
+                    // kFilterBlockName, which holds the rendered body
+    kWith,          // with params = defaults %}body{% endwith: a scope with those names
   };
+  static constexpr char kFilterBlockName[] = "__pdv_filter_block__";
   Kind kind;
   int line = 0;
   std::string text;
@@ -62,6 +70,8 @@ struct Node {
   NodeList else_body;
   std::vector<std::string> params;
   std::vector<std::unique_ptr<Expr>> defaults;  // per param, null when none
+  std::unique_ptr<Expr> condition;              // kFor: the `if` filter, null when none
+  bool recursive = false;                       // kFor: `recursive`, loop(items) renders again
 };
 
 }  // namespace pdv::transform::jinja

@@ -9,6 +9,8 @@
 
 #include <cctype>
 #include <set>
+#include <stdexcept>
+#include <utility>
 
 #include "transform/jinja.h"
 #include "transform/jinja_ast.h"
@@ -70,6 +72,7 @@ std::vector<Segment> Split(const std::string& src) {
     // hold "{{ this }}" (hooks in config()).
     size_t end = std::string::npos;
     char quote = 0;
+    int depth = 0;
     for (size_t i = body_start; i + 1 < src.size(); ++i) {
       char ch = src[i];
       if (kind != '#' && quote) {
@@ -80,9 +83,13 @@ std::vector<Segment> Split(const std::string& src) {
         }
       } else if (kind != '#' && (ch == '\'' || ch == '"')) {
         quote = ch;
-      } else if (ch == close[0] && src[i + 1] == close[1]) {
+      } else if (ch == close[0] && src[i + 1] == close[1] && depth == 0) {
         end = i;
         break;
+      } else if (kind == '{' && ch == '{') {
+        ++depth;  // a dict literal: its closing braces do not end the tag
+      } else if (kind == '{' && ch == '}' && depth > 0) {
+        --depth;
       }
     }
     if (end == std::string::npos) {
@@ -254,14 +261,28 @@ class ExprParser {
     return e;
   }
 
+  // An expression without a trailing `x if c else y` (a for loop's iterable, whose `if`
+  // filters the loop).
+  std::unique_ptr<Expr> ParseNoCondition() { return ParseOr(); }
+
+  // Parameters of a macro or a call block: `(name = default, ...)` after the '('.
+  void ParseParams(Node* n) {
+    while (!AcceptOp(")")) {
+      n->params.push_back(ExpectName());
+      n->defaults.push_back(AcceptOp("=") ? Parse() : nullptr);
+      if (!PeekOp(")")) ExpectOp(",");
+    }
+  }
+
   // A comma-separated list of expressions: a tuple if more than one.
   std::unique_ptr<Expr> ParseTuple() {
     auto first = Parse();
     if (!PeekOp(",")) return first;
     auto list = Make(Expr::Kind::kList);
+    list->tuple = true;
     list->args.push_back(std::move(first));
     while (AcceptOp(",")) {
-      if (AtEnd()) break;
+      if (AtEnd() || PeekOp(")")) break;
       list->args.push_back(Parse());
     }
     return list;
@@ -331,8 +352,9 @@ class ExprParser {
         if (PeekOp("(")) {
           ++pos_;
           ParseArgs(t.get());
-        } else if (!AtEnd() && tokens_[pos_].kind != Token::Kind::kOp && !PeekName("and") &&
-                   !PeekName("or") && !PeekName("if") && !PeekName("else")) {
+        } else if (!AtEnd() &&
+                   (tokens_[pos_].kind != Token::Kind::kOp || PeekOp("[") || PeekOp("{")) &&
+                   !PeekName("and") && !PeekName("or") && !PeekName("if") && !PeekName("else")) {
           t->args.push_back(ParsePrimary());
           t->names.push_back("");
         }
@@ -472,9 +494,17 @@ class ExprParser {
         return e;
       }
       case Token::Kind::kInt:
-        return lit(Value(static_cast<int64_t>(std::stoll(t.text))));
+        try {
+          return lit(Value(static_cast<int64_t>(std::stoll(t.text))));
+        } catch (const std::out_of_range&) {
+          Fail("integer literal out of range");
+        }
       case Token::Kind::kFloat:
-        return lit(Value(std::stod(t.text)));
+        try {
+          return lit(Value(std::stod(t.text)));
+        } catch (const std::out_of_range&) {
+          Fail("float literal out of range");
+        }
       case Token::Kind::kName: {
         if (t.text == "true" || t.text == "True") return lit(Value(true));
         if (t.text == "false" || t.text == "False") return lit(Value(false));
@@ -486,7 +516,11 @@ class ExprParser {
       }
       case Token::Kind::kOp:
         if (AcceptOp("(")) {
-          if (AcceptOp(")")) return Make(Expr::Kind::kList);
+          if (AcceptOp(")")) {
+            auto empty = Make(Expr::Kind::kList);
+            empty->tuple = true;
+            return empty;
+          }
           auto e = ParseTuple();
           ExpectOp(")");
           return e;
@@ -623,11 +657,14 @@ class StatementParser {
       n->targets.push_back(p.ExpectName());
       while (p.AcceptOp(",")) n->targets.push_back(p.ExpectName());
       if (!p.AcceptName("in")) p.Fail("expected 'in'");
-      n->expr = p.Parse();
-      if (p.PeekName("recursive")) p.Fail("unsupported: recursive loops");
+      n->expr = p.ParseNoCondition();
+      if (p.AcceptName("if")) n->condition = p.Parse();
+      n->recursive = p.AcceptName("recursive");
       p.ExpectEnd();
       std::string ended;
+      ++loop_depth_;
       n->body = ParseBody({"else", "endfor"}, &ended);
+      --loop_depth_;
       if (ended == "else") n->else_body = ParseBody({"endfor"}, &ended);
     } else if (tag == "set") {
       std::vector<std::string> targets{p.ExpectName()};
@@ -663,14 +700,12 @@ class StatementParser {
       n = MakeNode(Node::Kind::kMacro, seg.line);
       n->text = (tag == "test" ? "test_" : "") + p.ExpectName();
       p.ExpectOp("(");
-      while (!p.AcceptOp(")")) {
-        n->params.push_back(p.ExpectName());
-        n->defaults.push_back(p.AcceptOp("=") ? p.Parse() : nullptr);
-        if (!p.PeekOp(")")) p.ExpectOp(",");
-      }
+      p.ParseParams(n.get());
       p.ExpectEnd();
       std::string ended;
+      int saved_loops = std::exchange(loop_depth_, 0);
       n->body = ParseBody({tag == "test" ? "endtest" : "endmacro"}, &ended);
+      loop_depth_ = saved_loops;
     } else if (tag == "materialization") {
       // dbt's {% materialization name, adapter='postgres' %} / {% materialization name,
       // default %}: a macro named materialization_<name>_<adapter> without parameters.
@@ -697,7 +732,9 @@ class StatementParser {
       if (adapter.empty()) p.Fail("a materialization needs adapter='<type>' or default");
       n->text = fmt::format("materialization_{}_{}", name, adapter);
       std::string ended;
+      int saved_materialization_loops = std::exchange(loop_depth_, 0);
       n->body = ParseBody({"endmaterialization"}, &ended);
+      loop_depth_ = saved_materialization_loops;
     } else if (tag == "snapshot") {
       n = MakeNode(Node::Kind::kSnapshot, seg.line);
       n->text = p.ExpectName();
@@ -706,12 +743,37 @@ class StatementParser {
       n->body = ParseBody({"endsnapshot"}, &ended);
     } else if (tag == "call") {
       n = MakeNode(Node::Kind::kCallBlock, seg.line);
-      if (p.PeekOp("(")) p.Fail("unsupported: arguments to caller() ({% call(args) ... %})");
+      if (p.AcceptOp("(")) p.ParseParams(n.get());
       n->expr = p.Parse();
       if (n->expr->kind != Expr::Kind::kCall) p.Fail("{% call %} needs a macro call");
       p.ExpectEnd();
       std::string ended;
+      int saved_loops = std::exchange(loop_depth_, 0);
       n->body = ParseBody({"endcall"}, &ended);
+      loop_depth_ = saved_loops;
+    } else if (tag == "filter") {
+      n = MakeNode(Node::Kind::kFilterBlock, seg.line);
+      ExprParser chain(std::string(Node::kFilterBlockName) + " | " + RestOf(seg.text), seg.line);
+      n->expr = chain.Parse();
+      chain.ExpectEnd();
+      std::string ended;
+      n->body = ParseBody({"endfilter"}, &ended);
+    } else if (tag == "with") {
+      n = MakeNode(Node::Kind::kWith, seg.line);
+      while (!p.AtEnd()) {
+        n->params.push_back(p.ExpectName());
+        p.ExpectOp("=");
+        n->defaults.push_back(p.Parse());
+        if (!p.AtEnd()) p.ExpectOp(",");
+      }
+      std::string ended;
+      n->body = ParseBody({"endwith"}, &ended);
+    } else if (tag == "break" || tag == "continue") {
+      n = MakeNode(tag == "break" ? Node::Kind::kBreak : Node::Kind::kContinue, seg.line);
+      p.ExpectEnd();
+      if (loop_depth_ == 0) {
+        throw TemplateError(seg.line, fmt::format("{{% {} %}} outside a for loop", tag));
+      }
     } else if (tag == "do") {
       n = MakeNode(Node::Kind::kDo, seg.line);
       n->expr = p.Parse();
@@ -720,7 +782,8 @@ class StatementParser {
       throw TemplateError(seg.line, "empty statement tag");
     } else if (tag == "endif" || tag == "endfor" || tag == "endmacro" || tag == "endset" ||
                tag == "else" || tag == "elif" || tag == "endtest" || tag == "endcall" ||
-               tag == "endsnapshot" || tag == "endmaterialization") {
+               tag == "endsnapshot" || tag == "endmaterialization" || tag == "endfilter" ||
+               tag == "endwith") {
       throw TemplateError(seg.line, fmt::format("unexpected {{% {} %}}", tag));
     } else {
       throw TemplateError(seg.line, fmt::format("unsupported construct {{% {} %}}", tag));
@@ -732,6 +795,7 @@ class StatementParser {
   std::vector<Segment> segs_;
   size_t pos_ = 0;
   int open_line_ = 1;
+  int loop_depth_ = 0;  // for loops around the statement, within its macro
 };
 
 }  // namespace
@@ -747,6 +811,8 @@ Result<std::shared_ptr<const Template>> Template::Parse(const std::string& sourc
     return std::shared_ptr<const Template>(std::move(t));
   } catch (const TemplateError& e) {
     return Status::Error(fmt::format("{}:{}: {}", name, e.line(), e.what()));
+  } catch (const std::exception& e) {  // a literal out of range (std::stoll) and kin
+    return Status::Error(fmt::format("{}: cannot parse: {}", name, e.what()));
   }
 }
 

@@ -2,10 +2,9 @@
 // macro call open a scope, `set` writes to the innermost one, if/else do not open one.
 //
 // One file because Renderer is one tree-walking interpreter over jinja_ast.h: statements,
-// expressions, macro calls and scopes share its state. The filter and test tables
-// (ApplyFilter, ApplyTest, ~280 lines) are members but use no renderer state besides each
-// other (map/select/reject call them back), so they are the part that could move to a
-// jinja_filters.cc if this file grows.
+// expressions, macro calls and scopes share its state. What needs no renderer state lives
+// beside it: filters and tests (jinja_filters.cc), str/list/dict methods
+// (jinja_methods.cc), Python's formatting (jinja_format.cc).
 
 #include <fmt/format.h>
 
@@ -18,6 +17,9 @@
 
 #include "transform/jinja.h"
 #include "transform/jinja_ast.h"
+#include "transform/jinja_filters.h"
+#include "transform/jinja_format.h"
+#include "transform/jinja_methods.h"
 
 namespace pdv::transform::jinja {
 namespace {
@@ -27,44 +29,13 @@ struct ReturnSignal {
   Value value;
 };
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-std::string Upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-std::string Strip(const std::string& s, bool left, bool right,
-                  const std::string& chars = " \t\n\r") {
-  size_t b = 0, e = s.size();
-  if (left) {
-    while (b < e && chars.find(s[b]) != std::string::npos) ++b;
-  }
-  if (right) {
-    while (e > b && chars.find(s[e - 1]) != std::string::npos) --e;
-  }
-  return s.substr(b, e - b);
-}
-std::string ReplaceAll(std::string s, const std::string& from, const std::string& to) {
-  if (from.empty()) return s;
-  size_t pos = 0;
-  while ((pos = s.find(from, pos)) != std::string::npos) {
-    s.replace(pos, from.size(), to);
-    pos += to.size();
-  }
-  return s;
-}
+// Thrown by {% break %} and {% continue %}; caught by the innermost loop.
+struct BreakSignal {};
+struct ContinueSignal {};
 
-int Compare(const Value& a, const Value& b, int line) {
-  if (a.is_number() && b.is_number()) {
-    double x = a.as_number(), y = b.as_number();
-    return x < y ? -1 : x > y ? 1 : 0;
-  }
-  if (a.is_string() && b.is_string()) return a.as_string().compare(b.as_string());
-  if (a.is_bool() && b.is_bool()) return int(a.as_bool()) - int(b.as_bool());
-  throw TemplateError(line, fmt::format("cannot compare {} with {}", a.TypeName(), b.TypeName()));
-}
+// Nested macro calls and recursive loops allowed before a render stops with an error
+// (rather than overflowing the stack), as Python's recursion limit does.
+constexpr int kMaxCallDepth = 200;
 
 }  // namespace
 
@@ -93,6 +64,26 @@ class Renderer : public MacroScope {
 
   Value CallMacro(const Environment::MacroDef& def, const Arguments& args) {
     const Node& m = *def.node;
+    ValueDict scope = BindParams(m, args);
+    // The macro sees the globals and its own arguments, not the caller's locals; a macro
+    // defined in the template being rendered also sees that template's top-level names
+    // (itself among them, for recursion), as in Jinja.
+    std::vector<ValueDict> frame_scopes;
+    frame_scopes.push_back(std::move(scope));
+    bool sees_toplevel = current_tmpl_ && def.tmpl.get() == current_tmpl_.get();
+    Frame frame(*this, std::move(frame_scopes), def.tmpl->name(), def.package, sees_toplevel);
+    std::string out;
+    try {
+      RenderNodes(m.body, out);
+    } catch (ReturnSignal& r) {
+      return std::move(r.value);
+    }
+    return Value(std::move(out));
+  }
+
+  // A macro's (or a call block's caller's) parameters bound to `args`, with varargs,
+  // kwargs and caller.
+  ValueDict BindParams(const Node& m, const Arguments& args) {
     ValueDict scope;
     size_t used_positional = 0;
     for (size_t i = 0; i < m.params.size(); ++i) {
@@ -122,23 +113,15 @@ class Renderer : public MacroScope {
     if (const Value* caller = kwargs.Find("caller")) scope.Set("caller", *caller);
     scope.Set("varargs", Value(std::move(varargs)));
     scope.Set("kwargs", Value(std::move(kwargs)));
-    // The macro sees the globals and its own arguments, not the caller's locals.
-    std::vector<ValueDict> frame_scopes;
-    frame_scopes.push_back(std::move(scope));
-    Frame frame(*this, std::move(frame_scopes), def.tmpl->name(), def.package);
-    std::string out;
-    try {
-      RenderNodes(m.body, out);
-    } catch (ReturnSignal& r) {
-      return std::move(r.value);
-    }
-    return Value(std::move(out));
+    return scope;
   }
 
   Value EvalExpression(const Expr& e) { return Eval(e); }
 
   // The file a TemplateError arose in (a macro's file while inside it).
   const std::string& file() const { return file_; }
+  // The line of the statement being rendered when an error arose.
+  int line() const { return line_; }
 
  private:
   // Enters another frame (a macro's body, or a call block's): its scopes, file and package,
@@ -146,28 +129,70 @@ class Renderer : public MacroScope {
   // that the message names where the error arose.
   class Frame {
    public:
-    Frame(Renderer& r, std::vector<ValueDict> scopes, std::string file, std::string package)
+    Frame(Renderer& r, std::vector<ValueDict> scopes, std::string file, std::string package,
+          bool sees_toplevel)
         : r_(r),
           scopes_(std::exchange(r.scopes_, std::move(scopes))),
           file_(std::exchange(r.file_, std::move(file))),
           package_(std::exchange(r.package_, std::move(package))),
-          exceptions_(std::uncaught_exceptions()) {}
+          sees_toplevel_(std::exchange(r.sees_toplevel_, sees_toplevel)),
+          line_(r.line_),
+          exceptions_(std::uncaught_exceptions()) {
+      // Leaving the outermost frame, the template's top-level scope is the first of the
+      // scopes saved here (they stay put while saved).
+      if (r.depth_ == 0 && !scopes_.empty()) r.toplevel_ = &scopes_.front();
+      if (++r.depth_ > kMaxCallDepth) {
+        Restore();
+        throw TemplateError(r.line_, fmt::format("maximum recursion depth ({}) exceeded in "
+                                                 "macro calls",
+                                                 kMaxCallDepth));
+      }
+    }
     Frame(const Frame&) = delete;
     Frame& operator=(const Frame&) = delete;
     ~Frame() {
+      if (std::uncaught_exceptions() == exceptions_) {
+        r_.file_ = std::move(file_);
+        r_.line_ = line_;
+      }
+      Restore();
+    }
+
+   private:
+    void Restore() {
       r_.scopes_ = std::move(scopes_);
       r_.package_ = std::move(package_);
-      if (std::uncaught_exceptions() == exceptions_) r_.file_ = std::move(file_);
+      r_.sees_toplevel_ = sees_toplevel_;
+      if (--r_.depth_ == 0) r_.toplevel_ = nullptr;
+    }
+
+    Renderer& r_;
+    std::vector<ValueDict> scopes_;
+    std::string file_, package_;
+    bool sees_toplevel_;
+    int line_;
+    int exceptions_;
+  };
+
+  // Enters a scope of the current frame (a loop's, a with block's); leaves it on any exit.
+  class Scope {
+   public:
+    Scope(Renderer& r, ValueDict scope) : r_(r), depth_(r.scopes_.size()) {
+      r.scopes_.push_back(std::move(scope));
+    }
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+    ~Scope() {
+      if (r_.scopes_.size() > depth_) r_.scopes_.resize(depth_);
     }
 
    private:
     Renderer& r_;
-    std::vector<ValueDict> scopes_;
-    std::string file_, package_;
-    int exceptions_;
+    size_t depth_;
   };
 
   void RenderNode(const Node& n, std::string& out) {
+    line_ = n.line;
     switch (n.kind) {
       case Node::Kind::kText:
         out += n.text;
@@ -230,6 +255,28 @@ class Renderer : public MacroScope {
       case Node::Kind::kSnapshot:
         RenderNodes(n.body, out);
         return;
+      case Node::Kind::kBreak:
+        throw BreakSignal{};
+      case Node::Kind::kContinue:
+        throw ContinueSignal{};
+      case Node::Kind::kFilterBlock: {
+        std::string body;
+        RenderNodes(n.body, body);
+        ValueDict scope;
+        scope.Set(Node::kFilterBlockName, Value(std::move(body)));
+        Scope s(*this, std::move(scope));
+        out += Eval(*n.expr).Str();
+        return;
+      }
+      case Node::Kind::kWith: {
+        // Every value is computed before any name is set: `with a = 1, b = a` reads the
+        // outer a.
+        ValueDict scope;
+        for (size_t i = 0; i < n.params.size(); ++i) scope.Set(n.params[i], Eval(*n.defaults[i]));
+        Scope s(*this, std::move(scope));
+        RenderNodes(n.body, out);
+        return;
+      }
     }
   }
 
@@ -247,15 +294,20 @@ class Renderer : public MacroScope {
     Arguments a = EvalArgs(call, 1);
     std::vector<ValueDict> closure = scopes_;
     std::string closure_file = file_, closure_package = package_;
-    const NodeList* body = &n.body;
+    bool closure_toplevel = sees_toplevel_;
+    const Node* block = &n;
     a.named.emplace_back(
-        "caller",
-        Value(Function([this, closure, closure_file, closure_package, body](const Arguments&) {
+        "caller", Value(Function([this, closure, closure_file, closure_package, closure_toplevel,
+                                  block](const Arguments& args) {
+          // {% call(x, y) %}: caller(x, y) binds the block's own parameters.
           std::vector<ValueDict> scopes = closure;
           scopes.emplace_back();
-          Frame frame(*this, std::move(scopes), closure_file, closure_package);
+          Frame frame(*this, std::move(scopes), closure_file, closure_package, closure_toplevel);
+          if (!block->params.empty() || !args.positional.empty() || !args.named.empty()) {
+            scopes_.back() = BindParams(*block, args);
+          }
           std::string out;
-          RenderNodes(*body, out);
+          RenderNodes(block->body, out);
           return Value(std::move(out));
         })));
     return fn.function()(a);
@@ -273,35 +325,66 @@ class Renderer : public MacroScope {
       scopes_.back().Set(targets[0], v);
       return;
     }
-    if (!v.is_list() || v.list().size() != targets.size()) {
+    const ValueList* items = v.is_list()                        ? &v.list()
+                             : v.is_dict() && v.dict().sequence ? v.dict().sequence.get()
+                                                                : nullptr;
+    if (!items || items->size() != targets.size()) {
       throw TemplateError(
-          line, fmt::format("cannot unpack {} into {} names", v.TypeName(), targets.size()));
+          line, fmt::format("cannot unpack {} into {} names",
+                            items ? fmt::format("{} values", items->size()) : v.TypeName(),
+                            targets.size()));
     }
-    for (size_t i = 0; i < targets.size(); ++i) scopes_.back().Set(targets[i], v.list()[i]);
+    for (size_t i = 0; i < targets.size(); ++i) scopes_.back().Set(targets[i], (*items)[i]);
   }
 
-  void RenderFor(const Node& n, std::string& out) {
-    Value seq = Eval(*n.expr);
+  ValueList LoopItems(const Node& n, const Value& seq) {
     ValueList items;
     if (seq.is_list()) {
       items = seq.list();
     } else if (seq.is_dict() && seq.dict().sequence) {
       items = *seq.dict().sequence;
-    } else if (seq.is_dict()) {
+    } else if (seq.is_dict() && !seq.dict().operators) {
       for (const auto& [k, v] : seq.dict().items) items.emplace_back(k);
     } else if (seq.is_string()) {
       for (char c : seq.as_string()) items.emplace_back(std::string(1, c));
     } else if (!seq.is_undefined() &&
                !seq.is_none()) {  // undefined loops over nothing, as in Jinja
-      throw TemplateError(n.line, fmt::format("cannot loop over {}", seq.TypeName()));
+      throw TemplateError(n.line, fmt::format("'{}' object is not iterable", seq.TypeName()));
+    }
+    return items;
+  }
+
+  void RenderFor(const Node& n, std::string& out) { RenderLoop(n, Eval(*n.expr), 0, out); }
+
+  // One loop over `seq` at recursion `depth` (0 for the loop as written; loop(items) in a
+  // recursive loop renders the body again one deeper).
+  void RenderLoop(const Node& n, const Value& seq, int depth, std::string& out) {
+    ValueList items = LoopItems(n, seq);
+    Scope loop_scope(*this, ValueDict{});
+    // `for x in seq if cond`: the items are filtered first, so loop.length and
+    // loop.index count only those kept (and else runs when none is).
+    if (n.condition) {
+      ValueList kept;
+      for (const auto& item : items) {
+        Assign(n.targets, item, n.line);
+        if (Eval(*n.condition).Truthy()) kept.push_back(item);
+      }
+      items = std::move(kept);
+      scopes_.back().items.clear();
     }
     if (items.empty()) {
       RenderNodes(n.else_body, out);
       return;
     }
-    scopes_.emplace_back();
+    if (depth >= kMaxCallDepth) {
+      throw TemplateError(n.line, fmt::format("maximum recursion depth ({}) exceeded in a "
+                                              "recursive loop",
+                                              kMaxCallDepth));
+    }
     const int64_t length = static_cast<int64_t>(items.size());
+    auto last_changed = std::make_shared<std::optional<ValueList>>();
     for (int64_t i = 0; i < length; ++i) {
+      const auto at = static_cast<size_t>(i);
       ValueDict loop;
       loop.Set("index", Value(i + 1));
       loop.Set("index0", Value(i));
@@ -310,11 +393,37 @@ class Renderer : public MacroScope {
       loop.Set("first", Value(i == 0));
       loop.Set("last", Value(i == length - 1));
       loop.Set("length", Value(length));
+      loop.Set("depth", Value(int64_t{depth} + 1));
+      loop.Set("depth0", Value(int64_t{depth}));
+      loop.Set("previtem", i > 0 ? items[at - 1] : Value::MakeUndefined("previtem"));
+      loop.Set("nextitem", i + 1 < length ? items[at + 1] : Value::MakeUndefined("nextitem"));
+      loop.Set("cycle", Value(Function([i](const Arguments& a) -> Value {
+                 if (a.positional.empty())
+                   throw TemplateError(a.line, "no items for cycling given");
+                 return a.positional[static_cast<size_t>(i) % a.positional.size()];
+               })));
+      loop.Set("changed", Value(Function([last_changed](const Arguments& a) {
+                 if (*last_changed && **last_changed == a.positional) return Value(false);
+                 *last_changed = a.positional;
+                 return Value(true);
+               })));
+      if (n.recursive) {
+        loop.call = std::make_shared<Function>([this, &n, depth](const Arguments& a) {
+          if (a.positional.size() != 1) throw TemplateError(a.line, "loop() takes one iterable");
+          std::string inner;
+          RenderLoop(n, a.positional[0], depth + 1, inner);
+          return Value(std::move(inner));
+        });
+      }
       scopes_.back().Set("loop", Value(std::move(loop)));
-      Assign(n.targets, items[static_cast<size_t>(i)], n.line);
-      RenderNodes(n.body, out);
+      Assign(n.targets, items[at], n.line);
+      try {
+        RenderNodes(n.body, out);
+      } catch (const ContinueSignal&) {
+      } catch (const BreakSignal&) {
+        break;
+      }
     }
-    scopes_.pop_back();
   }
 
   // `package.macro`: a dict of the package's macros, made once per render.
@@ -335,6 +444,9 @@ class Renderer : public MacroScope {
     for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it) {
       if (const Value* v = it->Find(name)) return *v;
     }
+    if (sees_toplevel_ && toplevel_) {
+      if (const Value* v = toplevel_->Find(name)) return *v;
+    }
     if (const Value* v = globals_.Find(name)) return *v;
     auto* self = const_cast<Renderer*>(this);
     if (const auto* def = env_.Search(package_, node_package_, name)) return self->Bind(def);
@@ -348,11 +460,48 @@ class Renderer : public MacroScope {
     if (name == "namespace" || name == "dict") {
       return Value(Function([](const Arguments& a) {
         ValueDict d;
+        if (!a.positional.empty() && a.positional[0].is_dict()) {
+          for (const auto& [k, v] : a.positional[0].dict().items) d.Set(k, v);
+        }
         for (const auto& [k, v] : a.named) d.Set(k, v);
         return Value(std::move(d));
       }));
     }
+    if (name == "joiner") return Value(Function(Joiner));
+    if (name == "cycler") return Value(Function(Cycler));
     return Value::MakeUndefined(name);
+  }
+
+  // joiner(sep=", "): "" the first time it is called, sep after.
+  static Value Joiner(const Arguments& a) {
+    const Value* sep = a.Get(0, "sep");
+    std::string text = sep ? sep->Str() : ", ";
+    auto used = std::make_shared<bool>(false);
+    return Value(Function([text, used](const Arguments&) {
+      return Value(std::exchange(*used, true) ? text : std::string());
+    }));
+  }
+
+  // cycler(a, b, ...): .next() walks the items round, .current, .reset().
+  static Value Cycler(const Arguments& a) {
+    if (a.positional.empty()) throw TemplateError(a.line, "cycler() needs items");
+    auto items = std::make_shared<ValueList>(a.positional);
+    auto state = std::make_shared<ValueDict>();
+    auto pos = std::make_shared<size_t>(0);
+    state->Set("current", (*items)[0]);
+    std::weak_ptr<ValueDict> self = state;
+    state->Set("next", Value(Function([items, pos, self](const Arguments&) {
+                 Value v = (*items)[*pos];
+                 *pos = (*pos + 1) % items->size();
+                 if (auto s = self.lock()) s->Set("current", (*items)[*pos]);
+                 return v;
+               })));
+    state->Set("reset", Value(Function([items, pos, self](const Arguments&) {
+                 *pos = 0;
+                 if (auto s = self.lock()) s->Set("current", (*items)[0]);
+                 return Value();
+               })));
+    return Value(std::move(*state));
   }
 
   static Value Range(const Arguments& a) {
@@ -398,9 +547,7 @@ class Renderer : public MacroScope {
     return a;
   }
 
-  [[noreturn]] static void Undefined(const Value& v, int line) {
-    throw TemplateError(line, fmt::format("'{}' is undefined", v.undefined_name()));
-  }
+  [[noreturn]] static void Undefined(const Value& v, int line) { ThrowUndefined(v, line); }
 
   Value Eval(const Expr& e) {
     switch (e.kind) {
@@ -472,7 +619,7 @@ class Renderer : public MacroScope {
       case Expr::Kind::kList: {
         ValueList list;
         for (const auto& a : e.args) list.push_back(Eval(*a));
-        return Value(std::move(list));
+        return e.tuple ? Value::Tuple(std::move(list)) : Value(std::move(list));
       }
       case Expr::Kind::kDict: {
         ValueDict d;
@@ -557,6 +704,26 @@ class Renderer : public MacroScope {
     }
     if (a.is_undefined()) Undefined(a, e.line);
     if (b.is_undefined()) Undefined(b, e.line);
+    // Objects with operators (dates, datetimes, timedeltas).
+    for (const Value* obj : {&a, &b}) {
+      if (obj->is_dict() && obj->dict().operators) {
+        bool left = obj == &a;
+        if (auto r = (*obj->dict().operators)(op, left ? b : a, left)) return *r;
+      }
+    }
+    if (op == "%" && a.is_string()) return Value(PrintfFormat(a.as_string(), b, e.line));
+    if (op == "*" && ((a.is_list() && b.is_int()) || (a.is_int() && b.is_list()))) {
+      const ValueList& l = a.is_list() ? a.list() : b.list();
+      int64_t times = a.is_int() ? a.as_int() : b.as_int();
+      ValueList out;
+      for (int64_t i = 0; i < times; ++i) out.insert(out.end(), l.begin(), l.end());
+      return Value(std::move(out));
+    }
+    if (op == "*" && a.is_int() && b.is_string()) {
+      std::string s;
+      for (int64_t i = 0; i < a.as_int(); ++i) s += b.as_string();
+      return Value(std::move(s));
+    }
     if (op == "+") {
       if (a.is_string() && b.is_string()) return Value(a.as_string() + b.as_string());
       if (a.is_list() && b.is_list()) {
@@ -570,10 +737,17 @@ class Renderer : public MacroScope {
       for (int64_t i = 0; i < b.as_int(); ++i) s += a.as_string();
       return Value(std::move(s));
     }
-    if (!a.is_number() || !b.is_number()) {
-      throw TemplateError(e.line, fmt::format("unsupported operand types for {}: {} and {}", op,
-                                              a.TypeName(), b.TypeName()));
+    auto numeric = [](const Value& v) {
+      return v.is_bool() ? Value(static_cast<int64_t>(v.as_bool())) : v;
+    };
+    if (!(a.is_number() || a.is_bool()) || !(b.is_number() || b.is_bool())) {
+      throw TemplateError(e.line, fmt::format("unsupported operand type(s) for {}: '{}' and '{}'",
+                                              op, a.TypeName(), b.TypeName()));
     }
+    return Arithmetic(op, numeric(a), numeric(b), e.line);
+  }
+
+  static Value Arithmetic(const std::string& op, const Value& a, const Value& b, int line) {
     bool ints = a.is_int() && b.is_int();
     if (op == "+")
       return ints ? Value(a.as_int() + b.as_int()) : Value(a.as_number() + b.as_number());
@@ -589,7 +763,7 @@ class Renderer : public MacroScope {
       }
       return Value(std::pow(a.as_number(), b.as_number()));
     }
-    if (b.as_number() == 0) throw TemplateError(e.line, "division by zero");
+    if (b.as_number() == 0) throw TemplateError(line, "division by zero");
     if (op == "/") return Value(a.as_number() / b.as_number());
     if (op == "//") {
       if (ints) {
@@ -605,412 +779,11 @@ class Renderer : public MacroScope {
         if (r != 0 && ((r < 0) != (b.as_int() < 0))) r += b.as_int();
         return Value(r);
       }
-      return Value(std::fmod(a.as_number(), b.as_number()));
+      double r = std::fmod(a.as_number(), b.as_number());
+      if (r != 0 && ((r < 0) != (b.as_number() < 0))) r += b.as_number();
+      return Value(r);
     }
-    throw TemplateError(e.line, fmt::format("unsupported operator {}", op));
-  }
-
-  // Jinja's getattr-or-item, as map(attribute=...) uses it: an integer indexes a sequence.
-  Value Item(const Value& obj, const Value& key, int line) {
-    if (key.is_int()) {
-      const ValueList* seq = obj.is_list()                          ? &obj.list()
-                             : obj.is_dict() && obj.dict().sequence ? obj.dict().sequence.get()
-                                                                    : nullptr;
-      if (seq) {
-        int64_t n = static_cast<int64_t>(seq->size());
-        int64_t i = key.as_int() < 0 ? key.as_int() + n : key.as_int();
-        if (i < 0 || i >= n) throw TemplateError(line, "index out of range");
-        return (*seq)[static_cast<size_t>(i)];
-      }
-    }
-    return Attribute(obj, key.Str(), line);
-  }
-
-  // obj.name: a dict entry, or a method of str/list/dict bound to obj.
-  Value Attribute(const Value& obj, const std::string& name, int line) {
-    if (obj.is_undefined()) Undefined(obj, line);
-    if (obj.is_dict()) {
-      if (const Value* v = obj.dict().Find(name)) return *v;
-      if (name == "get") {
-        return Value(Function([obj](const Arguments& a) {
-          const Value* key = a.Get(0, "key");
-          if (!key) throw TemplateError(a.line, "get() needs a key");
-          const Value* v = obj.dict().Find(key->Str());
-          if (v) return *v;
-          const Value* d = a.Get(1, "default");
-          return d ? *d : Value();
-        }));
-      }
-      if (name == "items" || name == "keys" || name == "values") {
-        return Value(Function([obj, name](const Arguments&) {
-          ValueList out;
-          for (const auto& [k, v] : obj.dict().items) {
-            if (name == "items") out.emplace_back(ValueList{Value(k), v});
-            if (name == "keys") out.emplace_back(k);
-            if (name == "values") out.push_back(v);
-          }
-          return Value(std::move(out));
-        }));
-      }
-      if (name == "update") {
-        return Value(Function([obj](const Arguments& a) {
-          if (!a.positional.empty() && a.positional[0].is_dict()) {
-            for (const auto& [k, v] : a.positional[0].dict().items) obj.dict().Set(k, v);
-          }
-          for (const auto& [k, v] : a.named) obj.dict().Set(k, v);
-          return Value();
-        }));
-      }
-      return Value::MakeUndefined(name);
-    }
-    if (obj.is_string()) {
-      const std::string s = obj.as_string();
-      auto str_arg = [](const Arguments& a, size_t i) -> std::string {
-        if (i >= a.positional.size() || !a.positional[i].is_string()) {
-          throw TemplateError(a.line, "expected a string argument");
-        }
-        return a.positional[i].as_string();
-      };
-      if (name == "lower")
-        return Value(Function([s](const Arguments&) { return Value(Lower(s)); }));
-      if (name == "upper")
-        return Value(Function([s](const Arguments&) { return Value(Upper(s)); }));
-      if (name == "strip" || name == "lstrip" || name == "rstrip") {
-        return Value(Function([s, name](const Arguments& a) {
-          std::string chars = a.positional.empty() ? " \t\n\r" : a.positional[0].Str();
-          return Value(Strip(s, name != "rstrip", name != "lstrip", chars));
-        }));
-      }
-      if (name == "replace") {
-        return Value(Function([s, str_arg](const Arguments& a) {
-          return Value(ReplaceAll(s, str_arg(a, 0), str_arg(a, 1)));
-        }));
-      }
-      if (name == "startswith" || name == "endswith") {
-        return Value(Function([s, name, str_arg](const Arguments& a) {
-          std::string p = str_arg(a, 0);
-          if (p.size() > s.size()) return Value(false);
-          return Value(name == "startswith" ? s.compare(0, p.size(), p) == 0
-                                            : s.compare(s.size() - p.size(), p.size(), p) == 0);
-        }));
-      }
-      if (name == "split") {
-        return Value(Function([s](const Arguments& a) {
-          ValueList out;
-          if (a.positional.empty()) {
-            std::string cur;
-            for (char c : s) {
-              if (c == ' ' || c == '\t' || c == '\n') {
-                if (!cur.empty()) out.emplace_back(cur);
-                cur.clear();
-              } else {
-                cur += c;
-              }
-            }
-            if (!cur.empty()) out.emplace_back(cur);
-            return Value(std::move(out));
-          }
-          std::string sep = a.positional[0].Str();
-          if (sep.empty()) throw TemplateError(a.line, "empty separator");
-          size_t pos = 0, next;
-          while ((next = s.find(sep, pos)) != std::string::npos) {
-            out.emplace_back(s.substr(pos, next - pos));
-            pos = next + sep.size();
-          }
-          out.emplace_back(s.substr(pos));
-          return Value(std::move(out));
-        }));
-      }
-      if (name == "join") {
-        return Value(Function([s](const Arguments& a) {
-          if (a.positional.empty() || !a.positional[0].is_list()) {
-            throw TemplateError(a.line, "join() takes a list");
-          }
-          std::string out;
-          for (size_t i = 0; i < a.positional[0].list().size(); ++i) {
-            out += (i ? s : "") + a.positional[0].list()[i].Str();
-          }
-          return Value(std::move(out));
-        }));
-      }
-    }
-    if (obj.is_list()) {
-      if (name == "append") {
-        return Value(Function([obj](const Arguments& a) {
-          for (const auto& v : a.positional) obj.list().push_back(v);
-          return Value();
-        }));
-      }
-      if (name == "extend") {
-        return Value(Function([obj](const Arguments& a) {
-          if (!a.positional.empty() && a.positional[0].is_list()) {
-            ValueList add = a.positional[0].list();
-            obj.list().insert(obj.list().end(), add.begin(), add.end());
-          }
-          return Value();
-        }));
-      }
-    }
-    throw TemplateError(line, fmt::format("{} has no attribute '{}'", obj.TypeName(), name));
-  }
-
-  Value ApplyFilter(const std::string& name, const Value& v, const Arguments& a, int line) {
-    auto need_string = [&]() -> std::string {
-      if (v.is_undefined()) Undefined(v, line);
-      return v.Str();
-    };
-    auto need_list = [&]() -> ValueList {
-      if (v.is_list()) return v.list();
-      if (v.is_dict() && v.dict().sequence) return *v.dict().sequence;
-      if (v.is_dict()) {
-        ValueList keys;
-        for (const auto& [k, x] : v.dict().items) keys.emplace_back(k);
-        return keys;
-      }
-      if (v.is_string()) {
-        ValueList chars;
-        for (char c : v.as_string()) chars.emplace_back(std::string(1, c));
-        return chars;
-      }
-      if (v.is_undefined()) Undefined(v, line);
-      throw TemplateError(line,
-                          fmt::format("filter '{}' needs a sequence, not {}", name, v.TypeName()));
-    };
-    if (name == "default" || name == "d") {
-      const Value* fallback = a.Get(0, "default_value");
-      const Value* boolean = a.Get(1, "boolean");
-      bool use = v.is_undefined() || (boolean && boolean->Truthy() && !v.Truthy());
-      return use ? (fallback ? *fallback : Value("")) : v;
-    }
-    if (name == "lower") return Value(Lower(need_string()));
-    if (name == "upper") return Value(Upper(need_string()));
-    if (name == "trim") return Value(Strip(need_string(), true, true));
-    if (name == "string") return Value(v.Str());
-    if (name == "capitalize") {
-      std::string s = Lower(need_string());
-      if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
-      return Value(s);
-    }
-    if (name == "title") {
-      std::string s = Lower(need_string());
-      bool start = true;
-      for (char& c : s) {
-        if (start && std::isalpha(static_cast<unsigned char>(c))) {
-          c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-        }
-        start = !std::isalnum(static_cast<unsigned char>(c));
-      }
-      return Value(s);
-    }
-    if (name == "replace") {
-      if (a.positional.size() < 2) throw TemplateError(line, "replace needs two arguments");
-      return Value(ReplaceAll(need_string(), a.positional[0].Str(), a.positional[1].Str()));
-    }
-    if (name == "length" || name == "count") {
-      if (v.is_string()) return Value(static_cast<int64_t>(v.as_string().size()));
-      if (v.is_dict() && !v.dict().sequence)
-        return Value(static_cast<int64_t>(v.dict().items.size()));
-      return Value(static_cast<int64_t>(need_list().size()));
-    }
-    if (name == "join") {
-      const Value* sep = a.Get(0, "d");
-      const Value* attr = a.Get(1, "attribute");
-      std::string out;
-      ValueList items = need_list();
-      for (size_t i = 0; i < items.size(); ++i) {
-        if (i && sep) out += sep->Str();
-        out += attr ? Attribute(items[i], attr->Str(), line).Str() : items[i].Str();
-      }
-      return Value(std::move(out));
-    }
-    if (name == "first" || name == "last") {
-      ValueList items = need_list();
-      if (items.empty()) return Value::MakeUndefined(name);
-      return name == "first" ? items.front() : items.back();
-    }
-    if (name == "list") return Value(need_list());
-    if (name == "reverse") {
-      if (v.is_string()) return Value(std::string(v.as_string().rbegin(), v.as_string().rend()));
-      ValueList items = need_list();
-      std::reverse(items.begin(), items.end());
-      return Value(std::move(items));
-    }
-    if (name == "sort") {
-      ValueList items = need_list();
-      const Value* rev = a.Get(0, "reverse");
-      std::stable_sort(items.begin(), items.end(),
-                       [&](const Value& x, const Value& y) { return Compare(x, y, line) < 0; });
-      if (rev && rev->Truthy()) std::reverse(items.begin(), items.end());
-      return Value(std::move(items));
-    }
-    if (name == "unique") {
-      ValueList out;
-      for (const auto& x : need_list()) {
-        if (std::find(out.begin(), out.end(), x) == out.end()) out.push_back(x);
-      }
-      return Value(std::move(out));
-    }
-    // Jinja's map, select and their kin return nothing for none, as its generators do.
-    auto seq_or_empty = [&]() -> ValueList {
-      return v.is_none() || v.is_undefined() ? ValueList{} : need_list();
-    };
-    if (name == "map") {
-      const Value* attr = a.Get(99, "attribute");
-      ValueList out;
-      for (const auto& x : seq_or_empty()) {
-        if (attr) {
-          out.push_back(Item(x, *attr, line));
-        } else if (!a.positional.empty()) {
-          Arguments rest{.line = line};
-          rest.positional.assign(a.positional.begin() + 1, a.positional.end());
-          out.push_back(ApplyFilter(a.positional[0].Str(), x, rest, line));
-        } else {
-          throw TemplateError(line, "map needs a filter name or attribute=");
-        }
-      }
-      return Value(std::move(out));
-    }
-    if (name == "select" || name == "reject" || name == "selectattr" || name == "rejectattr") {
-      bool by_attr = name.ends_with("attr");
-      bool keep_when = name.starts_with("select");
-      size_t test_at = by_attr ? 1 : 0;
-      ValueList out;
-      for (const auto& x : seq_or_empty()) {
-        Value subject = by_attr ? Item(x, a.positional.at(0), line) : x;
-        bool r;
-        if (a.positional.size() > test_at) {
-          Arguments rest{.line = line};
-          rest.positional.assign(a.positional.begin() + static_cast<long>(test_at) + 1,
-                                 a.positional.end());
-          r = ApplyTest(a.positional[test_at].Str(), subject, rest, line);
-        } else {
-          r = subject.Truthy();
-        }
-        if (r == keep_when) out.push_back(x);
-      }
-      return Value(std::move(out));
-    }
-    if (name == "sum") {
-      const Value* attr = a.Get(99, "attribute");
-      const Value* start = a.Get(99, "start");
-      Value total = start ? *start : Value(0);
-      for (const auto& x : seq_or_empty()) {
-        Value item = attr ? Item(x, *attr, line) : x;
-        if (!item.is_number() || !total.is_number()) {
-          throw TemplateError(line, "sum needs numbers, not " + item.TypeName());
-        }
-        total = total.is_int() && item.is_int() ? Value(total.as_int() + item.as_int())
-                                                : Value(total.as_number() + item.as_number());
-      }
-      return total;
-    }
-    if (name == "min" || name == "max") {
-      ValueList items = need_list();
-      if (items.empty()) return Value::MakeUndefined(name);
-      Value best = items[0];
-      for (const auto& x : items) {
-        int c = Compare(x, best, line);
-        if ((name == "min" && c < 0) || (name == "max" && c > 0)) best = x;
-      }
-      return best;
-    }
-    if (name == "items" || name == "dictsort") {
-      if (!v.is_dict()) throw TemplateError(line, name + " needs a dict, not " + v.TypeName());
-      ValueList out;
-      for (const auto& [k, x] : v.dict().items) out.emplace_back(ValueList{Value(k), x});
-      if (name == "dictsort") {
-        std::stable_sort(out.begin(), out.end(), [&](const Value& p, const Value& q) {
-          return Compare(p.list()[0], q.list()[0], line) < 0;
-        });
-      }
-      return Value(std::move(out));
-    }
-    if (name == "int") {
-      if (v.is_int()) return v;
-      if (v.is_double()) return Value(static_cast<int64_t>(v.as_number()));
-      if (v.is_bool()) return Value(static_cast<int64_t>(v.as_bool()));
-      try {
-        return Value(static_cast<int64_t>(std::stoll(Strip(v.Str(), true, true))));
-      } catch (const std::exception&) {
-        const Value* d = a.Get(0, "default");
-        return d ? *d : Value(int64_t{0});
-      }
-    }
-    if (name == "float") {
-      if (v.is_number()) return Value(v.as_number());
-      try {
-        return Value(std::stod(Strip(v.Str(), true, true)));
-      } catch (const std::exception&) {
-        const Value* d = a.Get(0, "default");
-        return d ? *d : Value(0.0);
-      }
-    }
-    if (name == "abs") {
-      if (v.is_int()) return Value(v.as_int() < 0 ? -v.as_int() : v.as_int());
-      if (v.is_double()) return Value(std::fabs(v.as_number()));
-    }
-    if (name == "round") {
-      if (!v.is_number()) throw TemplateError(line, "round needs a number");
-      const Value* p = a.Get(0, "precision");
-      double scale = std::pow(10.0, p && p->is_int() ? static_cast<double>(p->as_int()) : 0.0);
-      return Value(std::round(v.as_number() * scale) / scale);
-    }
-    if (name == "tojson") return Value(ToJson(v).dump());
-    // dbt's native filters: the text read back as the value it spells.
-    if (name == "as_text") return Value(v.Str());
-    if (name == "as_bool" || name == "as_number" || name == "as_native") {
-      if (!v.is_string()) return v;
-      std::string t = Strip(v.as_string(), true, true);
-      if (name != "as_number" && (t == "True" || t == "true")) return Value(true);
-      if (name != "as_number" && (t == "False" || t == "false")) return Value(false);
-      try {
-        size_t used = 0;
-        long long i = std::stoll(t, &used);
-        if (used == t.size()) return Value(static_cast<int64_t>(i));
-        double d = std::stod(t, &used);
-        if (used == t.size()) return Value(d);
-      } catch (const std::exception&) {
-      }
-      if (name == "as_native") return v;
-      throw TemplateError(
-          line, fmt::format("'{}' is not a {}", t, name == "as_bool" ? "boolean" : "number"));
-    }
-    if (name == "indent") {
-      const Value* w = a.Get(0, "width");
-      std::string pad(w && w->is_int() ? static_cast<size_t>(w->as_int()) : 4, ' ');
-      return Value(ReplaceAll(need_string(), "\n", "\n" + pad));
-    }
-    throw TemplateError(line, fmt::format("unsupported filter '{}'", name));
-  }
-
-  bool ApplyTest(const std::string& name, const Value& v, const Arguments& a, int line) {
-    if (name == "defined") return !v.is_undefined();
-    if (name == "undefined") return v.is_undefined();
-    if (name == "none") return v.is_none();
-    if (name == "string") return v.is_string();
-    if (name == "number") return v.is_number();
-    if (name == "integer") return v.is_int();
-    if (name == "float") return v.is_double();
-    if (name == "boolean") return v.is_bool();
-    if (name == "true") return v.is_bool() && v.as_bool();
-    if (name == "false") return v.is_bool() && !v.as_bool();
-    if (name == "mapping") return v.is_dict();
-    if (name == "sequence" || name == "iterable")
-      return v.is_list() || v.is_string() || v.is_dict();
-    if (name == "callable") return v.is_callable() || (v.is_dict() && v.dict().call);
-    if (name == "even" || name == "odd") {
-      if (!v.is_int()) throw TemplateError(line, fmt::format("'{}' test needs an integer", name));
-      return (v.as_int() % 2 == 0) == (name == "even");
-    }
-    if (name == "eq" || name == "equalto" || name == "==") {
-      return !a.positional.empty() && v == a.positional[0];
-    }
-    if (name == "in") {
-      if (a.positional.empty() || !a.positional[0].is_list()) return false;
-      const auto& l = a.positional[0].list();
-      return std::find(l.begin(), l.end(), v) != l.end();
-    }
-    throw TemplateError(line, fmt::format("unsupported test 'is {}'", name));
+    throw TemplateError(line, fmt::format("unsupported operator {}", op));
   }
 
  public:
@@ -1023,6 +796,10 @@ class Renderer : public MacroScope {
   const std::string node_package_;
   std::string package_;  // of the macro being rendered (the node's at the top level)
   std::vector<ValueDict> scopes_;
+  int line_ = 0;                         // of the statement being rendered
+  int depth_ = 0;                        // frames entered (macro calls, caller bodies)
+  const ValueDict* toplevel_ = nullptr;  // the template's top-level scope while in a frame
+  bool sees_toplevel_ = false;           // the current frame is a macro of that template
   std::map<std::string, Value> namespaces_;
 };
 
@@ -1073,6 +850,12 @@ Result<std::string> Environment::Render(const Template& tmpl, const ValueDict& g
     return Status::Error(fmt::format("{}:{}: {}", r.file(), e.line(), e.what()));
   } catch (const ReturnSignal&) {
     return Status::Error(fmt::format("{}: return() outside a macro", tmpl.name()));
+  } catch (const std::exception& e) {
+    return Status::Error(fmt::format("{}:{}: {}", r.file(), r.line(), e.what()));
+  } catch (const BreakSignal&) {
+    return Status::Error(fmt::format("{}:{}: break outside a loop", r.file(), r.line()));
+  } catch (const ContinueSignal&) {
+    return Status::Error(fmt::format("{}:{}: continue outside a loop", r.file(), r.line()));
   }
   return out;
 }
@@ -1092,6 +875,8 @@ Result<Value> Environment::Evaluate(const std::string& expression, const std::st
     return Status::Error(fmt::format("{}: {}", r.file(), e.what()));
   } catch (const ReturnSignal&) {
     return Status::Error(fmt::format("{}: return() outside a macro", where));
+  } catch (const std::exception& e) {
+    return Status::Error(fmt::format("{}: {}", r.file(), e.what()));
   }
 }
 
@@ -1106,6 +891,8 @@ Result<Value> Environment::CallMacro(const std::string& name, const Arguments& a
     return r.CallMacro(*def, args);
   } catch (const TemplateError& e) {
     return Status::Error(fmt::format("{}:{}: {}", r.file(), e.line(), e.what()));
+  } catch (const std::exception& e) {
+    return Status::Error(fmt::format("{}:{}: {}", r.file(), r.line(), e.what()));
   }
 }
 

@@ -25,7 +25,7 @@ TEST(Jinja, TextAndExpressions) {
   EXPECT_EQ(Render("{{ d['k'] }}{{ d.k }}{{ d.get('z', 9) }}",
                    {{{"d", Value(ValueDict{{{"k", Value("v")}}})}}}),
             "vv9");
-  EXPECT_EQ(Render("{{ 'a' 'b' }}{{ (1, 2) }}"), "ab[1, 2]");
+  EXPECT_EQ(Render("{{ 'a' 'b' }}{{ (1, 2) }}"), "ab(1, 2)");
 }
 
 TEST(Jinja, StatementsAndWhitespaceControl) {
@@ -60,7 +60,7 @@ TEST(Jinja, FiltersAndTests) {
                    "is not defined }}",
                    {{{"x", Value(1)}}}),
             "True True True True True");
-  EXPECT_EQ(Render("{{ {'a': [1]} | tojson }}"), "{\"a\":[1]}");
+  EXPECT_EQ(Render("{{ {'a': [1]} | tojson }}"), "{\"a\": [1]}");
   EXPECT_EQ(Render("{{ [{'n': 'a'}, {'n': 'b'}] | map(attribute='n') | join('+') }}"), "a+b");
 }
 

@@ -31,6 +31,12 @@ const Value* Arguments::Get(size_t index, const std::string& name) const {
   return nullptr;
 }
 
+std::string Value::UndefinedMessage() const {
+  const Undefined& u = std::get<Undefined>(data_);
+  if (!u.owner.empty()) return fmt::format("'{} object' has no attribute '{}'", u.owner, u.name);
+  return fmt::format("'{}' is undefined", u.name);
+}
+
 bool Value::Truthy() const {
   if (is_none() || is_undefined()) return false;
   if (is_bool()) return as_bool();
@@ -75,9 +81,10 @@ std::string Value::Repr() const {
     return out + "'";
   }
   if (is_list()) {
-    std::string out = "[";
+    std::string out = tuple_ ? "(" : "[";
     for (size_t i = 0; i < list().size(); ++i) out += (i ? ", " : "") + list()[i].Repr();
-    return out + "]";
+    if (tuple_ && list().size() == 1) out += ",";
+    return out + (tuple_ ? ")" : "]");
   }
   if (is_dict()) {
     if (dict().text) return *dict().text;
@@ -104,7 +111,56 @@ std::string Value::TypeName() const {
   return "function";
 }
 
+int Compare(const Value& a, const Value& b, int line) {
+  for (const Value* obj : {&a, &b}) {
+    if (obj->is_dict() && obj->dict().operators) {
+      bool left = obj == &a;
+      auto r = (*obj->dict().operators)("cmp", left ? b : a, left);
+      if (r && r->is_int()) return static_cast<int>(r->as_int());
+    }
+  }
+  if (a.is_number() && b.is_number()) {
+    if (a.is_int() && b.is_int()) return a.as_int() < b.as_int() ? -1 : a.as_int() > b.as_int();
+    double x = a.as_number(), y = b.as_number();
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  if ((a.is_bool() || a.is_number()) && (b.is_bool() || b.is_number())) {
+    auto num = [](const Value& v) { return v.is_bool() ? double(v.as_bool()) : v.as_number(); };
+    double x = num(a), y = num(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  if (a.is_string() && b.is_string()) {
+    int c = a.as_string().compare(b.as_string());
+    return c < 0 ? -1 : c > 0;
+  }
+  if (a.is_list() && b.is_list()) {
+    const ValueList &x = a.list(), &y = b.list();
+    for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
+      if (x[i] == y[i]) continue;
+      return Compare(x[i], y[i], line);
+    }
+    return x.size() < y.size() ? -1 : x.size() > y.size();
+  }
+  if (a.is_undefined() || b.is_undefined()) {
+    throw TemplateError(line, (a.is_undefined() ? a : b).UndefinedMessage());
+  }
+  throw TemplateError(line, fmt::format("'<' not supported between instances of '{}' and '{}'",
+                                        a.TypeName(), b.TypeName()));
+}
+
 bool operator==(const Value& a, const Value& b) {
+  for (const Value* obj : {&a, &b}) {
+    if (obj->is_dict() && obj->dict().operators) {
+      bool left = obj == &a;
+      auto r = (*obj->dict().operators)("cmp", left ? b : a, left);
+      return r && r->is_int() && r->as_int() == 0;
+    }
+  }
+  if ((a.is_bool() || a.is_number()) && (b.is_bool() || b.is_number()) &&
+      (a.is_number() || b.is_number())) {
+    auto num = [](const Value& v) { return v.is_bool() ? double(v.as_bool()) : v.as_number(); };
+    return num(a) == num(b);
+  }
   if (a.is_number() && b.is_number()) {
     if (a.is_int() && b.is_int()) return a.as_int() == b.as_int();
     return a.as_number() == b.as_number();

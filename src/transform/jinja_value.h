@@ -32,6 +32,11 @@ using ValueList = std::vector<Value>;
 class MacroScope;
 struct Arguments;
 using Function = std::function<Value(const Arguments&)>;
+// An object's operators (datetime arithmetic): `op` is "+", "-", "*", "/", "//", "%", or
+// "cmp" (answer -1, 0 or 1); `self_left` says whether the object is the left operand.
+// nullopt: the object does not support the operation with that operand.
+using Operators =
+    std::function<std::optional<Value>(const std::string& op, const Value& other, bool self_left)>;
 
 // An insertion-ordered dict. `text`, when set, is what the dict renders as: dbt's
 // relations (`this`, `ref()`) are dicts of their parts that render as "schema"."name".
@@ -43,6 +48,8 @@ struct ValueDict {
   // Set: the dict is also a sequence of these values (loops, integer indexes, filters), as
   // agate's rows and columns are: row[0], row.name and `for cell in row` all work.
   std::shared_ptr<ValueList> sequence;
+  // Set: the dict is an object with operators (dates, datetimes, timedeltas).
+  std::shared_ptr<Operators> operators;
 
   const Value* Find(const std::string& key) const;
   void Set(const std::string& key, Value value);
@@ -65,6 +72,7 @@ class Value {
  public:
   struct Undefined {
     std::string name;
+    std::string owner;  // set: the missing attribute `name` of an object of this type
   };
   using Data = std::variant<std::monostate, Undefined, bool, int64_t, double, std::string,
                             std::shared_ptr<ValueList>, std::shared_ptr<ValueDict>,
@@ -80,11 +88,19 @@ class Value {
   Value(ValueList list) : data_(std::make_shared<ValueList>(std::move(list))) {}
   Value(ValueDict dict) : data_(std::make_shared<ValueDict>(std::move(dict))) {}
   Value(Function fn) : data_(std::make_shared<Function>(std::move(fn))) {}
-  static Value MakeUndefined(std::string name) {
+  static Value MakeUndefined(std::string name, std::string owner = "") {
     Value v;
-    v.data_ = Undefined{std::move(name)};
+    v.data_ = Undefined{std::move(name), std::move(owner)};
     return v;
   }
+
+  // Python's tuple: a list that prints as (a, b) (tuple literals, items(), zip()).
+  static Value Tuple(ValueList list) {
+    Value v(std::move(list));
+    v.tuple_ = true;
+    return v;
+  }
+  bool is_tuple() const { return tuple_ && is_list(); }
 
   bool is_none() const { return std::holds_alternative<std::monostate>(data_); }
   bool is_undefined() const { return std::holds_alternative<Undefined>(data_); }
@@ -107,6 +123,9 @@ class Value {
   ValueDict& dict() const { return *std::get<std::shared_ptr<ValueDict>>(data_); }
   const Function& function() const { return *std::get<std::shared_ptr<Function>>(data_); }
   const std::string& undefined_name() const { return std::get<Undefined>(data_).name; }
+  // Jinja's message for using an undefined value: "'x' is undefined", or "'str object'
+  // has no attribute 'x'".
+  std::string UndefinedMessage() const;
 
   // Python truthiness.
   bool Truthy() const;
@@ -120,8 +139,13 @@ class Value {
   friend bool operator==(const Value& a, const Value& b);
 
  private:
+  bool tuple_ = false;
   Data data_;
 };
+
+// Python's comparison: -1, 0 or 1; a TemplateError at `line` for operands Python cannot
+// order (str with int, naive with aware datetime ...).
+int Compare(const Value& a, const Value& b, int line);
 
 // As JSON: none and undefined are null, functions their text, a relation its text.
 nlohmann::json ToJson(const Value& v);

@@ -131,7 +131,7 @@ TEST_F(TransformPackagesTest, DepsInstallsEveryKindAndTheProjectBuildsWithThem) 
              "from_json, has_invocation_id, graph_has_node) from analytics.cross_db"),
       "2026-03-01 00:00:00|2026-03-02 00:00:00|2|2|10|2026-02-28|2026-03-31|abc|t|42|b|"
       "bonono|ef|6|3|it's|true|c-b-a|a-b|7|t|t|{1,2,3,4}|{}|2026-12-01|1|0|34/12|"
-      "[[1,\"a\"],[2,\"b\"]]|2|t|t");
+      "[[1, \"a\"], [2, \"b\"]]|2|t|t");
   EXPECT_EQ(Scalar(conn,
                    "select string_agg(column_name || ' ' || data_type, ', ' order by "
                    "ordinal_position) from information_schema.columns where table_name = "
