@@ -15,16 +15,16 @@ Result<TransformOptions> RetryOptions(const Project& project, const TransformOpt
   fs::path file = fs::path(project.target_path) / "run_results.json";
   std::ifstream in(file);
   if (!in) {
-    return Status::Error(fmt::format(
-        "retry: no previous run to retry: {} does not exist (run seed, run, test, build or "
-        "snapshot first)",
-        file.string()));
+    return Status::Error(
+        fmt::format("no previous run to retry: {} does not exist (run seed, run, test, build or "
+                    "snapshot first)",
+                    file.string()));
   }
   nlohmann::json results;
   try {
     results = nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {
-    return Status::Error(fmt::format("retry: {}: not valid JSON: {}", file.string(), e.what()));
+    return Status::Error(fmt::format("{}: not valid JSON: {}", file.string(), e.what()));
   }
   const nlohmann::json* args = results.contains("args") ? &results["args"] : nullptr;
   std::string which = args && (*args).value("which", nlohmann::json()).is_string()
@@ -32,10 +32,10 @@ Result<TransformOptions> RetryOptions(const Project& project, const TransformOpt
                           : "";
   static const std::set<std::string> kRetryable = {"seed", "run", "test", "build", "snapshot"};
   if (!kRetryable.count(which)) {
-    return Status::Error(fmt::format(
-        "retry: {} records command '{}', which retry cannot repeat (seed, run, test, build, "
-        "snapshot)",
-        file.string(), which));
+    return Status::Error(
+        fmt::format("{} records command '{}', which retry cannot repeat (seed, run, test, build, "
+                    "snapshot)",
+                    file.string(), which));
   }
   TransformOptions retry = options;
   retry.command = which;

@@ -38,7 +38,7 @@ Status RunOperation(const Project& project, const Graph& graph, Adapter& adapter
   size_t dot = full.find('.');
   std::string package = dot == std::string::npos ? "" : full.substr(0, dot);
   std::string name = dot == std::string::npos ? full : full.substr(dot + 1);
-  if (name.empty()) return Status::Error("run-operation: a macro name is required");
+  if (name.empty()) return Status::Error("a macro name is required");
   const jinja::Environment& env = *project.env;
   // dbt's lookup for an operation: the named package's, else the root project's, then
   // each package's, then dbt's own.
@@ -47,8 +47,7 @@ Status RunOperation(const Project& project, const Graph& graph, Adapter& adapter
     if (package != project.name && package != jinja::Environment::kGlobalPackage &&
         !project.IsPackage(package)) {
       return Status::Error(fmt::format(
-          "run-operation {}: no package named '{}' (is it in packages.yml, and deps run?)", full,
-          package));
+          "{}: no package named '{}' (is it in packages.yml, and deps run?)", full, package));
     }
     search.push_back(package);
   } else {
@@ -64,10 +63,9 @@ Status RunOperation(const Project& project, const Graph& graph, Adapter& adapter
     }
   }
   if (macro_package.empty()) {
-    return Status::Error(
-        package.empty()
-            ? fmt::format("run-operation: no macro named '{}' in any package", name)
-            : fmt::format("run-operation: package '{}' has no macro named '{}'", package, name));
+    return Status::Error(package.empty()
+                             ? fmt::format("no macro named '{}' in any package", name)
+                             : fmt::format("package '{}' has no macro named '{}'", package, name));
   }
   auto args = MacroArguments(options.macro_args);
   if (!args.ok()) return args.status();
@@ -89,7 +87,7 @@ Status RunOperation(const Project& project, const Graph& graph, Adapter& adapter
         fmt::format("Encountered an error while running operation {}: {}", full, r.message()));
   }
   if (Status s = transaction->Commit(); !s.ok()) {
-    return Status::Error(fmt::format("run-operation {}: commit: {}", full, s.message()));
+    return Status::Error(fmt::format("{}: commit: {}", full, s.message()));
   }
   return Status::Ok();
 }

@@ -123,7 +123,7 @@ Status Show(const Project& project, const Graph& graph, Adapter& adapter,
   }
   if (shown == 0) {
     return Status::Error(
-        "show: nothing to preview: --select matches no model, seed, snapshot or test "
+        "nothing to preview: --select matches no model, seed, snapshot or test "
         "(or pass --inline 'SQL')");
   }
   return Status::Ok();

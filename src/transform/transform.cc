@@ -221,10 +221,10 @@ Result<RunSummary> RunCommand(const TransformOptions& options) {
   }
   if (options.command == "show" && options.select.empty() && options.inline_sql.empty() &&
       options.selector.empty()) {
-    return Status::Error("show: pass --select (a node) or --inline 'SQL'");
+    return Status::Error("pass --select (a node) or --inline 'SQL'");
   }
   if (options.command == "run-operation" && options.macro.empty()) {
-    return Status::Error("run-operation: the macro's name is required");
+    return Status::Error("the macro's name is required");
   }
   auto project = LoadProject(ToLoadOptions(options));  // its errors come scrubbed
   if (!project.ok()) return project.status();
