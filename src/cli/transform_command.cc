@@ -38,9 +38,10 @@ class TransformCommand : public Command {
         "transform",
         "Runs a dbt-style project (default: the platform's transform/ against the warehouse)");
     // Not require_subcommand(1): CLI11 would answer "A subcommand is required" for a
-    // misspelt one. An unknown name lands in `unknown_` and Run names it.
+    // misspelt one. A word that names no subcommand lands in `unknown_` (subcommand names
+    // win over positionals) and Run names it.
     cmd->require_subcommand(0, 1);
-    cmd->add_option("command", unknown_)->group("");
+    cmd->add_option("command", unknown_, "one of the subcommands below");
     struct Sub {
       const char* name;
       const char* help;
@@ -105,9 +106,7 @@ class TransformCommand : public Command {
 
   int Run(const Config& config, std::stop_token stop) override {
     if (!unknown_.empty()) {
-      fmt::print(stderr,
-                 "pdv transform: unknown command '{}' (see pdv transform --help for the "
-                 "commands)\n",
+      fmt::print(stderr, "pdv transform: unknown command '{}' (see pdv transform --help)\n",
                  unknown_);
       return kExitUsage;
     }
@@ -196,7 +195,7 @@ class TransformCommand : public Command {
   CLI::App* deps_ = nullptr;
   transform::DepsOptions deps_options_;
   std::string deps_ignored_;
-  std::string unknown_;  // a word after `transform` that names no command
+  std::string unknown_;  // a word after `transform` that names no subcommand
   bool platform_ = false;
 };
 
