@@ -42,6 +42,16 @@ Result<TransformOptions> RetryOptions(const Project& project, const TransformOpt
   if (args && (*args).value("full_refresh", nlohmann::json()).is_boolean()) {
     retry.full_refresh = retry.full_refresh || (*args)["full_refresh"].get<bool>();
   }
+  // dbt retry repeats the previous invocation's --vars and --target unless given again
+  // (dbt writes vars as a mapping, pdv as the YAML given; JSON is YAML too).
+  if (args && retry.vars.empty() && args->contains("vars")) {
+    const nlohmann::json& vars = (*args)["vars"];
+    if (vars.is_string()) retry.vars = vars.get<std::string>();
+    if (vars.is_object() && !vars.empty()) retry.vars = vars.dump();
+  }
+  if (args && retry.target.empty() && (*args).value("target", nlohmann::json()).is_string()) {
+    retry.target = (*args)["target"].get<std::string>();
+  }
   retry.only_nodes.emplace();
   if (results.contains("results") && results["results"].is_array()) {
     for (const auto& r : results["results"]) {

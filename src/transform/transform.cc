@@ -196,7 +196,15 @@ Result<RunSummary> RunCommandUnscrubbed(const TransformOptions& options, const P
                  retry->command);
       return RunSummary{};
     }
-    return RunCommandUnscrubbed(*retry, project);
+    if (retry->vars == options.vars &&
+        (retry->target.empty() || retry->target == project.target.name)) {
+      return RunCommandUnscrubbed(*retry, project);
+    }
+    // The previous invocation's vars or target: the project as it loaded then.
+    auto reloaded = LoadProject(ToLoadOptions(*retry));
+    if (!reloaded.ok()) return reloaded.status();
+    if (!options.target_path.empty()) reloaded->target_path = options.target_path;
+    return RunCommandUnscrubbed(*retry, *reloaded);
   }
   auto conn = pg::Connection::Connect(project.target.conninfo);
   if (!conn.ok())

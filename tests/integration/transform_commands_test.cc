@@ -250,6 +250,15 @@ TEST_F(TransformCommandsTest, RetryRerunsWhatErroredOrWasSkipped) {
   auto done = Dbt({"retry"});
   EXPECT_EQ(done.exit_code, 0) << done.output;
   EXPECT_TRUE(Contains(done.output, "Nothing to do")) << done.output;
+  // As dbt retry: the previous invocation's --vars again, unless given anew.
+  auto zero = Dbt({"run", "--select", "ratio", "--vars", "{divisor: 0}"});
+  EXPECT_EQ(zero.exit_code, 1) << zero.output;
+  auto same = Dbt({"retry"});
+  EXPECT_EQ(same.exit_code, 1) << same.output;
+  EXPECT_TRUE(Contains(same.output, "division by zero")) << same.output;
+  auto two = Dbt({"retry", "--vars", "{divisor: 2}"});
+  EXPECT_EQ(two.exit_code, 0) << two.output;
+  EXPECT_EQ(Scalar("select r from analytics.ratio"), "5");
 }
 
 TEST_F(TransformCommandsTest, CleanRemovesItsTargetsTwiceAndRefusesOutsideTheProject) {
