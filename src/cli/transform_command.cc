@@ -1,4 +1,5 @@
-// pdv transform: the dbt-style runner (seed, run, test, build, compile, ls) and watch.
+// pdv transform: the dbt-style runner (seed, run, test, build, compile, ls, debug, parse, show,
+// run-operation, clean, retry, deps) and watch.
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -36,7 +37,11 @@ class TransformCommand : public Command {
     CLI::App* cmd = app.add_subcommand(
         "transform",
         "Runs a dbt-style project (default: the platform's transform/ against the warehouse)");
-    cmd->require_subcommand(1);
+    // Not require_subcommand(1): CLI11 would answer "A subcommand is required" for a
+    // misspelt one. A word that names no subcommand lands in `unknown_` (subcommand names
+    // win over positionals) and Run names it.
+    cmd->require_subcommand(0, 1);
+    cmd->add_option("command", unknown_, "one of the subcommands below");
     struct Sub {
       const char* name;
       const char* help;
@@ -46,12 +51,30 @@ class TransformCommand : public Command {
           Sub{"test", "Runs the data tests"}, Sub{"build", "Seeds, models and tests in DAG order"},
           Sub{"compile", "Writes (and with --select prints) the compiled SQL"},
           Sub{"ls", "Lists the selected nodes"},
+          Sub{"debug", "Checks dbt_project.yml, the profile's target and the warehouse connection"},
+          Sub{"parse", "Loads the project and writes target/manifest.json"},
+          Sub{"clean", "Removes the project's clean-targets (default: the target-path)"},
+          Sub{"retry",
+              "Re-runs the nodes that errored, failed or were skipped in the previous "
+              "invocation (target/run_results.json)"},
           Sub{"snapshot", "Records the snapshots' history (snapshots/, type-2 by unique_key)"},
           Sub{"watch",
               "Runs the models on every CDC commit (NOTIFY pdv_raw), then "
               "notifies the cache stage"}}) {
       AddOptions(cmd->add_subcommand(s.name, s.help));
     }
+    CLI::App* show = cmd->add_subcommand(
+        "show", "Compiles and runs the selected node (or --inline SQL) and prints its rows");
+    AddOptions(show);
+    show->add_option("--inline", options_.inline_sql,
+                     "a query to preview instead of a node (may ref() the project's nodes)");
+    show->add_option("--limit", options_.limit, "rows shown (default 5; -1: all)");
+    CLI::App* operation = cmd->add_subcommand(
+        "run-operation", "Runs a macro (name or package.name) against the warehouse");
+    AddOptions(operation);
+    operation->add_option("macro", options_.macro, "the macro: name or package.name")->required();
+    operation->add_option("--args", options_.macro_args,
+                          "the macro's arguments as a YAML mapping ('{name: value}')");
     CLI::App* source = cmd->add_subcommand("source", "Source commands");
     source->require_subcommand(1);
     AddOptions(
@@ -70,6 +93,11 @@ class TransformCommand : public Command {
                                 "--packages-dir)");
     deps_->add_option("--project-dir", deps_options_.project_dir,
                       "dbt project folder (default: the current folder)");
+    // dbt's global flags, which CI scripts pass to every command: deps needs no profile.
+    deps_->add_option("--profiles-dir", deps_ignored_,
+                      "accepted for dbt compatibility (deps reads no profile)");
+    deps_->add_option("--target,-t", deps_ignored_,
+                      "accepted for dbt compatibility (deps reads no profile)");
     deps_->add_option("--packages-dir", deps_options_.packages_dir,
                       "folder of hub packages (<name>/ or <owner>/<name>/, a package or a git "
                       "repository with version tags); default $PDV_DBT_PACKAGES_DIR");
@@ -77,6 +105,11 @@ class TransformCommand : public Command {
   }
 
   int Run(const Config& config, std::stop_token stop) override {
+    if (!unknown_.empty()) {
+      fmt::print(stderr, "pdv transform: unknown command '{}' (see pdv transform --help)\n",
+                 unknown_);
+      return kExitUsage;
+    }
     if (deps_->parsed()) {
       auto installed = transform::InstallPackages(deps_options_);
       if (!installed.ok()) return Finish("pdv transform deps", installed.status());
@@ -84,6 +117,10 @@ class TransformCommand : public Command {
     }
     for (CLI::App* sub : subs_) {
       if (sub->parsed()) options_.command = sub->get_name();
+    }
+    if (options_.command.empty()) {
+      fmt::print(stderr, "pdv transform: a command is required (see pdv transform --help)\n");
+      return kExitUsage;
     }
     if (options_.command == "generate") options_.command = "docs";  // docs generate
     bool explicit_project = !options_.project_dir.empty();
@@ -157,6 +194,8 @@ class TransformCommand : public Command {
   std::vector<CLI::App*> subs_;
   CLI::App* deps_ = nullptr;
   transform::DepsOptions deps_options_;
+  std::string deps_ignored_;
+  std::string unknown_;  // a word after `transform` that names no subcommand
   bool platform_ = false;
 };
 

@@ -149,7 +149,9 @@ Status WriteRunResults(const Project& project_, const TransformOptions& options_
   j["args"] = {{"which", command},
                {"select", options_.select},
                {"exclude", options_.exclude},
-               {"full_refresh", options_.full_refresh}};
+               {"full_refresh", options_.full_refresh},
+               {"vars", options_.vars},
+               {"target", project_.target.name}};
   return WriteArtifact(project_, "run_results.json", j);
 }
 

@@ -270,12 +270,37 @@ class Installer {
       }
       return placed;
     }
+    // The hub's layout: one folder per release (<name>/1.3.0/, <name>/1.4.1/); the highest
+    // one in range is installed, as the hub would.
+    std::optional<std::vector<int>> best;
+    fs::path best_dir;
+    std::string releases;
+    for (const auto& e : fs::directory_iterator(found)) {
+      auto v = ParseVersion(e.path().filename().string());
+      if (!v || !e.is_directory() || !fs::exists(e.path() / "dbt_project.yml")) continue;
+      releases += (releases.empty() ? "" : ", ") + e.path().filename().string();
+      if (Satisfies(*v, spec.version) && (!best || *v > *best)) {
+        best = v;
+        best_dir = e.path();
+      }
+    }
+    if (!releases.empty() && !best) {
+      return Status::Error(fmt::format("{}: {} has no release in range '{}' (it has {})",
+                                       spec.defined_at, found.string(), spec.version, releases));
+    }
+    if (best) found = best_dir;
     auto version = ReadPackageName(found, spec.defined_at);
     if (!version.ok()) return version.status();
     auto v = ParseVersion(version->second);
-    if (!spec.version.empty() && v && !Satisfies(*v, spec.version)) {
-      return Status::Error(fmt::format("{}: {} is version {}, outside '{}'", spec.defined_at,
-                                       found.string(), version->second, spec.version));
+    if (!best && !spec.version.empty() && (!v || !Satisfies(*v, spec.version))) {
+      // A package's own dbt_project.yml `version:` is not its release: the hub versions
+      // packages by their release tags, and dbt_utils keeps '0.1.0' there forever. A plain
+      // folder has no releases to choose from, so it is what the user means to install.
+      fmt::print(options_.out,
+                 "Note: {} is a plain folder (no release tags or release folders); its "
+                 "dbt_project.yml version '{}' is not a release number, so it is installed "
+                 "as is for '{}'\n",
+                 found.string(), version->second, spec.version);
     }
     fs::path copy = staging_ / fmt::format(".copy-{}", index);
     std::error_code ec;

@@ -6,8 +6,11 @@
 // Entries: `local: <path>` (a symlink, as dbt makes), `git: <url or path>` with optional
 // `revision:` and `subdirectory:`, and hub entries `package: <owner>/<name>` with
 // `version:`. No hub is reachable from where the platform runs, so hub packages come from
-// a directory (--packages-dir, PDV_DBT_PACKAGES_DIR) holding <name>/ or <owner>/<name>/,
-// either a package or a git repository of one (its tags are the versions).
+// a directory (--packages-dir, PDV_DBT_PACKAGES_DIR) holding <name>/ or <owner>/<name>/:
+// a git repository of the package (its release tags are the versions, as on the hub), a
+// folder of releases (<name>/1.4.1/), or the package itself. Like the hub, versions come
+// from the releases, never from the package's dbt_project.yml `version:` (dbt_utils keeps
+// '0.1.0' there): a plain package folder is installed whatever that line says.
 
 #include <cstdio>
 #include <string>

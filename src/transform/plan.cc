@@ -106,7 +106,10 @@ std::set<std::string> NodesForCommand(const Project& project, const std::string&
                 (command == "build" && (n.Builds() || IsCheck(type))) ||
                 (command == "compile" && (type == NodeType::kModel || type == NodeType::kTest)) ||
                 (command == "freshness" && type == NodeType::kSource) ||
-                (command == "docs" && type != NodeType::kUnitTest) || command == "ls";
+                (command == "docs" && type != NodeType::kUnitTest) ||
+                (command == "show" && (type == NodeType::kModel || type == NodeType::kSeed ||
+                                       type == NodeType::kSnapshot || type == NodeType::kTest)) ||
+                command == "ls";
     if (take) out.insert(id);
   }
   return out;

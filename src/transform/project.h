@@ -33,6 +33,7 @@ struct Target {
   std::string host, user;
   int port = 5432;
   int threads = 1;
+  std::string profiles_file;  // the profiles.yml it came from ("": the platform's URL)
 };
 
 struct Node {
@@ -98,6 +99,9 @@ struct LoadOptions {
   // Where loading's warnings go (a file described but missing): the reporter's Warning.
   // Unset: nowhere.
   std::function<void(const std::string&)> warn;
+  // Only dbt_project.yml and the profile's target (`debug`, which runs before `deps`):
+  // no packages, macros or resources are read.
+  bool profile_only = false;
 };
 
 // A package installed under the project's packages-install-path (dbt_packages/).

@@ -29,8 +29,8 @@
 #include "transform/datetime_module.h"
 #include "transform/freshness.h"
 #include "transform/global_project.h"
-#include "transform/materialization_macros.h"
 #include "transform/jinja_ast.h"
+#include "transform/materialization_macros.h"
 #include "transform/packages.h"
 
 namespace pdv::transform::project_internal {
@@ -192,6 +192,7 @@ Project Loader::Load() {
   LoadVars(yml);
   LoadDispatch(yml);
   LoadTarget();
+  if (options_.profile_only) return std::move(p_);
   p_.env = std::make_shared<jinja::Environment>(p_.name);
   AddMacroText(kBuiltinMacros, "<builtin macros>", jinja::Environment::kGlobalPackage);
   AddMacroText(kGlobalProjectMacros, "<dbt global project>", jinja::Environment::kGlobalPackage);
@@ -394,6 +395,7 @@ void Loader::LoadTarget() {
         fmt::format("{}: profile '{}' has no target '{}'", file.string(), p_.profile, target_name)};
   }
   t.name = target_name;
+  t.profiles_file = file.string();
   t.type = out["type"] ? render(out["type"]) : "";
   if (t.type != "postgres") {
     throw LoadError{fmt::format("{}: target '{}' has type '{}': only postgres is supported",

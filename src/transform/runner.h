@@ -35,6 +35,11 @@ class Runner final : public NodeCompiler {
   // test query itself.
   Result<std::string> Compile(const Node& node);
 
+  // The execute-mode context options for rendering `node` (its relation `existing`):
+  // run_query() and the adapter on this runner's adapter, log() lines to its reporter.
+  // What run-operation and show render with too.
+  ContextOptions ExecuteOptions(const Node& node, RelationKind existing);
+
   // Where this runner's lines and warnings go.
   const ConsoleReporter& reporter() const { return reporter_; }
 
@@ -70,7 +75,6 @@ class Runner final : public NodeCompiler {
   // Whether `node` is built incrementally now: an incremental model whose relation exists,
   // without --full-refresh or its full_refresh config. What is_incremental() answers too.
   bool Incremental(const Node& node, RelationKind existing) const;
-  ContextOptions ExecuteOptions(const Node& node, RelationKind existing);
   Result<QueryResult> RunQuery(const std::string& sql);
   // Compile for a relation whose kind is already known (Execute looks it up once).
   Result<std::string> Compile(const Node& node, RelationKind existing);

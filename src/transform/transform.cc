@@ -12,14 +12,20 @@
 #include "pg/notifications.h"
 #include "pg/reconnect.h"
 #include "transform/catalog.h"
+#include "transform/clean_command.h"
+#include "transform/debug_command.h"
 #include "transform/freshness.h"
 #include "transform/graph.h"
+#include "transform/parse_command.h"
 #include "transform/plan.h"
 #include "transform/postgres_adapter.h"
 #include "transform/project.h"
 #include "transform/reporter.h"
+#include "transform/retry_command.h"
+#include "transform/run_operation.h"
 #include "transform/runner.h"
 #include "transform/selector.h"
+#include "transform/show_command.h"
 
 namespace pdv::transform {
 namespace {
@@ -46,6 +52,7 @@ std::string ListName(const Node& n) {
 // The nodes --selector, or --select and --exclude, or the default selector choose.
 Result<std::set<std::string>> SelectNodes(const Project& project, const Graph& graph,
                                           const TransformOptions& options) {
+  if (options.only_nodes) return *options.only_nodes;  // retry: what failed last time
   // Commands that run tests take the selected nodes' tests with them (dbt's indirect
   // selection); compile and docs only what was named.
   bool with_tests =
@@ -97,6 +104,14 @@ Result<RunSummary> RunLoaded(const Project& project, const Graph& graph, pg::Con
   }
   std::optional<PostgresAdapter> adapter;
   if (conn) adapter.emplace(*conn, project.target.conninfo);
+  if (options.command == "show" || options.command == "run-operation") {
+    if (!adapter) return Status::Error(options.command + " needs a database connection");
+    Status done = options.command == "show" ? Show(project, graph, *adapter, nodes, options)
+                                            : RunOperation(project, graph, *adapter, options);
+    if (!done.ok()) return done;
+    summary.total = summary.pass = 1;
+    return summary;
+  }
   if (options.command == "freshness") {
     if (!adapter) return Status::Error("source freshness needs a database connection");
     return CheckFreshness(project, *adapter, nodes, options.out);
@@ -165,6 +180,32 @@ Result<RunSummary> RunCommandUnscrubbed(const TransformOptions& options, const P
   auto graph = Graph::Build(project);
   if (!graph.ok()) return graph.status();
   if (options.command == "ls") return RunLoaded(project, *graph, nullptr, options);
+  if (options.command == "parse") {
+    if (Status s = Parse(project, *graph, options); !s.ok()) return s;
+    RunSummary parsed;
+    parsed.total = parsed.pass = static_cast<int>(project.nodes.size());
+    return parsed;
+  }
+  if (options.command == "retry") {
+    auto retry = RetryOptions(project, options);
+    if (!retry.ok()) return retry.status();
+    if (retry->only_nodes->empty()) {
+      fmt::print(options.out,
+                 "Nothing to do: no node errored, failed or was skipped in the "
+                 "previous {}\n",
+                 retry->command);
+      return RunSummary{};
+    }
+    if (retry->vars == options.vars &&
+        (retry->target.empty() || retry->target == project.target.name)) {
+      return RunCommandUnscrubbed(*retry, project);
+    }
+    // The previous invocation's vars or target: the project as it loaded then.
+    auto reloaded = LoadProject(ToLoadOptions(*retry));
+    if (!reloaded.ok()) return reloaded.status();
+    if (!options.target_path.empty()) reloaded->target_path = options.target_path;
+    return RunCommandUnscrubbed(*retry, *reloaded);
+  }
   auto conn = pg::Connection::Connect(project.target.conninfo);
   if (!conn.ok())
     return Status::Error(fmt::format("target '{}': {}", project.target.name, conn.message()));
@@ -175,9 +216,23 @@ Result<RunSummary> RunCommandUnscrubbed(const TransformOptions& options, const P
 
 Result<RunSummary> RunCommand(const TransformOptions& options) {
   static const std::set<std::string> kCommands = {
-      "seed", "run", "test", "build", "compile", "ls", "snapshot", "freshness", "docs"};
+      "seed",      "run",  "test",          "build", "compile", "ls",   "snapshot",
+      "freshness", "docs", "run-operation", "parse", "show",    "retry"};
+  // Neither reads the project's resources: debug runs before deps, clean after anything.
+  if (options.command == "debug" || options.command == "clean") {
+    Status done = options.command == "debug" ? Debug(options) : Clean(options);
+    if (!done.ok()) return done;
+    return RunSummary{};
+  }
   if (!kCommands.count(options.command)) {
     return Status::Error(fmt::format("unknown transform command '{}'", options.command));
+  }
+  if (options.command == "show" && options.select.empty() && options.inline_sql.empty() &&
+      options.selector.empty()) {
+    return Status::Error("pass --select (a node) or --inline 'SQL'");
+  }
+  if (options.command == "run-operation" && options.macro.empty()) {
+    return Status::Error("the macro's name is required");
   }
   auto project = LoadProject(ToLoadOptions(options));  // its errors come scrubbed
   if (!project.ok()) return project.status();

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <optional>
+#include <set>
 #include <stop_token>
 #include <string>
 #include <vector>
@@ -16,7 +17,9 @@
 namespace pdv::transform {
 
 struct TransformOptions {
-  std::string command;  // seed, run, test, build, compile, ls
+  // seed, run, test, build, compile, ls, snapshot, freshness, docs, debug, run-operation,
+  // clean, parse, show, retry
+  std::string command;
   std::string project_dir;
   std::string profiles_dir;
   // --target-path (dbt's flag): artifacts and compiled SQL here, not in the project's
@@ -35,6 +38,14 @@ struct TransformOptions {
   // --event-time-start / --event-time-end: the batches a microbatch model builds.
   std::string event_time_start, event_time_end;
   int threads = 0;  // --threads: nodes run at once; 0: the profile target's threads
+  // run-operation: the macro ("name" or "package.name") and its --args (a YAML mapping).
+  std::string macro, macro_args;
+  // show: --inline SQL (instead of the selected nodes) and the rows shown (--limit; a
+  // negative limit shows all).
+  std::string inline_sql;
+  int limit = 5;
+  // Set (retry): exactly these nodes run, whatever --select says.
+  std::optional<std::set<std::string>> only_nodes;
   // Set: the platform's project against this warehouse, no profiles.yml.
   std::optional<std::string> warehouse_url;
   std::FILE* out = stdout;
