@@ -23,7 +23,9 @@ struct Relation {
 
 Result<std::vector<Relation>> RelationsOf(pg::Connection& conn, const std::string& table) {
   auto r = conn.ExecParams(
-      "WITH leaf AS (SELECT relid FROM pg_partition_tree($1::regclass) WHERE isleaf), "
+      // A plain table is its own leaf (pg_partition_tree lists nothing for it).
+      "WITH leaf AS (SELECT relid FROM pg_partition_tree($1::regclass) WHERE isleaf UNION "
+      "SELECT oid FROM pg_class WHERE oid = $1::regclass AND relkind IN ('r', 'm')), "
       "part AS ("
       " SELECT l.relid AS owner, l.relid AS rel, true AS heap FROM leaf l"
       " UNION ALL SELECT l.relid, c.reltoastrelid, true FROM leaf l JOIN pg_class c ON c.oid = "

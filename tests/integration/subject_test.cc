@@ -743,6 +743,9 @@ TEST_F(SubjectTest, ReapplyWithTheDataDirectoryLeavesNoByteOfARestoredPerson) {
   EXPECT_TRUE(report["files"]["aof"]["rewritten"].get<bool>()) << report.dump(2);
   EXPECT_TRUE(report["files"]["scan"]["clean"].get<bool>()) << report.dump(2);
   EXPECT_FALSE(report["layers"]["vacuum"]["full"].get<bool>()) << report.dump(2);
+  // Every relation of the three tables (heap, TOAST, indexes) was read for them.
+  EXPECT_GE(report["layers"]["vacuum"]["warehouse_scan"]["relations"].get<int>(), 9)
+      << report.dump(2);
   for (const auto& [what, v] : values) {
     EXPECT_EQ(reapplied.output.find(v), std::string::npos) << what << " in the report";
   }
