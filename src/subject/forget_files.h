@@ -1,10 +1,11 @@
 #pragma once
 
 // Forget's last step on a `pdv up` data directory, whose servers and files are the
-// platform's own: after the rows are gone from every layer, the bytes too (the table
-// files rewritten, the WAL written before removed, Redis's AOF rewritten, the person's
-// line of cpfs.txt), then every file of the directory read back for the person's values
-// (byte_scan.h). Internal to the subject component.
+// platform's own: after the rows are gone from every layer and the relations that still
+// held them rewritten (erase_layers.h), the other bytes too (the WAL written before
+// removed, Redis's AOF rewritten, the person's line of cpfs.txt), then every file of the
+// directory read back for the person's values (byte_scan.h). Internal to the subject
+// component.
 
 #include <filesystem>
 #include <nlohmann/json.hpp>

@@ -53,7 +53,7 @@ struct ForgetOptions {
   // (relation_rewrite.h).
   bool rewrite = false;
   // A `pdv up` data directory (its servers and files are the platform's own): the files
-  // too (subject/forget_files.h): table files rewritten, the WAL written before the
+  // too (subject/forget_files.h): what still holds them rewritten, the WAL written before the
   // erasure removed, Redis's AOF rewritten, the person's cpfs.txt line, then every file
   // read back for the person's values. Empty: the rows only; the receipt says what the
   // operator must do for the files.
