@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "localsvc/local_postgres.h"
 #include "localsvc/scratch_dir.h"
 #include "test_support.h"
 
@@ -594,6 +595,90 @@ TEST_F(UpTest, ForgetLeavesNoByteOfThePersonInTheDataDirectory) {
   ASSERT_TRUE(proof.is_object()) << verified.output;
   EXPECT_TRUE(proof["files"]["clean"].get<bool>()) << verified.output;
   EXPECT_GT(proof["files"]["files"].get<int64_t>(), 100);
+  up->Signal(SIGTERM);
+  EXPECT_EQ(up->Wait(60s), 0);
+}
+
+// Issue 33 item 4 at pdv up's start: the warehouse restored, while the platform was down,
+// from a pg_dump taken before a forget --at-source holds the person again, in its tables
+// and in the WAL the restore wrote. The next `pdv up` reapplies the register's file before
+// any stage runs, files included: none of the person's values is in any byte of the data
+// directory afterwards (the test's own read of every file), and the log line says so.
+TEST_F(UpTest, StartAfterARestoreErasesAgainFilesIncluded) {
+  auto up = StartUp("up1.log");
+  ASSERT_TRUE(WaitFor(*up, "pdv up: the platform is running", 300s)) << up->Output();
+  const std::string cpf = Lines(ReadFile(data_ / "cpfs.txt"))[42];
+  ASSERT_TRUE(pdv::testing::WaitFor(60s, [&] { return HttpStatus(Lookup(cpf)) == 200; }));
+  auto exported = RunPdvWithInput({"subject", "export", "--data-dir", data_.string(), "--cpf", "-"},
+                                  cpf + "\n");
+  ASSERT_EQ(exported.exit_code, 0) << exported.output;
+  const nlohmann::json row = nlohmann::json::parse(exported.output)["oltp"][0];
+  const std::vector<std::string> values = {cpf,          row["cliente_id"],    row["cpf_hash"],
+                                           row["email"], row["nome_completo"], row["telefone"]};
+  auto holding = [&] {
+    std::string hits;
+    for (const auto& e : fs::recursive_directory_iterator(data_)) {
+      if (!e.is_regular_file()) continue;
+      std::string bytes = ReadFile(e.path());
+      for (size_t i = 0; i < values.size(); ++i) {
+        if (bytes.find(values[i]) != std::string::npos) {
+          hits += fmt::format("value {} in {}\n", i, fs::relative(e.path(), data_).string());
+        }
+      }
+    }
+    return hits;
+  };
+  std::smatch m;
+  const std::string yaml = ReadFile(data_ / "pdv.yaml");
+  ASSERT_TRUE(std::regex_search(
+      yaml, m,
+      std::regex("warehouse_url: (postgresql://postgres:([^@]+)@127\\.0\\.0\\.1:(\\d+)/\\S+)")));
+  const std::string warehouse_url = m[1], password = m[2];
+  const int warehouse_port = std::stoi(m[3]);
+  const std::string dump = (scratch_->path() / "warehouse.dump").string();
+  std::string dumped = RunCommandOutput(
+      {"sh", "-c",
+       fmt::format("/usr/lib/postgresql/15/bin/pg_dump -Fc -f '{}' '{}' && echo DUMP_OK", dump,
+                   warehouse_url)});
+  ASSERT_NE(dumped.find("DUMP_OK"), std::string::npos) << dumped;
+  auto forgot = RunPdvWithInput(
+      {"subject", "forget", "--data-dir", data_.string(), "--at-source", "--cpf", "-"}, cpf + "\n");
+  ASSERT_EQ(forgot.exit_code, 0) << forgot.output;
+  ASSERT_EQ(holding(), "");
+  up->Signal(SIGTERM);
+  ASSERT_EQ(up->Wait(60s), 0) << up->Output();
+
+  // The restore, the platform down: its warehouse alone, on its own port (as root, by the
+  // 'postgres' account, which must enter the directory; pdv up makes it the platform's
+  // and 0700 again at its next start).
+  fs::permissions(data_, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  {
+    auto warehouse = localsvc::LocalPostgres::Start({.dir = data_ / "warehouse",
+                                                     .port = warehouse_port,
+                                                     .durable = true,
+                                                     .settings = {"wal_recycle=off"},
+                                                     .password = password});
+    ASSERT_TRUE(warehouse.ok()) << warehouse.message();
+    auto admin = Connect((*warehouse)->Url("postgres"));
+    ASSERT_TRUE(admin.Exec("DROP DATABASE warehouse WITH (FORCE)").ok());
+    ASSERT_TRUE(admin.Exec("CREATE DATABASE warehouse").ok());
+    std::string restored = RunCommandOutput(
+        {"sh", "-c",
+         fmt::format("/usr/lib/postgresql/15/bin/pg_restore -d '{}' '{}' && echo RESTORE_OK",
+                     (*warehouse)->Url("warehouse"), dump)});
+    ASSERT_NE(restored.find("RESTORE_OK"), std::string::npos) << restored;
+    ASSERT_TRUE(admin.Exec("CHECKPOINT").ok());
+  }
+  const std::string back = holding();
+  ASSERT_NE(back.find(" in warehouse/"), std::string::npos) << back;
+
+  up = StartUp("up2.log");
+  ASSERT_TRUE(WaitFor(*up, "pdv up: the platform is running", 300s)) << up->Output();
+  EXPECT_NE(up->Output().find("event=erasures_reapplied customers=1 data_dir_clean=true"),
+            std::string::npos)
+      << up->Output();
+  EXPECT_EQ(holding(), "");
+  EXPECT_EQ(HttpStatus(Lookup(cpf)), 404);
   up->Signal(SIGTERM);
   EXPECT_EQ(up->Wait(60s), 0);
 }
