@@ -56,7 +56,7 @@ class SubjectCommand : public Command {
         "After a restore of the warehouse (or the OLTP) from a backup: erases again, from every "
         "layer, everyone the erasure register's file (erasure_register) names; idempotent");
     reapply_->add_flag("--rewrite", reapply_options_.rewrite,
-                       "VACUUM FULL the tables that held anyone found (as forget --rewrite)");
+                       "VACUUM FULL every table of the layers (as forget --rewrite)");
     reapply_->add_option("--data-dir", reapply_options_.data_dir,
                          "A `pdv up` data directory: the files too, as forget --data-dir");
     for (CLI::App* sub : {export_, forget_}) {
@@ -69,15 +69,17 @@ class SubjectCommand : public Command {
     forget_->add_flag("--at-source", forget_options_.at_source,
                       "Also delete the row in the OLTP table (the CDC delete then flows)");
     forget_->add_flag("--rewrite", forget_options_.rewrite,
-                      "VACUUM FULL the warehouse tables that held the person, so no byte is left "
-                      "in their files (writers wait for the rewrite)");
+                      "VACUUM FULL every table of the layers, so no byte is left in their files "
+                      "(readers and writers wait for the rewrite); with --data-dir, without it, "
+                      "only the relations whose files still hold the person are rewritten");
     verify_->add_option("request_id", request_id_, "The erasure's request id (its receipt's)")
         ->required();
-    forget_->add_option("--data-dir", forget_options_.data_dir,
-                        "A `pdv up` data directory (its pdv.yaml is the configuration): erase the "
-                        "person from its files too (table files rewritten, WAL before the "
-                        "erasure removed, Redis's AOF rewritten, cpfs.txt), then read every file "
-                        "back for the person's values");
+    forget_->add_option(
+        "--data-dir", forget_options_.data_dir,
+        "A `pdv up` data directory (its pdv.yaml is the configuration): erase the "
+        "person from its files too (what still holds them rewritten, WAL before the "
+        "erasure removed, Redis's AOF rewritten, cpfs.txt), then read every file "
+        "back for the person's values");
     verify_->add_option("--data-dir", verify_options_.data_dir,
                         "Also scan every file under this directory, byte by byte (a `pdv up` data "
                         "directory: its pdv.yaml is the configuration)");

@@ -254,20 +254,35 @@ std::string FirstLine(const fs::path& file) {
 }
 
 // subject::Reapply when the warehouse's register lacks requests of the file: the rows,
-// every layer, tables rewritten. Not the files step (the OLTP's WAL waits for cdc, which
-// is not running yet): the log line says how to run it.
-Status ReapplyErasures(const Config& config, Logger& log, std::stop_token stop) {
+// every layer, then the files as forget does them (only the relations that still hold
+// the person rewritten, the warehouse's WAL from before removed, Redis's AOF rewritten,
+// cpfs.txt, the data directory scanned). The OLTP's WAL is not waited for: cdc, whose
+// slot keeps it, is not running yet; the log line says how to finish.
+Status ReapplyErasures(const Config& config, const fs::path& dir, Logger& log,
+                       std::stop_token stop) {
   subject::Sources sources = SubjectSources(config);
   if (sources.erasure_register.empty()) return Status::Ok();
-  auto report = subject::Reapply(sources, {.rewrite = true, .only_if_behind = true}, log, stop);
+  auto report = subject::Reapply(
+      sources, {.data_dir = dir.string(), .only_if_behind = true, .source_wal_waits_for_cdc = true},
+      log, stop);
   if (!report.ok()) return Status::Error("the erasure register: " + report.message());
-  if (!report->contains("skipped")) {
-    log.Warn("erasures_reapplied",
-             {{"customers", report->value("customers_found", uint64_t{0})},
-              {"then",
-               "pdv subject reapply --data-dir <data-dir>, while the platform runs, "
-               "clears the WAL and AOF too"}});
+  if (report->contains("skipped")) return Status::Ok();
+  const nlohmann::json files = report->value("files", nlohmann::json::object());
+  const nlohmann::json scan = files.value("scan", nlohmann::json::object());
+  // Where a value was found (file and kind, never the value).
+  std::string found;
+  for (const auto& f : scan.value("found", nlohmann::json::array())) {
+    found += (found.empty() ? "" : ", ") + f.value("file", "") + " (" + f.value("value", "") + ")";
   }
+  const bool source_wal_left =
+      files.contains("oltp_wal") && !files["oltp_wal"].value("removed", true);
+  log.Warn("erasures_reapplied",
+           {{"customers", report->value("customers_found", uint64_t{0})},
+            {"data_dir_clean", scan.value("clean", !report->contains("files"))},
+            {"found_in", found.empty() ? std::string("nothing") : found},
+            {"then", source_wal_left ? "pdv subject reapply --data-dir <data-dir>, while the "
+                                       "platform runs, clears the source's WAL too"
+                                     : "nothing"}});
   return Status::Ok();
 }
 
@@ -390,7 +405,7 @@ Status Up(const UpOptions& options, Logger& log, std::stop_token stop) {
 
   // A warehouse brought back from a backup while the platform was down holds again whom
   // the register's file says were erased: erased again before any stage reads it.
-  if (Status s = ReapplyErasures(*config, log, stop); !s.ok()) return s;
+  if (Status s = ReapplyErasures(*config, dir, log, stop); !s.ok()) return s;
 
   bool key_created = false, probe_created = false;
   auto api_key = EnsureApiKey(dir / "api-key", redis_url, warehouse_url, "pdv-up", &key_created);

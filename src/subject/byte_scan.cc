@@ -70,6 +70,36 @@ Status ScanOne(int fd, const std::vector<Needle>& needles, size_t overlap,
   }
 }
 
+// Reads one regular file into `result`: its findings, or why it could not be read.
+void ScanRegularFile(const std::string& path, const std::vector<Needle>& needles, size_t overlap,
+                     const ByteScanOptions& options, ByteScanResult* result, std::stop_token stop) {
+  UniqueFd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!f) {
+    result->not_scanned.push_back({path, std::strerror(errno)});
+    return;
+  }
+  std::map<size_t, uint64_t> first;
+  std::string head;
+  if (Status s = ScanOne(f.get(), needles, overlap, &first, &result->bytes, &head, stop); !s.ok()) {
+    result->not_scanned.push_back({path, s.message()});
+    return;
+  }
+  ++result->files;
+  for (const auto& [i, offset] : first) result->found.push_back({path, needles[i].label, offset});
+  if (IsRdb(head) && !options.rdb_uncompressed) {
+    result->not_scanned.push_back(
+        {path,
+         "an RDB file: its strings over 20 bytes are LZF-compressed unless the server "
+         "writes it with rdbcompression no; scanned as it is"});
+  }
+}
+
+size_t LongestNeedle(const std::vector<Needle>& needles) {
+  size_t overlap = 0;
+  for (const auto& n : needles) overlap = std::max(overlap, n.bytes.size());
+  return overlap;
+}
+
 }  // namespace
 
 std::vector<Needle> NeedlesFor(const IdentifyingValues& p) {
@@ -102,8 +132,7 @@ Result<ByteScanResult> ScanFiles(const fs::path& root, const std::vector<Needle>
   std::error_code ec;
   fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec);
   if (ec) return Status::Error(fmt::format("cannot list {}: {}", root.string(), ec.message()));
-  size_t overlap = 0;
-  for (const auto& n : needles) overlap = std::max(overlap, n.bytes.size());
+  const size_t overlap = LongestNeedle(needles);
   ByteScanResult result;
   for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) {
@@ -126,26 +155,23 @@ Result<ByteScanResult> ScanFiles(const fs::path& root, const std::vector<Needle>
       result.not_scanned.push_back({path, "not a regular file (a socket, FIFO or device)"});
       continue;
     }
-    UniqueFd f(::open(e.path().c_str(), O_RDONLY | O_CLOEXEC));
-    if (!f) {
-      result.not_scanned.push_back({path, std::strerror(errno)});
+    ScanRegularFile(path, needles, overlap, options, &result, stop);
+  }
+  return result;
+}
+
+ByteScanResult ScanFileList(const std::vector<fs::path>& files, const std::vector<Needle>& needles,
+                            std::stop_token stop) {
+  const size_t overlap = LongestNeedle(needles);
+  ByteScanResult result;
+  for (const auto& file : files) {
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(file, ec))) continue;
+    if (!fs::is_regular_file(fs::symlink_status(file, ec))) {
+      result.not_scanned.push_back({file.string(), "not a regular file"});
       continue;
     }
-    std::map<size_t, uint64_t> first;
-    std::string head;
-    if (Status s = ScanOne(f.get(), needles, overlap, &first, &result.bytes, &head, stop);
-        !s.ok()) {
-      result.not_scanned.push_back({path, s.message()});
-      continue;
-    }
-    ++result.files;
-    for (const auto& [i, offset] : first) result.found.push_back({path, needles[i].label, offset});
-    if (IsRdb(head) && !options.rdb_uncompressed) {
-      result.not_scanned.push_back(
-          {path,
-           "an RDB file: its strings over 20 bytes are LZF-compressed unless the server "
-           "writes it with rdbcompression no; scanned as it is"});
-    }
+    ScanRegularFile(file.string(), needles, overlap, {}, &result, stop);
   }
   return result;
 }

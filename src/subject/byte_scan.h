@@ -72,4 +72,10 @@ Result<ByteScanResult> ScanFiles(const std::filesystem::path& root,
                                  const std::vector<Needle>& needles, const ByteScanOptions& options,
                                  std::stop_token stop);
 
+// The same for the files named (a relation's segments): one that does not exist is
+// skipped (a relation has as many segments as its size needs), one that can't be read is
+// listed in not_scanned.
+ByteScanResult ScanFileList(const std::vector<std::filesystem::path>& files,
+                            const std::vector<Needle>& needles, std::stop_token stop);
+
 }  // namespace pdv::subject

@@ -7,6 +7,7 @@
 #include "cache/cache.h"
 #include "common/erasure.h"
 #include "common/time_text.h"
+#include "subject/relation_rewrite.h"
 
 namespace pdv::subject {
 namespace {
@@ -82,20 +83,51 @@ Result<nlohmann::json> EraseFromLayers(Layers& tables, const Sources& sources,
         {"erased_at", UtcNowText()}, {"records", records}, {"id_entries", id_entries}};
   }
 
-  // 5. The dead tuples, so the data leaves the table files too. On a data directory of
-  // pdv's own, rewritten (no byte left in a page's free space).
-  const bool rewrite = erasure.rewrite;
+  // 5. The dead tuples, so the data leaves the table files too. With the person's values
+  // and the server's files at hand (a pdv up data directory): a plain VACUUM, then a
+  // rewrite of only the relations whose files still hold one of them
+  // (relation_rewrite.h). With rewrite alone: every table rewritten (which of them hold
+  // bytes of the person's earlier versions can't be known without reading the files).
+  const auto started = std::chrono::steady_clock::now();
+  const bool rewrite = erasure.rewrite, guided = rewrite && !erasure.needles.empty();
+  const auto where =
+      !erasure.source_ids.empty() ? Layers::Where::kEverywhere : Layers::Where::kWarehouse;
   nlohmann::json vacuumed = nlohmann::json::array();
-  Status vacuum = tables.ForEach(
-      !erasure.source_ids.empty() ? Layers::Where::kEverywhere : Layers::Where::kWarehouse,
-      [&](pg::Connection& conn, const Table& t) {
-        auto r = conn.Exec(fmt::format("VACUUM {}{}", rewrite ? "FULL " : "", t.name));
-        if (!r.ok()) return r.status();
-        vacuumed.push_back(t.name);
-        return Status::Ok();
-      });
+  std::vector<std::string> oltp_tables, warehouse_tables;
+  int64_t bytes_rewritten = 0;
+  Status vacuum = tables.ForEach(where, [&](pg::Connection& conn, const Table& t) -> Status {
+    if (rewrite && !guided) {
+      auto size = conn.ExecParams("SELECT pg_total_relation_size($1::regclass)", {t.name});
+      if (!size.ok()) return size.status();
+      bytes_rewritten += std::stoll(size->str(0, 0));
+    }
+    auto r = conn.Exec(fmt::format("VACUUM {}{}", rewrite && !guided ? "FULL " : "", t.name));
+    if (!r.ok()) return r.status();
+    vacuumed.push_back(t.name);
+    (t.warehouse ? warehouse_tables : oltp_tables).push_back(t.name);
+    return Status::Ok();
+  });
   if (!vacuum.ok()) return vacuum;
-  layers["vacuum"] = {{"at", UtcNowText()}, {"tables", vacuumed}, {"full", rewrite}};
+  nlohmann::json done = {{"at", UtcNowText()}, {"tables", vacuumed}, {"full", rewrite}};
+  if (guided) {
+    nlohmann::json rewritten = nlohmann::json::array();
+    for (auto* db : {&warehouse_tables, &oltp_tables}) {
+      if (db->empty()) continue;
+      auto& conn = db == &warehouse_tables ? tables.warehouse() : tables.oltp();
+      auto part = RewriteRelationsHolding(conn, *db, erasure.needles, stop);
+      if (!part.ok()) return part.status();
+      bytes_rewritten += (*part)["bytes_rewritten"].get<int64_t>();
+      for (const auto& r : (*part)["rewritten"]) rewritten.push_back(r);
+      done[db == &warehouse_tables ? "warehouse_scan" : "oltp_scan"] = {
+          {"relations", (*part)["relations_scanned"]}, {"bytes", (*part)["bytes_scanned"]}};
+    }
+    done["full"] = false;
+    done["rewritten"] = rewritten;
+  }
+  if (rewrite) done["bytes_rewritten"] = bytes_rewritten;
+  done["seconds"] =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  layers["vacuum"] = done;
   return layers;
 }
 

@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "common/status.h"
+#include "subject/byte_scan.h"
 #include "subject/layers.h"
 #include "subject/subject.h"
 
@@ -21,15 +22,20 @@ struct Erasure {
   std::vector<std::string> cliente_ids;  // erased from every warehouse layer and Redis
   std::vector<std::string> source_ids;   // also deleted from the OLTP table (at_source)
   std::set<std::string> cpf_hashes;      // their Redis records' keys
-  bool rewrite = false;                  // VACUUM FULL instead of VACUUM
+  bool rewrite = false;                  // rewrite what holds them (else plain VACUUM)
+  // With rewrite: the person's values, when this process can read the servers' files (a
+  // pdv up data directory). Then only the relations whose files still hold one after a
+  // plain VACUUM are rewritten (relation_rewrite.h); empty: every table, VACUUM FULL.
+  std::vector<Needle> needles;
 };
 
 // Erases `erasure` from every layer: the OLTP rows of source_ids; RAW (every version),
 // staging (the row), the history snapshot and the dimension (the row becomes a
 // tombstone with no identifier of the person) in one warehouse transaction under the
 // subject erase lock (common/erasure.h); Redis under the cache's sync lock; then VACUUM
-// (FULL with rewrite) of every table that exists. Returns {<layer>: {erased_at, rows},
-// redis: {erased_at, records, id_entries}, vacuum: {at, tables, full}}. An error leaves
+// of every table that exists (with rewrite: FULL, or with needles only of what still
+// holds the person). Returns {<layer>: {erased_at, rows}, redis: {erased_at, records,
+// id_entries}, vacuum: {at, tables, full, rewritten, bytes_rewritten, seconds}}. An error leaves
 // the layers before it erased (a rerun repeats the rest: every step is idempotent).
 // Uses the Layers' connections for the call.
 Result<nlohmann::json> EraseFromLayers(Layers& layers, const Sources& sources,

@@ -198,6 +198,9 @@ pdv::Result<nlohmann::json> Forget(const Sources& sources, const Selector& who,
                   .cpf_hashes = found->cpf_hashes,
                   .rewrite = options.rewrite || !options.data_dir.empty()};
   if (options.at_source) erasure.source_ids = found->cliente_ids;
+  // On a data directory of pdv's own, the rewrite reaches only what holds them; --rewrite
+  // asks for every table.
+  if (!options.rewrite) erasure.needles = needles;
   auto layers = EraseFromLayers(tables, sources, erasure, log, stop);
   if (!layers.ok()) return layers.status();
   receipt["layers"] = *layers;

@@ -111,13 +111,20 @@ nlohmann::json ScanDataDirectory(const fs::path& data_dir, const std::vector<Nee
 Result<nlohmann::json> ForgetFiles(const Sources& sources, pg::Connection& oltp,
                                    pg::Connection& warehouse, const ForgetOptions& options,
                                    const std::vector<Needle>& needles,
-                                   const std::vector<std::string>& cpfs, std::stop_token stop) {
+                                   const std::vector<std::string>& cpfs, std::stop_token stop,
+                                   bool source_wal) {
   const fs::path dir = options.data_dir;
   nlohmann::json files;
   auto wal = RemoveWalBeforeNow(warehouse, 120s, stop);
   if (!wal.ok()) return Status::Error("the warehouse's WAL: " + wal.message());
   files["wal"] = *wal;
-  if (options.at_source) {
+  if (options.at_source && !source_wal) {
+    files["oltp_wal"] = {{"removed", false},
+                         {"reason",
+                          "cdc is not running yet (pdv up's start): its replication slot keeps "
+                          "the source's WAL; pdv subject reapply --data-dir, once the platform "
+                          "runs, removes it"}};
+  } else if (options.at_source) {
     // The slot keeps the source's WAL until cdc confirms what follows the delete.
     auto oltp_wal = RemoveWalBeforeNow(oltp, 120s, stop);
     if (!oltp_wal.ok()) return Status::Error("the OLTP's WAL: " + oltp_wal.message());

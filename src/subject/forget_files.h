@@ -1,10 +1,11 @@
 #pragma once
 
 // Forget's last step on a `pdv up` data directory, whose servers and files are the
-// platform's own: after the rows are gone from every layer, the bytes too (the table
-// files rewritten, the WAL written before removed, Redis's AOF rewritten, the person's
-// line of cpfs.txt), then every file of the directory read back for the person's values
-// (byte_scan.h). Internal to the subject component.
+// platform's own: after the rows are gone from every layer and the relations that still
+// held them rewritten (erase_layers.h), the other bytes too (the WAL written before
+// removed, Redis's AOF rewritten, the person's line of cpfs.txt), then every file of the
+// directory read back for the person's values (byte_scan.h). Internal to the subject
+// component.
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -42,10 +43,12 @@ nlohmann::json ScanDataDirectory(const std::filesystem::path& data_dir,
 // The files step: WAL of the warehouse (and of the OLTP with at_source), the AOF, the CPF
 // list, then the scan. {"wal": ..., "oltp_wal": ..., "aof": ..., "cpf_list": ..., "scan":
 // ...}; an error when a step fails (the rows are erased already; a rerun of forget
-// repeats the files step).
+// repeats the files step). `source_wal` false: the OLTP's WAL is not waited for (cdc,
+// whose slot keeps it, is not running), and "oltp_wal" says so.
 Result<nlohmann::json> ForgetFiles(const Sources& sources, pg::Connection& oltp,
                                    pg::Connection& warehouse, const ForgetOptions& options,
                                    const std::vector<Needle>& needles,
-                                   const std::vector<std::string>& cpfs, std::stop_token stop);
+                                   const std::vector<std::string>& cpfs, std::stop_token stop,
+                                   bool source_wal = true);
 
 }  // namespace pdv::subject

@@ -216,12 +216,14 @@ pdv::Result<nlohmann::json> Reapply(const Sources& sources, const ReapplyOptions
         cpfs.insert(cpfs.end(), listed.begin(), listed.end());
       }
     }
+    if (!options.rewrite) erasure.needles = needles;
     auto layers = EraseFromLayers(tables, sources, erasure, log, stop);
     if (!layers.ok()) return layers.status();
     report["layers"] = *layers;
     if (!options.data_dir.empty()) {
       ForgetOptions files_options{.at_source = !source_ids.empty(), .data_dir = options.data_dir};
-      auto files = ForgetFiles(sources, *oltp, *wh, files_options, needles, cpfs, stop);
+      auto files = ForgetFiles(sources, *oltp, *wh, files_options, needles, cpfs, stop,
+                               !options.source_wal_waits_for_cdc);
       if (!files.ok()) return files.status();
       report["files"] = *files;
     }

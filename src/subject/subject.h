@@ -45,13 +45,15 @@ pdv::Result<nlohmann::json> Export(const Sources& sources, const Selector& who);
 
 struct ForgetOptions {
   bool at_source = false;  // also delete the OLTP row (the CDC delete then flows)
-  // VACUUM FULL the warehouse tables that held the subject (an exclusive lock for the
-  // rewrite: writers wait, CDC buffers in its slot). Plain VACUUM removes dead tuples and
-  // index entries, but a removed tuple at the bottom of a page can stay in the page's
-  // free space until that space is reused; the rewrite leaves no byte behind.
+  // VACUUM FULL every table of the layers (an exclusive lock for the rewrite: writers
+  // wait, CDC buffers in its slot). Plain VACUUM removes dead tuples and index entries,
+  // but a removed tuple at the bottom of a page can stay in the page's free space until
+  // that space is reused; the rewrite leaves no byte behind. Without it, data_dir
+  // rewrites only the relations whose files still hold the person's values
+  // (relation_rewrite.h).
   bool rewrite = false;
   // A `pdv up` data directory (its servers and files are the platform's own): the files
-  // too (subject/forget_files.h): table files rewritten, the WAL written before the
+  // too (subject/forget_files.h): what still holds them rewritten, the WAL written before the
   // erasure removed, Redis's AOF rewritten, the person's cpfs.txt line, then every file
   // read back for the person's values. Empty: the rows only; the receipt says what the
   // operator must do for the files.
@@ -88,6 +90,11 @@ struct ReapplyOptions {
   // `pdv up`'s start: nothing but the registers' union when the warehouse's register
   // already holds every request of the file (no restore since).
   bool only_if_behind = false;
+  // `pdv up`'s start: cdc is not running, so its slot keeps the source's WAL: with
+  // data_dir, the files step removes the warehouse's WAL and rewrites the AOF but does
+  // not wait for the source's (the report says so; a reapply --data-dir once cdc runs
+  // does it).
+  bool source_wal_waits_for_cdc = false;
 };
 pdv::Result<nlohmann::json> Reapply(const Sources& sources, const ReapplyOptions& options,
                                     Logger& log, std::stop_token stop);

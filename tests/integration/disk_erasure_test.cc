@@ -1,9 +1,11 @@
-// Issue 33: the files an erasure must reach beyond the rows, on real servers: the
+// Issue 33: the files an erasure must reach beyond the rows, on real servers: the table
+// files (what a plain VACUUM leaves, and the rewrite of only what holds it), the
 // warehouse's WAL (segments written before the erasure removed), Redis's append-only file
 // (rewritten), a plaintext CPF list. Each checked by reading the files' bytes.
 
 #include "subject/disk_erasure.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -12,6 +14,7 @@
 #include "localsvc/local_postgres.h"
 #include "localsvc/local_redis.h"
 #include "subject/byte_scan.h"
+#include "subject/relation_rewrite.h"
 #include "test_support.h"
 
 namespace pdv::testing {
@@ -23,6 +26,61 @@ using namespace std::chrono_literals;
 bool Holds(const fs::path& dir, const std::string& marker) {
   auto r = subject::ScanFiles(dir, {{"marker", marker}}, {.rdb_uncompressed = true}, {});
   return r.ok() && !r->found.empty();
+}
+
+// PostgreSQL 15's plain VACUUM prunes a deleted tuple but leaves its bytes in the page's
+// free space when it lay at the bottom of the page's tuple area (the last one written
+// there: compaction moves the others over a tuple above them, not over one below); a
+// tuple in the middle is overwritten. So after the erasure and a plain VACUUM, table `a`
+// (its person the last row of page 0) still holds them and is rewritten, table `b` (its
+// person in the middle of page 0) is left as it is, and no file of the cluster holds
+// either person then.
+TEST(DiskErasureTest, OnlyTheRelationsThatStillHoldThePersonAreRewritten) {
+  auto pg = localsvc::LocalPostgres::Start({.settings = {"autovacuum=off"}});
+  ASSERT_TRUE(pg.ok()) << pg.message();
+  auto conn = Connect((*pg)->Url());
+  for (const char* t : {"a", "b"}) {
+    ASSERT_TRUE(conn.Exec(fmt::format("CREATE TABLE {0} (email text UNIQUE, nome text); INSERT "
+                                      "INTO {0} SELECT 'pessoa' || g || '-{0}@exemplo.com.br', "
+                                      "'Nome Completo {0} ' || g FROM generate_series(1, 400) g",
+                                      t))
+                    .ok());
+  }
+  // a: the last tuple written on page 0; b: one in its middle.
+  const std::string last_of_page = Scalar(
+      conn, "SELECT max((ctid::text::point)[1])::int FROM a WHERE (ctid::text::point)[0] = 0");
+  const std::string person_a = "pessoa" + last_of_page + "-a@exemplo.com.br",
+                    person_b = "pessoa10-b@exemplo.com.br";
+  for (std::string sql : {"DELETE FROM a WHERE email = '" + person_a + "'",
+                          "DELETE FROM b WHERE email = '" + person_b + "'", std::string("VACUUM a"),
+                          std::string("VACUUM b"), std::string("CHECKPOINT")}) {
+    ASSERT_TRUE(conn.Exec(sql).ok()) << sql;
+  }
+  const fs::path data = Scalar(conn, "SHOW data_directory");
+  auto heap_holds = [&](const char* table, const std::string& value) {
+    fs::path file = data / Scalar(conn, fmt::format("SELECT pg_relation_filepath('{}')", table));
+    return !subject::ScanFileList({file}, {{"email", value}}, {}).found.empty();
+  };
+  ASSERT_TRUE(heap_holds("a", person_a)) << "a plain VACUUM should leave the bottom tuple's bytes";
+  ASSERT_FALSE(heap_holds("b", person_b)) << "a tuple in the middle is overwritten";
+
+  auto done = subject::RewriteRelationsHolding(conn, {"a", "b"},
+                                               {{"email a", person_a}, {"email b", person_b}}, {});
+  ASSERT_TRUE(done.ok()) << done.message();
+  // Each table: its heap, its TOAST table and the TOAST index, the e-mail index.
+  EXPECT_EQ((*done)["relations_scanned"], 8) << done->dump();
+  bool a_rewritten = false;
+  for (const auto& r : (*done)["rewritten"]) {
+    if (r["relation"] == "a") a_rewritten = r["how"] == "VACUUM FULL";
+    EXPECT_NE(r["relation"], "b") << "b's heap holds nothing of its person: " << done->dump();
+  }
+  EXPECT_TRUE(a_rewritten) << done->dump();
+  EXPECT_LT(
+      (*done)["bytes_rewritten"].get<int64_t>(),
+      ScalarInt(conn, "SELECT pg_total_relation_size('a') + pg_total_relation_size('b')") * 2);
+  ASSERT_TRUE(conn.Exec("CHECKPOINT").ok());
+  EXPECT_FALSE(Holds(data / "base", person_a));
+  EXPECT_FALSE(Holds(data / "base", person_b));
 }
 
 TEST(DiskErasureTest, TheWarehousesWalBeforeTheErasureIsRemoved) {

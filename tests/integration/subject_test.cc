@@ -642,6 +642,117 @@ TEST_F(SubjectTest, RestoreOfABackupTakenBeforeTheForgetBringsNobodyBackAfterRea
   EXPECT_EQ(lookup(other), 200);
 }
 
+// Issue 33 item 4 with the files: a warehouse and a Redis whose files are in one data
+// directory (as `pdv up` keeps them; the OLTP, the source system, is outside it). A
+// pg_dump taken before a forget is restored and Redis loaded from it, which puts the
+// person back in the table files, the warehouse's WAL and the AOF; `pdv subject reapply
+// --data-dir` takes them out of every one, and the test reads every file of the
+// directory itself for the person's values in PostgreSQL's and Redis's encodings.
+TEST_F(SubjectTest, ReapplyWithTheDataDirectoryLeavesNoByteOfARestoredPerson) {
+  const std::filesystem::path data = Path("data");
+  std::filesystem::create_directories(data / "redis");
+  auto warehouse =
+      localsvc::LocalPostgres::Start({.dir = data / "warehouse", .settings = {"wal_recycle=off"}});
+  ASSERT_TRUE(warehouse.ok()) << warehouse.message();
+  ASSERT_TRUE((*warehouse)->EnsureDatabase("warehouse").ok());
+  auto redis = localsvc::LocalRedis::Start({.dir = data / "redis", .persistent = true});
+  ASSERT_TRUE(redis.ok()) << redis.message();
+  std::ofstream(Path("pdv.yaml")) << fmt::format(
+      "oltp_url: {}\nwarehouse_url: {}\nredis_url: {}\ncpf_key: subject-test-cpf-key-0123\n"
+      "erasure_key: subject-test-erasure-key-0123\nerasure_register: {}\ncdc:\n  "
+      "metrics_listen: \"\"\n",
+      pg_->Url("source_db"), (*warehouse)->Url("warehouse"), (*redis)->Url(),
+      (data / "erasure-register").string());
+  const std::string cpf_list = (data / "cpfs.txt").string();
+  auto load = Pdv({"generate", "--initial", "300", "--cpf-out", cpf_list});
+  ASSERT_EQ(load.exit_code, 0) << load.output;
+  StartPipeline();
+  ASSERT_NO_FATAL_FAILURE(CaughtUp());
+  const std::string cpf = Lines(ReadFile(cpf_list))[17];
+  auto doc = Json(Pdv({"subject", "export", "--cpf", cpf}));
+  const nlohmann::json& row = doc["oltp"][0];
+  const std::string id = row["cliente_id"], hash = row["cpf_hash"];
+  const std::vector<std::pair<std::string, std::string>> values = {
+      {"nome_completo", row["nome_completo"]},
+      {"email", row["email"]},
+      {"telefone", row["telefone"]},
+      {"cpf", cpf},
+      {"cpf_hash (hex)", hash},
+      {"cpf_hash (bytes, Redis's bucket field)", HexBytes(hash).substr(0, 12)},
+      {"cliente_id (text)", id},
+      {"cliente_id (uuid's 16 bytes)", UuidBytes(id)}};
+  // Every regular file under the data directory, read here: which values are where.
+  auto grep = [&] {
+    std::string hits;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(data)) {
+      if (!e.is_regular_file()) continue;
+      std::string bytes = ReadFile(e.path());
+      for (const auto& [what, v] : values) {
+        if (bytes.find(v) != std::string::npos) {
+          hits += what + " in " + std::filesystem::relative(e.path(), data).string() + "\n";
+        }
+      }
+    }
+    return hits;
+  };
+  auto wh = Connect((*warehouse)->Url("warehouse"));
+  const std::string in_dimension =
+      "SELECT count(*) FROM marts.dim_clientes_clube WHERE cliente_id = '" + id + "'";
+  ASSERT_EQ(ScalarInt(wh, in_dimension), 1);
+
+  // The backup (outside the data directory), then the erasure.
+  const std::string dump = Path("warehouse.dump").string();
+  std::string dumped = RunCommandOutput(
+      {"sh", "-c",
+       fmt::format("/usr/lib/postgresql/15/bin/pg_dump -Fc -f '{}' '{}' && echo DUMP_OK", dump,
+                   (*warehouse)->Url("warehouse"))});
+  ASSERT_NE(dumped.find("DUMP_OK"), std::string::npos) << dumped;
+  auto forgot = Pdv({"subject", "forget", "--cpf", cpf, "--data-dir", data.string()});
+  ASSERT_EQ(forgot.exit_code, 0) << forgot.output;
+  EXPECT_TRUE(Json(forgot)["files"]["scan"]["clean"].get<bool>()) << forgot.output;
+  EXPECT_EQ(grep(), "") << "after forget";
+
+  // The restore, with the stages stopped, then Redis loaded from the restored dimension.
+  for (auto& stage : stages_) {
+    stage->Signal(SIGTERM);
+    ASSERT_EQ(stage->Wait(30s), 0) << stage->Output();
+  }
+  stages_.clear();
+  wh = Connect((*warehouse)->Url("postgres"));
+  ASSERT_TRUE(wh.Exec("DROP DATABASE warehouse WITH (FORCE)").ok());
+  ASSERT_TRUE(wh.Exec("CREATE DATABASE warehouse").ok());
+  std::string restored = RunCommandOutput(
+      {"sh", "-c",
+       fmt::format("/usr/lib/postgresql/15/bin/pg_restore -d '{}' '{}' && echo RESTORE_OK",
+                   (*warehouse)->Url("warehouse"), dump)});
+  ASSERT_NE(restored.find("RESTORE_OK"), std::string::npos) << restored;
+  auto synced = Pdv({"cache", "sync", "--full"});
+  ASSERT_EQ(synced.exit_code, 0) << synced.output;
+  wh = Connect((*warehouse)->Url("warehouse"));
+  ASSERT_EQ(ScalarInt(wh, in_dimension), 1) << "the restore brings the person back";
+  (void)wh.Exec("CHECKPOINT");
+  const std::string back = grep();
+  EXPECT_NE(back.find(" in warehouse/"), std::string::npos) << back;
+  EXPECT_NE(back.find(" in redis/"), std::string::npos) << back;
+
+  auto reapplied = Pdv({"subject", "reapply", "--data-dir", data.string()});
+  ASSERT_EQ(reapplied.exit_code, 0) << reapplied.output;
+  auto report = Json(reapplied);
+  std::cout << "reapply --data-dir: " << report["layers"]["vacuum"].dump() << "\n";
+  EXPECT_EQ(report["customers_found"], 1) << report.dump(2);
+  EXPECT_TRUE(report["files"]["aof"]["rewritten"].get<bool>()) << report.dump(2);
+  EXPECT_TRUE(report["files"]["scan"]["clean"].get<bool>()) << report.dump(2);
+  EXPECT_FALSE(report["layers"]["vacuum"]["full"].get<bool>()) << report.dump(2);
+  // Every relation of the three tables (heap, TOAST, indexes) was read for them.
+  EXPECT_GE(report["layers"]["vacuum"]["warehouse_scan"]["relations"].get<int>(), 9)
+      << report.dump(2);
+  for (const auto& [what, v] : values) {
+    EXPECT_EQ(reapplied.output.find(v), std::string::npos) << what << " in the report";
+  }
+  EXPECT_EQ(ScalarInt(wh, in_dimension), 0);
+  EXPECT_EQ(grep(), "") << "after reapply --data-dir";
+}
+
 // raw.retention_days: superseded versions older than that go, in batches, while cdc
 // streams; the latest state of every customer stays, and reconcile stays clean. The
 // versions' age is set back in the test (time cannot be made to pass).
