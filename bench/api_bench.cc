@@ -9,7 +9,7 @@
 // usage: api_bench PDV_BINARY REFERENCE_DIR [--seconds S] [--customers N]
 //                  [--connections N [--rate R]] [--threads T (pdv serve's loops and nginx's
 //                  workers: 1 by default, 0 one per core)]
-//                  [--rounds R (ours and nginx in turn, 3 by default)]
+//                  [--rounds R (ours and nginx in turn, 5 by default)]
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
@@ -49,6 +49,7 @@ using pdv::bench::Die;
 using pdv::bench::FixedRate;
 using pdv::bench::Must;
 using pdv::bench::Percentile;
+using pdv::bench::TerminalRun;
 using pdv::bench::WaitHttp;
 using pdv::bench::Wrk;
 using pdv::bench::WrkResult;
@@ -130,7 +131,7 @@ int main(int argc, char** argv) {
   // One event loop (and one nginx worker): wrk takes one of this machine's 2 cores, and
   // both servers are fastest here with one (nginx 1 worker ~67k req/s against ~60k with 2).
   std::string serve_threads = "1";
-  int rounds = 3;
+  int rounds = 5;
   for (int i = 3; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seconds"))
       seconds = std::stoi(argv[i + 1]);
@@ -216,12 +217,13 @@ int main(int argc, char** argv) {
         << R"({"cliente_id":"00000002-0000-4000-8000-000000000002","elegivel_promocao":true,"motivo":null,"elegivel_a_partir_de":"2025-01-01T00:00:00Z","status_clube":"ATIVO","opt_in_marketing":true,"primeiro_nome":"Maria","ticket_medio_estimado":87.5,"origem_campanha":"black_friday","atualizado_em":"2025-06-01T00:00:00Z"})";
     std::ofstream(dir.path() / "nginx.conf") << fmt::format(
         "worker_processes {2}; pid {0}/nginx.pid; error_log {0}/nginx-error.log; daemon off;\n"
-        "events {{ worker_connections 1024; }}\n"
+        "worker_rlimit_nofile {3}; events {{ worker_connections {3}; }}\n"
         "http {{ access_log off; client_body_temp_path {0}; proxy_temp_path {0}; "
         "fastcgi_temp_path {0}; uwsgi_temp_path {0}; scgi_temp_path {0}; "
         "open_file_cache max=64 inactive=60s; server {{ listen 127.0.0.1:{1}; location / {{ "
         "root {0}/www; default_type application/json; rewrite ^ /answer.json break; }} }} }}\n",
-        dir.path().string(), static_port, serve_threads == "0" ? "auto" : serve_threads);
+        dir.path().string(), static_port, serve_threads == "0" ? "auto" : serve_threads,
+        std::max(1024, terminals + 200));
   }
   auto nginx = Must(
       pdv::localsvc::ChildProcess::Spawn(
@@ -385,6 +387,48 @@ int main(int argc, char** argv) {
         (rss_open - rss_before) / terminals / 1024, (rss_after - rss_before) / terminals / 1024,
         rss_before / 1e6, rss_open / 1e6, rss_after / 1e6,
         (kernel_open - kernel_before) / terminals / 1024);
+  }
+  if (terminals > 0) {
+    // The same many connections against nginx, in turn with ours: the fixed schedule's
+    // latencies (each server gets the same requests), then wrk holding that many
+    // connections busy (closed loop: each server's maximum with them open).
+    fmt::print(
+        "  {} keep-alive connections, pdv serve and nginx in turn, {} rounds: fixed schedule "
+        "{:.0f} req/s, then wrk -c{}\n",
+        terminals, rounds, terminal_rate, terminals);
+    std::vector<double> p99_ours, p99_nginx, rps_ratios;
+    for (int r = 0; r < rounds; ++r) {
+      for (int side = 0; side < 2; ++side) {
+        int port = side == 0 ? ours : static_port;
+        TerminalRun run;
+        {
+          pdv::bench::Terminals open(port, terminals);
+          run = open.Run(requests, terminal_rate, seconds);
+        }
+        (side == 0 ? p99_ours : p99_nginx).push_back(Percentile(run.latencies_ms, 0.99));
+        fmt::print(
+            "    round {} {:<6} fixed schedule: p50 {:.3f} ms, p99 {:.3f} ms, p99.9 {:.3f} ms, {} "
+            "sent, {} answered, {} not 200\n",
+            r + 1, side == 0 ? "pdv" : "nginx", Percentile(run.latencies_ms, 0.5),
+            Percentile(run.latencies_ms, 0.99), Percentile(run.latencies_ms, 0.999), run.sent,
+            run.latencies_ms.size(), run.not_ok);
+      }
+      WrkResult a = Wrk(fmt::format("http://127.0.0.1:{}", ours), dir.path() / "ours.lua", seconds,
+                        dir.path(), fmt::format("ours-c{}-{}", terminals, r), terminals);
+      WrkResult b = Wrk(fmt::format("http://127.0.0.1:{}", static_port), dir.path() / "static.lua",
+                        seconds, dir.path(), fmt::format("static-c{}-{}", terminals, r), terminals);
+      rps_ratios.push_back(b.rps > 0 ? a.rps / b.rps : 0);
+      fmt::print(
+          "    round {} wrk -c{}: pdv {:.0f} req/s (p99 {:.2f} ms{}), nginx {:.0f} req/s (p99 "
+          "{:.2f} ms{}), ratio {:.2f}\n",
+          r + 1, terminals, a.rps, a.p99_ms, a.errors.empty() ? "" : ", non-2xx " + a.errors, b.rps,
+          b.p99_ms, b.errors.empty() ? "" : ", non-2xx " + b.errors, rps_ratios.back());
+    }
+    fmt::print(
+        "  {} connections: pdv / nginx median {:.2f}x under wrk (target >= 1.1x); fixed-schedule "
+        "p99 median pdv {:.3f} ms, nginx {:.3f} ms\n",
+        terminals, Percentile(rps_ratios, 0.5), Percentile(p99_ours, 0.5),
+        Percentile(p99_nginx, 0.5));
   }
   return 0;
 }

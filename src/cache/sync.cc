@@ -178,6 +178,22 @@ pdv::Result<SyncResult> SyncFullOn(const SyncConnections& c, const CacheOptions&
     batch = BucketBatch(batch_bytes);
     return Status::Ok();
   };
+  // The sending thread refreshes the lock after each round trip; while none is under way
+  // (the first batch filling, or the warehouse slower than Redis) the reader does, or the
+  // lock's 5 s would run out on a slow or busy warehouse before the first batch is full.
+  auto last_refresh = std::chrono::steady_clock::now();
+  auto refresh_while_reading = [&]() -> Status {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_refresh < std::chrono::seconds(1)) return Status::Ok();
+    if (sending.valid()) {
+      if (sending.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+        return Status::Ok();
+      }
+      if (Status s = sending.get(); !s.ok()) return s;
+    }
+    last_refresh = now;
+    return lock->Refresh();
+  };
   Status read = ReadDimensionRecords(
       c.warehouse, {.live_only = true, .max_lsn = &max_lsn},
       [&](const DimensionRecord& d) -> Status {
@@ -186,7 +202,8 @@ pdv::Result<SyncResult> SyncFullOn(const SyncConnections& c, const CacheOptions&
         batch.Add(next.Bucket(d.hash.data()), cpf_field, Encode(*d.record));
         batch.Add(uint64_t{1} << 32 | next.Bucket(d.id.data()), Layout::IdField(d.id), cpf_field);
         ++written;
-        return batch.full() ? hand_off() : Status::Ok();
+        if (batch.full()) return hand_off();
+        return (written & 4095) == 0 ? refresh_while_reading() : Status::Ok();
       });
   Status sent = read.ok() ? hand_off() : Status::Ok();
   if (sending.valid()) {

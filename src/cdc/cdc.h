@@ -56,6 +56,10 @@ struct CdcOptions {
   // The erasure register's key (common/erasure.h): changes and snapshot rows of an erased
   // cliente_id never reach RAW. Needed once the register lists anyone.
   std::string erasure_key;
+  // The register's file outside the warehouse (common/erasure_register_file.h): read as
+  // well, so that a restored warehouse whose register lost an erasure lets nobody back
+  // into RAW. "": the warehouse's register only.
+  std::string erasure_register;
   // RAW retention (raw.retention_days): superseded versions older than this many days
   // are removed, in batches, by the active instance; 0: kept forever.
   int retention_days = 0;

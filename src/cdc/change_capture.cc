@@ -24,6 +24,7 @@
 #include "metrics/http_exporter.h"
 #include "metrics/registry.h"
 #include "pg/connection.h"
+#include "pg/errors.h"
 #include "pg/lease.h"
 #include "pg/lease_runner.h"
 #include "pg/reconnect.h"
@@ -50,7 +51,7 @@ class Session {
         metrics_(metrics),
         resync_(resync),
         lease_(lease),
-        erasure_(options.erasure_key) {}
+        erasure_(options.erasure_key, options.erasure_register) {}
 
   // Ok when stopped or (once) caught up; otherwise why the session ended.
   Status Run(std::stop_token stop) {
@@ -349,15 +350,26 @@ class Session {
 }  // namespace
 
 // Every retention_interval, superseded RAW versions past retention_days go, a batch at a
-// time, until a batch finds fewer than it may take.
+// time, until a batch finds fewer than it may take. One connection serves every round;
+// it is opened again only after it was lost.
 void PruneRaw(const CdcOptions& options, Logger& log, std::stop_token stop) {
+  std::optional<pg::Connection> conn;
   do {
     int64_t removed = 0;
     while (!stop.stop_requested()) {
-      auto r = warehouse::PruneSupersededVersions(options.warehouse_url, options.table,
-                                                  options.retention_days, options.retention_batch);
+      if (!conn) {
+        auto opened = pg::Connection::Connect(options.warehouse_url);
+        if (!opened.ok()) {
+          log.Warn("cdc_retention_failed", {{"error", opened.message()}});
+          break;
+        }
+        conn.emplace(std::move(*opened));
+      }
+      auto r = warehouse::PruneSupersededVersions(*conn, options.table, options.retention_days,
+                                                  options.retention_batch);
       if (!r.ok()) {
         log.Warn("cdc_retention_failed", {{"error", r.message()}});
+        if (pg::IsConnectionLost(r.status())) conn.reset();
         break;
       }
       removed += *r;

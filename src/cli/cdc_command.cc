@@ -61,6 +61,7 @@ class CdcCommand : public Command {
         .progress = stderr,
         .metrics_listen = *config.Get("cdc.metrics_listen"),
         .erasure_key = config.Get("erasure_key").value_or(""),
+        .erasure_register = config.Get("erasure_register").value_or(""),
         .retention_days = static_cast<int>(config.GetInt("raw.retention_days"))};
     Status done = cdc::Run(options, log, stop);
     return Finish("pdv cdc", done);

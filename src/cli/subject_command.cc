@@ -1,4 +1,5 @@
-// pdv subject: a member's LGPD rights (src/subject/subject.h): export, forget, verify.
+// pdv subject: a member's LGPD rights (src/subject/subject.h): export, forget, verify,
+// and reapply (the register's erasures again, after a restore).
 
 #include <fmt/format.h>
 
@@ -7,6 +8,7 @@
 #include <iterator>
 
 #include "cli/command.h"
+#include "cli/subject_sources.h"
 #include "common/cpf.h"
 #include "subject/subject.h"
 
@@ -49,6 +51,14 @@ class SubjectCommand : public Command {
         "verify",
         "Scans every layer for an erasure's subject; prints the proof of absence, "
         "exits 1 if anything remains");
+    reapply_ = cmd->add_subcommand(
+        "reapply",
+        "After a restore of the warehouse (or the OLTP) from a backup: erases again, from every "
+        "layer, everyone the erasure register's file (erasure_register) names; idempotent");
+    reapply_->add_flag("--rewrite", reapply_options_.rewrite,
+                       "VACUUM FULL the tables that held anyone found (as forget --rewrite)");
+    reapply_->add_option("--data-dir", reapply_options_.data_dir,
+                         "A `pdv up` data directory: the files too, as forget --data-dir");
     for (CLI::App* sub : {export_, forget_}) {
       sub->add_option("--cpf", who_.cpf,
                       "The person's CPF (hashed with cpf_key, never kept). Pass `--cpf -` and "
@@ -83,11 +93,14 @@ class SubjectCommand : public Command {
   }
 
   int Run(const Config& config, std::stop_token stop) override {
-    subject::Sources sources{.oltp_url = *config.Get("oltp_url"),
-                             .warehouse_url = *config.Get("warehouse_url"),
-                             .redis_url = *config.Get("redis_url"),
-                             .cpf_key = config.Get("cpf_key").value_or(""),
-                             .erasure_key = config.Get("erasure_key").value_or("")};
+    subject::Sources sources = SubjectSources(config);
+    if (reapply_->parsed()) {
+      Logger log = MakeLogger(config, "subject");
+      auto report = subject::Reapply(sources, reapply_options_, log, stop);
+      if (!report.ok()) return Finish("pdv subject reapply", report.status());
+      fmt::print("{}\n", report->dump(2));
+      return kExitOk;
+    }
     if (!verify_->parsed() && who_.cpf.empty() == who_.cliente_id.empty()) {
       fmt::print(stderr, "pdv subject: give exactly one of --cpf and --cliente-id\n");
       return kExitUsage;
@@ -122,10 +135,11 @@ class SubjectCommand : public Command {
   }
 
  private:
-  CLI::App *export_ = nullptr, *forget_ = nullptr, *verify_ = nullptr;
+  CLI::App *export_ = nullptr, *forget_ = nullptr, *verify_ = nullptr, *reapply_ = nullptr;
   subject::Selector who_;
   subject::ForgetOptions forget_options_;
   subject::VerifyOptions verify_options_;
+  subject::ReapplyOptions reapply_options_;
   std::string request_id_;
 };
 

@@ -122,8 +122,18 @@ class TransformCommand : public Command {
                     "target-path)");
     sub->add_option("--select,-s,--models,-m", options_.select, "node selection (dbt syntax)")
         ->expected(1, -1);
-    sub->add_option("--exclude", options_.exclude, "nodes to leave out (dbt syntax)")
+    sub->add_option("--exclude", options_.exclude,
+                    "nodes to leave out, with their tests (dbt syntax)")
         ->expected(1, -1);
+    sub->add_option("--selector", options_.selector,
+                    "a selection defined in the project's selectors.yml (instead of "
+                    "--select/--exclude)");
+    sub->add_option("--state", options_.state,
+                    "folder of an earlier run's manifest.json, run_results.json and "
+                    "sources.json, for the state:, result: and source_status: methods");
+    sub->add_option("--indirect-selection", options_.indirect_selection,
+                    "which tests of the selected nodes run too: eager (any parent "
+                    "selected, the default), cautious (all), buildable, empty");
     sub->add_option("--vars", options_.vars, "YAML mapping of project variables");
     sub->add_option("--env-var", options_.env_vars,
                     "an environment variable models may read with env_var() (besides "
@@ -136,6 +146,10 @@ class TransformCommand : public Command {
                     "threads)");
     sub->add_flag("--full-refresh", options_.full_refresh,
                   "rebuild incremental models from scratch");
+    sub->add_option("--event-time-start", options_.event_time_start,
+                    "microbatch models: build the batches from this time (UTC)");
+    sub->add_option("--event-time-end", options_.event_time_end,
+                    "microbatch models: build the batches up to this time (UTC)");
     flags_.Add(sub, "--warehouse-url", "warehouse_url");
   }
 

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "api/apikeys.h"
+#include "cli/subject_sources.h"
 #include "cli/supervisor.h"
 #include "cli/up_access.h"
 #include "cli/up_account.h"
@@ -34,6 +35,7 @@
 #include "pg/connection.h"
 #include "pg/reconnect.h"
 #include "redis/client.h"
+#include "subject/subject.h"
 
 namespace pdv::cli {
 namespace fs = std::filesystem;
@@ -169,6 +171,12 @@ Status EnsureConfigFile(const fs::path& file, const UpOptions& options) {
     if (!key.ok()) return key.status();
     add += fmt::format("erasure_key: {}\n", *key);
   }
+  // The erasure register's copy beside this file: a restore of the warehouse cannot undo
+  // it (common/erasure_register_file.h).
+  if (!has("erasure_register")) {
+    add +=
+        fmt::format("erasure_register: {}\n", (file.parent_path() / "erasure-register").string());
+  }
   if (add.empty() && !rewrite) return Status::Ok();
   if (!existing.empty() && existing.back() != '\n') add = "\n" + add;
   if (rewrite) {
@@ -243,6 +251,24 @@ std::string FirstLine(const fs::path& file) {
   std::string line;
   std::getline(in, line);
   return line;
+}
+
+// subject::Reapply when the warehouse's register lacks requests of the file: the rows,
+// every layer, tables rewritten. Not the files step (the OLTP's WAL waits for cdc, which
+// is not running yet): the log line says how to run it.
+Status ReapplyErasures(const Config& config, Logger& log, std::stop_token stop) {
+  subject::Sources sources = SubjectSources(config);
+  if (sources.erasure_register.empty()) return Status::Ok();
+  auto report = subject::Reapply(sources, {.rewrite = true, .only_if_behind = true}, log, stop);
+  if (!report.ok()) return Status::Error("the erasure register: " + report.message());
+  if (!report->contains("skipped")) {
+    log.Warn("erasures_reapplied",
+             {{"customers", report->value("customers_found", uint64_t{0})},
+              {"then",
+               "pdv subject reapply --data-dir <data-dir>, while the platform runs, "
+               "clears the WAL and AOF too"}});
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -361,6 +387,10 @@ Status Up(const UpOptions& options, Logger& log, std::stop_token stop) {
                         {.oltp = oltp_url, .warehouse = warehouse_url, .redis = redis_url},
                         *secrets, *config->Get("cpf_key"));
   if (!stage_files.ok()) return stage_files.status();
+
+  // A warehouse brought back from a backup while the platform was down holds again whom
+  // the register's file says were erased: erased again before any stage reads it.
+  if (Status s = ReapplyErasures(*config, log, stop); !s.ok()) return s;
 
   bool key_created = false, probe_created = false;
   auto api_key = EnsureApiKey(dir / "api-key", redis_url, warehouse_url, "pdv-up", &key_created);

@@ -272,7 +272,9 @@ Result<std::map<std::string, fs::path>> WriteStageConfigs(const fs::path& dir,
   }
   // Handed only to the stages that need it, below.
   YAML::Node erasure_key = YAML::Clone(base["erasure_key"]);
-  for (const char* secret : {"oltp_url", "warehouse_url", "redis_url", "cpf_key", "erasure_key"}) {
+  YAML::Node erasure_register = YAML::Clone(base["erasure_register"]);
+  for (const char* secret :
+       {"oltp_url", "warehouse_url", "redis_url", "cpf_key", "erasure_key", "erasure_register"}) {
     base.remove(secret);
   }
   std::error_code ec;
@@ -317,6 +319,8 @@ Result<std::map<std::string, fs::path>> WriteStageConfigs(const fs::path& dir,
     }
     if (need.cpf_key) node["cpf_key"] = cpf_key;
     if (need.erasure_key && erasure_key) node["erasure_key"] = erasure_key;
+    // The register's file too: cdc keeps erased customers out of RAW by it.
+    if (need.erasure_key && erasure_register) node["erasure_register"] = erasure_register;
     if (std::strcmp(need.stage, "monitor") == 0) {
       node["monitor"]["probe_cpf_hash"] = monitor::ProbeCpfHash(cpf_key);
     }

@@ -158,6 +158,12 @@ const std::vector<ConfigKey>& AllConfigKeys() {
          .help = "secret key of the erasure register's subject HMACs (pdv subject; cdc "
                  "keeps erased subjects out of RAW with it), at least 16 characters",
          .min_length = 16});
+    add({.name = "erasure_register",
+         .kind = ConfigKind::kString,
+         .default_value = "",
+         .help = "the erasure register's file, kept outside the warehouse so that a restore "
+                 "cannot undo an erasure (pdv subject forget appends to it, reapply and cdc read "
+                 "it; `pdv up`: <data-dir>/erasure-register); empty: the warehouse's only"});
     add({.name = "listen",
          .kind = ConfigKind::kHostPort,
          .default_value = "127.0.0.1:8080",

@@ -21,4 +21,10 @@ std::string TimestampText(int64_t us) {
                      secs / 3600, secs / 60 % 60, secs % 60, rest % 1'000'000);
 }
 
+std::string UtcText(std::chrono::system_clock::time_point t) {
+  return TimestampText(
+             std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count()) +
+         "Z";
+}
+
 }  // namespace pdv

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -9,6 +10,9 @@ namespace pdv {
 std::string DateText(int32_t days_since_epoch);
 // "2024-05-01 13:45:00.123456" for µs since the Unix epoch (UTC, no zone suffix).
 std::string TimestampText(int64_t us_since_epoch);
+// TimestampText of `t` with its zone, "Z": the instants of receipts and proofs.
+std::string UtcText(std::chrono::system_clock::time_point t);
+inline std::string UtcNowText() { return UtcText(std::chrono::system_clock::now()); }
 
 // PostgreSQL's epoch (2000-01-01) in µs since the Unix epoch: replication messages count
 // from it.

@@ -1,26 +1,20 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <set>
 
-#include "cache/cache.h"
 #include "common/cpf.h"
 #include "common/erasure.h"
+#include "common/erasure_register_file.h"
 #include "common/random_secret.h"
 #include "common/time_text.h"
+#include "subject/erase_layers.h"
 #include "subject/forget_files.h"
 #include "subject/layers.h"
 
 namespace pdv::subject {
 namespace fs = std::filesystem;
 namespace {
-
-std::string TimeText(std::chrono::system_clock::time_point t) {
-  return TimestampText(
-             std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count()) +
-         "Z";
-}
-
-std::string NowText() { return TimeText(std::chrono::system_clock::now()); }
 
 pdv::Result<std::string> NewRequestId() {
   auto hex = RandomSecretHex(16);
@@ -46,19 +40,33 @@ pdv::Result<std::string> EarlierRequest(pg::Connection& wh, const std::vector<st
   return r->rows() ? r->str(0, 0) : std::string();
 }
 
-// Makes the dimension's rows of `ids` tombstones: each keeps its position and nothing of
-// the person (a new random id, every attribute NULL).
-pdv::Result<pg::Result> Tombstone(pg::Connection& wh, const std::string& ids) {
-  auto cols = wh.Exec(
-      "SELECT column_name FROM information_schema.columns WHERE table_schema = 'marts' AND "
-      "table_name = 'dim_clientes_clube' AND column_name NOT IN ('cliente_id', '_deleted', "
-      "'_lsn')");
-  if (!cols.ok()) return cols.status();
-  std::string set = "cliente_id = gen_random_uuid(), _deleted = true";
-  for (int i = 0; i < cols->rows(); ++i) set += ", " + wh.Identifier(cols->str(i, 0)) + " = NULL";
-  return wh.ExecParams(
-      fmt::format("UPDATE {} SET {} WHERE cliente_id = ANY($1::uuid[])", kDimension.name, set),
-      {ids});
+// The first request of the register's file that named any of these HMACs ("" if none).
+std::string EarlierRequestInFile(const std::vector<ErasureRecord>& records,
+                                 const std::vector<std::string>& hmacs) {
+  std::set<std::string> wanted(hmacs.begin(), hmacs.end());
+  for (const auto& r : records) {
+    for (const auto& s : r.subjects) {
+      if (wanted.contains(s.hmac)) return r.request_id;
+    }
+  }
+  return "";
+}
+
+// The identifiers the file does not hold yet for this request: all of them when no line of
+// it covers at_source.
+std::vector<ErasedIdentifier> NotInFile(const std::vector<ErasureRecord>& records,
+                                        const std::string& request_id, bool at_source,
+                                        const std::vector<ErasedIdentifier>& identifiers) {
+  std::set<std::pair<std::string, std::string>> held;
+  for (const auto& r : records) {
+    if (r.request_id != request_id || (at_source && !r.at_source)) continue;
+    for (const auto& s : r.subjects) held.insert({s.kind, s.hmac});
+  }
+  std::vector<ErasedIdentifier> out;
+  for (const auto& i : identifiers) {
+    if (!held.contains({i.kind, i.hmac})) out.push_back(i);
+  }
+  return out;
 }
 
 }  // namespace
@@ -68,6 +76,14 @@ pdv::Result<nlohmann::json> Forget(const Sources& sources, const Selector& who,
                                    std::stop_token stop) {
   if (sources.erasure_key.empty()) {
     return Status::Error("forget needs erasure_key: the register names subjects by HMAC only");
+  }
+  // The register's file first: one that cannot be read whole stops forget before it
+  // changes anything.
+  std::vector<ErasureRecord> file_records;
+  if (!sources.erasure_register.empty()) {
+    auto records = ReadErasureRegisterFile(sources.erasure_register);
+    if (!records.ok()) return records.status();
+    file_records = std::move(*records);
   }
   auto oltp = pg::Connection::Connect(sources.oltp_url);
   if (!oltp.ok()) return oltp.status();
@@ -87,12 +103,21 @@ pdv::Result<nlohmann::json> Forget(const Sources& sources, const Selector& who,
   }
   auto earlier = EarlierRequest(*wh, hmacs);
   if (!earlier.ok()) return earlier.status();
+  // A request the restored warehouse lost is still the file's: the same request again.
+  if (earlier->empty()) *earlier = EarlierRequestInFile(file_records, hmacs);
   if (found->cliente_ids.empty()) {
     if (!earlier->empty()) {
       auto r = wh->ExecParams(
           "SELECT receipt::text FROM platform.erasure_requests WHERE request_id = $1::uuid",
           {*earlier});
       if (!r.ok()) return r.status();
+      if (r->rows() == 0) {
+        return nlohmann::json{{"request_id", *earlier},
+                              {"already_erased", true},
+                              {"receipt",
+                               "not in the warehouse (restored from a backup?): pdv "
+                               "subject reapply puts the request back"}};
+      }
       auto receipt = nlohmann::json::parse(r->str(0, 0));
       receipt["already_erased"] = true;
       return receipt;
@@ -106,10 +131,31 @@ pdv::Result<nlohmann::json> Forget(const Sources& sources, const Selector& who,
     request_id = *id;
   }
   const auto requested = std::chrono::system_clock::now();
-  nlohmann::json receipt = {{"request_id", request_id}, {"requested_at", TimeText(requested)}};
+  nlohmann::json receipt = {{"request_id", request_id}, {"requested_at", UtcText(requested)}};
   nlohmann::json subject_hmacs = nlohmann::json::array();
 
-  // 1. The register first, committed: from now on cdc keeps these ids out of RAW.
+  // 1. The register first: its file (fsynced; a restore of the warehouse cannot take it
+  // back), then the warehouse's, committed: from now on cdc keeps these ids out of RAW.
+  std::vector<ErasedIdentifier> identifiers;
+  for (const auto& id : found->cliente_ids) {
+    identifiers.push_back({kSubjectColumn, SubjectHmac(key, kSubjectColumn, id)});
+  }
+  for (const auto& h : found->cpf_hashes) {
+    identifiers.push_back({"cpf_hash", SubjectHmac(key, "cpf_hash", h)});
+  }
+  for (const auto& e : found->emails)
+    identifiers.push_back({"email", SubjectHmac(key, "email", e)});
+  if (!sources.erasure_register.empty()) {
+    ErasureRecord record{
+        .request_id = request_id,
+        .requested_at = UtcText(requested),
+        .at_source = options.at_source,
+        .subjects = NotInFile(file_records, request_id, options.at_source, identifiers)};
+    // A repeated request that found nothing new adds no line.
+    if (!record.subjects.empty()) {
+      if (Status s = AppendErasureRegisterFile(sources.erasure_register, record); !s.ok()) return s;
+    }
+  }
   {
     auto r = wh->ExecParams(
         "INSERT INTO platform.erasure_requests (request_id, at_source) VALUES ($1::uuid, "
@@ -118,24 +164,17 @@ pdv::Result<nlohmann::json> Forget(const Sources& sources, const Selector& who,
         {request_id, options.at_source ? "true" : "false"});
     if (!r.ok()) return r.status();
   }
-  auto remember = [&](const char* kind, const std::string& value) -> Status {
-    std::string hmac = SubjectHmac(key, kind, value);
-    if (std::string_view(kind) == kSubjectColumn) subject_hmacs.push_back(hmac);
+  auto remember = [&](const std::string& kind, const std::string& hmac) -> Status {
+    if (kind == kSubjectColumn) subject_hmacs.push_back(hmac);
     return wh
         ->ExecParams(
             "INSERT INTO platform.erasure_register (request_id, kind, hmac) VALUES ($1::uuid, "
             "$2, $3) ON CONFLICT (kind, hmac) DO NOTHING",
-            {request_id, std::string(kind), hmac})
+            {request_id, kind, hmac})
         .status();
   };
-  for (const auto& id : found->cliente_ids) {
-    if (Status s = remember(kSubjectColumn, id); !s.ok()) return s;
-  }
-  for (const auto& h : found->cpf_hashes) {
-    if (Status s = remember("cpf_hash", h); !s.ok()) return s;
-  }
-  for (const auto& e : found->emails) {
-    if (Status s = remember("email", e); !s.ok()) return s;
+  for (const auto& i : identifiers) {
+    if (Status s = remember(i.kind, i.hmac); !s.ok()) return s;
   }
   receipt["cliente_id_hmacs"] = subject_hmacs;
   // On a pdv up data directory: the person's values, in memory only, for the files step.
@@ -154,70 +193,14 @@ pdv::Result<nlohmann::json> Forget(const Sources& sources, const Selector& who,
     }
     needles = NeedlesOf(ValuesOf(*exported, cpfs.empty() ? "" : cpfs[0]), cpfs);
   }
-  std::string ids = UuidArray(found->cliente_ids);
-  nlohmann::json layers;
-
-  // 2. The source, when asked: the CDC delete that follows is kept out of RAW.
-  if (options.at_source) {
-    auto r = oltp->ExecParams(
-        fmt::format("DELETE FROM {} WHERE cliente_id = ANY($1::uuid[])", kOltp.name), {ids});
-    if (!r.ok()) return r.status();
-    layers["oltp"] = {{"erased_at", NowText()}, {"rows", r->affected()}};
-  }
-
-  // 3. The warehouse in one transaction, under the subject lock: a RAW batch or a model
-  // write in flight commits first, and its rows are erased here; one that starts later
-  // sees the register.
-  {
-    auto txn = pg::Transaction::Begin(*wh, std::string("BEGIN; ") + kSubjectEraseLockSql);
-    if (!txn.ok()) return txn.status();
-    Status erased = tables.ForEach(
-        Layers::Where::kWarehouse, [&](pg::Connection& conn, const Table& t) -> Status {
-          auto r =
-              std::string_view(t.name) == kDimension.name
-                  ? Tombstone(conn, ids)
-                  : conn.ExecParams(
-                        fmt::format("DELETE FROM {} WHERE cliente_id = ANY($1::uuid[])", t.name),
-                        {ids});
-          if (!r.ok()) return r.status();
-          layers[t.layer] = {{"erased_at", NowText()}, {"rows", r->affected()}};
-          return Status::Ok();
-        });
-    if (!erased.ok()) return erased;
-    if (Status s = txn->Commit(); !s.ok()) return s;
-  }
-
-  // 4. Redis, under the cache's sync lock; the near-caches follow the key's invalidation.
-  if (!sources.redis_url.empty()) {
-    cache::CacheOptions cache_options{.warehouse_url = sources.warehouse_url,
-                                      .redis_url = sources.redis_url};
-    int records = 0, id_entries = 0;
-    for (const auto& hash : found->cpf_hashes) {
-      for (const auto& id : found->cliente_ids) {
-        auto erased = cache::EraseCustomer(cache_options, hash, id, log, stop);
-        if (!erased.ok()) return Status::Error("Redis: " + erased.message());
-        records += erased->records;
-        id_entries += erased->id_entries;
-      }
-    }
-    layers["redis"] = {{"erased_at", NowText()}, {"records", records}, {"id_entries", id_entries}};
-  }
-
-  // 5. The dead tuples, so the data leaves the table files too. On a data directory of
-  // pdv's own, rewritten (no byte left in a page's free space).
-  const bool rewrite = options.rewrite || !options.data_dir.empty();
-  nlohmann::json vacuumed = nlohmann::json::array();
-  Status vacuum = tables.ForEach(
-      options.at_source ? Layers::Where::kEverywhere : Layers::Where::kWarehouse,
-      [&](pg::Connection& conn, const Table& t) {
-        auto r = conn.Exec(fmt::format("VACUUM {}{}", rewrite ? "FULL " : "", t.name));
-        if (!r.ok()) return r.status();
-        vacuumed.push_back(t.name);
-        return Status::Ok();
-      });
-  if (!vacuum.ok()) return vacuum;
-  layers["vacuum"] = {{"at", NowText()}, {"tables", vacuumed}, {"full", rewrite}};
-  receipt["layers"] = layers;
+  // 2-5. Every layer, as reapply does it again after a restore.
+  Erasure erasure{.cliente_ids = found->cliente_ids,
+                  .cpf_hashes = found->cpf_hashes,
+                  .rewrite = options.rewrite || !options.data_dir.empty()};
+  if (options.at_source) erasure.source_ids = found->cliente_ids;
+  auto layers = EraseFromLayers(tables, sources, erasure, log, stop);
+  if (!layers.ok()) return layers.status();
+  receipt["layers"] = *layers;
   // 6. The files (a pdv up data directory), or what the operator must do for them.
   if (!options.data_dir.empty()) {
     auto files = ForgetFiles(sources, *oltp, *wh, options, needles, cpfs, stop);
@@ -233,16 +216,23 @@ pdv::Result<nlohmann::json> Forget(const Sources& sources, const Selector& who,
   }
   receipt["not_covered"] = {
       {"backups",
-       "a backup taken before the erasure still holds the person: after a restore, run pdv "
-       "subject forget again for this request's subject"},
+       sources.erasure_register.empty()
+           ? "a backup taken before the erasure still holds the person, and the register is in "
+             "the warehouse only (erasure_register is not set): after a restore, run pdv subject "
+             "forget again for this request's subject"
+           : "a backup taken before the erasure still holds the person: the request is in the "
+             "register file " +
+                 sources.erasure_register +
+                 ", which a restore of the warehouse does not undo; after a restore, run pdv "
+                 "subject reapply (pdv up does at its start) before the stages serve it"},
       {"source_system", options.at_source ? "erased (--at-source)"
                                           : "the OLTP keeps the person's row: the source system's "
                                             "controller erases it there"}};
   receipt["legal_basis"] =
       "LGPD (Lei 13.709/2018) art. 18, VI: eliminação dos dados pessoais; art. 16";
   // The full declaration is due within 15 days of the request (LGPD art. 19, II).
-  receipt["declaration_due_by"] = TimeText(requested + std::chrono::days(15));
-  receipt["completed_at"] = NowText();
+  receipt["declaration_due_by"] = UtcText(requested + std::chrono::days(15));
+  receipt["completed_at"] = UtcNowText();
   auto saved = wh->ExecParams(
       "UPDATE platform.erasure_requests SET receipt = $2::jsonb, completed_at = now() WHERE "
       "request_id = $1::uuid",

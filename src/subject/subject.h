@@ -3,9 +3,11 @@
 // A data subject's rights under Brazil's LGPD (Lei 13.709/2018) across every layer of
 // the platform: access (art. 18, II: Export), erasure (art. 18, IV and VI; art. 16:
 // Forget) and its proof (Verify). A subject is named by CPF (hashed with cpf_key, never
-// kept) or by cliente_id. The erasure register (platform.erasure_register) remembers
+// kept) or by cliente_id. The erasure register (platform.erasure_register, and the file
+// of Sources::erasure_register, which a restore of the warehouse cannot undo) remembers
 // each request by HMACs under erasure_key (common/erasure.h) and holds no PII; cdc keeps
-// an erased cliente_id's changes out of RAW, so nothing comes back.
+// an erased cliente_id's changes out of RAW, so nothing comes back; Reapply erases again
+// whom a restore brought back.
 
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -23,6 +25,10 @@ struct Sources {
   std::string redis_url;
   std::string cpf_key;      // to name a subject by CPF
   std::string erasure_key;  // the register's HMAC key (forget, verify)
+  // The register's file outside the warehouse (common/erasure_register_file.h): forget
+  // appends to it before erasing, reapply erases again what it names. "": none (the
+  // warehouse's register only, which a restore rolls back).
+  std::string erasure_register;
 };
 
 // Exactly one of the two.
@@ -61,6 +67,30 @@ struct ForgetOptions {
 // rows}}, completed_at}, also kept in the register.
 pdv::Result<nlohmann::json> Forget(const Sources& sources, const Selector& who,
                                    const ForgetOptions& options, Logger& log, std::stop_token stop);
+
+// After a restore of the warehouse (or the OLTP) from a backup taken before some
+// erasures: applies again every erasure of the register's file (Sources::
+// erasure_register), with the same code forget uses. The file must be readable whole
+// first (else an error naming its file:line, and nothing is changed). Then the registers
+// are made one: the warehouse's requests the file lacks are appended to it, the file's
+// requests the warehouse lost are put back into platform.erasure_register (cdc's batches,
+// reconcile and verify read it). Then every layer is scanned for the register's
+// cliente_ids (by HMAC: RAW, staging, dimension, history snapshot; the OLTP for requests
+// made at_source) and whoever is found is erased as forget erases (Redis included, then
+// VACUUM; FULL with rewrite; with data_dir the files step of forget too). Requests left
+// incomplete are marked complete. Idempotent: a second run finds no one and changes
+// nothing. Safe while the pipeline runs (forget's locks). Returns {register_file,
+// requests, file_added_from_warehouse, warehouse_register_restored, customers_found,
+// layers, files, requests_completed_again, completed_at}: counts only, no PII.
+struct ReapplyOptions {
+  bool rewrite = false;
+  std::string data_dir;  // as ForgetOptions::data_dir
+  // `pdv up`'s start: nothing but the registers' union when the warehouse's register
+  // already holds every request of the file (no restore since).
+  bool only_if_behind = false;
+};
+pdv::Result<nlohmann::json> Reapply(const Sources& sources, const ReapplyOptions& options,
+                                    Logger& log, std::stop_token stop);
 
 // Scans every layer again (every row of every table, every Redis bucket) for the
 // request's subjects (by their HMACs) and returns the proof: {request_id, checked_at,

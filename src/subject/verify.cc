@@ -8,6 +8,7 @@
 #include "common/cpf.h"
 #include "common/cpf_hasher.h"
 #include "common/erasure.h"
+#include "common/erasure_register_file.h"
 #include "common/time_text.h"
 #include "redis/client.h"
 #include "subject/forget_files.h"
@@ -138,15 +139,27 @@ pdv::Result<nlohmann::json> Verify(const Sources& sources, const std::string& re
                                    : "the CPF given (digits and formatted) and its hash";
     if (!files.value("clean", false)) clean = false;
   }
-  nlohmann::json proof{
-      {"request_id", request_id},
-      {"checked_at", TimestampText(std::chrono::duration_cast<std::chrono::microseconds>(
-                                       std::chrono::system_clock::now().time_since_epoch())
-                                       .count()) +
-                         "Z"},
-      {"layers", layers},
-      {"clean", clean}};
+  // The request must survive a restore of the warehouse: the register's file holds it.
+  nlohmann::json register_file;
+  if (!sources.erasure_register.empty()) {
+    auto records = ReadErasureRegisterFile(sources.erasure_register);
+    if (!records.ok()) return records.status();
+    bool holds = false;
+    for (const auto& r : *records) holds = holds || r.request_id == request_id;
+    register_file = {{"file", sources.erasure_register}, {"holds_request", holds}};
+    if (!holds) {
+      register_file["note"] =
+          "a restore of the warehouse would bring the subject back: run pdv "
+          "subject reapply (it copies the warehouse's requests into the file)";
+      clean = false;
+    }
+  }
+  nlohmann::json proof{{"request_id", request_id},
+                       {"checked_at", UtcNowText()},
+                       {"layers", layers},
+                       {"clean", clean}};
   if (!files.is_null()) proof["files"] = files;
+  if (!register_file.is_null()) proof["register_file"] = register_file;
   return proof;
 }
 

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "transform/selector.h"
+
 namespace pdv::transform {
 
 namespace fs = std::filesystem;
@@ -41,6 +43,15 @@ Status WriteManifest(const Project& project_, const Graph& graph_,
   m["nodes"] = nlohmann::json::object();
   m["sources"] = nlohmann::json::object();
   m["macros"] = nlohmann::json::object();
+  // The macros' checksums, what state:modified.macros compares with a later project.
+  for (const auto& [id, sum] : MacroChecksums(project_)) {
+    size_t dot = id.find('.', 6);
+    m["macros"][id] = {{"unique_id", id},
+                       {"package_name", id.substr(6, dot - 6)},
+                       {"name", id.substr(dot + 1)},
+                       {"resource_type", "macro"},
+                       {"checksum", {{"name", "sha256"}, {"checksum", sum}}}};
+  }
   m["parent_map"] = nlohmann::json::object();
   m["child_map"] = nlohmann::json::object();
   for (const auto& [id, n] : project_.nodes) {
@@ -57,6 +68,7 @@ Status WriteManifest(const Project& project_, const Graph& graph_,
     j["description"] = n.description;
     j["columns"] = n.columns;
     j["tags"] = n.tags();
+    j["checksum"] = {{"name", "sha256"}, {"checksum", NodeChecksum(project_, n)}};
     nlohmann::json config = n.config;
     if (!config.contains("tags")) config["tags"] = nlohmann::json::array();
     j["config"] = config;

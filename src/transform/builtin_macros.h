@@ -17,7 +17,9 @@ inline constexpr char kBuiltinMacros[] = R"jinja(
 {%- endmacro %}
 
 {% macro generate_alias_name(custom_alias_name, node) -%}
-  {%- if custom_alias_name is none -%}
+  {%- if custom_alias_name is none and node.version -%}
+    {{ node.name }}_v{{ (node.version ~ '') | replace('.', '_') }}
+  {%- elif custom_alias_name is none -%}
     {{ node.name }}
   {%- else -%}
     {{ custom_alias_name | trim }}

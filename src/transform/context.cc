@@ -11,7 +11,9 @@
 #include <regex>
 
 #include "transform/adapter.h"
+#include "transform/adapter_api.h"
 #include "transform/datetime_module.h"
+#include "transform/model_versions.h"
 
 namespace pdv::transform {
 
@@ -35,6 +37,20 @@ void MergeConfig(nlohmann::json& into, const nlohmann::json& add) {
         for (const auto& v : value) list.push_back(v);
       } else if (!value.is_null()) {
         list.push_back(value);
+      }
+    } else if (key == "grants" && value.is_object() && into[key].is_object()) {
+      // dbt merges grants by privilege: a nearer level's privilege replaces the outer
+      // one's grantees, a `+privilege` adds to them.
+      for (const auto& [privilege, grantees] : value.items()) {
+        if (!privilege.starts_with("+")) {
+          into[key][privilege] = grantees;
+          continue;
+        }
+        nlohmann::json& list = into[key][privilege.substr(1)];
+        if (list.is_string()) list = nlohmann::json::array({list});
+        if (!list.is_array()) list = nlohmann::json::array();
+        for (const auto& g : grantees.is_array() ? grantees : nlohmann::json::array({grantees}))
+          list.push_back(g);
       }
     } else {
       into[key] = value;
@@ -94,6 +110,8 @@ Value NodeValue(const Node& node) {
   depends.Set("nodes", JsonToValue(node.depends_on));
   depends.Set("macros", Value(ValueList{}));
   d.Set("depends_on", Value(std::move(depends)));
+  d.Set("version", node.version.empty() ? Value() : Value(node.version));
+  d.Set("latest_version", node.latest_version.empty() ? Value() : Value(node.latest_version));
   d.Set("refs", JsonToValue(node.refs));
   d.Set("sources", JsonToValue(node.sources));
   return Value(std::move(d));
@@ -133,6 +151,8 @@ std::string Field(const Value& v, const char* key) {
   return f && !f->is_none() && !f->is_undefined() ? f->Str() : "";
 }
 
+}  // namespace
+
 // dbt's Column: .name, .column, .quoted, .dtype, .data_type, .char_size,
 // .numeric_precision, .numeric_scale and the is_* tests.
 Value ColumnValue(const std::string& name, const std::string& dtype, const Value& char_size,
@@ -169,6 +189,8 @@ Value ColumnValue(const std::string& name, const std::string& dtype, const Value
   c.Set("is_number", is({"integer", "bigint", "smallint", "real", "double precision", "numeric"}));
   return Value(std::move(c));
 }
+
+namespace {
 
 // The adapter's catalog lookups: columns of a relation, a relation if it exists.
 Value ColumnsOf(Adapter* adapter, const Value& relation, int line) {
@@ -318,6 +340,7 @@ Value AdapterValue(const Project* p, const RunQueryFn& run, Adapter* db, bool pa
                                         id.empty() ? Field(*rel, "name") : id, a.line);
               })));
   adapter.Set("type", Value(Function([type](const Arguments&) { return Value(type); })));
+  AddAdapterApi(adapter, db, database);
   return Value(std::move(adapter));
 }
 
@@ -444,6 +467,10 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
         Value(Function([p, capture, parse, from_package, overrides](const Arguments& a) -> Value {
           std::vector<std::string> args = StringArgs(a, "ref");
           if (args.size() > 2) throw TemplateError(a.line, "ref() takes (package, name) at most");
+          const Value* version = a.Get(99, "v");
+          if (!version) version = a.Get(99, "version");
+          if (version && !version->is_none())
+            args.back() = VersionedRefName(args.back(), version->Str());
           capture->refs.emplace_back(args, a.line);
           const Node* target =
               p->FindModelOrSeed(args.back(), args.size() == 2 ? args[0] : "", from_package);
@@ -586,15 +613,20 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
   g.Set("database", Value(node.database));
   g.Set("model", NodeValue(node));
   const SecretMask* secrets = &project.secrets;
-  g.Set("log", Value(Function([secrets](const Arguments& a) -> Value {
+  // The reporter scrubs secrets itself; stderr (no reporter) is scrubbed here.
+  auto message = options.message ? options.message : [secrets](const std::string& text) {
+    std::cerr << secrets->Scrub(text) << "\n";
+  };
+  auto warning = options.warning ? options.warning : [secrets](const std::string& text) {
+    std::cerr << "warning: " << secrets->Scrub(text) << "\n";
+  };
+  g.Set("log", Value(Function([message](const Arguments& a) -> Value {
           const Value* info = a.Get(1, "info");
-          if (info && info->Truthy() && !a.positional.empty()) {
-            std::cerr << secrets->Scrub(a.positional[0].Str()) << "\n";
-          }
+          if (info && info->Truthy() && !a.positional.empty()) message(a.positional[0].Str());
           return Value("");
         })));
-  g.Set("print", Value(Function([secrets](const Arguments& a) -> Value {
-          if (!a.positional.empty()) std::cerr << secrets->Scrub(a.positional[0].Str()) << "\n";
+  g.Set("print", Value(Function([message](const Arguments& a) -> Value {
+          if (!a.positional.empty()) message(a.positional[0].Str());
           return Value("");
         })));
   ValueDict exceptions;
@@ -602,9 +634,8 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
                    throw TemplateError(
                        a.line, a.positional.empty() ? "compiler error" : a.positional[0].Str());
                  })));
-  exceptions.Set("warn", Value(Function([secrets](const Arguments& a) -> Value {
-                   if (!a.positional.empty())
-                     std::cerr << "warning: " << secrets->Scrub(a.positional[0].Str()) << "\n";
+  exceptions.Set("warn", Value(Function([warning](const Arguments& a) -> Value {
+                   if (!a.positional.empty()) warning(a.positional[0].Str());
                    return Value("");
                  })));
   g.Set("exceptions", Value(std::move(exceptions)));
@@ -622,6 +653,7 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
                    })));
   ValueDict api;
   api.Set("Relation", Value(std::move(relation_api)));
+  api.Set("Column", ColumnApi());
   g.Set("api", Value(std::move(api)));
   ValueDict flags;
   flags.Set("WHICH", Value(options.which));
@@ -679,9 +711,21 @@ ValueDict MakeContext(const Project& project, const Node& node, const ContextOpt
                            [](const Value& x, const Value& y) { return x.Repr() < y.Repr(); });
           return Value(std::move(out));
         })));
-  // A unit test's macro overrides: the name answers the given value.
-  for (const auto& [name, value] : options.macro_overrides) {
-    g.Set(name, Value(Function([value](const Arguments&) { return value; })));
+  // A unit test's macro overrides: the name answers the given value. "<package>.<macro>"
+  // overrides it in that package's namespace (the renderer reads such globals); dbt's own
+  // macros answer both ways, dbt.name and name, and unqualified overrides win, as in dbt.
+  for (int qualified = 1; qualified >= 0; --qualified) {
+    for (const auto& [name, value] : options.macro_overrides) {
+      size_t dot = name.find('.');
+      if ((dot != std::string::npos) != (qualified == 1)) continue;
+      Value answer(Function([value](const Arguments&) { return value; }));
+      g.Set(name, answer);
+      if (qualified && name.substr(0, dot) == jinja::Environment::kGlobalPackage) {
+        g.Set(name.substr(dot + 1), answer);
+      } else if (!qualified && project.env->HasMacro(jinja::Environment::kGlobalPackage, name)) {
+        g.Set(std::string(jinja::Environment::kGlobalPackage) + "." + name, answer);
+      }
+    }
   }
   if (!parse) {
     g.Set("graph", *project.GraphValue());

@@ -56,6 +56,10 @@ struct ContextOptions {
   // The command being run (flags.WHICH): run, test, build, compile ...
   std::string which;
   bool full_refresh = false;
+  // Where the templates' log(info=True)/print() lines and exceptions.warn() go (the
+  // runner's reporter). Unset (parsing, compiling without a runner): stderr.
+  std::function<void(const std::string& text)> message;
+  std::function<void(const std::string& text)> warning;
 };
 
 // Builds the globals for rendering `node`. `capture` must outlive the renders.
@@ -67,6 +71,12 @@ jinja::Value EphemeralValue(const Node& node);
 
 // dbt's `model`/`node` object: name, unique_id, resource_type, schema, alias, fqn, config.
 jinja::Value NodeValue(const Node& node);
+
+// dbt's Column (adapter.get_columns_in_relation, api.Column): name, quoted, dtype,
+// data_type, the sizes and the is_* tests.
+jinja::Value ColumnValue(const std::string& name, const std::string& dtype,
+                         const jinja::Value& char_size, const jinja::Value& precision,
+                         const jinja::Value& scale);
 
 // Merges config `add` into `into` with dbt's rules: tags and hooks accumulate, other keys
 // replace; "pre-hook"/"post-hook" are spelled pre_hook/post_hook.

@@ -1,8 +1,7 @@
 #pragma once
 
-// The project's DAG (edges from ref() and source()) and dbt's node selection syntax:
-// names, fqn parts, `path:`, `tag:`, `source:`, `config.<key>:`, `+` ancestors/descendants
-// (with a depth, `2+name`), `@`, space-separated unions and comma-separated intersections.
+// The project's DAG (edges from ref() and source()). Node selection is transform/selector.h;
+// Select() here is its CLI form.
 
 #include <map>
 #include <set>
@@ -27,17 +26,14 @@ class Graph {
   std::set<std::string> Ancestors(const std::string& id, int depth = -1) const;
   std::set<std::string> Descendants(const std::string& id, int depth = -1) const;
 
-  // dbt's --select/--exclude. An empty `select` means every node. Tests whose parent is
-  // selected are added (dbt's eager indirect selection) when `with_tests`.
+  // dbt's --select/--exclude (selector.h). An empty `select` means every node. Tests whose
+  // parent is selected are added (dbt's eager indirect selection) when `with_tests`; the
+  // excluded nodes' tests always leave with them.
   Result<std::set<std::string>> Select(const std::vector<std::string>& select,
                                        const std::vector<std::string>& exclude,
                                        bool with_tests) const;
 
  private:
-  Result<std::set<std::string>> Evaluate(const std::vector<std::string>& args) const;
-  Result<std::set<std::string>> Criterion(const std::string& text) const;
-  Result<std::set<std::string>> Method(const std::string& method, const std::string& value) const;
-
   const Project* project_ = nullptr;
   std::vector<std::string> order_;
   std::map<std::string, std::set<std::string>> parents_, children_;

@@ -671,6 +671,33 @@ class StatementParser {
       p.ExpectEnd();
       std::string ended;
       n->body = ParseBody({tag == "test" ? "endtest" : "endmacro"}, &ended);
+    } else if (tag == "materialization") {
+      // dbt's {% materialization name, adapter='postgres' %} / {% materialization name,
+      // default %}: a macro named materialization_<name>_<adapter> without parameters.
+      n = MakeNode(Node::Kind::kMacro, seg.line);
+      std::string name = p.ExpectName(), adapter;
+      while (p.AcceptOp(",")) {
+        std::string key = p.ExpectName();
+        if (key == "default") {
+          adapter = "default";
+        } else if (p.AcceptOp("=")) {
+          auto value = p.Parse();
+          if (key == "adapter") {
+            if (value->kind != Expr::Kind::kLiteral || !value->literal.is_string())
+              p.Fail("a materialization's adapter is a string");
+            adapter = value->literal.as_string();
+          } else if (key != "supported_languages") {
+            p.Fail(fmt::format("unknown materialization argument '{}'", key));
+          }
+        } else {
+          p.Fail(fmt::format("unknown materialization argument '{}'", key));
+        }
+      }
+      p.ExpectEnd();
+      if (adapter.empty()) p.Fail("a materialization needs adapter='<type>' or default");
+      n->text = fmt::format("materialization_{}_{}", name, adapter);
+      std::string ended;
+      n->body = ParseBody({"endmaterialization"}, &ended);
     } else if (tag == "snapshot") {
       n = MakeNode(Node::Kind::kSnapshot, seg.line);
       n->text = p.ExpectName();
@@ -693,7 +720,7 @@ class StatementParser {
       throw TemplateError(seg.line, "empty statement tag");
     } else if (tag == "endif" || tag == "endfor" || tag == "endmacro" || tag == "endset" ||
                tag == "else" || tag == "elif" || tag == "endtest" || tag == "endcall" ||
-               tag == "endsnapshot") {
+               tag == "endsnapshot" || tag == "endmaterialization") {
       throw TemplateError(seg.line, fmt::format("unexpected {{% {} %}}", tag));
     } else {
       throw TemplateError(seg.line, fmt::format("unsupported construct {{% {} %}}", tag));

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include "transform/custom_materialization.h"
+#include "transform/materialized_view.h"
+#include "transform/microbatch.h"
 #include "transform/model_materializations.h"
 #include "transform/seed_materialization.h"
 #include "transform/snapshot_materialization.h"
@@ -26,10 +29,25 @@ std::unique_ptr<Materialization> MaterializationFor(const Node& node, std::strin
   std::string mat = node.materialized();
   if (mat == "view") return std::make_unique<ViewMaterialization>();
   if (mat == "table") return std::make_unique<TableMaterialization>();
+  if (mat == "incremental" && node.config.value("incremental_strategy", "") == "microbatch")
+    return std::make_unique<MicrobatchMaterialization>();
   if (mat == "incremental") return std::make_unique<IncrementalMaterialization>();
-  *error = fmt::format("{}: unknown materialization '{}' (view, table, incremental, ephemeral)",
-                       node.original_file_path, mat);
+  if (mat == "materialized_view") return std::make_unique<MaterializedViewMaterialization>();
+  *error = fmt::format(
+      "{}: unknown materialization '{}' (view, table, incremental, materialized_view, "
+      "ephemeral, or a {{% materialization %}} of the project or a package)",
+      node.original_file_path, mat);
   return nullptr;
+}
+
+std::unique_ptr<Materialization> MaterializationFor(const Project& project,
+                                                    const std::string& adapter_type,
+                                                    const Node& node, std::string* error) {
+  if (node.resource_type == NodeType::kModel) {
+    if (auto macro = FindMaterializationMacro(project, node.materialized(), adapter_type))
+      return std::make_unique<CustomMaterialization>(std::move(*macro));
+  }
+  return MaterializationFor(node, error);
 }
 
 Result<DroppedViews> DroppedViews::Before(NodeRun& run) {

@@ -43,6 +43,8 @@ struct NodeRun {
   bool full_refresh;            // --full-refresh, or the node's full_refresh config
   std::string begin_sql;        // statements right after BEGIN ("" none)
   std::string commit_sql;       // the fence and the COMMIT ("" a plain commit)
+  // --event-time-start / --event-time-end: the window of a microbatch model ("" none).
+  std::string event_time_start, event_time_end;
 };
 
 class Materialization {
@@ -56,6 +58,11 @@ class Materialization {
 // The class for `node`: by resource type, and for a model by its `materialized` config.
 // Null, with the reason in *error, for a materialization pdv does not know.
 std::unique_ptr<Materialization> MaterializationFor(const Node& node, std::string* error);
+// The same, where a model's `materialized` names a {% materialization %} block of the
+// project or an installed package (custom_materialization.h): that one first, as in dbt.
+std::unique_ptr<Materialization> MaterializationFor(const Project& project,
+                                                    const std::string& adapter_type,
+                                                    const Node& node, std::string* error);
 
 // A rebuild of an existing relation (not an incremental one) drops the views on it with
 // `cascade`, as on dbt-postgres; DAG order rebuilds those of the run after it. What the

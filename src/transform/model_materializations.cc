@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include "transform/contracts.h"
+#include "transform/relation_configs.h"
+#include "transform/schema_change.h"
+
 namespace pdv::transform {
 
 NodeResult ModelMaterialization::Execute(NodeRun& run) {
@@ -37,6 +41,9 @@ NodeResult ModelMaterialization::Execute(NodeRun& run) {
       res.rows_affected = r.rows;
     }
   }
+  if (Status s = ApplyRelationConfigs(run, body->built); !s.ok()) {
+    return ErrorResult(node, "", s.message());
+  }
   if (Status s = txn->Commit(run.commit_sql); !s.ok()) {
     res = ErrorResult(node, node.original_file_path, s.message());
     if (run.adapter.ConnectionLost(s)) res.message += " [connection lost]";
@@ -50,6 +57,9 @@ NodeResult ModelMaterialization::Execute(NodeRun& run) {
 
 Result<ModelMaterialization::Body> ViewMaterialization::Plan(NodeRun& run) {
   Body body{.main = 1, .reported = 1, .built = RelationKind::kView};
+  if (ContractEnforced(run.node)) {  // a view's contract is its columns (no constraints)
+    if (Status s = CheckContract(run.adapter, run.node, run.compiled); !s.ok()) return s;
+  }
   body.statements =
       run.adapter.ReplaceRelationSql({run.node.schema, run.node.alias}, run.compiled,
                                      RelationKind::kView, run.existing, nlohmann::json());
@@ -62,6 +72,16 @@ Result<ModelMaterialization::Body> TableMaterialization::Plan(NodeRun& run) {
   body.statements = run.adapter.ReplaceRelationSql(
       {node.schema, node.alias}, run.compiled, RelationKind::kTable, run.existing,
       node.config.contains("indexes") ? node.config["indexes"] : nlohmann::json());
+  if (ContractEnforced(node)) {
+    // dbt-postgres: the declared columns with their constraints, then the model's rows.
+    if (Status s = CheckContract(run.adapter, node, run.compiled); !s.ok()) return s;
+    RelationRef tmp{node.schema, SuffixedName(node.alias, "__dbt_tmp")};
+    auto contract = ContractTableSql(run.compiler.project(), node, tmp, run.compiled);
+    if (!contract.ok()) return contract.status();
+    body.statements[1] = (*contract)[0];
+    body.statements.insert(body.statements.begin() + 2, (*contract)[1]);
+    body.main = body.reported = 2;
+  }
   return body;
 }
 
@@ -75,14 +95,19 @@ Result<ModelMaterialization::Body> IncrementalMaterialization::Plan(NodeRun& run
   }
   auto cols = run.adapter.ColumnsOf(node.schema, node.alias);
   if (!cols.ok()) return cols.status();
-  std::vector<std::string> columns;
-  for (const auto& c : *cols) columns.push_back(c.name);
+  if (ContractEnforced(node)) {
+    if (Status s = CheckContract(run.adapter, node, run.compiled); !s.ok()) return s;
+  }
+  auto change = PlanSchemaChange(run.adapter, node, run.compiled, *cols);
+  if (!change.ok()) return change.status();
   std::string error;
-  Body body{.main = 0, .built = RelationKind::kTable};
-  body.statements = run.adapter.IncrementalSql(
+  Body body{.main = change->alters.size(), .built = RelationKind::kTable};
+  body.statements = change->alters;
+  std::vector<std::string> merge = run.adapter.IncrementalSql(
       rel, run.compiled, node.config.value("incremental_strategy", ""),
-      UniqueKeyColumns(node.config.value("unique_key", nlohmann::json())), columns, &error);
+      UniqueKeyColumns(node.config.value("unique_key", nlohmann::json())), change->columns, &error);
   if (!error.empty()) return Status::Error(fmt::format("{}: {}", node.original_file_path, error));
+  body.statements.insert(body.statements.end(), merge.begin(), merge.end());
   body.reported = body.statements.size() - 1;  // the merge, not the staging of the new rows
   return body;
 }

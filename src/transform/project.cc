@@ -29,6 +29,7 @@
 #include "transform/freshness.h"
 #include "transform/global_project.h"
 #include "transform/jinja_ast.h"
+#include "transform/model_versions.h"
 #include "transform/packages.h"
 #include "transform/project_loader.h"
 namespace pdv::transform {
@@ -163,7 +164,7 @@ const Node* Project::FindModelOrSeed(const std::string& node_name, const std::st
       auto it = nodes.find(fmt::format("{}.{}.{}", type, pkg, node_name));
       if (it != nodes.end()) return &it->second;
     }
-    return nullptr;
+    return FindVersionedModel(nodes, pkg, node_name);  // a versioned model's latest
   };
   if (!package.empty()) return in(package);
   return InSearchOrder(from_package, in);

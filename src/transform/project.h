@@ -66,6 +66,13 @@ struct Node {
   nlohmann::json unit_test;
   // Sources.
   std::string source_name, identifier;
+  // A versioned model's version and its model's latest_version ("" unversioned); the
+  // version: selection method reads them.
+  std::string version, latest_version;
+  // A model's `constraints:` (model-level, dbt's shape), and where its properties entry
+  // is ("file:line", "" when it has none): what contract errors name.
+  nlohmann::json constraints = nlohmann::json::array();
+  std::string properties_at;
 
   std::string materialized() const { return config.value("materialized", "view"); }
   bool enabled() const { return ConfigFlag(config, "enabled", true); }
@@ -100,8 +107,18 @@ struct Package {
   std::string version;
 };
 
+// An on-run-start / on-run-end statement of a project's dbt_project.yml, unrendered.
+struct ProjectHook {
+  std::string package;  // the project that declares it
+  std::string sql;
+  std::string where;  // "dbt_project.yml:12"
+  int index = 0;      // its place in the project's list
+};
+
 struct Project {
   std::string name;
+  // dbt's order: the packages' hooks (by package), then the root project's.
+  std::vector<ProjectHook> on_run_start, on_run_end;
   std::string profile;
   std::string dir;
   std::string target_path;                         // absolute

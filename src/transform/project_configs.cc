@@ -177,3 +177,36 @@ void Loader::ResolveDependencies() {
 }
 
 }  // namespace pdv::transform::project_internal
+
+namespace pdv::transform::project_internal {
+
+void Loader::LoadProjectHooks() {
+  // units_: the installed packages by folder, then the root project, dbt's order (it
+  // sorts the root project's hooks last).
+  for (const auto& u : units_) {
+    std::string file = u.name == p_.name ? "dbt_project.yml" : Rel(u.dir / "dbt_project.yml", dir_);
+    for (auto [key, into] :
+         {std::pair{"on-run-start", &p_.on_run_start}, std::pair{"on-run-end", &p_.on_run_end}}) {
+      YAML::Node hooks = Child(u.yml, key);
+      if (!hooks) continue;
+      std::vector<YAML::Node> entries;
+      if (hooks.IsSequence()) {
+        for (const auto& h : hooks) entries.push_back(h);
+      } else {
+        entries.push_back(hooks);
+      }
+      int index = 0;
+      for (const auto& h : entries) {
+        std::string where = fmt::format("{}:{}", file, h.Mark().line + 1);
+        if (h.IsNull()) continue;
+        if (!h.IsScalar()) {
+          throw LoadError{
+              fmt::format("{}: {} takes SQL statements (text), not a mapping", where, key)};
+        }
+        into->push_back(ProjectHook{u.name, h.Scalar(), where, index++});
+      }
+    }
+  }
+}
+
+}  // namespace pdv::transform::project_internal

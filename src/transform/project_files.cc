@@ -166,7 +166,8 @@ void Loader::AddSingularTests(const PackageDir& u) {
 void Loader::AddSingularTest(const fs::path& f, const fs::path& dir, const PackageDir& u) {
   {
     std::string rel = Rel(f, dir);
-    if (rel.starts_with("generic/")) return;
+    // Generic test definitions (macros) and unit-test fixtures are not singular tests.
+    if (rel.starts_with("generic/") || rel.starts_with("fixtures/")) return;
     Node n;
     n.resource_type = NodeType::kTest;
     n.name = f.stem().string();

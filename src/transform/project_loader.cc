@@ -29,6 +29,7 @@
 #include "transform/datetime_module.h"
 #include "transform/freshness.h"
 #include "transform/global_project.h"
+#include "transform/materialization_macros.h"
 #include "transform/jinja_ast.h"
 #include "transform/packages.h"
 
@@ -194,6 +195,8 @@ Project Loader::Load() {
   p_.env = std::make_shared<jinja::Environment>(p_.name);
   AddMacroText(kBuiltinMacros, "<builtin macros>", jinja::Environment::kGlobalPackage);
   AddMacroText(kGlobalProjectMacros, "<dbt global project>", jinja::Environment::kGlobalPackage);
+  AddMacroText(kMaterializationMacros, "<dbt materialization macros>",
+               jinja::Environment::kGlobalPackage);
   units_ = InstalledPackages(yml);
   for (const auto& u : units_) LoadPackageVars(u);
   units_.push_back(PackageDir{p_.name, dir_, yml});
@@ -204,6 +207,9 @@ Project Loader::Load() {
   for (auto& spec : pending_tests_) AddGenericTest(spec);
   for (auto& spec : pending_unit_tests_) AddUnitTest(spec);
   ResolveDependencies();
+  LoadDocs();
+  LoadProjectHooks();
+  CheckConfigKeys();
   return std::move(p_);
 }
 

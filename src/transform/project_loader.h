@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -139,6 +140,9 @@ class Loader {
                     const std::string& column, const std::string& file, const std::string& package);
 
   void LoadSchemaFile(const fs::path& f, const std::string& package);
+  // A model entry with `versions:` (model_versions.cc): each version's file becomes the
+  // node model.<package>.<name>.v<v>, with the model's properties and then its own.
+  void ApplyVersions(const YAML::Node& model, const std::string& file, const std::string& package);
 
   // Renders each model in parse mode: records refs, sources and in-file config().
   void ParseModels();
@@ -163,8 +167,23 @@ class Loader {
   // A unit test: attached to its model, depending on the inputs it gives rows for (their
   // columns type the rows, so they are built first, as in dbt).
   void AddUnitTest(const UnitSpec& spec);
+  // A given or expect entry's `fixture: name`: the file's text (tests/fixtures/) as its
+  // rows.
+  void LoadFixture(nlohmann::json& entry, const PackageDir& u, const std::string& where,
+                   const std::string& test);
 
   void ResolveDependencies();
+
+  // Warnings for config keys pdv does not act on (config_check.cc).
+  void CheckConfigKeys();
+  void WarnAboutConfig(const std::string& key, const std::string& where);
+
+  // Each project's on-run-start / on-run-end hooks, in dbt's order (hooks.cc).
+  void LoadProjectHooks();
+
+  // Docs blocks of every project, and descriptions' doc() references resolved to them
+  // (docs_blocks.cc).
+  void LoadDocs();
 
   LoadOptions options_;
   fs::path dir_;
@@ -176,6 +195,7 @@ class Loader {
   std::vector<UnitSpec> pending_unit_tests_;
   std::map<std::string, std::vector<int>> ref_lines_, source_lines_;
   ContextCapture scratch_;
+  std::set<std::string> warned_configs_;  // "where\nkey"
 };
 
 }  // namespace pdv::transform::project_internal

@@ -32,6 +32,68 @@
 #include "transform/project_loader.h"
 
 namespace pdv::transform::project_internal {
+namespace {
+
+// A constraint entry (dbt's shape: type, expression, name, columns, to, to_columns), its
+// type checked; `line` is its line in `file`.
+nlohmann::json Constraint(const YAML::Node& c, const std::string& file) {
+  static const std::set<std::string> kTypes = {"not_null",    "unique", "primary_key",
+                                               "foreign_key", "check",  "custom"};
+  int line = static_cast<int>(c.Mark().line) + 1;
+  nlohmann::json j = YamlToJson(c);
+  if (!j.is_object() || !j.contains("type") || !j["type"].is_string() ||
+      !kTypes.count(j["type"].get<std::string>())) {
+    throw LoadError{fmt::format(
+        "{}:{}: a constraint needs a type: not_null, unique, primary_key, foreign_key, check "
+        "or custom",
+        file, line)};
+  }
+  std::string type = j["type"].get<std::string>();
+  if ((type == "check" || type == "custom") && !j.contains("expression")) {
+    throw LoadError{fmt::format("{}:{}: a {} constraint needs an expression", file, line, type)};
+  }
+  if (type == "foreign_key" && !j.contains("expression") && !j.contains("to")) {
+    throw LoadError{fmt::format(
+        "{}:{}: a foreign_key constraint needs `to` (and `to_columns`) or an expression", file,
+        line)};
+  }
+  return j;
+}
+
+nlohmann::json Constraints(const YAML::Node& list, const std::string& file) {
+  nlohmann::json out = nlohmann::json::array();
+  if (!list) return out;
+  if (!list.IsSequence()) {
+    throw LoadError{fmt::format("{}:{}: constraints must be a list", file, list.Mark().line + 1)};
+  }
+  for (const auto& c : list) out.push_back(Constraint(c, file));
+  return out;
+}
+
+// A model column's properties as dbt's manifest keeps them.
+nlohmann::json ColumnProperties(const YAML::Node& col, const std::string& file) {
+  nlohmann::json j = {
+      {"name", col["name"].as<std::string>()},
+      {"description", col["description"] ? col["description"].as<std::string>() : ""},
+      {"meta", col["meta"] ? YamlToJson(col["meta"]) : nlohmann::json::object()},
+      {"data_type", col["data_type"] ? YamlToJson(col["data_type"]) : nullptr},
+      {"constraints", Constraints(col["constraints"], file)},
+      {"quote", col["quote"] ? YamlToJson(col["quote"]) : nullptr},
+      {"tags", col["tags"] ? YamlToJson(col["tags"]) : nlohmann::json::array()}};
+  for (const auto& c : j["constraints"]) {
+    if (c.contains("columns")) {
+      throw LoadError{fmt::format("{}:{}: a column's constraint takes no `columns`", file,
+                                  col.Mark().line + 1)};
+    }
+  }
+  return j;
+}
+
+nlohmann::json ModelConstraints(const YAML::Node& list, const std::string& file) {
+  return Constraints(list, file);
+}
+
+}  // namespace
 
 void Loader::CollectTests(const YAML::Node& tests, const std::string& attached,
                           const std::string& name, const std::string& column,
@@ -178,6 +240,10 @@ void Loader::LoadSchemaFile(const fs::path& f, const std::string& package) {
                                    : kind_name == "seeds" ? "seed"
                                                           : "snapshot",
                                    package, name);
+      if (kind_name == "models" && m["versions"]) {
+        ApplyVersions(m, file, package);
+        continue;
+      }
       auto it = p_.nodes.find(id);
       if (it == p_.nodes.end()) {
         if (options_.warn) {
@@ -187,6 +253,7 @@ void Loader::LoadSchemaFile(const fs::path& f, const std::string& package) {
         continue;
       }
       Node& n = it->second;
+      n.properties_at = fmt::format("{}:{}", file, m.Mark().line + 1);
       if (m["description"]) n.description = m["description"].as<std::string>();
       if (m["config"]) {
         nlohmann::json config = YamlToJson(m["config"]);
@@ -200,11 +267,30 @@ void Loader::LoadSchemaFile(const fs::path& f, const std::string& package) {
       }
       for (const auto& col : m["columns"]) {
         std::string cname = col["name"].as<std::string>();
-        n.columns[cname] = {
-            {"name", cname},
-            {"description", col["description"] ? col["description"].as<std::string>() : ""}};
+        n.columns[cname] = ColumnProperties(col, file);
         CollectTests(col["tests"] ? col["tests"] : col["data_tests"], id, name, cname, file,
                      package);
+      }
+      if (m["constraints"]) n.constraints = ModelConstraints(m["constraints"], file);
+      // A foreign key's `to: ref(...)` is a dependency, as dbt records it: the referenced
+      // table is built first.
+      std::vector<const nlohmann::json*> all;
+      for (const auto& c : n.constraints) all.push_back(&c);
+      for (const auto& [cname, col] : n.columns.items()) {
+        if (col.contains("constraints"))
+          for (const auto& c : col["constraints"]) all.push_back(&c);
+      }
+      static const std::regex kToRef(
+          R"(^\s*ref\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"]\s*)?\)\s*$)");
+      for (const nlohmann::json* c : all) {
+        std::smatch match;
+        std::string to =
+            c->contains("to") && (*c)["to"].is_string() ? (*c)["to"].get<std::string>() : "";
+        if (!std::regex_match(to, match, kToRef)) continue;
+        std::vector<std::string> ref = {match[1].str()};
+        if (match[2].matched) ref.push_back(match[2].str());
+        n.refs.push_back(ref);
+        ref_lines_[id].push_back(m.Mark().line + 1);
       }
       CollectTests(m["tests"] ? m["tests"] : m["data_tests"], id, name, "", file, package);
     }
@@ -278,6 +364,17 @@ void Loader::AddGenericTest(TestSpec& spec) {
   n.config = nlohmann::json::object();
   n.config["materialized"] = "test";
   n.config["severity"] = "ERROR";
+  if (const PackageDir* u = FindUnit(spec.package)) {
+    // dbt_project.yml's `data_tests:` tree, at the schema file's folders under its
+    // resource folder (store_failures, severity, +schema ...).
+    std::vector<std::string> path;
+    fs::path rel = fs::path(Rel(dir_ / spec.file, u->dir)).parent_path();
+    for (auto it = rel.begin(); it != rel.end(); ++it) {
+      if (it != rel.begin()) path.push_back(it->string());
+    }
+    path.push_back(name);
+    MergeConfig(n.config, ResourceConfig(*u, u->yml["data_tests"] ? "data_tests" : "tests", path));
+  }
   n.depends_on.push_back(spec.attached);
   for (const auto& [k, v] : spec.kwargs.items()) {
     n.test_kwargs.Set(k, JsonToValue(v));
@@ -323,6 +420,39 @@ void Loader::ParseTestMacro(Node& n, const Node& attached) {
   MergeConfig(n.config, capture.config);
 }
 
+void Loader::LoadFixture(nlohmann::json& entry, const PackageDir& u, const std::string& where,
+                         const std::string& test) {
+  if (!entry.is_object() || !entry.contains("fixture")) return;
+  std::string format = entry.value("format", "dict");
+  std::string name = entry["fixture"].is_string() ? entry["fixture"].get<std::string>() : "";
+  if (format != "csv" && format != "sql") {
+    throw LoadError{fmt::format("{}: unit test '{}': fixture '{}' needs format: csv or sql", where,
+                                test, name)};
+  }
+  if (entry.contains("rows")) {
+    throw LoadError{
+        fmt::format("{}: unit test '{}': give rows or a fixture, not both", where, test)};
+  }
+  // dbt's fixture files: <test-path>/fixtures/**/<name>.csv or .sql.
+  std::vector<fs::path> found;
+  for (const auto& dir : PathList(u.yml, "test-paths", "tests")) {
+    for (const auto& f : FilesUnder(u.dir / dir / "fixtures", "." + format)) {
+      if (f.stem().string() == name) found.push_back(f);
+    }
+  }
+  if (found.empty()) {
+    throw LoadError{fmt::format(
+        "{}: unit test '{}': no fixture file '{}.{}' under the test paths' fixtures/ folder", where,
+        test, name, format)};
+  }
+  if (found.size() > 1) {
+    throw LoadError{fmt::format("{}: unit test '{}': fixture '{}' is both {} and {}", where, test,
+                                name, Rel(found[0], dir_), Rel(found[1], dir_))};
+  }
+  entry["rows"] = ReadFile(found[0]);
+  entry["fixture_path"] = Rel(found[0], dir_);
+}
+
 void Loader::AddUnitTest(const UnitSpec& spec) {
   const nlohmann::json& ut = spec.entry;
   std::string where = fmt::format("{}:{}", spec.file, spec.line);
@@ -348,10 +478,28 @@ void Loader::AddUnitTest(const UnitSpec& spec) {
   n.description = ut.value("description", "");
   n.schema = target->schema;
   n.alias = n.name;
-  n.config = {{"materialized", "unit_test"}};
-  if (ut.contains("config") && ut["config"].is_object()) MergeConfig(n.config, ut["config"]);
+  const PackageDir* unit = FindUnit(spec.package);
+  // dbt_project.yml `unit_tests:` configs, then the test's own (tags, enabled, meta), its
+  // Jinja rendered as a model's are.
+  n.config =
+      unit ? ResourceConfig(*unit, "unit_tests", {target->name, n.name}) : nlohmann::json::object();
+  n.config["materialized"] = "unit_test";
+  if (ut.contains("config") && ut["config"].is_object()) {
+    nlohmann::json config = ut["config"];
+    RenderConfigValues(config, spec.package);
+    if (Status s = NormalizeBoolConfigs(config, where); !s.ok()) throw LoadError{s.message()};
+    MergeConfig(n.config, config);
+  } else if (ut.contains("config") && !ut["config"].is_null()) {
+    throw LoadError{fmt::format("{}: unit test '{}': config must be a mapping", where, n.name)};
+  }
   if (!ut.contains("expect") || !ut["expect"].is_object()) {
     throw LoadError{fmt::format("{}: unit test '{}' needs expect: rows", where, n.name)};
+  }
+  if (unit) {
+    if (n.unit_test.contains("given") && n.unit_test["given"].is_array()) {
+      for (auto& entry : n.unit_test["given"]) LoadFixture(entry, *unit, where, n.name);
+    }
+    LoadFixture(n.unit_test["expect"], *unit, where, n.name);
   }
   for (const auto& given : ut.value("given", nlohmann::json::array())) {
     std::string input = given.value("input", "");

@@ -17,6 +17,7 @@
 #include "common/random_secret.h"
 #include "transform/artifacts.h"
 #include "transform/context.h"
+#include "transform/hooks.h"
 #include "transform/materialization.h"
 #include "transform/plan.h"
 #include "transform/reporter.h"
@@ -55,6 +56,8 @@ ContextOptions Runner::ExecuteOptions(const Node& node, RelationKind existing) {
                       .full_refresh = options_.full_refresh};
   opts.run_query = [this](const std::string& sql) { return RunQuery(sql); };
   opts.adapter = adapter_;
+  opts.message = [this](const std::string& text) { reporter_.Line(text); };
+  opts.warning = [this](const std::string& text) { reporter_.Warning(text); };
   return opts;
 }
 
@@ -234,7 +237,8 @@ NodeResult Runner::Execute(const Node& node) {
   auto start = Clock::now();
   NodeResult res{.unique_id = node.unique_id};
   std::string error;
-  auto materialization = MaterializationFor(node, &error);
+  auto materialization = MaterializationFor(
+      project_, adapter_ ? adapter_->Type() : project_.target.type, node, &error);
   const bool checks =
       node.resource_type == NodeType::kTest || node.resource_type == NodeType::kUnitTest;
   if (!materialization) {
@@ -262,7 +266,9 @@ NodeResult Runner::Execute(const Node& node) {
           .incremental = Incremental(node, existing),
           .full_refresh = options_.full_refresh || ConfigFlag(node.config, "full_refresh", false),
           .begin_sql = options_.begin_sql,
-          .commit_sql = options_.fence_sql.empty() ? "" : options_.fence_sql + "; commit"};
+          .commit_sql = options_.fence_sql.empty() ? "" : options_.fence_sql + "; commit",
+          .event_time_start = options_.event_time_start,
+          .event_time_end = options_.event_time_end};
       res = materialization->Execute(run);
       if (node.resource_type != NodeType::kSeed) res.compiled = *compiled;
     }
@@ -426,7 +432,34 @@ RunSummary Runner::Run(const std::string& command, const std::set<std::string>& 
   summary.total = static_cast<int>(plan.steps.size());
   std::map<std::string, int> kinds;  // "table model" -> n
   std::vector<std::pair<const Node*, NodeResult>> problems;
-  std::vector<NodeResult> results = ExecutePlan(plan, workers.all, &summary, &kinds, &problems);
+  // on-run-start: a failure runs no node (each is skipped), as on dbt-core.
+  HookRun hooks{.project = project_,
+                .adapter = adapter_,
+                .options = ExecuteOptions(Node(), RelationKind::kNone),
+                .schemas = plan.schemas,
+                .line = [this](const std::string& l) { reporter_.Line(l); }};
+  Status started_ok =
+      adapter_ ? RunProjectHooks(project_.on_run_start, "on-run-start", hooks) : Status::Ok();
+  std::vector<NodeResult> results;
+  if (started_ok.ok()) {
+    results = ExecutePlan(plan, workers.all, &summary, &kinds, &problems);
+  } else {
+    reporter_.Error(started_ok.message());
+    summary.error++;
+    for (const auto& step : plan.steps) {
+      summary.skip++;
+      results.push_back(NodeResult{.unique_id = step.id,
+                                   .status = NodeStatus::kSkipped,
+                                   .message = "an on-run-start hook failed"});
+    }
+  }
+  if (adapter_ && started_ok.ok()) {
+    hooks.results = &results;
+    if (Status s = RunProjectHooks(project_.on_run_end, "on-run-end", hooks); !s.ok()) {
+      reporter_.Error(s.message());
+      summary.error++;
+    }
+  }
   // The manifest shows what every worker compiled.
   for (const auto& w : workers.extra) compiled_.insert(w->compiled_.begin(), w->compiled_.end());
   double elapsed = std::chrono::duration<double>(Clock::now() - started).count();

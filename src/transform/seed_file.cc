@@ -40,7 +40,8 @@ SeedColumnType InferType(const std::vector<std::vector<std::string>>& rows,
 }  // namespace
 
 Result<SeedFile> SeedFile::Parse(const std::string& text, const std::string& name,
-                                 const std::map<std::string, std::string>& column_types) {
+                                 const std::map<std::string, std::string>& column_types,
+                                 char delimiter) {
   SeedFile f;
   std::vector<std::vector<std::string>> records;
   std::vector<std::vector<bool>> quoted;
@@ -87,7 +88,7 @@ Result<SeedFile> SeedFile::Parse(const std::string& text, const std::string& nam
     } else if (c == '"' && field.empty()) {
       in_quotes = true;
       was_quoted = true;
-    } else if (c == ',') {
+    } else if (c == delimiter) {
       end_field();
     } else if (c == '\n') {
       ++line;

@@ -23,9 +23,11 @@ struct SeedFile {
   std::vector<std::vector<std::string>> rows;
   std::vector<std::vector<bool>> nulls;
 
-  // `name` is used in error messages (file:line).
+  // `name` is used in error messages (file:line); `delimiter` separates fields (the
+  // seed's `delimiter` config).
   static Result<SeedFile> Parse(const std::string& text, const std::string& name,
-                                const std::map<std::string, std::string>& column_types);
+                                const std::map<std::string, std::string>& column_types,
+                                char delimiter = ',');
   // Each column's SQL type: the configured one, else `type_name` of its kind.
   std::vector<std::string> SqlTypes(
       const std::function<std::string(SeedColumnType)>& type_name) const;

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "transform/relation_configs.h"
 #include "transform/seed_file.h"
 
 namespace pdv::transform {
@@ -25,7 +26,16 @@ NodeResult SeedMaterialization::Execute(NodeRun& run) {
     for (const auto& [k, v] : node.config["column_types"].items())
       column_types[k] = v.get<std::string>();
   }
-  auto seed = SeedFile::Parse(ss.str(), node.original_file_path, column_types);
+  char delimiter = ',';
+  if (node.config.contains("delimiter") && !node.config["delimiter"].is_null()) {
+    const nlohmann::json& d = node.config["delimiter"];
+    if (!d.is_string() || d.get<std::string>().size() != 1) {
+      return ErrorResult(node, node.original_file_path,
+                         fmt::format("config 'delimiter' must be one character, not {}", d.dump()));
+    }
+    delimiter = d.get<std::string>()[0];
+  }
+  auto seed = SeedFile::Parse(ss.str(), node.original_file_path, column_types, delimiter);
   if (!seed.ok()) return ErrorResult(node, "", seed.message());
   RelationRef rel{node.schema, node.alias};
   RelationRef tmp{node.schema, SuffixedName(node.alias, "__dbt_tmp")};
@@ -67,6 +77,11 @@ NodeResult SeedMaterialization::Execute(NodeRun& run) {
   Result<DroppedViews> dropped = DroppedViews();  // a reload drops nothing
   if (!reload) dropped = DroppedViews::Before(run);
   if (!dropped.ok()) return fail(dropped.message());
+  // The seed's hooks run in its transaction, around the load, as dbt's seed
+  // materialization runs them; each is rendered when it runs (a post-hook's
+  // `adapter.drop_relation(this)` must come after the load).
+  auto pre = run.compiler.RenderHooks(node, "pre_hook", run.existing);
+  if (!pre.ok()) return ErrorResult(node, "", pre.message());
   auto txn = AdapterTransaction::Begin(adapter, run.begin_sql);
   if (!txn.ok()) return fail(txn.message());
   auto execute = [&](const std::vector<std::string>& statements) -> Status {
@@ -76,6 +91,7 @@ NodeResult SeedMaterialization::Execute(NodeRun& run) {
     }
     return Status::Ok();
   };
+  if (Status s = execute(*pre); !s.ok()) return fail(s.message());
   if (reload) {
     if (Status s = execute({adapter.TruncateTableSql(rel)}); !s.ok()) return fail(s.message());
     if (Status s = adapter.LoadCsv(rel, names, seed->CopyData()); !s.ok()) {
@@ -91,6 +107,12 @@ NodeResult SeedMaterialization::Execute(NodeRun& run) {
     if (Status s = execute(adapter.SwapInSql(tmp, rel, run.existing)); !s.ok()) {
       return fail(s.message());
     }
+  }
+  auto post = run.compiler.RenderHooks(node, "post_hook", RelationKind::kTable);
+  if (!post.ok()) return ErrorResult(node, "", post.message());
+  if (Status s = execute(*post); !s.ok()) return fail(s.message());
+  if (Status s = ApplyRelationConfigs(run, RelationKind::kTable); !s.ok()) {
+    return ErrorResult(node, "", s.message());
   }
   if (Status c = txn->Commit(run.commit_sql); !c.ok()) return fail(c.message());
   dropped->Forget(adapter);

@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "transform/relation_configs.h"
 #include "transform/snapshot.h"
 
 namespace pdv::transform {
@@ -60,6 +61,7 @@ NodeResult SnapshotMaterialization::Execute(NodeRun& run) {
                       : r.error);
     }
   }
+  if (Status s = ApplyRelationConfigs(run, RelationKind::kTable); !s.ok()) return fail(s.message());
   if (Status c = txn->Commit(run.commit_sql); !c.ok()) return fail(c.message());
   adapter.CacheRelation(node.schema, node.alias, RelationKind::kTable);
   NodeResult res{.unique_id = node.unique_id, .status = NodeStatus::kSuccess};

@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <optional>
 #include <regex>
 
+#include "transform/store_failures.h"
 #include "transform/unit_test.h"
 
 namespace pdv::transform {
@@ -12,16 +14,6 @@ NodeResult DataTestMaterialization::Execute(NodeRun& run) {
   const Node& node = run.node;
   const std::string& compiled = run.compiled;
   NodeResult res{.unique_id = node.unique_id};
-  // store_failures is not implemented: an error, not silently ignored.
-  if (node.config.contains("store_failures") && node.config["store_failures"].is_boolean() &&
-      node.config["store_failures"].get<bool>()) {
-    res.status = NodeStatus::kError;
-    res.message = fmt::format(
-        "{}: test config 'store_failures: true' is not supported by pdv "
-        "transform",
-        node.defined_at.empty() ? node.original_file_path : node.defined_at);
-    return res;
-  }
   auto text_config = [&](const char* key, const char* fallback) {
     return node.config.contains(key) && node.config[key].is_string()
                ? node.config[key].get<std::string>()
@@ -32,9 +24,31 @@ NodeResult DataTestMaterialization::Execute(NodeRun& run) {
     sql = fmt::format("select * from (\n{}\n) dbt_limit limit {}", compiled,
                       node.config["limit"].get<int64_t>());
   }
+  // store_failures: the failing rows kept in the audit schema, and the test counted on
+  // them, as dbt's test materialization does.
+  std::optional<AdapterTransaction> txn;
+  auto stored = StoreFailures(run, compiled);
+  if (!stored.ok()) {
+    res.status = NodeStatus::kError;
+    res.message = stored.message();
+    return res;
+  }
+  if (stored->has_value()) {
+    txn.emplace(std::move((*stored)->transaction));
+    sql = fmt::format("select * from {}", (*stored)->relation.Quoted());
+    if (node.config.contains("limit") && node.config["limit"].is_number_integer()) {
+      sql += fmt::format(" limit {}", node.config["limit"].get<int64_t>());
+    }
+  }
   StatementResult r = run.adapter.Execute(
       run.adapter.TestQuerySql(sql, text_config("fail_calc", "count(*)"),
                                text_config("warn_if", "!= 0"), text_config("error_if", "!= 0")));
+  if (r.ok && txn) {
+    if (Status c = txn->Commit(run.commit_sql); !c.ok()) {
+      r.ok = false;
+      r.error = c.message();
+    }
+  }
   if (!r.ok) {
     res.status = NodeStatus::kError;
     res.message = fmt::format(
@@ -85,7 +99,29 @@ NodeResult UnitTestMaterialization::Execute(NodeRun& run) {
   ContextOptions overrides;
   std::string ctes;
   int index = 0;
-  for (const auto& given : ut.value("given", nlohmann::json::array())) {
+  // A sql-format entry's rows rendered in the unit test's context, as dbt renders them (a
+  // fixture file may call the project's macros).
+  auto rendered = [&](nlohmann::json entry) -> Result<nlohmann::json> {
+    if (entry.value("format", "dict") != "sql" || !entry.contains("rows") ||
+        !entry["rows"].is_string()) {
+      return entry;
+    }
+    std::string text = entry["rows"].get<std::string>();
+    if (text.find("{{") == std::string::npos && text.find("{%") == std::string::npos) return entry;
+    auto tmpl = jinja::Template::Parse(text, entry.value("fixture_path", node.defined_at));
+    if (!tmpl.ok()) return tmpl.status();
+    Node scratch = node;
+    scratch.raw_code = text;
+    scratch.tmpl = *tmpl;
+    auto sql = run.compiler.CompileWith(scratch, nullptr);
+    if (!sql.ok()) return sql.status();
+    entry["rows"] = *sql;
+    return entry;
+  };
+  for (const auto& raw_given : ut.value("given", nlohmann::json::array())) {
+    auto given_or = rendered(raw_given);
+    if (!given_or.ok()) return fail(given_or.message());
+    const nlohmann::json& given = *given_or;
     std::string input = given.value("input", "");
     const Node* target = nullptr;
     std::string key = "this";
@@ -155,16 +191,23 @@ NodeResult UnitTestMaterialization::Execute(NodeRun& run) {
   }
   auto actual_columns = adapter.ColumnsOf("", "__pdv_unit_actual");
   if (!actual_columns.ok()) return fail(actual_columns.message());
-  const nlohmann::json& expect = ut["expect"];
+  auto expect_or = rendered(ut["expect"]);
+  if (!expect_or.ok()) return fail("expect: " + expect_or.message());
+  const nlohmann::json& expect = *expect_or;
   std::vector<std::string> compared;
+  bool only_named = true;
   if (expect.value("format", "dict") == "sql") {
     for (const auto& c : *actual_columns) compared.push_back(c.name);
   } else {
     auto named = FixtureColumns(expect);
     if (!named.ok()) return fail("expect: " + named.message());
     compared = *named;
+    if (compared.empty()) {  // `rows: []`: no rows at all, whatever their columns
+      for (const auto& c : *actual_columns) compared.push_back(c.name);
+      only_named = false;
+    }
   }
-  auto expected = FixtureSql(expect, *actual_columns, /*only_named=*/true);
+  auto expected = FixtureSql(expect, *actual_columns, only_named);
   if (!expected.ok()) return fail("expect: " + expected.message() + " (of the model's output)");
   auto diff = adapter.QueryText(UnitDiffSql("__pdv_unit_actual", *expected, compared));
   if (!diff.ok()) return fail(diff.message());

@@ -19,6 +19,7 @@
 #include "transform/project.h"
 #include "transform/reporter.h"
 #include "transform/runner.h"
+#include "transform/selector.h"
 
 namespace pdv::transform {
 namespace {
@@ -42,11 +43,47 @@ std::string ListName(const Node& n) {
   return fqn;
 }
 
-Result<RunSummary> RunLoaded(const Project& project, const Graph& graph, pg::Connection* conn,
-                             const TransformOptions& options) {
+// The nodes --selector, or --select and --exclude, or the default selector choose.
+Result<std::set<std::string>> SelectNodes(const Project& project, const Graph& graph,
+                                          const TransformOptions& options) {
+  // Commands that run tests take the selected nodes' tests with them (dbt's indirect
+  // selection); compile and docs only what was named.
   bool with_tests =
       options.command == "test" || options.command == "build" || options.command == "ls";
-  auto selected = graph.Select(options.select, options.exclude, with_tests);
+  SelectorOptions so{
+      .state_dir = options.state,
+      .indirect = with_tests ? IndirectSelection::kEager : IndirectSelection::kEmpty};
+  if (!options.indirect_selection.empty()) {
+    auto mode = ParseIndirectSelection(options.indirect_selection);
+    if (!mode.ok()) return Status::Error("--indirect-selection: " + mode.message());
+    so.indirect = *mode;
+  }
+  Selector selector(project, graph, so);
+  bool cli_selection = !options.select.empty() || !options.exclude.empty();
+  if (!options.selector.empty() || !cli_selection) {
+    auto named = LoadSelectors(project);
+    if (!named.ok()) return named.status();
+    std::string name = options.selector;
+    if (name.empty() && named->default_name) name = *named->default_name;
+    if (!name.empty()) {
+      auto it = named->by_name.find(name);
+      if (it == named->by_name.end()) {
+        std::string known;
+        for (const auto& [n, s] : named->by_name) known += (known.empty() ? "" : ", ") + n;
+        return Status::Error(fmt::format("--selector {}: no such selector in selectors.yml{}", name,
+                                         known.empty() ? "" : " (defined: " + known + ")"));
+      }
+      return selector.Select(it->second);
+    }
+  }
+  auto spec = ParseCliSelection(options.select, options.exclude);
+  if (!spec.ok()) return spec.status();
+  return selector.Select(*spec);
+}
+
+Result<RunSummary> RunLoaded(const Project& project, const Graph& graph, pg::Connection* conn,
+                             const TransformOptions& options) {
+  auto selected = SelectNodes(project, graph, options);
   if (!selected.ok()) return selected.status();
   std::set<std::string> nodes = NodesForCommand(project, options.command, *selected);
   RunSummary summary;

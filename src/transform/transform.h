@@ -28,7 +28,12 @@ struct TransformOptions {
   std::vector<std::string> env_vars;  // declared readable by env_var() in models
   std::vector<std::string> select;
   std::vector<std::string> exclude;
+  std::string selector;            // --selector: a selectors.yml definition (wins over --select)
+  std::string state;               // --state: the folder of an earlier run's artifacts
+  std::string indirect_selection;  // --indirect-selection ("": eager)
   bool full_refresh = false;
+  // --event-time-start / --event-time-end: the batches a microbatch model builds.
+  std::string event_time_start, event_time_end;
   int threads = 0;  // --threads: nodes run at once; 0: the profile target's threads
   // Set: the platform's project against this warehouse, no profiles.yml.
   std::optional<std::string> warehouse_url;

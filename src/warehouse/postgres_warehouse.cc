@@ -543,14 +543,12 @@ std::string LatestRawStateSql(const LatestStateQuery& q) {
       fmt::arg("before", before));
 }
 
-pdv::Result<int64_t> PruneSupersededVersions(const std::string& warehouse_url,
-                                             const std::string& table, int days, int batch) {
-  auto conn = pg::Connection::Connect(warehouse_url);
-  if (!conn.ok()) return conn.status();
-  std::string t = "raw." + conn->Identifier(table);
+pdv::Result<int64_t> PruneSupersededVersions(pg::Connection& conn, const std::string& table,
+                                             int days, int batch) {
+  std::string t = "raw." + conn.Identifier(table);
   // The newer version is found through the (cliente_id, _cdc_lsn) index; keyless rows
   // (truncations) are never candidates.
-  auto r = conn->ExecParams(
+  auto r = conn.ExecParams(
       fmt::format("DELETE FROM {t} WHERE ctid = ANY(ARRAY(SELECT o.ctid FROM {t} o WHERE "
                   "o.cliente_id IS NOT NULL AND coalesce(o._cdc_committed_at, o._loaded_at) < "
                   "now() - make_interval(days => $1::int) AND EXISTS (SELECT 1 FROM {t} n WHERE "

@@ -13,6 +13,10 @@
 
 #include "common/status.h"
 
+namespace pdv::pg {
+class Connection;
+}
+
 namespace pdv::warehouse {
 
 // A source column as RAW keeps it: its name and SQL type ("text", "numeric(10,2)").
@@ -183,9 +187,10 @@ std::string LatestRawStateSql(const LatestStateQuery& query);
 // RAW retention (raw.retention_days; LGPD art. 16): removes up to `batch` versions of
 // raw.<table> that a newer version of the same key supersedes and that were committed
 // more than `days` ago; the latest state of each key (a deletion's row included) always
-// stays. One short transaction that takes no lock writers wait for. Returns how many went.
-pdv::Result<int64_t> PruneSupersededVersions(const std::string& warehouse_url,
-                                             const std::string& table, int days, int batch);
+// stays. One short transaction that takes no lock writers wait for, on the caller's
+// connection (kept across rounds). Returns how many went.
+pdv::Result<int64_t> PruneSupersededVersions(pg::Connection& warehouse, const std::string& table,
+                                             int days, int batch);
 
 // Connects to a PostgreSQL warehouse and creates what is missing there: four schemas
 // (raw, staging, marts, platform), raw._cdc_checkpoint, platform's API keys and erasure

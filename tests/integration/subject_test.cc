@@ -439,6 +439,209 @@ TEST_F(SubjectTest, ForgetWhileTheCustomerChangesLeavesNothingInAnyLayerAndVerif
   }
 }
 
+// Issue 33 item 4: a restore of a warehouse backup taken before an erasure brings the
+// person back, and the register's file (outside the warehouse, which the restore cannot
+// roll back) takes them out again: `pdv subject reapply` erases them from every layer,
+// twice without harm; a register file it cannot read whole stops it (and forget) before
+// anything changes.
+TEST_F(SubjectTest, RestoreOfABackupTakenBeforeTheForgetBringsNobodyBackAfterReapply) {
+  const std::filesystem::path register_file = Path("erasure-register");
+  std::ofstream(Path("pdv.yaml"), std::ios::app)
+      << "erasure_register: " << register_file.string() << "\n";
+  auto load = Pdv({"generate", "--initial", "300", "--cpf-out", Path("cpfs").string()});
+  ASSERT_EQ(load.exit_code, 0) << load.output;
+  StartPipeline();
+  ASSERT_NO_FATAL_FAILURE(CaughtUp());
+  ASSERT_EQ(Pdv({"transform", "snapshot", "--platform"}).exit_code, 0);
+  auto key = Pdv({"apikey", "create", "caixa-restore"});
+  ASSERT_EQ(key.exit_code, 0) << key.output;
+  const std::string api_key = Lines(key.output)[0];
+  std::vector<std::string> cpfs = Lines(ReadFile(Path("cpfs")));
+  struct Person {
+    std::string cpf, id, cpf_hash, email;
+  };
+  auto person = [&](const std::string& cpf) {
+    auto doc = Json(Pdv({"subject", "export", "--cpf", cpf}));
+    return Person{cpf, doc["subject"]["cliente_ids"][0], doc["oltp"][0]["cpf_hash"],
+                  doc["oltp"][0]["email"]};
+  };
+  // One erased at the source too, one whose source system keeps the row (so cdc sees
+  // them again at every snapshot), one who stays.
+  Person at_source = person(cpfs[5]), kept = person(cpfs[6]), other = person(cpfs[7]);
+  auto wh = Connect(pg_->Url("warehouse"));
+  auto admin = Connect(pg_->Url("postgres"));
+  auto in_layers = [&](const Person& p) {
+    int64_t n = 0;
+    for (const char* table : {"raw.clientes_clube", "staging.stg_clientes_clube",
+                              "marts.dim_clientes_clube", "snapshots.snap_clientes_clube"}) {
+      n += ScalarInt(wh, fmt::format("SELECT count(*) FROM {} t WHERE cliente_id = '{}' OR "
+                                     "to_jsonb(t)->>'cpf_hash' = '{}' OR to_jsonb(t)->>'email' = "
+                                     "'{}'",
+                                     table, p.id, p.cpf_hash, p.email));
+    }
+    return n;
+  };
+  ASSERT_GT(in_layers(at_source), 0);
+
+  // The backup, then the erasures.
+  const std::string dump = Path("warehouse.dump").string();
+  std::string dumped = RunCommandOutput(
+      {"sh", "-c",
+       fmt::format("/usr/lib/postgresql/15/bin/pg_dump -Fc -f '{}' '{}' && echo DUMP_OK", dump,
+                   pg_->Url("warehouse"))});
+  ASSERT_NE(dumped.find("DUMP_OK"), std::string::npos) << dumped;
+  auto forgot = Pdv({"subject", "forget", "--cpf", at_source.cpf, "--at-source"});
+  ASSERT_EQ(forgot.exit_code, 0) << forgot.output;
+  auto forgot_kept = Pdv({"subject", "forget", "--cpf", kept.cpf});
+  ASSERT_EQ(forgot_kept.exit_code, 0) << forgot_kept.output;
+  const std::string request = Json(forgot)["request_id"],
+                    request_kept = Json(forgot_kept)["request_id"];
+  EXPECT_NE(Json(forgot)["not_covered"]["backups"].get<std::string>().find("pdv subject reapply"),
+            std::string::npos);
+  // The file: mode 0600, two requests, HMACs only.
+  std::string register_text = ReadFile(register_file);
+  EXPECT_EQ(std::filesystem::status(register_file).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_NE(register_text.find(request), std::string::npos);
+  EXPECT_NE(register_text.find(request_kept), std::string::npos);
+  for (const Person* p : {&at_source, &kept}) {
+    for (const std::string& s : {p->id, p->cpf_hash, p->email, p->cpf}) {
+      EXPECT_EQ(register_text.find(s), std::string::npos) << "the register file names the person";
+    }
+  }
+  ASSERT_NO_FATAL_FAILURE(CaughtUp());
+  EXPECT_EQ(in_layers(at_source), 0);
+
+  // The restore, with the stages stopped: the whole warehouse as the dump had it.
+  for (auto& stage : stages_) {
+    stage->Signal(SIGTERM);
+    ASSERT_EQ(stage->Wait(30s), 0) << stage->Output();
+  }
+  stages_.clear();
+  ASSERT_TRUE(admin.Exec("DROP DATABASE warehouse WITH (FORCE)").ok());
+  ASSERT_TRUE(admin.Exec("CREATE DATABASE warehouse").ok());
+  std::string restored = RunCommandOutput(
+      {"sh", "-c",
+       fmt::format("/usr/lib/postgresql/15/bin/pg_restore -d '{}' '{}' && echo RESTORE_OK",
+                   pg_->Url("warehouse"), dump)});
+  ASSERT_NE(restored.find("RESTORE_OK"), std::string::npos) << restored;
+  wh = Connect(pg_->Url("warehouse"));
+  // They are back, and the warehouse's register forgot them.
+  ASSERT_GT(in_layers(at_source), 0);
+  ASSERT_GT(in_layers(kept), 0);
+  ASSERT_EQ(ScalarInt(wh, "SELECT count(*) FROM platform.erasure_register"), 0);
+  auto lost = Pdv({"subject", "verify", request});
+  EXPECT_EQ(lost.exit_code, 1) << lost.output;
+
+  // A register file that cannot be read whole: reapply and forget stop before changing
+  // anything, naming the file and line.
+  const std::string raw_rows = "SELECT count(*) FROM raw.clientes_clube";
+  const int64_t rows_restored = ScalarInt(wh, raw_rows);
+  {
+    std::ofstream(register_file, std::ios::app) << "{\"request_id\": \"not-a-uuid\"}\n";
+    const int bad_line = static_cast<int>(Lines(ReadFile(register_file)).size());
+    for (auto args : std::vector<std::vector<std::string>>{
+             {"subject", "reapply"}, {"subject", "forget", "--cpf", other.cpf}}) {
+      auto r = Pdv(args);
+      EXPECT_EQ(r.exit_code, 1) << r.output;
+      EXPECT_NE(r.output.find(fmt::format("erasure register {}:{}: \"request_id\" is not a "
+                                          "lowercase UUID",
+                                          register_file.string(), bad_line)),
+                std::string::npos)
+          << r.output;
+    }
+    EXPECT_EQ(ScalarInt(wh, raw_rows), rows_restored);
+    EXPECT_GT(in_layers(other), 0);
+    EXPECT_EQ(ScalarInt(wh, "SELECT count(*) FROM platform.erasure_register"), 0);
+    // Not a file at all.
+    std::filesystem::rename(register_file, Path("register.saved"));
+    std::filesystem::create_directory(register_file);
+    auto r = Pdv({"subject", "reapply"});
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("erasure register " + register_file.string() +
+                            ": cannot read: not a regular file"),
+              std::string::npos)
+        << r.output;
+    EXPECT_EQ(ScalarInt(wh, raw_rows), rows_restored);
+    std::filesystem::remove(register_file);
+    std::ofstream(register_file) << register_text;
+    std::filesystem::permissions(
+        register_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  }
+
+  // Before any reapply, cdc reads the file: a new snapshot of the source (which keeps
+  // one of them) leaves their row out of RAW although the restored warehouse's register
+  // is empty. (The resync still marks them deleted, as every key RAW holds and the
+  // snapshot lacks: a version with the cliente_id only, which reapply removes below.)
+  const std::string kept_raw = "SELECT count(*) FROM raw.clientes_clube WHERE cliente_id = '" +
+                               kept.id + "' AND _cdc_op <> 'd'";
+  const int64_t kept_versions = ScalarInt(wh, kept_raw);
+  auto resync = Pdv({"cdc", "--resync", "--once"});
+  ASSERT_EQ(resync.exit_code, 0) << resync.output;
+  EXPECT_NE(resync.output.find("erased_left_out=1"), std::string::npos) << resync.output;
+  EXPECT_EQ(ScalarInt(wh, kept_raw), kept_versions);
+
+  // Reapply, twice: the second finds no one and changes nothing.
+  auto reapplied = Pdv({"subject", "reapply"});
+  ASSERT_EQ(reapplied.exit_code, 0) << reapplied.output;
+  auto report = Json(reapplied);
+  EXPECT_EQ(report["requests"], 2) << report.dump(2);
+  EXPECT_EQ(report["customers_found"], 2) << report.dump(2);
+  EXPECT_GT(report["warehouse_register_restored"].get<int>(), 0) << report.dump(2);
+  EXPECT_GE(report["layers"]["raw"]["rows"].get<int>(), 2) << report.dump(2);
+  EXPECT_EQ(report["layers"]["dimension"]["rows"], 2) << report.dump(2);
+  for (const Person* p : {&at_source, &kept}) {
+    for (const std::string& s : {p->id, p->cpf_hash, p->email, p->cpf}) {
+      EXPECT_EQ(reapplied.output.find(s), std::string::npos) << "the report names the person";
+    }
+  }
+  auto again = Pdv({"subject", "reapply"});
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(Json(again)["customers_found"], 0) << again.output;
+  EXPECT_EQ(Json(again)["warehouse_register_restored"], 0) << again.output;
+  EXPECT_FALSE(Json(again).contains("layers")) << again.output;
+  EXPECT_EQ(ReadFile(register_file), register_text) << "reapply appended to a file in step";
+
+  // The stages again (cdc with the restored, older checkpoint), a lookup through the API.
+  StartPipeline();
+  int api_port = 0;
+  for (api_port = 19000 + static_cast<int>(::getpid() % 20000);
+       !localsvc::LoopbackPortFree(api_port); ++api_port) {
+  }
+  stages_.push_back(std::make_unique<PdvProcess>(
+      WithConfig(
+          {"serve", "--listen", fmt::format("127.0.0.1:{}", api_port), "--rate-per-ip", "0"}),
+      Path("serve.log")));
+  auto lookup = [&](const Person& p) {
+    return HttpStatus(GetWithKey(api_port, "/v1/clientes/" + p.cpf, api_key));
+  };
+  ASSERT_TRUE(WaitFor(30s, [&] { return lookup(other) == 200; })) << stages_.back()->Output();
+  // A change of the kept one at the source (its row is still there) stays out of RAW.
+  auto oltp = Connect(pg_->Url("source_db"));
+  ASSERT_TRUE(
+      oltp.Exec("UPDATE clientes_clube SET ultima_atualizacao = now() WHERE cliente_id = '" +
+                kept.id + "'")
+          .ok());
+  ASSERT_NO_FATAL_FAILURE(CaughtUp());
+  for (const Person* p : {&at_source, &kept}) {
+    EXPECT_EQ(in_layers(*p), 0) << p->id;
+    EXPECT_EQ(lookup(*p), 404);
+  }
+  std::string redis = RedisBytes();
+  ASSERT_FALSE(redis.empty());
+  for (const Person* p : {&at_source, &kept}) {
+    EXPECT_EQ(redis.find(UuidBytes(p->id)), std::string::npos);
+    EXPECT_EQ(redis.find(HexBytes(p->cpf_hash).substr(0, 10)), std::string::npos);
+  }
+  for (const std::string& r : {request, request_kept}) {
+    auto proof = Pdv({"subject", "verify", r});
+    EXPECT_EQ(proof.exit_code, 0) << proof.output;
+    EXPECT_TRUE(Json(proof)["register_file"]["holds_request"].get<bool>()) << proof.output;
+  }
+  EXPECT_EQ(Json(Pdv({"subject", "verify", request_kept}))["layers"]["oltp"]["found"], 1);
+  EXPECT_EQ(lookup(other), 200);
+}
+
 // raw.retention_days: superseded versions older than that go, in batches, while cdc
 // streams; the latest state of every customer stays, and reconcile stays clean. The
 // versions' age is set back in the test (time cannot be made to pass).
@@ -472,6 +675,11 @@ TEST_F(SubjectTest, RetentionRemovesOldSupersededVersionsAndKeepsEveryLatestStat
   stages_[0] = std::make_unique<PdvProcess>(WithConfig({"cdc"}), Path("cdc-retention.log"));
   PdvProcess workload(WithConfig({"generate", "--rate", "100", "--delete-share", "0"}),
                       Path("workload.log"));
+  // Until its main() runs, a SIGTERM would end it by default (exit 143): the stop below
+  // waits for it to be running (a CI run on a loaded machine pruned faster than it started).
+  ASSERT_TRUE(WaitFor(60s, [&] {
+    return workload.Output().find("event=oltp_schema_ready") != std::string::npos;
+  })) << workload.Output();
   ASSERT_TRUE(WaitFor(60s, [&] { return ScalarInt(wh, superseded) == 0; })) << stages_[0]->Output();
   // cdc logs the total after its last batch has committed (and one more has found nothing),
   // so the line follows the rows' going: wait for it.

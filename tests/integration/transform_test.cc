@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <thread>
 
 #include "localsvc/local_postgres.h"
@@ -262,13 +263,29 @@ TEST_F(TransformTest, EveryBuildRunsAgainAndAReloadedSeedKeepsTheViewsOnIt) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
 }
 
+// Issue 31: the templates' log(info=True), print() and exceptions.warn() go through the
+// run's reporter (timestamped lines, its secret scrubbing), not straight to stderr.
+TEST_F(TransformTest, TemplateMessagesGoThroughTheReporter) {
+  Write("models/noisy.sql",
+        "{{ log('hello from a model', info=True) }}{{ log('not shown') }}"
+        "{{ print('printed too') }}{{ exceptions.warn('careful here') }}select 1 as x\n");
+  auto r = Dbt({"run", "--select", "noisy"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(\d\d:\d\d:\d\d  hello from a model)")))
+      << r.output;
+  EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(\d\d:\d\d:\d\d  printed too)")))
+      << r.output;
+  EXPECT_NE(r.output.find("warning: careful here"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("not shown"), std::string::npos) << r.output;
+}
+
 TEST_F(TransformTest, ErrorsMidDagSkipDependantsOnly) {
   Write("models/marts/broken.sql",
         "select id\nfrom {{ ref('stg_customers') }}\njoin no_such_table using (id)\n");
   Write("models/marts/after_broken.sql", "select * from {{ ref('broken') }}\n");
   Write("tests/assert_never.sql",
         "select order_id from {{ ref('orders_replaced') }} where order_id < 12\n");
-  Write("models/marts/odd.sql", "{{ config(materialized='materialized_view') }}\nselect 1 as x\n");
+  Write("models/marts/odd.sql", "{{ config(materialized='dynamic_table') }}\nselect 1 as x\n");
   Write("models/marts/more.yml",
         "version: 2\nmodels:\n  - name: orders_appended\n    columns:\n      - name: order_id\n"
         "        tests:\n          - unique:\n              config:\n                "
@@ -290,16 +307,16 @@ TEST_F(TransformTest, ErrorsMidDagSkipDependantsOnly) {
       << r.output;
   EXPECT_NE(r.output.find("OK created sql incremental model analytics_marts.orders_merged"),
             std::string::npos);
-  EXPECT_NE(r.output.find("models/marts/more.yml:7: test config 'store_failures: true' is not "
-                          "supported by pdv transform"),
-            std::string::npos)
-      << r.output;
+  // store_failures is supported now (transform_configs_test): the unique test passes and
+  // keeps its (no) failing rows in the audit schema.
+  EXPECT_NE(r.output.find("PASS unique_orders_appended_order_id"), std::string::npos) << r.output;
   EXPECT_NE(
-      r.output.find("models/marts/odd.sql: unknown materialization 'materialized_view' (view, "
-                    "table, incremental, ephemeral)"),
+      r.output.find("models/marts/odd.sql: unknown materialization 'dynamic_table' (view, "
+                    "table, incremental, materialized_view, ephemeral, or a {% materialization "
+                    "%} of the project or a package)"),
       std::string::npos)
       << r.output;
-  EXPECT_NE(r.output.find("ERROR=4 SKIP="), std::string::npos);
+  EXPECT_NE(r.output.find("ERROR=3 SKIP="), std::string::npos) << r.output;
   auto conn = Connect(Url());
   EXPECT_EQ(
       ScalarInt(conn, "select count(*) from pg_class where relname in ('broken', 'after_broken')"),
