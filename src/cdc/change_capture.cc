@@ -20,6 +20,7 @@
 #include "cdc/slot_manager.h"
 #include "cdc/snapshot.h"
 #include "cdc/stream_reader.h"
+#include "cdc/warehouse_durability.h"
 #include "common/host_port.h"
 #include "metrics/http_exporter.h"
 #include "metrics/registry.h"
@@ -91,6 +92,11 @@ class Session {
     if (!wh.ok()) return wh.status();
     wh_ = std::move(*wh);
     wh_->SetFence(lease_.FenceSql());
+    {
+      auto check = pg::Connection::Connect(options_.warehouse_url);
+      if (!check.ok()) return check.status();
+      if (Status s = WarnUnlessCommitsAreSynchronous(*check, log_); !s.ok()) return s;
+    }
     std::string work_mem = options_.decoding_work_mem.empty()
                                ? ""
                                : "-c logical_decoding_work_mem=" + options_.decoding_work_mem;

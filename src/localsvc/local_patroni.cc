@@ -13,6 +13,7 @@
 
 #include "localsvc/launch_support.h"
 #include "localsvc/loopback_http.h"
+#include "pg/connection.h"
 
 namespace pdv::localsvc {
 namespace fs = std::filesystem;
@@ -259,12 +260,21 @@ Result<int> LocalPatroniCluster::WaitForLeader(std::chrono::milliseconds timeout
     for (int i = 0; i < size(); ++i) {
       if (i == except || nodes_[i].killed) continue;
       auto reply = LoopbackHttp(nodes_[i].rest_port, "GET", "/primary", {}, 500ms);
-      if (reply.ok() && reply->status == 200) return i;
+      // Patroni's /primary answers 200 as soon as it holds the leader key, before its
+      // PostgreSQL has left recovery: only a read-write connection makes it the primary.
+      if (reply.ok() && reply->status == 200 && AcceptsWrites(i)) return i;
     }
     std::this_thread::sleep_for(50ms);
   }
   return Status::Error(fmt::format("no Patroni leader within {} ms: {}", timeout.count(),
                                    FileTail(nodes_[0].dir / "patroni.log", 400)));
+}
+
+bool LocalPatroniCluster::AcceptsWrites(int node) const {
+  auto conn = pg::Connection::Connect(NodeUrl(node, "postgres") + "?connect_timeout=2");
+  if (!conn.ok()) return false;
+  auto r = conn->Exec("SELECT NOT pg_is_in_recovery()");
+  return r.ok() && r->rows() == 1 && r->get(0, 0) == "t";
 }
 
 Status LocalPatroniCluster::WaitForReplicas(int count, std::chrono::milliseconds timeout) const {

@@ -63,8 +63,9 @@ class LocalPatroniCluster {
 
   // The members, as a live node's REST API (/cluster) lists them.
   Result<std::vector<PatroniMember>> Members() const;
-  // Waits until a node other than `except` (-1: any) is the primary holding the leader
-  // key (its /primary answers 200); its index.
+  // Waits until a node other than `except` (-1: any) is the primary: it holds the leader
+  // key (its /primary answers 200) and its PostgreSQL accepts a read-write session; its
+  // index.
   Result<int> WaitForLeader(std::chrono::milliseconds timeout, int except = -1) const;
   // Waits until `count` members are replicas that stream from the leader.
   Status WaitForReplicas(int count, std::chrono::milliseconds timeout) const;
@@ -90,6 +91,8 @@ class LocalPatroniCluster {
   };
   LocalPatroniCluster() = default;
   Status StartNode(int index);
+  // A connection to the node's PostgreSQL is out of recovery (read-write).
+  bool AcceptsWrites(int node) const;
   std::string Config(int index) const;
 
   LocalPatroniOptions options_;
