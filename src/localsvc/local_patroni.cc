@@ -161,6 +161,9 @@ bootstrap:
     ttl: {ttl}
     loop_wait: 1
     retry_timeout: {retry}
+    # A replica whose WAL receipt a test held back (StopWalReceiver) may still be promoted:
+    # the tests make the old primary's unreplicated changes on purpose.
+    maximum_lag_on_failover: 104857600
     postgresql:
       use_pg_rewind: false
       use_slots: true
@@ -328,6 +331,32 @@ Status LocalPatroniCluster::WaitForSlotOnReplicas(const std::string& slot,
   }
   return Status::Error(fmt::format("the replicas' copies of slot {} were not ready within {} ms",
                                    slot, timeout.count()));
+}
+
+namespace {
+// The walreceiver of the PostgreSQL in `data` (0: none).
+pid_t WalReceiverPid(const fs::path& data) {
+  pid_t postmaster = PostmasterPid(data);
+  if (postmaster == 0) return 0;
+  for (pid_t child : ChildrenOf(postmaster)) {
+    std::ifstream cmdline(fmt::format("/proc/{}/cmdline", child));
+    std::stringstream text;
+    text << cmdline.rdbuf();
+    if (text.str().find("walreceiver") != std::string::npos) return child;
+  }
+  return 0;
+}
+}  // namespace
+
+Status LocalPatroniCluster::StopWalReceiver(int node) {
+  pid_t pid = WalReceiverPid(nodes_[node].dir / "data");
+  if (pid == 0) return Status::Error(fmt::format("node{} has no walreceiver", node));
+  ::kill(pid, SIGSTOP);
+  return Status::Ok();
+}
+
+void LocalPatroniCluster::KillWalReceiver(int node) {
+  if (pid_t pid = WalReceiverPid(nodes_[node].dir / "data"); pid != 0) ::kill(pid, SIGKILL);
 }
 
 void LocalPatroniCluster::KillNode(int node) {

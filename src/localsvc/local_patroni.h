@@ -78,6 +78,11 @@ class LocalPatroniCluster {
   // failover (Patroni's log: it holds the catalog rows the slot needs).
   Status WaitForSlotOnReplicas(const std::string& slot, std::chrono::milliseconds timeout) const;
 
+  // Replication lag on demand: SIGSTOP to a replica's walreceiver (WAL the primary sends
+  // then waits in the socket), and SIGKILL to it (what waited is gone: after the primary's
+  // crash, the replica has only what it received before the stop; PostgreSQL restarts).
+  Status StopWalReceiver(int node);
+  void KillWalReceiver(int node);
   // A host crash: SIGKILL to the node's Patroni and to its PostgreSQL's every process.
   void KillNode(int node);
   bool alive(int node) const { return !nodes_[node].killed; }
