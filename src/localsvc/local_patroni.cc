@@ -164,6 +164,7 @@ bootstrap:
     # A replica whose WAL receipt a test held back (StopWalReceiver) may still be promoted:
     # the tests make the old primary's unreplicated changes on purpose.
     maximum_lag_on_failover: 104857600
+    synchronous_mode: {synchronous}
     postgresql:
       use_pg_rewind: false
       use_slots: true
@@ -192,9 +193,11 @@ postgresql:
 )",
       fmt::arg("scope", options_.scope), fmt::arg("index", index), fmt::arg("rest", node.rest_port),
       fmt::arg("etcd", options_.etcd_endpoint), fmt::arg("ttl", options_.ttl_s),
-      fmt::arg("retry", retry_timeout), fmt::arg("parameters", parameters),
-      fmt::arg("pg", node.pg_port), fmt::arg("dir", node.dir.string()), fmt::arg("bin", kBinDir),
-      fmt::arg("password", password_), fmt::arg("replication", replication_password_));
+      fmt::arg("retry", retry_timeout),
+      fmt::arg("synchronous", options_.synchronous_mode ? "true" : "false"),
+      fmt::arg("parameters", parameters), fmt::arg("pg", node.pg_port),
+      fmt::arg("dir", node.dir.string()), fmt::arg("bin", kBinDir), fmt::arg("password", password_),
+      fmt::arg("replication", replication_password_));
 }
 
 Status LocalPatroniCluster::StartNode(int index) {

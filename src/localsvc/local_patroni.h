@@ -26,16 +26,20 @@ struct LocalPatroniOptions {
   // Patroni's leader key lives this long (s) without renewal before a replica takes over:
   // the failover time after a crash. Patroni needs loop_wait + 2 * retry_timeout <= ttl.
   int ttl_s = 10;
+  // Patroni's synchronous_mode: a commit returns once a synchronous standby has it, and
+  // only that standby may be promoted (the warehouse's HA, issue 34 item 2).
+  bool synchronous_mode = false;
   // Extra PostgreSQL parameters ("name", "value") for every node, in the DCS config.
   std::vector<std::pair<std::string, std::string>> parameters;
 };
 
 // One Patroni member as the REST API's /cluster lists it.
 struct PatroniMember {
-  std::string name;   // node<i>
-  std::string role;   // "leader", "replica", "sync_standby"
-  std::string state;  // "running", "streaming", "starting", ...
-  int port = 0;       // its PostgreSQL's
+  std::string name;  // node<i>
+  std::string role;  // "leader", "replica", "sync_standby"
+  std::string
+      state;     // "running", "starting", ... (Patroni 3.0 says "running" for a streaming replica)
+  int port = 0;  // its PostgreSQL's
   int timeline = 0;
 };
 
