@@ -43,7 +43,8 @@ void WaitUntil(std::chrono::seconds timeout, const std::function<bool()>& cond, 
 // the primary that acknowledged them.
 class Workload {
  public:
-  Workload(std::string url, std::vector<std::string> keys) : url_(std::move(url)), keys_(keys) {
+  Workload(std::string url, std::vector<std::string> keys)
+      : url_(std::move(url)), keys_(std::move(keys)) {
     thread_ = std::jthread([this](std::stop_token stop) { Run(stop); });
   }
   void Stop() {
