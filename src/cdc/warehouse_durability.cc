@@ -6,7 +6,8 @@ pdv::Result<CommitDurability> ReadCommitDurability(pg::Connection& warehouse) {
   auto r = warehouse.Exec(
       "SELECT current_setting('synchronous_commit'), "
       "current_setting('synchronous_standby_names'), "
-      "(SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming')");
+      // A role without pg_read_all_stats sees each walsender's row but not its state.
+      "(SELECT count(*) FROM pg_stat_replication WHERE state IS NULL OR state = 'streaming')");
   if (!r.ok()) return r.status();
   CommitDurability d{.standbys = std::stoi(r->str(0, 2)),
                      .synchronous_commit = r->str(0, 0),
