@@ -139,6 +139,9 @@ void RunPatroniFailover(const std::string& pdv, int customers) {
         },
         "RAW to catch up");
     Must(cluster->WaitForSlotOnReplicas("pdv_slot", 600s), "the slot's copies");
+    fmt::print("  RAW caught up before the kill: {} rows, source has {} customers\n",
+               Scalar(w, "SELECT count(*) FROM raw.clientes_clube"),
+               Scalar(source, "SELECT count(*) FROM clientes_clube"));
     auto r = Must(source.Exec("SELECT cliente_id::text FROM clientes_clube LIMIT 100000"), "keys");
     for (int i = 0; i < r.rows(); ++i) keys.push_back(r.str(i, 0));
   }
