@@ -4,7 +4,10 @@
 // streams from the new primary (a new slot, a snapshot reconciled with RAW), and what the
 // resync appended.
 //
-// usage: failover_bench PDV_BINARY [--customers N]
+// With --patroni: the same customers on a Patroni cluster with a permanent slot instead
+// (bench/failover_patroni.h): no resync, the primary SIGKILLed under load.
+//
+// usage: failover_bench PDV_BINARY [--customers N] [--patroni]
 
 #include <fmt/format.h>
 #include <signal.h>
@@ -17,6 +20,7 @@
 #include <thread>
 
 #include "bench/bench_support.h"
+#include "bench/failover_patroni.h"
 #include "localsvc/child_process.h"
 #include "localsvc/local_postgres.h"
 #include "localsvc/scratch_dir.h"
@@ -49,8 +53,20 @@ int main(int argc, char** argv) {
   if (argc < 2) Die("usage: failover_bench PDV_BINARY [--customers N]");
   std::string pdv = argv[1];
   int customers = 1'000'000;
-  for (int i = 2; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--customers")) customers = std::stoi(argv[i + 1]);
+  bool patroni = false;
+  for (int i = 2; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--customers") && i + 1 < argc) {
+      customers = std::stoi(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--patroni")) {
+      patroni = true;
+    } else {
+      Die(fmt::format("failover_bench: unknown argument {}", argv[i]));
+    }
+  }
+  if (patroni) {
+    ::setenv("PDV_CPF_KEY", "bench-failover-cpf-key-0123", 1);
+    pdv::bench::RunPatroniFailover(pdv, customers);
+    return 0;
   }
   ::setenv("PDV_CPF_KEY", "bench-failover-cpf-key-0123", 1);
   const std::string password = "bench-failover-password-01";

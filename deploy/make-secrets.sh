@@ -35,7 +35,7 @@ chown 0:0 "$out"
 chmod 700 "$out"
 umask 077
 secret() { [[ -s "$out/$1" ]] || openssl rand -hex "$2" >"$out/$1"; }
-for name in postgres_admin redis_admin pdv_generate pdv_cdc pdv_transform pdv_cache pdv_monitor \
+for name in postgres_admin postgres_replication redis_admin pdv_generate pdv_cdc pdv_transform pdv_cache pdv_monitor \
   pdv-cache pdv-serve pdv-monitor; do
   secret "$name" 16
 done
@@ -46,7 +46,8 @@ if [[ ! -s "$out/server_cert" ]]; then
   (umask 077 && openssl req -x509 "${ec[@]}" -keyout "$out/ca.key" -out "$out/ca_cert" \
     -days 825 -subj /CN=pdv-compose-ca 2>/dev/null)
   openssl req "${ec[@]}" -keyout "$out/server_key" -out "$out/server.csr" -subj /CN=pdv 2>/dev/null
-  names=DNS:oltp,DNS:warehouse,DNS:redis,DNS:redis-2,DNS:redis-3,DNS:redis-4,DNS:redis-5
+  # oltp-2, oltp-3, warehouse-2, warehouse-3: the Patroni nodes (compose.patroni.yaml).
+  names=DNS:oltp,DNS:oltp-2,DNS:oltp-3,DNS:warehouse,DNS:warehouse-2,DNS:warehouse-3,DNS:redis,DNS:redis-2,DNS:redis-3,DNS:redis-4,DNS:redis-5
   printf 'subjectAltName=%s,DNS:redis-6,DNS:serve,DNS:lb,DNS:localhost,IP:127.0.0.1\n' "$names" \
     >"$out/san.ext"
   openssl x509 -req -in "$out/server.csr" -CA "$out/ca_cert" -CAkey "$out/ca.key" \
@@ -57,10 +58,12 @@ for user in postgres redis serve lb; do cp "$out/server_key" "$out/${user}_serve
 "$pdv" grant --passwords "$out" --redis-acl "$out/redis_admin" >"$out/redis_acl"
 probe_hash=$(PDV_CPF_KEY=$(cat "$out/cpf_key") "$pdv" grant --probe-hash)
 
-oltp="${OLTP_HOST:-oltp}:${OLTP_PORT:-5432}"
-warehouse="${WAREHOUSE_HOST:-warehouse}:${WAREHOUSE_PORT:-5432}"
+# OLTP_HOSTS / WAREHOUSE_HOSTS (host:port,host:port...): a Patroni cluster by its every
+# node; target_session_attrs=read-write (below) then reaches its primary.
+oltp="${OLTP_HOSTS:-${OLTP_HOST:-oltp}:${OLTP_PORT:-5432}}"
+warehouse="${WAREHOUSE_HOSTS:-${WAREHOUSE_HOST:-warehouse}:${WAREHOUSE_PORT:-5432}}"
 redis="${REDIS_HOST:-redis}:${REDIS_PORT:-6379}"
-pg_tls="sslmode=verify-full&sslrootcert=/run/secrets/ca_cert"
+pg_tls="sslmode=verify-full&sslrootcert=/run/secrets/ca_cert&target_session_attrs=read-write"
 pg() { echo "postgresql://$1:$(cat "$out/$2")@$3?$pg_tls"; }
 # REDIS_CLUSTER_NODES (host:port,host:port...): a Redis Cluster by its seed nodes.
 rd() {
@@ -112,7 +115,7 @@ own() { # uid, then the files that uid's containers (only) read
   shift
   for file in "$@"; do chown "$uid:$uid" "$out/$file"; done
 }
-own "$postgres_uid" postgres_admin postgres_server_key
+own "$postgres_uid" postgres_admin postgres_replication postgres_server_key
 own "$redis_uid" redis_acl redis_admin redis_server_key
 own "$haproxy_uid" lb_server_key
 own "$pdv_uid" serve_server_key admin.yaml generate.yaml cdc.yaml transform.yaml cache.yaml \

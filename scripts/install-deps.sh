@@ -17,6 +17,8 @@ packages=(
   # redis-tools (redis-cli: the security test's unauthenticated client, the cluster tests'
   # cluster create), haproxy (the load balancer before two API replicas).
   curl python3 iproute2 procps util-linux ca-certificates openssl redis-tools haproxy
+  # PostgreSQL under Patroni with etcd as its DCS (the high-availability tests, issue 34).
+  patroni etcd-server etcd-client
 )
 
 missing=()

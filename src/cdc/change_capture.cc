@@ -12,6 +12,7 @@
 #include "cdc/cdc.h"
 #include "cdc/copy_text.h"
 #include "cdc/erasure_filter.h"
+#include "cdc/failover_reconcile.h"
 #include "cdc/metrics.h"
 #include "cdc/pgoutput.h"
 #include "cdc/raw_writer.h"
@@ -19,6 +20,7 @@
 #include "cdc/slot_manager.h"
 #include "cdc/snapshot.h"
 #include "cdc/stream_reader.h"
+#include "cdc/warehouse_durability.h"
 #include "common/host_port.h"
 #include "metrics/http_exporter.h"
 #include "metrics/registry.h"
@@ -90,6 +92,11 @@ class Session {
     if (!wh.ok()) return wh.status();
     wh_ = std::move(*wh);
     wh_->SetFence(lease_.FenceSql());
+    {
+      auto check = pg::Connection::Connect(options_.warehouse_url);
+      if (!check.ok()) return check.status();
+      if (Status s = WarnUnlessCommitsAreSynchronous(*check, log_); !s.ok()) return s;
+    }
     std::string work_mem = options_.decoding_work_mem.empty()
                                ? ""
                                : "-c logical_decoding_work_mem=" + options_.decoding_work_mem;
@@ -171,23 +178,42 @@ class Session {
       log_.Warn("cdc_snapshot_restart", {{"slot", options_.slot}});
       if (Status s = slot_->DropSlot(); !s.ok()) return s;
     } else {
-      writer_->set_checkpoint(**checkpoint);
+      // A failover to a replica with a copy of the slot (Patroni's permanent slots): RAW
+      // goes on from its checkpoint, or is first reconciled with the new source.
+      auto reconciled = ReconcileAfterFailover(Context(), **checkpoint, stop);
+      if (!reconciled.ok()) return reconciled.status();
+      if (*reconciled) {
+        writer_->set_checkpoint((*reconciled)->checkpoint);
+        writer_->SetRawColumns(std::move((*reconciled)->raw_columns));
+      } else {
+        writer_->set_checkpoint(**checkpoint);
+      }
       return Status::Ok();
     }
-    auto taken = TakeSnapshot({.options = options_,
-                               .log = log_,
-                               .repl = *repl_,
-                               .source = *source_,
-                               .wh = *wh_,
-                               .erasure = erasure_,
-                               .lease = lease_,
-                               .slot = *slot_},
-                              with_deletions, stop);
+    auto taken = TakeSnapshot(Context(), with_deletions, stop);
+    // An HA manager that keeps the slot permanent (Patroni) may create it again between
+    // our drop and our create: drop its copy and create ours, with the exported snapshot.
+    for (int again = 0; again < 3 && !taken.ok() && taken.status().code() == "42710"; ++again) {
+      log_.Warn("cdc_slot_recreated_by_another", {{"slot", options_.slot}});
+      if (Status s = slot_->DropSlot(); !s.ok()) return s;
+      taken = TakeSnapshot(Context(), with_deletions, stop);
+    }
     if (!taken.ok()) return taken.status();
     writer_->set_checkpoint(taken->checkpoint);
     resynced_ = true;
     writer_->SetRawColumns(std::move(taken->raw_columns));
     return Status::Ok();
+  }
+
+  SnapshotContext Context() {
+    return {.options = options_,
+            .log = log_,
+            .repl = *repl_,
+            .source = *source_,
+            .wh = *wh_,
+            .erasure = erasure_,
+            .lease = lease_,
+            .slot = *slot_};
   }
 
   // Nothing held back: no open batch, no transaction being received, no streamed one.

@@ -60,9 +60,11 @@ Status ReplicationConnection::Error(std::string_view what, const PGresult* res) 
   return Status::Error(fmt::format("replication: {}: {}", what, message), code);
 }
 
-pdv::Result<SlotCreated> ReplicationConnection::CreateSlot(const std::string& slot) {
+pdv::Result<SlotCreated> ReplicationConnection::CreateSlot(const std::string& slot,
+                                                           bool temporary) {
   std::string sql =
-      fmt::format("CREATE_REPLICATION_SLOT \"{}\" LOGICAL pgoutput (SNAPSHOT 'export')", slot);
+      fmt::format("CREATE_REPLICATION_SLOT \"{}\" {}LOGICAL pgoutput (SNAPSHOT 'export')", slot,
+                  temporary ? "TEMPORARY " : "");
   ResultPtr res(PQexec(conn_.get(), sql.c_str()));
   if (PQresultStatus(res.get()) != PGRES_TUPLES_OK || PQntuples(res.get()) != 1) {
     return Error("CREATE_REPLICATION_SLOT", res.get());
@@ -80,6 +82,16 @@ pdv::Result<ReplicationConnection::SystemIdentity> ReplicationConnection::Identi
     return Error("IDENTIFY_SYSTEM", res.get());
   }
   return SystemIdentity{PQgetvalue(res.get(), 0, 0), std::atoi(PQgetvalue(res.get(), 0, 1))};
+}
+
+pdv::Result<std::string> ReplicationConnection::TimelineHistory(int timeline) {
+  std::string sql = fmt::format("TIMELINE_HISTORY {}", timeline);
+  ResultPtr res(PQexec(conn_.get(), sql.c_str()));
+  if (PQresultStatus(res.get()) != PGRES_TUPLES_OK || PQntuples(res.get()) != 1 ||
+      PQnfields(res.get()) < 2) {
+    return Error("TIMELINE_HISTORY", res.get());
+  }
+  return std::string(PQgetvalue(res.get(), 0, 1), PQgetlength(res.get(), 0, 1));
 }
 
 Status ReplicationConnection::Start(const std::string& slot, Lsn start,

@@ -26,8 +26,12 @@ class ReplicationConnection {
   static pdv::Result<ReplicationConnection> Connect(const std::string& url,
                                                     const std::string& options);
 
-  // CREATE_REPLICATION_SLOT ... LOGICAL pgoutput, exporting its snapshot.
-  pdv::Result<SlotCreated> CreateSlot(const std::string& slot);
+  // CREATE_REPLICATION_SLOT ... LOGICAL pgoutput, exporting its snapshot. A `temporary`
+  // slot lasts as long as this connection (a snapshot to read, not a stream).
+  pdv::Result<SlotCreated> CreateSlot(const std::string& slot, bool temporary = false);
+  // TIMELINE_HISTORY: the history file of `timeline` (where each ancestor timeline ended;
+  // timeline_history.h reads it).
+  pdv::Result<std::string> TimelineHistory(int timeline);
   // IDENTIFY_SYSTEM: the source cluster's system identifier and current timeline (a
   // promoted standby keeps the identifier and is on a new timeline).
   struct SystemIdentity {

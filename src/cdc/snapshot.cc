@@ -17,6 +17,23 @@ using warehouse::Checkpoint;
 using warehouse::RawChange;
 using warehouse::Warehouse;
 
+pdv::Result<std::vector<warehouse::RawColumn>> SourceColumns(pg::Connection& conn,
+                                                             const std::string& qualified) {
+  auto cols = conn.Exec(fmt::format(
+      "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
+      "coalesce(a.attnum = ANY (i.indkey), false) "
+      "FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary "
+      "WHERE a.attrelid = {}::regclass AND a.attnum > 0 AND NOT a.attisdropped "
+      "AND a.attgenerated = '' ORDER BY a.attnum",
+      conn.Literal(qualified)));
+  if (!cols.ok()) return cols.status();
+  std::vector<warehouse::RawColumn> raw_columns;
+  for (int i = 0; i < cols->rows(); ++i) {
+    raw_columns.push_back({cols->str(i, 0), cols->str(i, 1), cols->get(i, 2) == "t"});
+  }
+  return raw_columns;
+}
+
 pdv::Result<SnapshotTaken> TakeSnapshot(const SnapshotContext& ctx, bool with_deletions,
                                         std::stop_token stop) {
   const CdcOptions& options = ctx.options;
@@ -39,20 +56,14 @@ pdv::Result<SnapshotTaken> TakeSnapshot(const SnapshotContext& ctx, bool with_de
         pg::kConnectionLost);
   }
   std::string qualified = conn.Identifier(options.schema) + "." + conn.Identifier(options.table);
-  auto cols = conn.Exec(fmt::format(
-      "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
-      "coalesce(a.attnum = ANY (i.indkey), false) "
-      "FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary "
-      "WHERE a.attrelid = {}::regclass AND a.attnum > 0 AND NOT a.attisdropped "
-      "AND a.attgenerated = '' ORDER BY a.attnum",
-      conn.Literal(qualified)));
-  if (!cols.ok()) return cols.status();
+  auto columns = SourceColumns(conn, qualified);
+  if (!columns.ok()) return columns.status();
   SnapshotTaken taken;
   std::vector<warehouse::RawColumn>& raw_columns = taken.raw_columns;
+  raw_columns = std::move(*columns);
   std::string select;
-  for (int i = 0; i < cols->rows(); ++i) {
-    raw_columns.push_back({cols->str(i, 0), cols->str(i, 1), cols->get(i, 2) == "t"});
-    select += (i ? ", " : "") + conn.Identifier(cols->str(i, 0));
+  for (size_t i = 0; i < raw_columns.size(); ++i) {
+    select += (i ? ", " : "") + conn.Identifier(raw_columns[i].name);
   }
   // A first snapshot builds RAW's key index after its rows are in (a resync appends to
   // a RAW that has it).

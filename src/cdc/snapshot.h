@@ -37,6 +37,11 @@ struct SnapshotTaken {
   std::vector<warehouse::RawColumn> raw_columns;  // RAW's, its key index built
 };
 
+// The source table's columns (`qualified`: "schema"."table"), in order, as RAW keeps
+// them: name, SQL type, and whether its primary key has it. In `conn`'s transaction.
+pdv::Result<std::vector<warehouse::RawColumn>> SourceColumns(pg::Connection& conn,
+                                                             const std::string& qualified);
+
 // Takes the snapshot; `with_deletions` (a resync over a RAW that has rows): staged and
 // compared with RAW, missing keys marked deleted. On failure nothing is committed and
 // the slot stays (the next session drops it and starts over); pg::kConnectionLost when the exported

@@ -81,6 +81,16 @@ class PostgresBatch : public RawBatch {
   }
 
   Status AddDeletionsOfMissingKeys(const RawChange& change) override {
+    return AddDeletions(change, nullptr);
+  }
+  Status AddDeletionsOfMissingKeysAmong(const RawChange& change,
+                                        const std::vector<std::string>& keys) override {
+    return AddDeletions(change, &keys);
+  }
+
+  // Deletions of the keys missing from the rows added at change.lsn; with `only`, of
+  // those among `only` (the table's one key column).
+  Status AddDeletions(const RawChange& change, const std::vector<std::string>* only) {
     if (Status s = EndCopy(); !s.ok()) return s;
     std::string keys, on;
     for (const auto& c : columns_) {
@@ -90,6 +100,23 @@ class PostgresBatch : public RawBatch {
       on += fmt::format("{}s.{} = latest.{}", on.empty() ? "" : " AND ", id, id);
     }
     if (keys.empty()) return Status::Error("resync: the source table has no key columns");
+    std::string among;
+    if (only) {
+      if (keys.find(',') != std::string::npos) {
+        return Status::Error("reconcile: a table with a key of several columns is not supported");
+      }
+      std::string array = "{";
+      for (const auto& k : *only) {
+        std::string quoted;
+        for (char c : k) {
+          if (c == '"' || c == '\\') quoted += '\\';
+          quoted += c;
+        }
+        array += (array.size() > 1 ? ",\"" : "\"") + quoted + "\"";
+      }
+      array += "}";
+      among = fmt::format(" AND latest.{}::text = ANY ({}::text[])", keys, conn_->Literal(array));
+    }
     std::string t = RawTable();
     std::string lsn = conn_->Literal(LsnText(change.lsn));
     std::string at =
@@ -103,10 +130,11 @@ class PostgresBatch : public RawBatch {
     auto r = conn_->Exec(fmt::format(
         "INSERT INTO {t} ({keys}, _cdc_lsn, _cdc_seq, _cdc_op, _cdc_committed_at, _cdc_deleted_at) "
         "SELECT {keys}, {lsn}, {base} + row_number() OVER (), 'd', {at}, {at} FROM ({latest}) "
-        "latest WHERE NOT EXISTS (SELECT 1 FROM {seen} s WHERE s._cdc_lsn = {lsn} AND {on})",
+        "latest WHERE NOT EXISTS (SELECT 1 FROM {seen} s WHERE s._cdc_lsn = {lsn} AND {on}){among}",
         fmt::arg("t", t), fmt::arg("seen", staged_ ? std::string("pdv_resync_rows") : t),
         fmt::arg("keys", keys), fmt::arg("lsn", lsn), fmt::arg("base", kDeletionSeqBase),
-        fmt::arg("at", at), fmt::arg("on", on), fmt::arg("latest", latest)));
+        fmt::arg("at", at), fmt::arg("on", on), fmt::arg("latest", latest),
+        fmt::arg("among", among)));
     if (!r.ok()) return r.status();
     rows_ += static_cast<uint64_t>(r->affected());
     return Status::Ok();
@@ -395,6 +423,18 @@ class PostgresWarehouse : public Warehouse {
     }
     if (sql.empty()) return Status::Ok();
     return conn_.Exec(sql).status();
+  }
+
+  pdv::Result<std::vector<std::string>> RawKeysFrom(const std::string& table,
+                                                    const std::string& key_column,
+                                                    uint64_t from_lsn) override {
+    auto r = conn_.Exec(fmt::format("SELECT DISTINCT {}::text FROM raw.{} WHERE _cdc_lsn >= {}",
+                                    conn_.Identifier(key_column), conn_.Identifier(table),
+                                    conn_.Literal(LsnText(from_lsn))));
+    if (!r.ok()) return r.status();
+    std::vector<std::string> keys;
+    for (int i = 0; i < r->rows(); ++i) keys.push_back(r->str(i, 0));
+    return keys;
   }
 
   pdv::Result<std::optional<Checkpoint>> ReadCheckpoint(const std::string& slot) override {

@@ -62,6 +62,10 @@ class RawBatch {
   // Appends the key rows of a resync's deletions: every key whose latest RAW row is not a
   // deletion and that is absent from the rows added so far gets a 'd' row at `change`.
   virtual Status AddDeletionsOfMissingKeys(const RawChange& change) = 0;
+  // The same, only for the keys listed (text values of the table's one key column): a
+  // targeted re-read's deletions (a failover's reconciliation), not a whole snapshot's.
+  virtual Status AddDeletionsOfMissingKeysAmong(const RawChange& change,
+                                                const std::vector<std::string>& keys) = 0;
   // A resync: the snapshot rows added from now on are staged in a temporary table, not
   // appended to RAW; AddDeletionsOfMissingKeys compares with them, and
   // AppendChangedSnapshotRows appends those that differ from RAW's latest state.
@@ -122,6 +126,11 @@ class Warehouse {
   enum class KeyIndex { kNow, kLater };
   virtual Status EnsureRawTable(const std::string& table, const std::vector<RawColumn>& columns,
                                 KeyIndex key_index) = 0;
+  // The distinct values (as text) of `key_column` in raw.<table> rows at or after
+  // `from_lsn`: the customers RAW changed from there on (a failover's lost range).
+  virtual pdv::Result<std::vector<std::string>> RawKeysFrom(const std::string& table,
+                                                            const std::string& key_column,
+                                                            uint64_t from_lsn) = 0;
   // The checkpoint of `slot`, or nullopt before the first snapshot committed.
   virtual pdv::Result<std::optional<Checkpoint>> ReadCheckpoint(const std::string& slot) = 0;
   // A batch's transaction, begun with the subject write lock (common/erasure.h) held.
