@@ -12,7 +12,10 @@
 // plain VACUUM and a checkpoint, each relation of the tables named (every partition,
 // its TOAST table, every index) is read from its files for the person's values, and
 // only the ones that hold some are rewritten: VACUUM FULL of the partition when its heap
-// or TOAST holds one, else REINDEX of each index that does. Needs the server's files
+// or TOAST holds one, else REINDEX of each index that does. The statistics catalogs
+// (pg_statistic, pg_statistic_ext_data) are scanned too: ANALYZE copies sampled values
+// into them, so when they hold one the tables are analyzed again and the catalog is
+// rewritten (a superuser's right). Needs the server's files
 // readable by this process (a `pdv up` data directory). Internal to the subject
 // component.
 
@@ -27,10 +30,10 @@
 
 namespace pdv::subject {
 
-// For the `tables` of `conn`'s database (that exist). {"relations_scanned",
-// "bytes_scanned", "rewritten": [{"relation", "how", "bytes"}], "bytes_rewritten",
-// "seconds"}. A relation whose files cannot be read is rewritten (it might hold them).
-// Errors are the database's.
+// For the `tables` of `conn`'s database (that exist). {"relations_scanned" (the tables'),
+// "statistics_rebuilt", "bytes_scanned", "rewritten": [{"relation", "how", "bytes"}],
+// "bytes_rewritten", "seconds"}. A relation whose files cannot be read is rewritten (it might hold
+// them). Errors are the database's.
 Result<nlohmann::json> RewriteRelationsHolding(pg::Connection& conn,
                                                const std::vector<std::string>& tables,
                                                const std::vector<Needle>& needles,
