@@ -308,7 +308,9 @@ Status Up(const UpOptions& options, Logger& log, std::stop_token stop) {
     auto chosen = ChoosePlatformAccount(dir);
     if (!chosen.ok()) return chosen.status();
     account = *chosen;
-    if (Status s = localsvc::CheckReachable(dir, account, kPlatformAccount); !s.ok()) return s;
+    if (Status s = localsvc::CheckReachable(dir, account, AccountName(account->uid)); !s.ok()) {
+      return s;
+    }
   }
   // Earlier versions left the servers' files to their own accounts and some readable by
   // anyone: every start makes the whole directory owner-only again.
@@ -327,7 +329,7 @@ Status Up(const UpOptions& options, Logger& log, std::stop_token stop) {
     return Status::Error(
         fmt::format("{} cannot be run by the '{}' account the platform runs as: install pdv (cmake "
                     "--install) or build it in a directory every account can enter",
-                    exe, kPlatformAccount));
+                    exe, AccountName(account->uid)));
   }
   fs::path config_file = dir / "pdv.yaml";
   if (Status s = EnsureConfigFile(config_file, options); !s.ok()) return s;

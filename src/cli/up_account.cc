@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include "localsvc/child_process.h"
 
@@ -58,6 +59,15 @@ Result<localsvc::RunAs> ChoosePlatformAccount(const fs::path& data_dir) {
       "be created ({}); create it (useradd --system {}), or chown the data directory to the "
       "account to run as",
       kPlatformAccount, made.message(), kPlatformAccount));
+}
+
+std::string AccountName(uid_t uid) {
+  passwd pw{}, *found = nullptr;
+  std::vector<char> buffer(16384);
+  if (::getpwuid_r(uid, &pw, buffer.data(), buffer.size(), &found) == 0 && found != nullptr) {
+    return pw.pw_name;
+  }
+  return fmt::format("uid {}", uid);
 }
 
 Status MakePrivate(const fs::path& dir, const std::optional<localsvc::RunAs>& owner) {

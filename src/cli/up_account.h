@@ -5,6 +5,8 @@
 // then runs as it, with no capabilities, and the data directory stays owner-only (0700),
 // which the servers' own accounts (postgres, redis) could not have entered.
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <string>
 
@@ -20,6 +22,10 @@ inline constexpr char kPlatformAccount[] = "pdv";
 // chose it), else the system account `pdv`, created (useradd --system, no home, no
 // login shell) when missing. Only meaningful as root.
 Result<localsvc::RunAs> ChoosePlatformAccount(const std::filesystem::path& data_dir);
+
+// The login name of `uid` (the account chosen may be an operator's, not `pdv`), or
+// "uid N" when it has none.
+std::string AccountName(uid_t uid);
 
 // Makes everything under `dir` (itself included, links not followed) owner-only:
 // directories 0700, other entries without group and other bits; and, with `owner`,

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -681,6 +682,38 @@ TEST_F(UpTest, StartAfterARestoreErasesAgainFilesIncluded) {
   EXPECT_EQ(HttpStatus(Lookup(cpf)), 404);
   up->Signal(SIGTERM);
   EXPECT_EQ(up->Wait(60s), 0);
+}
+
+// As root, the platform runs as the data directory's owner when an operator chose one: a
+// start that account cannot make names that account, not the default 'pdv'.
+TEST_F(UpTest, AStartTheChosenAccountCannotMakeNamesThatAccount) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (the account switch)";
+  const uid_t nobody = 65534;
+  // A binary in a directory only root can enter.
+  const fs::path private_dir = scratch_->path() / "root-only";
+  fs::create_directories(private_dir);
+  fs::permissions(private_dir, fs::perms::owner_all);
+  const fs::path copy = private_dir / "pdv";
+  fs::copy_file(PdvBinary(), copy);
+  fs::create_directories(data_);
+  ASSERT_EQ(::chown(data_.c_str(), nobody, nobody), 0);
+  std::string out = RunCommandOutput({copy.string(), "up", "--data-dir", data_.string()});
+  EXPECT_NE(out.find(fmt::format("{} cannot be run by the 'nobody' account the platform runs as",
+                                 copy.string())),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("'pdv'"), std::string::npos) << out;
+
+  // A data directory under a directory that account cannot enter.
+  const fs::path hidden = private_dir / "data";
+  fs::create_directories(hidden);
+  ASSERT_EQ(::chown(hidden.c_str(), nobody, nobody), 0);
+  out = RunCommandOutput({PdvBinary(), "up", "--data-dir", hidden.string()});
+  EXPECT_NE(out.find(fmt::format("{} is not reachable by the 'nobody' account it runs as",
+                                 hidden.string())),
+            std::string::npos)
+      << out;
+  EXPECT_FALSE(fs::exists(hidden / "oltp"));
 }
 
 TEST_F(UpTest, StartFailuresAreOneLineAndLeaveNothingRunning) {
