@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <iterator>
 #include <set>
 
@@ -9,6 +10,7 @@
 #include "common/lsn.h"
 #include "common/time_text.h"
 #include "pg/connection.h"
+#include "pg/copy_text.h"
 #include "pg/lease.h"
 #include "warehouse/warehouse.h"
 
@@ -499,27 +501,38 @@ class PostgresWarehouse : public Warehouse {
           conn_.Literal(after_id.empty() ? "ffffffff-ffff-ffff-ffff-ffffffffffff" : after_id),
           live_only ? "AND NOT _deleted" : "", limit ? fmt::format(" LIMIT {}", limit) : "");
     }
-    if (auto r = conn_.Exec("DECLARE dim NO SCROLL CURSOR FOR " + sql); !r.ok()) return r.status();
-    while (true) {
-      auto batch = conn_.Exec("FETCH 5000 FROM dim");
-      if (!batch.ok()) return batch.status();
-      if (batch->rows() == 0) break;
-      for (int i = 0; i < batch->rows(); ++i) {
-        DimensionRow d;
-        d.cliente_id = batch->str(i, 0);
-        d.cpf_hash = batch->str(i, 1);
-        d.primeiro_nome = batch->str(i, 2);
-        d.status_clube = batch->str(i, 3);
-        d.opt_in_marketing = batch->get(i, 4) == "t";
-        d.ticket_centavos = batch->is_null(i, 5) ? 0 : std::stoll(batch->str(i, 5));
-        d.origem_campanha = batch->str(i, 6);
-        if (!batch->is_null(i, 7)) d.elegivel_a_partir_de = std::stoll(batch->str(i, 7));
-        d.atualizado_em = batch->is_null(i, 8) ? 0 : std::stoll(batch->str(i, 8));
-        d.lsn = ParseLsnText(batch->get(i, 9));
-        d.deleted = batch->get(i, 10) == "t";
-        if (Status s = row(d); !s.ok()) return s;
-      }
-    }
+    // Streamed through COPY: the server keeps sending while this side decodes and the
+    // caller works, where FETCH round trips left each side idle in turn (a full load was
+    // bound by them).
+    pg::CopyTextLine line;
+    auto number = [&](size_t i) -> int64_t {
+      int64_t v = 0;
+      std::string_view t = line.get(i);
+      std::from_chars(t.data(), t.data() + t.size(), v);
+      return v;
+    };
+    Status read =
+        conn_.CopyOut("COPY (" + sql + ") TO STDOUT", [&](std::string_view text) -> Status {
+          if (Status s = line.Parse(text); !s.ok()) return s;
+          if (line.size() != 11) {
+            return Status::Error(
+                fmt::format("dimension read: {} columns, 11 expected", line.size()));
+          }
+          DimensionRow d;
+          d.cliente_id = line.get(0);
+          d.cpf_hash = line.get(1);
+          d.primeiro_nome = line.get(2);
+          d.status_clube = line.get(3);
+          d.opt_in_marketing = line.get(4) == "t";
+          d.ticket_centavos = line.is_null(5) ? 0 : number(5);
+          d.origem_campanha = line.get(6);
+          if (!line.is_null(7)) d.elegivel_a_partir_de = number(7);
+          d.atualizado_em = line.is_null(8) ? 0 : number(8);
+          d.lsn = ParseLsnText(line.get(9));
+          d.deleted = line.get(10) == "t";
+          return row(d);
+        });
+    if (!read.ok()) return read;
     return txn->Commit();
   }
 

@@ -4,8 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "localsvc/local_postgres.h"
 #include "pg/connection.h"
+#include "pg/copy_text.h"
 #include "pg/scram_verifier.h"
 #include "test_support.h"
 
@@ -76,6 +79,39 @@ TEST(PgConnectionTest, ScramVerifierBuiltClientSideIsStoredAsSentAndLogsIn) {
   EXPECT_NE(bad.message().find("password authentication failed"), std::string::npos)
       << bad.message();
   EXPECT_FALSE(pg::ScramSha256Verifier("caf\xc3\xa9").ok()) << "non-ASCII is refused";
+}
+
+// What the server's COPY text writes, CopyTextLine reads back as the values themselves:
+// every character a name or a campaign could hold (tab, newline, backslash, control
+// characters, non-ASCII), NULL and the empty string apart.
+TEST(PgConnectionTest, CopyTextLinesReadBackWhatTheServerHolds) {
+  auto pg = localsvc::LocalPostgres::Start({});
+  ASSERT_TRUE(pg.ok()) << pg.message();
+  auto conn = Connect((*pg)->Url());
+  ASSERT_TRUE(conn.Exec("CREATE TABLE v (a text, b text); INSERT INTO v VALUES "
+                        "(E'tab\\there\\nnew\\\\line\\r', NULL), ('', 'Jos\xc3\xa9'), "
+                        "(E'\\x01\\x7f\\b\\f\\v', E'a\\\\N')")
+                  .ok());
+  auto expected = conn.Exec("SELECT a, b FROM v ORDER BY a");
+  ASSERT_TRUE(expected.ok()) << expected.message();
+  std::vector<std::pair<std::string, std::string>> read;
+  pg::CopyTextLine line;
+  ASSERT_TRUE(conn.CopyOut("COPY (SELECT a, b FROM v ORDER BY a) TO STDOUT",
+                           [&](std::string_view text) -> Status {
+                             if (Status s = line.Parse(text); !s.ok()) return s;
+                             read.emplace_back(
+                                 std::string(line.get(0)),
+                                 line.is_null(1) ? "<NULL>" : std::string(line.get(1)));
+                             return Status::Ok();
+                           })
+                  .ok());
+  ASSERT_EQ(read.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(read[i].first, expected->str(i, 0)) << i;
+    EXPECT_EQ(read[i].second, expected->is_null(i, 1) ? "<NULL>" : expected->str(i, 1)) << i;
+  }
+  EXPECT_EQ(std::count_if(read.begin(), read.end(), [](auto& r) { return r.second == "<NULL>"; }),
+            1);
 }
 
 }  // namespace
